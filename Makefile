@@ -1,0 +1,30 @@
+# tieredlog: PGXS build. `make && make install`; tests: scripts/test.sh (see README).
+EXTENSION = tieredlog
+DATA = sql/tieredlog--1.0.sql
+MODULE_big = tieredlog
+OBJS = \
+	src/tieredlog.o \
+	src/shmem.o \
+	src/validate.o \
+	src/record.o \
+	src/catalog.o \
+	src/segment.o \
+	src/digest.o \
+	src/digest_store.o \
+	src/append.o \
+	src/read.o \
+	src/api.o
+PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"
+
+SHLIB_LINK += -lzstd -lxxhash
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+# Fail early on servers older than 15.
+PG_MAJOR := $(shell $(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+ifeq ($(shell test "$(PG_MAJOR)" -ge 15 2>/dev/null && echo ok),)
+$(error tieredlog needs PostgreSQL 15 or later; $(PG_CONFIG) reports "$(shell $(PG_CONFIG) --version)")
+endif
+
+include $(PGXS)

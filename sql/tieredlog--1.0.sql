@@ -1,0 +1,157 @@
+-- tieredlog 1.0: append-only keyed logs with time-window segments and digests.
+-- Everything lives in the fixed schema "tieredlog"; segment relations live in "tieredlog_data".
+-- Only the functions in this file read or write the tables below: they are the extension's catalog.
+
+\echo Use "CREATE EXTENSION tieredlog" to load this file. \quit
+
+-- Refuse to install where the library is not preloaded: the digests rely on its commit hooks.
+CREATE FUNCTION tieredlog._require_preload() RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_require_preload' LANGUAGE C STRICT;
+SELECT tieredlog._require_preload();
+
+CREATE SCHEMA tieredlog_data;
+COMMENT ON SCHEMA tieredlog_data IS 'relations holding the rows of tieredlog segments (one per tier 0/1 segment)';
+REVOKE ALL ON SCHEMA tieredlog_data FROM PUBLIC;
+
+-- Per-node record numbering: every record this node originates gets the next value.
+CREATE SEQUENCE tieredlog.local_seq AS bigint NO CYCLE;
+
+CREATE SEQUENCE tieredlog.log_id_seq AS integer NO CYCLE;
+CREATE TABLE tieredlog.log (
+	log_id				integer PRIMARY KEY,
+	log_name			text COLLATE "C" NOT NULL UNIQUE,
+	segment_interval	interval NOT NULL,
+	conflict_rule		text NOT NULL,
+	created_at			timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE tieredlog.segment_id_seq AS bigint NO CYCLE;
+CREATE TABLE tieredlog.segment (
+	segment_id			bigint PRIMARY KEY,
+	log_id				integer NOT NULL,
+	range_start			timestamptz NOT NULL,
+	range_end			timestamptz NOT NULL,
+	state				text NOT NULL,
+	tier				integer NOT NULL,
+	relname				name,
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (log_id, range_start)
+);
+
+-- Digest cells: the digest of a segment leaf is the sum of its cells. Appending transactions only
+-- ever insert cells (one per touched leaf, at commit); compaction folds cells into one.
+CREATE TABLE tieredlog.digest_cell (
+	segment_id			bigint NOT NULL,
+	leaf				smallint NOT NULL,
+	n					bigint NOT NULL,
+	sum_hi				bigint NOT NULL,
+	sum_lo				bigint NOT NULL,
+	bytes				bigint NOT NULL
+);
+CREATE INDEX digest_cell_segment_leaf ON tieredlog.digest_cell (segment_id, leaf);
+
+CREATE TABLE tieredlog.tier (
+	tier				integer PRIMARY KEY CHECK (tier BETWEEN 0 AND 2),
+	tablespace			name NOT NULL
+);
+INSERT INTO tieredlog.tier VALUES (0, 'pg_default'), (1, 'pg_default'), (2, 'pg_default');
+
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.segment', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.digest_cell', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.tier', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.local_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.segment_id_seq', '');
+
+-- logs -------------------------------------------------------------------------------------------
+
+CREATE FUNCTION tieredlog.create_log(log_name text, segment_interval interval DEFAULT '1 hour',
+									 conflict_rule text DEFAULT 'last_writer_wins')
+	RETURNS integer AS 'MODULE_PATHNAME', 'tieredlog_create_log' LANGUAGE C CALLED ON NULL INPUT;
+
+CREATE FUNCTION tieredlog.drop_log(log_name text)
+	RETURNS void AS 'MODULE_PATHNAME', 'tieredlog_drop_log' LANGUAGE C CALLED ON NULL INPUT;
+
+-- writing and reading ----------------------------------------------------------------------------
+
+CREATE FUNCTION tieredlog.append(log_name text, key text, payload jsonb, source text DEFAULT NULL,
+								 ts timestamptz DEFAULT NULL)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'tieredlog_append' LANGUAGE C CALLED ON NULL INPUT
+	VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION tieredlog.append_many(log_name text, keys text[], payloads jsonb[],
+									  sources text[] DEFAULT NULL, ts timestamptz[] DEFAULT NULL)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'tieredlog_append_many' LANGUAGE C CALLED ON NULL INPUT
+	VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION tieredlog.read(log_name text, from_ts timestamptz DEFAULT '-infinity',
+							   to_ts timestamptz DEFAULT 'infinity', key text DEFAULT NULL)
+	RETURNS TABLE(key text, payload jsonb, ts timestamptz, source text, origin text, seq bigint,
+				  rid text, segment_id bigint, tier integer)
+	AS 'MODULE_PATHNAME', 'tieredlog_read' LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE ROWS 1000;
+
+CREATE FUNCTION tieredlog.latest(log_name text, key text)
+	RETURNS TABLE(key text, payload jsonb, ts timestamptz, source text, origin text, seq bigint,
+				  rid text, segment_id bigint, tier integer)
+	AS 'MODULE_PATHNAME', 'tieredlog_latest' LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL UNSAFE ROWS 1;
+
+-- digests and segments ---------------------------------------------------------------------------
+
+-- The stored digest of a segment, as 'count:sum' (sum is 32 hex digits, mod 2^128).
+CREATE FUNCTION tieredlog.segment_digest(segment_id bigint)
+	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_segment_digest' LANGUAGE C STRICT STABLE;
+
+-- The 256 leaves of a segment's stored digest (only non-empty leaves are returned).
+CREATE FUNCTION tieredlog.segment_leaves(segment_id bigint)
+	RETURNS TABLE(leaf integer, records bigint, digest text)
+	AS 'MODULE_PATHNAME', 'tieredlog_segment_leaves' LANGUAGE C STRICT STABLE;
+
+CREATE FUNCTION tieredlog.check_digests(log_name text DEFAULT NULL)
+	RETURNS TABLE(segment_id bigint, ok boolean, stored text, recomputed text)
+	AS 'MODULE_PATHNAME', 'tieredlog_check_digests' LANGUAGE C CALLED ON NULL INPUT STABLE;
+
+-- Fold a segment's digest cells into one per leaf (the background worker also does this).
+CREATE FUNCTION tieredlog.compact_digest(segment_id bigint)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'tieredlog_compact_digest' LANGUAGE C STRICT;
+
+-- This node's identity and hybrid logical clock.
+CREATE FUNCTION tieredlog.node_name()
+	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_node_name' LANGUAGE C STABLE;
+CREATE FUNCTION tieredlog.hlc_now()
+	RETURNS timestamptz AS 'MODULE_PATHNAME', 'tieredlog_hlc_now' LANGUAGE C VOLATILE;
+
+-- views ------------------------------------------------------------------------------------------
+
+CREATE VIEW tieredlog.segments AS
+SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
+	   COALESCE(d.records, 0)::bigint AS records,
+	   COALESCE(d.logical_bytes, 0)::bigint AS logical_bytes,
+	   CASE WHEN s.relname IS NOT NULL
+			THEN pg_catalog.pg_total_relation_size(pg_catalog.format('tieredlog_data.%I', s.relname)::regclass)
+	   END AS stored_bytes,
+	   tieredlog.segment_digest(s.segment_id) AS digest,
+	   s.relname AS relation
+  FROM tieredlog.segment s
+  JOIN tieredlog.log l USING (log_id)
+  JOIN tieredlog.tier t USING (tier)
+  LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
+			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id);
+
+CREATE VIEW tieredlog.logs AS
+SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
+	   count(s.segment_id)::bigint AS segments,
+	   COALESCE(sum(s.records), 0)::bigint AS records,
+	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
+	   min(s.range_start) AS first_segment_start,
+	   max(s.range_end) AS last_segment_end
+  FROM tieredlog.log l
+  LEFT JOIN tieredlog.segments s USING (log_name)
+ GROUP BY l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at;
+
+-- privileges -------------------------------------------------------------------------------------
+-- Nothing is open to PUBLIC: grant what a role needs, e.g.
+--   GRANT USAGE ON SCHEMA tieredlog TO app;  GRANT EXECUTE ON FUNCTION tieredlog.append(...) TO app;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tieredlog FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA tieredlog FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA tieredlog FROM PUBLIC;

@@ -1,0 +1,361 @@
+/*-------------------------------------------------------------------------
+ * api.c
+ *		Thin SQL-callable wrappers: argument checks, then a call into the file that does the work.
+ *
+ * Every entry point first checks that the library was preloaded (tl_require_preload).
+ *
+ * Locking: see the files called.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "append.h"
+#include "catalog.h"
+#include "digest.h"
+#include "read.h"
+#include "segment.h"
+#include "tieredlog.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(tieredlog_require_preload);
+PG_FUNCTION_INFO_V1(tieredlog_create_log);
+PG_FUNCTION_INFO_V1(tieredlog_drop_log);
+PG_FUNCTION_INFO_V1(tieredlog_append);
+PG_FUNCTION_INFO_V1(tieredlog_append_many);
+PG_FUNCTION_INFO_V1(tieredlog_read);
+PG_FUNCTION_INFO_V1(tieredlog_latest);
+PG_FUNCTION_INFO_V1(tieredlog_segment_digest);
+PG_FUNCTION_INFO_V1(tieredlog_segment_leaves);
+PG_FUNCTION_INFO_V1(tieredlog_check_digests);
+PG_FUNCTION_INFO_V1(tieredlog_compact_digest);
+PG_FUNCTION_INFO_V1(tieredlog_node_name);
+PG_FUNCTION_INFO_V1(tieredlog_hlc_now);
+
+#define ARG_TEXT_OR_NULL(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
+
+/* A log named by argument n: valid, existing. */
+static void
+arg_log(FunctionCallInfo fcinfo, int n, TlLog *out)
+{
+	char	   *name = tl_arg_name("log", ARG_TEXT_OR_NULL(n));
+
+	tl_lookup_log(name, out);
+}
+
+static bool
+tieredlog_bump_pending = false;
+
+static void
+bump_generation_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && tieredlog_bump_pending)
+		tl_bump_catalog_generation();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		tieredlog_bump_pending = false;
+}
+
+Datum
+tieredlog_require_preload(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_create_log(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	int64		interval_us;
+	char	   *rule;
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.create_log()");
+	name = tl_arg_name("log", ARG_TEXT_OR_NULL(0));
+	interval_us = tl_check_interval(PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("conflict rule must not be null")));
+	rule = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	tl_check_rule(rule);
+	PG_RETURN_INT32(tl_catalog_insert_log(name, interval_us, rule));
+}
+
+Datum
+tieredlog_drop_log(PG_FUNCTION_ARGS)
+{
+	static bool registered = false;
+	TlLog		log;
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.drop_log()");
+	arg_log(fcinfo, 0, &log);
+	tl_catalog_drop_log(&log);
+	if (!registered)
+	{
+		RegisterXactCallback(bump_generation_at_commit, NULL);
+		registered = true;
+	}
+	tieredlog_bump_pending = true;
+	tl_segment_cache_reset();
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_append(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+	TlAppendInput in;
+
+	tl_require_preload();
+	arg_log(fcinfo, 0, &log);
+	in.key = ARG_TEXT_OR_NULL(1);
+	in.payload = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	in.source = ARG_TEXT_OR_NULL(3);
+	in.has_ts = !PG_ARGISNULL(4);
+	in.ts = in.has_ts ? PG_GETARG_TIMESTAMPTZ(4) : 0;
+	PG_RETURN_INT64(tl_append(&log, &in));
+}
+
+/* Deconstruct a one-dimensional array argument; *n = -1 when the argument is NULL. */
+static void
+arg_array(FunctionCallInfo fcinfo, int argno, const char *what, Oid elemtype,
+		  Datum **elems, bool **nulls, int *n)
+{
+	ArrayType  *arr;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	*n = -1;
+	if (PG_ARGISNULL(argno))
+		return;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, nulls, n);
+}
+
+static void
+check_same_length(const char *what, int n, int expected)
+{
+	if (n >= 0 && n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s has %d elements but keys has %d", what, n, expected),
+				 errhint("Pass arrays of the same length, or NULL for sources and ts.")));
+}
+
+Datum
+tieredlog_append_many(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+	Datum	   *keys, *payloads, *sources = NULL, *tss = NULL;
+	bool	   *knull, *pnull, *snull = NULL, *tnull = NULL;
+	int			nk, np, ns, nt;
+	TlAppendInput *in;
+
+	tl_require_preload();
+	arg_log(fcinfo, 0, &log);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("keys and payloads must not be null")));
+	arg_array(fcinfo, 1, "keys", TEXTOID, &keys, &knull, &nk);
+	arg_array(fcinfo, 2, "payloads", JSONBOID, &payloads, &pnull, &np);
+	arg_array(fcinfo, 3, "sources", TEXTOID, &sources, &snull, &ns);
+	arg_array(fcinfo, 4, "ts", TIMESTAMPTZOID, &tss, &tnull, &nt);
+	check_same_length("payloads", np, nk);
+	check_same_length("sources", ns, nk);
+	check_same_length("ts", nt, nk);
+
+	in = palloc0(sizeof(TlAppendInput) * Max(nk, 1));
+	for (int i = 0; i < nk; i++)
+	{
+		in[i].key = knull[i] ? NULL : DatumGetTextPP(keys[i]);
+		in[i].payload = pnull[i] ? NULL : DatumGetJsonbP(payloads[i]);
+		in[i].source = (ns < 0 || snull[i]) ? NULL : DatumGetTextPP(sources[i]);
+		in[i].has_ts = nt >= 0 && !tnull[i];
+		in[i].ts = in[i].has_ts ? DatumGetTimestampTz(tss[i]) : 0;
+	}
+	PG_RETURN_INT64(tl_append_batch(&log, in, nk));
+}
+
+static TimestampTz
+arg_ts_or(FunctionCallInfo fcinfo, int n, TimestampTz dflt)
+{
+	return PG_ARGISNULL(n) ? dflt : PG_GETARG_TIMESTAMPTZ(n);
+}
+
+Datum
+tieredlog_read(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+
+	tl_require_preload();
+	arg_log(fcinfo, 0, &log);
+	tl_read_into(fcinfo, &log, arg_ts_or(fcinfo, 1, DT_NOBEGIN), arg_ts_or(fcinfo, 2, DT_NOEND),
+				 ARG_TEXT_OR_NULL(3));
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_latest(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+
+	tl_require_preload();
+	arg_log(fcinfo, 0, &log);
+	if (PG_ARGISNULL(1))
+		tl_check_key(NULL);
+	tl_latest_into(fcinfo, &log, PG_GETARG_TEXT_PP(1));
+	return (Datum) 0;
+}
+
+static void
+require_segment(int64 segment_id, TlSegment *seg)
+{
+	if (!tl_catalog_get_segment(segment_id, seg))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment %lld does not exist", (long long) segment_id)));
+}
+
+Datum
+tieredlog_segment_digest(PG_FUNCTION_ARGS)
+{
+	TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
+
+	tl_require_preload();
+	tl_digest_load(PG_GETARG_INT64(0), d);
+	PG_RETURN_TEXT_P(cstring_to_text(tl_digest_to_text(&d->root)));
+}
+
+Datum
+tieredlog_segment_leaves(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
+	TlSegment	seg;
+
+	tl_require_preload();
+	require_segment(PG_GETARG_INT64(0), &seg);
+	InitMaterializedSRF(fcinfo, 0);
+	tl_digest_load(seg.segment_id, d);
+	for (int leaf = 0; leaf < TL_LEAVES; leaf++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {0};
+
+		if (d->leaves[leaf].n == 0)
+			continue;
+		values[0] = Int32GetDatum(leaf);
+		values[1] = Int64GetDatum(d->leaves[leaf].n);
+		values[2] = CStringGetTextDatum(tl_digest_to_text(&d->leaves[leaf]));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Compare a segment's stored digest (root and every leaf) with a recomputation from its rows. */
+static void
+check_one_segment(ReturnSetInfo *rsinfo, const TlSegment *seg, int64 interval_us)
+{
+	TlSegmentDigest *stored = palloc(sizeof(TlSegmentDigest));
+	TlSegmentDigest *fresh = palloc(sizeof(TlSegmentDigest));
+	Datum		values[4];
+	bool		nulls[4] = {0};
+	bool		ok = true;
+
+	tl_digest_load(seg->segment_id, stored);
+	values[0] = Int64GetDatum(seg->segment_id);
+	values[2] = CStringGetTextDatum(tl_digest_to_text(&stored->root));
+	if (!OidIsValid(seg->relid))
+	{
+		ok = false;
+		values[3] = CStringGetTextDatum("relation missing");
+	}
+	else
+	{
+		tl_digest_recompute(seg->relid, seg->range_start, interval_us, fresh);
+		for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
+			ok = tl_digest_equal(&stored->leaves[leaf], &fresh->leaves[leaf]);
+		ok = ok && tl_digest_equal(&stored->root, &fresh->root);
+		values[3] = CStringGetTextDatum(tl_digest_to_text(&fresh->root));
+	}
+	values[1] = BoolGetDatum(ok);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	pfree(stored);
+	pfree(fresh);
+}
+
+Datum
+tieredlog_check_digests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs;
+	ListCell   *lc;
+	TlLog		log;
+	bool		one_log = !PG_ARGISNULL(0);
+
+	tl_require_preload();
+	if (one_log)
+		arg_log(fcinfo, 0, &log);
+	InitMaterializedSRF(fcinfo, 0);
+	segs = one_log ? tl_catalog_log_segments(log.log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot())
+		: tl_catalog_all_segments(GetActiveSnapshot());
+	foreach(lc, segs)
+	{
+		TlSegment  *seg = lfirst(lc);
+		TlLog		seg_log;
+
+		CHECK_FOR_INTERRUPTS();
+		if (one_log)
+			seg_log = log;
+		else if (!tl_catalog_find_log_by_id(seg->log_id, &seg_log))
+			continue;
+		check_one_segment(rsinfo, seg, seg_log.interval_us);
+	}
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_compact_digest(PG_FUNCTION_ARGS)
+{
+	TlSegment	seg;
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.compact_digest()");
+	require_segment(PG_GETARG_INT64(0), &seg);
+	PG_RETURN_INT64(tl_digest_compact(seg.segment_id, true));
+}
+
+Datum
+tieredlog_node_name(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_TEXT_P(cstring_to_text(tl_node_name()));
+}
+
+Datum
+tieredlog_hlc_now(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_TIMESTAMPTZ(tl_hlc_now());
+}

@@ -1,0 +1,198 @@
+/*-------------------------------------------------------------------------
+ * append.c
+ *		The append path: validate, stamp (HLC ts, origin, seq, rid), insert into the segment
+ *		relation, note the digest delta.
+ *
+ * Rows go straight into the segment's heap and indexes (heap_insert / heap_multi_insert through
+ * the catalog-tuple helpers), bypassing the executor: no triggers, rules or row security apply to
+ * segment relations, and EXECUTE on the tieredlog functions is the permission that matters.
+ *
+ * Locking: RowExclusiveLock on the segment relation, held to the end of the transaction.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "commands/sequence.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "append.h"
+#include "catalog.h"
+#include "digest.h"
+#include "tieredlog.h"
+#include "validate.h"
+
+#define TL_ROW_NATTS	7
+#define TL_MULTI_INSERT_MAX	1000
+
+static Oid	local_seq_relid = InvalidOid;
+static uint64 local_seq_generation = 0;
+
+static int64
+next_local_seq(void)
+{
+	if (!OidIsValid(local_seq_relid) || local_seq_generation != tl_catalog_generation())
+	{
+		local_seq_relid = tl_catalog_relid("local_seq");
+		local_seq_generation = tl_catalog_generation();
+	}
+	return nextval_internal(local_seq_relid, false);
+}
+
+/* Validate one input and turn it into a stamped record (everything but the segment). */
+static void
+prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
+{
+	tl_check_key(in->key);
+	if (in->payload == NULL)
+		tl_check_payload(NULL, 0);
+	tl_check_payload(in->payload, VARSIZE(in->payload));
+	tl_check_source(in->source);
+	if (in->has_ts)
+		tl_check_ts(log, in->ts);
+
+	rec->log_name = log->name;
+	rec->key = in->key;
+	rec->payload = in->payload;
+	rec->source = in->source;
+	rec->ts = in->has_ts ? in->ts : tl_hlc_now();
+	rec->origin = tl_node_name();
+	rec->seq = next_local_seq();
+	tl_record_compute_rid(rec);
+}
+
+static HeapTuple
+form_row(Relation rel, const TlRecord *rec)
+{
+	Datum		values[TL_ROW_NATTS];
+	bool		nulls[TL_ROW_NATTS] = {0};
+	pg_uuid_t  *rid = palloc(sizeof(pg_uuid_t));
+
+	memcpy(rid->data, rec->rid.bytes, TL_RID_LEN);
+	values[0] = TimestampTzGetDatum(rec->ts);
+	values[1] = PointerGetDatum(rec->key);
+	values[2] = JsonbPGetDatum(rec->payload);
+	values[3] = rec->source ? PointerGetDatum(rec->source) : (Datum) 0;
+	nulls[3] = rec->source == NULL;
+	values[4] = CStringGetTextDatum(rec->origin);
+	values[5] = Int64GetDatum(rec->seq);
+	values[6] = UUIDPGetDatum(rid);
+	return heap_form_tuple(RelationGetDescr(rel), values, nulls);
+}
+
+static Relation
+open_segment_relation(const TlLog *log, const TlSegment *seg)
+{
+	Relation	rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, RowExclusiveLock) : NULL;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segment %lld of log \"%s\" has no relation to append to",
+						(long long) seg->segment_id, log->name),
+				 errhint("The log may have been dropped concurrently; retry.")));
+	return rel;
+}
+
+static void
+check_writable(void)
+{
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog append");
+	PreventCommandDuringRecovery("tieredlog append");
+}
+
+/* Append one record; returns its seq. */
+int64
+tl_append(const TlLog *log, const TlAppendInput *in)
+{
+	TlRecord	rec;
+	TlSegment	seg;
+	Relation	rel;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+
+	check_writable();
+	prepare_record(log, in, &rec);
+	tl_segment_for_append(log, rec.ts, &seg);
+	rel = open_segment_relation(log, &seg);
+	tup = form_row(rel, &rec);
+	ind = CatalogOpenIndexes(rel);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec.ts, seg.range_start, log->interval_us), &rec);
+	table_close(rel, NoLock);
+	return rec.seq;
+}
+
+/* Insert `n` records that all belong to `seg` with one multi-insert per chunk. */
+static void
+insert_group(const TlLog *log, const TlSegment *seg, TlRecord *recs, int n)
+{
+	Relation	rel = open_segment_relation(log, seg);
+	CatalogIndexState ind = CatalogOpenIndexes(rel);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Min(n, TL_MULTI_INSERT_MAX));
+
+	for (int done = 0; done < n;)
+	{
+		int			chunk = Min(n - done, TL_MULTI_INSERT_MAX);
+
+		for (int i = 0; i < chunk; i++)
+		{
+			slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+			ExecStoreHeapTuple(form_row(rel, &recs[done + i]), slots[i], true);
+		}
+		CatalogTuplesMultiInsertWithInfo(rel, slots, chunk, ind);
+		for (int i = 0; i < chunk; i++)
+		{
+			TlRecord   *rec = &recs[done + i];
+
+			tl_digest_note_append(seg->segment_id,
+								  tl_leaf_of(rec->ts, seg->range_start, log->interval_us), rec);
+			ExecDropSingleTupleTableSlot(slots[i]);
+		}
+		done += chunk;
+	}
+	pfree(slots);
+	CatalogCloseIndexes(ind);
+	table_close(rel, NoLock);
+}
+
+/*
+ * Append n records; returns n. Records are validated and stamped first (so a bad element fails
+ * before anything is written), then written one multi-insert per run of the same segment.
+ */
+int64
+tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
+{
+	TlRecord   *recs;
+	int			start = 0;
+
+	check_writable();
+	if (n == 0)
+		return 0;
+	recs = palloc(sizeof(TlRecord) * n);
+	for (int i = 0; i < n; i++)
+		prepare_record(log, &in[i], &recs[i]);
+	while (start < n)
+	{
+		TlSegment	group_seg;
+		int			end = start + 1;
+
+		tl_segment_for_append(log, recs[start].ts, &group_seg);
+
+		while (end < n && recs[end].ts >= group_seg.range_start && recs[end].ts < group_seg.range_end)
+			end++;
+		insert_group(log, &group_seg, &recs[start], end - start);
+		start = end;
+	}
+	pfree(recs);
+	return n;
+}

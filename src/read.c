@@ -1,0 +1,306 @@
+/*-------------------------------------------------------------------------
+ * read.c
+ *		read() and latest(): records of a log in a time range (optionally one key), and the
+ *		winning record of a key under the log's rule.
+ *
+ * Segments are resolved through the catalog under the caller's snapshot and only those whose
+ * window overlaps the range are opened, so there is no planner-visible parent over all segments.
+ * Each segment's matching rows are sorted by (ts, origin, seq) before they are emitted, and
+ * segments are visited in window order, so read() returns the log in ts order.
+ *
+ * Locking: AccessShareLock on each segment relation read, held to the end of the transaction.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_collation.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "read.h"
+#include "record.h"
+#include "tieredlog.h"
+
+/* Columns of a segment relation (catalog.c creates them in this order). */
+enum
+{
+	Anum_row_ts = 1, Anum_row_key, Anum_row_payload, Anum_row_source, Anum_row_origin,
+	Anum_row_seq, Anum_row_rid, Natts_row = Anum_row_rid
+};
+
+/* Columns of the result, 1-based. */
+enum
+{
+	Out_key = 1, Out_payload, Out_ts, Out_source, Out_origin, Out_seq, Out_rid, Out_segment_id,
+	Out_tier
+};
+
+/* One row of a segment relation, turned into a result tuple. */
+static HeapTuple
+row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc out_desc)
+{
+	Datum		in[Natts_row];
+	bool		in_null[Natts_row];
+	Datum		out[TL_OUT_NATTS];
+	bool		out_null[TL_OUT_NATTS] = {0};
+
+	heap_deform_tuple(row, row_desc, in, in_null);
+	/* detoast: the result outlives the scan */
+	out[Out_key - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_key - 1]));
+	out[Out_payload - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_payload - 1]));
+	out[Out_ts - 1] = in[Anum_row_ts - 1];
+	out[Out_source - 1] = in[Anum_row_source - 1];
+	out_null[Out_source - 1] = in_null[Anum_row_source - 1];
+	out[Out_origin - 1] = in[Anum_row_origin - 1];
+	out[Out_seq - 1] = in[Anum_row_seq - 1];
+	out[Out_rid - 1] = CStringGetTextDatum(
+		tl_rid_to_hex((const TlRid *) DatumGetUUIDP(in[Anum_row_rid - 1])->data));
+	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
+	out[Out_tier - 1] = Int32GetDatum(seg->tier);
+	return heap_form_tuple(out_desc, out, out_null);
+}
+
+static Oid
+key_index_of(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_index->indnatts >= 1 && idx->rd_index->indkey.values[0] == Anum_row_key)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	if (!OidIsValid(found))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segment relation \"%s\" has no index on key", RelationGetRelationName(rel))));
+	return found;
+}
+
+/* Calls emit(row) for each row of the segment in [from, to) matching key (NULL: any key). */
+typedef void (*RowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
+
+static void
+scan_segment(Relation rel, TimestampTz from_ts, TimestampTz to_ts, text *key,
+			 RowVisitor visit, void *arg)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	Snapshot	snap = GetActiveSnapshot();
+	HeapTuple	tup;
+	bool		isnull;
+
+	if (key != NULL)
+	{
+		ScanKeyData skey;
+		SysScanDesc scan;
+
+		ScanKeyInit(&skey, Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+		scan = systable_beginscan(rel, key_index_of(rel), true, snap, 1, &skey);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+
+			if (ts >= from_ts && ts < to_ts)
+				visit(tup, desc, arg);
+		}
+		systable_endscan(scan);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+
+			if (ts >= from_ts && ts < to_ts)
+				visit(tup, desc, arg);
+		}
+		table_endscan(scan);
+	}
+}
+
+static Relation
+open_for_read(const TlSegment *seg)
+{
+	Relation	rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, AccessShareLock) : NULL;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segment %lld has no relation to read", (long long) seg->segment_id)));
+	return rel;
+}
+
+/* ---- read() ------------------------------------------------------------------------------ */
+
+typedef struct ReadSortState
+{
+	Tuplesortstate *sort;
+	TupleTableSlot *slot;
+	const TlSegment *seg;
+	TupleDesc	out_desc;
+} ReadSortState;
+
+static Tuplesortstate *
+begin_ts_sort(TupleDesc out_desc)
+{
+	AttrNumber	cols[3] = {Out_ts, Out_origin, Out_seq};
+	Oid			ops[3];
+	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[3] = {false, false, false};
+
+	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	return tuplesort_begin_heap(out_desc, 3, cols, ops, colls, nulls_first, work_mem, NULL,
+								TUPLESORT_NONE);
+}
+
+static void
+visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
+{
+	ReadSortState  *st = arg;
+	HeapTuple	out = row_to_result(row, desc, st->seg, st->out_desc);
+
+	ExecStoreHeapTuple(out, st->slot, true);
+	tuplesort_puttupleslot(st->sort, st->slot);
+}
+
+static void
+read_segment(ReturnSetInfo *rsinfo, const TlSegment *seg, TimestampTz from_ts,
+			 TimestampTz to_ts, text *key)
+{
+	Relation	rel = open_for_read(seg);
+	ReadSortState	st;
+
+	st.out_desc = rsinfo->setDesc;
+	st.seg = seg;
+	st.sort = begin_ts_sort(rsinfo->setDesc);
+	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
+	scan_segment(rel, from_ts, to_ts, key, visit_into_sort, &st);
+	table_close(rel, NoLock);
+	ExecDropSingleTupleTableSlot(st.slot);
+
+	/* tuplesort hands back minimal tuples */
+	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	tuplesort_performsort(st.sort);
+	while (tuplesort_gettupleslot(st.sort, true, false, st.slot, NULL))
+		tuplestore_puttupleslot(rsinfo->setResult, st.slot);
+	tuplesort_end(st.sort);
+	ExecDropSingleTupleTableSlot(st.slot);
+}
+
+void
+tl_read_into(FunctionCallInfo fcinfo, const TlLog *log, TimestampTz from_ts, TimestampTz to_ts,
+			 text *key)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (from_ts >= to_ts)
+		return;
+	segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
+	foreach(lc, segs)
+	{
+		CHECK_FOR_INTERRUPTS();
+		read_segment(rsinfo, (TlSegment *) lfirst(lc), from_ts, to_ts, key);
+	}
+}
+
+/* ---- latest() ---------------------------------------------------------------------------- */
+
+typedef struct BestState
+{
+	bool		want_last;		/* last_writer_wins: the greatest (ts, origin, seq) */
+	HeapTuple	best;
+	TimestampTz best_ts;
+	char	   *best_origin;
+	int64		best_seq;
+} BestState;
+
+/* Is (ts, origin, seq) after the current best? */
+static int
+compare_to_best(BestState *st, TimestampTz ts, const char *origin, int64 seq)
+{
+	int			c;
+
+	if (ts != st->best_ts)
+		return ts < st->best_ts ? -1 : 1;
+	c = strcmp(origin, st->best_origin);
+	if (c != 0)
+		return c;
+	return seq < st->best_seq ? -1 : (seq > st->best_seq ? 1 : 0);
+}
+
+static void
+visit_best(HeapTuple row, TupleDesc desc, void *arg)
+{
+	BestState  *st = arg;
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	char	   *origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
+	int64		seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
+	int			c = st->best ? compare_to_best(st, ts, origin, seq) : 0;
+
+	if (st->best == NULL || (st->want_last ? c > 0 : c < 0))
+	{
+		st->best = heap_copytuple(row);
+		st->best_ts = ts;
+		st->best_origin = origin;
+		st->best_seq = seq;
+	}
+}
+
+/*
+ * Segments are disjoint time windows, so under last_writer_wins the newest segment holding the
+ * key holds the winner (and the oldest one under first_writer_wins): scan from that end and stop
+ * at the first segment with a match.
+ */
+void
+tl_latest_into(FunctionCallInfo fcinfo, const TlLog *log, text *key)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs;
+	BestState	st = {0};
+
+	InitMaterializedSRF(fcinfo, 0);
+	st.want_last = strcmp(log->rule, "first_writer_wins") != 0;
+	segs = tl_catalog_log_segments(log->log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot());
+	for (int i = 0; i < list_length(segs) && st.best == NULL; i++)
+	{
+		TlSegment  *seg = list_nth(segs, st.want_last ? list_length(segs) - 1 - i : i);
+		Relation	rel = open_for_read(seg);
+
+		CHECK_FOR_INTERRUPTS();
+		scan_segment(rel, DT_NOBEGIN, DT_NOEND, key, visit_best, &st);
+		if (st.best != NULL)
+			tuplestore_puttuple(rsinfo->setResult,
+								row_to_result(st.best, RelationGetDescr(rel), seg, rsinfo->setDesc));
+		table_close(rel, NoLock);
+	}
+}

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ * record.h
+ *		A tieredlog record, its canonical encoding, its rid, and the HLC.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_RECORD_H
+#define TIEREDLOG_RECORD_H
+
+#include "postgres.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#define TL_RID_LEN			16
+#define TL_ENCODING_VERSION	1
+
+typedef struct TlRid
+{
+	uint8		bytes[TL_RID_LEN];	/* XXH3-128, big-endian (high half first) */
+} TlRid;
+
+typedef struct TlRecord
+{
+	const char *log_name;
+	text	   *key;
+	Jsonb	   *payload;
+	TimestampTz ts;
+	text	   *source;			/* NULL when absent */
+	const char *origin;
+	int64		seq;
+	TlRid		rid;
+	int64		logical_bytes;	/* size of the canonical encoding */
+} TlRecord;
+
+extern void tl_record_compute_rid(TlRecord *rec);
+extern char *tl_rid_to_hex(const TlRid *rid);
+extern void tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo);
+
+extern const char *tl_node_name(void);
+extern TimestampTz tl_hlc_now(void);
+extern void tl_hlc_observe(TimestampTz remote);
+
+#endif							/* TIEREDLOG_RECORD_H */

@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * shmem.c
+ *		tieredlog's shared memory: the HLC and the catalog generation.
+ *
+ * Locking: none. Both fields are atomics; the HLC advances by compare-and-swap (record.c) and the
+ * generation only ever increases.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "tieredlog.h"
+
+TieredlogShared *tl_shared = NULL;
+
+void
+tl_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)));
+}
+
+void
+tl_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tl_shared = ShmemInitStruct("tieredlog", sizeof(TieredlogShared), &found);
+	if (!found)
+	{
+		pg_atomic_init_u64(&tl_shared->hlc, (uint64) GetCurrentTimestamp());
+		pg_atomic_init_u64(&tl_shared->catalog_generation, 1);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Every SQL entry point calls this first. */
+void
+tl_require_preload(void)
+{
+	if (tl_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tieredlog must be loaded via \"shared_preload_libraries\""),
+				 errhint("Add tieredlog to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+uint64
+tl_catalog_generation(void)
+{
+	return pg_atomic_read_u64(&tl_shared->catalog_generation);
+}
+
+void
+tl_bump_catalog_generation(void)
+{
+	pg_atomic_fetch_add_u64(&tl_shared->catalog_generation, 1);
+}

@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ * tieredlog.c
+ *		_PG_init only: settings, shared-memory hooks, transaction callbacks.
+ *
+ * tieredlog must be loaded through shared_preload_libraries: it reserves shared memory for the
+ * hybrid logical clock and the catalog generation, and (in later versions) starts background
+ * workers. Loaded any other way it defines its settings but every SQL entry point refuses to run.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "digest.h"
+#include "segment.h"
+#include "tieredlog.h"
+#include "validate.h"
+
+PG_MODULE_MAGIC;
+
+char	   *tl_node_name_setting = NULL;
+int			tl_max_payload_size = 1024 * 1024;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+static bool
+check_node_name(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0' || tl_name_is_valid(*newval))
+		return true;
+	GUC_check_errdetail("A node name has 1 to %d characters: letters, digits, \"_\", \"-\", \".\" or \":\".",
+						TL_MAX_NAME_LEN);
+	return false;
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("tieredlog.node_name",
+							   "This node's name, unique among its peers; part of every record's identity.",
+							   "Empty means cluster_name if set, else the host name and port.",
+							   &tl_node_name_setting, "",
+							   PGC_POSTMASTER, 0,
+							   check_node_name, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.max_payload_size",
+							"Largest payload, in its stored jsonb form, that append accepts.",
+							NULL,
+							&tl_max_payload_size, 1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("tieredlog");
+}
+
+static void
+tl_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	tl_shmem_request();
+}
+
+static void
+tl_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	tl_shmem_startup();
+}
+
+void
+_PG_init(void)
+{
+	define_settings();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tl_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tl_shmem_startup_hook;
+
+	tl_digest_register_callbacks();
+	tl_segment_cache_register();
+}

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ * tieredlog.h
+ *		Settings, shared-memory state and limits shared by all of tieredlog's files.
+ *
+ * Shared state (TieredlogShared) holds only lock-free atomics, so no LWLock is defined here.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_H
+#define TIEREDLOG_H
+
+#include "postgres.h"
+#include "port/atomics.h"
+
+#define TL_SCHEMA			"tieredlog"
+#define TL_DATA_SCHEMA		"tieredlog_data"
+
+/* Names of logs, sources and nodes: see validate.c. */
+#define TL_MAX_NAME_LEN		63
+#define TL_MAX_KEY_LEN		1024
+
+/* Segment windows: whole seconds between one second and 366 days. */
+#define TL_MIN_INTERVAL_US	INT64CONST(1000000)
+#define TL_MAX_INTERVAL_US	(INT64CONST(366) * USECS_PER_DAY)
+
+/* Settings (defined in tieredlog.c). */
+extern char *tl_node_name_setting;
+extern int	tl_max_payload_size;	/* bytes */
+
+/* Shared memory (shmem.c). */
+typedef struct TieredlogShared
+{
+	pg_atomic_uint64 hlc;			/* last HLC value handed out, in microseconds */
+	pg_atomic_uint64 catalog_generation;	/* bumped when segments move or vanish */
+} TieredlogShared;
+
+extern TieredlogShared *tl_shared;
+extern void tl_shmem_request(void);
+extern void tl_shmem_startup(void);
+extern void tl_require_preload(void);
+extern uint64 tl_catalog_generation(void);
+extern void tl_bump_catalog_generation(void);
+
+/* Internal lock tags (advisory lock method, field4 outside the range SQL advisory locks use). */
+#define TL_LOCK_LOG_SEGMENTS	0x544C01	/* creating or dropping segments of a log */
+#define TL_LOCK_DIGEST_COMPACT	0x544C02	/* compacting a segment's digest cells */
+
+#endif							/* TIEREDLOG_H */
