@@ -14,6 +14,10 @@ OBJS = \
 	src/append.o \
 	src/read.o \
 	src/api.o
+# pg_regress tests, in order (run by scripts/test.sh against a temporary server)
+REGRESS = logs append digests
+REGRESS_OPTS = --inputdir=test --outputdir=test/out
+
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"
 
 SHLIB_LINK += -lzstd -lxxhash
@@ -28,3 +32,7 @@ $(error tieredlog needs PostgreSQL 15 or later; $(PG_CONFIG) reports "$(shell $(
 endif
 
 include $(PGXS)
+
+.PHONY: regress-list
+regress-list:
+	@echo $(REGRESS)

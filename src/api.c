@@ -241,9 +241,11 @@ Datum
 tieredlog_segment_digest(PG_FUNCTION_ARGS)
 {
 	TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
+	TlSegment	seg;
 
 	tl_require_preload();
-	tl_digest_load(PG_GETARG_INT64(0), d);
+	require_segment(PG_GETARG_INT64(0), &seg);
+	tl_digest_load(seg.segment_id, d);
 	PG_RETURN_TEXT_P(cstring_to_text(tl_digest_to_text(&d->root)));
 }
 

@@ -1,0 +1,93 @@
+-- Appending and reading records; the record identity (origin, seq, rid); bad input.
+SELECT tieredlog.create_log('app', '1 hour') AS log_id;
+\set VERBOSITY default
+
+-- explicit ts: deterministic rids pin the canonical encoding (version 1)
+SELECT tieredlog.append('app', 'user-1', '{"event": "login", "ok": true}', 'auth', '2026-01-01 10:00:00+00') AS seq;
+SELECT tieredlog.append('app', 'user-2', '{"event": "login", "ok": false}', NULL, '2026-01-01 10:00:00+00') AS seq;
+SELECT tieredlog.append_many('app', ARRAY['user-1', 'user-3', 'user-1'],
+		ARRAY['{"event": "view"}', '{"event": "login"}', '{"event": "logout"}']::jsonb[],
+		ARRAY['web', 'web', NULL],
+		ARRAY['2026-01-01 10:30:00+00', '2026-01-01 11:15:00+00', '2026-01-01 11:59:59.999999+00']::timestamptz[]) AS appended;
+SELECT key, payload, ts, source, origin, seq, rid, segment_id, tier FROM tieredlog.read('app');
+
+-- ranges are [from_ts, to_ts)
+SELECT key, ts FROM tieredlog.read('app', '2026-01-01 10:30:00+00', '2026-01-01 11:15:00+00');
+SELECT key, ts FROM tieredlog.read('app', '2026-01-01 11:00:00+00');
+SELECT count(*) FROM tieredlog.read('app', '2026-01-01 12:00:00+00', '2026-01-01 11:00:00+00');
+SELECT count(*) FROM tieredlog.read('app', NULL, NULL);
+-- by key
+SELECT key, payload, seq FROM tieredlog.read('app', key => 'user-1');
+SELECT count(*) FROM tieredlog.read('app', key => 'nobody');
+
+-- same ts, ties broken by origin then seq
+SELECT tieredlog.append('app', 'tie', '{"n": 1}', NULL, '2026-01-01 10:45:00+00') AS seq;
+SELECT tieredlog.append('app', 'tie', '{"n": 2}', NULL, '2026-01-01 10:45:00+00') AS seq;
+SELECT payload, seq FROM tieredlog.read('app', key => 'tie');
+
+-- latest: last_writer_wins takes the greatest (ts, origin, seq)
+SELECT key, payload, ts FROM tieredlog.latest('app', 'user-1');
+SELECT key, payload FROM tieredlog.latest('app', 'tie');
+SELECT count(*) FROM tieredlog.latest('app', 'nobody');
+-- first_writer_wins takes the smallest
+SELECT tieredlog.create_log('fww', '1 hour', 'first_writer_wins') AS log_id;
+SELECT tieredlog.append_many('fww', ARRAY['k', 'k', 'k'], ARRAY['{"v": 2}', '{"v": 1}', '{"v": 3}']::jsonb[], NULL,
+		ARRAY['2026-01-02 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-03 00:00:00+00']::timestamptz[]);
+SELECT payload FROM tieredlog.latest('fww', 'k');
+
+-- HLC: records without ts get strictly increasing timestamps, never behind the clock
+SELECT tieredlog.create_log('hlc', '1 day') AS log_id;
+SELECT tieredlog.append_many('hlc', array_agg('k' || i), array_agg('{}'::jsonb)) FROM generate_series(1, 500) i;
+SELECT count(*) AS records, count(DISTINCT ts) AS distinct_ts,
+	   bool_and(ts <= clock_timestamp()) AS not_in_future
+  FROM tieredlog.read('hlc');
+SELECT bool_and(ts_ok) AS ts_follows_seq FROM (
+	SELECT ts > lag(ts) OVER (ORDER BY seq) OR lag(ts) OVER (ORDER BY seq) IS NULL AS ts_ok
+	  FROM tieredlog.read('hlc')) s;
+SELECT tieredlog.hlc_now() > max(ts) AS hlc_moves_on FROM tieredlog.read('hlc');
+
+-- payloads come back exactly
+SELECT tieredlog.append('app', 'types', '{"n": 1.50, "big": 123456789012345678901234567890, "s": "\u00e9\\\"", "a": [1, null, {"x": []}], "b": false}', NULL, '2026-01-01 10:50:00+00') AS seq;
+SELECT payload FROM tieredlog.read('app', key => 'types');
+SELECT tieredlog.append('app', 'scalar', '"just a string"', NULL, '2026-01-01 10:51:00+00') AS seq;
+SELECT tieredlog.append('app', 'jsonnull', 'null', NULL, '2026-01-01 10:52:00+00') AS seq;
+SELECT key, payload FROM tieredlog.read('app', '2026-01-01 10:51:00+00', '2026-01-01 10:53:00+00');
+
+-- bad input: each a clear error, nothing written
+SELECT tieredlog.append('nope', 'k', '{}');
+SELECT tieredlog.append(NULL, 'k', '{}');
+SELECT tieredlog.append('app''; DROP TABLE tieredlog.segment; --', 'k', '{}');
+SELECT tieredlog.append('app', NULL, '{}');
+SELECT tieredlog.append('app', 'k', NULL);
+SELECT tieredlog.append('app', repeat('k', 1025), '{}');
+SELECT tieredlog.append('app', 'k', '{}', 'bad source');
+SELECT tieredlog.append('app', 'k', '{}', NULL, 'infinity');
+SELECT tieredlog.append('app', 'k', '{}', NULL, '-infinity');
+SELECT tieredlog.append('app', 'k', '{}', NULL, '294276-12-31 23:30:00+00');
+SELECT tieredlog.append('app', 'k', jsonb_build_object('blob', repeat('x', 1500000)));
+SET tieredlog.max_payload_size = '2kB';
+SELECT tieredlog.append('app', 'k', jsonb_build_object('blob', repeat('x', 3000)));
+RESET tieredlog.max_payload_size;
+-- a large payload under the limit goes in and comes back whole
+SELECT tieredlog.append('app', 'big', jsonb_build_object('blob', repeat('y', 500000)), NULL, '2026-01-01 10:55:00+00') AS seq;
+SELECT length(payload->>'blob') FROM tieredlog.read('app', key => 'big');
+
+-- append_many: NULL arrays and elements, length mismatches, multi-dimensional arrays
+SELECT tieredlog.append_many('app', NULL, ARRAY['{}']::jsonb[]);
+SELECT tieredlog.append_many('app', ARRAY['a'], NULL);
+SELECT tieredlog.append_many('app', ARRAY['a', 'b'], ARRAY['{}']::jsonb[]);
+SELECT tieredlog.append_many('app', ARRAY['a'], ARRAY['{}']::jsonb[], ARRAY['s1', 's2']);
+SELECT tieredlog.append_many('app', ARRAY['a'], ARRAY['{}']::jsonb[], NULL, ARRAY[now(), now()]);
+SELECT tieredlog.append_many('app', ARRAY['a', NULL], ARRAY['{}', '{}']::jsonb[]);
+SELECT tieredlog.append_many('app', ARRAY['a', 'b'], ARRAY['{}', NULL]::jsonb[]);
+SELECT tieredlog.append_many('app', ARRAY[['a'], ['b']], ARRAY['{}', '{}']::jsonb[]);
+SELECT tieredlog.append_many('app', ARRAY['a', 'b'], ARRAY['{}', '{}']::jsonb[], NULL,
+		ARRAY['2026-01-01 00:00:00+00', 'infinity']::timestamptz[]);
+SELECT tieredlog.append_many('app', '{}'::text[], '{}'::jsonb[]) AS appended_nothing;
+-- a batch that fails in its last element writes nothing
+SELECT count(*) AS app_records FROM tieredlog.read('app');
+
+-- latest: NULL key
+SELECT * FROM tieredlog.latest('app', NULL);
+
+SELECT segment_id, ok FROM tieredlog.check_digests('app');
