@@ -42,6 +42,7 @@ run_regress() {
 run_tap() {
 	local files=("$@") f out rc ok notok
 	[ ${#files[@]} -gt 0 ] || files=($(cd "$WORK" && ls t/*.pl))
+	as_pg mkdir -p "$WORK/tap/tmp_check/log"
 	for f in "${files[@]}"; do
 		f=t/$(basename "$f")
 		say "TAP: $f"

@@ -77,10 +77,14 @@ tl_shmem_startup_hook(void)
 void
 _PG_init(void)
 {
-	define_settings();
-
+	/*
+	 * Loaded late (not preloaded), the library defines nothing: PGC_POSTMASTER settings cannot be
+	 * created after startup, and every SQL entry point reports the missing preload instead.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	define_settings();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = tl_shmem_request_hook;
