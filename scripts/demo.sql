@@ -17,7 +17,7 @@ SELECT tieredlog.append_many('orders',
 		ARRAY['{"status": "created"}', '{"status": "created"}', '{"status": "shipped"}']::jsonb[],
 		ARRAY['checkout', 'checkout', 'warehouse']) AS appended;
 SELECT tieredlog.append_many('orders',
-		array_agg('order-' || (i % 50)), array_agg(jsonb_build_object('backfill', i)),
+		array_agg('sensor-' || (i % 50)), array_agg(jsonb_build_object('reading', i)),
 		NULL, array_agg(timestamptz '2026-01-01 00:00:00+00' + i * interval '1 second'))
 		AS backfilled
   FROM generate_series(1, 3000) AS i;
