@@ -13,6 +13,7 @@ OBJS = \
 	src/digest_store.o \
 	src/append.o \
 	src/read.o \
+	src/archive.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests

@@ -27,6 +27,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -131,13 +132,23 @@ typedef struct TlAsOwner
 {
 	Oid			saved_user;
 	int			saved_sec;
+	int			guc_level;
 } TlAsOwner;
 
+/*
+ * Internal SQL runs as the extension's owner, as a security-restricted operation, with
+ * search_path = pg_catalog, pg_temp: the caller's search_path must not choose which operators or
+ * functions the owner's queries resolve to.
+ */
 static void
 become_owner(TlAsOwner *save)
 {
 	GetUserIdAndSecContext(&save->saved_user, &save->saved_sec);
-	SetUserIdAndSecContext(extension_owner(), save->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(extension_owner(),
+						   save->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	save->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 }
@@ -146,6 +157,7 @@ static void
 restore_user(TlAsOwner *save)
 {
 	SPI_finish();
+	AtEOXact_GUC(false, save->guc_level);
 	SetUserIdAndSecContext(save->saved_user, save->saved_sec);
 }
 
@@ -248,6 +260,23 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 	return log_id;
 }
 
+static void
+lock_segment_folds(int32 log_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(log_id)};
+
+	spi_exec("SELECT segment_id FROM tieredlog.segment WHERE log_id = $1 ORDER BY segment_id",
+			 1, types, values, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		tl_lock_object(TL_LOCK_DIGEST_COMPACT,
+					   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+}
+
 /* Drop every segment relation of the log, then its catalog rows. */
 void
 tl_catalog_drop_log(const TlLog *log)
@@ -270,6 +299,8 @@ tl_catalog_drop_log(const TlLog *log)
 
 		for (uint64 i = 0; i < n; i++)
 			drops = lappend(drops, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
+		/* keep committing appenders from folding cells that are about to be deleted */
+		lock_segment_folds(log->log_id);
 		foreach(lc, drops)
 			spi_exec((char *) lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
 	}
@@ -381,11 +412,13 @@ create_segment_relation(const char *relname, const char *tablespace)
 					  "payload jsonb NOT NULL, source text, origin text NOT NULL, seq bigint NOT NULL, "
 					  "rid uuid NOT NULL) TABLESPACE %s", rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
-	spi_exec(psprintf("CREATE INDEX %s ON %s (key, ts) TABLESPACE %s",
+	/* by key: deduplicates (keys repeat), serves read(key) and latest() */
+	spi_exec(psprintf("CREATE INDEX %s ON %s (key) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
-	spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (rid) TABLESPACE %s",
-					  quote_identifier(psprintf("%s_rid", relname)), rel, spc),
+	/* record identity: each origin numbers its records, so inserts land at the right edge */
+	spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (origin, seq) TABLESPACE %s",
+					  quote_identifier(psprintf("%s_id", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
 

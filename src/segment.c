@@ -6,10 +6,13 @@
  * counted from 1970-01-01 00:00 UTC, so it depends on the record alone and the same segment
  * exists on every node.
  *
- * Caches: log name -> TlLog and (log, window start) -> TlSegment. They are dropped on every
- * relcache invalidation (DDL anywhere, including a dropped segment relation), at transaction abort
+ * Caches: log name -> TlLog and (log, window start) -> TlSegment. They are marked stale by a
+ * relcache invalidation of a cached segment's relation (or of all relations), at transaction abort
  * (a segment created by the aborted transaction is gone), and when the shared catalog generation
- * moves (another backend dropped a log or moved a segment and committed).
+ * moves (another backend dropped a log or moved a segment and committed). A stale cache is only
+ * thrown away at the start of the next lookup, never from inside a callback: invalidations are
+ * processed whenever a lock is taken, in the middle of a lookup, and must not free what the lookup
+ * is using.
  *
  * Locking: none here; catalog.c takes the segment-creation lock.
  *-------------------------------------------------------------------------
@@ -51,6 +54,7 @@ typedef struct SegCacheEntry
 static HTAB *log_cache = NULL;
 static HTAB *seg_cache = NULL;
 static uint64 cache_generation = 0;
+static bool cache_stale = false;
 
 TimestampTz
 tl_window_start(TimestampTz ts, int64 interval_us)
@@ -82,15 +86,11 @@ tl_check_ts(const TlLog *log, TimestampTz ts)
 						timestamptz_to_str(ts), log->name)));
 }
 
+/* Mark the caches stale; they are rebuilt at the next lookup. Safe to call from callbacks. */
 void
 tl_segment_cache_reset(void)
 {
-	if (log_cache)
-		hash_destroy(log_cache);
-	if (seg_cache)
-		hash_destroy(seg_cache);
-	log_cache = NULL;
-	seg_cache = NULL;
+	cache_stale = true;
 }
 
 static void
@@ -99,10 +99,16 @@ ensure_caches(void)
 	HASHCTL		ctl;
 	uint64		gen = tl_catalog_generation();
 
-	if (gen != cache_generation)
+	if (gen != cache_generation || cache_stale)
 	{
-		tl_segment_cache_reset();
+		if (log_cache)
+			hash_destroy(log_cache);
+		if (seg_cache)
+			hash_destroy(seg_cache);
+		log_cache = NULL;
+		seg_cache = NULL;
 		cache_generation = gen;
+		cache_stale = false;
 	}
 	if (log_cache != NULL)
 		return;
@@ -138,6 +144,8 @@ tl_lookup_log(const char *name, TlLog *out)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("log \"%s\" does not exist", name),
 				 errhint("Create it with tieredlog.create_log().")));
+	/* the lookup took locks, so invalidations may have marked the caches stale */
+	ensure_caches();
 	e = hash_search(log_cache, name, HASH_ENTER, &found);
 	e->log = log;
 	*out = log;
@@ -164,17 +172,37 @@ tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out)
 	}
 	if (!tl_catalog_find_segment(log->log_id, key.range_start, &seg))
 		seg = *tl_catalog_create_segment(log, key.range_start);
-	/* creating the segment's relation may have reset the caches */
+	/* the lookup (or the creation) took locks, so invalidations may have marked the caches stale */
 	ensure_caches();
 	e = hash_search(seg_cache, &key, HASH_ENTER, &found);
 	e->seg = seg;
 	*out = seg;
 }
 
+/* A cached segment's relation changed (or every relation did): the cache may point at it. */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	tl_segment_cache_reset();
+	HASH_SEQ_STATUS seq;
+	SegCacheEntry *e;
+
+	if (seg_cache == NULL || cache_stale)
+		return;
+	if (!OidIsValid(relid))
+	{
+		cache_stale = true;
+		return;
+	}
+	hash_seq_init(&seq, seg_cache);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->seg.relid == relid)
+		{
+			cache_stale = true;
+			hash_seq_term(&seq);
+			break;
+		}
+	}
 }
 
 static void

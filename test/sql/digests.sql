@@ -1,5 +1,5 @@
 -- Digests: maintained per transaction, rolled back with it, equal to a recomputation.
-SELECT tieredlog.create_log('dg', '1 hour') AS log_id;
+SELECT tieredlog.create_log('dg', '1 hour') > 0 AS created;
 
 -- a rolled-back append leaves no trace
 BEGIN;
@@ -60,7 +60,7 @@ SELECT tieredlog.compact_digest(:seg2) AS cells_removed;
 SELECT count(*) AS cells_after FROM tieredlog.digest_cell WHERE segment_id = :seg2;
 SELECT digest = :'before' AS unchanged, records FROM tieredlog.segments WHERE segment_id = :seg2;
 SELECT tieredlog.compact_digest(:seg2) AS cells_removed_again;
-SELECT segment_id, ok, stored = recomputed AS same FROM tieredlog.check_digests('dg') ORDER BY segment_id;
+SELECT ok, stored = recomputed AS same FROM tieredlog.check_digests('dg') ORDER BY segment_id;
 
 -- the digest is (count, sum of rids mod 2^128): check it against SQL arithmetic on read()'s rids
 CREATE FUNCTION pg_temp.hex128(h text) RETURNS numeric LANGUAGE sql AS $$

@@ -72,6 +72,19 @@ DROP OWNED BY tl_reader;
 DROP ROLE tl_reader;
 DROP ROLE tl_nobody;
 
+-- internal queries ignore the caller's search_path (they run as the extension's owner)
+CREATE SCHEMA evil;
+CREATE FUNCTION evil.int4eq(int, int) RETURNS boolean LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'evil operator called'; END $$;
+CREATE OPERATOR evil.= (LEFTARG = int, RIGHTARG = int, FUNCTION = evil.int4eq);
+SET search_path = evil, pg_catalog, public;
+SELECT 1 = 1;
+SELECT tieredlog.create_log('pathtest') > 0 AS created;
+SELECT tieredlog.append('pathtest', 'k', '{}', NULL, '2026-01-01 00:00:00+00') > 0 AS appended;
+SELECT tieredlog.drop_log('pathtest');
+RESET search_path;
+DROP SCHEMA evil CASCADE;
+
 -- read-only transactions cannot write
 BEGIN TRANSACTION READ ONLY;
 SELECT tieredlog.create_log('ro');

@@ -112,6 +112,25 @@ is($node->safe_psql('postgres', "SELECT bool_and(ok) FROM tieredlog.check_digest
 is($node->safe_psql('postgres', "SELECT (SELECT count(*) FROM tieredlog.read('p')) % 3"), '0',
 	'records came and went in whole transactions');
 
+# invalidations processed in the middle of a lookup (a lock taken while the caches are in use)
+# must not pull the caches out from under it: a relation of a cached segment changes while a
+# session is inside a transaction, then that session looks up a log and a segment it has not
+# cached yet
+$s1->query_safe("SELECT tieredlog.append('c', 'warm', '{}', NULL, $ts)");
+my $rel = $node->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'c' AND range_start = '2026-06-01 00:00:00+00'");
+$node->safe_psql('postgres', "SELECT tieredlog.create_log('c2', '1 hour')");
+$s1->query_safe("BEGIN");
+$s1->query_safe("SELECT 1");
+$node->safe_psql('postgres', "ALTER TABLE tieredlog_data.$rel SET (fillfactor = 90)");
+$s1->query_safe("SELECT tieredlog.append('c2', 'k', '{}')");
+$node->safe_psql('postgres', "ALTER TABLE tieredlog_data.$rel SET (fillfactor = 100)");
+$s1->query_safe("SELECT tieredlog.append('c', 'k', '{}', NULL, '2026-08-01 00:00:00+00')");
+$s1->query_safe("SELECT tieredlog.append('c', 'k2', '{}', NULL, $ts)");
+$s1->query_safe("COMMIT");
+is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('c2')") . '/'
+	  . $node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('c', key => 'k2')"),
+	'1/1', 'lookups survive invalidations that arrive while they run');
+
 $s1->quit;
 $s2->quit;
 $node->stop;

@@ -1,0 +1,963 @@
+/*-------------------------------------------------------------------------
+ * archive.c
+ *		The tier 2 frame format: encode a run of records (sorted by ts, origin, seq) into one
+ *		independent zstd frame, and decode it back.
+ *
+ * Before zstd, a frame is laid out by column so that similar bytes sit together:
+ *
+ *	 magic "TLF1" | nrows
+ *	 ts       first value, then non-negative deltas (varints)
+ *	 origin   distinct origins, then one index per row (omitted when there is one origin)
+ *	 seq      zigzag deltas from the previous row of the same origin
+ *	 key      distinct keys, sorted and front-coded (shared prefix, suffix), then one index per row
+ *	 source   distinct sources, then one index per row (0 = no source)
+ *	 payload  shredded by path: the table of object paths (parent, key), then for each path one
+ *	          tag per row and that path's values (integers as zigzag varints, lowercase hex strings
+ *	          and uuids as bytes, other strings, numbers and arrays as text)
+ *
+ * jsonb keeps object keys sorted and unique, so rebuilding each object from its (key, value) pairs
+ * gives back the identical jsonb; numbers are kept as their text (or as integers when the text is
+ * a plain integer), so their scale survives. The whole buffer is compressed with zstd (with its
+ * content checksum) and the directory entry carries an XXH3-64 of the compressed bytes.
+ *
+ * Decoding trusts nothing: every length and index is checked, and any inconsistency is an
+ * ERRCODE_DATA_CORRUPTED error naming the segment and frame.
+ *
+ * Locking: none (pure encoding).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zstd.h>
+#include <xxhash.h>
+
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "archive.h"
+
+#define TL_FRAME_MAGIC		"TLF1"
+
+/* Payload tags, one per (path, row). */
+enum
+{
+	TAG_ABSENT = 0,
+	TAG_NULL,
+	TAG_TRUE,
+	TAG_FALSE,
+	TAG_INT,					/* integer number: zigzag varint */
+	TAG_NUM,					/* other number: its text */
+	TAG_STR,					/* string: bytes */
+	TAG_HEX,					/* lowercase even-length hex string: its bytes */
+	TAG_UUID,					/* lowercase canonical uuid string: 16 bytes */
+	TAG_JSON,					/* array (or a non-object root): jsonb text */
+	TAG_OBJECT					/* object: its children carry the values */
+};
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+static void
+put_varint(StringInfo b, uint64 v)
+{
+	while (v >= 0x80)
+	{
+		appendStringInfoChar(b, (char) (v | 0x80));
+		v >>= 7;
+	}
+	appendStringInfoChar(b, (char) v);
+}
+
+static inline uint64
+zigzag(int64 v)
+{
+	return ((uint64) v << 1) ^ (uint64) (v >> 63);
+}
+
+static inline int64
+unzigzag(uint64 v)
+{
+	return (int64) (v >> 1) ^ -(int64) (v & 1);
+}
+
+static void
+put_bytes(StringInfo b, const char *p, int len)
+{
+	put_varint(b, (uint64) len);
+	appendBinaryStringInfo(b, p, len);
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+typedef struct Reader
+{
+	const uint8 *p;
+	const uint8 *end;
+	int64		segment_id;
+	int			frame_no;
+} Reader;
+
+static void
+corrupt(const Reader *r, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("archive frame %d of segment %lld is corrupted", r->frame_no,
+					(long long) r->segment_id),
+			 errdetail("%s", what),
+			 errhint("Repair the segment from a peer with tieredlog.reconcile_segment() once replication is configured.")));
+}
+
+static uint64
+get_varint(Reader *r)
+{
+	uint64		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		c;
+
+		if (r->p >= r->end || shift > 63)
+			corrupt(r, "truncated or overlong integer");
+		c = *r->p++;
+		v |= (uint64) (c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+}
+
+static int
+get_count(Reader *r, int limit, const char *what)
+{
+	uint64		v = get_varint(r);
+
+	if (v > (uint64) limit)
+		corrupt(r, what);
+	return (int) v;
+}
+
+static const char *
+get_bytes(Reader *r, int *len)
+{
+	uint64		l = get_varint(r);
+	const char *p = (const char *) r->p;
+
+	if (l > (uint64) (r->end - r->p))
+		corrupt(r, "string runs past the end of the frame");
+	r->p += l;
+	*len = (int) l;
+	return p;
+}
+
+/* A sub-reader over the next length-prefixed blob. */
+static Reader
+get_blob(Reader *r)
+{
+	Reader		sub = *r;
+	int			len;
+
+	sub.p = (const uint8 *) get_bytes(r, &len);
+	sub.end = sub.p + len;
+	return sub;
+}
+
+/* ---- dictionaries ------------------------------------------------------------------------ */
+
+typedef struct DictItem
+{
+	const char *s;
+	int			len;
+	int			row;
+} DictItem;
+
+static int
+cmp_bytes(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+static int
+cmp_dict_item(const void *x, const void *y)
+{
+	const DictItem *a = x;
+	const DictItem *b = y;
+
+	return cmp_bytes(a->s, a->len, b->s, b->len);
+}
+
+/*
+ * Sort the n items, write the distinct values (front-coded when front is true) and return each
+ * row's index among them (ids[row]); ids start at `first_id`.
+ */
+static void
+write_dict(StringInfo b, DictItem *items, int n, bool front, int first_id, int *ids, int *ndistinct)
+{
+	int			d = 0;
+	const DictItem *prev = NULL;
+	StringInfoData values;
+
+	initStringInfo(&values);
+	qsort(items, n, sizeof(DictItem), cmp_dict_item);
+	for (int i = 0; i < n; i++)
+	{
+		if (prev == NULL || cmp_bytes(prev->s, prev->len, items[i].s, items[i].len) != 0)
+		{
+			int			shared = 0;
+
+			if (front && prev != NULL)
+				while (shared < Min(prev->len, items[i].len) && prev->s[shared] == items[i].s[shared])
+					shared++;
+			if (front)
+				put_varint(&values, shared);
+			put_bytes(&values, items[i].s + shared, items[i].len - shared);
+			prev = &items[i];
+			d++;
+		}
+		ids[items[i].row] = first_id + d - 1;
+	}
+	put_varint(b, d);
+	appendBinaryStringInfo(b, values.data, values.len);
+	pfree(values.data);
+	*ndistinct = d;
+}
+
+typedef struct DictEntry
+{
+	char	   *s;
+	int			len;
+} DictEntry;
+
+static DictEntry *
+read_dict(Reader *r, bool front, int *n)
+{
+	int			d = get_count(r, r->end - r->p, "dictionary size");
+	DictEntry  *out = palloc(sizeof(DictEntry) * Max(d, 1));
+
+	for (int i = 0; i < d; i++)
+	{
+		int			shared = front ? get_count(r, INT_MAX, "prefix length") : 0;
+		int			len;
+		const char *suffix = get_bytes(r, &len);
+
+		if (shared > 0 && (i == 0 || shared > out[i - 1].len))
+			corrupt(r, "front-coded prefix longer than the previous value");
+		out[i].len = shared + len;
+		out[i].s = palloc(out[i].len + 1);
+		if (shared > 0)
+			memcpy(out[i].s, out[i - 1].s, shared);
+		memcpy(out[i].s + shared, suffix, len);
+		out[i].s[out[i].len] = '\0';
+	}
+	*n = d;
+	return out;
+}
+
+/* ---- payload shredding ------------------------------------------------------------------- */
+
+typedef struct Path
+{
+	int			parent;
+	char	   *key;
+	int			keylen;
+	uint8	   *tags;			/* one per row */
+	StringInfoData ints;
+	StringInfoData strs;
+	int		   *children;
+	int			nchildren;
+	int			maxchildren;
+} Path;
+
+typedef struct Shredder
+{
+	Path	   *paths;
+	int			npaths;
+	int			maxpaths;
+	int			nrows;
+} Shredder;
+
+static int
+new_path(Shredder *s, int parent, const char *key, int keylen)
+{
+	Path	   *p;
+
+	if (s->npaths == s->maxpaths)
+	{
+		s->maxpaths *= 2;
+		s->paths = repalloc(s->paths, sizeof(Path) * s->maxpaths);
+	}
+	p = &s->paths[s->npaths];
+	p->parent = parent;
+	p->key = key ? pnstrdup(key, keylen) : NULL;
+	p->keylen = keylen;
+	p->tags = palloc0(s->nrows);
+	initStringInfo(&p->ints);
+	initStringInfo(&p->strs);
+	p->children = NULL;
+	p->nchildren = p->maxchildren = 0;
+	if (parent >= 0)
+	{
+		Path	   *pp = &s->paths[parent];
+
+		if (pp->nchildren == pp->maxchildren)
+		{
+			pp->maxchildren = Max(4, pp->maxchildren * 2);
+			pp->children = pp->children ? repalloc(pp->children, sizeof(int) * pp->maxchildren)
+				: palloc(sizeof(int) * pp->maxchildren);
+		}
+		pp->children[pp->nchildren++] = s->npaths;
+	}
+	return s->npaths++;
+}
+
+static int
+child_path(Shredder *s, int parent, const char *key, int keylen)
+{
+	Path	   *pp = &s->paths[parent];
+
+	for (int i = 0; i < pp->nchildren; i++)
+	{
+		Path	   *c = &s->paths[pp->children[i]];
+
+		if (c->keylen == keylen && memcmp(c->key, key, keylen) == 0)
+			return pp->children[i];
+	}
+	return new_path(s, parent, key, keylen);
+}
+
+static bool
+is_plain_integer(const char *t)
+{
+	const char *p = t + (t[0] == '-');
+	int			digits = strlen(p);
+
+	if (digits == 0 || digits > 18 || (p[0] == '0' && digits > 1))
+		return false;
+	for (int i = 0; i < digits; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return !(t[0] == '-' && strcmp(p, "0") == 0);
+}
+
+static bool
+is_lower_hex(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool
+is_lower_uuid(const char *s, int len)
+{
+	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+		return false;
+	return is_lower_hex(s, 8) && is_lower_hex(s + 9, 4) && is_lower_hex(s + 14, 4) &&
+		is_lower_hex(s + 19, 4) && is_lower_hex(s + 24, 12);
+}
+
+static void
+put_hex_bytes(StringInfo b, const char *hex, int len)
+{
+	for (int i = 0; i < len; i += 2)
+	{
+		int			hi = hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10;
+		int			lo = hex[i + 1] <= '9' ? hex[i + 1] - '0' : hex[i + 1] - 'a' + 10;
+
+		appendStringInfoChar(b, (char) ((hi << 4) | lo));
+	}
+}
+
+static void shred_object(Shredder *s, int path, JsonbContainer *c, int row);
+
+static void
+shred_string(Path *p, int row, const char *str, int len)
+{
+	if (is_lower_uuid(str, len))
+	{
+		char		hex[32];
+
+		memcpy(hex, str, 8);
+		memcpy(hex + 8, str + 9, 4);
+		memcpy(hex + 12, str + 14, 4);
+		memcpy(hex + 16, str + 19, 4);
+		memcpy(hex + 20, str + 24, 12);
+		p->tags[row] = TAG_UUID;
+		put_hex_bytes(&p->strs, hex, 32);
+	}
+	else if (len >= 8 && len % 2 == 0 && is_lower_hex(str, len))
+	{
+		p->tags[row] = TAG_HEX;
+		put_varint(&p->strs, len / 2);
+		put_hex_bytes(&p->strs, str, len);
+	}
+	else
+	{
+		p->tags[row] = TAG_STR;
+		put_bytes(&p->strs, str, len);
+	}
+}
+
+static void
+shred_value(Shredder *s, int path, JsonbValue *v, int row)
+{
+	Path	   *p = &s->paths[path];
+
+	switch (v->type)
+	{
+		case jbvNull:
+			p->tags[row] = TAG_NULL;
+			break;
+		case jbvBool:
+			p->tags[row] = v->val.boolean ? TAG_TRUE : TAG_FALSE;
+			break;
+		case jbvNumeric:
+			{
+				char	   *t = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	NumericGetDatum(v->val.numeric)));
+
+				if (is_plain_integer(t))
+				{
+					p->tags[row] = TAG_INT;
+					put_varint(&p->ints, zigzag(strtoi64(t, NULL, 10)));
+				}
+				else
+				{
+					p->tags[row] = TAG_NUM;
+					put_bytes(&p->strs, t, strlen(t));
+				}
+				pfree(t);
+				break;
+			}
+		case jbvString:
+			shred_string(p, row, v->val.string.val, v->val.string.len);
+			break;
+		case jbvBinary:
+			if (JsonContainerIsObject(v->val.binary.data))
+				shred_object(s, path, v->val.binary.data, row);
+			else
+			{
+				char	   *t = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+
+				p = &s->paths[path];
+				p->tags[row] = TAG_JSON;
+				put_bytes(&p->strs, t, strlen(t));
+				pfree(t);
+			}
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+static void
+shred_object(Shredder *s, int path, JsonbContainer *c, int row)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	s->paths[path].tags[row] = TAG_OBJECT;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			child = child_path(s, path, v.val.string.val, v.val.string.len);
+
+			tok = JsonbIteratorNext(&it, &v, true);
+			Assert(tok == WJB_VALUE);
+			shred_value(s, child, &v, row);
+		}
+	}
+}
+
+static void
+shred_row(Shredder *s, Jsonb *payload, int row)
+{
+	if (JsonContainerIsObject(&payload->root))
+		shred_object(s, 0, &payload->root, row);
+	else
+	{
+		char	   *t = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+
+		s->paths[0].tags[row] = TAG_JSON;
+		put_bytes(&s->paths[0].strs, t, strlen(t));
+		pfree(t);
+	}
+}
+
+static void
+write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
+{
+	Shredder	s;
+
+	s.nrows = n;
+	s.npaths = 0;
+	s.maxpaths = 16;
+	s.paths = palloc(sizeof(Path) * s.maxpaths);
+	new_path(&s, -1, NULL, 0);
+	for (int i = 0; i < n; i++)
+		shred_row(&s, rows[i].payload, i);
+
+	put_varint(b, s.npaths);
+	for (int i = 1; i < s.npaths; i++)
+	{
+		put_varint(b, s.paths[i].parent);
+		put_bytes(b, s.paths[i].key, s.paths[i].keylen);
+	}
+	for (int i = 0; i < s.npaths; i++)
+	{
+		appendBinaryStringInfo(b, (char *) s.paths[i].tags, n);
+		put_bytes(b, s.paths[i].ints.data, s.paths[i].ints.len);
+		put_bytes(b, s.paths[i].strs.data, s.paths[i].strs.len);
+	}
+}
+
+/* ---- payload rebuilding ------------------------------------------------------------------ */
+
+typedef struct DecPath
+{
+	int			parent;
+	const char *key;
+	int			keylen;
+	const uint8 *tags;
+	Reader		ints;
+	Reader		strs;
+	int		   *children;
+	int			nchildren;
+} DecPath;
+
+static Jsonb *
+parse_jsonb_text(Reader *r, const char *s, int len)
+{
+	char	   *t = pnstrdup(s, len);
+	Datum		d;
+
+	/* a frame that passed its checksums holds valid text; still, never trust it blindly */
+	if (len == 0)
+		corrupt(r, "empty JSON text");
+	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(t));
+	pfree(t);
+	return DatumGetJsonbP(d);
+}
+
+static void
+hex_from_bytes(const uint8 *in, int nbytes, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < nbytes; i++)
+	{
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+}
+
+static void
+scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
+{
+	int			len;
+	const char *s;
+
+	switch (tag)
+	{
+		case TAG_NULL:
+			v->type = jbvNull;
+			break;
+		case TAG_TRUE:
+		case TAG_FALSE:
+			v->type = jbvBool;
+			v->val.boolean = (tag == TAG_TRUE);
+			break;
+		case TAG_INT:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(unzigzag(get_varint(&p->ints)));
+			break;
+		case TAG_NUM:
+			s = get_bytes(&p->strs, &len);
+			v->type = jbvNumeric;
+			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																 CStringGetDatum(pnstrdup(s, len)),
+																 ObjectIdGetDatum(InvalidOid),
+																 Int32GetDatum(-1)));
+			break;
+		case TAG_STR:
+			s = get_bytes(&p->strs, &len);
+			v->type = jbvString;
+			v->val.string.val = (char *) s;
+			v->val.string.len = len;
+			break;
+		case TAG_HEX:
+		case TAG_UUID:
+			{
+				int			nbytes = tag == TAG_UUID ? 16 : get_count(&p->strs, INT_MAX / 2, "hex length");
+				char	   *out;
+
+				if (nbytes > p->strs.end - p->strs.p)
+					corrupt(&p->strs, "hex value runs past the end of the frame");
+				out = palloc(nbytes * 2 + 4);
+				hex_from_bytes(p->strs.p, nbytes, out);
+				p->strs.p += nbytes;
+				v->type = jbvString;
+				if (tag == TAG_UUID)
+				{
+					char	   *u = palloc(36);
+
+					memcpy(u, out, 8);
+					u[8] = '-';
+					memcpy(u + 9, out + 8, 4);
+					u[13] = '-';
+					memcpy(u + 14, out + 12, 4);
+					u[18] = '-';
+					memcpy(u + 19, out + 16, 4);
+					u[23] = '-';
+					memcpy(u + 24, out + 20, 12);
+					v->val.string.val = u;
+					v->val.string.len = 36;
+				}
+				else
+				{
+					v->val.string.val = out;
+					v->val.string.len = nbytes * 2;
+				}
+				break;
+			}
+		case TAG_JSON:
+			{
+				Jsonb	   *j;
+
+				s = get_bytes(&p->strs, &len);
+				j = parse_jsonb_text(&p->strs, s, len);
+				v->type = jbvBinary;
+				v->val.binary.data = &j->root;
+				v->val.binary.len = VARSIZE(j) - VARHDRSZ;
+				break;
+			}
+		default:
+			corrupt(&p->strs, "unknown payload tag");
+	}
+}
+
+static JsonbValue *
+rebuild_object(DecPath *paths, int path, int row, JsonbParseState **st)
+{
+	DecPath    *p = &paths[path];
+	JsonbValue *res = pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+
+	for (int i = 0; i < p->nchildren; i++)
+	{
+		DecPath    *c = &paths[p->children[i]];
+		uint8		tag = c->tags[row];
+		JsonbValue	k;
+
+		if (tag == TAG_ABSENT)
+			continue;
+		k.type = jbvString;
+		k.val.string.val = (char *) c->key;
+		k.val.string.len = c->keylen;
+		pushJsonbValue(st, WJB_KEY, &k);
+		if (tag == TAG_OBJECT)
+			rebuild_object(paths, p->children[i], row, st);
+		else
+		{
+			JsonbValue	v;
+
+			scalar_value(c, tag, &v);
+			pushJsonbValue(st, WJB_VALUE, &v);
+		}
+	}
+	res = pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	return res;
+}
+
+static Jsonb *
+rebuild_row(DecPath *paths, int row)
+{
+	DecPath    *root = &paths[0];
+	JsonbParseState *st = NULL;
+	int			len;
+	const char *s;
+
+	switch (root->tags[row])
+	{
+		case TAG_OBJECT:
+			return JsonbValueToJsonb(rebuild_object(paths, 0, row, &st));
+		case TAG_JSON:
+			s = get_bytes(&root->strs, &len);
+			return parse_jsonb_text(&root->strs, s, len);
+		default:
+			corrupt(&root->strs, "payload root is neither an object nor JSON text");
+			return NULL;		/* keep compiler quiet */
+	}
+}
+
+static DecPath *
+read_paths(Reader *r, int nrows, int *npaths_out)
+{
+	int			npaths = get_count(r, r->end - r->p, "path count");
+	DecPath    *paths;
+
+	if (npaths < 1)
+		corrupt(r, "no payload root");
+	paths = palloc0(sizeof(DecPath) * npaths);
+	paths[0].parent = -1;
+	for (int i = 1; i < npaths; i++)
+	{
+		paths[i].parent = get_count(r, i - 1, "path parent out of range");
+		paths[i].key = get_bytes(r, &paths[i].keylen);
+		paths[paths[i].parent].nchildren++;
+	}
+	for (int i = 0; i < npaths; i++)
+		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
+	for (int i = 1; i < npaths; i++)
+	{
+		DecPath    *pp = &paths[paths[i].parent];
+
+		pp->children[pp->nchildren++] = i;
+	}
+	for (int i = 0; i < npaths; i++)
+	{
+		if (nrows > r->end - r->p)
+			corrupt(r, "payload tags run past the end of the frame");
+		paths[i].tags = r->p;
+		r->p += nrows;
+		for (int row = 0; row < nrows; row++)
+			if (paths[i].tags[row] > TAG_OBJECT)
+				corrupt(r, "unknown payload tag");
+		paths[i].ints = get_blob(r);
+		paths[i].strs = get_blob(r);
+	}
+	*npaths_out = npaths;
+	return paths;
+}
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+int
+tl_archive_row_cmp(const void *a, const void *b)
+{
+	const TlArchiveRow *x = a;
+	const TlArchiveRow *y = b;
+	int			c;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	c = strcmp(x->origin, y->origin);
+	if (c != 0)
+		return c;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void
+write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta)
+{
+	DictItem   *items = palloc(sizeof(DictItem) * n);
+	int		   *ids = palloc(sizeof(int) * n);
+	int			norigins;
+	int			nkeys;
+	int			nsources;
+	int			nsrc_items = 0;
+
+	appendBinaryStringInfo(raw, TL_FRAME_MAGIC, 4);
+	put_varint(raw, n);
+
+	/* ts: sorted, so deltas are non-negative */
+	put_varint(raw, zigzag(rows[0].ts));
+	for (int i = 1; i < n; i++)
+		put_varint(raw, (uint64) (rows[i].ts - rows[i - 1].ts));
+
+	/* origins */
+	for (int i = 0; i < n; i++)
+		items[i] = (DictItem) {rows[i].origin, (int) strlen(rows[i].origin), i};
+	write_dict(raw, items, n, false, 0, ids, &norigins);
+	if (norigins > 1)
+		for (int i = 0; i < n; i++)
+			put_varint(raw, ids[i]);
+
+	/* seq: delta from the previous row of the same origin (rows are mostly one origin) */
+	{
+		int64	   *last = palloc0(sizeof(int64) * norigins);
+
+		for (int i = 0; i < n; i++)
+		{
+			put_varint(raw, zigzag(rows[i].seq - last[ids[i]]));
+			last[ids[i]] = rows[i].seq;
+		}
+		pfree(last);
+	}
+
+	/* keys: sorted dictionary, front-coded */
+	for (int i = 0; i < n; i++)
+		items[i] = (DictItem) {VARDATA_ANY(rows[i].key), (int) VARSIZE_ANY_EXHDR(rows[i].key), i};
+	write_dict(raw, items, n, true, 0, ids, &nkeys);
+	meta->min_key = cstring_to_text_with_len(items[0].s, items[0].len);
+	meta->max_key = cstring_to_text_with_len(items[n - 1].s, items[n - 1].len);
+	for (int i = 0; i < n; i++)
+		put_varint(raw, ids[i]);
+
+	/* sources: index 0 means none */
+	for (int i = 0; i < n; i++)
+		if (rows[i].source)
+			items[nsrc_items++] = (DictItem) {VARDATA_ANY(rows[i].source),
+				(int) VARSIZE_ANY_EXHDR(rows[i].source), i};
+	for (int i = 0; i < n; i++)
+		ids[i] = 0;
+	write_dict(raw, items, nsrc_items, false, 1, ids, &nsources);
+	for (int i = 0; i < n; i++)
+		put_varint(raw, ids[i]);
+
+	write_payloads(raw, rows, n);
+	pfree(items);
+	pfree(ids);
+}
+
+static ZSTD_CCtx *cctx = NULL;
+static ZSTD_DCtx *dctx = NULL;
+
+/*
+ * Encode n rows (sorted by tl_archive_row_cmp) into one frame at zstd `level`. Fills *meta.
+ */
+bytea *
+tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
+{
+	StringInfoData raw;
+	size_t		bound;
+	size_t		clen;
+	bytea	   *out;
+
+	Assert(n > 0);
+	initStringInfo(&raw);
+	write_columns(&raw, rows, n, meta);
+
+	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	bound = ZSTD_compressBound(raw.len);
+	out = palloc(VARHDRSZ + bound);
+	clen = ZSTD_compress2(cctx, VARDATA(out), bound, raw.data, raw.len);
+	if (ZSTD_isError(clen))
+		elog(ERROR, "zstd compression failed: %s", ZSTD_getErrorName(clen));
+	SET_VARSIZE(out, VARHDRSZ + clen);
+
+	meta->nrows = n;
+	meta->first_ts = rows[0].ts;
+	meta->last_ts = rows[n - 1].ts;
+	meta->raw_len = raw.len;
+	meta->comp_len = (int32) clen;
+	meta->checksum = (int64) XXH3_64bits(VARDATA(out), clen);
+	pfree(raw.data);
+	return out;
+}
+
+static char *
+decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
+{
+	int			clen = VARSIZE_ANY_EXHDR(data);
+	char	   *raw;
+	size_t		got;
+
+	if (clen != meta->comp_len || (int64) XXH3_64bits(VARDATA_ANY(data), clen) != meta->checksum)
+		corrupt(r, "checksum of the compressed bytes does not match the frame directory");
+	if (meta->raw_len <= 0 || (Size) meta->raw_len > MaxAllocSize - 1 ||
+		ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
+		corrupt(r, "uncompressed size does not match the frame directory");
+	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
+	raw = palloc(meta->raw_len);
+	got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
+	if (ZSTD_isError(got) || got != (size_t) meta->raw_len)
+		corrupt(r, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+	return raw;
+}
+
+static text **
+read_key_column(Reader *r, int n)
+{
+	int			nkeys;
+	DictEntry  *keys = read_dict(r, true, &nkeys);
+	text	  **out = palloc(sizeof(text *) * n);
+	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
+
+	for (int i = 0; i < nkeys; i++)
+		dict[i] = cstring_to_text_with_len(keys[i].s, keys[i].len);
+	for (int i = 0; i < n; i++)
+		out[i] = dict[get_count(r, nkeys - 1, "key index out of range")];
+	return out;
+}
+
+/*
+ * Decode a frame. Checks the directory's checksum and sizes first; errors name the segment and
+ * frame. The rows come back in the order they were encoded (ts, origin, seq).
+ */
+TlArchiveRow *
+tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw = decompress(data, meta, &r);
+	TlArchiveRow *rows;
+	int			n;
+	int			norigins;
+	int			nsources;
+	DictEntry  *origins;
+	DictEntry  *sources;
+	int		   *origin_ids;
+	int64	   *last_seq;
+	text	  **keys;
+	DecPath    *paths;
+	int			npaths;
+
+	r.p = (const uint8 *) raw;
+	r.end = r.p + meta->raw_len;
+	if (meta->raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
+		corrupt(&r, "bad magic");
+	r.p += 4;
+	n = get_count(&r, TL_FRAME_MAX_ROWS, "row count");
+	if (n != meta->nrows || n == 0)
+		corrupt(&r, "row count does not match the frame directory");
+	rows = palloc0(sizeof(TlArchiveRow) * n);
+
+	rows[0].ts = unzigzag(get_varint(&r));
+	for (int i = 1; i < n; i++)
+		rows[i].ts = rows[i - 1].ts + (int64) get_varint(&r);
+
+	origins = read_dict(&r, false, &norigins);
+	if (norigins < 1)
+		corrupt(&r, "no origin");
+	origin_ids = palloc0(sizeof(int) * n);
+	if (norigins > 1)
+		for (int i = 0; i < n; i++)
+			origin_ids[i] = get_count(&r, norigins - 1, "origin index out of range");
+	last_seq = palloc0(sizeof(int64) * norigins);
+	for (int i = 0; i < n; i++)
+	{
+		rows[i].origin = origins[origin_ids[i]].s;
+		rows[i].seq = last_seq[origin_ids[i]] + unzigzag(get_varint(&r));
+		last_seq[origin_ids[i]] = rows[i].seq;
+	}
+
+	keys = read_key_column(&r, n);
+	sources = read_dict(&r, false, &nsources);
+	for (int i = 0; i < n; i++)
+	{
+		int			s = get_count(&r, nsources, "source index out of range");
+
+		rows[i].key = keys[i];
+		rows[i].source = s == 0 ? NULL : cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
+	}
+
+	paths = read_paths(&r, n, &npaths);
+	for (int i = 0; i < n; i++)
+		rows[i].payload = rebuild_row(paths, i);
+	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
+		corrupt(&r, "timestamps do not match the frame directory");
+	return rows;
+}

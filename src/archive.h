@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ * archive.h
+ *		The tier 2 frame format: records of a sealed segment, differentially encoded by column and
+ *		compressed with zstd into independent frames.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_ARCHIVE_H
+#define TIEREDLOG_ARCHIVE_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* A record as the archive stores it (the rid is recomputed from these fields on read). */
+typedef struct TlArchiveRow
+{
+	TimestampTz ts;
+	text	   *key;
+	Jsonb	   *payload;
+	text	   *source;			/* NULL when absent */
+	char	   *origin;
+	int64		seq;
+} TlArchiveRow;
+
+/* A frame's directory entry. */
+typedef struct TlFrameMeta
+{
+	int32		nrows;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	text	   *min_key;
+	text	   *max_key;
+	int32		raw_len;
+	int32		comp_len;
+	int64		checksum;		/* XXH3-64 of the compressed bytes */
+} TlFrameMeta;
+
+/* Rows per frame and raw bytes per frame at which a frame is closed. */
+#define TL_FRAME_MAX_ROWS		4096
+#define TL_FRAME_TARGET_BYTES	(512 * 1024)
+
+extern bytea *tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta);
+extern TlArchiveRow *tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
+									 int frame_no);
+extern int	tl_archive_row_cmp(const void *a, const void *b);
+
+#endif							/* TIEREDLOG_ARCHIVE_H */
