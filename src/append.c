@@ -69,7 +69,7 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 }
 
 static HeapTuple
-form_row(Relation rel, const TlRecord *rec)
+form_row(TupleDesc desc, const TlRecord *rec)
 {
 	Datum		values[TL_ROW_NATTS];
 	bool		nulls[TL_ROW_NATTS] = {0};
@@ -84,7 +84,7 @@ form_row(Relation rel, const TlRecord *rec)
 	values[4] = CStringGetTextDatum(rec->origin);
 	values[5] = Int64GetDatum(rec->seq);
 	values[6] = UUIDPGetDatum(rid);
-	return heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	return heap_form_tuple(desc, values, nulls);
 }
 
 static Relation
@@ -123,7 +123,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	prepare_record(log, in, &rec);
 	tl_segment_for_append(log, rec.ts, &seg);
 	rel = open_segment_relation(log, &seg);
-	tup = form_row(rel, &rec);
+	tup = form_row(RelationGetDescr(rel), &rec);
 	ind = CatalogOpenIndexes(rel);
 	CatalogTupleInsertWithInfo(rel, tup, ind);
 	CatalogCloseIndexes(ind);
@@ -132,23 +132,28 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	return rec.seq;
 }
 
-/* Insert `n` records that all belong to `seg` with one multi-insert per chunk. */
+/*
+ * Insert `n` records that all belong to `seg` with one multi-insert per chunk. The slots are made
+ * once, over a private copy of the descriptor (not reference-counted, so no resource-owner
+ * bookkeeping per row), and reused for every chunk.
+ */
 static void
 insert_group(const TlLog *log, const TlSegment *seg, TlRecord *recs, int n)
 {
 	Relation	rel = open_segment_relation(log, seg);
 	CatalogIndexState ind = CatalogOpenIndexes(rel);
-	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * Min(n, TL_MULTI_INSERT_MAX));
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	int			nslots = Min(n, TL_MULTI_INSERT_MAX);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
 
+	for (int i = 0; i < nslots; i++)
+		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	for (int done = 0; done < n;)
 	{
 		int			chunk = Min(n - done, TL_MULTI_INSERT_MAX);
 
 		for (int i = 0; i < chunk; i++)
-		{
-			slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-			ExecStoreHeapTuple(form_row(rel, &recs[done + i]), slots[i], true);
-		}
+			ExecStoreHeapTuple(form_row(desc, &recs[done + i]), slots[i], true);
 		CatalogTuplesMultiInsertWithInfo(rel, slots, chunk, ind);
 		for (int i = 0; i < chunk; i++)
 		{
@@ -156,10 +161,12 @@ insert_group(const TlLog *log, const TlSegment *seg, TlRecord *recs, int n)
 
 			tl_digest_note_append(seg->segment_id,
 								  tl_leaf_of(rec->ts, seg->range_start, log->interval_us), rec);
-			ExecDropSingleTupleTableSlot(slots[i]);
+			ExecClearTuple(slots[i]);
 		}
 		done += chunk;
 	}
+	for (int i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
 	pfree(slots);
 	CatalogCloseIndexes(ind);
 	table_close(rel, NoLock);

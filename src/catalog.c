@@ -416,8 +416,9 @@ create_segment_relation(const char *relname, const char *tablespace)
 	spi_exec(psprintf("CREATE INDEX %s ON %s (key) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
-	/* record identity: each origin numbers its records, so inserts land at the right edge */
-	spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (origin, seq) TABLESPACE %s",
+	/* record identity (origin, seq), seq first: an integer decides almost every comparison and
+	 * each origin's increasing numbers insert at the right edge */
+	spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (seq, origin) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_id", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
