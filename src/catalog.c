@@ -170,11 +170,38 @@ spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 		elog(ERROR, "tieredlog internal query failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/*
+ * Fetch the single row of `table` that matches `keys` through `index` (latest committed state),
+ * passing it to `read`. Returns whether a row was found.
+ */
+typedef void (*TlRowReader) (HeapTuple tup, TupleDesc desc, void *out);
+
+static bool
+fetch_one(const char *table, const char *index, ScanKeyData *keys, int nkeys, TlRowReader read,
+		  void *out)
+{
+	Relation	rel = table_open(tl_catalog_relid(table), AccessShareLock);
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	scan = systable_beginscan(rel, tl_catalog_relid(index), true, NULL, nkeys, keys);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		read(tup, RelationGetDescr(rel), out);
+		found = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* ---- logs -------------------------------------------------------------------------------- */
 
 static void
-log_from_tuple(HeapTuple tup, TupleDesc desc, TlLog *out)
+log_from_tuple(HeapTuple tup, TupleDesc desc, void *arg)
 {
+	TlLog	   *out = arg;
 	bool		isnull;
 	Interval   *iv;
 	char	   *s;
@@ -191,44 +218,20 @@ log_from_tuple(HeapTuple tup, TupleDesc desc, TlLog *out)
 bool
 tl_catalog_find_log(const char *name, TlLog *out)
 {
-	Relation	rel = table_open(tl_catalog_relid("log"), AccessShareLock);
 	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
 
 	ScanKeyInit(&key, Anum_log_log_name, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(name));
-	scan = systable_beginscan(rel, tl_catalog_relid("log_log_name_key"), true, NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		log_from_tuple(tup, RelationGetDescr(rel), out);
-		found = true;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	return fetch_one("log", "log_log_name_key", &key, 1, log_from_tuple, out);
 }
 
 bool
 tl_catalog_find_log_by_id(int32 log_id, TlLog *out)
 {
-	Relation	rel = table_open(tl_catalog_relid("log"), AccessShareLock);
 	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
 
 	ScanKeyInit(&key, Anum_log_log_id, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(log_id));
-	scan = systable_beginscan(rel, tl_catalog_relid("log_pkey"), true, NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		log_from_tuple(tup, RelationGetDescr(rel), out);
-		found = true;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	return fetch_one("log", "log_pkey", &key, 1, log_from_tuple, out);
 }
 
 int32
@@ -325,8 +328,9 @@ state_from_text(const char *s)
 }
 
 static void
-segment_from_tuple(HeapTuple tup, TupleDesc desc, TlSegment *out)
+segment_from_tuple(HeapTuple tup, TupleDesc desc, void *arg)
 {
+	TlSegment  *out = arg;
 	bool		isnull;
 	Datum		relname;
 	char	   *state;
@@ -347,47 +351,22 @@ segment_from_tuple(HeapTuple tup, TupleDesc desc, TlSegment *out)
 bool
 tl_catalog_find_segment(int32 log_id, TimestampTz range_start, TlSegment *out)
 {
-	Relation	rel = table_open(tl_catalog_relid("segment"), AccessShareLock);
 	ScanKeyData keys[2];
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
 
 	ScanKeyInit(&keys[0], Anum_seg_log_id, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(log_id));
 	ScanKeyInit(&keys[1], Anum_seg_range_start, BTEqualStrategyNumber, F_TIMESTAMP_EQ,
 				TimestampTzGetDatum(range_start));
-	scan = systable_beginscan(rel, tl_catalog_relid("segment_log_id_range_start_key"), true,
-							  NULL, 2, keys);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		segment_from_tuple(tup, RelationGetDescr(rel), out);
-		found = true;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	return fetch_one("segment", "segment_log_id_range_start_key", keys, 2, segment_from_tuple, out);
 }
 
 bool
 tl_catalog_get_segment(int64 segment_id, TlSegment *out)
 {
-	Relation	rel = table_open(tl_catalog_relid("segment"), AccessShareLock);
 	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
 
 	ScanKeyInit(&key, Anum_seg_segment_id, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(segment_id));
-	scan = systable_beginscan(rel, tl_catalog_relid("segment_pkey"), true, NULL, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		segment_from_tuple(tup, RelationGetDescr(rel), out);
-		found = true;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
+	return fetch_one("segment", "segment_pkey", &key, 1, segment_from_tuple, out);
 }
 
 static char *
