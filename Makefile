@@ -14,6 +14,9 @@ OBJS = \
 	src/append.o \
 	src/read.o \
 	src/archive.o \
+	src/archive_store.o \
+	src/segrows.o \
+	src/tier.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests

@@ -33,10 +33,35 @@ CREATE TABLE tieredlog.segment (
 	range_end			timestamptz NOT NULL,
 	state				text NOT NULL,
 	tier				integer NOT NULL,
-	relname				name,
+	relname				name,		-- row relation in tieredlog_data (tier 0/1; late rows of tier 2)
+	archive_attempt		bigint,		-- frames of this attempt in the log's archive relation (tier 2)
 	created_at			timestamptz NOT NULL DEFAULT now(),
+	sealed_at			timestamptz,
+	moved_at			timestamptz,
 	UNIQUE (log_id, range_start)
 );
+
+-- Moves between tiers. A move copies, verifies and flips the catalog in one transaction (so a
+-- crash before its commit leaves the source as the only copy); the old copy is removed afterwards,
+-- once no snapshot from before the flip remains and its lock can be taken without waiting.
+CREATE SEQUENCE tieredlog.move_id_seq AS bigint NO CYCLE;
+CREATE TABLE tieredlog.move (
+	move_id				bigint PRIMARY KEY,
+	segment_id			bigint NOT NULL,
+	from_tier			integer NOT NULL,
+	to_tier				integer NOT NULL,
+	state				text NOT NULL CHECK (state IN ('flipped', 'done')),
+	old_relname			name,		-- row relation to drop once unused
+	old_attempt			bigint,		-- archive frames to delete once unused
+	log_id				integer NOT NULL,
+	rows_copied			bigint NOT NULL,
+	bytes_before		bigint,
+	bytes_after			bigint,
+	started_at			timestamptz NOT NULL,
+	flipped_at			timestamptz NOT NULL,
+	finished_at			timestamptz
+);
+CREATE INDEX move_pending ON tieredlog.move (state) WHERE state <> 'done';
 
 -- Digest cells: the digest of a segment leaf is the sum of its cells. Appending transactions only
 -- ever insert cells (one per touched leaf, at commit); compaction folds cells into one.
@@ -60,6 +85,8 @@ SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.segment', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.digest_cell', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.tier', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.move_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.local_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.segment_id_seq', '');
@@ -121,22 +148,64 @@ CREATE FUNCTION tieredlog.node_name()
 CREATE FUNCTION tieredlog.hlc_now()
 	RETURNS timestamptz AS 'MODULE_PATHNAME', 'tieredlog_hlc_now' LANGUAGE C VOLATILE;
 
+-- tiers, sealing, moves -------------------------------------------------------------------------
+
+CREATE FUNCTION tieredlog.set_tier(tier integer, tablespace name)
+	RETURNS void AS 'MODULE_PATHNAME', 'tieredlog_set_tier' LANGUAGE C CALLED ON NULL INPUT;
+
+CREATE FUNCTION tieredlog.seal(segment_id bigint)
+	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_seal' LANGUAGE C CALLED ON NULL INPUT;
+
+CREATE FUNCTION tieredlog.move_segment(segment_id bigint, tier integer)
+	RETURNS TABLE(segment_id bigint, from_tier integer, to_tier integer, records bigint,
+				  bytes_before bigint, bytes_after bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_move_segment' LANGUAGE C CALLED ON NULL INPUT;
+
+-- Remove old copies left by moves (and by moves interrupted after their commit); returns how many.
+CREATE FUNCTION tieredlog.sweep()
+	RETURNS bigint AS 'MODULE_PATHNAME', 'tieredlog_sweep' LANGUAGE C;
+
+-- Bytes a segment takes where it is stored (row relation with indexes, or archive frames).
+CREATE FUNCTION tieredlog.segment_stored_bytes(segment_id bigint)
+	RETURNS bigint AS 'MODULE_PATHNAME', 'tieredlog_segment_stored_bytes' LANGUAGE C STRICT STABLE;
+
+-- The frame directory of an archived segment.
+CREATE FUNCTION tieredlog.segment_frames(segment_id bigint)
+	RETURNS TABLE(frame_no integer, records integer, first_ts timestamptz, last_ts timestamptz,
+				  min_key text, max_key text, raw_bytes integer, stored_bytes integer, checksum text)
+	AS 'MODULE_PATHNAME', 'tieredlog_segment_frames' LANGUAGE C STRICT STABLE;
+
 -- views ------------------------------------------------------------------------------------------
 
 CREATE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
 	   COALESCE(d.records, 0)::bigint AS records,
 	   COALESCE(d.logical_bytes, 0)::bigint AS logical_bytes,
-	   CASE WHEN s.relname IS NOT NULL
-			THEN pg_catalog.pg_total_relation_size(pg_catalog.format('tieredlog_data.%I', s.relname)::regclass)
-	   END AS stored_bytes,
+	   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes,
 	   tieredlog.segment_digest(s.segment_id) AS digest,
-	   s.relname AS relation
+	   s.relname AS relation,
+	   s.sealed_at, s.moved_at
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
   JOIN tieredlog.tier t USING (tier)
   LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
 			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id);
+
+CREATE VIEW tieredlog.tiers AS
+SELECT t.tier, t.tablespace,
+	   count(s.segment_id)::bigint AS segments,
+	   COALESCE(sum(s.records), 0)::bigint AS records,
+	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
+	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
+  FROM tieredlog.tier t
+  LEFT JOIN tieredlog.segments s USING (tier)
+ GROUP BY t.tier, t.tablespace;
+
+CREATE VIEW tieredlog.moves AS
+SELECT m.move_id, m.segment_id, l.log_name, m.from_tier, m.to_tier, m.state, m.rows_copied,
+	   m.bytes_before, m.bytes_after, m.started_at, m.flipped_at, m.finished_at,
+	   m.old_relname AS pending_relation, m.old_attempt AS pending_frames
+  FROM tieredlog.move m LEFT JOIN tieredlog.log l USING (log_id);
 
 CREATE VIEW tieredlog.logs AS
 SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,

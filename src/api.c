@@ -26,7 +26,9 @@
 #include "catalog.h"
 #include "digest.h"
 #include "read.h"
+#include "archive_store.h"
 #include "segment.h"
+#include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
 
@@ -53,18 +55,6 @@ arg_log(FunctionCallInfo fcinfo, int n, TlLog *out)
 	char	   *name = tl_arg_name("log", ARG_TEXT_OR_NULL(n));
 
 	tl_lookup_log(name, out);
-}
-
-static bool
-tieredlog_bump_pending = false;
-
-static void
-bump_generation_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && tieredlog_bump_pending)
-		tl_bump_catalog_generation();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		tieredlog_bump_pending = false;
 }
 
 Datum
@@ -97,19 +87,13 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 Datum
 tieredlog_drop_log(PG_FUNCTION_ARGS)
 {
-	static bool registered = false;
 	TlLog		log;
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.drop_log()");
 	arg_log(fcinfo, 0, &log);
 	tl_catalog_drop_log(&log);
-	if (!registered)
-	{
-		RegisterXactCallback(bump_generation_at_commit, NULL);
-		registered = true;
-	}
-	tieredlog_bump_pending = true;
+	tl_bump_catalog_generation_at_commit();
 	tl_segment_cache_reset();
 	PG_RETURN_VOID();
 }
@@ -277,7 +261,7 @@ tieredlog_segment_leaves(PG_FUNCTION_ARGS)
 
 /* Compare a segment's stored digest (root and every leaf) with a recomputation from its rows. */
 static void
-check_one_segment(ReturnSetInfo *rsinfo, const TlSegment *seg, int64 interval_us)
+check_one_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg)
 {
 	TlSegmentDigest *stored = palloc(sizeof(TlSegmentDigest));
 	TlSegmentDigest *fresh = palloc(sizeof(TlSegmentDigest));
@@ -288,14 +272,14 @@ check_one_segment(ReturnSetInfo *rsinfo, const TlSegment *seg, int64 interval_us
 	tl_digest_load(seg->segment_id, stored);
 	values[0] = Int64GetDatum(seg->segment_id);
 	values[2] = CStringGetTextDatum(tl_digest_to_text(&stored->root));
-	if (!OidIsValid(seg->relid))
+	if (seg->relation_missing || (!OidIsValid(seg->relid) && seg->archive_attempt == 0))
 	{
 		ok = false;
-		values[3] = CStringGetTextDatum("relation missing");
+		values[3] = CStringGetTextDatum("storage missing");
 	}
 	else
 	{
-		tl_digest_recompute(seg->relid, seg->range_start, interval_us, fresh);
+		tl_digest_recompute(log, seg, GetActiveSnapshot(), fresh);
 		for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
 			ok = tl_digest_equal(&stored->leaves[leaf], &fresh->leaves[leaf]);
 		ok = ok && tl_digest_equal(&stored->root, &fresh->root);
@@ -332,7 +316,7 @@ tieredlog_check_digests(PG_FUNCTION_ARGS)
 			seg_log = log;
 		else if (!tl_catalog_find_log_by_id(seg->log_id, &seg_log))
 			continue;
-		check_one_segment(rsinfo, seg, seg_log.interval_us);
+		check_one_segment(rsinfo, &seg_log, seg);
 	}
 	return (Datum) 0;
 }
@@ -360,4 +344,108 @@ tieredlog_hlc_now(PG_FUNCTION_ARGS)
 {
 	tl_require_preload();
 	PG_RETURN_TIMESTAMPTZ(tl_hlc_now());
+}
+
+/* ---- tiers, sealing, moves ------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(tieredlog_set_tier);
+PG_FUNCTION_INFO_V1(tieredlog_seal);
+PG_FUNCTION_INFO_V1(tieredlog_move_segment);
+PG_FUNCTION_INFO_V1(tieredlog_sweep);
+PG_FUNCTION_INFO_V1(tieredlog_segment_stored_bytes);
+PG_FUNCTION_INFO_V1(tieredlog_segment_frames);
+
+static void
+require_args(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", what)));
+}
+
+Datum
+tieredlog_set_tier(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.set_tier()");
+	require_args(fcinfo, 2, "tier and tablespace");
+	tl_set_tier(PG_GETARG_INT32(0), NameStr(*PG_GETARG_NAME(1)));
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_seal(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.seal()");
+	require_args(fcinfo, 1, "segment_id");
+	PG_RETURN_TEXT_P(cstring_to_text(tl_seal(PG_GETARG_INT64(0))));
+}
+
+Datum
+tieredlog_move_segment(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlMoveResult res = {0};
+	int64		segment_id;
+	int			tier;
+	Datum		values[6];
+	bool		nulls[6] = {0};
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.move_segment()");
+	require_args(fcinfo, 2, "segment_id and tier");
+	segment_id = PG_GETARG_INT64(0);
+	tier = PG_GETARG_INT32(1);
+	InitMaterializedSRF(fcinfo, 0);
+	(void) tl_sweep();
+	if (!tl_move(segment_id, tier, &res))
+	{
+		ereport(NOTICE,
+				(errmsg("segment %lld is already in tier %d", (long long) segment_id, tier)));
+		return (Datum) 0;
+	}
+	values[0] = Int64GetDatum(segment_id);
+	values[1] = Int32GetDatum(res.from_tier);
+	values[2] = Int32GetDatum(tier);
+	values[3] = Int64GetDatum(res.records);
+	values[4] = Int64GetDatum(res.bytes_before);
+	values[5] = Int64GetDatum(res.bytes_after);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_sweep(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.sweep()");
+	PG_RETURN_INT64(tl_sweep());
+}
+
+Datum
+tieredlog_segment_stored_bytes(PG_FUNCTION_ARGS)
+{
+	TlSegment	seg;
+
+	tl_require_preload();
+	require_segment(PG_GETARG_INT64(0), &seg);
+	PG_RETURN_INT64(tl_segment_stored_bytes(&seg));
+}
+
+Datum
+tieredlog_segment_frames(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlSegment	seg;
+
+	tl_require_preload();
+	require_segment(PG_GETARG_INT64(0), &seg);
+	InitMaterializedSRF(fcinfo, 0);
+	if (seg.archive_attempt != 0)
+		tl_archive_directory(seg.log_id, seg.segment_id, seg.archive_attempt, rsinfo->setResult,
+							 rsinfo->setDesc);
+	return (Datum) 0;
 }

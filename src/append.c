@@ -26,6 +26,7 @@
 #include "append.h"
 #include "catalog.h"
 #include "digest.h"
+#include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
 
@@ -87,18 +88,36 @@ form_row(TupleDesc desc, const TlRecord *rec)
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/*
+ * Find the segment for ts and lock the relation to append to. A sealed segment is reopened and an
+ * archived one gets a relation for late rows first. The catalog generation is checked again once
+ * the lock is held: a move that flipped the segment meanwhile has bumped it before releasing its
+ * own locks, so this never writes into a copy that was just replaced.
+ */
 static Relation
-open_segment_relation(const TlLog *log, const TlSegment *seg)
+open_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *seg)
 {
-	Relation	rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, RowExclusiveLock) : NULL;
+	for (int attempt = 0; attempt < 10; attempt++)
+	{
+		uint64		gen = tl_catalog_generation();
+		Relation	rel;
 
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("segment %lld of log \"%s\" has no relation to append to",
-						(long long) seg->segment_id, log->name),
-				 errhint("The log may have been dropped concurrently; retry.")));
-	return rel;
+		tl_segment_for_append(log, ts, seg);
+		if ((seg->state == TL_SEG_SEALED || !OidIsValid(seg->relid)) &&
+			tl_prepare_late_append(log, seg))
+			continue;
+		rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, RowExclusiveLock) : NULL;
+		if (rel != NULL && gen == tl_catalog_generation())
+			return rel;
+		if (rel != NULL)
+			table_close(rel, NoLock);
+		tl_segment_cache_reset();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("segment of log \"%s\" kept moving while a record was appended to it", log->name),
+			 errhint("Retry the append.")));
+	return NULL;				/* keep compiler quiet */
 }
 
 static void
@@ -121,8 +140,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 
 	check_writable();
 	prepare_record(log, in, &rec);
-	tl_segment_for_append(log, rec.ts, &seg);
-	rel = open_segment_relation(log, &seg);
+	rel = open_segment_for_append(log, rec.ts, &seg);
 	tup = form_row(RelationGetDescr(rel), &rec);
 	ind = CatalogOpenIndexes(rel);
 	CatalogTupleInsertWithInfo(rel, tup, ind);
@@ -138,9 +156,8 @@ tl_append(const TlLog *log, const TlAppendInput *in)
  * bookkeeping per row), and reused for every chunk.
  */
 static void
-insert_group(const TlLog *log, const TlSegment *seg, TlRecord *recs, int n)
+insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *recs, int n)
 {
-	Relation	rel = open_segment_relation(log, seg);
 	CatalogIndexState ind = CatalogOpenIndexes(rel);
 	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	int			nslots = Min(n, TL_MULTI_INSERT_MAX);
@@ -192,12 +209,11 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 	{
 		TlSegment	group_seg;
 		int			end = start + 1;
-
-		tl_segment_for_append(log, recs[start].ts, &group_seg);
+		Relation	rel = open_segment_for_append(log, recs[start].ts, &group_seg);
 
 		while (end < n && recs[end].ts >= group_seg.range_start && recs[end].ts < group_seg.range_end)
 			end++;
-		insert_group(log, &group_seg, &recs[start], end - start);
+		insert_group(log, rel, &group_seg, &recs[start], end - start);
 		start = end;
 	}
 	pfree(recs);

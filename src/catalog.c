@@ -46,7 +46,7 @@ enum
 enum
 {
 	Anum_seg_segment_id = 1, Anum_seg_log_id, Anum_seg_range_start, Anum_seg_range_end,
-	Anum_seg_state, Anum_seg_tier, Anum_seg_relname
+	Anum_seg_state, Anum_seg_tier, Anum_seg_relname, Anum_seg_archive_attempt
 };
 enum
 {
@@ -128,20 +128,13 @@ extension_owner(void)
 	return owner;
 }
 
-typedef struct TlAsOwner
-{
-	Oid			saved_user;
-	int			saved_sec;
-	int			guc_level;
-} TlAsOwner;
-
 /*
  * Internal SQL runs as the extension's owner, as a security-restricted operation, with
  * search_path = pg_catalog, pg_temp: the caller's search_path must not choose which operators or
  * functions the owner's queries resolve to.
  */
-static void
-become_owner(TlAsOwner *save)
+void
+tl_become_owner(TlAsOwner *save)
 {
 	GetUserIdAndSecContext(&save->saved_user, &save->saved_sec);
 	SetUserIdAndSecContext(extension_owner(),
@@ -153,16 +146,16 @@ become_owner(TlAsOwner *save)
 		elog(ERROR, "SPI_connect failed");
 }
 
-static void
-restore_user(TlAsOwner *save)
+void
+tl_restore_user(TlAsOwner *save)
 {
 	SPI_finish();
 	AtEOXact_GUC(false, save->guc_level);
 	SetUserIdAndSecContext(save->saved_user, save->saved_sec);
 }
 
-static void
-spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+void
+tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
 
@@ -256,10 +249,10 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 	values[1] = IntervalPGetDatum(&iv);
 	values[2] = CStringGetTextDatum(rule);
 	values[3] = Int32GetDatum(log_id);
-	become_owner(&save);
-	spi_exec("INSERT INTO tieredlog.log (log_id, log_name, segment_interval, conflict_rule) "
+	tl_become_owner(&save);
+	tl_spi_exec("INSERT INTO tieredlog.log (log_id, log_name, segment_interval, conflict_rule) "
 			 "VALUES ($4, $1, $2, $3)", 4, types, values, SPI_OK_INSERT);
-	restore_user(&save);
+	tl_restore_user(&save);
 	return log_id;
 }
 
@@ -269,7 +262,7 @@ lock_segment_folds(int32 log_id)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(log_id)};
 
-	spi_exec("SELECT segment_id FROM tieredlog.segment WHERE log_id = $1 ORDER BY segment_id",
+	tl_spi_exec("SELECT segment_id FROM tieredlog.segment WHERE log_id = $1 ORDER BY segment_id",
 			 1, types, values, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -290,10 +283,13 @@ tl_catalog_drop_log(const TlLog *log)
 
 	tl_lock_object(TL_LOCK_LOG_SEGMENTS, 0);
 	tl_lock_object(TL_LOCK_LOG_SEGMENTS, log->log_id);
-	become_owner(&save);
-	spi_exec("SELECT pg_catalog.format('DROP TABLE IF EXISTS %I.%I', 'tieredlog_data', relname) "
-			 "FROM tieredlog.segment WHERE log_id = $1 AND relname IS NOT NULL ORDER BY segment_id",
-			 1, types, values, SPI_OK_SELECT);
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT pg_catalog.format('DROP TABLE IF EXISTS %I.%I', 'tieredlog_data', r) FROM ("
+				"SELECT relname AS r FROM tieredlog.segment WHERE log_id = $1 AND relname IS NOT NULL "
+				"UNION ALL SELECT old_relname FROM tieredlog.move WHERE log_id = $1 AND old_relname IS NOT NULL "
+				"UNION ALL SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+				"ON n.oid = c.relnamespace WHERE n.nspname = 'tieredlog_data' AND c.relname = 'archive_' || $1::text) d",
+				1, types, values, SPI_OK_SELECT);
 	{
 		uint64		n = SPI_processed;
 		SPITupleTable *tt = SPI_tuptable;
@@ -305,14 +301,15 @@ tl_catalog_drop_log(const TlLog *log)
 		/* keep committing appenders from folding cells that are about to be deleted */
 		lock_segment_folds(log->log_id);
 		foreach(lc, drops)
-			spi_exec((char *) lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
+			tl_spi_exec((char *) lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
 	}
-	spi_exec("DELETE FROM tieredlog.digest_cell WHERE segment_id IN "
+	tl_spi_exec("DELETE FROM tieredlog.digest_cell WHERE segment_id IN "
 			 "(SELECT segment_id FROM tieredlog.segment WHERE log_id = $1)",
 			 1, types, values, SPI_OK_DELETE);
-	spi_exec("DELETE FROM tieredlog.segment WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
-	spi_exec("DELETE FROM tieredlog.log WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
-	restore_user(&save);
+	tl_spi_exec("DELETE FROM tieredlog.segment WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
+	tl_spi_exec("DELETE FROM tieredlog.move WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
+	tl_spi_exec("DELETE FROM tieredlog.log WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
+	tl_restore_user(&save);
 }
 
 /* ---- segments ---------------------------------------------------------------------------- */
@@ -346,6 +343,10 @@ segment_from_tuple(HeapTuple tup, TupleDesc desc, void *arg)
 	relname = heap_getattr(tup, Anum_seg_relname, desc, &isnull);
 	out->relid = isnull ? InvalidOid
 		: get_relname_relid(NameStr(*DatumGetName(relname)), tl_data_namespace());
+	out->relation_missing = !isnull && !OidIsValid(out->relid);
+	out->archive_attempt = DatumGetInt64(heap_getattr(tup, Anum_seg_archive_attempt, desc, &isnull));
+	if (isnull)
+		out->archive_attempt = 0;
 }
 
 bool
@@ -369,35 +370,35 @@ tl_catalog_get_segment(int64 segment_id, TlSegment *out)
 	return fetch_one("segment", "segment_pkey", &key, 1, segment_from_tuple, out);
 }
 
-static char *
-tier_tablespace(int tier)
+char *
+tl_tier_tablespace(int tier)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(tier)};
 
-	spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1", 1, types, values, SPI_OK_SELECT);
+	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1", 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "tieredlog.tier has no row for tier %d", tier);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
-static void
-create_segment_relation(const char *relname, const char *tablespace)
+void
+tl_create_segment_relation(const char *relname, const char *tablespace)
 {
 	const char *rel = quote_qualified_identifier(TL_DATA_SCHEMA, relname);
 	const char *spc = quote_identifier(tablespace);
 
-	spi_exec(psprintf("CREATE TABLE %s (ts timestamptz NOT NULL, key text COLLATE \"C\" NOT NULL, "
+	tl_spi_exec(psprintf("CREATE TABLE %s (ts timestamptz NOT NULL, key text COLLATE \"C\" NOT NULL, "
 					  "payload jsonb NOT NULL, source text, origin text NOT NULL, seq bigint NOT NULL, "
 					  "rid uuid NOT NULL) TABLESPACE %s", rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 	/* by key: deduplicates (keys repeat), serves read(key) and latest() */
-	spi_exec(psprintf("CREATE INDEX %s ON %s (key) TABLESPACE %s",
+	tl_spi_exec(psprintf("CREATE INDEX %s ON %s (key) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 	/* record identity (origin, seq), seq first: an integer decides almost every comparison and
 	 * each origin's increasing numbers insert at the right edge */
-	spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (seq, origin) TABLESPACE %s",
+	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (seq, origin) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_id", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
@@ -429,11 +430,11 @@ tl_catalog_create_segment(const TlLog *log, TimestampTz range_start)
 	values[3] = TimestampTzGetDatum(range_start + log->interval_us);
 	values[4] = CStringGetTextDatum(relname);
 
-	become_owner(&save);
-	create_segment_relation(relname, tier_tablespace(0));
-	spi_exec("INSERT INTO tieredlog.segment (segment_id, log_id, range_start, range_end, state, tier, relname) "
+	tl_become_owner(&save);
+	tl_create_segment_relation(relname, tl_tier_tablespace(0));
+	tl_spi_exec("INSERT INTO tieredlog.segment (segment_id, log_id, range_start, range_end, state, tier, relname) "
 			 "VALUES ($1, $2, $3, $4, 'open', 0, $5)", 5, types, values, SPI_OK_INSERT);
-	restore_user(&save);
+	tl_restore_user(&save);
 	CommandCounterIncrement();
 
 	if (!tl_catalog_find_segment(log->log_id, range_start, seg))

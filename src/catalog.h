@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 #include "nodes/pg_list.h"
+#include "utils/palloc.h"
 #include "utils/snapshot.h"
 #include "utils/timestamp.h"
 
@@ -35,6 +36,8 @@ typedef struct TlSegment
 	TlSegmentState state;
 	int32		tier;
 	Oid			relid;			/* InvalidOid when the segment has no row relation */
+	int64		archive_attempt;	/* tier 2: frames of this attempt; 0 when none */
+	bool		relation_missing;	/* the catalog names a relation that does not exist */
 } TlSegment;
 
 extern Oid	tl_catalog_relid(const char *relname);
@@ -55,6 +58,20 @@ extern List *tl_catalog_all_segments(Snapshot snapshot);
 /* helpers for rows of tieredlog.digest_cell */
 extern Oid	tl_catalog_digest_cell_relid(void);
 extern Oid	tl_catalog_digest_cell_index(void);
+
+/* internal SQL, run as the extension's owner with a safe search_path (inside SPI) */
+typedef struct TlAsOwner
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+} TlAsOwner;
+
+extern void tl_become_owner(TlAsOwner *save);
+extern void tl_restore_user(TlAsOwner *save);
+extern void tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected);
+extern void tl_create_segment_relation(const char *relname, const char *tablespace);
+extern char *tl_tier_tablespace(int tier);
 
 /* locks on internal objects (transaction-scoped) */
 extern void tl_lock_object(uint32 kind, int64 id);

@@ -10,6 +10,7 @@
 #include "catalog/indexing.h"
 #include "utils/snapshot.h"
 
+#include "catalog.h"
 #include "record.h"
 
 #define TL_LEAVES			256
@@ -57,7 +58,7 @@ extern void tl_digest_load(int64 segment_id, TlSegmentDigest *out);
 extern void tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out);
 extern void tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id, int leaf,
 						   const TlDigest *d);
-extern void tl_digest_recompute(Oid relid, TimestampTz range_start, int64 interval_us,
+extern void tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap,
 								TlSegmentDigest *out);
 extern int64 tl_digest_compact(int64 segment_id, bool wait);
 

@@ -27,6 +27,7 @@
 
 #include "catalog.h"
 #include "digest.h"
+#include "segrows.h"
 #include "tieredlog.h"
 
 enum
@@ -35,12 +36,6 @@ enum
 	Anum_cell_bytes, Natts_cell = Anum_cell_bytes
 };
 
-/* The segment row relation's columns (catalog.c creates them in this order). */
-enum
-{
-	Anum_row_ts = 1, Anum_row_key, Anum_row_payload, Anum_row_source, Anum_row_origin,
-	Anum_row_seq, Anum_row_rid
-};
 
 void
 tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id, int leaf, const TlDigest *d)
@@ -170,33 +165,39 @@ tl_digest_compact(int64 segment_id, bool wait)
 	return removed;
 }
 
+typedef struct RecomputeState
+{
+	TimestampTz range_start;
+	int64		interval_us;
+	TlSegmentDigest *out;
+} RecomputeState;
+
+static void
+add_row_rid(HeapTuple row, TupleDesc desc, void *arg)
+{
+	RecomputeState *st = arg;
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	pg_uuid_t  *rid = DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull));
+	uint64		hi;
+	uint64		lo;
+	int			leaf = tl_leaf_of(ts, st->range_start, st->interval_us);
+
+	tl_rid_split((const TlRid *) rid->data, &hi, &lo);
+	tl_digest_add(&st->out->leaves[leaf], hi, lo, 1, 0);
+	tl_digest_add(&st->out->root, hi, lo, 1, 0);
+}
+
 /*
- * Recompute a segment's digest from its rows under the active snapshot, ignoring the stored
- * cells. This is what check_digests compares the stored digest with.
+ * Recompute a segment's digest from its rows under `snap` (which must be the active snapshot when
+ * the segment has archive frames), ignoring the stored cells. Rows from frames get their rid
+ * recomputed from their content, so this also verifies the archive.
  */
 void
-tl_digest_recompute(Oid relid, TimestampTz range_start, int64 interval_us, TlSegmentDigest *out)
+tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSegmentDigest *out)
 {
-	Relation	rel = table_open(relid, AccessShareLock);
-	TableScanDesc scan;
-	HeapTuple	tup;
-	TupleDesc	desc = RelationGetDescr(rel);
+	RecomputeState st = {seg->range_start, log->interval_us, out};
 
 	memset(out, 0, sizeof(*out));
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-		TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
-		pg_uuid_t  *rid = DatumGetUUIDP(heap_getattr(tup, Anum_row_rid, desc, &isnull));
-		uint64		hi;
-		uint64		lo;
-		int			leaf = tl_leaf_of(ts, range_start, interval_us);
-
-		tl_rid_split((const TlRid *) rid->data, &hi, &lo);
-		tl_digest_add(&out->leaves[leaf], hi, lo, 1, 0);
-		tl_digest_add(&out->root, hi, lo, 1, 0);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
+	tl_segment_rows(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, add_row_rid, &st);
 }

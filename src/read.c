@@ -33,14 +33,8 @@
 
 #include "read.h"
 #include "record.h"
+#include "segrows.h"
 #include "tieredlog.h"
-
-/* Columns of a segment relation (catalog.c creates them in this order). */
-enum
-{
-	Anum_row_ts = 1, Anum_row_key, Anum_row_payload, Anum_row_source, Anum_row_origin,
-	Anum_row_seq, Anum_row_rid, Natts_row = Anum_row_rid
-};
 
 /* Columns of the result, 1-based. */
 enum
@@ -72,86 +66,6 @@ row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc
 	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
 	out[Out_tier - 1] = Int32GetDatum(seg->tier);
 	return heap_form_tuple(out_desc, out, out_null);
-}
-
-static Oid
-key_index_of(Relation rel)
-{
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (idx->rd_index->indnatts >= 1 && idx->rd_index->indkey.values[0] == Anum_row_key)
-			found = RelationGetRelid(idx);
-		index_close(idx, AccessShareLock);
-		if (OidIsValid(found))
-			break;
-	}
-	list_free(indexes);
-	if (!OidIsValid(found))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("segment relation \"%s\" has no index on key", RelationGetRelationName(rel))));
-	return found;
-}
-
-/* Calls emit(row) for each row of the segment in [from, to) matching key (NULL: any key). */
-typedef void (*RowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
-
-static void
-scan_segment(Relation rel, TimestampTz from_ts, TimestampTz to_ts, text *key,
-			 RowVisitor visit, void *arg)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	Snapshot	snap = GetActiveSnapshot();
-	HeapTuple	tup;
-	bool		isnull;
-
-	if (key != NULL)
-	{
-		ScanKeyData skey;
-		SysScanDesc scan;
-
-		ScanKeyInit(&skey, Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-		scan = systable_beginscan(rel, key_index_of(rel), true, snap, 1, &skey);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
-
-			if (ts >= from_ts && ts < to_ts)
-				visit(tup, desc, arg);
-		}
-		systable_endscan(scan);
-	}
-	else
-	{
-		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-
-		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-		{
-			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
-
-			if (ts >= from_ts && ts < to_ts)
-				visit(tup, desc, arg);
-		}
-		table_endscan(scan);
-	}
-}
-
-static Relation
-open_for_read(const TlSegment *seg)
-{
-	Relation	rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, AccessShareLock) : NULL;
-
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("segment %lld has no relation to read", (long long) seg->segment_id)));
-	return rel;
 }
 
 /* ---- read() ------------------------------------------------------------------------------ */
@@ -190,18 +104,16 @@ visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
 }
 
 static void
-read_segment(ReturnSetInfo *rsinfo, const TlSegment *seg, TimestampTz from_ts,
+read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
 			 TimestampTz to_ts, text *key)
 {
-	Relation	rel = open_for_read(seg);
-	ReadSortState	st;
+	ReadSortState st;
 
 	st.out_desc = rsinfo->setDesc;
 	st.seg = seg;
 	st.sort = begin_ts_sort(rsinfo->setDesc);
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
-	scan_segment(rel, from_ts, to_ts, key, visit_into_sort, &st);
-	table_close(rel, NoLock);
+	tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);
 
 	/* tuplesort hands back minimal tuples */
@@ -228,7 +140,7 @@ tl_read_into(FunctionCallInfo fcinfo, const TlLog *log, TimestampTz from_ts, Tim
 	foreach(lc, segs)
 	{
 		CHECK_FOR_INTERRUPTS();
-		read_segment(rsinfo, (TlSegment *) lfirst(lc), from_ts, to_ts, key);
+		read_segment(rsinfo, log, (TlSegment *) lfirst(lc), from_ts, to_ts, key);
 	}
 }
 
@@ -238,6 +150,7 @@ typedef struct BestState
 {
 	bool		want_last;		/* last_writer_wins: the greatest (ts, origin, seq) */
 	HeapTuple	best;
+	TupleDesc	best_desc;
 	TimestampTz best_ts;
 	char	   *best_origin;
 	int64		best_seq;
@@ -270,6 +183,7 @@ visit_best(HeapTuple row, TupleDesc desc, void *arg)
 	if (st->best == NULL || (st->want_last ? c > 0 : c < 0))
 	{
 		st->best = heap_copytuple(row);
+		st->best_desc = desc;
 		st->best_ts = ts;
 		st->best_origin = origin;
 		st->best_seq = seq;
@@ -294,13 +208,11 @@ tl_latest_into(FunctionCallInfo fcinfo, const TlLog *log, text *key)
 	for (int i = 0; i < list_length(segs) && st.best == NULL; i++)
 	{
 		TlSegment  *seg = list_nth(segs, st.want_last ? list_length(segs) - 1 - i : i);
-		Relation	rel = open_for_read(seg);
 
 		CHECK_FOR_INTERRUPTS();
-		scan_segment(rel, DT_NOBEGIN, DT_NOEND, key, visit_best, &st);
+		tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key, visit_best, &st);
 		if (st.best != NULL)
 			tuplestore_puttuple(rsinfo->setResult,
-								row_to_result(st.best, RelationGetDescr(rel), seg, rsinfo->setDesc));
-		table_close(rel, NoLock);
+								row_to_result(st.best, st.best_desc, seg, rsinfo->setDesc));
 	}
 }

@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -59,4 +60,35 @@ void
 tl_bump_catalog_generation(void)
 {
 	pg_atomic_fetch_add_u64(&tl_shared->catalog_generation, 1);
+}
+
+/* ---- bumping the generation when a catalog change commits ---------------------------------- */
+
+static bool bump_pending = false;
+
+static void
+bump_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && bump_pending)
+		tl_bump_catalog_generation();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		bump_pending = false;
+}
+
+/*
+ * Bump the catalog generation when this transaction commits (before its locks are released, so a
+ * backend that waited for them sees the new generation): cached segments of other backends may
+ * point at relations or states that are about to change.
+ */
+void
+tl_bump_catalog_generation_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(bump_at_commit, NULL);
+		registered = true;
+	}
+	bump_pending = true;
 }

@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "digest.h"
 #include "segment.h"
+#include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
 
@@ -54,6 +55,18 @@ define_settings(void)
 							NULL,
 							&tl_max_payload_size, 1024 * 1024, 1024, 256 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.archive_compression_level",
+							"zstd level of tier 2 frames.",
+							"Higher levels take longer to archive and store less; reading speed barely changes.",
+							&tl_archive_level, 9, 1, 22,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.move_lock_timeout",
+							"Longest a move waits, in small conditional tries, to stop writers of the segment it moves.",
+							"Past it the move gives up with an error instead of making writers queue behind it.",
+							&tl_move_lock_timeout_ms, 100, 0, 60000,
+							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("tieredlog");
 }

@@ -39,6 +39,7 @@ extern void tl_shmem_startup(void);
 extern void tl_require_preload(void);
 extern uint64 tl_catalog_generation(void);
 extern void tl_bump_catalog_generation(void);
+extern void tl_bump_catalog_generation_at_commit(void);
 
 /* Internal lock tags (advisory lock method, field4 outside the range SQL advisory locks use). */
 #define TL_LOCK_LOG_SEGMENTS	0x544C01	/* creating or dropping segments of a log */

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ * segrows.h
+ *		Every row of a segment, wherever it is stored (its row relation, its archive frames).
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_SEGROWS_H
+#define TIEREDLOG_SEGROWS_H
+
+#include "postgres.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/snapshot.h"
+
+#include "archive.h"
+#include "catalog.h"
+
+/* Columns of a segment row (catalog.c creates relations with them in this order). */
+enum
+{
+	Anum_row_ts = 1, Anum_row_key, Anum_row_payload, Anum_row_source, Anum_row_origin,
+	Anum_row_seq, Anum_row_rid, Natts_row = Anum_row_rid
+};
+
+typedef void (*TlRowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
+
+extern TupleDesc tl_row_desc(void);
+extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
+extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
+extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
+							TimestampTz from_ts, TimestampTz to_ts, text *key,
+							TlRowVisitor visit, void *arg);
+
+#endif							/* TIEREDLOG_SEGROWS_H */

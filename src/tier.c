@@ -1,0 +1,653 @@
+/*-------------------------------------------------------------------------
+ * tier.c
+ *		Tiers mapped to tablespaces, sealing, and moving segments between tiers.
+ *
+ * A move runs in the caller's transaction, as a sequence of small steps:
+ *
+ *	 lock    the segment's catalog row (one mover or sealer at a time), re-read it
+ *	 create  the target: a new row relation in the target tier's tablespace (tier 0/1), or frames
+ *	         with a fresh attempt id in the log's archive relation (tier 2)
+ *	 copy    every row visible to a snapshot S taken now (readers and writers keep going)
+ *	 verify  the target, re-read (frames are decoded and every rid recomputed from the content),
+ *	         against the segment's digest under S, root and all 256 leaves
+ *	 barrier ShareLock on the source relation, taken conditionally within a short budget, so a
+ *	         late writer never waits long and a move never queues behind a writer
+ *	 delta   rows committed after S, copied and checked against the digest again
+ *	 flip    the catalog row (tier, relation, attempt), and a tieredlog.move row 'flipped'
+ *
+ * so a crash before the commit leaves the source as the only copy (the target's relation and frames
+ * vanish with the transaction). After the commit the old copy is still there for readers that
+ * resolved the catalog before the flip; tl_sweep() drops it (a conditional AccessExclusiveLock,
+ * never queued) or deletes its frames once no transaction older than the flip is running, and marks
+ * the move 'done'. Appenders re-check the catalog generation after locking a segment relation, so
+ * none writes into a copy that has just been replaced.
+ *
+ * Lock order: segment catalog row (FOR UPDATE) -> source relation (ShareLock, conditional) ->
+ * target relation. Appenders take only RowExclusiveLock on the relation they write.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_tablespace.h"
+#include "commands/sequence.h"
+#include "commands/tablespace.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
+
+#include "archive_store.h"
+#include "catalog.h"
+#include "digest.h"
+#include "segment.h"
+#include "segrows.h"
+#include "tier.h"
+#include "tieredlog.h"
+
+int			tl_archive_level = 9;
+int			tl_move_lock_timeout_ms = 100;
+
+/* ---- tiers ------------------------------------------------------------------------------- */
+
+static int64
+spi_count(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	bool		isnull;
+
+	tl_spi_exec(sql, nargs, types, values, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+void
+tl_check_tier(int tier)
+{
+	if (tier < 0 || tier > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tier %d does not exist", tier),
+				 errhint("Tiers are 0 (hot), 1 (warm) and 2 (archive).")));
+}
+
+/* Map `tier` to `tablespace`. Refused while the tier holds segments in another tablespace. */
+void
+tl_set_tier(int tier, const char *tablespace)
+{
+	Oid			spc = get_tablespace_oid(tablespace, true);
+	TlAsOwner	save;
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	char	   *current;
+	int64		held;
+
+	tl_check_tier(tier);
+	if (!OidIsValid(spc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tablespace \"%s\" does not exist", tablespace),
+				 errhint("Create it first with CREATE TABLESPACE.")));
+	values[0] = Int32GetDatum(tier);
+	values[1] = CStringGetTextDatum(tablespace);
+	tl_become_owner(&save);
+	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
+		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of extension tieredlog may not create relations in tablespace \"%s\"",
+						tablespace)));
+	if (spc == GLOBALTABLESPACE_OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tablespace \"pg_global\" cannot hold segments")));
+	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE", 1, types, values,
+				SPI_OK_SELECT);
+	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(current, tablespace) != 0)
+	{
+		held = spi_count("SELECT count(*) FROM tieredlog.segment WHERE tier = $1", 1, types, values);
+		if (held > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("tier %d still holds %lld segments in tablespace \"%s\"", tier,
+							(long long) held, current),
+					 errhint("Move them to another tier with tieredlog.move_segment() first.")));
+		if (tier == 2)
+			held = spi_count("SELECT count(*) FROM tieredlog.move WHERE state <> 'done' AND old_attempt IS NOT NULL",
+							 0, NULL, NULL);
+		if (held > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("the archive still holds frames of %lld earlier moves", (long long) held),
+					 errhint("Run tieredlog.sweep() once no older transaction is running.")));
+		if (tier == 2)
+			tl_spi_exec("SELECT pg_catalog.format('DROP TABLE %I.%I', n.nspname, c.relname) "
+						"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+						"WHERE n.nspname = 'tieredlog_data' AND c.relname ~ '^archive_[0-9]+$' AND c.relkind = 'r'",
+						0, NULL, NULL, SPI_OK_SELECT);
+		if (tier == 2)
+		{
+			List	   *drops = NIL;
+			ListCell   *lc;
+
+			for (uint64 i = 0; i < SPI_processed; i++)
+				drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			/* empty archives, recreated in the new tablespace when next needed */
+			foreach(lc, drops)
+				tl_spi_exec(lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
+		}
+		tl_spi_exec("UPDATE tieredlog.tier SET tablespace = $2 WHERE tier = $1", 2, types, values,
+					SPI_OK_UPDATE);
+	}
+	tl_restore_user(&save);
+}
+
+/* ---- sealing ----------------------------------------------------------------------------- */
+
+/* Lock the segment's catalog row (movers and sealers queue here) and return its fresh state. */
+static void
+lock_segment_row(int64 segment_id, TlSegment *seg)
+{
+	TlAsOwner	save;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(segment_id)};
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT 1 FROM tieredlog.segment WHERE segment_id = $1 FOR UPDATE", 1, types, values,
+				SPI_OK_SELECT);
+	tl_restore_user(&save);
+	CommandCounterIncrement();
+	if (!tl_catalog_get_segment(segment_id, seg))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment %lld does not exist", (long long) segment_id)));
+}
+
+static void
+set_state(int64 segment_id, const char *state)
+{
+	TlAsOwner	save;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(segment_id), CStringGetTextDatum(state)};
+
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.segment SET state = $2, "
+				"sealed_at = CASE WHEN $2 = 'sealed' THEN now() ELSE sealed_at END "
+				"WHERE segment_id = $1", 2, types, values, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+	tl_bump_catalog_generation_at_commit();
+}
+
+/* Seal a segment (or reseal a reopened one); returns its state. */
+const char *
+tl_seal(int64 segment_id)
+{
+	TlSegment	seg;
+
+	lock_segment_row(segment_id, &seg);
+	if (seg.state == TL_SEG_SEALED)
+		ereport(NOTICE,
+				(errmsg("segment %lld is already sealed", (long long) segment_id)));
+	else
+		set_state(segment_id, "sealed");
+	return "sealed";
+}
+
+/*
+ * A record is about to be appended to `seg`: a sealed segment is reopened (visibly, in its state;
+ * tieredlog.seal() reseals it), and a segment whose rows live only in archive frames gets a
+ * relation in tier 0's tablespace for late rows. Returns whether the catalog changed.
+ */
+bool
+tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
+{
+	bool		changed = false;
+
+	if (seg->state == TL_SEG_SEALED)
+	{
+		TlAsOwner	save;
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(seg->segment_id)};
+
+		tl_become_owner(&save);
+		tl_spi_exec("UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = $1 AND state = 'sealed'",
+					1, types, values, SPI_OK_UPDATE);
+		tl_restore_user(&save);
+		ereport(LOG,
+				(errmsg("tieredlog: late record reopens sealed segment %lld of log \"%s\"",
+						(long long) seg->segment_id, log->name)));
+		changed = true;
+	}
+	if (!OidIsValid(seg->relid) && seg->archive_attempt != 0)
+	{
+		TlAsOwner	save;
+		TlSegment	fresh;
+		char	   *relname;
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		tl_lock_object(TL_LOCK_LOG_SEGMENTS, log->log_id);
+		if (tl_catalog_get_segment(seg->segment_id, &fresh) && OidIsValid(fresh.relid))
+			return true;
+		relname = psprintf("seg_%lld_late_%lld", (long long) seg->segment_id,
+						   (long long) nextval_internal(tl_catalog_relid("move_id_seq"), false));
+		values[0] = Int64GetDatum(seg->segment_id);
+		values[1] = CStringGetTextDatum(relname);
+		tl_become_owner(&save);
+		tl_create_segment_relation(relname, tl_tier_tablespace(0));
+		tl_spi_exec("UPDATE tieredlog.segment SET relname = $2 WHERE segment_id = $1", 2, types,
+					values, SPI_OK_UPDATE);
+		tl_restore_user(&save);
+		changed = true;
+	}
+	if (changed)
+	{
+		CommandCounterIncrement();
+		tl_segment_cache_reset();
+	}
+	return changed;
+}
+
+/* ---- moves ------------------------------------------------------------------------------- */
+
+typedef struct MoveCtx
+{
+	TlLog		log;
+	TlSegment	seg;
+	int			to_tier;
+	int64		attempt;
+	/* target: a relation (tier 0/1) ... */
+	char		relname[NAMEDATALEN];
+	Relation	rel;
+	CatalogIndexState ind;
+	/* ... or frames (tier 2), fed in order through a sort */
+	Tuplesortstate *sort;
+	TlFrameWriter fw;
+	int64		rows;
+} MoveCtx;
+
+static Tuplesortstate *
+begin_row_sort(void)
+{
+	TupleDesc	desc = tl_row_desc();
+	AttrNumber	cols[3] = {Anum_row_ts, Anum_row_origin, Anum_row_seq};
+	Oid			ops[3];
+	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[3] = {false, false, false};
+
+	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	return tuplesort_begin_heap(desc, 3, cols, ops, colls, nulls_first, maintenance_work_mem,
+								NULL, TUPLESORT_NONE);
+}
+
+static void
+create_target(MoveCtx *m)
+{
+	if (m->to_tier == 2)
+	{
+		m->sort = begin_row_sort();
+		tl_fw_init(&m->fw, m->log.log_id, m->seg.segment_id, m->attempt, tl_archive_level);
+		return;
+	}
+	{
+		TlAsOwner	save;
+
+		snprintf(m->relname, sizeof(m->relname), "seg_%lld_%lld", (long long) m->seg.segment_id,
+				 (long long) m->attempt);
+		tl_become_owner(&save);
+		tl_create_segment_relation(m->relname, tl_tier_tablespace(m->to_tier));
+		tl_restore_user(&save);
+		CommandCounterIncrement();
+		m->rel = table_open(get_relname_relid(m->relname, tl_data_namespace()), RowExclusiveLock);
+		m->ind = CatalogOpenIndexes(m->rel);
+	}
+}
+
+static void
+copy_row(HeapTuple row, TupleDesc desc, void *arg)
+{
+	MoveCtx    *m = arg;
+
+	m->rows++;
+	if (m->to_tier == 2)
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsHeapTuple);
+
+		ExecStoreHeapTuple(row, slot, false);
+		tuplesort_puttupleslot(m->sort, slot);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	else
+	{
+		Datum		v[Natts_row];
+		bool		n[Natts_row];
+		HeapTuple	copy;
+
+		heap_deform_tuple(row, desc, v, n);
+		copy = heap_form_tuple(RelationGetDescr(m->rel), v, n);
+		CatalogTupleInsertWithInfo(m->rel, copy, m->ind);
+		heap_freetuple(copy);
+	}
+}
+
+/* Tier 2: write the sorted rows as frames. */
+static void
+finish_frames(MoveCtx *m)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsMinimalTuple);
+
+	tuplesort_performsort(m->sort);
+	while (tuplesort_gettupleslot(m->sort, true, false, slot, NULL))
+	{
+		bool		should_free;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		TlArchiveRow r;
+
+		tl_row_to_archive(tup, tl_row_desc(), &r);
+		tl_fw_add(&m->fw, &r);
+		if (should_free)
+			heap_freetuple(tup);
+	}
+	tuplesort_end(m->sort);
+	ExecDropSingleTupleTableSlot(slot);
+	tl_fw_finish(&m->fw);
+}
+
+/* The segment as it will look after the flip. */
+static TlSegment
+target_segment(const MoveCtx *m)
+{
+	TlSegment	t = m->seg;
+
+	t.tier = m->to_tier;
+	t.relid = m->to_tier == 2 ? InvalidOid : RelationGetRelid(m->rel);
+	t.archive_attempt = m->to_tier == 2 ? m->attempt : 0;
+	t.relation_missing = false;
+	return t;
+}
+
+/* Re-read the target and compare with `expected`, root and every leaf. */
+static void
+verify_target(const MoveCtx *m, const TlSegmentDigest *expected, const char *when)
+{
+	TlSegment	t = target_segment(m);
+	TlSegmentDigest *got = palloc(sizeof(TlSegmentDigest));
+	bool		ok;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetLatestSnapshot());
+	tl_digest_recompute(&m->log, &t, GetActiveSnapshot(), got);
+	PopActiveSnapshot();
+	ok = tl_digest_equal(&got->root, &expected->root);
+	for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
+		ok = tl_digest_equal(&got->leaves[leaf], &expected->leaves[leaf]);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("copy of segment %lld to tier %d does not match its digest %s",
+						(long long) m->seg.segment_id, m->to_tier, when),
+				 errdetail("Expected %s, the copy holds %s. Nothing was moved.",
+						   tl_digest_to_text(&expected->root), tl_digest_to_text(&got->root))));
+	pfree(got);
+}
+
+/* ShareLock on the source relation within tieredlog.move_lock_timeout, or an error. */
+static void
+write_barrier(const MoveCtx *m)
+{
+	int			waited = 0;
+
+	if (!OidIsValid(m->seg.relid))
+		return;
+	while (!ConditionalLockRelationOid(m->seg.relid, ShareLock))
+	{
+		if (waited >= tl_move_lock_timeout_ms)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("segment %lld is being written to; it was not moved",
+							(long long) m->seg.segment_id),
+					 errhint("Retry the move; writers are never made to wait longer than \"tieredlog.move_lock_timeout\".")));
+		pg_usleep(5000L);
+		waited += 5;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Rows committed to the source after the copy's snapshot (tier 0/1 targets). */
+static void
+copy_delta(MoveCtx *m)
+{
+	TlAsOwner	save;
+	char	   *src = quote_qualified_identifier(TL_DATA_SCHEMA, get_rel_name(m->seg.relid));
+	char	   *dst = quote_qualified_identifier(TL_DATA_SCHEMA, m->relname);
+
+	tl_become_owner(&save);
+	tl_spi_exec(psprintf("INSERT INTO %s SELECT s.* FROM %s s WHERE NOT EXISTS "
+						 "(SELECT 1 FROM %s t WHERE t.seq = s.seq AND t.origin = s.origin)", dst, src, dst),
+				0, NULL, NULL, SPI_OK_INSERT);
+	m->rows += SPI_processed;
+	tl_restore_user(&save);
+}
+
+static void
+flip(MoveCtx *m, int64 bytes_before)
+{
+	TlAsOwner	save;
+	Oid			types[9] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
+	Datum		v[9];
+	bool		has_old_rel = OidIsValid(m->seg.relid);
+	char		nulls[9] = "         ";
+
+	v[0] = Int64GetDatum(m->seg.segment_id);
+	v[1] = Int32GetDatum(m->to_tier);
+	v[2] = CStringGetTextDatum(m->relname);
+	nulls[2] = m->to_tier == 2 ? 'n' : ' ';
+	v[3] = Int64GetDatum(m->attempt);
+	nulls[3] = m->to_tier == 2 ? ' ' : 'n';
+	v[4] = Int64GetDatum(m->attempt);
+	v[5] = Int32GetDatum(m->seg.tier);
+	v[6] = has_old_rel ? CStringGetTextDatum(get_rel_name(m->seg.relid)) : (Datum) 0;
+	nulls[6] = has_old_rel ? ' ' : 'n';
+	v[7] = Int64GetDatum(m->seg.archive_attempt);
+	nulls[7] = m->seg.archive_attempt != 0 ? ' ' : 'n';
+	v[8] = Int64GetDatum(bytes_before);
+	tl_become_owner(&save);
+	if (SPI_execute_with_args("UPDATE tieredlog.segment SET tier = $2, relname = $3, archive_attempt = $4, "
+							  "moved_at = now() WHERE segment_id = $1", 4, types, v, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not flip segment %lld", (long long) m->seg.segment_id);
+	if (SPI_execute_with_args("INSERT INTO tieredlog.move (move_id, segment_id, from_tier, to_tier, state, "
+							  "old_relname, old_attempt, log_id, rows_copied, bytes_before, started_at, flipped_at) "
+							  "SELECT $5, $1, $6, $2, 'flipped', $7, $8, log_id, 0, $9, now(), clock_timestamp() "
+							  "FROM tieredlog.segment WHERE segment_id = $1", 9, types, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the move of segment %lld", (long long) m->seg.segment_id);
+	tl_restore_user(&save);
+	tl_bump_catalog_generation_at_commit();
+}
+
+static void
+record_move_result(const MoveCtx *m, int64 bytes_after)
+{
+	TlAsOwner	save;
+	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		v[3] = {Int64GetDatum(m->attempt), Int64GetDatum(m->rows), Int64GetDatum(bytes_after)};
+
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.move SET rows_copied = $2, bytes_after = $3 WHERE move_id = $1",
+				3, types, v, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+}
+
+int64
+tl_segment_stored_bytes(const TlSegment *seg)
+{
+	int64		bytes = 0;
+
+	if (OidIsValid(seg->relid))
+		bytes += DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(seg->relid)));
+	if (seg->archive_attempt != 0)
+		bytes += tl_archive_bytes(seg->log_id, seg->segment_id, seg->archive_attempt);
+	return bytes;
+}
+
+static void
+check_move_allowed(const TlSegment *seg, int to_tier)
+{
+	if (to_tier == 2 && seg->state != TL_SEG_SEALED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segment %lld must be sealed before it moves to tier 2", (long long) seg->segment_id),
+				 errhint("Seal it with tieredlog.seal(%lld).", (long long) seg->segment_id)));
+}
+
+/* Move a segment to `to_tier`. Fills *res; returns false when it already was there. */
+bool
+tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
+{
+	MoveCtx		m;
+	Snapshot	snap;
+	TlSegmentDigest *expected = palloc(sizeof(TlSegmentDigest));
+	TlSegmentDigest *now = palloc(sizeof(TlSegmentDigest));
+	int64		bytes_before;
+
+	tl_check_tier(to_tier);
+	memset(&m, 0, sizeof(m));
+	lock_segment_row(segment_id, &m.seg);
+	if (!tl_catalog_find_log_by_id(m.seg.log_id, &m.log))
+		elog(ERROR, "segment %lld belongs to no log", (long long) segment_id);
+	res->from_tier = m.seg.tier;
+	/* a tier 2 segment with late rows is re-archived by a move to tier 2 */
+	if (m.seg.tier == to_tier && !(to_tier == 2 && OidIsValid(m.seg.relid)))
+		return false;
+	check_move_allowed(&m.seg, to_tier);
+	m.to_tier = to_tier;
+	m.attempt = nextval_internal(tl_catalog_relid("move_id_seq"), false);
+	bytes_before = tl_segment_stored_bytes(&m.seg);
+
+	/* copy and verify under a snapshot, without blocking anyone */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	tl_digest_load_snapshot(segment_id, snap, expected);
+	create_target(&m);
+	PushActiveSnapshot(snap);
+	tl_segment_rows(&m.log, &m.seg, snap, DT_NOBEGIN, DT_NOEND, NULL, copy_row, &m);
+	PopActiveSnapshot();
+	if (to_tier == 2)
+		finish_frames(&m);
+	verify_target(&m, expected, "after the copy");
+
+	/* stop writers briefly, take what they committed since, check again, flip */
+	write_barrier(&m);
+	tl_digest_load_snapshot(segment_id, GetLatestSnapshot(), now);
+	if (!tl_digest_equal(&now->root, &expected->root))
+	{
+		TlSegment	fresh;
+
+		if (to_tier == 2 || !tl_catalog_get_segment(segment_id, &fresh) ||
+			(to_tier == 2 && fresh.state != TL_SEG_SEALED))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("segment %lld received records while it was being archived; it was not moved",
+							(long long) segment_id),
+					 errhint("Seal it again and retry the move.")));
+		copy_delta(&m);
+		verify_target(&m, now, "after the late rows");
+	}
+	UnregisterSnapshot(snap);
+	flip(&m, bytes_before);
+	if (m.rel)
+	{
+		CatalogCloseIndexes(m.ind);
+		table_close(m.rel, NoLock);
+	}
+	{
+		TlSegment	t = target_segment(&m);
+
+		res->bytes_after = tl_segment_stored_bytes(&t);
+	}
+	res->bytes_before = bytes_before;
+	res->records = m.rows;
+	record_move_result(&m, res->bytes_after);
+	return true;
+}
+
+/* ---- sweeping ---------------------------------------------------------------------------- */
+
+/* Remove one flipped move's old copy if nobody can still be reading it. */
+static bool
+sweep_one(int64 move_id, int64 segment_id, int32 log_id, const char *old_relname, int64 old_attempt)
+{
+	if (old_relname)
+	{
+		Oid			relid = get_relname_relid(old_relname, tl_data_namespace());
+
+		if (OidIsValid(relid))
+		{
+			if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+				return false;	/* a reader still holds it: next time */
+			tl_spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier(TL_DATA_SCHEMA, old_relname)),
+						0, NULL, NULL, SPI_OK_UTILITY);
+		}
+	}
+	if (old_attempt != 0)
+		tl_archive_delete(log_id, segment_id, old_attempt);
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(move_id)};
+
+		tl_spi_exec("UPDATE tieredlog.move SET state = 'done', finished_at = now(), "
+					"old_relname = NULL, old_attempt = NULL WHERE move_id = $1", 1, types, v, SPI_OK_UPDATE);
+	}
+	return true;
+}
+
+/*
+ * Remove the old copies of flipped moves once no transaction that started before the flip is
+ * still running (it might hold a snapshot that resolves the segment to its old place). Returns how
+ * many moves were completed.
+ */
+int64
+tl_sweep(void)
+{
+	TlAsOwner	save;
+	int64		done = 0;
+	SPITupleTable *tt;
+	uint64		n;
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT m.move_id, m.segment_id, m.log_id, m.old_relname, m.old_attempt "
+				"FROM tieredlog.move m WHERE m.state = 'flipped' AND NOT EXISTS "
+				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.xact_start < m.flipped_at "
+				" AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_xmin IS NOT NULL) "
+				"ORDER BY m.move_id FOR UPDATE OF m SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		bool		rel_null;
+		bool		att_null;
+		int64		move_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		int64		segment_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		int32		log_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		Datum		rel = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &rel_null);
+		Datum		att = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &att_null);
+
+		if (sweep_one(move_id, segment_id, log_id,
+					  rel_null ? NULL : pstrdup(NameStr(*DatumGetName(rel))),
+					  att_null ? 0 : DatumGetInt64(att)))
+			done++;
+	}
+	tl_restore_user(&save);
+	return done;
+}
