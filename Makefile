@@ -19,7 +19,7 @@ OBJS = \
 	src/tier.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
-REGRESS = logs append digests
+REGRESS = logs append digests tiers
 REGRESS_OPTS = --inputdir=test --outputdir=test/out
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"

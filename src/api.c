@@ -20,6 +20,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "append.h"
@@ -260,6 +261,43 @@ tieredlog_segment_leaves(PG_FUNCTION_ARGS)
 }
 
 /* Compare a segment's stored digest (root and every leaf) with a recomputation from its rows. */
+/*
+ * Recompute a segment's digest inside a subtransaction, so that a damaged segment (a corrupted
+ * archive frame, say) is reported as one failed row instead of ending the whole check. Returns
+ * NULL, or the error message.
+ */
+static char *
+recompute_or_fail(const TlLog *log, const TlSegment *seg, TlSegmentDigest *fresh)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *failure = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		tl_digest_recompute(log, seg, GetActiveSnapshot(), fresh);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(cxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		failure = psprintf("error: %s", err->message);
+	}
+	PG_END_TRY();
+	return failure;
+}
+
 static void
 check_one_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg)
 {
@@ -279,11 +317,20 @@ check_one_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg)
 	}
 	else
 	{
-		tl_digest_recompute(log, seg, GetActiveSnapshot(), fresh);
-		for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
-			ok = tl_digest_equal(&stored->leaves[leaf], &fresh->leaves[leaf]);
-		ok = ok && tl_digest_equal(&stored->root, &fresh->root);
-		values[3] = CStringGetTextDatum(tl_digest_to_text(&fresh->root));
+		char	   *failure = recompute_or_fail(log, seg, fresh);
+
+		if (failure)
+		{
+			ok = false;
+			values[3] = CStringGetTextDatum(failure);
+		}
+		else
+		{
+			for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
+				ok = tl_digest_equal(&stored->leaves[leaf], &fresh->leaves[leaf]);
+			ok = ok && tl_digest_equal(&stored->root, &fresh->root);
+			values[3] = CStringGetTextDatum(tl_digest_to_text(&fresh->root));
+		}
 	}
 	values[1] = BoolGetDatum(ok);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
