@@ -7,14 +7,16 @@
 #   scripts/test.sh tap [FILE...]   TAP only (optionally some files, e.g. test/t/001_basics.pl)
 source "$(dirname "$0")/common.sh"
 
-WORK=${TL_TEST_DIR:-/var/tmp/tieredlog-test}
+WORK=${TL_TEST_DIR:-/var/tmp/tieredlog-test}	# TL_TEST_DIR: run several suites side by side
 what=${1:-all}
 shift || true
 passed=0
 failed=0
 
-install_deps
-build_install
+if [ "${TL_SKIP_BUILD:-0}" != 1 ]; then	# TL_SKIP_BUILD=1: test what is installed
+	install_deps
+	build_install
+fi
 fresh_dir "$WORK"
 as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$WORK/"
 as_root chown -R "$TL_RUN_USER" "$WORK"
