@@ -17,6 +17,7 @@ OBJS = \
 	src/archive_store.o \
 	src/segrows.o \
 	src/tier.o \
+	src/worker.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests tiers

@@ -39,6 +39,24 @@ SELECT tieredlog.append('orders', 'order-9', '{"status": "ghost"}') AS seq_rolle
 ROLLBACK;
 SELECT count(*) AS segments, bool_and(ok) AS all_digests_verify FROM tieredlog.check_digests('orders');
 
+\echo '--- tiers: seal the back-filled segments and move them down; the oldest to the zstd archive'
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments
+ WHERE log_name = 'orders' AND range_end < now() - interval '1 day' ORDER BY segment_id;
+SELECT m.* FROM tieredlog.segments s, tieredlog.move_segment(s.segment_id, 1) m
+ WHERE s.log_name = 'orders' AND s.state = 'sealed' ORDER BY s.segment_id;
+SELECT m.* FROM (SELECT min(segment_id) AS id FROM tieredlog.segments WHERE log_name = 'orders') s,
+	   tieredlog.move_segment(s.id, 2) m;
+SELECT tier, tablespace, segments, records, logical_bytes, stored_bytes FROM tieredlog.tiers ORDER BY tier;
+\echo '--- reads do not care where a segment is: a key whose records span tiers'
+SELECT key, payload, tier FROM tieredlog.read('orders', key => 'sensor-7') ORDER BY ts LIMIT 4;
+\echo '--- a late record reopens a sealed segment, visibly; seal() reseals it'
+SELECT tieredlog.append('orders', 'sensor-7', '{"late": true}', NULL, '2026-01-01 00:15:00+00') AS seq;
+SELECT segment_id, state, tier FROM tieredlog.segments WHERE state = 'reopened';
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE state = 'reopened';
+\echo '--- moves and their old copies (the background worker removes them within tieredlog.naptime)'
+SELECT move_id, segment_id, from_tier, to_tier, state, rows_copied FROM tieredlog.moves ORDER BY move_id;
+SELECT count(*) AS segments, bool_and(ok) AS all_digests_verify FROM tieredlog.check_digests('orders');
+
 \echo '--- logs'
 SELECT log_name, segment_interval, conflict_rule, segments, records FROM tieredlog.logs;
 

@@ -3,8 +3,7 @@
  *		_PG_init only: settings, shared-memory hooks, transaction callbacks.
  *
  * tieredlog must be loaded through shared_preload_libraries: it reserves shared memory for the
- * hybrid logical clock and the catalog generation, and (in later versions) starts background
- * workers. Loaded any other way it defines its settings but every SQL entry point refuses to run.
+ * hybrid logical clock and the catalog generation, and registers the background worker launcher. Loaded any other way it defines its settings but every SQL entry point refuses to run.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,6 +19,7 @@
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -68,6 +68,12 @@ define_settings(void)
 							&tl_move_lock_timeout_ms, 100, 0, 60000,
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.naptime",
+							"Time between two maintenance cycles of the background workers.",
+							"Each cycle visits every database with the extension: it removes old copies of moved segments and folds digest cells.",
+							&tl_naptime, 10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("tieredlog");
 }
 
@@ -106,4 +112,5 @@ _PG_init(void)
 
 	tl_digest_register_callbacks();
 	tl_segment_cache_register();
+	tl_register_launcher();
 }
