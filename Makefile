@@ -18,6 +18,7 @@ OBJS = \
 	src/segrows.o \
 	src/tier.o \
 	src/worker.o \
+	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests tiers

@@ -207,6 +207,20 @@ SELECT m.move_id, m.segment_id, l.log_name, m.from_tier, m.to_tier, m.state, m.r
 	   m.old_relname AS pending_relation, m.old_attempt AS pending_frames
   FROM tieredlog.move m LEFT JOIN tieredlog.log l USING (log_id);
 
+CREATE FUNCTION tieredlog._progress()
+	RETURNS TABLE(pid integer, operation text, segment_id bigint, from_tier integer, to_tier integer,
+				  phase text, rows_done bigint, rows_total bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_progress' LANGUAGE C VOLATILE;
+
+-- Moves in flight (reconciliations will appear here too).
+CREATE VIEW tieredlog.progress AS
+SELECT p.pid, p.operation, p.segment_id, l.log_name, p.from_tier, p.to_tier, p.phase, p.rows_done,
+	   p.rows_total, a.query_start AS started_at
+  FROM tieredlog._progress() p
+  LEFT JOIN tieredlog.segment s USING (segment_id)
+  LEFT JOIN tieredlog.log l USING (log_id)
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid;
+
 CREATE VIEW tieredlog.logs AS
 SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
 	   count(s.segment_id)::bigint AS segments,

@@ -26,6 +26,7 @@
 #include "append.h"
 #include "catalog.h"
 #include "digest.h"
+#include "progress.h"
 #include "read.h"
 #include "archive_store.h"
 #include "segment.h"
@@ -494,5 +495,15 @@ tieredlog_segment_frames(PG_FUNCTION_ARGS)
 	if (seg.archive_attempt != 0)
 		tl_archive_directory(seg.log_id, seg.segment_id, seg.archive_attempt, rsinfo->setResult,
 							 rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(tieredlog_progress);
+
+Datum
+tieredlog_progress(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	tl_progress_rows(fcinfo);
 	return (Datum) 0;
 }

@@ -2,8 +2,8 @@
  * shmem.c
  *		tieredlog's shared memory: the HLC and the catalog generation.
  *
- * Locking: none. Both fields are atomics; the HLC advances by compare-and-swap (record.c) and the
- * generation only ever increases.
+ * Locking: the HLC and the generation are atomics; the HLC advances by compare-and-swap (record.c)
+ * and the generation only ever increases. The progress slots after them have their own spinlock.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -14,6 +14,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "progress.h"
 #include "tieredlog.h"
 
 TieredlogShared *tl_shared = NULL;
@@ -21,7 +22,7 @@ TieredlogShared *tl_shared = NULL;
 void
 tl_shmem_request(void)
 {
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size());
 }
 
 void
@@ -30,13 +31,21 @@ tl_shmem_startup(void)
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	tl_shared = ShmemInitStruct("tieredlog", sizeof(TieredlogShared), &found);
+	tl_shared = ShmemInitStruct("tieredlog", MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size(),
+								&found);
 	if (!found)
 	{
 		pg_atomic_init_u64(&tl_shared->hlc, (uint64) GetCurrentTimestamp());
 		pg_atomic_init_u64(&tl_shared->catalog_generation, 1);
+		tl_progress_shmem_init(tl_progress_shared());
 	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+TlProgressShared *
+tl_progress_shared(void)
+{
+	return (TlProgressShared *) ((char *) tl_shared + MAXALIGN(sizeof(TieredlogShared)));
 }
 
 /* Every SQL entry point calls this first. */

@@ -51,6 +51,7 @@
 #include "archive_store.h"
 #include "catalog.h"
 #include "digest.h"
+#include "progress.h"
 #include "segment.h"
 #include "segrows.h"
 #include "tier.h"
@@ -274,6 +275,7 @@ typedef struct MoveCtx
 	Tuplesortstate *sort;
 	TlFrameWriter fw;
 	int64		rows;
+	int			progress;		/* slot in the progress view */
 } MoveCtx;
 
 static Tuplesortstate *
@@ -320,7 +322,8 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 {
 	MoveCtx    *m = arg;
 
-	m->rows++;
+	if (++m->rows % 4096 == 0)
+		tl_progress_update(m->progress, NULL, m->rows);
 	if (m->to_tier == 2)
 	{
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsHeapTuple);
@@ -538,13 +541,20 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	/* copy and verify under a snapshot, without blocking anyone */
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	tl_digest_load_snapshot(segment_id, snap, expected);
+	m.progress = tl_progress_begin("move", segment_id, m.seg.tier, to_tier, expected->root.n);
+	tl_progress_update(m.progress, "copying", 0);
 	create_target(&m);
 	PushActiveSnapshot(snap);
 	tl_segment_rows(&m.log, &m.seg, snap, DT_NOBEGIN, DT_NOEND, NULL, copy_row, &m);
 	PopActiveSnapshot();
 	if (to_tier == 2)
+	{
+		tl_progress_update(m.progress, "compressing", m.rows);
 		finish_frames(&m);
+	}
+	tl_progress_update(m.progress, "verifying", m.rows);
 	verify_target(&m, expected, "after the copy");
+	tl_progress_update(m.progress, "waiting for writers", -1);
 
 	/* stop writers briefly, take what they committed since, check again, flip */
 	write_barrier(&m);
@@ -564,6 +574,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 		verify_target(&m, now, "after the late rows");
 	}
 	UnregisterSnapshot(snap);
+	tl_progress_update(m.progress, "flipping", m.rows);
 	flip(&m, bytes_before);
 	if (m.rel)
 	{
@@ -578,6 +589,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	res->bytes_before = bytes_before;
 	res->records = m.rows;
 	record_move_result(&m, res->bytes_after);
+	tl_progress_end(m.progress);
 	return true;
 }
 

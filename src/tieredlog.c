@@ -16,6 +16,7 @@
 #include "compat.h"
 #include "digest.h"
 #include "segment.h"
+#include "progress.h"
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -112,5 +113,6 @@ _PG_init(void)
 
 	tl_digest_register_callbacks();
 	tl_segment_cache_register();
+	tl_progress_register();
 	tl_register_launcher();
 }

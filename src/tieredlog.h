@@ -2,7 +2,8 @@
  * tieredlog.h
  *		Settings, shared-memory state and limits shared by all of tieredlog's files.
  *
- * Shared state (TieredlogShared) holds only lock-free atomics, so no LWLock is defined here.
+ * Shared state: TieredlogShared holds lock-free atomics; the progress slots that follow it have a
+ * spinlock of their own (progress.c). No LWLock is defined.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_H
@@ -27,16 +28,20 @@ extern char *tl_node_name_setting;
 extern int	tl_max_payload_size;	/* bytes */
 
 /* Shared memory (shmem.c). */
+typedef struct TlProgressShared TlProgressShared;
+
 typedef struct TieredlogShared
 {
 	pg_atomic_uint64 hlc;			/* last HLC value handed out, in microseconds */
 	pg_atomic_uint64 catalog_generation;	/* bumped when segments move or vanish */
+	/* followed by the progress slots (progress.c) */
 } TieredlogShared;
 
 extern TieredlogShared *tl_shared;
 extern void tl_shmem_request(void);
 extern void tl_shmem_startup(void);
 extern void tl_require_preload(void);
+extern TlProgressShared *tl_progress_shared(void);
 extern uint64 tl_catalog_generation(void);
 extern void tl_bump_catalog_generation(void);
 extern void tl_bump_catalog_generation_at_commit(void);
