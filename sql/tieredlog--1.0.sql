@@ -59,6 +59,7 @@ CREATE TABLE tieredlog.move (
 	bytes_after			bigint,
 	started_at			timestamptz NOT NULL,
 	flipped_at			timestamptz NOT NULL,
+	move_xid			xid8 NOT NULL,	-- snapshots that cannot see this commit may read the old copy
 	finished_at			timestamptz
 );
 CREATE INDEX move_pending ON tieredlog.move (state) WHERE state <> 'done';

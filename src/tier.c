@@ -18,8 +18,8 @@
  * so a crash before the commit leaves the source as the only copy (the target's relation and frames
  * vanish with the transaction). After the commit the old copy is still there for readers that
  * resolved the catalog before the flip; tl_sweep() drops it (a conditional AccessExclusiveLock,
- * never queued) or deletes its frames once no transaction older than the flip is running, and marks
- * the move 'done'. Appenders re-check the catalog generation after locking a segment relation, so
+ * never queued) or deletes its frames once no running snapshot can predate the move's commit, and
+ * marks the move 'done'. Appenders re-check the catalog generation after locking a segment relation, so
  * none writes into a copy that has just been replaced.
  *
  * Lock order: segment catalog row (FOR UPDATE) -> source relation (ShareLock, conditional) ->
@@ -471,8 +471,9 @@ flip(MoveCtx *m, int64 bytes_before)
 							  "moved_at = now() WHERE segment_id = $1", 4, types, v, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not flip segment %lld", (long long) m->seg.segment_id);
 	if (SPI_execute_with_args("INSERT INTO tieredlog.move (move_id, segment_id, from_tier, to_tier, state, "
-							  "old_relname, old_attempt, log_id, rows_copied, bytes_before, started_at, flipped_at) "
-							  "SELECT $5, $1, $6, $2, 'flipped', $7, $8, log_id, 0, $9, now(), clock_timestamp() "
+							  "old_relname, old_attempt, log_id, rows_copied, bytes_before, started_at, flipped_at, move_xid) "
+							  "SELECT $5, $1, $6, $2, 'flipped', $7, $8, log_id, 0, $9, now(), clock_timestamp(), "
+							  "pg_catalog.pg_current_xact_id() "
 							  "FROM tieredlog.segment WHERE segment_id = $1", 9, types, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record the move of segment %lld", (long long) m->seg.segment_id);
 	tl_restore_user(&save);
@@ -624,9 +625,10 @@ sweep_one(int64 move_id, int64 segment_id, int32 log_id, const char *old_relname
 }
 
 /*
- * Remove the old copies of flipped moves once no transaction that started before the flip is
- * still running (it might hold a snapshot that resolves the segment to its old place). Returns how
- * many moves were completed.
+ * Remove the old copies of flipped moves once no running transaction holds a snapshot that might
+ * not see the move's commit: any such snapshot has an xmin at or before the move's xid (which it
+ * saw running), so the sweeper waits until every backend_xmin is newer. Returns how many moves
+ * were completed.
  */
 int64
 tl_sweep(void)
@@ -638,9 +640,11 @@ tl_sweep(void)
 
 	tl_become_owner(&save);
 	tl_spi_exec("SELECT m.move_id, m.segment_id, m.log_id, m.old_relname, m.old_attempt "
-				"FROM tieredlog.move m WHERE m.state = 'flipped' AND NOT EXISTS "
-				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.xact_start < m.flipped_at "
-				" AND a.pid <> pg_catalog.pg_backend_pid() AND a.backend_xmin IS NOT NULL) "
+				"FROM tieredlog.move m WHERE m.state = 'flipped' "
+				"AND pg_catalog.pg_xact_status(m.move_xid) = 'committed' AND NOT EXISTS "
+				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.backend_xmin IS NOT NULL "
+				" AND a.pid <> pg_catalog.pg_backend_pid() "
+				" AND pg_catalog.age(a.backend_xmin) >= pg_catalog.age(pg_catalog.xid(m.move_xid))) "
 				"ORDER BY m.move_id FOR UPDATE OF m SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
 	tt = SPI_tuptable;
 	n = SPI_processed;

@@ -69,8 +69,9 @@ tl_register_launcher(void)
 
 /* ---- launcher ---------------------------------------------------------------------------- */
 
+/* The databases to visit, allocated in `cxt` (the transaction's memory is gone after commit). */
 static List *
-connectable_databases(void)
+connectable_databases(MemoryContext cxt)
 {
 	List	   *dbs = NIL;
 	Relation	rel;
@@ -85,7 +86,12 @@ connectable_databases(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 
 		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
 			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -126,11 +132,15 @@ run_worker_for(Oid dboid)
 void
 tieredlog_launcher_main(Datum arg)
 {
+	MemoryContext cycle_cxt;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("tieredlog launcher");
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog launcher cycle",
+									  ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -143,13 +153,13 @@ tieredlog_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		dbs = connectable_databases();
+		MemoryContextReset(cycle_cxt);
+		dbs = connectable_databases(cycle_cxt);
 		foreach(lc, dbs)
 		{
 			CHECK_FOR_INTERRUPTS();
 			run_worker_for(lfirst_oid(lc));
 		}
-		list_free(dbs);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 tl_naptime * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
