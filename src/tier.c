@@ -4,7 +4,7 @@
  *
  * A move runs in the caller's transaction, as a sequence of small steps:
  *
- *	 lock    the segment's catalog row (one mover or sealer at a time), re-read it
+ *	 lock    the segment's move lock (one mover or sealer at a time), re-read the catalog
  *	 create  the target: a new row relation in the target tier's tablespace (tier 0/1), or frames
  *	         with a fresh attempt id in the log's archive relation (tier 2)
  *	 copy    every row visible to a snapshot S taken now (readers and writers keep going)
@@ -13,7 +13,8 @@
  *	 barrier ShareLock on the source relation, taken conditionally within a short budget, so a
  *	         late writer never waits long and a move never queues behind a writer
  *	 delta   rows committed after S, copied and checked against the digest again
- *	 flip    the catalog row (tier, relation, attempt), and a tieredlog.move row 'flipped'
+ *	 flip    the catalog row (tier, relation, attempt; its row lock taken NOWAIT), and a
+ *	         tieredlog.move row 'flipped'
  *
  * so a crash before the commit leaves the source as the only copy (the target's relation and frames
  * vanish with the transaction). After the commit the old copy is still there for readers that
@@ -22,8 +23,9 @@
  * marks the move 'done'. Appenders re-check the catalog generation after locking a segment relation, so
  * none writes into a copy that has just been replaced.
  *
- * Lock order: segment catalog row (FOR UPDATE) -> source relation (ShareLock, conditional) ->
- * target relation. Appenders take only RowExclusiveLock on the relation they write.
+ * Lock order: the segment's move lock (TL_LOCK_SEGMENT_MOVE) -> source relation (ShareLock,
+ * conditional) -> target relation -> the segment's catalog row (NOWAIT, at the flip). Appenders take
+ * RowExclusiveLock on the relation they write, and the catalog row only to reopen a sealed segment.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -155,18 +157,15 @@ tl_set_tier(int tier, const char *tablespace)
 
 /* ---- sealing ----------------------------------------------------------------------------- */
 
-/* Lock the segment's catalog row (movers and sealers queue here) and return its fresh state. */
+/*
+ * Take the segment's move lock (movers and sealers queue here; appenders never take it) and return
+ * the segment's fresh state. The catalog row itself is locked only at the flip, so a late append
+ * that reopens the segment is not held up by a move in progress.
+ */
 static void
 lock_segment_row(int64 segment_id, TlSegment *seg)
 {
-	TlAsOwner	save;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(segment_id)};
-
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT 1 FROM tieredlog.segment WHERE segment_id = $1 FOR UPDATE", 1, types, values,
-				SPI_OK_SELECT);
-	tl_restore_user(&save);
+	tl_lock_object(TL_LOCK_SEGMENT_MOVE, segment_id);
 	CommandCounterIncrement();
 	if (!tl_catalog_get_segment(segment_id, seg))
 		ereport(ERROR,
@@ -467,6 +466,9 @@ flip(MoveCtx *m, int64 bytes_before)
 	nulls[7] = m->seg.archive_attempt != 0 ? ' ' : 'n';
 	v[8] = Int64GetDatum(bytes_before);
 	tl_become_owner(&save);
+	/* never queue behind an appender that is reopening the segment: it will retry, so do we */
+	tl_spi_exec("SELECT 1 FROM tieredlog.segment WHERE segment_id = $1 FOR NO KEY UPDATE NOWAIT",
+				1, types, v, SPI_OK_SELECT);
 	if (SPI_execute_with_args("UPDATE tieredlog.segment SET tier = $2, relname = $3, archive_attempt = $4, "
 							  "moved_at = now() WHERE segment_id = $1", 4, types, v, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not flip segment %lld", (long long) m->seg.segment_id);

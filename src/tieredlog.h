@@ -49,5 +49,6 @@ extern void tl_bump_catalog_generation_at_commit(void);
 /* Internal lock tags (advisory lock method, field4 outside the range SQL advisory locks use). */
 #define TL_LOCK_LOG_SEGMENTS	0x544C01	/* creating or dropping segments of a log */
 #define TL_LOCK_DIGEST_COMPACT	0x544C02	/* compacting a segment's digest cells */
+#define TL_LOCK_SEGMENT_MOVE	0x544C03	/* moving or sealing a segment */
 
 #endif							/* TIEREDLOG_H */
