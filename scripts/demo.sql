@@ -44,7 +44,8 @@ SELECT tieredlog.seal(segment_id) FROM tieredlog.segments
  WHERE log_name = 'orders' AND range_end < now() - interval '1 day' ORDER BY segment_id;
 SELECT m.* FROM tieredlog.segments s, tieredlog.move_segment(s.segment_id, 1) m
  WHERE s.log_name = 'orders' AND s.state = 'sealed' ORDER BY s.segment_id;
-SELECT m.* FROM (SELECT min(segment_id) AS id FROM tieredlog.segments WHERE log_name = 'orders') s,
+SELECT m.* FROM (SELECT segment_id AS id FROM tieredlog.segments WHERE log_name = 'orders'
+				  ORDER BY range_start LIMIT 1) s,
 	   tieredlog.move_segment(s.id, 2) m;
 SELECT tier, tablespace, segments, records, logical_bytes, stored_bytes FROM tieredlog.tiers ORDER BY tier;
 \echo '--- reads do not care where a segment is: a key whose records span tiers'
