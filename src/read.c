@@ -103,11 +103,36 @@ visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
 	tuplesort_puttupleslot(st->sort, st->slot);
 }
 
+typedef struct DirectState
+{
+	ReturnSetInfo *rsinfo;
+	const TlSegment *seg;
+} DirectState;
+
+static void
+visit_into_result(HeapTuple row, TupleDesc desc, void *arg)
+{
+	DirectState *st = arg;
+	HeapTuple	out = row_to_result(row, desc, st->seg, st->rsinfo->setDesc);
+
+	tuplestore_puttuple(st->rsinfo->setResult, out);
+	heap_freetuple(out);
+}
+
 static void
 read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
 			 TimestampTz to_ts, text *key)
 {
 	ReadSortState st;
+
+	/* frames hold their rows in (ts, origin, seq) order already: no sort needed */
+	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
+	{
+		DirectState direct = {rsinfo, seg};
+
+		tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result, &direct);
+		return;
+	}
 
 	st.out_desc = rsinfo->setDesc;
 	st.seg = seg;
