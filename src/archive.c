@@ -858,6 +858,27 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 	return out;
 }
 
+/*
+ * The decompression buffer, kept for the life of the backend and grown as needed: freeing and
+ * re-allocating half a megabyte per frame cost about a tenth of a tier 2 read in page faults.
+ * Decoded rows never point into it (everything they keep is copied).
+ */
+static char *raw_buf = NULL;
+static Size raw_cap = 0;
+
+static char *
+raw_buffer(Size len)
+{
+	if (len > raw_cap)
+	{
+		if (raw_buf)
+			pfree(raw_buf);
+		raw_buf = MemoryContextAlloc(TopMemoryContext, len);
+		raw_cap = len;
+	}
+	return raw_buf;
+}
+
 static char *
 decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 {
@@ -872,7 +893,7 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 		corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
-	raw = palloc(meta->raw_len);
+	raw = raw_buffer(meta->raw_len);
 	got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
 	if (ZSTD_isError(got) || got != (size_t) meta->raw_len)
 		corrupt(r, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
