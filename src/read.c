@@ -78,20 +78,6 @@ typedef struct ReadSortState
 	TupleDesc	out_desc;
 } ReadSortState;
 
-static Tuplesortstate *
-begin_ts_sort(TupleDesc out_desc)
-{
-	AttrNumber	cols[3] = {Out_ts, Out_origin, Out_seq};
-	Oid			ops[3];
-	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
-	bool		nulls_first[3] = {false, false, false};
-
-	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
-	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
-	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
-	return tuplesort_begin_heap(out_desc, 3, cols, ops, colls, nulls_first, work_mem, NULL,
-								TUPLESORT_NONE);
-}
 
 static void
 visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
@@ -136,7 +122,7 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 
 	st.out_desc = rsinfo->setDesc;
 	st.seg = seg;
-	st.sort = begin_ts_sort(rsinfo->setDesc);
+	st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
 	tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);

@@ -21,6 +21,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
@@ -227,4 +229,20 @@ tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, Timestamp
 	}
 	if (OidIsValid(seg->relid))
 		relation_rows(seg, snap, from_ts, to_ts, key, visit, arg);
+}
+
+/* A sort of `desc` tuples in record order: (ts, origin in the C collation, seq). */
+Tuplesortstate *
+tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col, AttrNumber origin_col,
+						AttrNumber seq_col, int mem_kb)
+{
+	AttrNumber	cols[3] = {ts_col, origin_col, seq_col};
+	Oid			ops[3];
+	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[3] = {false, false, false};
+
+	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	return tuplesort_begin_heap(desc, 3, cols, ops, colls, nulls_first, mem_kb, NULL, TUPLESORT_NONE);
 }

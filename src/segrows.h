@@ -10,6 +10,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "utils/snapshot.h"
+#include "utils/tuplesort.h"
 
 #include "archive.h"
 #include "catalog.h"
@@ -29,5 +30,8 @@ extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
 							TimestampTz from_ts, TimestampTz to_ts, text *key,
 							TlRowVisitor visit, void *arg);
+
+extern Tuplesortstate *tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col,
+											   AttrNumber origin_col, AttrNumber seq_col, int mem_kb);
 
 #endif							/* TIEREDLOG_SEGROWS_H */

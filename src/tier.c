@@ -277,28 +277,14 @@ typedef struct MoveCtx
 	int			progress;		/* slot in the progress view */
 } MoveCtx;
 
-static Tuplesortstate *
-begin_row_sort(void)
-{
-	TupleDesc	desc = tl_row_desc();
-	AttrNumber	cols[3] = {Anum_row_ts, Anum_row_origin, Anum_row_seq};
-	Oid			ops[3];
-	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
-	bool		nulls_first[3] = {false, false, false};
-
-	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
-	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
-	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
-	return tuplesort_begin_heap(desc, 3, cols, ops, colls, nulls_first, maintenance_work_mem,
-								NULL, TUPLESORT_NONE);
-}
 
 static void
 create_target(MoveCtx *m)
 {
 	if (m->to_tier == 2)
 	{
-		m->sort = begin_row_sort();
+		m->sort = tl_sort_in_record_order(tl_row_desc(), Anum_row_ts, Anum_row_origin, Anum_row_seq,
+										  maintenance_work_mem);
 		tl_fw_init(&m->fw, m->log.log_id, m->seg.segment_id, m->attempt, tl_archive_level);
 		return;
 	}
