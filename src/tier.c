@@ -391,6 +391,25 @@ verify_target(const MoveCtx *m, const TlSegmentDigest *expected, const char *whe
 	pfree(got);
 }
 
+/* What holds the relation the barrier could not lock: "written to" or "vacuumed". */
+static const char *
+barrier_blocker(Oid relid)
+{
+	TlAsOwner	save;
+	Oid			types[1] = {OIDOID};
+	Datum		v[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	bool		vacuum;
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT COALESCE(bool_or(mode = 'ShareUpdateExclusiveLock') AND NOT bool_or(mode = 'RowExclusiveLock'), false) "
+				"FROM pg_catalog.pg_locks WHERE relation = $1 AND granted AND pid <> pg_catalog.pg_backend_pid()",
+				1, types, v, SPI_OK_SELECT);
+	vacuum = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_restore_user(&save);
+	return vacuum ? "vacuumed" : "written to";
+}
+
 /* ShareLock on the source relation within tieredlog.move_lock_timeout, or an error. */
 static void
 write_barrier(const MoveCtx *m)
@@ -404,9 +423,9 @@ write_barrier(const MoveCtx *m)
 		if (waited >= tl_move_lock_timeout_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-					 errmsg("segment %lld is being written to; it was not moved",
-							(long long) m->seg.segment_id),
-					 errhint("Retry the move; writers are never made to wait longer than \"tieredlog.move_lock_timeout\".")));
+					 errmsg("segment %lld is being %s; it was not moved",
+							(long long) m->seg.segment_id, barrier_blocker(m->seg.relid)),
+					 errhint("Retry the move later; a move never makes others wait longer than \"tieredlog.move_lock_timeout\".")));
 		pg_usleep(5000L);
 		waited += 5;
 		CHECK_FOR_INTERRUPTS();

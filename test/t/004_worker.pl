@@ -49,6 +49,16 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('w')"), '20
 $mover->quit;
 $writer->quit;
 
+# a move blocked by a vacuum (not a writer) says so
+my $vac = $node->background_psql('postgres');
+my $vrel = $node->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE segment_id = $seg");
+$vac->query_safe('BEGIN');
+$vac->query_safe("LOCK TABLE tieredlog_data.$vrel IN SHARE UPDATE EXCLUSIVE MODE");
+my ($vrc, $vout, $verr) = $node->psql('postgres', "SELECT * FROM tieredlog.move_segment($seg, 0)");
+like($verr, qr/segment $seg is being vacuumed; it was not moved/, 'a move held off by a vacuum names it');
+$vac->query_safe('COMMIT');
+$vac->quit;
+
 # the worker sweeps by itself
 ok($node->poll_query_until('postgres', "SELECT bool_and(state = 'done') FROM tieredlog.moves"),
 	'the worker removed the old copy without a call to sweep()');
