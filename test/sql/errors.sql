@@ -1,0 +1,43 @@
+-- Every error a caller can cause, with its SQLSTATE (the messages are in the other tests).
+CREATE FUNCTION pg_temp.sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE;
+END $$;
+SELECT tieredlog.create_log('errs', '1 hour') > 0 AS created;
+SELECT tieredlog.append('errs', 'k', '{}', NULL, '2026-01-01 00:00:00+00') > 0 AS appended;
+SELECT segment_id AS seg FROM tieredlog.segments WHERE log_name = 'errs' \gset
+
+SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
+	('unknown log',              $$SELECT tieredlog.append('nope', 'k', '{}')$$),
+	('unknown log (read)',       $$SELECT * FROM tieredlog.read('nope')$$),
+	('duplicate log',            $$SELECT tieredlog.create_log('errs')$$),
+	('name with quote',          $$SELECT tieredlog.create_log('a"b')$$),
+	('name with semicolon',      $$SELECT tieredlog.create_log('a;b')$$),
+	('200-character name',       $$SELECT tieredlog.create_log(repeat('n', 200))$$),
+	('NULL log name',            $$SELECT tieredlog.append(NULL, 'k', '{}')$$),
+	('NULL key',                 $$SELECT tieredlog.append('errs', NULL, '{}')$$),
+	('NULL payload',             $$SELECT tieredlog.append('errs', 'k', NULL)$$),
+	('key too long',             $$SELECT tieredlog.append('errs', repeat('k', 2000), '{}')$$),
+	('payload too large',        $$SELECT tieredlog.append('errs', 'k', jsonb_build_object('x', repeat('x', 2000000)))$$),
+	('infinite ts',              $$SELECT tieredlog.append('errs', 'k', '{}', NULL, 'infinity')$$),
+	('ts beyond any window',     $$SELECT tieredlog.append('errs', 'k', '{}', NULL, '294276-12-31 23:30:00+00')$$),
+	('bad source name',          $$SELECT tieredlog.append('errs', 'k', '{}', 'a b')$$),
+	('interval with months',     $$SELECT tieredlog.create_log('m1', '1 month')$$),
+	('interval too short',       $$SELECT tieredlog.create_log('m2', '0 seconds')$$),
+	('unknown rule',             $$SELECT tieredlog.create_log('m3', '1 hour', 'coin_toss')$$),
+	('rule not available yet',   $$SELECT tieredlog.create_log('m4', '1 hour', 'manual')$$),
+	('arrays of unequal length', $$SELECT tieredlog.append_many('errs', ARRAY['a', 'b'], ARRAY['{}']::jsonb[])$$),
+	('unknown segment',          $$SELECT tieredlog.segment_digest(-1)$$),
+	('tier out of range',        $$SELECT tieredlog.set_tier(7, 'pg_default')$$),
+	('missing tablespace',       $$SELECT tieredlog.set_tier(1, 'no_such_space')$$),
+	('move unsealed to tier 2',  $$SELECT * FROM tieredlog.move_segment($$ || :seg || $$, 2)$$),
+	('move to tier 9',           $$SELECT * FROM tieredlog.move_segment($$ || :seg || $$, 9)$$)
+) AS t(what, stmt);
+
+BEGIN TRANSACTION READ ONLY;
+SELECT pg_temp.sqlstate_of($$SELECT tieredlog.append('errs', 'k', '{}')$$) AS read_only_append;
+ROLLBACK;
+SELECT tieredlog.drop_log('errs');
