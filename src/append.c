@@ -26,11 +26,11 @@
 #include "append.h"
 #include "catalog.h"
 #include "digest.h"
+#include "segrows.h"
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
 
-#define TL_ROW_NATTS	7
 #define TL_MULTI_INSERT_MAX	1000
 
 static Oid	local_seq_relid = InvalidOid;
@@ -52,9 +52,7 @@ static void
 prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 {
 	tl_check_key(in->key);
-	if (in->payload == NULL)
-		tl_check_payload(NULL, 0);
-	tl_check_payload(in->payload, VARSIZE(in->payload));
+	tl_check_payload(in->payload);
 	tl_check_source(in->source);
 	if (in->has_ts)
 		tl_check_ts(log, in->ts);
@@ -72,19 +70,19 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 static HeapTuple
 form_row(TupleDesc desc, const TlRecord *rec)
 {
-	Datum		values[TL_ROW_NATTS];
-	bool		nulls[TL_ROW_NATTS] = {0};
+	Datum		values[Natts_row];
+	bool		nulls[Natts_row] = {0};
 	pg_uuid_t  *rid = palloc(sizeof(pg_uuid_t));
 
 	memcpy(rid->data, rec->rid.bytes, TL_RID_LEN);
-	values[0] = TimestampTzGetDatum(rec->ts);
-	values[1] = PointerGetDatum(rec->key);
-	values[2] = JsonbPGetDatum(rec->payload);
-	values[3] = rec->source ? PointerGetDatum(rec->source) : (Datum) 0;
-	nulls[3] = rec->source == NULL;
-	values[4] = CStringGetTextDatum(rec->origin);
-	values[5] = Int64GetDatum(rec->seq);
-	values[6] = UUIDPGetDatum(rid);
+	values[Anum_row_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_row_key - 1] = PointerGetDatum(rec->key);
+	values[Anum_row_payload - 1] = JsonbPGetDatum(rec->payload);
+	values[Anum_row_source - 1] = PointerGetDatum(rec->source);
+	nulls[Anum_row_source - 1] = rec->source == NULL;
+	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
+	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_row_rid - 1] = UUIDPGetDatum(rid);
 	return heap_form_tuple(desc, values, nulls);
 }
 

@@ -85,6 +85,33 @@ tl_check_tier(int tier)
 				 errhint("Tiers are 0 (hot), 1 (warm) and 2 (archive).")));
 }
 
+/*
+ * Before tier 2 moves to another tablespace: drop the (empty) archive relations, recreated there
+ * when next needed. Refused while frames of earlier moves still wait for the sweeper.
+ */
+static void
+drop_empty_archives(void)
+{
+	int64		pending = spi_count("SELECT count(*) FROM tieredlog.move WHERE state <> 'done' AND old_attempt IS NOT NULL",
+									0, NULL, NULL);
+	List	   *drops = NIL;
+	ListCell   *lc;
+
+	if (pending > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the archive still holds frames of %lld earlier moves", (long long) pending),
+				 errhint("Run tieredlog.sweep() once no older transaction is running.")));
+	tl_spi_exec("SELECT pg_catalog.format('DROP TABLE %I.%I', n.nspname, c.relname) "
+				"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				"WHERE n.nspname = 'tieredlog_data' AND c.relname ~ '^archive_[0-9]+$' AND c.relkind = 'r'",
+				0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, drops)
+		tl_spi_exec(lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
+}
+
 /* Map `tier` to `tablespace`. Refused while the tier holds segments in another tablespace. */
 void
 tl_set_tier(int tier, const char *tablespace)
@@ -128,29 +155,7 @@ tl_set_tier(int tier, const char *tablespace)
 							(long long) held, current),
 					 errhint("Move them to another tier with tieredlog.move_segment() first.")));
 		if (tier == 2)
-			held = spi_count("SELECT count(*) FROM tieredlog.move WHERE state <> 'done' AND old_attempt IS NOT NULL",
-							 0, NULL, NULL);
-		if (held > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("the archive still holds frames of %lld earlier moves", (long long) held),
-					 errhint("Run tieredlog.sweep() once no older transaction is running.")));
-		if (tier == 2)
-			tl_spi_exec("SELECT pg_catalog.format('DROP TABLE %I.%I', n.nspname, c.relname) "
-						"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-						"WHERE n.nspname = 'tieredlog_data' AND c.relname ~ '^archive_[0-9]+$' AND c.relkind = 'r'",
-						0, NULL, NULL, SPI_OK_SELECT);
-		if (tier == 2)
-		{
-			List	   *drops = NIL;
-			ListCell   *lc;
-
-			for (uint64 i = 0; i < SPI_processed; i++)
-				drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-			/* empty archives, recreated in the new tablespace when next needed */
-			foreach(lc, drops)
-				tl_spi_exec(lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
-		}
+			drop_empty_archives();
 		tl_spi_exec("UPDATE tieredlog.tier SET tablespace = $2 WHERE tier = $1", 2, types, values,
 					SPI_OK_UPDATE);
 	}
@@ -616,11 +621,10 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	tl_digest_load_snapshot(segment_id, GetLatestSnapshot(), now);
 	if (!tl_digest_equal(&now->root, &expected->root))
 	{
-		TlSegment	fresh;
 		TlSegmentDigest *delta;
 
-		if (to_tier == 2 || !tl_catalog_get_segment(segment_id, &fresh) ||
-			(to_tier == 2 && fresh.state != TL_SEG_SEALED))
+		/* frames cannot take late rows: a sealed segment that changed was reopened */
+		if (to_tier == 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("segment %lld received records while it was being archived; it was not moved",

@@ -85,15 +85,18 @@ tl_check_key(text *key)
 						(int) VARSIZE_ANY_EXHDR(key), TL_MAX_KEY_LEN)));
 }
 
-/* raw_size: the payload's size before any TOAST compression. */
+/* The payload arrives detoasted: its size is that of its jsonb form. */
 void
-tl_check_payload(Jsonb *payload, Size raw_size)
+tl_check_payload(Jsonb *payload)
 {
+	Size		raw_size;
+
 	if (payload == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("record payload must not be null"),
 				 errhint("Use the JSON value 'null'::jsonb for an empty payload.")));
+	raw_size = VARSIZE(payload);
 	if (raw_size > (Size) tl_max_payload_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -13,7 +13,7 @@ extern bool tl_name_is_valid(const char *name);
 extern void tl_check_name(const char *what, const char *name);
 extern char *tl_arg_name(const char *what, text *arg);
 extern void tl_check_key(text *key);
-extern void tl_check_payload(Jsonb *payload, Size raw_size);
+extern void tl_check_payload(Jsonb *payload);
 extern void tl_check_source(text *source);
 extern int64 tl_check_interval(Interval *iv);
 extern void tl_check_rule(const char *rule);
