@@ -67,24 +67,6 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 	tl_record_compute_rid(rec);
 }
 
-static HeapTuple
-form_row(TupleDesc desc, const TlRecord *rec)
-{
-	Datum		values[Natts_row];
-	bool		nulls[Natts_row] = {0};
-	pg_uuid_t  *rid = palloc(sizeof(pg_uuid_t));
-
-	memcpy(rid->data, rec->rid.bytes, TL_RID_LEN);
-	values[Anum_row_ts - 1] = TimestampTzGetDatum(rec->ts);
-	values[Anum_row_key - 1] = PointerGetDatum(rec->key);
-	values[Anum_row_payload - 1] = JsonbPGetDatum(rec->payload);
-	values[Anum_row_source - 1] = PointerGetDatum(rec->source);
-	nulls[Anum_row_source - 1] = rec->source == NULL;
-	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
-	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
-	values[Anum_row_rid - 1] = UUIDPGetDatum(rid);
-	return heap_form_tuple(desc, values, nulls);
-}
 
 /*
  * Find the segment for ts and lock the relation to append to. A sealed segment is reopened and an
@@ -139,7 +121,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	check_writable();
 	prepare_record(log, in, &rec);
 	rel = open_segment_for_append(log, rec.ts, &seg);
-	tup = form_row(RelationGetDescr(rel), &rec);
+	tup = tl_row_form(RelationGetDescr(rel), &rec);
 	ind = CatalogOpenIndexes(rel);
 	CatalogTupleInsertWithInfo(rel, tup, ind);
 	CatalogCloseIndexes(ind);
@@ -168,7 +150,7 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 		int			chunk = Min(n - done, TL_MULTI_INSERT_MAX);
 
 		for (int i = 0; i < chunk; i++)
-			ExecStoreHeapTuple(form_row(desc, &recs[done + i]), slots[i], true);
+			ExecStoreHeapTuple(tl_row_form(desc, &recs[done + i]), slots[i], true);
 		CatalogTuplesMultiInsertWithInfo(rel, slots, chunk, ind);
 		for (int i = 0; i < chunk; i++)
 		{

@@ -53,14 +53,31 @@ tl_row_desc(void)
 	return desc;
 }
 
+/* A segment row for a stamped record (rid computed), in `desc`'s shape. */
+HeapTuple
+tl_row_form(TupleDesc desc, const TlRecord *rec)
+{
+	Datum		values[Natts_row];
+	bool		nulls[Natts_row] = {0};
+	pg_uuid_t	rid;
+
+	memcpy(rid.data, rec->rid.bytes, TL_RID_LEN);
+	values[Anum_row_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_row_key - 1] = PointerGetDatum(rec->key);
+	values[Anum_row_payload - 1] = PointerGetDatum(rec->payload);
+	values[Anum_row_source - 1] = PointerGetDatum(rec->source);
+	nulls[Anum_row_source - 1] = rec->source == NULL;
+	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
+	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_row_rid - 1] = UUIDPGetDatum(&rid);
+	return heap_form_tuple(desc, values, nulls);
+}
+
 /* A row rebuilt from an archive frame, rid recomputed from its content. */
 HeapTuple
 tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 {
 	TlRecord	rec;
-	Datum		values[Natts_row];
-	bool		nulls[Natts_row] = {0};
-	pg_uuid_t	rid;
 
 	rec.log_name = log_name;
 	rec.key = r->key;
@@ -70,16 +87,7 @@ tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 	rec.origin = r->origin;
 	rec.seq = r->seq;
 	tl_record_compute_rid(&rec);
-	memcpy(rid.data, rec.rid.bytes, TL_RID_LEN);
-	values[Anum_row_ts - 1] = TimestampTzGetDatum(r->ts);
-	values[Anum_row_key - 1] = PointerGetDatum(r->key);
-	values[Anum_row_payload - 1] = PointerGetDatum(r->payload);
-	values[Anum_row_source - 1] = PointerGetDatum(r->source);
-	nulls[Anum_row_source - 1] = r->source == NULL;
-	values[Anum_row_origin - 1] = CStringGetTextDatum(r->origin);
-	values[Anum_row_seq - 1] = Int64GetDatum(r->seq);
-	values[Anum_row_rid - 1] = UUIDPGetDatum(&rid);
-	return heap_form_tuple(tl_row_desc(), values, nulls);
+	return tl_row_form(tl_row_desc(), &rec);
 }
 
 /* The archive form of a row (pointers into the tuple, detoasted where needed). */

@@ -14,6 +14,7 @@
 
 #include "archive.h"
 #include "catalog.h"
+#include "record.h"
 
 /* Columns of a segment row (catalog.c creates relations with them in this order). */
 enum
@@ -25,6 +26,7 @@ enum
 typedef void (*TlRowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
 
 extern TupleDesc tl_row_desc(void);
+extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
