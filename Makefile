@@ -42,3 +42,6 @@ include $(PGXS)
 .PHONY: regress-list
 regress-list:
 	@echo $(REGRESS)
+
+# PGXS tracks no header dependencies: rebuild every object when any header changes.
+$(OBJS): $(wildcard src/*.h)

@@ -33,6 +33,7 @@
 
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
@@ -645,12 +646,100 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
 	}
 }
 
+/*
+ * Values are written twice while a row is rebuilt: into the jsonb, and as the jsonb's text form
+ * (what JsonbToCString would print), which the rid is computed from. Writing the text here, from
+ * values already at hand, costs far less than printing the finished jsonb again. Children are
+ * visited in jsonb key order (shorter keys first, then bytewise) so that the text comes out in
+ * the order JsonbToCString prints; the jsonb itself does not care.
+ */
+typedef struct RowBuilder
+{
+	JsonbParseState *st;
+	StringInfoData text;		/* the payload's canonical text */
+	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
+} RowBuilder;
+
+static void
+text_json_string(RowBuilder *b, const char *s, int len)
+{
+	resetStringInfo(&b->scratch);
+	appendBinaryStringInfo(&b->scratch, s, len);
+	escape_json(&b->text, b->scratch.data);
+}
+
+static void
+text_scalar(RowBuilder *b, uint8 tag, const JsonbValue *v, const char *num_text, int num_len)
+{
+	switch (tag)
+	{
+		case TAG_NULL:
+			appendStringInfoString(&b->text, "null");
+			break;
+		case TAG_TRUE:
+			appendStringInfoString(&b->text, "true");
+			break;
+		case TAG_FALSE:
+			appendStringInfoString(&b->text, "false");
+			break;
+		case TAG_INT:
+		case TAG_NUM:
+			/* the encoder stored numeric_out's text, or an integer numeric_out prints as such */
+			appendBinaryStringInfo(&b->text, num_text, num_len);
+			break;
+		case TAG_STR:
+		case TAG_HEX:
+		case TAG_UUID:
+			text_json_string(b, v->val.string.val, v->val.string.len);
+			break;
+		case TAG_JSON:
+			(void) JsonbToCString(&b->text, v->val.binary.data, v->val.binary.len);
+			break;
+	}
+}
+
+static void
+rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
+{
+	JsonbValue	v;
+	char		digits[MAXINT8LEN + 1];
+	const char *num_text = NULL;
+	int			num_len = 0;
+
+	if (tag == TAG_INT)
+	{
+		int64		i = unzigzag(get_varint(&c->ints));
+
+		num_len = pg_lltoa(i, digits);
+		num_text = digits;
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(i);
+	}
+	else if (tag == TAG_NUM)
+	{
+		num_text = get_bytes(&c->strs, &num_len);
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+															CStringGetDatum(pnstrdup(num_text, num_len)),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+	}
+	else
+		scalar_value(c, tag, &v);
+	pushJsonbValue(&b->st, WJB_VALUE, &v);
+	text_scalar(b, tag, &v, num_text, num_len);
+}
+
+/* Returns what pushJsonbValue returns at the object's end (the finished value at the root). */
 static JsonbValue *
-rebuild_object(DecPath *paths, int path, int row, JsonbParseState **st)
+rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 {
 	DecPath    *p = &paths[path];
-	JsonbValue *res = pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	bool		first = true;
+	JsonbValue *res;
 
+	pushJsonbValue(&b->st, WJB_BEGIN_OBJECT, NULL);
+	appendStringInfoChar(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
 	{
 		DecPath    *c = &paths[p->children[i]];
@@ -659,43 +748,63 @@ rebuild_object(DecPath *paths, int path, int row, JsonbParseState **st)
 
 		if (tag == TAG_ABSENT)
 			continue;
+		if (!first)
+			appendBinaryStringInfo(&b->text, ", ", 2);
+		first = false;
 		k.type = jbvString;
 		k.val.string.val = (char *) c->key;
 		k.val.string.len = c->keylen;
-		pushJsonbValue(st, WJB_KEY, &k);
+		pushJsonbValue(&b->st, WJB_KEY, &k);
+		text_json_string(b, c->key, c->keylen);
+		appendBinaryStringInfo(&b->text, ": ", 2);
 		if (tag == TAG_OBJECT)
-			rebuild_object(paths, p->children[i], row, st);
+			rebuild_object(paths, p->children[i], row, b);
 		else
-		{
-			JsonbValue	v;
-
-			scalar_value(c, tag, &v);
-			pushJsonbValue(st, WJB_VALUE, &v);
-		}
+			rebuild_value(c, tag, b);
 	}
-	res = pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	res = pushJsonbValue(&b->st, WJB_END_OBJECT, NULL);
+	appendStringInfoChar(&b->text, '}');
 	return res;
 }
 
-static Jsonb *
-rebuild_row(DecPath *paths, int row)
+/* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
+static void
+rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 {
 	DecPath    *root = &paths[0];
-	JsonbParseState *st = NULL;
 	int			len;
 	const char *s;
 
+	b->st = NULL;
+	resetStringInfo(&b->text);
 	switch (root->tags[row])
 	{
 		case TAG_OBJECT:
-			return JsonbValueToJsonb(rebuild_object(paths, 0, row, &st));
+			out->payload = JsonbValueToJsonb(rebuild_object(paths, 0, row, b));
+			break;
 		case TAG_JSON:
 			s = get_bytes(&root->strs, &len);
-			return parse_jsonb_text(&root->strs, s, len);
+			out->payload = parse_jsonb_text(&root->strs, s, len);
+			(void) JsonbToCString(&b->text, &out->payload->root, VARSIZE(out->payload));
+			break;
 		default:
 			corrupt(&root->strs, "payload root is neither an object nor JSON text");
-			return NULL;		/* keep compiler quiet */
 	}
+	out->payload_text = pnstrdup(b->text.data, b->text.len);
+	out->payload_text_len = b->text.len;
+}
+
+/* jsonb's key order: shorter first, then bytewise (as lengthCompareJsonbString). */
+static int
+cmp_child_keys(const void *x, const void *y, void *arg)
+{
+	const DecPath *paths = arg;
+	const DecPath *a = &paths[*(const int *) x];
+	const DecPath *b = &paths[*(const int *) y];
+
+	if (a->keylen != b->keylen)
+		return a->keylen < b->keylen ? -1 : 1;
+	return memcmp(a->key, b->key, a->keylen);
 }
 
 static DecPath *
@@ -722,6 +831,8 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 
 		pp->children[pp->nchildren++] = i;
 	}
+	for (int i = 0; i < npaths; i++)
+		qsort_arg(paths[i].children, paths[i].nchildren, sizeof(int), cmp_child_keys, paths);
 	for (int i = 0; i < npaths; i++)
 	{
 		if (nrows > r->end - r->p)
@@ -935,6 +1046,7 @@ tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, in
 	text	  **keys;
 	DecPath    *paths;
 	int			npaths;
+	RowBuilder	builder;
 
 	r.p = (const uint8 *) raw;
 	r.end = r.p + meta->raw_len;
@@ -976,8 +1088,10 @@ tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, in
 	}
 
 	paths = read_paths(&r, n, &npaths);
+	initStringInfo(&builder.text);
+	initStringInfo(&builder.scratch);
 	for (int i = 0; i < n; i++)
-		rows[i].payload = rebuild_row(paths, i);
+		rebuild_row(paths, i, &builder, &rows[i]);
 	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;

@@ -20,6 +20,8 @@ typedef struct TlArchiveRow
 	text	   *source;			/* NULL when absent */
 	char	   *origin;
 	int64		seq;
+	char	   *payload_text;	/* decode only: the payload's jsonb text form, else NULL */
+	int			payload_text_len;
 } TlArchiveRow;
 
 /* A frame's directory entry. */

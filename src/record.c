@@ -69,19 +69,28 @@ put_text(StringInfo buf, text *t)
 	put_str(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 }
 
+/*
+ * The payload enters the encoding as its jsonb text form (JsonbToCString). Callers that already
+ * hold that text (archive reads build it while decoding) pass it; otherwise it is computed here.
+ */
 static void
-encode_record(StringInfo buf, const TlRecord *rec)
+encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
 {
-	char	   *payload_text;
 	uint8		version = TL_ENCODING_VERSION;
 	uint8		has_source = rec->source != NULL;
 
 	appendBinaryStringInfo(buf, (char *) &version, 1);
 	put_str(buf, rec->log_name, strlen(rec->log_name));
 	put_text(buf, rec->key);
-	payload_text = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
-	put_str(buf, payload_text, strlen(payload_text));
-	pfree(payload_text);
+	if (payload_text == NULL)
+	{
+		char	   *t = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+
+		put_str(buf, t, strlen(t));
+		pfree(t);
+	}
+	else
+		put_str(buf, payload_text, payload_len);
 	put_i64(buf, rec->ts + TL_UNIX_EPOCH_OFFSET_US);
 	appendBinaryStringInfo(buf, (char *) &has_source, 1);
 	if (rec->source)
@@ -94,13 +103,23 @@ encode_record(StringInfo buf, const TlRecord *rec)
 void
 tl_record_compute_rid(TlRecord *rec)
 {
+	tl_record_compute_rid_with_text(rec, NULL, 0);
+}
+
+/*
+ * The same, given the payload's jsonb text form (exactly what JsonbToCString returns for it);
+ * NULL computes it.
+ */
+void
+tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text, int payload_len)
+{
 	StringInfoData buf;
 	XXH128_hash_t h;
 	uint64		hi;
 	uint64		lo;
 
 	initStringInfo(&buf);
-	encode_record(&buf, rec);
+	encode_record(&buf, rec, payload_text, payload_len);
 	h = XXH3_128bits_withSeed(buf.data, buf.len, TL_RID_SEED);
 	hi = pg_hton64(h.high64);
 	lo = pg_hton64(h.low64);

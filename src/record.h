@@ -33,6 +33,8 @@ typedef struct TlRecord
 } TlRecord;
 
 extern void tl_record_compute_rid(TlRecord *rec);
+extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
+											int payload_len);
 extern char *tl_rid_to_hex(const TlRid *rid);
 extern void tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo);
 

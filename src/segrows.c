@@ -86,7 +86,7 @@ tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 	rec.source = r->source;
 	rec.origin = r->origin;
 	rec.seq = r->seq;
-	tl_record_compute_rid(&rec);
+	tl_record_compute_rid_with_text(&rec, r->payload_text, r->payload_text_len);
 	return tl_row_form(tl_row_desc(), &rec);
 }
 
@@ -104,6 +104,8 @@ tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
 	out->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
 	out->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
 	out->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	out->payload_text = NULL;
+	out->payload_text_len = 0;
 }
 
 static Oid
