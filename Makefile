@@ -18,6 +18,9 @@ OBJS = \
 	src/segrows.o \
 	src/tier.o \
 	src/worker.o \
+	src/tasks.o \
+	src/policy.o \
+	src/stats.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

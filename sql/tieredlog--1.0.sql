@@ -233,9 +233,116 @@ SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
   LEFT JOIN tieredlog.segments s USING (log_name)
  GROUP BY l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at;
 
+-- background workers, access statistics, status -------------------------------------------------
+
+-- Access statistics flushed by the worker every tieredlog.stats_flush_interval: the counts of
+-- one segment on one node since the previous row (pg_stat style deltas), kept for
+-- tieredlog.stats_retention. The prediction model trains from it.
+CREATE TABLE tieredlog.access_history (
+	segment_id			bigint NOT NULL,
+	node_name			text NOT NULL,
+	sampled_at			timestamptz NOT NULL,
+	reads				bigint NOT NULL,
+	local_writes		bigint NOT NULL,
+	remote_writes		bigint NOT NULL,
+	bytes_read			bigint NOT NULL,
+	last_access			timestamptz,
+	PRIMARY KEY (segment_id, node_name, sampled_at)
+);
+CREATE INDEX access_history_sampled_at ON tieredlog.access_history (sampled_at);
+
+-- Seals and moves the worker ran: 'running' is committed before a task starts, so a task a
+-- crash cut short is found ('interrupted') and redone when the worker starts again.
+CREATE TABLE tieredlog.task_history (
+	run_id				bigserial PRIMARY KEY,
+	task				text NOT NULL,
+	segment_id			bigint,
+	to_tier				integer,
+	reason				text,
+	status				text NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted')),
+	detail				text,
+	pid					integer,
+	started_at			timestamptz NOT NULL DEFAULT now(),
+	finished_at			timestamptz
+);
+CREATE INDEX task_history_running ON tieredlog.task_history (status) WHERE status = 'running';
+
+CREATE FUNCTION tieredlog._register_database() RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_register_database' LANGUAGE C STRICT;
+
+CREATE FUNCTION tieredlog._workers()
+	RETURNS TABLE(datid oid, pid integer, state text, task text, queued integer, cycles bigint,
+				  tasks_done bigint, tasks_failed bigint, started_at timestamptz,
+				  last_cycle_at timestamptz, last_error text, last_error_at timestamptz,
+				  failures integer)
+	AS 'MODULE_PATHNAME', 'tieredlog_workers' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION tieredlog._stat_live()
+	RETURNS TABLE(segment_id bigint, reads bigint, local_writes bigint, remote_writes bigint,
+				  bytes_read bigint, last_access timestamptz, reads_in_window bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_stat_live' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION tieredlog._stat_usage(OUT entries bigint, OUT capacity bigint, OUT evicted bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_stat_usage' LANGUAGE C VOLATILE;
+
+-- Forget this database's live access counters (access_history is kept).
+CREATE FUNCTION tieredlog.stat_reset() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'tieredlog_stat_reset' LANGUAGE C VOLATILE;
+
+-- The workers of every database (the launcher's slots).
+CREATE VIEW tieredlog.workers AS
+SELECT d.datname AS database, w.pid, w.state, w.task, w.queued, w.cycles, w.tasks_done,
+	   w.tasks_failed, w.failures, w.started_at, w.last_cycle_at, w.last_error, w.last_error_at
+  FROM tieredlog._workers() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid;
+
+-- Live counters of this node, per segment (since the counters were last reset, or since startup
+-- after a crash). reads_in_window counts reads in the current tieredlog.promote_window.
+CREATE VIEW tieredlog.stat_segments AS
+SELECT s.segment_id, l.log_name, s.tier, s.state, tieredlog.node_name() AS node_name,
+	   COALESCE(c.reads, 0) AS reads, COALESCE(c.local_writes, 0) AS local_writes,
+	   COALESCE(c.remote_writes, 0) AS remote_writes, COALESCE(c.bytes_read, 0) AS bytes_read,
+	   c.last_access, COALESCE(c.reads_in_window, 0) AS reads_in_window
+  FROM tieredlog.segment s
+  JOIN tieredlog.log l USING (log_id)
+  LEFT JOIN tieredlog._stat_live() c USING (segment_id);
+
+-- One row: this node, its tiers and its worker. Later versions add peers, lag, pending checks
+-- and conflicts.
+CREATE FUNCTION tieredlog.status(
+	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
+	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
+	OUT worker_pid integer, OUT worker_state text, OUT worker_task text, OUT tasks_queued integer,
+	OUT last_cycle_at timestamptz, OUT tasks_failed bigint, OUT last_error text,
+	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
+	OUT stats_evicted bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT tieredlog.node_name(),
+	   (SELECT count(*) FROM tieredlog.log),
+	   (SELECT count(*) FROM tieredlog.segment),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'open'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'sealed'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'reopened'),
+	   (SELECT jsonb_agg(jsonb_build_object('tier', t.tier, 'tablespace', t.tablespace,
+											'segments', t.segments, 'records', t.records,
+											'logical_bytes', t.logical_bytes,
+											'stored_bytes', t.stored_bytes) ORDER BY t.tier)
+		  FROM tieredlog.tiers t),
+	   w.pid, COALESCE(w.state, 'not running'), w.task, w.queued, w.last_cycle_at, w.tasks_failed,
+	   w.last_error,
+	   (SELECT count(*) FROM tieredlog._progress() p WHERE p.operation = 'move'),
+	   u.entries, u.capacity, u.evicted
+  FROM tieredlog._stat_usage() u
+  LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
+$$;
+
 -- privileges -------------------------------------------------------------------------------------
 -- Nothing is open to PUBLIC: grant what a role needs, e.g.
 --   GRANT USAGE ON SCHEMA tieredlog TO app;  GRANT EXECUTE ON FUNCTION tieredlog.append(...) TO app;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tieredlog FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA tieredlog FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA tieredlog FROM PUBLIC;
+
+-- start this database's worker now (it runs as soon as this transaction commits)
+SELECT tieredlog._register_database();

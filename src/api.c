@@ -13,7 +13,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "miscadmin.h"
+#include "access/htup_details.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -30,9 +30,11 @@
 #include "read.h"
 #include "archive_store.h"
 #include "segment.h"
+#include "stats.h"
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(tieredlog_require_preload);
 PG_FUNCTION_INFO_V1(tieredlog_create_log);
@@ -506,4 +508,60 @@ tieredlog_progress(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	tl_progress_rows(fcinfo);
 	return (Datum) 0;
+}
+
+/* ---- workers, access statistics, status ------------------------------------------------------ */
+
+PG_FUNCTION_INFO_V1(tieredlog_register_database);
+PG_FUNCTION_INFO_V1(tieredlog_workers);
+PG_FUNCTION_INFO_V1(tieredlog_stat_live);
+PG_FUNCTION_INFO_V1(tieredlog_stat_reset);
+PG_FUNCTION_INFO_V1(tieredlog_stat_usage);
+
+Datum
+tieredlog_register_database(PG_FUNCTION_ARGS)
+{
+	tl_worker_register_database();
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_workers(PG_FUNCTION_ARGS)
+{
+	tl_worker_rows(fcinfo);
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_stat_live(PG_FUNCTION_ARGS)
+{
+	tl_stats_live_rows(fcinfo);
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_stat_reset(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(tl_stats_reset_database());
+}
+
+/* (entries, capacity, evicted) of the shared statistics table */
+Datum
+tieredlog_stat_usage(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		v[3];
+	bool		n[3] = {0};
+	int64		entries;
+	int64		capacity;
+	int64		evicted;
+
+	tl_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tl_stats_usage(&entries, &capacity, &evicted);
+	v[0] = Int64GetDatum(entries);
+	v[1] = Int64GetDatum(capacity);
+	v[2] = Int64GetDatum(evicted);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, n)));
 }

@@ -27,6 +27,7 @@
 #include "catalog.h"
 #include "digest.h"
 #include "segrows.h"
+#include "stats.h"
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -126,6 +127,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	CatalogTupleInsertWithInfo(rel, tup, ind);
 	CatalogCloseIndexes(ind);
 	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec.ts, seg.range_start, log->interval_us), &rec);
+	tl_stats_count_writes(seg.segment_id, 1, false);
 	table_close(rel, NoLock);
 	return rec.seq;
 }
@@ -162,6 +164,7 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 		}
 		done += chunk;
 	}
+	tl_stats_count_writes(seg->segment_id, n, false);
 	for (int i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 	pfree(slots);

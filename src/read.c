@@ -34,6 +34,7 @@
 #include "read.h"
 #include "record.h"
 #include "segrows.h"
+#include "stats.h"
 #include "tieredlog.h"
 
 /* Columns of the result, 1-based. */
@@ -76,6 +77,7 @@ typedef struct ReadSortState
 	TupleTableSlot *slot;
 	const TlSegment *seg;
 	TupleDesc	out_desc;
+	int64		bytes;			/* of the rows returned, for the access statistics */
 } ReadSortState;
 
 
@@ -85,6 +87,7 @@ visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
 	ReadSortState  *st = arg;
 	HeapTuple	out = row_to_result(row, desc, st->seg, st->out_desc);
 
+	st->bytes += row->t_len;
 	ExecStoreHeapTuple(out, st->slot, true);
 	tuplesort_puttupleslot(st->sort, st->slot);
 }
@@ -93,6 +96,7 @@ typedef struct DirectState
 {
 	ReturnSetInfo *rsinfo;
 	const TlSegment *seg;
+	int64		bytes;
 } DirectState;
 
 static void
@@ -101,6 +105,7 @@ visit_into_result(HeapTuple row, TupleDesc desc, void *arg)
 	DirectState *st = arg;
 	HeapTuple	out = row_to_result(row, desc, st->seg, st->rsinfo->setDesc);
 
+	st->bytes += row->t_len;
 	tuplestore_puttuple(st->rsinfo->setResult, out);
 	heap_freetuple(out);
 }
@@ -114,18 +119,21 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	/* frames hold their rows in (ts, origin, seq) order already: no sort needed */
 	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
 	{
-		DirectState direct = {rsinfo, seg};
+		DirectState direct = {rsinfo, seg, 0};
 
 		tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result, &direct);
+		tl_stats_count_read(seg->segment_id, direct.bytes);
 		return;
 	}
 
 	st.out_desc = rsinfo->setDesc;
 	st.seg = seg;
+	st.bytes = 0;
 	st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
 	tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);
+	tl_stats_count_read(seg->segment_id, st.bytes);
 
 	/* tuplesort hands back minimal tuples */
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
@@ -222,6 +230,7 @@ tl_latest_into(FunctionCallInfo fcinfo, const TlLog *log, text *key)
 
 		CHECK_FOR_INTERRUPTS();
 		tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key, visit_best, &st);
+		tl_stats_count_read(seg->segment_id, st.best ? st.best->t_len : 0);
 		if (st.best != NULL)
 			tuplestore_puttuple(rsinfo->setResult,
 								row_to_result(st.best, st.best_desc, seg, rsinfo->setDesc));

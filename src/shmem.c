@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * shmem.c
- *		tieredlog's shared memory: the HLC and the catalog generation.
+ *		tieredlog's shared memory: the HLC and the catalog generation; it also sets up the
+ *		worker slots (worker.c) and the access statistics (stats.c).
  *
  * Locking: the HLC and the generation are atomics; the HLC advances by compare-and-swap (record.c)
  * and the generation only ever increases. The progress slots after them have their own spinlock.
@@ -15,7 +16,9 @@
 #include "utils/timestamp.h"
 
 #include "progress.h"
+#include "stats.h"
 #include "tieredlog.h"
+#include "worker.h"
 
 TieredlogShared *tl_shared = NULL;
 
@@ -23,6 +26,8 @@ void
 tl_shmem_request(void)
 {
 	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size());
+	RequestAddinShmemSpace(tl_worker_shmem_size());
+	tl_stats_shmem_request();
 }
 
 void
@@ -39,6 +44,8 @@ tl_shmem_startup(void)
 		pg_atomic_init_u64(&tl_shared->catalog_generation, 1);
 		tl_progress_shmem_init(tl_progress_shared());
 	}
+	tl_worker_shmem_startup();
+	tl_stats_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -17,6 +17,8 @@
 #include "digest.h"
 #include "segment.h"
 #include "progress.h"
+#include "stats.h"
+#include "tasks.h"
 #include "tier.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -40,6 +42,69 @@ check_node_name(char **newval, void **extra, GucSource source)
 	GUC_check_errdetail("A node name has 1 to %d characters: letters, digits, \"_\", \"-\", \".\" or \":\".",
 						TL_MAX_NAME_LEN);
 	return false;
+}
+
+/* The background workers, access statistics and adaptive tiering. */
+static void
+define_worker_settings(void)
+{
+	DefineCustomIntVariable("tieredlog.max_databases",
+							"Most databases with a tieredlog worker (one worker each).",
+							"Each also needs a slot in max_worker_processes.",
+							&tl_max_databases, 16, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.seal_grace",
+							"Time after a segment's window ends before the worker seals it.",
+							"Also how long a reopened segment must go without access before it is sealed again.",
+							&tl_seal_grace_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomBoolVariable("tieredlog.adaptive_tiering",
+							 "Whether the worker promotes and demotes segments by their access statistics.",
+							 NULL, &tl_adaptive_tiering, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.demote_after",
+							"Time without access after which a sealed segment moves one tier down.",
+							NULL, &tl_demote_after_s, 86400, 1, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.promote_reads",
+							"Reads within tieredlog.promote_window that bring a segment one tier up.",
+							NULL, &tl_promote_reads, 3, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.promote_window",
+							"The window in which tieredlog.promote_reads reads promote a segment.",
+							"A tumbling window per segment: it starts at the first read after the previous window ended.",
+							&tl_promote_window_s, 3600, 1, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.min_residency",
+							"Minimum time a segment stays in a tier after a move before the worker moves it again.",
+							NULL, &tl_min_residency_s, 3600, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.max_moves_per_cycle",
+							"Most segments the worker moves in one cycle (per database).",
+							NULL, &tl_max_moves_per_cycle, 4, 0, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.move_rate_limit",
+							"Average rate at which the worker moves segments, in bytes of the source per second.",
+							"0 means no limit. After each move the worker waits bytes moved / rate.",
+							&tl_move_rate_limit_kb, 65536, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomBoolVariable("tieredlog.track_access",
+							 "Whether reads and writes of segments are counted (tieredlog.stat_segments).",
+							 NULL, &tl_track_access, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.stats_max_segments",
+							"Most segments with live access counters in shared memory (about 160 bytes each).",
+							"When full, the counters of the segment accessed longest ago are evicted.",
+							&tl_stats_max_segments, 4096, 64, 1024 * 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.stats_flush_interval",
+							"How often the worker writes the access counters into tieredlog.access_history.",
+							NULL, &tl_stats_flush_interval_s, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.stats_retention",
+							"How long tieredlog.access_history and tieredlog.task_history keep rows.",
+							NULL, &tl_stats_retention_s, 7 * 86400, 60, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 }
 
 static void
@@ -70,11 +135,12 @@ define_settings(void)
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.naptime",
-							"Time between two maintenance cycles of the background workers.",
-							"Each cycle visits every database with the extension: it removes old copies of moved segments and folds digest cells.",
+							"Time between two cycles of each database's tieredlog worker.",
+							"Each cycle seals, moves (adaptive tiering), removes old copies of moved segments, folds digest cells and flushes access statistics.",
 							&tl_naptime, 10, 1, 3600,
 							PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	define_worker_settings();
 	MarkGUCPrefixReserved("tieredlog");
 }
 
@@ -114,5 +180,7 @@ _PG_init(void)
 	tl_digest_register_callbacks();
 	tl_segment_cache_register();
 	tl_progress_register();
+	tl_stats_register();
+	tl_worker_register_hooks();
 	tl_register_launcher();
 }

@@ -1,75 +1,198 @@
 /*-------------------------------------------------------------------------
  * worker.c
- *		Background workers: a launcher, and one short-lived maintenance worker per database and
- *		cycle (the autovacuum pattern).
+ *		Background workers: one launcher, and one long-lived worker per database that has the
+ *		extension.
  *
- * Every tieredlog.naptime seconds the launcher lists the databases that accept connections and,
- * one at a time, starts a worker connected to each. A worker whose database has the extension
- * runs one maintenance cycle in its own transaction and exits:
- *   - sweep: remove the old copies of finished moves (and complete moves interrupted after their
- *     commit, e.g. by a crash), see tier.c;
- *   - fold the digest cells of segments that have accumulated many of them, see digest_store.c.
- * A worker that fails logs its error and exits; the launcher goes on with the next database and
- * tries again next cycle, so one bad database never stops the others. Later versions add sealing,
- * access statistics and adaptive tiering to the cycle.
+ * The launcher (registered from shared_preload_libraries, started once recovery has finished, so
+ * never on a standby) keeps a slot per connectable, non-template database. A database it has not
+ * seen yet is probed by starting its worker; a worker whose database lacks the extension marks
+ * the slot "absent" and exits, and the launcher leaves that database alone until CREATE EXTENSION
+ * registers it (tieredlog._register_database(), run by the install script, sets the slot wanted
+ * and wakes the launcher). A worker exits by itself when the extension is dropped, and is sent
+ * SIGTERM when its database is dropped (an object-access hook), so DROP DATABASE is not held up.
+ * A worker that fails is restarted with exponential backoff; running out of
+ * max_worker_processes is logged once, with a hint, and retried.
  *
- * Locking: none of its own; each step takes the locks described in its file, conditionally where
- * it could otherwise queue (drops, folds).
+ * The database worker runs a cycle every tieredlog.naptime seconds: tasks.c builds a queue and
+ * works through it, one task per transaction (see there). The pool is bounded: one worker per
+ * database, at most tieredlog.max_databases of them.
+ *
+ * Locking: the slots are protected by one spinlock (held only to copy a few fields); the
+ * launcher alone adds and clears slots, a worker alone writes its slot's state fields.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <signal.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
-#include "digest.h"
-#include "tier.h"
+#include "tasks.h"
 #include "tieredlog.h"
 #include "worker.h"
 
 int			tl_naptime = 10;
+int			tl_max_databases = 16;
 
-/* A segment is folded by the worker once it has this many digest cells. */
-#define TL_FOLD_CELLS	512
+#define BACKOFF_MAX_S	300
+
+typedef struct TlDbSlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	pid_t		pid;			/* the worker's, 0 when none runs */
+	bool		absent;			/* last probe found no extension */
+	bool		wanted;			/* CREATE EXTENSION ran: start even if absent */
+	bool		no_slot_logged; /* "no background worker slot" already said */
+	int			failures;		/* consecutive failed runs */
+	TimestampTz next_start;		/* not before */
+	TimestampTz started_at;
+	TimestampTz last_cycle_at;
+	int64		cycles;
+	int64		tasks_done;
+	int64		tasks_failed;
+	int			queued;
+	char		state[24];
+	char		task[64];
+	char		last_error[256];
+	TimestampTz last_error_at;
+} TlDbSlot;
+
+typedef struct TlWorkerShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	TlDbSlot	slots[FLEXIBLE_ARRAY_MEMBER];
+} TlWorkerShared;
+
+static TlWorkerShared *wshared = NULL;
+static TlDbSlot *my_slot = NULL;	/* in a database worker */
+static Oid	my_dboid = InvalidOid;
+static object_access_hook_type prev_object_access_hook = NULL;
 
 PGDLLEXPORT void tieredlog_launcher_main(Datum arg);
 PGDLLEXPORT void tieredlog_worker_main(Datum arg);
 
-void
-tl_register_launcher(void)
-{
-	BackgroundWorker worker;
+/* ---- shared memory ---------------------------------------------------------------------------- */
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "tieredlog_launcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "tieredlog launcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "tieredlog launcher", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+Size
+tl_worker_shmem_size(void)
+{
+	return add_size(offsetof(TlWorkerShared, slots), mul_size(sizeof(TlDbSlot), tl_max_databases));
 }
 
-/* ---- launcher ---------------------------------------------------------------------------- */
+/* Called with AddinShmemInitLock held. */
+void
+tl_worker_shmem_startup(void)
+{
+	bool		found;
 
-/* The databases to visit, allocated in `cxt` (the transaction's memory is gone after commit). */
+	wshared = ShmemInitStruct("tieredlog workers", tl_worker_shmem_size(), &found);
+	if (!found)
+	{
+		memset(wshared, 0, tl_worker_shmem_size());
+		SpinLockInit(&wshared->mutex);
+	}
+}
+
+static TlDbSlot *
+find_slot(Oid dboid)
+{
+	for (int i = 0; i < tl_max_databases; i++)
+		if (wshared->slots[i].dboid == dboid)
+			return &wshared->slots[i];
+	return NULL;
+}
+
+static int
+backoff_seconds(int failures)
+{
+	int			s = tl_naptime;
+
+	for (int i = 1; i < failures && s < BACKOFF_MAX_S; i++)
+		s *= 2;
+	return Min(s, BACKOFF_MAX_S);
+}
+
+/* ---- hooks in ordinary backends --------------------------------------------------------------- */
+
+/* DROP DATABASE: stop its worker before dropdb() counts the backends still connected. */
+static void
+tl_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId && wshared != NULL)
+	{
+		pid_t		pid = 0;
+		TlDbSlot   *slot;
+
+		SpinLockAcquire(&wshared->mutex);
+		if ((slot = find_slot(objectId)) != NULL)
+		{
+			pid = slot->pid;
+			slot->next_start = GetCurrentTimestamp() + 60 * USECS_PER_SEC;
+		}
+		SpinLockRelease(&wshared->mutex);
+		if (pid != 0)
+			(void) kill(pid, SIGTERM);
+	}
+}
+
+void
+tl_worker_register_hooks(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = tl_object_access;
+}
+
+/* tieredlog._register_database(): the install script's call, so the worker starts at once. */
+void
+tl_worker_register_database(void)
+{
+	TlDbSlot   *slot;
+	Latch	   *latch;
+
+	tl_require_preload();
+	SpinLockAcquire(&wshared->mutex);
+	if ((slot = find_slot(MyDatabaseId)) != NULL)
+	{
+		slot->wanted = true;
+		slot->absent = false;
+		slot->next_start = 0;
+	}
+	latch = wshared->launcher_latch;
+	SpinLockRelease(&wshared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/* ---- launcher ---------------------------------------------------------------------------------- */
+
+/* The databases a worker may run in, allocated in `cxt`. */
 static List *
 connectable_databases(MemoryContext cxt)
 {
@@ -78,6 +201,7 @@ connectable_databases(MemoryContext cxt)
 	SysScanDesc scan;
 	HeapTuple	tup;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
@@ -99,13 +223,52 @@ connectable_databases(MemoryContext cxt)
 	return dbs;
 }
 
-/* Start the maintenance worker for one database and wait until it is done. */
+/* Give every listed database a slot; free the slots of databases that are gone. */
 static void
-run_worker_for(Oid dboid)
+sync_slots(List *dbs)
+{
+	static bool full_logged = false;
+	ListCell   *lc;
+
+	SpinLockAcquire(&wshared->mutex);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+
+		if (OidIsValid(s->dboid) && s->pid == 0 && !list_member_oid(dbs, s->dboid))
+			memset(s, 0, sizeof(*s));
+	}
+	SpinLockRelease(&wshared->mutex);
+
+	foreach(lc, dbs)
+	{
+		Oid			dboid = lfirst_oid(lc);
+		TlDbSlot   *free_slot = NULL;
+
+		SpinLockAcquire(&wshared->mutex);
+		if (find_slot(dboid) == NULL && (free_slot = find_slot(InvalidOid)) != NULL)
+		{
+			memset(free_slot, 0, sizeof(*free_slot));
+			free_slot->dboid = dboid;
+			strlcpy(free_slot->state, "starting", sizeof(free_slot->state));
+		}
+		SpinLockRelease(&wshared->mutex);
+		if (free_slot == NULL && find_slot(dboid) == NULL && !full_logged)
+		{
+			ereport(LOG,
+					(errmsg("tieredlog: more databases than tieredlog.max_databases (%d); database %u has no worker",
+							tl_max_databases, dboid),
+					 errhint("Raise tieredlog.max_databases (and max_worker_processes) and restart the server.")));
+			full_logged = true;
+		}
+	}
+}
+
+static bool
+start_worker(TlDbSlot *slot, Oid dboid)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
-	pid_t		pid;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -117,16 +280,84 @@ run_worker_for(Oid dboid)
 	strlcpy(worker.bgw_type, "tieredlog worker", BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 	worker.bgw_notify_pid = MyProcPid;
+
+	/* pid -1: being started (the worker replaces it with its own pid, maybe before we return) */
+	SpinLockAcquire(&wshared->mutex);
+	slot->pid = -1;
+	slot->started_at = GetCurrentTimestamp();
+	SpinLockRelease(&wshared->mutex);
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
-		ereport(LOG,
-				(errmsg("tieredlog: no background worker slot free for database %u", dboid),
-				 errhint("Raise max_worker_processes.")));
-		return;
+		bool		say;
+
+		SpinLockAcquire(&wshared->mutex);
+		slot->pid = 0;
+		say = !slot->no_slot_logged;
+		slot->no_slot_logged = true;
+		slot->next_start = GetCurrentTimestamp() + (int64) backoff_seconds(++slot->failures) * USECS_PER_SEC;
+		strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+		SpinLockRelease(&wshared->mutex);
+		if (say)
+			ereport(LOG,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("tieredlog: no background worker slot free for the worker of database %u", dboid),
+					 errhint("Raise max_worker_processes (each database with tieredlog needs one worker, plus one launcher); retrying with backoff.")));
+		return false;
 	}
-	if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
-		(void) WaitForBackgroundWorkerShutdown(handle);
+	SpinLockAcquire(&wshared->mutex);
+	slot->no_slot_logged = false;
+	SpinLockRelease(&wshared->mutex);
 	pfree(handle);
+	return true;
+}
+
+static void
+start_due_workers(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+		Oid			dboid;
+		bool		due;
+
+		SpinLockAcquire(&wshared->mutex);
+		dboid = s->dboid;
+		due = OidIsValid(dboid) && s->pid == 0 && (!s->absent || s->wanted) && s->next_start <= now;
+		SpinLockRelease(&wshared->mutex);
+		if (due)
+			start_worker(s, dboid);
+	}
+}
+
+/*
+ * A worker registered by start_worker() that never got to run (e.g. its database was dropped
+ * while it connected) leaves pid -1 behind: after a while, let it be started again.
+ */
+static void
+expire_stuck_starts(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&wshared->mutex);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+
+		if (s->pid == -1 && now - s->started_at > 60 * USECS_PER_SEC)
+			s->pid = 0;
+	}
+	SpinLockRelease(&wshared->mutex);
+}
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&wshared->mutex);
+	wshared->launcher_pid = 0;
+	wshared->launcher_latch = NULL;
+	SpinLockRelease(&wshared->mutex);
 }
 
 void
@@ -141,12 +372,15 @@ tieredlog_launcher_main(Datum arg)
 	pgstat_report_appname("tieredlog launcher");
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog launcher cycle",
 									  ALLOCSET_DEFAULT_SIZES);
+	SpinLockAcquire(&wshared->mutex);
+	wshared->launcher_pid = MyProcPid;
+	wshared->launcher_latch = MyLatch;
+	SpinLockRelease(&wshared->mutex);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+	ereport(LOG, (errmsg("tieredlog launcher started")));
 
 	for (;;)
 	{
-		List	   *dbs;
-		ListCell   *lc;
-
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -154,80 +388,246 @@ tieredlog_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		MemoryContextReset(cycle_cxt);
-		dbs = connectable_databases(cycle_cxt);
-		foreach(lc, dbs)
-		{
-			CHECK_FOR_INTERRUPTS();
-			run_worker_for(lfirst_oid(lc));
-		}
+		sync_slots(connectable_databases(cycle_cxt));
+		expire_stuck_starts();
+		start_due_workers();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 tl_naptime * 1000L, PG_WAIT_EXTENSION);
+						 Min(tl_naptime, 5) * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
 
-/* ---- per-database worker ----------------------------------------------------------------- */
-
-/* Fold the cells of segments that have many. */
-static int64
-fold_busy_segments(void)
+void
+tl_register_launcher(void)
 {
-	List	   *segs = NIL;
-	ListCell   *lc;
-	int64		folded = 0;
+	BackgroundWorker worker;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(psprintf("SELECT segment_id FROM tieredlog.digest_cell GROUP BY segment_id "
-							 "HAVING count(*) > %d", TL_FOLD_CELLS), true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list digest cells");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "tieredlog launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "tieredlog launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---- database worker --------------------------------------------------------------------------- */
+
+void
+tl_worker_report(const char *state, const char *task, int queued)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&wshared->mutex);
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	strlcpy(my_slot->task, task ? task : "", sizeof(my_slot->task));
+	if (queued >= 0)
+		my_slot->queued = queued;
+	SpinLockRelease(&wshared->mutex);
+	pgstat_report_activity(task ? STATE_RUNNING : STATE_IDLE, task);
+}
+
+void
+tl_worker_report_task_end(bool ok, const char *error)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&wshared->mutex);
+	if (ok)
+		my_slot->tasks_done++;
+	else
 	{
-		bool		isnull;
-		int64	   *id = MemoryContextAlloc(TopTransactionContext, sizeof(int64));
-
-		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		segs = lappend(segs, id);
+		my_slot->tasks_failed++;
+		strlcpy(my_slot->last_error, error ? error : "", sizeof(my_slot->last_error));
+		my_slot->last_error_at = GetCurrentTimestamp();
 	}
-	SPI_finish();
-	foreach(lc, segs)
-		if (tl_digest_compact(*(int64 *) lfirst(lc), false) > 0)
-			folded++;
-	return folded;
+	SpinLockRelease(&wshared->mutex);
 }
 
 static void
-maintenance_cycle(void)
+worker_detach(int code, Datum arg)
 {
-	int64		swept;
-	int64		folded;
+	Latch	   *latch;
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (!OidIsValid(get_extension_oid("tieredlog", true)))
+	SpinLockAcquire(&wshared->mutex);
+	if (my_slot != NULL && my_slot->dboid == my_dboid)
 	{
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		return;
+		my_slot->pid = 0;
+		strlcpy(my_slot->task, "", sizeof(my_slot->task));
+		if (code != 0)
+		{
+			my_slot->failures++;
+			my_slot->next_start = GetCurrentTimestamp() +
+				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
+		}
+		else if (!my_slot->absent)
+			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
 	}
-	pgstat_report_activity(STATE_RUNNING, "tieredlog maintenance");
-	swept = tl_sweep();
-	folded = fold_busy_segments();
-	PopActiveSnapshot();
+	latch = wshared->launcher_latch;
+	SpinLockRelease(&wshared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static char my_dbname[NAMEDATALEN];
+
+static bool
+extension_present(void)
+{
+	bool		present;
+	char	   *name;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("tieredlog", true));
+	if ((name = get_database_name(MyDatabaseId)) != NULL)
+		strlcpy(my_dbname, name, sizeof(my_dbname));
 	CommitTransactionCommand();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	if (swept > 0 || folded > 0)
-		elog(DEBUG1, "tieredlog: swept %lld moves, folded %lld segments", (long long) swept,
-			 (long long) folded);
+	return present;
+}
+
+static void
+mark_absent(void)
+{
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->absent = true;
+	my_slot->wanted = false;
+	my_slot->failures = 0;
+	strlcpy(my_slot->state, "no extension", sizeof(my_slot->state));
+	SpinLockRelease(&wshared->mutex);
+}
+
+static void
+claim_slot(Oid dboid)
+{
+	my_dboid = dboid;
+	SpinLockAcquire(&wshared->mutex);
+	my_slot = find_slot(dboid);
+	if (my_slot != NULL)
+	{
+		my_slot->pid = MyProcPid;
+		my_slot->started_at = GetCurrentTimestamp();
+		strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+	}
+	SpinLockRelease(&wshared->mutex);
+	if (my_slot == NULL)
+		proc_exit(0);			/* the launcher forgot this database meanwhile */
+	before_shmem_exit(worker_detach, (Datum) 0);
+}
+
+static void
+cycle_done(bool ok)
+{
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->cycles++;
+	my_slot->last_cycle_at = GetCurrentTimestamp();
+	if (ok)
+		my_slot->failures = 0;
+	else
+		my_slot->failures++;
+	SpinLockRelease(&wshared->mutex);
 }
 
 void
 tieredlog_worker_main(Datum arg)
 {
+	Oid			dboid = DatumGetObjectId(arg);
+	MemoryContext cycle_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+	claim_slot(dboid);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("tieredlog worker");
-	maintenance_cycle();
-	proc_exit(0);
+	if (!extension_present())
+	{
+		mark_absent();
+		proc_exit(0);
+	}
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->absent = false;
+	SpinLockRelease(&wshared->mutex);
+	ereport(LOG, (errmsg("tieredlog worker started for database \"%s\"", my_dbname)));
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog worker cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	tl_tasks_recover_interrupted(cycle_cxt);
+
+	for (;;)
+	{
+		bool		ok;
+		int			failures;
+		long		wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!extension_present())
+		{
+			ereport(LOG, (errmsg("tieredlog worker for database \"%s\" stops: the extension was dropped",
+								 my_dbname)));
+			mark_absent();
+			proc_exit(0);
+		}
+		MemoryContextReset(cycle_cxt);
+		ok = tl_tasks_run_cycle(cycle_cxt);
+		cycle_done(ok);
+		SpinLockAcquire(&wshared->mutex);
+		failures = my_slot->failures;
+		SpinLockRelease(&wshared->mutex);
+		wait_ms = (long) (ok ? tl_naptime : backoff_seconds(failures)) * 1000L;
+		tl_worker_report(ok ? "idle" : "backoff", NULL, 0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- SQL: tieredlog.workers ---------------------------------------------------------------------- */
+
+void
+tl_worker_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot	s;
+		Datum		v[13];
+		bool		n[13] = {0};
+
+		SpinLockAcquire(&wshared->mutex);
+		s = wshared->slots[i];
+		SpinLockRelease(&wshared->mutex);
+		if (!OidIsValid(s.dboid))
+			continue;
+		v[0] = ObjectIdGetDatum(s.dboid);
+		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
+		n[1] = s.pid <= 0;
+		v[2] = CStringGetTextDatum(s.state);
+		v[3] = CStringGetTextDatum(s.task);
+		n[3] = s.task[0] == '\0';
+		v[4] = Int32GetDatum(s.queued);
+		v[5] = Int64GetDatum(s.cycles);
+		v[6] = Int64GetDatum(s.tasks_done);
+		v[7] = Int64GetDatum(s.tasks_failed);
+		v[8] = TimestampTzGetDatum(s.started_at);
+		n[8] = s.started_at == 0;
+		v[9] = TimestampTzGetDatum(s.last_cycle_at);
+		n[9] = s.last_cycle_at == 0;
+		v[10] = CStringGetTextDatum(s.last_error);
+		n[10] = s.last_error[0] == '\0';
+		v[11] = TimestampTzGetDatum(s.last_error_at);
+		n[11] = s.last_error_at == 0;
+		v[12] = Int32GetDatum(s.failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
 }

@@ -1,13 +1,28 @@
 /*-------------------------------------------------------------------------
  * worker.h
- *		The launcher and the per-database maintenance workers.
+ *		The launcher, the per-database workers, and their slots in shared memory.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_WORKER_H
 #define TIEREDLOG_WORKER_H
 
-extern int	tl_naptime;
+#include "postgres.h"
+#include "fmgr.h"
 
+extern int	tl_naptime;
+extern int	tl_max_databases;
+
+extern Size tl_worker_shmem_size(void);
+extern void tl_worker_shmem_startup(void);
 extern void tl_register_launcher(void);
+extern void tl_worker_register_hooks(void);
+
+/* Called by the running database worker to say what it does (shown by workers/status()). */
+extern void tl_worker_report(const char *state, const char *task, int queued);
+extern void tl_worker_report_task_end(bool ok, const char *error);
+
+/* SQL */
+extern void tl_worker_register_database(void);
+extern void tl_worker_rows(FunctionCallInfo fcinfo);
 
 #endif							/* TIEREDLOG_WORKER_H */

@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ * tasks.h
+ *		The database worker's queue: what it plans each cycle and how each task runs.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_TASKS_H
+#define TIEREDLOG_TASKS_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+
+typedef enum TlTaskKind
+{
+	TL_TASK_SWEEP,				/* remove old copies of finished moves */
+	TL_TASK_FOLD,				/* fold digest cells of busy segments */
+	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */
+	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
+	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */
+} TlTaskKind;
+
+typedef struct TlTask
+{
+	TlTaskKind	kind;
+	int64		segment_id;		/* SEAL, MOVE */
+	int			to_tier;		/* MOVE */
+	const char *reason;			/* "demote", "promote", "rearchive", "redo", ... */
+} TlTask;
+
+/* settings (tieredlog.c defines them) */
+extern int	tl_seal_grace_s;
+extern int	tl_demote_after_s;
+extern int	tl_promote_reads;
+extern int	tl_min_residency_s;
+extern int	tl_max_moves_per_cycle;
+extern int	tl_move_rate_limit_kb;
+extern bool tl_adaptive_tiering;
+extern int	tl_stats_flush_interval_s;
+extern int	tl_stats_retention_s;
+
+/* policy.c: which segments need what */
+extern List *tl_policy_plan(List *queue, bool flush_due);
+
+/* tasks.c */
+extern const char *tl_task_name(TlTaskKind kind);
+extern ArrayType *tl_tasks_backoff_array(void);
+extern void tl_tasks_recover_interrupted(MemoryContext cxt);
+extern bool tl_tasks_run_cycle(MemoryContext cxt);
+
+#endif							/* TIEREDLOG_TASKS_H */
