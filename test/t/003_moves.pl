@@ -33,6 +33,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'tieredlog'
 tieredlog.node_name = 'mv'
 tieredlog.naptime = 3600
+tieredlog.seal_grace = '24d'
+tieredlog.adaptive_tiering = off
 restart_after_crash = on
 log_statement = none
 max_connections = 40

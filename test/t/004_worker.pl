@@ -15,6 +15,8 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'tieredlog'
 tieredlog.node_name = 'w1'
 tieredlog.naptime = 1
+tieredlog.seal_grace = '24d'
+tieredlog.adaptive_tiering = off
 restart_after_crash = on
 });
 $node->start;
