@@ -15,7 +15,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'tieredlog'
 tieredlog.node_name = 'w1'
 tieredlog.naptime = 1
-tieredlog.seal_grace = '24d'
+tieredlog.seal_grace = '10000d'
 tieredlog.adaptive_tiering = off
 restart_after_crash = on
 });
