@@ -63,9 +63,10 @@ shared_preload_libraries = 'tieredlog'
 CONF
 }
 
-# Create and start a server: start_node <dir> <port> <node_name>
+# Create and start a server: start_node <dir> <port> <node_name> [extra postgresql.conf line...]
 start_node() {
 	local dir=$1 port=$2 name=$3
+	shift 3
 	as_pg initdb -D "$dir/data" -A trust -U postgres --no-instructions >/dev/null
 	{
 		tieredlog_conf
@@ -73,6 +74,8 @@ start_node() {
 		echo "port = $port"
 		echo "listen_addresses = '127.0.0.1'"
 		echo "unix_socket_directories = '$dir'"
+		local line
+		for line in "$@"; do echo "$line"; done
 	} | as_root tee -a "$dir/data/postgresql.conf" >/dev/null
 	as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 }

@@ -13,7 +13,8 @@ stop_node "$DEMO_DIR/node1"
 fresh_dir "$DEMO_DIR"
 fresh_dir "$DEMO_DIR/node1"
 say "starting node1 on port $DEMO_PORT (data in $DEMO_DIR/node1)"
-start_node "$DEMO_DIR/node1" "$DEMO_PORT" node1
+# short worker settings, so the demo shows the worker sealing within seconds
+start_node "$DEMO_DIR/node1" "$DEMO_PORT" node1 "tieredlog.naptime = 1" "tieredlog.seal_grace = 5"
 
 say "running the demo (scripts/demo.sql)"
 as_pg psql -X -v ON_ERROR_STOP=1 -h "$DEMO_DIR/node1" -p "$DEMO_PORT" -U postgres -d postgres \

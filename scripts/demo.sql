@@ -39,9 +39,19 @@ SELECT tieredlog.append('orders', 'order-9', '{"status": "ghost"}') AS seq_rolle
 ROLLBACK;
 SELECT count(*) AS segments, bool_and(ok) AS all_digests_verify FROM tieredlog.check_digests('orders');
 
-\echo '--- tiers: seal the back-filled segments and move them down; the oldest to the zstd archive'
-SELECT tieredlog.seal(segment_id) FROM tieredlog.segments
- WHERE log_name = 'orders' AND range_end < now() - interval '1 day' ORDER BY segment_id;
+\echo '--- the background worker seals segments whose window + seal_grace (5 s in this demo) has passed'
+DO $$
+BEGIN
+	FOR i IN 1 .. 300 LOOP
+		EXIT WHEN NOT EXISTS (SELECT 1 FROM tieredlog.segments
+							   WHERE log_name = 'orders' AND state = 'open' AND range_end < now() - interval '1 day');
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT run_id, task, segment_id, reason, status, detail FROM tieredlog.task_history ORDER BY run_id LIMIT 3;
+SELECT database, pid IS NOT NULL AS running, state, cycles, tasks_done, tasks_failed FROM tieredlog.workers;
+
+\echo '--- tiers: move the sealed segments down by hand; the oldest to the zstd archive'
 SELECT m.* FROM tieredlog.segments s, tieredlog.move_segment(s.segment_id, 1) m
  WHERE s.log_name = 'orders' AND s.state = 'sealed' ORDER BY s.segment_id;
 SELECT m.* FROM (SELECT segment_id AS id FROM tieredlog.segments WHERE log_name = 'orders'
@@ -57,6 +67,14 @@ SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE state = 'reopene
 \echo '--- moves and their old copies (the background worker removes them within tieredlog.naptime)'
 SELECT move_id, segment_id, from_tier, to_tier, state, rows_copied FROM tieredlog.moves ORDER BY move_id;
 SELECT count(*) AS segments, bool_and(ok) AS all_digests_verify FROM tieredlog.check_digests('orders');
+
+\echo '--- access statistics: live counters per segment (pg_stat style), flushed to access_history'
+SELECT segment_id, tier, reads, local_writes, bytes_read, last_access IS NOT NULL AS accessed
+  FROM tieredlog.stat_segments WHERE log_name = 'orders' ORDER BY reads DESC, segment_id LIMIT 4;
+\echo '--- status(): one row about this node and its worker'
+SELECT node_name, logs, segments, open_segments, sealed_segments, worker_state, tasks_failed,
+	   stats_entries, stats_capacity
+  FROM tieredlog.status();
 
 \echo '--- logs'
 SELECT log_name, segment_interval, conflict_rule, segments, records FROM tieredlog.logs;
