@@ -213,14 +213,6 @@ CREATE FUNCTION tieredlog._progress()
 				  phase text, rows_done bigint, rows_total bigint)
 	AS 'MODULE_PATHNAME', 'tieredlog_progress' LANGUAGE C VOLATILE;
 
--- Moves in flight (reconciliations will appear here too).
-CREATE VIEW tieredlog.progress AS
-SELECT p.pid, p.operation, p.segment_id, l.log_name, p.from_tier, p.to_tier, p.phase, p.rows_done,
-	   p.rows_total, a.query_start AS started_at
-  FROM tieredlog._progress() p
-  LEFT JOIN tieredlog.segment s USING (segment_id)
-  LEFT JOIN tieredlog.log l USING (log_id)
-  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid;
 
 CREATE VIEW tieredlog.logs AS
 SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
@@ -336,6 +328,22 @@ SELECT tieredlog.node_name(),
   FROM tieredlog._stat_usage() u
   LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
 $$;
+
+-- Moves in flight (reconciliations will appear here too), and what each database's worker is
+-- doing when it is not moving (sealing, sweeping, flushing statistics...).
+CREATE VIEW tieredlog.progress AS
+SELECT p.pid, p.operation, p.segment_id, l.log_name, p.from_tier, p.to_tier, p.phase, p.rows_done,
+	   p.rows_total, a.query_start AS started_at
+  FROM tieredlog._progress() p
+  LEFT JOIN tieredlog.segment s USING (segment_id)
+  LEFT JOIN tieredlog.log l USING (log_id)
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+UNION ALL
+SELECT w.pid, 'worker', NULL, NULL, NULL, NULL, w.task, NULL, NULL, a.query_start
+  FROM tieredlog._workers() w
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
+ WHERE w.task IS NOT NULL AND w.task <> 'planning'
+   AND NOT EXISTS (SELECT 1 FROM tieredlog._progress() p WHERE p.pid = w.pid);
 
 -- privileges -------------------------------------------------------------------------------------
 -- Nothing is open to PUBLIC: grant what a role needs, e.g.

@@ -4,11 +4,11 @@
  *		extension.
  *
  * The launcher (registered from shared_preload_libraries, started once recovery has finished, so
- * never on a standby) keeps a slot per connectable, non-template database. A database it has not
- * seen yet is probed by starting its worker; a worker whose database lacks the extension marks
- * the slot "absent" and exits, and the launcher leaves that database alone until CREATE EXTENSION
- * registers it (tieredlog._register_database(), run by the install script, sets the slot wanted
- * and wakes the launcher). A worker exits by itself when the extension is dropped, and is sent
+ * never on a standby) probes every connectable, non-template database it has not seen by giving
+ * it a slot and starting its worker; a worker whose database lacks the extension marks the slot
+ * "absent" and exits, and the launcher frees the slot and leaves that database alone until
+ * CREATE EXTENSION registers it (tieredlog._register_database(), run by the install script, takes
+ * a slot, marks it wanted and wakes the launcher). A worker exits by itself when the extension is dropped, and is sent
  * SIGTERM when its database is dropped (an object-access hook), so DROP DATABASE is not held up.
  * A worker that fails is restarted with exponential backoff; running out of
  * max_worker_processes is logged once, with a hint, and retried.
@@ -178,7 +178,13 @@ tl_worker_register_database(void)
 
 	tl_require_preload();
 	SpinLockAcquire(&wshared->mutex);
-	if ((slot = find_slot(MyDatabaseId)) != NULL)
+	if ((slot = find_slot(MyDatabaseId)) == NULL && (slot = find_slot(InvalidOid)) != NULL)
+	{
+		memset(slot, 0, sizeof(*slot));
+		slot->dboid = MyDatabaseId;
+		strlcpy(slot->state, "starting", sizeof(slot->state));
+	}
+	if (slot != NULL)
 	{
 		slot->wanted = true;
 		slot->absent = false;
@@ -186,6 +192,13 @@ tl_worker_register_database(void)
 	}
 	latch = wshared->launcher_latch;
 	SpinLockRelease(&wshared->mutex);
+	if (slot == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no tieredlog worker can run for this database: all %d worker slots are taken",
+						tl_max_databases),
+				 errdetail("Segments of this database are not sealed or moved automatically."),
+				 errhint("Raise tieredlog.max_databases and restart the server.")));
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -223,37 +236,79 @@ connectable_databases(MemoryContext cxt)
 	return dbs;
 }
 
-/* Give every listed database a slot; free the slots of databases that are gone. */
+/*
+ * Databases whose worker found no extension: the launcher keeps them here (not in a slot, so
+ * slots go only to databases that use tieredlog) and does not probe them again until CREATE
+ * EXTENSION registers one.
+ */
+static List *absent_dbs = NIL;
+
+static void
+forget_absent(Oid dboid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	absent_dbs = list_delete_oid(absent_dbs, dboid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Give every listed database that may use tieredlog a slot; move probed databases without the
+ * extension out of their slots; free the slots of databases that are gone.
+ */
 static void
 sync_slots(List *dbs)
 {
 	static bool full_logged = false;
 	ListCell   *lc;
+	List	   *newly_absent = NIL;
+	MemoryContext old;
 
 	SpinLockAcquire(&wshared->mutex);
 	for (int i = 0; i < tl_max_databases; i++)
 	{
 		TlDbSlot   *s = &wshared->slots[i];
 
-		if (OidIsValid(s->dboid) && s->pid == 0 && !list_member_oid(dbs, s->dboid))
+		if (!OidIsValid(s->dboid) || s->pid != 0)
+			continue;
+		if (!list_member_oid(dbs, s->dboid))
 			memset(s, 0, sizeof(*s));
+		else if (s->absent && !s->wanted)
+		{
+			newly_absent = lappend_oid(newly_absent, s->dboid);
+			memset(s, 0, sizeof(*s));
+		}
 	}
 	SpinLockRelease(&wshared->mutex);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	absent_dbs = list_concat_unique_oid(absent_dbs, newly_absent);
+	foreach(lc, absent_dbs)
+	{
+		if (!list_member_oid(dbs, lfirst_oid(lc)))
+			absent_dbs = foreach_delete_current(absent_dbs, lc);
+	}
+	MemoryContextSwitchTo(old);
 
 	foreach(lc, dbs)
 	{
 		Oid			dboid = lfirst_oid(lc);
 		TlDbSlot   *free_slot = NULL;
+		bool		has_slot;
 
 		SpinLockAcquire(&wshared->mutex);
-		if (find_slot(dboid) == NULL && (free_slot = find_slot(InvalidOid)) != NULL)
+		has_slot = find_slot(dboid) != NULL;
+		if (!has_slot && !list_member_oid(absent_dbs, dboid) &&
+			(free_slot = find_slot(InvalidOid)) != NULL)
 		{
 			memset(free_slot, 0, sizeof(*free_slot));
 			free_slot->dboid = dboid;
 			strlcpy(free_slot->state, "starting", sizeof(free_slot->state));
 		}
 		SpinLockRelease(&wshared->mutex);
-		if (free_slot == NULL && find_slot(dboid) == NULL && !full_logged)
+		if (has_slot)
+			forget_absent(dboid);	/* registered by CREATE EXTENSION */
+		else if (free_slot == NULL && !list_member_oid(absent_dbs, dboid) && !full_logged)
 		{
 			ereport(LOG,
 					(errmsg("tieredlog: more databases than tieredlog.max_databases (%d); database %u has no worker",

@@ -29,7 +29,7 @@ $node->safe_psql('postgres', q{
 });
 my $seg = $node->safe_psql('postgres', "SELECT min(segment_id) FROM tieredlog.segments WHERE log_name = 'w'");
 my $rel = $node->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE segment_id = $seg");
-is($node->safe_psql('postgres', 'SELECT count(*) FROM tieredlog.progress'), '0', 'no move in flight');
+is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.progress WHERE operation = 'move'"), '0', 'no move in flight');
 
 # a writer holds the segment; the move copies, verifies, then waits at its barrier
 my $writer = $node->background_psql('postgres');
@@ -45,7 +45,7 @@ ok($node->poll_query_until('postgres',
 $writer->query_safe('COMMIT');
 ok($node->poll_query_until('postgres', "SELECT tier = 1 FROM tieredlog.segments WHERE segment_id = $seg"),
 	'the move finished once the writer committed');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM tieredlog.progress'), '0', 'progress is empty again');
+is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.progress WHERE operation = 'move'"), '0', 'progress is empty again');
 is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('w')"), '20001',
 	'the record appended during the move is in the new copy');
 $mover->quit;

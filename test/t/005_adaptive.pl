@@ -5,6 +5,7 @@
 #    flushed access_history keeps what was flushed);
 #  - kill -9 of the worker in the middle of a move: the server restarts, the worker finds the
 #    interrupted task and redoes it; every record is there once and digests verify;
+#  - one segment whose move fails (held by a lock) is recorded and backed off; others move on;
 #  - a database created after the server started gets its worker at CREATE EXTENSION; DROP
 #    EXTENSION stops it; DROP DATABASE is not held up by it;
 #  - with no background worker slot left, one clear message with a hint, no crash loop;
@@ -114,6 +115,33 @@ is(sql("SELECT tieredlog.segment_digest($big)"), $want, 'the digest is unchanged
 is(sql("SELECT count(*) FROM tieredlog.check_digests('big') WHERE NOT ok"), '0', 'digests verify');
 like(slurp_file($node->logfile), qr/move of segment $big was interrupted; redoing it/, 'the redo is logged');
 
+# ---- one failing segment does not stop the others ----------------------------------------------------
+sql(q{SELECT tieredlog.create_log('two', '1 minute');
+	SELECT tieredlog.append('two', 'k', '{}', NULL, now() - interval '2 hours');
+	SELECT tieredlog.append('two', 'k', '{}', NULL, now() - interval '3 hours');});
+ok($node->poll_query_until('postgres',
+	"SELECT bool_and(state = 'sealed') FROM tieredlog.segments WHERE log_name = 'two'"), 'both segments sealed');
+my ($s1, $s2) = split /\n/, sql("SELECT segment_id FROM tieredlog.segments WHERE log_name = 'two' ORDER BY segment_id");
+my $rel1 = sql("SELECT relation FROM tieredlog.segments WHERE segment_id = $s1");
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe("LOCK TABLE tieredlog_data.$rel1 IN SHARE UPDATE EXCLUSIVE MODE");
+sql("ALTER SYSTEM SET tieredlog.adaptive_tiering = on; SELECT pg_reload_conf();");
+ok($node->poll_query_until('postgres', "SELECT tier >= 1 FROM tieredlog.segment WHERE segment_id = $s2"),
+	'the other segment is demoted');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM tieredlog.task_history WHERE segment_id = $s1 AND status = 'failed' AND detail LIKE '%being vacuumed%'"),
+	'the held segment\'s move failed, recorded with its error');
+like(sql("SELECT last_error FROM tieredlog.workers WHERE database = 'postgres'"), qr/move segment $s1 .*being vacuumed/,
+	'workers.last_error names the segment and the cause');
+is(sql("SELECT tier FROM tieredlog.segment WHERE segment_id = $s1"), '0', 'the held segment stays where it was');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok($node->poll_query_until('postgres', "SELECT tier >= 1 FROM tieredlog.segment WHERE segment_id = $s1"),
+	'after its backoff the segment is moved too');
+sql("ALTER SYSTEM SET tieredlog.adaptive_tiering = off; SELECT pg_reload_conf();");
+is(sql("SELECT count(*) FROM tieredlog.check_digests('two') WHERE NOT ok"), '0', 'digests verify');
+
 # ---- a database created after start; DROP EXTENSION; DROP DATABASE -------------------------------------
 sql("CREATE DATABASE late");
 sql(q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('l', '1 minute');
@@ -122,8 +150,10 @@ ok($node->poll_query_until('postgres', "SELECT pid IS NOT NULL AND state <> 'no 
 	'a database created after the server started gets a worker at CREATE EXTENSION');
 ok($node->poll_query_until('late', "SELECT state = 'sealed' FROM tieredlog.segment"), 'and it does its work');
 sql("DROP EXTENSION tieredlog CASCADE", 'late');
-ok($node->poll_query_until('postgres', "SELECT pid IS NULL AND state = 'no extension' FROM tieredlog.workers WHERE database = 'late'"),
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM tieredlog.workers WHERE database = 'late' AND pid IS NOT NULL"),
 	'DROP EXTENSION stops the worker');
+like(slurp_file($node->logfile), qr/tieredlog worker for database "late" stops: the extension was dropped/,
+	'and says why');
 sql("CREATE EXTENSION tieredlog", 'late');
 ok($node->poll_query_until('postgres', "SELECT pid IS NOT NULL FROM tieredlog.workers WHERE database = 'late'"),
 	'CREATE EXTENSION again starts it again');
