@@ -323,14 +323,25 @@ flush_pending(bool committed)
 		LWLockRelease(stat_shared->lock);
 	}
 
-	/* start the next transaction empty; entries are few and reused */
-	hash_seq_init(&seq, pending);
-	while ((p = hash_seq_search(&seq)) != NULL)
+	/*
+	 * Start the next transaction empty. Entries of a backend that touches few segments are reused;
+	 * one that has touched many gives the memory back rather than keeping an entry per segment.
+	 */
+	if (hash_get_num_entries(pending) > 256)
 	{
-		int64		id = p->segment_id;
+		hash_destroy(pending);
+		pending = NULL;
+	}
+	else
+	{
+		hash_seq_init(&seq, pending);
+		while ((p = hash_seq_search(&seq)) != NULL)
+		{
+			int64		id = p->segment_id;
 
-		memset(p, 0, sizeof(*p));
-		p->segment_id = id;
+			memset(p, 0, sizeof(*p));
+			p->segment_id = id;
+		}
 	}
 	pending_any = false;
 }
