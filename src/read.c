@@ -69,6 +69,27 @@ row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc
 	return heap_form_tuple(out_desc, out, out_null);
 }
 
+/* A row decoded from an archive frame, straight into a result tuple. */
+static HeapTuple
+archive_row_to_result(const TlArchiveRow *r, const TlRid *rid, const TlSegment *seg,
+					  TupleDesc out_desc)
+{
+	Datum		out[TL_OUT_NATTS];
+	bool		out_null[TL_OUT_NATTS] = {0};
+
+	out[Out_key - 1] = PointerGetDatum(r->key);
+	out[Out_payload - 1] = JsonbPGetDatum(r->payload);
+	out[Out_ts - 1] = TimestampTzGetDatum(r->ts);
+	out[Out_source - 1] = PointerGetDatum(r->source);
+	out_null[Out_source - 1] = r->source == NULL;
+	out[Out_origin - 1] = CStringGetTextDatum(r->origin);
+	out[Out_seq - 1] = Int64GetDatum(r->seq);
+	out[Out_rid - 1] = CStringGetTextDatum(tl_rid_to_hex(rid));
+	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
+	out[Out_tier - 1] = Int32GetDatum(seg->tier);
+	return heap_form_tuple(out_desc, out, out_null);
+}
+
 /* ---- read() ------------------------------------------------------------------------------ */
 
 typedef struct ReadSortState
@@ -111,6 +132,17 @@ visit_into_result(HeapTuple row, TupleDesc desc, void *arg)
 }
 
 static void
+visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
+{
+	DirectState *st = arg;
+	HeapTuple	out = archive_row_to_result(row, rid, st->seg, st->rsinfo->setDesc);
+
+	st->bytes += out->t_len;
+	tuplestore_puttuple(st->rsinfo->setResult, out);
+	heap_freetuple(out);
+}
+
+static void
 read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
 			 TimestampTz to_ts, text *key)
 {
@@ -121,7 +153,8 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	{
 		DirectState direct = {rsinfo, seg, 0};
 
-		tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result, &direct);
+		tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result,
+						   visit_archive_into_result, &direct);
 		tl_stats_count_read(seg->segment_id, direct.bytes);
 		return;
 	}

@@ -73,21 +73,37 @@ tl_row_form(TupleDesc desc, const TlRecord *rec)
 	return heap_form_tuple(desc, values, nulls);
 }
 
+static void
+record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
+{
+	rec->log_name = log_name;
+	rec->key = r->key;
+	rec->payload = r->payload;
+	rec->ts = r->ts;
+	rec->source = r->source;
+	rec->origin = r->origin;
+	rec->seq = r->seq;
+	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
+}
+
 /* A row rebuilt from an archive frame, rid recomputed from its content. */
 HeapTuple
 tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 {
 	TlRecord	rec;
 
-	rec.log_name = log_name;
-	rec.key = r->key;
-	rec.payload = r->payload;
-	rec.ts = r->ts;
-	rec.source = r->source;
-	rec.origin = r->origin;
-	rec.seq = r->seq;
-	tl_record_compute_rid_with_text(&rec, r->payload_text, r->payload_text_len);
+	record_from_archive(log_name, r, &rec);
 	return tl_row_form(tl_row_desc(), &rec);
+}
+
+/* The rid of a row decoded from a frame, recomputed from its content. */
+void
+tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid)
+{
+	TlRecord	rec;
+
+	record_from_archive(log_name, r, &rec);
+	*rid = rec.rid;
 }
 
 /* The archive form of a row (pointers into the tuple, detoasted where needed). */
@@ -187,6 +203,7 @@ typedef struct FrameRowsState
 	TimestampTz to_ts;
 	text	   *key;
 	TlRowVisitor visit;
+	TlArchiveRowVisitor visit_archive;
 	void	   *arg;
 } FrameRowsState;
 
@@ -210,6 +227,14 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 			continue;
 		if (st->key && !key_equal(rows[i].key, st->key))
 			continue;
+		if (st->visit_archive)
+		{
+			TlRid		rid;
+
+			tl_archive_row_rid(st->log_name, &rows[i], &rid);
+			st->visit_archive(&rows[i], &rid, st->arg);
+			continue;
+		}
 		tup = tl_row_from_archive(st->log_name, &rows[i]);
 		st->visit(tup, tl_row_desc(), st->arg);
 		heap_freetuple(tup);
@@ -224,6 +249,15 @@ void
 tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
 				TimestampTz to_ts, text *key, TlRowVisitor visit, void *arg)
 {
+	tl_segment_rows_ex(log, seg, snap, from_ts, to_ts, key, visit, NULL, arg);
+}
+
+/* The same; rows from frames go to visit_archive instead when it is not NULL. */
+void
+tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
+				   TimestampTz to_ts, text *key, TlRowVisitor visit,
+				   TlArchiveRowVisitor visit_archive, void *arg)
+{
 	if (seg->relation_missing || (!OidIsValid(seg->relid) && seg->archive_attempt == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -232,7 +266,7 @@ tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, Timestamp
 				 errhint("Check tieredlog.moves and run tieredlog.check_digests().")));
 	if (seg->archive_attempt != 0)
 	{
-		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, arg};
+		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, visit_archive, arg};
 
 		tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
 						visit_frame, &st);

@@ -25,13 +25,20 @@ enum
 
 typedef void (*TlRowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
 
+/* Optional: a visitor of rows decoded from frames, given before they are formed into tuples. */
+typedef void (*TlArchiveRowVisitor) (const TlArchiveRow *row, const TlRid *rid, void *arg);
+
 extern TupleDesc tl_row_desc(void);
 extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
+extern void tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
 							TimestampTz from_ts, TimestampTz to_ts, text *key,
 							TlRowVisitor visit, void *arg);
+extern void tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap,
+							   TimestampTz from_ts, TimestampTz to_ts, text *key,
+							   TlRowVisitor visit, TlArchiveRowVisitor visit_archive, void *arg);
 
 extern Tuplesortstate *tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col,
 											   AttrNumber origin_col, AttrNumber seq_col, int mem_kb);
