@@ -21,6 +21,9 @@ OBJS = \
 	src/tasks.o \
 	src/policy.o \
 	src/stats.o \
+	src/decoder.o \
+	src/apply.o \
+	src/peer.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
@@ -29,10 +32,13 @@ REGRESS_OPTS = --inputdir=test --outputdir=test/out
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"
 
-SHLIB_LINK += -lzstd -lxxhash
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+# zstd and xxhash (Debian: libzstd-dev, libxxhash-dev); libpq for peers (libpq-dev, which
+# postgresql-server-dev-15 depends on)
+SHLIB_LINK += -lzstd -lxxhash -L$(shell $(PG_CONFIG) --libdir) -lpq
+PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
 
 # Fail early on servers older than 15.
 PG_MAJOR := $(shell $(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')

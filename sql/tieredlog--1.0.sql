@@ -23,7 +23,7 @@ CREATE TABLE tieredlog.log (
 	segment_interval	interval NOT NULL,
 	conflict_rule		text NOT NULL,
 	created_at			timestamptz NOT NULL DEFAULT now()
-);
+) WITH (user_catalog_table = true);	-- the output plugin reads it (decoder.c)
 
 CREATE SEQUENCE tieredlog.segment_id_seq AS bigint NO CYCLE;
 CREATE TABLE tieredlog.segment (
@@ -39,7 +39,7 @@ CREATE TABLE tieredlog.segment (
 	sealed_at			timestamptz,
 	moved_at			timestamptz,
 	UNIQUE (log_id, range_start)
-);
+) WITH (user_catalog_table = true);	-- the output plugin reads it (decoder.c)
 
 -- Moves between tiers. A move copies, verifies and flips the catalog in one transaction (so a
 -- crash before its commit leaves the source as the only copy); the old copy is removed afterwards,
@@ -344,6 +344,55 @@ SELECT w.pid, 'worker', NULL, NULL, NULL, NULL, w.task, NULL, NULL, a.query_star
   LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
  WHERE w.task IS NOT NULL AND w.task <> 'planning'
    AND NOT EXISTS (SELECT 1 FROM tieredlog._progress() p WHERE p.pid = w.pid);
+
+-- peers and replication ---------------------------------------------------------------------------
+
+-- A peer streams this node the records it originates, through a logical replication slot named
+-- after this node (on the peer) and decoded by tieredlog's output plugin; the apply worker tags
+-- what it stores with the replication origin origin_name (here).
+CREATE SEQUENCE tieredlog.peer_id_seq AS integer NO CYCLE;
+CREATE TABLE tieredlog.peer (
+	peer_id				integer PRIMARY KEY,
+	peer_name			text COLLATE "C" NOT NULL UNIQUE,
+	conninfo			text NOT NULL,
+	slot_name			name NOT NULL,		-- on the peer
+	origin_name			text NOT NULL,		-- here
+	node_name			text NOT NULL,		-- the peer's tieredlog.node_name
+	enabled				boolean NOT NULL DEFAULT true,
+	created_at			timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.peer', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.peer_id_seq', '');
+
+CREATE FUNCTION tieredlog.add_peer(peer_name text, conninfo text) RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_add_peer' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE FUNCTION tieredlog.drop_peer(peer_name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_drop_peer' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE FUNCTION tieredlog._apply_status()
+	RETURNS TABLE(peer_id integer, pid integer, state text, received_lsn pg_lsn, applied_lsn pg_lsn,
+				  applied_commit_time timestamptz, last_contact timestamptz, records_applied bigint,
+				  records_skipped bigint, last_error text, last_error_at timestamptz, failures integer)
+	AS 'MODULE_PATHNAME', 'tieredlog_apply_status' LANGUAGE C VOLATILE;
+CREATE FUNCTION tieredlog._mask_conninfo(conninfo text) RETURNS text
+	AS 'MODULE_PATHNAME', 'tieredlog_mask_conninfo' LANGUAGE C STRICT IMMUTABLE;
+
+-- Peers and how far behind each is: lag_bytes is the peer's WAL not yet applied here (as of the
+-- peer's last report), lag_seconds the age of the newest applied remote commit while behind.
+CREATE VIEW tieredlog.peers AS
+SELECT p.peer_name, p.node_name,
+	   CASE WHEN (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+			THEN p.conninfo ELSE tieredlog._mask_conninfo(p.conninfo) END AS conninfo,
+	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
+	   p.slot_name, a.pid,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			ELSE GREATEST(a.received_lsn - COALESCE(a.applied_lsn, '0/0'::pg_lsn), 0)::bigint END AS lag_bytes,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			WHEN a.applied_lsn IS NOT NULL AND a.applied_lsn >= a.received_lsn THEN 0
+			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
+	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
+	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at
+  FROM tieredlog.peer p
+  LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 
 -- privileges -------------------------------------------------------------------------------------
 -- Nothing is open to PUBLIC: grant what a role needs, e.g.

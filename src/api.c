@@ -24,8 +24,10 @@
 #include "utils/timestamp.h"
 
 #include "append.h"
+#include "apply.h"
 #include "catalog.h"
 #include "digest.h"
+#include "peer.h"
 #include "progress.h"
 #include "read.h"
 #include "archive_store.h"
@@ -564,4 +566,44 @@ tieredlog_stat_usage(PG_FUNCTION_ARGS)
 	v[1] = Int64GetDatum(capacity);
 	v[2] = Int64GetDatum(evicted);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, n)));
+}
+
+/* ---- peers ------------------------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(tieredlog_add_peer);
+PG_FUNCTION_INFO_V1(tieredlog_drop_peer);
+PG_FUNCTION_INFO_V1(tieredlog_apply_status);
+PG_FUNCTION_INFO_V1(tieredlog_mask_conninfo);
+
+Datum
+tieredlog_add_peer(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	require_args(fcinfo, 2, "peer_name and conninfo");
+	PreventCommandIfReadOnly("tieredlog.add_peer()");
+	tl_add_peer(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_drop_peer(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	require_args(fcinfo, 1, "peer_name");
+	PreventCommandIfReadOnly("tieredlog.drop_peer()");
+	tl_drop_peer(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+Datum
+tieredlog_apply_status(PG_FUNCTION_ARGS)
+{
+	tl_apply_rows(fcinfo);
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_mask_conninfo(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(tl_mask_conninfo(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
 }

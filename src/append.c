@@ -13,14 +13,22 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
+#include "catalog/pg_collation.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "append.h"
@@ -201,4 +209,105 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 	}
 	pfree(recs);
 	return n;
+}
+
+/* ---- records from peers ------------------------------------------------------------------------ */
+
+typedef struct FoundState
+{
+	const char *origin;
+	int64		seq;
+	bool		found;
+} FoundState;
+
+static void
+visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
+{
+	FoundState *st = arg;
+	bool		isnull;
+
+	if (st->found ||
+		DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != st->seq)
+		return;
+	if (strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), st->origin) == 0)
+		st->found = true;
+}
+
+/* Does the segment's relation already hold (origin, seq)? Probes its unique identity index. */
+static bool
+relation_has_identity(Relation rel, const char *origin, int64 seq)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+		{
+			ScanKeyData keys[2];
+			IndexScanDesc scan;
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+			keys[1].sk_collation = C_COLLATION_OID;
+			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+			index_rescan(scan, keys, 2, NULL, 0);
+			found = index_getnext_slot(scan, ForwardScanDirection, slot);
+			index_endscan(scan);
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Store a record that another node originated (its origin, seq, ts and rid are its own). A record
+ * already here, in the segment's relation or its frames, is skipped: returns false. The caller
+ * has checked the record's rid against its content.
+ */
+bool
+tl_apply_record(const TlLog *log, TlRecord *rec)
+{
+	TlSegment	seg;
+	Relation	rel;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+
+	check_writable();
+	tl_check_key(rec->key);
+	tl_check_source(rec->source);
+	tl_check_ts(log, rec->ts);
+	tl_hlc_observe(rec->ts);
+	rel = open_segment_for_append(log, rec->ts, &seg);
+	if (relation_has_identity(rel, rec->origin, rec->seq))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	if (seg.archive_attempt != 0)
+	{
+		FoundState	st = {rec->origin, rec->seq, false};
+
+		tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
+						visit_find_identity, &st);
+		if (st.found)
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
+	}
+	tup = tl_row_form(RelationGetDescr(rel), rec);
+	ind = CatalogOpenIndexes(rel);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
+	tl_stats_count_writes(seg.segment_id, 1, true);
+	table_close(rel, NoLock);
+	return true;
 }

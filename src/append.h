@@ -21,5 +21,6 @@ typedef struct TlAppendInput
 
 extern int64 tl_append(const TlLog *log, const TlAppendInput *in);
 extern int64 tl_append_batch(const TlLog *log, const TlAppendInput *in, int n);
+extern bool tl_apply_record(const TlLog *log, TlRecord *rec);
 
 #endif							/* TIEREDLOG_APPEND_H */

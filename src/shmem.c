@@ -15,6 +15,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "apply.h"
 #include "progress.h"
 #include "stats.h"
 #include "tieredlog.h"
@@ -27,6 +28,7 @@ tl_shmem_request(void)
 {
 	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size());
 	RequestAddinShmemSpace(tl_worker_shmem_size());
+	RequestAddinShmemSpace(tl_apply_shmem_size());
 	tl_stats_shmem_request();
 }
 
@@ -45,6 +47,7 @@ tl_shmem_startup(void)
 		tl_progress_shmem_init(tl_progress_shared());
 	}
 	tl_worker_shmem_startup();
+	tl_apply_shmem_startup();
 	tl_stats_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -28,6 +28,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "apply.h"
 #include "digest.h"
 #include "record.h"
 #include "stats.h"
@@ -64,6 +65,8 @@ tl_task_name(TlTaskKind kind)
 			return "fold";
 		case TL_TASK_FLUSH_STATS:
 			return "flush statistics";
+		case TL_TASK_APPLY:
+			return "start apply workers";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_MOVE:
@@ -350,6 +353,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 		case TL_TASK_FLUSH_STATS:
 			*flushed = flush_stats(nflushed);
 			what = psprintf("%d segments' counts flushed", *nflushed);
+			break;
+		case TL_TASK_APPLY:
+			what = psprintf("%d apply workers started", tl_apply_ensure_workers());
 			break;
 		case TL_TASK_SEAL:
 			(void) tl_seal(t->segment_id);

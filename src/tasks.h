@@ -15,6 +15,7 @@ typedef enum TlTaskKind
 	TL_TASK_SWEEP,				/* remove old copies of finished moves */
 	TL_TASK_FOLD,				/* fold digest cells of busy segments */
 	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */
+	TL_TASK_APPLY,				/* start the apply workers peers need */
 	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
 	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */
 } TlTaskKind;

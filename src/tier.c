@@ -58,6 +58,7 @@
 #include "progress.h"
 #include "segment.h"
 #include "segrows.h"
+#include "decoder.h"
 #include "tier.h"
 #include "tieredlog.h"
 
@@ -594,6 +595,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	if (m.seg.tier == to_tier && !(to_tier == 2 && OidIsValid(m.seg.relid)))
 		return false;
 	check_move_allowed(&m.seg, to_tier);
+	tl_decoder_mark_move();
 	m.to_tier = to_tier;
 	m.attempt = nextval_internal(tl_catalog_relid("move_id_seq"), false);
 	bytes_before = tl_segment_stored_bytes(&m.seg);

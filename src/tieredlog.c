@@ -17,6 +17,7 @@
 #include "digest.h"
 #include "segment.h"
 #include "progress.h"
+#include "apply.h"
 #include "stats.h"
 #include "tasks.h"
 #include "tier.h"
@@ -52,6 +53,11 @@ define_worker_settings(void)
 							"Most databases with a tieredlog worker (one worker each).",
 							"Each also needs a slot in max_worker_processes.",
 							&tl_max_databases, 16, 1, 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.max_peers",
+							"Most peers (apply workers) over all databases of this node.",
+							"Each apply worker also needs a slot in max_worker_processes, and each peer a replication slot on that peer.",
+							&tl_max_peers, 16, 1, 1024,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.seal_grace",
 							"Time after a segment's window ends before the worker seals it.",

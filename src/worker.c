@@ -78,6 +78,7 @@ typedef struct TlDbSlot
 	char		task[64];
 	char		last_error[256];
 	TimestampTz last_error_at;
+	Latch	   *latch;			/* the worker's, to wake it */
 } TlDbSlot;
 
 typedef struct TlWorkerShared
@@ -199,6 +200,21 @@ tl_worker_register_database(void)
 						tl_max_databases),
 				 errdetail("Segments of this database are not sealed or moved automatically."),
 				 errhint("Raise tieredlog.max_databases and restart the server.")));
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/* Wake this database's worker (e.g. add_peer(): start the apply worker now, not next cycle). */
+void
+tl_worker_wake_database(void)
+{
+	TlDbSlot   *slot;
+	Latch	   *latch = NULL;
+
+	SpinLockAcquire(&wshared->mutex);
+	if ((slot = find_slot(MyDatabaseId)) != NULL && slot->pid > 0)
+		latch = slot->latch;
+	SpinLockRelease(&wshared->mutex);
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -510,6 +526,7 @@ worker_detach(int code, Datum arg)
 	if (my_slot != NULL && my_slot->dboid == my_dboid)
 	{
 		my_slot->pid = 0;
+		my_slot->latch = NULL;
 		strlcpy(my_slot->task, "", sizeof(my_slot->task));
 		if (code != 0)
 		{
@@ -564,6 +581,7 @@ claim_slot(Oid dboid)
 	if (my_slot != NULL)
 	{
 		my_slot->pid = MyProcPid;
+		my_slot->latch = MyLatch;
 		my_slot->started_at = GetCurrentTimestamp();
 		strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
 	}

@@ -1,0 +1,855 @@
+/*-------------------------------------------------------------------------
+ * apply.c
+ *		One apply worker per peer: streams the records the peer originated from the peer's
+ *		logical replication slot (tieredlog's output plugin, decoder.c) and stores them here.
+ *
+ * The worker connects with libpq (replication=database), sends START_REPLICATION from the
+ * position its replication origin has reached, and applies records idempotently by their
+ * identity (origin, seq) (append.c). Many remote transactions are grouped into one local
+ * transaction (appends commute); the origin's position advances in that same commit, so after a
+ * crash the worker restarts exactly after the last applied transaction. It confirms to the peer
+ * only what is committed here (synchronous_commit is on in the worker, so committed is flushed),
+ * answers keepalives, advances the HLC on every record, checks each record's rid against its
+ * content, and counts remote writes. Its writes carry the replication origin, so this node's
+ * decoder never sends them on: a full mesh does not loop.
+ *
+ * The database worker starts apply workers (tl_apply_ensure_workers) and restarts one that
+ * failed after naptime x 2^failures (at most 5 minutes). A failure is logged once per distinct
+ * error and kept in the slot's last_error (peers view); one peer failing never stops another.
+ *
+ * Locking: the slots are protected by one spinlock; a worker alone writes its slot's progress.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/origin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "append.h"
+#include "apply.h"
+#include "catalog.h"
+#include "decoder.h"
+#include "record.h"
+#include "tieredlog.h"
+#include "validate.h"
+#include "worker.h"
+
+int			tl_max_peers = 16;
+
+#define APPLY_BATCH_RECORDS		2000
+#define APPLY_BATCH_XACTS		200
+#define APPLY_FEEDBACK_MS		1000
+#define APPLY_BACKOFF_MAX_S		300
+
+typedef struct TlApplySlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	int32		peer_id;
+	pid_t		pid;			/* 0: none, -1: being started */
+	int			failures;
+	TimestampTz next_start;
+	char		state[24];
+	char		last_error[256];
+	TimestampTz last_error_at;
+	TimestampTz last_contact;
+	XLogRecPtr	received_lsn;	/* end of the peer's WAL as last reported */
+	XLogRecPtr	applied_lsn;	/* end of the last remote transaction committed here */
+	TimestampTz applied_commit_time;	/* its commit time on the peer */
+	int64		records_applied;
+	int64		records_skipped;	/* already here */
+} TlApplySlot;
+
+typedef struct TlApplyShared
+{
+	slock_t		mutex;
+	TlApplySlot slots[FLEXIBLE_ARRAY_MEMBER];
+} TlApplyShared;
+
+static TlApplyShared *ashared = NULL;
+static TlApplySlot *my_slot = NULL;
+
+PGDLLEXPORT void tieredlog_apply_main(Datum arg);
+
+/* ---- shared memory -------------------------------------------------------------------------- */
+
+Size
+tl_apply_shmem_size(void)
+{
+	return add_size(offsetof(TlApplyShared, slots), mul_size(sizeof(TlApplySlot), tl_max_peers));
+}
+
+void
+tl_apply_shmem_startup(void)
+{
+	bool		found;
+
+	ashared = ShmemInitStruct("tieredlog apply workers", tl_apply_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ashared, 0, tl_apply_shmem_size());
+		SpinLockInit(&ashared->mutex);
+	}
+}
+
+static TlApplySlot *
+find_slot(Oid dboid, int32 peer_id)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+		if (ashared->slots[i].dboid == dboid && ashared->slots[i].peer_id == peer_id)
+			return &ashared->slots[i];
+	return NULL;
+}
+
+static int
+backoff_seconds(int failures)
+{
+	int			s = Max(tl_naptime, 1);
+
+	for (int i = 1; i < failures && s < APPLY_BACKOFF_MAX_S; i++)
+		s *= 2;
+	return Min(s, APPLY_BACKOFF_MAX_S);
+}
+
+/* ---- starting and stopping (database worker, drop_peer) ----------------------------------------- */
+
+static bool
+start_apply_worker(int slot_index, const char *peer_name)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_apply_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog apply worker for peer %s", peer_name);
+	strlcpy(worker.bgw_type, "tieredlog apply", BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum(slot_index);
+	worker.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	pfree(handle);
+	return true;
+}
+
+/*
+ * Start an apply worker for every peer of this database that has none (and is not backing off).
+ * Called by the database worker each cycle, inside a transaction. Returns how many it started.
+ */
+int
+tl_apply_ensure_workers(void)
+{
+	int			started = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		npeers;
+	SPITupleTable *tt;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list peers");
+	npeers = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < npeers; i++)
+	{
+		bool		isnull;
+		int32		peer_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char	   *peer_name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		TlApplySlot *slot;
+		int			index = -1;
+		bool		due = false;
+
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) == NULL &&
+			(slot = find_slot(InvalidOid, 0)) != NULL)
+		{
+			memset(slot, 0, sizeof(*slot));
+			slot->dboid = MyDatabaseId;
+			slot->peer_id = peer_id;
+			strlcpy(slot->state, "starting", sizeof(slot->state));
+		}
+		if (slot != NULL && slot->pid == 0 && slot->next_start <= now)
+		{
+			slot->pid = -1;
+			index = slot - ashared->slots;
+			due = true;
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (slot == NULL)
+			ereport(LOG,
+					(errmsg("tieredlog: no apply worker slot for peer \"%s\"", peer_name),
+					 errhint("Raise tieredlog.max_peers and restart the server.")));
+		else if (due && start_apply_worker(index, peer_name))
+			started++;
+		else if (due)
+		{
+			SpinLockAcquire(&ashared->mutex);
+			slot->pid = 0;
+			slot->failures++;
+			slot->next_start = now + (int64) backoff_seconds(slot->failures) * USECS_PER_SEC;
+			strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+			strlcpy(slot->last_error, "no background worker slot free (raise max_worker_processes)",
+					sizeof(slot->last_error));
+			SpinLockRelease(&ashared->mutex);
+		}
+	}
+	SPI_finish();
+	return started;
+}
+
+/* Stop the apply worker of a peer of this database; wait until it has exited. */
+bool
+tl_apply_stop_worker(int32 peer_id, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 50)
+	{
+		TlApplySlot *slot;
+		pid_t		pid = 0;
+
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+		{
+			pid = slot->pid;
+			slot->next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
+			if (pid == 0)
+				memset(slot, 0, sizeof(*slot));
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (pid == 0)
+			return true;
+		if (pid > 0)
+			(void) kill(pid, SIGTERM);
+		pg_usleep(50 * 1000L);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/* ---- the peers view's live part -------------------------------------------------------------------- */
+
+void
+tl_apply_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot s;
+		Datum		v[12];
+		bool		n[12] = {0};
+
+		SpinLockAcquire(&ashared->mutex);
+		s = ashared->slots[i];
+		SpinLockRelease(&ashared->mutex);
+		if (s.dboid != MyDatabaseId)
+			continue;
+		v[0] = Int32GetDatum(s.peer_id);
+		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
+		n[1] = s.pid <= 0;
+		v[2] = CStringGetTextDatum(s.state);
+		v[3] = LSNGetDatum(s.received_lsn);
+		n[3] = s.received_lsn == InvalidXLogRecPtr;
+		v[4] = LSNGetDatum(s.applied_lsn);
+		n[4] = s.applied_lsn == InvalidXLogRecPtr;
+		v[5] = TimestampTzGetDatum(s.applied_commit_time);
+		n[5] = s.applied_commit_time == 0;
+		v[6] = TimestampTzGetDatum(s.last_contact);
+		n[6] = s.last_contact == 0;
+		v[7] = Int64GetDatum(s.records_applied);
+		v[8] = Int64GetDatum(s.records_skipped);
+		v[9] = CStringGetTextDatum(s.last_error);
+		n[9] = s.last_error[0] == '\0';
+		v[10] = TimestampTzGetDatum(s.last_error_at);
+		n[10] = s.last_error_at == 0;
+		v[11] = Int32GetDatum(s.failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+}
+
+/* ---- the worker ------------------------------------------------------------------------------------ */
+
+typedef struct PeerInfo
+{
+	char	   *name;
+	char	   *conninfo;
+	char	   *slot_name;
+	char	   *origin_name;
+} PeerInfo;
+
+typedef struct ApplyState
+{
+	PGconn	   *conn;
+	RepOriginId origin;
+	bool		in_xact;		/* a local transaction is open */
+	int			batch_records;
+	int			batch_xacts;
+	XLogRecPtr	batch_end_lsn;	/* end of the last remote transaction in the batch */
+	TimestampTz batch_commit_time;
+	XLogRecPtr	flushed_lsn;	/* committed here: safe to confirm */
+	XLogRecPtr	wal_end;		/* the peer's WAL end, last reported */
+	TimestampTz last_feedback;
+	int64		applied;
+	int64		skipped;
+	MemoryContext batch_cxt;
+} ApplyState;
+
+static void
+set_state(const char *state)
+{
+	SpinLockAcquire(&ashared->mutex);
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	SpinLockRelease(&ashared->mutex);
+	pgstat_report_activity(STATE_RUNNING, state);
+}
+
+/* Record an error in the slot; log it only if it differs from the last one (no log spam). */
+static void
+note_error(const char *msg)
+{
+	bool		same;
+
+	SpinLockAcquire(&ashared->mutex);
+	same = strncmp(my_slot->last_error, msg, sizeof(my_slot->last_error) - 1) == 0;
+	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
+	my_slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&ashared->mutex);
+	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
+}
+
+static void
+apply_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&ashared->mutex);
+	if (my_slot != NULL && my_slot->pid == MyProcPid)
+	{
+		my_slot->pid = 0;
+		if (code != 0)
+		{
+			my_slot->failures++;
+			my_slot->next_start = GetCurrentTimestamp() +
+				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
+		}
+		else
+			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
+	}
+	SpinLockRelease(&ashared->mutex);
+}
+
+static void
+load_peer(int32 peer_id, PeerInfo *peer)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(peer_id)};
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name FROM tieredlog.peer"
+							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tieredlog.peer");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		proc_exit(0);			/* the peer was dropped or disabled */
+	}
+	peer->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	peer->conninfo = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	peer->slot_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	peer->origin_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Connect for replication; on failure record the error and exit (the database worker retries). */
+static PGconn *
+connect_peer(const PeerInfo *peer)
+{
+	const char *keys[] = {"dbname", "replication", "fallback_application_name", "connect_timeout",
+	"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
+	const char *vals[] = {peer->conninfo, "database", "tieredlog apply", "10", "1", "20", "20", "5", NULL};
+	PGconn	   *conn;
+
+	set_state("connecting");
+	conn = PQconnectdbParams(keys, vals, true);
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		note_error(psprintf("could not connect to peer \"%s\": %s", peer->name, msg));
+		proc_exit(1);
+	}
+	return conn;
+}
+
+static void
+start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
+{
+	char	   *slot_ident = PQescapeIdentifier(as->conn, peer->slot_name, strlen(peer->slot_name));
+	char	   *cmd = psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (\"proto_version\" '%d')",
+							   slot_ident, LSN_FORMAT_ARGS(from), TL_PROTO_VERSION);
+	PGresult   *res = PQexec(as->conn, cmd);
+
+	PQfreemem(slot_ident);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		char	   *msg = pchomp(PQerrorMessage(as->conn));
+		const char *hint = strstr(msg, "output_plugin_libraries") != NULL
+			? " (add tieredlog to output_plugin_libraries on the peer)" : "";
+
+		PQclear(res);
+		note_error(psprintf("peer \"%s\" refused to stream slot \"%s\": %s%s", peer->name,
+							peer->slot_name, msg, hint));
+		proc_exit(1);
+	}
+	PQclear(res);
+}
+
+/* ---- wire parsing (bounds-checked: a peer's bytes are input like any other) ----------------------- */
+
+typedef struct Wire
+{
+	const char *p;
+	const char *end;
+} Wire;
+
+static void
+wire_fail(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("malformed message from peer: %s", what)));
+}
+
+static uint64
+wire_u64(Wire *w)
+{
+	uint64		v;
+
+	if (w->end - w->p < 8)
+		wire_fail("truncated integer");
+	memcpy(&v, w->p, 8);
+	w->p += 8;
+	return pg_ntoh64(v);
+}
+
+static uint32
+wire_u32(Wire *w)
+{
+	uint32		v;
+
+	if (w->end - w->p < 4)
+		wire_fail("truncated length");
+	memcpy(&v, w->p, 4);
+	w->p += 4;
+	return pg_ntoh32(v);
+}
+
+static uint8
+wire_u8(Wire *w)
+{
+	if (w->end - w->p < 1)
+		wire_fail("truncated byte");
+	return (uint8) *w->p++;
+}
+
+static const char *
+wire_bytes(Wire *w, int *len)
+{
+	uint32		n = wire_u32(w);
+	const char *p;
+
+	if (n > (uint32) (w->end - w->p) || n > MaxAllocSize - 1)
+		wire_fail("length runs past the message");
+	p = w->p;
+	w->p += n;
+	*len = (int) n;
+	return p;
+}
+
+static char *
+wire_cstring(Wire *w)
+{
+	int			len;
+	const char *p = wire_bytes(w, &len);
+
+	if (memchr(p, '\0', len) != NULL)
+		wire_fail("NUL in a name");
+	return pnstrdup(p, len);
+}
+
+/* ---- applying ---------------------------------------------------------------------------------- */
+
+static void
+begin_batch(ApplyState *as)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	as->in_xact = true;
+	as->batch_records = 0;
+	as->batch_xacts = 0;
+}
+
+static void
+commit_batch(ApplyState *as)
+{
+	if (!as->in_xact)
+		return;
+	if (as->batch_xacts > 0)
+	{
+		replorigin_session_origin_lsn = as->batch_end_lsn;
+		replorigin_session_origin_timestamp = as->batch_commit_time;
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	as->in_xact = false;
+	MemoryContextReset(as->batch_cxt);
+	if (as->batch_xacts > 0)
+	{
+		as->flushed_lsn = as->batch_end_lsn;
+		SpinLockAcquire(&ashared->mutex);
+		my_slot->applied_lsn = as->batch_end_lsn;
+		my_slot->applied_commit_time = as->batch_commit_time;
+		my_slot->records_applied = as->applied;
+		my_slot->records_skipped = as->skipped;
+		my_slot->failures = 0;
+		SpinLockRelease(&ashared->mutex);
+	}
+}
+
+static void
+apply_record(ApplyState *as, Wire *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(as->batch_cxt);
+	char	   *log_name = wire_cstring(w);
+	int64		interval_us = (int64) wire_u64(w);
+	int			len;
+	const char *p;
+	TlRecord	rec;
+	TlLog		log;
+	TlRid		sent;
+	char	   *payload_text;
+	int			payload_len;
+
+	memset(&rec, 0, sizeof(rec));
+	p = wire_bytes(w, &len);
+	rec.key = cstring_to_text_with_len(p, len);
+	p = wire_bytes(w, &payload_len);
+	payload_text = pnstrdup(p, payload_len);
+	rec.ts = (TimestampTz) wire_u64(w);
+	if (wire_u8(w))
+	{
+		p = wire_bytes(w, &len);
+		rec.source = cstring_to_text_with_len(p, len);
+	}
+	rec.origin = wire_cstring(w);
+	rec.seq = (int64) wire_u64(w);
+	if (w->end - w->p < TL_RID_LEN)
+		wire_fail("truncated rid");
+	memcpy(sent.bytes, w->p, TL_RID_LEN);
+	w->p += TL_RID_LEN;
+
+	tl_check_name("log", log_name);
+	tl_check_name("origin", rec.origin);
+	rec.payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload_text)));
+	rec.log_name = log_name;
+	tl_record_compute_rid_with_text(&rec, payload_text, payload_len);
+	if (memcmp(rec.rid.bytes, sent.bytes, TL_RID_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("record %s:%lld of log \"%s\" from the peer does not match its rid",
+						rec.origin, (long long) rec.seq, log_name)));
+	if (strcmp(rec.origin, tl_node_name()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) rec.seq),
+				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
+						 rec.origin)));
+
+	if (!tl_catalog_find_log(log_name, &log))
+	{
+		(void) tl_catalog_insert_log(log_name, interval_us, "last_writer_wins");
+		CommandCounterIncrement();
+		if (!tl_catalog_find_log(log_name, &log))
+			elog(ERROR, "log \"%s\" vanished after it was created", log_name);
+	}
+	else if (log.interval_us != interval_us)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("log \"%s\" has segments of %lld s here but of %lld s on the peer",
+						log_name, (long long) (log.interval_us / USECS_PER_SEC),
+						(long long) (interval_us / USECS_PER_SEC)),
+				 errhint("A log must have the same segment_interval on every node.")));
+	if (tl_apply_record(&log, &rec))
+		as->applied++;
+	else
+		as->skipped++;
+	as->batch_records++;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+handle_xlogdata(ApplyState *as, const char *buf, int len)
+{
+	Wire		w = {buf + 25, buf + len};
+	uint8		kind;
+
+	if (len < 26)
+		wire_fail("short XLogData");
+	kind = wire_u8(&w);
+	switch (kind)
+	{
+		case 'B':
+			(void) wire_u64(&w);
+			(void) wire_u64(&w);
+			(void) wire_u32(&w);
+			if (!as->in_xact)
+				begin_batch(as);
+			break;
+		case 'R':
+			if (!as->in_xact)
+				begin_batch(as);
+			apply_record(as, &w);
+			break;
+		case 'C':
+			(void) wire_u64(&w);
+			as->batch_end_lsn = wire_u64(&w);
+			as->batch_commit_time = (TimestampTz) wire_u64(&w);
+			as->batch_xacts++;
+			if (as->batch_records >= APPLY_BATCH_RECORDS || as->batch_xacts >= APPLY_BATCH_XACTS)
+				commit_batch(as);
+			break;
+		default:
+			wire_fail("unknown message kind");
+	}
+}
+
+static void
+send_feedback(ApplyState *as, bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char		buf[1 + 8 * 4 + 1];
+	uint64		v;
+
+	if (!force && now - as->last_feedback < APPLY_FEEDBACK_MS * 1000L)
+		return;
+	buf[0] = 'r';
+	v = pg_hton64(as->flushed_lsn);
+	memcpy(buf + 1, &v, 8);		/* written */
+	memcpy(buf + 9, &v, 8);		/* flushed */
+	memcpy(buf + 17, &v, 8);	/* applied */
+	v = pg_hton64((uint64) now);
+	memcpy(buf + 25, &v, 8);
+	buf[33] = 0;
+	if (PQputCopyData(as->conn, buf, sizeof(buf)) <= 0 || PQflush(as->conn) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send feedback to the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+	as->last_feedback = now;
+}
+
+static void
+handle_keepalive(ApplyState *as, const char *buf, int len)
+{
+	Wire		w = {buf + 1, buf + len};
+
+	XLogRecPtr	sent = wire_u64(&w);
+	bool		reply;
+
+	(void) wire_u64(&w);
+	reply = wire_u8(&w);
+	as->wal_end = Max(as->wal_end, sent);
+	commit_batch(as);
+
+	/*
+	 * Everything the peer decoded before `sent` has reached us (messages arrive in order) and is
+	 * now committed: confirm it, so the slot also moves past WAL that held no record for us.
+	 */
+	if (sent > as->flushed_lsn)
+	{
+		as->flushed_lsn = sent;
+		SpinLockAcquire(&ashared->mutex);
+		my_slot->applied_lsn = sent;
+		SpinLockRelease(&ashared->mutex);
+	}
+	if (reply)
+		send_feedback(as, true);
+}
+
+static void
+note_contact(ApplyState *as)
+{
+	SpinLockAcquire(&ashared->mutex);
+	my_slot->last_contact = GetCurrentTimestamp();
+	my_slot->received_lsn = as->wal_end;
+	SpinLockRelease(&ashared->mutex);
+}
+
+/* Receive and apply until the connection ends or an error is raised. */
+static void
+stream(ApplyState *as)
+{
+	set_state("streaming");
+	for (;;)
+	{
+		char	   *buf;
+		int			len;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		len = PQgetCopyData(as->conn, &buf, 1);
+		if (len > 0)
+		{
+			if (buf[0] == 'w')
+			{
+				Wire		hdr = {buf + 1, buf + len};
+
+				(void) wire_u64(&hdr);
+				as->wal_end = wire_u64(&hdr);
+				handle_xlogdata(as, buf, len);
+			}
+			else if (buf[0] == 'k')
+				handle_keepalive(as, buf, len);
+			PQfreemem(buf);
+			note_contact(as);
+			continue;
+		}
+		if (len == -1)
+		{
+			commit_batch(as);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the peer ended streaming: %s", pchomp(PQerrorMessage(as->conn)))));
+		}
+		if (len == -2)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not receive from the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+		/* nothing buffered: commit what we have, confirm it, and wait for the socket */
+		commit_batch(as);
+		send_feedback(as, false);
+		(void) WaitLatchOrSocket(MyLatch,
+								 WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (PQconsumeInput(as->conn) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("lost the connection to the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+	}
+}
+
+static void
+close_connection(int code, Datum arg)
+{
+	PGconn	   *conn = (PGconn *) DatumGetPointer(arg);
+
+	if (conn)
+		PQfinish(conn);
+}
+
+void
+tieredlog_apply_main(Datum arg)
+{
+	int			index = DatumGetInt32(arg);
+	Oid			dboid;
+	int32		peer_id;
+	PeerInfo	peer;
+	ApplyState	as;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	if (index < 0 || index >= tl_max_peers)
+		proc_exit(0);
+	my_slot = &ashared->slots[index];
+	SpinLockAcquire(&ashared->mutex);
+	dboid = my_slot->dboid;
+	peer_id = my_slot->peer_id;
+	my_slot->pid = MyProcPid;
+	SpinLockRelease(&ashared->mutex);
+	before_shmem_exit(apply_detach, (Datum) 0);
+	if (!OidIsValid(dboid))
+		proc_exit(0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("tieredlog apply");
+	/* a commit here is on disk before it is confirmed to the peer */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+
+	load_peer(peer_id, &peer);
+	memset(&as, 0, sizeof(as));
+	as.batch_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply batch", ALLOCSET_DEFAULT_SIZES);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	as.origin = replorigin_by_name(peer.origin_name, true);
+	if (as.origin == InvalidRepOriginId)
+		as.origin = replorigin_create(peer.origin_name);
+	CommitTransactionCommand();
+	replorigin_session_setup(as.origin);
+	replorigin_session_origin = as.origin;
+	as.flushed_lsn = replorigin_session_get_progress(false);
+
+	as.conn = connect_peer(&peer);
+	before_shmem_exit(close_connection, PointerGetDatum(as.conn));
+	start_streaming(&as, &peer, as.flushed_lsn);
+	ereport(LOG, (errmsg("tieredlog apply worker for peer \"%s\" streams from %X/%X", peer.name,
+						 LSN_FORMAT_ARGS(as.flushed_lsn))));
+	PG_TRY();
+	{
+		stream(&as);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		note_error(psprintf("peer \"%s\": %s", peer.name, edata->message));
+		proc_exit(1);
+	}
+	PG_END_TRY();
+	proc_exit(0);
+}

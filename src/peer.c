@@ -1,0 +1,315 @@
+/*-------------------------------------------------------------------------
+ * peer.c
+ *		Peers: add_peer() creates this node's slot on the peer and the replication origin here;
+ *		drop_peer() stops the apply worker and removes both. Conninfo passwords are masked for
+ *		non-superusers.
+ *
+ * A peer's slot is named after this node and database (tieredlog_<hash>_<node>), so several
+ * nodes, or several databases of one node, can stream from the same peer. add_peer() talks to
+ * the peer over an ordinary libpq connection before it commits here: if this transaction then
+ * rolls back, the slot it created on the peer stays behind (drop it there; the hint says how).
+ *
+ * Locking: none of its own; tieredlog.peer's unique constraints serialise concurrent add_peer()
+ * calls for the same name.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/cryptohash.h"
+#include "common/md5.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "replication/origin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "apply.h"
+#include "catalog.h"
+#include "peer.h"
+#include "record.h"
+#include "tieredlog.h"
+#include "validate.h"
+#include "worker.h"
+
+/* ---- conninfo ------------------------------------------------------------------------------- */
+
+/* Parse a conninfo (key=value or URI); a clear error if it is not one. */
+static PQconninfoOption *
+parse_conninfo(const char *conninfo)
+{
+	char	   *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+
+	if (opts == NULL)
+	{
+		char	   *msg = err ? pstrdup(err) : pstrdup("out of memory");
+
+		if (err)
+			PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid conninfo for a peer: %s", pchomp(msg))));
+	}
+	return opts;
+}
+
+/* The conninfo with any password replaced by ******** (key=value form). */
+char *
+tl_mask_conninfo(const char *conninfo)
+{
+	PQconninfoOption *opts;
+	StringInfoData out;
+
+	opts = PQconninfoParse(conninfo, NULL);
+	if (opts == NULL)
+		return pstrdup("(invalid conninfo)");
+	initStringInfo(&out);
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (out.len > 0)
+			appendStringInfoChar(&out, ' ');
+		appendStringInfo(&out, "%s=", o->keyword);
+		if (strcmp(o->keyword, "password") == 0)
+			appendStringInfoString(&out, "********");
+		else
+		{
+			appendStringInfoChar(&out, '\'');
+			for (const char *c = o->val; *c; c++)
+			{
+				if (*c == '\'' || *c == '\\')
+					appendStringInfoChar(&out, '\\');
+				appendStringInfoChar(&out, *c);
+			}
+			appendStringInfoChar(&out, '\'');
+		}
+	}
+	PQconninfoFree(opts);
+	return out.data;
+}
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+/* This node's slot name on its peers: tieredlog_<12 hex of md5(node/db)>_<node, sanitised>. */
+static char *
+local_slot_name(void)
+{
+	const char *node = tl_node_name();
+	char	   *key = psprintf("%s/%s", node, get_database_name(MyDatabaseId));
+	char		hex[33];
+	const char *errstr = NULL;
+	StringInfoData name;
+
+	if (!pg_md5_hash(key, strlen(key), hex, &errstr))
+		elog(ERROR, "could not compute a slot name: %s", errstr ? errstr : "md5 failed");
+	initStringInfo(&name);
+	appendStringInfo(&name, "tieredlog_%.12s_", hex);
+	for (const char *c = node; *c && name.len < NAMEDATALEN - 1; c++)
+		appendStringInfoChar(&name, (isalnum((unsigned char) *c)) ? pg_tolower((unsigned char) *c) : '_');
+	return name.data;
+}
+
+static char *
+origin_name_for(const char *peer_name)
+{
+	return psprintf("tieredlog:%s", peer_name);
+}
+
+/* ---- talking to the peer -------------------------------------------------------------------- */
+
+static PGconn *
+connect_plain(const char *peer_name, const char *conninfo)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
+	const char *vals[] = {conninfo, "tieredlog add_peer", "10", NULL};
+	PGconn	   *conn = PQconnectdbParams(keys, vals, true);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to peer \"%s\": %s", peer_name, msg)));
+	}
+	return conn;
+}
+
+/* Run a query on the peer with text parameters; returns the result (caller clears) or errors. */
+static PGresult *
+peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, const char *const *params,
+		  const char *hint)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		bool		plugin_refused = strstr(msg, "output_plugin_libraries") != NULL;
+
+		sqlstate = sqlstate ? pstrdup(sqlstate) : NULL;
+		PQclear(res);
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(sqlstate && strlen(sqlstate) == 5
+						 ? MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4])
+						 : ERRCODE_CONNECTION_FAILURE),
+				 errmsg("peer \"%s\": %s", peer_name, msg),
+				 plugin_refused
+				 ? errhint("On the peer, add tieredlog to output_plugin_libraries, e.g. output_plugin_libraries = 'pgoutput, test_decoding, tieredlog', and reload.")
+				 : (hint ? errhint("%s", hint) : 0)));
+	}
+	return res;
+}
+
+/* ---- add_peer / drop_peer ---------------------------------------------------------------------- */
+
+void
+tl_add_peer(const char *peer_name, const char *conninfo)
+{
+	PQconninfoOption *opts;
+	PGconn	   *conn;
+	PGresult   *res;
+	char	   *slot = local_slot_name();
+	const char *params[1];
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char	   *remote_node;
+	TlAsOwner	save;
+	RepOriginId origin;
+
+	tl_check_name("peer", peer_name);
+	opts = parse_conninfo(conninfo);
+	PQconninfoFree(opts);
+
+	conn = connect_plain(peer_name, conninfo);
+	res = peer_exec(conn, peer_name, "SELECT tieredlog.node_name()", 0, NULL,
+					"The peer needs tieredlog installed (CREATE EXTENSION tieredlog) in the database the conninfo names.");
+	remote_node = pstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (strcmp(remote_node, tl_node_name()) == 0)
+	{
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peer \"%s\" has this node's name \"%s\"", peer_name, remote_node),
+				 errhint("Each node needs its own tieredlog.node_name; a node cannot be its own peer.")));
+	}
+	params[0] = slot;
+	res = peer_exec(conn, peer_name, "SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+					1, params, NULL);
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		res = peer_exec(conn, peer_name,
+						"SELECT pg_catalog.pg_create_logical_replication_slot($1, 'tieredlog')", 1, params,
+						"The peer needs wal_level = logical, a free max_replication_slots entry, and a role with REPLICATION.");
+	}
+	else
+		ereport(NOTICE,
+				(errmsg("slot \"%s\" already exists on peer \"%s\"; streaming resumes from it", slot, peer_name)));
+	PQclear(res);
+	PQfinish(conn);
+
+	/* the local side: origin and catalog row */
+	origin = replorigin_by_name(origin_name_for(peer_name), true);
+	if (origin == InvalidRepOriginId)
+		(void) replorigin_create(origin_name_for(peer_name));
+	values[0] = CStringGetTextDatum(peer_name);
+	values[1] = CStringGetTextDatum(conninfo);
+	values[2] = CStringGetTextDatum(slot);
+	values[3] = CStringGetTextDatum(origin_name_for(peer_name));
+	values[4] = CStringGetTextDatum(remote_node);
+	tl_become_owner(&save);
+	PG_TRY();
+	{
+		tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name)"
+					" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5)",
+					5, types, values, SPI_OK_INSERT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopTransactionContext);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION)
+		{
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("peer \"%s\" already exists", peer_name)));
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	tl_restore_user(&save);
+	tl_worker_wake_database();
+}
+
+void
+tl_drop_peer(const char *peer_name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(peer_name)};
+	TlAsOwner	save;
+	int32		peer_id;
+	char	   *conninfo;
+	char	   *slot;
+	char	   *origin;
+	bool		isnull;
+	PGconn	   *conn;
+
+	tl_check_name("peer", peer_name);
+	tl_become_owner(&save);
+	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name",
+				1, types, values, SPI_OK_DELETE_RETURNING);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peer \"%s\" does not exist", peer_name)));
+	peer_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	origin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	tl_restore_user(&save);
+
+	if (!tl_apply_stop_worker(peer_id, 10000))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the apply worker of peer \"%s\" did not stop", peer_name),
+				 errhint("Retry drop_peer().")));
+	replorigin_drop_by_name(origin, true, false);
+
+	/* the slot on the peer: if the peer is gone, say so and go on */
+	conn = PQconnectdbParams((const char *const[]) {"dbname", "connect_timeout", NULL},
+							 (const char *const[]) {conninfo, "10", NULL}, true);
+	if (PQstatus(conn) == CONNECTION_OK)
+	{
+		const char *params[1] = {slot};
+		PGresult   *res = PQexecParams(conn,
+									   "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+									   1, NULL, params, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			ereport(WARNING,
+					(errmsg("could not drop slot \"%s\" on peer \"%s\": %s", slot, peer_name,
+							pchomp(PQresultErrorMessage(res))),
+					 errhint("On the peer, run SELECT pg_drop_replication_slot('%s') once it is inactive; until then it keeps WAL.", slot)));
+		PQclear(res);
+	}
+	else
+		ereport(WARNING,
+				(errmsg("peer \"%s\" is unreachable; its slot \"%s\" was not dropped there: %s", peer_name,
+						slot, pchomp(PQerrorMessage(conn))),
+				 errhint("When the peer is back, run SELECT pg_drop_replication_slot('%s') on it; until then it keeps WAL.", slot)));
+	PQfinish(conn);
+}
