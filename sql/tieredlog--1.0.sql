@@ -359,15 +359,41 @@ CREATE TABLE tieredlog.peer (
 	origin_name			text NOT NULL,		-- here
 	node_name			text NOT NULL,		-- the peer's tieredlog.node_name
 	enabled				boolean NOT NULL DEFAULT true,
+	applied_until		timestamptz,		-- peer commit time applied up to (saved every 10 s)
 	created_at			timestamptz NOT NULL DEFAULT now()
 );
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.peer', '');
+
+-- Time ranges (commit time on the peer) whose records this node may have missed from a peer:
+-- its slot vanished or was invalidated and was recreated. Reconciliation closes them.
+CREATE TABLE tieredlog.gap (
+	gap_id				bigserial PRIMARY KEY,
+	peer_name			text COLLATE "C" NOT NULL,
+	from_ts				timestamptz NOT NULL,
+	to_ts				timestamptz NOT NULL,
+	reason				text NOT NULL,
+	detected_at			timestamptz NOT NULL DEFAULT now(),
+	closed_at			timestamptz
+);
+CREATE VIEW tieredlog.gaps AS
+SELECT gap_id, peer_name, from_ts, to_ts, reason, detected_at, closed_at
+  FROM tieredlog.gap ORDER BY gap_id;
+
+-- This node's slots that peers stream from, with the WAL each holds back.
+CREATE VIEW tieredlog.slots AS
+SELECT s.slot_name, s.active, s.active_pid, s.wal_status, s.safe_wal_size,
+	   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained_bytes,
+	   s.confirmed_flush_lsn
+  FROM pg_catalog.pg_replication_slots s
+ WHERE s.plugin = 'tieredlog' AND s.database = current_database();
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.peer_id_seq', '');
 
 CREATE FUNCTION tieredlog.add_peer(peer_name text, conninfo text) RETURNS void
 	AS 'MODULE_PATHNAME', 'tieredlog_add_peer' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 CREATE FUNCTION tieredlog.drop_peer(peer_name text) RETURNS void
 	AS 'MODULE_PATHNAME', 'tieredlog_drop_peer' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE FUNCTION tieredlog.set_peer_enabled(peer_name text, enabled boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_set_peer_enabled' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 CREATE FUNCTION tieredlog._apply_status()
 	RETURNS TABLE(peer_id integer, pid integer, state text, received_lsn pg_lsn, applied_lsn pg_lsn,
 				  applied_commit_time timestamptz, last_contact timestamptz, records_applied bigint,

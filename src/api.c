@@ -573,6 +573,17 @@ tieredlog_stat_usage(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(tieredlog_add_peer);
 PG_FUNCTION_INFO_V1(tieredlog_drop_peer);
 PG_FUNCTION_INFO_V1(tieredlog_apply_status);
+PG_FUNCTION_INFO_V1(tieredlog_set_peer_enabled);
+
+Datum
+tieredlog_set_peer_enabled(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	require_args(fcinfo, 2, "peer_name and enabled");
+	PreventCommandIfReadOnly("tieredlog.set_peer_enabled()");
+	tl_set_peer_enabled(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_BOOL(1));
+	PG_RETURN_VOID();
+}
 PG_FUNCTION_INFO_V1(tieredlog_mask_conninfo);
 
 Datum

@@ -52,6 +52,7 @@
 #include "apply.h"
 #include "catalog.h"
 #include "decoder.h"
+#include "peer.h"
 #include "record.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -251,6 +252,21 @@ tl_apply_stop_worker(int32 peer_id, int timeout_ms)
 	return false;
 }
 
+/* set_peer_enabled(true): start the worker at the next cycle, whatever its backoff was. */
+void
+tl_apply_clear_backoff(int32 peer_id)
+{
+	TlApplySlot *slot;
+
+	SpinLockAcquire(&ashared->mutex);
+	if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+	{
+		slot->next_start = 0;
+		slot->failures = 0;
+	}
+	SpinLockRelease(&ashared->mutex);
+}
+
 /* ---- the peers view's live part -------------------------------------------------------------------- */
 
 void
@@ -302,6 +318,8 @@ typedef struct PeerInfo
 	char	   *conninfo;
 	char	   *slot_name;
 	char	   *origin_name;
+	int32		peer_id;
+	TimestampTz applied_until;	/* saved progress in peer commit time (or when it was added) */
 } PeerInfo;
 
 typedef struct ApplyState
@@ -319,6 +337,8 @@ typedef struct ApplyState
 	int64		applied;
 	int64		skipped;
 	MemoryContext batch_cxt;
+	int32		peer_id;
+	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
 } ApplyState;
 
 static void
@@ -376,7 +396,8 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name FROM tieredlog.peer"
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
+							  " COALESCE(applied_until, created_at) FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)
@@ -390,6 +411,13 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	peer->conninfo = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	peer->slot_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 	peer->origin_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
+	{
+		bool		isnull;
+
+		peer->applied_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 5, &isnull));
+	}
+	peer->peer_id = peer_id;
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -417,6 +445,10 @@ connect_peer(const PeerInfo *peer)
 	return conn;
 }
 
+/*
+ * START_REPLICATION. A slot that is gone, or was invalidated (max_slot_wal_keep_size), is created
+ * again once and the commit-time range since the saved progress is recorded as a gap.
+ */
 static void
 start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 {
@@ -425,6 +457,28 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 							   slot_ident, LSN_FORMAT_ARGS(from), TL_PROTO_VERSION);
 	PGresult   *res = PQexec(as->conn, cmd);
 
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorMessage(res);
+		const char *reason = NULL;
+
+		if (sqlstate && strcmp(sqlstate, "42704") == 0)
+			reason = "missing";
+		else if (msg && strstr(msg, "invalidated") != NULL)
+			reason = "invalidated";
+		if (reason != NULL)
+		{
+			PQclear(res);
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			tl_peer_recreate_slot(peer->name, peer->conninfo, peer->slot_name, reason, peer->applied_until);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			res = PQexec(as->conn, cmd);
+		}
+	}
 	PQfreemem(slot_ident);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
 	{
@@ -526,11 +580,29 @@ begin_batch(ApplyState *as)
 	as->batch_xacts = 0;
 }
 
+/* Save the peer commit time applied so far (the start of a gap, should the slot be lost). */
+static void
+save_progress_time(ApplyState *as)
+{
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int32GetDatum(as->peer_id), TimestampTzGetDatum(as->batch_commit_time)};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("UPDATE tieredlog.peer SET applied_until = $2 WHERE peer_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not save the apply progress");
+	SPI_finish();
+	as->saved_until = as->batch_commit_time;
+}
+
 static void
 commit_batch(ApplyState *as)
 {
 	if (!as->in_xact)
 		return;
+	if (as->batch_xacts > 0 && as->batch_commit_time - as->saved_until >= 10 * USECS_PER_SEC)
+		save_progress_time(as);
 	if (as->batch_xacts > 0)
 	{
 		replorigin_session_origin_lsn = as->batch_end_lsn;
@@ -818,6 +890,14 @@ tieredlog_apply_main(Datum arg)
 
 	load_peer(peer_id, &peer);
 	memset(&as, 0, sizeof(as));
+	as.peer_id = peer_id;
+	as.saved_until = peer.applied_until;
+	/* counters carry on across restarts of the worker (not of the server) */
+	SpinLockAcquire(&ashared->mutex);
+	as.applied = my_slot->records_applied;
+	as.skipped = my_slot->records_skipped;
+	strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+	SpinLockRelease(&ashared->mutex);
 	as.batch_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply batch", ALLOCSET_DEFAULT_SIZES);
 
 	SetCurrentStatementStartTimestamp();

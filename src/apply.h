@@ -18,6 +18,7 @@ extern void tl_apply_shmem_startup(void);
 extern int	tl_apply_ensure_workers(void);
 /* drop_peer: stop a peer's apply worker and wait for it (up to timeout_ms) */
 extern bool tl_apply_stop_worker(int32 peer_id, int timeout_ms);
+extern void tl_apply_clear_backoff(int32 peer_id);
 
 /* SQL: the live state of every apply worker of this database */
 extern void tl_apply_rows(FunctionCallInfo fcinfo);

@@ -313,3 +313,71 @@ tl_drop_peer(const char *peer_name)
 				 errhint("When the peer is back, run SELECT pg_drop_replication_slot('%s') on it; until then it keeps WAL.", slot)));
 	PQfinish(conn);
 }
+
+/* Pause (false) or resume (true) streaming from a peer; its slot keeps WAL while paused. */
+void
+tl_set_peer_enabled(const char *peer_name, bool enabled)
+{
+	Oid			types[2] = {TEXTOID, BOOLOID};
+	Datum		values[2] = {CStringGetTextDatum(peer_name), BoolGetDatum(enabled)};
+	TlAsOwner	save;
+	int32		peer_id;
+	bool		isnull;
+
+	tl_check_name("peer", peer_name);
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
+				2, types, values, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peer \"%s\" does not exist", peer_name)));
+	peer_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_restore_user(&save);
+	if (!enabled && !tl_apply_stop_worker(peer_id, 10000))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the apply worker of peer \"%s\" did not stop", peer_name)));
+	if (enabled)
+		tl_apply_clear_backoff(peer_id);
+	tl_worker_wake_database();
+}
+
+/*
+ * The apply worker found its slot on the peer gone or invalidated: create it again (dropping an
+ * invalidated one first) and record the commit-time range this node may have missed as a gap.
+ * Runs in the apply worker, inside a transaction.
+ */
+void
+tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *slot,
+					  const char *reason, TimestampTz from_ts)
+{
+	PGconn	   *conn = connect_plain(peer_name, conninfo);
+	const char *params[1] = {slot};
+	PGresult   *res;
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
+	res = peer_exec(conn, peer_name,
+					"SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots"
+					" WHERE slot_name = $1 AND NOT active", 1, params, NULL);
+	PQclear(res);
+	res = peer_exec(conn, peer_name, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'tieredlog')",
+					1, params, NULL);
+	PQclear(res);
+	PQfinish(conn);
+	values[0] = CStringGetTextDatum(peer_name);
+	values[1] = TimestampTzGetDatum(from_ts);
+	values[2] = CStringGetTextDatum(reason);
+	values[3] = CStringGetTextDatum(slot);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
+							  " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a gap");
+	SPI_finish();
+	ereport(LOG,
+			(errmsg("tieredlog: slot \"%s\" on peer \"%s\" was %s; recreated it and recorded a gap from %s",
+					slot, peer_name, reason, timestamptz_to_str(from_ts))));
+}
