@@ -1,0 +1,192 @@
+# Replication among three nodes (full mesh, loopback):
+#  - concurrent appends on all three converge: every segment digest equal everywhere, every record
+#    exactly once (no loops, no duplicates);
+#  - a node stopped for a while catches up after restart;
+#  - kill -9 of an apply worker in the middle of a backlog loses and duplicates nothing;
+#  - a dropped slot is recreated and the missed time range recorded as a gap;
+#  - a peer with a wrong password or an unreachable host shows a clear last_error and retries
+#    without log spam; passwords are masked for non-superusers;
+#  - drop_peer removes the slot on the peer and the origin here, and says so when the peer is gone.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+
+my @nodes;
+for my $i (1 .. 3)
+{
+	my $n = PostgreSQL::Test::Cluster->new("n$i");
+	$n->init(allows_streaming => 'logical');
+	$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'tieredlog'
+tieredlog.node_name = 'n$i'
+tieredlog.naptime = 1
+tieredlog.seal_grace = '10000d'
+tieredlog.adaptive_tiering = off
+output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
+max_worker_processes = 16
+max_replication_slots = 10
+max_wal_senders = 10
+restart_after_crash = on
+});
+	$n->start;
+	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
+	push @nodes, $n;
+}
+my ($n1, $n2, $n3) = @nodes;
+
+for my $a (@nodes)
+{
+	for my $b (@nodes)
+	{
+		next if $a == $b;
+		my $name = $b->name;
+		my $conn = $b->connstr('postgres');
+		$a->safe_psql('postgres', "SELECT tieredlog.add_peer('$name', \$\$$conn\$\$)");
+	}
+}
+for my $n (@nodes)
+{
+	ok($n->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.peers WHERE state = 'streaming'"),
+		$n->name . ': both peers streaming');
+}
+
+# Run a psql script on a node in the background; returns the handle.
+sub start_script
+{
+	my ($node, $script) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres')],
+		'<', \$script, '>', \$out, '2>', \$err);
+	return [$h, \$out, \$err];
+}
+
+sub appends
+{
+	my ($prefix, $n, $batch) = @_;
+	my $s = '';
+	for my $i (1 .. $n)
+	{
+		$s .= $batch
+		  ? "SELECT tieredlog.append_many('ev', array_agg('$prefix-$i-' || j), array_agg(jsonb_build_object('j', j))) FROM generate_series(1, $batch) j;\n"
+		  : "SELECT tieredlog.append('ev', '$prefix-' || $i, '{\"i\": $i}');\n";
+	}
+	return $s;
+}
+
+sub digests
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(range_start || '=' || digest, ',' ORDER BY range_start) FROM tieredlog.segments");
+}
+
+sub converged
+{
+	my ($total, $what) = @_;
+	for my $n (@nodes)
+	{
+		ok($n->poll_query_until('postgres', "SELECT count(*) = $total FROM tieredlog.read('ev')"),
+			$n->name . ": all $total records ($what)");
+	}
+	my $d1 = digests($n1);
+	is(digests($n2), $d1, "n2's segment digests equal n1's ($what)");
+	is(digests($n3), $d1, "n3's segment digests equal n1's ($what)");
+	for my $n (@nodes)
+	{
+		is($n->safe_psql('postgres', "SELECT count(*) - count(DISTINCT (origin, seq)) FROM tieredlog.read('ev')"),
+			'0', $n->name . ": no record twice ($what)");
+	}
+}
+
+# ---- concurrent appends on all three nodes ------------------------------------------------------------
+my @jobs = map { start_script($nodes[$_], appends("c$_", 300)) } 0 .. 2;
+$_->[0]->finish for @jobs;
+converged(900, 'concurrent appends');
+is($n1->safe_psql('postgres', "SELECT sum(records_applied) FROM tieredlog.peers"), '600',
+	'n1 applied exactly the 600 records the others originated (no loop)');
+
+# ---- a node stopped for a while catches up --------------------------------------------------------------
+$n3->stop;
+@jobs = (start_script($n1, appends('s1', 100)), start_script($n2, appends('s2', 100)));
+$_->[0]->finish for @jobs;
+$n3->start;
+converged(1100, 'n3 was stopped');
+
+# ---- kill -9 of an apply worker during a backlog -----------------------------------------------------------
+$n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
+my $job = start_script($n1, appends('k', 40, 1000));
+$job->[0]->finish;
+$n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', true)");
+ok($n2->poll_query_until('postgres',
+	"SELECT count(*) > 1100 FROM tieredlog.read('ev')"), 'n2 is applying the 40 000-record backlog');
+my $apid = $n2->safe_psql('postgres', "SELECT pid FROM tieredlog.peers WHERE peer_name = 'n1'");
+my $before_kill = $n2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')");
+ok($apid =~ /^\d+$/ && $before_kill < 41100, "killing apply worker $apid with $before_kill of 41100 records in");
+kill 'KILL', $apid;
+converged(41100, 'apply worker killed mid-backlog');
+
+# ---- a dropped slot becomes a gap -----------------------------------------------------------------------
+$n3->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
+my $slot = $n3->safe_psql('postgres', "SELECT slot_name FROM tieredlog.peer WHERE peer_name = 'n1'");
+$n1->safe_psql('postgres', "SELECT pg_drop_replication_slot('$slot')");
+$n1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'during-gap', '{}')");
+$n3->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', true)");
+ok($n3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.gaps WHERE peer_name = 'n1' AND reason LIKE 'missing%'"),
+	'the lost slot is recorded as a gap');
+ok($n3->poll_query_until('postgres', "SELECT state = 'streaming' FROM tieredlog.peers WHERE peer_name = 'n1'"),
+	'and streaming resumes on a recreated slot');
+$n1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'after-gap', '{}')");
+ok($n3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('ev', key => 'after-gap')"),
+	'records after the gap arrive');
+is($n3->safe_psql('postgres', "SELECT from_ts < to_ts FROM tieredlog.gaps WHERE peer_name = 'n1'"), 't',
+	'the gap is a time range');
+
+# ---- wrong password, unreachable host -----------------------------------------------------------------
+$n1->safe_psql('postgres', "CREATE ROLE tl_repl LOGIN REPLICATION SUPERUSER PASSWORD 'right'");
+$n1->append_conf('pg_hba.conf', '');
+my $hba = slurp_file($n1->data_dir . '/pg_hba.conf');
+open(my $fh, '>', $n1->data_dir . '/pg_hba.conf') or die;
+print $fh "local all tl_repl scram-sha-256\n" . $hba;
+close $fh;
+$n1->reload;
+my $bad = $n1->connstr('postgres') . " user=tl_repl password=wrong";
+$n2->safe_psql('postgres', "UPDATE tieredlog.peer SET conninfo = \$\$$bad\$\$ WHERE peer_name = 'n1'");
+$n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false); SELECT tieredlog.set_peer_enabled('n1', true);");
+ok($n2->poll_query_until('postgres',
+	"SELECT last_error LIKE '%password authentication failed%' FROM tieredlog.peers WHERE peer_name = 'n1'"),
+	'a wrong password shows in last_error');
+$n2->safe_psql('postgres', "CREATE ROLE tl_watcher; GRANT USAGE ON SCHEMA tieredlog TO tl_watcher;
+	GRANT SELECT ON tieredlog.peers TO tl_watcher; GRANT SELECT ON tieredlog.peer TO tl_watcher;
+	GRANT EXECUTE ON FUNCTION tieredlog._mask_conninfo(text), tieredlog._apply_status() TO tl_watcher;");
+my $seen = $n2->safe_psql('postgres', "SET ROLE tl_watcher; SELECT conninfo FROM tieredlog.peers WHERE peer_name = 'n1'");
+unlike($seen, qr/wrong/, 'a non-superuser does not see the password');
+like($seen, qr/password=\*{8}/, 'it is masked');
+sleep 6;	# several retries (backoff 1 s, 2 s, 4 s)
+my @said = (slurp_file($n2->logfile) =~ /tieredlog apply worker: peer "n1": .*password authentication failed|could not connect to peer "n1".*password authentication failed/g);
+cmp_ok(scalar(@said), '<=', 1, 'the same error is logged once, not at every retry (' . scalar(@said) . ')');
+cmp_ok($n2->safe_psql('postgres', "SELECT failures FROM tieredlog._apply_status() a JOIN tieredlog.peer USING (peer_id) WHERE peer_name = 'n1'"),
+	'>=', 2, 'while it keeps retrying');
+
+my $unreachable = 'host=127.0.0.1 port=1 dbname=postgres';
+$n2->safe_psql('postgres', "UPDATE tieredlog.peer SET conninfo = '$unreachable' WHERE peer_name = 'n3'");
+$n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n3', false); SELECT tieredlog.set_peer_enabled('n3', true);");
+ok($n2->poll_query_until('postgres',
+	"SELECT last_error LIKE '%could not connect to peer \"n3\"%' FROM tieredlog.peers WHERE peer_name = 'n3'"),
+	'an unreachable host shows in last_error');
+
+# ---- drop_peer --------------------------------------------------------------------------------------------
+my $slot31 = $n3->safe_psql('postgres', "SELECT slot_name FROM tieredlog.peer WHERE peer_name = 'n1'");
+$n3->safe_psql('postgres', "SELECT tieredlog.drop_peer('n1')");
+is($n1->safe_psql('postgres', "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot31'"), '0',
+	'drop_peer dropped the slot on the peer');
+is($n3->safe_psql('postgres', "SELECT count(*) FROM pg_replication_origin WHERE roname = 'tieredlog:n1'"), '0',
+	'and the origin here');
+my ($rc, $out, $err) = $n2->psql('postgres', "SELECT tieredlog.drop_peer('n3')");
+is($rc, 0, 'drop_peer of an unreachable peer succeeds');
+like($err, qr/peer "n3" is unreachable; its slot .* was not dropped there/, 'and says what is left on the peer');
+
+$_->stop for @nodes;
+done_testing();
