@@ -10,7 +10,7 @@ PG_CONFIG=$PG_BIN/pg_config
 PGXS_DIR=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}
-TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libzstd-dev libxxhash-dev libipc-run-perl zstd"
+TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libipc-run-perl zstd"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -60,6 +60,8 @@ fresh_dir() {
 tieredlog_conf() {
 	cat <<CONF
 shared_preload_libraries = 'tieredlog'
+wal_level = logical
+output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
 CONF
 }
 

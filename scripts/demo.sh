@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what is needed, build and install tieredlog, start a local node as an unprivileged user
-# and show logs, segments and digests at work. Safe to run again: it stops and recreates its node.
+# Install what is needed, build and install tieredlog, start three local nodes as an unprivileged
+# user and show logs, segments, digests, tiers and the worker at work on node1, then replication
+# among the three. Safe to run again: it stops and recreates its nodes.
 #   scripts/demo.sh            (as root, or a user with sudo)
 source "$(dirname "$0")/common.sh"
 
@@ -9,16 +10,60 @@ DEMO_PORT=${TL_DEMO_PORT:-55440}
 
 install_deps
 build_install
-stop_node "$DEMO_DIR/node1"
+for i in 1 2 3; do stop_node "$DEMO_DIR/node$i"; done
 fresh_dir "$DEMO_DIR"
-fresh_dir "$DEMO_DIR/node1"
-say "starting node1 on port $DEMO_PORT (data in $DEMO_DIR/node1)"
-# short worker settings, so the demo shows the worker sealing within seconds
-start_node "$DEMO_DIR/node1" "$DEMO_PORT" node1 "tieredlog.naptime = 1" "tieredlog.seal_grace = 5"
+for i in 1 2 3; do
+	port=$((DEMO_PORT + i - 1))
+	fresh_dir "$DEMO_DIR/node$i"
+	say "starting node$i on port $port (data in $DEMO_DIR/node$i)"
+	# short worker settings, so the demo shows the worker sealing within seconds
+	start_node "$DEMO_DIR/node$i" "$port" "node$i" "tieredlog.naptime = 1" "tieredlog.seal_grace = 5"
+done
 
-say "running the demo (scripts/demo.sql)"
-as_pg psql -X -v ON_ERROR_STOP=1 -h "$DEMO_DIR/node1" -p "$DEMO_PORT" -U postgres -d postgres \
-	-f "$TL_ROOT/scripts/demo.sql"
+on_node() {	# on_node <i> <psql args...>
+	local i=$1
+	shift
+	as_pg psql -X -v ON_ERROR_STOP=1 -h "$DEMO_DIR/node$i" -p $((DEMO_PORT + i - 1)) -U postgres -d postgres "$@"
+}
 
-say "node1 keeps running: psql -h $DEMO_DIR/node1 -p $DEMO_PORT -U postgres"
-say "stop it with: runuser -u $TL_RUN_USER -- $PG_BIN/pg_ctl -D $DEMO_DIR/node1/data stop"
+say "running the single-node demo on node1 (scripts/demo.sql)"
+on_node 1 -f "$TL_ROOT/scripts/demo.sql"
+
+say "replication: every node adds the other two as peers (full mesh)"
+for i in 1 2 3; do
+	on_node "$i" -q -c "CREATE EXTENSION IF NOT EXISTS tieredlog" -c "SELECT tieredlog.create_log('chat', '10 minutes')" >/dev/null
+done
+for i in 1 2 3; do
+	for j in 1 2 3; do
+		[ "$i" = "$j" ] && continue
+		on_node "$i" -q -c "SELECT tieredlog.add_peer('node$j', 'host=$DEMO_DIR/node$j port=$((DEMO_PORT + j - 1)) dbname=postgres user=postgres')" >/dev/null
+	done
+done
+on_node 1 -v demo_dir="$DEMO_DIR" -v demo_port="$DEMO_PORT" -f "$TL_ROOT/scripts/demo_replication.sql"
+for i in 2 3; do
+	on_node "$i" -q -c "SELECT tieredlog.append('chat', 'from-node$i-' || g, jsonb_build_object('n', g)) FROM generate_series(1, 100) g" >/dev/null
+done
+say "each node appended 100 records to log 'chat'; waiting for them to reach every node"
+for _ in $(seq 1 100); do
+	done_nodes=0
+	for i in 1 2 3; do
+		[ "$(on_node "$i" -At -c "SELECT count(*) FROM tieredlog.read('chat')")" = 300 ] && done_nodes=$((done_nodes + 1))
+	done
+	[ "$done_nodes" = 3 ] && break
+	sleep 0.2
+done
+say "every node holds the same 300 records: equal counts and equal segment digests"
+for i in 1 2 3; do
+	on_node "$i" -c "SELECT tieredlog.node_name() AS node,
+		(SELECT count(*) FROM tieredlog.read('chat')) AS records,
+		(SELECT count(DISTINCT origin) FROM tieredlog.read('chat')) AS origins,
+		(SELECT md5(string_agg(range_start || '=' || digest, ',' ORDER BY range_start))
+		   FROM tieredlog.segments WHERE log_name = 'chat') AS md5_of_digests"
+done
+say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
+on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \
+	-c "SELECT slot_name, active, wal_status, retained_bytes FROM tieredlog.slots" \
+	-c "SELECT node_name, logs, segments, worker_state, tasks_failed FROM tieredlog.status()"
+
+say "the nodes keep running: psql -h $DEMO_DIR/node1 -p $DEMO_PORT -U postgres (node2, node3: ports $((DEMO_PORT + 1)), $((DEMO_PORT + 2)))"
+say "stop them with: for i in 1 2 3; do runuser -u $TL_RUN_USER -- $PG_BIN/pg_ctl -D $DEMO_DIR/node\$i/data stop; done"
