@@ -73,7 +73,7 @@ typedef struct TlApplySlot
 	int			failures;
 	TimestampTz next_start;
 	char		state[24];
-	char		last_error[256];
+	char		last_error[512];
 	TimestampTz last_error_at;
 	TimestampTz last_contact;
 	XLogRecPtr	received_lsn;	/* end of the peer's WAL as last reported */
@@ -482,9 +482,10 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 	PQfreemem(slot_ident);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
 	{
-		char	   *msg = pchomp(PQerrorMessage(as->conn));
-		const char *hint = strstr(msg, "output_plugin_libraries") != NULL
-			? " (add tieredlog to output_plugin_libraries on the peer)" : "";
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		char	   *msg = pstrdup(primary ? primary : pchomp(PQerrorMessage(as->conn)));
+		const char *hint = strstr(msg, "output plugin") != NULL
+			? " (on the peer, add tieredlog to output_plugin_libraries and reload)" : "";
 
 		PQclear(res);
 		note_error(psprintf("peer \"%s\" refused to stream slot \"%s\": %s%s", peer->name,
