@@ -24,6 +24,9 @@ OBJS = \
 	src/decoder.o \
 	src/apply.o \
 	src/peer.o \
+	src/wire.o \
+	src/remote.o \
+	src/reconcile.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

@@ -420,6 +420,81 @@ SELECT p.peer_name, p.node_name,
   FROM tieredlog.peer p
   LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 
+-- Records whose identity (origin, seq) is here with other content than a peer sent: damage (bit
+-- rot, a hand edit). Both versions are kept; nothing is merged or overwritten.
+CREATE TABLE tieredlog.quarantine (
+	quarantine_id		bigserial PRIMARY KEY,
+	log_name			text COLLATE "C" NOT NULL,
+	origin				text NOT NULL,
+	seq					bigint NOT NULL,
+	key					text NOT NULL,
+	local_rid			uuid NOT NULL,
+	remote_rid			uuid NOT NULL,
+	remote_payload		jsonb NOT NULL,
+	via					text NOT NULL,		-- 'streaming' or 'reconciliation'
+	peer_name			text,
+	detected_at			timestamptz NOT NULL DEFAULT now(),
+	resolved_at			timestamptz,
+	resolution			text,
+	UNIQUE (log_name, origin, seq, remote_rid)
+);
+
+-- reconciliation -----------------------------------------------------------------------------------
+
+-- The protocol's functions on the peer's side (called by a coordinating node over libpq).
+CREATE FUNCTION tieredlog._ae_roots(log_name text, from_ts timestamptz, to_ts timestamptz,
+									include_archive boolean) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_roots' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_leaves(log_name text, range_start timestamptz) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_leaves' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_ids(log_name text, range_start timestamptz, leaves integer[], salt bigint)
+	RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_ids' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_fetch(log_name text, range_start timestamptz, salt bigint, ids bytea)
+	RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_fetch' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_store(records bytea, from_node text) RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_store' LANGUAGE C STRICT VOLATILE;
+
+-- Every segment a reconciliation found out of sync, and what it did about it.
+CREATE TABLE tieredlog.reconcile_log (
+	reconcile_id		bigserial PRIMARY KEY,
+	log_name			text COLLATE "C" NOT NULL,
+	range_start			timestamptz NOT NULL,
+	segment_id			bigint,
+	peer_name			text NOT NULL,
+	status				text NOT NULL,
+	records_sent		bigint NOT NULL,
+	records_received	bigint NOT NULL,
+	conflicts			bigint NOT NULL,
+	leaves_differing	integer NOT NULL,
+	bytes				bigint NOT NULL,
+	round_trips			integer NOT NULL,
+	detect_bytes		bigint NOT NULL,
+	localize_bytes		bigint NOT NULL,
+	reconcile_bytes		bigint NOT NULL,
+	repair_bytes		bigint NOT NULL,
+	duration_ms			float8 NOT NULL,
+	reconciled_at		timestamptz NOT NULL DEFAULT now()
+);
+CREATE VIEW tieredlog.reconcile_history AS
+SELECT * FROM tieredlog.reconcile_log ORDER BY reconcile_id;
+
+CREATE FUNCTION tieredlog.reconcile(log_name text DEFAULT NULL, peer_name text DEFAULT NULL,
+									from_ts timestamptz DEFAULT NULL, to_ts timestamptz DEFAULT NULL,
+									include_archive boolean DEFAULT false)
+	RETURNS TABLE(log_name text, range_start timestamptz, segment_id bigint, peer_name text, status text,
+				  records_sent bigint, records_received bigint, conflicts bigint, leaves_differing integer,
+				  bytes bigint, round_trips integer, detect_bytes bigint, localize_bytes bigint,
+				  reconcile_bytes bigint, repair_bytes bigint, duration_ms float8)
+	AS 'MODULE_PATHNAME', 'tieredlog_reconcile' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE FUNCTION tieredlog.reconcile_segment(segment_id bigint, peer_name text DEFAULT NULL)
+	RETURNS TABLE(log_name text, range_start timestamptz, segment_id bigint, peer_name text, status text,
+				  records_sent bigint, records_received bigint, conflicts bigint, leaves_differing integer,
+				  bytes bigint, round_trips integer, detect_bytes bigint, localize_bytes bigint,
+				  reconcile_bytes bigint, repair_bytes bigint, duration_ms float8)
+	AS 'MODULE_PATHNAME', 'tieredlog_reconcile_segment' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
 -- privileges -------------------------------------------------------------------------------------
 -- Nothing is open to PUBLIC: grant what a role needs, e.g.
 --   GRANT USAGE ON SCHEMA tieredlog TO app;  GRANT EXECUTE ON FUNCTION tieredlog.append(...) TO app;

@@ -11,6 +11,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "access/htup_details.h"
@@ -29,6 +30,7 @@
 #include "digest.h"
 #include "peer.h"
 #include "progress.h"
+#include "reconcile.h"
 #include "read.h"
 #include "archive_store.h"
 #include "segment.h"
@@ -617,4 +619,153 @@ Datum
 tieredlog_mask_conninfo(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(tl_mask_conninfo(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
+/* ---- reconciliation ---------------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(tieredlog_ae_roots);
+PG_FUNCTION_INFO_V1(tieredlog_ae_leaves);
+PG_FUNCTION_INFO_V1(tieredlog_ae_ids);
+PG_FUNCTION_INFO_V1(tieredlog_ae_fetch);
+PG_FUNCTION_INFO_V1(tieredlog_ae_store);
+PG_FUNCTION_INFO_V1(tieredlog_reconcile);
+PG_FUNCTION_INFO_V1(tieredlog_reconcile_segment);
+
+Datum
+tieredlog_ae_roots(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_BYTEA_P(tl_ae_roots(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
+								  PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_BOOL(3)));
+}
+
+Datum
+tieredlog_ae_leaves(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_BYTEA_P(tl_ae_leaves(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1)));
+}
+
+Datum
+tieredlog_ae_ids(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_BYTEA_P(tl_ae_ids(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
+								PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3)));
+}
+
+Datum
+tieredlog_ae_fetch(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_BYTEA_P(tl_ae_fetch(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
+								  PG_GETARG_INT64(2), PG_GETARG_BYTEA_PP(3)));
+}
+
+Datum
+tieredlog_ae_store(PG_FUNCTION_ARGS)
+{
+	int64		counts[3] = {0, 0, 0};
+	Datum		d[3];
+
+	tl_require_preload();
+	tl_ae_store(PG_GETARG_BYTEA_PP(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), counts);
+	for (int i = 0; i < 3; i++)
+		d[i] = Int64GetDatum(counts[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, 3, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+typedef struct ReconcileOut
+{
+	ReturnSetInfo *rsinfo;
+} ReconcileOut;
+
+/* One result row, and a history row for every segment that was not already in sync. */
+static void
+emit_reconcile_row(const TlReconcileResult *r, void *arg)
+{
+	ReconcileOut *o = arg;
+	Datum		v[16];
+	bool		n[16] = {0};
+	int64		bytes = 0;
+
+	for (int p = 0; p < 4; p++)
+		bytes += r->phase_bytes[p];
+	v[0] = CStringGetTextDatum(r->log_name);
+	v[1] = TimestampTzGetDatum(r->range_start);
+	v[2] = Int64GetDatum(r->segment_id);
+	n[2] = r->segment_id == 0;
+	v[3] = CStringGetTextDatum(r->peer_name);
+	v[4] = CStringGetTextDatum(r->status);
+	v[5] = Int64GetDatum(r->records_sent);
+	v[6] = Int64GetDatum(r->records_received);
+	v[7] = Int64GetDatum(r->conflicts);
+	v[8] = Int32GetDatum(r->leaves_differing);
+	v[9] = Int64GetDatum(bytes);
+	v[10] = Int32GetDatum(r->round_trips);
+	v[11] = Int64GetDatum(r->phase_bytes[0]);
+	v[12] = Int64GetDatum(r->phase_bytes[1]);
+	v[13] = Int64GetDatum(r->phase_bytes[2]);
+	v[14] = Int64GetDatum(r->phase_bytes[3]);
+	v[15] = Float8GetDatum(r->duration_ms);
+	tuplestore_putvalues(o->rsinfo->setResult, o->rsinfo->setDesc, v, n);
+	if (strcmp(r->status, "in_sync") != 0)
+	{
+		Oid			types[16] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+		INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+		char		nulls[16];
+		TlAsOwner	save;
+
+		for (int i = 0; i < 16; i++)
+			nulls[i] = n[i] ? 'n' : ' ';
+		tl_become_owner(&save);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
+								  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
+								  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
+								  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+								  " $14, $15, $16)", 16, types, v, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a reconciliation");
+		SPI_finish();
+		tl_restore_user(&save);
+	}
+}
+
+Datum
+tieredlog_reconcile(PG_FUNCTION_ARGS)
+{
+	ReconcileOut o;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	o.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	tl_reconcile(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				 PG_ARGISNULL(2) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(2),
+				 PG_ARGISNULL(3) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(3),
+				 PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4),
+				 emit_reconcile_row, &o);
+	return (Datum) 0;
+}
+
+Datum
+tieredlog_reconcile_segment(PG_FUNCTION_ARGS)
+{
+	ReconcileOut o;
+	TlSegment	seg;
+	TlLog		log;
+
+	tl_require_preload();
+	require_args(fcinfo, 1, "segment_id");
+	if (!tl_catalog_get_segment(PG_GETARG_INT64(0), &seg) || !tl_catalog_find_log_by_id(seg.log_id, &log))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment %lld does not exist", (long long) PG_GETARG_INT64(0))));
+	InitMaterializedSRF(fcinfo, 0);
+	o.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	/* a tier 2 segment named explicitly is reconciled, frames and all */
+	tl_reconcile(log.name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				 seg.range_start, seg.range_start + 1, true, emit_reconcile_row, &o);
+	return (Datum) 0;
 }

@@ -218,6 +218,7 @@ typedef struct FoundState
 	const char *origin;
 	int64		seq;
 	bool		found;
+	TlRid		rid;
 } FoundState;
 
 static void
@@ -230,12 +231,16 @@ visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
 		DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != st->seq)
 		return;
 	if (strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), st->origin) == 0)
+	{
 		st->found = true;
+		memcpy(st->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data,
+			   TL_RID_LEN);
+	}
 }
 
-/* Does the segment's relation already hold (origin, seq)? Probes its unique identity index. */
+/* Does the segment's relation hold (origin, seq)? Probes its unique identity index. */
 static bool
-relation_has_identity(Relation rel, const char *origin, int64 seq)
+relation_has_identity(Relation rel, const char *origin, int64 seq, TlRid *rid)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -257,6 +262,13 @@ relation_has_identity(Relation rel, const char *origin, int64 seq)
 			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
 			index_rescan(scan, keys, 2, NULL, 0);
 			found = index_getnext_slot(scan, ForwardScanDirection, slot);
+			if (found)
+			{
+				bool		isnull;
+				Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
+
+				memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
+			}
 			index_endscan(scan);
 			ExecDropSingleTupleTableSlot(slot);
 		}
@@ -267,17 +279,20 @@ relation_has_identity(Relation rel, const char *origin, int64 seq)
 }
 
 /*
- * Store a record that another node originated (its origin, seq, ts and rid are its own). A record
- * already here, in the segment's relation or its frames, is skipped: returns false. The caller
- * has checked the record's rid against its content.
+ * Store a record that another node originated (its origin, seq, ts and rid are its own), unless
+ * its identity (origin, seq) is already here, in the segment's relation or its frames: then
+ * nothing is written, and *existing gets the rid found (TL_APPLY_DUPLICATE if it is the same,
+ * TL_APPLY_CONFLICT if not: the same record with other content on two nodes is damage). The
+ * caller has checked the record's rid against its content.
  */
-bool
-tl_apply_record(const TlLog *log, TlRecord *rec)
+TlApplyResult
+tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 {
 	TlSegment	seg;
 	Relation	rel;
 	HeapTuple	tup;
 	CatalogIndexState ind;
+	bool		found;
 
 	check_writable();
 	tl_check_key(rec->key);
@@ -285,22 +300,21 @@ tl_apply_record(const TlLog *log, TlRecord *rec)
 	tl_check_ts(log, rec->ts);
 	tl_hlc_observe(rec->ts);
 	rel = open_segment_for_append(log, rec->ts, &seg);
-	if (relation_has_identity(rel, rec->origin, rec->seq))
-	{
-		table_close(rel, NoLock);
-		return false;
-	}
-	if (seg.archive_attempt != 0)
+	found = relation_has_identity(rel, rec->origin, rec->seq, existing);
+	if (!found && seg.archive_attempt != 0)
 	{
 		FoundState	st = {rec->origin, rec->seq, false};
 
 		tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
 						visit_find_identity, &st);
-		if (st.found)
-		{
-			table_close(rel, NoLock);
-			return false;
-		}
+		found = st.found;
+		*existing = st.rid;
+	}
+	if (found)
+	{
+		table_close(rel, NoLock);
+		return memcmp(existing->bytes, rec->rid.bytes, TL_RID_LEN) == 0
+			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
 	}
 	tup = tl_row_form(RelationGetDescr(rel), rec);
 	ind = CatalogOpenIndexes(rel);
@@ -309,5 +323,5 @@ tl_apply_record(const TlLog *log, TlRecord *rec)
 	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
 	tl_stats_count_writes(seg.segment_id, 1, true);
 	table_close(rel, NoLock);
-	return true;
+	return TL_APPLY_STORED;
 }

@@ -21,6 +21,13 @@ typedef struct TlAppendInput
 
 extern int64 tl_append(const TlLog *log, const TlAppendInput *in);
 extern int64 tl_append_batch(const TlLog *log, const TlAppendInput *in, int n);
-extern bool tl_apply_record(const TlLog *log, TlRecord *rec);
+typedef enum TlApplyResult
+{
+	TL_APPLY_STORED,
+	TL_APPLY_DUPLICATE,			/* already here, same rid */
+	TL_APPLY_CONFLICT			/* (origin, seq) here with another rid: damage */
+} TlApplyResult;
+
+extern TlApplyResult tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing);
 
 #endif							/* TIEREDLOG_APPEND_H */

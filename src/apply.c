@@ -52,6 +52,8 @@
 #include "apply.h"
 #include "catalog.h"
 #include "decoder.h"
+#include "remote.h"
+#include "wire.h"
 #include "peer.h"
 #include "record.h"
 #include "tieredlog.h"
@@ -338,6 +340,7 @@ typedef struct ApplyState
 	int64		skipped;
 	MemoryContext batch_cxt;
 	int32		peer_id;
+	const char *peer_name;
 	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
 } ApplyState;
 
@@ -495,79 +498,6 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 	PQclear(res);
 }
 
-/* ---- wire parsing (bounds-checked: a peer's bytes are input like any other) ----------------------- */
-
-typedef struct Wire
-{
-	const char *p;
-	const char *end;
-} Wire;
-
-static void
-wire_fail(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("malformed message from peer: %s", what)));
-}
-
-static uint64
-wire_u64(Wire *w)
-{
-	uint64		v;
-
-	if (w->end - w->p < 8)
-		wire_fail("truncated integer");
-	memcpy(&v, w->p, 8);
-	w->p += 8;
-	return pg_ntoh64(v);
-}
-
-static uint32
-wire_u32(Wire *w)
-{
-	uint32		v;
-
-	if (w->end - w->p < 4)
-		wire_fail("truncated length");
-	memcpy(&v, w->p, 4);
-	w->p += 4;
-	return pg_ntoh32(v);
-}
-
-static uint8
-wire_u8(Wire *w)
-{
-	if (w->end - w->p < 1)
-		wire_fail("truncated byte");
-	return (uint8) *w->p++;
-}
-
-static const char *
-wire_bytes(Wire *w, int *len)
-{
-	uint32		n = wire_u32(w);
-	const char *p;
-
-	if (n > (uint32) (w->end - w->p) || n > MaxAllocSize - 1)
-		wire_fail("length runs past the message");
-	p = w->p;
-	w->p += n;
-	*len = (int) n;
-	return p;
-}
-
-static char *
-wire_cstring(Wire *w)
-{
-	int			len;
-	const char *p = wire_bytes(w, &len);
-
-	if (memchr(p, '\0', len) != NULL)
-		wire_fail("NUL in a name");
-	return pnstrdup(p, len);
-}
-
 /* ---- applying ---------------------------------------------------------------------------------- */
 
 static void
@@ -626,73 +556,29 @@ commit_batch(ApplyState *as)
 	}
 }
 
+/* What apply and reconciliation do with a record that is already here under another rid. */
 static void
-apply_record(ApplyState *as, Wire *w)
+apply_record(ApplyState *as, TlWire *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(as->batch_cxt);
-	char	   *log_name = wire_cstring(w);
-	int64		interval_us = (int64) wire_u64(w);
-	int			len;
-	const char *p;
-	TlRecord	rec;
-	TlLog		log;
-	TlRid		sent;
-	char	   *payload_text;
-	int			payload_len;
+	TlWireRecord wr;
 
-	memset(&rec, 0, sizeof(rec));
-	p = wire_bytes(w, &len);
-	rec.key = cstring_to_text_with_len(p, len);
-	p = wire_bytes(w, &payload_len);
-	payload_text = pnstrdup(p, payload_len);
-	rec.ts = (TimestampTz) wire_u64(w);
-	if (wire_u8(w))
-	{
-		p = wire_bytes(w, &len);
-		rec.source = cstring_to_text_with_len(p, len);
-	}
-	rec.origin = wire_cstring(w);
-	rec.seq = (int64) wire_u64(w);
-	if (w->end - w->p < TL_RID_LEN)
-		wire_fail("truncated rid");
-	memcpy(sent.bytes, w->p, TL_RID_LEN);
-	w->p += TL_RID_LEN;
-
-	tl_check_name("log", log_name);
-	tl_check_name("origin", rec.origin);
-	rec.payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(payload_text)));
-	rec.log_name = log_name;
-	tl_record_compute_rid_with_text(&rec, payload_text, payload_len);
-	if (memcmp(rec.rid.bytes, sent.bytes, TL_RID_LEN) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("record %s:%lld of log \"%s\" from the peer does not match its rid",
-						rec.origin, (long long) rec.seq, log_name)));
-	if (strcmp(rec.origin, tl_node_name()) == 0)
+	tl_wire_get_record(w, &wr);
+	if (strcmp(wr.rec.origin, tl_node_name()) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) rec.seq),
+				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) wr.rec.seq),
 				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
-						 rec.origin)));
-
-	if (!tl_catalog_find_log(log_name, &log))
+						 wr.rec.origin)));
+	switch (tl_store_remote_record(&wr, "streaming", as->peer_name))
 	{
-		(void) tl_catalog_insert_log(log_name, interval_us, "last_writer_wins");
-		CommandCounterIncrement();
-		if (!tl_catalog_find_log(log_name, &log))
-			elog(ERROR, "log \"%s\" vanished after it was created", log_name);
+		case TL_APPLY_STORED:
+			as->applied++;
+			break;
+		default:
+			as->skipped++;
+			break;
 	}
-	else if (log.interval_us != interval_us)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("log \"%s\" has segments of %lld s here but of %lld s on the peer",
-						log_name, (long long) (log.interval_us / USECS_PER_SEC),
-						(long long) (interval_us / USECS_PER_SEC)),
-				 errhint("A log must have the same segment_interval on every node.")));
-	if (tl_apply_record(&log, &rec))
-		as->applied++;
-	else
-		as->skipped++;
 	as->batch_records++;
 	MemoryContextSwitchTo(old);
 }
@@ -700,18 +586,18 @@ apply_record(ApplyState *as, Wire *w)
 static void
 handle_xlogdata(ApplyState *as, const char *buf, int len)
 {
-	Wire		w = {buf + 25, buf + len};
+	TlWire		w = {buf + 25, buf + len};
 	uint8		kind;
 
 	if (len < 26)
-		wire_fail("short XLogData");
-	kind = wire_u8(&w);
+		tl_wire_fail("short XLogData");
+	kind = tl_wire_u8(&w);
 	switch (kind)
 	{
 		case 'B':
-			(void) wire_u64(&w);
-			(void) wire_u64(&w);
-			(void) wire_u32(&w);
+			(void) tl_wire_u64(&w);
+			(void) tl_wire_u64(&w);
+			(void) tl_wire_u32(&w);
 			if (!as->in_xact)
 				begin_batch(as);
 			break;
@@ -721,15 +607,15 @@ handle_xlogdata(ApplyState *as, const char *buf, int len)
 			apply_record(as, &w);
 			break;
 		case 'C':
-			(void) wire_u64(&w);
-			as->batch_end_lsn = wire_u64(&w);
-			as->batch_commit_time = (TimestampTz) wire_u64(&w);
+			(void) tl_wire_u64(&w);
+			as->batch_end_lsn = tl_wire_u64(&w);
+			as->batch_commit_time = (TimestampTz) tl_wire_u64(&w);
 			as->batch_xacts++;
 			if (as->batch_records >= APPLY_BATCH_RECORDS || as->batch_xacts >= APPLY_BATCH_XACTS)
 				commit_batch(as);
 			break;
 		default:
-			wire_fail("unknown message kind");
+			tl_wire_fail("unknown message kind");
 	}
 }
 
@@ -760,13 +646,13 @@ send_feedback(ApplyState *as, bool force)
 static void
 handle_keepalive(ApplyState *as, const char *buf, int len)
 {
-	Wire		w = {buf + 1, buf + len};
+	TlWire		w = {buf + 1, buf + len};
 
-	XLogRecPtr	sent = wire_u64(&w);
+	XLogRecPtr	sent = tl_wire_u64(&w);
 	bool		reply;
 
-	(void) wire_u64(&w);
-	reply = wire_u8(&w);
+	(void) tl_wire_u64(&w);
+	reply = tl_wire_u8(&w);
 	as->wal_end = Max(as->wal_end, sent);
 	commit_batch(as);
 
@@ -815,10 +701,10 @@ stream(ApplyState *as)
 		{
 			if (buf[0] == 'w')
 			{
-				Wire		hdr = {buf + 1, buf + len};
+				TlWire		hdr = {buf + 1, buf + len};
 
-				(void) wire_u64(&hdr);
-				as->wal_end = wire_u64(&hdr);
+				(void) tl_wire_u64(&hdr);
+				as->wal_end = tl_wire_u64(&hdr);
 				handle_xlogdata(as, buf, len);
 			}
 			else if (buf[0] == 'k')
@@ -892,6 +778,7 @@ tieredlog_apply_main(Datum arg)
 	load_peer(peer_id, &peer);
 	memset(&as, 0, sizeof(as));
 	as.peer_id = peer_id;
+	as.peer_name = peer.name;
 	as.saved_until = peer.applied_until;
 	/* counters carry on across restarts of the worker (not of the server) */
 	SpinLockAcquire(&ashared->mutex);

@@ -48,6 +48,7 @@
 #include "record.h"
 #include "segrows.h"
 #include "tieredlog.h"
+#include "wire.h"
 
 PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -67,37 +68,6 @@ typedef struct DecoderState
 	HTAB	   *segment_logs;
 	Oid			data_nsp;
 } DecoderState;
-
-/* ---- encoding helpers ----------------------------------------------------------------------- */
-
-static void
-put_u8(StringInfo out, uint8 v)
-{
-	appendBinaryStringInfo(out, (char *) &v, 1);
-}
-
-static void
-put_u32(StringInfo out, uint32 v)
-{
-	uint32		be = pg_hton32(v);
-
-	appendBinaryStringInfo(out, (char *) &be, 4);
-}
-
-static void
-put_u64(StringInfo out, uint64 v)
-{
-	uint64		be = pg_hton64(v);
-
-	appendBinaryStringInfo(out, (char *) &be, 8);
-}
-
-static void
-put_bytes(StringInfo out, const char *p, int len)
-{
-	put_u32(out, (uint32) len);
-	appendBinaryStringInfo(out, p, len);
-}
 
 /* ---- callbacks ------------------------------------------------------------------------------ */
 
@@ -186,10 +156,10 @@ send_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 		appendStringInfoString(ctx->out, "BEGIN");
 	else
 	{
-		put_u8(ctx->out, 'B');
-		put_u64(ctx->out, txn->final_lsn);
-		put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
-		put_u32(ctx->out, txn->xid);
+		tl_wire_put_u8(ctx->out, 'B');
+		tl_wire_put_u64(ctx->out, txn->final_lsn);
+		tl_wire_put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
+		tl_wire_put_u32(ctx->out, txn->xid);
 	}
 	OutputPluginWrite(ctx, false);
 	st->began = true;
@@ -211,10 +181,10 @@ decoder_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr co
 		appendStringInfoString(ctx->out, "COMMIT");
 	else
 	{
-		put_u8(ctx->out, 'C');
-		put_u64(ctx->out, commit_lsn);
-		put_u64(ctx->out, txn->end_lsn);
-		put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
+		tl_wire_put_u8(ctx->out, 'C');
+		tl_wire_put_u64(ctx->out, commit_lsn);
+		tl_wire_put_u64(ctx->out, txn->end_lsn);
+		tl_wire_put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
 	}
 	OutputPluginWrite(ctx, true);
 }
@@ -320,30 +290,18 @@ write_record_text(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
 static void
 write_record_binary(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
 {
-	Jsonb	   *payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	text	   *key = DatumGetTextPP(v[Anum_row_key - 1]);
-	text	   *origin = DatumGetTextPP(v[Anum_row_origin - 1]);
+	TlRecord	rec;
 
-	put_u8(out, 'R');
-	put_bytes(out, sl->log_name, strlen(sl->log_name));
-	put_u64(out, (uint64) sl->interval_us);
-	put_bytes(out, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	{
-		char	   *t = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
-
-		put_bytes(out, t, strlen(t));
-	}
-	put_u64(out, (uint64) DatumGetTimestampTz(v[Anum_row_ts - 1]));
-	put_u8(out, n[Anum_row_source - 1] ? 0 : 1);
-	if (!n[Anum_row_source - 1])
-	{
-		text	   *source = DatumGetTextPP(v[Anum_row_source - 1]);
-
-		put_bytes(out, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
-	}
-	put_bytes(out, VARDATA_ANY(origin), VARSIZE_ANY_EXHDR(origin));
-	put_u64(out, (uint64) DatumGetInt64(v[Anum_row_seq - 1]));
-	appendBinaryStringInfo(out, (char *) DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	memset(&rec, 0, sizeof(rec));
+	rec.key = DatumGetTextPP(v[Anum_row_key - 1]);
+	rec.payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	rec.ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	rec.source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	rec.origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	rec.seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	memcpy(rec.rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	tl_wire_put_u8(out, 'R');
+	tl_wire_put_record(out, sl->log_name, sl->interval_us, &rec, NULL);
 }
 
 static void

@@ -1,0 +1,885 @@
+/*-------------------------------------------------------------------------
+ * reconcile.c
+ *		Digest-driven anti-entropy between this node and a peer, over an ordinary libpq
+ *		connection to SQL functions of the peer's tieredlog.
+ *
+ *   coordinator (this node)                         peer
+ *   detect:    _ae_roots(log, from, to)      ---->  (range_start, tier, n, sum) per segment
+ *              compare with the same computed here, from the rows (not the stored digests, so
+ *              rows removed or added behind the extension's back show up)
+ *   localize:  _ae_leaves(log, segment)      ---->  the non-empty leaves of 256 (n, sum)
+ *   reconcile: _ae_ids(log, segment, leaves, salt) -> 8-byte ids XXH3_64(rid, salt) of the records
+ *              in the mismatched leaves, sorted; the salt is fresh for every exchange
+ *   repair:    _ae_fetch(log, segment, salt, ids) -> the records this node lacks (zstd)
+ *              _ae_store(records)            ---->  the records the peer lacks (zstd)
+ *   confirm:   _ae_roots again for the segment, compared with this node's
+ *
+ * Only missing records move, both ways, never deletions. Every received record is re-hashed
+ * and checked against its rid before it is stored; a record whose identity (origin, seq) exists
+ * with other content is quarantined (remote.c), not merged. Repairs are written with the
+ * replication origin DoNotReplicateId, so they are not streamed on again. Tier 2 segments are
+ * compared only with include_archive (their rows come from decoded frames). Bytes and round
+ * trips are counted per phase; every segment that was not already in sync is kept in
+ * tieredlog.reconcile_log (the reconcile_history view).
+ *
+ * Locking: none of its own; reads under the statement's snapshot, stores through append.c.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zstd.h>
+#include <xxhash.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "replication/origin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "catalog.h"
+#include "digest.h"
+#include "reconcile.h"
+#include "remote.h"
+#include "segment.h"
+#include "segrows.h"
+#include "tieredlog.h"
+#include "validate.h"
+#include "wire.h"
+
+/* ---- a segment's digest and rows, here ------------------------------------------------------------ */
+
+static bool
+find_log(const char *log_name, TlLog *log)
+{
+	return tl_catalog_find_log(log_name, log);
+}
+
+/* Digest of a segment computed from its rows (archived ones too when include_archive). */
+static void
+fresh_digest(const TlLog *log, const TlSegment *seg, TlSegmentDigest *d)
+{
+	tl_digest_recompute(log, seg, GetActiveSnapshot(), d);
+}
+
+static uint64
+short_id(const TlRid *rid, uint64 salt)
+{
+	return XXH3_64bits_withSeed(rid->bytes, TL_RID_LEN, salt);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+typedef struct IdCollect
+{
+	const TlLog *log;
+	const TlSegment *seg;
+	bool		leaves[TL_LEAVES];
+	uint64		salt;
+	uint64	   *ids;
+	int			n;
+	int			cap;
+	/* fetch mode: encode rows whose id is in want[] */
+	const uint64 *want;
+	int			nwant;
+	StringInfo	out;
+	int			encoded;
+} IdCollect;
+
+static void
+row_to_record(HeapTuple row, TupleDesc desc, TlRecord *rec)
+{
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+
+	heap_deform_tuple(row, desc, v, n);
+	memset(rec, 0, sizeof(*rec));
+	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
+	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+}
+
+static void
+visit_collect(HeapTuple row, TupleDesc desc, void *arg)
+{
+	IdCollect  *c = arg;
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	int			leaf = tl_leaf_of(ts, c->seg->range_start, c->log->interval_us);
+	TlRid		rid;
+	uint64		id;
+
+	if (!c->leaves[leaf])
+		return;
+	memcpy(rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
+	id = short_id(&rid, c->salt);
+	if (c->want != NULL)
+	{
+		TlRecord	rec;
+
+		if (bsearch(&id, c->want, c->nwant, sizeof(uint64), cmp_u64) == NULL)
+			return;
+		row_to_record(row, desc, &rec);
+		tl_wire_put_record(c->out, c->log->name, c->log->interval_us, &rec, NULL);
+		c->encoded++;
+		return;
+	}
+	if (c->n == c->cap)
+	{
+		c->cap = Max(1024, c->cap * 2);
+		c->ids = c->ids ? repalloc_huge(c->ids, sizeof(uint64) * c->cap)
+			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * c->cap);
+	}
+	c->ids[c->n++] = id;
+}
+
+/* The sorted short ids of the segment's records in the marked leaves. */
+static void
+collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log = log;
+	c->seg = seg;
+	c->salt = salt;
+	memcpy(c->leaves, leaves, sizeof(c->leaves));
+	tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, NULL, visit_collect, c);
+	if (c->n > 1)
+		qsort(c->ids, c->n, sizeof(uint64), cmp_u64);
+}
+
+/* Encode (zstd, u32 raw length first) the records of the marked leaves whose id is in want. */
+static bytea *
+encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt,
+			   const uint64 *want, int nwant, int *count)
+{
+	IdCollect	c;
+	StringInfoData raw;
+	size_t		bound;
+	size_t		clen;
+	bytea	   *out;
+
+	memset(&c, 0, sizeof(c));
+	initStringInfo(&raw);
+	c.log = log;
+	c.seg = seg;
+	c.salt = salt;
+	memcpy(c.leaves, leaves, sizeof(c.leaves));
+	c.want = want;
+	c.nwant = nwant;
+	c.out = &raw;
+	tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, NULL, visit_collect, &c);
+	*count = c.encoded;
+	bound = ZSTD_compressBound(raw.len);
+	out = palloc(VARHDRSZ + 4 + bound);
+	{
+		uint32		be = pg_hton32((uint32) raw.len);
+
+		memcpy(VARDATA(out), &be, 4);
+	}
+	clen = ZSTD_compress(VARDATA(out) + 4, bound, raw.data, raw.len, 3);
+	if (ZSTD_isError(clen))
+		elog(ERROR, "zstd compression failed: %s", ZSTD_getErrorName(clen));
+	SET_VARSIZE(out, VARHDRSZ + 4 + clen);
+	pfree(raw.data);
+	return out;
+}
+
+/* Store encoded records from a peer; counts[0..2] = stored, already here, quarantined. */
+static void
+store_records(const char *data, int len, const char *peer_name, int64 *counts)
+{
+	uint32		raw_len;
+	char	   *raw;
+	size_t		got;
+	TlWire		w;
+	RepOriginId saved = replorigin_session_origin;
+
+	if (len < 4)
+		tl_wire_fail("short record batch");
+	memcpy(&raw_len, data, 4);
+	raw_len = pg_ntoh32(raw_len);
+	if (raw_len > MaxAllocSize - 1 ||
+		ZSTD_getFrameContentSize(data + 4, len - 4) != (unsigned long long) raw_len)
+		tl_wire_fail("record batch size does not match its frame");
+	raw = palloc(Max(raw_len, 1));
+	got = ZSTD_decompress(raw, raw_len, data + 4, len - 4);
+	if (ZSTD_isError(got) || got != raw_len)
+		tl_wire_fail("record batch does not decompress");
+	w.p = raw;
+	w.end = raw + raw_len;
+	/* repairs are not streamed on: the peers reconcile for themselves */
+	replorigin_session_origin = DoNotReplicateId;
+	PG_TRY();
+	{
+		while (w.p < w.end)
+		{
+			TlWireRecord wr;
+
+			CHECK_FOR_INTERRUPTS();
+			tl_wire_get_record(&w, &wr);
+			counts[tl_store_remote_record(&wr, "reconciliation", peer_name)]++;
+		}
+	}
+	PG_FINALLY();
+	{
+		replorigin_session_origin = saved;
+	}
+	PG_END_TRY();
+	pfree(raw);
+}
+
+/* ---- the peer's side: SQL functions -------------------------------------------------------------- */
+
+static void
+put_digest(StringInfo out, const TlDigest *d)
+{
+	tl_wire_put_u64(out, (uint64) d->n);
+	tl_wire_put_u64(out, d->sum_hi);
+	tl_wire_put_u64(out, d->sum_lo);
+}
+
+static bytea *
+stringinfo_to_bytea(StringInfo s)
+{
+	bytea	   *b = palloc(VARHDRSZ + s->len);
+
+	SET_VARSIZE(b, VARHDRSZ + s->len);
+	memcpy(VARDATA(b), s->data, s->len);
+	return b;
+}
+
+/* u32 count, then per segment: i64 range_start, u8 tier, digest (fresh unless skipped archive) */
+bytea *
+tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts, bool include_archive)
+{
+	StringInfoData out;
+	TlLog		log;
+	List	   *segs = NIL;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	if (find_log(log_name, &log))
+		segs = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
+	tl_wire_put_u32(&out, list_length(segs));
+	foreach(lc, segs)
+	{
+		TlSegment  *seg = lfirst(lc);
+		TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
+
+		CHECK_FOR_INTERRUPTS();
+		if (seg->tier == 2 && !include_archive)
+			tl_digest_load(seg->segment_id, d);
+		else
+			fresh_digest(&log, seg, d);
+		tl_wire_put_u64(&out, (uint64) seg->range_start);
+		tl_wire_put_u8(&out, (uint8) seg->tier);
+		put_digest(&out, &d->root);
+		pfree(d);
+	}
+	return stringinfo_to_bytea(&out);
+}
+
+static bool
+find_segment(const char *log_name, TimestampTz range_start, TlLog *log, TlSegment *seg)
+{
+	return find_log(log_name, log) && tl_catalog_find_segment(log->log_id, range_start, seg);
+}
+
+/* u32 count, then per non-empty leaf: u8 leaf, digest */
+bytea *
+tl_ae_leaves(const char *log_name, TimestampTz range_start)
+{
+	StringInfoData out;
+	TlLog		log;
+	TlSegment	seg;
+	TlSegmentDigest *d = palloc0(sizeof(TlSegmentDigest));
+	int			n = 0;
+
+	initStringInfo(&out);
+	if (find_segment(log_name, range_start, &log, &seg))
+		fresh_digest(&log, &seg, d);
+	for (int i = 0; i < TL_LEAVES; i++)
+		n += d->leaves[i].n != 0;
+	tl_wire_put_u32(&out, n);
+	for (int i = 0; i < TL_LEAVES; i++)
+	{
+		if (d->leaves[i].n == 0)
+			continue;
+		tl_wire_put_u8(&out, (uint8) i);
+		put_digest(&out, &d->leaves[i]);
+	}
+	return stringinfo_to_bytea(&out);
+}
+
+static void
+leaves_from_array(ArrayType *arr, bool *leaves)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
+	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int			leaf = nulls[i] ? -1 : DatumGetInt32(elems[i]);
+
+		if (leaf < 0 || leaf >= TL_LEAVES)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("leaf %d is outside 0 to %d", leaf, TL_LEAVES - 1)));
+		leaves[leaf] = true;
+	}
+}
+
+/* the sorted 8-byte ids of the records in the leaves, as raw bytes */
+bytea *
+tl_ae_ids(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, int64 salt)
+{
+	TlLog		log;
+	TlSegment	seg;
+	bool		leaves[TL_LEAVES];
+	IdCollect	c;
+	bytea	   *out;
+
+	leaves_from_array(leaves_arr, leaves);
+	if (!find_segment(log_name, range_start, &log, &seg))
+		return (bytea *) cstring_to_text_with_len("", 0);
+	collect_ids(&log, &seg, leaves, (uint64) salt, &c);
+	out = palloc(VARHDRSZ + sizeof(uint64) * c.n);
+	SET_VARSIZE(out, VARHDRSZ + sizeof(uint64) * c.n);
+	for (int i = 0; i < c.n; i++)
+	{
+		uint64		be = pg_hton64(c.ids[i]);
+
+		memcpy(VARDATA(out) + i * 8, &be, 8);
+	}
+	return out;
+}
+
+static uint64 *
+ids_from_bytes(const char *p, int len, int *n)
+{
+	uint64	   *ids;
+
+	if (len % 8 != 0)
+		tl_wire_fail("id list is not a whole number of ids");
+	*n = len / 8;
+	ids = palloc(sizeof(uint64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		uint64		v;
+
+		memcpy(&v, p + i * 8, 8);
+		ids[i] = pg_ntoh64(v);
+	}
+	qsort(ids, *n, sizeof(uint64), cmp_u64);
+	return ids;
+}
+
+/* the records (any leaf) whose id is in ids, encoded and compressed */
+bytea *
+tl_ae_fetch(const char *log_name, TimestampTz range_start, int64 salt, bytea *ids_raw)
+{
+	TlLog		log;
+	TlSegment	seg;
+	bool		leaves[TL_LEAVES];
+	int			n;
+	int			count;
+	uint64	   *ids = ids_from_bytes(VARDATA_ANY(ids_raw), VARSIZE_ANY_EXHDR(ids_raw), &n);
+
+	memset(leaves, 1, sizeof(leaves));
+	if (!find_segment(log_name, range_start, &log, &seg))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("log \"%s\" has no segment starting at %s here", log_name,
+						timestamptz_to_str(range_start))));
+	return encode_records(&log, &seg, leaves, (uint64) salt, ids, n, &count);
+}
+
+void
+tl_ae_store(bytea *records, const char *peer_name, int64 *counts)
+{
+	PreventCommandIfReadOnly("tieredlog reconciliation");
+	store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, counts);
+}
+
+/* ---- the coordinator ------------------------------------------------------------------------------- */
+
+typedef struct Exchange
+{
+	PGconn	   *conn;
+	const char *peer_name;
+	int64		bytes_sent;
+	int64		bytes_received;
+	int			round_trips;
+	int64		phase_bytes[4];	/* detect, localize, reconcile, repair */
+} Exchange;
+
+enum
+{
+	PHASE_DETECT, PHASE_LOCALIZE, PHASE_RECONCILE, PHASE_REPAIR
+};
+
+/* Call a peer function returning bytea (binary); params are text except those with lengths. */
+static bytea *
+peer_call(Exchange *ex, int phase, const char *sql, int nparams, const char *const *values,
+		  const int *lengths, const int *formats)
+{
+	PGresult   *res;
+	int64		sent = 0;
+	int64		got;
+	bytea	   *out;
+
+	for (int i = 0; i < nparams; i++)
+		sent += lengths && formats && formats[i] ? lengths[i] : (values[i] ? strlen(values[i]) : 0);
+	res = PQexecParams(ex->conn, sql, nparams, NULL, values, lengths, formats, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		char	   *msg = pchomp(PQresultErrorMessage(res));
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("reconciliation with peer \"%s\" failed: %s", ex->peer_name, msg)));
+	}
+	got = PQgetlength(res, 0, 0);
+	out = palloc(VARHDRSZ + got);
+	SET_VARSIZE(out, VARHDRSZ + got);
+	memcpy(VARDATA(out), PQgetvalue(res, 0, 0), got);
+	PQclear(res);
+	ex->round_trips++;
+	ex->bytes_sent += sent;
+	ex->bytes_received += got;
+	ex->phase_bytes[phase] += sent + got;
+	return out;
+}
+
+typedef struct RootEntry
+{
+	TimestampTz range_start;
+	int			tier;
+	TlDigest	d;
+} RootEntry;
+
+static RootEntry *
+parse_roots(bytea *b, int *n)
+{
+	TlWire		w = {VARDATA_ANY(b), VARDATA_ANY(b) + VARSIZE_ANY_EXHDR(b)};
+	uint32		count = tl_wire_u32(&w);
+	RootEntry  *r;
+
+	if (count > (uint32) (VARSIZE_ANY_EXHDR(b) / 33 + 1))
+		tl_wire_fail("root count runs past the message");
+	r = palloc0(sizeof(RootEntry) * Max(count, 1));
+	for (uint32 i = 0; i < count; i++)
+	{
+		r[i].range_start = (TimestampTz) tl_wire_u64(&w);
+		r[i].tier = tl_wire_u8(&w);
+		r[i].d.n = (int64) tl_wire_u64(&w);
+		r[i].d.sum_hi = tl_wire_u64(&w);
+		r[i].d.sum_lo = tl_wire_u64(&w);
+	}
+	*n = count;
+	return r;
+}
+
+static char *
+ts_param(TimestampTz ts)
+{
+	return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
+}
+
+static RootEntry *
+peer_roots(Exchange *ex, const char *log_name, TimestampTz from_ts, TimestampTz to_ts,
+		   bool include_archive, int *n)
+{
+	const char *v[4] = {log_name, ts_param(from_ts), ts_param(to_ts), include_archive ? "true" : "false"};
+
+	return parse_roots(peer_call(ex, PHASE_DETECT,
+								 "SELECT tieredlog._ae_roots($1, $2::timestamptz, $3::timestamptz, $4::boolean)",
+								 4, v, NULL, NULL), n);
+}
+
+/* Reconcile one segment (range_start) of a log whose roots differ. */
+static void
+reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlReconcileResult *r)
+{
+	TlLog		log;
+	TlSegment	seg;
+	bool		have_local;
+	TlSegmentDigest *local = palloc0(sizeof(TlSegmentDigest));
+	TlDigest	remote_leaves[TL_LEAVES];
+	bool		mismatch[TL_LEAVES];
+	bytea	   *b;
+	TlWire		w;
+	uint32		count;
+	uint64		salt = ((uint64) random() << 32) ^ (uint64) random() ^ (uint64) GetCurrentTimestamp();
+	StringInfoData leaves_txt;
+	IdCollect	mine;
+	uint64	   *theirs;
+	int			ntheirs;
+	uint64	   *missing_here;
+	uint64	   *missing_there;
+	int			nhere = 0;
+	int			nthere = 0;
+	const char *v[4];
+	char		salt_txt[32];
+
+	have_local = find_segment(log_name, range_start, &log, &seg);
+	if (have_local)
+		fresh_digest(&log, &seg, local);
+
+	/* localize */
+	v[0] = log_name;
+	v[1] = ts_param(range_start);
+	b = peer_call(ex, PHASE_LOCALIZE, "SELECT tieredlog._ae_leaves($1, $2::timestamptz)", 2, v, NULL, NULL);
+	memset(remote_leaves, 0, sizeof(remote_leaves));
+	w.p = VARDATA_ANY(b);
+	w.end = w.p + VARSIZE_ANY_EXHDR(b);
+	count = tl_wire_u32(&w);
+	if (count > TL_LEAVES)
+		tl_wire_fail("too many leaves");
+	for (uint32 i = 0; i < count; i++)
+	{
+		int			leaf = tl_wire_u8(&w);
+
+		remote_leaves[leaf].n = (int64) tl_wire_u64(&w);
+		remote_leaves[leaf].sum_hi = tl_wire_u64(&w);
+		remote_leaves[leaf].sum_lo = tl_wire_u64(&w);
+	}
+	initStringInfo(&leaves_txt);
+	appendStringInfoChar(&leaves_txt, '{');
+	for (int i = 0; i < TL_LEAVES; i++)
+	{
+		mismatch[i] = !tl_digest_equal(&local->leaves[i], &remote_leaves[i]);
+		if (mismatch[i])
+			appendStringInfo(&leaves_txt, "%s%d", leaves_txt.len > 1 ? "," : "", i);
+	}
+	appendStringInfoChar(&leaves_txt, '}');
+	r->leaves_differing = 0;
+	for (int i = 0; i < TL_LEAVES; i++)
+		r->leaves_differing += mismatch[i];
+
+	/* reconcile: short ids of the mismatched leaves, both sides */
+	snprintf(salt_txt, sizeof(salt_txt), INT64_FORMAT, (int64) salt);
+	v[2] = leaves_txt.data;
+	v[3] = salt_txt;
+	{
+		const char *pv[4] = {log_name, v[1], leaves_txt.data, salt_txt};
+
+		b = peer_call(ex, PHASE_RECONCILE,
+					  "SELECT tieredlog._ae_ids($1, $2::timestamptz, $3::int[], $4::bigint)", 4, pv, NULL, NULL);
+	}
+	theirs = ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
+	if (have_local)
+		collect_ids(&log, &seg, mismatch, salt, &mine);
+	else
+		memset(&mine, 0, sizeof(mine));
+	missing_here = palloc(sizeof(uint64) * Max(ntheirs, 1));
+	missing_there = palloc(sizeof(uint64) * Max(mine.n, 1));
+	for (int i = 0, j = 0; i < ntheirs || j < mine.n;)
+	{
+		if (j >= mine.n || (i < ntheirs && theirs[i] < mine.ids[j]))
+			missing_here[nhere++] = theirs[i++];
+		else if (i >= ntheirs || mine.ids[j] < theirs[i])
+			missing_there[nthere++] = mine.ids[j++];
+		else
+		{
+			i++;
+			j++;
+		}
+	}
+
+	/* repair: fetch what is missing here, push what is missing there */
+	if (nhere > 0)
+	{
+		bytea	   *ids = palloc(VARHDRSZ + nhere * 8);
+		int64		counts[3] = {0, 0, 0};
+		const char *pv[4] = {log_name, v[1], salt_txt, VARDATA(ids)};
+		int			lens[4] = {0, 0, 0, nhere * 8};
+		int			fmts[4] = {0, 0, 0, 1};
+
+		SET_VARSIZE(ids, VARHDRSZ + nhere * 8);
+		for (int i = 0; i < nhere; i++)
+		{
+			uint64		be = pg_hton64(missing_here[i]);
+
+			memcpy(VARDATA(ids) + i * 8, &be, 8);
+		}
+		b = peer_call(ex, PHASE_REPAIR,
+					  "SELECT tieredlog._ae_fetch($1, $2::timestamptz, $3::bigint, $4::bytea)", 4, pv, lens, fmts);
+		store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, counts);
+		r->records_received += counts[TL_APPLY_STORED];
+		r->conflicts += counts[TL_APPLY_CONFLICT];
+	}
+	if (nthere > 0)
+	{
+		int			encoded;
+		bytea	   *recs;
+		PGresult   *res;
+
+		qsort(missing_there, nthere, sizeof(uint64), cmp_u64);
+		recs = encode_records(&log, &seg, mismatch, salt, missing_there, nthere, &encoded);
+		{
+			const char *pv[2] = {VARDATA(recs), ex->peer_name};
+			int			lens[2] = {VARSIZE(recs) - VARHDRSZ, 0};
+			int			fmts[2] = {1, 0};
+			const char *me = tl_node_name();
+
+			pv[1] = me;
+			b = peer_call(ex, PHASE_REPAIR, "SELECT tieredlog._ae_store($1::bytea, $2)::text::bytea",
+						  2, pv, lens, fmts);
+		}
+		/* "{stored,duplicate,conflict}" */
+		{
+			char	   *txt = pnstrdup(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+			long long	s = 0,
+						d = 0,
+						c = 0;
+
+			if (sscanf(txt, "{%lld,%lld,%lld}", &s, &d, &c) != 3)
+				tl_wire_fail("unexpected answer from _ae_store");
+			r->records_sent += s;
+			r->conflicts += c;
+		}
+		(void) res;
+	}
+}
+
+/*
+ * Reconcile the segments of one log in [from_ts, to_ts) with one peer; calls emit() for each
+ * segment, in sync or not.
+ */
+static void
+reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, TimestampTz to_ts,
+				   bool include_archive, TlReconcileEmit emit, void *arg)
+{
+	TlLog		log;
+	int			nremote;
+	RootEntry  *remote = peer_roots(ex, log_name, from_ts, to_ts, include_archive, &nremote);
+	List	   *local = NIL;
+	ListCell   *lc;
+	List	   *starts = NIL;
+
+	if (find_log(log_name, &log))
+		local = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
+
+	/* the union of segment windows on both sides */
+	foreach(lc, local)
+		starts = lappend(starts, &((TlSegment *) lfirst(lc))->range_start);
+	for (int i = 0; i < nremote; i++)
+	{
+		bool		seen = false;
+
+		foreach(lc, local)
+			if (((TlSegment *) lfirst(lc))->range_start == remote[i].range_start)
+				seen = true;
+		if (!seen)
+			starts = lappend(starts, &remote[i].range_start);
+	}
+
+	foreach(lc, starts)
+	{
+		TimestampTz start = *(TimestampTz *) lfirst(lc);
+		TlReconcileResult r;
+		RootEntry  *rem = NULL;
+		TlSegment	seg;
+		bool		have_local = false;
+		TlSegmentDigest *d = palloc0(sizeof(TlSegmentDigest));
+		TimestampTz t0 = GetCurrentTimestamp();
+		int64		before[4];
+
+		CHECK_FOR_INTERRUPTS();
+		memset(&r, 0, sizeof(r));
+		memcpy(before, ex->phase_bytes, sizeof(before));
+		r.round_trips = -ex->round_trips;
+		r.log_name = log_name;
+		r.peer_name = ex->peer_name;
+		r.range_start = start;
+		for (int i = 0; i < nremote; i++)
+			if (remote[i].range_start == start)
+				rem = &remote[i];
+		if (find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
+		{
+			have_local = true;
+			r.segment_id = seg.segment_id;
+		}
+		if ((have_local && seg.tier == 2 && !include_archive) || (rem && rem->tier == 2 && !include_archive))
+		{
+			if (have_local)
+				tl_digest_load(seg.segment_id, d);
+			r.status = (rem && tl_digest_equal(&d->root, &rem->d)) ? "in_sync" : "skipped_archive";
+		}
+		else
+		{
+			TlDigest	empty = {0};
+
+			if (have_local)
+				fresh_digest(&log, &seg, d);
+			if (tl_digest_equal(&d->root, rem ? &rem->d : &empty))
+				r.status = "in_sync";
+			else
+			{
+				int			nafter;
+				RootEntry  *after;
+
+				reconcile_one(ex, log_name, start, &r);
+				/* confirm, with a snapshot that sees what was just stored */
+				CommandCounterIncrement();
+				PushActiveSnapshot(GetLatestSnapshot());
+				if (find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
+				{
+					r.segment_id = seg.segment_id;
+					fresh_digest(&log, &seg, d);
+				}
+				PopActiveSnapshot();
+				after = peer_roots(ex, log_name, start, start + 1, include_archive, &nafter);
+				r.status = (nafter == 1 && tl_digest_equal(&d->root, &after[0].d)) ? "repaired"
+					: (r.conflicts > 0 ? "damaged" : "diverged");
+			}
+		}
+		r.round_trips += ex->round_trips;
+		for (int p = 0; p < 4; p++)
+			r.phase_bytes[p] = ex->phase_bytes[p] - before[p];
+		r.duration_ms = (double) (GetCurrentTimestamp() - t0) / 1000.0;
+		emit(&r, arg);
+		pfree(d);
+	}
+}
+
+static PGconn *
+connect_for_reconcile(const char *peer_name, const char *conninfo)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
+	const char *vals[] = {conninfo, "tieredlog reconcile", "10", NULL};
+	PGconn	   *conn = PQconnectdbParams(keys, vals, true);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		char	   *msg = pchomp(PQerrorMessage(conn));
+
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to peer \"%s\": %s", peer_name, msg)));
+	}
+	return conn;
+}
+
+/*
+ * Reconcile: for each peer (or the one named) and each log (or the one named), the segments in
+ * [from_ts, to_ts). A peer that cannot be reached, or fails midway, raises an error: what was
+ * stored before stays (it is correct on its own), and the next run finishes the work.
+ */
+void
+tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, TimestampTz to_ts,
+			 bool include_archive, TlReconcileEmit emit, void *arg)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {peer_name ? CStringGetTextDatum(peer_name) : (Datum) 0};
+	char		nulls[1] = {peer_name ? ' ' : 'n'};
+	List	   *peers = NIL;
+	List	   *logs = NIL;
+	ListCell   *lc;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PreventCommandIfReadOnly("tieredlog reconciliation");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT peer_name, conninfo FROM tieredlog.peer"
+							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
+							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list peers");
+	if (peer_name && SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("peer \"%s\" does not exist", peer_name)));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	for (int p = 0; p < list_length(peers); p += 2)
+	{
+		Exchange	ex;
+		const char *pname = list_nth(peers, p);
+
+		memset(&ex, 0, sizeof(ex));
+		ex.peer_name = pname;
+		ex.conn = connect_for_reconcile(pname, list_nth(peers, p + 1));
+		PG_TRY();
+		{
+			/* the logs of both sides */
+			logs = NIL;
+			if (log_name)
+				logs = list_make1(pstrdup(log_name));
+			else
+			{
+				PGresult   *res = PQexec(ex.conn, "SELECT log_name FROM tieredlog.log ORDER BY log_name");
+
+				ex.round_trips++;
+				if (PQresultStatus(res) != PGRES_TUPLES_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("reconciliation with peer \"%s\" failed: %s", pname,
+									pchomp(PQresultErrorMessage(res)))));
+				for (int i = 0; i < PQntuples(res); i++)
+					logs = lappend(logs, pstrdup(PQgetvalue(res, i, 0)));
+				PQclear(res);
+				if (SPI_connect() != SPI_OK_CONNECT)
+					elog(ERROR, "SPI_connect failed");
+				if (SPI_execute("SELECT log_name FROM tieredlog.log ORDER BY log_name", true, 0) != SPI_OK_SELECT)
+					elog(ERROR, "could not list logs");
+				for (uint64 i = 0; i < SPI_processed; i++)
+				{
+					char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+					bool		seen = false;
+
+					foreach(lc, logs)
+						seen |= strcmp(lfirst(lc), name) == 0;
+					if (!seen)
+					{
+						MemoryContext old = MemoryContextSwitchTo(cxt);
+
+						logs = lappend(logs, pstrdup(name));
+						MemoryContextSwitchTo(old);
+					}
+				}
+				SPI_finish();
+			}
+			foreach(lc, logs)
+				reconcile_log_with(&ex, lfirst(lc), from_ts, to_ts, include_archive, emit, arg);
+		}
+		PG_FINALLY();
+		{
+			PQfinish(ex.conn);
+		}
+		PG_END_TRY();
+	}
+}

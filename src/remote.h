@@ -1,0 +1,14 @@
+/*-------------------------------------------------------------------------
+ * remote.h
+ *		Storing a record that came from a peer (streaming or reconciliation).
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_REMOTE_H
+#define TIEREDLOG_REMOTE_H
+
+#include "append.h"
+#include "wire.h"
+
+extern TlApplyResult tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name);
+
+#endif							/* TIEREDLOG_REMOTE_H */
