@@ -709,27 +709,7 @@ emit_reconcile_row(const TlReconcileResult *r, void *arg)
 	v[14] = Int64GetDatum(r->phase_bytes[3]);
 	v[15] = Float8GetDatum(r->duration_ms);
 	tuplestore_putvalues(o->rsinfo->setResult, o->rsinfo->setDesc, v, n);
-	if (strcmp(r->status, "in_sync") != 0)
-	{
-		Oid			types[16] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-		INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
-		char		nulls[16];
-		TlAsOwner	save;
-
-		for (int i = 0; i < 16; i++)
-			nulls[i] = n[i] ? 'n' : ' ';
-		tl_become_owner(&save);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
-								  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
-								  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
-								  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-								  " $14, $15, $16)", 16, types, v, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record a reconciliation");
-		SPI_finish();
-		tl_restore_user(&save);
-	}
+	tl_reconcile_log_result(r);
 }
 
 Datum

@@ -97,6 +97,25 @@ pending_add(int64 segment_id, int leaf, SubTransactionId subxid, const TlDigest 
 	tl_digest_add(&e->delta, d->sum_hi, d->sum_lo, d->n, d->bytes);
 }
 
+/* Add this transaction's not yet written deltas for a segment to *out (they become cells at commit). */
+void
+tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *e;
+
+	if (pending == NULL)
+		return;
+	hash_seq_init(&seq, pending);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->key.segment_id != segment_id)
+			continue;
+		tl_digest_add(&out->leaves[e->key.leaf], e->delta.sum_hi, e->delta.sum_lo, e->delta.n, e->delta.bytes);
+		tl_digest_add(&out->root, e->delta.sum_hi, e->delta.sum_lo, e->delta.n, e->delta.bytes);
+	}
+}
+
 /* Called for every record written, after it is in its segment relation. */
 void
 tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec)

@@ -52,6 +52,7 @@ extern int	tl_leaf_of(TimestampTz ts, TimestampTz range_start, int64 interval_us
 /* transactional maintenance (digest.c) */
 extern void tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec);
 extern void tl_digest_register_callbacks(void);
+extern void tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out);
 
 /* reading, recomputing, compacting */
 extern void tl_digest_load(int64 segment_id, TlSegmentDigest *out);
@@ -61,5 +62,6 @@ extern void tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id
 extern void tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap,
 								TlSegmentDigest *out);
 extern int64 tl_digest_compact(int64 segment_id, bool wait);
+extern int	tl_digest_correct(const TlLog *log, const TlSegment *seg);
 
 #endif							/* TIEREDLOG_DIGEST_H */

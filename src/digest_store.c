@@ -201,3 +201,49 @@ tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSeg
 	memset(out, 0, sizeof(*out));
 	tl_segment_rows(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, add_row_rid, &st);
 }
+
+/*
+ * Make the stored digest of a segment equal its rows again, after rows changed behind
+ * tieredlog's back (deleted or inserted by hand) and reconciliation repaired them. Rows and
+ * cells are read under one snapshot (a transaction writes both or neither), and the difference
+ * is added as one correction cell per leaf, so cells that concurrent appenders commit meanwhile
+ * stay valid. Returns how many leaves were corrected.
+ */
+int
+tl_digest_correct(const TlLog *log, const TlSegment *seg)
+{
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TlSegmentDigest *fresh = palloc0(sizeof(TlSegmentDigest));
+	TlSegmentDigest *stored = palloc0(sizeof(TlSegmentDigest));
+	Relation	rel;
+	CatalogIndexState ind;
+	int			corrected = 0;
+
+	tl_digest_recompute(log, seg, snap, fresh);
+	tl_digest_load_snapshot(seg->segment_id, snap, stored);
+	/* rows this transaction wrote are visible; their cells come at commit */
+	tl_digest_add_pending(seg->segment_id, stored);
+	UnregisterSnapshot(snap);
+	rel = table_open(tl_catalog_digest_cell_relid(), RowExclusiveLock);
+	ind = CatalogOpenIndexes(rel);
+	for (int leaf = 0; leaf < TL_LEAVES; leaf++)
+	{
+		TlDigest   *f = &fresh->leaves[leaf];
+		TlDigest   *s = &stored->leaves[leaf];
+		TlDigest	delta;
+
+		if (tl_digest_equal(f, s))
+			continue;
+		delta.n = f->n - s->n;
+		delta.sum_lo = f->sum_lo - s->sum_lo;
+		delta.sum_hi = f->sum_hi - s->sum_hi - (f->sum_lo < s->sum_lo ? 1 : 0);
+		delta.bytes = f->bytes - s->bytes;
+		tl_cell_insert(rel, ind, seg->segment_id, leaf, &delta);
+		corrected++;
+	}
+	CatalogCloseIndexes(ind);
+	table_close(rel, RowExclusiveLock);
+	pfree(fresh);
+	pfree(stored);
+	return corrected;
+}

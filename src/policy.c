@@ -134,6 +134,31 @@ plan_moves(List *queue)
 	return queue;
 }
 
+/* One task per peer with open gaps (reconciliation closes them). */
+static List *
+plan_gaps(List *queue)
+{
+	if (SPI_execute("SELECT DISTINCT g.peer_name FROM tieredlog.gap g JOIN tieredlog.peer p USING (peer_name)"
+					" WHERE g.closed_at IS NULL AND p.enabled ORDER BY 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "tieredlog: could not list open gaps");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *peer = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old;
+		char	   *copy;
+
+		if (tl_tasks_in_backoff(tl_task_backoff_key(TL_TASK_CLOSE_GAPS, 0, peer)))
+			continue;
+		old = MemoryContextSwitchTo(plan_cxt);
+		copy = pstrdup(peer);
+
+		MemoryContextSwitchTo(old);
+		queue = add_task(queue, TL_TASK_CLOSE_GAPS, 0, 0, "open gap");
+		((TlTask *) llast(queue))->peer_name = copy;
+	}
+	return queue;
+}
+
 /*
  * Plan this cycle's tasks after whatever `queue` already holds (redone tasks); the caller runs
  * this inside a transaction with a snapshot. Tasks are allocated in the queue's context.
@@ -160,6 +185,7 @@ tl_policy_plan(List *queue, bool flush_due)
 					  "   OR (s.state = 'reopened' AND " LAST_ACCESS_SQL " <= now() - make_interval(secs => $2)))"
 					  " ORDER BY s.range_end, s.segment_id",
 					  1, grace, TL_TASK_SEAL, "seal_grace passed", 1000);
+	queue = plan_gaps(queue);
 	queue = plan_moves(queue);
 	SPI_finish();
 	return queue;

@@ -45,6 +45,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "nodes/value.h"
 
 #include "catalog.h"
 #include "digest.h"
@@ -55,6 +56,8 @@
 #include "tieredlog.h"
 #include "validate.h"
 #include "wire.h"
+
+static bool find_segment(const char *log_name, TimestampTz range_start, TlLog *log, TlSegment *seg);
 
 /* ---- a segment's digest and rows, here ------------------------------------------------------------ */
 
@@ -204,6 +207,39 @@ encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint6
 	return out;
 }
 
+/*
+ * After storing repairs: a segment whose rows had been changed behind tieredlog's back has a
+ * stored digest that no longer matches its rows; correct it (digest_store.c).
+ */
+static void
+correct_touched(List *touched)
+{
+	ListCell   *lc;
+
+	if (touched == NIL)
+		return;
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetLatestSnapshot());
+	foreach(lc, touched)
+	{
+		char	   *key = strVal(lfirst(lc));
+		char	   *bar = strrchr(key, '|');
+		TlLog		log;
+		TlSegment	seg;
+		int			corrected;
+
+		*bar = '\0';
+		if (!find_segment(key, (TimestampTz) strtoi64(bar + 1, NULL, 10), &log, &seg))
+			continue;
+		if ((corrected = tl_digest_correct(&log, &seg)) > 0)
+			ereport(NOTICE,
+					(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
+							(long long) seg.segment_id, corrected),
+					 errdetail("Rows of the segment were changed outside tieredlog.")));
+	}
+	PopActiveSnapshot();
+}
+
 /* Store encoded records from a peer; counts[0..2] = stored, already here, quarantined. */
 static void
 store_records(const char *data, int len, const char *peer_name, int64 *counts)
@@ -213,6 +249,7 @@ store_records(const char *data, int len, const char *peer_name, int64 *counts)
 	size_t		got;
 	TlWire		w;
 	RepOriginId saved = replorigin_session_origin;
+	List	   *touched = NIL;
 
 	if (len < 4)
 		tl_wire_fail("short record batch");
@@ -234,10 +271,15 @@ store_records(const char *data, int len, const char *peer_name, int64 *counts)
 		while (w.p < w.end)
 		{
 			TlWireRecord wr;
+			char	   *seg_key;
 
 			CHECK_FOR_INTERRUPTS();
 			tl_wire_get_record(&w, &wr);
 			counts[tl_store_remote_record(&wr, "reconciliation", peer_name)]++;
+			seg_key = psprintf("%s|" INT64_FORMAT, wr.log_name,
+							   (int64) tl_window_start(wr.rec.ts, wr.interval_us));
+			if (!list_member(touched, makeString(seg_key)))
+				touched = lappend(touched, makeString(seg_key));
 		}
 	}
 	PG_FINALLY();
@@ -246,6 +288,7 @@ store_records(const char *data, int len, const char *peer_name, int64 *counts)
 	}
 	PG_END_TRY();
 	pfree(raw);
+	correct_touched(touched);
 }
 
 /* ---- the peer's side: SQL functions -------------------------------------------------------------- */
@@ -750,8 +793,16 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 				PushActiveSnapshot(GetLatestSnapshot());
 				if (find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
 				{
+					int			corrected;
+
 					r.segment_id = seg.segment_id;
 					fresh_digest(&log, &seg, d);
+					/* rows changed behind tieredlog's back leave the stored digest wrong: fix it */
+					if ((corrected = tl_digest_correct(&log, &seg)) > 0)
+						ereport(NOTICE,
+								(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
+										(long long) seg.segment_id, corrected),
+								 errdetail("Rows of the segment were changed outside tieredlog.")));
 				}
 				PopActiveSnapshot();
 				after = peer_roots(ex, log_name, start, start + 1, include_archive, &nafter);
@@ -882,4 +933,91 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 		}
 		PG_END_TRY();
 	}
+}
+
+/* Keep a segment's outcome in tieredlog.reconcile_log unless it was already in sync. */
+void
+tl_reconcile_log_result(const TlReconcileResult *r)
+{
+	Oid			types[16] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+	Datum		v[16];
+	char		nulls[16];
+	int64		bytes = 0;
+	TlAsOwner	save;
+
+	if (strcmp(r->status, "in_sync") == 0)
+		return;
+	for (int p = 0; p < 4; p++)
+		bytes += r->phase_bytes[p];
+	memset(nulls, ' ', sizeof(nulls));
+	v[0] = CStringGetTextDatum(r->log_name);
+	v[1] = TimestampTzGetDatum(r->range_start);
+	v[2] = Int64GetDatum(r->segment_id);
+	if (r->segment_id == 0)
+		nulls[2] = 'n';
+	v[3] = CStringGetTextDatum(r->peer_name);
+	v[4] = CStringGetTextDatum(r->status);
+	v[5] = Int64GetDatum(r->records_sent);
+	v[6] = Int64GetDatum(r->records_received);
+	v[7] = Int64GetDatum(r->conflicts);
+	v[8] = Int32GetDatum(r->leaves_differing);
+	v[9] = Int64GetDatum(bytes);
+	v[10] = Int32GetDatum(r->round_trips);
+	for (int p = 0; p < 4; p++)
+		v[11 + p] = Int64GetDatum(r->phase_bytes[p]);
+	v[15] = Float8GetDatum(r->duration_ms);
+	tl_become_owner(&save);
+	tl_spi_exec("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
+				" peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
+				" bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
+				" duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+				" $14, $15, $16)", 16, types, v, SPI_OK_INSERT);
+	tl_restore_user(&save);
+}
+
+typedef struct GapState
+{
+	bool		all_good;
+	int			segments;
+	int64		received;
+	int64		sent;
+} GapState;
+
+static void
+emit_for_gap(const TlReconcileResult *r, void *arg)
+{
+	GapState   *g = arg;
+
+	g->segments++;
+	g->received += r->records_received;
+	g->sent += r->records_sent;
+	if (strcmp(r->status, "in_sync") != 0 && strcmp(r->status, "repaired") != 0)
+		g->all_good = false;
+	tl_reconcile_log_result(r);
+}
+
+/*
+ * The database worker's task: reconcile every log with a peer that has open gaps; close the gaps
+ * detected before this run started once every segment is in sync (tier 2 included: a gap may
+ * have hit archived segments). Returns a description of what it did.
+ */
+char *
+tl_reconcile_close_gaps(const char *peer_name)
+{
+	GapState	g = {true, 0, 0, 0};
+	TimestampTz started = GetCurrentTimestamp();
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2] = {CStringGetTextDatum(peer_name), TimestampTzGetDatum(started)};
+	TlAsOwner	save;
+
+	tl_reconcile(NULL, peer_name, DT_NOBEGIN, DT_NOEND, true, emit_for_gap, &g);
+	if (!g.all_good)
+		return psprintf("gaps with peer \"%s\" stay open: some segments still differ", peer_name);
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
+				" AND detected_at <= $2", 2, types, values, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+	return psprintf("gaps with peer \"%s\" closed: %d segments compared, %lld records received, %lld sent",
+					peer_name, g.segments, (long long) g.received, (long long) g.sent);
 }

@@ -31,6 +31,9 @@ typedef void (*TlReconcileEmit) (const TlReconcileResult *r, void *arg);
 extern void tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts,
 						 TimestampTz to_ts, bool include_archive, TlReconcileEmit emit, void *arg);
 
+extern void tl_reconcile_log_result(const TlReconcileResult *r);
+extern char *tl_reconcile_close_gaps(const char *peer_name);
+
 /* the peer's side */
 extern bytea *tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts,
 						  bool include_archive);

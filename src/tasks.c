@@ -23,6 +23,7 @@
 #include "storage/latch.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -30,6 +31,7 @@
 
 #include "apply.h"
 #include "digest.h"
+#include "reconcile.h"
 #include "record.h"
 #include "stats.h"
 #include "tasks.h"
@@ -67,6 +69,8 @@ tl_task_name(TlTaskKind kind)
 			return "flush statistics";
 		case TL_TASK_APPLY:
 			return "start apply workers";
+		case TL_TASK_CLOSE_GAPS:
+			return "close gaps";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_MOVE:
@@ -116,6 +120,25 @@ backoff_note(int64 segment_id, bool failed)
 	for (int i = 1; i < b->failures && s < TL_BACKOFF_MAX_S; i++)
 		s *= 2;
 	b->not_before = GetCurrentTimestamp() + Min(s, TL_BACKOFF_MAX_S) * USECS_PER_SEC;
+}
+
+/* The backoff key of a task: its segment, or for a peer's gaps a negative hash of the name. */
+int64
+tl_task_backoff_key(TlTaskKind kind, int64 segment_id, const char *peer_name)
+{
+	if (kind == TL_TASK_CLOSE_GAPS && peer_name != NULL)
+		return -1 - (int64) (hash_bytes((const unsigned char *) peer_name, strlen(peer_name)) & 0x7fffffff);
+	return segment_id;
+}
+
+bool
+tl_tasks_in_backoff(int64 key)
+{
+	SegmentBackoff *b;
+
+	backoff_init();
+	b = hash_search(backoff, &key, HASH_FIND, NULL);
+	return b != NULL && b->not_before > GetCurrentTimestamp();
 }
 
 /* The segments still in backoff, as an int8[] for the planning queries (policy.c). */
@@ -357,6 +380,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 		case TL_TASK_APPLY:
 			what = psprintf("%d apply workers started", tl_apply_ensure_workers());
 			break;
+		case TL_TASK_CLOSE_GAPS:
+			what = tl_reconcile_close_gaps(t->peer_name);
+			break;
 		case TL_TASK_SEAL:
 			(void) tl_seal(t->segment_id);
 			what = pstrdup("sealed");
@@ -408,7 +434,9 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	char	   *what = NULL;
 	ErrorData  *edata = NULL;
 
-	label = t->segment_id != 0
+	label = t->kind == TL_TASK_CLOSE_GAPS
+		? psprintf("close gaps with peer %s", t->peer_name)
+		: t->segment_id != 0
 		? psprintf("%s segment %lld%s%s", tl_task_name(t->kind), (long long) t->segment_id,
 				   t->kind == TL_TASK_MOVE ? psprintf(" to tier %d", t->to_tier) : "",
 				   psprintf(" (%s)", t->reason))
@@ -439,8 +467,8 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 				 errhint("The worker retries it after a backoff; other segments go on.")));
 		tl_worker_report_task_end(false, msg);
-		if (t->segment_id != 0)
-			backoff_note(t->segment_id, true);
+		if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
+			backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), true);
 		if (run_id != 0)
 			history_end(run_id, "failed", edata->message);
 		return false;
@@ -449,8 +477,8 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 		tl_stats_mark_flushed(flushed, nflushed);
 	if (run_id != 0)
 		history_end(run_id, "done", what);
-	if (t->segment_id != 0)
-		backoff_note(t->segment_id, false);
+	if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
+		backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), false);
 	tl_worker_report_task_end(true, NULL);
 	if (t->kind == TL_TASK_MOVE)
 	{

@@ -16,6 +16,7 @@ typedef enum TlTaskKind
 	TL_TASK_FOLD,				/* fold digest cells of busy segments */
 	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */
 	TL_TASK_APPLY,				/* start the apply workers peers need */
+	TL_TASK_CLOSE_GAPS,			/* reconcile with a peer that has open gaps */
 	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
 	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */
 } TlTaskKind;
@@ -26,6 +27,7 @@ typedef struct TlTask
 	int64		segment_id;		/* SEAL, MOVE */
 	int			to_tier;		/* MOVE */
 	const char *reason;			/* "demote", "promote", "rearchive", "redo", ... */
+	const char *peer_name;		/* CLOSE_GAPS */
 } TlTask;
 
 /* settings (tieredlog.c defines them) */
@@ -45,6 +47,8 @@ extern List *tl_policy_plan(List *queue, bool flush_due);
 /* tasks.c */
 extern const char *tl_task_name(TlTaskKind kind);
 extern ArrayType *tl_tasks_backoff_array(void);
+extern int64 tl_task_backoff_key(TlTaskKind kind, int64 segment_id, const char *peer_name);
+extern bool tl_tasks_in_backoff(int64 key);
 extern void tl_tasks_recover_interrupted(MemoryContext cxt);
 extern bool tl_tasks_run_cycle(MemoryContext cxt);
 
