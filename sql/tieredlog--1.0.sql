@@ -450,7 +450,8 @@ CREATE FUNCTION tieredlog._ae_leaves(log_name text, range_start timestamptz) RET
 CREATE FUNCTION tieredlog._ae_ids(log_name text, range_start timestamptz, leaves integer[], salt bigint)
 	RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_ids' LANGUAGE C STRICT STABLE;
-CREATE FUNCTION tieredlog._ae_fetch(log_name text, range_start timestamptz, salt bigint, ids bytea)
+CREATE FUNCTION tieredlog._ae_fetch(log_name text, range_start timestamptz, leaves integer[], salt bigint,
+									ids bytea)
 	RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_fetch' LANGUAGE C STRICT STABLE;
 CREATE FUNCTION tieredlog._ae_store(records bytea, from_node text) RETURNS bigint[]

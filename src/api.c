@@ -659,7 +659,7 @@ tieredlog_ae_fetch(PG_FUNCTION_ARGS)
 {
 	tl_require_preload();
 	PG_RETURN_BYTEA_P(tl_ae_fetch(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								  PG_GETARG_INT64(2), PG_GETARG_BYTEA_PP(3)));
+								  PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3), PG_GETARG_BYTEA_PP(4)));
 }
 
 Datum

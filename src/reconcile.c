@@ -67,11 +67,44 @@ find_log(const char *log_name, TlLog *log)
 	return tl_catalog_find_log(log_name, log);
 }
 
-/* Digest of a segment computed from its rows (archived ones too when include_archive). */
+/*
+ * Digest of a segment computed from its rows, so that rows changed behind tieredlog's back show
+ * up. A segment held only in frames uses its stored digest: frames are immutable and checksummed
+ * (a damaged frame is an error when read), and decoding them all would cost what the protocol
+ * saves; only the frames of mismatched leaves are decoded later.
+ */
 static void
 fresh_digest(const TlLog *log, const TlSegment *seg, TlSegmentDigest *d)
 {
-	tl_digest_recompute(log, seg, GetActiveSnapshot(), d);
+	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
+		tl_digest_load(seg->segment_id, d);
+	else
+		tl_digest_recompute(log, seg, GetActiveSnapshot(), d);
+}
+
+/* The time range covering the marked leaves (so that only the frames they need are decoded). */
+static void
+leaves_range(const TlLog *log, const TlSegment *seg, const bool *leaves, TimestampTz *from, TimestampTz *to)
+{
+	int			first = -1;
+	int			last = -1;
+
+	for (int i = 0; i < TL_LEAVES; i++)
+		if (leaves[i])
+		{
+			if (first < 0)
+				first = i;
+			last = i;
+		}
+	if (first < 0)
+	{
+		*from = *to = seg->range_start;
+		return;
+	}
+	/* leaf 0 and the last leaf also hold clamped timestamps (see tl_leaf_of) */
+	*from = first == 0 ? DT_NOBEGIN : seg->range_start + (first * log->interval_us) / TL_LEAVES;
+	*to = last == TL_LEAVES - 1 ? DT_NOEND
+		: seg->range_start + ((last + 1) * log->interval_us + TL_LEAVES - 1) / TL_LEAVES;
 }
 
 static uint64
@@ -160,12 +193,17 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 static void
 collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c)
 {
+	TimestampTz from;
+	TimestampTz to;
+
 	memset(c, 0, sizeof(*c));
 	c->log = log;
 	c->seg = seg;
 	c->salt = salt;
 	memcpy(c->leaves, leaves, sizeof(c->leaves));
-	tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, NULL, visit_collect, c);
+	leaves_range(log, seg, leaves, &from, &to);
+	if (from < to)
+		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, c);
 	if (c->n > 1)
 		qsort(c->ids, c->n, sizeof(uint64), cmp_u64);
 }
@@ -180,6 +218,8 @@ encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint6
 	size_t		bound;
 	size_t		clen;
 	bytea	   *out;
+	TimestampTz from;
+	TimestampTz to;
 
 	memset(&c, 0, sizeof(c));
 	initStringInfo(&raw);
@@ -190,7 +230,9 @@ encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint6
 	c.want = want;
 	c.nwant = nwant;
 	c.out = &raw;
-	tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, NULL, visit_collect, &c);
+	leaves_range(log, seg, leaves, &from, &to);
+	if (from < to)
+		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, &c);
 	*count = c.encoded;
 	bound = ZSTD_compressBound(raw.len);
 	out = palloc(VARHDRSZ + 4 + bound);
@@ -440,9 +482,10 @@ ids_from_bytes(const char *p, int len, int *n)
 	return ids;
 }
 
-/* the records (any leaf) whose id is in ids, encoded and compressed */
+/* the records of the leaves whose id is in ids, encoded and compressed */
 bytea *
-tl_ae_fetch(const char *log_name, TimestampTz range_start, int64 salt, bytea *ids_raw)
+tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, int64 salt,
+			bytea *ids_raw)
 {
 	TlLog		log;
 	TlSegment	seg;
@@ -451,7 +494,7 @@ tl_ae_fetch(const char *log_name, TimestampTz range_start, int64 salt, bytea *id
 	int			count;
 	uint64	   *ids = ids_from_bytes(VARDATA_ANY(ids_raw), VARSIZE_ANY_EXHDR(ids_raw), &n);
 
-	memset(leaves, 1, sizeof(leaves));
+	leaves_from_array(leaves_arr, leaves);
 	if (!find_segment(log_name, range_start, &log, &seg))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -659,9 +702,9 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	{
 		bytea	   *ids = palloc(VARHDRSZ + nhere * 8);
 		int64		counts[3] = {0, 0, 0};
-		const char *pv[4] = {log_name, v[1], salt_txt, VARDATA(ids)};
-		int			lens[4] = {0, 0, 0, nhere * 8};
-		int			fmts[4] = {0, 0, 0, 1};
+		const char *pv[5] = {log_name, v[1], leaves_txt.data, salt_txt, VARDATA(ids)};
+		int			lens[5] = {0, 0, 0, 0, nhere * 8};
+		int			fmts[5] = {0, 0, 0, 0, 1};
 
 		SET_VARSIZE(ids, VARHDRSZ + nhere * 8);
 		for (int i = 0; i < nhere; i++)
@@ -671,7 +714,8 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 			memcpy(VARDATA(ids) + i * 8, &be, 8);
 		}
 		b = peer_call(ex, PHASE_REPAIR,
-					  "SELECT tieredlog._ae_fetch($1, $2::timestamptz, $3::bigint, $4::bytea)", 4, pv, lens, fmts);
+					  "SELECT tieredlog._ae_fetch($1, $2::timestamptz, $3::int[], $4::bigint, $5::bytea)",
+					  5, pv, lens, fmts);
 		store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, counts);
 		r->records_received += counts[TL_APPLY_STORED];
 		r->conflicts += counts[TL_APPLY_CONFLICT];

@@ -39,7 +39,8 @@ extern bytea *tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz
 						  bool include_archive);
 extern bytea *tl_ae_leaves(const char *log_name, TimestampTz range_start);
 extern bytea *tl_ae_ids(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt);
-extern bytea *tl_ae_fetch(const char *log_name, TimestampTz range_start, int64 salt, bytea *ids);
+extern bytea *tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt,
+						  bytea *ids);
 extern void tl_ae_store(bytea *records, const char *peer_name, int64 *counts);
 
 #endif							/* TIEREDLOG_RECONCILE_H */
