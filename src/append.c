@@ -19,6 +19,7 @@
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "commands/sequence.h"
 #include "executor/tuptable.h"
@@ -324,4 +325,69 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	tl_stats_count_writes(seg.segment_id, 1, true);
 	table_close(rel, NoLock);
 	return TL_APPLY_STORED;
+}
+
+/*
+ * Replace this node's copy of a record (same identity, other content: damage) by `rec`, the copy
+ * its origin vouches for. Only a copy in the segment's relation can be replaced; one held in
+ * archive frames is left alone (returns false) and stays quarantined.
+ */
+bool
+tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
+{
+	TlSegment	seg;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	ItemPointerData tid;
+	bool		found = false;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+	int			leaf;
+
+	check_writable();
+	rel = open_segment_for_append(log, rec->ts, &seg);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!found && idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+		{
+			ScanKeyData keys[2];
+			IndexScanDesc scan;
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
+			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
+			keys[1].sk_collation = C_COLLATION_OID;
+			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+			index_rescan(scan, keys, 2, NULL, 0);
+			if (index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				found = true;
+				tid = slot->tts_tid;
+			}
+			index_endscan(scan);
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	if (!found)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	leaf = tl_leaf_of(rec->ts, seg.range_start, log->interval_us);
+	simple_heap_delete(rel, &tid);
+	CommandCounterIncrement();
+	tl_digest_note_remove(seg.segment_id, leaf, old_rid, rec->logical_bytes);
+	tup = tl_row_form(RelationGetDescr(rel), rec);
+	ind = CatalogOpenIndexes(rel);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, leaf, rec);
+	table_close(rel, NoLock);
+	return true;
 }

@@ -29,5 +29,6 @@ typedef enum TlApplyResult
 } TlApplyResult;
 
 extern TlApplyResult tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing);
+extern bool tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid);
 
 #endif							/* TIEREDLOG_APPEND_H */

@@ -320,6 +320,7 @@ typedef struct PeerInfo
 	char	   *conninfo;
 	char	   *slot_name;
 	char	   *origin_name;
+	char	   *node_name;
 	int32		peer_id;
 	TimestampTz applied_until;	/* saved progress in peer commit time (or when it was added) */
 } PeerInfo;
@@ -341,6 +342,7 @@ typedef struct ApplyState
 	MemoryContext batch_cxt;
 	int32		peer_id;
 	const char *peer_name;
+	const char *peer_node;		/* the peer's tieredlog.node_name */
 	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
 } ApplyState;
 
@@ -400,7 +402,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
-							  " COALESCE(applied_until, created_at) FROM tieredlog.peer"
+							  " COALESCE(applied_until, created_at), node_name FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)
@@ -421,6 +423,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 																SPI_tuptable->tupdesc, 5, &isnull));
 	}
 	peer->peer_id = peer_id;
+	peer->node_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -570,7 +573,7 @@ apply_record(ApplyState *as, TlWire *w)
 				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) wr.rec.seq),
 				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
 						 wr.rec.origin)));
-	switch (tl_store_remote_record(&wr, "streaming", as->peer_name))
+	switch (tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node))
 	{
 		case TL_APPLY_STORED:
 			as->applied++;
@@ -779,6 +782,7 @@ tieredlog_apply_main(Datum arg)
 	memset(&as, 0, sizeof(as));
 	as.peer_id = peer_id;
 	as.peer_name = peer.name;
+	as.peer_node = peer.node_name;
 	as.saved_until = peer.applied_until;
 	/* counters carry on across restarts of the worker (not of the server) */
 	SpinLockAcquire(&ashared->mutex);

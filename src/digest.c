@@ -116,6 +116,20 @@ tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out)
 	}
 }
 
+/* Called when a record is removed from its segment relation (a damaged copy being replaced). */
+void
+tl_digest_note_remove(int64 segment_id, int leaf, const TlRid *rid, int64 bytes)
+{
+	TlDigest	d = {0};
+	uint64		hi;
+	uint64		lo;
+
+	tl_rid_split(rid, &hi, &lo);
+	/* minus the rid, mod 2^128 */
+	tl_digest_add(&d, ~hi + (lo == 0 ? 1 : 0), ~lo + 1, -1, -bytes);
+	pending_add(segment_id, leaf, GetCurrentSubTransactionId(), &d);
+}
+
 /* Called for every record written, after it is in its segment relation. */
 void
 tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec)
@@ -218,7 +232,7 @@ pending_flush(void)
 	rel = table_open(tl_catalog_digest_cell_relid(), RowExclusiveLock);
 	ind = CatalogOpenIndexes(rel);
 	for (long i = 0; i < n; i++)
-		if (all[i]->delta.n != 0)
+		if (all[i]->delta.n != 0 || all[i]->delta.sum_hi != 0 || all[i]->delta.sum_lo != 0)
 			tl_cell_insert(rel, ind, all[i]->key.segment_id, all[i]->key.leaf, &all[i]->delta);
 	CatalogCloseIndexes(ind);
 	table_close(rel, RowExclusiveLock);

@@ -136,6 +136,7 @@ typedef struct IdCollect
 	int			nwant;
 	StringInfo	out;
 	int			encoded;
+	int			damaged;		/* local copies whose content does not match their rid */
 } IdCollect;
 
 static void
@@ -176,6 +177,23 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 		if (bsearch(&id, c->want, c->nwant, sizeof(uint64), cmp_u64) == NULL)
 			return;
 		row_to_record(row, desc, &rec);
+		rec.log_name = c->log->name;
+		{
+			/* a copy whose content no longer matches its rid is damaged: never ship it */
+			TlRecord	check = rec;
+
+			tl_record_compute_rid(&check);
+			if (memcmp(check.rid.bytes, rec.rid.bytes, TL_RID_LEN) != 0)
+			{
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("record %s:%lld of log \"%s\" here does not match its rid; not sent",
+								rec.origin, (long long) rec.seq, c->log->name),
+						 errhint("Its origin's copy replaces it when reconciled with the origin.")));
+				c->damaged++;
+				return;
+			}
+		}
 		tl_wire_put_record(c->out, c->log->name, c->log->interval_us, &rec, NULL);
 		c->encoded++;
 		return;
@@ -211,7 +229,7 @@ collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 s
 /* Encode (zstd, u32 raw length first) the records of the marked leaves whose id is in want. */
 static bytea *
 encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt,
-			   const uint64 *want, int nwant, int *count)
+			   const uint64 *want, int nwant, int *count, int *damaged)
 {
 	IdCollect	c;
 	StringInfoData raw;
@@ -234,6 +252,7 @@ encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint6
 	if (from < to)
 		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, &c);
 	*count = c.encoded;
+	*damaged = c.damaged;
 	bound = ZSTD_compressBound(raw.len);
 	out = palloc(VARHDRSZ + 4 + bound);
 	{
@@ -284,7 +303,7 @@ correct_touched(List *touched)
 
 /* Store encoded records from a peer; counts[0..2] = stored, already here, quarantined. */
 static void
-store_records(const char *data, int len, const char *peer_name, int64 *counts)
+store_records(const char *data, int len, const char *peer_name, const char *sender_node, int64 *counts)
 {
 	uint32		raw_len;
 	char	   *raw;
@@ -317,7 +336,7 @@ store_records(const char *data, int len, const char *peer_name, int64 *counts)
 
 			CHECK_FOR_INTERRUPTS();
 			tl_wire_get_record(&w, &wr);
-			counts[tl_store_remote_record(&wr, "reconciliation", peer_name)]++;
+			counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
 			seg_key = psprintf("%s|" INT64_FORMAT, wr.log_name,
 							   (int64) tl_window_start(wr.rec.ts, wr.interval_us));
 			if (!list_member(touched, makeString(seg_key)))
@@ -492,6 +511,7 @@ tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr
 	bool		leaves[TL_LEAVES];
 	int			n;
 	int			count;
+	int			damaged;
 	uint64	   *ids = ids_from_bytes(VARDATA_ANY(ids_raw), VARSIZE_ANY_EXHDR(ids_raw), &n);
 
 	leaves_from_array(leaves_arr, leaves);
@@ -500,14 +520,15 @@ tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("log \"%s\" has no segment starting at %s here", log_name,
 						timestamptz_to_str(range_start))));
-	return encode_records(&log, &seg, leaves, (uint64) salt, ids, n, &count);
+	return encode_records(&log, &seg, leaves, (uint64) salt, ids, n, &count, &damaged);
 }
 
 void
 tl_ae_store(bytea *records, const char *peer_name, int64 *counts)
 {
 	PreventCommandIfReadOnly("tieredlog reconciliation");
-	store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, counts);
+	/* the coordinator sends its own node name: as the sender, its copies win where it is the origin */
+	store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, peer_name, counts);
 }
 
 /* ---- the coordinator ------------------------------------------------------------------------------- */
@@ -516,6 +537,7 @@ typedef struct Exchange
 {
 	PGconn	   *conn;
 	const char *peer_name;
+	const char *peer_node;		/* the peer's tieredlog.node_name */
 	int64		bytes_sent;
 	int64		bytes_received;
 	int			round_trips;
@@ -716,18 +738,20 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		b = peer_call(ex, PHASE_REPAIR,
 					  "SELECT tieredlog._ae_fetch($1, $2::timestamptz, $3::int[], $4::bigint, $5::bytea)",
 					  5, pv, lens, fmts);
-		store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, counts);
+		store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, ex->peer_node, counts);
 		r->records_received += counts[TL_APPLY_STORED];
 		r->conflicts += counts[TL_APPLY_CONFLICT];
 	}
 	if (nthere > 0)
 	{
 		int			encoded;
+		int			damaged;
 		bytea	   *recs;
 		PGresult   *res;
 
 		qsort(missing_there, nthere, sizeof(uint64), cmp_u64);
-		recs = encode_records(&log, &seg, mismatch, salt, missing_there, nthere, &encoded);
+		recs = encode_records(&log, &seg, mismatch, salt, missing_there, nthere, &encoded, &damaged);
+		r->conflicts += damaged;
 		{
 			const char *pv[2] = {VARDATA(recs), ex->peer_name};
 			int			lens[2] = {VARSIZE(recs) - VARHDRSZ, 0};
@@ -902,7 +926,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 	PreventCommandIfReadOnly("tieredlog reconciliation");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT peer_name, conninfo FROM tieredlog.peer"
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name FROM tieredlog.peer"
 							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
 							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
@@ -916,17 +940,19 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
+		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3)));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 
-	for (int p = 0; p < list_length(peers); p += 2)
+	for (int p = 0; p < list_length(peers); p += 3)
 	{
 		Exchange	ex;
 		const char *pname = list_nth(peers, p);
 
 		memset(&ex, 0, sizeof(ex));
 		ex.peer_name = pname;
+		ex.peer_node = list_nth(peers, p + 2);
 		ex.conn = connect_for_reconcile(pname, list_nth(peers, p + 1));
 		PG_TRY();
 		{

@@ -3,8 +3,11 @@
  *		Storing a record that came from a peer, by streaming (apply.c) or by reconciliation
  *		(reconcile.c): the log is created if this node lacks it (with the peer's segment
  *		interval; a different interval here is an error), the record is stored unless its
- *		identity is already here, and the same identity with other content is quarantined:
- *		both versions are kept in tieredlog.quarantine, nothing is merged or overwritten.
+ *		identity is already here, and the same identity with other content is damage: both
+ *		versions are recorded in tieredlog.quarantine, and the copy the record's origin vouches
+ *		for wins — this node's copy is replaced when the sender is the origin (and this node's
+ *		copy is in a segment relation; one in archive frames stays quarantined), kept when this
+ *		node is the origin, and left unresolved otherwise. Nothing is merged.
  *
  * Locking: as append.c; the quarantine row is inserted in the caller's transaction.
  *-------------------------------------------------------------------------
@@ -22,10 +25,12 @@
 #include "tieredlog.h"
 
 static void
-quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const char *peer_name)
+quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const char *peer_name,
+		   const char *resolution)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
+	Oid			types[10] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	pg_uuid_t  *local = palloc(sizeof(pg_uuid_t));
 	pg_uuid_t  *remote = palloc(sizeof(pg_uuid_t));
 	TlAsOwner	save;
@@ -41,23 +46,37 @@ quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const
 	values[6] = CStringGetTextDatum(wr->payload_text);
 	values[7] = CStringGetTextDatum(via);
 	values[8] = CStringGetTextDatum(peer_name ? peer_name : "");
+	values[9] = resolution ? CStringGetTextDatum(resolution) : (Datum) 0;
+	if (resolution == NULL)
+		nulls[9] = 'n';
 	tl_become_owner(&save);
-	tl_spi_exec("INSERT INTO tieredlog.quarantine (log_name, origin, seq, key, local_rid, remote_rid,"
-				" remote_payload, via, peer_name) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULLIF($9, ''))"
-				" ON CONFLICT (log_name, origin, seq, remote_rid) DO NOTHING",
-				9, types, values, SPI_OK_INSERT);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO tieredlog.quarantine (log_name, origin, seq, key, local_rid, remote_rid,"
+							  " remote_payload, via, peer_name, resolution, resolved_at)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULLIF($9, ''), $10,"
+							  " CASE WHEN $10 IS NULL THEN NULL ELSE now() END)"
+							  " ON CONFLICT (log_name, origin, seq, remote_rid) DO NOTHING",
+							  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a quarantined record");
+	SPI_finish();
 	tl_restore_user(&save);
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("record %s:%lld of log \"%s\" differs between this node and peer \"%s\"; quarantined",
+			 errmsg("record %s:%lld of log \"%s\" differs between this node and peer \"%s\"",
 					wr->rec.origin, (long long) wr->rec.seq, wr->log_name, peer_name ? peer_name : "?"),
 			 errdetail("Same identity, rid %s here and %s there.", tl_rid_to_hex(existing),
 					   tl_rid_to_hex(&wr->rec.rid)),
-			 errhint("See tieredlog.quarantine; nothing was overwritten.")));
+			 resolution ? errhint("Resolved: %s; both versions are in tieredlog.quarantine.", resolution)
+			 : errhint("Neither copy comes from the record's origin: it waits in tieredlog.quarantine.")));
 }
 
+/*
+ * sender_node: the node name of the peer the record came from (the origin's copy wins). A
+ * conflict resolved by replacing this node's copy returns TL_APPLY_STORED.
+ */
 TlApplyResult
-tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name)
+tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name, const char *sender_node)
 {
 	TlLog		log;
 	TlRid		existing;
@@ -78,7 +97,17 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name)
 						(long long) (wr->interval_us / USECS_PER_SEC)),
 				 errhint("A log must have the same segment_interval on every node.")));
 	res = tl_apply_record(&log, &wr->rec, &existing);
-	if (res == TL_APPLY_CONFLICT)
-		quarantine(wr, &existing, via, peer_name);
-	return res;
+	if (res != TL_APPLY_CONFLICT)
+		return res;
+	if (strcmp(wr->rec.origin, tl_node_name()) == 0)
+		quarantine(wr, &existing, via, peer_name, "kept this node's copy: this node is the record's origin");
+	else if (sender_node != NULL && strcmp(wr->rec.origin, sender_node) == 0 &&
+			 tl_replace_record(&log, &wr->rec, &existing))
+	{
+		quarantine(wr, &existing, via, peer_name, psprintf("replaced by the copy of its origin %s", sender_node));
+		return TL_APPLY_STORED;
+	}
+	else
+		quarantine(wr, &existing, via, peer_name, NULL);
+	return TL_APPLY_CONFLICT;
 }

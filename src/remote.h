@@ -9,6 +9,7 @@
 #include "append.h"
 #include "wire.h"
 
-extern TlApplyResult tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name);
+extern TlApplyResult tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
+											const char *sender_node);
 
 #endif							/* TIEREDLOG_REMOTE_H */

@@ -3,6 +3,7 @@
 #  - a gap from a dropped slot, closed by the worker on its own;
 #  - records written while replication between two nodes was cut;
 #  - divergence inside a tier 2 segment (only with include_archive);
+#  - damage (same identity, other content) repaired from the origin's copy, both directions;
 #  - a peer that is down: a clear error, nothing half-applied, the next run finishes.
 # Afterwards every digest matches and no record is missing or duplicated.
 use strict;
@@ -32,6 +33,7 @@ max_wal_senders = 10
 	push @nodes, $n;
 }
 my ($r1, $r2, $r3) = @nodes;
+my ($rc, $out, $err);
 
 sub peer
 {
@@ -130,11 +132,28 @@ is($r1->safe_psql('postgres', "SELECT status || '|' || records_sent FROM tieredl
 is($r1->safe_psql('postgres', "SELECT tier FROM tieredlog.segments WHERE segment_id = $seg1"), '2', 'the segment stays in tier 2');
 all_agree('tier 2 divergence');
 
+# ---- damage: the same record with other content (payload and rid changed by hand) ------------------------------
+$rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r2->safe_psql('postgres', "UPDATE tieredlog_data.$rel SET payload = '{\"evil\": true}', rid = gen_random_uuid() WHERE key = 'k10'");
+($rc, $out, $err) = $r2->psql('postgres', "SELECT status || '|' || records_received FROM tieredlog.reconcile('ev', 'r1', include_archive => true)
+	WHERE range_start = '2026-03-01 10:00:00+00'");
+is($out, 'repaired|1', 'the damaged copy on r2 is replaced by the copy of its origin r1');
+like($err, qr/does not match its rid; not sent/, 'the damaged copy is never shipped');
+is($r2->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => 'k10')"), '{"i": 10}', 'the payload is the original again');
+is($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHERE key = 'k10'"), 'replaced by the copy of its origin r1',
+	'quarantine keeps both versions and says how it was resolved');
+$rel = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r3->safe_psql('postgres', "UPDATE tieredlog_data.$rel SET payload = '{\"evil\": 2}', rid = gen_random_uuid() WHERE key = 'k20'");
+is($r1->safe_psql('postgres', "SELECT status || '|' || records_sent FROM tieredlog.reconcile('ev', 'r3', include_archive => true)
+	WHERE range_start = '2026-03-01 10:00:00+00'"), 'repaired|1', 'the origin r1 repairs the damaged copy on r3');
+is($r3->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => 'k20')"), '{"i": 20}', 'r3 has the original again');
+all_agree('damage repaired from the origin');
+
 # ---- a peer that is down ------------------------------------------------------------------------------------
 $r3->stop;
 $rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
 $r2->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel WHERE key = 'k7'");
-my ($rc, $out, $err) = $r2->psql('postgres', "SELECT * FROM tieredlog.reconcile('ev', 'r3')");
+($rc, $out, $err) = $r2->psql('postgres', "SELECT * FROM tieredlog.reconcile('ev', 'r3')");
 like($err, qr/could not connect to peer "r3"/, 'reconciling with a peer that is down is a clear error');
 is(count_of($r2), count_of($r1) - 1, 'and changed nothing');
 $r3->start;
