@@ -20,7 +20,11 @@
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
+#include "access/htup_details.h"
+#include "utils/snapmgr.h"
 #include "catalog.h"
+#include "segment.h"
+#include "segrows.h"
 #include "remote.h"
 #include "tieredlog.h"
 
@@ -71,6 +75,55 @@ quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const
 			 : errhint("Neither copy comes from the record's origin: it waits in tieredlog.quarantine.")));
 }
 
+typedef struct CopyCheck
+{
+	const char *log_name;
+	const char *origin;
+	int64		seq;
+	bool		found;
+	bool		consistent;
+} CopyCheck;
+
+static void
+visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
+{
+	CopyCheck  *c = arg;
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+	TlRecord	rec;
+	TlRid		stored;
+
+	heap_deform_tuple(row, desc, v, n);
+	if (c->found || DatumGetInt64(v[Anum_row_seq - 1]) != c->seq ||
+		strcmp(TextDatumGetCString(v[Anum_row_origin - 1]), c->origin) != 0)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.log_name = c->log_name;
+	rec.ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	rec.key = DatumGetTextPP(v[Anum_row_key - 1]);
+	rec.payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	rec.source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	rec.origin = c->origin;
+	rec.seq = c->seq;
+	tl_record_compute_rid(&rec);
+	memcpy(stored.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	c->found = true;
+	c->consistent = memcmp(stored.bytes, rec.rid.bytes, TL_RID_LEN) == 0;
+}
+
+/* Does this node's copy of (origin, seq) still hash to its rid? (A copy that does not is damaged.) */
+static bool
+local_copy_consistent(const TlLog *log, const TlRecord *rec)
+{
+	TlSegment	seg;
+	CopyCheck	c = {log->name, rec->origin, rec->seq, false, true};
+
+	tl_segment_for_append(log, rec->ts, &seg);
+	tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
+					visit_check_copy, &c);
+	return !c.found || c.consistent;
+}
+
 /*
  * sender_node: the node name of the peer the record came from (the origin's copy wins). A
  * conflict resolved by replacing this node's copy returns TL_APPLY_STORED.
@@ -105,6 +158,13 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 			 tl_replace_record(&log, &wr->rec, &existing))
 	{
 		quarantine(wr, &existing, via, peer_name, psprintf("replaced by the copy of its origin %s", sender_node));
+		return TL_APPLY_STORED;
+	}
+	else if (!local_copy_consistent(&log, &wr->rec) && tl_replace_record(&log, &wr->rec, &existing))
+	{
+		/* the origin may be unavailable: a copy that no longer hashes to its rid is damage either way */
+		quarantine(wr, &existing, via, peer_name,
+				   "replaced: this node's copy no longer matched its rid, the peer's does");
 		return TL_APPLY_STORED;
 	}
 	else

@@ -3,7 +3,8 @@
 #  - a gap from a dropped slot, closed by the worker on its own;
 #  - records written while replication between two nodes was cut;
 #  - divergence inside a tier 2 segment (only with include_archive);
-#  - damage (same identity, other content) repaired from the origin's copy, both directions;
+#  - damage (same identity, other content) repaired from the origin's copy, both directions, and
+#    with the origin down from the copy that still hashes to its rid;
 #  - a peer that is down: a clear error, nothing half-applied, the next run finishes.
 # Afterwards every digest matches and no record is missing or duplicated.
 use strict;
@@ -148,6 +149,17 @@ is($r1->safe_psql('postgres', "SELECT status || '|' || records_sent FROM tieredl
 	WHERE range_start = '2026-03-01 10:00:00+00'"), 'repaired|1', 'the origin r1 repairs the damaged copy on r3');
 is($r3->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => 'k20')"), '{"i": 20}', 'r3 has the original again');
 all_agree('damage repaired from the origin');
+
+# ---- damage while the origin is down: the copy that still hashes to its rid wins ---------------------------
+$r1->stop;
+$rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r2->safe_psql('postgres', "UPDATE tieredlog_data.$rel SET payload = '{\"rot\": 1}', rid = gen_random_uuid() WHERE key = 'k30'");
+is($r2->safe_psql('postgres', "SELECT status || '|' || records_received FROM tieredlog.reconcile('ev', 'r3')
+	WHERE range_start = '2026-03-01 10:00:00+00'"), 'repaired|1', 'with the origin r1 down, r3\'s intact copy replaces r2\'s damaged one');
+like($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHERE key = 'k30'"), qr/no longer matched its rid/,
+	'and quarantine says why');
+$r1->start;
+all_agree('damage with the origin down');
 
 # ---- a peer that is down ------------------------------------------------------------------------------------
 $r3->stop;
