@@ -27,7 +27,6 @@
  */
 #include "postgres.h"
 
-#include <zstd.h>
 #include <xxhash.h>
 
 #include "access/htup_details.h"
@@ -47,6 +46,7 @@
 #include "utils/uuid.h"
 #include "nodes/value.h"
 
+#include "archive.h"
 #include "catalog.h"
 #include "digest.h"
 #include "reconcile.h"
@@ -58,6 +58,7 @@
 #include "wire.h"
 
 static bool find_segment(const char *log_name, TimestampTz range_start, TlLog *log, TlSegment *seg);
+static bytea *stringinfo_to_bytea(StringInfo s);
 
 /* ---- a segment's digest and rows, here ------------------------------------------------------------ */
 
@@ -131,10 +132,12 @@ typedef struct IdCollect
 	uint64	   *ids;
 	int			n;
 	int			cap;
-	/* fetch mode: encode rows whose id is in want[] */
+	/* fetch mode: collect rows whose id is in want[] */
 	const uint64 *want;
 	int			nwant;
-	StringInfo	out;
+	struct BatchRow *batch;
+	int			nbatch;
+	int			batch_cap;
 	int			encoded;
 	int			damaged;		/* local copies whose content does not match their rid */
 } IdCollect;
@@ -154,6 +157,35 @@ row_to_record(HeapTuple row, TupleDesc desc, TlRecord *rec)
 	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
 	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
 	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+}
+
+/* A record to ship: its archive-row form (first, for tl_archive_row_cmp) and its rid. */
+typedef struct BatchRow
+{
+	TlArchiveRow row;
+	TlRid		rid;
+} BatchRow;
+
+static void
+batch_add(IdCollect *c, const TlRecord *rec)
+{
+	BatchRow   *b;
+
+	if (c->nbatch == c->batch_cap)
+	{
+		c->batch_cap = Max(256, c->batch_cap * 2);
+		c->batch = c->batch ? repalloc_huge(c->batch, sizeof(BatchRow) * c->batch_cap)
+			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(BatchRow) * c->batch_cap);
+	}
+	b = &c->batch[c->nbatch++];
+	memset(b, 0, sizeof(*b));
+	b->row.ts = rec->ts;
+	b->row.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->key));
+	b->row.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->payload));
+	b->row.source = rec->source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->source)) : NULL;
+	b->row.origin = pstrdup(rec->origin);
+	b->row.seq = rec->seq;
+	b->rid = rec->rid;
 }
 
 static void
@@ -194,7 +226,7 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 				return;
 			}
 		}
-		tl_wire_put_record(c->out, c->log->name, c->log->interval_us, &rec, NULL);
+		batch_add(c, &rec);
 		c->encoded++;
 		return;
 	}
@@ -226,46 +258,69 @@ collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 s
 		qsort(c->ids, c->n, sizeof(uint64), cmp_u64);
 }
 
-/* Encode (zstd, u32 raw length first) the records of the marked leaves whose id is in want. */
+/*
+ * Encode the records of the marked leaves whose id is in want, differentially: sorted, in archive
+ * frames (archive.c: delta-encoded ts and seq, front-coded keys, payloads shredded by path, zstd),
+ * each frame followed by the rids of its rows so that the receiver checks every record.
+ *   str log_name, i64 interval_us, u32 frames, then per frame:
+ *   i32 nrows, i64 first_ts, i64 last_ts, i32 raw_len, i64 checksum, str compressed, nrows x 16 B rids
+ */
 static bytea *
 encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt,
 			   const uint64 *want, int nwant, int *count, int *damaged)
 {
 	IdCollect	c;
-	StringInfoData raw;
-	size_t		bound;
-	size_t		clen;
-	bytea	   *out;
+	StringInfoData out;
 	TimestampTz from;
 	TimestampTz to;
+	int			nframes;
+	bytea	   *result;
 
 	memset(&c, 0, sizeof(c));
-	initStringInfo(&raw);
 	c.log = log;
 	c.seg = seg;
 	c.salt = salt;
 	memcpy(c.leaves, leaves, sizeof(c.leaves));
 	c.want = want;
 	c.nwant = nwant;
-	c.out = &raw;
 	leaves_range(log, seg, leaves, &from, &to);
 	if (from < to)
 		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, &c);
 	*count = c.encoded;
 	*damaged = c.damaged;
-	bound = ZSTD_compressBound(raw.len);
-	out = palloc(VARHDRSZ + 4 + bound);
-	{
-		uint32		be = pg_hton32((uint32) raw.len);
+	if (c.nbatch > 1)
+		qsort(c.batch, c.nbatch, sizeof(BatchRow), tl_archive_row_cmp);
 
-		memcpy(VARDATA(out), &be, 4);
+	initStringInfo(&out);
+	tl_wire_put_bytes(&out, log->name, strlen(log->name));
+	tl_wire_put_u64(&out, (uint64) log->interval_us);
+	nframes = (c.nbatch + TL_FRAME_MAX_ROWS - 1) / TL_FRAME_MAX_ROWS;
+	tl_wire_put_u32(&out, nframes);
+	for (int f = 0; f < nframes; f++)
+	{
+		int			first = f * TL_FRAME_MAX_ROWS;
+		int			n = Min(TL_FRAME_MAX_ROWS, c.nbatch - first);
+		TlArchiveRow *rows = palloc(sizeof(TlArchiveRow) * n);
+		TlFrameMeta meta;
+		bytea	   *frame;
+
+		for (int i = 0; i < n; i++)
+			rows[i] = c.batch[first + i].row;
+		frame = tl_frame_encode(rows, n, 3, &meta);
+		tl_wire_put_u32(&out, (uint32) meta.nrows);
+		tl_wire_put_u64(&out, (uint64) meta.first_ts);
+		tl_wire_put_u64(&out, (uint64) meta.last_ts);
+		tl_wire_put_u32(&out, (uint32) meta.raw_len);
+		tl_wire_put_u64(&out, (uint64) meta.checksum);
+		tl_wire_put_bytes(&out, VARDATA(frame), VARSIZE(frame) - VARHDRSZ);
+		for (int i = 0; i < n; i++)
+			appendBinaryStringInfo(&out, (char *) c.batch[first + i].rid.bytes, TL_RID_LEN);
+		pfree(frame);
+		pfree(rows);
 	}
-	clen = ZSTD_compress(VARDATA(out) + 4, bound, raw.data, raw.len, 3);
-	if (ZSTD_isError(clen))
-		elog(ERROR, "zstd compression failed: %s", ZSTD_getErrorName(clen));
-	SET_VARSIZE(out, VARHDRSZ + 4 + clen);
-	pfree(raw.data);
-	return out;
+	result = stringinfo_to_bytea(&out);
+	pfree(out.data);
+	return result;
 }
 
 /*
@@ -301,54 +356,93 @@ correct_touched(List *touched)
 	PopActiveSnapshot();
 }
 
-/* Store encoded records from a peer; counts[0..2] = stored, already here, quarantined. */
+/* Store a batch of records from a peer; counts[0..2] = stored, already here, quarantined. */
 static void
 store_records(const char *data, int len, const char *peer_name, const char *sender_node, int64 *counts)
 {
-	uint32		raw_len;
-	char	   *raw;
-	size_t		got;
-	TlWire		w;
+	TlWire		w = {data, data + len};
+	char	   *log_name;
+	int64		interval_us;
+	uint32		nframes;
 	RepOriginId saved = replorigin_session_origin;
 	List	   *touched = NIL;
 
-	if (len < 4)
-		tl_wire_fail("short record batch");
-	memcpy(&raw_len, data, 4);
-	raw_len = pg_ntoh32(raw_len);
-	if (raw_len > MaxAllocSize - 1 ||
-		ZSTD_getFrameContentSize(data + 4, len - 4) != (unsigned long long) raw_len)
-		tl_wire_fail("record batch size does not match its frame");
-	raw = palloc(Max(raw_len, 1));
-	got = ZSTD_decompress(raw, raw_len, data + 4, len - 4);
-	if (ZSTD_isError(got) || got != raw_len)
-		tl_wire_fail("record batch does not decompress");
-	w.p = raw;
-	w.end = raw + raw_len;
+	log_name = tl_wire_cstring(&w);
+	tl_check_name("log", log_name);
+	interval_us = (int64) tl_wire_u64(&w);
+	nframes = tl_wire_u32(&w);
 	/* repairs are not streamed on: the peers reconcile for themselves */
 	replorigin_session_origin = DoNotReplicateId;
 	PG_TRY();
 	{
-		while (w.p < w.end)
+		for (uint32 f = 0; f < nframes; f++)
 		{
-			TlWireRecord wr;
-			char	   *seg_key;
+			TlFrameMeta meta;
+			int			clen;
+			const char *cdata;
+			bytea	   *frame;
+			TlArchiveRow *rows;
 
-			CHECK_FOR_INTERRUPTS();
-			tl_wire_get_record(&w, &wr);
-			counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
-			seg_key = psprintf("%s|" INT64_FORMAT, wr.log_name,
-							   (int64) tl_window_start(wr.rec.ts, wr.interval_us));
-			if (!list_member(touched, makeString(seg_key)))
-				touched = lappend(touched, makeString(seg_key));
+			memset(&meta, 0, sizeof(meta));
+			meta.nrows = (int32) tl_wire_u32(&w);
+			meta.first_ts = (TimestampTz) tl_wire_u64(&w);
+			meta.last_ts = (TimestampTz) tl_wire_u64(&w);
+			meta.raw_len = (int32) tl_wire_u32(&w);
+			meta.checksum = (int64) tl_wire_u64(&w);
+			cdata = tl_wire_bytes(&w, &clen);
+			meta.comp_len = clen;
+			if (meta.nrows <= 0 || meta.nrows > TL_FRAME_MAX_ROWS ||
+				(int64) meta.nrows * TL_RID_LEN > w.end - w.p - 0)
+				tl_wire_fail("bad frame header in a record batch");
+			frame = palloc(VARHDRSZ + clen);
+			SET_VARSIZE(frame, VARHDRSZ + clen);
+			memcpy(VARDATA(frame), cdata, clen);
+			rows = tl_frame_decode(frame, &meta, 0, (int) f);
+			for (int i = 0; i < meta.nrows; i++)
+			{
+				TlWireRecord wr;
+				TlRid		sent;
+				char	   *seg_key;
+
+				CHECK_FOR_INTERRUPTS();
+				memcpy(sent.bytes, w.p, TL_RID_LEN);
+				w.p += TL_RID_LEN;
+				memset(&wr, 0, sizeof(wr));
+				wr.log_name = log_name;
+				wr.interval_us = interval_us;
+				wr.rec.log_name = log_name;
+				wr.rec.key = rows[i].key;
+				wr.rec.payload = rows[i].payload;
+				wr.rec.ts = rows[i].ts;
+				wr.rec.source = rows[i].source;
+				wr.rec.origin = rows[i].origin;
+				wr.rec.seq = rows[i].seq;
+				wr.payload_text = rows[i].payload_text;
+				wr.payload_len = rows[i].payload_text_len;
+				tl_check_name("origin", wr.rec.origin);
+				/* re-hash: the record must match the rid its sender holds */
+				tl_record_compute_rid_with_text(&wr.rec, wr.payload_text, wr.payload_len);
+				if (memcmp(wr.rec.rid.bytes, sent.bytes, TL_RID_LEN) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("record %s:%lld of log \"%s\" from the peer does not match its rid",
+									wr.rec.origin, (long long) wr.rec.seq, log_name)));
+				counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
+				seg_key = psprintf("%s|" INT64_FORMAT, log_name,
+								   (int64) tl_window_start(wr.rec.ts, interval_us));
+				if (!list_member(touched, makeString(seg_key)))
+					touched = lappend(touched, makeString(seg_key));
+			}
+			pfree(frame);
 		}
+		if (w.p != w.end)
+			tl_wire_fail("trailing bytes after a record batch");
 	}
 	PG_FINALLY();
 	{
 		replorigin_session_origin = saved;
 	}
 	PG_END_TRY();
-	pfree(raw);
 	correct_touched(touched);
 }
 
