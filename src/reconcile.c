@@ -10,8 +10,8 @@
  *   localize:  _ae_leaves(log, segment)      ---->  the non-empty leaves of 256 (n, sum)
  *   reconcile: _ae_ids(log, segment, leaves, salt) -> 8-byte ids XXH3_64(rid, salt) of the records
  *              in the mismatched leaves, sorted; the salt is fresh for every exchange
- *   repair:    _ae_fetch(log, segment, salt, ids) -> the records this node lacks (zstd)
- *              _ae_store(records)            ---->  the records the peer lacks (zstd)
+ *   repair:    _ae_fetch(log, segment, leaves, salt, ids) -> the records this node lacks
+ *              _ae_store(records)            ---->  the records the peer lacks (as archive frames)
  *   confirm:   _ae_roots again for the segment, compared with this node's
  *
  * Only missing records move, both ways, never deletions. Every received record is re-hashed
