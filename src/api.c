@@ -685,29 +685,10 @@ static void
 emit_reconcile_row(const TlReconcileResult *r, void *arg)
 {
 	ReconcileOut *o = arg;
-	Datum		v[16];
-	bool		n[16] = {0};
-	int64		bytes = 0;
+	Datum		v[TL_RECONCILE_NCOLS];
+	bool		n[TL_RECONCILE_NCOLS];
 
-	for (int p = 0; p < 4; p++)
-		bytes += r->phase_bytes[p];
-	v[0] = CStringGetTextDatum(r->log_name);
-	v[1] = TimestampTzGetDatum(r->range_start);
-	v[2] = Int64GetDatum(r->segment_id);
-	n[2] = r->segment_id == 0;
-	v[3] = CStringGetTextDatum(r->peer_name);
-	v[4] = CStringGetTextDatum(r->status);
-	v[5] = Int64GetDatum(r->records_sent);
-	v[6] = Int64GetDatum(r->records_received);
-	v[7] = Int64GetDatum(r->conflicts);
-	v[8] = Int32GetDatum(r->leaves_differing);
-	v[9] = Int64GetDatum(bytes);
-	v[10] = Int32GetDatum(r->round_trips);
-	v[11] = Int64GetDatum(r->phase_bytes[0]);
-	v[12] = Int64GetDatum(r->phase_bytes[1]);
-	v[13] = Int64GetDatum(r->phase_bytes[2]);
-	v[14] = Int64GetDatum(r->phase_bytes[3]);
-	v[15] = Float8GetDatum(r->duration_ms);
+	tl_reconcile_result_values(r, v, n);
 	tuplestore_putvalues(o->rsinfo->setResult, o->rsinfo->setDesc, v, n);
 	tl_reconcile_log_result(r);
 }

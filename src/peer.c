@@ -123,11 +123,12 @@ origin_name_for(const char *peer_name)
 
 /* ---- talking to the peer -------------------------------------------------------------------- */
 
-static PGconn *
-connect_plain(const char *peer_name, const char *conninfo)
+/* An ordinary (not replication) connection to a peer; a clear error if it cannot be made. */
+PGconn *
+tl_peer_connect(const char *peer_name, const char *conninfo, const char *application_name)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-	const char *vals[] = {conninfo, "tieredlog add_peer", "10", NULL};
+	const char *vals[] = {conninfo, application_name, "10", NULL};
 	PGconn	   *conn = PQconnectdbParams(keys, vals, true);
 
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -190,7 +191,7 @@ tl_add_peer(const char *peer_name, const char *conninfo)
 	opts = parse_conninfo(conninfo);
 	PQconninfoFree(opts);
 
-	conn = connect_plain(peer_name, conninfo);
+	conn = tl_peer_connect(peer_name, conninfo, "tieredlog add_peer");
 	res = peer_exec(conn, peer_name, "SELECT tieredlog.node_name()", 0, NULL,
 					"The peer needs tieredlog installed (CREATE EXTENSION tieredlog) in the database the conninfo names.");
 	remote_node = pstrdup(PQgetvalue(res, 0, 0));
@@ -352,7 +353,7 @@ void
 tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *slot,
 					  const char *reason, TimestampTz from_ts)
 {
-	PGconn	   *conn = connect_plain(peer_name, conninfo);
+	PGconn	   *conn = tl_peer_connect(peer_name, conninfo, "tieredlog add_peer");
 	const char *params[1] = {slot};
 	PGresult   *res;
 	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};

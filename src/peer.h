@@ -16,4 +16,8 @@ extern void tl_peer_recreate_slot(const char *peer_name, const char *conninfo, c
 								  const char *reason, TimestampTz from_ts);
 extern char *tl_mask_conninfo(const char *conninfo);
 
+#ifdef LIBPQ_FE_H
+extern PGconn *tl_peer_connect(const char *peer_name, const char *conninfo, const char *application_name);
+#endif
+
 #endif							/* TIEREDLOG_PEER_H */

@@ -49,6 +49,7 @@
 #include "archive.h"
 #include "catalog.h"
 #include "digest.h"
+#include "peer.h"
 #include "reconcile.h"
 #include "remote.h"
 #include "segment.h"
@@ -981,25 +982,6 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 	}
 }
 
-static PGconn *
-connect_for_reconcile(const char *peer_name, const char *conninfo)
-{
-	const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-	const char *vals[] = {conninfo, "tieredlog reconcile", "10", NULL};
-	PGconn	   *conn = PQconnectdbParams(keys, vals, true);
-
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to peer \"%s\": %s", peer_name, msg)));
-	}
-	return conn;
-}
-
 /*
  * Reconcile: for each peer (or the one named) and each log (or the one named), the segments in
  * [from_ts, to_ts). A peer that cannot be reached, or fails midway, raises an error: what was
@@ -1047,7 +1029,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 		memset(&ex, 0, sizeof(ex));
 		ex.peer_name = pname;
 		ex.peer_node = list_nth(peers, p + 2);
-		ex.conn = connect_for_reconcile(pname, list_nth(peers, p + 1));
+		ex.conn = tl_peer_connect(pname, list_nth(peers, p + 1), "tieredlog reconcile");
 		PG_TRY();
 		{
 			/* the logs of both sides */
@@ -1099,27 +1081,19 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 	}
 }
 
-/* Keep a segment's outcome in tieredlog.reconcile_log unless it was already in sync. */
+/* A result as the 16 columns of reconcile() (and of tieredlog.reconcile_log). */
 void
-tl_reconcile_log_result(const TlReconcileResult *r)
+tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n)
 {
-	Oid			types[16] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-	INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
-	Datum		v[16];
-	char		nulls[16];
 	int64		bytes = 0;
-	TlAsOwner	save;
 
-	if (strcmp(r->status, "in_sync") == 0)
-		return;
 	for (int p = 0; p < 4; p++)
 		bytes += r->phase_bytes[p];
-	memset(nulls, ' ', sizeof(nulls));
+	memset(n, 0, sizeof(bool) * TL_RECONCILE_NCOLS);
 	v[0] = CStringGetTextDatum(r->log_name);
 	v[1] = TimestampTzGetDatum(r->range_start);
 	v[2] = Int64GetDatum(r->segment_id);
-	if (r->segment_id == 0)
-		nulls[2] = 'n';
+	n[2] = r->segment_id == 0;
 	v[3] = CStringGetTextDatum(r->peer_name);
 	v[4] = CStringGetTextDatum(r->status);
 	v[5] = Int64GetDatum(r->records_sent);
@@ -1131,12 +1105,34 @@ tl_reconcile_log_result(const TlReconcileResult *r)
 	for (int p = 0; p < 4; p++)
 		v[11 + p] = Int64GetDatum(r->phase_bytes[p]);
 	v[15] = Float8GetDatum(r->duration_ms);
+}
+
+/* Keep a segment's outcome in tieredlog.reconcile_log unless it was already in sync. */
+void
+tl_reconcile_log_result(const TlReconcileResult *r)
+{
+	Oid			types[TL_RECONCILE_NCOLS] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID,
+	INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+	Datum		v[TL_RECONCILE_NCOLS];
+	bool		n[TL_RECONCILE_NCOLS];
+	char		nulls[TL_RECONCILE_NCOLS];
+	TlAsOwner	save;
+
+	if (strcmp(r->status, "in_sync") == 0)
+		return;
+	tl_reconcile_result_values(r, v, n);
+	for (int i = 0; i < TL_RECONCILE_NCOLS; i++)
+		nulls[i] = n[i] ? 'n' : ' ';
 	tl_become_owner(&save);
-	tl_spi_exec("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
-				" peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
-				" bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
-				" duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-				" $14, $15, $16)", 16, types, v, SPI_OK_INSERT);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
+							  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
+							  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
+							  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+							  " $14, $15, $16)", TL_RECONCILE_NCOLS, types, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a reconciliation");
+	SPI_finish();
 	tl_restore_user(&save);
 }
 

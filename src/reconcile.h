@@ -31,6 +31,8 @@ typedef void (*TlReconcileEmit) (const TlReconcileResult *r, void *arg);
 extern void tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts,
 						 TimestampTz to_ts, bool include_archive, TlReconcileEmit emit, void *arg);
 
+#define TL_RECONCILE_NCOLS	16
+extern void tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n);
 extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
 
