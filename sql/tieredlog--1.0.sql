@@ -417,6 +417,9 @@ CREATE FUNCTION tieredlog._ae_roots(log_name text, from_ts timestamptz, to_ts ti
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_roots' LANGUAGE C STRICT STABLE;
 CREATE FUNCTION tieredlog._ae_leaves(log_name text, range_start timestamptz) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_leaves' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_iblt(log_name text, range_start timestamptz, leaves integer[], cells integer[],
+									salt bigint) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_iblt' LANGUAGE C STRICT STABLE;
 CREATE FUNCTION tieredlog._ae_ids(log_name text, range_start timestamptz, leaves integer[], salt bigint)
 	RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_ids' LANGUAGE C STRICT STABLE;

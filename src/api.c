@@ -626,6 +626,15 @@ tieredlog_mask_conninfo(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(tieredlog_ae_roots);
 PG_FUNCTION_INFO_V1(tieredlog_ae_leaves);
 PG_FUNCTION_INFO_V1(tieredlog_ae_ids);
+PG_FUNCTION_INFO_V1(tieredlog_ae_iblt);
+
+Datum
+tieredlog_ae_iblt(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_BYTEA_P(tl_ae_iblt(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
+								 PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_INT64(4)));
+}
 PG_FUNCTION_INFO_V1(tieredlog_ae_fetch);
 PG_FUNCTION_INFO_V1(tieredlog_ae_store);
 PG_FUNCTION_INFO_V1(tieredlog_reconcile);

@@ -131,6 +131,7 @@ typedef struct IdCollect
 	bool		leaves[TL_LEAVES];
 	uint64		salt;
 	uint64	   *ids;
+	uint8	   *id_leaf;		/* the leaf of each id (before sorting) */
 	int			n;
 	int			cap;
 	/* fetch mode: collect rows whose id is in want[] */
@@ -236,13 +237,20 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 		c->cap = Max(1024, c->cap * 2);
 		c->ids = c->ids ? repalloc_huge(c->ids, sizeof(uint64) * c->cap)
 			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * c->cap);
+		c->id_leaf = c->id_leaf ? repalloc_huge(c->id_leaf, c->cap)
+			: MemoryContextAllocHuge(CurrentMemoryContext, c->cap);
 	}
+	c->id_leaf[c->n] = (uint8) leaf;
 	c->ids[c->n++] = id;
 }
 
-/* The sorted short ids of the segment's records in the marked leaves. */
+/*
+ * The short ids of the segment's records in the marked leaves: sorted when `sorted`, else in scan
+ * order with each id's leaf in id_leaf.
+ */
 static void
-collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c)
+collect_ids_ex(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c,
+			   bool sorted)
 {
 	TimestampTz from;
 	TimestampTz to;
@@ -255,8 +263,183 @@ collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 s
 	leaves_range(log, seg, leaves, &from, &to);
 	if (from < to)
 		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, c);
-	if (c->n > 1)
+	if (sorted && c->n > 1)
 		qsort(c->ids, c->n, sizeof(uint64), cmp_u64);
+}
+
+static void
+collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c)
+{
+	collect_ids_ex(log, seg, leaves, salt, c, true);
+}
+
+/* ---- invertible Bloom lookup tables: a mismatched leaf's difference in ~20 bytes per record ---- */
+
+#define IBLT_CELL_BYTES	20
+#define IBLT_HASHES		3
+
+typedef struct IbltCell
+{
+	int32		count;
+	uint64		key;			/* XOR of ids */
+	uint64		check;			/* XOR of a second hash of the ids */
+} IbltCell;
+
+/* Cells for a leaf whose counts differ by `dn`: a multiple of 3 (one partition per hash). */
+static int
+iblt_cells_for(int64 dn)
+{
+	int64		d = Max(1, dn < 0 ? -dn : dn);
+
+	return IBLT_HASHES * (int) Min(d + 1, 1000000);
+}
+
+static uint64
+iblt_check(uint64 id)
+{
+	return XXH3_64bits_withSeed(&id, sizeof(id), 0x74696c7442);
+}
+
+static void
+iblt_add(IbltCell *t, int m, uint64 id, int sign)
+{
+	int			part = m / IBLT_HASHES;
+	uint64		chk = iblt_check(id);
+
+	for (int k = 0; k < IBLT_HASHES; k++)
+	{
+		IbltCell   *c = &t[k * part + (int) (XXH3_64bits_withSeed(&id, sizeof(id), k + 1) % part)];
+
+		c->count += sign;
+		c->key ^= id;
+		c->check ^= chk;
+	}
+}
+
+/*
+ * Peel t (local minus remote) into ids only here (count +1) and only there (-1). Returns false
+ * if the table does not decode (too small for the difference): the caller falls back to ids.
+ */
+static bool
+iblt_peel(IbltCell *t, int m, uint64 **here, int *nhere, uint64 **there, int *nthere)
+{
+	bool		progress = true;
+
+	*here = palloc(sizeof(uint64) * m);
+	*there = palloc(sizeof(uint64) * m);
+	*nhere = *nthere = 0;
+	while (progress)
+	{
+		progress = false;
+		for (int i = 0; i < m; i++)
+		{
+			IbltCell   *c = &t[i];
+
+			if ((c->count == 1 || c->count == -1) && c->check == iblt_check(c->key))
+			{
+				uint64		id = c->key;
+				int			sign = c->count;
+
+				if (sign > 0 && *nhere < m)
+					(*here)[(*nhere)++] = id;
+				else if (sign < 0 && *nthere < m)
+					(*there)[(*nthere)++] = id;
+				else
+					return false;
+				iblt_add(t, m, id, -sign);
+				progress = true;
+			}
+		}
+	}
+	for (int i = 0; i < m; i++)
+		if (t[i].count != 0 || t[i].key != 0 || t[i].check != 0)
+			return false;
+	return true;
+}
+
+static void
+iblt_put(StringInfo out, const IbltCell *t, int m)
+{
+	for (int i = 0; i < m; i++)
+	{
+		tl_wire_put_u32(out, (uint32) t[i].count);
+		tl_wire_put_u64(out, t[i].key);
+		tl_wire_put_u64(out, t[i].check);
+	}
+}
+
+/* One table per marked leaf (in leaf order), of cells[leaf] cells, over the leaf's ids. */
+static IbltCell **
+iblt_build(const TlLog *log, const TlSegment *seg, const bool *leaves, const int *cells, uint64 salt,
+		   bool have_segment)
+{
+	IbltCell  **tables = palloc0(sizeof(IbltCell *) * TL_LEAVES);
+	IdCollect	c;
+
+	for (int i = 0; i < TL_LEAVES; i++)
+		if (leaves[i])
+			tables[i] = palloc0(sizeof(IbltCell) * cells[i]);
+	if (!have_segment)
+		return tables;
+	collect_ids_ex(log, seg, leaves, salt, &c, false);
+	for (int i = 0; i < c.n; i++)
+		iblt_add(tables[c.id_leaf[i]], cells[c.id_leaf[i]], c.ids[i], 1);
+	return tables;
+}
+
+static void
+cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int *cells)
+{
+	Datum	   *l;
+	Datum	   *c;
+	bool	   *ln;
+	bool	   *cn;
+	int			nl;
+	int			nc;
+
+	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
+	memset(cells, 0, sizeof(int) * TL_LEAVES);
+	deconstruct_array(leaves_arr, INT4OID, 4, true, TYPALIGN_INT, &l, &ln, &nl);
+	deconstruct_array(cells_arr, INT4OID, 4, true, TYPALIGN_INT, &c, &cn, &nc);
+	if (nl != nc)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("leaves and cells must have the same length")));
+	for (int i = 0; i < nl; i++)
+	{
+		int			leaf = ln[i] ? -1 : DatumGetInt32(l[i]);
+		int			m = cn[i] ? -1 : DatumGetInt32(c[i]);
+
+		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > 3000000)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid leaf %d or table size %d", leaf, m)));
+		leaves[leaf] = true;
+		cells[leaf] = m;
+	}
+}
+
+/* _ae_iblt: the peer's tables for the given leaves and sizes */
+bytea *
+tl_ae_iblt(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, ArrayType *cells_arr,
+		   int64 salt)
+{
+	bool		leaves[TL_LEAVES];
+	int			cells[TL_LEAVES];
+	TlLog		log;
+	TlSegment	seg;
+	bool		have;
+	IbltCell  **tables;
+	StringInfoData out;
+
+	cells_from_arrays(leaves_arr, cells_arr, leaves, cells);
+	have = find_segment(log_name, range_start, &log, &seg);
+	tables = iblt_build(&log, &seg, leaves, cells, (uint64) salt, have);
+	initStringInfo(&out);
+	for (int i = 0; i < TL_LEAVES; i++)
+		if (leaves[i])
+			iblt_put(&out, tables[i], cells[i]);
+	return stringinfo_to_bytea(&out);
 }
 
 /*
@@ -784,34 +967,117 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	for (int i = 0; i < TL_LEAVES; i++)
 		r->leaves_differing += mismatch[i];
 
-	/* reconcile: short ids of the mismatched leaves, both sides */
+	/*
+	 * reconcile: per mismatched leaf an invertible Bloom lookup table sized for the leaf's count
+	 * difference (about 20 bytes per differing record); a leaf whose difference is larger than
+	 * its table decodes falls back to exchanging all its ids.
+	 */
 	snprintf(salt_txt, sizeof(salt_txt), INT64_FORMAT, (int64) salt);
-	v[2] = leaves_txt.data;
-	v[3] = salt_txt;
 	{
-		const char *pv[4] = {log_name, v[1], leaves_txt.data, salt_txt};
+		int			cells[TL_LEAVES] = {0};
+		bool		fallback[TL_LEAVES] = {0};
+		bool		any_fallback = false;
+		StringInfoData cells_txt;
+		IbltCell  **mine_t;
+		int			cap_here = 64;
+		int			cap_there = 64;
 
-		b = peer_call(ex, PHASE_RECONCILE,
-					  "SELECT tieredlog._ae_ids($1, $2::timestamptz, $3::int[], $4::bigint)", 4, pv, NULL, NULL);
-	}
-	theirs = ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
-	if (have_local)
-		collect_ids(&log, &seg, mismatch, salt, &mine);
-	else
-		memset(&mine, 0, sizeof(mine));
-	missing_here = palloc(sizeof(uint64) * Max(ntheirs, 1));
-	missing_there = palloc(sizeof(uint64) * Max(mine.n, 1));
-	for (int i = 0, j = 0; i < ntheirs || j < mine.n;)
-	{
-		if (j >= mine.n || (i < ntheirs && theirs[i] < mine.ids[j]))
-			missing_here[nhere++] = theirs[i++];
-		else if (i >= ntheirs || mine.ids[j] < theirs[i])
-			missing_there[nthere++] = mine.ids[j++];
-		else
+		initStringInfo(&cells_txt);
+		appendStringInfoChar(&cells_txt, '{');
+		for (int i = 0; i < TL_LEAVES; i++)
+			if (mismatch[i])
+			{
+				cells[i] = iblt_cells_for(local->leaves[i].n - remote_leaves[i].n);
+				appendStringInfo(&cells_txt, "%s%d", cells_txt.len > 1 ? "," : "", cells[i]);
+			}
+		appendStringInfoChar(&cells_txt, '}');
 		{
-			i++;
-			j++;
+			const char *pv[5] = {log_name, v[1], leaves_txt.data, cells_txt.data, salt_txt};
+
+			b = peer_call(ex, PHASE_RECONCILE,
+						  "SELECT tieredlog._ae_iblt($1, $2::timestamptz, $3::int[], $4::int[], $5::bigint)",
+						  5, pv, NULL, NULL);
 		}
+		mine_t = iblt_build(&log, &seg, mismatch, cells, salt, have_local);
+		missing_here = palloc(sizeof(uint64) * cap_here);
+		missing_there = palloc(sizeof(uint64) * cap_there);
+		w.p = VARDATA_ANY(b);
+		w.end = w.p + VARSIZE_ANY_EXHDR(b);
+		for (int i = 0; i < TL_LEAVES; i++)
+		{
+			uint64	   *h;
+			uint64	   *t;
+			int			nh;
+			int			nt;
+
+			if (!mismatch[i])
+				continue;
+			for (int k = 0; k < cells[i]; k++)
+			{
+				mine_t[i][k].count -= (int32) tl_wire_u32(&w);
+				mine_t[i][k].key ^= tl_wire_u64(&w);
+				mine_t[i][k].check ^= tl_wire_u64(&w);
+			}
+			/* local minus remote: +1 only here (missing there), -1 only there (missing here) */
+			if (!iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
+			{
+				fallback[i] = any_fallback = true;
+				continue;
+			}
+			for (int k = 0; k < nh; k++)
+			{
+				if (nthere == cap_there)
+					missing_there = repalloc(missing_there, sizeof(uint64) * (cap_there *= 2));
+				missing_there[nthere++] = h[k];
+			}
+			for (int k = 0; k < nt; k++)
+			{
+				if (nhere == cap_here)
+					missing_here = repalloc(missing_here, sizeof(uint64) * (cap_here *= 2));
+				missing_here[nhere++] = t[k];
+			}
+		}
+		if (w.p != w.end)
+			tl_wire_fail("unexpected length of the peer's tables");
+
+		if (any_fallback)
+		{
+			StringInfoData fb_txt;
+
+			initStringInfo(&fb_txt);
+			appendStringInfoChar(&fb_txt, '{');
+			for (int i = 0; i < TL_LEAVES; i++)
+				if (fallback[i])
+					appendStringInfo(&fb_txt, "%s%d", fb_txt.len > 1 ? "," : "", i);
+			appendStringInfoChar(&fb_txt, '}');
+			{
+				const char *pv[4] = {log_name, v[1], fb_txt.data, salt_txt};
+
+				b = peer_call(ex, PHASE_RECONCILE,
+							  "SELECT tieredlog._ae_ids($1, $2::timestamptz, $3::int[], $4::bigint)", 4, pv, NULL, NULL);
+			}
+			theirs = ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
+			if (have_local)
+				collect_ids(&log, &seg, fallback, salt, &mine);
+			else
+				memset(&mine, 0, sizeof(mine));
+			missing_here = repalloc(missing_here, sizeof(uint64) * (nhere + ntheirs + 1));
+			missing_there = repalloc(missing_there, sizeof(uint64) * (nthere + mine.n + 1));
+			for (int i = 0, j = 0; i < ntheirs || j < mine.n;)
+			{
+				if (j >= mine.n || (i < ntheirs && theirs[i] < mine.ids[j]))
+					missing_here[nhere++] = theirs[i++];
+				else if (i >= ntheirs || mine.ids[j] < theirs[i])
+					missing_there[nthere++] = mine.ids[j++];
+				else
+				{
+					i++;
+					j++;
+				}
+			}
+		}
+		if (nhere > 1)
+			qsort(missing_here, nhere, sizeof(uint64), cmp_u64);
 	}
 
 	/* repair: fetch what is missing here, push what is missing there */
@@ -883,10 +1149,13 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 {
 	TlLog		log;
 	int			nremote;
+	int64		detect_before = ex->phase_bytes[PHASE_DETECT];
 	RootEntry  *remote = peer_roots(ex, log_name, from_ts, to_ts, include_archive, &nremote);
+	int64		range_bytes = ex->phase_bytes[PHASE_DETECT] - detect_before;
 	List	   *local = NIL;
 	ListCell   *lc;
 	List	   *starts = NIL;
+	int			row = 0;
 
 	if (find_log(log_name, &log))
 		local = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
@@ -976,6 +1245,11 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		r.round_trips += ex->round_trips;
 		for (int p = 0; p < 4; p++)
 			r.phase_bytes[p] = ex->phase_bytes[p] - before[p];
+		/* the one detect call over the whole range: its round trip on the first row, its bytes shared */
+		r.phase_bytes[PHASE_DETECT] += range_bytes / list_length(starts) +
+			(row == 0 ? range_bytes % list_length(starts) : 0);
+		if (row++ == 0)
+			r.round_trips++;
 		r.duration_ms = (double) (GetCurrentTimestamp() - t0) / 1000.0;
 		emit(&r, arg);
 		pfree(d);

@@ -40,6 +40,8 @@ extern char *tl_reconcile_close_gaps(const char *peer_name);
 extern bytea *tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts,
 						  bool include_archive);
 extern bytea *tl_ae_leaves(const char *log_name, TimestampTz range_start);
+extern bytea *tl_ae_iblt(const char *log_name, TimestampTz range_start, ArrayType *leaves,
+						 ArrayType *cells, int64 salt);
 extern bytea *tl_ae_ids(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt);
 extern bytea *tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt,
 						  bytea *ids);
