@@ -275,14 +275,14 @@ collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 s
 
 /* ---- invertible Bloom lookup tables: a mismatched leaf's difference in ~20 bytes per record ---- */
 
-#define IBLT_CELL_BYTES	20
+#define IBLT_CELL_BYTES	16
 #define IBLT_HASHES		3
 
 typedef struct IbltCell
 {
 	int32		count;
 	uint64		key;			/* XOR of ids */
-	uint64		check;			/* XOR of a second hash of the ids */
+	uint32		check;			/* XOR of a second (32-bit) hash of the ids */
 } IbltCell;
 
 /* Cells for a leaf whose counts differ by `dn`: a multiple of 3 (one partition per hash). */
@@ -294,17 +294,17 @@ iblt_cells_for(int64 dn)
 	return IBLT_HASHES * (int) Min(d + 1, 1000000);
 }
 
-static uint64
+static uint32
 iblt_check(uint64 id)
 {
-	return XXH3_64bits_withSeed(&id, sizeof(id), 0x74696c7442);
+	return (uint32) XXH3_64bits_withSeed(&id, sizeof(id), 0x74696c7442);
 }
 
 static void
 iblt_add(IbltCell *t, int m, uint64 id, int sign)
 {
 	int			part = m / IBLT_HASHES;
-	uint64		chk = iblt_check(id);
+	uint32		chk = iblt_check(id);
 
 	for (int k = 0; k < IBLT_HASHES; k++)
 	{
@@ -364,7 +364,7 @@ iblt_put(StringInfo out, const IbltCell *t, int m)
 	{
 		tl_wire_put_u32(out, (uint32) t[i].count);
 		tl_wire_put_u64(out, t[i].key);
-		tl_wire_put_u64(out, t[i].check);
+		tl_wire_put_u32(out, t[i].check);
 	}
 }
 
@@ -708,7 +708,9 @@ tl_ae_leaves(const char *log_name, TimestampTz range_start)
 		if (d->leaves[i].n == 0)
 			continue;
 		tl_wire_put_u8(&out, (uint8) i);
-		put_digest(&out, &d->leaves[i]);
+		tl_wire_put_u32(&out, (uint32) d->leaves[i].n);
+		tl_wire_put_u64(&out, d->leaves[i].sum_hi);
+		tl_wire_put_u64(&out, d->leaves[i].sum_lo);
 	}
 	return stringinfo_to_bytea(&out);
 }
@@ -950,7 +952,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	{
 		int			leaf = tl_wire_u8(&w);
 
-		remote_leaves[leaf].n = (int64) tl_wire_u64(&w);
+		remote_leaves[leaf].n = (int64) tl_wire_u32(&w);
 		remote_leaves[leaf].sum_hi = tl_wire_u64(&w);
 		remote_leaves[leaf].sum_lo = tl_wire_u64(&w);
 	}
@@ -977,6 +979,8 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		int			cells[TL_LEAVES] = {0};
 		bool		fallback[TL_LEAVES] = {0};
 		bool		any_fallback = false;
+		bool		retry[TL_LEAVES] = {0};
+		bool		any_retry = false;
 		StringInfoData cells_txt;
 		IbltCell  **mine_t;
 		int			cap_here = 64;
@@ -1016,12 +1020,12 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 			{
 				mine_t[i][k].count -= (int32) tl_wire_u32(&w);
 				mine_t[i][k].key ^= tl_wire_u64(&w);
-				mine_t[i][k].check ^= tl_wire_u64(&w);
+				mine_t[i][k].check ^= tl_wire_u32(&w);
 			}
 			/* local minus remote: +1 only here (missing there), -1 only there (missing here) */
 			if (!iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
 			{
-				fallback[i] = any_fallback = true;
+				retry[i] = any_retry = true;
 				continue;
 			}
 			for (int k = 0; k < nh; k++)
@@ -1039,6 +1043,66 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		}
 		if (w.p != w.end)
 			tl_wire_fail("unexpected length of the peer's tables");
+
+		/* tables that did not decode: once more, four times larger, then the leaf's ids */
+		if (any_retry)
+		{
+			StringInfoData rl;
+			StringInfoData rc;
+
+			initStringInfo(&rl);
+			initStringInfo(&rc);
+			appendStringInfoChar(&rl, '{');
+			appendStringInfoChar(&rc, '{');
+			for (int i = 0; i < TL_LEAVES; i++)
+				if (retry[i])
+				{
+					cells[i] *= 4;
+					appendStringInfo(&rl, "%s%d", rl.len > 1 ? "," : "", i);
+					appendStringInfo(&rc, "%s%d", rc.len > 1 ? "," : "", cells[i]);
+				}
+			appendStringInfoChar(&rl, '}');
+			appendStringInfoChar(&rc, '}');
+			{
+				const char *pv[5] = {log_name, v[1], rl.data, rc.data, salt_txt};
+
+				b = peer_call(ex, PHASE_RECONCILE,
+							  "SELECT tieredlog._ae_iblt($1, $2::timestamptz, $3::int[], $4::int[], $5::bigint)",
+							  5, pv, NULL, NULL);
+			}
+			mine_t = iblt_build(&log, &seg, retry, cells, salt, have_local);
+			w.p = VARDATA_ANY(b);
+			w.end = w.p + VARSIZE_ANY_EXHDR(b);
+			for (int i = 0; i < TL_LEAVES; i++)
+			{
+				uint64	   *h;
+				uint64	   *t;
+				int			nh;
+				int			nt;
+
+				if (!retry[i])
+					continue;
+				for (int k = 0; k < cells[i]; k++)
+				{
+					mine_t[i][k].count -= (int32) tl_wire_u32(&w);
+					mine_t[i][k].key ^= tl_wire_u64(&w);
+					mine_t[i][k].check ^= tl_wire_u32(&w);
+				}
+				if (!iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
+				{
+					fallback[i] = any_fallback = true;
+					continue;
+				}
+				missing_there = repalloc(missing_there, sizeof(uint64) * (nthere + nh + 1));
+				missing_here = repalloc(missing_here, sizeof(uint64) * (nhere + nt + 1));
+				for (int k = 0; k < nh; k++)
+					missing_there[nthere++] = h[k];
+				for (int k = 0; k < nt; k++)
+					missing_here[nhere++] = t[k];
+			}
+			if (w.p != w.end)
+				tl_wire_fail("unexpected length of the peer's tables");
+		}
 
 		if (any_fallback)
 		{

@@ -115,14 +115,16 @@ $r3->safe_psql('postgres', "SELECT tieredlog.drop_peer('r2')");
 $r2->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'cut2-' || i, '{}', NULL, '2026-03-01 12:00:00+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 30) i});
 $r3->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'cut3-' || i, '{}', NULL, '2026-03-01 12:10:00+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 40) i});
 # both sides also write into one same leaf: its count difference (0) says nothing about the
-# difference, so its table cannot decode and that leaf falls back to exchanging ids
+# difference, so its first table cannot decode; a four times larger one (or the leaf's ids) follows
 $r2->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'both2-' || i, '{}', NULL, '2026-03-01 12:30:00+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 5) i});
 $r3->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'both3-' || i, '{}', NULL, '2026-03-01 12:30:00.5+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 5) i});
 peer($r2, $r3);
 peer($r3, $r2);
 # r1 got both sides by streaming; r2 and r3 miss each other's
 $res = $r2->safe_psql('postgres', "SELECT sum(records_sent), sum(records_received), sum(round_trips) FROM tieredlog.reconcile('ev', 'r3')");
-is($res, '35|45|7', 'r2 and r3 exchange exactly what each missed, both ways (one leaf by ids: 7 round trips)');
+my ($sent, $received, $trips) = split /\|/, $res;
+is("$sent|$received", '35|45', 'r2 and r3 exchange exactly what each missed, both ways');
+ok($trips == 7 || $trips == 8, "the leaf written on both sides needed a larger table (and maybe its ids): $trips round trips");
 all_agree('replication cut');
 
 # ---- divergence inside a tier 2 segment ---------------------------------------------------------------------
