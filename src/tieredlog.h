@@ -3,7 +3,9 @@
  *		Settings, shared-memory state and limits shared by all of tieredlog's files.
  *
  * Shared state: TieredlogShared holds lock-free atomics; the progress slots that follow it have a
- * spinlock of their own (progress.c). No LWLock is defined.
+ * spinlock of their own (progress.c), as have the worker slots (worker.c) and the apply-worker
+ * slots (apply.c). The access statistics table has the one LWLock, "tieredlog_stats" (stats.c).
+ * Lock order: never more than one of these at a time.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_H
