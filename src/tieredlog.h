@@ -5,7 +5,7 @@
  * Shared state: TieredlogShared holds lock-free atomics; the progress slots that follow it have a
  * spinlock of their own (progress.c), as have the worker slots (worker.c) and the apply-worker
  * slots (apply.c). The access statistics table has the one LWLock, "tieredlog_stats" (stats.c).
- * Lock order: never more than one of these at a time.
+ * Lock order: the stats LWLock may be held while an entry spinlock is taken; nothing else nests.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_H
