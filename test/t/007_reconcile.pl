@@ -5,7 +5,8 @@
 #  - divergence inside a tier 2 segment (only with include_archive);
 #  - damage (same identity, other content) repaired from the origin's copy, both directions, and
 #    with the origin down from the copy that still hashes to its rid;
-#  - a peer that is down: a clear error, nothing half-applied, the next run finishes.
+#  - a peer that is down: a clear error; a peer that vanishes in the middle of a run: nothing
+#    half-applied; the next run finishes.
 # Afterwards every digest matches and no record is missing or duplicated.
 use strict;
 use warnings;
@@ -178,6 +179,33 @@ $r3->start;
 is($r2->safe_psql('postgres', "SELECT sum(records_received) FROM tieredlog.reconcile('ev', 'r3')"), '1',
 	'the next run finishes the work');
 all_agree('peer back');
+
+# ---- the peer vanishes in the middle: nothing half-applied, the next run finishes ------------------------------
+$rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r2->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel WHERE key = 'k40'");
+my $rel3 = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r3->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel3 WHERE key = 'k50'");
+# hold r3's writes to the segment (reads go on), so the reconciliation stops in its push to r3
+my $holder = $r3->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe("LOCK TABLE tieredlog_data.$rel3 IN SHARE MODE");
+my $bg = $r2->background_psql('postgres', on_error_stop => 0);
+$bg->query_until(qr/started/, "\\echo started\nSELECT * FROM tieredlog.reconcile('ev', 'r3');\n");
+ok($r3->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%_ae_store%' AND wait_event_type = 'Lock'"),
+	'the reconciliation has fetched from r3 and waits to push to it');
+$r3->stop('immediate');
+eval { $holder->quit };
+eval { $bg->query('SELECT 1') };
+eval { $bg->quit };
+is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => 'k40')"), '0',
+	'r2 kept nothing of the interrupted run (k40, fetched from r3, was rolled back with it)');
+$r3->start;
+is($r3->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => 'k50')"), '0', 'r3 got nothing either');
+$res = $r2->safe_psql('postgres', "SELECT records_sent || '|' || records_received FROM tieredlog.reconcile('ev', 'r3')
+	WHERE range_start = '2026-03-01 10:00:00+00'");
+is($res, '1|1', 'the next run finishes the work, both ways');
+all_agree('peer vanished mid-run');
 
 $_->stop for @nodes;
 done_testing();
