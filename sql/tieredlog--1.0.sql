@@ -420,6 +420,13 @@ CREATE FUNCTION tieredlog._ae_leaves(log_name text, range_start timestamptz) RET
 CREATE FUNCTION tieredlog._ae_iblt(log_name text, range_start timestamptz, leaves integer[], cells integer[],
 									salt bigint) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_iblt' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog._ae_rid(log_name text, origin text, seq bigint, ts timestamptz, key text)
+	RETURNS uuid
+	AS 'MODULE_PATHNAME', 'tieredlog_ae_rid' LANGUAGE C STRICT STABLE;
+-- The rid of a record with these fields (for checking a copy by hand).
+CREATE FUNCTION tieredlog.record_rid(log_name text, key text, payload jsonb, ts timestamptz, source text,
+									 origin text, seq bigint) RETURNS uuid
+	AS 'MODULE_PATHNAME', 'tieredlog_record_rid' LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
 CREATE FUNCTION tieredlog._ae_ids(log_name text, range_start timestamptz, leaves integer[], salt bigint)
 	RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_ids' LANGUAGE C STRICT STABLE;

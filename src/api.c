@@ -23,6 +23,7 @@
 #include "utils/snapmgr.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "append.h"
 #include "apply.h"
@@ -627,6 +628,50 @@ PG_FUNCTION_INFO_V1(tieredlog_ae_roots);
 PG_FUNCTION_INFO_V1(tieredlog_ae_leaves);
 PG_FUNCTION_INFO_V1(tieredlog_ae_ids);
 PG_FUNCTION_INFO_V1(tieredlog_ae_iblt);
+PG_FUNCTION_INFO_V1(tieredlog_ae_rid);
+PG_FUNCTION_INFO_V1(tieredlog_record_rid);
+
+Datum
+tieredlog_ae_rid(PG_FUNCTION_ARGS)
+{
+	TlRid		rid;
+	pg_uuid_t  *u;
+
+	tl_require_preload();
+	if (!tl_ae_rid(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				   PG_GETARG_INT64(2), PG_GETARG_TIMESTAMPTZ(3), PG_GETARG_TEXT_PP(4), &rid))
+		PG_RETURN_NULL();
+	u = palloc(sizeof(pg_uuid_t));
+	memcpy(u->data, rid.bytes, TL_RID_LEN);
+	PG_RETURN_UUID_P(u);
+}
+
+/* The rid a record with these fields has (the canonical encoding's seeded XXH3-128). */
+Datum
+tieredlog_record_rid(PG_FUNCTION_ARGS)
+{
+	TlRecord	rec;
+	pg_uuid_t  *u;
+
+	tl_require_preload();
+	require_args(fcinfo, 4, "log_name, key, payload and ts");
+	if (PG_ARGISNULL(5) || PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("origin and seq must not be null")));
+	memset(&rec, 0, sizeof(rec));
+	rec.log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rec.key = PG_GETARG_TEXT_PP(1);
+	rec.payload = PG_GETARG_JSONB_P(2);
+	rec.ts = PG_GETARG_TIMESTAMPTZ(3);
+	rec.source = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
+	rec.origin = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	rec.seq = PG_GETARG_INT64(6);
+	tl_record_compute_rid(&rec);
+	u = palloc(sizeof(pg_uuid_t));
+	memcpy(u->data, rec.rid.bytes, TL_RID_LEN);
+	PG_RETURN_UUID_P(u);
+}
 
 Datum
 tieredlog_ae_iblt(PG_FUNCTION_ARGS)

@@ -10,6 +10,8 @@
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
+#include "record.h"
+
 typedef struct TlReconcileResult
 {
 	const char *log_name;
@@ -35,6 +37,11 @@ extern void tl_reconcile(const char *log_name, const char *peer_name, TimestampT
 extern void tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n);
 extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
+
+extern bool tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key,
+					  TlRid *rid);
+extern int	tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local,
+								const char *sender_node, TlRid *winner, char **why);
 
 /* the peer's side */
 extern bytea *tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts,

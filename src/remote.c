@@ -25,6 +25,7 @@
 #include "catalog.h"
 #include "segment.h"
 #include "segrows.h"
+#include "reconcile.h"
 #include "remote.h"
 #include "tieredlog.h"
 
@@ -60,7 +61,9 @@ quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const
 							  " remote_payload, via, peer_name, resolution, resolved_at)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULLIF($9, ''), $10,"
 							  " CASE WHEN $10 IS NULL THEN NULL ELSE now() END)"
-							  " ON CONFLICT (log_name, origin, seq, remote_rid) DO NOTHING",
+							  " ON CONFLICT (log_name, origin, seq, remote_rid) DO UPDATE"
+							  " SET resolution = EXCLUDED.resolution, resolved_at = EXCLUDED.resolved_at"
+							  " WHERE quarantine.resolved_at IS NULL",
 							  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a quarantined record");
 	SPI_finish();
@@ -168,6 +171,29 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 		return TL_APPLY_STORED;
 	}
 	else
+	{
+		TlRid		winner;
+		char	   *why = NULL;
+
+		/* neither copy is vouched for: the origin, if reachable, else the majority decides */
+		if (tl_vote_on_conflict(wr->log_name, &wr->rec, &existing, sender_node, &winner, &why))
+		{
+			if (memcmp(winner.bytes, wr->rec.rid.bytes, TL_RID_LEN) == 0 &&
+				tl_replace_record(&log, &wr->rec, &existing))
+			{
+				quarantine(wr, &existing, via, peer_name, psprintf("replaced by the peer's copy: %s", why));
+				return TL_APPLY_STORED;
+			}
+			if (memcmp(winner.bytes, existing.bytes, TL_RID_LEN) == 0)
+			{
+				quarantine(wr, &existing, via, peer_name, psprintf("kept this node's copy: %s", why));
+				return TL_APPLY_CONFLICT;
+			}
+		}
 		quarantine(wr, &existing, via, peer_name, NULL);
+		if (why)
+			ereport(NOTICE, (errmsg("record %s:%lld of log \"%s\" stays quarantined: %s", wr->rec.origin,
+									(long long) wr->rec.seq, wr->log_name, why)));
+	}
 	return TL_APPLY_CONFLICT;
 }

@@ -4,7 +4,8 @@
 #  - records written while replication between two nodes was cut;
 #  - divergence inside a tier 2 segment (only with include_archive);
 #  - damage (same identity, other content) repaired from the origin's copy, both directions, and
-#    with the origin down from the copy that still hashes to its rid;
+#    with the origin down from the copy that still hashes to its rid; two self-consistent copies:
+#    quarantined while the origin is down, decided by the origin once it is back;
 #  - a peer that is down: a clear error; a peer that vanishes in the middle of a run: nothing
 #    half-applied; the next run finishes.
 # Afterwards every digest matches and no record is missing or duplicated.
@@ -35,7 +36,7 @@ max_wal_senders = 10
 	push @nodes, $n;
 }
 my ($r1, $r2, $r3) = @nodes;
-my ($rc, $out, $err);
+my ($rc, $out, $err, $rel3);
 
 sub peer
 {
@@ -168,6 +169,24 @@ like($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHE
 $r1->start;
 all_agree('damage with the origin down');
 
+# ---- two copies that both hash to their rids: the origin decides, and without it nobody ------------------------
+$rel3 = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r3->safe_psql('postgres', "UPDATE tieredlog_data.$rel3 SET payload = '{\"other\": 1}',
+	rid = tieredlog.record_rid('ev', key, '{\"other\": 1}', ts, source, origin, seq) WHERE key = 'k60'");
+$r1->stop;
+($rc, $out, $err) = $r2->psql('postgres', "SELECT status FROM tieredlog.reconcile('ev', 'r3') WHERE range_start = '2026-03-01 10:00:00+00'");
+is($out, 'damaged', 'with the origin down and no majority, the segment is reported damaged');
+like($err, qr/stays quarantined: no majority/, 'and the record stays quarantined, saying why');
+is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.quarantine WHERE key = 'k60' AND resolved_at IS NULL"), '1',
+	'quarantine holds it unresolved');
+$r1->start;
+is($r2->safe_psql('postgres', "SELECT status FROM tieredlog.reconcile('ev', 'r3') WHERE range_start = '2026-03-01 10:00:00+00'"),
+	'repaired', 'with the origin back, its copy decides');
+is($r3->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => 'k60')"), '{"i": 60}', 'r3 has the origin\'s copy');
+like($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHERE key = 'k60'"), qr/the origin r1 holds it/,
+	'the quarantine entry is resolved, naming the origin');
+all_agree('origin decides');
+
 # ---- a peer that is down ------------------------------------------------------------------------------------
 $r3->stop;
 $rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
@@ -183,7 +202,7 @@ all_agree('peer back');
 # ---- the peer vanishes in the middle: nothing half-applied, the next run finishes ------------------------------
 $rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
 $r2->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel WHERE key = 'k40'");
-my $rel3 = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$rel3 = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
 $r3->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel3 WHERE key = 'k50'");
 # hold r3's writes to the segment (reads go on), so the reconciliation stops in its push to r3
 my $holder = $r3->background_psql('postgres');
