@@ -6,9 +6,10 @@
  * The worker connects with libpq (replication=database), sends START_REPLICATION from the
  * position its replication origin has reached, and applies records idempotently by their
  * identity (origin, seq) (append.c). Many remote transactions are grouped into one local
- * transaction (appends commute); the origin's position advances in that same commit, so after a
- * crash the worker restarts exactly after the last applied transaction. It confirms to the peer
- * only what is committed here (synchronous_commit is on in the worker, so committed is flushed),
+ * transaction (appends commute), never splitting one; the origin's position advances in that same
+ * commit, so after a crash the worker restarts exactly after the last applied transaction. It
+ * commits asynchronously and confirms to the peer only positions whose local commit the WAL flush
+ * has reached,
  * answers keepalives, advances the HLC on every record, checks each record's rid against its
  * content, and counts remote writes. Its writes carry the replication origin, so this node's
  * decoder never sends them on: a full mesh does not loop.
@@ -25,6 +26,7 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -66,6 +68,7 @@ int			tl_max_peers = 16;
 #define APPLY_BATCH_XACTS		200
 #define APPLY_FEEDBACK_MS		1000
 #define APPLY_BACKOFF_MAX_S		300
+#define APPLY_PENDING_MAX		256
 
 typedef struct TlApplySlot
 {
@@ -160,6 +163,37 @@ start_apply_worker(int slot_index, const char *peer_name)
 	return true;
 }
 
+/* Free the idle slots of this database whose peer no longer exists. Inside SPI. */
+static void
+free_slots_of_dropped_peers(void)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot *s = &ashared->slots[i];
+		int32		peer_id;
+		bool		idle;
+		Oid			types[1] = {INT4OID};
+		Datum		values[1];
+
+		SpinLockAcquire(&ashared->mutex);
+		peer_id = s->peer_id;
+		idle = s->dboid == MyDatabaseId && s->pid == 0;
+		SpinLockRelease(&ashared->mutex);
+		if (!idle)
+			continue;
+		values[0] = Int32GetDatum(peer_id);
+		if (SPI_execute_with_args("SELECT 1 FROM tieredlog.peer WHERE peer_id = $1", 1, types, values,
+								  NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up a peer");
+		if (SPI_processed > 0)
+			continue;
+		SpinLockAcquire(&ashared->mutex);
+		if (s->dboid == MyDatabaseId && s->peer_id == peer_id && s->pid == 0)
+			memset(s, 0, sizeof(*s));
+		SpinLockRelease(&ashared->mutex);
+	}
+}
+
 /*
  * Start an apply worker for every peer of this database that has none (and is not backing off).
  * Called by the database worker each cycle, inside a transaction. Returns how many it started.
@@ -179,6 +213,8 @@ tl_apply_ensure_workers(void)
 		elog(ERROR, "could not list peers");
 	npeers = SPI_processed;
 	tt = SPI_tuptable;
+	SPI_tuptable = NULL;		/* keep this result: the next queries must not free it */
+	free_slots_of_dropped_peers();
 	for (uint64 i = 0; i < npeers; i++)
 	{
 		bool		isnull;
@@ -235,13 +271,18 @@ tl_apply_stop_worker(int32 peer_id, int timeout_ms)
 		TlApplySlot *slot;
 		pid_t		pid = 0;
 
+		/*
+		 * The slot stays (with its counters), held back for an hour: the database worker may run
+		 * before this transaction commits and still see the peer enabled. It frees slots of
+		 * peers that are gone, and set_peer_enabled(true) lifts the hold.
+		 */
 		SpinLockAcquire(&ashared->mutex);
 		if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
 		{
 			pid = slot->pid;
 			slot->next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
 			if (pid == 0)
-				memset(slot, 0, sizeof(*slot));
+				strlcpy(slot->state, "stopped", sizeof(slot->state));
 		}
 		SpinLockRelease(&ashared->mutex);
 		if (pid == 0)
@@ -330,6 +371,11 @@ typedef struct ApplyState
 	PGconn	   *conn;
 	RepOriginId origin;
 	bool		in_xact;		/* a local transaction is open */
+	bool		in_remote_xact;	/* between a peer transaction's 'B' and its 'C' */
+	/* committed here but maybe not yet flushed: (local commit end, peer end lsn), oldest first */
+	XLogRecPtr	pending_local[APPLY_PENDING_MAX];
+	XLogRecPtr	pending_remote[APPLY_PENDING_MAX];
+	int			npending;
 	int			batch_records;
 	int			batch_xacts;
 	XLogRecPtr	batch_end_lsn;	/* end of the last remote transaction in the batch */
@@ -530,10 +576,40 @@ save_progress_time(ApplyState *as)
 	as->saved_until = as->batch_commit_time;
 }
 
+/*
+ * The peer position that is safe to confirm: the end of the newest peer transaction whose local
+ * commit is flushed. The worker commits asynchronously (as PostgreSQL's own apply workers do) and
+ * confirms only what the WAL flush has reached, so a crash here loses nothing the peer forgot.
+ */
+static void
+advance_flushed(ApplyState *as, bool wait)
+{
+	XLogRecPtr	flushed;
+	int			done = 0;
+
+	if (as->npending == 0)
+		return;
+	if (wait)
+		XLogFlush(as->pending_local[as->npending - 1]);
+	flushed = GetFlushRecPtr(NULL);
+	while (done < as->npending && as->pending_local[done] <= flushed)
+	{
+		as->flushed_lsn = Max(as->flushed_lsn, as->pending_remote[done]);
+		done++;
+	}
+	if (done > 0)
+	{
+		memmove(as->pending_local, as->pending_local + done, sizeof(XLogRecPtr) * (as->npending - done));
+		memmove(as->pending_remote, as->pending_remote + done, sizeof(XLogRecPtr) * (as->npending - done));
+		as->npending -= done;
+	}
+}
+
 static void
 commit_batch(ApplyState *as)
 {
-	if (!as->in_xact)
+	/* never in the middle of a peer transaction: it becomes visible here whole or not at all */
+	if (!as->in_xact || as->in_remote_xact)
 		return;
 	if (as->batch_xacts > 0 && as->batch_commit_time - as->saved_until >= 10 * USECS_PER_SEC)
 		save_progress_time(as);
@@ -548,7 +624,10 @@ commit_batch(ApplyState *as)
 	MemoryContextReset(as->batch_cxt);
 	if (as->batch_xacts > 0)
 	{
-		as->flushed_lsn = as->batch_end_lsn;
+		if (as->npending == APPLY_PENDING_MAX)
+			advance_flushed(as, true);
+		as->pending_local[as->npending] = XactLastCommitEnd;
+		as->pending_remote[as->npending++] = as->batch_end_lsn;
 		SpinLockAcquire(&ashared->mutex);
 		my_slot->applied_lsn = as->batch_end_lsn;
 		my_slot->applied_commit_time = as->batch_commit_time;
@@ -603,6 +682,7 @@ handle_xlogdata(ApplyState *as, const char *buf, int len)
 			(void) tl_wire_u32(&w);
 			if (!as->in_xact)
 				begin_batch(as);
+			as->in_remote_xact = true;
 			break;
 		case 'R':
 			if (!as->in_xact)
@@ -614,6 +694,7 @@ handle_xlogdata(ApplyState *as, const char *buf, int len)
 			as->batch_end_lsn = tl_wire_u64(&w);
 			as->batch_commit_time = (TimestampTz) tl_wire_u64(&w);
 			as->batch_xacts++;
+			as->in_remote_xact = false;
 			if (as->batch_records >= APPLY_BATCH_RECORDS || as->batch_xacts >= APPLY_BATCH_XACTS)
 				commit_batch(as);
 			break;
@@ -631,6 +712,7 @@ send_feedback(ApplyState *as, bool force)
 
 	if (!force && now - as->last_feedback < APPLY_FEEDBACK_MS * 1000L)
 		return;
+	advance_flushed(as, false);
 	buf[0] = 'r';
 	v = pg_hton64(as->flushed_lsn);
 	memcpy(buf + 1, &v, 8);		/* written */
@@ -658,12 +740,14 @@ handle_keepalive(ApplyState *as, const char *buf, int len)
 	reply = tl_wire_u8(&w);
 	as->wal_end = Max(as->wal_end, sent);
 	commit_batch(as);
+	advance_flushed(as, false);
 
 	/*
-	 * Everything the peer decoded before `sent` has reached us (messages arrive in order) and is
-	 * now committed: confirm it, so the slot also moves past WAL that held no record for us.
+	 * Everything the peer decoded before `sent` has reached us (messages arrive in order); once it
+	 * is all committed and flushed here, confirm it, so the slot also moves past WAL that held no
+	 * record for us.
 	 */
-	if (sent > as->flushed_lsn)
+	if (sent > as->flushed_lsn && !as->in_xact && as->npending == 0)
 	{
 		as->flushed_lsn = sent;
 		SpinLockAcquire(&ashared->mutex);
@@ -775,8 +859,8 @@ tieredlog_apply_main(Datum arg)
 		proc_exit(0);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("tieredlog apply");
-	/* a commit here is on disk before it is confirmed to the peer */
-	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	/* commits are asynchronous; only flushed positions are confirmed (advance_flushed) */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	load_peer(peer_id, &peer);
 	memset(&as, 0, sizeof(as));

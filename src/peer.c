@@ -253,7 +253,7 @@ tl_add_peer(const char *peer_name, const char *conninfo)
 	}
 	PG_END_TRY();
 	tl_restore_user(&save);
-	tl_worker_wake_database();
+	tl_worker_wake_database_at_commit();
 }
 
 void
@@ -341,7 +341,7 @@ tl_set_peer_enabled(const char *peer_name, bool enabled)
 				 errmsg("the apply worker of peer \"%s\" did not stop", peer_name)));
 	if (enabled)
 		tl_apply_clear_backoff(peer_id);
-	tl_worker_wake_database();
+	tl_worker_wake_database_at_commit();
 }
 
 /*

@@ -219,6 +219,31 @@ tl_worker_wake_database(void)
 		SetLatch(latch);
 }
 
+static bool wake_pending = false;
+
+static void
+wake_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_pending)
+		tl_worker_wake_database();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_pending = false;
+}
+
+/* Wake this database's worker once the current transaction commits (and only then). */
+void
+tl_worker_wake_database_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(wake_at_commit, NULL);
+		registered = true;
+	}
+	wake_pending = true;
+}
+
 /* ---- launcher ---------------------------------------------------------------------------------- */
 
 /* The databases a worker may run in, allocated in `cxt`. */

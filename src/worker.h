@@ -24,6 +24,7 @@ extern void tl_worker_report_task_end(bool ok, const char *error);
 /* SQL */
 extern void tl_worker_register_database(void);
 extern void tl_worker_wake_database(void);
+extern void tl_worker_wake_database_at_commit(void);
 extern void tl_worker_rows(FunctionCallInfo fcinfo);
 
 #endif							/* TIEREDLOG_WORKER_H */

@@ -103,7 +103,7 @@ sub converged
 
 # ---- concurrent appends on all three nodes ------------------------------------------------------------
 my @jobs = map { start_script($nodes[$_], appends("c$_", 300)) } 0 .. 2;
-$_->[0]->finish for @jobs;
+ok($_->[0]->finish, 'the appending client ran to its end') for @jobs;
 converged(900, 'concurrent appends');
 # the counters are updated just after each batch commits
 ok($n1->poll_query_until('postgres', "SELECT sum(records_applied) = 600 AND sum(records_skipped) = 0 FROM tieredlog.peers"),
@@ -112,14 +112,14 @@ ok($n1->poll_query_until('postgres', "SELECT sum(records_applied) = 600 AND sum(
 # ---- a node stopped for a while catches up --------------------------------------------------------------
 $n3->stop;
 @jobs = (start_script($n1, appends('s1', 100)), start_script($n2, appends('s2', 100)));
-$_->[0]->finish for @jobs;
+ok($_->[0]->finish, 'the appending client ran to its end') for @jobs;
 $n3->start;
 converged(1100, 'n3 was stopped');
 
 # ---- kill -9 of an apply worker during a backlog -----------------------------------------------------------
 $n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
 my $job = start_script($n1, appends('k', 40, 1000));
-$job->[0]->finish;
+ok($job->[0]->finish, 'the backlog was appended');
 $n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', true)");
 ok($n2->poll_query_until('postgres',
 	"SELECT count(*) > 1100 FROM tieredlog.read('ev')"), 'n2 is applying the 40 000-record backlog');
