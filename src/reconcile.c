@@ -549,7 +549,7 @@ store_records(const char *data, int len, const char *peer_name, const char *send
 	int64		interval_us;
 	uint32		nframes;
 	RepOriginId saved = replorigin_session_origin;
-	List	   *touched = NIL;
+	List	  **touched = palloc0(sizeof(List *));	/* set before PG_TRY: not clobbered */
 
 	log_name = tl_wire_cstring(&w);
 	tl_check_name("log", log_name);
@@ -614,20 +614,22 @@ store_records(const char *data, int len, const char *peer_name, const char *send
 				counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
 				seg_key = psprintf("%s|" INT64_FORMAT, log_name,
 								   (int64) tl_window_start(wr.rec.ts, interval_us));
-				if (!list_member(touched, makeString(seg_key)))
-					touched = lappend(touched, makeString(seg_key));
+				if (!list_member(*touched, makeString(seg_key)))
+					*touched = lappend(*touched, makeString(seg_key));
 			}
 			pfree(frame);
 		}
 		if (w.p != w.end)
 			tl_wire_fail("trailing bytes after a record batch");
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		replorigin_session_origin = saved;
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	correct_touched(touched);
+	replorigin_session_origin = saved;
+	correct_touched(*touched);
 }
 
 /* ---- the peer's side: SQL functions -------------------------------------------------------------- */
@@ -840,7 +842,7 @@ peer_call(Exchange *ex, int phase, const char *sql, int nparams, const char *con
 	bytea	   *out;
 
 	for (int i = 0; i < nparams; i++)
-		sent += lengths && formats && formats[i] ? lengths[i] : (values[i] ? strlen(values[i]) : 0);
+		sent += lengths && formats && formats[i] ? lengths[i] : (values[i] ? (int64) strlen(values[i]) : 0);
 	res = PQexecParams(ex->conn, sql, nparams, NULL, values, lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
 	{
@@ -1411,11 +1413,13 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 			foreach(lc, logs)
 				reconcile_log_with(&ex, lfirst(lc), from_ts, to_ts, include_archive, emit, arg);
 		}
-		PG_FINALLY();
+		PG_CATCH();
 		{
 			PQfinish(ex.conn);
+			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		PQfinish(ex.conn);
 	}
 }
 

@@ -422,17 +422,23 @@ pace_moves(int64 bytes)
 	CHECK_FOR_INTERRUPTS();
 }
 
+typedef struct TaskOutcome
+{
+	int64		run_id;			/* task_history row, 0 if not recorded */
+	int64		bytes_moved;
+	TlStatDelta *flushed;
+	int			nflushed;
+	char	   *what;
+	ErrorData  *edata;
+} TaskOutcome;
+
 /* Run a task, isolating its failure; returns false if it failed. */
 static bool
 run_task(const TlTask *t, MemoryContext cxt, int remaining)
 {
-	volatile int64 run_id = 0;
-	int64		bytes_moved = 0;
-	TlStatDelta *flushed = NULL;
-	int			nflushed = 0;
+	/* what the task produced: written inside PG_TRY, so kept behind a pointer set before it */
+	TaskOutcome *out = palloc0(sizeof(TaskOutcome));
 	char	   *label;
-	char	   *what = NULL;
-	ErrorData  *edata = NULL;
 
 	label = t->kind == TL_TASK_CLOSE_GAPS
 		? psprintf("close gaps with peer %s", t->peer_name)
@@ -446,37 +452,37 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	PG_TRY();
 	{
 		if (task_is_recorded(t))
-			run_id = history_begin(t);
-		what = execute_task(t, &bytes_moved, &flushed, &nflushed);
+			out->run_id = history_begin(t);
+		out->what = execute_task(t, &out->bytes_moved, &out->flushed, &out->nflushed);
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
+		out->edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 	}
 	PG_END_TRY();
 
-	if (edata != NULL)
+	if (out->edata != NULL)
 	{
-		char	   *msg = psprintf("%s: %s", label, edata->message);
+		char	   *msg = psprintf("%s: %s", label, out->edata->message);
 
 		ereport(LOG,
-				(errmsg("tieredlog: %s failed: %s", label, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				(errmsg("tieredlog: %s failed: %s", label, out->edata->message),
+				 out->edata->detail ? errdetail_internal("%s", out->edata->detail) : 0,
 				 errhint("The worker retries it after a backoff; other segments go on.")));
 		tl_worker_report_task_end(false, msg);
 		if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
 			backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), true);
-		if (run_id != 0)
-			history_end(run_id, "failed", edata->message);
+		if (out->run_id != 0)
+			history_end(out->run_id, "failed", out->edata->message);
 		return false;
 	}
-	if (flushed != NULL)
-		tl_stats_mark_flushed(flushed, nflushed);
-	if (run_id != 0)
-		history_end(run_id, "done", what);
+	if (out->flushed != NULL)
+		tl_stats_mark_flushed(out->flushed, out->nflushed);
+	if (out->run_id != 0)
+		history_end(out->run_id, "done", out->what);
 	if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
 		backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), false);
 	tl_worker_report_task_end(true, NULL);
@@ -484,7 +490,7 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	{
 		if (strcmp(t->reason, "promote") == 0)
 			tl_stats_restart_window(t->segment_id);
-		pace_moves(bytes_moved);
+		pace_moves(out->bytes_moved);
 	}
 	return true;
 }
