@@ -27,6 +27,8 @@ OBJS = \
 	src/wire.o \
 	src/remote.o \
 	src/reconcile.o \
+	src/iblt.o \
+	src/vote.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

@@ -50,6 +50,7 @@
 #include "catalog.h"
 #include "digest.h"
 #include "peer.h"
+#include "iblt.h"
 #include "reconcile.h"
 #include "remote.h"
 #include "segment.h"
@@ -273,101 +274,6 @@ collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 s
 	collect_ids_ex(log, seg, leaves, salt, c, true);
 }
 
-/* ---- invertible Bloom lookup tables: a mismatched leaf's difference in ~20 bytes per record ---- */
-
-#define IBLT_CELL_BYTES	16
-#define IBLT_HASHES		3
-
-typedef struct IbltCell
-{
-	int32		count;
-	uint64		key;			/* XOR of ids */
-	uint32		check;			/* XOR of a second (32-bit) hash of the ids */
-} IbltCell;
-
-/* Cells for a leaf whose counts differ by `dn`: a multiple of 3 (one partition per hash). */
-static int
-iblt_cells_for(int64 dn)
-{
-	int64		d = Max(1, dn < 0 ? -dn : dn);
-
-	return IBLT_HASHES * (int) Min(d + 1, 1000000);
-}
-
-static uint32
-iblt_check(uint64 id)
-{
-	return (uint32) XXH3_64bits_withSeed(&id, sizeof(id), 0x74696c7442);
-}
-
-static void
-iblt_add(IbltCell *t, int m, uint64 id, int sign)
-{
-	int			part = m / IBLT_HASHES;
-	uint32		chk = iblt_check(id);
-
-	for (int k = 0; k < IBLT_HASHES; k++)
-	{
-		IbltCell   *c = &t[k * part + (int) (XXH3_64bits_withSeed(&id, sizeof(id), k + 1) % part)];
-
-		c->count += sign;
-		c->key ^= id;
-		c->check ^= chk;
-	}
-}
-
-/*
- * Peel t (local minus remote) into ids only here (count +1) and only there (-1). Returns false
- * if the table does not decode (too small for the difference): the caller falls back to ids.
- */
-static bool
-iblt_peel(IbltCell *t, int m, uint64 **here, int *nhere, uint64 **there, int *nthere)
-{
-	bool		progress = true;
-
-	*here = palloc(sizeof(uint64) * m);
-	*there = palloc(sizeof(uint64) * m);
-	*nhere = *nthere = 0;
-	while (progress)
-	{
-		progress = false;
-		for (int i = 0; i < m; i++)
-		{
-			IbltCell   *c = &t[i];
-
-			if ((c->count == 1 || c->count == -1) && c->check == iblt_check(c->key))
-			{
-				uint64		id = c->key;
-				int			sign = c->count;
-
-				if (sign > 0 && *nhere < m)
-					(*here)[(*nhere)++] = id;
-				else if (sign < 0 && *nthere < m)
-					(*there)[(*nthere)++] = id;
-				else
-					return false;
-				iblt_add(t, m, id, -sign);
-				progress = true;
-			}
-		}
-	}
-	for (int i = 0; i < m; i++)
-		if (t[i].count != 0 || t[i].key != 0 || t[i].check != 0)
-			return false;
-	return true;
-}
-
-static void
-iblt_put(StringInfo out, const IbltCell *t, int m)
-{
-	for (int i = 0; i < m; i++)
-	{
-		tl_wire_put_u32(out, (uint32) t[i].count);
-		tl_wire_put_u64(out, t[i].key);
-		tl_wire_put_u32(out, t[i].check);
-	}
-}
-
 /* One table per marked leaf (in leaf order), of cells[leaf] cells, over the leaf's ids. */
 static IbltCell **
 iblt_build(const TlLog *log, const TlSegment *seg, const bool *leaves, const int *cells, uint64 salt,
@@ -383,7 +289,7 @@ iblt_build(const TlLog *log, const TlSegment *seg, const bool *leaves, const int
 		return tables;
 	collect_ids_ex(log, seg, leaves, salt, &c, false);
 	for (int i = 0; i < c.n; i++)
-		iblt_add(tables[c.id_leaf[i]], cells[c.id_leaf[i]], c.ids[i], 1);
+		tl_iblt_add(tables[c.id_leaf[i]], cells[c.id_leaf[i]], c.ids[i], 1);
 	return tables;
 }
 
@@ -438,7 +344,7 @@ tl_ae_iblt(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr,
 	initStringInfo(&out);
 	for (int i = 0; i < TL_LEAVES; i++)
 		if (leaves[i])
-			iblt_put(&out, tables[i], cells[i]);
+			tl_iblt_put(&out, tables[i], cells[i]);
 	return stringinfo_to_bytea(&out);
 }
 
@@ -993,7 +899,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		for (int i = 0; i < TL_LEAVES; i++)
 			if (mismatch[i])
 			{
-				cells[i] = iblt_cells_for(local->leaves[i].n - remote_leaves[i].n);
+				cells[i] = tl_iblt_cells_for(local->leaves[i].n - remote_leaves[i].n);
 				appendStringInfo(&cells_txt, "%s%d", cells_txt.len > 1 ? "," : "", cells[i]);
 			}
 		appendStringInfoChar(&cells_txt, '}');
@@ -1025,7 +931,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 				mine_t[i][k].check ^= tl_wire_u32(&w);
 			}
 			/* local minus remote: +1 only here (missing there), -1 only there (missing here) */
-			if (!iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
+			if (!tl_iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
 			{
 				retry[i] = any_retry = true;
 				continue;
@@ -1090,7 +996,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 					mine_t[i][k].key ^= tl_wire_u64(&w);
 					mine_t[i][k].check ^= tl_wire_u32(&w);
 				}
-				if (!iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
+				if (!tl_iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
 				{
 					fallback[i] = any_fallback = true;
 					continue;
@@ -1522,139 +1428,4 @@ tl_reconcile_close_gaps(const char *peer_name)
 	tl_restore_user(&save);
 	return psprintf("gaps with peer \"%s\" closed: %d segments compared, %lld records received, %lld sent",
 					peer_name, g.segments, (long long) g.received, (long long) g.sent);
-}
-
-/* ---- damage: asking the other nodes which copy of a record they hold ----------------------------------- */
-
-typedef struct RidFind
-{
-	const char *origin;
-	int64		seq;
-	bool		found;
-	TlRid		rid;
-} RidFind;
-
-static void
-visit_find_rid(HeapTuple row, TupleDesc desc, void *arg)
-{
-	RidFind    *f = arg;
-	bool		isnull;
-
-	if (f->found || DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != f->seq ||
-		strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), f->origin) != 0)
-		return;
-	f->found = true;
-	memcpy(f->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
-}
-
-/* _ae_rid: the rid of this node's copy of (origin, seq), or false if it has none */
-bool
-tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key, TlRid *rid)
-{
-	TlLog		log;
-	List	   *segs;
-	RidFind		f = {origin, seq, false};
-
-	if (!find_log(log_name, &log))
-		return false;
-	segs = tl_catalog_log_segments(log.log_id, ts, ts + 1, GetActiveSnapshot());
-	if (segs == NIL)
-		return false;
-	tl_segment_rows(&log, linitial(segs), GetActiveSnapshot(), ts, ts + 1, key, visit_find_rid, &f);
-	if (f.found)
-		*rid = f.rid;
-	return f.found;
-}
-
-/*
- * Two copies of one record disagree and neither node is its origin: ask the other peers. The
- * origin's answer decides; without it, a copy held by more than half of the nodes that answered
- * (this node and the sender included) wins. Returns 1 and sets *winner, or 0 (undecided), with a
- * description of the vote in *why.
- */
-int
-tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local, const char *sender_node,
-					TlRid *winner, char **why)
-{
-	List	   *peers = NIL;
-	TlRid		votes[64];
-	int			nvotes = 0;
-	char		seq_txt[32];
-	char	   *ts_txt = ts_param(rec->ts);
-	MemoryContext cxt = CurrentMemoryContext;
-
-	votes[nvotes++] = *local;
-	votes[nvotes++] = rec->rid;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT peer_name, conninfo, node_name FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list peers");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		for (int c = 1; c <= 3; c++)
-			peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c)));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
-	for (int p = 0; p + 2 < list_length(peers) && nvotes < 64; p += 3)
-	{
-		const char *pname = list_nth(peers, p);
-		const char *node = list_nth(peers, p + 2);
-		const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-		const char *vals[] = {list_nth(peers, p + 1), "tieredlog vote", "5", NULL};
-		const char *params[5] = {log_name, rec->origin, seq_txt, ts_txt, text_to_cstring(rec->key)};
-		PGconn	   *conn;
-		PGresult   *res;
-
-		if (sender_node && strcmp(node, sender_node) == 0)
-			continue;
-		conn = PQconnectdbParams(keys, vals, true);
-		if (PQstatus(conn) != CONNECTION_OK)
-		{
-			PQfinish(conn);
-			continue;			/* an unreachable peer does not vote */
-		}
-		res = PQexecParams(conn, "SELECT tieredlog._ae_rid($1, $2, $3::bigint, $4::timestamptz, $5)",
-						   5, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		{
-			pg_uuid_t  *u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(PQgetvalue(res, 0, 0))));
-			TlRid		r;
-
-			memcpy(r.bytes, u->data, TL_RID_LEN);
-			if (strcmp(node, rec->origin) == 0)
-			{
-				PQclear(res);
-				PQfinish(conn);
-				*winner = r;
-				*why = psprintf("the origin %s holds it", node);
-				return 1;
-			}
-			votes[nvotes++] = r;
-		}
-		else
-			(void) pname;
-		PQclear(res);
-		PQfinish(conn);
-	}
-	for (int i = 0; i < nvotes; i++)
-	{
-		int			same = 0;
-
-		for (int j = 0; j < nvotes; j++)
-			same += memcmp(votes[i].bytes, votes[j].bytes, TL_RID_LEN) == 0;
-		if (same * 2 > nvotes)
-		{
-			*winner = votes[i];
-			*why = psprintf("%d of the %d nodes that answered hold it", same, nvotes);
-			return 1;
-		}
-	}
-	*why = psprintf("no majority among the %d nodes that answered, and the origin %s did not", nvotes,
-					rec->origin);
-	return 0;
 }

@@ -38,6 +38,7 @@ extern void tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, boo
 extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
 
+/* vote.c */
 extern bool tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key,
 					  TlRid *rid);
 extern int	tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local,
