@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is needed, build and install tieredlog, start three local nodes as an unprivileged
 # user and show logs, segments, digests, tiers and the worker at work on node1, then replication
-# among the three. Safe to run again: it stops and recreates its nodes.
+# among the three and reconciliation of history a node never streamed. Safe to run again: it stops
+# and recreates its nodes.
 #   scripts/demo.sh            (as root, or a user with sudo)
 source "$(dirname "$0")/common.sh"
 
@@ -60,6 +61,12 @@ for i in 1 2 3; do
 		(SELECT md5(string_agg(range_start || '=' || digest, ',' ORDER BY range_start))
 		   FROM tieredlog.segments WHERE log_name = 'chat') AS md5_of_digests"
 done
+say "reconciliation: node2 never streamed node1's older log 'orders' (it existed before the peers did);"
+say "reconcile() compares digests and copies what is missing, tier 2 included"
+on_node 2 -c "SELECT range_start, status, records_received, bytes, round_trips
+	FROM tieredlog.reconcile('orders', 'node1', include_archive => true) ORDER BY range_start"
+on_node 2 -c "SELECT count(*) AS orders_records_on_node2 FROM tieredlog.read('orders')"
+
 say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
 on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \
 	-c "SELECT slot_name, active, wal_status, retained_bytes FROM tieredlog.slots" \
