@@ -138,7 +138,8 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	TlRid		existing;
 	TlApplyResult res;
 
-	if (!tl_catalog_find_log(wr->log_name, &log))
+	/* the cached lookup append() uses: a catalog query per record was a fifth of the apply's time */
+	if (!tl_lookup_log_if_exists(wr->log_name, &log))
 	{
 		(void) tl_catalog_insert_log(wr->log_name, wr->interval_us, "last_writer_wins");
 		CommandCounterIncrement();

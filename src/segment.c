@@ -128,6 +128,17 @@ ensure_caches(void)
 void
 tl_lookup_log(const char *name, TlLog *out)
 {
+	if (!tl_lookup_log_if_exists(name, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("log \"%s\" does not exist", name),
+				 errhint("Create it with tieredlog.create_log().")));
+}
+
+/* The same, returning false for a log that does not exist (nothing is cached then). */
+bool
+tl_lookup_log_if_exists(const char *name, TlLog *out)
+{
 	LogCacheEntry *e;
 	bool		found;
 	TlLog		log;
@@ -137,18 +148,16 @@ tl_lookup_log(const char *name, TlLog *out)
 	if (e)
 	{
 		*out = e->log;
-		return;
+		return true;
 	}
 	if (!tl_catalog_find_log(name, &log))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("log \"%s\" does not exist", name),
-				 errhint("Create it with tieredlog.create_log().")));
+		return false;
 	/* the lookup took locks, so invalidations may have marked the caches stale */
 	ensure_caches();
 	e = hash_search(log_cache, name, HASH_ENTER, &found);
 	e->log = log;
 	*out = log;
+	return true;
 }
 
 /* The segment a record of `log` with timestamp ts goes to, created if need be. */
