@@ -239,43 +239,42 @@ visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
 	}
 }
 
-/* Does the segment's relation hold (origin, seq)? Probes its unique identity index. */
+/*
+ * Does the segment's relation hold (origin, seq)? Probes its unique identity index, found among
+ * the indexes the caller has opened for the insert (no index list or open per probe).
+ */
 static bool
-relation_has_identity(Relation rel, const char *origin, int64 seq, TlRid *rid)
+relation_has_identity(Relation rel, CatalogIndexState ind, const char *origin, int64 seq, TlRid *rid)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
 	bool		found = false;
 
-	foreach(lc, indexes)
+	for (int i = 0; i < ind->ri_NumIndices; i++)
 	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Relation	idx = ind->ri_IndexRelationDescs[i];
+		ScanKeyData keys[2];
+		IndexScanDesc scan;
+		TupleTableSlot *slot;
 
-		if (idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+		if (!idx->rd_index->indisunique || idx->rd_index->indnatts != 2)
+			continue;
+		slot = table_slot_create(rel, NULL);
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+		keys[1].sk_collation = C_COLLATION_OID;
+		scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot);
+		if (found)
 		{
-			ScanKeyData keys[2];
-			IndexScanDesc scan;
-			TupleTableSlot *slot = table_slot_create(rel, NULL);
+			bool		isnull;
+			Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
 
-			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
-			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
-			keys[1].sk_collation = C_COLLATION_OID;
-			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
-			index_rescan(scan, keys, 2, NULL, 0);
-			found = index_getnext_slot(scan, ForwardScanDirection, slot);
-			if (found)
-			{
-				bool		isnull;
-				Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
-
-				memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
-			}
-			index_endscan(scan);
-			ExecDropSingleTupleTableSlot(slot);
+			memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
 		}
-		index_close(idx, AccessShareLock);
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		break;
 	}
-	list_free(indexes);
 	return found;
 }
 
@@ -301,7 +300,8 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	tl_check_ts(log, rec->ts);
 	tl_hlc_observe(rec->ts);
 	rel = open_segment_for_append(log, rec->ts, &seg);
-	found = relation_has_identity(rel, rec->origin, rec->seq, existing);
+	ind = CatalogOpenIndexes(rel);
+	found = relation_has_identity(rel, ind, rec->origin, rec->seq, existing);
 	if (!found && seg.archive_attempt != 0)
 	{
 		FoundState	st = {rec->origin, rec->seq, false};
@@ -313,12 +313,12 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	}
 	if (found)
 	{
+		CatalogCloseIndexes(ind);
 		table_close(rel, NoLock);
 		return memcmp(existing->bytes, rec->rid.bytes, TL_RID_LEN) == 0
 			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
 	}
 	tup = tl_row_form(RelationGetDescr(rel), rec);
-	ind = CatalogOpenIndexes(rel);
 	CatalogTupleInsertWithInfo(rel, tup, ind);
 	CatalogCloseIndexes(ind);
 	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
