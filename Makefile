@@ -27,6 +27,7 @@ OBJS = \
 	src/wire.o \
 	src/remote.o \
 	src/reconcile.o \
+	src/reconcile_local.o \
 	src/iblt.o \
 	src/vote.o \
 	src/progress.o \

@@ -52,672 +52,13 @@
 #include "peer.h"
 #include "iblt.h"
 #include "reconcile.h"
+#include "reconcile_local.h"
 #include "remote.h"
 #include "segment.h"
 #include "segrows.h"
 #include "tieredlog.h"
 #include "validate.h"
 #include "wire.h"
-
-static bool find_segment(const char *log_name, TimestampTz range_start, TlLog *log, TlSegment *seg);
-static bytea *stringinfo_to_bytea(StringInfo s);
-
-/* ---- a segment's digest and rows, here ------------------------------------------------------------ */
-
-static bool
-find_log(const char *log_name, TlLog *log)
-{
-	return tl_catalog_find_log(log_name, log);
-}
-
-/*
- * Digest of a segment computed from its rows, so that rows changed behind tieredlog's back show
- * up. A segment held only in frames uses its stored digest: frames are immutable and checksummed
- * (a damaged frame is an error when read), and decoding them all would cost what the protocol
- * saves; only the frames of mismatched leaves are decoded later.
- */
-static void
-fresh_digest(const TlLog *log, const TlSegment *seg, TlSegmentDigest *d)
-{
-	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
-		tl_digest_load(seg->segment_id, d);
-	else
-		tl_digest_recompute(log, seg, GetActiveSnapshot(), d);
-}
-
-/* The time range covering the marked leaves (so that only the frames they need are decoded). */
-static void
-leaves_range(const TlLog *log, const TlSegment *seg, const bool *leaves, TimestampTz *from, TimestampTz *to)
-{
-	int			first = -1;
-	int			last = -1;
-
-	for (int i = 0; i < TL_LEAVES; i++)
-		if (leaves[i])
-		{
-			if (first < 0)
-				first = i;
-			last = i;
-		}
-	if (first < 0)
-	{
-		*from = *to = seg->range_start;
-		return;
-	}
-	/* leaf 0 and the last leaf also hold clamped timestamps (see tl_leaf_of) */
-	*from = first == 0 ? DT_NOBEGIN : seg->range_start + (first * log->interval_us) / TL_LEAVES;
-	*to = last == TL_LEAVES - 1 ? DT_NOEND
-		: seg->range_start + ((last + 1) * log->interval_us + TL_LEAVES - 1) / TL_LEAVES;
-}
-
-static uint64
-short_id(const TlRid *rid, uint64 salt)
-{
-	return XXH3_64bits_withSeed(rid->bytes, TL_RID_LEN, salt);
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-typedef struct IdCollect
-{
-	const TlLog *log;
-	const TlSegment *seg;
-	bool		leaves[TL_LEAVES];
-	uint64		salt;
-	uint64	   *ids;
-	uint8	   *id_leaf;		/* the leaf of each id (before sorting) */
-	int			n;
-	int			cap;
-	/* fetch mode: collect rows whose id is in want[] */
-	const uint64 *want;
-	int			nwant;
-	struct BatchRow *batch;
-	int			nbatch;
-	int			batch_cap;
-	int			encoded;
-	int			damaged;		/* local copies whose content does not match their rid */
-} IdCollect;
-
-static void
-row_to_record(HeapTuple row, TupleDesc desc, TlRecord *rec)
-{
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
-
-	heap_deform_tuple(row, desc, v, n);
-	memset(rec, 0, sizeof(*rec));
-	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
-	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
-	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
-}
-
-/* A record to ship: its archive-row form (first, for tl_archive_row_cmp) and its rid. */
-typedef struct BatchRow
-{
-	TlArchiveRow row;
-	TlRid		rid;
-} BatchRow;
-
-static void
-batch_add(IdCollect *c, const TlRecord *rec)
-{
-	BatchRow   *b;
-
-	if (c->nbatch == c->batch_cap)
-	{
-		c->batch_cap = Max(256, c->batch_cap * 2);
-		c->batch = c->batch ? repalloc_huge(c->batch, sizeof(BatchRow) * c->batch_cap)
-			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(BatchRow) * c->batch_cap);
-	}
-	b = &c->batch[c->nbatch++];
-	memset(b, 0, sizeof(*b));
-	b->row.ts = rec->ts;
-	b->row.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->key));
-	b->row.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->payload));
-	b->row.source = rec->source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->source)) : NULL;
-	b->row.origin = pstrdup(rec->origin);
-	b->row.seq = rec->seq;
-	b->rid = rec->rid;
-}
-
-static void
-visit_collect(HeapTuple row, TupleDesc desc, void *arg)
-{
-	IdCollect  *c = arg;
-	bool		isnull;
-	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
-	int			leaf = tl_leaf_of(ts, c->seg->range_start, c->log->interval_us);
-	TlRid		rid;
-	uint64		id;
-
-	if (!c->leaves[leaf])
-		return;
-	memcpy(rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
-	id = short_id(&rid, c->salt);
-	if (c->want != NULL)
-	{
-		TlRecord	rec;
-
-		if (bsearch(&id, c->want, c->nwant, sizeof(uint64), cmp_u64) == NULL)
-			return;
-		row_to_record(row, desc, &rec);
-		rec.log_name = c->log->name;
-		{
-			/* a copy whose content no longer matches its rid is damaged: never ship it */
-			TlRecord	check = rec;
-
-			tl_record_compute_rid(&check);
-			if (memcmp(check.rid.bytes, rec.rid.bytes, TL_RID_LEN) != 0)
-			{
-				ereport(WARNING,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("record %s:%lld of log \"%s\" here does not match its rid; not sent",
-								rec.origin, (long long) rec.seq, c->log->name),
-						 errhint("Its origin's copy replaces it when reconciled with the origin.")));
-				c->damaged++;
-				return;
-			}
-		}
-		batch_add(c, &rec);
-		c->encoded++;
-		return;
-	}
-	if (c->n == c->cap)
-	{
-		c->cap = Max(1024, c->cap * 2);
-		c->ids = c->ids ? repalloc_huge(c->ids, sizeof(uint64) * c->cap)
-			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * c->cap);
-		c->id_leaf = c->id_leaf ? repalloc_huge(c->id_leaf, c->cap)
-			: MemoryContextAllocHuge(CurrentMemoryContext, c->cap);
-	}
-	c->id_leaf[c->n] = (uint8) leaf;
-	c->ids[c->n++] = id;
-}
-
-/*
- * The short ids of the segment's records in the marked leaves: sorted when `sorted`, else in scan
- * order with each id's leaf in id_leaf.
- */
-static void
-collect_ids_ex(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c,
-			   bool sorted)
-{
-	TimestampTz from;
-	TimestampTz to;
-
-	memset(c, 0, sizeof(*c));
-	c->log = log;
-	c->seg = seg;
-	c->salt = salt;
-	memcpy(c->leaves, leaves, sizeof(c->leaves));
-	leaves_range(log, seg, leaves, &from, &to);
-	if (from < to)
-		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, c);
-	if (sorted && c->n > 1)
-		qsort(c->ids, c->n, sizeof(uint64), cmp_u64);
-}
-
-static void
-collect_ids(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt, IdCollect *c)
-{
-	collect_ids_ex(log, seg, leaves, salt, c, true);
-}
-
-/* One table per marked leaf (in leaf order), of cells[leaf] cells, over the leaf's ids. */
-static IbltCell **
-iblt_build(const TlLog *log, const TlSegment *seg, const bool *leaves, const int *cells, uint64 salt,
-		   bool have_segment)
-{
-	IbltCell  **tables = palloc0(sizeof(IbltCell *) * TL_LEAVES);
-	IdCollect	c;
-
-	for (int i = 0; i < TL_LEAVES; i++)
-		if (leaves[i])
-			tables[i] = palloc0(sizeof(IbltCell) * cells[i]);
-	if (!have_segment)
-		return tables;
-	collect_ids_ex(log, seg, leaves, salt, &c, false);
-	for (int i = 0; i < c.n; i++)
-		tl_iblt_add(tables[c.id_leaf[i]], cells[c.id_leaf[i]], c.ids[i], 1);
-	return tables;
-}
-
-static void
-cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int *cells)
-{
-	Datum	   *l;
-	Datum	   *c;
-	bool	   *ln;
-	bool	   *cn;
-	int			nl;
-	int			nc;
-
-	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
-	memset(cells, 0, sizeof(int) * TL_LEAVES);
-	deconstruct_array(leaves_arr, INT4OID, 4, true, TYPALIGN_INT, &l, &ln, &nl);
-	deconstruct_array(cells_arr, INT4OID, 4, true, TYPALIGN_INT, &c, &cn, &nc);
-	if (nl != nc)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("leaves and cells must have the same length")));
-	for (int i = 0; i < nl; i++)
-	{
-		int			leaf = ln[i] ? -1 : DatumGetInt32(l[i]);
-		int			m = cn[i] ? -1 : DatumGetInt32(c[i]);
-
-		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > 3000000)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid leaf %d or table size %d", leaf, m)));
-		leaves[leaf] = true;
-		cells[leaf] = m;
-	}
-}
-
-/* _ae_iblt: the peer's tables for the given leaves and sizes */
-bytea *
-tl_ae_iblt(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, ArrayType *cells_arr,
-		   int64 salt)
-{
-	bool		leaves[TL_LEAVES];
-	int			cells[TL_LEAVES];
-	TlLog		log;
-	TlSegment	seg;
-	bool		have;
-	IbltCell  **tables;
-	StringInfoData out;
-
-	cells_from_arrays(leaves_arr, cells_arr, leaves, cells);
-	have = find_segment(log_name, range_start, &log, &seg);
-	tables = iblt_build(&log, &seg, leaves, cells, (uint64) salt, have);
-	initStringInfo(&out);
-	for (int i = 0; i < TL_LEAVES; i++)
-		if (leaves[i])
-			tl_iblt_put(&out, tables[i], cells[i]);
-	return stringinfo_to_bytea(&out);
-}
-
-/*
- * Encode the records of the marked leaves whose id is in want, differentially: sorted, in archive
- * frames (archive.c: delta-encoded ts and seq, front-coded keys, payloads shredded by path, zstd),
- * each frame followed by the rids of its rows so that the receiver checks every record.
- *   str log_name, i64 interval_us, u32 frames, then per frame:
- *   i32 nrows, i64 first_ts, i64 last_ts, i32 raw_len, i64 checksum, str compressed, nrows x 16 B rids
- */
-static bytea *
-encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves, uint64 salt,
-			   const uint64 *want, int nwant, int *count, int *damaged)
-{
-	IdCollect	c;
-	StringInfoData out;
-	TimestampTz from;
-	TimestampTz to;
-	int			nframes;
-	bytea	   *result;
-
-	memset(&c, 0, sizeof(c));
-	c.log = log;
-	c.seg = seg;
-	c.salt = salt;
-	memcpy(c.leaves, leaves, sizeof(c.leaves));
-	c.want = want;
-	c.nwant = nwant;
-	leaves_range(log, seg, leaves, &from, &to);
-	if (from < to)
-		tl_segment_rows(log, seg, GetActiveSnapshot(), from, to, NULL, visit_collect, &c);
-	*count = c.encoded;
-	*damaged = c.damaged;
-	if (c.nbatch > 1)
-		qsort(c.batch, c.nbatch, sizeof(BatchRow), tl_archive_row_cmp);
-
-	initStringInfo(&out);
-	tl_wire_put_bytes(&out, log->name, strlen(log->name));
-	tl_wire_put_u64(&out, (uint64) log->interval_us);
-	nframes = (c.nbatch + TL_FRAME_MAX_ROWS - 1) / TL_FRAME_MAX_ROWS;
-	tl_wire_put_u32(&out, nframes);
-	for (int f = 0; f < nframes; f++)
-	{
-		int			first = f * TL_FRAME_MAX_ROWS;
-		int			n = Min(TL_FRAME_MAX_ROWS, c.nbatch - first);
-		TlArchiveRow *rows = palloc(sizeof(TlArchiveRow) * n);
-		TlFrameMeta meta;
-		bytea	   *frame;
-
-		for (int i = 0; i < n; i++)
-			rows[i] = c.batch[first + i].row;
-		frame = tl_frame_encode(rows, n, 3, &meta);
-		tl_wire_put_u32(&out, (uint32) meta.nrows);
-		tl_wire_put_u64(&out, (uint64) meta.first_ts);
-		tl_wire_put_u64(&out, (uint64) meta.last_ts);
-		tl_wire_put_u32(&out, (uint32) meta.raw_len);
-		tl_wire_put_u64(&out, (uint64) meta.checksum);
-		tl_wire_put_bytes(&out, VARDATA(frame), VARSIZE(frame) - VARHDRSZ);
-		for (int i = 0; i < n; i++)
-			appendBinaryStringInfo(&out, (char *) c.batch[first + i].rid.bytes, TL_RID_LEN);
-		pfree(frame);
-		pfree(rows);
-	}
-	result = stringinfo_to_bytea(&out);
-	pfree(out.data);
-	return result;
-}
-
-/*
- * After storing repairs: a segment whose rows had been changed behind tieredlog's back has a
- * stored digest that no longer matches its rows; correct it (digest_store.c).
- */
-static void
-correct_touched(List *touched)
-{
-	ListCell   *lc;
-
-	if (touched == NIL)
-		return;
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetLatestSnapshot());
-	foreach(lc, touched)
-	{
-		char	   *key = strVal(lfirst(lc));
-		char	   *bar = strrchr(key, '|');
-		TlLog		log;
-		TlSegment	seg;
-		int			corrected;
-
-		*bar = '\0';
-		if (!find_segment(key, (TimestampTz) strtoi64(bar + 1, NULL, 10), &log, &seg))
-			continue;
-		if ((corrected = tl_digest_correct(&log, &seg)) > 0)
-			ereport(NOTICE,
-					(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
-							(long long) seg.segment_id, corrected),
-					 errdetail("Rows of the segment were changed outside tieredlog.")));
-	}
-	PopActiveSnapshot();
-}
-
-/* Store a batch of records from a peer; counts[0..2] = stored, already here, quarantined. */
-static void
-store_records(const char *data, int len, const char *peer_name, const char *sender_node, int64 *counts)
-{
-	TlWire		w = {data, data + len};
-	char	   *log_name;
-	int64		interval_us;
-	uint32		nframes;
-	RepOriginId saved = replorigin_session_origin;
-	List	  **touched = palloc0(sizeof(List *));	/* set before PG_TRY: not clobbered */
-
-	log_name = tl_wire_cstring(&w);
-	tl_check_name("log", log_name);
-	interval_us = (int64) tl_wire_u64(&w);
-	nframes = tl_wire_u32(&w);
-	/* repairs are not streamed on: the peers reconcile for themselves */
-	replorigin_session_origin = DoNotReplicateId;
-	PG_TRY();
-	{
-		for (uint32 f = 0; f < nframes; f++)
-		{
-			TlFrameMeta meta;
-			int			clen;
-			const char *cdata;
-			bytea	   *frame;
-			TlArchiveRow *rows;
-
-			memset(&meta, 0, sizeof(meta));
-			meta.nrows = (int32) tl_wire_u32(&w);
-			meta.first_ts = (TimestampTz) tl_wire_u64(&w);
-			meta.last_ts = (TimestampTz) tl_wire_u64(&w);
-			meta.raw_len = (int32) tl_wire_u32(&w);
-			meta.checksum = (int64) tl_wire_u64(&w);
-			cdata = tl_wire_bytes(&w, &clen);
-			meta.comp_len = clen;
-			if (meta.nrows <= 0 || meta.nrows > TL_FRAME_MAX_ROWS ||
-				(int64) meta.nrows * TL_RID_LEN > w.end - w.p - 0)
-				tl_wire_fail("bad frame header in a record batch");
-			frame = palloc(VARHDRSZ + clen);
-			SET_VARSIZE(frame, VARHDRSZ + clen);
-			memcpy(VARDATA(frame), cdata, clen);
-			rows = tl_frame_decode(frame, &meta, 0, (int) f);
-			for (int i = 0; i < meta.nrows; i++)
-			{
-				TlWireRecord wr;
-				TlRid		sent;
-				char	   *seg_key;
-
-				CHECK_FOR_INTERRUPTS();
-				memcpy(sent.bytes, w.p, TL_RID_LEN);
-				w.p += TL_RID_LEN;
-				memset(&wr, 0, sizeof(wr));
-				wr.log_name = log_name;
-				wr.interval_us = interval_us;
-				wr.rec.log_name = log_name;
-				wr.rec.key = rows[i].key;
-				wr.rec.payload = rows[i].payload;
-				wr.rec.ts = rows[i].ts;
-				wr.rec.source = rows[i].source;
-				wr.rec.origin = rows[i].origin;
-				wr.rec.seq = rows[i].seq;
-				wr.payload_text = rows[i].payload_text;
-				wr.payload_len = rows[i].payload_text_len;
-				tl_check_name("origin", wr.rec.origin);
-				/* re-hash: the record must match the rid its sender holds */
-				tl_record_compute_rid_with_text(&wr.rec, wr.payload_text, wr.payload_len);
-				if (memcmp(wr.rec.rid.bytes, sent.bytes, TL_RID_LEN) != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("record %s:%lld of log \"%s\" from the peer does not match its rid",
-									wr.rec.origin, (long long) wr.rec.seq, log_name)));
-				counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
-				seg_key = psprintf("%s|" INT64_FORMAT, log_name,
-								   (int64) tl_window_start(wr.rec.ts, interval_us));
-				if (!list_member(*touched, makeString(seg_key)))
-					*touched = lappend(*touched, makeString(seg_key));
-			}
-			pfree(frame);
-		}
-		if (w.p != w.end)
-			tl_wire_fail("trailing bytes after a record batch");
-	}
-	PG_CATCH();
-	{
-		replorigin_session_origin = saved;
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	replorigin_session_origin = saved;
-	correct_touched(*touched);
-}
-
-/* ---- the peer's side: SQL functions -------------------------------------------------------------- */
-
-static void
-put_digest(StringInfo out, const TlDigest *d)
-{
-	tl_wire_put_u64(out, (uint64) d->n);
-	tl_wire_put_u64(out, d->sum_hi);
-	tl_wire_put_u64(out, d->sum_lo);
-}
-
-static bytea *
-stringinfo_to_bytea(StringInfo s)
-{
-	bytea	   *b = palloc(VARHDRSZ + s->len);
-
-	SET_VARSIZE(b, VARHDRSZ + s->len);
-	memcpy(VARDATA(b), s->data, s->len);
-	return b;
-}
-
-/* u32 count, then per segment: i64 range_start, u8 tier, digest (fresh unless skipped archive) */
-bytea *
-tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts, bool include_archive)
-{
-	StringInfoData out;
-	TlLog		log;
-	List	   *segs = NIL;
-	ListCell   *lc;
-
-	initStringInfo(&out);
-	if (find_log(log_name, &log))
-		segs = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
-	tl_wire_put_u32(&out, list_length(segs));
-	foreach(lc, segs)
-	{
-		TlSegment  *seg = lfirst(lc);
-		TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
-
-		CHECK_FOR_INTERRUPTS();
-		if (seg->tier == 2 && !include_archive)
-			tl_digest_load(seg->segment_id, d);
-		else
-			fresh_digest(&log, seg, d);
-		tl_wire_put_u64(&out, (uint64) seg->range_start);
-		tl_wire_put_u8(&out, (uint8) seg->tier);
-		put_digest(&out, &d->root);
-		pfree(d);
-	}
-	return stringinfo_to_bytea(&out);
-}
-
-static bool
-find_segment(const char *log_name, TimestampTz range_start, TlLog *log, TlSegment *seg)
-{
-	return find_log(log_name, log) && tl_catalog_find_segment(log->log_id, range_start, seg);
-}
-
-/* u32 count, then per non-empty leaf: u8 leaf, digest */
-bytea *
-tl_ae_leaves(const char *log_name, TimestampTz range_start)
-{
-	StringInfoData out;
-	TlLog		log;
-	TlSegment	seg;
-	TlSegmentDigest *d = palloc0(sizeof(TlSegmentDigest));
-	int			n = 0;
-
-	initStringInfo(&out);
-	if (find_segment(log_name, range_start, &log, &seg))
-		fresh_digest(&log, &seg, d);
-	for (int i = 0; i < TL_LEAVES; i++)
-		n += d->leaves[i].n != 0;
-	tl_wire_put_u32(&out, n);
-	for (int i = 0; i < TL_LEAVES; i++)
-	{
-		if (d->leaves[i].n == 0)
-			continue;
-		tl_wire_put_u8(&out, (uint8) i);
-		tl_wire_put_u32(&out, (uint32) d->leaves[i].n);
-		tl_wire_put_u64(&out, d->leaves[i].sum_hi);
-		tl_wire_put_u64(&out, d->leaves[i].sum_lo);
-	}
-	return stringinfo_to_bytea(&out);
-}
-
-static void
-leaves_from_array(ArrayType *arr, bool *leaves)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
-	deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		int			leaf = nulls[i] ? -1 : DatumGetInt32(elems[i]);
-
-		if (leaf < 0 || leaf >= TL_LEAVES)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("leaf %d is outside 0 to %d", leaf, TL_LEAVES - 1)));
-		leaves[leaf] = true;
-	}
-}
-
-/* the sorted 8-byte ids of the records in the leaves, as raw bytes */
-bytea *
-tl_ae_ids(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, int64 salt)
-{
-	TlLog		log;
-	TlSegment	seg;
-	bool		leaves[TL_LEAVES];
-	IdCollect	c;
-	bytea	   *out;
-
-	leaves_from_array(leaves_arr, leaves);
-	if (!find_segment(log_name, range_start, &log, &seg))
-		return (bytea *) cstring_to_text_with_len("", 0);
-	collect_ids(&log, &seg, leaves, (uint64) salt, &c);
-	out = palloc(VARHDRSZ + sizeof(uint64) * c.n);
-	SET_VARSIZE(out, VARHDRSZ + sizeof(uint64) * c.n);
-	for (int i = 0; i < c.n; i++)
-	{
-		uint64		be = pg_hton64(c.ids[i]);
-
-		memcpy(VARDATA(out) + i * 8, &be, 8);
-	}
-	return out;
-}
-
-static uint64 *
-ids_from_bytes(const char *p, int len, int *n)
-{
-	uint64	   *ids;
-
-	if (len % 8 != 0)
-		tl_wire_fail("id list is not a whole number of ids");
-	*n = len / 8;
-	ids = palloc(sizeof(uint64) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		uint64		v;
-
-		memcpy(&v, p + i * 8, 8);
-		ids[i] = pg_ntoh64(v);
-	}
-	qsort(ids, *n, sizeof(uint64), cmp_u64);
-	return ids;
-}
-
-/* the records of the leaves whose id is in ids, encoded and compressed */
-bytea *
-tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr, int64 salt,
-			bytea *ids_raw)
-{
-	TlLog		log;
-	TlSegment	seg;
-	bool		leaves[TL_LEAVES];
-	int			n;
-	int			count;
-	int			damaged;
-	uint64	   *ids = ids_from_bytes(VARDATA_ANY(ids_raw), VARSIZE_ANY_EXHDR(ids_raw), &n);
-
-	leaves_from_array(leaves_arr, leaves);
-	if (!find_segment(log_name, range_start, &log, &seg))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("log \"%s\" has no segment starting at %s here", log_name,
-						timestamptz_to_str(range_start))));
-	return encode_records(&log, &seg, leaves, (uint64) salt, ids, n, &count, &damaged);
-}
-
-void
-tl_ae_store(bytea *records, const char *peer_name, int64 *counts)
-{
-	PreventCommandIfReadOnly("tieredlog reconciliation");
-	/* the coordinator sends its own node name: as the sender, its copies win where it is the origin */
-	store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, peer_name, counts);
-}
 
 /* ---- the coordinator ------------------------------------------------------------------------------- */
 
@@ -817,6 +158,115 @@ peer_roots(Exchange *ex, const char *log_name, TimestampTz from_ts, TimestampTz 
 								 4, v, NULL, NULL), n);
 }
 
+/* The marked leaves as an int[] literal. */
+static char *
+leaves_text(const bool *leaves)
+{
+	StringInfoData t;
+
+	initStringInfo(&t);
+	appendStringInfoChar(&t, '{');
+	for (int i = 0; i < TL_LEAVES; i++)
+		if (leaves[i])
+			appendStringInfo(&t, "%s%d", t.len > 1 ? "," : "", i);
+	appendStringInfoChar(&t, '}');
+	return t.data;
+}
+
+/* A growing list of short ids. */
+typedef struct IdSet
+{
+	uint64	   *ids;
+	int			n;
+	int			cap;
+} IdSet;
+
+static void
+idset_add(IdSet *s, uint64 id)
+{
+	if (s->n == s->cap)
+	{
+		s->cap = Max(64, s->cap * 2);
+		s->ids = s->ids ? repalloc(s->ids, sizeof(uint64) * s->cap) : palloc(sizeof(uint64) * s->cap);
+	}
+	s->ids[s->n++] = id;
+}
+
+/* What one exchange of tables needs to know about the segment. */
+typedef struct TableRound
+{
+	Exchange   *ex;
+	const char *log_name;
+	const char *start_txt;
+	const char *salt_txt;
+	uint64		salt;
+	const TlLog *log;
+	const TlSegment *seg;
+	bool		have_local;
+} TableRound;
+
+/*
+ * One round of tables for the marked leaves (cells[leaf] cells each): the peer's and ours,
+ * subtracted and peeled into ids only here (the peer lacks them) and only there (this node
+ * does). Leaves whose difference does not decode are marked in failed[]; returns whether any was.
+ */
+static bool
+table_round(TableRound *tr, const bool *leaves, const int *cells, IdSet *here, IdSet *there,
+			bool *failed)
+{
+	StringInfoData cells_txt;
+	IbltCell  **mine;
+	bytea	   *b;
+	TlWire		w;
+	bool		any_failed = false;
+
+	initStringInfo(&cells_txt);
+	appendStringInfoChar(&cells_txt, '{');
+	for (int i = 0; i < TL_LEAVES; i++)
+		if (leaves[i])
+			appendStringInfo(&cells_txt, "%s%d", cells_txt.len > 1 ? "," : "", cells[i]);
+	appendStringInfoChar(&cells_txt, '}');
+	{
+		const char *pv[5] = {tr->log_name, tr->start_txt, leaves_text(leaves), cells_txt.data, tr->salt_txt};
+
+		b = peer_call(tr->ex, PHASE_RECONCILE,
+					  "SELECT tieredlog._ae_iblt($1, $2::timestamptz, $3::int[], $4::int[], $5::bigint)",
+					  5, pv, NULL, NULL);
+	}
+	mine = tl_rl_iblt_build(tr->log, tr->seg, leaves, cells, tr->salt, tr->have_local);
+	w.p = VARDATA_ANY(b);
+	w.end = w.p + VARSIZE_ANY_EXHDR(b);
+	for (int i = 0; i < TL_LEAVES; i++)
+	{
+		uint64	   *h;
+		uint64	   *t;
+		int			nh;
+		int			nt;
+
+		if (!leaves[i])
+			continue;
+		for (int k = 0; k < cells[i]; k++)
+		{
+			mine[i][k].count -= (int32) tl_wire_u32(&w);
+			mine[i][k].key ^= tl_wire_u64(&w);
+			mine[i][k].check ^= tl_wire_u32(&w);
+		}
+		/* local minus remote: +1 only here, -1 only there */
+		if (!tl_iblt_peel(mine[i], cells[i], &h, &nh, &t, &nt))
+		{
+			failed[i] = any_failed = true;
+			continue;
+		}
+		for (int k = 0; k < nh; k++)
+			idset_add(there, h[k]);
+		for (int k = 0; k < nt; k++)
+			idset_add(here, t[k]);
+	}
+	if (w.p != w.end)
+		tl_wire_fail("unexpected length of the peer's tables");
+	return any_failed;
+}
+
 /* Reconcile one segment (range_start) of a log whose roots differ. */
 static void
 reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlReconcileResult *r)
@@ -831,7 +281,6 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	TlWire		w;
 	uint32		count;
 	uint64		salt = ((uint64) random() << 32) ^ (uint64) random() ^ (uint64) GetCurrentTimestamp();
-	StringInfoData leaves_txt;
 	IdCollect	mine;
 	uint64	   *theirs;
 	int			ntheirs;
@@ -842,9 +291,9 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	const char *v[4];
 	char		salt_txt[32];
 
-	have_local = find_segment(log_name, range_start, &log, &seg);
+	have_local = tl_rl_find_segment(log_name, range_start, &log, &seg);
 	if (have_local)
-		fresh_digest(&log, &seg, local);
+		tl_rl_fresh_digest(&log, &seg, local);
 
 	/* localize */
 	v[0] = log_name;
@@ -864,22 +313,17 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		remote_leaves[leaf].sum_hi = tl_wire_u64(&w);
 		remote_leaves[leaf].sum_lo = tl_wire_u64(&w);
 	}
-	initStringInfo(&leaves_txt);
-	appendStringInfoChar(&leaves_txt, '{');
 	for (int i = 0; i < TL_LEAVES; i++)
 	{
 		mismatch[i] = !tl_digest_equal(&local->leaves[i], &remote_leaves[i]);
-		if (mismatch[i])
-			appendStringInfo(&leaves_txt, "%s%d", leaves_txt.len > 1 ? "," : "", i);
 	}
-	appendStringInfoChar(&leaves_txt, '}');
 	r->leaves_differing = 0;
 	for (int i = 0; i < TL_LEAVES; i++)
 		r->leaves_differing += mismatch[i];
 
 	/*
 	 * reconcile: per mismatched leaf an invertible Bloom lookup table sized for the leaf's count
-	 * difference (about 20 bytes per differing record); a leaf whose difference is larger than
+	 * difference (about 16 bytes per differing record); a leaf whose difference is larger than
 	 * its table decodes falls back to exchanging all its ids.
 	 */
 	snprintf(salt_txt, sizeof(salt_txt), INT64_FORMAT, (int64) salt);
@@ -888,153 +332,43 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		bool		fallback[TL_LEAVES] = {0};
 		bool		any_fallback = false;
 		bool		retry[TL_LEAVES] = {0};
-		bool		any_retry = false;
-		StringInfoData cells_txt;
-		IbltCell  **mine_t;
-		int			cap_here = 64;
-		int			cap_there = 64;
+		IdSet		here = {0};
+		IdSet		there = {0};
+		TableRound	tr = {ex, log_name, v[1], salt_txt, salt, &log, &seg, have_local};
 
-		initStringInfo(&cells_txt);
-		appendStringInfoChar(&cells_txt, '{');
 		for (int i = 0; i < TL_LEAVES; i++)
 			if (mismatch[i])
-			{
 				cells[i] = tl_iblt_cells_for(local->leaves[i].n - remote_leaves[i].n);
-				appendStringInfo(&cells_txt, "%s%d", cells_txt.len > 1 ? "," : "", cells[i]);
-			}
-		appendStringInfoChar(&cells_txt, '}');
+		/* tables that do not decode: once more, four times larger, then the leaf's ids */
+		if (table_round(&tr, mismatch, cells, &here, &there, retry))
 		{
-			const char *pv[5] = {log_name, v[1], leaves_txt.data, cells_txt.data, salt_txt};
-
-			b = peer_call(ex, PHASE_RECONCILE,
-						  "SELECT tieredlog._ae_iblt($1, $2::timestamptz, $3::int[], $4::int[], $5::bigint)",
-						  5, pv, NULL, NULL);
-		}
-		mine_t = iblt_build(&log, &seg, mismatch, cells, salt, have_local);
-		missing_here = palloc(sizeof(uint64) * cap_here);
-		missing_there = palloc(sizeof(uint64) * cap_there);
-		w.p = VARDATA_ANY(b);
-		w.end = w.p + VARSIZE_ANY_EXHDR(b);
-		for (int i = 0; i < TL_LEAVES; i++)
-		{
-			uint64	   *h;
-			uint64	   *t;
-			int			nh;
-			int			nt;
-
-			if (!mismatch[i])
-				continue;
-			for (int k = 0; k < cells[i]; k++)
-			{
-				mine_t[i][k].count -= (int32) tl_wire_u32(&w);
-				mine_t[i][k].key ^= tl_wire_u64(&w);
-				mine_t[i][k].check ^= tl_wire_u32(&w);
-			}
-			/* local minus remote: +1 only here (missing there), -1 only there (missing here) */
-			if (!tl_iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
-			{
-				retry[i] = any_retry = true;
-				continue;
-			}
-			for (int k = 0; k < nh; k++)
-			{
-				if (nthere == cap_there)
-					missing_there = repalloc(missing_there, sizeof(uint64) * (cap_there *= 2));
-				missing_there[nthere++] = h[k];
-			}
-			for (int k = 0; k < nt; k++)
-			{
-				if (nhere == cap_here)
-					missing_here = repalloc(missing_here, sizeof(uint64) * (cap_here *= 2));
-				missing_here[nhere++] = t[k];
-			}
-		}
-		if (w.p != w.end)
-			tl_wire_fail("unexpected length of the peer's tables");
-
-		/* tables that did not decode: once more, four times larger, then the leaf's ids */
-		if (any_retry)
-		{
-			StringInfoData rl;
-			StringInfoData rc;
-
-			initStringInfo(&rl);
-			initStringInfo(&rc);
-			appendStringInfoChar(&rl, '{');
-			appendStringInfoChar(&rc, '{');
 			for (int i = 0; i < TL_LEAVES; i++)
 				if (retry[i])
-				{
 					cells[i] *= 4;
-					appendStringInfo(&rl, "%s%d", rl.len > 1 ? "," : "", i);
-					appendStringInfo(&rc, "%s%d", rc.len > 1 ? "," : "", cells[i]);
-				}
-			appendStringInfoChar(&rl, '}');
-			appendStringInfoChar(&rc, '}');
-			{
-				const char *pv[5] = {log_name, v[1], rl.data, rc.data, salt_txt};
-
-				b = peer_call(ex, PHASE_RECONCILE,
-							  "SELECT tieredlog._ae_iblt($1, $2::timestamptz, $3::int[], $4::int[], $5::bigint)",
-							  5, pv, NULL, NULL);
-			}
-			mine_t = iblt_build(&log, &seg, retry, cells, salt, have_local);
-			w.p = VARDATA_ANY(b);
-			w.end = w.p + VARSIZE_ANY_EXHDR(b);
-			for (int i = 0; i < TL_LEAVES; i++)
-			{
-				uint64	   *h;
-				uint64	   *t;
-				int			nh;
-				int			nt;
-
-				if (!retry[i])
-					continue;
-				for (int k = 0; k < cells[i]; k++)
-				{
-					mine_t[i][k].count -= (int32) tl_wire_u32(&w);
-					mine_t[i][k].key ^= tl_wire_u64(&w);
-					mine_t[i][k].check ^= tl_wire_u32(&w);
-				}
-				if (!tl_iblt_peel(mine_t[i], cells[i], &h, &nh, &t, &nt))
-				{
-					fallback[i] = any_fallback = true;
-					continue;
-				}
-				missing_there = repalloc(missing_there, sizeof(uint64) * (nthere + nh + 1));
-				missing_here = repalloc(missing_here, sizeof(uint64) * (nhere + nt + 1));
-				for (int k = 0; k < nh; k++)
-					missing_there[nthere++] = h[k];
-				for (int k = 0; k < nt; k++)
-					missing_here[nhere++] = t[k];
-			}
-			if (w.p != w.end)
-				tl_wire_fail("unexpected length of the peer's tables");
+			any_fallback = table_round(&tr, retry, cells, &here, &there, fallback);
 		}
+		missing_here = here.ids;
+		nhere = here.n;
+		missing_there = there.ids;
+		nthere = there.n;
 
 		if (any_fallback)
 		{
-			StringInfoData fb_txt;
-
-			initStringInfo(&fb_txt);
-			appendStringInfoChar(&fb_txt, '{');
-			for (int i = 0; i < TL_LEAVES; i++)
-				if (fallback[i])
-					appendStringInfo(&fb_txt, "%s%d", fb_txt.len > 1 ? "," : "", i);
-			appendStringInfoChar(&fb_txt, '}');
 			{
-				const char *pv[4] = {log_name, v[1], fb_txt.data, salt_txt};
+				const char *pv[4] = {log_name, v[1], leaves_text(fallback), salt_txt};
 
 				b = peer_call(ex, PHASE_RECONCILE,
 							  "SELECT tieredlog._ae_ids($1, $2::timestamptz, $3::int[], $4::bigint)", 4, pv, NULL, NULL);
 			}
-			theirs = ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
+			theirs = tl_rl_ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
 			if (have_local)
-				collect_ids(&log, &seg, fallback, salt, &mine);
+				tl_rl_collect_ids(&log, &seg, fallback, salt, &mine);
 			else
 				memset(&mine, 0, sizeof(mine));
-			missing_here = repalloc(missing_here, sizeof(uint64) * (nhere + ntheirs + 1));
-			missing_there = repalloc(missing_there, sizeof(uint64) * (nthere + mine.n + 1));
+			missing_here = missing_here ? repalloc(missing_here, sizeof(uint64) * (nhere + ntheirs + 1))
+				: palloc(sizeof(uint64) * (ntheirs + 1));
+			missing_there = missing_there ? repalloc(missing_there, sizeof(uint64) * (nthere + mine.n + 1))
+				: palloc(sizeof(uint64) * (mine.n + 1));
 			for (int i = 0, j = 0; i < ntheirs || j < mine.n;)
 			{
 				if (j >= mine.n || (i < ntheirs && theirs[i] < mine.ids[j]))
@@ -1049,7 +383,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 			}
 		}
 		if (nhere > 1)
-			qsort(missing_here, nhere, sizeof(uint64), cmp_u64);
+			qsort(missing_here, nhere, sizeof(uint64), tl_rl_cmp_u64);
 	}
 
 	/* repair: fetch what is missing here, push what is missing there */
@@ -1057,7 +391,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	{
 		bytea	   *ids = palloc(VARHDRSZ + nhere * 8);
 		int64		counts[3] = {0, 0, 0};
-		const char *pv[5] = {log_name, v[1], leaves_txt.data, salt_txt, VARDATA(ids)};
+		const char *pv[5] = {log_name, v[1], leaves_text(mismatch), salt_txt, VARDATA(ids)};
 		int			lens[5] = {0, 0, 0, 0, nhere * 8};
 		int			fmts[5] = {0, 0, 0, 0, 1};
 
@@ -1071,7 +405,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		b = peer_call(ex, PHASE_REPAIR,
 					  "SELECT tieredlog._ae_fetch($1, $2::timestamptz, $3::int[], $4::bigint, $5::bytea)",
 					  5, pv, lens, fmts);
-		store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, ex->peer_node, counts);
+		tl_rl_store_records(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), ex->peer_name, ex->peer_node, counts);
 		r->records_received += counts[TL_APPLY_STORED];
 		r->conflicts += counts[TL_APPLY_CONFLICT];
 	}
@@ -1082,8 +416,8 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		bytea	   *recs;
 		PGresult   *res;
 
-		qsort(missing_there, nthere, sizeof(uint64), cmp_u64);
-		recs = encode_records(&log, &seg, mismatch, salt, missing_there, nthere, &encoded, &damaged);
+		qsort(missing_there, nthere, sizeof(uint64), tl_rl_cmp_u64);
+		recs = tl_rl_encode_records(&log, &seg, mismatch, salt, missing_there, nthere, &encoded, &damaged);
 		r->conflicts += damaged;
 		{
 			const char *pv[2] = {VARDATA(recs), ex->peer_name};
@@ -1129,7 +463,7 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 	List	   *starts = NIL;
 	int			row = 0;
 
-	if (find_log(log_name, &log))
+	if (tl_catalog_find_log(log_name, &log))
 		local = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
 
 	/* the union of segment windows on both sides */
@@ -1167,7 +501,7 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		for (int i = 0; i < nremote; i++)
 			if (remote[i].range_start == start)
 				rem = &remote[i];
-		if (find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
+		if (tl_catalog_find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
 		{
 			have_local = true;
 			r.segment_id = seg.segment_id;
@@ -1183,7 +517,7 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 			TlDigest	empty = {0};
 
 			if (have_local)
-				fresh_digest(&log, &seg, d);
+				tl_rl_fresh_digest(&log, &seg, d);
 			if (tl_digest_equal(&d->root, rem ? &rem->d : &empty))
 				r.status = "in_sync";
 			else
@@ -1195,12 +529,12 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 				/* confirm, with a snapshot that sees what was just stored */
 				CommandCounterIncrement();
 				PushActiveSnapshot(GetLatestSnapshot());
-				if (find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
+				if (tl_catalog_find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
 				{
 					int			corrected;
 
 					r.segment_id = seg.segment_id;
-					fresh_digest(&log, &seg, d);
+					tl_rl_fresh_digest(&log, &seg, d);
 					/* rows changed behind tieredlog's back leave the stored digest wrong: fix it */
 					if ((corrected = tl_digest_correct(&log, &seg)) > 0)
 						ereport(NOTICE,
