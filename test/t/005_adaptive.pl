@@ -87,7 +87,9 @@ is(sql("SELECT reads FROM tieredlog.stat_segments WHERE segment_id = $seg"), '0'
 	'after a crash the live counters start from zero');
 is(sql("SELECT sum(reads) FROM tieredlog.access_history WHERE segment_id = $seg"), $hist_before,
 	'what was flushed before the crash is still in access_history');
-is(sql("SELECT tieredlog.stat_reset() >= 0"), 't', 'stat_reset() runs');
+sql("SELECT count(*) FROM tieredlog.read('hot')");
+is(sql("SELECT tieredlog.stat_reset() >= 1"), 't', 'stat_reset() forgets the live counters it had');
+is(sql("SELECT count(*) FROM tieredlog._stat_live()"), '0', 'none are left afterwards');
 
 # ---- kill -9 of the worker during a move -------------------------------------------------------------
 sql(q{SELECT tieredlog.create_log('big', '1 hour');
