@@ -30,6 +30,8 @@ OBJS = \
 	src/reconcile_local.o \
 	src/iblt.o \
 	src/vote.o \
+	src/quarantine.o \
+	src/scrub.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

@@ -38,6 +38,7 @@ CREATE TABLE tieredlog.segment (
 	created_at			timestamptz NOT NULL DEFAULT now(),
 	sealed_at			timestamptz,
 	moved_at			timestamptz,
+	scrubbed_at			timestamptz,	-- last time scrub() re-hashed its rows
 	UNIQUE (log_id, range_start)
 ) WITH (user_catalog_table = true);	-- the output plugin reads it (decoder.c)
 
@@ -185,7 +186,7 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 	   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes,
 	   tieredlog.segment_digest(s.segment_id) AS digest,
 	   s.relname AS relation,
-	   s.sealed_at, s.moved_at
+	   s.sealed_at, s.moved_at, s.scrubbed_at
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
   JOIN tieredlog.tier t USING (tier)
@@ -390,23 +391,26 @@ SELECT p.peer_name, p.node_name,
   FROM tieredlog.peer p
   LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 
--- Records whose identity (origin, seq) is here with other content than a peer sent: damage (bit
--- rot, a hand edit). Both versions are kept; nothing is merged or overwritten.
+-- Records whose identity (origin, seq) was found with two contents: this node's copy and a peer's
+-- (damage: bit rot, a hand edit), or a row here whose content no longer hashes to its stored rid
+-- (found by scrub()). Both versions are kept; nothing is merged.
 CREATE TABLE tieredlog.quarantine (
 	quarantine_id		bigserial PRIMARY KEY,
 	log_name			text COLLATE "C" NOT NULL,
 	origin				text NOT NULL,
 	seq					bigint NOT NULL,
+	ts					timestamptz NOT NULL,
 	key					text NOT NULL,
-	local_rid			uuid NOT NULL,
-	remote_rid			uuid NOT NULL,
-	remote_payload		jsonb NOT NULL,
-	via					text NOT NULL,		-- 'streaming' or 'reconciliation'
+	local_rid			uuid NOT NULL,		-- the rid stored with this node's copy
+	local_payload		jsonb,				-- this node's copy when it was found
+	other_rid			uuid NOT NULL,		-- the peer's copy's rid; for 'scrub' the rid the content hashes to
+	other_payload		jsonb NOT NULL,		-- the peer's copy; for 'scrub' the damaged content found here
+	via					text NOT NULL CHECK (via IN ('streaming', 'reconciliation', 'scrub')),
 	peer_name			text,
 	detected_at			timestamptz NOT NULL DEFAULT now(),
 	resolved_at			timestamptz,
 	resolution			text,
-	UNIQUE (log_name, origin, seq, remote_rid)
+	UNIQUE (log_name, origin, seq, other_rid)
 );
 
 -- reconciliation -----------------------------------------------------------------------------------
@@ -475,6 +479,14 @@ CREATE FUNCTION tieredlog.reconcile_segment(segment_id bigint, peer_name text DE
 				  bytes bigint, round_trips integer, detect_bytes bigint, localize_bytes bigint,
 				  reconcile_bytes bigint, repair_bytes bigint, duration_ms float8)
 	AS 'MODULE_PATHNAME', 'tieredlog_reconcile_segment' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+-- The content scrub: every row re-hashed against its stored rid (every frame's checksum checked);
+-- a row that no longer matches goes to quarantine and out of its segment, for reconciliation to
+-- restore. All segments, those of one log, or one segment.
+CREATE FUNCTION tieredlog.scrub(log_name text DEFAULT NULL, segment_id bigint DEFAULT NULL)
+	RETURNS TABLE(log_name text, segment_id bigint, range_start timestamptz, tier integer,
+				  records_checked bigint, damaged bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_scrub' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 -- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
 -- add pending checks and conflicts.

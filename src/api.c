@@ -32,6 +32,7 @@
 #include "peer.h"
 #include "progress.h"
 #include "reconcile.h"
+#include "scrub.h"
 #include "read.h"
 #include "archive_store.h"
 #include "segment.h"
@@ -782,5 +783,54 @@ tieredlog_reconcile_segment(PG_FUNCTION_ARGS)
 	/* a tier 2 segment named explicitly is reconciled, frames and all */
 	tl_reconcile(log.name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				 seg.range_start, seg.range_start + 1, true, emit_reconcile_row, &o);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(tieredlog_scrub);
+
+/* scrub(log_name, segment_id): every segment, those of one log, or one; a row per segment scrubbed */
+Datum
+tieredlog_scrub(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs = NIL;
+	ListCell   *lc;
+	TlLog		log;
+	bool		one_log = !PG_ARGISNULL(0);
+
+	tl_require_preload();
+	if (one_log)
+		arg_log(fcinfo, 0, &log);
+	if (!PG_ARGISNULL(1))
+	{
+		TlSegment  *seg = palloc(sizeof(TlSegment));
+
+		require_segment(PG_GETARG_INT64(1), seg);
+		if (!one_log || seg->log_id == log.log_id)
+			segs = list_make1(seg);
+	}
+	else
+		segs = one_log ? tl_catalog_log_segments(log.log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot())
+			: tl_catalog_all_segments(GetActiveSnapshot());
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, segs)
+	{
+		TlSegment  *seg = lfirst(lc);
+		TlLog		seg_log;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		int64		damaged;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!tl_catalog_find_log_by_id(seg->log_id, &seg_log))
+			continue;
+		values[4] = Int64GetDatum(tl_scrub_segment(seg->segment_id, &damaged));
+		values[0] = CStringGetTextDatum(seg_log.name);
+		values[1] = Int64GetDatum(seg->segment_id);
+		values[2] = TimestampTzGetDatum(seg->range_start);
+		values[3] = Int32GetDatum(seg->tier);
+		values[5] = Int64GetDatum(damaged);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

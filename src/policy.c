@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 
 #include "record.h"
+#include "scrub.h"
 #include "tasks.h"
 #include "tieredlog.h"
 
@@ -187,6 +188,18 @@ tl_policy_plan(List *queue, bool flush_due)
 					  1, grace, TL_TASK_SEAL, "seal_grace passed", 1000);
 	queue = plan_gaps(queue);
 	queue = plan_moves(queue);
+	if (tl_scrub_interval_s > 0)
+	{
+		int			interval[1] = {tl_scrub_interval_s};
+
+		/* one segment a cycle, the longest unscrubbed first; frames-only segments too (checksums) */
+		queue = plan_from(queue,
+						  "SELECT s.segment_id, s.tier FROM tieredlog.segment s"
+						  " WHERE s.segment_id <> ALL ($1) AND s.state <> 'open'"
+						  "   AND COALESCE(s.scrubbed_at, s.sealed_at, s.created_at) <= now() - make_interval(secs => $2)"
+						  " ORDER BY COALESCE(s.scrubbed_at, s.sealed_at, s.created_at), s.segment_id",
+						  1, interval, TL_TASK_SCRUB, "scrub_interval passed", 1);
+	}
 	SPI_finish();
 	return queue;
 }

@@ -39,6 +39,7 @@
 #include "digest.h"
 #include "peer.h"
 #include "iblt.h"
+#include "quarantine.h"
 #include "reconcile.h"
 #include "reconcile_local.h"
 #include "remote.h"
@@ -383,10 +384,11 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 
 /*
  * After storing repairs: a segment whose rows had been changed behind tieredlog's back has a
- * stored digest that no longer matches its rows; correct it (digest_store.c).
+ * stored digest that no longer matches its rows; correct it (digest_store.c). Scrubbed records
+ * that came back intact get their quarantine entries resolved.
  */
 static void
-correct_touched(List *touched)
+correct_touched(List *touched, const char *peer_name)
 {
 	ListCell   *lc;
 
@@ -410,6 +412,7 @@ correct_touched(List *touched)
 					(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
 							(long long) seg.segment_id, corrected),
 					 errdetail("Rows of the segment were changed outside tieredlog.")));
+		(void) tl_quarantine_resolve_restored(&log, &seg, peer_name);
 	}
 	PopActiveSnapshot();
 }
@@ -503,7 +506,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	}
 	PG_END_TRY();
 	replorigin_session_origin = saved;
-	correct_touched(*touched);
+	correct_touched(*touched, peer_name);
 }
 
 /* ---- the peer's side: SQL functions -------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 #include "access/htup_details.h"
@@ -25,49 +26,38 @@
 #include "catalog.h"
 #include "segment.h"
 #include "segrows.h"
+#include "quarantine.h"
 #include "reconcile.h"
 #include "remote.h"
 #include "tieredlog.h"
 
-static void
-quarantine(const TlWireRecord *wr, const TlRid *existing, const char *via, const char *peer_name,
-		   const char *resolution)
+/* This node's copy of the record: found, still hashing to its rid, its payload text. */
+typedef struct LocalCopy
 {
-	Oid			types[10] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
-	pg_uuid_t  *local = palloc(sizeof(pg_uuid_t));
-	pg_uuid_t  *remote = palloc(sizeof(pg_uuid_t));
-	TlAsOwner	save;
+	bool		found;
+	bool		consistent;
+	char	   *payload_text;
+} LocalCopy;
 
-	memcpy(local->data, existing->bytes, TL_RID_LEN);
-	memcpy(remote->data, wr->rec.rid.bytes, TL_RID_LEN);
-	values[0] = CStringGetTextDatum(wr->log_name);
-	values[1] = CStringGetTextDatum(wr->rec.origin);
-	values[2] = Int64GetDatum(wr->rec.seq);
-	values[3] = PointerGetDatum(wr->rec.key);
-	values[4] = UUIDPGetDatum(local);
-	values[5] = UUIDPGetDatum(remote);
-	values[6] = CStringGetTextDatum(wr->payload_text);
-	values[7] = CStringGetTextDatum(via);
-	values[8] = CStringGetTextDatum(peer_name ? peer_name : "");
-	values[9] = resolution ? CStringGetTextDatum(resolution) : (Datum) 0;
-	if (resolution == NULL)
-		nulls[9] = 'n';
-	tl_become_owner(&save);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO tieredlog.quarantine (log_name, origin, seq, key, local_rid, remote_rid,"
-							  " remote_payload, via, peer_name, resolution, resolved_at)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, NULLIF($9, ''), $10,"
-							  " CASE WHEN $10 IS NULL THEN NULL ELSE now() END)"
-							  " ON CONFLICT (log_name, origin, seq, remote_rid) DO UPDATE"
-							  " SET resolution = EXCLUDED.resolution, resolved_at = EXCLUDED.resolved_at"
-							  " WHERE quarantine.resolved_at IS NULL",
-							  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a quarantined record");
-	SPI_finish();
-	tl_restore_user(&save);
+static void
+quarantine(const TlWireRecord *wr, const TlRid *existing, const LocalCopy *local, const char *via,
+		   const char *peer_name, const char *resolution)
+{
+	TlQuarantineEntry e;
+
+	e.log_name = wr->log_name;
+	e.origin = wr->rec.origin;
+	e.seq = wr->rec.seq;
+	e.ts = wr->rec.ts;
+	e.key = wr->rec.key;
+	e.local_rid = *existing;
+	e.local_payload = local->found ? local->payload_text : NULL;
+	e.other_rid = wr->rec.rid;
+	e.other_payload = wr->payload_text;
+	e.via = via;
+	e.peer_name = peer_name;
+	e.resolution = resolution;
+	tl_quarantine_insert(&e);
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("record %s:%lld of log \"%s\" differs between this node and peer \"%s\"",
@@ -83,8 +73,7 @@ typedef struct CopyCheck
 	const char *log_name;
 	const char *origin;
 	int64		seq;
-	bool		found;
-	bool		consistent;
+	LocalCopy  *out;
 } CopyCheck;
 
 static void
@@ -97,7 +86,7 @@ visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
 	TlRid		stored;
 
 	heap_deform_tuple(row, desc, v, n);
-	if (c->found || DatumGetInt64(v[Anum_row_seq - 1]) != c->seq ||
+	if (c->out->found || DatumGetInt64(v[Anum_row_seq - 1]) != c->seq ||
 		strcmp(TextDatumGetCString(v[Anum_row_origin - 1]), c->origin) != 0)
 		return;
 	memset(&rec, 0, sizeof(rec));
@@ -110,21 +99,23 @@ visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
 	rec.seq = c->seq;
 	tl_record_compute_rid(&rec);
 	memcpy(stored.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
-	c->found = true;
-	c->consistent = memcmp(stored.bytes, rec.rid.bytes, TL_RID_LEN) == 0;
+	c->out->found = true;
+	c->out->consistent = memcmp(stored.bytes, rec.rid.bytes, TL_RID_LEN) == 0;
+	c->out->payload_text = JsonbToCString(NULL, &rec.payload->root, VARSIZE(rec.payload));
 }
 
-/* Does this node's copy of (origin, seq) still hash to its rid? (A copy that does not is damaged.) */
-static bool
-local_copy_consistent(const TlLog *log, const TlRecord *rec)
+/* This node's copy of (origin, seq), and whether it still hashes to its rid (one that does not is damaged). */
+static LocalCopy
+read_local_copy(const TlLog *log, const TlRecord *rec)
 {
 	TlSegment	seg;
-	CopyCheck	c = {log->name, rec->origin, rec->seq, false, true};
+	LocalCopy	out = {false, true, NULL};
+	CopyCheck	c = {log->name, rec->origin, rec->seq, &out};
 
 	tl_segment_for_append(log, rec->ts, &seg);
 	tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
 					visit_check_copy, &c);
-	return !c.found || c.consistent;
+	return out;
 }
 
 /*
@@ -137,6 +128,7 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	TlLog		log;
 	TlRid		existing;
 	TlApplyResult res;
+	LocalCopy	local;
 
 	/* the cached lookup append() uses: a catalog query per record was a fifth of the apply's time */
 	if (!tl_lookup_log_if_exists(wr->log_name, &log))
@@ -156,18 +148,19 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	res = tl_apply_record(&log, &wr->rec, &existing);
 	if (res != TL_APPLY_CONFLICT)
 		return res;
+	local = read_local_copy(&log, &wr->rec);
 	if (strcmp(wr->rec.origin, tl_node_name()) == 0)
-		quarantine(wr, &existing, via, peer_name, "kept this node's copy: this node is the record's origin");
+		quarantine(wr, &existing, &local, via, peer_name, "kept this node's copy: this node is the record's origin");
 	else if (sender_node != NULL && strcmp(wr->rec.origin, sender_node) == 0 &&
 			 tl_replace_record(&log, &wr->rec, &existing))
 	{
-		quarantine(wr, &existing, via, peer_name, psprintf("replaced by the copy of its origin %s", sender_node));
+		quarantine(wr, &existing, &local, via, peer_name, psprintf("replaced by the copy of its origin %s", sender_node));
 		return TL_APPLY_STORED;
 	}
-	else if (!local_copy_consistent(&log, &wr->rec) && tl_replace_record(&log, &wr->rec, &existing))
+	else if (local.found && !local.consistent && tl_replace_record(&log, &wr->rec, &existing))
 	{
 		/* the origin may be unavailable: a copy that no longer hashes to its rid is damage either way */
-		quarantine(wr, &existing, via, peer_name,
+		quarantine(wr, &existing, &local, via, peer_name,
 				   "replaced: this node's copy no longer matched its rid, the peer's does");
 		return TL_APPLY_STORED;
 	}
@@ -182,16 +175,16 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 			if (memcmp(winner.bytes, wr->rec.rid.bytes, TL_RID_LEN) == 0 &&
 				tl_replace_record(&log, &wr->rec, &existing))
 			{
-				quarantine(wr, &existing, via, peer_name, psprintf("replaced by the peer's copy: %s", why));
+				quarantine(wr, &existing, &local, via, peer_name, psprintf("replaced by the peer's copy: %s", why));
 				return TL_APPLY_STORED;
 			}
 			if (memcmp(winner.bytes, existing.bytes, TL_RID_LEN) == 0)
 			{
-				quarantine(wr, &existing, via, peer_name, psprintf("kept this node's copy: %s", why));
+				quarantine(wr, &existing, &local, via, peer_name, psprintf("kept this node's copy: %s", why));
 				return TL_APPLY_CONFLICT;
 			}
 		}
-		quarantine(wr, &existing, via, peer_name, NULL);
+		quarantine(wr, &existing, &local, via, peer_name, NULL);
 		if (why)
 			ereport(NOTICE, (errmsg("record %s:%lld of log \"%s\" stays quarantined: %s", wr->rec.origin,
 									(long long) wr->rec.seq, wr->log_name, why)));

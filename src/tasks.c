@@ -33,6 +33,7 @@
 #include "digest.h"
 #include "reconcile.h"
 #include "record.h"
+#include "scrub.h"
 #include "stats.h"
 #include "tasks.h"
 #include "tier.h"
@@ -73,6 +74,8 @@ tl_task_name(TlTaskKind kind)
 			return "close gaps";
 		case TL_TASK_SEAL:
 			return "seal";
+		case TL_TASK_SCRUB:
+			return "scrub";
 		case TL_TASK_MOVE:
 			return "move";
 	}
@@ -386,6 +389,14 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 		case TL_TASK_SEAL:
 			(void) tl_seal(t->segment_id);
 			what = pstrdup("sealed");
+			break;
+		case TL_TASK_SCRUB:
+			{
+				int64		damaged;
+				int64		checked = tl_scrub_segment(t->segment_id, &damaged);
+
+				what = psprintf("%lld records checked, %lld damaged", (long long) checked, (long long) damaged);
+			}
 			break;
 		case TL_TASK_MOVE:
 			if (tl_move(t->segment_id, t->to_tier, &res))

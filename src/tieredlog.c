@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "tasks.h"
 #include "tier.h"
+#include "scrub.h"
 #include "tieredlog.h"
 #include "validate.h"
 #include "worker.h"
@@ -63,6 +64,11 @@ define_worker_settings(void)
 							"Time after a segment's window ends before the worker seals it.",
 							"Also how long a reopened segment must go without access before it is sealed again.",
 							&tl_seal_grace_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.scrub_interval",
+							"How often the worker re-hashes each segment's rows against their stored rids.",
+							"One segment per worker cycle; a damaged row is quarantined and restored by the next reconciliation. 0 turns the scrub off.",
+							&tl_scrub_interval_s, 7 * 86400, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomBoolVariable("tieredlog.adaptive_tiering",
 							 "Whether the worker promotes and demotes segments by their access statistics.",

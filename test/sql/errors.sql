@@ -34,10 +34,17 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('tier out of range',        $$SELECT tieredlog.set_tier(7, 'pg_default')$$),
 	('missing tablespace',       $$SELECT tieredlog.set_tier(1, 'no_such_space')$$),
 	('move unsealed to tier 2',  $$SELECT * FROM tieredlog.move_segment($$ || :seg || $$, 2)$$),
-	('move to tier 9',           $$SELECT * FROM tieredlog.move_segment($$ || :seg || $$, 9)$$)
+	('move to tier 9',           $$SELECT * FROM tieredlog.move_segment($$ || :seg || $$, 9)$$),
+	('scrub an unknown log',     $$SELECT * FROM tieredlog.scrub('nope')$$),
+	('scrub a bad log name',     $$SELECT * FROM tieredlog.scrub('x; DROP TABLE t')$$),
+	('scrub unknown segment',    $$SELECT * FROM tieredlog.scrub(NULL, -1)$$)
 ) AS t(what, stmt);
+
+-- a clean log scrubs clean; a read-only transaction cannot scrub
+SELECT log_name, records_checked > 0 AS checked, damaged FROM tieredlog.scrub('errs');
 
 BEGIN TRANSACTION READ ONLY;
 SELECT pg_temp.sqlstate_of($$SELECT tieredlog.append('errs', 'k', '{}')$$) AS read_only_append;
+SELECT pg_temp.sqlstate_of($$SELECT * FROM tieredlog.scrub('errs')$$) AS read_only_scrub;
 ROLLBACK;
 SELECT tieredlog.drop_log('errs');

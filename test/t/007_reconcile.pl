@@ -3,6 +3,8 @@
 #  - a gap from a dropped slot, closed by the worker on its own;
 #  - records written while replication between two nodes was cut;
 #  - divergence inside a tier 2 segment (only with include_archive);
+#  - a payload altered in place under its rid (invisible to digests): found by the scrub,
+#    restored by reconciliation;
 #  - damage (same identity, other content) repaired from the origin's copy, both directions, and
 #    with the origin down from the copy that still hashes to its rid; two self-consistent copies:
 #    quarantined while the origin is down, decided by the origin once it is back;
@@ -59,6 +61,13 @@ sub digests
 		"SELECT string_agg(range_start || '=' || digest, ',' ORDER BY range_start) FROM tieredlog.segments WHERE log_name = 'ev'");
 }
 
+# what digests cannot see: the payloads themselves
+sub contents
+{
+	return $_[0]->safe_psql('postgres',
+		"SELECT md5(string_agg(origin || ':' || seq || '=' || payload::text, ',' ORDER BY origin, seq)) FROM tieredlog.read('ev')");
+}
+
 sub all_agree
 {
 	my ($what) = @_;
@@ -69,6 +78,8 @@ sub all_agree
 			$n->name . " has all $want records ($what)");
 	}
 	is(digests($r2), digests($r1), "r2's digests equal r1's ($what)");
+	is(contents($r2), contents($r1), "r2's records have r1's contents ($what)");
+	is(contents($r3), contents($r1), "r3's records have r1's contents ($what)");
 	is(digests($r3), digests($r1), "r3's digests equal r1's ($what)");
 	for my $n (@nodes)
 	{
@@ -186,6 +197,29 @@ is($r3->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => '
 like($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHERE key = 'k60'"), qr/the origin r1 holds it/,
 	'the quarantine entry is resolved, naming the origin');
 all_agree('origin decides');
+
+# ---- a payload altered in place under its rid: digests cannot see it, the scrub can ---------------------
+$rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r2->safe_psql('postgres', "UPDATE tieredlog_data.$rel SET payload = '{\"bitrot\": 1}' WHERE key = 'k70'");
+is($r2->safe_psql('postgres', "SELECT status FROM tieredlog.reconcile('ev', 'r1') WHERE range_start = '2026-03-01 10:00:00+00'"),
+	'in_sync', 'a payload changed under its rid is invisible to digests');
+($rc, $out, $err) = $r2->psql('postgres', "SELECT log_name || '|' || damaged FROM tieredlog.scrub('ev')
+	WHERE range_start = '2026-03-01 10:00:00+00'");
+is($out, 'ev|1', 'the scrub finds the one row whose content no longer hashes to its rid');
+like($err, qr/record r1:\d+ of log "ev" no longer matches its rid; taken out of segment/, 'and names it');
+is($r2->safe_psql('postgres', "SELECT other_payload::text || '|' || (resolved_at IS NULL) FROM tieredlog.quarantine WHERE via = 'scrub' AND key = 'k70'"),
+	'{"bitrot": 1}|true', 'quarantine holds the damaged content, unresolved');
+is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => 'k70')"), '0', 'the damaged row is out of its segment');
+is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.check_digests('ev') WHERE NOT ok"), '0', 'and out of its digest');
+is($r2->safe_psql('postgres', "SELECT status || '|' || records_received FROM tieredlog.reconcile('ev', 'r1', include_archive => true)
+	WHERE range_start = '2026-03-01 10:00:00+00'"), 'repaired|1', 'reconciliation brings the intact copy back (from r1\'s frames)');
+is($r2->safe_psql('postgres', "SELECT payload FROM tieredlog.read('ev', key => 'k70')"), '{"i": 70}', 'with its original payload');
+like($r2->safe_psql('postgres', "SELECT resolution FROM tieredlog.quarantine WHERE via = 'scrub' AND key = 'k70' AND resolved_at IS NOT NULL"),
+	qr/restored: an intact copy came from peer r1/, 'and the quarantine entry is resolved');
+is($r2->safe_psql('postgres', "SELECT sum(damaged) FROM tieredlog.scrub('ev')"), '0', 'a second scrub finds nothing');
+is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.segments WHERE log_name = 'ev' AND scrubbed_at IS NULL"), '0',
+	'every segment records when it was scrubbed');
+all_agree('payload altered in place');
 
 # ---- a peer that is down ------------------------------------------------------------------------------------
 $r3->stop;
