@@ -97,7 +97,6 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
 	for (int p = 0; p + 2 < list_length(peers) && nvotes < 64; p += 3)
 	{
-		const char *pname = list_nth(peers, p);
 		const char *node = list_nth(peers, p + 2);
 		const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
 		const char *vals[] = {list_nth(peers, p + 1), "tieredlog vote", "5", NULL};
@@ -131,8 +130,6 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 			}
 			votes[nvotes++] = r;
 		}
-		else
-			(void) pname;
 		PQclear(res);
 		PQfinish(conn);
 	}
