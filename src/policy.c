@@ -195,9 +195,9 @@ tl_policy_plan(List *queue, bool flush_due)
 		/* one segment a cycle, the longest unscrubbed first; frames-only segments too (checksums) */
 		queue = plan_from(queue,
 						  "SELECT s.segment_id, s.tier FROM tieredlog.segment s"
-						  " WHERE s.segment_id <> ALL ($1) AND s.state <> 'open'"
-						  "   AND COALESCE(s.scrubbed_at, s.sealed_at, s.created_at) <= now() - make_interval(secs => $2)"
-						  " ORDER BY COALESCE(s.scrubbed_at, s.sealed_at, s.created_at), s.segment_id",
+						  " WHERE s.segment_id <> ALL ($1)"
+						  "   AND COALESCE(s.scrubbed_at, s.created_at) <= now() - make_interval(secs => $2)"
+						  " ORDER BY COALESCE(s.scrubbed_at, s.created_at), s.segment_id",
 						  1, interval, TL_TASK_SCRUB, "scrub_interval passed", 1);
 	}
 	SPI_finish();

@@ -85,7 +85,7 @@ tl_task_name(TlTaskKind kind)
 static bool
 task_is_recorded(const TlTask *t)
 {
-	return t->kind == TL_TASK_SEAL || t->kind == TL_TASK_MOVE;
+	return t->kind == TL_TASK_SEAL || t->kind == TL_TASK_MOVE || t->kind == TL_TASK_SCRUB;
 }
 
 /* ---- per-segment backoff --------------------------------------------------------------------- */
@@ -246,7 +246,8 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		TlTask	   *t = palloc0(sizeof(TlTask));
 
-		t->kind = strcmp(task, "move") == 0 ? TL_TASK_MOVE : TL_TASK_SEAL;
+		t->kind = strcmp(task, "move") == 0 ? TL_TASK_MOVE
+			: strcmp(task, "scrub") == 0 ? TL_TASK_SCRUB : TL_TASK_SEAL;
 		t->segment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		t->to_tier = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
 		t->reason = "redo";

@@ -221,6 +221,20 @@ is($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.segments WHERE log
 	'every segment records when it was scrubbed');
 all_agree('payload altered in place');
 
+# the worker scrubs on its own every tieredlog.scrub_interval
+$rel3 = $r3->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r3->safe_psql('postgres', "UPDATE tieredlog_data.$rel3 SET payload = '{\"bitrot\": 3}' WHERE key = 'k80'");
+$r3->append_conf('postgresql.conf', "tieredlog.scrub_interval = 1");
+$r3->reload;
+ok($r3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.quarantine WHERE via = 'scrub' AND key = 'k80'"),
+	'with scrub_interval = 1s the worker finds the damaged row on its own');
+ok($r3->poll_query_until('postgres', "SELECT count(*) > 0 FROM tieredlog.task_history WHERE task = 'scrub' AND status = 'done'"),
+	'and task_history shows the scrub');
+$r3->append_conf('postgresql.conf', "tieredlog.scrub_interval = '7d'");
+$r3->reload;
+$r1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.reconcile('ev', 'r3', include_archive => true)");
+all_agree('scrubbed by the worker');
+
 # ---- a peer that is down ------------------------------------------------------------------------------------
 $r3->stop;
 $rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
