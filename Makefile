@@ -32,6 +32,8 @@ OBJS = \
 	src/vote.o \
 	src/quarantine.o \
 	src/scrub.o \
+	src/causal.o \
+	src/conflict.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

@@ -22,7 +22,8 @@ CREATE TABLE tieredlog.log (
 	log_name			text COLLATE "C" NOT NULL UNIQUE,
 	segment_interval	interval NOT NULL,
 	conflict_rule		text NOT NULL,
-	created_at			timestamptz NOT NULL DEFAULT now()
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	resolver			regprocedure		-- the custom rule's function (set_conflict_rule)
 ) WITH (user_catalog_table = true);	-- the output plugin reads it (decoder.c)
 
 CREATE SEQUENCE tieredlog.segment_id_seq AS bigint NO CYCLE;
@@ -179,6 +180,46 @@ CREATE FUNCTION tieredlog.segment_frames(segment_id bigint)
 
 -- views ------------------------------------------------------------------------------------------
 
+-- Two records of one (log, key) from different origins, neither of which had seen the other.
+-- Local to this node (every node detects the same conflicts and picks the same winner); both
+-- records stay in the log. side a is the record with the smaller rid.
+CREATE TABLE tieredlog.conflict (
+	conflict_id			bigserial PRIMARY KEY,
+	log_name			text COLLATE "C" NOT NULL,
+	key					text COLLATE "C" NOT NULL,
+	rid_a				uuid NOT NULL,
+	origin_a			text NOT NULL,
+	seq_a				bigint NOT NULL,
+	ts_a				timestamptz NOT NULL,
+	source_a			text,
+	payload_a			jsonb NOT NULL,
+	rid_b				uuid NOT NULL,
+	origin_b			text NOT NULL,
+	seq_b				bigint NOT NULL,
+	ts_b				timestamptz NOT NULL,
+	source_b			text,
+	payload_b			jsonb NOT NULL,
+	arrived				char(1) NOT NULL CHECK (arrived IN ('a', 'b')),	-- the side whose arrival raised it
+	via					text NOT NULL CHECK (via IN ('streaming', 'reconciliation')),
+	rule				text NOT NULL,
+	status				text NOT NULL CHECK (status IN ('resolved_by_rule', 'pending', 'resolved')),
+	winner				char(1) NOT NULL CHECK (winner IN ('a', 'b')),	-- provisional while pending
+	reason				text NOT NULL,
+	detected_at			timestamptz NOT NULL DEFAULT now(),
+	resolved_at			timestamptz,
+	resolved_by			text,		-- the role that decided, or the later record that superseded both
+	decision_record		text,		-- 'origin:seq' of the record resolve_conflict() appended
+	UNIQUE (log_name, key, rid_a, rid_b),
+	CHECK (rid_a < rid_b)
+);
+CREATE INDEX conflict_pending ON tieredlog.conflict (log_name, key) WHERE status = 'pending';
+
+-- Priorities of source applications for the source_priority rule (higher wins; unlisted: 0).
+CREATE TABLE tieredlog.source_priority (
+	source				text PRIMARY KEY,
+	priority			integer NOT NULL
+);
+
 CREATE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
 	   COALESCE(d.records, 0)::bigint AS records,
@@ -186,12 +227,19 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 	   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes,
 	   tieredlog.segment_digest(s.segment_id) AS digest,
 	   s.relname AS relation,
-	   s.sealed_at, s.moved_at, s.scrubbed_at
+	   s.sealed_at, s.moved_at, s.scrubbed_at,
+	   COALESCE(k.conflicts, 0)::bigint AS conflicts,
+	   -- until the prediction model exists: the observed share of the segment's records in conflict
+	   CASE WHEN COALESCE(d.records, 0) = 0 THEN 0
+			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
   JOIN tieredlog.tier t USING (tier)
   LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
-			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id);
+			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
+  LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
+					  WHERE c.log_name = l.log_name AND greatest(c.ts_a, c.ts_b) >= s.range_start
+						AND greatest(c.ts_a, c.ts_b) < s.range_end) k ON true;
 
 CREATE VIEW tieredlog.tiers AS
 SELECT t.tier, t.tablespace,
@@ -216,7 +264,7 @@ CREATE FUNCTION tieredlog._progress()
 
 
 CREATE VIEW tieredlog.logs AS
-SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
+SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.resolver, l.created_at,
 	   count(s.segment_id)::bigint AS segments,
 	   COALESCE(sum(s.records), 0)::bigint AS records,
 	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
@@ -224,7 +272,7 @@ SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at,
 	   max(s.range_end) AS last_segment_end
   FROM tieredlog.log l
   LEFT JOIN tieredlog.segments s USING (log_name)
- GROUP BY l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.created_at;
+ GROUP BY l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.resolver, l.created_at;
 
 -- background workers, access statistics, status -------------------------------------------------
 
@@ -260,6 +308,8 @@ CREATE TABLE tieredlog.task_history (
 );
 CREATE INDEX task_history_running ON tieredlog.task_history (status) WHERE status = 'running';
 
+CREATE FUNCTION tieredlog._create_internal_logs() RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_create_internal_logs' LANGUAGE C STRICT;
 CREATE FUNCTION tieredlog._register_database() RETURNS void
 	AS 'MODULE_PATHNAME', 'tieredlog_register_database' LANGUAGE C STRICT;
 
@@ -488,6 +538,28 @@ CREATE FUNCTION tieredlog.scrub(log_name text DEFAULT NULL, segment_id bigint DE
 				  records_checked bigint, damaged bigint)
 	AS 'MODULE_PATHNAME', 'tieredlog_scrub' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
+-- conflicts -----------------------------------------------------------------------------------------
+
+CREATE VIEW tieredlog.conflicts AS
+SELECT c.conflict_id, c.log_name, c.key, c.status, c.rule,
+	   CASE c.winner WHEN 'a' THEN c.origin_a || ':' || c.seq_a ELSE c.origin_b || ':' || c.seq_b END AS winner,
+	   CASE c.winner WHEN 'a' THEN c.origin_b || ':' || c.seq_b ELSE c.origin_a || ':' || c.seq_a END AS loser,
+	   CASE c.winner WHEN 'a' THEN c.payload_a ELSE c.payload_b END AS winner_payload,
+	   CASE c.winner WHEN 'a' THEN c.payload_b ELSE c.payload_a END AS loser_payload,
+	   CASE c.arrived WHEN 'a' THEN c.origin_b || ':' || c.seq_b ELSE c.origin_a || ':' || c.seq_a END AS local,
+	   CASE c.arrived WHEN 'a' THEN c.origin_a || ':' || c.seq_a ELSE c.origin_b || ':' || c.seq_b END AS remote,
+	   c.reason, c.via, c.detected_at AS created_at, c.resolved_at, c.resolved_by, c.decision_record
+  FROM tieredlog.conflict c;
+
+CREATE FUNCTION tieredlog.set_conflict_rule(log_name text, rule text, resolver regprocedure DEFAULT NULL)
+	RETURNS void AS 'MODULE_PATHNAME', 'tieredlog_set_conflict_rule' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE FUNCTION tieredlog.set_source_priority(source text, priority integer)
+	RETURNS void AS 'MODULE_PATHNAME', 'tieredlog_set_source_priority' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+-- winner: 'local' (the record that was here first), 'remote' (the one whose arrival raised the
+-- conflict) or 'origin:seq'. Appends the winner's payload as a new record that supersedes both.
+CREATE FUNCTION tieredlog.resolve_conflict(conflict_id bigint, winner text)
+	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_resolve_conflict' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
 -- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
 -- add pending checks and conflicts.
 CREATE FUNCTION tieredlog.status(
@@ -497,7 +569,8 @@ CREATE FUNCTION tieredlog.status(
 	OUT last_cycle_at timestamptz, OUT tasks_failed bigint, OUT last_error text,
 	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
 	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
-	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint)
+	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
+	OUT conflicts_pending bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -521,7 +594,8 @@ SELECT tieredlog.node_name(),
 	   (SELECT max(p.lag_bytes) FROM tieredlog.peers p),
 	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
 	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
-	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL)
+	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
+	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending')
   FROM tieredlog._stat_usage() u
   LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
 $$;
@@ -534,4 +608,6 @@ REVOKE ALL ON ALL TABLES IN SCHEMA tieredlog FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA tieredlog FROM PUBLIC;
 
 -- start this database's worker now (it runs as soon as this transaction commits)
+-- What each node had received of every other origin when it wrote (conflict detection, conflict.c)
+SELECT tieredlog._create_internal_logs();
 SELECT tieredlog._register_database();

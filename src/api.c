@@ -18,6 +18,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "catalog/pg_proc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -28,6 +31,8 @@
 #include "append.h"
 #include "apply.h"
 #include "catalog.h"
+#include "causal.h"
+#include "conflict.h"
 #include "digest.h"
 #include "peer.h"
 #include "progress.h"
@@ -91,6 +96,11 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 				 errmsg("conflict rule must not be null")));
 	rule = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	tl_check_rule(rule);
+	if (strcmp(rule, "custom") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the custom rule needs a resolver"),
+				 errhint("Create the log with another rule, then use tieredlog.set_conflict_rule(log_name, 'custom', resolver).")));
 	PG_RETURN_INT32(tl_catalog_insert_log(name, interval_us, rule));
 }
 
@@ -833,4 +843,117 @@ tieredlog_scrub(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(tieredlog_create_internal_logs);
+PG_FUNCTION_INFO_V1(tieredlog_set_conflict_rule);
+PG_FUNCTION_INFO_V1(tieredlog_set_source_priority);
+PG_FUNCTION_INFO_V1(tieredlog_resolve_conflict);
+
+/* At CREATE EXTENSION: tieredlog's own logs, with the same interval on every node. */
+Datum
+tieredlog_create_internal_logs(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+
+	tl_require_preload();
+	if (!tl_catalog_find_log(TL_SEEN_LOG, &log))
+		(void) tl_catalog_insert_log(TL_SEEN_LOG, USECS_PER_DAY, "last_writer_wins");
+	PG_RETURN_VOID();
+}
+
+/* A custom rule's resolver: (jsonb, jsonb) returning text. */
+static void
+check_resolver(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %u does not exist", fn)));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	ok = proc->pronargs == 2 && proc->proargtypes.values[0] == JSONBOID &&
+		proc->proargtypes.values[1] == JSONBOID && proc->prorettype == TEXTOID && !proc->proretset &&
+		proc->prokind == PROKIND_FUNCTION;
+	ReleaseSysCache(tup);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("resolver %s must take (jsonb, jsonb) and return text", format_procedure(fn)),
+				 errhint("It is given both records and returns the winner's 'origin:seq'.")));
+}
+
+/* set_conflict_rule(log_name, rule, resolver) */
+Datum
+tieredlog_set_conflict_rule(PG_FUNCTION_ARGS)
+{
+	TlLog		log;
+	char	   *rule;
+	Oid			resolver = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.set_conflict_rule()");
+	arg_log(fcinfo, 0, &log);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("conflict rule must not be null")));
+	rule = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	tl_check_rule(rule);
+	if (strcmp(rule, "custom") == 0 && !OidIsValid(resolver))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the custom rule needs a resolver")));
+	if (strcmp(rule, "custom") != 0 && OidIsValid(resolver))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only the custom rule takes a resolver")));
+	if (OidIsValid(resolver))
+		check_resolver(resolver);
+	tl_catalog_set_rule(&log, rule, resolver);
+	PG_RETURN_VOID();
+}
+
+/* set_source_priority(source, priority): NULL priority removes the source. */
+Datum
+tieredlog_set_source_priority(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	TlAsOwner	save;
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog.set_source_priority()");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	tl_check_source(PG_GETARG_TEXT_PP(0));
+	values[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	tl_become_owner(&save);
+	if (PG_ARGISNULL(1))
+		tl_spi_exec("DELETE FROM tieredlog.source_priority WHERE source = $1", 1, types, values, SPI_OK_DELETE);
+	else
+		tl_spi_exec("INSERT INTO tieredlog.source_priority (source, priority) VALUES ($1, $2)"
+					" ON CONFLICT (source) DO UPDATE SET priority = EXCLUDED.priority",
+					2, types, values, SPI_OK_INSERT);
+	tl_restore_user(&save);
+	PG_RETURN_VOID();
+}
+
+/* resolve_conflict(conflict_id, winner): the new record's 'origin:seq' */
+Datum
+tieredlog_resolve_conflict(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("conflict_id and winner must not be null")));
+	PG_RETURN_TEXT_P(cstring_to_text(tl_conflict_resolve(PG_GETARG_INT64(0),
+														 text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 }

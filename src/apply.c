@@ -52,6 +52,7 @@
 
 #include "append.h"
 #include "apply.h"
+#include "causal.h"
 #include "catalog.h"
 #include "decoder.h"
 #include "remote.h"
@@ -390,6 +391,8 @@ typedef struct ApplyState
 	const char *peer_name;
 	const char *peer_node;		/* the peer's tieredlog.node_name */
 	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
+	int64		seen_seq;		/* greatest seq of the peer's records applied (not "_seen" ones) */
+	int64		noted_seq;		/* ... and written to "_seen" */
 } ApplyState;
 
 static void
@@ -605,6 +608,30 @@ advance_flushed(ApplyState *as, bool wait)
 	}
 }
 
+/*
+ * Tell every node what this node has now seen of the peer (causal.c): a "_seen" record of this
+ * node's own, in its own transaction after the batch's commit, so that its seq is greater than
+ * that of any record written before the batch was visible. Not under the peer's replication
+ * origin: it must stream to every peer.
+ */
+static void
+note_seen(ApplyState *as)
+{
+	RepOriginId saved = replorigin_session_origin;
+
+	if (as->seen_seq <= as->noted_seq)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	replorigin_session_origin = InvalidRepOriginId;
+	tl_causal_note(as->peer_node, as->seen_seq);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	replorigin_session_origin = saved;
+	as->noted_seq = as->seen_seq;
+}
+
 static void
 commit_batch(ApplyState *as)
 {
@@ -636,6 +663,7 @@ commit_batch(ApplyState *as)
 		my_slot->failures = 0;
 		SpinLockRelease(&ashared->mutex);
 	}
+	note_seen(as);
 }
 
 /* What apply and reconciliation do with a record that is already here under another rid. */
@@ -652,6 +680,8 @@ apply_record(ApplyState *as, TlWire *w)
 				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) wr.rec.seq),
 				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
 						 wr.rec.origin)));
+	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0 && strcmp(wr.rec.origin, as->peer_node) == 0)
+		as->seen_seq = Max(as->seen_seq, wr.rec.seq);
 	switch (tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node))
 	{
 		case TL_APPLY_STORED:

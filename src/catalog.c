@@ -41,7 +41,7 @@
 enum
 {
 	Anum_log_log_id = 1, Anum_log_log_name, Anum_log_segment_interval, Anum_log_conflict_rule,
-	Natts_log_min = Anum_log_conflict_rule
+	Anum_log_created_at, Anum_log_resolver
 };
 enum
 {
@@ -206,6 +206,34 @@ log_from_tuple(HeapTuple tup, TupleDesc desc, void *arg)
 	out->interval_us = iv->time + (int64) iv->day * USECS_PER_DAY;
 	s = TextDatumGetCString(heap_getattr(tup, Anum_log_conflict_rule, desc, &isnull));
 	strlcpy(out->rule, s, sizeof(out->rule));
+	out->resolver = InvalidOid;
+	if (desc->natts >= Anum_log_resolver)
+	{
+		Datum		r = heap_getattr(tup, Anum_log_resolver, desc, &isnull);
+
+		if (!isnull)
+			out->resolver = DatumGetObjectId(r);
+	}
+}
+
+/* Change a log's conflict rule (and resolver); the log caches see it after commit. */
+void
+tl_catalog_set_rule(const TlLog *log, const char *rule, Oid resolver)
+{
+	TlAsOwner	save;
+	Oid			types[3] = {INT4OID, TEXTOID, OIDOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', OidIsValid(resolver) ? ' ' : 'n'};
+
+	values[0] = Int32GetDatum(log->log_id);
+	values[1] = CStringGetTextDatum(rule);
+	values[2] = ObjectIdGetDatum(resolver);
+	tl_become_owner(&save);
+	if (SPI_execute_with_args("UPDATE tieredlog.log SET conflict_rule = $2, resolver = $3::regprocedure"
+							  " WHERE log_id = $1", 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not change the conflict rule of log \"%s\"", log->name);
+	tl_restore_user(&save);
+	tl_bump_catalog_generation_at_commit();
 }
 
 bool

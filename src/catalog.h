@@ -18,6 +18,7 @@ typedef struct TlLog
 	char		name[NAMEDATALEN];
 	int64		interval_us;
 	char		rule[NAMEDATALEN];
+	Oid			resolver;		/* the custom rule's function; InvalidOid when none */
 } TlLog;
 
 typedef enum TlSegmentState
@@ -47,6 +48,7 @@ extern bool tl_catalog_find_log(const char *name, TlLog *out);
 extern bool tl_catalog_find_log_by_id(int32 log_id, TlLog *out);
 extern int32 tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule);
 extern void tl_catalog_drop_log(const TlLog *log);
+extern void tl_catalog_set_rule(const TlLog *log, const char *rule, Oid resolver);
 
 extern bool tl_catalog_find_segment(int32 log_id, TimestampTz range_start, TlSegment *out);
 extern TlSegment *tl_catalog_create_segment(const TlLog *log, TimestampTz range_start);

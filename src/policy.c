@@ -173,6 +173,7 @@ tl_policy_plan(List *queue, bool flush_due)
 	queue = add_task(queue, TL_TASK_APPLY, 0, 0, "replication");
 	queue = add_task(queue, TL_TASK_SWEEP, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_FOLD, 0, 0, "housekeeping");
+	queue = add_task(queue, TL_TASK_CONFLICTS, 0, 0, "housekeeping");
 	if (flush_due)
 		queue = add_task(queue, TL_TASK_FLUSH_STATS, 0, 0, "housekeeping");
 

@@ -31,6 +31,7 @@
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 
+#include "conflict.h"
 #include "read.h"
 #include "record.h"
 #include "segrows.h"
@@ -198,74 +199,17 @@ tl_read_into(FunctionCallInfo fcinfo, const TlLog *log, TimestampTz from_ts, Tim
 
 /* ---- latest() ---------------------------------------------------------------------------- */
 
-typedef struct BestState
-{
-	bool		want_last;		/* last_writer_wins: the greatest (ts, origin, seq) */
-	HeapTuple	best;
-	TupleDesc	best_desc;
-	TimestampTz best_ts;
-	char	   *best_origin;
-	int64		best_seq;
-} BestState;
-
-/* Is (ts, origin, seq) after the current best? */
-static int
-compare_to_best(BestState *st, TimestampTz ts, const char *origin, int64 seq)
-{
-	int			c;
-
-	if (ts != st->best_ts)
-		return ts < st->best_ts ? -1 : 1;
-	c = strcmp(origin, st->best_origin);
-	if (c != 0)
-		return c;
-	return seq < st->best_seq ? -1 : (seq > st->best_seq ? 1 : 0);
-}
-
-static void
-visit_best(HeapTuple row, TupleDesc desc, void *arg)
-{
-	BestState  *st = arg;
-	bool		isnull;
-	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
-	char	   *origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
-	int64		seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
-	int			c = st->best ? compare_to_best(st, ts, origin, seq) : 0;
-
-	if (st->best == NULL || (st->want_last ? c > 0 : c < 0))
-	{
-		st->best = heap_copytuple(row);
-		st->best_desc = desc;
-		st->best_ts = ts;
-		st->best_origin = origin;
-		st->best_seq = seq;
-	}
-}
-
-/*
- * Segments are disjoint time windows, so under last_writer_wins the newest segment holding the
- * key holds the winner (and the oldest one under first_writer_wins): scan from that end and stop
- * at the first segment with a match.
- */
+/* The winning record of the key (conflict.c decides among concurrent records). */
 void
 tl_latest_into(FunctionCallInfo fcinfo, const TlLog *log, text *key)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *segs;
-	BestState	st = {0};
+	TlSide	   *best;
 
 	InitMaterializedSRF(fcinfo, 0);
-	st.want_last = strcmp(log->rule, "first_writer_wins") != 0;
-	segs = tl_catalog_log_segments(log->log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot());
-	for (int i = 0; i < list_length(segs) && st.best == NULL; i++)
-	{
-		TlSegment  *seg = list_nth(segs, st.want_last ? list_length(segs) - 1 - i : i);
-
-		CHECK_FOR_INTERRUPTS();
-		tl_segment_rows(log, seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key, visit_best, &st);
-		tl_stats_count_read(seg->segment_id, st.best ? st.best->t_len : 0);
-		if (st.best != NULL)
-			tuplestore_puttuple(rsinfo->setResult,
-								row_to_result(st.best, st.best_desc, seg, rsinfo->setDesc));
-	}
+	best = tl_conflict_latest(log, key);
+	if (best == NULL)
+		return;
+	tl_stats_count_read(best->seg->segment_id, best->row->t_len);
+	tuplestore_puttuple(rsinfo->setResult, row_to_result(best->row, best->desc, best->seg, rsinfo->setDesc));
 }

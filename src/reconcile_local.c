@@ -429,7 +429,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	List	  **touched = palloc0(sizeof(List *));	/* set before PG_TRY: not clobbered */
 
 	log_name = tl_wire_cstring(&w);
-	tl_check_name("log", log_name);
+	tl_check_wire_log_name(log_name);
 	interval_us = (int64) tl_wire_u64(&w);
 	nframes = tl_wire_u32(&w);
 	/* repairs are not streamed on: the peers reconcile for themselves */

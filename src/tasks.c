@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "apply.h"
+#include "conflict.h"
 #include "digest.h"
 #include "reconcile.h"
 #include "record.h"
@@ -72,6 +73,8 @@ tl_task_name(TlTaskKind kind)
 			return "start apply workers";
 		case TL_TASK_CLOSE_GAPS:
 			return "close gaps";
+		case TL_TASK_CONFLICTS:
+			return "conflicts";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_SCRUB:
@@ -386,6 +389,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			break;
 		case TL_TASK_CLOSE_GAPS:
 			what = tl_reconcile_close_gaps(t->peer_name);
+			break;
+		case TL_TASK_CONFLICTS:
+			what = psprintf("%d pending conflicts settled", tl_conflict_sweep());
 			break;
 		case TL_TASK_SEAL:
 			(void) tl_seal(t->segment_id);

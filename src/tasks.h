@@ -17,6 +17,7 @@ typedef enum TlTaskKind
 	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */
 	TL_TASK_APPLY,				/* start the apply workers peers need */
 	TL_TASK_CLOSE_GAPS,			/* reconcile with a peer that has open gaps */
+	TL_TASK_CONFLICTS,			/* settle pending conflicts that were superseded; retention */
 	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
 	TL_TASK_SCRUB,				/* re-hash a segment's rows against their rids */
 	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */

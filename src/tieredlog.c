@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "tasks.h"
 #include "tier.h"
+#include "conflict.h"
 #include "scrub.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -64,6 +65,16 @@ define_worker_settings(void)
 							"Time after a segment's window ends before the worker seals it.",
 							"Also how long a reopened segment must go without access before it is sealed again.",
 							&tl_seal_grace_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.conflict_window",
+							"Records of one key from different origins further apart than this are never in conflict.",
+							"Also how far before the newest record of a key latest() looks for concurrent ones. 0 turns conflict detection off.",
+							&tl_conflict_window_s, 3600, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.conflict_retention",
+							"How long resolved conflicts stay in tieredlog.conflicts.",
+							"Pending conflicts stay until they are resolved.",
+							&tl_conflict_retention_s, 30 * 86400, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.scrub_interval",
 							"How often the worker re-hashes each segment's rows against their stored rids.",

@@ -23,7 +23,7 @@ static const char *const known_rules[] = {
 
 /* Rules whose resolution exists in this version. */
 static const char *const implemented_rules[] = {
-	"last_writer_wins", "first_writer_wins", NULL
+	"last_writer_wins", "first_writer_wins", "source_priority", "custom", "manual", NULL
 };
 
 bool
@@ -165,4 +165,16 @@ tl_check_rule(const char *rule)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("conflict rule \"%s\" is not available in this version of tieredlog", rule),
 				 errhint("Use last_writer_wins or first_writer_wins.")));
+}
+
+/*
+ * A log name that came from a peer: a valid name, or one of tieredlog's own logs (whose names
+ * begin with "_", which no user can create).
+ */
+void
+tl_check_wire_log_name(const char *name)
+{
+	if (name[0] == '_' && strlen(name) > 1 && tl_name_is_valid(name + 1))
+		return;
+	tl_check_name("log", name);
 }

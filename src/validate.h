@@ -11,6 +11,7 @@
 
 extern bool tl_name_is_valid(const char *name);
 extern void tl_check_name(const char *what, const char *name);
+extern void tl_check_wire_log_name(const char *name);
 extern char *tl_arg_name(const char *what, text *arg);
 extern void tl_check_key(text *key);
 extern void tl_check_payload(Jsonb *payload);

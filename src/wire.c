@@ -171,7 +171,7 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	memcpy(sent.bytes, w->p, TL_RID_LEN);
 	w->p += TL_RID_LEN;
 
-	tl_check_name("log", out->log_name);
+	tl_check_wire_log_name(out->log_name);
 	tl_check_name("origin", rec->origin);
 	rec->payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out->payload_text)));
 	rec->log_name = out->log_name;

@@ -31,7 +31,8 @@ SELECT payload, seq FROM tieredlog.read('app', key => 'tie');
 SELECT key, payload, ts FROM tieredlog.latest('app', 'user-1');
 SELECT key, payload FROM tieredlog.latest('app', 'tie');
 SELECT count(*) FROM tieredlog.latest('app', 'nobody');
--- first_writer_wins takes the smallest
+-- first_writer_wins decides only between concurrent records of different origins (TAP 009):
+-- the records of one origin supersede each other, so its newest is the latest here as well
 SELECT tieredlog.create_log('fww', '1 hour', 'first_writer_wins') > 0 AS created;
 SELECT tieredlog.append_many('fww', ARRAY['k', 'k', 'k'], ARRAY['{"v": 2}', '{"v": 1}', '{"v": 3}']::jsonb[], NULL,
 		ARRAY['2026-01-02 00:00:00+00', '2026-01-01 00:00:00+00', '2026-01-03 00:00:00+00']::timestamptz[]);

@@ -28,7 +28,18 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('interval with months',     $$SELECT tieredlog.create_log('m1', '1 month')$$),
 	('interval too short',       $$SELECT tieredlog.create_log('m2', '0 seconds')$$),
 	('unknown rule',             $$SELECT tieredlog.create_log('m3', '1 hour', 'coin_toss')$$),
-	('rule not available yet',   $$SELECT tieredlog.create_log('m4', '1 hour', 'manual')$$),
+	('custom without resolver',  $$SELECT tieredlog.create_log('m4', '1 hour', 'custom')$$),
+	('log name with leading _',  $$SELECT tieredlog.create_log('_mine', '1 hour')$$),
+	('drop an internal log',     $$SELECT tieredlog.drop_log('_seen')$$),
+	('rule of unknown log',      $$SELECT tieredlog.set_conflict_rule('nope', 'manual')$$),
+	('unknown rule',             $$SELECT tieredlog.set_conflict_rule('errs', 'dice')$$),
+	('null rule',                $$SELECT tieredlog.set_conflict_rule('errs', NULL)$$),
+	('custom without resolver',  $$SELECT tieredlog.set_conflict_rule('errs', 'custom')$$),
+	('resolver for a non-custom',$$SELECT tieredlog.set_conflict_rule('errs', 'manual', 'pg_catalog.upper(text)')$$),
+	('resolver of bad signature',$$SELECT tieredlog.set_conflict_rule('errs', 'custom', 'pg_catalog.upper(text)')$$),
+	('priority of null source',  $$SELECT tieredlog.set_source_priority(NULL, 1)$$),
+	('unknown conflict',         $$SELECT tieredlog.resolve_conflict(-1, 'local')$$),
+	('null conflict',            $$SELECT tieredlog.resolve_conflict(NULL, 'local')$$),
 	('arrays of unequal length', $$SELECT tieredlog.append_many('errs', ARRAY['a', 'b'], ARRAY['{}']::jsonb[])$$),
 	('unknown segment',          $$SELECT tieredlog.segment_digest(-1)$$),
 	('tier out of range',        $$SELECT tieredlog.set_tier(7, 'pg_default')$$),
@@ -39,6 +50,17 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('scrub a bad log name',     $$SELECT * FROM tieredlog.scrub('x; DROP TABLE t')$$),
 	('scrub unknown segment',    $$SELECT * FROM tieredlog.scrub(NULL, -1)$$)
 ) AS t(what, stmt);
+
+-- conflict rules and source priorities that are accepted
+CREATE FUNCTION pick_first(a jsonb, b jsonb) RETURNS text LANGUAGE sql AS $$ SELECT a->>'origin' || ':' || (a->>'seq') $$;
+SELECT tieredlog.set_conflict_rule('errs', 'custom', 'pick_first(jsonb, jsonb)');
+SELECT log_name, conflict_rule, resolver FROM tieredlog.logs WHERE log_name = 'errs';
+SELECT tieredlog.set_conflict_rule('errs', 'source_priority');
+SELECT log_name, conflict_rule, resolver FROM tieredlog.logs WHERE log_name = 'errs';
+SELECT tieredlog.set_source_priority('billing', 10), tieredlog.set_source_priority('crm', 5),
+	   tieredlog.set_source_priority('billing', 20), tieredlog.set_source_priority('crm', NULL);
+SELECT * FROM tieredlog.source_priority;
+SELECT count(*) AS conflicts, (SELECT conflicts_pending FROM tieredlog.status()) AS pending FROM tieredlog.conflicts;
 
 -- a clean log scrubs clean; a read-only transaction cannot scrub
 SELECT log_name, records_checked > 0 AS checked, damaged FROM tieredlog.scrub('errs');
