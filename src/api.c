@@ -63,13 +63,30 @@ PG_FUNCTION_INFO_V1(tieredlog_hlc_now);
 
 #define ARG_TEXT_OR_NULL(n)		(PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 
-/* A log named by argument n: valid, existing. */
+/* A log named by argument n: valid, existing (tieredlog's own "_seen" included: it can be read). */
 static void
 arg_log(FunctionCallInfo fcinfo, int n, TlLog *out)
 {
-	char	   *name = tl_arg_name("log", ARG_TEXT_OR_NULL(n));
+	text	   *arg = ARG_TEXT_OR_NULL(n);
+	char	   *name;
 
+	if (arg == NULL)
+		(void) tl_arg_name("log", NULL);
+	name = text_to_cstring(arg);
+	tl_check_wire_log_name(name);
 	tl_lookup_log(name, out);
+}
+
+/* A log this call may change: not one of tieredlog's own. */
+static void
+arg_user_log(FunctionCallInfo fcinfo, int n, TlLog *out)
+{
+	arg_log(fcinfo, n, out);
+	if (out->name[0] == '_')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("log \"%s\" belongs to tieredlog", out->name),
+				 errdetail("It can be read, not written, dropped or reconfigured.")));
 }
 
 Datum
@@ -111,7 +128,7 @@ tieredlog_drop_log(PG_FUNCTION_ARGS)
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.drop_log()");
-	arg_log(fcinfo, 0, &log);
+	arg_user_log(fcinfo, 0, &log);
 	tl_catalog_drop_log(&log);
 	tl_bump_catalog_generation_at_commit();
 	tl_segment_cache_reset();
@@ -125,7 +142,7 @@ tieredlog_append(PG_FUNCTION_ARGS)
 	TlAppendInput in;
 
 	tl_require_preload();
-	arg_log(fcinfo, 0, &log);
+	arg_user_log(fcinfo, 0, &log);
 	in.key = ARG_TEXT_OR_NULL(1);
 	in.payload = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	in.source = ARG_TEXT_OR_NULL(3);
@@ -176,7 +193,7 @@ tieredlog_append_many(PG_FUNCTION_ARGS)
 	TlAppendInput *in;
 
 	tl_require_preload();
-	arg_log(fcinfo, 0, &log);
+	arg_user_log(fcinfo, 0, &log);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -896,7 +913,7 @@ tieredlog_set_conflict_rule(PG_FUNCTION_ARGS)
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.set_conflict_rule()");
-	arg_log(fcinfo, 0, &log);
+	arg_user_log(fcinfo, 0, &log);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

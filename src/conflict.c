@@ -26,9 +26,11 @@
  *		(the newest of each origin), minus those another of them saw: one left wins; between
  *		several, the stored conflict decides (or the rule, when this node has none).
  *
- *		The worker (tl_conflict_sweep) resolves pending conflicts that a later record superseded
- *		or whose two records turn out to have been ordered once the witnesses arrived, and
- *		removes settled conflicts after tieredlog.conflict_retention.
+ *		The worker (tl_conflict_sweep) resolves pending conflicts that a later record superseded;
+ *		a conflict whose two records turn out to have been ordered once a witness arrived (a
+ *		record that came by reconciliation before the "_seen" record that orders it) is settled
+ *		when pending and forgotten when its rule had resolved it, so every node ends with the
+ *		same conflicts. Settled conflicts go after tieredlog.conflict_retention.
  *
  * Locking: rows of tieredlog.conflict are written through SPI in the caller's transaction (one
  * row per pair, ON CONFLICT DO NOTHING); resolve_conflict() locks the row FOR UPDATE. A custom
@@ -695,6 +697,7 @@ tl_conflict_resolve(int64 conflict_id, const char *winner)
 typedef struct PendingConflict
 {
 	int64		id;
+	bool		pending;		/* else resolved by its rule, recently */
 	char	   *log_name;
 	text	   *key;
 	TlSide	   *a;
@@ -721,12 +724,29 @@ mark_resolved(int64 id, const char *why, const char *by)
 	tl_restore_user(&save);
 }
 
-/* Up to 100 pending conflicts, oldest first, copied into the current memory context. */
+static void
+forget_conflict(int64 id, const char *why)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	TlAsOwner	save;
+
+	tl_become_owner(&save);
+	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE conflict_id = $1", 1, types, values, SPI_OK_DELETE);
+	tl_restore_user(&save);
+	ereport(LOG, (errmsg("tieredlog: conflict %lld was none: %s", (long long) id, why)));
+}
+
+/*
+ * Up to 100 conflicts to look at again, oldest first, copied into the current memory context:
+ * pending ones, and ones resolved by their rule within the conflict window (a witness that
+ * arrives later can still show they were not concurrent).
+ */
 static List *
 load_pending(void)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(tl_conflict_retention_s)};
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(tl_conflict_retention_s), Int32GetDatum(tl_conflict_window_s)};
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext spi;
 	TlAsOwner	save;
@@ -736,9 +756,10 @@ load_pending(void)
 	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE status <> 'pending'"
 				" AND resolved_at < now() - make_interval(secs => $1)", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("SELECT conflict_id, log_name, key, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
-				" FROM tieredlog.conflict WHERE status = 'pending' ORDER BY conflict_id LIMIT 100",
-				0, NULL, NULL, SPI_OK_SELECT);
+				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b, status = 'pending'"
+				" FROM tieredlog.conflict WHERE status = 'pending'"
+				"    OR (status = 'resolved_by_rule' AND detected_at > now() - make_interval(secs => $2))"
+				" ORDER BY conflict_id LIMIT 100", 2, types, values, SPI_OK_SELECT);
 	spi = MemoryContextSwitchTo(outer);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -750,6 +771,7 @@ load_pending(void)
 		p->key = cstring_to_text(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
 		p->a = conflict_side_row(SPI_tuptable, i, 4);
 		p->b = conflict_side_row(SPI_tuptable, i, 10);
+		p->pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 16, &isnull));
 		out = lappend(out, p);
 	}
 	MemoryContextSwitchTo(spi);
@@ -782,12 +804,17 @@ tl_conflict_sweep(void)
 		if (side_saw(p->a, p->b) || side_saw(p->b, p->a))
 		{
 			bool		a_saw = side_saw(p->a, p->b);
+			char	   *why = psprintf("not concurrent after all: %s had seen %s",
+									   side_name(a_saw ? p->a : p->b), side_name(a_saw ? p->b : p->a));
 
-			mark_resolved(p->id, psprintf("not concurrent after all: %s had seen %s",
-										  side_name(a_saw ? p->a : p->b), side_name(a_saw ? p->b : p->a)), NULL);
+			/* a person may have looked at a pending one: keep it, settled; the others go */
+			if (p->pending)
+				mark_resolved(p->id, why, NULL);
+			else
+				forget_conflict(p->id, why);
 			resolved++;
 		}
-		else if ((now = tl_conflict_latest(&log, p->key)) != NULL &&
+		else if (p->pending && (now = tl_conflict_latest(&log, p->key)) != NULL &&
 				 memcmp(now->rid.bytes, p->a->rid.bytes, TL_RID_LEN) != 0 &&
 				 memcmp(now->rid.bytes, p->b->rid.bytes, TL_RID_LEN) != 0 &&
 				 side_saw(now, p->a) && side_saw(now, p->b))

@@ -31,6 +31,8 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('custom without resolver',  $$SELECT tieredlog.create_log('m4', '1 hour', 'custom')$$),
 	('log name with leading _',  $$SELECT tieredlog.create_log('_mine', '1 hour')$$),
 	('drop an internal log',     $$SELECT tieredlog.drop_log('_seen')$$),
+	('append to an internal log',$$SELECT tieredlog.append('_seen', 'k', '{}')$$),
+	('rule of an internal log',  $$SELECT tieredlog.set_conflict_rule('_seen', 'manual')$$),
 	('rule of unknown log',      $$SELECT tieredlog.set_conflict_rule('nope', 'manual')$$),
 	('unknown rule',             $$SELECT tieredlog.set_conflict_rule('errs', 'dice')$$),
 	('null rule',                $$SELECT tieredlog.set_conflict_rule('errs', NULL)$$),
@@ -51,6 +53,8 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('scrub unknown segment',    $$SELECT * FROM tieredlog.scrub(NULL, -1)$$)
 ) AS t(what, stmt);
 
+-- tieredlog's own log can be read
+SELECT count(*) FROM tieredlog.read('_seen');
 -- conflict rules and source priorities that are accepted
 CREATE FUNCTION pick_first(a jsonb, b jsonb) RETURNS text LANGUAGE sql AS $$ SELECT a->>'origin' || ':' || (a->>'seq') $$;
 SELECT tieredlog.set_conflict_rule('errs', 'custom', 'pick_first(jsonb, jsonb)');
