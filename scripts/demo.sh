@@ -67,6 +67,52 @@ on_node 2 -c "SELECT range_start, status, records_received, bytes, round_trips
 	FROM tieredlog.reconcile('orders', 'node1', include_archive => true) ORDER BY range_start"
 on_node 2 -c "SELECT count(*) AS orders_records_on_node2 FROM tieredlog.read('orders')"
 
+# poll every node until a query returns t (at most 20 s)
+wait_all() {
+	for _ in $(seq 1 100); do
+		ok=0
+		for i in 1 2 3; do
+			[ "$(on_node "$i" -At -c "$1")" = t ] && ok=$((ok + 1))
+		done
+		[ "$ok" = 3 ] && return 0
+		sleep 0.2
+	done
+	say "timed out waiting for: $1"
+	return 1
+}
+say "conflicts: 'tickets' is decided by a person (rule manual), 'prices' by last_writer_wins"
+for i in 1 2 3; do
+	on_node "$i" -q -c "SELECT tieredlog.create_log('tickets', '1 hour', 'manual'), tieredlog.create_log('prices', '1 hour')" >/dev/null
+done
+on_node 1 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"open\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 10}')" >/dev/null
+wait_all "SELECT count(*) = 1 FROM tieredlog.read('tickets')"
+say "node2 and node3 stop applying each other's records; both change T-1 and p-1 (node1 sees both sides)"
+on_node 2 -q -c "SELECT tieredlog.set_peer_enabled('node3', false)" >/dev/null
+on_node 3 -q -c "SELECT tieredlog.set_peer_enabled('node2', false)" >/dev/null
+on_node 2 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"closed\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 12}')" >/dev/null
+on_node 3 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"escalated\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 11}')" >/dev/null
+on_node 2 -q -c "SELECT tieredlog.set_peer_enabled('node3', true)" >/dev/null
+on_node 3 -q -c "SELECT tieredlog.set_peer_enabled('node2', true)" >/dev/null
+wait_all "SELECT count(*) = 3 FROM tieredlog.read('tickets')"
+wait_all "SELECT count(*) = 2 FROM tieredlog.conflicts"
+say "every node found the same two conflicts (node1's first record was seen by both: no conflict with it)"
+on_node 1 -c "SELECT conflict_id, log_name, key, status, rule, winner, loser, reason FROM tieredlog.conflicts ORDER BY log_name"
+for i in 1 2 3; do
+	on_node "$i" -c "SELECT tieredlog.node_name() AS node,
+		(SELECT payload FROM tieredlog.latest('prices', 'p-1')) AS latest_price,
+		(SELECT payload FROM tieredlog.latest('tickets', 'T-1')) AS latest_ticket_provisional,
+		(SELECT conflicts_pending FROM tieredlog.status()) AS pending"
+done
+say "a person on node1 decides for node3's 'escalated': the decision is a new record that reaches every node"
+on_node 1 -c "SELECT tieredlog.resolve_conflict(conflict_id, CASE WHEN winner LIKE 'node3:%' THEN winner ELSE loser END) AS decision_record
+	FROM tieredlog.conflicts WHERE log_name = 'tickets'"
+wait_all "SELECT count(*) = 4 FROM tieredlog.read('tickets')"
+wait_all "SELECT conflicts_pending = 0 FROM tieredlog.status()"
+for i in 1 2 3; do
+	on_node "$i" -c "SELECT tieredlog.node_name() AS node, (SELECT payload FROM tieredlog.latest('tickets', 'T-1')) AS latest_ticket,
+		(SELECT status || ': ' || reason FROM tieredlog.conflicts WHERE log_name = 'tickets') AS conflict"
+done
+
 say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
 on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \
 	-c "SELECT slot_name, active, wal_status, retained_bytes FROM tieredlog.slots" \

@@ -672,6 +672,7 @@ apply_record(ApplyState *as, TlWire *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(as->batch_cxt);
 	TlWireRecord wr;
+	TlApplyResult res;
 
 	tl_wire_get_record(w, &wr);
 	if (strcmp(wr.rec.origin, tl_node_name()) == 0)
@@ -682,14 +683,14 @@ apply_record(ApplyState *as, TlWire *w)
 						 wr.rec.origin)));
 	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0 && strcmp(wr.rec.origin, as->peer_node) == 0)
 		as->seen_seq = Max(as->seen_seq, wr.rec.seq);
-	switch (tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node))
+	res = tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node);
+	/* the counters are the user's records; "_seen" ones are tieredlog's bookkeeping */
+	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0)
 	{
-		case TL_APPLY_STORED:
+		if (res == TL_APPLY_STORED)
 			as->applied++;
-			break;
-		default:
+		else
 			as->skipped++;
-			break;
 	}
 	as->batch_records++;
 	MemoryContextSwitchTo(old);

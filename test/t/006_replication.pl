@@ -80,7 +80,8 @@ sub digests
 {
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT string_agg(range_start || '=' || digest, ',' ORDER BY range_start) FROM tieredlog.segments");
+		"SELECT string_agg(log_name || ':' || range_start || '=' || digest, ',' ORDER BY log_name, range_start)
+		 FROM tieredlog.segments WHERE log_name <> '_seen'");	# tieredlog's own log streams on its own time
 }
 
 sub converged
