@@ -24,7 +24,8 @@
  *
  *		latest(): the newest record of the key, the records within conflict_window before it
  *		(the newest of each origin), minus those another of them saw: one left wins; between
- *		several, the stored conflict decides (or the rule, when this node has none).
+ *		several, the stored conflict decides, or when this node has none (not detected yet, or
+ *		removed by the retention) the rule, as detection would (a custom resolver is called).
  *
  *		The worker (tl_conflict_sweep) resolves pending conflicts that a later record superseded;
  *		a conflict whose two records turn out to have been ordered once a witness arrived (a
@@ -460,7 +461,7 @@ stored_decision(const TlLog *log, const char *key, const TlSide *x, const TlSide
 	return result;
 }
 
-/* Between two frontier records: the stored decision, else the rule (custom and manual: provisional). */
+/* Between two frontier records: the stored decision, else the rule (manual: the provisional winner). */
 static const TlSide *
 pick(const TlLog *log, const char *key, const TlSide *x, const TlSide *y)
 {
@@ -470,8 +471,7 @@ pick(const TlLog *log, const char *key, const TlSide *x, const TlSide *y)
 
 	if (stored >= 0)
 		return stored ? x : y;
-	if (strcmp(log->rule, "custom") == 0 || strcmp(log->rule, "manual") == 0)
-		return later(x, y) ? x : y;
+	/* not stored (not detected here yet, or removed by the retention): decide as detection would */
 	x_is_a = memcmp(x->rid.bytes, y->rid.bytes, TL_RID_LEN) < 0;
 	d = decide(log, key, x_is_a ? x : y, x_is_a ? y : x);
 	return d.a_wins == x_is_a ? x : y;

@@ -226,4 +226,14 @@ for my $log (@logs)
 	}
 }
 
+# ---- retention: settled conflicts go, after tieredlog.conflict_retention ---------------------------
+ok($c1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.conflicts") > 0, 'c1 keeps its settled conflicts');
+$c1->append_conf('postgresql.conf', "tieredlog.conflict_retention = 1");
+$c1->reload;
+ok($c1->poll_query_until('postgres', "SELECT count(*) = 0 FROM tieredlog.conflicts"),
+	'with conflict_retention = 1s the worker removes them');
+is(latest($c1, 'man', 'k'), '{"by": "c1"}', 'the decision stands without its conflict row (it is a record)');
+is(latest($c1, $_, 'k'), $want{$_}[1], "$_: latest() is unchanged without the conflict row (the rule decides again)")
+	for qw(lww fww prio cust);
+
 done_testing();
