@@ -214,6 +214,17 @@ CREATE TABLE tieredlog.conflict (
 );
 CREATE INDEX conflict_pending ON tieredlog.conflict (log_name, key) WHERE status = 'pending';
 
+-- Every record of the internal log _seen stored here, indexed: `writer` had stored the records
+-- of `about` up to seen_seq before it wrote its record writer_seq (causal.c).
+CREATE TABLE tieredlog.seen (
+	writer				text COLLATE "C" NOT NULL,
+	writer_seq			bigint NOT NULL,
+	about				text COLLATE "C" NOT NULL,
+	seen_seq			bigint NOT NULL,
+	PRIMARY KEY (writer, about, writer_seq)
+);
+CREATE INDEX seen_first ON tieredlog.seen (writer, about, seen_seq);
+
 -- Priorities of source applications for the source_priority rule (higher wins; unlisted: 0).
 CREATE TABLE tieredlog.source_priority (
 	source				text PRIMARY KEY,

@@ -15,20 +15,24 @@
  *		                                     A wrote a "_seen" record about C with seq < r and
  *		                                     payload seq >= s.
  *
- *		The witness is looked for only between S's and R's timestamps: A's clock (an HLC) passed
- *		S's ts when A stored S, and had not reached R's ts before the witness was written. A
- *		record given an explicit ts is judged by that ts. Streaming applies in commit order, not
- *		seq order, so "greatest seq applied" can run ahead of a transaction of C still in flight;
- *		such a race can hide a conflict (see README, known limitations).
+ *		Every "_seen" record stored here, written here or received, is also indexed in the table
+ *		tieredlog.seen (writer, writer_seq, about, seen_seq), so each question is an index
+ *		descent. Seqs order a node's writes, so explicit (back-filled) timestamps do not matter.
+ *		Streaming applies in commit order, not seq order, so "greatest seq applied" can run ahead
+ *		of a transaction of C still in flight; such a race can hide a conflict (see README,
+ *		known limitations).
  *
- * Locking: reads segment rows of "_seen" under the active snapshot; the witness record is
- * appended in the caller's transaction like any append.
+ * Locking: the witness record and its tieredlog.seen row are written in the caller's
+ * transaction (ON CONFLICT DO NOTHING: a record stored twice is indexed once).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
+#include "record.h"
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
@@ -62,92 +66,125 @@ tl_causal_note(const char *about_origin, int64 seq)
 
 	if (!tl_lookup_log_if_exists(TL_SEEN_LOG, &log))
 		return;					/* a database installed before conflicts existed */
+	/* this node's witnesses about one origin never go back (lookups rely on it) */
+	seq = Max(seq, tl_causal_seen_max(tl_node_name(), PG_INT64_MAX, about_origin));
 	snprintf(buf, sizeof(buf), "{\"seq\": " INT64_FORMAT "}", seq);
 	in.key = cstring_to_text(about_origin);
 	in.payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf)));
-	(void) tl_append(&log, &in);
-}
-
-typedef struct WitnessScan
-{
-	const char *writer;
-	int64		bound;			/* seen_max: witness seq below; first_seer: payload at least */
-	bool		first_seer;
-	int64		result;
-} WitnessScan;
-
-static void
-visit_witness(HeapTuple row, TupleDesc desc, void *arg)
-{
-	WitnessScan *w = arg;
-	bool		isnull;
-	int64		seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
-	char	   *origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
-	int64		seen;
-
-	if (strcmp(origin, w->writer) != 0)
-		return;
-	seen = payload_seq(DatumGetJsonbP(heap_getattr(row, Anum_row_payload, desc, &isnull)));
-	if (w->first_seer)
-	{
-		if (seen >= w->bound && seq < w->result)
-			w->result = seq;
-	}
-	else if (seq < w->bound && seen > w->result)
-		w->result = seen;
-}
-
-static void
-scan_witnesses(const char *about, TimestampTz from_ts, TimestampTz to_ts, WitnessScan *w)
-{
-	TlLog		log;
-	List	   *segs;
-	ListCell   *lc;
-	text	   *key;
-
-	if (to_ts <= from_ts || !tl_lookup_log_if_exists(TL_SEEN_LOG, &log))
-		return;
-	key = cstring_to_text(about);
-	segs = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
-	foreach(lc, segs)
-		tl_segment_rows(&log, lfirst(lc), GetActiveSnapshot(), from_ts, to_ts, key, visit_witness, w);
+	tl_causal_index(tl_node_name(), tl_append(&log, &in), about_origin, seq);
 }
 
 /*
- * The greatest seq of `about` that `writer` had stored before its own record `writer_seq`
- * (witnesses with ts in [from_ts, to_ts)), or -1.
+ * tieredlog.seen holds one row per "_seen" record stored here (written here or received), so
+ * that the questions below are two index descents rather than a scan of the log. Plans are
+ * prepared once per backend.
+ */
+static SPIPlanPtr plan_insert;
+static SPIPlanPtr plan_seen_max;
+static SPIPlanPtr plan_first_seer;
+
+static SPIPlanPtr
+prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* Index a "_seen" record: `writer` wrote, as its record `writer_seq`, that it had `about` up to seen_seq. */
+void
+tl_causal_index(const char *writer, int64 writer_seq, const char *about, int64 seen_seq)
+{
+	Oid			types[4] = {TEXTOID, INT8OID, TEXTOID, INT8OID};
+	Datum		values[4];
+	TlAsOwner	save;
+
+	if (seen_seq < 0)
+		return;
+	values[0] = CStringGetTextDatum(writer);
+	values[1] = Int64GetDatum(writer_seq);
+	values[2] = CStringGetTextDatum(about);
+	values[3] = Int64GetDatum(seen_seq);
+	tl_become_owner(&save);
+	if (SPI_execute_plan(prepare(&plan_insert,
+								 "INSERT INTO tieredlog.seen (writer, writer_seq, about, seen_seq)"
+								 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", 4, types),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not index a _seen record");
+	tl_restore_user(&save);
+}
+
+/* A "_seen" record arrived from a peer: index it. */
+void
+tl_causal_index_record(const TlRecord *rec)
+{
+	char	   *about = text_to_cstring(rec->key);
+
+	tl_causal_index(rec->origin, rec->seq, about, payload_seq(rec->payload));
+}
+
+static int64
+query_int8(SPIPlanPtr *plan, const char *sql, const char *a, const char *b, int64 n, int64 none)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	TlAsOwner	save;
+	int64		result = none;
+
+	values[0] = CStringGetTextDatum(a);
+	values[1] = CStringGetTextDatum(b);
+	values[2] = Int64GetDatum(n);
+	tl_become_owner(&save);
+	if (SPI_execute_plan(prepare(plan, sql, 3, types), values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tieredlog.seen");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			result = DatumGetInt64(d);
+	}
+	tl_restore_user(&save);
+	return result;
+}
+
+/*
+ * The greatest seq of `about` that `writer` had stored before its own record `writer_seq`, or -1.
+ * A node's "_seen" records about one origin carry increasing seqs, so the last one before
+ * writer_seq says it.
  */
 int64
-tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about, TimestampTz from_ts,
-				   TimestampTz to_ts)
+tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 {
-	WitnessScan w = {writer, writer_seq, false, -1};
-
-	scan_witnesses(about, from_ts, to_ts, &w);
-	return w.result;
+	return query_int8(&plan_seen_max,
+					  "SELECT seen_seq FROM tieredlog.seen WHERE writer = $1 AND about = $2 AND writer_seq < $3"
+					  " ORDER BY writer_seq DESC LIMIT 1", writer, about, writer_seq, -1);
 }
 
 /*
  * The smallest seq of a record of `writer` written after it had stored `about`'s record
- * `about_seq` (witnesses with ts in [from_ts, to_ts)), or PG_INT64_MAX: every record of writer
- * with a greater seq saw it.
+ * about_seq, or PG_INT64_MAX: every record of writer with a greater seq saw it.
  */
 int64
-tl_causal_first_seer(const char *writer, const char *about, int64 about_seq, TimestampTz from_ts,
-					 TimestampTz to_ts)
+tl_causal_first_seer(const char *writer, const char *about, int64 about_seq)
 {
-	WitnessScan w = {writer, about_seq, true, PG_INT64_MAX};
-
-	scan_witnesses(about, from_ts, to_ts, &w);
-	return w.result;
+	return query_int8(&plan_first_seer,
+					  "SELECT writer_seq FROM tieredlog.seen WHERE writer = $1 AND about = $2 AND seen_seq >= $3"
+					  " ORDER BY seen_seq, writer_seq LIMIT 1", writer, about, about_seq, PG_INT64_MAX);
 }
 
-/* Had record (writer, writer_seq, writer_ts) seen record (about, about_seq, about_ts)? */
+/* Had record (writer, writer_seq) seen record (about, about_seq)? */
 bool
-tl_causal_saw(const char *writer, int64 writer_seq, TimestampTz writer_ts,
-			  const char *about, int64 about_seq, TimestampTz about_ts)
+tl_causal_saw(const char *writer, int64 writer_seq, const char *about, int64 about_seq)
 {
 	if (strcmp(writer, about) == 0)
 		return writer_seq > about_seq;
-	return tl_causal_seen_max(writer, writer_seq, about, about_ts, writer_ts + 1) >= about_seq;
+	return tl_causal_seen_max(writer, writer_seq, about) >= about_seq;
 }

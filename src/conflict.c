@@ -40,12 +40,17 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -86,7 +91,7 @@ side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
 	s->source = n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]);
 	s->payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
 	s->row = heap_copytuple(row);
-	s->desc = CreateTupleDescCopy(desc);
+	s->desc = desc;				/* the caller's copy, shared by the rows of one scan */
 	s->seg = seg;
 	return s;
 }
@@ -114,7 +119,7 @@ side_name(const TlSide *s)
 static bool
 side_saw(const TlSide *x, const TlSide *y)
 {
-	return tl_causal_saw(x->origin, x->seq, x->ts, y->origin, y->seq, y->ts);
+	return tl_causal_saw(x->origin, x->seq, y->origin, y->seq);
 }
 
 static bool
@@ -368,7 +373,11 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 typedef struct Candidates
 {
 	const char *skip_origin;
+	bool		newest_per_origin;	/* keep only each origin's newest (latest()) */
 	const TlSegment *seg;		/* the segment being read */
+	TupleDesc	desc_seen;		/* the scan's descriptor ... */
+	TupleDesc	desc_copy;		/* ... and the copy the sides share */
+	TimestampTz newest_ts;		/* the greatest ts visited */
 	List	   *sides;
 } Candidates;
 
@@ -378,25 +387,144 @@ visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 	Candidates *c = arg;
 	bool		isnull;
 	char	   *origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
+	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	int64		seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
+	ListCell   *lc;
 
+	c->newest_ts = Max(c->newest_ts, ts);
 	if (c->skip_origin && strcmp(origin, c->skip_origin) == 0)
 		return;
-	c->sides = lappend(c->sides, side_from_row(row, desc, c->seg));
+	if (c->newest_per_origin)
+	{
+		/* one origin's newest: by ts (explicit event times may come in any order), then seq */
+		foreach(lc, c->sides)
+		{
+			TlSide	   *n = lfirst(lc);
+
+			if (strcmp(n->origin, origin) != 0)
+				continue;
+			if (ts < n->ts || (ts == n->ts && seq <= n->seq))
+				return;
+			c->sides = foreach_delete_current(c->sides, lc);
+			break;
+		}
+	}
+	if (c->desc_seen != desc)
+	{
+		c->desc_seen = desc;
+		c->desc_copy = CreateTupleDescCopy(desc);
+	}
+	c->sides = lappend(c->sides, side_from_row(row, c->desc_copy, c->seg));
+}
+
+/* The index on (key, origin) of a segment relation, or InvalidOid. */
+static Oid
+key_origin_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (idx->rd_index->indnatts == 2 && idx->rd_index->indkey.values[0] == Anum_row_key &&
+			idx->rd_index->indkey.values[1] == Anum_row_origin)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Rows of `key` in one segment with ts in [from_ts, to_ts) from origins other than c->skip_origin.
+ * Through the (key, origin) index, two ranges around the skipped origin: a key written by one
+ * origin only costs two index descents, however often it was written.
+ */
+static void
+segment_candidates(const TlLog *log, const TlSegment *seg, text *key, TimestampTz from_ts,
+				   TimestampTz to_ts, Candidates *c)
+{
+	Relation	rel;
+	Oid			idx;
+	TupleDesc	desc;
+
+	c->seg = seg;
+	rel = (OidIsValid(seg->relid) && seg->archive_attempt == 0 && c->skip_origin)
+		? try_table_open(seg->relid, AccessShareLock) : NULL;
+	idx = rel ? key_origin_index(rel) : InvalidOid;
+	if (!OidIsValid(idx))
+	{
+		if (rel)
+			table_close(rel, AccessShareLock);
+		tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, c);
+		return;
+	}
+	desc = RelationGetDescr(rel);
+	for (int pass = 0; pass < 2; pass++)
+	{
+		ScanKeyData sk[2];
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+		sk[0].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&sk[1], Anum_row_origin, pass == 0 ? BTLessStrategyNumber : BTGreaterStrategyNumber,
+					pass == 0 ? F_TEXT_LT : F_TEXT_GT, CStringGetTextDatum(c->skip_origin));
+		sk[1].sk_collation = C_COLLATION_OID;
+		scan = systable_beginscan(rel, idx, true, GetActiveSnapshot(), 2, sk);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			bool		isnull;
+			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+
+			if (ts >= from_ts && ts < to_ts)
+				visit_candidate(tup, desc, c);
+		}
+		systable_endscan(scan);
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/* The segments of the log overlapping [from_ts, to_ts): cached lookups when they are few. */
+static List *
+window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
+{
+	List	   *segs = NIL;
+	TimestampTz start = tl_window_start(from_ts, log->interval_us);
+
+	if ((to_ts - start) / log->interval_us > 8)
+		return tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
+	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
+	{
+		TlSegment	seg;
+
+		if (tl_segment_lookup(log, w, &seg))
+		{
+			TlSegment  *copy = palloc(sizeof(TlSegment));
+
+			*copy = seg;
+			segs = lappend(segs, copy);
+		}
+	}
+	return segs;
 }
 
 /* Records of the key with ts in [from_ts, to_ts), from origins other than skip_origin. */
 static List *
-key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, const char *skip_origin)
+key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, const char *skip_origin,
+			bool newest_per_origin)
 {
-	Candidates	c = {skip_origin, NULL, NIL};
-	List	   *segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
+	Candidates	c = {skip_origin, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL};
+	List	   *segs = window_segments(log, from_ts, to_ts);
 	ListCell   *lc;
 
 	foreach(lc, segs)
-	{
-		c.seg = lfirst(lc);
-		tl_segment_rows(log, c.seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, &c);
-	}
+		segment_candidates(log, lfirst(lc), key, from_ts, to_ts, &c);
 	return c.sides;
 }
 
@@ -415,7 +543,7 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 
 	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
 		return 0;
-	cands = key_records(log, rec->key, rec->ts - WINDOW_US, rec->ts + WINDOW_US + 1, rec->origin);
+	cands = key_records(log, rec->key, rec->ts - WINDOW_US, rec->ts + WINDOW_US + 1, rec->origin, false);
 	if (cands == NIL)
 		return 0;
 	arrived = side_from_record(rec);
@@ -548,26 +676,29 @@ tl_conflict_latest(const TlLog *log, text *key)
 	/* the newest segment holding the key has the newest record */
 	for (int i = list_length(segs) - 1; i >= 0 && sides == NIL; i--)
 	{
-		Candidates	c = {NULL, list_nth(segs, i), NIL};
+		Candidates	c = {NULL, true, list_nth(segs, i), NULL, NULL, DT_NOBEGIN, NIL};
 
 		CHECK_FOR_INTERRUPTS();
 		tl_segment_rows(log, c.seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key,
 						visit_candidate, &c);
 		sides = c.sides;
+		newest = c.newest_ts;
 	}
 	if (sides == NIL)
 		return NULL;
-	foreach(lc, sides)
-		newest = Max(newest, ((TlSide *) lfirst(lc))->ts);
-	if (tl_conflict_window_s > 0)
-		sides = key_records(log, key, newest - WINDOW_US, newest + 1, NULL);
+	/* the records before it within the window may sit in earlier segments too */
+	if (tl_conflict_window_s > 0 &&
+		tl_window_start(newest - WINDOW_US, log->interval_us) < tl_window_start(newest, log->interval_us))
+		sides = key_records(log, key, newest - WINDOW_US, newest + 1, NULL, true);
 	else
 	{
-		best = NULL;
+		List	   *in_window = NIL;
+
 		foreach(lc, sides)
-			if (best == NULL || later(lfirst(lc), best))
-				best = lfirst(lc);
-		return best;
+			if (tl_conflict_window_s > 0 ? ((TlSide *) lfirst(lc))->ts >= newest - WINDOW_US
+				: ((TlSide *) lfirst(lc))->ts == newest)
+				in_window = lappend(in_window, lfirst(lc));
+		sides = in_window;
 	}
 	sides = frontier(sides);
 	key_str = text_to_cstring(key);

@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "utils/snapmgr.h"
 #include "catalog.h"
+#include "causal.h"
 #include "conflict.h"
 #include "segment.h"
 #include "segrows.h"
@@ -147,7 +148,9 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 						(long long) (wr->interval_us / USECS_PER_SEC)),
 				 errhint("A log must have the same segment_interval on every node.")));
 	res = tl_apply_record(&log, &wr->rec, &existing);
-	if (res == TL_APPLY_STORED)
+	if (res == TL_APPLY_STORED && strcmp(log.name, TL_SEEN_LOG) == 0)
+		tl_causal_index_record(&wr->rec);
+	else if (res == TL_APPLY_STORED)
 		(void) tl_conflict_check(&log, &wr->rec, via);
 	if (res != TL_APPLY_CONFLICT)
 		return res;

@@ -188,6 +188,34 @@ tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out)
 	*out = seg;
 }
 
+/* The segment of `log` whose window holds ts, if it exists (cached like the append's lookups). */
+bool
+tl_segment_lookup(const TlLog *log, TimestampTz ts, TlSegment *out)
+{
+	SegCacheKey key;
+	SegCacheEntry *e;
+	TlSegment	seg;
+	bool		found;
+
+	ensure_caches();
+	memset(&key, 0, sizeof(key));
+	key.log_id = log->log_id;
+	key.range_start = tl_window_start(ts, log->interval_us);
+	e = hash_search(seg_cache, &key, HASH_FIND, NULL);
+	if (e)
+	{
+		*out = e->seg;
+		return true;
+	}
+	if (!tl_catalog_find_segment(log->log_id, key.range_start, &seg))
+		return false;
+	ensure_caches();
+	e = hash_search(seg_cache, &key, HASH_ENTER, &found);
+	e->seg = seg;
+	*out = seg;
+	return true;
+}
+
 /* A cached segment's relation changed (or every relation did): the cache may point at it. */
 static void
 relcache_callback(Datum arg, Oid relid)

@@ -14,6 +14,7 @@ extern void tl_check_ts(const TlLog *log, TimestampTz ts);
 extern void tl_lookup_log(const char *name, TlLog *out);
 extern bool tl_lookup_log_if_exists(const char *name, TlLog *out);
 extern void tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out);
+extern bool tl_segment_lookup(const TlLog *log, TimestampTz ts, TlSegment *out);
 extern void tl_segment_cache_reset(void);
 extern void tl_segment_cache_register(void);
 
