@@ -48,11 +48,13 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
@@ -417,6 +419,10 @@ visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 	c->sides = lappend(c->sides, side_from_row(row, c->desc_copy, c->seg));
 }
 
+struct WindowEntry;
+static bool cached_index(struct WindowEntry *e, Oid *idx);
+static void remember_index(struct WindowEntry *e, Oid idx);
+
 /* The index on (key, origin) of a segment relation, or InvalidOid. */
 static Oid
 key_origin_index(Relation rel)
@@ -446,17 +452,24 @@ key_origin_index(Relation rel)
  * origin only costs two index descents, however often it was written.
  */
 static void
-segment_candidates(const TlLog *log, const TlSegment *seg, text *key, TimestampTz from_ts,
-				   TimestampTz to_ts, Candidates *c)
+segment_candidates(const TlLog *log, const TlSegment *seg, struct WindowEntry *cached, text *key,
+				   TimestampTz from_ts, TimestampTz to_ts, Candidates *c)
 {
 	Relation	rel;
-	Oid			idx;
+	Oid			idx = InvalidOid;
 	TupleDesc	desc;
 
 	c->seg = seg;
 	rel = (OidIsValid(seg->relid) && seg->archive_attempt == 0 && c->skip_origin)
 		? try_table_open(seg->relid, AccessShareLock) : NULL;
-	idx = rel ? key_origin_index(rel) : InvalidOid;
+	if (rel && cached && cached_index(cached, &idx))
+		;
+	else if (rel)
+	{
+		idx = key_origin_index(rel);
+		if (cached)
+			remember_index(cached, idx);
+	}
 	if (!OidIsValid(idx))
 	{
 		if (rel)
@@ -490,41 +503,137 @@ segment_candidates(const TlLog *log, const TlSegment *seg, text *key, TimestampT
 	table_close(rel, AccessShareLock);
 }
 
-/* The segments of the log overlapping [from_ts, to_ts): cached lookups when they are few. */
+/*
+ * Which segments exist, and their (key, origin) index, remembered for the rest of the transaction:
+ * the apply worker checks every record of a batch in one transaction, and rows committed after
+ * its snapshot are invisible to it anyway. The window of the record being checked is looked up
+ * again if it was absent (its own insert may have just created the segment).
+ */
+typedef struct WindowKey
+{
+	int32		log_id;
+	TimestampTz range_start;
+} WindowKey;
+
+typedef struct WindowEntry
+{
+	WindowKey	key;
+	bool		exists;
+	TlSegment	seg;
+	Oid			key_index;		/* InvalidOid: not looked up yet, or none */
+	bool		index_known;
+} WindowEntry;
+
+static HTAB *window_cache;
+static LocalTransactionId window_cache_lxid = InvalidLocalTransactionId;
+
+static WindowEntry *
+window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
+{
+	WindowKey	key;
+	WindowEntry *e;
+	bool		found;
+
+	if (window_cache == NULL || window_cache_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		/* an older cache went away with its transaction's TopTransactionContext */
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(WindowKey);
+		ctl.entrysize = sizeof(WindowEntry);
+		ctl.hcxt = TopTransactionContext;
+		window_cache = hash_create("tieredlog conflict windows", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		window_cache_lxid = MyProc->lxid;
+	}
+	memset(&key, 0, sizeof(key));
+	key.log_id = log->log_id;
+	key.range_start = start;
+	e = hash_search(window_cache, &key, HASH_ENTER, &found);
+	if (!found || (refresh_if_absent && !e->exists))
+	{
+		e->exists = tl_segment_lookup(log, start, &e->seg);
+		e->index_known = false;
+		e->key_index = InvalidOid;
+	}
+	return e;
+}
+
+static bool
+cached_index(struct WindowEntry *e, Oid *idx)
+{
+	*idx = e->key_index;
+	return e->index_known;
+}
+
+static void
+remember_index(struct WindowEntry *e, Oid idx)
+{
+	e->key_index = idx;
+	e->index_known = true;
+}
+
+/* The segments of the log overlapping [from_ts, to_ts); `own_ts`'s window is known to exist. */
 static List *
-window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
+window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, TimestampTz own_ts)
 {
 	List	   *segs = NIL;
 	TimestampTz start = tl_window_start(from_ts, log->interval_us);
+	TimestampTz own = tl_window_start(own_ts, log->interval_us);
 
 	if ((to_ts - start) / log->interval_us > 8)
 		return tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
 	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
 	{
-		TlSegment	seg;
+		WindowEntry *e = window_entry(log, w, w == own);
 
-		if (tl_segment_lookup(log, w, &seg))
-		{
-			TlSegment  *copy = palloc(sizeof(TlSegment));
-
-			*copy = seg;
-			segs = lappend(segs, copy);
-		}
+		if (e->exists)
+			segs = lappend(segs, e);
 	}
 	return segs;
 }
 
-/* Records of the key with ts in [from_ts, to_ts), from origins other than skip_origin. */
+/* Records of the key with ts in [from_ts, to_ts), all origins (latest()). */
 static List *
-key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, const char *skip_origin,
-			bool newest_per_origin)
+key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, bool newest_per_origin)
 {
-	Candidates	c = {skip_origin, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL};
-	List	   *segs = window_segments(log, from_ts, to_ts);
+	Candidates	c = {NULL, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL};
+	List	   *segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
 	ListCell   *lc;
 
 	foreach(lc, segs)
-		segment_candidates(log, lfirst(lc), key, from_ts, to_ts, &c);
+	{
+		c.seg = lfirst(lc);
+		tl_segment_rows(log, c.seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, &c);
+	}
+	return c.sides;
+}
+
+/* Records of the record's key within the conflict window from other origins (detection). */
+static List *
+conflict_candidates(const TlLog *log, const TlRecord *rec)
+{
+	TimestampTz from_ts = rec->ts - WINDOW_US;
+	TimestampTz to_ts = rec->ts + WINDOW_US + 1;
+	Candidates	c = {rec->origin, false, NULL, NULL, NULL, DT_NOBEGIN, NIL};
+	List	   *segs = window_segments(log, from_ts, to_ts, rec->ts);
+	ListCell   *lc;
+
+	foreach(lc, segs)
+	{
+		if ((to_ts - tl_window_start(from_ts, log->interval_us)) / log->interval_us > 8)
+		{
+			TlSegment  *seg = lfirst(lc);
+
+			segment_candidates(log, seg, NULL, rec->key, from_ts, to_ts, &c);
+		}
+		else
+		{
+			WindowEntry *e = lfirst(lc);
+
+			segment_candidates(log, &e->seg, e, rec->key, from_ts, to_ts, &c);
+		}
+	}
 	return c.sides;
 }
 
@@ -543,7 +652,7 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 
 	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
 		return 0;
-	cands = key_records(log, rec->key, rec->ts - WINDOW_US, rec->ts + WINDOW_US + 1, rec->origin, false);
+	cands = conflict_candidates(log, rec);
 	if (cands == NIL)
 		return 0;
 	arrived = side_from_record(rec);
@@ -689,7 +798,7 @@ tl_conflict_latest(const TlLog *log, text *key)
 	/* the records before it within the window may sit in earlier segments too */
 	if (tl_conflict_window_s > 0 &&
 		tl_window_start(newest - WINDOW_US, log->interval_us) < tl_window_start(newest, log->interval_us))
-		sides = key_records(log, key, newest - WINDOW_US, newest + 1, NULL, true);
+		sides = key_records(log, key, newest - WINDOW_US, newest + 1, true);
 	else
 	{
 		List	   *in_window = NIL;
