@@ -34,10 +34,11 @@ OBJS = \
 	src/scrub.o \
 	src/causal.o \
 	src/conflict.o \
+	src/logistic.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
-REGRESS = logs append digests tiers errors workers decoder
+REGRESS = logs append digests tiers errors workers decoder model
 REGRESS_OPTS = --inputdir=test --outputdir=test/out
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"

@@ -571,6 +571,25 @@ CREATE FUNCTION tieredlog.set_source_priority(source text, priority integer)
 CREATE FUNCTION tieredlog.resolve_conflict(conflict_id bigint, winner text)
 	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_resolve_conflict' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
+-- prediction -------------------------------------------------------------------------------------
+
+-- L2-regularised logistic regression by IRLS: coefficients on the scale of x, intercept first.
+-- lambda penalises the standardised coefficients (not the intercept); rows with a NULL or a
+-- non-finite value are skipped.
+CREATE FUNCTION tieredlog._logistic_accum(internal, float8[], boolean)
+	RETURNS internal AS 'MODULE_PATHNAME', 'tieredlog_logistic_accum' LANGUAGE C CALLED ON NULL INPUT;
+CREATE FUNCTION tieredlog._logistic_accum(internal, float8[], boolean, float8)
+	RETURNS internal AS 'MODULE_PATHNAME', 'tieredlog_logistic_accum' LANGUAGE C CALLED ON NULL INPUT;
+CREATE FUNCTION tieredlog._logistic_final(internal)
+	RETURNS float8[] AS 'MODULE_PATHNAME', 'tieredlog_logistic_final' LANGUAGE C CALLED ON NULL INPUT;
+CREATE AGGREGATE tieredlog.logistic_fit(x float8[], y boolean) (
+	SFUNC = tieredlog._logistic_accum, STYPE = internal, FINALFUNC = tieredlog._logistic_final);
+CREATE AGGREGATE tieredlog.logistic_fit(x float8[], y boolean, lambda float8) (
+	SFUNC = tieredlog._logistic_accum, STYPE = internal, FINALFUNC = tieredlog._logistic_final);
+-- The probability a model with these coefficients (intercept first) gives x.
+CREATE FUNCTION tieredlog.logistic_predict(coef float8[], x float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'tieredlog_logistic_predict' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
 -- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
 -- add pending checks and conflicts.
 CREATE FUNCTION tieredlog.status(
