@@ -54,6 +54,7 @@
 #include "utils/rel.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "common/hashfn.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -381,6 +382,7 @@ typedef struct Candidates
 	TupleDesc	desc_copy;		/* ... and the copy the sides share */
 	TimestampTz newest_ts;		/* the greatest ts visited */
 	List	   *sides;
+	Snapshot	snap;			/* NULL: the active snapshot */
 } Candidates;
 
 static void
@@ -474,7 +476,7 @@ segment_candidates(const TlLog *log, const TlSegment *seg, struct WindowEntry *c
 	{
 		if (rel)
 			table_close(rel, AccessShareLock);
-		tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, c);
+		tl_segment_rows(log, seg, c->snap ? c->snap : GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, c);
 		return;
 	}
 	desc = RelationGetDescr(rel);
@@ -489,7 +491,7 @@ segment_candidates(const TlLog *log, const TlSegment *seg, struct WindowEntry *c
 		ScanKeyInit(&sk[1], Anum_row_origin, pass == 0 ? BTLessStrategyNumber : BTGreaterStrategyNumber,
 					pass == 0 ? F_TEXT_LT : F_TEXT_GT, CStringGetTextDatum(c->skip_origin));
 		sk[1].sk_collation = C_COLLATION_OID;
-		scan = systable_beginscan(rel, idx, true, GetActiveSnapshot(), 2, sk);
+		scan = systable_beginscan(rel, idx, true, c->snap ? c->snap : GetActiveSnapshot(), 2, sk);
 		while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		{
 			bool		isnull;
@@ -597,7 +599,7 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, Timest
 static List *
 key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, bool newest_per_origin)
 {
-	Candidates	c = {NULL, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL};
+	Candidates	c = {NULL, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL, NULL};
 	List	   *segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
 	ListCell   *lc;
 
@@ -609,30 +611,101 @@ key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
 	return c.sides;
 }
 
+/*
+ * Keys known, for the rest of the transaction, to hold rows of one origin only in a segment:
+ * (segment, key) -> that origin. A record of the same origin needs no probe there; a record of
+ * another origin probes and replaces the entry (or removes it when the segment now holds two
+ * origins). Streaming batches repeat hot keys of one origin, so most probes are saved.
+ */
+typedef struct CleanKey
+{
+	int64		segment_id;
+	uint32		key_hash;
+} CleanKey;
+
+typedef struct CleanEntry
+{
+	CleanKey	k;
+	char		origin[NAMEDATALEN];
+	text	   *key;			/* the key itself: two keys may share a hash */
+} CleanEntry;
+
+static HTAB *clean_keys;
+static LocalTransactionId clean_keys_lxid = InvalidLocalTransactionId;
+
+static CleanEntry *
+clean_lookup(int64 segment_id, text *key, bool create)
+{
+	CleanKey	k;
+	CleanEntry *e;
+	bool		found;
+
+	if (clean_keys == NULL || clean_keys_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+			return NULL;
+		/* an older table went away with its transaction's TopTransactionContext */
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(CleanKey);
+		ctl.entrysize = sizeof(CleanEntry);
+		ctl.hcxt = TopTransactionContext;
+		clean_keys = hash_create("tieredlog clean keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		clean_keys_lxid = MyProc->lxid;
+	}
+	memset(&k, 0, sizeof(k));
+	k.segment_id = segment_id;
+	k.key_hash = hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	e = hash_search(clean_keys, &k, create ? HASH_ENTER : HASH_FIND, &found);
+	if (e == NULL)
+		return NULL;
+	if (found && (VARSIZE_ANY_EXHDR(e->key) != VARSIZE_ANY_EXHDR(key) ||
+				  memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) != 0))
+	{
+		if (!create)
+			return NULL;		/* another key with the same hash */
+		found = false;
+	}
+	if (!found)
+	{
+		e->key = MemoryContextAlloc(TopTransactionContext, VARSIZE_ANY(key));
+		memcpy(e->key, key, VARSIZE_ANY(key));
+		e->origin[0] = '\0';
+	}
+	return e;
+}
+
 /* Records of the record's key within the conflict window from other origins (detection). */
 static List *
-conflict_candidates(const TlLog *log, const TlRecord *rec)
+conflict_candidates(const TlLog *log, const TlRecord *rec, Snapshot snap)
 {
 	TimestampTz from_ts = rec->ts - WINDOW_US;
 	TimestampTz to_ts = rec->ts + WINDOW_US + 1;
-	Candidates	c = {rec->origin, false, NULL, NULL, NULL, DT_NOBEGIN, NIL};
+	Candidates	c = {rec->origin, false, NULL, NULL, NULL, DT_NOBEGIN, NIL, snap};
+	bool		few = (to_ts - tl_window_start(from_ts, log->interval_us)) / log->interval_us <= 8;
 	List	   *segs = window_segments(log, from_ts, to_ts, rec->ts);
 	ListCell   *lc;
 
 	foreach(lc, segs)
 	{
-		if ((to_ts - tl_window_start(from_ts, log->interval_us)) / log->interval_us > 8)
-		{
-			TlSegment  *seg = lfirst(lc);
+		WindowEntry *e = few ? lfirst(lc) : NULL;
+		const TlSegment *seg = few ? &e->seg : lfirst(lc);
+		int			before = list_length(c.sides);
+		CleanEntry *clean;
 
-			segment_candidates(log, seg, NULL, rec->key, from_ts, to_ts, &c);
-		}
-		else
+		clean = clean_lookup(seg->segment_id, rec->key, false);
+		if (clean && strcmp(clean->origin, rec->origin) == 0)
+			continue;
+		segment_candidates(log, seg, e, rec->key, from_ts, to_ts, &c);
+		/* only a segment the window covers whole: other records' windows see the same rows */
+		if (list_length(c.sides) == before && from_ts <= seg->range_start && to_ts >= seg->range_end)
 		{
-			WindowEntry *e = lfirst(lc);
-
-			segment_candidates(log, &e->seg, e, rec->key, from_ts, to_ts, &c);
+			clean = clean_lookup(seg->segment_id, rec->key, true);
+			strlcpy(clean->origin, rec->origin, sizeof(clean->origin));
 		}
+		else if (list_length(c.sides) > before && (clean = clean_lookup(seg->segment_id, rec->key, false)) != NULL)
+			hash_search(clean_keys, &clean->k, HASH_REMOVE, NULL);
 	}
 	return c.sides;
 }
@@ -652,7 +725,17 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 
 	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
 		return 0;
-	cands = conflict_candidates(log, rec);
+	/*
+	 * A reconciliation batch can bring records of several origins for one key: each must see the
+	 * ones stored before it in this transaction. (A streaming batch holds one origin's records.)
+	 */
+	if (strcmp(via, "reconciliation") == 0)
+	{
+		CommandCounterIncrement();
+		cands = conflict_candidates(log, rec, GetLatestSnapshot());
+	}
+	else
+		cands = conflict_candidates(log, rec, NULL);
 	if (cands == NIL)
 		return 0;
 	arrived = side_from_record(rec);
@@ -785,7 +868,7 @@ tl_conflict_latest(const TlLog *log, text *key)
 	/* the newest segment holding the key has the newest record */
 	for (int i = list_length(segs) - 1; i >= 0 && sides == NIL; i--)
 	{
-		Candidates	c = {NULL, true, list_nth(segs, i), NULL, NULL, DT_NOBEGIN, NIL};
+		Candidates	c = {NULL, true, list_nth(segs, i), NULL, NULL, DT_NOBEGIN, NIL, NULL};
 
 		CHECK_FOR_INTERRUPTS();
 		tl_segment_rows(log, c.seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key,

@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  * logistic.c
  *		L2-regularised logistic regression fitted by IRLS (Newton's method), as an aggregate:
- *		logistic_fit(x float8[], y boolean [, lambda float8]) returns the coefficients, intercept
- *		first, on the scale of x. The prediction model trains with it (and so can anyone).
+ *		logistic_fit(x float8[], y boolean [, lambda float8 [, weight float8 [, prior float8[]]]])
+ *		returns the coefficients, intercept first, on the scale of x. The prediction model trains
+ *		with it (and so can anyone): weights make recent examples count more, and the penalty
+ *		shrinks towards a prior (coefficients on the scale of x) instead of towards zero.
  *
  *		The transition function keeps the rows (x, y); the final function fits:
  *		- features are standardised (mean 0, standard deviation 1); a constant feature gets the
- *		  coefficient 0; the penalty (lambda / 2) * ||beta||^2 applies to the standardised
- *		  coefficients, never to the intercept;
+ *		  coefficient 0; the penalty (lambda / 2) * ||beta - prior||^2 applies to the standardised
+ *		  coefficients, never to the intercept; the fit starts at the prior;
  *		- each Newton step solves (X'WX + lambda I) delta = X'(y - p) - lambda beta by Cholesky;
  *		  a matrix that is not positive definite gets a ridge on its diagonal, ten times larger on
  *		  each failure; a step that lowers the penalised log-likelihood is halved until it does not;
@@ -51,7 +53,9 @@ typedef struct FitState
 	int64		cap;
 	double	   *x;				/* n * d */
 	bool	   *y;
+	double	   *w;				/* row weights (all 1 unless given) */
 	double		lambda;
+	double	   *prior;			/* d + 1 coefficients to shrink towards (NULL: zero) */
 	int64		skipped;		/* rows with a NULL or non-finite value */
 } FitState;
 
@@ -85,12 +89,13 @@ state_init(MemoryContext aggcxt, int d, double lambda)
 	st->cap = 1024;
 	st->x = MemoryContextAlloc(aggcxt, sizeof(double) * st->cap * Max(d, 1));
 	st->y = MemoryContextAlloc(aggcxt, sizeof(bool) * st->cap);
+	st->w = MemoryContextAlloc(aggcxt, sizeof(double) * st->cap);
 	st->lambda = lambda;
 	return st;
 }
 
 static void
-state_add(FitState *st, const double *x, bool y)
+state_add(FitState *st, const double *x, bool y, double w)
 {
 	if (st->n == st->cap)
 	{
@@ -102,12 +107,43 @@ state_add(FitState *st, const double *x, bool y)
 							(long long) st->n, st->d)));
 		st->x = repalloc_huge(st->x, sizeof(double) * st->cap * Max(st->d, 1));
 		st->y = repalloc_huge(st->y, sizeof(bool) * st->cap);
+		st->w = repalloc_huge(st->w, sizeof(double) * st->cap);
 	}
 	memcpy(st->x + st->n * st->d, x, sizeof(double) * st->d);
+	st->w[st->n] = w;
 	st->y[st->n++] = y;
 }
 
-/* _logistic_accum(state internal, x float8[], y boolean, lambda float8) */
+/* A float8[] argument as doubles; NULL elements or a wrong length are errors. */
+static double *
+float8_array(ArrayType *arr, const char *what, int want)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	double	   *out;
+
+	deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	if (n != want)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must have %d elements, not %d", what, want, n)));
+	out = palloc(sizeof(double) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i] || !isfinite(DatumGetFloat8(elems[i])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must hold finite numbers", what)));
+		out[i] = DatumGetFloat8(elems[i]);
+	}
+	return out;
+}
+
+/*
+ * _logistic_accum(state internal, x float8[], y boolean [, lambda float8 [, weight float8
+ * [, prior float8[]]]])
+ */
 Datum
 tieredlog_logistic_accum(PG_FUNCTION_ARGS)
 {
@@ -161,8 +197,28 @@ tieredlog_logistic_accum(PG_FUNCTION_ARGS)
 		else
 			x[i] = DatumGetFloat8(elems[i]);
 	}
-	if (finite)
-		state_add(st, x, PG_GETARG_BOOL(2));
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5) && st->prior == NULL)
+	{
+		double	   *prior = float8_array(PG_GETARG_ARRAYTYPE_P(5), "prior", st->d + 1);
+
+		st->prior = MemoryContextAlloc(aggcxt, sizeof(double) * (st->d + 1));
+		memcpy(st->prior, prior, sizeof(double) * (st->d + 1));
+	}
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		double		w = PG_GETARG_FLOAT8(4);
+
+		if (!(w >= 0) || isinf(w))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weight must be a finite number >= 0, not %g", w)));
+		if (finite && w > 0)
+			state_add(st, x, PG_GETARG_BOOL(2), w);
+		else
+			st->skipped++;
+	}
+	else if (finite)
+		state_add(st, x, PG_GETARG_BOOL(2), 1.0);
 	else
 		st->skipped++;
 	pfree(x);
@@ -253,7 +309,7 @@ standardise(const FitState *st, double *center, double *scale)
 
 /* Penalised log-likelihood of beta (k coefficients, intercept first, not penalised). */
 static double
-penalised_loglik(const FitState *st, const double *z, const double *beta, int k)
+penalised_loglik(const FitState *st, const double *z, const double *beta, const double *prior, int k)
 {
 	double		ll = 0;
 	double		pen = 0;
@@ -264,17 +320,17 @@ penalised_loglik(const FitState *st, const double *z, const double *beta, int k)
 
 		for (int j = 0; j < k; j++)
 			eta += z[r * k + j] * beta[j];
-		ll += (st->y[r] ? eta : 0) - softplus(eta);
+		ll += st->w[r] * ((st->y[r] ? eta : 0) - softplus(eta));
 	}
 	for (int j = 1; j < k; j++)
-		pen += beta[j] * beta[j];
+		pen += (beta[j] - prior[j]) * (beta[j] - prior[j]);
 	return ll - 0.5 * st->lambda * pen;
 }
 
 /* The Newton direction at beta: solves (H + ridge) delta = gradient; false if it cannot. */
 static bool
-newton_direction(const FitState *st, const double *z, const double *beta, int k, const bool *active,
-				 double *delta, double *ridge)
+newton_direction(const FitState *st, const double *z, const double *beta, const double *prior, int k,
+				 const bool *active, double *delta, double *ridge)
 {
 	double	   *h = palloc0(sizeof(double) * k * k);
 	double	   *g = palloc0(sizeof(double) * k);
@@ -291,17 +347,17 @@ newton_direction(const FitState *st, const double *z, const double *beta, int k,
 		for (int j = 0; j < k; j++)
 			eta += zr[j] * beta[j];
 		p = sigmoid(eta);
-		w = p * (1 - p);
+		w = st->w[r] * p * (1 - p);
 		for (int i = 0; i < k; i++)
 		{
-			g[i] += ((st->y[r] ? 1.0 : 0.0) - p) * zr[i];
+			g[i] += st->w[r] * ((st->y[r] ? 1.0 : 0.0) - p) * zr[i];
 			for (int j = 0; j <= i; j++)
 				h[i * k + j] += w * zr[i] * zr[j];
 		}
 	}
 	for (int i = 1; i < k; i++)
 	{
-		g[i] -= st->lambda * beta[i];
+		g[i] -= st->lambda * (beta[i] - prior[i]);
 		h[i * k + i] += st->lambda;
 	}
 	for (int attempt = 0; attempt < 30 && !ok; attempt++)
@@ -346,16 +402,29 @@ fit(const FitState *st, double *coef)
 	double	   *scale = palloc(sizeof(double) * Max(st->d, 1));
 	double	   *z = standardise(st, center, scale);
 	double	   *beta = palloc0(sizeof(double) * k);
+	double	   *prior = palloc0(sizeof(double) * k);
 	double	   *delta = palloc(sizeof(double) * k);
 	double	   *trial = palloc(sizeof(double) * k);
 	bool	   *active = palloc(sizeof(bool) * k);
 	double		ridge = 0;
-	double		ll = penalised_loglik(st, z, beta, k);
+	double		ll;
 	int			steps = -1;
 
 	active[0] = true;
 	for (int j = 0; j < st->d; j++)
 		active[j + 1] = scale[j] > 0;
+	/* the prior on the standardised scale (its intercept absorbs the centring); start from it */
+	if (st->prior)
+	{
+		prior[0] = st->prior[0];
+		for (int j = 0; j < st->d; j++)
+		{
+			prior[j + 1] = active[j + 1] ? st->prior[j + 1] * scale[j] : 0;
+			prior[0] += st->prior[j + 1] * center[j];
+		}
+		memcpy(beta, prior, sizeof(double) * k);
+	}
+	ll = penalised_loglik(st, z, beta, prior, k);
 	for (int step = 1; step <= MAX_STEPS; step++)
 	{
 		double		t = 1.0;
@@ -364,13 +433,13 @@ fit(const FitState *st, double *coef)
 		int			halvings;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!newton_direction(st, z, beta, k, active, delta, &ridge))
+		if (!newton_direction(st, z, beta, prior, k, active, delta, &ridge))
 			break;
 		for (halvings = 0; halvings <= MAX_HALVINGS; halvings++, t /= 2)
 		{
 			for (int j = 0; j < k; j++)
 				trial[j] = beta[j] + t * delta[j];
-			trial_ll = penalised_loglik(st, z, trial, k);
+			trial_ll = penalised_loglik(st, z, trial, prior, k);
 			if (trial_ll >= ll - 1e-12 * fabs(ll))
 				break;
 		}

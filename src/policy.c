@@ -24,6 +24,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "record.h"
 #include "scrub.h"
@@ -41,6 +42,12 @@ int			tl_stats_flush_interval_s = 60;
 int			tl_stats_retention_s = 7 * 86400;
 
 static MemoryContext plan_cxt;
+
+/* the scheduler's settings (tieredlog.c defines them; SQL reads most through current_setting) */
+int			tl_check_interval_s = 60;
+int			tl_train_interval_s = 86400;
+static TimestampTz last_checks = 0;
+static TimestampTz last_train = 0;
 
 static List *
 add_task(List *queue, TlTaskKind kind, int64 segment_id, int to_tier, const char *reason)
@@ -174,6 +181,16 @@ tl_policy_plan(List *queue, bool flush_due)
 	queue = add_task(queue, TL_TASK_SWEEP, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_FOLD, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_CONFLICTS, 0, 0, "housekeeping");
+	if (tl_check_interval_s > 0 && GetCurrentTimestamp() - last_checks >= (int64) tl_check_interval_s * USECS_PER_SEC)
+	{
+		queue = add_task(queue, TL_TASK_CHECKS, 0, 0, "check_interval passed");
+		last_checks = GetCurrentTimestamp();
+	}
+	if (tl_train_interval_s > 0 && GetCurrentTimestamp() - last_train >= (int64) tl_train_interval_s * USECS_PER_SEC)
+	{
+		queue = add_task(queue, TL_TASK_TRAIN, 0, 0, "train_interval passed");
+		last_train = GetCurrentTimestamp();
+	}
 	if (flush_due)
 		queue = add_task(queue, TL_TASK_FLUSH_STATS, 0, 0, "housekeeping");
 

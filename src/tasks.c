@@ -75,6 +75,10 @@ tl_task_name(TlTaskKind kind)
 			return "close gaps";
 		case TL_TASK_CONFLICTS:
 			return "conflicts";
+		case TL_TASK_CHECKS:
+			return "scheduled checks";
+		case TL_TASK_TRAIN:
+			return "train model";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_SCRUB:
@@ -88,7 +92,8 @@ tl_task_name(TlTaskKind kind)
 static bool
 task_is_recorded(const TlTask *t)
 {
-	return t->kind == TL_TASK_SEAL || t->kind == TL_TASK_MOVE || t->kind == TL_TASK_SCRUB;
+	return t->kind == TL_TASK_SEAL || t->kind == TL_TASK_MOVE || t->kind == TL_TASK_SCRUB ||
+		t->kind == TL_TASK_CHECKS || t->kind == TL_TASK_TRAIN;
 }
 
 /* ---- per-segment backoff --------------------------------------------------------------------- */
@@ -246,9 +251,14 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 	{
 		bool		isnull;
 		char	   *task = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-		TlTask	   *t = palloc0(sizeof(TlTask));
+		MemoryContext old;
+		TlTask	   *t;
 
+		/* checks and training are planned again on their own; seals, moves and scrubs are redone */
+		if (strcmp(task, "move") != 0 && strcmp(task, "scrub") != 0 && strcmp(task, "seal") != 0)
+			continue;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		t = palloc0(sizeof(TlTask));
 		t->kind = strcmp(task, "move") == 0 ? TL_TASK_MOVE
 			: strcmp(task, "scrub") == 0 ? TL_TASK_SCRUB : TL_TASK_SEAL;
 		t->segment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
@@ -362,6 +372,26 @@ flush_stats(int *n)
 	return d;
 }
 
+/* Run a query that returns one int8 (NULL: 0), as the extension's owner. */
+static int64
+run_sql_int8(const char *sql)
+{
+	TlAsOwner	save;
+	int64		result = 0;
+
+	tl_become_owner(&save);
+	tl_spi_exec(sql, 0, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			result = strtoi64(v, NULL, 10);
+	}
+	tl_restore_user(&save);
+	return result;
+}
+
 /* Run one task in its own transaction; returns a short description of what it did. */
 static char *
 execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nflushed)
@@ -392,6 +422,16 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			break;
 		case TL_TASK_CONFLICTS:
 			what = psprintf("%d pending conflicts settled", tl_conflict_sweep());
+			break;
+		case TL_TASK_CHECKS:
+			what = psprintf("%lld checks run", (long long) run_sql_int8("SELECT tieredlog._run_checks()"));
+			break;
+		case TL_TASK_TRAIN:
+			{
+				int64		id = run_sql_int8("SELECT tieredlog.train_model()");
+
+				what = id > 0 ? psprintf("model %lld trained", (long long) id) : pstrdup("too few labels to train");
+			}
 			break;
 		case TL_TASK_SEAL:
 			(void) tl_seal(t->segment_id);

@@ -18,6 +18,8 @@ typedef enum TlTaskKind
 	TL_TASK_APPLY,				/* start the apply workers peers need */
 	TL_TASK_CLOSE_GAPS,			/* reconcile with a peer that has open gaps */
 	TL_TASK_CONFLICTS,			/* settle pending conflicts that were superseded; retention */
+	TL_TASK_CHECKS,				/* the scheduler: choose (segment, peer) checks and run them */
+	TL_TASK_TRAIN,				/* refit the prediction model */
 	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
 	TL_TASK_SCRUB,				/* re-hash a segment's rows against their rids */
 	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */
@@ -44,6 +46,8 @@ extern int	tl_stats_flush_interval_s;
 extern int	tl_stats_retention_s;
 
 /* policy.c: which segments need what */
+extern int	tl_check_interval_s;
+extern int	tl_train_interval_s;
 extern List *tl_policy_plan(List *queue, bool flush_due);
 
 /* tasks.c */

@@ -22,6 +22,7 @@
 #include "tasks.h"
 #include "tier.h"
 #include "conflict.h"
+#include "tasks.h"
 #include "scrub.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -36,6 +37,14 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+/* read by the scheduler's SQL through current_setting() */
+static int	tl_reconcile_budget_kb = 65536;
+static double tl_explore_fraction = 0.05;
+static double tl_conflict_threshold = 0.5;
+static int	tl_tier1_reconcile_interval_s = 300;
+static int	tl_check_max_staleness_s = 7 * 86400;
+
 
 static bool
 check_node_name(char **newval, void **extra, GucSource source)
@@ -65,6 +74,35 @@ define_worker_settings(void)
 							"Time after a segment's window ends before the worker seals it.",
 							"Also how long a reopened segment must go without access before it is sealed again.",
 							&tl_seal_grace_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.check_interval",
+							"How often the worker chooses (segment, peer) checks and runs them; 0 turns the scheduler off.",
+							NULL, &tl_check_interval_s, 60, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.train_interval",
+							"How often the worker refits the prediction model from the labelled checks; 0: only train_model().",
+							NULL, &tl_train_interval_s, 86400, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.reconcile_budget",
+							"Cost units (bytes a check may read) one scheduler cycle may spend.",
+							"Pairs past tieredlog.check_max_staleness are checked even beyond it, one at least.",
+							&tl_reconcile_budget_kb, 65536, 8, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomRealVariable("tieredlog.explore_fraction",
+							 "Share of the budget spent on checks drawn at random (keeps the model's labels unbiased).",
+							 NULL, &tl_explore_fraction, 0.05, 0.0, 1.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("tieredlog.conflict_threshold",
+							 "Predicted probability of divergence above which a tier 0 pair is checked at once (tier 1: within tieredlog.tier1_reconcile_interval).",
+							 NULL, &tl_conflict_threshold, 0.5, 0.0, 1.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.tier1_reconcile_interval",
+							"How soon a tier 1 pair above tieredlog.conflict_threshold is checked after its last check.",
+							NULL, &tl_tier1_reconcile_interval_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.check_max_staleness",
+							"A (segment, peer) pair in tier 0 or 1 unchecked for longer than this is checked first, whatever its score.",
+							NULL, &tl_check_max_staleness_s, 7 * 86400, 1, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.conflict_window",
 							"Records of one key from different origins further apart than this are never in conflict.",

@@ -71,3 +71,27 @@ SELECT tieredlog.logistic_predict(ARRAY[1.0, 2.0], ARRAY[1.0, 2.0]);
 SELECT tieredlog.logistic_predict(ARRAY[0.0, 1.0], ARRAY[NULL]::float8[]) IS NULL AS null_in_null_out;
 SELECT round(tieredlog.logistic_predict(ARRAY[0.0, 1.0], ARRAY[800.0])::numeric, 6) AS no_overflow_high,
 	   round(tieredlog.logistic_predict(ARRAY[0.0, 1.0], ARRAY[-800.0])::numeric, 6) AS no_overflow_low;
+
+-- weights: a row of weight 3 counts as the same row three times
+SELECT abs(w.c[1] - d.c[1]) < 1e-8 AND abs(w.c[2] - d.c[2]) < 1e-8 AND abs(w.c[3] - d.c[3]) < 1e-8 AS weight_is_repetition
+  FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety]::float8[], second_attack = 1, 0,
+									  CASE WHEN id <= 3 THEN 3 ELSE 1 END, NULL) AS c FROM patients) w,
+	   (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety]::float8[], second_attack = 1) AS c
+		  FROM patients, generate_series(1, 3) k WHERE k = 1 OR id <= 3) d;
+-- a prior: a huge lambda pins the slopes to it (the intercept stays free); lambda 0 ignores it
+SELECT abs(c[2] - 0.5) < 1e-4 AND abs(c[3] - -0.01) < 1e-4 AS slopes_pinned_to_prior
+  FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety]::float8[], second_attack = 1, 1e9, 1,
+									  ARRAY[0, 0.5, -0.01]) AS c FROM patients) f;
+SELECT abs(c[3] - 0.119044916668606) < 1e-6 AS prior_ignored_without_lambda
+  FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety]::float8[], second_attack = 1, 0, 1,
+									  ARRAY[0, 0.5, -0.01]) AS c FROM patients) f;
+SELECT tieredlog.logistic_fit(ARRAY[1.0]::float8[], true, 0, -1, NULL);
+SELECT tieredlog.logistic_fit(ARRAY[1.0]::float8[], true, 0, 1, ARRAY[1.0]);
+
+-- the prediction model: the hand-set prior is active; a single node has no pair to score
+SELECT model_id, state, algo, cardinality(coef) = cardinality(feature_names) + 1 AS coef_fits_features
+  FROM tieredlog.models;
+SELECT count(*) AS pairs FROM tieredlog.schedule;
+SELECT tieredlog.train_model();
+SELECT tieredlog.predict(NULL);
+SELECT tieredlog.predict(-1);

@@ -1,0 +1,134 @@
+# The prediction model and the scheduler between two nodes: every pair is checked once (the
+# staleness floor); with a budget for one check, the pair the model rates riskiest (its window
+# overlaps a gap) is the one checked, and the damage behind it is repaired; each decision and its
+# outcome is logged; the worker runs checks on its own; train_model() fits on labelled checks and
+# activates the model only when it is not worse than the prior on held-out checks.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my @nodes;
+for my $i (1 .. 2)
+{
+	my $n = PostgreSQL::Test::Cluster->new("p$i");
+	$n->init(allows_streaming => 'logical');
+	$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'tieredlog'
+tieredlog.node_name = 'p$i'
+tieredlog.naptime = 1
+tieredlog.seal_grace = '10000d'
+tieredlog.adaptive_tiering = off
+tieredlog.check_interval = 0
+tieredlog.train_interval = 0
+output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
+max_worker_processes = 16
+max_replication_slots = 10
+max_wal_senders = 10
+});
+	$n->start;
+	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
+	push @nodes, $n;
+}
+my ($p1, $p2) = @nodes;
+for my $pair ([$p1, $p2], [$p2, $p1])
+{
+	my ($a, $b) = @$pair;
+	my $conn = $b->connstr('postgres');
+	$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
+}
+ok($_->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.peers WHERE state = 'streaming'"),
+	$_->name . ' streams') for @nodes;
+
+# three segments of 100 records each, two to four hours old
+$p1->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'k' || i, jsonb_build_object('i', i), NULL,
+	date_trunc('hour', now()) - interval '4 hours' + (i / 100) * interval '1 hour' + (i % 100) * interval '10 s')
+	FROM generate_series(0, 299) i});
+ok($p2->poll_query_until('postgres', "SELECT count(*) = 300 FROM tieredlog.read('ev')"), 'p2 has the 300 records');
+my @segs = split /\n/, $p2->safe_psql('postgres', "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev' ORDER BY range_start");
+is(scalar @segs, 3, 'three segments');
+
+sub setting
+{
+	my ($n, $name, $value) = @_;
+	$n->safe_psql('postgres', "ALTER SYSTEM SET $name = '$value'");
+	$n->reload;
+	$n->safe_psql('postgres', "SELECT pg_sleep(0.5)");	# the postmaster rereads it; new sessions see it
+}
+
+# ---- the first cycle: nothing was ever checked, so the floor takes every pair ----------------------
+is($p2->safe_psql('postgres', "SELECT tieredlog._run_checks()"), '3', 'the first cycle checks the three pairs');
+is($p2->safe_psql('postgres', "SELECT string_agg(reason || '/' || status || '/' || diverged, ',') FROM tieredlog.check_log"),
+	'floor/in_sync/false,floor/in_sync/false,floor/in_sync/false', 'all by the staleness floor, all in sync');
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.check_log WHERE cardinality(features) = cardinality(tieredlog.feature_names())
+	AND model_id IS NOT NULL AND score > 0 AND score < 1 AND cost > 0"), '3', 'each decision logs features, model, score and cost');
+
+# ---- damage behind a gap; a budget for one check: the model picks the risky pair ------------------
+my $victim = $segs[1];
+my $rel = $p2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE segment_id = $victim");
+is($p2->safe_psql('postgres', "WITH d AS (DELETE FROM tieredlog_data.$rel WHERE key IN ('k110', 'k120', 'k130') RETURNING 1)
+	SELECT count(*) FROM d"), '3', 'three records deleted behind the extension\'s back on p2');
+# a gap over its window, closed since its last check (closed already: the worker leaves it alone)
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
+	SELECT 'p1', range_start + interval '5 minutes', range_start + interval '20 minutes', 'test: a lost slot', now()
+	  FROM tieredlog.segments WHERE segment_id = $victim");
+my $one_cost = $p2->safe_psql('postgres', "SELECT ceil(max(cost) * 1.5 / 1024)::int FROM tieredlog._pair_features()");
+setting($p2, 'tieredlog.reconcile_budget', "${one_cost}kB");
+setting($p2, 'tieredlog.explore_fraction', '0');
+setting($p2, 'tieredlog.conflict_threshold', '0.99');
+ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') > tieredlog.predict($segs[0], 'p1')"),
+	'the pair whose window overlaps a gap scores higher');
+is($p2->safe_psql('postgres', "SELECT count(*) || '/' || min(segment_id) || '/' || min(reason) FROM tieredlog.schedule"),
+	"1/$victim/exploit", 'the schedule holds one check within the budget: that pair, by score per cost');
+is($p2->safe_psql('postgres', "SELECT tieredlog._run_checks()"), '1', 'the cycle runs one check');
+is($p2->safe_psql('postgres', "SELECT segment_id || '/' || reason || '/' || status || '/' || diverged || '/' || records_moved
+	FROM tieredlog.check_log ORDER BY check_id DESC LIMIT 1"), "$victim/exploit/repaired/true/3",
+	'it found the divergence and repaired it, and says so');
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"), '300', 'p2 has the 300 records again');
+
+# ---- a check that fails is logged, and the others go on -------------------------------------------
+setting($p2, 'tieredlog.reconcile_budget', '64MB');
+$p1->stop;
+my $before = $p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.check_log");
+$p2->safe_psql('postgres', "SELECT tieredlog._run_checks()");
+is($p2->safe_psql('postgres', "SELECT count(*) FILTER (WHERE status = 'error' AND error LIKE '%p1%') || '/' || count(*)
+	FROM tieredlog.check_log WHERE check_id > (SELECT max(check_id) - 3 FROM tieredlog.check_log)"), '3/3',
+	'with the peer down every check is logged as an error naming it');
+$p1->start;
+
+# ---- the worker runs the scheduler on its own ------------------------------------------------------
+$before = $p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.check_log");
+setting($p2, 'tieredlog.check_interval', '1');
+ok($p2->poll_query_until('postgres', "SELECT count(*) > $before FROM tieredlog.check_log WHERE status = 'in_sync'"),
+	'with check_interval = 1s the worker checks on its own');
+setting($p2, 'tieredlog.check_interval', '0');
+like($p2->safe_psql('postgres', "SELECT string_agg(DISTINCT task, ',') FROM tieredlog.task_history"), qr/scheduled checks/,
+	'task_history shows the scheduler');
+
+# ---- training ----------------------------------------------------------------------------------------
+is($p2->safe_psql('postgres', "SELECT tieredlog.train_model() IS NULL"), 't', 'too few labels: no model, the prior stays');
+# 400 labelled checks: divergence follows gaps and writes (deterministic pseudo-random labels)
+$p2->safe_psql('postgres', q{
+INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier, peer_name, features, model_id,
+								 score, cost, reason, finished_at, status, diverged)
+SELECT now() - (400 - g) * interval '1 minute', 0, 'synthetic', now(), 0, 'p1',
+	   ARRAY[w, 0, 0, 0, gap, 1, 0, 0, 0, 1, 4, 0]::float8[], 1, 0.5, 8192, 'explore', now(), 'in_sync',
+	   (hashint4(g) % 1000 + 1000) % 1000 < 1000 / (1 + exp(-(-3 + 2.5 * gap + 0.6 * w)))
+  FROM (SELECT g, (g % 7)::float8 AS w, (g % 5 = 0)::int::float8 AS gap FROM generate_series(1, 400) g) s});
+my $model = $p2->safe_psql('postgres', "SELECT tieredlog.train_model(1.0)");
+ok($model > 1, "train_model() fits model $model on the labelled checks");
+is($p2->safe_psql('postgres', "SELECT metrics->'holdout' ?& ARRAY['log_loss', 'brier', 'auc_pr', 'recall_at_10pct_cost']
+	FROM tieredlog.models WHERE model_id = $model"), 't', 'models shows its held-out log-loss, Brier, AUC-PR and recall at budget');
+is($p2->safe_psql('postgres', "SELECT state FROM tieredlog.models WHERE model_id = $model"), 'active',
+	'it beats the hand-set prior on the held-out checks and becomes active');
+ok($p2->safe_psql('postgres', "SELECT coef[6] > 1 AND coef[2] > 0.2 FROM tieredlog.models WHERE model_id = $model"),
+	'it learned that gaps and writes predict divergence');
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.models WHERE state = 'active'"), '1', 'one active model');
+ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') BETWEEN 0 AND 1"), 'predict() uses it');
+my ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.train_model(-1)");
+like($err, qr/lambda must be >= 0/, 'a negative lambda is refused');
+($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.predict($victim, 'nobody')");
+like($err, qr/peer "nobody" does not exist/, 'an unknown peer is refused');
+
+done_testing();
