@@ -113,6 +113,12 @@ for i in 1 2 3; do
 		(SELECT status || ': ' || reason FROM tieredlog.conflicts WHERE log_name = 'tickets') AS conflict"
 done
 
+say "the scheduler: which (segment, peer) checks it would run now, by predicted risk per cost (tieredlog.schedule),"
+say "and what it has checked on its own so far (tieredlog.check_log, every tieredlog.check_interval)"
+on_node 1 -c "SELECT log_name, range_start, peer_name, round(score::numeric, 4) AS score, cost, reason FROM tieredlog.schedule LIMIT 8" \
+	-c "SELECT reason, count(*) AS checks, count(*) FILTER (WHERE diverged) AS diverged FROM tieredlog.check_log GROUP BY reason" \
+	-c "SELECT model_id, state, algo, note FROM tieredlog.models"
+
 say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
 on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \
 	-c "SELECT slot_name, active, wal_status, retained_bytes FROM tieredlog.slots" \

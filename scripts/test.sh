@@ -50,7 +50,7 @@ run_tap() {
 		say "TAP: $f"
 		set +e
 		out=$(cd "$WORK" && as_pg env TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-			PERL5LIB="$PGXS_DIR/src/test/perl" PG_TEST_TIMEOUT_DEFAULT=120 \
+			PERL5LIB="$PGXS_DIR/src/test/perl:$WORK/t" PG_TEST_TIMEOUT_DEFAULT=120 \
 			prove -v "$f" 2>&1)
 		rc=$?
 		set -e

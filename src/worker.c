@@ -65,6 +65,7 @@ typedef struct TlDbSlot
 	pid_t		pid;			/* the worker's, 0 when none runs */
 	bool		absent;			/* last probe found no extension */
 	bool		wanted;			/* CREATE EXTENSION ran: start even if absent */
+	uint32		register_gen;	/* bumped by each registration (CREATE EXTENSION) */
 	bool		no_slot_logged; /* "no background worker slot" already said */
 	int			failures;		/* consecutive failed runs */
 	TimestampTz next_start;		/* not before */
@@ -170,14 +171,18 @@ tl_worker_register_hooks(void)
 	object_access_hook = tl_object_access;
 }
 
-/* tieredlog._register_database(): the install script's call, so the worker starts at once. */
-void
-tl_worker_register_database(void)
+/*
+ * Give this database a slot and want its worker. Runs when CREATE EXTENSION commits: a worker
+ * started after that sees the extension. A worker that probed before and is about to report the
+ * extension absent sees register_gen changed and leaves `wanted` alone, so the launcher starts
+ * another one.
+ */
+static void
+register_database_now(void)
 {
 	TlDbSlot   *slot;
 	Latch	   *latch;
 
-	tl_require_preload();
 	SpinLockAcquire(&wshared->mutex);
 	if ((slot = find_slot(MyDatabaseId)) == NULL && (slot = find_slot(InvalidOid)) != NULL)
 	{
@@ -190,6 +195,7 @@ tl_worker_register_database(void)
 		slot->wanted = true;
 		slot->absent = false;
 		slot->next_start = 0;
+		slot->register_gen++;
 	}
 	latch = wshared->launcher_latch;
 	SpinLockRelease(&wshared->mutex);
@@ -202,6 +208,32 @@ tl_worker_register_database(void)
 				 errhint("Raise tieredlog.max_databases and restart the server.")));
 	if (latch != NULL)
 		SetLatch(latch);
+}
+
+static bool register_pending = false;
+
+static void
+register_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && register_pending)
+		register_database_now();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		register_pending = false;
+}
+
+/* tieredlog._register_database(): the install script's call, so the worker starts at commit. */
+void
+tl_worker_register_database(void)
+{
+	static bool callback_registered = false;
+
+	tl_require_preload();
+	if (!callback_registered)
+	{
+		RegisterXactCallback(register_at_commit, NULL);
+		callback_registered = true;
+	}
+	register_pending = true;
 }
 
 /* Wake this database's worker (e.g. add_peer(): start the apply worker now, not next cycle). */
@@ -586,12 +618,16 @@ extension_present(void)
 	return present;
 }
 
+static uint32 my_register_gen;
+
 static void
 mark_absent(void)
 {
 	SpinLockAcquire(&wshared->mutex);
 	my_slot->absent = true;
-	my_slot->wanted = false;
+	/* a CREATE EXTENSION that committed after this worker started still wants a worker */
+	if (my_slot->register_gen == my_register_gen)
+		my_slot->wanted = false;
 	my_slot->failures = 0;
 	strlcpy(my_slot->state, "no extension", sizeof(my_slot->state));
 	SpinLockRelease(&wshared->mutex);
@@ -608,6 +644,7 @@ claim_slot(Oid dboid)
 		my_slot->pid = MyProcPid;
 		my_slot->latch = MyLatch;
 		my_slot->started_at = GetCurrentTimestamp();
+		my_register_gen = my_slot->register_gen;
 		strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
 	}
 	SpinLockRelease(&wshared->mutex);

@@ -12,46 +12,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TlCluster;
 use IPC::Run;
 
 my @nodes;
 for my $i (1 .. 3)
 {
-	my $n = PostgreSQL::Test::Cluster->new("n$i");
-	$n->init(allows_streaming => 'logical');
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'tieredlog'
-tieredlog.node_name = 'n$i'
-tieredlog.naptime = 1
-tieredlog.seal_grace = '10000d'
-tieredlog.adaptive_tiering = off
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
-max_worker_processes = 16
-max_replication_slots = 10
-max_wal_senders = 10
-restart_after_crash = on
-});
-	$n->start;
+	my $n = tl_node("n$i", "restart_after_crash = on\n");
 	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
 	push @nodes, $n;
 }
 my ($n1, $n2, $n3) = @nodes;
 
-for my $a (@nodes)
-{
-	for my $b (@nodes)
-	{
-		next if $a == $b;
-		my $name = $b->name;
-		my $conn = $b->connstr('postgres');
-		$a->safe_psql('postgres', "SELECT tieredlog.add_peer('$name', \$\$$conn\$\$)");
-	}
-}
-for my $n (@nodes)
-{
-	ok($n->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.peers WHERE state = 'streaming'"),
-		$n->name . ': both peers streaming');
-}
+tl_full_mesh(@nodes);
 
 # Run a psql script on a node in the background; returns the handle.
 sub start_script

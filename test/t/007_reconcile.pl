@@ -16,42 +16,19 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TlCluster;
 
 my @nodes;
 for my $i (1 .. 3)
 {
-	my $n = PostgreSQL::Test::Cluster->new("r$i");
-	$n->init(allows_streaming => 'logical');
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'tieredlog'
-tieredlog.node_name = 'r$i'
-tieredlog.naptime = 1
-tieredlog.seal_grace = '10000d'
-tieredlog.adaptive_tiering = off
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
-max_worker_processes = 16
-max_replication_slots = 10
-max_wal_senders = 10
-});
-	$n->start;
+	my $n = tl_node("r$i");
 	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
 	push @nodes, $n;
 }
 my ($r1, $r2, $r3) = @nodes;
 my ($rc, $out, $err, $rel3);
 
-sub peer
-{
-	my ($a, $b) = @_;
-	my $conn = $b->connstr('postgres');
-	$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
-}
-for my $a (@nodes) { for my $b (@nodes) { peer($a, $b) unless $a == $b; } }
-for my $n (@nodes)
-{
-	ok($n->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.peers WHERE state = 'streaming'"),
-		$n->name . ' streams from both peers');
-}
+tl_full_mesh(@nodes);
 
 sub count_of { return $_[0]->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"); }
 
@@ -131,8 +108,8 @@ $r3->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'cut3-' || i, '{}', N
 # difference, so its first table cannot decode; a four times larger one (or the leaf's ids) follows
 $r2->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'both2-' || i, '{}', NULL, '2026-03-01 12:30:00+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 5) i});
 $r3->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'both3-' || i, '{}', NULL, '2026-03-01 12:30:00.5+00'::timestamptz + i * interval '1 s') FROM generate_series(1, 5) i});
-peer($r2, $r3);
-peer($r3, $r2);
+tl_add_peer($r2, $r3);
+tl_add_peer($r3, $r2);
 # r1 got both sides by streaming; r2 and r3 miss each other's
 $res = $r2->safe_psql('postgres', "SELECT sum(records_sent), sum(records_received), sum(round_trips) FROM tieredlog.reconcile('ev', 'r3')");
 my ($sent, $received, $trips) = split /\|/, $res;

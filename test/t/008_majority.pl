@@ -10,42 +10,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TlCluster;
 
 my @nodes;
 for my $i (1 .. 4)
 {
-	my $n = PostgreSQL::Test::Cluster->new("m$i");
-	$n->init(allows_streaming => 'logical');
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'tieredlog'
-tieredlog.node_name = 'm$i'
-tieredlog.naptime = 1
-tieredlog.seal_grace = '10000d'
-tieredlog.adaptive_tiering = off
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
-max_worker_processes = 16
-max_replication_slots = 10
-max_wal_senders = 10
-});
-	$n->start;
+	my $n = tl_node("m$i");
 	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
 	push @nodes, $n;
 }
 my ($m1, $m2, $m3, $m4) = @nodes;
-for my $a (@nodes)
-{
-	for my $b (@nodes)
-	{
-		next if $a == $b;
-		my $conn = $b->connstr('postgres');
-		$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
-	}
-}
-for my $n (@nodes)
-{
-	ok($n->poll_query_until('postgres', "SELECT count(*) = 3 FROM tieredlog.peers WHERE state = 'streaming'"),
-		$n->name . ' streams from its three peers');
-}
+tl_full_mesh(@nodes);
 
 sub contents
 {

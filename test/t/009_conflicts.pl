@@ -8,24 +8,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TlCluster;
 
 my @nodes;
 for my $i (1 .. 3)
 {
-	my $n = PostgreSQL::Test::Cluster->new("c$i");
-	$n->init(allows_streaming => 'logical');
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'tieredlog'
-tieredlog.node_name = 'c$i'
-tieredlog.naptime = 1
-tieredlog.seal_grace = '10000d'
-tieredlog.adaptive_tiering = off
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
-max_worker_processes = 16
-max_replication_slots = 10
-max_wal_senders = 10
-});
-	$n->start;
+	my $n = tl_node("c$i");
 	$n->safe_psql('postgres', q{
 CREATE EXTENSION tieredlog;
 CREATE FUNCTION prefer_c1(a jsonb, b jsonb) RETURNS text LANGUAGE sql AS
@@ -49,20 +37,7 @@ SELECT tieredlog.set_source_priority('crm', 5);
 my ($c1, $c2, $c3) = @nodes;
 my @logs = qw(lww fww prio cust bad man);
 
-for my $a (@nodes)
-{
-	for my $b (@nodes)
-	{
-		next if $a == $b;
-		my $conn = $b->connstr('postgres');
-		$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
-	}
-}
-for my $n (@nodes)
-{
-	ok($n->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.peers WHERE state = 'streaming'"),
-		$n->name . ' streams from both peers');
-}
+tl_full_mesh(@nodes);
 
 sub set_enabled
 {

@@ -8,38 +8,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TlCluster;
 
 my @nodes;
 for my $i (1 .. 2)
 {
-	my $n = PostgreSQL::Test::Cluster->new("p$i");
-	$n->init(allows_streaming => 'logical');
-	$n->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'tieredlog'
-tieredlog.node_name = 'p$i'
-tieredlog.naptime = 1
-tieredlog.seal_grace = '10000d'
-tieredlog.adaptive_tiering = off
-tieredlog.check_interval = 0
-tieredlog.train_interval = 0
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
-max_worker_processes = 16
-max_replication_slots = 10
-max_wal_senders = 10
-});
-	$n->start;
+	my $n = tl_node("p$i");
 	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
 	push @nodes, $n;
 }
 my ($p1, $p2) = @nodes;
-for my $pair ([$p1, $p2], [$p2, $p1])
-{
-	my ($a, $b) = @$pair;
-	my $conn = $b->connstr('postgres');
-	$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
-}
-ok($_->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.peers WHERE state = 'streaming'"),
-	$_->name . ' streams') for @nodes;
+tl_full_mesh(@nodes);
 
 # three segments of 100 records each, two to four hours old
 $p1->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'k' || i, jsonb_build_object('i', i), NULL,

@@ -1,0 +1,66 @@
+# Shared set-up of the multi-node TAP tests: nodes with tieredlog preloaded and short worker
+# cycles, and a full mesh of peers.
+package TlCluster;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use Test::More;
+
+our @EXPORT = qw(tl_node tl_add_peer tl_full_mesh);
+
+# A started node named $name (also its tieredlog.node_name) with logical decoding, room for
+# peers, tieredlog.naptime = 1, and nothing sealed, moved, checked or trained on its own (tests
+# that want the scheduler turn it on); $extra_conf is appended.
+sub tl_node
+{
+	my ($name, $extra_conf) = @_;
+	my $n = PostgreSQL::Test::Cluster->new($name);
+
+	$n->init(allows_streaming => 'logical');
+	$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'tieredlog'
+tieredlog.node_name = '$name'
+tieredlog.naptime = 1
+tieredlog.seal_grace = '10000d'
+tieredlog.adaptive_tiering = off
+tieredlog.check_interval = 0
+tieredlog.train_interval = 0
+output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
+max_worker_processes = 16
+max_replication_slots = 10
+max_wal_senders = 10
+} . ($extra_conf // ''));
+	$n->start;
+	return $n;
+}
+
+# $a adds $b as a peer (named after $b).
+sub tl_add_peer
+{
+	my ($a, $b) = @_;
+	my $conn = $b->connstr('postgres');
+
+	$a->safe_psql('postgres', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
+}
+
+# Every node adds every other as a peer; then each must stream from all of them (one assertion
+# per node).
+sub tl_full_mesh
+{
+	my @nodes = @_;
+	my $others = @nodes - 1;
+
+	for my $a (@nodes)
+	{
+		tl_add_peer($a, $_) for grep { $_ != $a } @nodes;
+	}
+	for my $n (@nodes)
+	{
+		ok($n->poll_query_until('postgres', "SELECT count(*) = $others FROM tieredlog.peers WHERE state = 'streaming'"),
+			$n->name . " streams from its $others peers");
+	}
+}
+
+1;
