@@ -47,22 +47,25 @@ BEGIN
 END $$;
 
 -- The features the model sees, as the extension's: log writes since the last check, an outage
--- since, origins - 1, log cycles since the last check, tier, log cost, log past divergences.
+-- since (gaps), origins - 1, log cycles since the last check, tier, log cost, log past
+-- divergences, and log writes from several origins (the extension's cross-origin conflicts).
 CREATE OR REPLACE FUNCTION sim_features(writes_since int, gap_since bool, origins int, age int, tier int,
 										cost float8, past int) RETURNS float8[]
 LANGUAGE sql IMMUTABLE AS $$
-SELECT ARRAY[ln(1 + writes_since), gap_since::int, origins - 1, ln(1 + age), tier, ln(cost), ln(1 + past)]::float8[]
+SELECT ARRAY[ln(1 + writes_since), gap_since::int, origins - 1, ln(1 + age), tier, ln(cost), ln(1 + past),
+			 ln(1 + writes_since) * (origins > 1)::int]::float8[]
 $$;
 
 -- Run one policy over the cycles; returns recall (mean over cycles after a warm-up of the share
 -- of diverged pairs the cycle checked) and time to detect (median, p95, in cycles).
 CREATE OR REPLACE FUNCTION sim_run(p_policy text, p_cycles int, p_budget_frac float8, p_seed float8,
 								   OUT recall float8, OUT ttd_median float8, OUT ttd_p95 float8,
-								   OUT checks bigint, OUT found bigint)
+								   OUT checks bigint, OUT detected bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	budget float8 := p_budget_frac * (SELECT sum(cost) FROM sim_pair);
-	coef float8[] := ARRAY[-6.0, 0.4, 3.0, 0.8, 0.3, 0.0, 0.0, 0.5];	-- the hand-set prior
+	prior float8[] := ARRAY[-6.0, 0.25, 3.0, 0.8, 0.5, -0.3, 0.05, 1.0, 0.8];	-- the hand-set prior
+	coef float8[] := prior;
 	t int;
 	warm int := 20;
 	rsum float8 := 0;
@@ -86,8 +89,7 @@ BEGIN
 		IF p_policy = 'model' AND t % 10 = 0 THEN
 			SELECT count(*) INTO nlog FROM sim_log;
 			IF nlog >= 200 AND (SELECT count(*) FROM sim_log WHERE y) >= 10 THEN
-				SELECT tieredlog.logistic_fit(features, y, 1.0, power(0.5, (t - cycle) / 50.0),
-											  ARRAY[-6.0, 0.4, 3.0, 0.8, 0.3, 0.0, 0.0, 0.5])
+				SELECT tieredlog.logistic_fit(features, y, 1.0, power(0.5, (t - cycle) / 50.0), prior)
 				  INTO coef FROM sim_log WHERE cycle > t - 150;
 			END IF;
 		END IF;
@@ -131,5 +133,5 @@ BEGIN
 	recall := rsum / greatest(rn, 1);
 	SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ttd), percentile_cont(0.95) WITHIN GROUP (ORDER BY ttd)
 	  INTO ttd_median, ttd_p95 FROM sim_ttd;
-	SELECT count(*), count(*) FILTER (WHERE y) INTO checks, found FROM sim_log;
+	SELECT count(*), count(*) FILTER (WHERE y) INTO checks, detected FROM sim_log;
 END $$;
