@@ -141,7 +141,9 @@ query_int8(SPIPlanPtr *plan, const char *sql, const char *a, const char *b, int6
 	values[1] = CStringGetTextDatum(b);
 	values[2] = Int64GetDatum(n);
 	tl_become_owner(&save);
-	if (SPI_execute_plan(prepare(plan, sql, 3, types), values, NULL, true, 1) != SPI_OK_SELECT)
+	/* not read-only: a fresh snapshot that also sees witnesses stored earlier in this transaction
+	 * (an apply batch often holds a node's witness and, after it, that node's next record) */
+	if (SPI_execute_plan(prepare(plan, sql, 3, types), values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.seen");
 	if (SPI_processed == 1)
 	{
