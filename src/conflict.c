@@ -206,7 +206,7 @@ call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, c
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	char	   *answer = NULL;
+	char	   *volatile answer = NULL;	/* set inside PG_TRY, read after it */
 	Datum		ja = side_as_jsonb(key, a);
 	Datum		jb = side_as_jsonb(key, b);
 
@@ -235,7 +235,7 @@ call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, c
 		FreeErrorData(ed);
 	}
 	PG_END_TRY();
-	return answer;
+	return (char *) answer;
 }
 
 /* Decide between sides a and b of a conflict under the log's rule. */

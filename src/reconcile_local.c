@@ -114,22 +114,6 @@ tl_rl_cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void
-row_to_record(HeapTuple row, TupleDesc desc, TlRecord *rec)
-{
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
-
-	heap_deform_tuple(row, desc, v, n);
-	memset(rec, 0, sizeof(*rec));
-	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
-	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
-	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
-}
 
 /* A record to ship: its archive-row form (first, for tl_archive_row_cmp) and its rid. */
 typedef struct BatchRow
@@ -180,7 +164,7 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 
 		if (bsearch(&id, c->want, c->nwant, sizeof(uint64), tl_rl_cmp_u64) == NULL)
 			return;
-		row_to_record(row, desc, &rec);
+		tl_record_from_row(row, desc, NULL, &rec);
 		rec.log_name = c->log->name;
 		{
 			/* a copy whose content no longer matches its rid is damaged: never ship it */

@@ -82,27 +82,17 @@ static void
 visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
 {
 	CopyCheck  *c = arg;
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
 	TlRecord	rec;
 	TlRid		stored;
+	bool		consistent;
 
-	heap_deform_tuple(row, desc, v, n);
-	if (c->out->found || DatumGetInt64(v[Anum_row_seq - 1]) != c->seq ||
-		strcmp(TextDatumGetCString(v[Anum_row_origin - 1]), c->origin) != 0)
+	if (c->out->found)
 		return;
-	memset(&rec, 0, sizeof(rec));
-	rec.log_name = c->log_name;
-	rec.ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	rec.key = DatumGetTextPP(v[Anum_row_key - 1]);
-	rec.payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	rec.source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
-	rec.origin = c->origin;
-	rec.seq = c->seq;
-	tl_record_compute_rid(&rec);
-	memcpy(stored.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	consistent = tl_row_matches_rid(row, desc, c->log_name, &rec, &stored);
+	if (rec.seq != c->seq || strcmp(rec.origin, c->origin) != 0)
+		return;
 	c->out->found = true;
-	c->out->consistent = memcmp(stored.bytes, rec.rid.bytes, TL_RID_LEN) == 0;
+	c->out->consistent = consistent;
 	c->out->payload_text = JsonbToCString(NULL, &rec.payload->root, VARSIZE(rec.payload));
 }
 

@@ -64,33 +64,22 @@ static void
 visit_check_row(HeapTuple row, TupleDesc desc, void *arg)
 {
 	ScrubState *st = arg;
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
 	TlRecord	rec;
+	TlRid		stored;
 	DamagedRow *d;
 
 	CHECK_FOR_INTERRUPTS();
 	st->checked++;
-	heap_deform_tuple(row, desc, v, n);
-	memset(&rec, 0, sizeof(rec));
-	rec.log_name = st->log->name;
-	rec.ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	rec.key = DatumGetTextPP(v[Anum_row_key - 1]);
-	rec.payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	rec.source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
-	rec.origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	rec.seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	tl_record_compute_rid(&rec);
-	if (memcmp(rec.rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN) == 0)
+	if (tl_row_matches_rid(row, desc, st->log->name, &rec, &stored))
 		return;
-	/* the row lives in the scan's buffer: keep copies */
+	/* the record points into the scan's buffer: keep copies */
 	d = palloc0(sizeof(DamagedRow));
 	d->tid = row->t_self;
 	d->rec = rec;
-	d->rec.key = DatumGetTextPCopy(v[Anum_row_key - 1]);
-	d->rec.payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
-	d->rec.source = rec.source ? DatumGetTextPCopy(v[Anum_row_source - 1]) : NULL;
-	memcpy(d->stored.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.key));
+	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.payload));
+	d->rec.source = rec.source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.source)) : NULL;
+	d->stored = stored;
 	d->payload_text = JsonbToCString(NULL, &d->rec.payload->root, VARSIZE(d->rec.payload));
 	st->damaged = lappend(st->damaged, d);
 }

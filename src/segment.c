@@ -160,32 +160,20 @@ tl_lookup_log_if_exists(const char *name, TlLog *out)
 	return true;
 }
 
-/* The segment a record of `log` with timestamp ts goes to, created if need be. */
-void
-tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out)
+/* Remember a segment in the cache (after a catalog lookup, which may have marked it stale). */
+static void
+cache_segment(const TlSegment *seg)
 {
 	SegCacheKey key;
 	SegCacheEntry *e;
-	TlSegment	seg;
 	bool		found;
 
 	ensure_caches();
 	memset(&key, 0, sizeof(key));
-	key.log_id = log->log_id;
-	key.range_start = tl_window_start(ts, log->interval_us);
-	e = hash_search(seg_cache, &key, HASH_FIND, NULL);
-	if (e)
-	{
-		*out = e->seg;
-		return;
-	}
-	if (!tl_catalog_find_segment(log->log_id, key.range_start, &seg))
-		seg = *tl_catalog_create_segment(log, key.range_start);
-	/* the lookup (or the creation) took locks, so invalidations may have marked the caches stale */
-	ensure_caches();
+	key.log_id = seg->log_id;
+	key.range_start = seg->range_start;
 	e = hash_search(seg_cache, &key, HASH_ENTER, &found);
-	e->seg = seg;
-	*out = seg;
+	e->seg = *seg;
 }
 
 /* The segment of `log` whose window holds ts, if it exists (cached like the append's lookups). */
@@ -194,8 +182,6 @@ tl_segment_lookup(const TlLog *log, TimestampTz ts, TlSegment *out)
 {
 	SegCacheKey key;
 	SegCacheEntry *e;
-	TlSegment	seg;
-	bool		found;
 
 	ensure_caches();
 	memset(&key, 0, sizeof(key));
@@ -207,13 +193,21 @@ tl_segment_lookup(const TlLog *log, TimestampTz ts, TlSegment *out)
 		*out = e->seg;
 		return true;
 	}
-	if (!tl_catalog_find_segment(log->log_id, key.range_start, &seg))
+	if (!tl_catalog_find_segment(log->log_id, key.range_start, out))
 		return false;
-	ensure_caches();
-	e = hash_search(seg_cache, &key, HASH_ENTER, &found);
-	e->seg = seg;
-	*out = seg;
+	cache_segment(out);
 	return true;
+}
+
+/* The segment a record of `log` with timestamp ts goes to, created if need be. */
+void
+tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out)
+{
+	if (tl_segment_lookup(log, ts, out))
+		return;
+	*out = *tl_catalog_create_segment(log, tl_window_start(ts, log->interval_us));
+	/* the creation took locks, so invalidations may have marked the caches stale */
+	cache_segment(out);
 }
 
 /* A cached segment's relation changed (or every relation did): the cache may point at it. */

@@ -124,6 +124,38 @@ tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
 	out->payload_text_len = 0;
 }
 
+/*
+ * A segment row as a record (pointing into the row: copy what must outlive it), with the rid
+ * stored in the row; log_name is set as given.
+ */
+void
+tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec)
+{
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+
+	heap_deform_tuple(row, desc, v, n);
+	memset(rec, 0, sizeof(*rec));
+	rec->log_name = log_name;
+	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
+	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+}
+
+/* Does the row's content still hash to the rid stored with it? *rec gets the record, its rid recomputed. */
+bool
+tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec, TlRid *stored)
+{
+	tl_record_from_row(row, desc, log_name, rec);
+	*stored = rec->rid;
+	tl_record_compute_rid(rec);
+	return memcmp(stored->bytes, rec->rid.bytes, TL_RID_LEN) == 0;
+}
+
 static Oid
 key_index_of(Relation rel)
 {

@@ -33,6 +33,9 @@ extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
 extern void tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
+extern void tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec);
+extern bool tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec,
+							   TlRid *stored);
 extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
 							TimestampTz from_ts, TimestampTz to_ts, text *key,
 							TlRowVisitor visit, void *arg);
