@@ -221,6 +221,7 @@ CREATE TABLE tieredlog.seen (
 	writer_seq			bigint NOT NULL,
 	about				text COLLATE "C" NOT NULL,
 	seen_seq			bigint NOT NULL,
+	stored_at			timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (writer, about, writer_seq)
 );
 CREATE INDEX seen_first ON tieredlog.seen (writer, about, seen_seq);

@@ -31,7 +31,8 @@
  *		a conflict whose two records turn out to have been ordered once a witness arrived (a
  *		record that came by reconciliation before the "_seen" record that orders it) is settled
  *		when pending and forgotten when its rule had resolved it, so every node ends with the
- *		same conflicts. Settled conflicts go after tieredlog.conflict_retention.
+ *		same conflicts. Settled conflicts go after tieredlog.conflict_retention, and so do the
+ *		witnesses of tieredlog.seen (but each writer's newest about each origin).
  *
  * Locking: rows of tieredlog.conflict are written through SPI in the caller's transaction (one
  * row per pair, ON CONFLICT DO NOTHING); resolve_conflict() locks the row FOR UPDATE. A custom
@@ -1078,6 +1079,14 @@ load_pending(void)
 	tl_become_owner(&save);
 	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE status <> 'pending'"
 				" AND resolved_at < now() - make_interval(secs => $1)", 1, types, values, SPI_OK_DELETE);
+	/*
+	 * Witnesses older than the retention, except each writer's newest about each origin (it
+	 * answers for every later record): a record that old arriving now can only be taken for
+	 * concurrent, the safe side.
+	 */
+	tl_spi_exec("DELETE FROM tieredlog.seen s WHERE s.stored_at < now() - make_interval(secs => $1)"
+				" AND EXISTS (SELECT 1 FROM tieredlog.seen n WHERE n.writer = s.writer AND n.about = s.about"
+				"             AND n.writer_seq > s.writer_seq)", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("SELECT conflict_id, log_name, key, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
 				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b, status = 'pending'"
 				" FROM tieredlog.conflict WHERE status = 'pending'"

@@ -207,6 +207,8 @@ $c1->append_conf('postgresql.conf', "tieredlog.conflict_retention = 1");
 $c1->reload;
 ok($c1->poll_query_until('postgres', "SELECT count(*) = 0 FROM tieredlog.conflicts"),
 	'with conflict_retention = 1s the worker removes them');
+ok($c1->poll_query_until('postgres', "SELECT count(*) = count(DISTINCT (writer, about)) FROM tieredlog.seen"),
+	'and the witnesses in tieredlog.seen, but the newest of each writer about each origin');
 is(latest($c1, 'man', 'k'), '{"by": "c1"}', 'the decision stands without its conflict row (it is a record)');
 is(latest($c1, $_, 'k'), $want{$_}[1], "$_: latest() is unchanged without the conflict row (the rule decides again)")
 	for qw(lww fww prio cust);
