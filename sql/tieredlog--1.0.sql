@@ -224,7 +224,6 @@ CREATE TABLE tieredlog.seen (
 	stored_at			timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (writer, about, writer_seq)
 );
-CREATE INDEX seen_first ON tieredlog.seen (writer, about, seen_seq);
 
 -- Priorities of source applications for the source_priority rule (higher wins; unlisted: 0).
 CREATE TABLE tieredlog.source_priority (

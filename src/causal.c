@@ -81,7 +81,6 @@ tl_causal_note(const char *about_origin, int64 seq)
  */
 static SPIPlanPtr plan_insert;
 static SPIPlanPtr plan_seen_max;
-static SPIPlanPtr plan_first_seer;
 
 static SPIPlanPtr
 prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
@@ -168,18 +167,6 @@ tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 	return query_int8(&plan_seen_max,
 					  "SELECT seen_seq FROM tieredlog.seen WHERE writer = $1 AND about = $2 AND writer_seq < $3"
 					  " ORDER BY writer_seq DESC LIMIT 1", writer, about, writer_seq, -1);
-}
-
-/*
- * The smallest seq of a record of `writer` written after it had stored `about`'s record
- * about_seq, or PG_INT64_MAX: every record of writer with a greater seq saw it.
- */
-int64
-tl_causal_first_seer(const char *writer, const char *about, int64 about_seq)
-{
-	return query_int8(&plan_first_seer,
-					  "SELECT writer_seq FROM tieredlog.seen WHERE writer = $1 AND about = $2 AND seen_seq >= $3"
-					  " ORDER BY seen_seq, writer_seq LIMIT 1", writer, about, about_seq, PG_INT64_MAX);
 }
 
 /* Had record (writer, writer_seq) seen record (about, about_seq)? */
