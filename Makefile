@@ -35,6 +35,7 @@ OBJS = \
 	src/causal.o \
 	src/conflict.o \
 	src/logistic.o \
+	src/peer_stats.o \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)

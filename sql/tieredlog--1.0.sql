@@ -595,6 +595,33 @@ CREATE AGGREGATE tieredlog.logistic_fit(x float8[], y boolean, lambda float8, we
 CREATE FUNCTION tieredlog.logistic_predict(coef float8[], x float8[]) RETURNS float8
 	AS 'MODULE_PATHNAME', 'tieredlog_logistic_predict' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
+-- Peers' access statistics (their access_history rows, gathered by the worker: peer_stats.c);
+-- sampled_at is the peer's clock.
+CREATE TABLE tieredlog.peer_access (
+	peer_name			text COLLATE "C" NOT NULL,
+	log_name			text COLLATE "C" NOT NULL,
+	range_start			timestamptz NOT NULL,
+	local_writes		bigint NOT NULL,
+	remote_writes		bigint NOT NULL,
+	reads				bigint NOT NULL,
+	sampled_at			timestamptz NOT NULL,
+	PRIMARY KEY (peer_name, log_name, range_start, sampled_at)
+);
+
+-- The peer's side: this node's access_history rows newer than `since`, per segment.
+CREATE FUNCTION tieredlog._ae_access(since timestamptz)
+	RETURNS TABLE(log_name text, range_start timestamptz, local_writes bigint, remote_writes bigint,
+				  reads bigint, sampled_at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT l.log_name::text, s.range_start, sum(h.local_writes)::bigint, sum(h.remote_writes)::bigint,
+	   sum(h.reads)::bigint, h.sampled_at
+  FROM tieredlog.access_history h
+  JOIN tieredlog.segment s USING (segment_id)
+  JOIN tieredlog.log l USING (log_id)
+ WHERE h.sampled_at > since AND l.log_name <> '_seen'
+ GROUP BY l.log_name, s.range_start, h.sampled_at
+$$;
+
 -- Models that score (segment, peer) pairs: the probability their digests differ. Coefficients
 -- are on the scale of the features (intercept first). The hand-set prior is the first active
 -- model; train_model() replaces it only with one that is not worse on held-out checks.
@@ -617,14 +644,14 @@ CREATE UNIQUE INDEX model_one_active ON tieredlog.model ((true)) WHERE state = '
 CREATE FUNCTION tieredlog.feature_names() RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT ARRAY['ln_local_writes', 'ln_remote_writes', 'ln_conflicts', 'ln_lag_seconds', 'gap_overlap',
 			 'ln_hours_since_check', 'ln_past_divergences', 'tier1', 'tier2', 'ln_age_hours',
-			 'ln_records', 'peer_error']
+			 'ln_records', 'peer_error', 'ln_peer_writes']
 $$;
 
 -- The prior: writes, conflicts, lag, gaps, time since the last check and past divergence raise
 -- the risk; colder tiers and older segments lower it.
 INSERT INTO tieredlog.model (state, algo, feature_names, coef, note)
 VALUES ('active', 'prior', tieredlog.feature_names(),
-		ARRAY[-5.0, 0.25, 0.25, 0.8, 0.6, 3.0, 0.5, 1.0, -0.3, -0.8, -0.2, 0.05, 1.5],
+		ARRAY[-5.0, 0.25, 0.25, 0.8, 0.6, 3.0, 0.5, 1.0, -0.3, -0.8, -0.2, 0.05, 1.5, 0.25],
 		'hand-set prior: scores until enough checks are labelled');
 
 -- One row per check the scheduler chose (or that was forced): the pair's features and score when
@@ -697,7 +724,12 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 		   ln(1 + greatest(extract(epoch FROM now() - seg.range_start), 0) / 3600.0),
 		   ln(1 + seg.records),
 		   CASE WHEN pr.last_error_at IS NOT NULL
-					 AND (lc.decided_at IS NULL OR pr.last_error_at > lc.decided_at) THEN 1.0 ELSE 0.0 END
+					 AND (lc.decided_at IS NULL OR pr.last_error_at > lc.decided_at) THEN 1.0 ELSE 0.0 END,
+		   -- the peer's own writes to the segment since the check (its access statistics)
+		   ln(1 + COALESCE((SELECT sum(a.local_writes) FROM tieredlog.peer_access a
+							 WHERE a.peer_name = pr.peer_name AND a.log_name = seg.log_name
+							   AND a.range_start = seg.range_start
+							   AND a.sampled_at > COALESCE(lc.decided_at, '-infinity')), 0))
 	   ]::float8[]
   FROM seg CROSS JOIN pr
   LEFT JOIN LATERAL (SELECT c.decided_at FROM tieredlog.check_log c

@@ -192,7 +192,10 @@ tl_policy_plan(List *queue, bool flush_due)
 		last_train = GetCurrentTimestamp();
 	}
 	if (flush_due)
+	{
 		queue = add_task(queue, TL_TASK_FLUSH_STATS, 0, 0, "housekeeping");
+		queue = add_task(queue, TL_TASK_PEER_STATS, 0, 0, "housekeeping");
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -33,6 +33,7 @@
 #include "conflict.h"
 #include "digest.h"
 #include "reconcile.h"
+#include "peer_stats.h"
 #include "record.h"
 #include "scrub.h"
 #include "stats.h"
@@ -79,6 +80,8 @@ tl_task_name(TlTaskKind kind)
 			return "scheduled checks";
 		case TL_TASK_TRAIN:
 			return "train model";
+		case TL_TASK_PEER_STATS:
+			return "peer statistics";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_SCRUB:
@@ -425,6 +428,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			break;
 		case TL_TASK_CHECKS:
 			what = psprintf("%lld checks run", (long long) run_sql_int8("SELECT tieredlog._run_checks()"));
+			break;
+		case TL_TASK_PEER_STATS:
+			what = tl_gather_peer_access();
 			break;
 		case TL_TASK_TRAIN:
 			{

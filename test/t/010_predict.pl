@@ -13,7 +13,7 @@ use TlCluster;
 my @nodes;
 for my $i (1 .. 2)
 {
-	my $n = tl_node("p$i");
+	my $n = tl_node("p$i", "tieredlog.stats_flush_interval = 1\n");
 	$n->safe_psql('postgres', q{CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev', '1 hour');});
 	push @nodes, $n;
 }
@@ -27,6 +27,12 @@ $p1->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'k' || i, jsonb_build
 ok($p2->poll_query_until('postgres', "SELECT count(*) = 300 FROM tieredlog.read('ev')"), 'p2 has the 300 records');
 my @segs = split /\n/, $p2->safe_psql('postgres', "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev' ORDER BY range_start");
 is(scalar @segs, 3, 'three segments');
+
+# each node gathers its peer's access statistics: p2 learns that p1 wrote the 300 records itself
+ok($p2->poll_query_until('postgres', "SELECT sum(local_writes) = 300 FROM tieredlog.peer_access WHERE peer_name = 'p1' AND log_name = 'ev'"),
+	'p2 holds p1\'s access statistics for the log');
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[13] = ln(101)"), '3',
+	'the peer\'s own writes since the last check are a feature of every pair');
 
 sub setting
 {
@@ -92,7 +98,7 @@ $p2->safe_psql('postgres', q{
 INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier, peer_name, features, model_id,
 								 score, cost, reason, finished_at, status, diverged)
 SELECT now() - (400 - g) * interval '1 minute', 0, 'synthetic', now(), 0, 'p1',
-	   ARRAY[w, 0, 0, 0, gap, 1, 0, 0, 0, 1, 4, 0]::float8[], 1, 0.5, 8192, 'explore', now(), 'in_sync',
+	   ARRAY[w, 0, 0, 0, gap, 1, 0, 0, 0, 1, 4, 0, 0]::float8[], 1, 0.5, 8192, 'explore', now(), 'in_sync',
 	   (hashint4(g) % 1000 + 1000) % 1000 < 1000 / (1 + exp(-(-3 + 2.5 * gap + 0.6 * w)))
   FROM (SELECT g, (g % 7)::float8 AS w, (g % 5 = 0)::int::float8 AS gap FROM generate_series(1, 400) g) s});
 my $model = $p2->safe_psql('postgres', "SELECT tieredlog.train_model(1.0)");
