@@ -214,31 +214,6 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 
 /* ---- records from peers ------------------------------------------------------------------------ */
 
-typedef struct FoundState
-{
-	const char *origin;
-	int64		seq;
-	bool		found;
-	TlRid		rid;
-} FoundState;
-
-static void
-visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
-{
-	FoundState *st = arg;
-	bool		isnull;
-
-	if (st->found ||
-		DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != st->seq)
-		return;
-	if (strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), st->origin) == 0)
-	{
-		st->found = true;
-		memcpy(st->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data,
-			   TL_RID_LEN);
-	}
-}
-
 /*
  * Does the segment's relation hold (origin, seq)? Probes its unique identity index, found among
  * the indexes the caller has opened for the insert (no index list or open per probe).
@@ -303,14 +278,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	ind = CatalogOpenIndexes(rel);
 	found = relation_has_identity(rel, ind, rec->origin, rec->seq, existing);
 	if (!found && seg.archive_attempt != 0)
-	{
-		FoundState	st = {rec->origin, rec->seq, false};
-
-		tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
-						visit_find_identity, &st);
-		found = st.found;
-		*existing = st.rid;
-	}
+		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)
 	{
 		CatalogCloseIndexes(ind);

@@ -426,28 +426,6 @@ struct WindowEntry;
 static bool cached_index(struct WindowEntry *e, Oid *idx);
 static void remember_index(struct WindowEntry *e, Oid idx);
 
-/* The index on (key, origin) of a segment relation, or InvalidOid. */
-static Oid
-key_origin_index(Relation rel)
-{
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (idx->rd_index->indnatts == 2 && idx->rd_index->indkey.values[0] == Anum_row_key &&
-			idx->rd_index->indkey.values[1] == Anum_row_origin)
-			found = RelationGetRelid(idx);
-		index_close(idx, AccessShareLock);
-		if (OidIsValid(found))
-			break;
-	}
-	list_free(indexes);
-	return found;
-}
 
 /*
  * Rows of `key` in one segment with ts in [from_ts, to_ts) from origins other than c->skip_origin.
@@ -469,7 +447,7 @@ segment_candidates(const TlLog *log, const TlSegment *seg, struct WindowEntry *c
 		;
 	else if (rel)
 	{
-		idx = key_origin_index(rel);
+		idx = tl_key_index(rel, true);
 		if (cached)
 			remember_index(cached, idx);
 	}

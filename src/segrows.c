@@ -19,6 +19,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/tuplesort.h"
@@ -156,8 +157,12 @@ tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord
 	return memcmp(stored->bytes, rec->rid.bytes, TL_RID_LEN) == 0;
 }
 
-static Oid
-key_index_of(Relation rel)
+/*
+ * The index of a segment relation whose first column is key (with origin second when
+ * with_origin), or InvalidOid.
+ */
+Oid
+tl_key_index(Relation rel, bool with_origin)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -166,19 +171,66 @@ key_index_of(Relation rel)
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		int2vector *cols = &idx->rd_index->indkey;
 
-		if (idx->rd_index->indnatts >= 1 && idx->rd_index->indkey.values[0] == Anum_row_key)
+		if (idx->rd_index->indnatts >= 1 && cols->values[0] == Anum_row_key &&
+			(!with_origin || (idx->rd_index->indnatts == 2 && cols->values[1] == Anum_row_origin)))
 			found = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(found))
 			break;
 	}
 	list_free(indexes);
+	return found;
+}
+
+static Oid
+key_index_of(Relation rel)
+{
+	Oid			found = tl_key_index(rel, false);
+
 	if (!OidIsValid(found))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segment relation \"%s\" has no index on key", RelationGetRelationName(rel))));
 	return found;
+}
+
+typedef struct IdentityFind
+{
+	const char *origin;
+	int64		seq;
+	bool		found;
+	TlRid		rid;
+} IdentityFind;
+
+static void
+visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
+{
+	IdentityFind *f = arg;
+	bool		isnull;
+
+	if (f->found || DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != f->seq ||
+		strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), f->origin) != 0)
+		return;
+	f->found = true;
+	memcpy(f->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
+}
+
+/*
+ * The rid of the segment's record (origin, seq) with this ts and key, wherever it is stored
+ * (relation or frames); false if the segment has none.
+ */
+bool
+tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
+						 const char *origin, int64 seq, TlRid *rid)
+{
+	IdentityFind f = {origin, seq, false};
+
+	tl_segment_rows(log, seg, GetActiveSnapshot(), ts, ts + 1, key, visit_find_identity, &f);
+	if (f.found)
+		*rid = f.rid;
+	return f.found;
 }
 
 static bool

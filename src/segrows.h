@@ -9,6 +9,7 @@
 #include "postgres.h"
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "utils/rel.h"
 #include "utils/snapshot.h"
 #include "utils/tuplesort.h"
 
@@ -42,6 +43,10 @@ extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot sna
 extern void tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap,
 							   TimestampTz from_ts, TimestampTz to_ts, text *key,
 							   TlRowVisitor visit, TlArchiveRowVisitor visit_archive, void *arg);
+
+extern Oid	tl_key_index(Relation rel, bool with_origin);
+extern bool tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
+									 const char *origin, int64 seq, TlRid *rid);
 
 extern Tuplesortstate *tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col,
 											   AttrNumber origin_col, AttrNumber seq_col, int mem_kb);

@@ -21,44 +21,19 @@
 #include "reconcile.h"
 #include "segrows.h"
 
-typedef struct RidFind
-{
-	const char *origin;
-	int64		seq;
-	bool		found;
-	TlRid		rid;
-} RidFind;
-
-static void
-visit_find_rid(HeapTuple row, TupleDesc desc, void *arg)
-{
-	RidFind    *f = arg;
-	bool		isnull;
-
-	if (f->found || DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != f->seq ||
-		strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), f->origin) != 0)
-		return;
-	f->found = true;
-	memcpy(f->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
-}
-
 /* _ae_rid: the rid of this node's copy of (origin, seq), or false if it has none */
 bool
 tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key, TlRid *rid)
 {
 	TlLog		log;
 	List	   *segs;
-	RidFind		f = {origin, seq, false};
 
 	if (!tl_catalog_find_log(log_name, &log))
 		return false;
 	segs = tl_catalog_log_segments(log.log_id, ts, ts + 1, GetActiveSnapshot());
 	if (segs == NIL)
 		return false;
-	tl_segment_rows(&log, linitial(segs), GetActiveSnapshot(), ts, ts + 1, key, visit_find_rid, &f);
-	if (f.found)
-		*rid = f.rid;
-	return f.found;
+	return tl_segment_find_identity(&log, linitial(segs), ts, key, origin, seq, rid);
 }
 
 /*
