@@ -7,6 +7,11 @@ OBJS = \
 	src/shmem.o \
 	src/validate.o \
 	src/record.o \
+	src/merkle.o \
+	src/seal.o \
+	src/ledger.o \
+	src/verify.o \
+	src/proof.o \
 	src/catalog.o \
 	src/segment.o \
 	src/digest.o \

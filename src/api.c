@@ -31,6 +31,7 @@
 #include "append.h"
 #include "apply.h"
 #include "catalog.h"
+#include "ledger.h"
 #include "causal.h"
 #include "conflict.h"
 #include "digest.h"
@@ -455,6 +456,14 @@ tieredlog_set_tier(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("tieredlog.set_tier()");
 	require_args(fcinfo, 2, "tier and tablespace");
 	tl_set_tier(PG_GETARG_INT32(0), NameStr(*PG_GETARG_NAME(1)));
+	{
+		TlJson		j;
+
+		tl_json_init(&j);
+		tl_json_int(&j, "tier", PG_GETARG_INT32(0));
+		tl_json_text(&j, "tablespace", NameStr(*PG_GETARG_NAME(1)));
+		tl_ledger_config("set_tier", NULL, tl_json_finish(&j));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -606,6 +615,19 @@ PG_FUNCTION_INFO_V1(tieredlog_drop_peer);
 PG_FUNCTION_INFO_V1(tieredlog_apply_status);
 PG_FUNCTION_INFO_V1(tieredlog_set_peer_enabled);
 
+/* The CONFIG ledger entry of a peer change (the conninfo stays out: it may hold a password). */
+static void
+config_peer(const char *action, const char *peer_name, const char *enabled)
+{
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_text(&j, "peer", peer_name);
+	if (enabled)
+		tl_json_raw(&j, "enabled", enabled);
+	tl_ledger_config(action, NULL, tl_json_finish(&j));
+}
+
 Datum
 tieredlog_set_peer_enabled(PG_FUNCTION_ARGS)
 {
@@ -613,6 +635,7 @@ tieredlog_set_peer_enabled(PG_FUNCTION_ARGS)
 	require_args(fcinfo, 2, "peer_name and enabled");
 	PreventCommandIfReadOnly("tieredlog.set_peer_enabled()");
 	tl_set_peer_enabled(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_BOOL(1));
+	config_peer("set_peer_enabled", text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_BOOL(1) ? "true" : "false");
 	PG_RETURN_VOID();
 }
 PG_FUNCTION_INFO_V1(tieredlog_mask_conninfo);
@@ -624,6 +647,7 @@ tieredlog_add_peer(PG_FUNCTION_ARGS)
 	require_args(fcinfo, 2, "peer_name and conninfo");
 	PreventCommandIfReadOnly("tieredlog.add_peer()");
 	tl_add_peer(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	config_peer("add_peer", text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
 	PG_RETURN_VOID();
 }
 
@@ -634,6 +658,7 @@ tieredlog_drop_peer(PG_FUNCTION_ARGS)
 	require_args(fcinfo, 1, "peer_name");
 	PreventCommandIfReadOnly("tieredlog.drop_peer()");
 	tl_drop_peer(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	config_peer("drop_peer", text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
 	PG_RETURN_VOID();
 }
 
@@ -931,6 +956,14 @@ tieredlog_set_conflict_rule(PG_FUNCTION_ARGS)
 	if (OidIsValid(resolver))
 		check_resolver(resolver);
 	tl_catalog_set_rule(&log, rule, resolver);
+	{
+		TlJson		j;
+
+		tl_json_init(&j);
+		tl_json_text(&j, "rule", rule);
+		tl_json_text(&j, "resolver", OidIsValid(resolver) ? format_procedure(resolver) : NULL);
+		tl_ledger_config("set_conflict_rule", log.name, tl_json_finish(&j));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -959,6 +992,17 @@ tieredlog_set_source_priority(PG_FUNCTION_ARGS)
 					" ON CONFLICT (source) DO UPDATE SET priority = EXCLUDED.priority",
 					2, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
+	{
+		TlJson		j;
+
+		tl_json_init(&j);
+		tl_json_text(&j, "source", text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		if (PG_ARGISNULL(1))
+			tl_json_raw(&j, "priority", "null");
+		else
+			tl_json_int(&j, "priority", PG_GETARG_INT32(1));
+		tl_ledger_config("set_source_priority", NULL, tl_json_finish(&j));
+	}
 	PG_RETURN_VOID();
 }
 

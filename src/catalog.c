@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "ledger.h"
 #include "digest.h"
 #include "tieredlog.h"
 
@@ -281,6 +282,14 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 	tl_spi_exec("INSERT INTO tieredlog.log (log_id, log_name, segment_interval, conflict_rule) "
 			 "VALUES ($4, $1, $2, $3)", 4, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
+	{
+		TlJson		j;
+
+		tl_json_init(&j);
+		tl_json_int(&j, "segment_interval_s", interval_us / USECS_PER_SEC);
+		tl_json_text(&j, "rule", rule);
+		tl_ledger_config("create_log", name, tl_json_finish(&j));
+	}
 	return log_id;
 }
 
@@ -338,6 +347,7 @@ tl_catalog_drop_log(const TlLog *log)
 	tl_spi_exec("DELETE FROM tieredlog.move WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("DELETE FROM tieredlog.log WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_restore_user(&save);
+	tl_ledger_config("drop_log", log->name, NULL);
 }
 
 /* ---- segments ---------------------------------------------------------------------------- */

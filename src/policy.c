@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "ledger.h"
 #include "record.h"
 #include "scrub.h"
 #include "tasks.h"
@@ -48,6 +49,7 @@ int			tl_check_interval_s = 60;
 int			tl_train_interval_s = 86400;
 static TimestampTz last_checks = 0;
 static TimestampTz last_train = 0;
+static TimestampTz last_ledger = 0;
 
 static List *
 add_task(List *queue, TlTaskKind kind, int64 segment_id, int to_tier, const char *reason)
@@ -190,6 +192,11 @@ tl_policy_plan(List *queue, bool flush_due)
 	{
 		queue = add_task(queue, TL_TASK_TRAIN, 0, 0, "train_interval passed");
 		last_train = GetCurrentTimestamp();
+	}
+	if (tl_ledger_interval_s > 0 && GetCurrentTimestamp() - last_ledger >= (int64) tl_ledger_interval_s * USECS_PER_SEC)
+	{
+		queue = add_task(queue, TL_TASK_LEDGER, 0, 0, "ledger_interval passed");
+		last_ledger = GetCurrentTimestamp();
 	}
 	if (flush_due)
 	{

@@ -18,6 +18,7 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
+#include "ledger.h"
 #include "quarantine.h"
 #include "reconcile.h"
 
@@ -31,6 +32,24 @@ uuid_datum(const TlRid *rid)
 }
 
 /* Insert an entry; the same two versions found again only update an unresolved entry's resolution. */
+/* The QUARANTINE ledger entry: which versions of which record, and what was done. */
+static void
+log_quarantine(const TlQuarantineEntry *e)
+{
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_text(&j, "origin", e->origin);
+	tl_json_int(&j, "seq", e->seq);
+	tl_json_text(&j, "ts", timestamptz_to_str(e->ts));
+	tl_json_text(&j, "local_rid", tl_rid_to_hex(&e->local_rid));
+	tl_json_text(&j, "other_rid", tl_rid_to_hex(&e->other_rid));
+	tl_json_text(&j, "via", e->via);
+	tl_json_text(&j, "peer", e->peer_name);
+	tl_json_text(&j, "resolution", e->resolution);
+	tl_ledger_add("QUARANTINE", e->log_name, 0, tl_json_finish(&j));
+}
+
 void
 tl_quarantine_insert(const TlQuarantineEntry *e)
 {
@@ -69,6 +88,7 @@ tl_quarantine_insert(const TlQuarantineEntry *e)
 		elog(ERROR, "could not record a quarantined record");
 	SPI_finish();
 	tl_restore_user(&save);
+	log_quarantine(e);
 }
 
 /*

@@ -39,6 +39,7 @@
 #include "digest.h"
 #include "peer.h"
 #include "iblt.h"
+#include "ledger.h"
 #include "quarantine.h"
 #include "reconcile.h"
 #include "reconcile_local.h"
@@ -448,6 +449,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 				TlWireRecord wr;
 				TlRid		sent;
 				char	   *seg_key;
+				TlApplyResult res;
 
 				CHECK_FOR_INTERRUPTS();
 				memcpy(sent.bytes, w.p, TL_RID_LEN);
@@ -472,7 +474,11 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 							(errcode(ERRCODE_DATA_CORRUPTED),
 							 errmsg("record %s:%lld of log \"%s\" from the peer does not match its rid",
 									wr.rec.origin, (long long) wr.rec.seq, log_name)));
-				counts[tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node)]++;
+				res = tl_store_remote_record(&wr, "reconciliation", peer_name, sender_node);
+				counts[res]++;
+				if (res == TL_APPLY_STORED)
+					tl_ledger_note_repair(log_name, tl_window_start(wr.rec.ts, interval_us),
+										  peer_name ? peer_name : (sender_node ? sender_node : "?"), &wr.rec.rid);
 				seg_key = psprintf("%s|" INT64_FORMAT, log_name,
 								   (int64) tl_window_start(wr.rec.ts, interval_us));
 				if (!list_member(*touched, makeString(seg_key)))
@@ -490,6 +496,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	}
 	PG_END_TRY();
 	replorigin_session_origin = saved;
+	tl_ledger_flush_repairs();
 	correct_touched(*touched, peer_name);
 }
 

@@ -99,6 +99,27 @@ encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int
 	put_i64(buf, rec->seq);
 }
 
+/*
+ * The canonical encoding of a record into buf (appended), and its rid and logical_bytes into
+ * *rec. The seal's Merkle leaves hash this same encoding (seal.c).
+ */
+void
+tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
+{
+	int			start = buf->len;
+	XXH128_hash_t h;
+	uint64		hi;
+	uint64		lo;
+
+	encode_record(buf, rec, payload_text, payload_len);
+	h = XXH3_128bits_withSeed(buf->data + start, buf->len - start, TL_RID_SEED);
+	hi = pg_hton64(h.high64);
+	lo = pg_hton64(h.low64);
+	memcpy(rec->rid.bytes, &hi, 8);
+	memcpy(rec->rid.bytes + 8, &lo, 8);
+	rec->logical_bytes = buf->len - start;
+}
+
 /* Fill rec->rid and rec->logical_bytes from the other fields. */
 void
 tl_record_compute_rid(TlRecord *rec)
@@ -114,18 +135,9 @@ void
 tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text, int payload_len)
 {
 	StringInfoData buf;
-	XXH128_hash_t h;
-	uint64		hi;
-	uint64		lo;
 
 	initStringInfo(&buf);
-	encode_record(&buf, rec, payload_text, payload_len);
-	h = XXH3_128bits_withSeed(buf.data, buf.len, TL_RID_SEED);
-	hi = pg_hton64(h.high64);
-	lo = pg_hton64(h.low64);
-	memcpy(rec->rid.bytes, &hi, 8);
-	memcpy(rec->rid.bytes + 8, &lo, 8);
-	rec->logical_bytes = buf.len;
+	tl_record_encode(&buf, rec, payload_text, payload_len);
 	pfree(buf.data);
 }
 

@@ -32,6 +32,7 @@ typedef struct TlRecord
 	int64		logical_bytes;	/* size of the canonical encoding */
 } TlRecord;
 
+extern void tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len);
 extern void tl_record_compute_rid(TlRecord *rec);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
 											int payload_len);

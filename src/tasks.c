@@ -33,6 +33,7 @@
 #include "conflict.h"
 #include "digest.h"
 #include "reconcile.h"
+#include "ledger.h"
 #include "peer_stats.h"
 #include "record.h"
 #include "scrub.h"
@@ -82,6 +83,8 @@ tl_task_name(TlTaskKind kind)
 			return "train model";
 		case TL_TASK_PEER_STATS:
 			return "peer statistics";
+		case TL_TASK_LEDGER:
+			return "ledger";
 		case TL_TASK_SEAL:
 			return "seal";
 		case TL_TASK_SCRUB:
@@ -431,6 +434,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			break;
 		case TL_TASK_PEER_STATS:
 			what = tl_gather_peer_access();
+			break;
+		case TL_TASK_LEDGER:
+			what = tl_ledger_push_witness();
 			break;
 		case TL_TASK_TRAIN:
 			{

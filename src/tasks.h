@@ -21,6 +21,7 @@ typedef enum TlTaskKind
 	TL_TASK_CHECKS,				/* the scheduler: choose (segment, peer) checks and run them */
 	TL_TASK_TRAIN,				/* refit the prediction model */
 	TL_TASK_PEER_STATS,			/* gather peers' access statistics */
+	TL_TASK_LEDGER,				/* close a ledger block; give the digest to the peers */
 	TL_TASK_SEAL,				/* seal a segment whose window + seal_grace has passed */
 	TL_TASK_SCRUB,				/* re-hash a segment's rows against their rids */
 	TL_TASK_MOVE				/* move a segment one tier (promote, demote, re-archive, redo) */

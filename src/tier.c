@@ -55,6 +55,8 @@
 #include "archive_store.h"
 #include "catalog.h"
 #include "digest.h"
+#include "ledger.h"
+#include "seal.h"
 #include "progress.h"
 #include "segment.h"
 #include "segrows.h"
@@ -181,33 +183,91 @@ lock_segment_row(int64 segment_id, TlSegment *seg)
 				 errmsg("segment %lld does not exist", (long long) segment_id)));
 }
 
+/*
+ * The seal's ledger entry: SEAL, or RESEAL for a segment that was reopened, with what a verifier
+ * needs to recompute it (and the root it replaces).
+ */
 static void
-set_state(int64 segment_id, const char *state)
+log_seal(const TlLog *log, const TlSegment *seg, const TlSealScan *scan, const TlHash *root)
+{
+	bool		reseal = seg->state == TL_SEG_REOPENED;
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_text(&j, "range_start", timestamptz_to_str(seg->range_start));
+	tl_json_text(&j, "range_end", timestamptz_to_str(seg->range_end));
+	tl_json_int(&j, "records", scan->n);
+	tl_json_int(&j, "bytes", scan->bytes);
+	tl_json_text(&j, "root", tl_hash_to_hex(root));
+	tl_json_text(&j, "digest", tl_digest_to_text(&scan->digest));
+	tl_json_text(&j, "algorithm", "rfc9162-sha256/record-v1");
+	tl_ledger_add(reseal ? "RESEAL" : "SEAL", log->name, seg->segment_id, tl_json_finish(&j));
+}
+
+static void
+store_seal(int64 segment_id, const TlHash *root, int64 records)
 {
 	TlAsOwner	save;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(segment_id), CStringGetTextDatum(state)};
+	Oid			types[3] = {INT8OID, BYTEAOID, INT8OID};
+	Datum		values[3];
+	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
 
+	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
+	memcpy(VARDATA(b), root->b, TL_HASH_LEN);
+	values[0] = Int64GetDatum(segment_id);
+	values[1] = PointerGetDatum(b);
+	values[2] = Int64GetDatum(records);
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.segment SET state = $2, "
-				"sealed_at = CASE WHEN $2 = 'sealed' THEN now() ELSE sealed_at END "
-				"WHERE segment_id = $1", 2, types, values, SPI_OK_UPDATE);
+	tl_spi_exec("UPDATE tieredlog.segment SET state = 'sealed', sealed_at = now(), seal_root = $2,"
+				" seal_records = $3 WHERE segment_id = $1", 3, types, values, SPI_OK_UPDATE);
 	tl_restore_user(&save);
 	tl_bump_catalog_generation_at_commit();
 }
 
-/* Seal a segment (or reseal a reopened one); returns its state. */
+/*
+ * Seal a segment (or reseal a reopened one): compute its Merkle root over every record and write
+ * the SEAL (RESEAL) ledger entry in the same transaction. ShareLock on the row relation waits
+ * for appenders that already hold it and keeps new ones out until the commit, so no record lands
+ * in the segment between the root and the state change; appenders queued behind it see the new
+ * catalog generation and reopen the segment. Returns its state.
+ */
 const char *
 tl_seal(int64 segment_id)
 {
 	TlSegment	seg;
+	TlLog		log;
+	TlSealScan	scan;
+	TlHash		root;
+	Snapshot	snap;
 
 	lock_segment_row(segment_id, &seg);
 	if (seg.state == TL_SEG_SEALED)
+	{
 		ereport(NOTICE,
 				(errmsg("segment %lld is already sealed", (long long) segment_id)));
-	else
-		set_state(segment_id, "sealed");
+		return "sealed";
+	}
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("tieredlog.seal() must run in a READ COMMITTED transaction"),
+				 errdetail("A seal covers every committed record, which an older snapshot may not see.")));
+	if (!tl_catalog_find_log_by_id(seg.log_id, &log))
+		elog(ERROR, "segment %lld has no log", (long long) segment_id);
+	if (OidIsValid(seg.relid))
+		LockRelationOid(seg.relid, ShareLock);
+	CommandCounterIncrement();
+	if (!tl_catalog_get_segment(segment_id, &seg))
+		elog(ERROR, "segment %lld vanished while it was sealed", (long long) segment_id);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(snap);
+	tl_seal_scan(&log, &seg, snap, &scan);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
+	tl_seal_root(&scan, &root);
+	store_seal(segment_id, &root, scan.n);
+	log_seal(&log, &seg, &scan, &root);
+	tl_seal_free(&scan);
 	return "sealed";
 }
 
@@ -234,6 +294,7 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 		ereport(LOG,
 				(errmsg("tieredlog: late record reopens sealed segment %lld of log \"%s\"",
 						(long long) seg->segment_id, log->name)));
+		tl_ledger_add("REOPEN", log->name, seg->segment_id, "{\"reason\": \"a record arrived after the seal\"}");
 		changed = true;
 	}
 	if (!OidIsValid(seg->relid) && seg->archive_attempt != 0)

@@ -24,6 +24,7 @@
 #include "conflict.h"
 #include "tasks.h"
 #include "scrub.h"
+#include "ledger.h"
 #include "tieredlog.h"
 #include "validate.h"
 #include "worker.h"
@@ -118,6 +119,11 @@ define_worker_settings(void)
 							"How often the worker re-hashes each segment's rows against their stored rids.",
 							"One segment per worker cycle; a damaged row is quarantined and restored by the next reconciliation. 0 turns the scrub off.",
 							&tl_scrub_interval_s, 7 * 86400, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.ledger_interval",
+							"How often the worker closes a ledger block over pending entries and gives its digest to the peers.",
+							"The digest goes to the peers only when entries other than witnesses were closed. 0 turns both off (ledger_digest() still closes a block).",
+							&tl_ledger_interval_s, 30, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomBoolVariable("tieredlog.adaptive_tiering",
 							 "Whether the worker promotes and demotes segments by their access statistics.",
@@ -239,6 +245,7 @@ _PG_init(void)
 	shmem_startup_hook = tl_shmem_startup_hook;
 
 	tl_digest_register_callbacks();
+	tl_ledger_register_callbacks();
 	tl_segment_cache_register();
 	tl_progress_register();
 	tl_stats_register();

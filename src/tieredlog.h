@@ -52,5 +52,6 @@ extern void tl_bump_catalog_generation_at_commit(void);
 #define TL_LOCK_LOG_SEGMENTS	0x544C01	/* creating or dropping segments of a log */
 #define TL_LOCK_DIGEST_COMPACT	0x544C02	/* compacting a segment's digest cells */
 #define TL_LOCK_SEGMENT_MOVE	0x544C03	/* moving or sealing a segment */
+#define TL_LOCK_LEDGER			0x544C04	/* closing a ledger block */
 
 #endif							/* TIEREDLOG_H */
