@@ -44,7 +44,7 @@ OBJS = \
 	src/progress.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
-REGRESS = logs append digests tiers errors workers decoder model
+REGRESS = logs append digests tiers errors workers decoder model ledger
 REGRESS_OPTS = --inputdir=test --outputdir=test/out
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"

@@ -1037,7 +1037,8 @@ CREATE TABLE tieredlog.ledger_entry (
 	log_name			text COLLATE "C",
 	segment_id			bigint,
 	body				jsonb NOT NULL,
-	created_at			timestamptz NOT NULL DEFAULT now()
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	entry_hash			bytea		-- its leaf hash when the block closed: points verify() at what changed
 );
 CREATE INDEX ledger_entry_block ON tieredlog.ledger_entry (block_id, entry_id);
 CREATE INDEX ledger_entry_pending ON tieredlog.ledger_entry (entry_id) WHERE block_id IS NULL;

@@ -265,6 +265,7 @@ tl_ledger_close_block(void)
 	TlLedgerBlock b;
 	TlHash	   *leaves;
 	Datum	   *ids;
+	Datum	   *hashes;
 	TlSha		sha;
 	bool		have_prev;
 	int64		n;
@@ -283,6 +284,7 @@ tl_ledger_close_block(void)
 	}
 	leaves = palloc(sizeof(TlHash) * n);
 	ids = palloc(sizeof(Datum) * n);
+	hashes = palloc(sizeof(Datum) * n);
 	tl_sha_open(&sha);
 	for (int64 i = 0; i < n; i++)
 	{
@@ -300,6 +302,8 @@ tl_ledger_close_block(void)
 	b.first_entry = DatumGetInt64(ids[0]);
 	b.last_entry = DatumGetInt64(ids[n - 1]);
 	b.entries = n;
+	for (int64 i = 0; i < n; i++)
+		hashes[i] = hash_to_bytea(&leaves[i]);
 	tl_merkle_root(&sha, leaves, n, &b.entries_root);
 	have_prev = read_head_block(&prev);
 	b.block_id = have_prev ? prev.block_id + 1 : 1;
@@ -311,8 +315,8 @@ tl_ledger_close_block(void)
 	{
 		Oid			types[7] = {INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
 		Datum		values[7];
-		Oid			utypes[2] = {INT8OID, INT8ARRAYOID};
-		Datum		uvalues[2];
+		Oid			utypes[3] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID};
+		Datum		uvalues[3];
 
 		values[0] = Int64GetDatum(b.block_id);
 		values[1] = Int64GetDatum(b.first_entry);
@@ -326,8 +330,10 @@ tl_ledger_close_block(void)
 					7, types, values, SPI_OK_INSERT);
 		uvalues[0] = Int64GetDatum(b.block_id);
 		uvalues[1] = PointerGetDatum(construct_array(ids, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		tl_spi_exec("UPDATE tieredlog.ledger_entry SET block_id = $1 WHERE entry_id = ANY ($2)",
-					2, utypes, uvalues, SPI_OK_UPDATE);
+		uvalues[2] = PointerGetDatum(construct_array(hashes, (int) n, BYTEAOID, -1, false, TYPALIGN_INT));
+		tl_spi_exec("UPDATE tieredlog.ledger_entry e SET block_id = $1, entry_hash = u.h"
+					" FROM unnest($2, $3) AS u(id, h) WHERE e.entry_id = u.id",
+					3, utypes, uvalues, SPI_OK_UPDATE);
 	}
 	tl_restore_user(&save);
 	return b.block_id;

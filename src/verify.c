@@ -10,6 +10,8 @@
  *			block_root		a block's entries_root equals the Merkle root recomputed from its entries
  *			block_link		a block's previous_block_hash equals the hash of the block before it,
  *							recomputed with that block's recomputed root
+ *			entry_hash		(pointer) an entry whose hash differs from the one stored when its
+ *							block closed: names the entry that changed, the root decides
  *			entry_block		no entry names a block that does not exist
  *			trusted_digest	each digest given (ledger_digest() output, or peers' WITNESS bodies)
  *							names a block of this node whose recomputed hash it equals
@@ -116,6 +118,28 @@ read_block(HeapTuple tup, TupleDesc desc, CheckedBlock *b)
 	b->stored.closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 }
 
+/*
+ * The hash each entry had when its block closed is stored with it, only to point at the entry
+ * that changed: the block's root, not this column, decides whether the block verifies.
+ */
+static void
+point_at_entry(VerifyOut *out, int64 entry_id, Datum stored, bool isnull, const TlHash *now)
+{
+	bytea	   *b = isnull ? NULL : DatumGetByteaPP(stored);
+	TlHash		then;
+
+	if (b == NULL || VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
+	{
+		emit(out, "entry_hash", psprintf("entry %lld", (long long) entry_id), false, "a stored entry hash",
+			 tl_hash_to_hex(now));
+		return;
+	}
+	memcpy(then.b, VARDATA_ANY(b), TL_HASH_LEN);
+	if (memcmp(then.b, now->b, TL_HASH_LEN) != 0)
+		emit(out, "entry_hash", psprintf("entry %lld", (long long) entry_id), false, tl_hash_to_hex(&then),
+			 tl_hash_to_hex(now));
+}
+
 /* Recompute a block's root from its entries; checks count and first/last ids. */
 static void
 recompute_block(VerifyOut *out, TlSha *sha, CheckedBlock *b, int64 *entry_failures)
@@ -128,7 +152,7 @@ recompute_block(VerifyOut *out, TlSha *sha, CheckedBlock *b, int64 *entry_failur
 	int64		last = 0;
 	TlLedgerBlock with_root;
 
-	ro_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text"
+	ro_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text, entry_hash"
 			" FROM tieredlog.ledger_entry WHERE block_id = $1 ORDER BY entry_id", 1, types, values, NULL);
 	n = SPI_processed;
 	leaves = palloc(sizeof(TlHash) * Max(n, 1));
@@ -146,6 +170,7 @@ recompute_block(VerifyOut *out, TlSha *sha, CheckedBlock *b, int64 *entry_failur
 							 DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)),
 							 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)),
 							 SPI_getvalue(tup, desc, 6), &leaves[i]);
+		point_at_entry(out, id, SPI_getbinval(tup, desc, 7, &isnull), isnull, &leaves[i]);
 	}
 	tl_merkle_root(sha, leaves, n, &b->root);
 	pfree(leaves);
@@ -190,9 +215,10 @@ verify_chain(VerifyOut *out, TlSha *sha, CheckedBlock **blocks_out)
 		char	   *object = psprintf("block %lld", (long long) b->stored.block_id);
 
 		CHECK_FOR_INTERRUPTS();
-		if (b->stored.block_id != i + 1)
+		if (b->stored.block_id != (i == 0 ? 1 : blocks[i - 1].stored.block_id + 1))
 		{
-			emit(out, "block_sequence", object, false, psprintf("block %lld", (long long) (i + 1)),
+			emit(out, "block_sequence", object, false,
+				 psprintf("block %lld", (long long) (i == 0 ? 1 : blocks[i - 1].stored.block_id + 1)),
 				 psprintf("block %lld", (long long) b->stored.block_id));
 			fail_seq++;
 		}
@@ -237,6 +263,15 @@ verify_entries_have_blocks(VerifyOut *out)
 		 psprintf("%s entries not in a block yet", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
 }
 
+static CheckedBlock *
+find_block(CheckedBlock *blocks, int64 n, int64 block_id)
+{
+	for (int64 i = 0; i < n; i++)
+		if (blocks[i].stored.block_id == block_id)
+			return &blocks[i];
+	return NULL;
+}
+
 /* Each trusted digest: {"node", "block_id", "block_hash"} (an object or an array of them). */
 static void
 verify_digests(VerifyOut *out, Jsonb *digests, CheckedBlock *blocks, int64 nblocks)
@@ -259,6 +294,7 @@ verify_digests(VerifyOut *out, Jsonb *digests, CheckedBlock *blocks, int64 nbloc
 		char	   *hash_text = SPI_getvalue(tab->vals[i], tab->tupdesc, 3);
 		int64		id = id_text ? strtoi64(id_text, NULL, 10) : 0;
 		TlHash		want;
+		CheckedBlock *b;
 		char	   *object = psprintf("digest of block %s", id_text ? id_text : "?");
 
 		if (id_text == NULL || !tl_hash_from_hex(hash_text, &want))
@@ -267,11 +303,11 @@ verify_digests(VerifyOut *out, Jsonb *digests, CheckedBlock *blocks, int64 nbloc
 		else if (node == NULL || strcmp(node, tl_node_name()) != 0)
 			emit(out, "trusted_digest", object, false, psprintf("node %s", tl_node_name()),
 				 psprintf("node %s", node ? node : "(none)"));
-		else if (id < 1 || id > nblocks || blocks[id - 1].stored.block_id != id)
+		else if ((b = find_block(blocks, nblocks, id)) == NULL)
 			emit(out, "trusted_digest", object, false, hash_text, "no such block");
 		else
-			emit(out, "trusted_digest", object, memcmp(want.b, blocks[id - 1].hash.b, TL_HASH_LEN) == 0,
-				 hash_text, tl_hash_to_hex(&blocks[id - 1].hash));
+			emit(out, "trusted_digest", object, memcmp(want.b, b->hash.b, TL_HASH_LEN) == 0,
+				 hash_text, tl_hash_to_hex(&b->hash));
 	}
 }
 
