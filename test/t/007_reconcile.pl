@@ -251,5 +251,14 @@ $res = $r2->safe_psql('postgres', "SELECT records_sent || '|' || records_receive
 is($res, '1|1', 'the next run finishes the work, both ways');
 all_agree('peer vanished mid-run');
 
+# after all this damage and repair, every node's ledger and seals still verify
+for my $n (@nodes)
+{
+	is($n->safe_psql('postgres', "SELECT count(*) FROM tieredlog.verify() WHERE NOT ok"), '0',
+		$n->name . ': verify() finds nothing wrong after the repairs');
+}
+ok($r2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.ledger WHERE kind = 'REPAIR'") > 0,
+	'the repairs are in r2\'s ledger');
+
 $_->stop for @nodes;
 done_testing();
