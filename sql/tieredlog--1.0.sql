@@ -1109,6 +1109,10 @@ CREATE FUNCTION tieredlog.merkle_root(leaves bytea[]) RETURNS text
 CREATE FUNCTION tieredlog.merkle_proof(leaves bytea[], leaf_index bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'tieredlog_merkle_proof' LANGUAGE C STRICT IMMUTABLE;
 
+-- Merkle leaf hashes per second through the seal's SHA-256 path (bench/ledger's yardstick).
+CREATE FUNCTION tieredlog._sha256_rate(messages bigint, bytes integer) RETURNS float8
+	AS 'MODULE_PATHNAME', 'tieredlog_sha256_rate' LANGUAGE C STRICT VOLATILE;
+
 -- The genesis entry: what this ledger's encodings are.
 INSERT INTO tieredlog.ledger_entry (kind, body)
 VALUES ('CONFIG', jsonb_build_object('action', 'create_extension', 'node', tieredlog.node_name(),

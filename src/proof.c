@@ -12,6 +12,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -310,4 +312,43 @@ tieredlog_merkle_proof(PG_FUNCTION_ARGS)
 	json = proof_json(&j, &sha, leaves, n, index, &root);
 	tl_sha_close(&sha);
 	PG_RETURN_DATUM(json_datum(json));
+}
+
+PG_FUNCTION_INFO_V1(tieredlog_sha256_rate);
+
+/*
+ * _sha256_rate(messages, bytes): Merkle leaf hashes per second of `bytes`-byte messages through
+ * the same pg_cryptohash path the seal uses (a benchmark's yardstick, bench/ledger).
+ */
+Datum
+tieredlog_sha256_rate(PG_FUNCTION_ARGS)
+{
+	int64		messages = PG_GETARG_INT64(0);
+	int32		bytes = PG_GETARG_INT32(1);
+	char	   *buf;
+	TlSha		sha;
+	TlHash		h;
+	instr_time	start;
+	instr_time	elapsed;
+
+	if (messages < 1 || messages > INT64CONST(100000000) || bytes < 0 || bytes > 1024 * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("messages must be 1 to 100000000 and bytes 0 to 1048576")));
+	buf = palloc(Max(bytes, 1));
+	for (int i = 0; i < bytes; i++)
+		buf[i] = (char) (i * 31 + 7);
+	tl_sha_open(&sha);
+	INSTR_TIME_SET_CURRENT(start);
+	for (int64 i = 0; i < messages; i++)
+	{
+		buf[0] = (char) i;
+		tl_merkle_leaf(&sha, buf, bytes, &h);
+		if ((i & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	tl_sha_close(&sha);
+	PG_RETURN_FLOAT8((double) messages / Max(INSTR_TIME_GET_DOUBLE(elapsed), 1e-9));
 }
