@@ -12,6 +12,7 @@ OBJS = \
 	src/ledger.o \
 	src/verify.o \
 	src/proof.o \
+	src/seal_peers.o \
 	src/catalog.o \
 	src/segment.o \
 	src/digest.o \

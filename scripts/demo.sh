@@ -17,8 +17,9 @@ for i in 1 2 3; do
 	port=$((DEMO_PORT + i - 1))
 	fresh_dir "$DEMO_DIR/node$i"
 	say "starting node$i on port $port (data in $DEMO_DIR/node$i)"
-	# short worker settings, so the demo shows the worker sealing within seconds
-	start_node "$DEMO_DIR/node$i" "$port" "node$i" "tieredlog.naptime = 1" "tieredlog.seal_grace = 5"
+	# short worker settings, so the demo shows the worker sealing (and witnessing) within seconds
+	start_node "$DEMO_DIR/node$i" "$port" "node$i" "tieredlog.naptime = 1" "tieredlog.seal_grace = 5" \
+		"tieredlog.ledger_interval = 2"
 done
 
 on_node() {	# on_node <i> <psql args...>
@@ -118,6 +119,34 @@ say "and what it has checked on its own so far (tieredlog.check_log, every tiere
 on_node 1 -c "SELECT log_name, range_start, peer_name, round(score::numeric, 4) AS score, cost, reason FROM tieredlog.schedule LIMIT 8" \
 	-c "SELECT reason, count(*) AS checks, count(*) FILTER (WHERE diverged) AS diverged FROM tieredlog.check_log GROUP BY reason" \
 	-c "SELECT model_id, state, algo, note FROM tieredlog.models"
+
+say "tamper evidence: every seal wrote a Merkle root into node1's ledger; blocks chain the entries by SHA-256,"
+say "and the worker gives the ledger's digest to the peers, which keep it as a WITNESS entry"
+on_node 1 -c "SELECT kind, count(*) AS entries, count(block_id) AS in_blocks FROM tieredlog.ledger GROUP BY kind ORDER BY kind" \
+	-c "SELECT tieredlog.ledger_digest() AS digest_to_keep_elsewhere"
+node2_roots=$(on_node 2 -At -c "SELECT string_agg(range_start || '=' || seal_root, ',' ORDER BY range_start) FROM tieredlog.segments WHERE log_name = 'orders' AND state = 'sealed'")
+for _ in $(seq 1 100); do
+	[ "$(on_node 2 -At -c "SELECT count(*) > 0 FROM tieredlog.ledger WHERE kind = 'WITNESS' AND body->>'node' = 'node1'
+		AND (body->>'block_id')::bigint >= (SELECT max(block_id) FROM tieredlog.ledger_blocks)")" = t ] && break
+	sleep 0.2
+done
+witnessed=$(on_node 2 -At -c "SELECT jsonb_agg(body) FROM tieredlog.ledger WHERE kind = 'WITNESS' AND body->>'node' = 'node1'")
+say "node1's ledger and seals, recomputed from the rows, against the $(echo "$witnessed" | grep -o block_hash | wc -l) digests node2 witnessed (verify())"
+on_node 1 -c "SELECT check_name, count(*) AS checks, bool_and(ok) AS all_ok FROM tieredlog.verify(NULL, \$\$$witnessed\$\$) GROUP BY 1 ORDER BY 1"
+say "node2 sealed the 'orders' segments it reconciled: the same Merkle roots as node1's ($(on_node 1 -At -c "SELECT CASE WHEN string_agg(range_start || '=' || seal_root, ',' ORDER BY range_start) = \$\$$node2_roots\$\$ THEN 'equal' ELSE 'different' END FROM tieredlog.segments WHERE log_name = 'orders' AND state = 'sealed' AND range_start IN (SELECT range_start FROM tieredlog.segments WHERE log_name = 'orders')"))"
+say "a record of a sealed segment altered behind tieredlog's back on node1 (then rolled back): verify() names it"
+rel=$(on_node 1 -At -c "SELECT relation FROM tieredlog.segments WHERE log_name = 'orders' AND state = 'sealed' AND relation IS NOT NULL ORDER BY range_start LIMIT 1")
+if [ -n "$rel" ]; then
+	on_node 1 -c "BEGIN" -c "UPDATE tieredlog_data.$rel SET payload = '{\"status\": \"refunded\"}' WHERE ctid = (SELECT min(ctid) FROM tieredlog_data.$rel)" \
+		-c "SELECT check_name, object, left(expected, 20) AS expected, left(actual, 20) AS actual FROM tieredlog.verify('orders') WHERE NOT ok" -c "ROLLBACK"
+fi
+say "an inclusion proof: one record of a sealed 'orders' segment, checked against node2's seal root of that segment"
+proof=$(on_node 1 -At -c "SELECT tieredlog.inclusion_proof(r.segment_id, r.rid) FROM tieredlog.read('orders') r
+	JOIN tieredlog.segments s USING (segment_id) WHERE s.state = 'sealed' ORDER BY r.ts LIMIT 1")
+on_node 2 -c "SELECT (\$\$$proof\$\$::jsonb)->>'leaf_index' AS leaf, (\$\$$proof\$\$::jsonb)->>'tree_size' AS of,
+	jsonb_array_length((\$\$$proof\$\$::jsonb)->'path') AS hashes_in_path,
+	tieredlog.check_inclusion(\$\$$proof\$\$, s.seal_root) AS proven_against_node2s_root
+	FROM tieredlog.segments s WHERE s.log_name = 'orders' AND s.range_start = ((\$\$$proof\$\$::jsonb)->>'range_start')::timestamptz"
 
 say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
 on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \

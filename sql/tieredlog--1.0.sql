@@ -867,32 +867,64 @@ CREATE VIEW tieredlog.schedule AS
 SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at
   FROM tieredlog._plan_checks();
 
--- One scheduler cycle (the worker runs it every tieredlog.check_interval): plan, log each
--- decision, reconcile the pair, log the outcome. A check that fails is logged and the others go on.
-CREATE FUNCTION tieredlog._run_checks() RETURNS integer
+-- One scheduler cycle, in two steps so that each check can commit on its own (the worker runs
+-- every check in its own transaction): _log_checks() plans and logs each decision and returns the
+-- check ids; _run_check() reconciles one logged pair and logs the outcome. A check that fails is
+-- logged as an error and the others go on; one left unfinished by a crash is marked 'abandoned'.
+CREATE FUNCTION tieredlog._log_checks() RETURNS bigint[]
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	UPDATE tieredlog.check_log SET status = 'abandoned', finished_at = clock_timestamp()
+	 WHERE finished_at IS NULL AND decided_at < now() - interval '10 minutes';
+	WITH plan AS (
+		SELECT p.*, row_number() OVER () AS ord FROM tieredlog._plan_checks() p
+	), logged AS (
+		INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier, peer_name, features, model_id,
+										 score, cost, reason, propensity)
+		SELECT c.segment_id, c.log_name, c.range_start, c.tier, c.peer_name, c.features, c.model_id,
+			   c.score, c.cost, c.reason, c.propensity
+		  FROM plan c ORDER BY c.ord
+		RETURNING check_id
+	)
+	SELECT COALESCE(array_agg(check_id ORDER BY check_id), '{}') INTO ids FROM logged;
+	RETURN ids;
+END $$;
+
+CREATE FUNCTION tieredlog._run_check(p_check_id bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	c record;
 	res record;
+BEGIN
+	SELECT * INTO c FROM tieredlog.check_log l WHERE l.check_id = p_check_id AND l.finished_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	BEGIN
+		SELECT r.status, r.records_sent + r.records_received AS moved, r.bytes INTO res
+		  FROM tieredlog.reconcile_segment(c.segment_id, c.peer_name) r;
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = res.status,
+			   diverged = res.status IS DISTINCT FROM 'in_sync', records_moved = res.moved, bytes = res.bytes
+		 WHERE l.check_id = p_check_id;
+		RETURN res.status IS DISTINCT FROM 'in_sync';
+	EXCEPTION WHEN OTHERS THEN
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = 'error', error = SQLERRM
+		 WHERE l.check_id = p_check_id;
+		RETURN NULL;
+	END;
+END $$;
+
+-- Both steps in the caller's transaction (for running a cycle by hand); returns the checks run.
+CREATE FUNCTION tieredlog._run_checks() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
 	id bigint;
 	n integer := 0;
 BEGIN
-	FOR c IN SELECT * FROM tieredlog._plan_checks() LOOP
-		INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier, peer_name, features, model_id,
-										 score, cost, reason, propensity)
-		VALUES (c.segment_id, c.log_name, c.range_start, c.tier, c.peer_name, c.features, c.model_id,
-				c.score, c.cost, c.reason, c.propensity)
-		RETURNING check_id INTO id;
-		BEGIN
-			SELECT r.status, r.records_sent + r.records_received AS moved, r.bytes INTO res
-			  FROM tieredlog.reconcile_segment(c.segment_id, c.peer_name) r;
-			UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = res.status,
-				   diverged = res.status IS DISTINCT FROM 'in_sync', records_moved = res.moved, bytes = res.bytes
-			 WHERE l.check_id = id;
-		EXCEPTION WHEN OTHERS THEN
-			UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = 'error', error = SQLERRM
-			 WHERE l.check_id = id;
-		END;
+	FOREACH id IN ARRAY tieredlog._log_checks() LOOP
+		PERFORM tieredlog._run_check(id);
 		n := n + 1;
 	END LOOP;
 	RETURN n;
@@ -1108,6 +1140,24 @@ CREATE FUNCTION tieredlog.merkle_root(leaves bytea[]) RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_merkle_root' LANGUAGE C STRICT IMMUTABLE;
 CREATE FUNCTION tieredlog.merkle_proof(leaves bytea[], leaf_index bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'tieredlog_merkle_proof' LANGUAGE C STRICT IMMUTABLE;
+
+-- Seal roots, for a peer's compare_seals().
+CREATE FUNCTION tieredlog._ae_seals(log_name text)
+	RETURNS TABLE(log_name text, range_start timestamptz, segment_id bigint, state text, seal_root text,
+				  seal_records bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT l.log_name, s.range_start, s.segment_id, s.state, encode(s.seal_root, 'hex'), s.seal_records
+  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id)
+ WHERE $1 IS NULL OR l.log_name = $1
+$$;
+-- This node's seal roots next to a peer's, segment by segment (status: equal, different,
+-- not_sealed_here, not_sealed_on_peer, missing_here, missing_on_peer).
+CREATE FUNCTION tieredlog.compare_seals(peer_name text, log_name text DEFAULT NULL)
+	RETURNS TABLE(log_name text, range_start timestamptz, segment_id bigint, local_root text, peer_root text,
+				  status text)
+	AS 'MODULE_PATHNAME', 'tieredlog_compare_seals' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 -- Merkle leaf hashes per second through the seal's SHA-256 path (bench/ledger's yardstick).
 CREATE FUNCTION tieredlog._sha256_rate(messages bigint, bytes integer) RETURNS float8

@@ -398,12 +398,67 @@ run_sql_int8(const char *sql)
 	return result;
 }
 
+/* The scheduler's plan for this cycle, logged in check_log; the check ids, in the caller's context. */
+static List *
+log_checks(MemoryContext outer)
+{
+	TlAsOwner	save;
+	List	   *ids = NIL;
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT unnest(tieredlog._log_checks())", 0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		int64	   *box = palloc(sizeof(int64));
+
+		*box = id;
+		ids = lappend(ids, box);
+		MemoryContextSwitchTo(spi);
+	}
+	tl_restore_user(&save);
+	return ids;
+}
+
+/*
+ * Run the logged checks, each in its own transaction: a reconciliation commits as soon as it is
+ * done, and a long cycle holds no snapshot or locks across its checks. Returns the report.
+ */
+static char *
+run_checks(List *ids)
+{
+	ListCell   *lc;
+	int			done = 0;
+	int			diverged = 0;
+
+	foreach(lc, ids)
+	{
+		int64		id = *(int64 *) lfirst(lc);
+		char		sql[64];
+
+		CHECK_FOR_INTERRUPTS();
+		snprintf(sql, sizeof(sql), "SELECT tieredlog._run_check(" INT64_FORMAT ")::int", id);
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		diverged += (int) run_sql_int8(sql);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		done++;
+	}
+	return psprintf("%d checks run, %d diverged", done, diverged);
+}
+
 /* Run one task in its own transaction; returns a short description of what it did. */
 static char *
 execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nflushed)
 {
 	char	   *what = NULL;
 	TlMoveResult res;
+	List	   *checks = NIL;
+	MemoryContext caller = CurrentMemoryContext;	/* outlives the task's transaction */
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -430,7 +485,7 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			what = psprintf("%d pending conflicts settled", tl_conflict_sweep());
 			break;
 		case TL_TASK_CHECKS:
-			what = psprintf("%lld checks run", (long long) run_sql_int8("SELECT tieredlog._run_checks()"));
+			checks = log_checks(caller);
 			break;
 		case TL_TASK_PEER_STATS:
 			what = tl_gather_peer_access();
@@ -471,6 +526,8 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (t->kind == TL_TASK_CHECKS)
+		what = run_checks(checks);
 	return what;
 }
 

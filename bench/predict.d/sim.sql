@@ -75,7 +75,8 @@ BEGIN
 	PERFORM setseed(p_seed / 2);
 	DROP TABLE IF EXISTS sim_st, sim_log, sim_ttd;
 	CREATE TEMP TABLE sim_st AS
-	SELECT pair_id, NULL::int AS diverged_since, 0 AS last_check, 0 AS writes_since, false AS gap_since, 0 AS past
+	SELECT pair_id, NULL::int AS diverged_since, 0 AS last_check, 0 AS writes_since, false AS gap_since, 0 AS past,
+		   0::float8 AS log_survival
 	  FROM sim_pair;
 	ALTER TABLE sim_st ADD PRIMARY KEY (pair_id);
 	CREATE TEMP TABLE sim_log (cycle int, features float8[], y boolean);
@@ -83,6 +84,7 @@ BEGIN
 	FOR t IN 1 .. p_cycles LOOP
 		-- the cycle's writes, outages and new divergences
 		UPDATE sim_st s SET writes_since = s.writes_since + e.writes, gap_since = s.gap_since OR e.gap,
+			   log_survival = s.log_survival + ln(1 - e.hazard),
 			   diverged_since = CASE WHEN s.diverged_since IS NULL AND e.u < e.hazard THEN t ELSE s.diverged_since END
 		  FROM sim_ev e WHERE e.cycle = t AND e.pair_id = s.pair_id;
 		-- the model is refitted every 10 cycles on what it logged (recent checks, shrunk to the prior)
@@ -105,6 +107,10 @@ BEGIN
 					   WHEN 'dirty' THEN (s.writes_since > 0)::int * 1e6 + (t - s.last_check) + random() * 1e-3
 					   WHEN 'hand_rule' THEN s.gap_since::int * 1e6 + (1 + s.writes_since) * p.origins * (t - s.last_check)
 										   + random() * 1e-3
+					   -- references, not baselines: the true chance that the pair has diverged since its
+					   -- check (the simulator's own hazards: the best any policy can know), and the truth
+					   WHEN 'bayes' THEN (1 - exp(s.log_survival)) / p.cost
+					   WHEN 'oracle' THEN (s.diverged_since IS NOT NULL)::int / p.cost
 					   ELSE 0 END AS prio
 			  FROM sim_st s JOIN sim_pair p USING (pair_id)
 		), ranked AS (
@@ -127,7 +133,7 @@ BEGIN
 		INSERT INTO sim_ttd SELECT t - k.diverged_since FROM sim_pick k WHERE k.diverged_since IS NOT NULL AND t > warm;
 		INSERT INTO sim_log SELECT t, k.f, k.diverged_since IS NOT NULL FROM sim_pick k;
 		UPDATE sim_st s SET past = s.past + (s.diverged_since IS NOT NULL)::int, diverged_since = NULL,
-			   last_check = t, writes_since = 0, gap_since = false
+			   last_check = t, writes_since = 0, gap_since = false, log_survival = 0
 		  FROM sim_pick k WHERE k.pair_id = s.pair_id;
 	END LOOP;
 	recall := rsum / greatest(rn, 1);

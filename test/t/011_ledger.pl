@@ -53,6 +53,26 @@ seal_all($a);
 seal_all($b);
 isnt(roots($a), '', 'la sealed its segments');
 is(roots($b), roots($a), 'lb computed the same seal roots as la (records arrived in another order)');
+is($a->safe_psql('postgres', "SELECT string_agg(DISTINCT status, ',') FROM tieredlog.compare_seals('lb', 'ev')"), 'equal',
+	'compare_seals() on la finds every root equal to lb\'s');
+# a record lb lost before both sealed: the roots differ, until reconciliation and a reseal
+$a->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'c' || i, jsonb_build_object('c', i), NULL, '2026-04-01 14:00+00'::timestamptz + i * interval '1 min') FROM generate_series(1, 30) i});
+ok($b->poll_query_until('postgres', "SELECT count(*) = 30 FROM tieredlog.read('ev', '2026-04-01 14:00+00', '2026-04-01 15:00+00')"),
+	'lb has the 30 records of 14:00');
+my $rel14 = $b->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-04-01 14:00+00'");
+$b->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel14 WHERE key = 'c5'");
+seal_all($a);
+seal_all($b);
+is($a->safe_psql('postgres', "SELECT status FROM tieredlog.compare_seals('lb', 'ev') WHERE range_start = '2026-04-01 14:00+00'"),
+	'different', 'compare_seals() shows the 14:00 segment sealed differently on lb');
+is($b->safe_psql('postgres', "SELECT status || '|' || records_received FROM tieredlog.reconcile('ev', 'la')
+	WHERE range_start = '2026-04-01 14:00+00'"), 'repaired|1', 'lb reconciles it');
+seal_all($b);
+is($a->safe_psql('postgres', "SELECT string_agg(DISTINCT status, ',') FROM tieredlog.compare_seals('lb', 'ev')"), 'equal',
+	'after lb\'s reseal every root is equal again');
+is(failures($b), '', 'and lb verifies clean');
+my ($rc, $out, $err) = $a->psql('postgres', "SELECT * FROM tieredlog.compare_seals('nobody')");
+like($err, qr/peer "nobody" does not exist/, 'compare_seals() with an unknown peer: a clear error');
 is(failures($a), '', 'la verifies clean');
 is(failures($b), '', 'lb verifies clean');
 
@@ -85,6 +105,8 @@ is(failures($a, $witnessed), '', 'undone, la verifies again');
 
 # ---- a peer that is down: the witness waits for it ------------------------------------------------------
 $b->stop;
+($rc, $out, $err) = $a->psql('postgres', "SELECT * FROM tieredlog.compare_seals('lb')");
+like($err, qr/could not connect to peer "lb"/, 'compare_seals() with the peer down: a clear error');
 $a->safe_psql('postgres', "SELECT tieredlog.set_source_priority('app', 3)");
 my $head = $a->safe_psql('postgres', "SELECT (tieredlog.ledger_digest())->>'block_id'");
 my $logged = 0;
@@ -103,7 +125,7 @@ my $rel = $b->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHE
 my $seg = $b->safe_psql('postgres', "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-04-01 10:00+00'");
 $b->safe_psql('postgres', "UPDATE tieredlog_data.$rel SET payload = '{\"i\": -7}' WHERE key = 'a7'");
 like(failures($b), qr/seal_root segment $seg/, 'verify() on lb names the altered segment');
-my ($rc, $out, $err) = $b->psql('postgres', "SELECT sum(damaged) FROM tieredlog.scrub('ev')");
+($rc, $out, $err) = $b->psql('postgres', "SELECT sum(damaged) FROM tieredlog.scrub('ev')");
 is($out, '1', 'the scrub takes the altered record out');
 is($b->safe_psql('postgres', "SELECT count(*) FROM tieredlog.ledger WHERE kind = 'QUARANTINE' AND body->>'via' = 'scrub'"), '1',
 	'a QUARANTINE entry records it');
@@ -117,6 +139,8 @@ is($b->safe_psql('postgres', "SELECT string_agg(kind, ',' ORDER BY entry_id) FRO
 	'SEAL,REOPEN,REPAIR,RESEAL', 'its history: sealed, reopened, repaired, resealed');
 is(failures($b), '', 'lb verifies clean after the repair');
 is(roots($b), roots($a), 'and has la\'s seal roots again');
+is($a->safe_psql('postgres', "SELECT string_agg(DISTINCT status, ',') FROM tieredlog.compare_seals('lb', 'ev')"), 'equal',
+	'compare_seals() agrees');
 
 # ---- kill -9 in the middle of a seal ------------------------------------------------------------------------
 $a->safe_psql('postgres', q{SELECT tieredlog.create_log('big', '1 day');
