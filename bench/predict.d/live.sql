@@ -4,6 +4,9 @@
 -- same for all of them and their checks repair what they find.
 SET client_min_messages = warning;
 
+-- the baselines' checks are logged with their own reason (this bench database only)
+ALTER TABLE tieredlog.check_log DROP CONSTRAINT IF EXISTS check_log_reason_check;
+
 CREATE TABLE IF NOT EXISTS live_truth (cycle int, range_start timestamptz, peer_name text);
 CREATE TABLE IF NOT EXISTS live_pick (cycle int, range_start timestamptz, peer_name text, reason text);
 CREATE TABLE IF NOT EXISTS live_digest (node text, range_start timestamptz, digest text);
@@ -46,8 +49,8 @@ WITH f AS (
 	SELECT * FROM (SELECT r.*, sum(r.cost) OVER (ORDER BY r.prio DESC, r.segment_id, r.peer_name) AS spent FROM r) x
 	 WHERE x.spent <= p_budget
 ), logged AS (
-	INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier, peer_name, features, cost, reason)
-	SELECT segment_id, log_name, range_start, tier, peer_name, features, cost, 'baseline ' || p_policy FROM chosen
+	INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier, peer_name, features, score, cost, reason)
+	SELECT segment_id, log_name, range_start, tier, peer_name, features, 0, cost, 'baseline ' || p_policy FROM chosen
 	RETURNING check_id
 )
 SELECT COALESCE(array_agg(check_id), '{}') FROM logged;
