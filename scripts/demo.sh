@@ -131,7 +131,7 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 witnessed=$(on_node 2 -At -c "SELECT jsonb_agg(body) FROM tieredlog.ledger WHERE kind = 'WITNESS' AND body->>'node' = 'node1'")
-say "node1's ledger and seals, recomputed from the rows, against the $(echo "$witnessed" | grep -o block_hash | wc -l) digests node2 witnessed (verify())"
+say "node1's ledger and seals, recomputed from the rows, against what node2 witnessed ($(echo "$witnessed" | grep -o block_hash | wc -l) digest(s)): verify()"
 on_node 1 -c "SELECT check_name, count(*) AS checks, bool_and(ok) AS all_ok FROM tieredlog.verify(NULL, \$\$$witnessed\$\$) GROUP BY 1 ORDER BY 1"
 say "node2 sealed the 'orders' segments it reconciled: the same Merkle roots as node1's ($(on_node 1 -At -c "SELECT CASE WHEN string_agg(range_start || '=' || seal_root, ',' ORDER BY range_start) = \$\$$node2_roots\$\$ THEN 'equal' ELSE 'different' END FROM tieredlog.segments WHERE log_name = 'orders' AND state = 'sealed' AND range_start IN (SELECT range_start FROM tieredlog.segments WHERE log_name = 'orders')"))"
 say "a record of a sealed segment altered behind tieredlog's back on node1 (then rolled back): verify() names it"
