@@ -707,19 +707,7 @@ tieredlog_record_rid(PG_FUNCTION_ARGS)
 	pg_uuid_t  *u;
 
 	tl_require_preload();
-	require_args(fcinfo, 4, "log_name, key, payload and ts");
-	if (PG_ARGISNULL(5) || PG_ARGISNULL(6))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("origin and seq must not be null")));
-	memset(&rec, 0, sizeof(rec));
-	rec.log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	rec.key = PG_GETARG_TEXT_PP(1);
-	rec.payload = PG_GETARG_JSONB_P(2);
-	rec.ts = PG_GETARG_TIMESTAMPTZ(3);
-	rec.source = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
-	rec.origin = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	rec.seq = PG_GETARG_INT64(6);
+	tl_record_from_args(fcinfo, &rec);
 	tl_record_compute_rid(&rec);
 	u = palloc(sizeof(pg_uuid_t));
 	memcpy(u->data, rec.rid.bytes, TL_RID_LEN);

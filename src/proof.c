@@ -221,19 +221,7 @@ tieredlog_record_leaf_hash(PG_FUNCTION_ARGS)
 	TlSha		sha;
 	TlHash		h;
 
-	for (int i = 0; i < 7; i++)
-		if (i != 4 && PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("only source may be null")));
-	memset(&rec, 0, sizeof(rec));
-	rec.log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	rec.key = PG_GETARG_TEXT_PP(1);
-	rec.payload = PG_GETARG_JSONB_P(2);
-	rec.ts = PG_GETARG_TIMESTAMPTZ(3);
-	rec.source = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
-	rec.origin = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	rec.seq = PG_GETARG_INT64(6);
+	tl_record_from_args(fcinfo, &rec);
 	initStringInfo(&buf);
 	tl_record_encode(&buf, &rec, NULL, 0);
 	tl_sha_open(&sha);

@@ -20,11 +20,13 @@
 
 #include <unistd.h>
 
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/jsonb.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -118,6 +120,28 @@ tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int pa
 	memcpy(rec->rid.bytes, &hi, 8);
 	memcpy(rec->rid.bytes + 8, &lo, 8);
 	rec->logical_bytes = buf->len - start;
+}
+
+/*
+ * A record from SQL arguments (log_name, key, payload, ts, source, origin, seq), as record_rid()
+ * and record_leaf_hash() take them; only source may be null. The rid is not computed.
+ */
+void
+tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec)
+{
+	for (int i = 0; i < 7; i++)
+		if (i != 4 && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("log_name, key, payload, ts, origin and seq must not be null")));
+	memset(rec, 0, sizeof(*rec));
+	rec->log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rec->key = PG_GETARG_TEXT_PP(1);
+	rec->payload = PG_GETARG_JSONB_P(2);
+	rec->ts = PG_GETARG_TIMESTAMPTZ(3);
+	rec->source = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
+	rec->origin = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	rec->seq = PG_GETARG_INT64(6);
 }
 
 /* Fill rec->rid and rec->logical_bytes from the other fields. */

@@ -7,6 +7,7 @@
 #define TIEREDLOG_RECORD_H
 
 #include "postgres.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -33,6 +34,7 @@ typedef struct TlRecord
 } TlRecord;
 
 extern void tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len);
+extern void tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec);
 extern void tl_record_compute_rid(TlRecord *rec);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
 											int payload_len);
