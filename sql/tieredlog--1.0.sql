@@ -976,6 +976,9 @@ DECLARE
 	m_act jsonb;
 	new_id bigint;
 	wins boolean;
+	train_pos integer;
+	hold_pos integer;
+	why text;
 BEGIN
 	IF lambda IS NULL OR lambda < 0 THEN
 		RAISE EXCEPTION 'lambda must be >= 0' USING ERRCODE = 'invalid_parameter_value';
@@ -992,6 +995,13 @@ BEGIN
 	END IF;
 	train_ids := ids[1:n - n / 5];
 	hold_ids := ids[n - n / 5 + 1:n];
+	SELECT count(*) FILTER (WHERE c.check_id = ANY (train_ids)), count(*) FILTER (WHERE c.check_id = ANY (hold_ids))
+	  INTO train_pos, hold_pos FROM tieredlog.check_log c WHERE c.check_id = ANY (ids) AND c.diverged;
+	IF train_pos < min_positives THEN
+		RAISE NOTICE 'not enough diverged checks in the training part: % of the % needed (% held out)',
+			train_pos, min_positives, hold_pos;
+		RETURN NULL;
+	END IF;
 	SELECT m.coef INTO prior FROM tieredlog.model m WHERE m.algo = 'prior' ORDER BY m.model_id LIMIT 1;
 	SELECT tieredlog.logistic_fit(c.features, c.diverged, lambda,
 								  power(0.5, extract(epoch FROM now() - c.decided_at) / (7 * 86400.0)), prior)
@@ -1000,14 +1010,18 @@ BEGIN
 	SELECT m.model_id, m.coef INTO act FROM tieredlog.model m WHERE m.state = 'active';
 	m_new := tieredlog._model_metrics(coef, hold_ids);
 	m_act := tieredlog._model_metrics(act.coef, hold_ids);
-	wins := (m_new->>'log_loss')::float8 <= (m_act->>'log_loss')::float8
+	-- held-out checks without divergence can only reward a model that predicts none: no comparison
+	wins := hold_pos >= 2
+			AND (m_new->>'log_loss')::float8 <= (m_act->>'log_loss')::float8
 			AND (m_new->>'recall_at_10pct_cost')::float8 >= (m_act->>'recall_at_10pct_cost')::float8 - 0.01;
+	why := CASE WHEN wins THEN 'not worse than model ' || act.model_id || ' on the held-out checks: active'
+				WHEN hold_pos < 2 THEN 'only ' || hold_pos || ' diverged check(s) held out, too few to compare with model '
+									   || act.model_id || ': kept as a candidate'
+				ELSE 'worse than model ' || act.model_id || ' on the held-out checks: kept as a candidate' END;
 	INSERT INTO tieredlog.model (state, algo, feature_names, coef, lambda, n_rows, n_pos, metrics, note)
-	VALUES ('candidate', 'irls', tieredlog.feature_names(), coef, lambda, cardinality(train_ids),
-			(SELECT count(*) FROM tieredlog.check_log c WHERE c.check_id = ANY (train_ids) AND c.diverged),
+	VALUES ('candidate', 'irls', tieredlog.feature_names(), coef, lambda, cardinality(train_ids), train_pos,
 			jsonb_build_object('holdout', m_new, 'active_on_holdout', m_act, 'active_model', act.model_id),
-			CASE WHEN wins THEN 'not worse than model ' || act.model_id || ' on the held-out checks: active'
-				 ELSE 'worse than model ' || act.model_id || ' on the held-out checks: kept as a candidate' END)
+			why)
 	RETURNING model_id INTO new_id;
 	IF wins THEN
 		UPDATE tieredlog.model SET state = 'retired' WHERE state = 'active';

@@ -22,7 +22,7 @@
 # Environment: TL_BENCH_LIVE_DIR [/var/tmp/tieredlog-bench-live], TL_BENCH_LIVE_PORT [55500],
 #   TL_BENCH_LIVE_CYCLES [40], TL_BENCH_LIVE_WARMUP [12], TL_BENCH_LIVE_SEED [1],
 #   TL_BENCH_LIVE_SEGMENTS [60], TL_BENCH_LIVE_POLICIES ["random oldest_first dirty hand_rule model"],
-#   TL_BENCH_BUDGET [0.1]
+#   TL_BENCH_BUDGET [0.1], TL_BENCH_LIVE_KEEP [0] (1: leave the last policy's cluster running)
 source "$(dirname "$0")/../../scripts/common.sh"
 
 LDIR=${TL_BENCH_LIVE_DIR:-/var/tmp/tieredlog-bench-live}
@@ -33,7 +33,8 @@ SEED=${TL_BENCH_LIVE_SEED:-1}
 SEGMENTS=${TL_BENCH_LIVE_SEGMENTS:-60}
 POLICIES=${TL_BENCH_LIVE_POLICIES:-random oldest_first dirty hand_rule model}
 BUDGET=${TL_BENCH_BUDGET:-0.1}
-BASE='2026-05-01 00:00:00+00'
+# the segments' windows: the last SEGMENTS minutes before the run (so their ages are realistic)
+BASE=$(date -u -d "-$((SEGMENTS + 10)) min" '+%Y-%m-%d %H:%M:00+00')
 RESULTS=$LDIR-results.txt
 
 nq() {	# nq <node 1..3> <psql args...>
@@ -154,14 +155,14 @@ run_policy() {
 	nq 1 -F ' | ' -c "SELECT '$policy', round(recall::numeric, 3), cycles, diverged_pairs, ttd_median, ttd_p95, episodes,
 		undetected, checks, (SELECT count(*) FROM tieredlog.models WHERE state = 'active' AND algo = 'irls')
 		FROM live_result($WARMUP)" >>"$RESULTS"
-	stop_cluster
+	[ "${TL_BENCH_LIVE_KEEP:-0}" = 1 ] || stop_cluster
 }
 
 install_deps
 as_root rm -f "$RESULTS"
 as_root touch "$RESULTS"
 as_root chmod 666 "$RESULTS"
-trap stop_cluster EXIT
+[ "${TL_BENCH_LIVE_KEEP:-0}" = 1 ] || trap stop_cluster EXIT
 for p in $POLICIES; do run_policy "$p"; done
 echo "## prediction: live, 3 nodes, $SEGMENTS segments x 2 peers of n1, $CYCLES cycles ($WARMUP warm-up), seed $SEED, budget $BUDGET of the full-check cost per cycle ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
