@@ -797,6 +797,7 @@ DECLARE
 	tier1_every interval := current_setting('tieredlog.tier1_reconcile_interval')::interval;
 	staleness interval := current_setting('tieredlog.check_max_staleness')::interval;
 	m record;
+	trained boolean;
 	pairs tieredlog._scored_pair[];
 	picked text[];
 	prop float8[];
@@ -806,6 +807,7 @@ DECLARE
 	i integer;
 BEGIN
 	SELECT * INTO m FROM tieredlog._active_model();
+	trained := EXISTS (SELECT 1 FROM tieredlog.model t WHERE t.model_id = m.model_id AND t.algo <> 'prior');
 	SELECT array_agg(ROW(f.segment_id, f.log_name, f.range_start, f.tier, f.peer_name, f.cost, f.last_check,
 						 f.features, tieredlog.logistic_predict(m.coef, f.features))::tieredlog._scored_pair
 					 ORDER BY f.segment_id, f.peer_name)
@@ -825,9 +827,11 @@ BEGIN
 		picked[i] := 'floor';
 		spent := spent + (pairs[i]).cost;
 	END LOOP;
-	-- 2. the tier policy: tier 0 above the threshold at once, tier 1 once its interval passed
+	-- 2. the tier policy: tier 0 above the threshold at once, tier 1 once its interval passed. Only
+	--    a trained model's scores are probabilities to compare with a threshold: the hand-set prior
+	--    only ranks (bench/predict, live: with it the threshold spent the budget on busy segments)
 	FOR i IN 1 .. n LOOP
-		IF (pairs[i]).score > threshold THEN
+		IF trained AND (pairs[i]).score > threshold THEN
 			due[i] := CASE WHEN (pairs[i]).tier = 0 THEN now()
 						   ELSE COALESCE((pairs[i]).last_check + tier1_every, now()) END;
 		END IF;

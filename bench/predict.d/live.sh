@@ -22,7 +22,8 @@
 # Environment: TL_BENCH_LIVE_DIR [/var/tmp/tieredlog-bench-live], TL_BENCH_LIVE_PORT [55500],
 #   TL_BENCH_LIVE_CYCLES [40], TL_BENCH_LIVE_WARMUP [12], TL_BENCH_LIVE_SEED [1],
 #   TL_BENCH_LIVE_SEGMENTS [60], TL_BENCH_LIVE_POLICIES ["random oldest_first dirty hand_rule model"],
-#   TL_BENCH_BUDGET [0.1], TL_BENCH_LIVE_KEEP [0] (1: leave the last policy's cluster running)
+#   TL_BENCH_BUDGET [0.1], TL_BENCH_LIVE_KEEP [0] (1: leave the last policy's cluster running),
+#   TL_BENCH_LIVE_CONF [] (one more postgresql.conf line for every node, e.g. a tieredlog setting)
 source "$(dirname "$0")/../../scripts/common.sh"
 
 LDIR=${TL_BENCH_LIVE_DIR:-/var/tmp/tieredlog-bench-live}
@@ -53,7 +54,7 @@ start_cluster() {
 		start_node "$LDIR/n$i" $((LPORT + i - 1)) "n$i" "tieredlog.naptime = 1" "tieredlog.check_interval = 0" \
 			"tieredlog.train_interval = 0" "tieredlog.seal_grace = '10000d'" "tieredlog.adaptive_tiering = off" \
 			"tieredlog.ledger_interval = 0" "tieredlog.stats_flush_interval = 1" "tieredlog.scrub_interval = 0" \
-			"max_wal_size = '2GB'"
+			"max_wal_size = '2GB'" ${TL_BENCH_LIVE_CONF:+"$TL_BENCH_LIVE_CONF"}
 	done
 	for i in 1 2 3; do
 		nq "$i" -c "CREATE EXTENSION tieredlog" -c "SELECT tieredlog.create_log('ev', '1 minute')" >/dev/null

@@ -111,6 +111,18 @@ ok($p2->safe_psql('postgres', "SELECT coef[6] > 1 AND coef[2] > 0.2 FROM tieredl
 	'it learned that gaps and writes predict divergence');
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.models WHERE state = 'active'"), '1', 'one active model');
 ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') BETWEEN 0 AND 1"), 'predict() uses it');
+# the threshold step: a trained model's score above tieredlog.conflict_threshold is checked first
+setting($p2, 'tieredlog.conflict_threshold', '0');
+setting($p2, 'tieredlog.reconcile_budget', '1GB');
+setting($p2, 'tieredlog.check_max_staleness', '100d');
+is($p2->safe_psql('postgres', "SELECT string_agg(DISTINCT reason, ',') FROM tieredlog.schedule"), 'threshold',
+	'with a trained model, every pair above the threshold is due at once');
+$p2->safe_psql('postgres', "UPDATE tieredlog.model SET state = 'retired' WHERE state = 'active';
+	UPDATE tieredlog.model SET state = 'active' WHERE model_id = 1");
+is($p2->safe_psql('postgres', "SELECT string_agg(DISTINCT reason, ',') FROM tieredlog.schedule"), 'exploit',
+	'with the hand-set prior (a ranking, not a probability) the threshold does not apply');
+$p2->safe_psql('postgres', "UPDATE tieredlog.model SET state = 'retired' WHERE state = 'active';
+	UPDATE tieredlog.model SET state = 'active' WHERE model_id = $model");
 my ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.train_model(-1)");
 like($err, qr/lambda must be >= 0/, 'a negative lambda is refused');
 ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.predict($victim, 'nobody')");
