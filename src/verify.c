@@ -451,55 +451,72 @@ state_name(TlSegmentState s)
 	return s == TL_SEG_SEALED ? "sealed" : s == TL_SEG_REOPENED ? "reopened" : "open";
 }
 
+static int
+segment_id_cmp(const ListCell *a, const ListCell *b)
+{
+	int64		x = ((const TlSegment *) lfirst(a))->segment_id;
+	int64		y = ((const TlSegment *) lfirst(b))->segment_id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* A segment's latest seal entry, checked against the segment. */
+static void
+verify_entry_of(VerifyOut *out, const SealEntry *e, const TlSegment *seg)
+{
+	bool		sealed = strcmp(e->kind, "REOPEN") != 0;
+	TlLog		log;
+
+	if (sealed != (seg->state == TL_SEG_SEALED))
+		emit(out, "seal_state", psprintf("segment %lld", (long long) seg->segment_id), false,
+			 sealed ? "sealed" : "reopened", state_name(seg->state));
+	if (sealed && tl_catalog_find_log_by_id(seg->log_id, &log))
+		verify_sealed_segment(out, e, seg, &log);
+}
+
+/*
+ * Walk the latest seal entries and the segments together, both in segment_id order: an entry
+ * without its segment (unless the log was dropped), a sealed segment without an entry, and every
+ * pair.
+ */
 static void
 verify_seals(VerifyOut *out, const TlLog *only)
 {
 	List	   *entries = latest_seal_entries(only ? only->name : NULL);
 	List	   *segs = only ? tl_catalog_log_segments(only->log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot())
 		: tl_catalog_all_segments(GetActiveSnapshot());
-	ListCell   *lc;
+	ListCell   *ec;
 	ListCell   *sc;
 
-	foreach(lc, entries)
+	list_sort(segs, segment_id_cmp);
+	ec = list_head(entries);
+	sc = list_head(segs);
+	while (ec != NULL || sc != NULL)
 	{
-		SealEntry  *e = lfirst(lc);
-		TlSegment  *seg = NULL;
-		TlLog		log;
-		bool		sealed = strcmp(e->kind, "REOPEN") != 0;
-		char	   *object = psprintf("segment %lld", (long long) e->segment_id);
+		SealEntry  *e = ec ? lfirst(ec) : NULL;
+		TlSegment  *seg = sc ? lfirst(sc) : NULL;
 
 		CHECK_FOR_INTERRUPTS();
-		foreach(sc, segs)
-			if (((TlSegment *) lfirst(sc))->segment_id == e->segment_id)
-				seg = lfirst(sc);
-		if (seg == NULL)
+		if (e != NULL && (seg == NULL || e->segment_id < seg->segment_id))
 		{
 			if (!log_dropped_after(e->log_name, e->entry_id))
-				emit(out, "seal_state", object, false, psprintf("segment of log %s", e->log_name ? e->log_name : "?"),
-					 "no such segment");
-			continue;
+				emit(out, "seal_state", psprintf("segment %lld", (long long) e->segment_id), false,
+					 psprintf("segment of log %s", e->log_name ? e->log_name : "?"), "no such segment");
+			ec = lnext(entries, ec);
 		}
-		if (sealed != (seg->state == TL_SEG_SEALED))
-			emit(out, "seal_state", object, false, sealed ? "sealed" : "reopened", state_name(seg->state));
-		if (!sealed)
-			continue;
-		if (!tl_catalog_find_log_by_id(seg->log_id, &log))
-			continue;
-		verify_sealed_segment(out, e, seg, &log);
-	}
-	foreach(sc, segs)
-	{
-		TlSegment  *seg = lfirst(sc);
-		bool		has_entry = false;
-
-		if (seg->state != TL_SEG_SEALED)
-			continue;
-		foreach(lc, entries)
-			if (((SealEntry *) lfirst(lc))->segment_id == seg->segment_id)
-				has_entry = true;
-		if (!has_entry)
-			emit(out, "seal_state", psprintf("segment %lld", (long long) seg->segment_id), false,
-				 "a SEAL entry in the ledger", "sealed without one");
+		else if (e == NULL || seg->segment_id < e->segment_id)
+		{
+			if (seg->state == TL_SEG_SEALED)
+				emit(out, "seal_state", psprintf("segment %lld", (long long) seg->segment_id), false,
+					 "a SEAL entry in the ledger", "sealed without one");
+			sc = lnext(segs, sc);
+		}
+		else
+		{
+			verify_entry_of(out, e, seg);
+			ec = lnext(entries, ec);
+			sc = lnext(segs, sc);
+		}
 	}
 }
 

@@ -135,6 +135,17 @@ BEGIN;
 UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = :seg_a;
 SELECT check_name, expected, actual FROM tieredlog.verify('ledger_a') WHERE NOT ok ORDER BY 1;
 ROLLBACK;
+-- deleting a sealed segment's catalog row (its log was not dropped)
+BEGIN;
+DELETE FROM tieredlog.segment WHERE segment_id = :seg_c;
+SELECT check_name, object = 'segment ' || :seg_c AS right_segment, actual FROM tieredlog.verify('ledger_a') WHERE NOT ok ORDER BY 1;
+ROLLBACK;
+-- a REPAIR entry whose record is gone
+BEGIN;
+INSERT INTO tieredlog.ledger_entry (kind, log_name, segment_id, body)
+VALUES ('REPAIR', 'ledger_a', :seg_b, jsonb_build_object('peer', 'p', 'records', 1, 'rids', jsonb_build_array(repeat('0', 32))));
+SELECT check_name, object = 'segment ' || :seg_b AS right_segment, actual FROM tieredlog.verify('ledger_a') WHERE NOT ok ORDER BY 1;
+ROLLBACK;
 -- editing a ledger entry: the block's root, the entry, and the seal that trusted it
 BEGIN;
 UPDATE tieredlog.ledger_entry SET body = jsonb_set(body, '{records}', '"61"')
