@@ -111,6 +111,15 @@ ok($p2->safe_psql('postgres', "SELECT coef[6] > 1 AND coef[2] > 0.2 FROM tieredl
 	'it learned that gaps and writes predict divergence');
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.models WHERE state = 'active'"), '1', 'one active model');
 ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') BETWEEN 0 AND 1"), 'predict() uses it');
+# a check a crash left unfinished (logged, never run) is marked abandoned by the next cycle's logging
+my $stale = $p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier,
+	peer_name, features, score, cost, reason)
+	SELECT now() - interval '1 hour', segment_id, log_name, range_start, 0, 'p1', array_fill(0::float8, ARRAY[13]), 0.5, 8192, 'exploit'
+	  FROM tieredlog.segments WHERE segment_id = $victim RETURNING check_id");
+$p2->safe_psql('postgres', "SELECT tieredlog._log_checks()");
+is($p2->safe_psql('postgres', "SELECT status || '/' || (finished_at IS NOT NULL) FROM tieredlog.check_log WHERE check_id = $stale"),
+	'abandoned/true', 'a check left unfinished an hour ago is marked abandoned');
+
 # the threshold step: a trained model's score above tieredlog.conflict_threshold is checked first
 setting($p2, 'tieredlog.conflict_threshold', '0');
 setting($p2, 'tieredlog.reconcile_budget', '1GB');
