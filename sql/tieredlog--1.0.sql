@@ -837,7 +837,7 @@ BEGIN
 		END IF;
 	END LOOP;
 	FOR i IN SELECT o.i FROM generate_subscripts(pairs, 1) o(i)
-			  WHERE picked[o.i] IS NULL AND due[o.i] <= now() ORDER BY (pairs[o.i]).score DESC, o.i LOOP
+			  WHERE picked[o.i] IS NULL AND due[o.i] <= now() ORDER BY (pairs[o.i]).score / (pairs[o.i]).cost DESC, o.i LOOP
 		EXIT WHEN spent > 0 AND spent + (pairs[i]).cost > budget;
 		picked[i] := 'threshold';
 		spent := spent + (pairs[i]).cost;
