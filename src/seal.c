@@ -135,19 +135,6 @@ tl_seal_root(const TlSealScan *scan, TlHash *root)
 	pfree(hashes);
 }
 
-/* The position of (ts, rid) in the scan, or -1. */
-int64
-tl_seal_find(const TlSealScan *scan, TimestampTz ts, const TlRid *rid)
-{
-	TlSealLeaf	probe;
-	TlSealLeaf *hit;
-
-	probe.ts = ts;
-	probe.rid = *rid;
-	hit = bsearch(&probe, scan->leaves, scan->n, sizeof(TlSealLeaf), leaf_cmp);
-	return hit ? hit - scan->leaves : -1;
-}
-
 void
 tl_seal_free(TlSealScan *scan)
 {

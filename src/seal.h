@@ -34,7 +34,6 @@ typedef struct TlSealScan
 
 extern void tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *out);
 extern void tl_seal_root(const TlSealScan *scan, TlHash *root);
-extern int64 tl_seal_find(const TlSealScan *scan, TimestampTz ts, const TlRid *rid);
 extern void tl_seal_free(TlSealScan *scan);
 
 #endif							/* TIEREDLOG_SEAL_H */
