@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "common/cryptohash.h"
+#include "utils/builtins.h"
 
 #include "merkle.h"
 
@@ -208,17 +209,13 @@ tl_merkle_verify(TlSha *s, const TlHash *leaf, int64 index, int64 size, const Tl
 	return sn == 0 && memcmp(r.b, root->b, TL_HASH_LEN) == 0;
 }
 
+/* Lower-case hex (PostgreSQL's hex_encode). */
 char *
 tl_hash_to_hex(const TlHash *h)
 {
-	static const char digits[] = "0123456789abcdef";
 	char	   *out = palloc(TL_HASH_LEN * 2 + 1);
 
-	for (int i = 0; i < TL_HASH_LEN; i++)
-	{
-		out[2 * i] = digits[h->b[i] >> 4];
-		out[2 * i + 1] = digits[h->b[i] & 0x0f];
-	}
+	hex_encode((const char *) h->b, TL_HASH_LEN, out);
 	out[TL_HASH_LEN * 2] = '\0';
 	return out;
 }

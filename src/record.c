@@ -177,17 +177,13 @@ tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo)
 	*lo = pg_ntoh64(l);
 }
 
+/* Lower-case hex (PostgreSQL's hex_encode). */
 char *
 tl_rid_to_hex(const TlRid *rid)
 {
-	static const char hexdigits[] = "0123456789abcdef";
 	char	   *out = palloc(TL_RID_LEN * 2 + 1);
 
-	for (int i = 0; i < TL_RID_LEN; i++)
-	{
-		out[2 * i] = hexdigits[rid->bytes[i] >> 4];
-		out[2 * i + 1] = hexdigits[rid->bytes[i] & 0x0f];
-	}
+	hex_encode((const char *) rid->bytes, TL_RID_LEN, out);
 	out[TL_RID_LEN * 2] = '\0';
 	return out;
 }
