@@ -293,6 +293,11 @@ SELECT l.log_id, l.log_name, l.segment_interval, l.conflict_rule, l.resolver, l.
 -- Access statistics flushed by the worker every tieredlog.stats_flush_interval: the counts of
 -- one segment on one node since the previous row (pg_stat style deltas), kept for
 -- tieredlog.stats_retention. The prediction model trains from it.
+--   unstreamed_writes: local writes made while the session had a replication origin set; the
+--	   output plugin skips those transactions, so only anti-entropy brings them to peers.
+--   row_changes: rows deleted or updated in the segment's relation (pg_stat_get_tuples_deleted
+--	   + _updated): tieredlog's own conflict replacements and scrub quarantines, and anything
+--	   done behind its back. An append-only segment otherwise has none.
 CREATE TABLE tieredlog.access_history (
 	segment_id			bigint NOT NULL,
 	node_name			text NOT NULL,
@@ -302,9 +307,53 @@ CREATE TABLE tieredlog.access_history (
 	remote_writes		bigint NOT NULL,
 	bytes_read			bigint NOT NULL,
 	last_access			timestamptz,
+	unstreamed_writes	bigint NOT NULL DEFAULT 0,
+	row_changes			bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (segment_id, node_name, sampled_at)
 );
 CREATE INDEX access_history_sampled_at ON tieredlog.access_history (sampled_at);
+
+-- PostgreSQL's cumulative count of deleted and updated rows of each segment relation, as of the
+-- last flush: the baseline the next flush's row_changes are counted from. A moved segment has a
+-- new relation (counted from zero); counters that went backwards (statistics reset, a crash)
+-- count from zero too.
+CREATE TABLE tieredlog.row_change_baseline (
+	segment_id			bigint PRIMARY KEY,
+	relid				oid NOT NULL,
+	changes				bigint NOT NULL
+);
+
+-- Called by the worker's statistics flush, in its transaction: row changes since the baseline
+-- into access_history (merged into the row of this flush), then the new baseline.
+CREATE FUNCTION tieredlog._flush_row_changes(node text) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+WITH cur AS (
+	SELECT s.segment_id, c.oid AS relid,
+		   pg_stat_get_tuples_deleted(c.oid) + pg_stat_get_tuples_updated(c.oid) AS changes
+	  FROM tieredlog.segment s
+	  JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = 'tieredlog_data'::regnamespace
+), delta AS (
+	SELECT cur.segment_id, cur.relid, cur.changes,
+		   CASE WHEN b.relid IS DISTINCT FROM cur.relid OR cur.changes < b.changes THEN cur.changes
+				ELSE cur.changes - b.changes END AS d,
+		   b.segment_id IS NOT NULL AND b.relid = cur.relid AND b.changes = cur.changes AS same
+	  FROM cur LEFT JOIN tieredlog.row_change_baseline b USING (segment_id)
+), hist AS (
+	INSERT INTO tieredlog.access_history AS h (segment_id, node_name, sampled_at, reads, local_writes,
+											  remote_writes, bytes_read, row_changes)
+	SELECT segment_id, node, now(), 0, 0, 0, 0, d FROM delta WHERE d > 0
+	ON CONFLICT (segment_id, node_name, sampled_at) DO UPDATE SET row_changes = EXCLUDED.row_changes
+	RETURNING 1
+), base AS (
+	INSERT INTO tieredlog.row_change_baseline AS b (segment_id, relid, changes)
+	SELECT segment_id, relid, changes FROM delta WHERE NOT same
+	ON CONFLICT (segment_id) DO UPDATE SET relid = EXCLUDED.relid, changes = EXCLUDED.changes
+), gone AS (
+	DELETE FROM tieredlog.row_change_baseline b
+	 WHERE NOT EXISTS (SELECT 1 FROM tieredlog.segment s WHERE s.segment_id = b.segment_id)
+)
+SELECT count(*) FROM hist
+$$;
 
 -- Seals and moves the worker ran: 'running' is committed before a task starts, so a task a
 -- crash cut short is found ('interrupted') and redone when the worker starts again.
@@ -608,16 +657,18 @@ CREATE TABLE tieredlog.peer_access (
 	remote_writes		bigint NOT NULL,
 	reads				bigint NOT NULL,
 	sampled_at			timestamptz NOT NULL,
+	unstreamed_writes	bigint NOT NULL DEFAULT 0,
+	row_changes			bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (peer_name, log_name, range_start, sampled_at)
 );
 
 -- The peer's side: this node's access_history rows newer than `since`, per segment.
 CREATE FUNCTION tieredlog._ae_access(since timestamptz)
 	RETURNS TABLE(log_name text, range_start timestamptz, local_writes bigint, remote_writes bigint,
-				  reads bigint, sampled_at timestamptz)
+				  reads bigint, sampled_at timestamptz, unstreamed_writes bigint, row_changes bigint)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 SELECT l.log_name::text, s.range_start, sum(h.local_writes)::bigint, sum(h.remote_writes)::bigint,
-	   sum(h.reads)::bigint, h.sampled_at
+	   sum(h.reads)::bigint, h.sampled_at, sum(h.unstreamed_writes)::bigint, sum(h.row_changes)::bigint
   FROM tieredlog.access_history h
   JOIN tieredlog.segment s USING (segment_id)
   JOIN tieredlog.log l USING (log_id)
@@ -647,14 +698,18 @@ CREATE UNIQUE INDEX model_one_active ON tieredlog.model ((true)) WHERE state = '
 CREATE FUNCTION tieredlog.feature_names() RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 SELECT ARRAY['ln_local_writes', 'ln_remote_writes', 'ln_conflicts', 'ln_lag_seconds', 'gap_overlap',
 			 'ln_hours_since_check', 'ln_past_divergences', 'tier1', 'tier2', 'ln_age_hours',
-			 'ln_records', 'peer_error', 'ln_peer_writes']
+			 'ln_records', 'peer_error', 'ln_peer_writes', 'ln_unstreamed_writes', 'ln_peer_unstreamed_writes',
+			 'ln_row_changes', 'ln_peer_row_changes', 'diverged_with_other_peer']
 $$;
 
 -- The prior: writes, conflicts, lag, gaps, time since the last check and past divergence raise
--- the risk; colder tiers and older segments lower it.
+-- the risk; colder tiers and older segments lower it. Writes streaming skipped, rows deleted or
+-- updated in an append-only segment, and a divergence just found with another peer are direct
+-- signs of a difference.
 INSERT INTO tieredlog.model (state, algo, feature_names, coef, note)
 VALUES ('active', 'prior', tieredlog.feature_names(),
-		ARRAY[-5.0, 0.25, 0.25, 0.8, 0.6, 3.0, 0.5, 1.0, -0.3, -0.8, -0.2, 0.05, 1.5, 0.25],
+		ARRAY[-5.0, 0.25, 0.25, 0.8, 0.6, 3.0, 0.5, 1.0, -0.3, -0.8, -0.2, 0.05, 1.5, 0.25,
+			  1.5, 1.5, 1.5, 1.5, 2.0],
 		'hand-set prior: scores until enough checks are labelled');
 
 -- One row per check the scheduler chose (or that was forced): the pair's features and score when
@@ -729,18 +784,31 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 		   CASE WHEN pr.last_error_at IS NOT NULL
 					 AND (lc.decided_at IS NULL OR pr.last_error_at > lc.decided_at) THEN 1.0 ELSE 0.0 END,
 		   -- the peer's own writes to the segment since the check (its access statistics)
-		   ln(1 + COALESCE((SELECT sum(a.local_writes) FROM tieredlog.peer_access a
-							 WHERE a.peer_name = pr.peer_name AND a.log_name = seg.log_name
-							   AND a.range_start = seg.range_start
-							   AND a.sampled_at > COALESCE(lc.decided_at, '-infinity')), 0))
+		   ln(1 + COALESCE(pacc.local_writes, 0)),
+		   ln(1 + COALESCE(acc.unstreamed_writes, 0)),
+		   ln(1 + COALESCE(pacc.unstreamed_writes, 0)),
+		   ln(1 + COALESCE(acc.row_changes, 0)),
+		   ln(1 + COALESCE(pacc.row_changes, 0)),
+		   -- a check with another peer found this segment diverged after this pair's last check
+		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.check_log d
+							  WHERE d.segment_id = seg.segment_id AND d.peer_name <> pr.peer_name AND d.diverged
+								AND d.decided_at > COALESCE(lc.decided_at, '-infinity'))
+				THEN 1.0 ELSE 0.0 END
 	   ]::float8[]
   FROM seg CROSS JOIN pr
   LEFT JOIN LATERAL (SELECT c.decided_at FROM tieredlog.check_log c
 					  WHERE c.segment_id = seg.segment_id AND c.peer_name = pr.peer_name AND c.finished_at IS NOT NULL
 					  ORDER BY c.decided_at DESC LIMIT 1) lc ON true
-  LEFT JOIN LATERAL (SELECT sum(h.local_writes) AS local_writes, sum(h.remote_writes) AS remote_writes
+  LEFT JOIN LATERAL (SELECT sum(h.local_writes) AS local_writes, sum(h.remote_writes) AS remote_writes,
+							sum(h.unstreamed_writes) AS unstreamed_writes, sum(h.row_changes) AS row_changes
 					   FROM tieredlog.access_history h
 					  WHERE h.segment_id = seg.segment_id AND h.sampled_at > COALESCE(lc.decided_at, '-infinity')) acc ON true
+  LEFT JOIN LATERAL (SELECT sum(a.local_writes) AS local_writes, sum(a.unstreamed_writes) AS unstreamed_writes,
+							sum(a.row_changes) AS row_changes
+					   FROM tieredlog.peer_access a
+					  WHERE a.peer_name = pr.peer_name AND a.log_name = seg.log_name
+						AND a.range_start = seg.range_start
+						AND a.sampled_at > COALESCE(lc.decided_at, '-infinity')) pacc ON true
 $$;
 
 CREATE FUNCTION tieredlog._active_model(OUT model_id bigint, OUT coef float8[])

@@ -59,8 +59,8 @@ peers_to_ask(void)
 static int
 keep_rows(const char *peer_name, PGresult *res)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[7];
+	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
 	TlAsOwner	save;
 	int			n = PQntuples(res);
 
@@ -68,11 +68,12 @@ keep_rows(const char *peer_name, PGresult *res)
 	for (int r = 0; r < n; r++)
 	{
 		values[0] = CStringGetTextDatum(peer_name);
-		for (int c = 0; c < 6; c++)
+		for (int c = 0; c < 8; c++)
 			values[c + 1] = CStringGetTextDatum(PQgetvalue(res, r, c));
 		tl_spi_exec("INSERT INTO tieredlog.peer_access (peer_name, log_name, range_start, local_writes,"
-					" remote_writes, reads, sampled_at) VALUES ($1, $2, $3::timestamptz, $4::bigint, $5::bigint,"
-					" $6::bigint, $7::timestamptz) ON CONFLICT DO NOTHING", 7, types, values, SPI_OK_INSERT);
+					" remote_writes, reads, sampled_at, unstreamed_writes, row_changes) VALUES ($1, $2,"
+					" $3::timestamptz, $4::bigint, $5::bigint, $6::bigint, $7::timestamptz, $8::bigint, $9::bigint)"
+					" ON CONFLICT DO NOTHING", 9, types, values, SPI_OK_INSERT);
 	}
 	tl_restore_user(&save);
 	return n;
@@ -107,8 +108,9 @@ tl_gather_peer_access(void)
 			PQfinish(conn);
 			continue;
 		}
-		res = PQexecParams(conn, "SELECT log_name, range_start, local_writes, remote_writes, reads, sampled_at"
-						   " FROM tieredlog._ae_access($1::timestamptz)", 1, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(conn, "SELECT log_name, range_start, local_writes, remote_writes, reads, sampled_at,"
+						   " unstreamed_writes, row_changes FROM tieredlog._ae_access($1::timestamptz)",
+						   1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			rows += keep_rows(p->name, res);
 		else

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  * stats.c
- *		Access statistics per segment (reads, local writes, remote writes, bytes read, last
- *		access, reads in the current promote window), pg_stat style.
+ *		Access statistics per segment (reads, local writes, remote writes, unstreamed writes, bytes
+ *		read, last access, reads in the current promote window), pg_stat style. An unstreamed
+ *		write is a local write made while the session has a replication origin set: the output
+ *		plugin skips such transactions (decoder.c), so only anti-entropy brings them to peers.
  *
  * Backends count into a local table and add it to shared memory when their transaction ends
  * (writes only if it committed; reads either way), so an append costs a local hash lookup and
@@ -27,6 +29,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "replication/origin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -46,7 +49,7 @@ int			tl_promote_window_s = 3600;
 
 #define STATS_FILE		"pg_stat/tieredlog.stat"
 #define STATS_MAGIC		0x544C5354	/* "TLST" */
-#define STATS_VERSION	1
+#define STATS_VERSION	2
 
 typedef struct StatKey
 {
@@ -61,6 +64,7 @@ typedef struct StatEntry
 	pg_atomic_uint64 reads;
 	pg_atomic_uint64 local_writes;
 	pg_atomic_uint64 remote_writes;
+	pg_atomic_uint64 unstreamed_writes;
 	pg_atomic_uint64 bytes_read;
 	pg_atomic_uint64 last_access;	/* TimestampTz */
 	slock_t		mutex;
@@ -69,6 +73,7 @@ typedef struct StatEntry
 	int64		flushed_reads;	/* totals already in access_history */
 	int64		flushed_local_writes;
 	int64		flushed_remote_writes;
+	int64		flushed_unstreamed_writes;
 	int64		flushed_bytes_read;
 	TimestampTz flushed_last_access;
 } StatEntry;
@@ -80,11 +85,12 @@ typedef struct StatFileEntry
 	int64		reads;
 	int64		local_writes;
 	int64		remote_writes;
+	int64		unstreamed_writes;
 	int64		bytes_read;
 	TimestampTz last_access;
 	TimestampTz window_start;
 	int64		window_reads;
-	int64		flushed[4];
+	int64		flushed[5];
 	TimestampTz flushed_last_access;
 } StatFileEntry;
 
@@ -106,6 +112,7 @@ typedef struct PendingEntry
 	int64		bytes_read;
 	int64		local_writes;
 	int64		remote_writes;
+	int64		unstreamed_writes;
 	TimestampTz last_read;
 	TimestampTz last_write;
 } PendingEntry;
@@ -163,7 +170,11 @@ tl_stats_count_writes(int64 segment_id, int64 n, bool remote)
 	if (remote)
 		p->remote_writes += n;
 	else
+	{
 		p->local_writes += n;
+		if (replorigin_session_origin != InvalidRepOriginId)
+			p->unstreamed_writes += n;
+	}
 	p->last_write = GetCurrentStatementStartTimestamp();
 }
 
@@ -184,12 +195,14 @@ init_entry(StatEntry *e)
 	pg_atomic_init_u64(&e->reads, 0);
 	pg_atomic_init_u64(&e->local_writes, 0);
 	pg_atomic_init_u64(&e->remote_writes, 0);
+	pg_atomic_init_u64(&e->unstreamed_writes, 0);
 	pg_atomic_init_u64(&e->bytes_read, 0);
 	pg_atomic_init_u64(&e->last_access, 0);
 	SpinLockInit(&e->mutex);
 	e->window_start = 0;
 	e->window_reads = 0;
 	e->flushed_reads = e->flushed_local_writes = e->flushed_remote_writes = e->flushed_bytes_read = 0;
+	e->flushed_unstreamed_writes = 0;
 	e->flushed_last_access = 0;
 }
 
@@ -262,6 +275,7 @@ add_pending(StatEntry *e, const PendingEntry *p, bool committed)
 	{
 		pg_atomic_fetch_add_u64(&e->local_writes, p->local_writes);
 		pg_atomic_fetch_add_u64(&e->remote_writes, p->remote_writes);
+		pg_atomic_fetch_add_u64(&e->unstreamed_writes, p->unstreamed_writes);
 		last = Max(last, p->last_write);
 	}
 	if (last > 0)
@@ -301,7 +315,7 @@ flush_pending(bool committed)
 			continue;
 		}
 		add_pending(e, p, committed);
-		p->reads = p->local_writes = p->remote_writes = 0;
+		p->reads = p->local_writes = p->remote_writes = p->unstreamed_writes = 0;
 	}
 	LWLockRelease(stat_shared->lock);
 
@@ -405,6 +419,7 @@ write_stats_file(int code, Datum arg)
 		fe.reads = pg_atomic_read_u64(&e->reads);
 		fe.local_writes = pg_atomic_read_u64(&e->local_writes);
 		fe.remote_writes = pg_atomic_read_u64(&e->remote_writes);
+		fe.unstreamed_writes = pg_atomic_read_u64(&e->unstreamed_writes);
 		fe.bytes_read = pg_atomic_read_u64(&e->bytes_read);
 		fe.last_access = pg_atomic_read_u64(&e->last_access);
 		fe.window_start = e->window_start;
@@ -413,6 +428,7 @@ write_stats_file(int code, Datum arg)
 		fe.flushed[1] = e->flushed_local_writes;
 		fe.flushed[2] = e->flushed_remote_writes;
 		fe.flushed[3] = e->flushed_bytes_read;
+		fe.flushed[4] = e->flushed_unstreamed_writes;
 		fe.flushed_last_access = e->flushed_last_access;
 		if (fwrite(&fe, sizeof(fe), 1, f) != 1)
 		{
@@ -474,6 +490,7 @@ read_stats_file(void)
 		pg_atomic_write_u64(&e->reads, fe.reads);
 		pg_atomic_write_u64(&e->local_writes, fe.local_writes);
 		pg_atomic_write_u64(&e->remote_writes, fe.remote_writes);
+		pg_atomic_write_u64(&e->unstreamed_writes, fe.unstreamed_writes);
 		pg_atomic_write_u64(&e->bytes_read, fe.bytes_read);
 		pg_atomic_write_u64(&e->last_access, fe.last_access);
 		e->window_start = fe.window_start;
@@ -482,6 +499,7 @@ read_stats_file(void)
 		e->flushed_local_writes = fe.flushed[1];
 		e->flushed_remote_writes = fe.flushed[2];
 		e->flushed_bytes_read = fe.flushed[3];
+		e->flushed_unstreamed_writes = fe.flushed[4];
 		e->flushed_last_access = fe.flushed_last_access;
 	}
 	FreeFile(f);
@@ -541,12 +559,14 @@ tl_stats_collect_deltas(int *n)
 		d->total_reads = pg_atomic_read_u64(&e->reads);
 		d->total_local_writes = pg_atomic_read_u64(&e->local_writes);
 		d->total_remote_writes = pg_atomic_read_u64(&e->remote_writes);
+		d->total_unstreamed_writes = pg_atomic_read_u64(&e->unstreamed_writes);
 		d->total_bytes_read = pg_atomic_read_u64(&e->bytes_read);
 		d->last_access = pg_atomic_read_u64(&e->last_access);
 		SpinLockAcquire(&e->mutex);
 		d->reads = d->total_reads - e->flushed_reads;
 		d->local_writes = d->total_local_writes - e->flushed_local_writes;
 		d->remote_writes = d->total_remote_writes - e->flushed_remote_writes;
+		d->unstreamed_writes = d->total_unstreamed_writes - e->flushed_unstreamed_writes;
 		d->bytes_read = d->total_bytes_read - e->flushed_bytes_read;
 		if (d->reads != 0 || d->local_writes != 0 || d->remote_writes != 0 ||
 			d->last_access != e->flushed_last_access)
@@ -575,6 +595,7 @@ tl_stats_mark_flushed(const TlStatDelta *d, int n)
 		e->flushed_reads = d[i].total_reads;
 		e->flushed_local_writes = d[i].total_local_writes;
 		e->flushed_remote_writes = d[i].total_remote_writes;
+		e->flushed_unstreamed_writes = d[i].total_unstreamed_writes;
 		e->flushed_bytes_read = d[i].total_bytes_read;
 		e->flushed_last_access = d[i].last_access;
 		SpinLockRelease(&e->mutex);

@@ -18,12 +18,14 @@ typedef struct TlStatDelta
 	int64		reads;
 	int64		local_writes;
 	int64		remote_writes;
+	int64		unstreamed_writes;	/* local writes under a replication origin: not streamed */
 	int64		bytes_read;
 	TimestampTz last_access;
 	/* the totals these deltas bring the flushed baseline to */
 	int64		total_reads;
 	int64		total_local_writes;
 	int64		total_remote_writes;
+	int64		total_unstreamed_writes;
 	int64		total_bytes_read;
 } TlStatDelta;
 

@@ -320,12 +320,12 @@ flush_stats(int *n)
 {
 	TlStatDelta *d = tl_stats_collect_deltas(n);
 	Datum	   *ids = palloc(sizeof(Datum) * Max(*n, 1));
-	Datum	   *cols[5];
-	Oid			types[8] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4OID};
-	Datum		values[8];
+	Datum	   *cols[6];
+	Oid			types[9] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+	INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT8ARRAYOID};
+	Datum		values[9];
 
-	for (int c = 0; c < 5; c++)
+	for (int c = 0; c < 6; c++)
 		cols[c] = palloc(sizeof(Datum) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 	{
@@ -335,6 +335,7 @@ flush_stats(int *n)
 		cols[2][i] = Int64GetDatum(d[i].remote_writes);
 		cols[3][i] = Int64GetDatum(d[i].bytes_read);
 		cols[4][i] = TimestampTzGetDatum(d[i].last_access);
+		cols[5][i] = Int64GetDatum(d[i].unstreamed_writes);
 	}
 	values[0] = CStringGetTextDatum(tl_node_name());
 	values[1] = PointerGetDatum(construct_array(ids, *n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -344,17 +345,22 @@ flush_stats(int *n)
 	values[6] = PointerGetDatum(construct_array(cols[4], *n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	values[7] = Int32GetDatum(tl_stats_retention_s);
+	values[8] = PointerGetDatum(construct_array(cols[5], *n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (*n > 0 &&
 		SPI_execute_with_args("INSERT INTO tieredlog.access_history (segment_id, node_name, sampled_at, reads,"
-							  " local_writes, remote_writes, bytes_read, last_access)"
-							  " SELECT u.id, $1, now(), u.r, u.lw, u.rw, u.b, NULLIF(u.la, 'epoch')"
-							  " FROM unnest($2, $3, $4, $5, $6, $7) AS u(id, r, lw, rw, b, la)"
+							  " local_writes, remote_writes, bytes_read, last_access, unstreamed_writes)"
+							  " SELECT u.id, $1, now(), u.r, u.lw, u.rw, u.b, NULLIF(u.la, 'epoch'), u.uw"
+							  " FROM unnest($2, $3, $4, $5, $6, $7, $9) AS u(id, r, lw, rw, b, la, uw)"
 							  " WHERE EXISTS (SELECT 1 FROM tieredlog.segment s WHERE s.segment_id = u.id)",
-							  7, types, values, NULL, false, 0) != SPI_OK_INSERT)
+							  9, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write tieredlog.access_history");
+	/* rows deleted or updated in segment relations, from PostgreSQL's own table statistics */
+	if (SPI_execute_with_args("SELECT tieredlog._flush_row_changes($1)", 1, types, values, NULL, false, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not write the row changes into tieredlog.access_history");
 	if (*n > 0 &&
 		SPI_execute_with_args("SELECT u.id FROM unnest($1) AS u(id) WHERE NOT EXISTS"
 							  " (SELECT 1 FROM tieredlog.segment s WHERE s.segment_id = u.id)",

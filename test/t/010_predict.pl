@@ -54,6 +54,17 @@ my $victim = $segs[1];
 my $rel = $p2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE segment_id = $victim");
 is($p2->safe_psql('postgres', "WITH d AS (DELETE FROM tieredlog_data.$rel WHERE key IN ('k110', 'k120', 'k130') RETURNING 1)
 	SELECT count(*) FROM d"), '3', 'three records deleted behind the extension\'s back on p2');
+# PostgreSQL's table statistics show the deletes: p2 counts them as row changes of the segment, and p1
+# learns them from p2's access statistics
+ok($p2->poll_query_until('postgres', "SELECT sum(row_changes) = 3 FROM tieredlog.access_history WHERE segment_id = $victim"),
+	'p2\'s access_history counts the three deleted rows (pg_stat) as row changes');
+is($p2->safe_psql('postgres', "SELECT string_agg(segment_id::text, ',') FROM tieredlog._pair_features() WHERE features[16] = ln(4)"),
+	$victim, 'they are a feature of that pair only');
+ok($p1->poll_query_until('postgres', "SELECT sum(row_changes) = 3 FROM tieredlog.peer_access WHERE peer_name = 'p2'"),
+	'p1 holds them as p2\'s row changes')
+  or diag($p1->safe_psql('postgres', "SELECT * FROM tieredlog.peer_access WHERE row_changes <> 0"));
+is($p1->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[17] = ln(4)"), '1',
+	'a feature of p1\'s pair with p2 for that segment');
 # a gap over its window, closed since its last check (closed already: the worker leaves it alone)
 $p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
 	SELECT 'p1', range_start + interval '5 minutes', range_start + interval '20 minutes', 'test: a lost slot', now()
@@ -98,7 +109,7 @@ $p2->safe_psql('postgres', q{
 INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier, peer_name, features, model_id,
 								 score, cost, reason, finished_at, status, diverged)
 SELECT now() - (400 - g) * interval '1 minute', 0, 'synthetic', now(), 0, 'p1',
-	   ARRAY[w, 0, 0, 0, gap, 1, 0, 0, 0, 1, 4, 0, 0]::float8[], 1, 0.5, 8192, 'explore', now(), 'in_sync',
+	   ARRAY[w, 0, 0, 0, gap, 1, 0, 0, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0]::float8[], 1, 0.5, 8192, 'explore', now(), 'in_sync',
 	   (hashint4(g) % 1000 + 1000) % 1000 < 1000 / (1 + exp(-(-3 + 2.5 * gap + 0.6 * w)))
   FROM (SELECT g, (g % 7)::float8 AS w, (g % 5 = 0)::int::float8 AS gap FROM generate_series(1, 400) g) s});
 my $model = $p2->safe_psql('postgres', "SELECT tieredlog.train_model(1.0)");
@@ -114,7 +125,7 @@ ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') BETWEEN 0
 # a check a crash left unfinished (logged, never run) is marked abandoned by the next cycle's logging
 my $stale = $p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier,
 	peer_name, features, score, cost, reason)
-	SELECT now() - interval '1 hour', segment_id, log_name, range_start, 0, 'p1', array_fill(0::float8, ARRAY[13]), 0.5, 8192, 'exploit'
+	SELECT now() - interval '1 hour', segment_id, log_name, range_start, 0, 'p1', array_fill(0::float8, ARRAY[18]), 0.5, 8192, 'exploit'
 	  FROM tieredlog.segments WHERE segment_id = $victim RETURNING check_id");
 $p2->safe_psql('postgres', "SELECT tieredlog._log_checks()");
 is($p2->safe_psql('postgres', "SELECT status || '/' || (finished_at IS NOT NULL) FROM tieredlog.check_log WHERE check_id = $stale"),
@@ -136,5 +147,24 @@ my ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.train_model(-1)")
 like($err, qr/lambda must be >= 0/, 'a negative lambda is refused');
 ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.predict($victim, 'nobody')");
 like($err, qr/peer "nobody" does not exist/, 'an unknown peer is refused');
+
+# ---- writes streaming skips: a session with a replication origin set ---------------------------------
+# The output plugin skips transactions that carry a replication origin (they came from a peer, or
+# from another replication system), so such a local append reaches peers only by anti-entropy.
+$p1->safe_psql('postgres', "SELECT pg_replication_origin_create('elsewhere')");
+$p1->safe_psql('postgres', "SELECT pg_replication_origin_session_setup('elsewhere');
+	SELECT tieredlog.append('ev', 'unstreamed', '{}', NULL, range_start + interval '1 minute')
+	  FROM tieredlog.segments WHERE log_name = 'ev' ORDER BY range_start LIMIT 1");
+ok($p1->poll_query_until('postgres', "SELECT sum(unstreamed_writes) = 1 AND sum(local_writes) = 1 FROM tieredlog.access_history
+	WHERE sampled_at > now() - interval '1 minute' AND segment_id = (SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev'
+	ORDER BY range_start LIMIT 1)"), 'p1 counts the append as a local write streaming skips');
+ok($p2->poll_query_until('postgres', "SELECT sum(unstreamed_writes) = 1 FROM tieredlog.peer_access WHERE peer_name = 'p1'"),
+	'p2 learns it from p1\'s access statistics');
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev') WHERE key = 'unstreamed'"), '0',
+	'streaming did not bring the record to p2');
+is($p2->safe_psql('postgres', "SELECT string_agg(segment_id::text, ',') FROM tieredlog._pair_features() WHERE features[15] = ln(2)"),
+	$segs[0], 'it is a feature of p2\'s pair with p1 for that segment');
+is($p1->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[14] = ln(2)"), '1',
+	'and of p1\'s own pair for it');
 
 done_testing();
