@@ -7,8 +7,8 @@
  *		shrinks towards a prior (coefficients on the scale of x) instead of towards zero.
  *
  *		The transition function keeps the rows (x, y); the final function fits:
- *		- features are standardised (mean 0, standard deviation 1); a constant feature gets the
- *		  coefficient 0; the penalty (lambda / 2) * ||beta - prior||^2 applies to the standardised
+ *		- features are standardised (mean 0, standard deviation 1); a constant feature keeps the
+ *		  prior's coefficient (0 without a prior): the rows say nothing about it; the penalty (lambda / 2) * ||beta - prior||^2 applies to the standardised
  *		  coefficients, never to the intercept; the fit starts at the prior;
  *		- each Newton step solves (X'WX + lambda I) delta = X'(y - p) - lambda beta by Cholesky;
  *		  a matrix that is not positive definite gets a ridge on its diagonal, ten times larger on
@@ -465,7 +465,7 @@ fit(const FitState *st, double *coef)
 	coef[0] = beta[0];
 	for (int j = 0; j < st->d; j++)
 	{
-		coef[j + 1] = active[j + 1] ? beta[j + 1] / scale[j] : 0;
+		coef[j + 1] = active[j + 1] ? beta[j + 1] / scale[j] : (st->prior ? st->prior[j + 1] : 0);
 		coef[0] -= coef[j + 1] * center[j];
 	}
 	pfree(z);

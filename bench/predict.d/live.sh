@@ -6,14 +6,18 @@
 #             later ones;
 #   faults    (seeded) a burst of writes on one node that streaming misses (its session carries a
 #             replication origin, so its decoder skips them: what a partition loses), and now and
-#             then rows deleted behind tieredlog's back on one node;
+#             then rows deleted behind tieredlog's back on one node; and partitions: n1 loses its
+#             stream from n2 or n3 for the cycle's writes and the slot is dropped meanwhile (what
+#             max_slot_wal_keep_size does), so n1 records a gap and its worker reconciles it;
 #   settle    until every slot has confirmed the writes, and the access statistics are flushed;
 #   truth     which of n1's (segment, peer) pairs differ: digests recomputed from the rows on every
 #             node;
 #   checks    the policy picks pairs of n1 within BUDGET of the full-check cost and checks them with
 #             tieredlog._run_check (reconcile_segment), which repairs what it finds.
 # Policies, each on a fresh cluster with the same seeded writes and faults: random, oldest_first,
-# dirty, hand_rule (as in the simulator, from the extension's own features), and model: the
+# dirty, hand_rule (as in the simulator, from the extension's own features), signals_rule (the hand
+# rule after the pairs with a direct sign of a difference: unstreamed writes, row changes, a
+# divergence found with another peer), and model: the
 # extension's scheduler (_log_checks: floor, exploration, exploitation) with train_model() every 5
 # cycles. Recall is measured after WARMUP cycles (in which the floor checks every pair once).
 #
@@ -21,7 +25,7 @@
 #
 # Environment: TL_BENCH_LIVE_DIR [/var/tmp/tieredlog-bench-live], TL_BENCH_LIVE_PORT [55500],
 #   TL_BENCH_LIVE_CYCLES [40], TL_BENCH_LIVE_WARMUP [12], TL_BENCH_LIVE_SEED [1],
-#   TL_BENCH_LIVE_SEGMENTS [60], TL_BENCH_LIVE_POLICIES ["random oldest_first dirty hand_rule model"],
+#   TL_BENCH_LIVE_SEGMENTS [60], TL_BENCH_LIVE_POLICIES ["random oldest_first dirty hand_rule signals_rule model"],
 #   TL_BENCH_BUDGET [0.1], TL_BENCH_LIVE_KEEP [0] (1: leave the last policy's cluster running),
 #   TL_BENCH_LIVE_CONF [] (one more postgresql.conf line for every node, e.g. a tieredlog setting)
 source "$(dirname "$0")/../../scripts/common.sh"
@@ -32,7 +36,7 @@ CYCLES=${TL_BENCH_LIVE_CYCLES:-40}
 WARMUP=${TL_BENCH_LIVE_WARMUP:-12}
 SEED=${TL_BENCH_LIVE_SEED:-1}
 SEGMENTS=${TL_BENCH_LIVE_SEGMENTS:-60}
-POLICIES=${TL_BENCH_LIVE_POLICIES:-random oldest_first dirty hand_rule model}
+POLICIES=${TL_BENCH_LIVE_POLICIES:-random oldest_first dirty hand_rule signals_rule model}
 BUDGET=${TL_BENCH_BUDGET:-0.1}
 # the segments' windows: the last SEGMENTS minutes before the run (so their ages are realistic)
 BASE=$(date -u -d "-$((SEGMENTS + 10)) min" '+%Y-%m-%d %H:%M:00+00')
@@ -99,6 +103,21 @@ write_lost() {
 		FROM generate_series(1, $n) g" >/dev/null
 }
 
+# n1's stream from node j stops (peer disabled) and its slot on j is dropped: j's writes until
+# partition_end are lost to n1's streaming; re-enabled, n1 recreates the slot and records a gap.
+partition_start() {
+	local j=$1 slot
+	slot=$(nq 1 -c "SELECT slot_name FROM tieredlog.peer WHERE peer_name = 'n$j'")
+	nq 1 -c "SELECT tieredlog.set_peer_enabled('n$j', false)" >/dev/null
+	for _ in $(seq 1 100); do
+		nq "$j" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$slot' AND NOT active" >/dev/null 2>&1
+		[ "$(nq "$j" -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 0 ] && return 0
+		sleep 0.1
+	done
+}
+
+partition_end() { nq 1 -c "SELECT tieredlog.set_peer_enabled('n$1', true)" >/dev/null; }
+
 delete_behind() {
 	local i=$1 window=$2 rel
 	rel=$(nq "$i" -c "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev'
@@ -134,11 +153,15 @@ run_policy() {
 	say "live: policy $policy ($CYCLES cycles, the first $WARMUP not counted)"
 	start_cluster
 	for t in $(seq 1 "$CYCLES"); do
+		read -r part_u part_j <<<"$(awk -v s="$SEED" -v t="$t" 'BEGIN {srand(s * 100003 + t + 7777); printf "%.4f %d", rand(), 2 + int(rand() * 2)}')"
+		part=0
+		if awk -v u="$part_u" 'BEGIN {exit !(u < 0.15)}'; then part=$part_j; partition_start "$part"; fi
 		for i in 1 2 3; do write_normal "$i" $((40 + 30 * i)) "$(awk -v s="$SEED" -v t="$t" -v i="$i" 'BEGIN {printf "%.6f", ((s * 7919 + t * 104729 + i * 31) % 1000003) / 1000003}')"; done
 		read -r rnd <<<"$(awk -v s="$SEED" -v t="$t" 'BEGIN {srand(s * 100003 + t); printf "%d %d %d %.4f %d %d %.4f", 1 + int(rand() * 3), int(rand() * '"$SEGMENTS"'), 5 + int(rand() * 20), rand(), 1 + int(rand() * 3), int(rand() * '"$SEGMENTS"'), rand()}')"
 		set -- $rnd
 		if awk -v u="$4" 'BEGIN {exit !(u < 0.6)}'; then write_lost "$1" "$2" "$3" "0.$t$SEED"; fi
 		if awk -v u="$7" 'BEGIN {exit !(u < 0.25)}'; then delete_behind "$5" "$6"; fi
+		[ "$part" != 0 ] && partition_end "$part"
 		settle
 		n_div=$(record_truth "$t")
 		budget=$(nq 1 -c "SELECT round(live_full_cost() * $BUDGET)")
@@ -151,10 +174,11 @@ run_policy() {
 			ids=$(nq 1 -c "SELECT live_pick_baseline('$policy', $budget)")
 		fi
 		r=$(nq 1 -c "SELECT live_run($t, '$ids')")
-		printf '  cycle %2d: %2d pairs diverged, %2d checked\n' "$t" "$n_div" "$r"
+		printf '  cycle %2d: %2d pairs diverged, %2d checked%s\n' "$t" "$n_div" "$r" "$([ "$part" != 0 ] && echo ", partition from n$part")"
 	done
-	nq 1 -F ' | ' -c "SELECT '$policy', round(recall::numeric, 3), cycles, diverged_pairs, ttd_median, ttd_p95, episodes,
-		undetected, checks, (SELECT count(*) FROM tieredlog.models WHERE state = 'active' AND algo = 'irls')
+	nq 1 -F ' | ' -c "SELECT '$policy', round(recall::numeric, 3), cycles, diverged_pairs, ttd_median, round(ttd_p95::numeric, 1), episodes,
+		undetected, checks, (SELECT count(*) FROM tieredlog.models WHERE state = 'active' AND algo = 'irls'),
+		(SELECT count(*) || ' / ' || count(closed_at) FROM tieredlog.gap)
 		FROM live_result($WARMUP)" >>"$RESULTS"
 	[ "${TL_BENCH_LIVE_KEEP:-0}" = 1 ] || stop_cluster
 }
@@ -167,6 +191,6 @@ as_root chmod 666 "$RESULTS"
 for p in $POLICIES; do run_policy "$p"; done
 echo "## prediction: live, 3 nodes, $SEGMENTS segments x 2 peers of n1, $CYCLES cycles ($WARMUP warm-up), seed $SEED, budget $BUDGET of the full-check cost per cycle ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
-echo "| policy | recall (mean over cycles) | cycles with divergence | diverged pairs (sum over cycles) | time to detect, median (cycles) | p95 | episodes | never detected | checks | trained model active |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| policy | recall (mean over cycles) | cycles with divergence | diverged pairs (sum over cycles) | time to detect, median (cycles) | p95 | episodes | never detected | checks | trained model active | gaps recorded / closed by the worker |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 sed 's/^/| /; s/$/ |/' "$RESULTS"

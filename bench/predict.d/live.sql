@@ -27,24 +27,32 @@ $$;
 --   oldest_first  never checked first, then the longest unchecked (round robin)
 --   dirty         written (here or on the peer) since its check first, then oldest
 --   hand_rule     a gap overlapping the window first, then writes x origins x hours since the check
+--   signals_rule  the hand rule, after the pairs with any direct sign of a difference (unstreamed
+--                 writes or row changes here or on the peer, a divergence found with another peer):
+--                 what an operator would write by hand from the newer features
 CREATE OR REPLACE FUNCTION live_pick_baseline(p_policy text, p_budget float8) RETURNS bigint[]
 LANGUAGE sql AS $$
 WITH f AS (
 	SELECT p.*, exp(p.features[1]) - 1 AS local_w, exp(p.features[2]) - 1 AS remote_w,
-		   exp(p.features[13]) - 1 AS peer_w, exp(p.features[6]) - 1 AS hours, p.features[5] AS gap
+		   exp(p.features[13]) - 1 AS peer_w, exp(p.features[6]) - 1 AS hours, p.features[5] AS gap,
+		   (p.features[14] + p.features[15] + p.features[16] + p.features[17] + p.features[18] > 0)::int AS signal
 	  FROM tieredlog._pair_features() p WHERE p.log_name = 'ev'
+), h AS (
+	SELECT f.*, f.gap * 1e12
+				+ (1 + f.local_w + f.remote_w + f.peer_w)
+				  * greatest((f.local_w > 0)::int + (f.remote_w > 0)::int + (f.peer_w > 0)::int, 1)
+				  * (1 + f.hours * 3600) AS hand
+	  FROM f
 ), r AS (
 	SELECT f.*, CASE p_policy
 		WHEN 'random' THEN random()
 		WHEN 'oldest_first' THEN CASE WHEN f.last_check IS NULL THEN 1e12 ELSE extract(epoch FROM now() - f.last_check) END
 		WHEN 'dirty' THEN (f.local_w + f.remote_w + f.peer_w > 0)::int * 1e12
 						  + COALESCE(extract(epoch FROM now() - f.last_check), 1e9)
-		WHEN 'hand_rule' THEN f.gap * 1e12
-						  + (1 + f.local_w + f.remote_w + f.peer_w)
-							* greatest((f.local_w > 0)::int + (f.remote_w > 0)::int + (f.peer_w > 0)::int, 1)
-							* (1 + f.hours * 3600)
+		WHEN 'hand_rule' THEN f.hand
+		WHEN 'signals_rule' THEN f.signal * 1e15 + f.hand
 		END + random() * 1e-6 AS prio
-	  FROM f
+	  FROM h f
 ), chosen AS (
 	SELECT * FROM (SELECT r.*, sum(r.cost) OVER (ORDER BY r.prio DESC, r.segment_id, r.peer_name) AS spent FROM r) x
 	 WHERE x.spent <= p_budget

@@ -45,6 +45,14 @@ SELECT abs(c[1]) < 1e-3 AS intercept_is_overall_log_odds, abs(c[2]) < 1e-3 AND a
 -- a constant feature gets 0; scaling a feature scales its coefficient inversely
 SELECT c[4] AS constant_feature_coef, abs(c[3] - 0.119044916668606) < 1e-6 AS others_unchanged
   FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety, 7]::float8[], second_attack = 1) AS c FROM patients) f;
+-- with a prior, a constant feature keeps the prior's coefficient (the rows say nothing about it),
+-- and the intercept absorbs it where the rows have it: the other coefficients are as without it
+SELECT c[4] AS constant_keeps_prior, abs(c[1] + 2.5 * 7 - f2.c2[1]) < 1e-6 AS intercept_absorbs_it,
+	   abs(c[2] - f2.c2[2]) < 1e-6 AND abs(c[3] - f2.c2[3]) < 1e-6 AS others_as_without_it
+  FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety, 7]::float8[], second_attack = 1, 1.0, 1.0,
+									   ARRAY[0, 0.1, 0.01, 2.5]) AS c FROM patients) f,
+	   (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety]::float8[], second_attack = 1, 1.0, 1.0,
+									   ARRAY[0, 0.1, 0.01]) AS c2 FROM patients) f2;
 SELECT abs(c[3] * 1000 - 0.119044916668606) < 1e-6 AS scale_invariant
   FROM (SELECT tieredlog.logistic_fit(ARRAY[treatment, trait_anxiety * 1000]::float8[], second_attack = 1) AS c FROM patients) f;
 
