@@ -167,4 +167,29 @@ is($p2->safe_psql('postgres', "SELECT string_agg(segment_id::text, ',') FROM tie
 is($p1->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[14] = ln(2)"), '1',
 	'and of p1\'s own pair for it');
 
+# ---- a divergence found with another peer marks the segment's other pairs ---------------------------
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier, peer_name, features,
+	score, cost, reason, finished_at, status, diverged)
+	SELECT segment_id, log_name, range_start, 0, 'p3', array_fill(0::float8, ARRAY[18]), 0.5, 8192, 'exploit', now(), 'repaired', true
+	  FROM tieredlog.segments WHERE segment_id = $segs[2]");
+is($p2->safe_psql('postgres', "SELECT string_agg(segment_id::text, ',') FROM tieredlog._pair_features() WHERE features[18] = 1"),
+	$segs[2], 'a divergence found with another peer is a feature of the segment\'s pair with p1');
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (decided_at, segment_id, log_name, range_start, tier, peer_name,
+	features, score, cost, reason, finished_at, status, diverged)
+	SELECT now() + interval '1 second', segment_id, log_name, range_start, 0, 'p1', array_fill(0::float8, ARRAY[18]), 0.5, 8192,
+		   'exploit', now(), 'in_sync', false FROM tieredlog.segments WHERE segment_id = $segs[2]");
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[18] = 1"), '0',
+	'until that pair is checked itself');
+
+# ---- kill -9: PostgreSQL's table statistics start from zero, and nothing is counted twice ---------
+$p2->stop('immediate');
+$p2->start;
+ok($p2->poll_query_until('postgres', "SELECT changes = 0 FROM tieredlog.row_change_baseline WHERE segment_id = $victim"),
+	'after a crash the row-change baseline follows the reset counters');
+is($p2->safe_psql('postgres', "SELECT sum(row_changes) FROM tieredlog.access_history WHERE segment_id = $victim"), '3',
+	'the three deletes are still counted once');
+$p2->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel WHERE ctid IN (SELECT ctid FROM tieredlog_data.$rel LIMIT 1)");
+ok($p2->poll_query_until('postgres', "SELECT sum(row_changes) = 4 FROM tieredlog.access_history WHERE segment_id = $victim"),
+	'a delete after the crash is counted');
+
 done_testing();
