@@ -789,10 +789,16 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 		   ln(1 + COALESCE(pacc.unstreamed_writes, 0)),
 		   ln(1 + COALESCE(acc.row_changes, 0)),
 		   ln(1 + COALESCE(pacc.row_changes, 0)),
-		   -- a check with another peer found this segment diverged after this pair's last check
+		   -- since this pair's last check, a check with another peer found the segment diverged, or
+		   -- a repair brought records from another peer (the ledger's REPAIR entries: repairs are
+		   -- not streamed on, so the other peers may lack them)
 		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.check_log d
 							  WHERE d.segment_id = seg.segment_id AND d.peer_name <> pr.peer_name AND d.diverged
 								AND d.decided_at > COALESCE(lc.decided_at, '-infinity'))
+					 OR EXISTS (SELECT 1 FROM tieredlog.ledger_entry e
+								 WHERE e.segment_id = seg.segment_id AND e.kind = 'REPAIR'
+								   AND e.body->>'peer' <> pr.peer_name
+								   AND e.created_at > COALESCE(lc.decided_at, '-infinity'))
 				THEN 1.0 ELSE 0.0 END
 	   ]::float8[]
   FROM seg CROSS JOIN pr

@@ -180,6 +180,16 @@ $p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (decided_at, segment
 		   'exploit', now(), 'in_sync', false FROM tieredlog.segments WHERE segment_id = $segs[2]");
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[18] = 1"), '0',
 	'until that pair is checked itself');
+# so does a repair that brought records from another peer (its REPAIR ledger entry): repaired
+# records are not streamed on. (The entry is written by hand here: this test has two nodes.)
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.ledger_entry (kind, log_name, segment_id, body, created_at)
+	VALUES ('REPAIR', 'ev', $segs[0], jsonb_build_object('peer', 'p3', 'records', 1), now() + interval '2 seconds')");
+is($p2->safe_psql('postgres', "SELECT string_agg(segment_id::text, ',') FROM tieredlog._pair_features() WHERE features[18] = 1"),
+	$segs[0], 'records repaired from another peer mark the segment\'s pair with p1 too');
+is($p2->safe_psql('postgres', "SELECT count(*) FILTER (WHERE f.features[18] = 1) || '/' || (count(*) > 0)
+	FROM tieredlog.ledger_entry e JOIN tieredlog._pair_features() f ON f.segment_id = e.segment_id
+	WHERE e.kind = 'REPAIR' AND e.body->>'peer' = 'p1'"), '0/true',
+	'but not for the peer the records came from (the repair of the damaged segment)');
 
 # ---- kill -9: PostgreSQL's table statistics start from zero, and nothing is counted twice ---------
 $p2->stop('immediate');
