@@ -54,6 +54,7 @@ typedef struct SegmentBackoff
 	int64		segment_id;
 	int			failures;
 	TimestampTz not_before;
+	uint32		said;			/* hash of the last failure logged at LOG */
 } SegmentBackoff;
 
 static HTAB *backoff = NULL;
@@ -117,26 +118,37 @@ backoff_init(void)
 	backoff = hash_create("tieredlog segment backoff", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-static void
-backoff_note(int64 segment_id, bool failed)
+/*
+ * A task succeeded (error NULL) or failed with error. Returns true when the failure is news — the
+ * first since the last success, or another message than the one logged — so that a task failing
+ * the same way at every retry is logged once, not at every retry.
+ */
+static bool
+backoff_note(int64 segment_id, const char *error)
 {
 	SegmentBackoff *b;
 	bool		found;
 	int64		s = tl_naptime;
+	uint32		h;
+	bool		news;
 
 	backoff_init();
-	if (!failed)
+	if (error == NULL)
 	{
 		hash_search(backoff, &segment_id, HASH_REMOVE, NULL);
-		return;
+		return false;
 	}
+	h = hash_bytes((const unsigned char *) error, strlen(error));
 	b = hash_search(backoff, &segment_id, HASH_ENTER, &found);
 	if (!found)
 		b->failures = 0;
+	news = !found || b->said != h;
+	b->said = h;
 	b->failures++;
 	for (int i = 1; i < b->failures && s < TL_BACKOFF_MAX_S; i++)
 		s *= 2;
 	b->not_before = GetCurrentTimestamp() + Min(s, TL_BACKOFF_MAX_S) * USECS_PER_SEC;
+	return news;
 }
 
 /* The backoff key of a task: its segment, or for a peer's gaps a negative hash of the name. */
@@ -600,14 +612,15 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	if (out->edata != NULL)
 	{
 		char	   *msg = psprintf("%s: %s", label, out->edata->message);
+		int64		key = tl_task_backoff_key(t->kind, t->segment_id, t->peer_name);
+		bool		news = key == 0 || backoff_note(key, out->edata->message);
 
-		ereport(LOG,
+		/* the same failure again is logged at DEBUG1 (workers view: last_error, failures) */
+		ereport(news ? LOG : DEBUG1,
 				(errmsg("tieredlog: %s failed: %s", label, out->edata->message),
 				 out->edata->detail ? errdetail_internal("%s", out->edata->detail) : 0,
 				 errhint("The worker retries it after a backoff; other segments go on.")));
 		tl_worker_report_task_end(false, msg);
-		if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
-			backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), true);
 		if (out->run_id != 0)
 			history_end(out->run_id, "failed", out->edata->message);
 		return false;
@@ -617,7 +630,7 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	if (out->run_id != 0)
 		history_end(out->run_id, "done", out->what);
 	if (tl_task_backoff_key(t->kind, t->segment_id, t->peer_name) != 0)
-		backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), false);
+		backoff_note(tl_task_backoff_key(t->kind, t->segment_id, t->peer_name), NULL);
 	tl_worker_report_task_end(true, NULL);
 	if (t->kind == TL_TASK_MOVE)
 	{

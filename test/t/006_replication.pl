@@ -3,7 +3,8 @@
 #    exactly once (no loops, no duplicates);
 #  - a node stopped for a while catches up after restart;
 #  - kill -9 of an apply worker in the middle of a backlog loses and duplicates nothing;
-#  - a dropped slot is recreated and the missed time range recorded as a gap;
+#  - a dropped slot, or one invalidated by max_slot_wal_keep_size, is recreated and the missed time
+#    range recorded as a gap, which the worker reconciles and closes;
 #  - a peer with a wrong password or an unreachable host shows a clear last_error and retries
 #    without log spam; passwords are masked for non-superusers;
 #  - drop_peer removes the slot on the peer and the origin here, and says so when the peer is gone.
@@ -119,6 +120,34 @@ ok($n3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('e
 is($n3->safe_psql('postgres', "SELECT from_ts < to_ts FROM tieredlog.gaps WHERE peer_name = 'n1'"), 't',
 	'the gap is a time range');
 
+# ---- a slot invalidated by max_slot_wal_keep_size becomes a gap too, and the worker repairs it ----------
+$n3->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
+$n1->safe_psql('postgres', "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; SELECT pg_reload_conf()");
+$n1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'during-invalidation', '{}')");
+my $lost = 0;
+for (1 .. 20)
+{
+	$n1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'wal-filler', '{}'); SELECT pg_switch_wal(); CHECKPOINT");
+	$lost = $n1->safe_psql('postgres', "SELECT wal_status = 'lost' FROM pg_replication_slots WHERE slot_name = '$slot'") eq 't';
+	last if $lost;
+}
+ok($lost, 'n3\'s slot on n1 is invalidated (wal_status lost)');
+$n1->safe_psql('postgres', "ALTER SYSTEM RESET max_slot_wal_keep_size; SELECT pg_reload_conf()");
+$n3->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', true)");
+ok($n3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.gaps WHERE peer_name = 'n1' AND reason LIKE 'invalidated%'"),
+	'the invalidated slot is recreated and recorded as a gap');
+ok($n3->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('ev', key => 'during-invalidation')"),
+	'the worker closes the gap: the record written meanwhile arrives by reconciliation');
+ok($n3->poll_query_until('postgres', "SELECT bool_and(closed_at IS NOT NULL) FROM tieredlog.gap WHERE peer_name = 'n1'"),
+	'and the gaps are closed');
+# n2's slot on n1 may have been invalidated as well (logical slots keep WAL back to their restart
+# point): whatever happened, n2 streams again and has every record
+ok($n2->poll_query_until('postgres', "SELECT state = 'streaming' FROM tieredlog.peers WHERE peer_name = 'n1'")
+	&& $n2->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('ev', key => 'during-invalidation')"),
+	'n2 streams from n1 again and has the record too');
+ok($n2->poll_query_until('postgres', "SELECT COALESCE(bool_and(closed_at IS NOT NULL), true) FROM tieredlog.gap"),
+	'and no gap of n2 is left open');
+
 # ---- wrong password, unreachable host -----------------------------------------------------------------
 $n1->safe_psql('postgres', "CREATE ROLE tl_repl LOGIN REPLICATION SUPERUSER PASSWORD 'right'");
 $n1->append_conf('pg_hba.conf', '');
@@ -139,9 +168,15 @@ $n2->safe_psql('postgres', "CREATE ROLE tl_watcher; GRANT USAGE ON SCHEMA tiered
 my $seen = $n2->safe_psql('postgres', "SET ROLE tl_watcher; SELECT conninfo FROM tieredlog.peers WHERE peer_name = 'n1'");
 unlike($seen, qr/wrong/, 'a non-superuser does not see the password');
 like($seen, qr/password=\*{8}/, 'it is masked');
+# an open gap with n1 meanwhile: the worker's attempts to close it fail the same way each time
+$n2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)
+	VALUES ('n1', now() - interval '1 minute', now(), 'test: a gap while the password is wrong')");
 sleep 6;	# several retries (backoff 1 s, 2 s, 4 s)
-my @said = (slurp_file($n2->logfile) =~ /tieredlog apply worker: peer "n1": .*password authentication failed|could not connect to peer "n1".*password authentication failed/g);
+my $n2log = slurp_file($n2->logfile);
+my @said = ($n2log =~ /tieredlog apply worker: (?:peer "n1": |could not connect to peer "n1").*password authentication failed/g);
 cmp_ok(scalar(@said), '<=', 1, 'the same error is logged once, not at every retry (' . scalar(@said) . ')');
+my @gap_said = ($n2log =~ /close gaps with peer n1 failed: .*password authentication failed/g);
+is(scalar(@gap_said), 1, 'so is the worker\'s failure to close the gap');
 cmp_ok($n2->safe_psql('postgres', "SELECT failures FROM tieredlog._apply_status() a JOIN tieredlog.peer USING (peer_id) WHERE peer_name = 'n1'"),
 	'>=', 2, 'while it keeps retrying');
 
