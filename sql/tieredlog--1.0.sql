@@ -385,7 +385,8 @@ CREATE FUNCTION tieredlog._workers()
 
 CREATE FUNCTION tieredlog._stat_live()
 	RETURNS TABLE(segment_id bigint, reads bigint, local_writes bigint, remote_writes bigint,
-				  bytes_read bigint, last_access timestamptz, reads_in_window bigint)
+				  bytes_read bigint, last_access timestamptz, reads_in_window bigint,
+				  unstreamed_writes bigint)
 	AS 'MODULE_PATHNAME', 'tieredlog_stat_live' LANGUAGE C VOLATILE;
 
 CREATE FUNCTION tieredlog._stat_usage(OUT entries bigint, OUT capacity bigint, OUT evicted bigint)
@@ -402,12 +403,14 @@ SELECT d.datname AS database, w.pid, w.state, w.task, w.queued, w.cycles, w.task
   FROM tieredlog._workers() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid;
 
 -- Live counters of this node, per segment (since the counters were last reset, or since startup
--- after a crash). reads_in_window counts reads in the current tieredlog.promote_window.
+-- after a crash). reads_in_window counts reads in the current tieredlog.promote_window;
+-- unstreamed_writes the local writes made under a replication origin (not streamed).
 CREATE VIEW tieredlog.stat_segments AS
 SELECT s.segment_id, l.log_name, s.tier, s.state, tieredlog.node_name() AS node_name,
 	   COALESCE(c.reads, 0) AS reads, COALESCE(c.local_writes, 0) AS local_writes,
 	   COALESCE(c.remote_writes, 0) AS remote_writes, COALESCE(c.bytes_read, 0) AS bytes_read,
-	   c.last_access, COALESCE(c.reads_in_window, 0) AS reads_in_window
+	   c.last_access, COALESCE(c.reads_in_window, 0) AS reads_in_window,
+	   COALESCE(c.unstreamed_writes, 0) AS unstreamed_writes
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
   LEFT JOIN tieredlog._stat_live() c USING (segment_id);
@@ -755,7 +758,7 @@ WITH seg AS (
 	 WHERE s.tier < 2 AND l.log_name <> '_seen'
 ), pr AS (
 	SELECT p.peer_name::text AS peer_name, COALESCE(v.lag_seconds, 0) AS lag_seconds,
-		   v.last_error_at
+		   v.last_error_at, current_setting('tieredlog.stats_flush_interval')::interval AS flush_interval
 	  FROM tieredlog.peer p LEFT JOIN tieredlog.peers v USING (peer_name)
 	 WHERE p.enabled
 )
@@ -770,10 +773,18 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 					WHERE k.log_name = seg.log_name AND greatest(k.ts_a, k.ts_b) >= seg.range_start
 					  AND greatest(k.ts_a, k.ts_b) < seg.range_end)),
 		   ln(1 + greatest(pr.lag_seconds, 0)),
+		   -- a gap in the peer's stream (not closed before the last check) that may hold records
+		   -- of the segment: its window overlaps the gap's commit times, or the peer's access
+		   -- statistics show it wrote to the segment meanwhile (records with older timestamps)
 		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.gap g
-							  WHERE g.peer_name = pr.peer_name AND g.from_ts < seg.range_end
-								AND g.to_ts > seg.range_start
-								AND (g.closed_at IS NULL OR lc.decided_at IS NULL OR g.closed_at > lc.decided_at))
+							  WHERE g.peer_name = pr.peer_name
+								AND (g.closed_at IS NULL OR lc.decided_at IS NULL OR g.closed_at > lc.decided_at)
+								AND ((g.from_ts < seg.range_end AND g.to_ts > seg.range_start)
+									 OR EXISTS (SELECT 1 FROM tieredlog.peer_access a
+												 WHERE a.peer_name = g.peer_name AND a.log_name = seg.log_name
+												   AND a.range_start = seg.range_start AND a.local_writes > 0
+												   AND a.sampled_at > g.from_ts
+												   AND a.sampled_at <= g.to_ts + 2 * pr.flush_interval)))
 				THEN 1.0 ELSE 0.0 END,
 		   ln(1 + extract(epoch FROM now() - COALESCE(lc.decided_at, seg.created_at)) / 3600.0),
 		   ln(1 + (SELECT count(*) FROM tieredlog.check_log d WHERE d.segment_id = seg.segment_id AND d.diverged)),

@@ -8,7 +8,7 @@
  * Backends count into a local table and add it to shared memory when their transaction ends
  * (writes only if it committed; reads either way), so an append costs a local hash lookup and
  * nothing shared. The shared table holds at most tieredlog.stats_max_segments entries of about
- * 160 bytes; when it is full the entry accessed longest ago is evicted (its counts since the last
+ * 180 bytes; when it is full the entry accessed longest ago is evicted (its counts since the last
  * flush are lost; tieredlog.stats_evicted in status() says how often). The database's worker
  * flushes the counts since the previous flush into tieredlog.access_history. The table is
  * written to pg_stat/tieredlog.stat at a clean shutdown and read back at startup; after a crash
@@ -648,8 +648,8 @@ tl_stats_live_rows(FunctionCallInfo fcinfo)
 	hash_seq_init(&seq, stat_table);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		v[7];
-		bool		nulls[7] = {0};
+		Datum		v[8];
+		bool		nulls[8] = {0};
 		uint64		la = pg_atomic_read_u64(&e->last_access);
 		int64		window_reads;
 
@@ -668,6 +668,7 @@ tl_stats_live_rows(FunctionCallInfo fcinfo)
 		v[5] = TimestampTzGetDatum((TimestampTz) la);
 		nulls[5] = (la == 0);
 		v[6] = Int64GetDatum(window_reads);
+		v[7] = Int64GetDatum((int64) pg_atomic_read_u64(&e->unstreamed_writes));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	LWLockRelease(stat_shared->lock);

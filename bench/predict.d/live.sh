@@ -164,6 +164,7 @@ run_policy() {
 		[ "$part" != 0 ] && partition_end "$part"
 		settle
 		n_div=$(record_truth "$t")
+		nq 1 -c "SELECT live_record_features($t)" >/dev/null
 		budget=$(nq 1 -c "SELECT round(live_full_cost() * $BUDGET)")
 		if [ "$policy" = model ]; then
 			nq 1 -c "ALTER SYSTEM SET tieredlog.reconcile_budget = '${budget}B'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -178,7 +179,7 @@ run_policy() {
 	done
 	nq 1 -F ' | ' -c "SELECT '$policy', round(recall::numeric, 3), cycles, diverged_pairs, ttd_median, round(ttd_p95::numeric, 1), episodes,
 		undetected, checks, (SELECT count(*) FROM tieredlog.models WHERE state = 'active' AND algo = 'irls'),
-		(SELECT count(*) || ' / ' || count(closed_at) FROM tieredlog.gap)
+		(SELECT count(*) || ' / ' || count(closed_at) FROM tieredlog.gap), round(with_sign::numeric, 2)
 		FROM live_result($WARMUP)" >>"$RESULTS"
 	[ "${TL_BENCH_LIVE_KEEP:-0}" = 1 ] || stop_cluster
 }
@@ -191,6 +192,6 @@ as_root chmod 666 "$RESULTS"
 for p in $POLICIES; do run_policy "$p"; done
 echo "## prediction: live, 3 nodes, $SEGMENTS segments x 2 peers of n1, $CYCLES cycles ($WARMUP warm-up), seed $SEED, budget $BUDGET of the full-check cost per cycle ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
-echo "| policy | recall (mean over cycles) | cycles with divergence | diverged pairs (sum over cycles) | time to detect, median (cycles) | p95 | episodes | never detected | checks | trained model active | gaps recorded / closed by the worker |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| policy | recall (mean over cycles) | cycles with divergence | diverged pairs (sum over cycles) | time to detect, median (cycles) | p95 | episodes | never detected | checks | trained model active | gaps recorded / closed by the worker | diverged pairs with a direct sign |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 sed 's/^/| /; s/$/ |/' "$RESULTS"

@@ -10,6 +10,14 @@ ALTER TABLE tieredlog.check_log DROP CONSTRAINT IF EXISTS check_log_reason_check
 CREATE TABLE IF NOT EXISTS live_truth (cycle int, range_start timestamptz, peer_name text);
 CREATE TABLE IF NOT EXISTS live_pick (cycle int, range_start timestamptz, peer_name text, reason text);
 CREATE TABLE IF NOT EXISTS live_digest (node text, range_start timestamptz, digest text);
+CREATE TABLE IF NOT EXISTS live_seen (cycle int, range_start timestamptz, peer_name text, features float8[]);
+
+-- Every pair's features before the cycle's checks (to tell afterwards which diverged pairs showed a
+-- direct sign: a gap, unstreamed writes, row changes, a divergence with another peer).
+CREATE OR REPLACE FUNCTION live_record_features(p_cycle int) RETURNS void LANGUAGE sql AS $$
+	INSERT INTO live_seen SELECT p_cycle, range_start, peer_name, features
+	  FROM tieredlog._pair_features() WHERE log_name = 'ev';
+$$;
 
 -- The pairs of log 'ev' whose records differ (digests recomputed from the rows on every node,
 -- loaded into live_digest by the harness), recorded for the cycle.
@@ -86,7 +94,7 @@ END $$;
 -- from the first cycle of a pair's divergence to the cycle that checked it.
 CREATE OR REPLACE FUNCTION live_result(p_warm int, OUT recall float8, OUT cycles bigint, OUT diverged_pairs bigint,
 									   OUT ttd_median float8, OUT ttd_p95 float8, OUT episodes bigint,
-									   OUT undetected bigint, OUT checks bigint)
+									   OUT undetected bigint, OUT checks bigint, OUT with_sign float8)
 LANGUAGE sql AS $$
 WITH per_cycle AS (
 	SELECT t.cycle, count(*) AS diverged,
@@ -112,5 +120,8 @@ SELECT (SELECT avg(found::float8 / diverged) FROM per_cycle),
 	   (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY found_at - since) FROM detected WHERE found_at IS NOT NULL),
 	   (SELECT count(*) FROM detected),
 	   (SELECT count(*) FROM detected WHERE found_at IS NULL),
-	   (SELECT count(*) FROM live_pick WHERE cycle > p_warm);
+	   (SELECT count(*) FROM live_pick WHERE cycle > p_warm),
+	   (SELECT avg((s.features[5] + s.features[14] + s.features[15] + s.features[16] + s.features[17]
+					+ s.features[18] > 0)::int)
+		  FROM live_truth t JOIN live_seen s USING (cycle, range_start, peer_name) WHERE t.cycle > p_warm);
 $$;

@@ -24,6 +24,15 @@ SELECT count(*) FROM tieredlog.read('st');
 ROLLBACK;
 SELECT reads, local_writes FROM tieredlog.stat_segments WHERE segment_id = :st_seg;
 
+-- a local write in a session with a replication origin is also an unstreamed write: the output
+-- plugin skips such transactions
+SELECT pg_replication_origin_create('regress_elsewhere') > 0 AS origin_created;
+SELECT pg_replication_origin_session_setup('regress_elsewhere');
+SELECT tieredlog.append('st', 'u', '{}', NULL, '2026-03-01 00:45:00+00') > 0 AS appended;
+SELECT pg_replication_origin_session_reset();
+SELECT pg_replication_origin_drop('regress_elsewhere');
+SELECT local_writes, unstreamed_writes FROM tieredlog.stat_segments WHERE segment_id = :st_seg;
+
 -- with tracking off nothing is counted
 SET tieredlog.track_access = off;
 SELECT count(*) FROM tieredlog.read('st');

@@ -191,6 +191,22 @@ is($p2->safe_psql('postgres', "SELECT count(*) FILTER (WHERE f.features[18] = 1)
 	WHERE e.kind = 'REPAIR' AND e.body->>'peer' = 'p1'"), '0/true',
 	'but not for the peer the records came from (the repair of the damaged segment)');
 
+# ---- a gap holds records of the segments the peer wrote to meanwhile, whatever their timestamps ------
+# (p1's 300 records are hours old, so no window overlaps a gap's commit times; p1's access statistics,
+# sampled when it wrote them, say which segments it wrote to)
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '0', 'no gap open');
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
+	SELECT 'p1', t - interval '1 hour', t - interval '59 minutes', 'test: long before the writes', now() + interval '1 minute'
+	  FROM (SELECT min(sampled_at) AS t FROM tieredlog.peer_access WHERE peer_name = 'p1' AND local_writes > 0) a");
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '0',
+	'a gap long before the peer wrote is no risk');
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
+	SELECT 'p1', t - interval '3 seconds', t - interval '2 seconds', 'test: while p1 wrote', now() + interval '1 minute'
+	  FROM (SELECT min(sampled_at) AS t FROM tieredlog.peer_access WHERE peer_name = 'p1' AND local_writes > 0) a");
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '3',
+	'a gap while the peer wrote marks the three segments it wrote to');
+$p2->safe_psql('postgres', "DELETE FROM tieredlog.gap WHERE reason LIKE 'test: %while p1 wrote'");
+
 # ---- kill -9: PostgreSQL's table statistics start from zero, and nothing is counted twice ---------
 $p2->stop('immediate');
 $p2->start;
