@@ -773,12 +773,12 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 					WHERE k.log_name = seg.log_name AND greatest(k.ts_a, k.ts_b) >= seg.range_start
 					  AND greatest(k.ts_a, k.ts_b) < seg.range_end)),
 		   ln(1 + greatest(pr.lag_seconds, 0)),
-		   -- a gap in the peer's stream (not closed before the last check) that may hold records
-		   -- of the segment: its window overlaps the gap's commit times, or the peer's access
-		   -- statistics show it wrote to the segment meanwhile (records with older timestamps)
+		   -- an open gap in the peer's stream that may hold records of the segment: its window
+		   -- overlaps the gap's commit times, or the peer's access statistics show it wrote to the
+		   -- segment meanwhile (records with older timestamps). Closing a gap reconciles every
+		   -- segment with the peer, so a closed gap is no risk any more.
 		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.gap g
-							  WHERE g.peer_name = pr.peer_name
-								AND (g.closed_at IS NULL OR lc.decided_at IS NULL OR g.closed_at > lc.decided_at)
+							  WHERE g.peer_name = pr.peer_name AND g.closed_at IS NULL
 								AND ((g.from_ts < seg.range_end AND g.to_ts > seg.range_start)
 									 OR EXISTS (SELECT 1 FROM tieredlog.peer_access a
 												 WHERE a.peer_name = g.peer_name AND a.log_name = seg.log_name

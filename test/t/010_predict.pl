@@ -42,6 +42,15 @@ sub setting
 	$n->safe_psql('postgres', "SELECT pg_sleep(0.5)");	# the postmaster rereads it; new sessions see it
 }
 
+# The worker sleeps for an hour after the cycle it may be in, until the next reload (tests set
+# naptime back to 1 s).
+sub worker_asleep
+{
+	my ($n) = @_;
+	setting($n, 'tieredlog.naptime', '3600');
+	$n->safe_psql('postgres', "SELECT pg_sleep(2)");
+}
+
 # ---- the first cycle: nothing was ever checked, so the floor takes every pair ----------------------
 is($p2->safe_psql('postgres', "SELECT tieredlog._run_checks()"), '3', 'the first cycle checks the three pairs');
 is($p2->safe_psql('postgres', "SELECT string_agg(reason || '/' || status || '/' || diverged, ',') FROM tieredlog.check_log"),
@@ -65,14 +74,16 @@ ok($p1->poll_query_until('postgres', "SELECT sum(row_changes) = 3 FROM tieredlog
   or diag($p1->safe_psql('postgres', "SELECT * FROM tieredlog.peer_access WHERE row_changes <> 0"));
 is($p1->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[17] = ln(4)"), '1',
 	'a feature of p1\'s pair with p2 for that segment');
-# a gap over its window, closed since its last check (closed already: the worker leaves it alone)
-$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
-	SELECT 'p1', range_start + interval '5 minutes', range_start + interval '20 minutes', 'test: a lost slot', now()
-	  FROM tieredlog.segments WHERE segment_id = $victim");
 my $one_cost = $p2->safe_psql('postgres', "SELECT ceil(max(cost) * 1.5 / 1024)::int FROM tieredlog._pair_features()");
 setting($p2, 'tieredlog.reconcile_budget', "${one_cost}kB");
 setting($p2, 'tieredlog.explore_fraction', '0');
 setting($p2, 'tieredlog.conflict_threshold', '0.99');
+# an open gap over its window (the worker, which would close it by reconciling, is kept asleep;
+# a reload wakes it, so this comes after the settings)
+worker_asleep($p2);
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)
+	SELECT 'p1', range_start + interval '5 minutes', range_start + interval '20 minutes', 'test: a lost slot'
+	  FROM tieredlog.segments WHERE segment_id = $victim");
 ok($p2->safe_psql('postgres', "SELECT tieredlog.predict($victim, 'p1') > tieredlog.predict($segs[0], 'p1')"),
 	'the pair whose window overlaps a gap scores higher');
 is($p2->safe_psql('postgres', "SELECT count(*) || '/' || min(segment_id) || '/' || min(reason) FROM tieredlog.schedule"),
@@ -82,6 +93,8 @@ is($p2->safe_psql('postgres', "SELECT segment_id || '/' || reason || '/' || stat
 	FROM tieredlog.check_log ORDER BY check_id DESC LIMIT 1"), "$victim/exploit/repaired/true/3",
 	'it found the divergence and repaired it, and says so');
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"), '300', 'p2 has the 300 records again');
+$p2->safe_psql('postgres', "DELETE FROM tieredlog.gap WHERE reason = 'test: a lost slot'");
+setting($p2, 'tieredlog.naptime', '1');
 
 # ---- a check that fails is logged, and the others go on -------------------------------------------
 setting($p2, 'tieredlog.reconcile_budget', '64MB');
@@ -195,17 +208,22 @@ is($p2->safe_psql('postgres', "SELECT count(*) FILTER (WHERE f.features[18] = 1)
 # (p1's 300 records are hours old, so no window overlaps a gap's commit times; p1's access statistics,
 # sampled when it wrote them, say which segments it wrote to)
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '0', 'no gap open');
-$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
-	SELECT 'p1', t - interval '1 hour', t - interval '59 minutes', 'test: long before the writes', now() + interval '1 minute'
+worker_asleep($p2);
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)
+	SELECT 'p1', t - interval '1 hour', t - interval '59 minutes', 'test: long before the writes'
 	  FROM (SELECT min(sampled_at) AS t FROM tieredlog.peer_access WHERE peer_name = 'p1' AND local_writes > 0) a");
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '0',
 	'a gap long before the peer wrote is no risk');
-$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason, closed_at)
-	SELECT 'p1', t - interval '3 seconds', t - interval '2 seconds', 'test: while p1 wrote', now() + interval '1 minute'
+$p2->safe_psql('postgres', "INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)
+	SELECT 'p1', t - interval '3 seconds', t - interval '2 seconds', 'test: while p1 wrote'
 	  FROM (SELECT min(sampled_at) AS t FROM tieredlog.peer_access WHERE peer_name = 'p1' AND local_writes > 0) a");
 is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '3',
 	'a gap while the peer wrote marks the three segments it wrote to');
-$p2->safe_psql('postgres', "DELETE FROM tieredlog.gap WHERE reason LIKE 'test: %while p1 wrote'");
+$p2->safe_psql('postgres', "UPDATE tieredlog.gap SET closed_at = now() WHERE reason = 'test: while p1 wrote'");
+is($p2->safe_psql('postgres', "SELECT count(*) FROM tieredlog._pair_features() WHERE features[5] = 1"), '0',
+	'once closed (the worker reconciled every segment with the peer), it is no risk any more');
+$p2->safe_psql('postgres', "DELETE FROM tieredlog.gap WHERE reason LIKE 'test: %'");
+setting($p2, 'tieredlog.naptime', '1');
 
 # ---- kill -9: PostgreSQL's table statistics start from zero, and nothing is counted twice ---------
 $p2->stop('immediate');
