@@ -8,8 +8,9 @@
  *
  *		The transition function keeps the rows (x, y); the final function fits:
  *		- features are standardised (mean 0, standard deviation 1); a constant feature keeps the
- *		  prior's coefficient (0 without a prior): the rows say nothing about it; the penalty (lambda / 2) * ||beta - prior||^2 applies to the standardised
- *		  coefficients, never to the intercept; the fit starts at the prior;
+ *		  prior's coefficient (0 without a prior): the rows say nothing about it; the penalty
+ *		  (lambda / 2) * ||beta - prior||^2 applies to the standardised coefficients, never to
+ *		  the intercept; the fit starts at the prior;
  *		- each Newton step solves (X'WX + lambda I) delta = X'(y - p) - lambda beta by Cholesky;
  *		  a matrix that is not positive definite gets a ridge on its diagonal, ten times larger on
  *		  each failure; a step that lowers the penalised log-likelihood is halved until it does not;
