@@ -5,8 +5,19 @@ set -euo pipefail
 
 TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PG_BIN/pg_config
+# TL_PG_ROOT: run the servers from a PostgreSQL unpacked elsewhere (dpkg -x of another minor's
+# postgresql-15 package into that folder) and install tieredlog only there. If that folder also
+# holds the same minor's postgresql-client-15 and postgresql-server-dev-15, tieredlog is built
+# with its pg_config and headers (a module built with a newer minor's headers may need symbols an
+# older minor lacks); otherwise with the installed ones. Empty: the installed server.
+TL_PG_ROOT=${TL_PG_ROOT:-}
+PG_BIN=$TL_PG_ROOT/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+TL_DESTDIR=$TL_PG_ROOT	# what `make install` puts in front of pg_config's paths
+if [ -n "$TL_PG_ROOT" ] && [ -x "$PG_BIN/pg_config" ]; then
+	PG_CONFIG=$PG_BIN/pg_config	# relocatable: its paths already lie inside TL_PG_ROOT
+	TL_DESTDIR=
+fi
 PGXS_DIR=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}
@@ -32,16 +43,33 @@ install_deps() {
 	id "$TL_RUN_USER" >/dev/null 2>&1 || as_root useradd --system --create-home "$TL_RUN_USER"
 }
 
+# Build (from scratch when the last build used other headers) and install. With TL_PG_ROOT, only
+# into that tree: the installed server keeps what it had.
 build_install() {
-	say "building and installing tieredlog"
+	local stamp="$TL_ROOT/.built-with" headers
+	headers="$("$PG_CONFIG" --version) $("$PG_CONFIG" --includedir-server)"
+	say "building and installing tieredlog ($headers)"
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$headers" ]; then
+		make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" clean >/dev/null
+	fi
 	make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" >/dev/null
-	as_root make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" install >/dev/null
+	echo "$headers" >"$stamp"
+	as_root make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" ${TL_DESTDIR:+DESTDIR="$TL_DESTDIR"} install >/dev/null
 }
 
-# Run a command as the server user, with PostgreSQL's binaries first on PATH.
+# Where the servers load tieredlog.so from (after install_deps).
+tl_so_path() {
+	echo "$TL_DESTDIR$("$PG_CONFIG" --pkglibdir)/tieredlog.so"
+}
+
+# Run a command as the server user, with PostgreSQL's binaries first on PATH. The server user may
+# not be able to read the clone (a clone in /root, say): it runs in the caller's directory only if
+# it can enter it, otherwise in /, and it is never handed a path inside the clone. Give it files
+# on standard input instead (psql -f - <file).
 as_pg() {
 	local cmd
 	printf -v cmd '%q ' "$@"
+	cmd="cd . 2>/dev/null && [ -r . ] || cd /; $cmd"
 	if [ "$(id -un)" = "$TL_RUN_USER" ]; then
 		env PATH="$PG_BIN:$PATH" bash -c "$cmd"
 	else
@@ -56,13 +84,24 @@ fresh_dir() {
 	as_root chown "$TL_RUN_USER" "$1"
 }
 
-# The postgresql.conf lines tieredlog needs (also in the README).
+# Whether the installed server knows a setting: server_has_setting <name>. Asks the server binary
+# itself (postgres --describe-config, which root may run and which needs no data directory).
+server_has_setting() {
+	local settings
+	settings=$("$PG_BIN/postgres" --describe-config | cut -f1) || return 2
+	grep -qxF "$1" <<<"$settings"
+}
+
+# The postgresql.conf lines tieredlog needs (also in the README). output_plugin_libraries exists
+# only from 15.19 (16.15, 17.11, 18.6): older minors refuse to start with it, and do not need it.
 tieredlog_conf() {
 	cat <<CONF
 shared_preload_libraries = 'tieredlog'
 wal_level = logical
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
 CONF
+	if server_has_setting output_plugin_libraries; then
+		echo "output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'"
+	fi
 }
 
 # Create and start a server: start_node <dir> <port> <node_name> [extra postgresql.conf line...]

@@ -2,16 +2,35 @@
 # Install what is needed, build and install tieredlog, start three local nodes as an unprivileged
 # user and show logs, segments, digests, tiers and the worker at work on node1, then replication
 # among the three and reconciliation of history a node never streamed. Safe to run again: it stops
-# and recreates its nodes.
+# and recreates its nodes. The nodes keep running afterwards; `scripts/demo.sh stop` stops them
+# and removes their data.
 #   scripts/demo.sh            (as root, or a user with sudo)
+#   scripts/demo.sh stop       stop the three nodes and remove $DEMO_DIR
+# TL_DEMO_DIR, TL_DEMO_PORT: where the nodes live (/var/tmp/tieredlog-demo, ports 55440-55442).
+# The server user never reads this clone (which may sit where it cannot, /root say): SQL files go
+# to psql on its standard input.
 source "$(dirname "$0")/common.sh"
 
 DEMO_DIR=${TL_DEMO_DIR:-/var/tmp/tieredlog-demo}
 DEMO_PORT=${TL_DEMO_PORT:-55440}
 
+stop_demo() {
+	for i in 1 2 3; do stop_node "$DEMO_DIR/node$i"; done
+}
+
+case "${1:-run}" in
+	run) ;;
+	stop)
+		stop_demo
+		as_root rm -rf "$DEMO_DIR"
+		say "the demo's nodes are stopped and $DEMO_DIR is removed"
+		exit 0 ;;
+	*) echo "usage: $0 [run|stop]" >&2; exit 2 ;;
+esac
+
 install_deps
 build_install
-for i in 1 2 3; do stop_node "$DEMO_DIR/node$i"; done
+stop_demo
 fresh_dir "$DEMO_DIR"
 for i in 1 2 3; do
 	port=$((DEMO_PORT + i - 1))
@@ -29,7 +48,7 @@ on_node() {	# on_node <i> <psql args...>
 }
 
 say "running the single-node demo on node1 (scripts/demo.sql)"
-on_node 1 -f "$TL_ROOT/scripts/demo.sql"
+on_node 1 -f - <"$TL_ROOT/scripts/demo.sql"
 
 say "replication: every node adds the other two as peers (full mesh)"
 for i in 1 2 3; do
@@ -41,7 +60,7 @@ for i in 1 2 3; do
 		on_node "$i" -q -c "SELECT tieredlog.add_peer('node$j', 'host=$DEMO_DIR/node$j port=$((DEMO_PORT + j - 1)) dbname=postgres user=postgres')" >/dev/null
 	done
 done
-on_node 1 -v demo_dir="$DEMO_DIR" -v demo_port="$DEMO_PORT" -f "$TL_ROOT/scripts/demo_replication.sql"
+on_node 1 -v demo_dir="$DEMO_DIR" -v demo_port="$DEMO_PORT" -f - <"$TL_ROOT/scripts/demo_replication.sql"
 for i in 2 3; do
 	on_node "$i" -q -c "SELECT tieredlog.append('chat', 'from-node$i-' || g, jsonb_build_object('n', g)) FROM generate_series(1, 100) g" >/dev/null
 done
@@ -54,6 +73,10 @@ for _ in $(seq 1 100); do
 	[ "$done_nodes" = 3 ] && break
 	sleep 0.2
 done
+if [ "$done_nodes" != 3 ]; then
+	say "after 20 s, only $done_nodes of the 3 nodes hold all 300 records; see $DEMO_DIR/node*/server.log"
+	exit 1
+fi
 say "every node holds the same 300 records: equal counts and equal segment digests"
 for i in 1 2 3; do
 	on_node "$i" -c "SELECT tieredlog.node_name() AS node,
@@ -62,6 +85,10 @@ for i in 1 2 3; do
 		(SELECT md5(string_agg(range_start || '=' || digest, ',' ORDER BY range_start))
 		   FROM tieredlog.segments WHERE log_name = 'chat') AS md5_of_digests"
 done
+if [ "${TL_DEMO_PART:-all}" = replication ]; then	# test/quickstart.sh: set-up and replication only
+	say "stopping here (TL_DEMO_PART=replication); the nodes keep running: stop them with $(printf %q "$0") stop"
+	exit 0
+fi
 say "reconciliation: node2 never streamed node1's older log 'orders' (it existed before the peers did);"
 say "reconcile() compares digests and copies what is missing, tier 2 included"
 on_node 2 -c "SELECT range_start, status, records_received, bytes, round_trips
@@ -154,4 +181,4 @@ on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, record
 	-c "SELECT node_name, logs, segments, worker_state, tasks_failed FROM tieredlog.status()"
 
 say "the nodes keep running: psql -h $DEMO_DIR/node1 -p $DEMO_PORT -U postgres (node2, node3: ports $((DEMO_PORT + 1)), $((DEMO_PORT + 2)))"
-say "stop them with: for i in 1 2 3; do runuser -u $TL_RUN_USER -- $PG_BIN/pg_ctl -D $DEMO_DIR/node\$i/data stop; done"
+say "stop them and remove their data with: $(printf %q "$0") stop"

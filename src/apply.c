@@ -539,7 +539,8 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 	{
 		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		char	   *msg = pstrdup(primary ? primary : pchomp(PQerrorMessage(as->conn)));
-		const char *hint = strstr(msg, "output plugin") != NULL
+		/* only a peer that has output_plugin_libraries (15.19+) names it in its refusal */
+		const char *hint = strstr(PQresultErrorMessage(res), "output_plugin_libraries") != NULL
 			? " (on the peer, add tieredlog to output_plugin_libraries and reload)" : "";
 
 		PQclear(res);

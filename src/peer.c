@@ -154,6 +154,7 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 	{
 		char	   *msg = pchomp(PQresultErrorMessage(res));
 		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		/* only a peer that has output_plugin_libraries (15.19+) names it in its refusal */
 		bool		plugin_refused = strstr(msg, "output_plugin_libraries") != NULL;
 
 		sqlstate = sqlstate ? pstrdup(sqlstate) : NULL;

@@ -8,7 +8,31 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use Test::More;
 
-our @EXPORT = qw(tl_node tl_add_peer tl_full_mesh);
+our @EXPORT = qw(tl_node tl_add_peer tl_full_mesh tl_server_has_setting tl_plugin_conf);
+
+# Whether the server binary on PATH knows a setting (postgres --describe-config needs no data
+# directory). output_plugin_libraries exists only from 15.19: older minors refuse to start with it.
+my %known_settings;
+sub tl_server_has_setting
+{
+	my ($name) = @_;
+
+	if (!%known_settings)
+	{
+		my $out = `postgres --describe-config`;
+		die "postgres --describe-config failed" if $? != 0;
+		$known_settings{ (split /\t/)[0] } = 1 for split /\n/, $out;
+	}
+	return exists $known_settings{$name};
+}
+
+# The line that lets peers use tieredlog's output plugin, where the server has the setting.
+sub tl_plugin_conf
+{
+	return tl_server_has_setting('output_plugin_libraries')
+	  ? "output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'\n"
+	  : '';
+}
 
 # A started node named $name (also its tieredlog.node_name) with logical decoding, room for
 # peers, tieredlog.naptime = 1, and nothing sealed, moved, checked or trained on its own (tests
@@ -27,11 +51,10 @@ tieredlog.seal_grace = '10000d'
 tieredlog.adaptive_tiering = off
 tieredlog.check_interval = 0
 tieredlog.train_interval = 0
-output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'
 max_worker_processes = 16
 max_replication_slots = 10
 max_wal_senders = 10
-} . ($extra_conf // ''));
+} . tl_plugin_conf() . ($extra_conf // ''));
 	$n->start;
 	return $n;
 }
