@@ -5,6 +5,7 @@ MODULE_big = tieredlog
 OBJS = \
 	src/tieredlog.o \
 	src/shmem.o \
+	src/safe_spi.o \
 	src/validate.o \
 	src/record.o \
 	src/merkle.o \

@@ -16,6 +16,7 @@
 #include "funcapi.h"
 #include "access/htup_details.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/regproc.h"
@@ -914,6 +915,15 @@ check_resolver(Oid fn)
 				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
 				 errmsg("resolver %s must take (jsonb, jsonb) and return text", format_procedure(fn)),
 				 errhint("It is given both records and returns the winner's 'origin:seq'.")));
+	/*
+	 * The resolver runs as its owner (conflict.c), so naming one is acting as that owner: only
+	 * its owner (or a member of the owner's role) may choose it.
+	 */
+	if (!pg_proc_ownercheck(fn, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be the owner of function %s to make it a resolver", format_procedure(fn)),
+				 errdetail("A resolver runs as the role that owns it.")));
 }
 
 /* set_conflict_rule(log_name, rule, resolver) */

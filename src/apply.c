@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "safe_spi.h"
 #include "append.h"
 #include "apply.h"
 #include "causal.h"
@@ -202,13 +203,13 @@ free_slots_of_dropped_peers(void)
 int
 tl_apply_ensure_workers(void)
 {
+	int			guc_level;
 	int			started = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		npeers;
 	SPITupleTable *tt;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
@@ -259,7 +260,7 @@ tl_apply_ensure_workers(void)
 			SpinLockRelease(&ashared->mutex);
 		}
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return started;
 }
 
@@ -441,6 +442,7 @@ apply_detach(int code, Datum arg)
 static void
 load_peer(int32 peer_id, PeerInfo *peer)
 {
+	int			guc_level;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(peer_id)};
 	MemoryContext cxt = CurrentMemoryContext;
@@ -448,15 +450,14 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
 							  " COALESCE(applied_until, created_at), node_name FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)
 	{
-		SPI_finish();
+		tl_spi_finish(guc_level);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		proc_exit(0);			/* the peer was dropped or disabled */
@@ -473,7 +474,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	}
 	peer->peer_id = peer_id;
 	peer->node_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -568,15 +569,15 @@ begin_batch(ApplyState *as)
 static void
 save_progress_time(ApplyState *as)
 {
+	int			guc_level;
 	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
 	Datum		values[2] = {Int32GetDatum(as->peer_id), TimestampTzGetDatum(as->batch_commit_time)};
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("UPDATE tieredlog.peer SET applied_until = $2 WHERE peer_id = $1",
 							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not save the apply progress");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	as->saved_until = as->batch_commit_time;
 }
 
@@ -890,6 +891,7 @@ tieredlog_apply_main(Datum arg)
 	if (!OidIsValid(dboid))
 		proc_exit(0);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	tl_pin_search_path_for_process();	/* runs as the bootstrap superuser */
 	pgstat_report_appname("tieredlog apply");
 	/* commits are asynchronous; only flushed positions are confirmed (advance_flushed) */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);

@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "safe_spi.h"
 #include "ledger.h"
 #include "digest.h"
 #include "tieredlog.h"
@@ -140,18 +141,13 @@ tl_become_owner(TlAsOwner *save)
 	GetUserIdAndSecContext(&save->saved_user, &save->saved_sec);
 	SetUserIdAndSecContext(extension_owner(),
 						   save->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	save->guc_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	save->guc_level = tl_spi_connect();
 }
 
 void
 tl_restore_user(TlAsOwner *save)
 {
-	SPI_finish();
-	AtEOXact_GUC(false, save->guc_level);
+	tl_spi_finish(save->guc_level);
 	SetUserIdAndSecContext(save->saved_user, save->saved_sec);
 }
 

@@ -46,12 +46,17 @@
 #include "access/table.h"
 #include "catalog/pg_collation.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -68,6 +73,7 @@
 #include "causal.h"
 #include "catalog.h"
 #include "conflict.h"
+#include "safe_spi.h"
 #include "segment.h"
 #include "segrows.h"
 #include "tieredlog.h"
@@ -198,9 +204,55 @@ side_as_jsonb(const char *key, const TlSide *s)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data));
 }
 
+/* The role that owns a function (the resolver runs as it). */
+static Oid
+function_owner(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("resolver function %u does not exist", fn)));
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /*
- * Call the custom resolver in a subtransaction. Returns its answer (NULL if it failed; *error
- * then says why).
+ * Run the resolver as the role that owns it, never as whoever happens to call it (the apply
+ * worker and the workers are superusers): as PostgreSQL runs index expressions during
+ * maintenance, a security-restricted operation (no SET ROLE, no temporary objects, no
+ * deferred work that outlives it) with search_path = pg_catalog, pg_temp. The owner must still
+ * be allowed to execute it. Errors unwind the user and the GUC level with the subtransaction.
+ */
+static Datum
+call_as_owner(Oid resolver, Datum ja, Datum jb)
+{
+	Oid			owner = function_owner(resolver);
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_level;
+	AclResult	acl;
+	Datum		r;
+
+	GetUserIdAndSecContext(&saved_user, &saved_sec);
+	SetUserIdAndSecContext(owner, saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	guc_level = NewGUCNestLevel();
+	tl_pin_search_path();
+	acl = pg_proc_aclcheck(resolver, owner, ACL_EXECUTE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FUNCTION, get_func_name(resolver));
+	r = OidFunctionCall2(resolver, ja, jb);
+	AtEOXact_GUC(true, guc_level);
+	SetUserIdAndSecContext(saved_user, saved_sec);
+	return r;
+}
+
+/*
+ * Call the custom resolver in a subtransaction, as its owner. Returns its answer (NULL if it
+ * failed; *error then says why).
  */
 static char *
 call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, char **error)
@@ -215,7 +267,7 @@ call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, c
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		Datum		r = OidFunctionCall2(resolver, ja, jb);
+		Datum		r = call_as_owner(resolver, ja, jb);
 
 		answer = text_to_cstring(DatumGetTextPP(r));
 		ReleaseCurrentSubTransaction();

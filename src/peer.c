@@ -28,6 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "safe_spi.h"
 #include "apply.h"
 #include "catalog.h"
 #include "peer.h"
@@ -354,6 +355,7 @@ void
 tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *slot,
 					  const char *reason, TimestampTz from_ts)
 {
+	int			guc_level;
 	PGconn	   *conn = tl_peer_connect(peer_name, conninfo, "tieredlog add_peer");
 	const char *params[1] = {slot};
 	PGresult   *res;
@@ -372,13 +374,12 @@ tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *s
 	values[1] = TimestampTzGetDatum(from_ts);
 	values[2] = CStringGetTextDatum(reason);
 	values[3] = CStringGetTextDatum(slot);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
 							  " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
 							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a gap");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	ereport(LOG,
 			(errmsg("tieredlog: slot \"%s\" on peer \"%s\" was %s; recreated it and recorded a gap from %s",
 					slot, peer_name, reason, timestamptz_to_str(from_ts))));

@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "safe_spi.h"
 #include "ledger.h"
 #include "record.h"
 #include "scrub.h"
@@ -176,6 +177,7 @@ plan_gaps(List *queue)
 List *
 tl_policy_plan(List *queue, bool flush_due)
 {
+	int			guc_level;
 	int			grace[1] = {tl_seal_grace_s};
 
 	plan_cxt = CurrentMemoryContext;
@@ -204,8 +206,7 @@ tl_policy_plan(List *queue, bool flush_due)
 		queue = add_task(queue, TL_TASK_PEER_STATS, 0, 0, "housekeeping");
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	/* open segments past their window + grace; reopened ones once no write came for the grace */
 	queue = plan_from(queue,
 					  "SELECT s.segment_id, s.tier FROM tieredlog.segment s" ACCESS_JOINS_SQL
@@ -228,6 +229,6 @@ tl_policy_plan(List *queue, bool flush_due)
 						  " ORDER BY COALESCE(s.scrubbed_at, s.created_at), s.segment_id",
 						  1, interval, TL_TASK_SCRUB, "scrub_interval passed", 1);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return queue;
 }

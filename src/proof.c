@@ -21,6 +21,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "safe_spi.h"
 #include "catalog.h"
 #include "ledger.h"
 #include "merkle.h"
@@ -64,12 +65,12 @@ proof_json(TlJson *j, TlSha *sha, const TlHash *leaves, int64 n, int64 index, co
 static char *
 sealed_root(int64 segment_id)
 {
+	int			guc_level;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(segment_id)};
 	char	   *root = NULL;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT CASE WHEN kind = 'REOPEN' THEN NULL ELSE body->>'root' END"
 							  " FROM tieredlog.ledger_entry WHERE segment_id = $1"
 							  "   AND kind IN ('SEAL', 'RESEAL', 'REOPEN') ORDER BY entry_id DESC LIMIT 1",
@@ -82,7 +83,7 @@ sealed_root(int64 segment_id)
 		if (v)
 			root = MemoryContextStrdup(TopTransactionContext, v);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return root;
 }
 

@@ -18,6 +18,7 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
+#include "safe_spi.h"
 #include "ledger.h"
 #include "quarantine.h"
 #include "reconcile.h"
@@ -53,6 +54,7 @@ log_quarantine(const TlQuarantineEntry *e)
 void
 tl_quarantine_insert(const TlQuarantineEntry *e)
 {
+	int			guc_level;
 	Oid			types[12] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, UUIDOID, TEXTOID,
 	UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[12];
@@ -75,8 +77,7 @@ tl_quarantine_insert(const TlQuarantineEntry *e)
 	values[11] = e->resolution ? CStringGetTextDatum(e->resolution) : (Datum) 0;
 	nulls[11] = e->resolution ? ' ' : 'n';
 	tl_become_owner(&save);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tieredlog.quarantine (log_name, origin, seq, ts, key, local_rid,"
 							  " local_payload, other_rid, other_payload, via, peer_name, resolution, resolved_at)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, $12,"
@@ -86,7 +87,7 @@ tl_quarantine_insert(const TlQuarantineEntry *e)
 							  " WHERE quarantine.resolved_at IS NULL",
 							  12, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a quarantined record");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	tl_restore_user(&save);
 	log_quarantine(e);
 }
@@ -98,6 +99,7 @@ tl_quarantine_insert(const TlQuarantineEntry *e)
 int
 tl_quarantine_resolve_restored(const TlLog *log, const TlSegment *seg, const char *peer_name)
 {
+	int			guc_level;
 	Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[3];
 	TlAsOwner	save;
@@ -109,8 +111,7 @@ tl_quarantine_resolve_restored(const TlLog *log, const TlSegment *seg, const cha
 	values[1] = TimestampTzGetDatum(seg->range_start);
 	values[2] = TimestampTzGetDatum(seg->range_end);
 	tl_become_owner(&save);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT quarantine_id, origin, seq, ts, key, local_rid FROM tieredlog.quarantine"
 							  " WHERE via = 'scrub' AND resolved_at IS NULL AND log_name = $1"
 							  " AND ts >= $2 AND ts < $3",
@@ -142,7 +143,7 @@ tl_quarantine_resolve_restored(const TlLog *log, const TlSegment *seg, const cha
 			elog(ERROR, "could not update tieredlog.quarantine");
 		resolved++;
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	tl_restore_user(&save);
 	return resolved;
 }

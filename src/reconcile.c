@@ -46,6 +46,7 @@
 #include "utils/uuid.h"
 #include "nodes/value.h"
 
+#include "safe_spi.h"
 #include "archive.h"
 #include "catalog.h"
 #include "digest.h"
@@ -571,6 +572,7 @@ void
 tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, TimestampTz to_ts,
 			 bool include_archive, TlReconcileEmit emit, void *arg)
 {
+	int			guc_level;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {peer_name ? CStringGetTextDatum(peer_name) : (Datum) 0};
 	char		nulls[1] = {peer_name ? ' ' : 'n'};
@@ -580,8 +582,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 	MemoryContext cxt = CurrentMemoryContext;
 
 	PreventCommandIfReadOnly("tieredlog reconciliation");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name FROM tieredlog.peer"
 							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
 							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
@@ -599,7 +600,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3)));
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 
 	for (int p = 0; p < list_length(peers); p += 3)
 	{
@@ -629,8 +630,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 				for (int i = 0; i < PQntuples(res); i++)
 					logs = lappend(logs, pstrdup(PQgetvalue(res, i, 0)));
 				PQclear(res);
-				if (SPI_connect() != SPI_OK_CONNECT)
-					elog(ERROR, "SPI_connect failed");
+				guc_level = tl_spi_connect();
 				if (SPI_execute("SELECT log_name FROM tieredlog.log ORDER BY log_name", true, 0) != SPI_OK_SELECT)
 					elog(ERROR, "could not list logs");
 				for (uint64 i = 0; i < SPI_processed; i++)
@@ -648,7 +648,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 						MemoryContextSwitchTo(old);
 					}
 				}
-				SPI_finish();
+				tl_spi_finish(guc_level);
 			}
 			foreach(lc, logs)
 				reconcile_log_with(&ex, lfirst(lc), from_ts, to_ts, include_archive, emit, arg);
@@ -693,6 +693,7 @@ tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n)
 void
 tl_reconcile_log_result(const TlReconcileResult *r)
 {
+	int			guc_level;
 	Oid			types[TL_RECONCILE_NCOLS] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID,
 	INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
 	Datum		v[TL_RECONCILE_NCOLS];
@@ -706,15 +707,14 @@ tl_reconcile_log_result(const TlReconcileResult *r)
 	for (int i = 0; i < TL_RECONCILE_NCOLS; i++)
 		nulls[i] = n[i] ? 'n' : ' ';
 	tl_become_owner(&save);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
 							  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
 							  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
 							  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
 							  " $14, $15, $16)", TL_RECONCILE_NCOLS, types, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a reconciliation");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	tl_restore_user(&save);
 }
 

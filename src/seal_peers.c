@@ -19,6 +19,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "safe_spi.h"
 #include "catalog.h"
 #include "peer.h"
 #include "segment.h"
@@ -98,6 +99,7 @@ fetch_peer_seals(const char *peer_name, const char *log_name, Datum *arrays)
 Datum
 tieredlog_compare_seals(PG_FUNCTION_ARGS)
 {
+	int			guc_level;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *peer_name;
 	char	   *log_name = NULL;
@@ -118,8 +120,7 @@ tieredlog_compare_seals(PG_FUNCTION_ARGS)
 	}
 	InitMaterializedSRF(fcinfo, 0);
 	fetch_peer_seals(peer_name, log_name, values);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args(
 			"WITH p AS (SELECT * FROM unnest($1, $2, $3, $4) AS p(log_name, us, state, root)),"
 			" l AS (SELECT log_name, (extract(epoch FROM range_start) * 1000000)::bigint AS us, segment_id, state,"
@@ -141,6 +142,6 @@ tieredlog_compare_seals(PG_FUNCTION_ARGS)
 			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return (Datum) 0;
 }

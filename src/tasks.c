@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "safe_spi.h"
 #include "apply.h"
 #include "conflict.h"
 #include "digest.h"
@@ -194,6 +195,7 @@ tl_tasks_backoff_array(void)
 static int64
 history_begin(const TlTask *t)
 {
+	int			guc_level;
 	Oid			types[5] = {TEXTOID, INT8OID, INT4OID, TEXTOID, INT4OID};
 	Datum		values[5];
 	char		nulls[5] = "     ";
@@ -210,14 +212,13 @@ history_begin(const TlTask *t)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tieredlog.task_history (task, segment_id, to_tier, reason, status, pid)"
 							  " VALUES ($1, $2, $3, $4, 'running', $5) RETURNING run_id",
 							  5, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record a task in tieredlog.task_history");
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return run_id;
@@ -226,6 +227,7 @@ history_begin(const TlTask *t)
 static void
 history_end(int64 run_id, const char *status, const char *detail)
 {
+	int			guc_level;
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = "   ";
@@ -238,12 +240,11 @@ history_end(int64 run_id, const char *status, const char *detail)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("UPDATE tieredlog.task_history SET status = $2, detail = $3, finished_at = now()"
 							  " WHERE run_id = $1", 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not finish a task in tieredlog.task_history");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -255,11 +256,11 @@ history_end(int64 run_id, const char *status, const char *detail)
 void
 tl_tasks_recover_interrupted(MemoryContext cxt)
 {
+	int			guc_level;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
 					" detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
 					" WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
@@ -288,7 +289,7 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 				(errmsg("tieredlog: %s of segment %lld was interrupted; redoing it", task,
 						(long long) t->segment_id)));
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
@@ -298,12 +299,12 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 static int64
 fold_busy_segments(void)
 {
+	int			guc_level;
 	List	   *segs = NIL;
 	ListCell   *lc;
 	int64		folded = 0;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute(psprintf("SELECT segment_id FROM tieredlog.digest_cell GROUP BY segment_id "
 							 "HAVING count(*) > %d", TL_FOLD_CELLS), true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list digest cells");
@@ -315,7 +316,7 @@ fold_busy_segments(void)
 		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		segs = lappend(segs, id);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	foreach(lc, segs)
 		if (tl_digest_compact(*(int64 *) lfirst(lc), false) > 0)
 			folded++;
@@ -330,6 +331,7 @@ fold_busy_segments(void)
 static TlStatDelta *
 flush_stats(int *n)
 {
+	int			guc_level;
 	TlStatDelta *d = tl_stats_collect_deltas(n);
 	Datum	   *ids = palloc(sizeof(Datum) * Max(*n, 1));
 	Datum	   *cols[6];
@@ -359,8 +361,7 @@ flush_stats(int *n)
 	values[7] = Int32GetDatum(tl_stats_retention_s);
 	values[8] = PointerGetDatum(construct_array(cols[5], *n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (*n > 0 &&
 		SPI_execute_with_args("INSERT INTO tieredlog.access_history (segment_id, node_name, sampled_at, reads,"
 							  " local_writes, remote_writes, bytes_read, last_access, unstreamed_writes)"
@@ -392,7 +393,7 @@ flush_stats(int *n)
 		SPI_execute_with_args("DELETE FROM tieredlog.task_history WHERE finished_at < now() - make_interval(secs => $1)",
 							  1, &types[7], &values[7], NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not apply tieredlog.stats_retention");
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return d;
 }
 

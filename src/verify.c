@@ -43,6 +43,7 @@
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
+#include "safe_spi.h"
 #include "catalog.h"
 #include "digest.h"
 #include "ledger.h"
@@ -523,6 +524,7 @@ verify_seals(VerifyOut *out, const TlLog *only)
 Datum
 tieredlog_verify(PG_FUNCTION_ARGS)
 {
+	int			guc_level;
 	VerifyOut	out;
 	TlLog		log;
 	bool		one_log = !PG_ARGISNULL(0);
@@ -541,8 +543,7 @@ tieredlog_verify(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	out.failures = 0;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	tl_sha_open(&sha);
 	nblocks = verify_chain(&out, &sha, &blocks);
 	verify_entries_have_blocks(&out);
@@ -550,6 +551,6 @@ tieredlog_verify(PG_FUNCTION_ARGS)
 		verify_digests(&out, PG_GETARG_JSONB_P(1), blocks, nblocks);
 	tl_sha_close(&sha);
 	verify_seals(&out, one_log ? &log : NULL);
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	return (Datum) 0;
 }

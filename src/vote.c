@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "safe_spi.h"
 #include "catalog.h"
 #include "reconcile.h"
 #include "segrows.h"
@@ -46,6 +47,7 @@ int
 tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local, const char *sender_node,
 					TlRid *winner, char **why)
 {
+	int			guc_level;
 	List	   *peers = NIL;
 	TlRid		votes[64];
 	int			nvotes = 0;
@@ -55,8 +57,7 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 
 	votes[nvotes++] = *local;
 	votes[nvotes++] = rec->rid;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	guc_level = tl_spi_connect();
 	if (SPI_execute("SELECT peer_name, conninfo, node_name FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
@@ -68,7 +69,7 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 			peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c)));
 		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	tl_spi_finish(guc_level);
 	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
 	for (int p = 0; p + 2 < list_length(peers) && nvotes < 64; p += 3)
 	{

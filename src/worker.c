@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "safe_spi.h"
 #include "tasks.h"
 #include "tieredlog.h"
 #include "worker.h"
@@ -497,6 +498,7 @@ tieredlog_launcher_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	tl_pin_search_path_for_process();
 	pgstat_report_appname("tieredlog launcher");
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog launcher cycle",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -677,6 +679,7 @@ tieredlog_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	claim_slot(dboid);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	tl_pin_search_path_for_process();	/* runs as the bootstrap superuser */
 	pgstat_report_appname("tieredlog worker");
 	if (!extension_present())
 	{
