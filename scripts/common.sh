@@ -69,7 +69,7 @@ tl_so_path() {
 as_pg() {
 	local cmd
 	printf -v cmd '%q ' "$@"
-	cmd="cd . 2>/dev/null && [ -r . ] || cd /; $cmd"
+	cmd="cd -- \"\$PWD\" 2>/dev/null || cd /; $cmd"	# entering the path fails where a parent is closed
 	if [ "$(id -un)" = "$TL_RUN_USER" ]; then
 		env PATH="$PG_BIN:$PATH" bash -c "$cmd"
 	else

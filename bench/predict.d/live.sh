@@ -27,7 +27,9 @@
 #   TL_BENCH_LIVE_CYCLES [40], TL_BENCH_LIVE_WARMUP [12], TL_BENCH_LIVE_SEED [1],
 #   TL_BENCH_LIVE_SEGMENTS [60], TL_BENCH_LIVE_POLICIES ["random oldest_first dirty hand_rule signals_rule model"],
 #   TL_BENCH_BUDGET [0.1], TL_BENCH_LIVE_KEEP [0] (1: leave the last policy's cluster running),
-#   TL_BENCH_LIVE_CONF [] (one more postgresql.conf line for every node, e.g. a tieredlog setting)
+#   TL_BENCH_LIVE_CONF [] (one more postgresql.conf line for every node, e.g. a tieredlog setting),
+#   TL_PG_ROOT [] (a PostgreSQL unpacked there runs the servers, see scripts/common.sh; tieredlog must
+#   be installed in it)
 source "$(dirname "$0")/../../scripts/common.sh"
 
 LDIR=${TL_BENCH_LIVE_DIR:-/var/tmp/tieredlog-bench-live}
@@ -76,7 +78,7 @@ start_cluster() {
 			[ "$(nq 3 -c "SELECT count(*) FROM tieredlog.peers WHERE state = 'streaming'")" = 2 ] && break
 		sleep 0.3
 	done
-	nq 1 -f "$TL_ROOT/bench/predict.d/live.sql" >/dev/null
+	nq 1 -f - <"$TL_ROOT/bench/predict.d/live.sql" >/dev/null
 }
 
 # Normal writes of one node: n records, Zipf keys, ts skewed to the later segments.
@@ -185,6 +187,13 @@ run_policy() {
 }
 
 install_deps
+# where the servers load tieredlog from (with TL_PG_ROOT: inside that tree)
+TL_SO=$(tl_so_path)
+[ -f "$TL_SO" ] || {
+	echo "tieredlog is not installed in $(dirname "$TL_SO"); $( [ -z "$TL_PG_ROOT" ] &&
+		echo "run make install (or scripts/demo.sh) first" || echo "install it there first (TL_PG_ROOT=$TL_PG_ROOT scripts/demo.sh does)")" >&2
+	exit 2
+}
 as_root rm -f "$RESULTS"
 as_root touch "$RESULTS"
 as_root chmod 666 "$RESULTS"
