@@ -1,0 +1,257 @@
+# Hostile roles (issue 16): a database owner with no tieredlog grants shadows the built-ins the
+# workers, the apply workers and tieredlog's functions use (functions and operators in public,
+# and public first in the database's search_path), then the workers run every kind of task for a
+# while: none of the shadowing objects may ever run. A role that owns a resolver gets it run as
+# itself (a security-restricted operation), never as the superuser that triggers it, and may not
+# name another role's function. CREATE EXTENSION refuses a squatted schema.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TlCluster;
+
+# Short cycles so that within seconds the workers seal, move, scrub, flush statistics, check,
+# train and close ledger blocks.
+my $busy = q{
+tieredlog.seal_grace = 1
+tieredlog.adaptive_tiering = on
+tieredlog.demote_after = 1
+tieredlog.min_residency = 1
+tieredlog.scrub_interval = 2
+tieredlog.check_interval = 2
+tieredlog.train_interval = 3
+tieredlog.ledger_interval = 1
+tieredlog.stats_flush_interval = 1
+tieredlog.conflict_window = '1d'
+log_min_messages = warning
+};
+my $n1 = tl_node('h1', $busy);
+my $n2 = tl_node('h2', $busy);
+
+for my $n ($n1, $n2)
+{
+	$n->safe_psql('postgres', q{
+CREATE ROLE mallory LOGIN;
+CREATE DATABASE shop OWNER mallory;
+});
+	$n->safe_psql('shop', q{
+CREATE EXTENSION tieredlog;
+GRANT USAGE ON SCHEMA tieredlog TO mallory;
+GRANT EXECUTE ON FUNCTION tieredlog.set_conflict_rule(text, text, regprocedure) TO mallory;
+});
+
+	# Everything mallory plants says so in the server log (a WARNING survives a rollback) and
+	# tries to make her a superuser.
+	$n->safe_psql('shop', q{
+CREATE FUNCTION public.trap(what text) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+	RAISE WARNING 'tieredlog-trap % ran as %', what, current_user;
+	BEGIN
+		EXECUTE 'ALTER ROLE mallory SUPERUSER';
+	EXCEPTION WHEN OTHERS THEN NULL;
+	END;
+END $$;
+CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('now()'); RETURN pg_catalog.now(); END $$;
+CREATE FUNCTION public.make_interval(secs integer) RETURNS interval LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('make_interval(integer)'); RETURN pg_catalog.make_interval(secs => secs::float8); END $$;
+CREATE FUNCTION public.unnest(a bigint[]) RETURNS SETOF bigint LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('unnest(bigint[])'); RETURN QUERY SELECT pg_catalog.unnest(a); END $$;
+CREATE FUNCTION public.to_timestamp(n numeric) RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('to_timestamp(numeric)'); RETURN pg_catalog.to_timestamp(n::float8); END $$;
+CREATE FUNCTION public.jsonb_build_array(a jsonb) RETURNS jsonb LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('jsonb_build_array(jsonb)'); RETURN pg_catalog.jsonb_build_array(a); END $$;
+CREATE FUNCTION public.length(t text) RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('length(text)'); RETURN pg_catalog.length(t); END $$;
+CREATE FUNCTION public.eq8(a bigint, b bigint) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('= (bigint, bigint)'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.eq8);
+CREATE FUNCTION public.eq4(a integer, b integer) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('= (integer, integer)'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+CREATE OPERATOR public.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.eq4);
+CREATE FUNCTION public.eqt(a text, b text) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('= (text, text)'); RETURN a OPERATOR(pg_catalog.=) b; END $$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.eqt);
+CREATE FUNCTION public.plus(a timestamptz, b interval) RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('+ (timestamptz, interval)'); RETURN a OPERATOR(pg_catalog.+) b; END $$;
+CREATE OPERATOR public.+ (LEFTARG = timestamptz, RIGHTARG = interval, FUNCTION = public.plus);
+CREATE FUNCTION public.minus(a timestamptz, b interval) RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('- (timestamptz, interval)'); RETURN a OPERATOR(pg_catalog.-) b; END $$;
+CREATE OPERATOR public.- (LEFTARG = timestamptz, RIGHTARG = interval, FUNCTION = public.minus);
+CREATE FUNCTION public.cat(a text, b text) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS
+	$$ BEGIN PERFORM public.trap('|| (text, text)'); RETURN a OPERATOR(pg_catalog.||) b; END $$;
+CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = public.cat);
+ALTER FUNCTION public.trap(text) OWNER TO mallory;
+});
+	# what a database owner can do alone: own the planted objects, put public first for everyone
+	$n->safe_psql('shop', q{
+DO $$
+DECLARE f regprocedure;
+BEGIN
+	FOR f IN SELECT p.oid FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace LOOP
+		EXECUTE format('ALTER FUNCTION %s OWNER TO mallory', f);
+	END LOOP;
+END $$;
+DO $$
+DECLARE o regoperator;
+BEGIN
+	FOR o IN SELECT p.oid FROM pg_operator p WHERE p.oprnamespace = 'public'::regnamespace LOOP
+		EXECUTE format('ALTER OPERATOR %s OWNER TO mallory', o);
+	END LOOP;
+END $$;
+});
+	$n->safe_psql('shop', 'ALTER DATABASE shop SET search_path = public, pg_catalog', extra_params => [ '-U', 'mallory' ]);
+}
+
+sub trap_lines
+{
+	my ($n, $from) = @_;
+	my $log = slurp_file($n->logfile, $from);
+	return join("\n", grep { /tieredlog-trap/ } split /\n/, $log);
+}
+
+# The trap works: mallory's own session, with the database's path, runs her now().
+my $before1 = -s $n1->logfile;
+$n1->safe_psql('shop', 'SELECT now()', extra_params => [ '-U', 'mallory' ]);
+like(trap_lines($n1, $before1), qr/tieredlog-trap now\(\) ran as mallory/, 'the trap fires for mallory herself');
+is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
+	'and cannot make her a superuser');
+
+# ---- the workers, the apply workers and tieredlog's functions under the hostile path ----------------
+my %start = (h1 => -s $n1->logfile, h2 => -s $n2->logfile);
+for my $n ($n1, $n2)
+{
+	$n->safe_psql('shop', q{
+SELECT tieredlog.create_log('orders', '1 second');
+SELECT tieredlog.create_log('history', '1 hour');
+SELECT tieredlog.append('history', 'k' || g, jsonb_build_object('n', g), 'import',
+                        timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute')
+  FROM generate_series(1, 300) g;
+});
+}
+for my $pair ([ $n1, $n2 ], [ $n2, $n1 ])
+{
+	my ($a, $b) = @$pair;
+	my $conn = $b->connstr('shop');
+	$a->safe_psql('shop', "SELECT tieredlog.add_peer('" . $b->name . "', \$\$$conn\$\$)");
+}
+for my $n ($n1, $n2)
+{
+	ok($n->poll_query_until('shop', "SELECT count(*) = 1 FROM tieredlog.peers WHERE state = 'streaming'"),
+		$n->name . ' streams from its peer');
+}
+
+# A superuser works with tieredlog in mallory's database, with her search_path, while the
+# workers run their cycles for a while.
+my $deadline = time() + 25;
+my $round = 0;
+while (time() < $deadline)
+{
+	$round++;
+	for my $n ($n1, $n2)
+	{
+		my $name = $n->name;
+		$n->psql('shop', qq{
+SELECT tieredlog.append('orders', 'o' || g, jsonb_build_object('round', $round, 'g', g), 'web') FROM generate_series(1, 20) g;
+SELECT tieredlog.append_many('orders', ARRAY['hot', 'hot'], ARRAY['{"a": 1}', '{"b": 2}']::jsonb[]);
+SELECT * FROM tieredlog.read('orders', key => 'hot');
+SELECT * FROM tieredlog.latest('orders', 'hot');
+SELECT * FROM tieredlog.check_digests();
+SELECT * FROM tieredlog.verify();
+SELECT * FROM tieredlog.reconcile('history');
+SELECT * FROM tieredlog.compare_seals('history');
+SELECT * FROM tieredlog.schedule;
+SELECT * FROM tieredlog.status();
+SELECT tieredlog.sweep();
+});
+	}
+	sleep 1;
+}
+for my $n ($n1, $n2)
+{
+	my $name = $n->name;
+	my $ran = $n->safe_psql('shop', q{
+SELECT string_agg(task, ',' ORDER BY task) FROM (SELECT DISTINCT task FROM tieredlog.task_history WHERE status = 'done') t});
+	like($ran, qr/seal/, "$name: the worker sealed segments meanwhile ($ran)");
+	ok($n->safe_psql('shop', 'SELECT count(*) > 0 FROM tieredlog.ledger_blocks') eq 't',
+		"$name: and closed ledger blocks");
+	ok($n->safe_psql('shop', 'SELECT count(*) > 0 FROM tieredlog.check_log') eq 't',
+		"$name: and ran checks");
+	ok($n->poll_query_until('shop', "SELECT count(*) > 0 FROM tieredlog.read('orders') WHERE origin <> tieredlog.node_name()"),
+		"$name: and applied its peer's records");
+	is(trap_lines($n, $start{$name}), '', "$name: no object mallory planted ever ran");
+}
+is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
+	'mallory is still not a superuser');
+
+# ---- resolvers run as their owner -------------------------------------------------------------------
+for my $n ($n1, $n2)
+{
+	$n->safe_psql('shop', q{
+CREATE FUNCTION public.evil_resolver(a jsonb, b jsonb) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+	RAISE WARNING 'tieredlog-resolver ran as % (%)', current_user, session_user;
+	EXECUTE 'ALTER ROLE mallory SUPERUSER';
+	RETURN (a OPERATOR(pg_catalog.->>) 'origin') OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) (a OPERATOR(pg_catalog.->>) 'seq');
+END $$;
+ALTER FUNCTION public.evil_resolver(jsonb, jsonb) OWNER TO mallory;
+CREATE FUNCTION public.admins_resolver(a jsonb, b jsonb) RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;
+SELECT tieredlog.create_log('tickets', '1 hour');
+});
+	$n->safe_psql('shop', "SELECT tieredlog.set_conflict_rule('tickets', 'custom', 'public.evil_resolver(jsonb, jsonb)')",
+		extra_params => [ '-U', 'mallory' ]);
+	my ($rc, $out, $err) = $n->psql('shop',
+		"SELECT tieredlog.set_conflict_rule('tickets', 'custom', 'public.admins_resolver(jsonb, jsonb)')",
+		extra_params => [ '-U', 'mallory' ]);
+	like($err, qr/must be the owner of function public\.admins_resolver\(jsonb,jsonb\) to make it a resolver/,
+		$n->name . ": mallory may not name a function she does not own as a resolver");
+}
+%start = (h1 => -s $n1->logfile, h2 => -s $n2->logfile);
+# both nodes write T-1 while neither applies the other's records: a conflict on each side
+$_->[0]->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('$_->[1]', false)") for ([ $n1, 'h2' ], [ $n2, 'h1' ]);
+$n1->safe_psql('shop', q{SELECT tieredlog.append('tickets', 'T-1', '{"status": "closed"}')});
+$n2->safe_psql('shop', q{SELECT tieredlog.append('tickets', 'T-1', '{"status": "open"}')});
+$_->[0]->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('$_->[1]', true)") for ([ $n1, 'h2' ], [ $n2, 'h1' ]);
+for my $n ($n1, $n2)
+{
+	ok($n->poll_query_until('shop', "SELECT count(*) = 2 FROM tieredlog.read('tickets')"),
+		$n->name . ' received the other side of T-1 (the apply worker decided the conflict)');
+	$n->safe_psql('shop', q{SELECT * FROM tieredlog.latest('tickets', 'T-1')});	# a superuser reads
+}
+for my $n ($n1, $n2)
+{
+	my $log = slurp_file($n->logfile, $start{ $n->name });
+	like($log, qr/tieredlog-resolver ran as mallory/, $n->name . ': the resolver ran, as mallory');
+	unlike($log, qr/tieredlog-resolver ran as (?!mallory)/, $n->name . ': never as anyone else');
+	like($log, qr/cannot execute ALTER ROLE within security-restricted operation|permission denied/,
+		$n->name . ': and could not escalate');
+}
+is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
+	'mallory is still not a superuser after her resolver ran');
+
+# ---- CREATE EXTENSION refuses a squatted schema -----------------------------------------------------
+$n1->safe_psql('postgres', 'CREATE DATABASE squat OWNER mallory');
+$n1->safe_psql('squat', 'CREATE SCHEMA tieredlog', extra_params => [ '-U', 'mallory' ]);
+my ($rc, $out, $err) = $n1->psql('squat', 'CREATE EXTENSION tieredlog');
+isnt($rc, 0, 'CREATE EXTENSION fails where another role created the schema tieredlog');
+like($err, qr/schema "tieredlog" already exists and belongs to role "mallory"/, 'and says who owns it');
+is($n1->safe_psql('squat', "SELECT count(*) FROM pg_extension WHERE extname = 'tieredlog'"), '0',
+	'nothing was installed');
+$n1->safe_psql('squat', 'DROP SCHEMA tieredlog', extra_params => [ '-U', 'mallory' ]);
+$n1->safe_psql('squat', 'CREATE SCHEMA tieredlog_data', extra_params => [ '-U', 'mallory' ]);
+($rc, $out, $err) = $n1->psql('squat', 'CREATE EXTENSION tieredlog');
+like($err, qr/schema "tieredlog_data" already exists/, 'and where someone created tieredlog_data');
+$n1->safe_psql('squat', 'DROP SCHEMA tieredlog_data', extra_params => [ '-U', 'mallory' ]);
+# a superuser's own empty schema is fine, but not one that grants CREATE to others
+$n1->safe_psql('squat', 'CREATE SCHEMA tieredlog; GRANT CREATE ON SCHEMA tieredlog TO mallory');
+($rc, $out, $err) = $n1->psql('squat', 'CREATE EXTENSION tieredlog');
+like($err, qr/schema "tieredlog" grants privileges to other roles/, 'or a schema that lets others create in it');
+$n1->safe_psql('squat', 'DROP SCHEMA tieredlog; CREATE EXTENSION tieredlog');
+is($n1->safe_psql('squat', q{
+SELECT has_schema_privilege('public', 'tieredlog_data', 'USAGE') OR has_schema_privilege('public', 'tieredlog_data', 'CREATE')
+    OR has_schema_privilege('mallory', 'tieredlog', 'CREATE') OR has_schema_privilege('mallory', 'tieredlog', 'USAGE')}),
+	'f', 'installed: neither PUBLIC nor the database owner can use tieredlog_data or tieredlog');
+
+$_->stop for ($n1, $n2);
+done_testing();
