@@ -494,6 +494,7 @@ CREATE TABLE tieredlog.peer (
 	slot_name			name NOT NULL,		-- on the peer
 	origin_name			text NOT NULL,		-- here
 	node_name			text NOT NULL,		-- the peer's tieredlog.node_name
+	peer_role			name,				-- the role the peer logs in as here (NULL: its conninfo's user)
 	enabled				boolean NOT NULL DEFAULT true,
 	applied_until		timestamptz,		-- peer commit time applied up to (saved every 10 s)
 	created_at			timestamptz NOT NULL DEFAULT now()
@@ -530,6 +531,10 @@ CREATE FUNCTION tieredlog.drop_peer(peer_name text) RETURNS void
 	AS 'MODULE_PATHNAME', 'tieredlog_drop_peer' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 CREATE FUNCTION tieredlog.set_peer_enabled(peer_name text, enabled boolean) RETURNS void
 	AS 'MODULE_PATHNAME', 'tieredlog_set_peer_enabled' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+-- What the peer sends this node in its own sessions (_ae_store, _ae_witness) is accepted only
+-- from the role it logs in as here (peer_auth.c).
+CREATE FUNCTION tieredlog.set_peer_role(peer_name text, peer_role name) RETURNS void
+	AS 'MODULE_PATHNAME', 'tieredlog_set_peer_role' LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 CREATE FUNCTION tieredlog._apply_status()
 	RETURNS TABLE(peer_id integer, pid integer, state text, received_lsn pg_lsn, applied_lsn pg_lsn,
 				  applied_commit_time timestamptz, last_contact timestamptz, records_applied bigint,

@@ -37,6 +37,7 @@
 #include "conflict.h"
 #include "digest.h"
 #include "peer.h"
+#include "peer_auth.h"
 #include "progress.h"
 #include "reconcile.h"
 #include "scrub.h"
@@ -640,6 +641,19 @@ tieredlog_set_peer_enabled(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 PG_FUNCTION_INFO_V1(tieredlog_mask_conninfo);
+PG_FUNCTION_INFO_V1(tieredlog_set_peer_role);
+
+/* set_peer_role(peer_name, peer_role) */
+Datum
+tieredlog_set_peer_role(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	require_args(fcinfo, 1, "peer_name");
+	PreventCommandIfReadOnly("tieredlog.set_peer_role()");
+	tl_set_peer_role(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+					 PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1)));
+	PG_RETURN_VOID();
+}
 
 Datum
 tieredlog_add_peer(PG_FUNCTION_ARGS)
@@ -763,9 +777,12 @@ tieredlog_ae_store(PG_FUNCTION_ARGS)
 {
 	int64		counts[3] = {0, 0, 0};
 	Datum		d[3];
+	TlSender	sender;
 
 	tl_require_preload();
-	tl_ae_store(PG_GETARG_BYTEA_PP(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), counts);
+	/* from_node is a claim: the sender is the peer the caller's role stands for */
+	sender = tl_authenticate_sender(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	tl_ae_store(PG_GETARG_BYTEA_PP(0), sender.peer_name, sender.node_name, counts);
 	for (int i = 0; i < 3; i++)
 		d[i] = Int64GetDatum(counts[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, 3, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));

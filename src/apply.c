@@ -683,7 +683,16 @@ apply_record(ApplyState *as, TlWire *w)
 				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) wr.rec.seq),
 				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
 						 wr.rec.origin)));
-	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0 && strcmp(wr.rec.origin, as->peer_node) == 0)
+	/*
+	 * A peer's decoder streams only what that peer originated (records it stored for others
+	 * are written under a replication origin and skipped): anything else is forged.
+	 */
+	if (strcmp(wr.rec.origin, as->peer_node) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("peer \"%s\" streamed record %lld of origin \"%s\"; it may stream only its own (\"%s\")",
+						as->peer_name, (long long) wr.rec.seq, wr.rec.origin, as->peer_node)));
+	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0)
 		as->seen_seq = Max(as->seen_seq, wr.rec.seq);
 	res = tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node);
 	/* the counters are the user's records; "_seen" ones are tieredlog's bookkeeping */

@@ -52,6 +52,7 @@
 
 #include "catalog.h"
 #include "ledger.h"
+#include "peer_auth.h"
 #include "segment.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -596,6 +597,7 @@ tieredlog_ae_witness(PG_FUNCTION_ARGS)
 {
 	Oid			types[1] = {JSONBOID};
 	Datum		values[1];
+	Oid			caller = GetUserId();	/* before the switch to the owner */
 	TlAsOwner	save;
 	char	   *node;
 	char	   *block_id;
@@ -627,6 +629,8 @@ tieredlog_ae_witness(PG_FUNCTION_ARGS)
 				 errmsg("a ledger digest needs node, block_id and block_hash"),
 				 errhint("Pass what tieredlog.ledger_digest() returns.")));
 	tl_check_name("node", node);
+	/* the digest's node is a claim: only the peer the caller's role stands for may witness */
+	node = tl_authenticate_sender(caller, node).node_name;
 	if (strcmp(node, tl_node_name()) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

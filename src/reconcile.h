@@ -53,6 +53,6 @@ extern bytea *tl_ae_iblt(const char *log_name, TimestampTz range_start, ArrayTyp
 extern bytea *tl_ae_ids(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt);
 extern bytea *tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves, int64 salt,
 						  bytea *ids);
-extern void tl_ae_store(bytea *records, const char *peer_name, int64 *counts);
+extern void tl_ae_store(bytea *records, const char *peer_name, const char *sender_node, int64 *counts);
 
 #endif							/* TIEREDLOG_RECONCILE_H */

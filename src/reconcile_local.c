@@ -674,9 +674,9 @@ tl_ae_fetch(const char *log_name, TimestampTz range_start, ArrayType *leaves_arr
 }
 
 void
-tl_ae_store(bytea *records, const char *peer_name, int64 *counts)
+tl_ae_store(bytea *records, const char *peer_name, const char *sender_node, int64 *counts)
 {
 	PreventCommandIfReadOnly("tieredlog reconciliation");
-	/* the coordinator sends its own node name: as the sender, its copies win where it is the origin */
-	tl_rl_store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, peer_name, counts);
+	/* the sender is authenticated (peer_auth.c): its copies win where it is the origin */
+	tl_rl_store_records(VARDATA_ANY(records), VARSIZE_ANY_EXHDR(records), peer_name, sender_node, counts);
 }
