@@ -134,6 +134,13 @@ tl_set_tier(int tier, const char *tablespace)
 				 errhint("Create it first with CREATE TABLESPACE.")));
 	values[0] = Int32GetDatum(tier);
 	values[1] = CStringGetTextDatum(tablespace);
+	/* the caller must be allowed to put relations there, and so must the owner who creates them */
+	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
+		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for tablespace \"%s\"", tablespace),
+				 errdetail("Mapping a tier to a tablespace needs CREATE on it.")));
 	tl_become_owner(&save);
 	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
 		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)

@@ -237,10 +237,21 @@ for my $n ($n1, $n2)
 is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
 	'mallory is still not a superuser after her resolver ran');
 
+# ---- mapping a tier needs CREATE on the tablespace, for the caller -----------------------------------
+my $spcdir = PostgreSQL::Test::Utils::tempdir_short();
+$n1->safe_psql('postgres', "CREATE TABLESPACE fast LOCATION '$spcdir'");
+$n1->safe_psql('shop', 'GRANT EXECUTE ON FUNCTION tieredlog.set_tier(integer, text) TO mallory');
+my ($rc, $out, $err) = $n1->psql('shop', "SELECT tieredlog.set_tier(0, 'fast')", extra_params => [ '-U', 'mallory' ]);
+like($err, qr/permission denied for tablespace "fast"/, 'set_tier: mallory may not put segments where she may not create');
+$n1->safe_psql('postgres', 'GRANT CREATE ON TABLESPACE fast TO mallory');
+$n1->safe_psql('shop', "SELECT tieredlog.set_tier(0, 'fast')", extra_params => [ '-U', 'mallory' ]);
+is($n1->safe_psql('shop', 'SELECT tablespace FROM tieredlog.tier WHERE tier = 0'), 'fast', 'with CREATE on it, she may');
+$n1->safe_psql('shop', "SELECT tieredlog.set_tier(0, 'pg_default')");
+
 # ---- CREATE EXTENSION refuses a squatted schema -----------------------------------------------------
 $n1->safe_psql('postgres', 'CREATE DATABASE squat OWNER mallory');
 $n1->safe_psql('squat', 'CREATE SCHEMA tieredlog', extra_params => [ '-U', 'mallory' ]);
-my ($rc, $out, $err) = $n1->psql('squat', 'CREATE EXTENSION tieredlog');
+($rc, $out, $err) = $n1->psql('squat', 'CREATE EXTENSION tieredlog');
 isnt($rc, 0, 'CREATE EXTENSION fails where another role created the schema tieredlog');
 like($err, qr/schema "tieredlog" already exists and belongs to role "mallory"/, 'and says who owns it');
 is($n1->safe_psql('squat', "SELECT count(*) FROM pg_extension WHERE extname = 'tieredlog'"), '0',
