@@ -239,14 +239,17 @@ is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'ma
 
 # ---- mapping a tier needs CREATE on the tablespace, for the caller -----------------------------------
 my $spcdir = PostgreSQL::Test::Utils::tempdir_short();
-$n1->safe_psql('postgres', "CREATE TABLESPACE fast LOCATION '$spcdir'");
-$n1->safe_psql('shop', 'GRANT EXECUTE ON FUNCTION tieredlog.set_tier(integer, text) TO mallory');
-my ($rc, $out, $err) = $n1->psql('shop', "SELECT tieredlog.set_tier(0, 'fast')", extra_params => [ '-U', 'mallory' ]);
+$n1->safe_psql('postgres', "CREATE TABLESPACE fast LOCATION '$spcdir'; CREATE DATABASE tiers");
+$n1->safe_psql('tiers', q{
+CREATE EXTENSION tieredlog;
+GRANT USAGE ON SCHEMA tieredlog TO mallory;
+GRANT EXECUTE ON FUNCTION tieredlog.set_tier(integer, name) TO mallory;
+});
+my ($rc, $out, $err) = $n1->psql('tiers', "SELECT tieredlog.set_tier(1, 'fast')", extra_params => [ '-U', 'mallory' ]);
 like($err, qr/permission denied for tablespace "fast"/, 'set_tier: mallory may not put segments where she may not create');
 $n1->safe_psql('postgres', 'GRANT CREATE ON TABLESPACE fast TO mallory');
-$n1->safe_psql('shop', "SELECT tieredlog.set_tier(0, 'fast')", extra_params => [ '-U', 'mallory' ]);
-is($n1->safe_psql('shop', 'SELECT tablespace FROM tieredlog.tier WHERE tier = 0'), 'fast', 'with CREATE on it, she may');
-$n1->safe_psql('shop', "SELECT tieredlog.set_tier(0, 'pg_default')");
+$n1->safe_psql('tiers', "SELECT tieredlog.set_tier(1, 'fast')", extra_params => [ '-U', 'mallory' ]);
+is($n1->safe_psql('tiers', 'SELECT tablespace FROM tieredlog.tier WHERE tier = 1'), 'fast', 'with CREATE on it, she may');
 
 # ---- CREATE EXTENSION refuses a squatted schema -----------------------------------------------------
 $n1->safe_psql('postgres', 'CREATE DATABASE squat OWNER mallory');
