@@ -237,6 +237,30 @@ for my $n ($n1, $n2)
 is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
 	'mallory is still not a superuser after her resolver ran');
 
+# ---- a peer is who its role says, not who it claims to be -----------------------------------------
+$n1->safe_psql('shop', q{
+CREATE ROLE peer_h2 LOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO peer_h2, mallory;
+GRANT EXECUTE ON FUNCTION tieredlog._ae_store(bytea, text), tieredlog._ae_witness(jsonb) TO peer_h2, mallory;
+SELECT tieredlog.set_peer_role('h2', 'peer_h2');
+});
+my $digest = sub { qq{SELECT tieredlog._ae_witness('{"node": "$_[0]", "block_id": 1, "block_hash": "} . ('ab' x 32) . q{"}')} };
+my ($rc, $out, $err) = $n1->psql('shop', $digest->('h9'), extra_params => [ '-U', 'peer_h2' ]);
+like($err, qr/role "peer_h2" may not speak for node "h9".*\n.*DETAIL:  Role "peer_h2" is the role of peer node\(s\) "h2"/,
+	'_ae_witness: the peer role cannot witness as another node');
+($rc, $out, $err) = $n1->psql('shop', $digest->('h2'), extra_params => [ '-U', 'peer_h2' ]);
+is($rc, 0, 'but can as its own') or diag $err;
+($rc, $out, $err) = $n1->psql('shop', $digest->('h2'), extra_params => [ '-U', 'mallory' ]);
+like($err, qr/role "mallory" may not speak for node "h2".*\n.*DETAIL:  Role "mallory" is the role of no peer/,
+	'a role that stands for no peer cannot witness at all');
+($rc, $out, $err) = $n1->psql('shop', q{SELECT tieredlog._ae_store('\x00', 'h9')}, extra_params => [ '-U', 'peer_h2' ]);
+like($err, qr/role "peer_h2" may not speak for node "h9"/, '_ae_store: the peer role cannot forge from_node');
+($rc, $out, $err) = $n1->psql('shop', q{SELECT tieredlog._ae_store('\x00', 'h2')}, extra_params => [ '-U', 'mallory' ]);
+like($err, qr/role "mallory" may not speak for node "h2"/, 'nor can a role that stands for no peer');
+is($n1->safe_psql('shop', q{SELECT count(*) FROM tieredlog.ledger WHERE kind = 'WITNESS' AND body->>'node' = 'h9'}), '0',
+	'no witness entry was filed under a forged name');
+$n1->safe_psql('shop', q{SELECT tieredlog.set_peer_role('h2', NULL)});
+
 # ---- mapping a tier needs CREATE on the tablespace, for the caller -----------------------------------
 my $spcdir = PostgreSQL::Test::Utils::tempdir_short();
 $n1->safe_psql('postgres', "CREATE TABLESPACE fast LOCATION '$spcdir'; CREATE DATABASE tiers");
@@ -245,7 +269,7 @@ CREATE EXTENSION tieredlog;
 GRANT USAGE ON SCHEMA tieredlog TO mallory;
 GRANT EXECUTE ON FUNCTION tieredlog.set_tier(integer, name) TO mallory;
 });
-my ($rc, $out, $err) = $n1->psql('tiers', "SELECT tieredlog.set_tier(1, 'fast')", extra_params => [ '-U', 'mallory' ]);
+($rc, $out, $err) = $n1->psql('tiers', "SELECT tieredlog.set_tier(1, 'fast')", extra_params => [ '-U', 'mallory' ]);
 like($err, qr/permission denied for tablespace "fast"/, 'set_tier: mallory may not put segments where she may not create');
 $n1->safe_psql('postgres', 'GRANT CREATE ON TABLESPACE fast TO mallory');
 $n1->safe_psql('tiers', "SELECT tieredlog.set_tier(1, 'fast')", extra_params => [ '-U', 'mallory' ]);
