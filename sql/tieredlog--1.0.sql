@@ -449,7 +449,10 @@ CREATE FUNCTION tieredlog.stat_reset() RETURNS bigint
 CREATE VIEW tieredlog.workers AS
 SELECT d.datname AS database, w.pid, w.state, w.task, w.queued, w.cycles, w.tasks_done,
 	   w.tasks_failed, w.failures, w.started_at, w.last_cycle_at, w.last_error, w.last_error_at
-  FROM tieredlog._workers() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid;
+  FROM tieredlog._workers() w LEFT JOIN pg_catalog.pg_database d ON d.oid = w.datid
+ -- other databases' workers (and their errors) only for superusers and pg_read_all_stats
+ WHERE w.datid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+	OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE');
 
 -- Live counters of this node, per segment (since the counters were last reset, or since startup
 -- after a crash). reads_in_window counts reads in the current tieredlog.promote_window;

@@ -261,6 +261,15 @@ is($n1->safe_psql('shop', q{SELECT count(*) FROM tieredlog.ledger WHERE kind = '
 	'no witness entry was filed under a forged name');
 $n1->safe_psql('shop', q{SELECT tieredlog.set_peer_role('h2', NULL)});
 
+# ---- the workers view shows other databases' workers only to those who may read all statistics -------
+$n1->safe_psql('shop', 'GRANT SELECT ON tieredlog.workers TO mallory; GRANT EXECUTE ON FUNCTION tieredlog._workers() TO mallory');
+is($n1->safe_psql('shop', 'SELECT string_agg(DISTINCT database, \',\') FROM tieredlog.workers', extra_params => [ '-U', 'mallory' ]),
+	'shop', 'workers: mallory sees her database\'s worker only');
+$n1->safe_psql('postgres', 'CREATE DATABASE other; GRANT pg_read_all_stats TO peer_h2');
+$n1->safe_psql('other', 'CREATE EXTENSION tieredlog');
+ok($n1->poll_query_until('shop', q{SELECT count(DISTINCT database) = 2 FROM tieredlog.workers WHERE database IN ('shop', 'other')}),
+	'a superuser sees every database\'s worker');
+
 # ---- mapping a tier needs CREATE on the tablespace, for the caller -----------------------------------
 my $spcdir = PostgreSQL::Test::Utils::tempdir_short();
 $n1->safe_psql('postgres', "CREATE TABLESPACE fast LOCATION '$spcdir'; CREATE DATABASE tiers");
