@@ -939,7 +939,7 @@ check_resolver(Oid fn)
 	if (!pg_proc_ownercheck(fn, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be the owner of function %s to make it a resolver", format_procedure_qualified(fn)),
+				 errmsg("must be the owner of function %s to make it a resolver", format_procedure(fn)),
 				 errdetail("A resolver runs as the role that owns it.")));
 }
 
