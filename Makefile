@@ -31,6 +31,7 @@ OBJS = \
 	src/decoder.o \
 	src/apply.o \
 	src/peer.o \
+	src/peer_conn.o \
 	src/wire.o \
 	src/remote.o \
 	src/reconcile.o \
