@@ -15,6 +15,7 @@
  * Connecting waits on the socket and the process latch (PQconnectStartParams/PQconnectPoll), so
  * a hung peer can be cancelled. Once connected, the remote session gets search_path =
  * pg_catalog, pg_temp and a fixed DateStyle, IntervalStyle and TimeZone: values travel as text.
+ * Timestamps sent to a peer are written by tl_peer_timestamp(), whatever this session's DateStyle.
  *
  * Secrets are what libpq marks as such (dispchar '*': password, sslpassword) and the paths
  * passfile, sslkey and sslcert. tl_mask_conninfo() hides them in a conninfo, tl_peer_scrub() in
@@ -29,6 +30,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "peer_conn.h"
@@ -359,6 +361,25 @@ tl_peer_connect_replication(const TlPeerAddr *peer, const char *application_name
 
 	*error = conn ? NULL : failure_line(peer->name, &f);
 	return conn;
+}
+
+/* A timestamp as a peer reads it: ISO 8601 in UTC, whatever this session's DateStyle and TimeZone. */
+char *
+tl_peer_timestamp(TimestampTz ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		EncodeSpecialTimestamp(ts, buf);
+	else if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) == 0)
+		EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return pstrdup(buf);
 }
 
 /* ---- masking -------------------------------------------------------------------------------- */

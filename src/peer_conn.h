@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "libpq-fe.h"
 
 /* A peer as the connect helper needs it (a row of tieredlog.peer). */
@@ -29,6 +30,7 @@ extern PGconn *tl_peer_try_connect(const TlPeerAddr *peer, const char *applicati
 								   char **error);
 extern PGconn *tl_peer_connect_replication(const TlPeerAddr *peer, const char *application_name,
 										   char **error);
+extern char *tl_peer_timestamp(TimestampTz ts);
 extern char *tl_mask_conninfo(const char *conninfo);
 extern char *tl_peer_scrub(const char *conninfo, const char *text);
 

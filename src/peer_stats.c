@@ -37,10 +37,11 @@ peers_to_ask(void)
 	MemoryContext spi;
 	TlAsOwner	save;
 	List	   *out = NIL;
+	bool		isnull;
 
 	tl_become_owner(&save);
 	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
-				" WHERE a.peer_name = p.peer_name), '-infinity')::text FROM tieredlog.peer p WHERE p.enabled"
+				" WHERE a.peer_name = p.peer_name), '-infinity') FROM tieredlog.peer p WHERE p.enabled"
 				" ORDER BY p.peer_name", 0, NULL, NULL, SPI_OK_SELECT);
 	spi = MemoryContextSwitchTo(outer);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -50,7 +51,8 @@ peers_to_ask(void)
 		p->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		p->conninfo = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		p->since = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+		p->since = tl_peer_timestamp(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+																	   SPI_tuptable->tupdesc, 4, &isnull)));
 		out = lappend(out, p);
 	}
 	MemoryContextSwitchTo(spi);

@@ -145,7 +145,7 @@ parse_roots(bytea *b, int *n)
 static char *
 ts_param(TimestampTz ts)
 {
-	return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
+	return tl_peer_timestamp(ts);
 }
 
 static RootEntry *

@@ -53,7 +53,7 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 	TlRid		votes[64];
 	int			nvotes = 0;
 	char		seq_txt[32];
-	char	   *ts_txt = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(rec->ts)));
+	char	   *ts_txt = tl_peer_timestamp(rec->ts);
 	MemoryContext cxt = CurrentMemoryContext;
 
 	votes[nvotes++] = *local;

@@ -6,6 +6,7 @@
 #  - a superuser is not limited (a socket, no password, trust);
 #  - when the peer's server later stops asking for the password, the apply worker and
 #    reconciliation of that non-superuser's peer refuse too;
+#  - timestamps reach the peer intact whatever the DateStyle on either side;
 #  - the peers view, last_error and the server logs never show a password or an sslpassword, nor
 #    does the error of a conninfo that libpq cannot parse.
 use strict;
@@ -98,6 +99,16 @@ ok($b->poll_query_until('postgres', "SELECT state = 'streaming' FROM tieredlog.p
 	'a superuser adds a peer over a socket without a password, and it streams');
 is($a->safe_psql('postgres', "SELECT count(*) FROM tieredlog.reconcile('ev', 'sb') WHERE status = 'failed'"), '0',
 	'reconciliation of the non-superuser\'s peer works while the password is asked for');
+
+# timestamps travel as ISO 8601 in UTC, whatever the DateStyle and TimeZone of either side
+$a->safe_psql('postgres', "ALTER DATABASE postgres SET datestyle = 'SQL, DMY';
+	ALTER DATABASE postgres SET timezone = 'Pacific/Chatham'");
+$b->safe_psql('postgres', "ALTER DATABASE postgres SET datestyle = 'Postgres, MDY'");
+is($a->safe_psql('postgres', "SELECT string_agg(status, ',') FROM tieredlog.reconcile('ev', 'sb',
+	now() - interval '1 day', now() + interval '1 day')"), 'in_sync',
+	'reconciliation finds the segment with DateStyle SQL, DMY here and Postgres, MDY on the peer');
+$a->safe_psql('postgres', 'ALTER DATABASE postgres RESET datestyle; ALTER DATABASE postgres RESET timezone');
+$b->safe_psql('postgres', 'ALTER DATABASE postgres RESET datestyle');
 
 # ---- the peer's server stops asking: the worker and reconciliation refuse ---------------------------
 b_asks_password(0);
