@@ -32,6 +32,7 @@ OBJS = \
 	src/apply.o \
 	src/peer.o \
 	src/peer_auth.o \
+	src/peer_conn.o \
 	src/wire.o \
 	src/remote.o \
 	src/reconcile.o \

@@ -488,7 +488,9 @@ SELECT w.pid, 'worker', NULL, NULL, NULL, NULL, w.task, NULL, NULL, a.query_star
 
 -- A peer streams this node the records it originates, through a logical replication slot named
 -- after this node (on the peer) and decoded by tieredlog's output plugin; the apply worker tags
--- what it stores with the replication origin origin_name (here).
+-- what it stores with the replication origin origin_name (here). owner is the role that called
+-- add_peer(): unless it is a superuser, every connection to the peer must authenticate with the
+-- conninfo's password (peer_conn.c). The conninfo may hold secrets: only the masked form is shown.
 CREATE SEQUENCE tieredlog.peer_id_seq AS integer NO CYCLE;
 CREATE TABLE tieredlog.peer (
 	peer_id				integer PRIMARY KEY,
@@ -498,6 +500,7 @@ CREATE TABLE tieredlog.peer (
 	origin_name			text NOT NULL,		-- here
 	node_name			text NOT NULL,		-- the peer's tieredlog.node_name
 	peer_role			name,				-- the role the peer logs in as here (NULL: its conninfo's user)
+	owner				oid NOT NULL,		-- the role that added it
 	enabled				boolean NOT NULL DEFAULT true,
 	applied_until		timestamptz,		-- peer commit time applied up to (saved every 10 s)
 	created_at			timestamptz NOT NULL DEFAULT now()
@@ -549,9 +552,7 @@ CREATE FUNCTION tieredlog._mask_conninfo(conninfo text) RETURNS text
 -- Peers and how far behind each is: lag_bytes is the peer's WAL not yet applied here (as of the
 -- peer's last report), lag_seconds the age of the newest applied remote commit while behind.
 CREATE VIEW tieredlog.peers AS
-SELECT p.peer_name, p.node_name,
-	   CASE WHEN (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
-			THEN p.conninfo ELSE tieredlog._mask_conninfo(p.conninfo) END AS conninfo,
+SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninfo,
 	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
 	   p.slot_name, a.pid,
 	   CASE WHEN a.received_lsn IS NULL THEN NULL
@@ -560,7 +561,8 @@ SELECT p.peer_name, p.node_name,
 			WHEN a.applied_lsn IS NOT NULL AND a.applied_lsn >= a.received_lsn THEN 0
 			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
 	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
-	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at
+	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
+	   pg_catalog.pg_get_userbyid(p.owner) AS owner
   FROM tieredlog.peer p
   LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 

@@ -364,6 +364,7 @@ typedef struct PeerInfo
 	char	   *slot_name;
 	char	   *origin_name;
 	char	   *node_name;
+	Oid			owner;			/* who added the peer: the password rule follows it */
 	int32		peer_id;
 	TimestampTz applied_until;	/* saved progress in peer commit time (or when it was added) */
 } PeerInfo;
@@ -452,7 +453,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
-							  " COALESCE(applied_until, created_at), node_name FROM tieredlog.peer"
+							  " COALESCE(applied_until, created_at), node_name, owner FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)
@@ -474,6 +475,11 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	}
 	peer->peer_id = peer_id;
 	peer->node_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
+	{
+		bool		isnull;
+
+		peer->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+	}
 	tl_spi_finish(guc_level);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -483,19 +489,15 @@ load_peer(int32 peer_id, PeerInfo *peer)
 static PGconn *
 connect_peer(const PeerInfo *peer)
 {
-	const char *keys[] = {"dbname", "replication", "fallback_application_name", "connect_timeout",
-	"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
-	const char *vals[] = {peer->conninfo, "database", "tieredlog apply", "10", "1", "20", "20", "5", NULL};
+	TlPeerAddr	addr = {peer->name, peer->conninfo, peer->owner};
+	char	   *error;
 	PGconn	   *conn;
 
 	set_state("connecting");
-	conn = PQconnectdbParams(keys, vals, true);
-	if (PQstatus(conn) != CONNECTION_OK)
+	conn = tl_peer_connect_replication(&addr, "tieredlog apply", &error);
+	if (conn == NULL)
 	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		note_error(psprintf("could not connect to peer \"%s\": %s", peer->name, msg));
+		note_error(error);
 		proc_exit(1);
 	}
 	return conn;
@@ -525,11 +527,13 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 			reason = "invalidated";
 		if (reason != NULL)
 		{
+			TlPeerAddr	addr = {peer->name, peer->conninfo, peer->owner};
+
 			PQclear(res);
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			tl_peer_recreate_slot(peer->name, peer->conninfo, peer->slot_name, reason, peer->applied_until);
+			tl_peer_recreate_slot(&addr, peer->slot_name, reason, peer->applied_until);
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 			res = PQexec(as->conn, cmd);

@@ -53,6 +53,7 @@
 #include "catalog.h"
 #include "ledger.h"
 #include "peer_auth.h"
+#include "peer_conn.h"
 #include "segment.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -388,6 +389,7 @@ typedef struct WitnessPeer
 {
 	char	   *name;
 	char	   *conninfo;
+	Oid			owner;
 } WitnessPeer;
 
 /* Enabled peers, and whether entries other than witnesses were closed after last_pushed_block. */
@@ -404,7 +406,7 @@ witness_peers(bool *changed)
 	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
 				1, types, values, SPI_OK_SELECT);
 	*changed = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-	tl_spi_exec("SELECT peer_name, conninfo FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
+	tl_spi_exec("SELECT peer_name, conninfo, owner FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
 				0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -413,6 +415,7 @@ witness_peers(bool *changed)
 
 		p->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		p->conninfo = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
 		out = lappend(out, p);
 		MemoryContextSwitchTo(spi);
 	}
@@ -453,13 +456,13 @@ tl_ledger_push_witness(void)
 	foreach(lc, peers)
 	{
 		WitnessPeer *p = lfirst(lc);
-		const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-		const char *vals[] = {p->conninfo, "tieredlog witness", "5", NULL};
+		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
 		const char *params[1] = {digest};
-		PGconn	   *conn = PQconnectdbParams(keys, vals, true);
+		char	   *error;
+		PGconn	   *conn = tl_peer_try_connect(&addr, "tieredlog witness", 5, &error);
 		PGresult   *res = NULL;
 
-		if (PQstatus(conn) == CONNECTION_OK)
+		if (conn != NULL)
 			res = PQexecParams(conn, "SELECT tieredlog._ae_witness($1::jsonb)", 1, NULL, params, NULL, NULL, 0);
 		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
 			sent++;
@@ -468,10 +471,11 @@ tl_ledger_push_witness(void)
 			failed++;
 			ereport(LOG,
 					(errmsg("tieredlog: could not give the ledger digest to peer \"%s\": %s", p->name,
-							res ? PQresultErrorMessage(res) : PQerrorMessage(conn))));
+							conn ? pchomp(PQresultErrorMessage(res)) : error)));
 		}
 		PQclear(res);
-		PQfinish(conn);
+		if (conn != NULL)
+			PQfinish(conn);
 	}
 	if (failed == 0)
 		last_pushed_block = head;

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * peer.c
  *		Peers: add_peer() creates this node's slot on the peer and the replication origin here;
- *		drop_peer() stops the apply worker and removes both. Conninfo passwords are masked for
- *		non-superusers.
+ *		drop_peer() stops the apply worker and removes both. The role that adds a peer owns it:
+ *		connections to the peer follow the password rule for that role (peer_conn.c).
  *
  * A peer's slot is named after this node and database (tieredlog_<hash>_<node>), so several
  * nodes, or several databases of one node, can stream from the same peer. add_peer() talks to
@@ -32,68 +32,11 @@
 #include "apply.h"
 #include "catalog.h"
 #include "peer.h"
+#include "peer_conn.h"
 #include "record.h"
 #include "tieredlog.h"
 #include "validate.h"
 #include "worker.h"
-
-/* ---- conninfo ------------------------------------------------------------------------------- */
-
-/* Parse a conninfo (key=value or URI); a clear error if it is not one. */
-static PQconninfoOption *
-parse_conninfo(const char *conninfo)
-{
-	char	   *err = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
-
-	if (opts == NULL)
-	{
-		char	   *msg = err ? pstrdup(err) : pstrdup("out of memory");
-
-		if (err)
-			PQfreemem(err);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid conninfo for a peer: %s", pchomp(msg))));
-	}
-	return opts;
-}
-
-/* The conninfo with any password replaced by ******** (key=value form). */
-char *
-tl_mask_conninfo(const char *conninfo)
-{
-	PQconninfoOption *opts;
-	StringInfoData out;
-
-	opts = PQconninfoParse(conninfo, NULL);
-	if (opts == NULL)
-		return pstrdup("(invalid conninfo)");
-	initStringInfo(&out);
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-	{
-		if (o->val == NULL || o->val[0] == '\0')
-			continue;
-		if (out.len > 0)
-			appendStringInfoChar(&out, ' ');
-		appendStringInfo(&out, "%s=", o->keyword);
-		if (strcmp(o->keyword, "password") == 0)
-			appendStringInfoString(&out, "********");
-		else
-		{
-			appendStringInfoChar(&out, '\'');
-			for (const char *c = o->val; *c; c++)
-			{
-				if (*c == '\'' || *c == '\\')
-					appendStringInfoChar(&out, '\\');
-				appendStringInfoChar(&out, *c);
-			}
-			appendStringInfoChar(&out, '\'');
-		}
-	}
-	PQconninfoFree(opts);
-	return out.data;
-}
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
@@ -123,26 +66,6 @@ origin_name_for(const char *peer_name)
 }
 
 /* ---- talking to the peer -------------------------------------------------------------------- */
-
-/* An ordinary (not replication) connection to a peer; a clear error if it cannot be made. */
-PGconn *
-tl_peer_connect(const char *peer_name, const char *conninfo, const char *application_name)
-{
-	const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-	const char *vals[] = {conninfo, application_name, "10", NULL};
-	PGconn	   *conn = PQconnectdbParams(keys, vals, true);
-
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = pchomp(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to peer \"%s\": %s", peer_name, msg)));
-	}
-	return conn;
-}
 
 /* Run a query on the peer with text parameters; returns the result (caller clears) or errors. */
 static PGresult *
@@ -175,29 +98,36 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 
 /* ---- add_peer / drop_peer ---------------------------------------------------------------------- */
 
-void
-tl_add_peer(const char *peer_name, const char *conninfo)
+static void
+add_peer(const char *peer_name, const char *conninfo)
 {
-	PQconninfoOption *opts;
+	TlPeerAddr	addr = {peer_name, conninfo, GetUserId()};
 	PGconn	   *conn;
 	PGresult   *res;
 	char	   *slot = local_slot_name();
 	const char *params[1];
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[6];
 	char	   *remote_node;
 	TlAsOwner	save;
 	RepOriginId origin;
 
 	tl_check_name("peer", peer_name);
-	opts = parse_conninfo(conninfo);
-	PQconninfoFree(opts);
+	tl_peer_check_conninfo(conninfo, addr.owner);
 
-	conn = tl_peer_connect(peer_name, conninfo, "tieredlog add_peer");
+	conn = tl_peer_connect(&addr, "tieredlog add_peer");
 	res = peer_exec(conn, peer_name, "SELECT tieredlog.node_name()", 0, NULL,
 					"The peer needs tieredlog installed (CREATE EXTENSION tieredlog) in the database the conninfo names.");
 	remote_node = pstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (!tl_name_is_valid(remote_node))
+	{
+		PQfinish(conn);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("peer \"%s\" reports an invalid node name", peer_name),
+				 errhint("Set a valid tieredlog.node_name on the peer.")));
+	}
 	if (strcmp(remote_node, tl_node_name()) == 0)
 	{
 		PQfinish(conn);
@@ -231,12 +161,13 @@ tl_add_peer(const char *peer_name, const char *conninfo)
 	values[2] = CStringGetTextDatum(slot);
 	values[3] = CStringGetTextDatum(origin_name_for(peer_name));
 	values[4] = CStringGetTextDatum(remote_node);
+	values[5] = ObjectIdGetDatum(addr.owner);
 	tl_become_owner(&save);
 	PG_TRY();
 	{
-		tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name)"
-					" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5)",
-					5, types, values, SPI_OK_INSERT);
+		tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
+					" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
+					6, types, values, SPI_OK_INSERT);
 	}
 	PG_CATCH();
 	{
@@ -258,6 +189,33 @@ tl_add_peer(const char *peer_name, const char *conninfo)
 	tl_worker_wake_database_at_commit();
 }
 
+/*
+ * add_peer(): the peer's node name, this node's slot there, the origin and the catalog row here.
+ * The caller becomes the peer's owner. Its errors leave the statement out of the server log: the
+ * statement holds the conninfo.
+ */
+void
+tl_add_peer(const char *peer_name, const char *conninfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		add_peer(peer_name, conninfo);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
 void
 tl_drop_peer(const char *peer_name)
 {
@@ -265,24 +223,26 @@ tl_drop_peer(const char *peer_name)
 	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 	TlAsOwner	save;
 	int32		peer_id;
-	char	   *conninfo;
+	TlPeerAddr	addr = {peer_name};
 	char	   *slot;
 	char	   *origin;
+	char	   *error;
 	bool		isnull;
 	PGconn	   *conn;
 
 	tl_check_name("peer", peer_name);
 	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name",
+	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner",
 				1, types, values, SPI_OK_DELETE_RETURNING);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));
 	peer_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	addr.conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	origin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	addr.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
 	tl_restore_user(&save);
 
 	if (!tl_apply_stop_worker(peer_id, 10000))
@@ -293,9 +253,8 @@ tl_drop_peer(const char *peer_name)
 	replorigin_drop_by_name(origin, true, false);
 
 	/* the slot on the peer: if the peer is gone, say so and go on */
-	conn = PQconnectdbParams((const char *const[]) {"dbname", "connect_timeout", NULL},
-							 (const char *const[]) {conninfo, "10", NULL}, true);
-	if (PQstatus(conn) == CONNECTION_OK)
+	conn = tl_peer_try_connect(&addr, "tieredlog drop_peer", TL_PEER_CONNECT_TIMEOUT, &error);
+	if (conn != NULL)
 	{
 		const char *params[1] = {slot};
 		PGresult   *res = PQexecParams(conn,
@@ -308,13 +267,13 @@ tl_drop_peer(const char *peer_name)
 							pchomp(PQresultErrorMessage(res))),
 					 errhint("On the peer, run SELECT pg_drop_replication_slot('%s') once it is inactive; until then it keeps WAL.", slot)));
 		PQclear(res);
+		PQfinish(conn);
 	}
 	else
 		ereport(WARNING,
 				(errmsg("peer \"%s\" is unreachable; its slot \"%s\" was not dropped there: %s", peer_name,
-						slot, pchomp(PQerrorMessage(conn))),
+						slot, error),
 				 errhint("When the peer is back, run SELECT pg_drop_replication_slot('%s') on it; until then it keeps WAL.", slot)));
-	PQfinish(conn);
 }
 
 /* Pause (false) or resume (true) streaming from a peer; its slot keeps WAL while paused. */
@@ -352,11 +311,11 @@ tl_set_peer_enabled(const char *peer_name, bool enabled)
  * Runs in the apply worker, inside a transaction.
  */
 void
-tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *slot,
-					  const char *reason, TimestampTz from_ts)
+tl_peer_recreate_slot(const TlPeerAddr *peer, const char *slot, const char *reason, TimestampTz from_ts)
 {
 	int			guc_level;
-	PGconn	   *conn = tl_peer_connect(peer_name, conninfo, "tieredlog add_peer");
+	const char *peer_name = peer->name;
+	PGconn	   *conn = tl_peer_connect(peer, "tieredlog add_peer");
 	const char *params[1] = {slot};
 	PGresult   *res;
 	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};

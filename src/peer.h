@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * peer.h
- *		Peers: adding and dropping them, and masking their passwords.
+ *		Peers: adding and dropping them. Connecting to them and masking their secrets:
+ *		peer_conn.h.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_PEER_H
@@ -9,15 +10,12 @@
 #include "postgres.h"
 #include "utils/timestamp.h"
 
+#include "peer_conn.h"
+
 extern void tl_add_peer(const char *peer_name, const char *conninfo);
 extern void tl_drop_peer(const char *peer_name);
 extern void tl_set_peer_enabled(const char *peer_name, bool enabled);
-extern void tl_peer_recreate_slot(const char *peer_name, const char *conninfo, const char *slot,
-								  const char *reason, TimestampTz from_ts);
-extern char *tl_mask_conninfo(const char *conninfo);
-
-#ifdef LIBPQ_FE_H
-extern PGconn *tl_peer_connect(const char *peer_name, const char *conninfo, const char *application_name);
-#endif
+extern void tl_peer_recreate_slot(const TlPeerAddr *peer, const char *slot, const char *reason,
+								  TimestampTz from_ts);
 
 #endif							/* TIEREDLOG_PEER_H */

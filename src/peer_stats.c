@@ -18,6 +18,7 @@
 #include "utils/builtins.h"
 
 #include "catalog.h"
+#include "peer_conn.h"
 #include "peer_stats.h"
 #include "tasks.h"
 
@@ -25,6 +26,7 @@ typedef struct PeerToAsk
 {
 	char	   *name;
 	char	   *conninfo;
+	Oid			owner;
 	char	   *since;			/* the peer's newest sampled_at we hold, as text */
 } PeerToAsk;
 
@@ -35,10 +37,11 @@ peers_to_ask(void)
 	MemoryContext spi;
 	TlAsOwner	save;
 	List	   *out = NIL;
+	bool		isnull;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT p.peer_name, p.conninfo, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
-				" WHERE a.peer_name = p.peer_name), '-infinity')::text FROM tieredlog.peer p WHERE p.enabled"
+	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
+				" WHERE a.peer_name = p.peer_name), '-infinity') FROM tieredlog.peer p WHERE p.enabled"
 				" ORDER BY p.peer_name", 0, NULL, NULL, SPI_OK_SELECT);
 	spi = MemoryContextSwitchTo(outer);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -47,7 +50,9 @@ peers_to_ask(void)
 
 		p->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		p->conninfo = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		p->since = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
+		p->since = tl_peer_timestamp(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+																	   SPI_tuptable->tupdesc, 4, &isnull)));
 		out = lappend(out, p);
 	}
 	MemoryContextSwitchTo(spi);
@@ -95,17 +100,16 @@ tl_gather_peer_access(void)
 	foreach(lc, peers)
 	{
 		PeerToAsk  *p = lfirst(lc);
-		const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-		const char *vals[] = {p->conninfo, "tieredlog access statistics", "5", NULL};
+		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
 		const char *params[1] = {p->since};
-		PGconn	   *conn = PQconnectdbParams(keys, vals, true);
+		char	   *error;
+		PGconn	   *conn = tl_peer_try_connect(&addr, "tieredlog access statistics", 5, &error);
 		PGresult   *res;
 
 		asked++;
-		if (PQstatus(conn) != CONNECTION_OK)
+		if (conn == NULL)
 		{
 			unreachable++;
-			PQfinish(conn);
 			continue;
 		}
 		res = PQexecParams(conn, "SELECT log_name, range_start, local_writes, remote_writes, reads, sampled_at,"

@@ -145,7 +145,7 @@ parse_roots(bytea *b, int *n)
 static char *
 ts_param(TimestampTz ts)
 {
-	return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
+	return tl_peer_timestamp(ts);
 }
 
 static RootEntry *
@@ -583,7 +583,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 
 	PreventCommandIfReadOnly("tieredlog reconciliation");
 	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name FROM tieredlog.peer"
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name, owner FROM tieredlog.peer"
 							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
 							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
@@ -598,19 +598,21 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
 		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3)));
+		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4)));
 		MemoryContextSwitchTo(old);
 	}
 	tl_spi_finish(guc_level);
 
-	for (int p = 0; p < list_length(peers); p += 3)
+	for (int p = 0; p < list_length(peers); p += 4)
 	{
 		Exchange	ex;
 		const char *pname = list_nth(peers, p);
+		TlPeerAddr	addr = {pname, list_nth(peers, p + 1), atooid(list_nth(peers, p + 3))};
 
 		memset(&ex, 0, sizeof(ex));
 		ex.peer_name = pname;
 		ex.peer_node = list_nth(peers, p + 2);
-		ex.conn = tl_peer_connect(pname, list_nth(peers, p + 1), "tieredlog reconcile");
+		ex.conn = tl_peer_connect(&addr, "tieredlog reconcile");
 		PG_TRY();
 		{
 			/* the logs of both sides */

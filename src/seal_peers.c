@@ -28,43 +28,48 @@
 
 PG_FUNCTION_INFO_V1(tieredlog_compare_seals);
 
-/* The peer's conninfo; an error naming the peer if there is none. */
-static char *
-peer_conninfo(const char *peer_name)
+/* The peer's conninfo and owner; an error naming the peer if there is none. */
+static void
+peer_addr(const char *peer_name, TlPeerAddr *addr)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 	TlAsOwner	save;
-	char	   *conninfo = NULL;
 	MemoryContext outer = CurrentMemoryContext;
+	bool		isnull;
 
+	addr->name = peer_name;
+	addr->conninfo = NULL;
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT conninfo FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
+	tl_spi_exec("SELECT conninfo, owner FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 1)
-		conninfo = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	{
+		addr->conninfo = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		addr->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	tl_restore_user(&save);
-	if (conninfo == NULL)
+	if (addr->conninfo == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));
-	return conninfo;
 }
 
 /* The peer's segments as four parallel arrays (log, window start in µs since 1970, state, root). */
 static void
 fetch_peer_seals(const char *peer_name, const char *log_name, Datum *arrays)
 {
-	char	   *conninfo = peer_conninfo(peer_name);
+	TlPeerAddr	addr;
 	PGconn	   *volatile conn = NULL;
 	PGresult   *volatile res = NULL;
 
+	peer_addr(peer_name, &addr);
 	PG_TRY();
 	{
 		const char *params[1] = {log_name};
 		int			n;
 		Datum	   *cols[4];
 
-		conn = tl_peer_connect(peer_name, conninfo, "tieredlog compare_seals");
+		conn = tl_peer_connect(&addr, "tieredlog compare_seals");
 		res = PQexecParams(conn, "SELECT log_name, (extract(epoch FROM range_start) * 1000000)::bigint, state, seal_root"
 						   " FROM tieredlog._ae_seals($1)", 1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)

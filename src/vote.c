@@ -19,6 +19,7 @@
 
 #include "safe_spi.h"
 #include "catalog.h"
+#include "peer_conn.h"
 #include "reconcile.h"
 #include "segrows.h"
 
@@ -52,42 +53,39 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 	TlRid		votes[64];
 	int			nvotes = 0;
 	char		seq_txt[32];
-	char	   *ts_txt = DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(rec->ts)));
+	char	   *ts_txt = tl_peer_timestamp(rec->ts);
 	MemoryContext cxt = CurrentMemoryContext;
 
 	votes[nvotes++] = *local;
 	votes[nvotes++] = rec->rid;
 	guc_level = tl_spi_connect();
-	if (SPI_execute("SELECT peer_name, conninfo, node_name FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
+	if (SPI_execute("SELECT peer_name, conninfo, node_name, owner FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		for (int c = 1; c <= 3; c++)
+		for (int c = 1; c <= 4; c++)
 			peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c)));
 		MemoryContextSwitchTo(old);
 	}
 	tl_spi_finish(guc_level);
 	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
-	for (int p = 0; p + 2 < list_length(peers) && nvotes < 64; p += 3)
+	for (int p = 0; p + 3 < list_length(peers) && nvotes < 64; p += 4)
 	{
 		const char *node = list_nth(peers, p + 2);
-		const char *keys[] = {"dbname", "fallback_application_name", "connect_timeout", NULL};
-		const char *vals[] = {list_nth(peers, p + 1), "tieredlog vote", "5", NULL};
+		TlPeerAddr	addr = {list_nth(peers, p), list_nth(peers, p + 1), atooid(list_nth(peers, p + 3))};
 		const char *params[5] = {log_name, rec->origin, seq_txt, ts_txt, text_to_cstring(rec->key)};
+		char	   *error;
 		PGconn	   *conn;
 		PGresult   *res;
 
 		if (sender_node && strcmp(node, sender_node) == 0)
 			continue;
-		conn = PQconnectdbParams(keys, vals, true);
-		if (PQstatus(conn) != CONNECTION_OK)
-		{
-			PQfinish(conn);
-			continue;			/* an unreachable peer does not vote */
-		}
+		conn = tl_peer_try_connect(&addr, "tieredlog vote", 5, &error);
+		if (conn == NULL)
+			continue;			/* an unreachable (or refused) peer does not vote */
 		res = PQexecParams(conn, "SELECT tieredlog._ae_rid($1, $2, $3::bigint, $4::timestamptz, $5)",
 						   5, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))

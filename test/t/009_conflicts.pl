@@ -118,7 +118,7 @@ for my $log (@logs)
 }
 is(conflict_row($c1, 'fww', 'seen'), '', 'a record written after its writer saw the other is no conflict');
 is(latest($_, 'fww', 'seen'), '{"v": 2}', 'and supersedes it under first_writer_wins too (' . $_->name . ')') for @nodes;
-like($c1->safe_psql('postgres', "SELECT reason FROM tieredlog.conflicts WHERE log_name = 'bad'"), qr/resolver broken\(jsonb,jsonb\) failed: boom/,
+like($c1->safe_psql('postgres', "SELECT reason FROM tieredlog.conflicts WHERE log_name = 'bad'"), qr/resolver (?:public\.)?broken\(jsonb,jsonb\) failed: boom/,
 	'the failing resolver\'s error is the reason it waits');
 like($c1->safe_psql('postgres', "SELECT reason FROM tieredlog.conflicts WHERE log_name = 'prio'"), qr/source priority 10 beats 5/,
 	'source_priority says why');
