@@ -562,7 +562,7 @@ SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninf
 			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
 	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
 	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
-	   pg_catalog.pg_get_userbyid(p.owner) AS owner
+	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role
   FROM tieredlog.peer p
   LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 
