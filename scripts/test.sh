@@ -26,7 +26,7 @@ tieredlog_conf | grep '^output_plugin_libraries' | as_root tee -a "$WORK/regress
 as_root chown -R "$TL_RUN_USER" "$WORK"
 
 run_regress() {
-	local tests out
+	local tests out rc notok
 	tests=$(make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" regress-list)
 	say "pg_regress: $tests"
 	set +e
@@ -34,10 +34,16 @@ run_regress() {
 		--temp-instance="$WORK/regress-instance" --temp-config="$WORK/regress.conf" \
 		--bindir="$PG_BIN" --inputdir="$WORK" --outputdir="$WORK/regress" \
 		--port="${TL_REGRESS_PORT:-57530}" --dbname=contrib_regression $tests 2>&1)
+	rc=$?
 	set -e
 	printf '%s\n' "$out"
+	notok=$(printf '%s\n' "$out" | grep -cE '\.\.\. +FAILED|failed \(ignored\)' || true)
 	passed=$((passed + $(printf '%s\n' "$out" | grep -cE '\.\.\. +ok' || true)))
-	failed=$((failed + $(printf '%s\n' "$out" | grep -cE '\.\.\. +FAILED|failed \(ignored\)' || true)))
+	failed=$((failed + notok))
+	if [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then	# it could not run its tests (no server, say)
+		failed=$((failed + 1))
+		say "pg_regress exited with status $rc; its server log is in $WORK/regress/log"
+	fi
 	if [ -s "$WORK/regress/regression.diffs" ]; then
 		say "differences (from $WORK/regress/regression.diffs):"
 		head -100 "$WORK/regress/regression.diffs"
