@@ -31,6 +31,7 @@
 #include <zstd.h>
 #include <xxhash.h>
 
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
@@ -265,6 +266,7 @@ read_dict(Reader *r, bool front, int *n)
 typedef struct Path
 {
 	int			parent;
+	int			depth;			/* the root is 0 */
 	char	   *key;
 	int			keylen;
 	uint8	   *tags;			/* one per row */
@@ -295,6 +297,7 @@ new_path(Shredder *s, int parent, const char *key, int keylen)
 	}
 	p = &s->paths[s->npaths];
 	p->parent = parent;
+	p->depth = parent >= 0 ? s->paths[parent].depth + 1 : 0;
 	p->key = key ? pnstrdup(key, keylen) : NULL;
 	p->keylen = keylen;
 	p->tags = palloc0(s->nrows);
@@ -411,6 +414,7 @@ shred_value(Shredder *s, int path, JsonbValue *v, int row)
 {
 	Path	   *p = &s->paths[path];
 
+	check_stack_depth();
 	switch (v->type)
 	{
 		case jbvNull:
@@ -441,7 +445,8 @@ shred_value(Shredder *s, int path, JsonbValue *v, int row)
 			shred_string(p, row, v->val.string.val, v->val.string.len);
 			break;
 		case jbvBinary:
-			if (JsonContainerIsObject(v->val.binary.data))
+			/* deeper objects stay whole, as JSON text: the reader bounds the depth */
+			if (JsonContainerIsObject(v->val.binary.data) && p->depth < TL_FRAME_SHRED_DEPTH)
 				shred_object(s, path, v->val.binary.data, row);
 			else
 			{
@@ -465,6 +470,7 @@ shred_object(Shredder *s, int path, JsonbContainer *c, int row)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
+	check_stack_depth();
 	s->paths[path].tags[row] = TAG_OBJECT;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -738,6 +744,8 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 	bool		first = true;
 	JsonbValue *res;
 
+	/* read_paths bounds the depth; the stack may still be smaller than that */
+	check_stack_depth();
 	pushJsonbValue(&b->st, WJB_BEGIN_OBJECT, NULL);
 	appendStringInfoChar(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
@@ -812,17 +820,24 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 {
 	int			npaths = get_count(r, r->end - r->p, "path count");
 	DecPath    *paths;
+	int		   *depth;
 
 	if (npaths < 1)
 		corrupt(r, "no payload root");
 	paths = palloc0(sizeof(DecPath) * npaths);
+	depth = palloc0(sizeof(int) * npaths);
 	paths[0].parent = -1;
 	for (int i = 1; i < npaths; i++)
 	{
 		paths[i].parent = get_count(r, i - 1, "path parent out of range");
 		paths[i].key = get_bytes(r, &paths[i].keylen);
 		paths[paths[i].parent].nchildren++;
+		/* rebuilding recurses once per level: bound it here, before anything is built */
+		depth[i] = depth[paths[i].parent] + 1;
+		if (depth[i] > TL_FRAME_MAX_DEPTH)
+			corrupt(r, psprintf("payload paths nested more than %d deep", TL_FRAME_MAX_DEPTH));
 	}
+	pfree(depth);
 	for (int i = 0; i < npaths; i++)
 		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
 	for (int i = 1; i < npaths; i++)
@@ -1011,6 +1026,22 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 	return raw;
 }
 
+/*
+ * The uncompressed bytes of a frame, checked against its directory entry (a copy in the current
+ * memory context).
+ */
+bytea *
+tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw = decompress(data, meta, &r);
+	bytea	   *out = palloc(VARHDRSZ + meta->raw_len);
+
+	SET_VARSIZE(out, VARHDRSZ + meta->raw_len);
+	memcpy(VARDATA(out), raw, meta->raw_len);
+	return out;
+}
+
 static text **
 read_key_column(Reader *r, int n)
 {
@@ -1027,14 +1058,12 @@ read_key_column(Reader *r, int n)
 }
 
 /*
- * Decode a frame. Checks the directory's checksum and sizes first; errors name the segment and
- * frame. The rows come back in the order they were encoded (ts, origin, seq).
+ * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
+ * expect_nrows unless that is negative.
  */
-TlArchiveRow *
-tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+static TlArchiveRow *
+decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows)
 {
-	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
 	TlArchiveRow *rows;
 	int			n;
 	int			norigins;
@@ -1048,51 +1077,80 @@ tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, in
 	int			npaths;
 	RowBuilder	builder;
 
-	r.p = (const uint8 *) raw;
-	r.end = r.p + meta->raw_len;
-	if (meta->raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
-		corrupt(&r, "bad magic");
-	r.p += 4;
-	n = get_count(&r, TL_FRAME_MAX_ROWS, "row count");
-	if (n != meta->nrows || n == 0)
-		corrupt(&r, "row count does not match the frame directory");
+	r->p = (const uint8 *) raw;
+	r->end = r->p + raw_len;
+	if (raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
+		corrupt(r, "bad magic");
+	r->p += 4;
+	n = get_count(r, TL_FRAME_MAX_ROWS, "row count");
+	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
+		corrupt(r, "row count does not match the frame directory");
 	rows = palloc0(sizeof(TlArchiveRow) * n);
 
-	rows[0].ts = unzigzag(get_varint(&r));
+	rows[0].ts = unzigzag(get_varint(r));
 	for (int i = 1; i < n; i++)
-		rows[i].ts = rows[i - 1].ts + (int64) get_varint(&r);
+		rows[i].ts = rows[i - 1].ts + (int64) get_varint(r);
 
-	origins = read_dict(&r, false, &norigins);
+	origins = read_dict(r, false, &norigins);
 	if (norigins < 1)
-		corrupt(&r, "no origin");
+		corrupt(r, "no origin");
 	origin_ids = palloc0(sizeof(int) * n);
 	if (norigins > 1)
 		for (int i = 0; i < n; i++)
-			origin_ids[i] = get_count(&r, norigins - 1, "origin index out of range");
+			origin_ids[i] = get_count(r, norigins - 1, "origin index out of range");
 	last_seq = palloc0(sizeof(int64) * norigins);
 	for (int i = 0; i < n; i++)
 	{
 		rows[i].origin = origins[origin_ids[i]].s;
-		rows[i].seq = last_seq[origin_ids[i]] + unzigzag(get_varint(&r));
+		rows[i].seq = last_seq[origin_ids[i]] + unzigzag(get_varint(r));
 		last_seq[origin_ids[i]] = rows[i].seq;
 	}
 
-	keys = read_key_column(&r, n);
-	sources = read_dict(&r, false, &nsources);
+	keys = read_key_column(r, n);
+	sources = read_dict(r, false, &nsources);
 	for (int i = 0; i < n; i++)
 	{
-		int			s = get_count(&r, nsources, "source index out of range");
+		int			s = get_count(r, nsources, "source index out of range");
 
 		rows[i].key = keys[i];
 		rows[i].source = s == 0 ? NULL : cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
 	}
 
-	paths = read_paths(&r, n, &npaths);
+	paths = read_paths(r, n, &npaths);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
 	for (int i = 0; i < n; i++)
 		rebuild_row(paths, i, &builder, &rows[i]);
+	*nrows = n;
+	return rows;
+}
+
+/*
+ * Decode a frame. Checks the directory's checksum and sizes first; errors name the segment and
+ * frame. The rows come back in the order they were encoded (ts, origin, seq).
+ */
+TlArchiveRow *
+tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw = decompress(data, meta, &r);
+	TlArchiveRow *rows;
+	int			n;
+
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, &n);
 	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;
+}
+
+/*
+ * Decode uncompressed frame bytes that have no directory entry (tieredlog._frame_decode, for
+ * tests and fuzzing): the row count is the frame's own.
+ */
+TlArchiveRow *
+tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
+{
+	Reader		r = {NULL, NULL, 0, 0};
+
+	return decode_raw(&r, raw, raw_len, -1, nrows);
 }

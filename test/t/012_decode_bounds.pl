@@ -1,0 +1,125 @@
+# Crafted bytes from a peer: every decoder of outside input is bounded, and each of these gives
+# an ERROR, never a crash, a hang or an allocation the message cannot justify. The batches are
+# built here (pack), wrapped into record batches by tieredlog._batch_pack (zstd, checksum), and
+# given to tieredlog._ae_store by a role that holds only EXECUTE on it, as a peer would; stream
+# messages go to tieredlog._wire_decode, which reads them as the apply worker does.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TlCluster;
+
+my $node = tl_node('d1');
+$node->safe_psql('postgres', q{
+CREATE EXTENSION tieredlog;
+CREATE ROLE tl_peer LOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO tl_peer;
+GRANT EXECUTE ON FUNCTION tieredlog._ae_store(bytea, text) TO tl_peer;
+});
+my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
+
+# ---- raw frame encoding (archive.c) -------------------------------------------------------------
+use constant {
+	TAG_ABSENT => 0, TAG_NULL => 1, TAG_TRUE => 2, TAG_FALSE => 3, TAG_INT => 4, TAG_NUM => 5,
+	TAG_STR => 6, TAG_HEX => 7, TAG_UUID => 8, TAG_JSON => 9, TAG_OBJECT => 10,
+};
+my $TS0 = 757382400000000;	# 2024-01-01 00:00:00+00, microseconds since 2000-01-01
+
+sub varint
+{
+	my ($v) = @_;
+	my $s = '';
+	while ($v >= 0x80) { $s .= chr(($v & 0x7f) | 0x80); $v >>= 7; }
+	return $s . chr($v);
+}
+sub zz { my ($v) = @_; return $v >= 0 ? 2 * $v : -2 * $v - 1; }
+sub vbytes { return varint(length $_[0]) . $_[0]; }
+sub hex_of { return unpack('H*', $_[0]); }
+
+# the fixed columns of a one-row frame: ts, origin, seq, key, no source
+sub head
+{
+	my (%o) = @_;
+	my $origin = $o{origin} // 'x';
+	return 'TLF1' . varint(1) . varint(zz($o{ts} // $TS0))
+	  . varint(1) . vbytes($origin) . varint(zz($o{seq} // 1))
+	  . varint(1) . varint(0) . vbytes($o{key} // 'k') . varint(0)
+	  . varint(0) . varint(0);
+}
+
+# a one-row frame whose payload is {"n": <value>}, the value given as (tag, ints, strs)
+sub frame_n
+{
+	my ($tag, $ints, $strs, %o) = @_;
+	return head(%o) . varint(2) . varint(0) . vbytes($o{name} // 'n')
+	  . chr(TAG_OBJECT) . vbytes('') . vbytes('')
+	  . chr($tag) . vbytes($ints) . vbytes($strs);
+}
+
+# Run $sql (psql variables :'b' hold the batch) and expect an ERROR matching $re, and the server
+# still up: no backend terminated by a signal, the same postmaster, a working connection.
+sub refused
+{
+	my ($sql, $re, $name, %o) = @_;
+	my ($out, $err) = ('', '');
+	my $t0 = time;
+	my $rc = $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+		timeout => $o{timeout} // 120, on_error_stop => 1);
+	like($err, $re, "$name: refused") or diag("rc=$rc out=$out");
+	is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $start_time,
+		"$name: the server did not restart");
+	unlike(slurp_file($node->logfile), qr/terminated by signal|was terminated by exception/,
+		"$name: no backend crashed");
+	return;
+}
+
+# A batch for _ae_store from raw frame bytes given as an SQL bytea expression, stored in :b.
+sub batch_sql
+{
+	my ($raw_expr, %o) = @_;
+	my $log = $o{log} // 'x';
+	my $interval = $o{interval} // 3600000000;
+	return "SELECT tieredlog._batch_pack('$log', $interval, $raw_expr) AS b \\gset\n"
+	  . "SET ROLE tl_peer;\n";
+}
+
+# the writer keeps objects deeper than it shreds as JSON text: deep payloads come back from tier 2
+{
+	$node->safe_psql('postgres', q{
+SELECT tieredlog.create_log('deep', '1 hour');
+SELECT tieredlog.append('deep', 'd' || n, (repeat('{"a": ', n) || '1' || repeat('}', n))::jsonb, NULL,
+						'2024-01-01 00:00:00+00'::timestamptz + n * interval '1 second')
+  FROM unnest(ARRAY[1, 255, 256, 257, 300, 2000]) n;
+CREATE TABLE deep_want AS SELECT * FROM tieredlog.read('deep');
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'deep';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 'deep';
+});
+	is($node->safe_psql('postgres', q{
+SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_want w USING (origin, seq)
+						 WHERE r.payload = w.payload AND r.payload::text = w.payload::text AND r.rid = w.rid)
+  FROM tieredlog.segments WHERE log_name = 'deep'}), '2 6', 'payloads nested up to 2000 deep survive tier 2');
+}
+
+# ---- crash 1: deeply nested payload paths --------------------------------------------------------
+{
+	my $n = 400000;
+	my $raw = head() . varint($n + 1);
+	$raw .= varint($_ - 1) . vbytes('a') for 1 .. $n;
+	$raw .= chr($_ < $n ? TAG_OBJECT : TAG_NULL) . varint(0) . varint(0) for 0 .. $n;
+	refused(batch_sql("'\\x" . hex_of($raw) . "'::bytea")
+		  . "SELECT tieredlog._ae_store(:'b', 'x');",
+		qr/corrupted.*\n.*DETAIL:.*nest/i, 'payload paths nested 400000 deep');
+
+	# under the depth cap, but deeper than the stack allows: check_stack_depth, not SIGSEGV
+	$n = 9000;
+	$raw = head() . varint($n + 1);
+	$raw .= varint($_ - 1) . vbytes('a') for 1 .. $n;
+	$raw .= chr($_ < $n ? TAG_OBJECT : TAG_NULL) . varint(0) . varint(0) for 0 .. $n;
+	refused("SET max_stack_depth = '200kB';\n"
+		  . "SELECT tieredlog._frame_decode('\\x" . hex_of($raw) . "'::bytea);",
+		qr/stack depth limit exceeded/, 'payload paths nested 9000 deep, small stack');
+}
+
+
+done_testing();
