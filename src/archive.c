@@ -31,6 +31,7 @@
 #include <zstd.h>
 #include <xxhash.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -100,7 +101,7 @@ typedef struct Reader
 	int			frame_no;
 } Reader;
 
-static void
+static void pg_attribute_noreturn()
 corrupt(const Reader *r, const char *what)
 {
 	ereport(ERROR,
@@ -550,6 +551,8 @@ parse_jsonb_text(Reader *r, const char *s, int len)
 	/* a frame that passed its checksums holds valid text; still, never trust it blindly */
 	if (len == 0)
 		corrupt(r, "empty JSON text");
+	if (memchr(s, '\0', len) != NULL)
+		corrupt(r, "NUL byte inside JSON text");
 	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(t));
 	pfree(t);
 	return DatumGetJsonbP(d);
@@ -565,6 +568,36 @@ hex_from_bytes(const uint8 *in, int nbytes, char *out)
 		out[2 * i] = digits[in[i] >> 4];
 		out[2 * i + 1] = digits[in[i] & 0x0f];
 	}
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value.
+ */
+static Numeric
+decode_number(Reader *r, const char *s, int len)
+{
+	char	   *t;
+	Numeric		n;
+	char	   *back;
+
+	if (memchr(s, '\0', len) != NULL)
+		corrupt(r, "number text contains a NUL byte");
+	/* numeric has at most 131072 digits before the point and 16383 after it */
+	if (len == 0 || len > 256 * 1024)
+		corrupt(r, "number text is empty or longer than any numeric");
+	t = pnstrdup(s, len);
+	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		corrupt(r, "number is not finite");
+	back = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+	if (strcmp(back, t) != 0)
+		corrupt(r, "number text is not in its canonical form");
+	pfree(back);
+	pfree(t);
+	return n;
 }
 
 static void
@@ -590,13 +623,13 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
 		case TAG_NUM:
 			s = get_bytes(&p->strs, &len);
 			v->type = jbvNumeric;
-			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																 CStringGetDatum(pnstrdup(s, len)),
-																 ObjectIdGetDatum(InvalidOid),
-																 Int32GetDatum(-1)));
+			v->val.numeric = decode_number(&p->strs, s, len);
 			break;
 		case TAG_STR:
 			s = get_bytes(&p->strs, &len);
+			/* jsonb strings hold no NUL (the text form would be cut at it); encoding: rebuild_row */
+			if (memchr(s, '\0', len) != NULL)
+				corrupt(&p->strs, "NUL byte inside a string");
 			v->type = jbvString;
 			v->val.string.val = (char *) s;
 			v->val.string.len = len;
@@ -725,10 +758,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 	{
 		num_text = get_bytes(&c->strs, &num_len);
 		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															CStringGetDatum(pnstrdup(num_text, num_len)),
-															ObjectIdGetDatum(InvalidOid),
-															Int32GetDatum(-1)));
+		v.val.numeric = decode_number(&c->strs, num_text, num_len);
 	}
 	else
 		scalar_value(c, tag, &v);
@@ -798,7 +828,11 @@ rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 		default:
 			corrupt(&root->strs, "payload root is neither an object nor JSON text");
 	}
-	out->payload_text = pnstrdup(b->text.data, b->text.len);
+	/* keys and strings went into the text byte for byte: one check of the encoding covers them */
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data, b->text.len, true))
+		corrupt(&root->strs, "payload text is not valid in the database encoding");
+	out->payload_text = palloc(b->text.len + 1);
+	memcpy(out->payload_text, b->text.data, b->text.len + 1);
 	out->payload_text_len = b->text.len;
 }
 
@@ -831,6 +865,8 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 	{
 		paths[i].parent = get_count(r, i - 1, "path parent out of range");
 		paths[i].key = get_bytes(r, &paths[i].keylen);
+		if (memchr(paths[i].key, '\0', paths[i].keylen) != NULL)
+			corrupt(r, "NUL byte inside an object key");
 		paths[paths[i].parent].nchildren++;
 		/* rebuilding recurses once per level: bound it here, before anything is built */
 		depth[i] = depth[paths[i].parent] + 1;

@@ -83,6 +83,11 @@ tl_check_key(text *key)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("record key is %d bytes, more than the limit of %d",
 						(int) VARSIZE_ANY_EXHDR(key), TL_MAX_KEY_LEN)));
+	/* SQL text never holds one; a key decoded from a peer's bytes might */
+	if (memchr(VARDATA_ANY(key), '\0', VARSIZE_ANY_EXHDR(key)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("record key contains a NUL byte")));
 }
 
 /* The payload arrives detoasted: its size is that of its jsonb form. */
@@ -112,6 +117,10 @@ tl_check_source(text *source)
 
 	if (source == NULL)
 		return;
+	if (memchr(VARDATA_ANY(source), '\0', VARSIZE_ANY_EXHDR(source)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("source name contains a NUL byte")));
 	s = text_to_cstring(source);
 	tl_check_name("source", s);
 	pfree(s);

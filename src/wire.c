@@ -14,12 +14,14 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "tieredlog.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -142,6 +144,16 @@ tl_wire_cstring(TlWire *w)
 	return pnstrdup(p, len);
 }
 
+/* Text from a peer: no NUL (it would cut the text short of its length), valid encoding. */
+static void
+check_text(const char *p, int len, const char *what)
+{
+	if (memchr(p, '\0', len) != NULL)
+		tl_wire_fail(psprintf("NUL in the %s", what));
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), p, len, true))
+		tl_wire_fail(psprintf("the %s is not valid in the database encoding", what));
+}
+
 /* Read one record and check it: names, payload, and the rid against the content. */
 void
 tl_wire_get_record(TlWire *w, TlWireRecord *out)
@@ -155,13 +167,20 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	out->log_name = tl_wire_cstring(w);
 	out->interval_us = (int64) tl_wire_u64(w);
 	p = tl_wire_bytes(w, &len);
+	if (len > TL_MAX_KEY_LEN)
+		tl_wire_fail("key longer than any record key");
+	check_text(p, len, "key");
 	rec->key = cstring_to_text_with_len(p, len);
 	p = tl_wire_bytes(w, &out->payload_len);
-	out->payload_text = pnstrdup(p, out->payload_len);
+	check_text(p, out->payload_len, "payload");
+	out->payload_text = palloc(out->payload_len + 1);
+	memcpy(out->payload_text, p, out->payload_len);
+	out->payload_text[out->payload_len] = '\0';
 	rec->ts = (TimestampTz) tl_wire_u64(w);
 	if (tl_wire_u8(w))
 	{
 		p = tl_wire_bytes(w, &len);
+		check_text(p, len, "source");
 		rec->source = cstring_to_text_with_len(p, len);
 	}
 	rec->origin = tl_wire_cstring(w);
@@ -174,6 +193,14 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	tl_check_wire_log_name(out->log_name);
 	tl_check_name("origin", rec->origin);
 	rec->payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out->payload_text)));
+	{
+		/* the rid covers the text as sent: it must be the text the stored jsonb prints */
+		char	   *canonical = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+
+		if (strcmp(canonical, out->payload_text) != 0)
+			tl_wire_fail("payload is not in jsonb's text form");
+		pfree(canonical);
+	}
 	rec->log_name = out->log_name;
 	tl_record_compute_rid_with_text(rec, out->payload_text, out->payload_len);
 	if (memcmp(rec->rid.bytes, sent.bytes, TL_RID_LEN) != 0)

@@ -122,4 +122,41 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 }
 
 
+# ---- crash 2: a NUL inside a number --------------------------------------------------------------
+{
+	my $len = 48 << 20;	# "1", a NUL, then zeros: the rid used to be computed over all of it
+	my $prefix = head() . varint(2) . varint(0) . vbytes('n')
+	  . chr(TAG_OBJECT) . vbytes('') . vbytes('')
+	  . chr(TAG_NUM) . vbytes('') . varint(length(varint($len)) + $len) . varint($len) . '1';
+	refused(batch_sql("'\\x" . hex_of($prefix) . "'::bytea || decode(repeat('00', $len - 1), 'hex')")
+		  . "SELECT tieredlog._ae_store(:'b', 'x');",
+		qr/corrupted.*\n.*DETAIL:.*NUL/i, 'a NUL inside a 48 MB number');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NUM, '', vbytes("1\0" . 'x' x 100))) . "');",
+		qr/corrupted.*\n.*DETAIL:.*NUL/i, 'a NUL inside a short number');
+
+	# the same in a stream message: a NUL inside the payload's text
+	my $rid = "\0" x 16;
+	my $pre = 'R' . pack('N', 1) . 'x' . pack('Q>', 3600000000) . pack('N', 1) . 'k'
+	  . pack('N', 9 + $len) . '{"n": 1}' . "\0";
+	my $post = pack('Q>', $TS0) . chr(0) . pack('N', 1) . 'x' . pack('Q>', 1) . $rid;
+	refused("SELECT tieredlog._wire_decode('\\x" . hex_of($pre) . "'::bytea || decode(repeat('00', $len), 'hex') || '\\x"
+		  . hex_of($post) . "'::bytea);",
+		qr/malformed message from peer: .*NUL/i, 'a stream message with a NUL inside its payload');
+	# text the rid is computed over must be the text the stored jsonb prints
+	my $msg = 'R' . pack('N', 1) . 'x' . pack('Q>', 3600000000) . pack('N', 1) . 'k'
+	  . pack('N', 9) . '{"n":  1}' . $post;
+	refused("SELECT tieredlog._wire_decode('\\x" . hex_of($msg) . "');",
+		qr/malformed message from peer: payload is not in jsonb's text form/, 'a stream payload in another text form');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NUM, '', vbytes('1.0e1'))) . "');",
+		qr/DETAIL:.*canonical/, 'a number in another text form');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NUM, '', vbytes('NaN'))) . "');",
+		qr/DETAIL:.*not finite/, 'NaN as a number');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_STR, '', vbytes("a\0b"))) . "');",
+		qr/DETAIL:.*NUL byte inside a string/, 'a NUL inside a string');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_STR, '', vbytes("a\xff\xfe"))) . "');",
+		qr/DETAIL:.*encoding/, 'a string in another encoding');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', name => "n\0x")) . "');",
+		qr/DETAIL:.*NUL byte inside an object key/, 'a NUL inside an object key');
+}
+
 done_testing();
