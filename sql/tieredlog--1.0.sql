@@ -611,8 +611,9 @@ CREATE FUNCTION tieredlog._frame_raw(batch bytea) RETURNS bytea[]
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_raw' LANGUAGE C STRICT IMMUTABLE;
 CREATE FUNCTION tieredlog._frame_decode(raw bytea) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode' LANGUAGE C STRICT IMMUTABLE;
-CREATE FUNCTION tieredlog._batch_pack(log_name text, interval_us bigint, raw bytea) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'tieredlog_batch_pack' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._batch_pack(log_name text, interval_us bigint, raw bytea, rids bytea DEFAULT NULL)
+	RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_batch_pack' LANGUAGE C IMMUTABLE;
 CREATE FUNCTION tieredlog._wire_decode(message bytea) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'tieredlog_wire_decode' LANGUAGE C STRICT IMMUTABLE;
 

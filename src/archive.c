@@ -31,6 +31,7 @@
 #include <zstd.h>
 #include <xxhash.h>
 
+#include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -1123,9 +1124,20 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 		corrupt(r, "row count does not match the frame directory");
 	rows = palloc0(sizeof(TlArchiveRow) * n);
 
+	/* timestamps: sorted (non-negative deltas), each one a valid timestamptz */
 	rows[0].ts = unzigzag(get_varint(r));
-	for (int i = 1; i < n; i++)
-		rows[i].ts = rows[i - 1].ts + (int64) get_varint(r);
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+		{
+			uint64		delta = get_varint(r);
+
+			if (delta > (uint64) PG_INT64_MAX || pg_add_s64_overflow(rows[i - 1].ts, (int64) delta, &rows[i].ts))
+				corrupt(r, "timestamp delta overflows");
+		}
+		if (!IS_VALID_TIMESTAMP(rows[i].ts))
+			corrupt(r, "timestamp out of range");
+	}
 
 	origins = read_dict(r, false, &norigins);
 	if (norigins < 1)
@@ -1138,7 +1150,8 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 	for (int i = 0; i < n; i++)
 	{
 		rows[i].origin = origins[origin_ids[i]].s;
-		rows[i].seq = last_seq[origin_ids[i]] + unzigzag(get_varint(r));
+		if (pg_add_s64_overflow(last_seq[origin_ids[i]], unzigzag(get_varint(r)), &rows[i].seq))
+			corrupt(r, "seq delta overflows");
 		last_seq[origin_ids[i]] = rows[i].seq;
 	}
 

@@ -6,9 +6,9 @@
  *
  *	 _frame_raw(batch)      the uncompressed frames of a record batch (as _ae_fetch returns it)
  *	 _frame_decode(raw)     decode one uncompressed frame; returns its row count
- *	 _batch_pack(log, interval_us, raw)
+ *	 _batch_pack(log, interval_us, raw, rids)
  *	                        a record batch (as _ae_store takes it) holding that frame, compressed
- *	                        and checksummed, with zero rids
+ *	                        and checksummed, with the rids given (16 bytes each; zeros if NULL)
  *	 _wire_decode(message)  decode one stream message ('B', 'R' or 'C') as the apply worker does;
  *	                        returns what it read as jsonb
  *
@@ -145,18 +145,19 @@ peek_header(const char *raw, int len, int *nrows, int64 *first_ts, int64 *last_t
 		*last_ts = (int64) ((uint64) *last_ts + v);
 }
 
-/* _batch_pack(log_name text, interval_us bigint, raw bytea) RETURNS bytea */
+/* _batch_pack(log_name text, interval_us bigint, raw bytea, rids bytea) RETURNS bytea */
 Datum
 tieredlog_batch_pack(PG_FUNCTION_ARGS)
 {
-	char	   *log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int64		interval_us = PG_GETARG_INT64(1);
-	bytea	   *raw = PG_GETARG_BYTEA_PP(2);
-	int			rawlen = VARSIZE_ANY_EXHDR(raw);
+	char	   *log_name;
+	int64		interval_us;
+	bytea	   *raw;
+	bytea	   *rids;
+	int			rawlen;
 	int			nrows;
 	int64		first_ts;
 	int64		last_ts;
-	size_t		bound = ZSTD_compressBound(rawlen);
+	size_t		bound;
 	char	   *comp;
 	size_t		clen;
 	ZSTD_CCtx  *cctx;
@@ -164,6 +165,14 @@ tieredlog_batch_pack(PG_FUNCTION_ARGS)
 	bytea	   *result;
 
 	require_superuser("tieredlog._batch_pack");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	interval_us = PG_GETARG_INT64(1);
+	raw = PG_GETARG_BYTEA_PP(2);
+	rids = PG_ARGISNULL(3) ? NULL : PG_GETARG_BYTEA_PP(3);
+	rawlen = VARSIZE_ANY_EXHDR(raw);
+	bound = ZSTD_compressBound(rawlen);
 	peek_header(VARDATA_ANY(raw), rawlen, &nrows, &first_ts, &last_ts);
 	if ((cctx = ZSTD_createCCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
@@ -186,7 +195,7 @@ tieredlog_batch_pack(PG_FUNCTION_ARGS)
 	tl_wire_put_u64(&out, XXH3_64bits(comp, clen));
 	tl_wire_put_bytes(&out, comp, (int) clen);
 	for (int i = 0; i < nrows * TL_RID_LEN; i++)
-		appendStringInfoChar(&out, '\0');
+		appendStringInfoChar(&out, rids && i < VARSIZE_ANY_EXHDR(rids) ? VARDATA_ANY(rids)[i] : '\0');
 	result = palloc(VARHDRSZ + out.len);
 	SET_VARSIZE(result, VARHDRSZ + out.len);
 	memcpy(VARDATA(result), out.data, out.len);

@@ -416,6 +416,8 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	log_name = tl_wire_cstring(&w);
 	tl_check_wire_log_name(log_name);
 	interval_us = (int64) tl_wire_u64(&w);
+	if (!tl_interval_us_is_valid(interval_us))
+		tl_wire_fail("segment interval is not a whole number of seconds between 1 second and 366 days");
 	nframes = tl_wire_u32(&w);
 	/* repairs are not streamed on: the peers reconcile for themselves */
 	replorigin_session_origin = DoNotReplicateId;

@@ -126,6 +126,13 @@ tl_check_source(text *source)
 	pfree(s);
 }
 
+/* A segment interval in microseconds: whole seconds, 1 second to 366 days. */
+bool
+tl_interval_us_is_valid(int64 us)
+{
+	return us >= TL_MIN_INTERVAL_US && us <= TL_MAX_INTERVAL_US && us % USECS_PER_SEC == 0;
+}
+
 /* A segment interval: fixed length (no months), whole seconds, 1 second to 366 days. */
 int64
 tl_check_interval(Interval *iv)
@@ -145,7 +152,7 @@ tl_check_interval(Interval *iv)
 		us = -1;
 	else
 		us = iv->time + (int64) iv->day * USECS_PER_DAY;
-	if (us < TL_MIN_INTERVAL_US || us > TL_MAX_INTERVAL_US || us % USECS_PER_SEC != 0)
+	if (!tl_interval_us_is_valid(us))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("segment interval must be a whole number of seconds between 1 second and 366 days")));

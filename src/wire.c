@@ -166,6 +166,8 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	memset(out, 0, sizeof(*out));
 	out->log_name = tl_wire_cstring(w);
 	out->interval_us = (int64) tl_wire_u64(w);
+	if (!tl_interval_us_is_valid(out->interval_us))
+		tl_wire_fail("segment interval is not a whole number of seconds between 1 second and 366 days");
 	p = tl_wire_bytes(w, &len);
 	if (len > TL_MAX_KEY_LEN)
 		tl_wire_fail("key longer than any record key");
@@ -177,6 +179,8 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	memcpy(out->payload_text, p, out->payload_len);
 	out->payload_text[out->payload_len] = '\0';
 	rec->ts = (TimestampTz) tl_wire_u64(w);
+	if (!IS_VALID_TIMESTAMP(rec->ts))
+		tl_wire_fail("record timestamp out of range");
 	if (tl_wire_u8(w))
 	{
 		p = tl_wire_bytes(w, &len);

@@ -64,8 +64,11 @@ sub refused
 	my ($sql, $re, $name, %o) = @_;
 	my ($out, $err) = ('', '');
 	my $t0 = time;
-	my $rc = $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
-		timeout => $o{timeout} // 120, on_error_stop => 1);
+	my $rc = eval {
+		$node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+			timeout => $o{timeout} // 120, on_error_stop => 1);
+	};
+	$err = "no answer: $@" if !defined $rc;
 	like($err, $re, "$name: refused") or diag("rc=$rc out=$out");
 	is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'), $start_time,
 		"$name: the server did not restart");
@@ -80,7 +83,8 @@ sub batch_sql
 	my ($raw_expr, %o) = @_;
 	my $log = $o{log} // 'x';
 	my $interval = $o{interval} // 3600000000;
-	return "SELECT tieredlog._batch_pack('$log', $interval, $raw_expr) AS b \\gset\n"
+	my $rids = $o{rids} // 'NULL';
+	return "SELECT tieredlog._batch_pack('$log', $interval, $raw_expr, $rids) AS b \\gset\n"
 	  . "SET ROLE tl_peer;\n";
 }
 
@@ -157,6 +161,50 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 		qr/DETAIL:.*encoding/, 'a string in another encoding');
 	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', name => "n\0x")) . "');",
 		qr/DETAIL:.*NUL byte inside an object key/, 'a NUL inside an object key');
+}
+
+
+# ---- interval and time fields ---------------------------------------------------------------------
+{
+	# a well-formed record {"n": 1} with its true rid, so that only the interval is wrong
+	my $raw = "'\\x" . hex_of(frame_n(TAG_INT, varint(zz(1)), '')) . "'::bytea";
+	for my $iv (-7000000, 0, 1500000, 367 * 86400 * 1000000)
+	{
+		my $rid = "uuid_send(tieredlog.record_rid('ival', 'k', '{\"n\": 1}', '2024-01-01 00:00:00+00', NULL, 'x', 1))";
+		refused(batch_sql($raw, log => 'ival', interval => $iv, rids => $rid)
+			  . "SELECT tieredlog._ae_store(:'b', 'x');",
+			qr/malformed message from peer: segment interval/, "a record batch with interval $iv us",
+			timeout => 60);
+	}
+	is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.logs WHERE log_name = 'ival'"), '0',
+		'no log was created with a bad interval');
+	my $post = pack('Q>', $TS0) . chr(0) . pack('N', 1) . 'x' . pack('Q>', 1) . ("\0" x 16);
+	my $msg = 'R' . pack('N', 1) . 'x' . pack('q>', -7000000) . pack('N', 1) . 'k'
+	  . pack('N', 8) . '{"n": 1}' . $post;
+	refused("SELECT tieredlog._wire_decode('\\x" . hex_of($msg) . "');",
+		qr/malformed message from peer: segment interval/, 'a stream record with a negative interval');
+	$msg = 'R' . pack('N', 1) . 'x' . pack('q>', 3600000000) . pack('N', 1) . 'k'
+	  . pack('N', 8) . '{"n": 1}' . pack('q>', 9223372036854775000) . substr($post, 8);
+	refused("SELECT tieredlog._wire_decode('\\x" . hex_of($msg) . "');",
+		qr/malformed message from peer: .*timestamp/, 'a stream record with a timestamp out of range');
+
+	# two rows: the second ts delta overflows int64
+	my $two = 'TLF1' . varint(2) . varint(zz($TS0)) . varint(9223372036854775000)
+	  . varint(1) . vbytes('x') . varint(zz(1)) . varint(zz(1))
+	  . varint(1) . varint(0) . vbytes('k') . varint(0) . varint(0)
+	  . varint(0) . varint(0) . varint(0)
+	  . varint(1) . chr(TAG_NULL) x 2 . vbytes('') . vbytes('');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($two) . "');",
+		qr/DETAIL:.*timestamp/, 'a ts delta that overflows');
+	$two = 'TLF1' . varint(2) . varint(zz($TS0)) . varint(0)
+	  . varint(1) . vbytes('x') . varint(zz(9223372036854775000)) . varint(zz(9223372036854775000))
+	  . varint(1) . varint(0) . vbytes('k') . varint(0) . varint(0)
+	  . varint(0) . varint(0) . varint(0)
+	  . varint(1) . chr(TAG_NULL) x 2 . vbytes('') . vbytes('');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($two) . "');",
+		qr/DETAIL:.*seq/, 'a seq delta that overflows');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', ts => 9223372036854775000)) . "');",
+		qr/DETAIL:.*timestamp/, 'a ts out of range');
 }
 
 done_testing();
