@@ -21,7 +21,12 @@
  * content checksum) and the directory entry carries an XXH3-64 of the compressed bytes.
  *
  * Decoding trusts nothing: every length and index is checked, and any inconsistency is an
- * ERRCODE_DATA_CORRUPTED error naming the segment and frame.
+ * ERRCODE_DATA_CORRUPTED error naming the segment and frame. What a frame can make the reader
+ * allocate is bounded before it is allocated: the uncompressed size (tl_frame_max_raw), the
+ * dictionaries (no more entries than rows, each no longer than a key or a name), the path table
+ * (TL_FRAME_MAX_PATHS, and no more paths than the bytes can describe) and its depth
+ * (TL_FRAME_MAX_DEPTH). Strings, keys, names and numbers carry no NUL and are valid in the
+ * database encoding.
  *
  * Locking: none (pure encoding).
  *-------------------------------------------------------------------------
@@ -41,6 +46,8 @@
 #include "utils/numeric.h"
 
 #include "archive.h"
+#include "tieredlog.h"
+#include "validate.h"
 
 #define TL_FRAME_MAGIC		"TLF1"
 
@@ -238,26 +245,46 @@ typedef struct DictEntry
 	int			len;
 } DictEntry;
 
-static DictEntry *
-read_dict(Reader *r, bool front, int *n)
+/* What a dictionary holds: record keys, or names (origins, sources). */
+typedef enum DictKind
 {
-	int			d = get_count(r, r->end - r->p, "dictionary size");
+	DICT_KEYS, DICT_NAMES
+} DictKind;
+
+/*
+ * A dictionary of at most max_entries values (a frame has no more distinct values than rows),
+ * each checked before it is copied: no longer than a key or a name, no NUL, valid encoding (keys),
+ * a valid name (names).
+ */
+static DictEntry *
+read_dict(Reader *r, bool front, DictKind kind, int max_entries, int *n)
+{
+	int			d = get_count(r, max_entries, "dictionary has more entries than the frame has rows");
+	int			max_len = kind == DICT_KEYS ? TL_MAX_KEY_LEN : TL_MAX_NAME_LEN;
 	DictEntry  *out = palloc(sizeof(DictEntry) * Max(d, 1));
 
 	for (int i = 0; i < d; i++)
 	{
-		int			shared = front ? get_count(r, INT_MAX, "prefix length") : 0;
+		int			shared = front ? get_count(r, max_len, "prefix longer than any value") : 0;
 		int			len;
 		const char *suffix = get_bytes(r, &len);
 
 		if (shared > 0 && (i == 0 || shared > out[i - 1].len))
 			corrupt(r, "front-coded prefix longer than the previous value");
+		if (len > max_len - shared)
+			corrupt(r, kind == DICT_KEYS ? "key longer than any record key" : "name longer than any name");
 		out[i].len = shared + len;
 		out[i].s = palloc(out[i].len + 1);
 		if (shared > 0)
 			memcpy(out[i].s, out[i - 1].s, shared);
 		memcpy(out[i].s + shared, suffix, len);
 		out[i].s[out[i].len] = '\0';
+		if (memchr(out[i].s, '\0', out[i].len) != NULL)
+			corrupt(r, "NUL byte inside a key or name");
+		if (kind == DICT_KEYS && !pg_verify_mbstr(GetDatabaseEncoding(), out[i].s, out[i].len, true))
+			corrupt(r, "key is not valid in the database encoding");
+		if (kind == DICT_NAMES && !tl_name_is_valid(out[i].s))
+			corrupt(r, "invalid origin or source name");
 	}
 	*n = d;
 	return out;
@@ -514,6 +541,10 @@ write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
 	new_path(&s, -1, NULL, 0);
 	for (int i = 0; i < n; i++)
 		shred_row(&s, rows[i].payload, i);
+	if (s.npaths > TL_FRAME_MAX_PATHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the payloads of %d records have more than %d distinct paths", n, TL_FRAME_MAX_PATHS)));
 
 	put_varint(b, s.npaths);
 	for (int i = 1; i < s.npaths; i++)
@@ -853,7 +884,9 @@ cmp_child_keys(const void *x, const void *y, void *arg)
 static DecPath *
 read_paths(Reader *r, int nrows, int *npaths_out)
 {
-	int			npaths = get_count(r, r->end - r->p, "path count");
+	/* each path takes at least its tags (one per row) and two lengths */
+	int			npaths = get_count(r, Min(TL_FRAME_MAX_PATHS, (r->end - r->p) / (nrows + 2)),
+								   "more payload paths than the frame can hold");
 	DecPath    *paths;
 	int		   *depth;
 
@@ -884,7 +917,13 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 		pp->children[pp->nchildren++] = i;
 	}
 	for (int i = 0; i < npaths; i++)
+	{
 		qsort_arg(paths[i].children, paths[i].nchildren, sizeof(int), cmp_child_keys, paths);
+		/* jsonb would keep one of two equal keys, the text both: the rid would not match */
+		for (int c = 1; c < paths[i].nchildren; c++)
+			if (cmp_child_keys(&paths[i].children[c - 1], &paths[i].children[c], paths) == 0)
+				corrupt(r, "two payload paths with the same parent and key");
+	}
 	for (int i = 0; i < npaths; i++)
 	{
 		if (nrows > r->end - r->p)
@@ -998,6 +1037,12 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 	Assert(n > 0);
 	initStringInfo(&raw);
 	write_columns(&raw, rows, n, meta);
+	if ((Size) raw.len > tl_frame_max_raw())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a frame of %d records would be %d bytes, more than the limit of %zu", n, raw.len,
+						tl_frame_max_raw()),
+				 errhint("The limit grows with \"tieredlog.max_payload_size\".")));
 
 	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
@@ -1029,9 +1074,27 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 static char *raw_buf = NULL;
 static Size raw_cap = 0;
 
+/* Buffers larger than this are not kept: one large frame must not pin its size for good. */
+#define RAW_KEEP_BYTES	(1024 * 1024)
+
+/*
+ * The largest uncompressed frame: what the writer can produce (TL_FRAME_TARGET_BYTES plus one
+ * record, with room for the payload's path table), and never less than 64 MB.
+ */
+Size
+tl_frame_max_raw(void)
+{
+	Size		cap = Max((Size) 64 * 1024 * 1024,
+						  4 * ((Size) TL_FRAME_TARGET_BYTES + (Size) tl_max_payload_size));
+
+	return Min(cap, MaxAllocSize - 1);
+}
+
 static char *
 raw_buffer(Size len)
 {
+	if (len > RAW_KEEP_BYTES)
+		return palloc(len);
 	if (len > raw_cap)
 	{
 		if (raw_buf)
@@ -1049,10 +1112,12 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 	char	   *raw;
 	size_t		got;
 
+	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
+		corrupt(r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
+							tl_frame_max_raw()));
 	if (clen != meta->comp_len || (int64) XXH3_64bits(VARDATA_ANY(data), clen) != meta->checksum)
 		corrupt(r, "checksum of the compressed bytes does not match the frame directory");
-	if (meta->raw_len <= 0 || (Size) meta->raw_len > MaxAllocSize - 1 ||
-		ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
+	if (ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
 		corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
@@ -1076,6 +1141,8 @@ tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id
 
 	SET_VARSIZE(out, VARHDRSZ + meta->raw_len);
 	memcpy(VARDATA(out), raw, meta->raw_len);
+	if (raw != raw_buf)
+		pfree(raw);
 	return out;
 }
 
@@ -1083,7 +1150,7 @@ static text **
 read_key_column(Reader *r, int n)
 {
 	int			nkeys;
-	DictEntry  *keys = read_dict(r, true, &nkeys);
+	DictEntry  *keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
 	text	  **out = palloc(sizeof(text *) * n);
 	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
 
@@ -1139,7 +1206,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 			corrupt(r, "timestamp out of range");
 	}
 
-	origins = read_dict(r, false, &norigins);
+	origins = read_dict(r, false, DICT_NAMES, n, &norigins);
 	if (norigins < 1)
 		corrupt(r, "no origin");
 	origin_ids = palloc0(sizeof(int) * n);
@@ -1156,7 +1223,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 	}
 
 	keys = read_key_column(r, n);
-	sources = read_dict(r, false, &nsources);
+	sources = read_dict(r, false, DICT_NAMES, n, &nsources);
 	for (int i = 0; i < n; i++)
 	{
 		int			s = get_count(r, nsources, "source index out of range");
@@ -1187,6 +1254,8 @@ tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, in
 	int			n;
 
 	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, &n);
+	if (raw != raw_buf)
+		pfree(raw);
 	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;

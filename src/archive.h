@@ -48,6 +48,11 @@ typedef struct TlFrameMeta
 #define TL_FRAME_SHRED_DEPTH	256
 #define TL_FRAME_MAX_DEPTH		10000
 
+/* At most this many payload paths (distinct object keys by position) in one frame. */
+#define TL_FRAME_MAX_PATHS		(1024 * 1024)
+
+extern Size tl_frame_max_raw(void);
+
 extern bytea *tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta);
 extern TlArchiveRow *tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
 									 int frame_no);

@@ -318,6 +318,7 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 	TimestampTz from;
 	TimestampTz to;
 	int			nframes;
+	int		   *starts;
 	bytea	   *result;
 
 	memset(&c, 0, sizeof(c));
@@ -338,12 +339,24 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 	initStringInfo(&out);
 	tl_wire_put_bytes(&out, log->name, strlen(log->name));
 	tl_wire_put_u64(&out, (uint64) log->interval_us);
-	nframes = (c.nbatch + TL_FRAME_MAX_ROWS - 1) / TL_FRAME_MAX_ROWS;
+	/* frames close, as tier 2's do, at TL_FRAME_MAX_ROWS rows or TL_FRAME_TARGET_BYTES */
+	starts = palloc(sizeof(int) * (c.nbatch + 1));
+	nframes = 0;
+	for (int i = 0, bytes = 0; i < c.nbatch; i++)
+	{
+		if (i == 0 || i - starts[nframes - 1] == TL_FRAME_MAX_ROWS || bytes >= TL_FRAME_TARGET_BYTES)
+		{
+			starts[nframes++] = i;
+			bytes = 0;
+		}
+		bytes += VARSIZE_ANY(c.batch[i].row.key) + VARSIZE(c.batch[i].row.payload);
+	}
+	starts[nframes] = c.nbatch;
 	tl_wire_put_u32(&out, nframes);
 	for (int f = 0; f < nframes; f++)
 	{
-		int			first = f * TL_FRAME_MAX_ROWS;
-		int			n = Min(TL_FRAME_MAX_ROWS, c.nbatch - first);
+		int			first = starts[f];
+		int			n = starts[f + 1] - first;
 		TlArchiveRow *rows = palloc(sizeof(TlArchiveRow) * n);
 		TlFrameMeta meta;
 		bytea	   *frame;

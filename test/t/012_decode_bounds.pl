@@ -207,4 +207,42 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 		qr/DETAIL:.*timestamp/, 'a ts out of range');
 }
 
+# ---- allocations a frame asks for ----------------------------------------------------------------
+{
+	# a key dictionary bomb: each entry repeats the previous 100 kB and adds nothing
+	my $bomb = 'TLF1' . varint(1) . varint(zz($TS0)) . varint(1) . vbytes('x') . varint(zz(1))
+	  . varint(2000) . varint(0) . vbytes('k' x 100000);
+	$bomb .= varint(100000) . vbytes('') for 2 .. 2000;
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($bomb) . "');",
+		qr/DETAIL:.*dictionary has more entries than the frame has rows/, 'a key dictionary bomb');
+	my $long = 'TLF1' . varint(1) . varint(zz($TS0)) . varint(1) . vbytes('x') . varint(zz(1))
+	  . varint(1) . varint(0) . vbytes('k' x 2000) . varint(0) . varint(0) . varint(0)
+	  . varint(1) . chr(TAG_NULL) . vbytes('') . vbytes('');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($long) . "');",
+		qr/DETAIL:.*key longer than any record key/, 'a key of 2000 bytes');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', origin => 'no such/name')) . "');",
+		qr/DETAIL:.*invalid origin or source name/, 'an invalid origin name');
+
+	# two children with the same key: jsonb keeps one, the text (and so the rid) both
+	my $dup = head() . varint(3) . varint(0) . vbytes('n') . varint(0) . vbytes('n')
+	  . chr(TAG_OBJECT) . vbytes('') . vbytes('')
+	  . chr(TAG_INT) . vbytes(varint(zz(1))) . vbytes('')
+	  . chr(TAG_INT) . vbytes(varint(zz(2))) . vbytes('');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($dup) . "');",
+		qr/DETAIL:.*same parent and key/, 'duplicate object keys');
+
+	# more paths than the bytes can describe
+	my $paths = head() . varint(1000000) . ("\0" x 1000);
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($paths) . "');",
+		qr/DETAIL:.*more payload paths than the frame can hold/, 'a path count the frame cannot hold');
+
+	# an uncompressed size above the cap (64 MB by default), however well it compresses
+	my $len = 80 << 20;
+	my $prefix = head() . varint(2) . varint(0) . vbytes('n') . chr(TAG_OBJECT) . vbytes('') . vbytes('')
+	  . chr(TAG_STR) . vbytes('') . varint($len + 4) . varint($len);
+	refused(batch_sql("'\\x" . hex_of($prefix) . "'::bytea || decode(repeat('61', $len), 'hex')")
+		  . "SELECT tieredlog._ae_store(:'b', 'x');",
+		qr/DETAIL:.*uncompressed size of \d+ bytes is outside 1 to 67108864/, 'an 80 MB frame');
+}
+
 done_testing();
