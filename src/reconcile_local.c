@@ -34,6 +34,8 @@
 #include "utils/uuid.h"
 #include "nodes/value.h"
 
+#include "common/int.h"
+
 #include "archive.h"
 #include "catalog.h"
 #include "digest.h"
@@ -189,7 +191,10 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 	}
 	if (c->n == c->cap)
 	{
-		c->cap = Max(1024, c->cap * 2);
+		if (pg_mul_s32_overflow(Max(512, c->cap), 2, &c->cap))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many records in the leaves of segment %lld", (long long) c->seg->segment_id)));
 		c->ids = c->ids ? repalloc_huge(c->ids, sizeof(uint64) * c->cap)
 			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * c->cap);
 		c->id_leaf = c->id_leaf ? repalloc_huge(c->id_leaf, c->cap)
@@ -256,6 +261,7 @@ cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int
 	bool	   *cn;
 	int			nl;
 	int			nc;
+	int			total = 0;
 
 	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
 	memset(cells, 0, sizeof(int) * TL_LEAVES);
@@ -270,10 +276,17 @@ cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int
 		int			leaf = ln[i] ? -1 : DatumGetInt32(l[i]);
 		int			m = cn[i] ? -1 : DatumGetInt32(c[i]);
 
-		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > 3000000)
+		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > IBLT_MAX_CELLS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid leaf %d or table size %d", leaf, m)));
+					 errmsg("invalid leaf %d or table size %d", leaf, m),
+					 errdetail("A leaf is 0 to %d; a table has a multiple of %d cells, at most %d.",
+							   TL_LEAVES - 1, IBLT_HASHES, IBLT_MAX_CELLS)));
+		/* the tables are allocated for all leaves at once: bound the sum */
+		if (pg_add_s32_overflow(total, m, &total) || total > IBLT_MAX_CELLS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("tables of more than %d cells in all were asked for", IBLT_MAX_CELLS)));
 		leaves[leaf] = true;
 		cells[leaf] = m;
 	}

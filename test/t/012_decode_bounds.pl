@@ -16,6 +16,7 @@ CREATE EXTENSION tieredlog;
 CREATE ROLE tl_peer LOGIN;
 GRANT USAGE ON SCHEMA tieredlog TO tl_peer;
 GRANT EXECUTE ON FUNCTION tieredlog._ae_store(bytea, text) TO tl_peer;
+GRANT EXECUTE ON FUNCTION tieredlog._ae_iblt(text, timestamptz, integer[], integer[], bigint) TO tl_peer;
 });
 my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
@@ -243,6 +244,20 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 	refused(batch_sql("'\\x" . hex_of($prefix) . "'::bytea || decode(repeat('61', $len), 'hex')")
 		  . "SELECT tieredlog._ae_store(:'b', 'x');",
 		qr/DETAIL:.*uncompressed size of \d+ bytes is outside 1 to 67108864/, 'an 80 MB frame');
+}
+
+# ---- reconciliation requests: table sizes ----------------------------------------------------------
+{
+	my $call = "SET ROLE tl_peer;\nSELECT length(tieredlog._ae_iblt('x', '2024-01-01', ARRAY[%s], ARRAY[%s], 1));";
+	refused(sprintf($call, '0,1,2,3', '3000000,3000000,3000000,3000000'),
+		qr/tables of more than 3145728 cells in all/, 'tables of 12 million cells');
+	refused(sprintf($call, join(',', 0 .. 255), join(',', (3000000) x 256)),
+		qr/tables of more than 3145728 cells in all/, 'tables of 3 million cells for each of 256 leaves');
+	refused(sprintf($call, '0', '3145731'), qr/invalid leaf 0 or table size 3145731/, 'one table over the limit');
+	refused(sprintf($call, '0', '-3'), qr/invalid leaf 0 or table size -3/, 'a negative table size');
+	refused(sprintf($call, '256', '3'), qr/invalid leaf 256/, 'a leaf out of range');
+	is($node->safe_psql('postgres', sprintf("SELECT length(tieredlog._ae_iblt('x', '2024-01-01', ARRAY[%s], ARRAY[%s], 1))",
+		'0,1', '3000000,145728')), 16 * 3145728, 'tables of 3145728 cells in all are answered');
 }
 
 done_testing();
