@@ -145,7 +145,8 @@ get_count(Reader *r, int limit, const char *what)
 {
 	uint64		v = get_varint(r);
 
-	if (v > (uint64) limit)
+	/* a negative limit (an index into an empty list) admits nothing */
+	if (limit < 0 || v > (uint64) limit)
 		corrupt(r, what);
 	return (int) v;
 }
@@ -1153,6 +1154,9 @@ read_key_column(Reader *r, int n)
 	DictEntry  *keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
 	text	  **out = palloc(sizeof(text *) * n);
 	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
+
+	if (nkeys < 1)
+		corrupt(r, "no key");
 
 	for (int i = 0; i < nkeys; i++)
 		dict[i] = cstring_to_text_with_len(keys[i].s, keys[i].len);

@@ -224,6 +224,13 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', origin => 'no such/name')) . "');",
 		qr/DETAIL:.*invalid origin or source name/, 'an invalid origin name');
 
+	# found by the fuzzer (013_fuzz.pl): an empty key dictionary, then a key index
+	my $nokey = 'TLF1' . varint(1) . varint(zz($TS0)) . varint(1) . vbytes('x') . varint(zz(1))
+	  . varint(0) . varint(1000000) . varint(0) . varint(0)
+	  . varint(1) . chr(TAG_NULL) . vbytes('') . vbytes('');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($nokey) . "');",
+		qr/DETAIL:.*no key/, 'an empty key dictionary');
+
 	# two children with the same key: jsonb keeps one, the text (and so the rid) both
 	my $dup = head() . varint(3) . varint(0) . vbytes('n') . varint(0) . vbytes('n')
 	  . chr(TAG_OBJECT) . vbytes('') . vbytes('')
