@@ -13,7 +13,8 @@
  *	 source   distinct sources, then one index per row (0 = no source)
  *	 payload  shredded by path: the table of object paths (parent, key), then for each path one
  *	          tag per row and that path's values (integers as zigzag varints, lowercase hex strings
- *	          and uuids as bytes, other strings, numbers and arrays as text)
+ *	          and uuids as bytes, other strings, numbers and arrays as text; objects nested deeper
+ *	          than TL_FRAME_SHRED_DEPTH as text too)
  *
  * jsonb keeps object keys sorted and unique, so rebuilding each object from its (key, value) pairs
  * gives back the identical jsonb; numbers are kept as their text (or as integers when the text is

@@ -10,6 +10,9 @@
  * origin DoNotReplicateId (repairs are not streamed on), and a segment whose rows changed behind
  * tieredlog's back gets its stored digest corrected (digest_store.c).
  *
+ * What a peer sends is bounded before it is used: a batch's interval (the create_log rule), its
+ * frames (archive.c), table sizes (IBLT_MAX_CELLS over all leaves of one call), leaves (0 to 255).
+ *
  * Locking: none of its own; reads under the statement's snapshot, stores through append.c.
  *-------------------------------------------------------------------------
  */

@@ -4,10 +4,13 @@
  *
  * A record: str log_name, i64 segment_interval_us, str key, str payload (the jsonb text form the
  * rid is computed over), i64 ts, u8 has_source [str source], str origin, i64 seq, 16 bytes rid.
- * Integers are big-endian; str is a u32 length and the bytes. tl_wire_get_record() parses the
- * payload with jsonb_in and checks names and the rid against the content, so nothing a peer
- * sends is trusted: a malformed message is ERRCODE_PROTOCOL_VIOLATION, a record whose rid does
- * not match its content ERRCODE_DATA_CORRUPTED.
+ * Integers are big-endian; str is a u32 length and the bytes. tl_wire_get_record() checks every
+ * field before it is used, so nothing a peer sends is trusted: lengths against the message, the
+ * interval by the rule of create_log, the ts as a valid timestamptz, names, the key's length, no
+ * NUL and a valid encoding in key, payload and source, the payload in jsonb's own text form (the
+ * text its rid covers), and the rid against the content. A malformed message is
+ * ERRCODE_PROTOCOL_VIOLATION, a record whose rid does not match its content
+ * ERRCODE_DATA_CORRUPTED.
  *
  * Locking: none.
  *-------------------------------------------------------------------------
