@@ -37,6 +37,7 @@ OBJS = \
 	src/remote.o \
 	src/reconcile.o \
 	src/reconcile_local.o \
+	src/fuzz.o \
 	src/iblt.o \
 	src/vote.o \
 	src/quarantine.o \

@@ -616,6 +616,17 @@ CREATE FUNCTION tieredlog._ae_fetch(log_name text, range_start timestamptz, leav
 CREATE FUNCTION tieredlog._ae_store(records bytea, from_node text) RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_store' LANGUAGE C STRICT VOLATILE;
 
+-- The decoders of outside bytes, driven directly (tests and fuzzing; superuser only, fuzz.c).
+CREATE FUNCTION tieredlog._frame_raw(batch bytea) RETURNS bytea[]
+	AS 'MODULE_PATHNAME', 'tieredlog_frame_raw' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._frame_decode(raw bytea) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._batch_pack(log_name text, interval_us bigint, raw bytea, rids bytea DEFAULT NULL)
+	RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_batch_pack' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION tieredlog._wire_decode(message bytea) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'tieredlog_wire_decode' LANGUAGE C STRICT IMMUTABLE;
+
 -- Every segment a reconciliation found out of sync, and what it did about it.
 CREATE TABLE tieredlog.reconcile_log (
 	reconcile_id		bigserial PRIMARY KEY,

@@ -13,7 +13,8 @@
  *	 source   distinct sources, then one index per row (0 = no source)
  *	 payload  shredded by path: the table of object paths (parent, key), then for each path one
  *	          tag per row and that path's values (integers as zigzag varints, lowercase hex strings
- *	          and uuids as bytes, other strings, numbers and arrays as text)
+ *	          and uuids as bytes, other strings, numbers and arrays as text; objects nested deeper
+ *	          than TL_FRAME_SHRED_DEPTH as text too)
  *
  * jsonb keeps object keys sorted and unique, so rebuilding each object from its (key, value) pairs
  * gives back the identical jsonb; numbers are kept as their text (or as integers when the text is
@@ -21,7 +22,12 @@
  * content checksum) and the directory entry carries an XXH3-64 of the compressed bytes.
  *
  * Decoding trusts nothing: every length and index is checked, and any inconsistency is an
- * ERRCODE_DATA_CORRUPTED error naming the segment and frame.
+ * ERRCODE_DATA_CORRUPTED error naming the segment and frame. What a frame can make the reader
+ * allocate is bounded before it is allocated: the uncompressed size (tl_frame_max_raw), the
+ * dictionaries (no more entries than rows, each no longer than a key or a name), the path table
+ * (TL_FRAME_MAX_PATHS, and no more paths than the bytes can describe) and its depth
+ * (TL_FRAME_MAX_DEPTH). Strings, keys, names and numbers carry no NUL and are valid in the
+ * database encoding.
  *
  * Locking: none (pure encoding).
  *-------------------------------------------------------------------------
@@ -31,6 +37,9 @@
 #include <zstd.h>
 #include <xxhash.h>
 
+#include "common/int.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/json.h"
@@ -38,6 +47,8 @@
 #include "utils/numeric.h"
 
 #include "archive.h"
+#include "tieredlog.h"
+#include "validate.h"
 
 #define TL_FRAME_MAGIC		"TLF1"
 
@@ -99,7 +110,7 @@ typedef struct Reader
 	int			frame_no;
 } Reader;
 
-static void
+static void pg_attribute_noreturn()
 corrupt(const Reader *r, const char *what)
 {
 	ereport(ERROR,
@@ -135,7 +146,8 @@ get_count(Reader *r, int limit, const char *what)
 {
 	uint64		v = get_varint(r);
 
-	if (v > (uint64) limit)
+	/* a negative limit (an index into an empty list) admits nothing */
+	if (limit < 0 || v > (uint64) limit)
 		corrupt(r, what);
 	return (int) v;
 }
@@ -235,26 +247,46 @@ typedef struct DictEntry
 	int			len;
 } DictEntry;
 
-static DictEntry *
-read_dict(Reader *r, bool front, int *n)
+/* What a dictionary holds: record keys, or names (origins, sources). */
+typedef enum DictKind
 {
-	int			d = get_count(r, r->end - r->p, "dictionary size");
+	DICT_KEYS, DICT_NAMES
+} DictKind;
+
+/*
+ * A dictionary of at most max_entries values (a frame has no more distinct values than rows),
+ * each checked before it is copied: no longer than a key or a name, no NUL, valid encoding (keys),
+ * a valid name (names).
+ */
+static DictEntry *
+read_dict(Reader *r, bool front, DictKind kind, int max_entries, int *n)
+{
+	int			d = get_count(r, max_entries, "dictionary has more entries than the frame has rows");
+	int			max_len = kind == DICT_KEYS ? TL_MAX_KEY_LEN : TL_MAX_NAME_LEN;
 	DictEntry  *out = palloc(sizeof(DictEntry) * Max(d, 1));
 
 	for (int i = 0; i < d; i++)
 	{
-		int			shared = front ? get_count(r, INT_MAX, "prefix length") : 0;
+		int			shared = front ? get_count(r, max_len, "prefix longer than any value") : 0;
 		int			len;
 		const char *suffix = get_bytes(r, &len);
 
 		if (shared > 0 && (i == 0 || shared > out[i - 1].len))
 			corrupt(r, "front-coded prefix longer than the previous value");
+		if (len > max_len - shared)
+			corrupt(r, kind == DICT_KEYS ? "key longer than any record key" : "name longer than any name");
 		out[i].len = shared + len;
 		out[i].s = palloc(out[i].len + 1);
 		if (shared > 0)
 			memcpy(out[i].s, out[i - 1].s, shared);
 		memcpy(out[i].s + shared, suffix, len);
 		out[i].s[out[i].len] = '\0';
+		if (memchr(out[i].s, '\0', out[i].len) != NULL)
+			corrupt(r, "NUL byte inside a key or name");
+		if (kind == DICT_KEYS && !pg_verify_mbstr(GetDatabaseEncoding(), out[i].s, out[i].len, true))
+			corrupt(r, "key is not valid in the database encoding");
+		if (kind == DICT_NAMES && !tl_name_is_valid(out[i].s))
+			corrupt(r, "invalid origin or source name");
 	}
 	*n = d;
 	return out;
@@ -265,6 +297,7 @@ read_dict(Reader *r, bool front, int *n)
 typedef struct Path
 {
 	int			parent;
+	int			depth;			/* the root is 0 */
 	char	   *key;
 	int			keylen;
 	uint8	   *tags;			/* one per row */
@@ -295,6 +328,7 @@ new_path(Shredder *s, int parent, const char *key, int keylen)
 	}
 	p = &s->paths[s->npaths];
 	p->parent = parent;
+	p->depth = parent >= 0 ? s->paths[parent].depth + 1 : 0;
 	p->key = key ? pnstrdup(key, keylen) : NULL;
 	p->keylen = keylen;
 	p->tags = palloc0(s->nrows);
@@ -411,6 +445,7 @@ shred_value(Shredder *s, int path, JsonbValue *v, int row)
 {
 	Path	   *p = &s->paths[path];
 
+	check_stack_depth();
 	switch (v->type)
 	{
 		case jbvNull:
@@ -441,7 +476,8 @@ shred_value(Shredder *s, int path, JsonbValue *v, int row)
 			shred_string(p, row, v->val.string.val, v->val.string.len);
 			break;
 		case jbvBinary:
-			if (JsonContainerIsObject(v->val.binary.data))
+			/* deeper objects stay whole, as JSON text: the reader bounds the depth */
+			if (JsonContainerIsObject(v->val.binary.data) && p->depth < TL_FRAME_SHRED_DEPTH)
 				shred_object(s, path, v->val.binary.data, row);
 			else
 			{
@@ -465,6 +501,7 @@ shred_object(Shredder *s, int path, JsonbContainer *c, int row)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
+	check_stack_depth();
 	s->paths[path].tags[row] = TAG_OBJECT;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -506,6 +543,10 @@ write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
 	new_path(&s, -1, NULL, 0);
 	for (int i = 0; i < n; i++)
 		shred_row(&s, rows[i].payload, i);
+	if (s.npaths > TL_FRAME_MAX_PATHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the payloads of %d records have more than %d distinct paths", n, TL_FRAME_MAX_PATHS)));
 
 	put_varint(b, s.npaths);
 	for (int i = 1; i < s.npaths; i++)
@@ -544,6 +585,8 @@ parse_jsonb_text(Reader *r, const char *s, int len)
 	/* a frame that passed its checksums holds valid text; still, never trust it blindly */
 	if (len == 0)
 		corrupt(r, "empty JSON text");
+	if (memchr(s, '\0', len) != NULL)
+		corrupt(r, "NUL byte inside JSON text");
 	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(t));
 	pfree(t);
 	return DatumGetJsonbP(d);
@@ -559,6 +602,36 @@ hex_from_bytes(const uint8 *in, int nbytes, char *out)
 		out[2 * i] = digits[in[i] >> 4];
 		out[2 * i + 1] = digits[in[i] & 0x0f];
 	}
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value.
+ */
+static Numeric
+decode_number(Reader *r, const char *s, int len)
+{
+	char	   *t;
+	Numeric		n;
+	char	   *back;
+
+	if (memchr(s, '\0', len) != NULL)
+		corrupt(r, "number text contains a NUL byte");
+	/* numeric has at most 131072 digits before the point and 16383 after it */
+	if (len == 0 || len > 256 * 1024)
+		corrupt(r, "number text is empty or longer than any numeric");
+	t = pnstrdup(s, len);
+	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		corrupt(r, "number is not finite");
+	back = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
+	if (strcmp(back, t) != 0)
+		corrupt(r, "number text is not in its canonical form");
+	pfree(back);
+	pfree(t);
+	return n;
 }
 
 static void
@@ -584,13 +657,13 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
 		case TAG_NUM:
 			s = get_bytes(&p->strs, &len);
 			v->type = jbvNumeric;
-			v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																 CStringGetDatum(pnstrdup(s, len)),
-																 ObjectIdGetDatum(InvalidOid),
-																 Int32GetDatum(-1)));
+			v->val.numeric = decode_number(&p->strs, s, len);
 			break;
 		case TAG_STR:
 			s = get_bytes(&p->strs, &len);
+			/* jsonb strings hold no NUL (the text form would be cut at it); encoding: rebuild_row */
+			if (memchr(s, '\0', len) != NULL)
+				corrupt(&p->strs, "NUL byte inside a string");
 			v->type = jbvString;
 			v->val.string.val = (char *) s;
 			v->val.string.len = len;
@@ -719,10 +792,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 	{
 		num_text = get_bytes(&c->strs, &num_len);
 		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-															CStringGetDatum(pnstrdup(num_text, num_len)),
-															ObjectIdGetDatum(InvalidOid),
-															Int32GetDatum(-1)));
+		v.val.numeric = decode_number(&c->strs, num_text, num_len);
 	}
 	else
 		scalar_value(c, tag, &v);
@@ -738,6 +808,8 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 	bool		first = true;
 	JsonbValue *res;
 
+	/* read_paths bounds the depth; the stack may still be smaller than that */
+	check_stack_depth();
 	pushJsonbValue(&b->st, WJB_BEGIN_OBJECT, NULL);
 	appendStringInfoChar(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
@@ -790,7 +862,11 @@ rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 		default:
 			corrupt(&root->strs, "payload root is neither an object nor JSON text");
 	}
-	out->payload_text = pnstrdup(b->text.data, b->text.len);
+	/* keys and strings went into the text byte for byte: one check of the encoding covers them */
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data, b->text.len, true))
+		corrupt(&root->strs, "payload text is not valid in the database encoding");
+	out->payload_text = palloc(b->text.len + 1);
+	memcpy(out->payload_text, b->text.data, b->text.len + 1);
 	out->payload_text_len = b->text.len;
 }
 
@@ -810,19 +886,30 @@ cmp_child_keys(const void *x, const void *y, void *arg)
 static DecPath *
 read_paths(Reader *r, int nrows, int *npaths_out)
 {
-	int			npaths = get_count(r, r->end - r->p, "path count");
+	/* each path takes at least its tags (one per row) and two lengths */
+	int			npaths = get_count(r, Min(TL_FRAME_MAX_PATHS, (r->end - r->p) / (nrows + 2)),
+								   "more payload paths than the frame can hold");
 	DecPath    *paths;
+	int		   *depth;
 
 	if (npaths < 1)
 		corrupt(r, "no payload root");
 	paths = palloc0(sizeof(DecPath) * npaths);
+	depth = palloc0(sizeof(int) * npaths);
 	paths[0].parent = -1;
 	for (int i = 1; i < npaths; i++)
 	{
 		paths[i].parent = get_count(r, i - 1, "path parent out of range");
 		paths[i].key = get_bytes(r, &paths[i].keylen);
+		if (memchr(paths[i].key, '\0', paths[i].keylen) != NULL)
+			corrupt(r, "NUL byte inside an object key");
 		paths[paths[i].parent].nchildren++;
+		/* rebuilding recurses once per level: bound it here, before anything is built */
+		depth[i] = depth[paths[i].parent] + 1;
+		if (depth[i] > TL_FRAME_MAX_DEPTH)
+			corrupt(r, psprintf("payload paths nested more than %d deep", TL_FRAME_MAX_DEPTH));
 	}
+	pfree(depth);
 	for (int i = 0; i < npaths; i++)
 		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
 	for (int i = 1; i < npaths; i++)
@@ -832,7 +919,13 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 		pp->children[pp->nchildren++] = i;
 	}
 	for (int i = 0; i < npaths; i++)
+	{
 		qsort_arg(paths[i].children, paths[i].nchildren, sizeof(int), cmp_child_keys, paths);
+		/* jsonb would keep one of two equal keys, the text both: the rid would not match */
+		for (int c = 1; c < paths[i].nchildren; c++)
+			if (cmp_child_keys(&paths[i].children[c - 1], &paths[i].children[c], paths) == 0)
+				corrupt(r, "two payload paths with the same parent and key");
+	}
 	for (int i = 0; i < npaths; i++)
 	{
 		if (nrows > r->end - r->p)
@@ -946,6 +1039,12 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 	Assert(n > 0);
 	initStringInfo(&raw);
 	write_columns(&raw, rows, n, meta);
+	if ((Size) raw.len > tl_frame_max_raw())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a frame of %d records would be %d bytes, more than the limit of %zu", n, raw.len,
+						tl_frame_max_raw()),
+				 errhint("The limit grows with \"tieredlog.max_payload_size\".")));
 
 	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
@@ -977,9 +1076,27 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 static char *raw_buf = NULL;
 static Size raw_cap = 0;
 
+/* Buffers larger than this are not kept: one large frame must not pin its size for good. */
+#define RAW_KEEP_BYTES	(1024 * 1024)
+
+/*
+ * The largest uncompressed frame: what the writer can produce (TL_FRAME_TARGET_BYTES plus one
+ * record, with room for the payload's path table), and never less than 64 MB.
+ */
+Size
+tl_frame_max_raw(void)
+{
+	Size		cap = Max((Size) 64 * 1024 * 1024,
+						  4 * ((Size) TL_FRAME_TARGET_BYTES + (Size) tl_max_payload_size));
+
+	return Min(cap, MaxAllocSize - 1);
+}
+
 static char *
 raw_buffer(Size len)
 {
+	if (len > RAW_KEEP_BYTES)
+		return palloc(len);
 	if (len > raw_cap)
 	{
 		if (raw_buf)
@@ -997,10 +1114,12 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 	char	   *raw;
 	size_t		got;
 
+	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
+		corrupt(r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
+							tl_frame_max_raw()));
 	if (clen != meta->comp_len || (int64) XXH3_64bits(VARDATA_ANY(data), clen) != meta->checksum)
 		corrupt(r, "checksum of the compressed bytes does not match the frame directory");
-	if (meta->raw_len <= 0 || (Size) meta->raw_len > MaxAllocSize - 1 ||
-		ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
+	if (ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
 		corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
@@ -1011,13 +1130,34 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 	return raw;
 }
 
+/*
+ * The uncompressed bytes of a frame, checked against its directory entry (a copy in the current
+ * memory context).
+ */
+bytea *
+tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw = decompress(data, meta, &r);
+	bytea	   *out = palloc(VARHDRSZ + meta->raw_len);
+
+	SET_VARSIZE(out, VARHDRSZ + meta->raw_len);
+	memcpy(VARDATA(out), raw, meta->raw_len);
+	if (raw != raw_buf)
+		pfree(raw);
+	return out;
+}
+
 static text **
 read_key_column(Reader *r, int n)
 {
 	int			nkeys;
-	DictEntry  *keys = read_dict(r, true, &nkeys);
+	DictEntry  *keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
 	text	  **out = palloc(sizeof(text *) * n);
 	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
+
+	if (nkeys < 1)
+		corrupt(r, "no key");
 
 	for (int i = 0; i < nkeys; i++)
 		dict[i] = cstring_to_text_with_len(keys[i].s, keys[i].len);
@@ -1027,14 +1167,12 @@ read_key_column(Reader *r, int n)
 }
 
 /*
- * Decode a frame. Checks the directory's checksum and sizes first; errors name the segment and
- * frame. The rows come back in the order they were encoded (ts, origin, seq).
+ * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
+ * expect_nrows unless that is negative.
  */
-TlArchiveRow *
-tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+static TlArchiveRow *
+decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows)
 {
-	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
 	TlArchiveRow *rows;
 	int			n;
 	int			norigins;
@@ -1048,51 +1186,94 @@ tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, in
 	int			npaths;
 	RowBuilder	builder;
 
-	r.p = (const uint8 *) raw;
-	r.end = r.p + meta->raw_len;
-	if (meta->raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
-		corrupt(&r, "bad magic");
-	r.p += 4;
-	n = get_count(&r, TL_FRAME_MAX_ROWS, "row count");
-	if (n != meta->nrows || n == 0)
-		corrupt(&r, "row count does not match the frame directory");
+	r->p = (const uint8 *) raw;
+	r->end = r->p + raw_len;
+	if (raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
+		corrupt(r, "bad magic");
+	r->p += 4;
+	n = get_count(r, TL_FRAME_MAX_ROWS, "row count");
+	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
+		corrupt(r, "row count does not match the frame directory");
 	rows = palloc0(sizeof(TlArchiveRow) * n);
 
-	rows[0].ts = unzigzag(get_varint(&r));
-	for (int i = 1; i < n; i++)
-		rows[i].ts = rows[i - 1].ts + (int64) get_varint(&r);
+	/* timestamps: sorted (non-negative deltas), each one a valid timestamptz */
+	rows[0].ts = unzigzag(get_varint(r));
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+		{
+			uint64		delta = get_varint(r);
 
-	origins = read_dict(&r, false, &norigins);
+			if (delta > (uint64) PG_INT64_MAX || pg_add_s64_overflow(rows[i - 1].ts, (int64) delta, &rows[i].ts))
+				corrupt(r, "timestamp delta overflows");
+		}
+		if (!IS_VALID_TIMESTAMP(rows[i].ts))
+			corrupt(r, "timestamp out of range");
+	}
+
+	origins = read_dict(r, false, DICT_NAMES, n, &norigins);
 	if (norigins < 1)
-		corrupt(&r, "no origin");
+		corrupt(r, "no origin");
 	origin_ids = palloc0(sizeof(int) * n);
 	if (norigins > 1)
 		for (int i = 0; i < n; i++)
-			origin_ids[i] = get_count(&r, norigins - 1, "origin index out of range");
+			origin_ids[i] = get_count(r, norigins - 1, "origin index out of range");
 	last_seq = palloc0(sizeof(int64) * norigins);
 	for (int i = 0; i < n; i++)
 	{
 		rows[i].origin = origins[origin_ids[i]].s;
-		rows[i].seq = last_seq[origin_ids[i]] + unzigzag(get_varint(&r));
+		if (pg_add_s64_overflow(last_seq[origin_ids[i]], unzigzag(get_varint(r)), &rows[i].seq))
+			corrupt(r, "seq delta overflows");
 		last_seq[origin_ids[i]] = rows[i].seq;
 	}
 
-	keys = read_key_column(&r, n);
-	sources = read_dict(&r, false, &nsources);
+	keys = read_key_column(r, n);
+	sources = read_dict(r, false, DICT_NAMES, n, &nsources);
 	for (int i = 0; i < n; i++)
 	{
-		int			s = get_count(&r, nsources, "source index out of range");
+		int			s = get_count(r, nsources, "source index out of range");
 
 		rows[i].key = keys[i];
 		rows[i].source = s == 0 ? NULL : cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
 	}
 
-	paths = read_paths(&r, n, &npaths);
+	paths = read_paths(r, n, &npaths);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
 	for (int i = 0; i < n; i++)
 		rebuild_row(paths, i, &builder, &rows[i]);
+	*nrows = n;
+	return rows;
+}
+
+/*
+ * Decode a frame. Checks the directory's checksum and sizes first; errors name the segment and
+ * frame. The rows come back in the order they were encoded (ts, origin, seq).
+ */
+TlArchiveRow *
+tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw = decompress(data, meta, &r);
+	TlArchiveRow *rows;
+	int			n;
+
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, &n);
+	if (raw != raw_buf)
+		pfree(raw);
 	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;
+}
+
+/*
+ * Decode uncompressed frame bytes that have no directory entry (tieredlog._frame_decode, for
+ * tests and fuzzing): the row count is the frame's own.
+ */
+TlArchiveRow *
+tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
+{
+	Reader		r = {NULL, NULL, 0, 0};
+
+	return decode_raw(&r, raw, raw_len, -1, nrows);
 }

@@ -41,9 +41,24 @@ typedef struct TlFrameMeta
 #define TL_FRAME_MAX_ROWS		4096
 #define TL_FRAME_TARGET_BYTES	(512 * 1024)
 
+/*
+ * Payload objects nested deeper than TL_FRAME_SHRED_DEPTH are kept whole as JSON text; a frame
+ * whose path table is deeper than TL_FRAME_MAX_DEPTH is corrupt (nothing writes one).
+ */
+#define TL_FRAME_SHRED_DEPTH	256
+#define TL_FRAME_MAX_DEPTH		10000
+
+/* At most this many payload paths (distinct object keys by position) in one frame. */
+#define TL_FRAME_MAX_PATHS		(1024 * 1024)
+
+extern Size tl_frame_max_raw(void);
+
 extern bytea *tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta);
 extern TlArchiveRow *tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
 									 int frame_no);
+extern bytea *tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
+								  int frame_no);
+extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
 extern int	tl_archive_row_cmp(const void *a, const void *b);
 
 #endif							/* TIEREDLOG_ARCHIVE_H */

@@ -59,6 +59,8 @@ tl_leaf_of(TimestampTz ts, TimestampTz range_start, int64 interval_us)
 	int64		offset = ts - range_start;
 	int64		leaf;
 
+	if (interval_us <= 0)
+		elog(ERROR, "segment interval of %lld us is not positive", (long long) interval_us);
 	if (offset < 0)
 		return 0;
 	leaf = (int64) (((__int128) offset * TL_LEAVES) / interval_us);

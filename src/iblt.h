@@ -12,6 +12,12 @@
 #define IBLT_CELL_BYTES	16
 #define IBLT_HASHES		3
 
+/*
+ * The most cells a peer may ask for in one call, all leaves together (about 75 MB of tables), and
+ * so for one leaf; a larger difference is reconciled by exchanging the leaf's ids.
+ */
+#define IBLT_MAX_CELLS	(IBLT_HASHES * 1048576)
+
 typedef struct IbltCell
 {
 	int32		count;

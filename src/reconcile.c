@@ -46,6 +46,7 @@
 #include "utils/uuid.h"
 #include "nodes/value.h"
 
+#include "common/int.h"
 #include "safe_spi.h"
 #include "archive.h"
 #include "catalog.h"
@@ -187,7 +188,8 @@ idset_add(IdSet *s, uint64 id)
 {
 	if (s->n == s->cap)
 	{
-		s->cap = Max(64, s->cap * 2);
+		if (pg_mul_s32_overflow(Max(32, s->cap), 2, &s->cap))
+			tl_wire_fail("too many ids from the peer's tables");
 		s->ids = s->ids ? repalloc(s->ids, sizeof(uint64) * s->cap) : palloc(sizeof(uint64) * s->cap);
 	}
 	s->ids[s->n++] = id;
@@ -332,21 +334,50 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 		int			cells[TL_LEAVES] = {0};
 		bool		fallback[TL_LEAVES] = {0};
 		bool		any_fallback = false;
+		bool		tables[TL_LEAVES] = {0};
 		bool		retry[TL_LEAVES] = {0};
 		IdSet		here = {0};
 		IdSet		there = {0};
 		TableRound	tr = {ex, log_name, v[1], salt_txt, salt, &log, &seg, have_local};
+		int			total = 0;
 
+		/* tables up to IBLT_MAX_CELLS in all (what the peer accepts); leaves past it: their ids */
 		for (int i = 0; i < TL_LEAVES; i++)
 			if (mismatch[i])
+			{
 				cells[i] = tl_iblt_cells_for(local->leaves[i].n - remote_leaves[i].n);
+				if (total + cells[i] <= IBLT_MAX_CELLS)
+				{
+					tables[i] = true;
+					total += cells[i];
+				}
+				else
+					fallback[i] = any_fallback = true;
+			}
 		/* tables that do not decode: once more, four times larger, then the leaf's ids */
-		if (table_round(&tr, mismatch, cells, &here, &there, retry))
+		if (total > 0 && table_round(&tr, tables, cells, &here, &there, retry))
 		{
+			bool		any_retry = false;
+
+			total = 0;
 			for (int i = 0; i < TL_LEAVES; i++)
-				if (retry[i])
+			{
+				if (!retry[i])
+					continue;
+				if (cells[i] <= IBLT_MAX_CELLS / 4 && total + cells[i] * 4 <= IBLT_MAX_CELLS)
+				{
 					cells[i] *= 4;
-			any_fallback = table_round(&tr, retry, cells, &here, &there, fallback);
+					total += cells[i];
+					any_retry = true;
+				}
+				else
+				{
+					retry[i] = false;
+					fallback[i] = any_fallback = true;
+				}
+			}
+			if (any_retry)
+				any_fallback |= table_round(&tr, retry, cells, &here, &there, fallback);
 		}
 		missing_here = here.ids;
 		nhere = here.n;
@@ -362,14 +393,26 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 							  "SELECT tieredlog._ae_ids($1, $2::timestamptz, $3::int[], $4::bigint)", 4, pv, NULL, NULL);
 			}
 			theirs = tl_rl_ids_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &ntheirs);
+			{
+				/* no more ids than the peer said those leaves hold */
+				int64		claimed = 0;
+
+				for (int i = 0; i < TL_LEAVES; i++)
+					if (fallback[i])
+						claimed += remote_leaves[i].n;
+				if (ntheirs > claimed)
+					tl_wire_fail("more ids than the peer's leaves hold");
+			}
 			if (have_local)
 				tl_rl_collect_ids(&log, &seg, fallback, salt, &mine);
 			else
 				memset(&mine, 0, sizeof(mine));
-			missing_here = missing_here ? repalloc(missing_here, sizeof(uint64) * (nhere + ntheirs + 1))
-				: palloc(sizeof(uint64) * (ntheirs + 1));
-			missing_there = missing_there ? repalloc(missing_there, sizeof(uint64) * (nthere + mine.n + 1))
-				: palloc(sizeof(uint64) * (mine.n + 1));
+			missing_here = missing_here
+				? repalloc_huge(missing_here, sizeof(uint64) * ((Size) nhere + ntheirs + 1))
+				: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * ((Size) ntheirs + 1));
+			missing_there = missing_there
+				? repalloc_huge(missing_there, sizeof(uint64) * ((Size) nthere + mine.n + 1))
+				: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * ((Size) mine.n + 1));
 			for (int i = 0, j = 0; i < ntheirs || j < mine.n;)
 			{
 				if (j >= mine.n || (i < ntheirs && theirs[i] < mine.ids[j]))
@@ -390,7 +433,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	/* repair: fetch what is missing here, push what is missing there */
 	if (nhere > 0)
 	{
-		bytea	   *ids = palloc(VARHDRSZ + nhere * 8);
+		bytea	   *ids = palloc(VARHDRSZ + (Size) nhere * 8);
 		int64		counts[3] = {0, 0, 0};
 		const char *pv[5] = {log_name, v[1], leaves_text(mismatch), salt_txt, VARDATA(ids)};
 		int			lens[5] = {0, 0, 0, 0, nhere * 8};
@@ -437,7 +480,7 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 						d = 0,
 						c = 0;
 
-			if (sscanf(txt, "{%lld,%lld,%lld}", &s, &d, &c) != 3)
+			if (sscanf(txt, "{%lld,%lld,%lld}", &s, &d, &c) != 3 || s < 0 || d < 0 || c < 0)
 				tl_wire_fail("unexpected answer from _ae_store");
 			r->records_sent += s;
 			r->conflicts += c;

@@ -10,6 +10,9 @@
  * origin DoNotReplicateId (repairs are not streamed on), and a segment whose rows changed behind
  * tieredlog's back gets its stored digest corrected (digest_store.c).
  *
+ * What a peer sends is bounded before it is used: a batch's interval (the create_log rule), its
+ * frames (archive.c), table sizes (IBLT_MAX_CELLS over all leaves of one call), leaves (0 to 255).
+ *
  * Locking: none of its own; reads under the statement's snapshot, stores through append.c.
  *-------------------------------------------------------------------------
  */
@@ -33,6 +36,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "nodes/value.h"
+
+#include "common/int.h"
 
 #include "archive.h"
 #include "catalog.h"
@@ -189,7 +194,10 @@ visit_collect(HeapTuple row, TupleDesc desc, void *arg)
 	}
 	if (c->n == c->cap)
 	{
-		c->cap = Max(1024, c->cap * 2);
+		if (pg_mul_s32_overflow(Max(512, c->cap), 2, &c->cap))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many records in the leaves of segment %lld", (long long) c->seg->segment_id)));
 		c->ids = c->ids ? repalloc_huge(c->ids, sizeof(uint64) * c->cap)
 			: MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * c->cap);
 		c->id_leaf = c->id_leaf ? repalloc_huge(c->id_leaf, c->cap)
@@ -256,6 +264,7 @@ cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int
 	bool	   *cn;
 	int			nl;
 	int			nc;
+	int			total = 0;
 
 	memset(leaves, 0, sizeof(bool) * TL_LEAVES);
 	memset(cells, 0, sizeof(int) * TL_LEAVES);
@@ -270,10 +279,17 @@ cells_from_arrays(ArrayType *leaves_arr, ArrayType *cells_arr, bool *leaves, int
 		int			leaf = ln[i] ? -1 : DatumGetInt32(l[i]);
 		int			m = cn[i] ? -1 : DatumGetInt32(c[i]);
 
-		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > 3000000)
+		if (leaf < 0 || leaf >= TL_LEAVES || m < IBLT_HASHES || m % IBLT_HASHES != 0 || m > IBLT_MAX_CELLS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid leaf %d or table size %d", leaf, m)));
+					 errmsg("invalid leaf %d or table size %d", leaf, m),
+					 errdetail("A leaf is 0 to %d; a table has a multiple of %d cells, at most %d.",
+							   TL_LEAVES - 1, IBLT_HASHES, IBLT_MAX_CELLS)));
+		/* the tables are allocated for all leaves at once: bound the sum */
+		if (pg_add_s32_overflow(total, m, &total) || total > IBLT_MAX_CELLS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("tables of more than %d cells in all were asked for", IBLT_MAX_CELLS)));
 		leaves[leaf] = true;
 		cells[leaf] = m;
 	}
@@ -318,6 +334,7 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 	TimestampTz from;
 	TimestampTz to;
 	int			nframes;
+	int		   *starts;
 	bytea	   *result;
 
 	memset(&c, 0, sizeof(c));
@@ -338,12 +355,24 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 	initStringInfo(&out);
 	tl_wire_put_bytes(&out, log->name, strlen(log->name));
 	tl_wire_put_u64(&out, (uint64) log->interval_us);
-	nframes = (c.nbatch + TL_FRAME_MAX_ROWS - 1) / TL_FRAME_MAX_ROWS;
+	/* frames close, as tier 2's do, at TL_FRAME_MAX_ROWS rows or TL_FRAME_TARGET_BYTES */
+	starts = palloc(sizeof(int) * (c.nbatch + 1));
+	nframes = 0;
+	for (int i = 0, bytes = 0; i < c.nbatch; i++)
+	{
+		if (i == 0 || i - starts[nframes - 1] == TL_FRAME_MAX_ROWS || bytes >= TL_FRAME_TARGET_BYTES)
+		{
+			starts[nframes++] = i;
+			bytes = 0;
+		}
+		bytes += VARSIZE_ANY(c.batch[i].row.key) + VARSIZE(c.batch[i].row.payload);
+	}
+	starts[nframes] = c.nbatch;
 	tl_wire_put_u32(&out, nframes);
 	for (int f = 0; f < nframes; f++)
 	{
-		int			first = f * TL_FRAME_MAX_ROWS;
-		int			n = Min(TL_FRAME_MAX_ROWS, c.nbatch - first);
+		int			first = starts[f];
+		int			n = starts[f + 1] - first;
 		TlArchiveRow *rows = palloc(sizeof(TlArchiveRow) * n);
 		TlFrameMeta meta;
 		bytea	   *frame;
@@ -416,6 +445,8 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	log_name = tl_wire_cstring(&w);
 	tl_check_wire_log_name(log_name);
 	interval_us = (int64) tl_wire_u64(&w);
+	if (!tl_interval_us_is_valid(interval_us))
+		tl_wire_fail("segment interval is not a whole number of seconds between 1 second and 366 days");
 	nframes = tl_wire_u32(&w);
 	/* repairs are not streamed on: the peers reconcile for themselves */
 	replorigin_session_origin = DoNotReplicateId;

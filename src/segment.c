@@ -60,8 +60,11 @@ TimestampTz
 tl_window_start(TimestampTz ts, int64 interval_us)
 {
 	int64		u = ts + TL_UNIX_EPOCH_OFFSET_US;
-	int64		q = u / interval_us;
+	int64		q;
 
+	if (interval_us <= 0)
+		elog(ERROR, "segment interval of %lld us is not positive", (long long) interval_us);
+	q = u / interval_us;
 	if (u % interval_us < 0)
 		q--;
 	return q * interval_us - TL_UNIX_EPOCH_OFFSET_US;

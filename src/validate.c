@@ -83,6 +83,11 @@ tl_check_key(text *key)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("record key is %d bytes, more than the limit of %d",
 						(int) VARSIZE_ANY_EXHDR(key), TL_MAX_KEY_LEN)));
+	/* SQL text never holds one; a key decoded from a peer's bytes might */
+	if (memchr(VARDATA_ANY(key), '\0', VARSIZE_ANY_EXHDR(key)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("record key contains a NUL byte")));
 }
 
 /* The payload arrives detoasted: its size is that of its jsonb form. */
@@ -112,9 +117,20 @@ tl_check_source(text *source)
 
 	if (source == NULL)
 		return;
+	if (memchr(VARDATA_ANY(source), '\0', VARSIZE_ANY_EXHDR(source)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("source name contains a NUL byte")));
 	s = text_to_cstring(source);
 	tl_check_name("source", s);
 	pfree(s);
+}
+
+/* A segment interval in microseconds: whole seconds, 1 second to 366 days. */
+bool
+tl_interval_us_is_valid(int64 us)
+{
+	return us >= TL_MIN_INTERVAL_US && us <= TL_MAX_INTERVAL_US && us % USECS_PER_SEC == 0;
 }
 
 /* A segment interval: fixed length (no months), whole seconds, 1 second to 366 days. */
@@ -136,7 +152,7 @@ tl_check_interval(Interval *iv)
 		us = -1;
 	else
 		us = iv->time + (int64) iv->day * USECS_PER_DAY;
-	if (us < TL_MIN_INTERVAL_US || us > TL_MAX_INTERVAL_US || us % USECS_PER_SEC != 0)
+	if (!tl_interval_us_is_valid(us))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("segment interval must be a whole number of seconds between 1 second and 366 days")));

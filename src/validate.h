@@ -16,6 +16,7 @@ extern char *tl_arg_name(const char *what, text *arg);
 extern void tl_check_key(text *key);
 extern void tl_check_payload(Jsonb *payload);
 extern void tl_check_source(text *source);
+extern bool tl_interval_us_is_valid(int64 us);
 extern int64 tl_check_interval(Interval *iv);
 extern void tl_check_rule(const char *rule);
 

@@ -4,22 +4,27 @@
  *
  * A record: str log_name, i64 segment_interval_us, str key, str payload (the jsonb text form the
  * rid is computed over), i64 ts, u8 has_source [str source], str origin, i64 seq, 16 bytes rid.
- * Integers are big-endian; str is a u32 length and the bytes. tl_wire_get_record() parses the
- * payload with jsonb_in and checks names and the rid against the content, so nothing a peer
- * sends is trusted: a malformed message is ERRCODE_PROTOCOL_VIOLATION, a record whose rid does
- * not match its content ERRCODE_DATA_CORRUPTED.
+ * Integers are big-endian; str is a u32 length and the bytes. tl_wire_get_record() checks every
+ * field before it is used, so nothing a peer sends is trusted: lengths against the message, the
+ * interval by the rule of create_log, the ts as a valid timestamptz, names, the key's length, no
+ * NUL and a valid encoding in key, payload and source, the payload in jsonb's own text form (the
+ * text its rid covers), and the rid against the content. A malformed message is
+ * ERRCODE_PROTOCOL_VIOLATION, a record whose rid does not match its content
+ * ERRCODE_DATA_CORRUPTED.
  *
  * Locking: none.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "tieredlog.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -142,6 +147,16 @@ tl_wire_cstring(TlWire *w)
 	return pnstrdup(p, len);
 }
 
+/* Text from a peer: no NUL (it would cut the text short of its length), valid encoding. */
+static void
+check_text(const char *p, int len, const char *what)
+{
+	if (memchr(p, '\0', len) != NULL)
+		tl_wire_fail(psprintf("NUL in the %s", what));
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), p, len, true))
+		tl_wire_fail(psprintf("the %s is not valid in the database encoding", what));
+}
+
 /* Read one record and check it: names, payload, and the rid against the content. */
 void
 tl_wire_get_record(TlWire *w, TlWireRecord *out)
@@ -154,14 +169,25 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	memset(out, 0, sizeof(*out));
 	out->log_name = tl_wire_cstring(w);
 	out->interval_us = (int64) tl_wire_u64(w);
+	if (!tl_interval_us_is_valid(out->interval_us))
+		tl_wire_fail("segment interval is not a whole number of seconds between 1 second and 366 days");
 	p = tl_wire_bytes(w, &len);
+	if (len > TL_MAX_KEY_LEN)
+		tl_wire_fail("key longer than any record key");
+	check_text(p, len, "key");
 	rec->key = cstring_to_text_with_len(p, len);
 	p = tl_wire_bytes(w, &out->payload_len);
-	out->payload_text = pnstrdup(p, out->payload_len);
+	check_text(p, out->payload_len, "payload");
+	out->payload_text = palloc(out->payload_len + 1);
+	memcpy(out->payload_text, p, out->payload_len);
+	out->payload_text[out->payload_len] = '\0';
 	rec->ts = (TimestampTz) tl_wire_u64(w);
+	if (!IS_VALID_TIMESTAMP(rec->ts))
+		tl_wire_fail("record timestamp out of range");
 	if (tl_wire_u8(w))
 	{
 		p = tl_wire_bytes(w, &len);
+		check_text(p, len, "source");
 		rec->source = cstring_to_text_with_len(p, len);
 	}
 	rec->origin = tl_wire_cstring(w);
@@ -174,6 +200,14 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	tl_check_wire_log_name(out->log_name);
 	tl_check_name("origin", rec->origin);
 	rec->payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out->payload_text)));
+	{
+		/* the rid covers the text as sent: it must be the text the stored jsonb prints */
+		char	   *canonical = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+
+		if (strcmp(canonical, out->payload_text) != 0)
+			tl_wire_fail("payload is not in jsonb's text form");
+		pfree(canonical);
+	}
 	rec->log_name = out->log_name;
 	tl_record_compute_rid_with_text(rec, out->payload_text, out->payload_len);
 	if (memcmp(rec->rid.bytes, sent.bytes, TL_RID_LEN) != 0)
