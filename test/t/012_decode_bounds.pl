@@ -17,6 +17,10 @@ CREATE ROLE tl_peer LOGIN;
 GRANT USAGE ON SCHEMA tieredlog TO tl_peer;
 GRANT EXECUTE ON FUNCTION tieredlog._ae_store(bytea, text) TO tl_peer;
 GRANT EXECUTE ON FUNCTION tieredlog._ae_iblt(text, timestamptz, integer[], integer[], bigint) TO tl_peer;
+-- tl_peer is the role of peer "x" (disabled: nothing connects to it), so what it sends as "x"
+-- gets past the sender's authentication and reaches the decoders
+INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, peer_role, owner, enabled)
+VALUES (1, 'x', 'host=127.0.0.1 port=1', 'none', 'tieredlog:x', 'x', 'tl_peer', 10, false);
 });
 my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 
