@@ -116,7 +116,9 @@ run_asan_regress() {
 		as_root mkdir -p "$root/usr/lib/postgresql" "$root/usr/share/postgresql"
 		as_root cp -a "$src/usr/lib/postgresql/$PG_MAJOR" "$root/usr/lib/postgresql/"
 		as_root cp -a "$src/usr/share/postgresql/$PG_MAJOR" "$root/usr/share/postgresql/"
-		if [ -d "$src/usr/include/postgresql" ]; then	# its own pg_config's headers
+		if [ -z "$src" ]; then	# built with the installed pg_config, installed with DESTDIR
+			as_root rm -f "$root/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+		elif [ -d "$src/usr/include/postgresql" ]; then	# its own pg_config's headers
 			as_root mkdir -p "$root/usr/include"
 			as_root cp -a "$src/usr/include/postgresql" "$root/usr/include/"
 		fi
