@@ -19,6 +19,21 @@ if [ -n "$TL_PG_ROOT" ] && [ -x "$PG_BIN/pg_config" ]; then
 	TL_DESTDIR=
 fi
 PGXS_DIR=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs
+# The installed client (psql): found on PATH after PG_BIN, for a TL_PG_ROOT that holds only the server.
+PG_CLIENT_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# TL_ASAN=1: tieredlog built with AddressSanitizer, and every program as_pg runs (so every server)
+# started with the ASan runtime preloaded (asan_env). A module built so loads only into a process
+# that has the runtime: it is installed only into a separate tree, so TL_PG_ROOT must be set.
+TL_ASAN=${TL_ASAN:-0}
+TL_COPT=	# extra compiler and linker flags (PGXS's COPT)
+if [ "$TL_ASAN" = 1 ]; then
+	TL_COPT="-fsanitize=address -fno-omit-frame-pointer -g"
+	if [ -z "$TL_PG_ROOT" ]; then
+		echo "TL_ASAN=1 needs TL_PG_ROOT: the ASan build must not replace the installed server's tieredlog" >&2
+		exit 2
+	fi
+fi
+TL_PG_ENV=()	# VAR=value that as_pg puts in its command's environment (asan_env fills it)
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}
 TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libipc-run-perl zstd"
@@ -43,18 +58,41 @@ install_deps() {
 	id "$TL_RUN_USER" >/dev/null 2>&1 || as_root useradd --system --create-home "$TL_RUN_USER"
 }
 
-# Build (from scratch when the last build used other headers) and install. With TL_PG_ROOT, only
-# into that tree: the installed server keeps what it had.
+# Build (from scratch when the last build used other headers or flags) and install. With
+# TL_PG_ROOT, only into that tree: the installed server keeps what it had.
 build_install() {
 	local stamp="$TL_ROOT/.built-with" headers
-	headers="$("$PG_CONFIG" --version) $("$PG_CONFIG" --includedir-server)"
+	headers="$("$PG_CONFIG" --version) $("$PG_CONFIG" --includedir-server)${TL_COPT:+ $TL_COPT}"
 	say "building and installing tieredlog ($headers)"
 	if [ "$(cat "$stamp" 2>/dev/null)" != "$headers" ]; then
 		make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" clean >/dev/null
 	fi
-	make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" COPT="$TL_COPT" >/dev/null
 	echo "$headers" >"$stamp"
-	as_root make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" ${TL_DESTDIR:+DESTDIR="$TL_DESTDIR"} install >/dev/null
+	as_root make -s -C "$TL_ROOT" PG_CONFIG="$PG_CONFIG" COPT="$TL_COPT" ${TL_DESTDIR:+DESTDIR="$TL_DESTDIR"} install >/dev/null
+}
+
+# With TL_ASAN=1, what as_pg adds to the environment: asan_env <report dir>. The runtime is
+# preloaded into every program as_pg starts (PostgreSQL is not built with ASan, and the runtime
+# must be the first library loaded); each process that finds an error writes one file <report
+# dir>/asan.<pid> and aborts, so a backend's error is a crash the postmaster recovers from.
+# No leak detection: PostgreSQL frees memory contexts, and at exit, nothing, by design.
+# A preloaded runtime starts at the first malloc, which in PostgreSQL's programs comes from
+# libp11-kit's constructor inside newlocale(), under glibc's locale lock; there the runtime looks
+# up swift_demangle, and the dlerror() after the failed lookup takes the same lock, which leaves
+# it broken and hangs the process later (bindtextdomain, freelocale). A stub swift_demangle
+# (returning NULL: "not a Swift name") in a second preloaded library makes the lookup succeed.
+asan_env() {
+	[ "$TL_ASAN" = 1 ] || return 0
+	local lib stub="$1/swift_demangle_stub.so"
+	lib=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+	[ -f "$lib" ] || { echo "no ASan runtime ($lib): install gcc's libasan" >&2; exit 2; }
+	printf '%s\n' '#include <stddef.h>' \
+		'char *swift_demangle(const char *, size_t, char *, size_t *, unsigned);' \
+		'char *swift_demangle(const char *n, size_t l, char *o, size_t *ol, unsigned f) { return NULL; }' |
+		as_root gcc -shared -fPIC -O2 -Wall -x c -o "$stub" -
+	TL_PG_ENV=(LD_PRELOAD="$lib $stub"
+		ASAN_OPTIONS="log_path=$1/asan:detect_leaks=0:abort_on_error=1:disable_coredump=1:detect_stack_use_after_return=0")
 }
 
 # Where the servers load tieredlog.so from (after install_deps).
@@ -62,7 +100,8 @@ tl_so_path() {
 	echo "$TL_DESTDIR$("$PG_CONFIG" --pkglibdir)/tieredlog.so"
 }
 
-# Run a command as the server user, with PostgreSQL's binaries first on PATH. The server user may
+# Run a command as the server user, with PostgreSQL's binaries first on PATH (then the installed
+# client's) and TL_PG_ENV in its environment. The server user may
 # not be able to read the clone (a clone in /root, say): it runs in the caller's directory only if
 # it can enter it, otherwise in /, and it is never handed a path inside the clone. Give it files
 # on standard input instead (psql -f - <file).
@@ -71,9 +110,9 @@ as_pg() {
 	printf -v cmd '%q ' "$@"
 	cmd="cd -- \"\$PWD\" 2>/dev/null || cd /; $cmd"	# entering the path fails where a parent is closed
 	if [ "$(id -un)" = "$TL_RUN_USER" ]; then
-		env PATH="$PG_BIN:$PATH" bash -c "$cmd"
+		env "${TL_PG_ENV[@]}" PATH="$PG_BIN:$PG_CLIENT_BIN:$PATH" bash -c "$cmd"
 	else
-		as_root runuser -u "$TL_RUN_USER" -- env PATH="$PG_BIN:$PATH" bash -c "$cmd"
+		as_root runuser -u "$TL_RUN_USER" -- env "${TL_PG_ENV[@]}" PATH="$PG_BIN:$PG_CLIENT_BIN:$PATH" bash -c "$cmd"
 	fi
 }
 

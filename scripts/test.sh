@@ -8,6 +8,10 @@
 #   scripts/test.sh regress         pg_regress only
 #   scripts/test.sh tap [FILE...]   TAP only (optionally some files, e.g. test/t/001_basics.pl)
 #   scripts/test.sh quickstart      the quick start only
+# `all` ends with pg_regress a second time under AddressSanitizer (run_asan_regress).
+# TL_ASAN=1 (with TL_PG_ROOT, a separate install): the chosen suites under AddressSanitizer, every
+# ASan report counted as a failure, e.g.
+#   TL_ASAN=1 TL_PG_ROOT=/opt/pg-h1 scripts/test.sh tap test/t/001_basics.pl
 source "$(dirname "$0")/common.sh"
 
 WORK=${TL_TEST_DIR:-/var/tmp/tieredlog-test}	# TL_TEST_DIR (and TL_REGRESS_PORT, TL_PG_ROOT): run several suites side by side
@@ -24,6 +28,10 @@ fresh_dir "$WORK"
 as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$WORK/"
 tieredlog_conf | grep '^output_plugin_libraries' | as_root tee -a "$WORK/regress.conf" >/dev/null || true
 as_root chown -R "$TL_RUN_USER" "$WORK"
+if [ "$TL_ASAN" = 1 ]; then
+	as_pg mkdir "$WORK/asan"
+	asan_env "$WORK/asan"
+fi
 
 run_regress() {
 	local tests out rc notok
@@ -32,11 +40,12 @@ run_regress() {
 	set +e
 	out=$(cd "$WORK" && as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
 		--temp-instance="$WORK/regress-instance" --temp-config="$WORK/regress.conf" \
-		--bindir="$PG_BIN" --inputdir="$WORK" --outputdir="$WORK/regress" \
+		--bindir= --inputdir="$WORK" --outputdir="$WORK/regress" \
 		--port="${TL_REGRESS_PORT:-57530}" --dbname=contrib_regression $tests 2>&1)
 	rc=$?
 	set -e
 	printf '%s\n' "$out"
+	count_asan pg_regress
 	notok=$(printf '%s\n' "$out" | grep -cE '\.\.\. +FAILED|failed \(ignored\)' || true)
 	passed=$((passed + $(printf '%s\n' "$out" | grep -cE '\.\.\. +ok' || true)))
 	failed=$((failed + notok))
@@ -66,6 +75,7 @@ run_tap() {
 		set -e
 		printf '%s\n' "$out" | grep -vE '^\s*#\s*$' | tail -n 60
 		count_tap "$out" "$rc" "$f" "; server logs in $WORK/tap/tmp_check/log"
+		count_asan "$f"
 	done
 }
 
@@ -83,6 +93,59 @@ count_tap() {
 	fi
 }
 
+# With TL_ASAN=1: count_asan <suite>. Each file the suite left in $WORK/asan is one process's
+# ASan report and counts as a failure; they move to $WORK/asan/<suite>, and the first is shown.
+count_asan() {
+	[ "$TL_ASAN" = 1 ] || return 0
+	local dir="$WORK/asan/${1//\//_}" reports
+	reports=$(find "$WORK/asan" -maxdepth 1 -type f -name 'asan.*' | sort)
+	if [ -z "$reports" ]; then
+		say "$1: no AddressSanitizer reports"
+		return 0
+	fi
+	failed=$((failed + $(wc -l <<<"$reports")))
+	as_root mkdir -p "$dir"
+	as_root mv $reports "$dir/"
+	say "$1: $(wc -l <<<"$reports") AddressSanitizer report(s) in $dir; the first:"
+	head -80 "$dir/$(basename "$(head -1 <<<"$reports")")"
+}
+
+# pg_regress again, under AddressSanitizer: this script with TL_ASAN=1 on a private copy of the
+# server (the ASan build must not replace the module of the server under test), its own folder
+# and port; its "N passed, N failed" is added to the totals.
+run_asan_regress() {
+	local root=/var/tmp/tieredlog-asan-pg src=$TL_PG_ROOT out rc counts
+	[ "$TL_ASAN" != 1 ] || return 0	# the first run already was
+	if ! cmp -s "$src/usr/lib/postgresql/$PG_MAJOR/bin/postgres" "$root/usr/lib/postgresql/$PG_MAJOR/bin/postgres"; then
+		say "copying the server to $root for the ASan run"
+		as_root rm -rf "$root"
+		as_root mkdir -p "$root/usr/lib/postgresql" "$root/usr/share/postgresql"
+		as_root cp -a "$src/usr/lib/postgresql/$PG_MAJOR" "$root/usr/lib/postgresql/"
+		as_root cp -a "$src/usr/share/postgresql/$PG_MAJOR" "$root/usr/share/postgresql/"
+		if [ -z "$src" ]; then	# built with the installed pg_config, installed with DESTDIR
+			as_root rm -f "$root/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+		elif [ -d "$src/usr/include/postgresql" ]; then	# its own pg_config's headers
+			as_root mkdir -p "$root/usr/include"
+			as_root cp -a "$src/usr/include/postgresql" "$root/usr/include/"
+		fi
+	fi
+	say "pg_regress under AddressSanitizer"
+	set +e
+	out=$(TL_ASAN=1 TL_SKIP_BUILD=0 TL_PG_ROOT="$root" TL_TEST_DIR="$WORK-asan" \
+		TL_REGRESS_PORT=$((${TL_REGRESS_PORT:-57530} + 1)) "$0" regress 2>&1)
+	rc=$?
+	set -e
+	printf '%s\n' "$out"
+	counts=$(printf '%s\n' "$out" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' | tail -1)
+	if [ -z "$counts" ]; then
+		failed=$((failed + 1))
+		say "the ASan run ended with status $rc and no counts"
+		return 0
+	fi
+	passed=$((passed + ${counts% *}))
+	failed=$((failed + ${counts#* }))
+}
+
 # TAP-style lines from test/quickstart.sh, counted like the TAP tests.
 run_quickstart() {
 	local out rc
@@ -96,7 +159,7 @@ run_quickstart() {
 }
 
 case "$what" in
-	all) run_regress; run_tap; run_quickstart ;;
+	all) run_regress; run_tap; run_quickstart; run_asan_regress ;;
 	regress) run_regress ;;
 	tap) run_tap "$@" ;;
 	quickstart) run_quickstart ;;

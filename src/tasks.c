@@ -451,6 +451,7 @@ run_checks(List *ids)
 	ListCell   *lc;
 	int			done = 0;
 	int			diverged = 0;
+	MemoryContext caller = CurrentMemoryContext;
 
 	foreach(lc, ids)
 	{
@@ -465,6 +466,7 @@ run_checks(List *ids)
 		diverged += (int) run_sql_int8(sql);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);	/* the commit left TopMemoryContext current */
 		done++;
 	}
 	return psprintf("%d checks run, %d diverged", done, diverged);
@@ -543,8 +545,15 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 				what = psprintf("already in tier %d", t->to_tier);
 			break;
 	}
+	/* the commit frees the transaction's memory: what the caller reads goes to its context */
+	if (what != NULL)
+		what = MemoryContextStrdup(caller, what);
+	if (*flushed != NULL)
+		*flushed = memcpy(MemoryContextAlloc(caller, sizeof(TlStatDelta) * Max(*nflushed, 1)),
+						  *flushed, sizeof(TlStatDelta) * *nflushed);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(caller);	/* the commit left TopMemoryContext current */
 	if (t->kind == TL_TASK_CHECKS)
 		what = run_checks(checks);
 	return what;
