@@ -45,12 +45,19 @@ static const char *const superuser_only_options[] = {
 /* Paths that are masked besides the options libpq marks secret. */
 static const char *const secret_path_options[] = {"passfile", "sslkey", "sslcert", NULL};
 
-/* The pinned remote session (postgres_fdw's configure_remote_session). */
+/*
+ * The pinned remote session (postgres_fdw's configure_remote_session). lock_timeout breaks
+ * deadlocks that span two nodes: two nodes reconciling the same segment with each other each
+ * store the other's records in an open transaction, then push theirs to the other, whose
+ * _ae_store waits for that transaction (the same (origin, seq) being inserted). The call that
+ * times out fails that check, its transaction ends, and the next cycle checks again.
+ */
 static const char *const session_sql =
 "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
 " pg_catalog.set_config('datestyle', 'ISO', false),"
 " pg_catalog.set_config('intervalstyle', 'postgres', false),"
-" pg_catalog.set_config('timezone', 'UTC', false)";
+" pg_catalog.set_config('timezone', 'UTC', false),"
+" pg_catalog.set_config('lock_timeout', '10s', false)";
 
 /* Why a connection was not made; reported as an ERROR or returned as one line. */
 typedef struct ConnFailure
