@@ -232,11 +232,19 @@ tl_hlc_now(void)
 	}
 }
 
-/* Advance the HLC past a timestamp seen on a record from another node. */
+/*
+ * Advance the HLC past a timestamp seen on a record from another node, but never beyond this
+ * node's clock plus tieredlog.max_clock_skew: a timestamp from outside must not be able to push
+ * every later local record into the future (as far as 294276 AD, where appends fail).
+ */
 void
 tl_hlc_observe(TimestampTz remote)
 {
 	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
+	TimestampTz limit = GetCurrentTimestamp() + (TimestampTz) tl_max_clock_skew_s * USECS_PER_SEC;
+
+	if (remote > limit)
+		remote = limit;
 
 	while ((uint64) remote > last)
 	{

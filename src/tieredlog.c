@@ -33,6 +33,7 @@ PG_MODULE_MAGIC;
 
 char	   *tl_node_name_setting = NULL;
 int			tl_max_payload_size = 1024 * 1024;
+int			tl_max_clock_skew_s = 300;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -183,6 +184,11 @@ define_settings(void)
 							   &tl_node_name_setting, "",
 							   PGC_POSTMASTER, 0,
 							   check_node_name, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.max_clock_skew",
+							"How far ahead of this node's clock a record's timestamp may move the hybrid logical clock.",
+							"A record stamped further ahead is still stored, but the clock only moves to now plus this: one peer's bad clock (or a forged timestamp) cannot push every later local record into the future.",
+							&tl_max_clock_skew_s, 300, 0, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.max_payload_size",
 							"Largest payload, in its stored jsonb form, that append accepts.",
 							NULL,

@@ -28,6 +28,7 @@
 /* Settings (defined in tieredlog.c). */
 extern char *tl_node_name_setting;
 extern int	tl_max_payload_size;	/* bytes */
+extern int	tl_max_clock_skew_s;	/* seconds */
 
 /* Shared memory (shmem.c). */
 typedef struct TlProgressShared TlProgressShared;

@@ -310,5 +310,16 @@ SELECT has_schema_privilege('public', 'tieredlog_data', 'USAGE') OR has_schema_p
     OR has_schema_privilege('mallory', 'tieredlog', 'CREATE') OR has_schema_privilege('mallory', 'tieredlog', 'USAGE')}),
 	'f', 'installed: neither PUBLIC nor the database owner can use tieredlog_data or tieredlog');
 
+# ---- a timestamp from outside cannot push this node's clock far into the future --------------------
+$n1->safe_psql('postgres', q{CREATE EXTENSION IF NOT EXISTS tieredlog; SELECT tieredlog.create_log('clock', '1 day')});
+$n1->safe_psql('postgres', q{SELECT tieredlog.append('clock', 'far-future', '{}', NULL, '2200-01-01 00:00:00+00')});
+is($n1->safe_psql('postgres', q{SELECT tieredlog.hlc_now() < clock_timestamp() + interval '301 seconds'}), 't',
+	'a record stamped in 2200 moves the clock at most tieredlog.max_clock_skew ahead');
+is($n1->safe_psql('postgres', q{SELECT count(*) FROM tieredlog.read('clock', key => 'far-future')}), '1',
+	'and is stored as it is');
+$n1->safe_psql('postgres', q{SELECT tieredlog.append('clock', 'now', '{}')});
+is($n1->safe_psql('postgres', q{SELECT ts < '2100-01-01' FROM tieredlog.read('clock', key => 'now')}), 't',
+	'local records go on with timestamps near the clock');
+
 $_->stop for ($n1, $n2);
 done_testing();
