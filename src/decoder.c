@@ -8,8 +8,9 @@
  * that they can be read here under the historic snapshot. Inserts made by a move (a copy of
  * records already decoded when they were appended) are skipped: a move first writes a
  * transactional logical message with prefix "tieredlog.move", and the rest of that transaction's
- * segment inserts are ignored. Changes that arrived from a peer (a replication origin is set) are
- * filtered out, so a full mesh never loops.
+ * segment inserts are ignored if they go into a relation that is not the segment's current one in
+ * tieredlog.segment (so a forged message cannot hide appends). Changes that arrived from a peer
+ * (a replication origin is set) are filtered out, so a full mesh never loops.
  *
  * Wire format, protocol version 1 (all integers big-endian; str = u32 length + bytes):
  *   'B' begin:   u64 final_lsn, i64 commit_time (µs since 2000-01-01), u32 xid
@@ -276,6 +277,29 @@ log_of_segment(DecoderState *st, int64 segment_id)
 	return sl;
 }
 
+/*
+ * Whether an insert into `rel` after a move message is a move's copy: it goes into a relation
+ * that is not (yet) the segment's relation in tieredlog.segment (a move flips relname only after
+ * its copy, in the same transaction). The message alone is not trusted: anyone who can write a
+ * transaction can emit one, and appends go into the segment's current relation, so they are
+ * streamed whatever messages their transaction carries.
+ */
+static bool
+is_move_copy(int64 segment_id, Relation rel)
+{
+	Relation	segrel;
+	HeapTuple	tup = fetch_by_key("segment", "segment_pkey", 1, INT8OID, Int64GetDatum(segment_id), &segrel);
+	bool		isnull = true;
+	Datum		relname = (Datum) 0;
+	bool		copy;
+
+	if (HeapTupleIsValid(tup))
+		relname = heap_getattr(tup, 7, RelationGetDescr(segrel), &isnull);
+	copy = isnull || strcmp(NameStr(*DatumGetName(relname)), RelationGetRelationName(rel)) != 0;
+	table_close(segrel, AccessShareLock);
+	return copy;
+}
+
 static void
 write_record_text(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
 {
@@ -316,7 +340,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	bool		n[Natts_row];
 	SegmentLog *sl;
 
-	if (change->action != REORDER_BUFFER_CHANGE_INSERT || st->in_move ||
+	if (change->action != REORDER_BUFFER_CHANGE_INSERT ||
 		change->data.tp.newtuple == NULL ||
 		(segment_id = segment_of_relation(st, rel)) < 0 ||
 		RelationGetDescr(rel)->natts != Natts_row)
@@ -325,6 +349,13 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 		return;
 	}
 	old = MemoryContextSwitchTo(st->cxt);
+	if (st->in_move && is_move_copy(segment_id, rel))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->cxt);
+		OutputPluginUpdateProgress(ctx, true);
+		return;
+	}
 	sl = log_of_segment(st, segment_id);
 	tup = &change->data.tp.newtuple->tuple;
 	heap_deform_tuple(tup, RelationGetDescr(rel), v, n);

@@ -8,6 +8,11 @@ SELECT tieredlog.append_many('dec', ARRAY['k2', 'k3'], ARRAY['{}', '[1, "x"]']::
 BEGIN;
 SELECT tieredlog.append('dec', 'rolled-back', '{}', NULL, '2026-05-01 00:30:00+00') > 0 AS appended;
 ROLLBACK;
+-- a forged move message does not hide an append (only a move's copies are skipped)
+BEGIN;
+SELECT pg_logical_emit_message(true, 'tieredlog.move', '') IS NOT NULL AS forged;
+SELECT tieredlog.append('dec', 'k4', '{"b": 2}', NULL, '2026-05-01 00:40:00+00') > 0 AS appended;
+COMMIT;
 SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'dec';
 SELECT count(*) AS moved FROM tieredlog.segments s, tieredlog.move_segment(s.segment_id, 1) m
  WHERE s.log_name = 'dec';
