@@ -138,8 +138,16 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 						(long long) (wr->interval_us / USECS_PER_SEC)),
 				 errhint("A log must have the same segment_interval on every node.")));
 	res = tl_apply_record(&log, &wr->rec, &existing);
+	/*
+	 * A "_seen" record says what its origin had received: it settles and hides conflicts, so it
+	 * counts only when its origin itself sent it (streaming, or that node's reconciliation); a
+	 * copy relayed by another peer is stored but proves nothing.
+	 */
 	if (res == TL_APPLY_STORED && strcmp(log.name, TL_SEEN_LOG) == 0)
-		tl_causal_index_record(&wr->rec);
+	{
+		if (sender_node == NULL || strcmp(wr->rec.origin, sender_node) == 0)
+			tl_causal_index_record(&wr->rec);
+	}
 	else if (res == TL_APPLY_STORED)
 		(void) tl_conflict_check(&log, &wr->rec, via);
 	if (res != TL_APPLY_CONFLICT)
