@@ -33,6 +33,7 @@
 #include "utils/jsonb.h"
 
 #include "archive.h"
+#include "reconcile_local.h"
 #include "tieredlog.h"
 #include "validate.h"
 #include "wire.h"
@@ -70,25 +71,9 @@ tieredlog_frame_raw(PG_FUNCTION_ARGS)
 	for (uint32 f = 0; f < nframes; f++)
 	{
 		TlFrameMeta meta;
-		int			clen;
-		const char *cdata;
-		bytea	   *frame;
+		bytea	   *frame = tl_rl_read_batch_frame(&w, &meta);
 
-		memset(&meta, 0, sizeof(meta));
-		meta.nrows = (int32) tl_wire_u32(&w);
-		meta.first_ts = (TimestampTz) tl_wire_u64(&w);
-		meta.last_ts = (TimestampTz) tl_wire_u64(&w);
-		meta.raw_len = (int32) tl_wire_u32(&w);
-		meta.checksum = (int64) tl_wire_u64(&w);
-		cdata = tl_wire_bytes(&w, &clen);
-		meta.comp_len = clen;
-		if (meta.nrows <= 0 || meta.nrows > TL_FRAME_MAX_ROWS ||
-			(int64) meta.nrows * TL_RID_LEN > w.end - w.p)
-			tl_wire_fail("bad frame header in a record batch");
 		w.p += meta.nrows * TL_RID_LEN;
-		frame = palloc(VARHDRSZ + clen);
-		SET_VARSIZE(frame, VARHDRSZ + clen);
-		memcpy(VARDATA(frame), cdata, clen);
 		frames[f] = PointerGetDatum(tl_frame_decompress(frame, &meta, 0, (int) f));
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(frames, (int) nframes, BYTEAOID, -1, false, TYPALIGN_INT));

@@ -431,6 +431,34 @@ correct_touched(List *touched, const char *peer_name)
 	PopActiveSnapshot();
 }
 
+
+/*
+ * One frame of a record batch: its header, checked against what is left of the message, and
+ * its compressed bytes. The frame's rids follow it in the message; the caller reads them.
+ */
+bytea *
+tl_rl_read_batch_frame(TlWire *w, TlFrameMeta *meta)
+{
+	int			clen;
+	const char *cdata;
+	bytea	   *frame;
+
+	memset(meta, 0, sizeof(*meta));
+	meta->nrows = (int32) tl_wire_u32(w);
+	meta->first_ts = (TimestampTz) tl_wire_u64(w);
+	meta->last_ts = (TimestampTz) tl_wire_u64(w);
+	meta->raw_len = (int32) tl_wire_u32(w);
+	meta->checksum = (int64) tl_wire_u64(w);
+	cdata = tl_wire_bytes(w, &clen);
+	meta->comp_len = clen;
+	if (meta->nrows <= 0 || meta->nrows > TL_FRAME_MAX_ROWS ||
+		(int64) meta->nrows * TL_RID_LEN > w->end - w->p)
+		tl_wire_fail("bad frame header in a record batch");
+	frame = palloc(VARHDRSZ + clen);
+	SET_VARSIZE(frame, VARHDRSZ + clen);
+	memcpy(VARDATA(frame), cdata, clen);
+	return frame;
+}
 /* Store a batch of records from a peer; counts[0..2] = stored, already here, quarantined. */
 void
 tl_rl_store_records(const char *data, int len, const char *peer_name, const char *sender_node, int64 *counts)
@@ -455,26 +483,9 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 		for (uint32 f = 0; f < nframes; f++)
 		{
 			TlFrameMeta meta;
-			int			clen;
-			const char *cdata;
-			bytea	   *frame;
-			TlArchiveRow *rows;
+			bytea	   *frame = tl_rl_read_batch_frame(&w, &meta);
+			TlArchiveRow *rows = tl_frame_decode(frame, &meta, 0, (int) f);
 
-			memset(&meta, 0, sizeof(meta));
-			meta.nrows = (int32) tl_wire_u32(&w);
-			meta.first_ts = (TimestampTz) tl_wire_u64(&w);
-			meta.last_ts = (TimestampTz) tl_wire_u64(&w);
-			meta.raw_len = (int32) tl_wire_u32(&w);
-			meta.checksum = (int64) tl_wire_u64(&w);
-			cdata = tl_wire_bytes(&w, &clen);
-			meta.comp_len = clen;
-			if (meta.nrows <= 0 || meta.nrows > TL_FRAME_MAX_ROWS ||
-				(int64) meta.nrows * TL_RID_LEN > w.end - w.p - 0)
-				tl_wire_fail("bad frame header in a record batch");
-			frame = palloc(VARHDRSZ + clen);
-			SET_VARSIZE(frame, VARHDRSZ + clen);
-			memcpy(VARDATA(frame), cdata, clen);
-			rows = tl_frame_decode(frame, &meta, 0, (int) f);
 			for (int i = 0; i < meta.nrows; i++)
 			{
 				TlWireRecord wr;

@@ -10,7 +10,9 @@
 
 #include "catalog.h"
 #include "digest.h"
+#include "archive.h"
 #include "iblt.h"
+#include "wire.h"
 
 typedef struct IdCollect
 {
@@ -44,5 +46,6 @@ extern bytea *tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const
 extern void tl_rl_store_records(const char *data, int len, const char *peer_name,
 								const char *sender_node, int64 *counts);
 extern uint64 *tl_rl_ids_from_bytes(const char *p, int len, int *n);
+extern bytea *tl_rl_read_batch_frame(TlWire *w, TlFrameMeta *meta);
 
 #endif							/* TIEREDLOG_RECONCILE_LOCAL_H */
