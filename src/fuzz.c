@@ -179,8 +179,12 @@ tieredlog_batch_pack(PG_FUNCTION_ARGS)
 	tl_wire_put_u32(&out, (uint32) rawlen);
 	tl_wire_put_u64(&out, XXH3_64bits(comp, clen));
 	tl_wire_put_bytes(&out, comp, (int) clen);
-	for (int i = 0; i < nrows * TL_RID_LEN; i++)
-		appendStringInfoChar(&out, rids && i < VARSIZE_ANY_EXHDR(rids) ? VARDATA_ANY(rids)[i] : '\0');
+	{
+		int			given = rids ? (int) VARSIZE_ANY_EXHDR(rids) : 0;
+
+		for (int i = 0; i < nrows * TL_RID_LEN; i++)
+			appendStringInfoChar(&out, i < given ? VARDATA_ANY(rids)[i] : '\0');
+	}
 	result = palloc(VARHDRSZ + out.len);
 	SET_VARSIZE(result, VARHDRSZ + out.len);
 	memcpy(VARDATA(result), out.data, out.len);
