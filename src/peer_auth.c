@@ -34,8 +34,8 @@
 #include "validate.h"
 
 /* The role a peer logs in as here: its peer_role, else its conninfo's user, else the OS user. */
-char *
-tl_peer_login_role(const char *peer_role, const char *conninfo)
+static char *
+peer_login_role(const char *peer_role, const char *conninfo)
 {
 	PQconninfoOption *opts;
 	char	   *role = NULL;
@@ -88,7 +88,7 @@ tl_authenticate_sender(Oid caller, const char *claimed_node)
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 		char	   *peer_name = pstrdup(SPI_getvalue(tup, desc, 1));
 		char	   *node_name = pstrdup(SPI_getvalue(tup, desc, 2));
-		char	   *login = tl_peer_login_role(SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4));
+		char	   *login = peer_login_role(SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4));
 
 		if (claimed_node != NULL && strcmp(node_name, claimed_node) == 0)
 			named = (TlSender) {peer_name, node_name};

@@ -13,7 +13,6 @@ typedef struct TlSender
 } TlSender;
 
 extern TlSender tl_authenticate_sender(Oid caller, const char *claimed_node);
-extern char *tl_peer_login_role(const char *peer_role, const char *conninfo);
 extern void tl_set_peer_role(const char *peer_name, const char *role);
 
 #endif							/* TIEREDLOG_PEER_AUTH_H */

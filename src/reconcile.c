@@ -738,7 +738,6 @@ tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n)
 void
 tl_reconcile_log_result(const TlReconcileResult *r)
 {
-	int			guc_level;
 	Oid			types[TL_RECONCILE_NCOLS] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID,
 	INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
 	Datum		v[TL_RECONCILE_NCOLS];
@@ -751,15 +750,13 @@ tl_reconcile_log_result(const TlReconcileResult *r)
 	tl_reconcile_result_values(r, v, n);
 	for (int i = 0; i < TL_RECONCILE_NCOLS; i++)
 		nulls[i] = n[i] ? 'n' : ' ';
-	tl_become_owner(&save);
-	guc_level = tl_spi_connect();
+	tl_become_owner(&save);	/* connects SPI, with the pinned path */
 	if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
 							  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
 							  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
 							  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
 							  " $14, $15, $16)", TL_RECONCILE_NCOLS, types, v, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a reconciliation");
-	tl_spi_finish(guc_level);
 	tl_restore_user(&save);
 }
 
