@@ -231,9 +231,11 @@ CREATE FUNCTION tieredlog.segment_frames(segment_id bigint)
 
 -- views ------------------------------------------------------------------------------------------
 
--- Two records of one (log, key) from different origins, neither of which had seen the other.
--- Local to this node (every node detects the same conflicts and picks the same winner); both
--- records stay in the log. side a is the record with the smaller rid.
+-- Conflict episodes: the heads (newest records) of two origins for one (log, key), neither of
+-- which had seen the other. While both origins keep writing without seeing each other the
+-- episode moves to the newer pair (its row is updated); a record that saw the other side ends
+-- it. Sides a and b are the episode's current pair, a the record with the smaller rid. Local to
+-- this node: every node records the same pair of current heads, with the same decision (conflict.c).
 CREATE TABLE tieredlog.conflict (
 	conflict_id			bigserial PRIMARY KEY,
 	log_name			text COLLATE "C" NOT NULL,
@@ -260,6 +262,8 @@ CREATE TABLE tieredlog.conflict (
 	resolved_at			timestamptz,
 	resolved_by			text,		-- the role that decided, or the later record that superseded both
 	decision_record		text,		-- 'origin:seq' of the record resolve_conflict() appended
+	pairs				integer NOT NULL DEFAULT 1,	-- concurrent head pairs the episode went through here
+	updated_at			timestamptz NOT NULL DEFAULT now(),	-- when it last moved to a newer pair here
 	UNIQUE (log_name, key, rid_a, rid_b),
 	CHECK (rid_a < rid_b)
 );
@@ -684,7 +688,8 @@ SELECT c.conflict_id, c.log_name, c.key, c.status, c.rule,
 	   CASE c.winner WHEN 'a' THEN c.payload_b ELSE c.payload_a END AS loser_payload,
 	   CASE c.arrived WHEN 'a' THEN c.origin_b || ':' || c.seq_b ELSE c.origin_a || ':' || c.seq_a END AS local,
 	   CASE c.arrived WHEN 'a' THEN c.origin_a || ':' || c.seq_a ELSE c.origin_b || ':' || c.seq_b END AS remote,
-	   c.reason, c.via, c.detected_at AS created_at, c.resolved_at, c.resolved_by, c.decision_record
+	   c.reason, c.via, c.detected_at AS created_at, c.resolved_at, c.resolved_by, c.decision_record,
+	   c.pairs, c.updated_at
   FROM tieredlog.conflict c;
 
 CREATE FUNCTION tieredlog.set_conflict_rule(log_name text, rule text, resolver regprocedure DEFAULT NULL)

@@ -388,7 +388,7 @@ typedef struct ApplyState
 	TimestampTz last_feedback;
 	int64		applied;
 	int64		skipped;
-	MemoryContext batch_cxt;
+	MemoryContext record_cxt;
 	int32		peer_id;
 	const char *peer_name;
 	const char *peer_node;		/* the peer's tieredlog.node_name */
@@ -654,7 +654,7 @@ commit_batch(ApplyState *as)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	as->in_xact = false;
-	MemoryContextReset(as->batch_cxt);
+	MemoryContextReset(as->record_cxt);
 	if (as->batch_xacts > 0)
 	{
 		if (as->npending == APPLY_PENDING_MAX)
@@ -676,7 +676,7 @@ commit_batch(ApplyState *as)
 static void
 apply_record(ApplyState *as, TlWire *w)
 {
-	MemoryContext old = MemoryContextSwitchTo(as->batch_cxt);
+	MemoryContext old = MemoryContextSwitchTo(as->record_cxt);
 	TlWireRecord wr;
 	TlApplyResult res;
 
@@ -709,6 +709,8 @@ apply_record(ApplyState *as, TlWire *w)
 	}
 	as->batch_records++;
 	MemoryContextSwitchTo(old);
+	/* nothing of one record outlives it: memory stays flat however big the peer's transaction */
+	MemoryContextReset(as->record_cxt);
 }
 
 static void
@@ -921,7 +923,7 @@ tieredlog_apply_main(Datum arg)
 	as.skipped = my_slot->records_skipped;
 	strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
 	SpinLockRelease(&ashared->mutex);
-	as.batch_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply batch", ALLOCSET_DEFAULT_SIZES);
+	as.record_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply record", ALLOCSET_DEFAULT_SIZES);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

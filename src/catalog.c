@@ -426,9 +426,9 @@ tl_create_segment_relation(const char *relname, const char *tablespace)
 					  "payload jsonb NOT NULL, source text, origin text NOT NULL, seq bigint NOT NULL, "
 					  "rid uuid NOT NULL) TABLESPACE %s", rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
-	/* by key, then origin: deduplicates (keys repeat, mostly from one origin), serves read(key)
-	 * and latest(), and lets conflict detection skip the arriving record's own origin */
-	tl_spi_exec(psprintf("CREATE INDEX %s ON %s (key, origin COLLATE \"C\") TABLESPACE %s",
+	/* by key, origin, ts: serves read(key) and latest(), and conflict detection finds each
+	 * origin's newest record of a key (its head) in one descent from the end */
+	tl_spi_exec(psprintf("CREATE INDEX %s ON %s (key, origin COLLATE \"C\", ts) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 	/* record identity (origin, seq), seq first: an integer decides almost every comparison and

@@ -354,6 +354,8 @@ decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
 	return d;
 }
 
+static TlSide *conflict_side_row(SPITupleTable *tt, uint64 row, int first_col);
+
 /* ---- the conflict table ------------------------------------------------------------------- */
 
 static Datum
@@ -377,22 +379,28 @@ put_side(Datum *values, char *nulls, const TlSide *s)
 	values[5] = JsonbPGetDatum(s->payload);
 }
 
-/* Record the conflict between the stored `here` and the arriving `arrived`; false if known. */
+/*
+ * Record the conflict between the stored `here` and the arriving `arrived`: a new episode
+ * (episode_id 0), or the episode episode_id moved to this pair. False if nothing was written
+ * (the pair is known; the episode was decided by a person meanwhile).
+ */
 static bool
-record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via)
+record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via,
+				int64 episode_id)
 {
 	bool		arrived_is_a = memcmp(arrived->rid.bytes, here->rid.bytes, TL_RID_LEN) < 0;
 	const TlSide *a = arrived_is_a ? arrived : here;
 	const TlSide *b = arrived_is_a ? here : arrived;
 	TlDecision	d = decide(log, key, a, b);
-	Oid			types[20] = {TEXTOID, TEXTOID,
+	Oid			types[21] = {TEXTOID, TEXTOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[20];
-	char		nulls[21] = "                    ";
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[21];
+	char		nulls[22] = "                     ";
 	TlAsOwner	save;
 	bool		inserted;
+	int			rc;
 
 	values[0] = CStringGetTextDatum(log->name);
 	values[1] = CStringGetTextDatum(key);
@@ -404,18 +412,32 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	values[17] = CStringGetTextDatum(d.pending ? "pending" : "resolved_by_rule");
 	values[18] = CStringGetTextDatum(d.a_wins ? "a" : "b");
 	values[19] = CStringGetTextDatum(d.reason);
+	values[20] = Int64GetDatum(episode_id);
 	tl_become_owner(&save);
-	if (SPI_execute_with_args("INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
-							  " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
-							  " status, winner, reason, resolved_at)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-							  " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END)"
-							  " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING",
-							  20, types, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (episode_id == 0)
+		rc = SPI_execute_with_args("INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
+								   " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
+								   " status, winner, reason, resolved_at)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END)"
+								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING",
+								   21, types, values, nulls, false, 0);
+	else
+		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
+		rc = SPI_execute_with_args("UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
+								   " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
+								   " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
+								   " winner = $19, reason = $20, pairs = c.pairs + 1, updated_at = now(),"
+								   " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
+								   " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
+								   " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
+								   "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
+								   21, types, values, nulls, false, 0);
+	if (rc != (episode_id == 0 ? SPI_OK_INSERT : SPI_OK_UPDATE))
 		elog(ERROR, "could not record a conflict");
 	inserted = SPI_processed == 1;
 	tl_restore_user(&save);
-	if (inserted && d.pending)
+	if (inserted && d.pending && episode_id == 0)
 		ereport(LOG,
 				(errmsg("tieredlog: conflict on key \"%s\" of log \"%s\" waits for a decision", key, log->name),
 				 errdetail("%s and %s: %s; provisional winner %s.", side_name(a), side_name(b), d.reason,
@@ -474,70 +496,8 @@ visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 	c->sides = lappend(c->sides, side_from_row(row, c->desc_copy, c->seg));
 }
 
-struct WindowEntry;
-static bool cached_index(struct WindowEntry *e, Oid *idx);
-static void remember_index(struct WindowEntry *e, Oid idx);
-
-
 /*
- * Rows of `key` in one segment with ts in [from_ts, to_ts) from origins other than c->skip_origin.
- * Through the (key, origin) index, two ranges around the skipped origin: a key written by one
- * origin only costs two index descents, however often it was written.
- */
-static void
-segment_candidates(const TlLog *log, const TlSegment *seg, struct WindowEntry *cached, text *key,
-				   TimestampTz from_ts, TimestampTz to_ts, Candidates *c)
-{
-	Relation	rel;
-	Oid			idx = InvalidOid;
-	TupleDesc	desc;
-
-	c->seg = seg;
-	rel = (OidIsValid(seg->relid) && seg->archive_attempt == 0 && c->skip_origin)
-		? try_table_open(seg->relid, AccessShareLock) : NULL;
-	if (rel && cached && cached_index(cached, &idx))
-		;
-	else if (rel)
-	{
-		idx = tl_key_index(rel, true);
-		if (cached)
-			remember_index(cached, idx);
-	}
-	if (!OidIsValid(idx))
-	{
-		if (rel)
-			table_close(rel, AccessShareLock);
-		tl_segment_rows(log, seg, c->snap ? c->snap : GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, c);
-		return;
-	}
-	desc = RelationGetDescr(rel);
-	for (int pass = 0; pass < 2; pass++)
-	{
-		ScanKeyData sk[2];
-		SysScanDesc scan;
-		HeapTuple	tup;
-
-		ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-		sk[0].sk_collation = C_COLLATION_OID;
-		ScanKeyInit(&sk[1], Anum_row_origin, pass == 0 ? BTLessStrategyNumber : BTGreaterStrategyNumber,
-					pass == 0 ? F_TEXT_LT : F_TEXT_GT, CStringGetTextDatum(c->skip_origin));
-		sk[1].sk_collation = C_COLLATION_OID;
-		scan = systable_beginscan(rel, idx, true, c->snap ? c->snap : GetActiveSnapshot(), 2, sk);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			bool		isnull;
-			TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
-
-			if (ts >= from_ts && ts < to_ts)
-				visit_candidate(tup, desc, c);
-		}
-		systable_endscan(scan);
-	}
-	table_close(rel, AccessShareLock);
-}
-
-/*
- * Which segments exist, and their (key, origin) index, remembered for the rest of the transaction:
+ * Which segments exist, and their (key, origin, ts) index, remembered for the rest of the transaction:
  * the apply worker checks every record of a batch in one transaction, and rows committed after
  * its snapshot are invisible to it anyway. The window of the record being checked is looked up
  * again if it was absent (its own insert may have just created the segment).
@@ -606,7 +566,11 @@ remember_index(struct WindowEntry *e, Oid idx)
 	e->index_known = true;
 }
 
-/* The segments of the log overlapping [from_ts, to_ts); `own_ts`'s window is known to exist. */
+/*
+ * The segments of the log overlapping [from_ts, to_ts), as window entries (cached for the
+ * transaction when the range spans few windows); `own_ts`'s window is looked up again if it
+ * was absent (its own insert may have just created the segment).
+ */
 static List *
 window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, TimestampTz own_ts)
 {
@@ -615,7 +579,19 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, Timest
 	TimestampTz own = tl_window_start(own_ts, log->interval_us);
 
 	if ((to_ts - start) / log->interval_us > 8)
-		return tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
+	{
+		ListCell   *lc;
+
+		foreach(lc, tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot()))
+		{
+			WindowEntry *e = palloc0(sizeof(WindowEntry));
+
+			e->exists = true;
+			e->seg = *(TlSegment *) lfirst(lc);
+			segs = lappend(segs, e);
+		}
+		return segs;
+	}
 	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
 	{
 		WindowEntry *e = window_entry(log, w, w == own);
@@ -642,114 +618,482 @@ key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
 	return c.sides;
 }
 
+/* ---- heads: the newest record of each origin for a key ------------------------------------ */
+
+/* Is x newer than y (two records of one origin)? By ts (explicit event times may come in any order), then seq. */
+static bool
+newer(const TlSide *x, const TlSide *y)
+{
+	return x->ts > y->ts || (x->ts == y->ts && x->seq > y->seq);
+}
+
+/* A copy of a head in the current memory context (the row itself is not kept). */
+static TlSide *
+side_copy(const TlSide *s)
+{
+	TlSide	   *c = palloc0(sizeof(TlSide));
+
+	c->rid = s->rid;
+	c->origin = pstrdup(s->origin);
+	c->seq = s->seq;
+	c->ts = s->ts;
+	c->source = s->source ? pstrdup(s->source) : NULL;
+	c->payload = palloc(VARSIZE(s->payload));
+	memcpy(c->payload, s->payload, VARSIZE(s->payload));
+	return c;
+}
+
 /*
- * Keys known, for the rest of the transaction, to hold rows of one origin only in a segment:
- * (segment, key) -> that origin. A record of the same origin needs no probe there; a record of
- * another origin probes and replaces the entry (or removes it when the segment now holds two
- * origins). Streaming batches repeat hot keys of one origin, so most probes are saved.
+ * Put `s` into `heads` (one side per origin) unless that origin's head there is newer or is s;
+ * a copy in the current memory context when `copy`.
  */
-typedef struct CleanKey
+static List *
+merge_head(List *heads, TlSide *s, bool copy)
 {
-	int64		segment_id;
+	ListCell   *lc;
+
+	foreach(lc, heads)
+	{
+		TlSide	   *h = lfirst(lc);
+
+		if (strcmp(h->origin, s->origin) != 0)
+			continue;
+		if (newer(s, h))
+			lfirst(lc) = copy ? side_copy(s) : s;
+		return heads;
+	}
+	return lappend(heads, copy ? side_copy(s) : s);
+}
+
+/* A record as a head: what a decision needs, without the row itself. */
+static TlSide *
+head_from_row(HeapTuple row, TupleDesc desc)
+{
+	TlSide	   *s = palloc0(sizeof(TlSide));
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+
+	heap_deform_tuple(row, desc, v, n);
+	memcpy(s->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	s->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	s->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	s->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	s->source = n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]);
+	s->payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
+	return s;
+}
+
+/* The index of a segment relation on (key, origin, ts), or InvalidOid (a segment created before it existed). */
+static Oid
+heads_index(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		int2vector *cols = &idx->rd_index->indkey;
+
+		if (idx->rd_index->indnatts == 3 && cols->values[0] == Anum_row_key &&
+			cols->values[1] == Anum_row_origin && cols->values[2] == Anum_row_ts)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* The first origin greater than `after` (NULL: the first) holding rows of `key`, or NULL. */
+static char *
+next_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *after)
+{
+	ScanKeyData sk[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *origin = NULL;
+
+	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+	sk[0].sk_collation = C_COLLATION_OID;
+	if (after)
+	{
+		ScanKeyInit(&sk[1], Anum_row_origin, BTGreaterStrategyNumber, F_TEXT_GT, CStringGetTextDatum(after));
+		sk[1].sk_collation = C_COLLATION_OID;
+	}
+	scan = systable_beginscan_ordered(rel, idx, snap, after ? 2 : 1, sk);
+	if (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	{
+		bool		isnull;
+
+		origin = TextDatumGetCString(heap_getattr(tup, Anum_row_origin, RelationGetDescr(rel), &isnull));
+	}
+	systable_endscan_ordered(scan);
+	return origin;
+}
+
+/* The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end. */
+static TlSide *
+newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *origin,
+				 TimestampTz from_ts, TimestampTz to_ts)
+{
+	ScanKeyData sk[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	TupleDesc	desc = RelationGetDescr(rel);
+	TlSide	   *best = NULL;
+
+	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+	sk[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&sk[1], Anum_row_origin, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+	sk[1].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&sk[2], Anum_row_ts, BTLessStrategyNumber, F_TIMESTAMP_LT, TimestampTzGetDatum(to_ts));
+	scan = systable_beginscan_ordered(rel, idx, snap, 3, sk);
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, BackwardScanDirection)))
+	{
+		bool		isnull;
+		TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+		int64		seq = DatumGetInt64(heap_getattr(tup, Anum_row_seq, desc, &isnull));
+
+		if (ts < from_ts || (best && ts < best->ts))
+			break;				/* out of the range, or past the rows that share the newest ts */
+		if (best == NULL || seq > best->seq)
+			best = head_from_row(tup, desc);
+	}
+	systable_endscan_ordered(scan);
+	return best;
+}
+
+/*
+ * Merge into `heads` the newest record of each origin among the segment's rows of `key` with ts
+ * in [from_ts, to_ts). Through the (key, origin, ts) index two descents per origin, however
+ * often the key was written; a segment without it (older, or in archive frames) is read whole.
+ */
+static List *
+segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, TimestampTz from_ts,
+			  TimestampTz to_ts, List *heads)
+{
+	const TlSegment *seg = &e->seg;
+	Relation	rel;
+	Relation	idx;
+	Oid			idx_oid = InvalidOid;
+	char	   *origin = NULL;
+
+	rel = (OidIsValid(seg->relid) && seg->archive_attempt == 0) ? try_table_open(seg->relid, AccessShareLock) : NULL;
+	if (rel && cached_index(e, &idx_oid))
+		;
+	else if (rel)
+	{
+		idx_oid = heads_index(rel);
+		remember_index(e, idx_oid);
+	}
+	if (!OidIsValid(idx_oid))
+	{
+		Candidates	c = {NULL, true, seg, NULL, NULL, DT_NOBEGIN, NIL, snap};
+		ListCell   *lc;
+
+		if (rel)
+			table_close(rel, AccessShareLock);
+		tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_candidate, &c);
+		foreach(lc, c.sides)
+			heads = merge_head(heads, lfirst(lc), false);
+		return heads;
+	}
+	idx = index_open(idx_oid, AccessShareLock);
+	while ((origin = next_origin(rel, idx, snap, key, origin)) != NULL)
+	{
+		TlSide	   *s = newest_of_origin(rel, idx, snap, key, origin, from_ts, to_ts);
+
+		CHECK_FOR_INTERRUPTS();
+		if (s)
+			heads = merge_head(heads, s, false);
+	}
+	index_close(idx, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return heads;
+}
+
+/* The newest record of each origin for `key` among its records with ts in [from_ts, to_ts). */
+static List *
+scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, TimestampTz own_ts, Snapshot snap)
+{
+	List	   *heads = NIL;
+	ListCell   *lc;
+
+	foreach(lc, window_segments(log, from_ts, to_ts, own_ts))
+		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, heads);
+	return heads;
+}
+
+/*
+ * The newest record of `origin` for `key` in [from_ts, to_ts) (a list of at most one), through a
+ * fresh snapshot: this node's own appends commit while the apply worker's batch runs, and the
+ * cached heads do not know them. Rows in archive frames do not change.
+ */
+static List *
+refresh_origin_head(const TlLog *log, text *key, const char *origin, TimestampTz from_ts, TimestampTz to_ts,
+					TimestampTz own_ts)
+{
+	Snapshot	snap = GetLatestSnapshot();
+	List	   *heads = NIL;
+	ListCell   *lc;
+
+	foreach(lc, window_segments(log, from_ts, to_ts, own_ts))
+	{
+		WindowEntry *e = lfirst(lc);
+		Relation	rel;
+		Oid			idx_oid;
+
+		rel = (OidIsValid(e->seg.relid) && e->seg.archive_attempt == 0)
+			? try_table_open(e->seg.relid, AccessShareLock) : NULL;
+		if (rel == NULL)
+			continue;
+		if (!cached_index(e, &idx_oid))
+		{
+			idx_oid = heads_index(rel);
+			remember_index(e, idx_oid);
+		}
+		if (OidIsValid(idx_oid))
+		{
+			Relation	idx = index_open(idx_oid, AccessShareLock);
+			TlSide	   *s = newest_of_origin(rel, idx, snap, key, origin, from_ts, to_ts);
+
+			if (s)
+				heads = merge_head(heads, s, false);
+			index_close(idx, AccessShareLock);
+		}
+		table_close(rel, AccessShareLock);
+	}
+	return heads;
+}
+
+/*
+ * The heads of the keys the apply worker met in this transaction. Its snapshot does not see
+ * the rows it inserted itself, and a streaming batch often holds a hot key many times: the heads
+ * of a key are read from the segments once, then kept up to date as records of the key are
+ * stored. Bounded: past HEADS_CACHE_BYTES the cache is emptied and heads are read again (the
+ * rows stored since then are seen through a fresh snapshot). Reconciliation does not use it.
+ */
+#define HEADS_CACHE_BYTES	(16 * 1024 * 1024)
+
+typedef struct HeadsKey
+{
+	int32		log_id;
 	uint32		key_hash;
-} CleanKey;
+} HeadsKey;
 
-typedef struct CleanEntry
+typedef struct HeadsEntry
 {
-	CleanKey	k;
-	char		origin[NAMEDATALEN];
+	HeadsKey	k;
 	text	   *key;			/* the key itself: two keys may share a hash */
-} CleanEntry;
+	TimestampTz from_ts;		/* heads are the newest of each origin in [from_ts, to_ts) */
+	TimestampTz to_ts;
+	List	   *heads;
+} HeadsEntry;
 
-static HTAB *clean_keys;
-static LocalTransactionId clean_keys_lxid = InvalidLocalTransactionId;
+static MemoryContext heads_cxt;
+static HTAB *heads_cache;
+static LocalTransactionId heads_cache_lxid = InvalidLocalTransactionId;
 
-static CleanEntry *
-clean_lookup(int64 segment_id, text *key, bool create)
+static void
+heads_cache_reset(void)
 {
-	CleanKey	k;
-	CleanEntry *e;
-	bool		found;
+	HASHCTL		ctl;
 
-	if (clean_keys == NULL || clean_keys_lxid != MyProc->lxid)
-	{
-		HASHCTL		ctl;
+	if (heads_cxt == NULL || heads_cache_lxid != MyProc->lxid)
+		heads_cxt = AllocSetContextCreate(TopTransactionContext, "tieredlog heads", ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(heads_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(HeadsKey);
+	ctl.entrysize = sizeof(HeadsEntry);
+	ctl.hcxt = heads_cxt;
+	heads_cache = hash_create("tieredlog heads", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	heads_cache_lxid = MyProc->lxid;
+}
 
-		if (!create)
-			return NULL;
-		/* an older table went away with its transaction's TopTransactionContext */
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(CleanKey);
-		ctl.entrysize = sizeof(CleanEntry);
-		ctl.hcxt = TopTransactionContext;
-		clean_keys = hash_create("tieredlog clean keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		clean_keys_lxid = MyProc->lxid;
-	}
+/* Forget every cached head (a stored record was replaced in this transaction). */
+void
+tl_conflict_forget_heads(void)
+{
+	heads_cache_lxid = InvalidLocalTransactionId;
+	heads_cache = NULL;
+	heads_cxt = NULL;			/* went, or goes, with TopTransactionContext */
+}
+
+static HeadsEntry *
+heads_entry(const TlLog *log, text *key, bool *found)
+{
+	HeadsKey	k;
+	HeadsEntry *e;
+
+	if (heads_cache == NULL || heads_cache_lxid != MyProc->lxid ||
+		MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES)
+		heads_cache_reset();
 	memset(&k, 0, sizeof(k));
-	k.segment_id = segment_id;
+	k.log_id = log->log_id;
 	k.key_hash = hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	e = hash_search(clean_keys, &k, create ? HASH_ENTER : HASH_FIND, &found);
-	if (e == NULL)
-		return NULL;
-	if (found && (VARSIZE_ANY_EXHDR(e->key) != VARSIZE_ANY_EXHDR(key) ||
-				  memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) != 0))
+	e = hash_search(heads_cache, &k, HASH_ENTER, found);
+	if (*found && (VARSIZE_ANY_EXHDR(e->key) != VARSIZE_ANY_EXHDR(key) ||
+				   memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) != 0))
+		*found = false;			/* another key with the same hash: this one takes the entry */
+	if (!*found)
 	{
-		if (!create)
-			return NULL;		/* another key with the same hash */
-		found = false;
-	}
-	if (!found)
-	{
-		e->key = MemoryContextAlloc(TopTransactionContext, VARSIZE_ANY(key));
+		e->key = MemoryContextAlloc(heads_cxt, VARSIZE_ANY(key));
 		memcpy(e->key, key, VARSIZE_ANY(key));
-		e->origin[0] = '\0';
+		e->heads = NIL;
 	}
 	return e;
 }
 
-/* Records of the record's key within the conflict window from other origins (detection). */
+/*
+ * The heads of the record's key around it, [ts - window, ts + window], from the cache when it
+ * covers that range, and the record made its origin's head when it is the newest. Returns the
+ * heads of the other origins (NIL when the record is not its origin's head: a newer record of
+ * its origin superseded it before it arrived).
+ */
 static List *
-conflict_candidates(const TlLog *log, const TlRecord *rec, Snapshot snap)
+heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived)
 {
 	TimestampTz from_ts = rec->ts - WINDOW_US;
 	TimestampTz to_ts = rec->ts + WINDOW_US + 1;
-	Candidates	c = {rec->origin, false, NULL, NULL, NULL, DT_NOBEGIN, NIL, snap};
-	bool		few = (to_ts - tl_window_start(from_ts, log->interval_us)) / log->interval_us <= 8;
-	List	   *segs = window_segments(log, from_ts, to_ts, rec->ts);
+	List	   *heads = NIL;
+	List	   *fresh;
+	List	   *others = NIL;
 	ListCell   *lc;
+	HeadsEntry *e = NULL;
+	bool		found = false;
+	bool		superseded = false;
+	MemoryContext old;
 
-	foreach(lc, segs)
+	if (cached)
 	{
-		WindowEntry *e = few ? lfirst(lc) : NULL;
-		const TlSegment *seg = few ? &e->seg : lfirst(lc);
-		int			before = list_length(c.sides);
-		CleanEntry *clean;
-
-		clean = clean_lookup(seg->segment_id, rec->key, false);
-		if (clean && strcmp(clean->origin, rec->origin) == 0)
-			continue;
-		segment_candidates(log, seg, e, rec->key, from_ts, to_ts, &c);
-		/* only a segment the window covers whole: other records' windows see the same rows */
-		if (list_length(c.sides) == before && from_ts <= seg->range_start && to_ts >= seg->range_end)
-		{
-			clean = clean_lookup(seg->segment_id, rec->key, true);
-			strlcpy(clean->origin, rec->origin, sizeof(clean->origin));
-		}
-		else if (list_length(c.sides) > before && (clean = clean_lookup(seg->segment_id, rec->key, false)) != NULL)
-			hash_search(clean_keys, &clean->k, HASH_REMOVE, NULL);
+		e = heads_entry(log, rec->key, &found);
+		if (found && (from_ts < e->from_ts || to_ts > e->to_ts))
+			found = false;		/* cached for another range: read again */
 	}
-	return c.sides;
+	if (found)
+	{
+		heads = e->heads;
+		fresh = refresh_origin_head(log, rec->key, tl_node_name(), e->from_ts, e->to_ts, rec->ts);
+	}
+	else
+	{
+		/* see the rows this transaction stored (the batch's snapshot does not) */
+		CommandCounterIncrement();
+		fresh = scan_heads(log, rec->key, from_ts, to_ts, rec->ts, GetLatestSnapshot());
+	}
+	*arrived = side_from_record(rec);
+	/* what the cache keeps lives in its context */
+	old = MemoryContextSwitchTo(cached ? heads_cxt : CurrentMemoryContext);
+	foreach(lc, fresh)
+		heads = merge_head(heads, lfirst(lc), cached);
+	foreach(lc, heads)
+	{
+		TlSide	   *h = lfirst(lc);
+
+		if (strcmp(h->origin, rec->origin) != 0)
+			others = lappend(others, h);
+		else if (newer(h, *arrived))
+			superseded = true;	/* a newer record of its origin came first */
+	}
+	if (!superseded)
+		heads = merge_head(heads, *arrived, cached);
+	if (cached)
+	{
+		if (!found)
+		{
+			e->from_ts = from_ts;
+			e->to_ts = to_ts;
+		}
+		e->heads = heads;
+	}
+	MemoryContextSwitchTo(old);
+	if (superseded)
+		return NIL;
+	/* the caller's list; the sides may stay in the cache's context */
+	return cached ? list_copy(others) : others;
+}
+
+/* ---- episodes ----------------------------------------------------------------------------- */
+
+/* The newest conflict row (episode) of `key` between the origins of x and y, if any. */
+typedef struct Episode
+{
+	int64		conflict_id;
+	char	   *status;
+	TlSide	   *side_of_x;		/* its record of x's origin */
+	TlSide	   *side_of_y;
+} Episode;
+
+static bool
+find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	MemoryContext outer = CurrentMemoryContext;
+	TlAsOwner	save;
+	bool		found;
+
+	values[0] = CStringGetTextDatum(log->name);
+	values[1] = CStringGetTextDatum(key);
+	values[2] = CStringGetTextDatum(x->origin);
+	values[3] = CStringGetTextDatum(y->origin);
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT conflict_id, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
+				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b FROM tieredlog.conflict"
+				" WHERE log_name = $1 AND key = $2"
+				"   AND ((origin_a = $3 AND origin_b = $4) OR (origin_a = $4 AND origin_b = $3))"
+				" ORDER BY conflict_id DESC LIMIT 1", 4, types, values, SPI_OK_SELECT);
+	found = SPI_processed == 1;
+	if (found)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		bool		isnull;
+		TlSide	   *a = conflict_side_row(SPI_tuptable, 0, 3);
+		TlSide	   *b = conflict_side_row(SPI_tuptable, 0, 9);
+
+		ep->conflict_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ep->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		ep->side_of_x = strcmp(a->origin, x->origin) == 0 ? a : b;
+		ep->side_of_y = strcmp(a->origin, x->origin) == 0 ? b : a;
+		MemoryContextSwitchTo(spi);
+	}
+	tl_restore_user(&save);
+	return found;
 }
 
 /*
- * A remote record was just stored: record its conflicts with the records of its key here.
- * Returns how many new conflicts were found.
+ * Does the concurrent pair (x, y) continue the episode `ep` of the same two origins? Each side
+ * is the episode's or a newer record of its origin, and no record of either origin in between
+ * saw one of the other's: x did not see the episode's y side, y did not see its x side (seqs
+ * order what a node has seen, so this covers every record between).
+ */
+static bool
+continues(const Episode *ep, const TlSide *x, const TlSide *y)
+{
+	if (strcmp(ep->status, "resolved") == 0)
+		return false;			/* a person decided: what comes after is a new episode */
+	if (x->seq < ep->side_of_x->seq || y->seq < ep->side_of_y->seq)
+		return false;
+	return !side_saw(x, ep->side_of_y) && !side_saw(y, ep->side_of_x);
+}
+
+/*
+ * A remote record was just stored: compare it with the heads of its key, the newest record of
+ * each other origin within conflict_window of it (only those can win latest()). A concurrent
+ * pair continues the episode of the two origins when it can (the row moves to the new pair),
+ * else opens one. Returns how many episodes were opened or moved. The work is a few index
+ * descents per origin, however often the key was written.
  */
 int
 tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 {
+	bool		streaming = strcmp(via, "streaming") == 0;
 	TlSide	   *arrived;
-	List	   *cands;
+	List	   *others;
 	ListCell   *lc;
 	int			found = 0;
 	char	   *key;
@@ -757,26 +1101,30 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
 		return 0;
 	/*
-	 * A reconciliation batch can bring records of several origins for one key: each must see the
-	 * ones stored before it in this transaction. (A streaming batch holds one origin's records.)
+	 * Streaming batches hold one origin's records, in order: the apply worker caches heads.
+	 * Reconciliation brings several origins at once, in any order: it reads them every time.
 	 */
-	if (strcmp(via, "reconciliation") == 0)
-	{
-		CommandCounterIncrement();
-		cands = conflict_candidates(log, rec, GetLatestSnapshot());
-	}
-	else
-		cands = conflict_candidates(log, rec, NULL);
-	if (cands == NIL)
+	others = heads_for(log, rec, streaming, &arrived);
+	if (others == NIL)
 		return 0;
-	arrived = side_from_record(rec);
 	key = text_to_cstring(rec->key);
-	foreach(lc, cands)
+	foreach(lc, others)
 	{
-		TlSide	   *here = lfirst(lc);
+		TlSide	   *y = lfirst(lc);
+		Episode		ep;
+		bool		known;
 
 		CHECK_FOR_INTERRUPTS();
-		if (concurrent(arrived, here) && record_conflict(log, key, here, arrived, via))
+		if (y->ts < arrived->ts - WINDOW_US || y->ts > arrived->ts + WINDOW_US)
+			continue;			/* too far apart for latest() to weigh them against each other */
+		if (!concurrent(arrived, y))
+			continue;
+		known = find_episode(log, key, arrived, y, &ep);
+		if (known && ep.side_of_x->seq == arrived->seq && ep.side_of_y->seq == y->seq)
+			continue;			/* this very pair */
+		if (known && continues(&ep, arrived, y) && record_conflict(log, key, y, arrived, via, ep.conflict_id))
+			found++;
+		else if (record_conflict(log, key, y, arrived, via, 0))
 			found++;
 	}
 	return found;

@@ -152,6 +152,8 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 		(void) tl_conflict_check(&log, &wr->rec, via);
 	if (res != TL_APPLY_CONFLICT)
 		return res;
+	/* a copy here may be replaced below: heads cached with its content must be read again */
+	tl_conflict_forget_heads();
 	local = read_local_copy(&log, &wr->rec);
 	if (strcmp(wr->rec.origin, tl_node_name()) == 0)
 		quarantine(wr, &existing, &local, via, peer_name, "kept this node's copy: this node is the record's origin");

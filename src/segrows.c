@@ -174,7 +174,7 @@ tl_key_index(Relation rel, bool with_origin)
 		int2vector *cols = &idx->rd_index->indkey;
 
 		if (idx->rd_index->indnatts >= 1 && cols->values[0] == Anum_row_key &&
-			(!with_origin || (idx->rd_index->indnatts == 2 && cols->values[1] == Anum_row_origin)))
+			(!with_origin || (idx->rd_index->indnatts >= 2 && cols->values[1] == Anum_row_origin)))
 			found = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(found))
