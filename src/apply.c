@@ -55,6 +55,7 @@
 #include "apply.h"
 #include "causal.h"
 #include "catalog.h"
+#include "conflict.h"
 #include "decoder.h"
 #include "remote.h"
 #include "wire.h"
@@ -644,6 +645,7 @@ commit_batch(ApplyState *as)
 	/* never in the middle of a peer transaction: it becomes visible here whole or not at all */
 	if (!as->in_xact || as->in_remote_xact)
 		return;
+	tl_conflict_flush();		/* the conflict episodes moved since the last flush */
 	if (as->batch_xacts > 0 && as->batch_commit_time - as->saved_until >= 10 * USECS_PER_SEC)
 		save_progress_time(as);
 	if (as->batch_xacts > 0)

@@ -381,25 +381,26 @@ put_side(Datum *values, char *nulls, const TlSide *s)
 
 /*
  * Record the conflict between the stored `here` and the arriving `arrived`: a new episode
- * (episode_id 0), or the episode episode_id moved to this pair. False if nothing was written
- * (the pair is known; the episode was decided by a person meanwhile).
+ * (episode_id 0), or the episode episode_id moved to this pair. Returns the row's conflict_id,
+ * 0 if nothing was written (the pair is known; the episode was decided by a person meanwhile).
  */
-static bool
+static int64
 record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via,
-				int64 episode_id)
+				int64 episode_id, int pairs)
 {
 	bool		arrived_is_a = memcmp(arrived->rid.bytes, here->rid.bytes, TL_RID_LEN) < 0;
 	const TlSide *a = arrived_is_a ? arrived : here;
 	const TlSide *b = arrived_is_a ? here : arrived;
 	TlDecision	d = decide(log, key, a, b);
-	Oid			types[21] = {TEXTOID, TEXTOID,
+	Oid			types[22] = {TEXTOID, TEXTOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum		values[21];
-	char		nulls[22] = "                     ";
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
+	Datum		values[22];
+	char		nulls[23] = "                      ";
 	TlAsOwner	save;
 	bool		inserted;
+	int64		id = 0;
 	int			rc;
 
 	values[0] = CStringGetTextDatum(log->name);
@@ -413,29 +414,37 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	values[18] = CStringGetTextDatum(d.a_wins ? "a" : "b");
 	values[19] = CStringGetTextDatum(d.reason);
 	values[20] = Int64GetDatum(episode_id);
+	values[21] = Int32GetDatum(pairs);
 	tl_become_owner(&save);
 	if (episode_id == 0)
 		rc = SPI_execute_with_args("INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
 								   " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
-								   " status, winner, reason, resolved_at)"
+								   " status, winner, reason, resolved_at, pairs)"
 								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END)"
-								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING",
-								   21, types, values, nulls, false, 0);
+								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END, $22)"
+								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
+								   22, types, values, nulls, false, 0);
 	else
 		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
 		rc = SPI_execute_with_args("UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
 								   " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
 								   " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
-								   " winner = $19, reason = $20, pairs = c.pairs + 1, updated_at = now(),"
+								   " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
 								   " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
 								   " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
 								   " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
 								   "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-								   21, types, values, nulls, false, 0);
-	if (rc != (episode_id == 0 ? SPI_OK_INSERT : SPI_OK_UPDATE))
+								   22, types, values, nulls, false, 0);
+	if (rc != (episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "could not record a conflict");
 	inserted = SPI_processed == 1;
+	if (inserted)
+	{
+		bool		isnull;
+
+		id = episode_id != 0 ? episode_id
+			: DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	tl_restore_user(&save);
 	if (inserted && d.pending && episode_id == 0)
 		ereport(LOG,
@@ -443,7 +452,7 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 				 errdetail("%s and %s: %s; provisional winner %s.", side_name(a), side_name(b), d.reason,
 						   side_name(d.a_wins ? a : b)),
 				 errhint("See tieredlog.conflicts; decide with tieredlog.resolve_conflict().")));
-	return inserted;
+	return id;
 }
 
 /* ---- detection ---------------------------------------------------------------------------- */
@@ -891,11 +900,56 @@ typedef struct HeadsEntry
 	TimestampTz from_ts;		/* heads are the newest of each origin in [from_ts, to_ts) */
 	TimestampTz to_ts;
 	List	   *heads;
+	TlLog		log;
+	List	   *episodes;		/* CachedEpisode: the key's episodes met in this transaction */
 } HeadsEntry;
+
+/*
+ * The newest episode of the key between two origins, as the table holds it or as this
+ * transaction moved it (dirty: written by flush_episode, not at every move).
+ */
+typedef struct CachedEpisode
+{
+	char	   *origin1;
+	char	   *origin2;
+	int64		conflict_id;	/* 0: none in the table (yet) */
+	bool		resolved;		/* decided by a person: never moved again */
+	TlSide	   *side1;			/* its current pair (NULL: no episode) */
+	TlSide	   *side2;
+	const char *arrived_origin; /* the side whose arrival last moved it */
+	const char *via;
+	bool		dirty;
+	int			moves;			/* pairs it went through since it was last written */
+} CachedEpisode;
+
+#define HEADS_FLUSH_EVERY	10000	/* checks between writes of the moved episodes */
 
 static MemoryContext heads_cxt;
 static HTAB *heads_cache;
 static LocalTransactionId heads_cache_lxid = InvalidLocalTransactionId;
+static int	checks_since_flush;
+
+static void flush_episode(HeadsEntry *e, CachedEpisode *ep);
+
+/* Write every episode moved in this transaction and not written yet (the apply worker, before it commits). */
+void
+tl_conflict_flush(void)
+{
+	HASH_SEQ_STATUS it;
+	HeadsEntry *e;
+
+	checks_since_flush = 0;
+	if (heads_cache == NULL || heads_cache_lxid != MyProc->lxid)
+		return;
+	hash_seq_init(&it, heads_cache);
+	while ((e = hash_seq_search(&it)) != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, e->episodes)
+			flush_episode(e, lfirst(lc));
+	}
+}
 
 static void
 heads_cache_reset(void)
@@ -918,6 +972,7 @@ heads_cache_reset(void)
 void
 tl_conflict_forget_heads(void)
 {
+	tl_conflict_flush();
 	heads_cache_lxid = InvalidLocalTransactionId;
 	heads_cache = NULL;
 	heads_cxt = NULL;			/* went, or goes, with TopTransactionContext */
@@ -928,22 +983,35 @@ heads_entry(const TlLog *log, text *key, bool *found)
 {
 	HeadsKey	k;
 	HeadsEntry *e;
+	bool		in_hash;
 
+	if (heads_cache != NULL && heads_cache_lxid == MyProc->lxid &&
+		(MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES || ++checks_since_flush >= HEADS_FLUSH_EVERY))
+		tl_conflict_flush();	/* the bookkeeping is written as the worker goes */
 	if (heads_cache == NULL || heads_cache_lxid != MyProc->lxid ||
 		MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES)
 		heads_cache_reset();
 	memset(&k, 0, sizeof(k));
 	k.log_id = log->log_id;
 	k.key_hash = hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	e = hash_search(heads_cache, &k, HASH_ENTER, found);
-	if (*found && (VARSIZE_ANY_EXHDR(e->key) != VARSIZE_ANY_EXHDR(key) ||
-				   memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) != 0))
-		*found = false;			/* another key with the same hash: this one takes the entry */
+	e = hash_search(heads_cache, &k, HASH_ENTER, &in_hash);
+	*found = in_hash && VARSIZE_ANY_EXHDR(e->key) == VARSIZE_ANY_EXHDR(key) &&
+		memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) == 0;
+	if (in_hash && !*found)
+	{
+		ListCell   *lc;
+
+		/* another key with the same hash had the entry: write its moved episodes, then take it */
+		foreach(lc, e->episodes)
+			flush_episode(e, lfirst(lc));
+	}
 	if (!*found)
 	{
 		e->key = MemoryContextAlloc(heads_cxt, VARSIZE_ANY(key));
 		memcpy(e->key, key, VARSIZE_ANY(key));
 		e->heads = NIL;
+		e->log = *log;
+		e->episodes = NIL;
 	}
 	return e;
 }
@@ -955,7 +1023,7 @@ heads_entry(const TlLog *log, text *key, bool *found)
  * its origin superseded it before it arrived).
  */
 static List *
-heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived)
+heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, HeadsEntry **entry)
 {
 	TimestampTz from_ts = rec->ts - WINDOW_US;
 	TimestampTz to_ts = rec->ts + WINDOW_US + 1;
@@ -970,7 +1038,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived)
 
 	if (cached)
 	{
-		e = heads_entry(log, rec->key, &found);
+		*entry = e = heads_entry(log, rec->key, &found);
 		if (found && (from_ts < e->from_ts || to_ts > e->to_ts))
 			found = false;		/* cached for another range: read again */
 	}
@@ -1066,19 +1134,128 @@ find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y
 }
 
 /*
- * Does the concurrent pair (x, y) continue the episode `ep` of the same two origins? Each side
- * is the episode's or a newer record of its origin, and no record of either origin in between
- * saw one of the other's: x did not see the episode's y side, y did not see its x side (seqs
- * order what a node has seen, so this covers every record between).
+ * Does the concurrent pair (x, y) continue the episode whose pair is (ex, ey) (ex of x's origin)?
+ * Each side is the episode's or a newer record of its origin, and no record of either origin in
+ * between saw one of the other's: x did not see ey, y did not see ex (seqs order what a node has
+ * seen, so this covers every record between). An episode a person decided is never continued.
  */
 static bool
-continues(const Episode *ep, const TlSide *x, const TlSide *y)
+continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y)
 {
-	if (strcmp(ep->status, "resolved") == 0)
-		return false;			/* a person decided: what comes after is a new episode */
-	if (x->seq < ep->side_of_x->seq || y->seq < ep->side_of_y->seq)
+	if (resolved || x->seq < ex->seq || y->seq < ey->seq)
 		return false;
-	return !side_saw(x, ep->side_of_y) && !side_saw(y, ep->side_of_x);
+	return !side_saw(x, ey) && !side_saw(y, ex);
+}
+
+/* The cached episode of `e`'s key between the origins of x and y, read from the table the first time. */
+static CachedEpisode *
+entry_episode(HeadsEntry *e, const TlSide *x, const TlSide *y)
+{
+	CachedEpisode *ep;
+	Episode		row;
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, e->episodes)
+	{
+		ep = lfirst(lc);
+		if ((strcmp(ep->origin1, x->origin) == 0 && strcmp(ep->origin2, y->origin) == 0) ||
+			(strcmp(ep->origin1, y->origin) == 0 && strcmp(ep->origin2, x->origin) == 0))
+			return ep;
+	}
+	old = MemoryContextSwitchTo(heads_cxt);
+	ep = palloc0(sizeof(CachedEpisode));
+	ep->origin1 = pstrdup(x->origin);
+	ep->origin2 = pstrdup(y->origin);
+	if (find_episode(&e->log, text_to_cstring(e->key), x, y, &row))
+	{
+		ep->conflict_id = row.conflict_id;
+		ep->resolved = strcmp(row.status, "resolved") == 0;
+		ep->side1 = row.side_of_x;
+		ep->side2 = row.side_of_y;
+	}
+	e->episodes = lappend(e->episodes, ep);
+	MemoryContextSwitchTo(old);
+	return ep;
+}
+
+/* Write a moved or new episode: its row moves to the current pair, or a row is inserted. */
+static void
+flush_episode(HeadsEntry *e, CachedEpisode *ep)
+{
+	bool		arrived1 = strcmp(ep->arrived_origin, ep->origin1) == 0;
+	const TlSide *arrived = arrived1 ? ep->side1 : ep->side2;
+	const TlSide *here = arrived1 ? ep->side2 : ep->side1;
+	char	   *key = text_to_cstring(e->key);
+	int64		id = 0;
+
+	if (!ep->dirty)
+		return;
+	if (ep->conflict_id != 0)
+		id = record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves);
+	if (id == 0)				/* new, or decided by a person meanwhile */
+		id = record_conflict(&e->log, key, here, arrived, ep->via, 0, Max(ep->moves, 1));
+	ep->conflict_id = id;
+	ep->dirty = false;
+	ep->moves = 0;
+}
+
+/* Side of `ep` recorded for `origin`. */
+static TlSide *
+episode_side(const CachedEpisode *ep, const char *origin)
+{
+	return strcmp(ep->origin1, origin) == 0 ? ep->side1 : ep->side2;
+}
+
+/*
+ * The apply worker's way: the pair (x, y) moves the key's cached episode of the two origins or
+ * opens a new one; the row is written later (flush_episode). True if anything changed.
+ */
+static bool
+note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
+{
+	CachedEpisode *ep = entry_episode(e, x, y);
+	bool		first_is_x = strcmp(ep->origin1, x->origin) == 0;
+	MemoryContext old;
+
+	if (ep->side1 != NULL)
+	{
+		TlSide	   *ex = episode_side(ep, x->origin);
+		TlSide	   *ey = episode_side(ep, y->origin);
+
+		if (ex->seq == x->seq && ey->seq == y->seq)
+			return false;		/* this very pair */
+		if (!continues(ep->resolved, ex, ey, x, y))
+		{
+			flush_episode(e, ep);	/* the old one ends as it is: a new episode */
+			ep->conflict_id = 0;
+			ep->resolved = false;
+		}
+	}
+	ep->moves++;
+	old = MemoryContextSwitchTo(heads_cxt);
+	ep->side1 = side_copy(first_is_x ? x : y);
+	ep->side2 = side_copy(first_is_x ? y : x);
+	MemoryContextSwitchTo(old);
+	ep->arrived_origin = first_is_x ? ep->origin1 : ep->origin2;
+	ep->via = via;
+	ep->dirty = true;
+	return true;
+}
+
+/* Reconciliation's way: the row is read, moved or inserted at once. */
+static bool
+note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via)
+{
+	Episode		ep;
+	bool		known = find_episode(log, key, x, y, &ep);
+
+	if (known && ep.side_of_x->seq == x->seq && ep.side_of_y->seq == y->seq)
+		return false;			/* this very pair */
+	if (known && continues(strcmp(ep.status, "resolved") == 0, ep.side_of_x, ep.side_of_y, x, y) &&
+		record_conflict(log, key, y, x, via, ep.conflict_id, 1) != 0)
+		return true;
+	return record_conflict(log, key, y, x, via, 0, 1) != 0;
 }
 
 /*
@@ -1093,39 +1270,37 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 {
 	bool		streaming = strcmp(via, "streaming") == 0;
 	TlSide	   *arrived;
+	HeadsEntry *e = NULL;
 	List	   *others;
 	ListCell   *lc;
 	int			found = 0;
-	char	   *key;
+	char	   *key = NULL;
 
 	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
 		return 0;
 	/*
-	 * Streaming batches hold one origin's records, in order: the apply worker caches heads.
-	 * Reconciliation brings several origins at once, in any order: it reads them every time.
+	 * Streaming batches hold one origin's records, in order: the apply worker caches heads and
+	 * episodes. Reconciliation brings several origins at once, in any order: it reads them
+	 * every time and writes at once.
 	 */
-	others = heads_for(log, rec, streaming, &arrived);
-	if (others == NIL)
-		return 0;
-	key = text_to_cstring(rec->key);
+	others = heads_for(log, rec, streaming, &arrived, &e);
 	foreach(lc, others)
 	{
 		TlSide	   *y = lfirst(lc);
-		Episode		ep;
-		bool		known;
 
 		CHECK_FOR_INTERRUPTS();
 		if (y->ts < arrived->ts - WINDOW_US || y->ts > arrived->ts + WINDOW_US)
 			continue;			/* too far apart for latest() to weigh them against each other */
 		if (!concurrent(arrived, y))
 			continue;
-		known = find_episode(log, key, arrived, y, &ep);
-		if (known && ep.side_of_x->seq == arrived->seq && ep.side_of_y->seq == y->seq)
-			continue;			/* this very pair */
-		if (known && continues(&ep, arrived, y) && record_conflict(log, key, y, arrived, via, ep.conflict_id))
-			found++;
-		else if (record_conflict(log, key, y, arrived, via, 0))
-			found++;
+		if (streaming)
+			found += note_pair_cached(e, arrived, y, via);
+		else
+		{
+			if (key == NULL)
+				key = text_to_cstring(rec->key);
+			found += note_pair_now(log, key, arrived, y, via);
+		}
 	}
 	return found;
 }
