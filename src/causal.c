@@ -35,6 +35,10 @@
 #include "record.h"
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "storage/proc.h"
+#include "access/xact.h"
 
 #include "append.h"
 #include "causal.h"
@@ -80,7 +84,8 @@ tl_causal_note(const char *about_origin, int64 seq)
  * prepared once per backend.
  */
 static SPIPlanPtr plan_insert;
-static SPIPlanPtr plan_seen_max;
+
+static void memo_forget(const char *writer, const char *about);
 
 static SPIPlanPtr
 prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
@@ -106,6 +111,7 @@ tl_causal_index(const char *writer, int64 writer_seq, const char *about, int64 s
 
 	if (seen_seq < 0)
 		return;
+	memo_forget(writer, about);
 	values[0] = CStringGetTextDatum(writer);
 	values[1] = Int64GetDatum(writer_seq);
 	values[2] = CStringGetTextDatum(about);
@@ -128,32 +134,68 @@ tl_causal_index_record(const TlRecord *rec)
 	tl_causal_index(rec->origin, rec->seq, about, payload_seq(rec->payload));
 }
 
-static int64
-query_int8(SPIPlanPtr *plan, const char *sql, const char *a, const char *b, int64 n, int64 none)
+/*
+ * Answers remembered for the rest of the transaction (the apply worker asks about the same few
+ * (writer, about) pairs for every record of a batch). For a pair, the witnesses around the last
+ * question: the newest one before it (after_seq, its seen_seq) and the first one at or after it
+ * (before_seq, PG_INT64_MAX when none): any writer_seq in (after_seq, before_seq] has the same
+ * answer. Indexing a witness of the pair in this backend forgets the entry. When no later witness
+ * exists the range is open: trusted only for other nodes' witnesses, which reach this node in
+ * their writer's stream, in order; this node's own are written by other backends meanwhile.
+ */
+typedef struct SeenKey
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		values[3];
-	TlAsOwner	save;
-	int64		result = none;
+	char		writer[NAMEDATALEN];
+	char		about[NAMEDATALEN];
+} SeenKey;
 
-	values[0] = CStringGetTextDatum(a);
-	values[1] = CStringGetTextDatum(b);
-	values[2] = Int64GetDatum(n);
-	tl_become_owner(&save);
-	/* not read-only: a fresh snapshot that also sees witnesses stored earlier in this transaction
-	 * (an apply batch often holds a node's witness and, after it, that node's next record) */
-	if (SPI_execute_plan(prepare(plan, sql, 3, types), values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tieredlog.seen");
-	if (SPI_processed == 1)
+typedef struct SeenMemo
+{
+	SeenKey		k;
+	int64		after_seq;
+	int64		before_seq;
+	int64		seen_seq;
+} SeenMemo;
+
+static HTAB *seen_memo;
+static LocalTransactionId seen_memo_lxid = InvalidLocalTransactionId;
+static SPIPlanPtr plan_seen_range;
+
+static SeenMemo *
+memo_entry(const char *writer, const char *about, bool create)
+{
+	SeenKey		k;
+	bool		found;
+
+	if (seen_memo == NULL || seen_memo_lxid != MyProc->lxid)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		HASHCTL		ctl;
 
-		if (!isnull)
-			result = DatumGetInt64(d);
+		if (!create)
+			return NULL;
+		/* an older table went away with its transaction's TopTransactionContext */
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(SeenKey);
+		ctl.entrysize = sizeof(SeenMemo);
+		ctl.hcxt = TopTransactionContext;
+		seen_memo = hash_create("tieredlog seen memo", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		seen_memo_lxid = MyProc->lxid;
 	}
-	tl_restore_user(&save);
-	return result;
+	if (strlen(writer) >= NAMEDATALEN || strlen(about) >= NAMEDATALEN)
+		return NULL;
+	memset(&k, 0, sizeof(k));
+	strlcpy(k.writer, writer, NAMEDATALEN);
+	strlcpy(k.about, about, NAMEDATALEN);
+	return hash_search(seen_memo, &k, create ? HASH_ENTER : HASH_FIND, &found);
+}
+
+static void
+memo_forget(const char *writer, const char *about)
+{
+	SeenMemo   *m = memo_entry(writer, about, false);
+
+	if (m)
+		hash_search(seen_memo, &m->k, HASH_REMOVE, NULL);
 }
 
 /*
@@ -164,9 +206,54 @@ query_int8(SPIPlanPtr *plan, const char *sql, const char *a, const char *b, int6
 int64
 tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 {
-	return query_int8(&plan_seen_max,
-					  "SELECT seen_seq FROM tieredlog.seen WHERE writer = $1 AND about = $2 AND writer_seq < $3"
-					  " ORDER BY writer_seq DESC LIMIT 1", writer, about, writer_seq, -1);
+	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	TlAsOwner	save;
+	SeenMemo   *m = memo_entry(writer, about, false);
+	bool		mine = strcmp(writer, tl_node_name()) == 0;
+	int64		after = PG_INT64_MIN;
+	int64		before = PG_INT64_MAX;
+	int64		seen = -1;
+
+	if (m && writer_seq > m->after_seq && writer_seq <= m->before_seq)
+		return m->seen_seq;
+	values[0] = CStringGetTextDatum(writer);
+	values[1] = CStringGetTextDatum(about);
+	values[2] = Int64GetDatum(writer_seq);
+	tl_become_owner(&save);
+	/* not read-only: a fresh snapshot that also sees witnesses stored earlier in this transaction */
+	if (SPI_execute_plan(prepare(&plan_seen_range,
+								 "SELECT b.writer_seq, b.seen_seq,"
+								 " (SELECT min(a.writer_seq) FROM tieredlog.seen a WHERE a.writer = $1 AND a.about = $2"
+								 "   AND a.writer_seq >= $3)"
+								 " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT writer_seq, seen_seq FROM tieredlog.seen"
+								 "   WHERE writer = $1 AND about = $2 AND writer_seq < $3"
+								 "   ORDER BY writer_seq DESC LIMIT 1) b ON true", 3, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read tieredlog.seen");
+	{
+		bool		isnull;
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum		d = SPI_getbinval(row, desc, 1, &isnull);
+
+		if (!isnull)
+		{
+			after = DatumGetInt64(d);
+			seen = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		}
+		d = SPI_getbinval(row, desc, 3, &isnull);
+		if (!isnull)
+			before = DatumGetInt64(d);
+	}
+	tl_restore_user(&save);
+	if ((before != PG_INT64_MAX || !mine) && (m = memo_entry(writer, about, true)) != NULL)
+	{
+		m->after_seq = after;
+		m->before_seq = before;
+		m->seen_seq = seen;
+	}
+	return seen;
 }
 
 /* Had record (writer, writer_seq) seen record (about, about_seq)? */

@@ -356,6 +356,25 @@ decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
 
 static TlSide *conflict_side_row(SPITupleTable *tt, uint64 row, int first_col);
 
+/* A statement prepared once per backend (conflict detection runs for every applied record). */
+static SPIPlanPtr
+prepared(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return *plan;
+}
+
+static SPIPlanPtr plan_insert_episode;
+static SPIPlanPtr plan_move_episode;
+static SPIPlanPtr plan_find_episode;
+
 /* ---- the conflict table ------------------------------------------------------------------- */
 
 static Datum
@@ -417,16 +436,18 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	values[21] = Int32GetDatum(pairs);
 	tl_become_owner(&save);
 	if (episode_id == 0)
-		rc = SPI_execute_with_args("INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
+		rc = SPI_execute_plan(prepared(&plan_insert_episode,
+									   "INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
 								   " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
 								   " status, winner, reason, resolved_at, pairs)"
 								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
 								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END, $22)"
 								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
-								   22, types, values, nulls, false, 0);
+									   22, types), values, nulls, false, 0);
 	else
 		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
-		rc = SPI_execute_with_args("UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
+		rc = SPI_execute_plan(prepared(&plan_move_episode,
+									   "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
 								   " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
 								   " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
 								   " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
@@ -434,7 +455,7 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 								   " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
 								   " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
 								   "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-								   22, types, values, nulls, false, 0);
+									   22, types), values, nulls, false, 0);
 	if (rc != (episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "could not record a conflict");
 	inserted = SPI_processed == 1;
@@ -652,9 +673,20 @@ side_copy(const TlSide *s)
 	return c;
 }
 
+static void
+side_free(TlSide *s)
+{
+	pfree(s->origin);
+	if (s->source)
+		pfree(s->source);
+	pfree(s->payload);
+	pfree(s);
+}
+
 /*
  * Put `s` into `heads` (one side per origin) unless that origin's head there is newer or is s;
- * a copy in the current memory context when `copy`.
+ * a copy in the current memory context when `copy` (the copy it replaces is freed: the cache
+ * lives as long as the transaction).
  */
 static List *
 merge_head(List *heads, TlSide *s, bool copy)
@@ -668,7 +700,11 @@ merge_head(List *heads, TlSide *s, bool copy)
 		if (strcmp(h->origin, s->origin) != 0)
 			continue;
 		if (newer(s, h))
+		{
 			lfirst(lc) = copy ? side_copy(s) : s;
+			if (copy)
+				side_free(h);
+		}
 		return heads;
 	}
 	return lappend(heads, copy ? side_copy(s) : s);
@@ -922,7 +958,7 @@ typedef struct CachedEpisode
 	int			moves;			/* pairs it went through since it was last written */
 } CachedEpisode;
 
-#define HEADS_FLUSH_EVERY	10000	/* checks between writes of the moved episodes */
+#define HEADS_FLUSH_EVERY	50000	/* checks between writes of the moved episodes */
 
 static MemoryContext heads_cxt;
 static HTAB *heads_cache;
@@ -1058,15 +1094,17 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 	old = MemoryContextSwitchTo(cached ? heads_cxt : CurrentMemoryContext);
 	foreach(lc, fresh)
 		heads = merge_head(heads, lfirst(lc), cached);
+	MemoryContextSwitchTo(old);
 	foreach(lc, heads)
 	{
 		TlSide	   *h = lfirst(lc);
 
 		if (strcmp(h->origin, rec->origin) != 0)
-			others = lappend(others, h);
+			others = lappend(others, h);	/* the caller's list; the sides may be the cache's */
 		else if (newer(h, *arrived))
 			superseded = true;	/* a newer record of its origin came first */
 	}
+	old = MemoryContextSwitchTo(cached ? heads_cxt : CurrentMemoryContext);
 	if (!superseded)
 		heads = merge_head(heads, *arrived, cached);
 	if (cached)
@@ -1079,10 +1117,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 		e->heads = heads;
 	}
 	MemoryContextSwitchTo(old);
-	if (superseded)
-		return NIL;
-	/* the caller's list; the sides may stay in the cache's context */
-	return cached ? list_copy(others) : others;
+	return superseded ? NIL : others;
 }
 
 /* ---- episodes ----------------------------------------------------------------------------- */
@@ -1110,11 +1145,14 @@ find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y
 	values[2] = CStringGetTextDatum(x->origin);
 	values[3] = CStringGetTextDatum(y->origin);
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT conflict_id, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b FROM tieredlog.conflict"
-				" WHERE log_name = $1 AND key = $2"
-				"   AND ((origin_a = $3 AND origin_b = $4) OR (origin_a = $4 AND origin_b = $3))"
-				" ORDER BY conflict_id DESC LIMIT 1", 4, types, values, SPI_OK_SELECT);
+	if (SPI_execute_plan(prepared(&plan_find_episode,
+								  "SELECT conflict_id, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
+								  " rid_b, origin_b, seq_b, ts_b, source_b, payload_b FROM tieredlog.conflict"
+								  " WHERE log_name = $1 AND key = $2"
+								  "   AND ((origin_a = $3 AND origin_b = $4) OR (origin_a = $4 AND origin_b = $3))"
+								  " ORDER BY conflict_id DESC LIMIT 1", 4, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tieredlog.conflict");
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -1234,6 +1272,11 @@ note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
 	}
 	ep->moves++;
 	old = MemoryContextSwitchTo(heads_cxt);
+	if (ep->side1 != NULL)
+	{
+		side_free(ep->side1);
+		side_free(ep->side2);
+	}
 	ep->side1 = side_copy(first_is_x ? x : y);
 	ep->side2 = side_copy(first_is_x ? y : x);
 	MemoryContextSwitchTo(old);
