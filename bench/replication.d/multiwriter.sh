@@ -154,7 +154,15 @@ mw_psql 1 -c "CALL mw_wait_converged('mw', '$MW_LOG', $MW_TOTAL, $MW_KEYS,
 IFS='|' read -r MW_HELD MW_DONE MW_GOT MW_FPS MW_POLLS < <(mw_val 1 "SELECT COALESCE(round(held_s::numeric, 2)::text, '-'),
 	COALESCE(round(done_s::numeric, 2)::text, '-'), got, COALESCE(fingerprints::text, '-'), polls FROM mw_wait WHERE run = 'mw'")
 mw_psql 1 -c "\\copy (SELECT trace FROM mw_wait WHERE run = 'mw') TO STDOUT" | tr ',' '\n' >"$OUT_DIR/multiwriter-trace.txt"
-[ "$MW_DONE" != - ] || problem "multiwriter: not converged ${TIMEOUT} s after the last append (records per node: $MW_GOT; distinct latest() fingerprints: $MW_FPS)"
+if [ "$MW_DONE" = - ]; then
+	problem "multiwriter: not converged ${TIMEOUT} s after the last append (records per node: $MW_GOT; distinct latest() fingerprints: $MW_FPS)"
+	# what it reached, as one snapshot: stop the apply workers (their open transaction rolls back)
+	say "multiwriter: stopping the apply workers to report what they reached"
+	for i in 1 2 3; do
+		mw_val "$i" "SELECT tieredlog.set_peer_enabled(peer_name, false) FROM tieredlog.peers" >/dev/null ||
+			problem "multiwriter: could not stop the apply workers of mw$i"
+	done
+fi
 
 # ---- what each node holds ------------------------------------------------------------------------
 
@@ -164,15 +172,19 @@ wait "$MW_SAMPLER" 2>/dev/null || true
 MW_SAMPLER=
 
 mw_fp() { mw_val "$1" "$(mw_val 1 "SELECT mw_state_sql('$MW_LOG', $MW_TOTAL, $MW_KEYS)")" | cut -d'|' -f2; }
-declare -A MW_CONF MW_CONF_BYTES MW_CONF_STATUS MW_PEERS MW_FP
+declare -A MW_ORIGINS MW_CONF MW_CONF_BYTES MW_CONF_STATUS MW_PEERS MW_FP MW_HELD_REMOTE
 for i in 1 2 3; do
 	seg=$(mw_val "$i" "SELECT COALESCE(sum(records), 0) FROM tieredlog.segments WHERE log_name = '$MW_LOG'")
 	rd=$(mw_val "$i" "SELECT count(*) FROM tieredlog.read('$MW_LOG')")
 	per_origin=$(mw_val "$i" "SELECT string_agg(origin || ':' || n, ' ' ORDER BY origin) FROM (SELECT origin, count(*) n FROM tieredlog.read('$MW_LOG') GROUP BY origin) o")
-	[ "$seg" = "$MW_TOTAL" ] && [ "$rd" = "$MW_TOTAL" ] && [ "$per_origin" = "mw1:$MW_RECORDS mw2:$MW_RECORDS mw3:$MW_RECORDS" ] ||
+	MW_HELD_REMOTE[$i]=$(mw_val "$i" "SELECT count(*) FROM tieredlog.read('$MW_LOG') WHERE origin <> 'mw$i'")
+	# (not converged: the problem above says so, and the table what each node holds)
+	[ "$MW_DONE" = - ] || { [ "$seg" = "$MW_TOTAL" ] && [ "$rd" = "$MW_TOTAL" ] &&
+		[ "$per_origin" = "mw1:$MW_RECORDS mw2:$MW_RECORDS mw3:$MW_RECORDS" ]; } ||
 		problem "multiwriter: mw$i holds $seg records (segments), $rd (read()), by origin $per_origin; expected $MW_RECORDS of each origin"
 	read -r MW_CONF[$i] MW_CONF_BYTES[$i] < <(mw_val "$i" "SELECT count(*), pg_total_relation_size('tieredlog.conflict') FROM tieredlog.conflict" | tr '|' ' ')
 	MW_CONF_STATUS[$i]=$(mw_val "$i" "SELECT COALESCE(string_agg(status || ' ' || n, ', ' ORDER BY status), 'none') FROM (SELECT status, count(*) n FROM tieredlog.conflict GROUP BY status) s")
+	MW_ORIGINS[$i]=$per_origin
 	MW_PEERS[$i]=$(mw_val "$i" "SELECT string_agg(peer_name || ': ' || state || ', applied ' || records_applied || ', skipped ' || records_skipped || COALESCE(', last_error ' || last_error, ''), '; ' ORDER BY peer_name) FROM tieredlog.peers")
 	MW_FP[$i]=$(mw_fp "$i")
 done
@@ -221,10 +233,12 @@ mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 		echo "| mw$i: conflict rows / remote records | ${MW_CONF[$i]} / $MW_REMOTE = $r | ≤ $MW_CONFLICT_TARGET | $(awk -v x="$r" -v t="$MW_CONFLICT_TARGET" 'BEGIN {print (x <= t) ? "PASS" : "BELOW"}') |"
 	done
 	echo
-	echo "| node | conflict rows | by status | tieredlog.conflict size | peers |"
-	echo "|---|---:|---|---:|---|"
+	[ "$MW_DONE" != - ] || echo "not converged: the apply workers were stopped at the timeout; what follows is what the nodes held then"
+	[ "$MW_DONE" != - ] || echo
+	echo "| node | records held, by origin | conflict rows | per remote record held | by status | tieredlog.conflict size | peers |"
+	echo "|---|---|---:|---:|---|---:|---|"
 	for i in 1 2 3; do
-		echo "| mw$i | ${MW_CONF[$i]} | ${MW_CONF_STATUS[$i]} | $(mb $((MW_CONF_BYTES[$i] / 1024))) MB | ${MW_PEERS[$i]} |"
+		echo "| mw$i | ${MW_ORIGINS[$i]} | ${MW_CONF[$i]} | $(awk -v c="${MW_CONF[$i]}" -v n="${MW_HELD_REMOTE[$i]}" 'BEGIN {if (n > 0) printf "%.2f", c / n; else print "-"}') | ${MW_CONF_STATUS[$i]} | $(mb $((MW_CONF_BYTES[$i] / 1024))) MB | ${MW_PEERS[$i]} |"
 	done
 	echo
 	echo "apply workers' memory (sampled every ${MW_RSS_EVERY} s from 1 s before the appends until 1 s after the end of the wait; idle = the first sample):"
