@@ -1221,14 +1221,18 @@ entry_episode(HeadsEntry *e, const TlSide *x, const TlSide *y)
 static void
 flush_episode(HeadsEntry *e, CachedEpisode *ep)
 {
-	bool		arrived1 = strcmp(ep->arrived_origin, ep->origin1) == 0;
-	const TlSide *arrived = arrived1 ? ep->side1 : ep->side2;
-	const TlSide *here = arrived1 ? ep->side2 : ep->side1;
-	char	   *key = text_to_cstring(e->key);
+	bool		arrived1;
+	const TlSide *arrived;
+	const TlSide *here;
+	char	   *key;
 	int64		id = 0;
 
 	if (!ep->dirty)
-		return;
+		return;					/* as the table holds it (arrived_origin is not known) */
+	arrived1 = strcmp(ep->arrived_origin, ep->origin1) == 0;
+	arrived = arrived1 ? ep->side1 : ep->side2;
+	here = arrived1 ? ep->side2 : ep->side1;
+	key = text_to_cstring(e->key);
 	if (ep->conflict_id != 0)
 		id = record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves);
 	if (id == 0)				/* new, or decided by a person meanwhile */

@@ -128,6 +128,23 @@ has_count($_, 'ev', 7, 'after e2 wrote again') for @nodes;
 is(episodes($_, 'ev'), $ev, 'a record written after seeing every head opens no episode (' . $_->name . ')') for @nodes;
 like(latest_all($_, 'ev'), qr/^k=e2:/, 'and wins everywhere (' . $_->name . ')') for @nodes;
 
+# ---- a new episode after one that ended: e1 and e3 write again, each having seen the heads ------
+for my $n ($e1, $e3)
+{
+	ok($n->poll_query_until('postgres', "SELECT count(*) > 0 FROM tieredlog.read('_seen', key => 'e2') r
+		WHERE r.origin = '" . $n->name . "' AND (r.payload->>'seq')::bigint >= (SELECT max(seq) FROM tieredlog.read('ev') WHERE origin = 'e2')"),
+		$n->name . ' has told the others it has e2\'s newest record');
+}
+set_enabled($e1, 'e3', 'false');
+set_enabled($e3, 'e1', 'false');
+append_n($e1, 'ev', 'k', 1);
+append_n($e3, 'ev', 'k', 1);
+set_enabled($e1, 'e3', 'true');
+set_enabled($e3, 'e1', 'true');
+has_count($_, 'ev', 9, 'e1 and e3 wrote again') for @nodes;
+my $ev2 = same_everywhere('ev', 'a second episode between e1 and e3');
+is(scalar(split /\n/, $ev2), 4, 'the e1/e3 episode that ended stays as it was; the new pair opens another');
+
 # ---- a hot key: 200 records on each side of a cut ----------------------------------------------
 cut_all();
 append_n($_, 'hot', 'h', 200) for @nodes;
