@@ -172,7 +172,7 @@ wait "$MW_SAMPLER" 2>/dev/null || true
 MW_SAMPLER=
 
 mw_fp() { mw_val "$1" "$(mw_val 1 "SELECT mw_state_sql('$MW_LOG', $MW_TOTAL, $MW_KEYS)")" | cut -d'|' -f2; }
-declare -A MW_ORIGINS MW_CONF MW_CONF_BYTES MW_CONF_STATUS MW_PEERS MW_FP MW_HELD_REMOTE
+declare -A MW_ORIGINS MW_CONF MW_CONF_BYTES MW_CONF_STATUS MW_PEERS MW_FP MW_HELD_REMOTE MW_LIVE
 for i in 1 2 3; do
 	seg=$(mw_val "$i" "SELECT COALESCE(sum(records), 0) FROM tieredlog.segments WHERE log_name = '$MW_LOG'")
 	rd=$(mw_val "$i" "SELECT count(*) FROM tieredlog.read('$MW_LOG')")
@@ -187,7 +187,16 @@ for i in 1 2 3; do
 	MW_ORIGINS[$i]=$per_origin
 	MW_PEERS[$i]=$(mw_val "$i" "SELECT string_agg(peer_name || ': ' || state || ', applied ' || records_applied || ', skipped ' || records_skipped || COALESCE(', last_error ' || last_error, ''), '; ' ORDER BY peer_name) FROM tieredlog.peers")
 	MW_FP[$i]=$(mw_fp "$i")
+	# the episodes between current heads (each origin's newest record of a key): the same on every node
+	MW_LIVE[$i]=$(mw_val "$i" "WITH h AS (SELECT DISTINCT ON (key, origin) key, origin || ':' || seq AS side FROM tieredlog.read('$MW_LOG')
+		ORDER BY key, origin, ts DESC, seq DESC)
+		SELECT count(*) || ' ' || md5(COALESCE(string_agg(c.key || ' ' || c.winner || '>' || c.loser || ' ' || c.status, ',' ORDER BY c.key, c.winner, c.loser), ''))
+		FROM tieredlog.conflicts c WHERE c.log_name = '$MW_LOG'
+		AND EXISTS (SELECT 1 FROM h WHERE h.key = c.key AND h.side = c.winner) AND EXISTS (SELECT 1 FROM h WHERE h.key = c.key AND h.side = c.loser)")
 done
+if [ "$MW_DONE" != - ] && { [ "${MW_LIVE[1]}" != "${MW_LIVE[2]}" ] || [ "${MW_LIVE[1]}" != "${MW_LIVE[3]}" ]; }; then
+	problem "multiwriter: the episodes between current heads differ between nodes (${MW_LIVE[1]} / ${MW_LIVE[2]} / ${MW_LIVE[3]})"
+fi
 if [ "$MW_DONE" != - ] && { [ "${MW_FP[1]}" != "${MW_FP[2]}" ] || [ "${MW_FP[1]}" != "${MW_FP[3]}" ]; }; then
 	problem "multiwriter: latest() agreed on every key at convergence, no longer afterwards (fingerprints ${MW_FP[1]:0:8} ${MW_FP[2]:0:8} ${MW_FP[3]:0:8})"
 fi
@@ -250,6 +259,8 @@ mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 	done
 	echo
 	echo "- peak over all apply workers: VmRSS $(mb "$(mw_rss_summary | awk 'BEGIN {m = 0} $3 > m {m = $3} END {print m}')") MB, RssAnon $(mb "$(mw_rss_summary | awk 'BEGIN {m = 0} $4 > m {m = $4} END {print m}')") MB"
+	echo "- episodes between current heads (count, md5 of key/winner/loser/status): mw1 ${MW_LIVE[1]}, mw2 ${MW_LIVE[2]}, mw3 ${MW_LIVE[3]}$( [ "${MW_LIVE[1]}" = "${MW_LIVE[2]}" ] && [ "${MW_LIVE[1]}" = "${MW_LIVE[3]}" ] && echo ': the same on every node' || echo ': DIFFERENT')"
+	echo "  (the rest are episodes that ended: history, recorded by the nodes that saw them open)"
 	echo "- polls of the wait: $MW_POLLS (trace in multiwriter-trace.txt: seconds, records per node, distinct fingerprints)"
 	for i in 1 2 3; do
 		crashes=$(as_root cat "${MW_DIR[$i]}/server.log" | grep -c 'terminated by signal' || true)
