@@ -6,10 +6,13 @@
  *		a conflict decides which record latest() returns.
  *
  *		Detection runs wherever a remote record is stored (streaming or reconciliation,
- *		remote.c): the key's records from other origins near the new record's ts are the
- *		candidates. Local appends never conflict (this node has seen what it holds). Every node
- *		holding both records detects the same conflict, with side a the record with the smaller
- *		rid, and picks the same winner:
+ *		remote.c), against the key's heads: the newest record of each other origin within the
+ *		window (only heads can win latest()); a record superseded on arrival by a newer record of
+ *		its origin is compared with nothing. A concurrent pair is an episode between the two
+ *		origins: it moves to the newer pair while neither side sees the other (continues()),
+ *		else a new one opens; one row per episode. Local appends never conflict (this node has
+ *		seen what it holds). Every node holding two final heads compares exactly them, with side
+ *		a the record with the smaller rid, and picks the same winner:
  *		  last_writer_wins   the later (ts, origin name);
  *		  first_writer_wins  the earlier (ts, origin name);
  *		  source_priority    the higher tieredlog.source_priority, then the later ts; equal
@@ -34,9 +37,14 @@
  *		same conflicts. Settled conflicts go after tieredlog.conflict_retention, and so do the
  *		witnesses of tieredlog.seen (but each writer's newest about each origin).
  *
+ *		The apply worker keeps the heads and episodes of the keys of its transaction in memory
+ *		(heads_cxt, at most HEADS_CACHE_BYTES) and writes moved episodes every HEADS_FLUSH_EVERY
+ *		checks, when the cache is full and before it commits (tl_conflict_flush).
+ *
  * Locking: rows of tieredlog.conflict are written through SPI in the caller's transaction (one
- * row per pair, ON CONFLICT DO NOTHING); resolve_conflict() locks the row FOR UPDATE. A custom
- * resolver runs in a subtransaction so that its errors cannot abort the apply.
+ * row per episode: INSERT ... ON CONFLICT DO NOTHING, or an UPDATE that moves it unless a person
+ * decided it meanwhile); resolve_conflict() locks the row FOR UPDATE. A custom resolver runs in
+ * a subtransaction so that its errors cannot abort the apply. The caches are backend-local.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
