@@ -202,18 +202,39 @@ static bool check_container(const char *c, uint32 extent, int depth, bool *canon
  * infinities), then base-10000 int16 digits.
  */
 #define TL_NUMERIC_SIGN_MASK	0xC000
+#define TL_NUMERIC_NEG			0x4000
 #define TL_NUMERIC_SHORT		0x8000
 #define TL_NUMERIC_SPECIAL		0xC000
+#define TL_NUMERIC_DSCALE_MASK	0x3FFF
+#define TL_NUMERIC_SHORT_SIGN_MASK	0x2000
+#define TL_NUMERIC_SHORT_DSCALE_MASK	0x1F80
+#define TL_NUMERIC_SHORT_DSCALE_SHIFT	7
+#define TL_NUMERIC_SHORT_DSCALE_MAX	63
+#define TL_NUMERIC_SHORT_WEIGHT_SIGN_MASK	0x0040
+#define TL_NUMERIC_SHORT_WEIGHT_MASK	0x003F
+#define TL_NUMERIC_SHORT_WEIGHT_MAX	63
+#define TL_NUMERIC_SHORT_WEIGHT_MIN	(-64)
 #define TL_NBASE				10000
 
+/*
+ * A number of a binary payload: safe to print (fails otherwise), and whether it is encoded as
+ * numeric_in encodes its text (make_result: no leading or trailing zero digits, zero positive
+ * with weight 0, the short form exactly when dscale and weight fit it, and no digit beyond
+ * dscale, which the text would drop).
+ */
 static bool
 check_numeric(const char *p, uint32 len)
 {
-	Numeric		num;
-	Numeric		again;
 	uint16		header;
 	uint32		hdrsize;
+	int			ndigits;
 	int16		digit;
+	int16		first = 0;
+	int16		last = 0;
+	bool		negative;
+	int			weight;
+	int			dscale;
+	int			frac;
 
 	/* a plain 4-byte varlena header (as convertJsonbScalar copies it) of exactly that length */
 	if (len < VARHDRSZ + sizeof(uint16) || !VARATT_IS_4B_U(p) || VARSIZE_4B(p) != len)
@@ -229,16 +250,52 @@ check_numeric(const char *p, uint32 len)
 		memcpy(&digit, p + off, sizeof(int16));
 		if (digit < 0 || digit >= TL_NBASE)
 			tl_wire_fail("malformed number in a binary payload");
+		if (off == hdrsize)
+			first = digit;
+		last = digit;
 	}
 	if ((len - hdrsize) % sizeof(int16) != 0)
 		return false;
-	num = palloc(len);			/* aligned, for the numeric code */
-	memcpy(num, p, len);
-	/* canonical: numeric_in gives the same bytes back from its text */
-	again = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-												DirectFunctionCall1(numeric_out, NumericGetDatum(num)),
-												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-	return VARSIZE(again) == len && memcmp(again, num, len) == 0;
+	ndigits = (len - hdrsize) / sizeof(int16);
+	if (header & TL_NUMERIC_SHORT)
+	{
+		negative = (header & TL_NUMERIC_SHORT_SIGN_MASK) != 0;
+		dscale = (header & TL_NUMERIC_SHORT_DSCALE_MASK) >> TL_NUMERIC_SHORT_DSCALE_SHIFT;
+		weight = (header & TL_NUMERIC_SHORT_WEIGHT_SIGN_MASK)
+			? (int) (~TL_NUMERIC_SHORT_WEIGHT_MASK | (header & TL_NUMERIC_SHORT_WEIGHT_MASK))
+			: (int) (header & TL_NUMERIC_SHORT_WEIGHT_MASK);
+	}
+	else
+	{
+		int16		w;
+
+		memcpy(&w, p + VARHDRSZ + sizeof(uint16), sizeof(int16));
+		negative = (header & TL_NUMERIC_SIGN_MASK) == TL_NUMERIC_NEG;
+		dscale = header & TL_NUMERIC_DSCALE_MASK;
+		weight = w;
+	}
+	if (ndigits == 0)
+		return weight == 0 && !negative &&
+			((header & TL_NUMERIC_SHORT) != 0) == (dscale <= TL_NUMERIC_SHORT_DSCALE_MAX);
+	if (first == 0 || last == 0)
+		return false;
+	if (((header & TL_NUMERIC_SHORT) != 0) !=
+		(dscale <= TL_NUMERIC_SHORT_DSCALE_MAX && weight <= TL_NUMERIC_SHORT_WEIGHT_MAX &&
+		 weight >= TL_NUMERIC_SHORT_WEIGHT_MIN))
+		return false;
+	/* decimal digits after the point that the last digit needs */
+	frac = (ndigits - 1 - weight) * 4;
+	if (frac > 0)
+	{
+		while (last % 10 == 0)
+		{
+			last /= 10;
+			frac--;
+		}
+		if (frac > dscale)
+			return false;
+	}
+	return true;
 }
 
 /* Zero padding from `start` to the next int boundary, inside the child's `len`; returns its size. */
