@@ -18,8 +18,11 @@
  *                exactly what the rid was computed over),
  *                i64 ts, u8 has_source [str source], str origin, i64 seq, 16 bytes rid
  *   'C' commit:  u64 commit_lsn, u64 end_lsn, i64 commit_time
- * Options: proto_version ('1', required), format ('binary' default, or 'text': one readable line
- * per record without LSNs, xids or times, for pg_regress).
+ * Version 2 differs in the payload only: u32 (length | 0x80000000) and jsonb's binary container
+ * (the stored datum without its varlena header), so that neither side prints or parses it; the
+ * receiver checks the container and prints it for the rid (wire.c).
+ * Options: proto_version ('1' or '2', required), format ('binary' default, or 'text': one
+ * readable line per record without LSNs, xids or times, for pg_regress).
  *
  * Locking: none; runs in a walsender (or a SQL decoding function) with a historic snapshot.
  *-------------------------------------------------------------------------
@@ -64,6 +67,7 @@ typedef struct DecoderState
 {
 	MemoryContext cxt;			/* reset after every change */
 	bool		text_format;
+	bool		binary_payload; /* protocol version 2: payloads as jsonb's binary container */
 	bool		in_move;		/* this transaction is a move: skip its segment inserts */
 	bool		began;			/* 'B' sent for this transaction */
 	HTAB	   *segment_logs;
@@ -93,12 +97,13 @@ decoder_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_i
 
 		if (strcmp(e->defname, "proto_version") == 0)
 		{
-			if (v == NULL || strcmp(v, "1") != 0)
+			if (v == NULL || (strcmp(v, "1") != 0 && strcmp(v, "2") != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("tieredlog output plugin: protocol version \"%s\" is not supported",
 								v ? v : ""),
-						 errdetail("This node speaks version %d.", TL_PROTO_VERSION)));
+						 errdetail("This node speaks versions 1 to %d.", TL_PROTO_VERSION)));
+			st->binary_payload = strcmp(v, "2") == 0;
 			have_version = true;
 		}
 		else if (strcmp(e->defname, "format") == 0)
@@ -312,7 +317,7 @@ write_record_text(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
 }
 
 static void
-write_record_binary(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
+write_record_binary(StringInfo out, const SegmentLog *sl, Datum *v, bool *n, bool binary_payload)
 {
 	TlRecord	rec;
 
@@ -325,7 +330,7 @@ write_record_binary(StringInfo out, const SegmentLog *sl, Datum *v, bool *n)
 	rec.seq = DatumGetInt64(v[Anum_row_seq - 1]);
 	memcpy(rec.rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
 	tl_wire_put_u8(out, 'R');
-	tl_wire_put_record(out, sl->log_name, sl->interval_us, &rec, NULL);
+	tl_wire_put_record(out, sl->log_name, sl->interval_us, &rec, NULL, binary_payload);
 }
 
 static void
@@ -368,7 +373,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	if (st->text_format)
 		write_record_text(ctx->out, sl, v, n);
 	else
-		write_record_binary(ctx->out, sl, v, n);
+		write_record_binary(ctx->out, sl, v, n, st->binary_payload);
 	OutputPluginWrite(ctx, true);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->cxt);

@@ -6,7 +6,7 @@
 #ifndef TIEREDLOG_DECODER_H
 #define TIEREDLOG_DECODER_H
 
-#define TL_PROTO_VERSION		1
+#define TL_PROTO_VERSION		2	/* what apply workers ask for; the decoder speaks 1 too */
 #define TL_MOVE_MESSAGE_PREFIX	"tieredlog.move"
 
 extern void tl_decoder_mark_move(void);

@@ -18,6 +18,9 @@ typedef struct TlWire
 	const char *end;
 } TlWire;
 
+/* set in the payload's length: the payload is jsonb's binary container, not its text */
+#define TL_WIRE_BINARY_PAYLOAD	0x80000000
+
 /* A record as it travels: its payload as the jsonb text its rid was computed over. */
 typedef struct TlWireRecord
 {
@@ -33,7 +36,7 @@ extern void tl_wire_put_u32(StringInfo out, uint32 v);
 extern void tl_wire_put_u64(StringInfo out, uint64 v);
 extern void tl_wire_put_bytes(StringInfo out, const char *p, int len);
 extern void tl_wire_put_record(StringInfo out, const char *log_name, int64 interval_us,
-							   const TlRecord *rec, const char *payload_text);
+							   const TlRecord *rec, const char *payload_text, bool binary_payload);
 
 extern uint8 tl_wire_u8(TlWire *w);
 extern uint32 tl_wire_u32(TlWire *w);

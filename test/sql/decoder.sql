@@ -21,10 +21,11 @@ SELECT regexp_replace(data, 'origin=\S+ seq=\d+', 'origin=* seq=*') AS data
   FROM pg_logical_slot_get_changes('tl_regress', NULL, NULL, 'format', 'text');
 -- options
 SELECT data FROM pg_logical_slot_peek_changes('tl_regress', NULL, NULL, 'format', 'xml');
-SELECT data FROM pg_logical_slot_peek_changes('tl_regress', NULL, NULL, 'proto_version', '2');
+SELECT data FROM pg_logical_slot_peek_changes('tl_regress', NULL, NULL, 'proto_version', '3');
 SELECT data FROM pg_logical_slot_peek_changes('tl_regress', NULL, NULL, 'bogus', '1');
 SELECT count(*) FROM pg_logical_slot_peek_binary_changes('tl_regress', NULL, NULL);
 SELECT count(*) FROM pg_logical_slot_peek_binary_changes('tl_regress', NULL, NULL, 'proto_version', '1');
+SELECT count(*) FROM pg_logical_slot_peek_binary_changes('tl_regress', NULL, NULL, 'proto_version', '2');
 SELECT pg_drop_replication_slot('tl_regress');
 
 -- peers: bad input is refused before anything is created

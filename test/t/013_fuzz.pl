@@ -59,7 +59,9 @@ SELECT tieredlog.append('fz', 'deep', (repeat('{"a": ', 300) || '1' || repeat('}
 CREATE SCHEMA fz;
 CREATE TABLE fz.corpus (id serial, kind text, data bytea);
 INSERT INTO fz.corpus (kind, data)
-  SELECT 'wire', data FROM pg_logical_slot_peek_binary_changes('fz', NULL, NULL, 'proto_version', '1');
+  SELECT 'wire', data FROM pg_logical_slot_peek_binary_changes('fz', NULL, NULL, 'proto_version', '1')
+  UNION ALL	-- version 2: payloads as jsonb's binary container
+  SELECT 'wire', data FROM pg_logical_slot_peek_binary_changes('fz', NULL, NULL, 'proto_version', '2');
 -- record batches: all leaves of each segment, and single leaves (small batches)
 INSERT INTO fz.corpus (kind, data)
   SELECT 'batch', tieredlog._ae_fetch('fz', s.range_start, l.leaves, 7,
