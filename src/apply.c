@@ -540,6 +540,17 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 			res = PQexec(as->conn, cmd);
 		}
 	}
+	/* a peer with an older tieredlog speaks protocol 1 only (payloads as text): ask for that */
+	if (PQresultStatus(res) != PGRES_COPY_BOTH && PQresultErrorMessage(res) != NULL &&
+		strstr(PQresultErrorMessage(res), "protocol version") != NULL)
+	{
+		PQclear(res);
+		ereport(LOG,
+				(errmsg("tieredlog: peer \"%s\" does not speak streaming protocol %d; using protocol 1",
+						peer->name, TL_PROTO_VERSION)));
+		res = PQexec(as->conn, psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (\"proto_version\" '1')",
+										slot_ident, LSN_FORMAT_ARGS(from)));
+	}
 	PQfreemem(slot_ident);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH)
 	{
