@@ -726,21 +726,18 @@ apply_record(ApplyState *as, TlWire *w)
 	MemoryContextReset(as->record_cxt);
 }
 
+/* One item of a stream message: 'B' begin, 'R' record, 'C' commit. */
 static void
-handle_xlogdata(ApplyState *as, const char *buf, int len)
+handle_item(ApplyState *as, TlWire *w)
 {
-	TlWire		w = {buf + 25, buf + len};
-	uint8		kind;
+	uint8		kind = tl_wire_u8(w);
 
-	if (len < 26)
-		tl_wire_fail("short XLogData");
-	kind = tl_wire_u8(&w);
 	switch (kind)
 	{
 		case 'B':
-			(void) tl_wire_u64(&w);
-			(void) tl_wire_u64(&w);
-			(void) tl_wire_u32(&w);
+			(void) tl_wire_u64(w);
+			(void) tl_wire_u64(w);
+			(void) tl_wire_u32(w);
 			if (!as->in_xact)
 				begin_batch(as);
 			as->in_remote_xact = true;
@@ -748,12 +745,12 @@ handle_xlogdata(ApplyState *as, const char *buf, int len)
 		case 'R':
 			if (!as->in_xact)
 				begin_batch(as);
-			apply_record(as, &w);
+			apply_record(as, w);
 			break;
 		case 'C':
-			(void) tl_wire_u64(&w);
-			as->batch_end_lsn = tl_wire_u64(&w);
-			as->batch_commit_time = (TimestampTz) tl_wire_u64(&w);
+			(void) tl_wire_u64(w);
+			as->batch_end_lsn = tl_wire_u64(w);
+			as->batch_commit_time = (TimestampTz) tl_wire_u64(w);
 			as->batch_xacts++;
 			as->in_remote_xact = false;
 			if (as->batch_records >= APPLY_BATCH_RECORDS || as->batch_xacts >= APPLY_BATCH_XACTS)
@@ -762,6 +759,18 @@ handle_xlogdata(ApplyState *as, const char *buf, int len)
 		default:
 			tl_wire_fail("unknown message kind");
 	}
+}
+
+/* One XLogData message: one item (protocol 1), or a transaction's items in a row (protocol 2). */
+static void
+handle_xlogdata(ApplyState *as, const char *buf, int len)
+{
+	TlWire		w = {buf + 25, buf + len};
+
+	if (len < 26)
+		tl_wire_fail("short XLogData");
+	while (w.p < w.end)
+		handle_item(as, &w);
 }
 
 static void

@@ -135,13 +135,13 @@ tl_causal_index_record(const TlRecord *rec)
 }
 
 /*
- * Answers remembered for the rest of the transaction (the apply worker asks about the same few
- * (writer, about) pairs for every record of a batch). For a pair, the witnesses around the last
- * question: the newest one before it (after_seq, its seen_seq) and the first one at or after it
- * (before_seq, PG_INT64_MAX when none): any writer_seq in (after_seq, before_seq] has the same
- * answer. Indexing a witness of the pair in this backend forgets the entry. When no later witness
- * exists the range is open: trusted only for other nodes' witnesses, which reach this node in
- * their writer's stream, in order; this node's own are written by other backends meanwhile.
+ * Answers remembered for the rest of the transaction (the apply worker asks about the same heads
+ * for every record of a batch). For a pair, the witnesses around the last question: the newest
+ * one before it (after_seq, its seen_seq) and the first one at or after it: any writer_seq in
+ * (after_seq, that one's writer_seq] has the same answer. When there is none, the range ends at
+ * the question's writer_seq: a witness stored later, by another backend (another peer's apply
+ * worker, this node's own), can only be newer. Indexing a witness of the pair in this backend
+ * forgets the entry.
  */
 typedef struct SeenKey
 {
@@ -159,6 +159,14 @@ typedef struct SeenMemo
 
 static HTAB *seen_memo;
 static LocalTransactionId seen_memo_lxid = InvalidLocalTransactionId;
+
+/* A subtransaction that rolls back may have stored witnesses: forget every answer. */
+static void
+seen_memo_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		seen_memo = NULL;		/* its memory goes with TopTransactionContext */
+}
 static SPIPlanPtr plan_seen_range;
 
 static SeenMemo *
@@ -170,9 +178,15 @@ memo_entry(const char *writer, const char *about, bool create)
 	if (seen_memo == NULL || seen_memo_lxid != MyProc->lxid)
 	{
 		HASHCTL		ctl;
+		static bool registered = false;
 
 		if (!create)
 			return NULL;
+		if (!registered)
+		{
+			RegisterSubXactCallback(seen_memo_subxact, NULL);
+			registered = true;
+		}
 		/* an older table went away with its transaction's TopTransactionContext */
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(SeenKey);
@@ -210,7 +224,6 @@ tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 	Datum		values[3];
 	TlAsOwner	save;
 	SeenMemo   *m = memo_entry(writer, about, false);
-	bool		mine = strcmp(writer, tl_node_name()) == 0;
 	int64		after = PG_INT64_MIN;
 	int64		before = PG_INT64_MAX;
 	int64		seen = -1;
@@ -247,10 +260,10 @@ tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 			before = DatumGetInt64(d);
 	}
 	tl_restore_user(&save);
-	if ((before != PG_INT64_MAX || !mine) && (m = memo_entry(writer, about, true)) != NULL)
+	if ((m = memo_entry(writer, about, true)) != NULL)
 	{
 		m->after_seq = after;
-		m->before_seq = before;
+		m->before_seq = before == PG_INT64_MAX ? writer_seq : before;
 		m->seen_seq = seen;
 	}
 	return seen;

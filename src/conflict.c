@@ -413,18 +413,18 @@ put_side(Datum *values, char *nulls, const TlSide *s)
  */
 static int64
 record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via,
-				int64 episode_id, int pairs)
+				int64 episode_id, int pairs, const TlSide *was_here, const TlSide *was_arrived)
 {
 	bool		arrived_is_a = memcmp(arrived->rid.bytes, here->rid.bytes, TL_RID_LEN) < 0;
 	const TlSide *a = arrived_is_a ? arrived : here;
 	const TlSide *b = arrived_is_a ? here : arrived;
 	TlDecision	d = decide(log, key, a, b);
-	Oid			types[22] = {TEXTOID, TEXTOID,
+	Oid			types[25] = {TEXTOID, TEXTOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID};
-	Datum		values[22];
-	char		nulls[23] = "                      ";
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[25];
+	char		nulls[26] = "                         ";
 	TlAsOwner	save;
 	bool		inserted;
 	int64		id = 0;
@@ -442,6 +442,10 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	values[19] = CStringGetTextDatum(d.reason);
 	values[20] = Int64GetDatum(episode_id);
 	values[21] = Int32GetDatum(pairs);
+	/* an UPDATE moves the row only from the pair the caller read (here's origin: seq, the other) */
+	values[22] = CStringGetTextDatum(was_here ? was_here->origin : here->origin);
+	values[23] = Int64GetDatum(was_here ? was_here->seq : -1);
+	values[24] = Int64GetDatum(was_arrived ? was_arrived->seq : -1);
 	tl_become_owner(&save);
 	if (episode_id == 0)
 		rc = SPI_execute_plan(prepared(&plan_insert_episode,
@@ -451,7 +455,7 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
 								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END, $22)"
 								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
-									   22, types), values, nulls, false, 0);
+									   25, types), values, nulls, false, 0);
 	else
 		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
 		rc = SPI_execute_plan(prepared(&plan_move_episode,
@@ -461,9 +465,11 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 								   " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
 								   " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
 								   " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
+									   " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
+									   "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
 								   " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
 								   "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-									   22, types), values, nulls, false, 0);
+									   25, types), values, nulls, false, 0);
 	if (rc != (episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "could not record a conflict");
 	inserted = SPI_processed == 1;
@@ -558,6 +564,14 @@ typedef struct WindowEntry
 static HTAB *window_cache;
 static LocalTransactionId window_cache_lxid = InvalidLocalTransactionId;
 
+/* A subtransaction that rolls back may have created segments: forget what was learnt (user reconcile() in a savepoint). */
+static void
+window_cache_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		window_cache = NULL;	/* its memory goes with TopTransactionContext */
+}
+
 static WindowEntry *
 window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
 {
@@ -568,6 +582,13 @@ window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
 	if (window_cache == NULL || window_cache_lxid != MyProc->lxid)
 	{
 		HASHCTL		ctl;
+		static bool registered = false;
+
+		if (!registered)
+		{
+			RegisterSubXactCallback(window_cache_subxact, NULL);
+			registered = true;
+		}
 
 		/* an older cache went away with its transaction's TopTransactionContext */
 		memset(&ctl, 0, sizeof(ctl));
@@ -610,17 +631,16 @@ remember_index(struct WindowEntry *e, Oid idx)
  * was absent (its own insert may have just created the segment).
  */
 static List *
-window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, TimestampTz own_ts)
+window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 {
 	List	   *segs = NIL;
 	TimestampTz start = tl_window_start(from_ts, log->interval_us);
-	TimestampTz own = tl_window_start(own_ts, log->interval_us);
 
 	if ((to_ts - start) / log->interval_us > 8)
 	{
 		ListCell   *lc;
 
-		foreach(lc, tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot()))
+		foreach(lc, tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetLatestSnapshot()))
 		{
 			WindowEntry *e = palloc0(sizeof(WindowEntry));
 
@@ -632,7 +652,8 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts, Timest
 	}
 	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
 	{
-		WindowEntry *e = window_entry(log, w, w == own);
+		/* an absent window is looked up again: heads are read through a fresh snapshot */
+		WindowEntry *e = window_entry(log, w, true);
 
 		if (e->exists)
 			segs = lappend(segs, e);
@@ -870,64 +891,24 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 
 /* The newest record of each origin for `key` among its records with ts in [from_ts, to_ts). */
 static List *
-scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, TimestampTz own_ts, Snapshot snap)
+scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap)
 {
 	List	   *heads = NIL;
 	ListCell   *lc;
 
-	foreach(lc, window_segments(log, from_ts, to_ts, own_ts))
+	foreach(lc, window_segments(log, from_ts, to_ts))
 		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, heads);
 	return heads;
 }
 
 /*
- * The newest record of `origin` for `key` in [from_ts, to_ts) (a list of at most one), through a
- * fresh snapshot: this node's own appends commit while the apply worker's batch runs, and the
- * cached heads do not know them. Rows in archive frames do not change.
- */
-static List *
-refresh_origin_head(const TlLog *log, text *key, const char *origin, TimestampTz from_ts, TimestampTz to_ts,
-					TimestampTz own_ts)
-{
-	Snapshot	snap = GetLatestSnapshot();
-	List	   *heads = NIL;
-	ListCell   *lc;
-
-	foreach(lc, window_segments(log, from_ts, to_ts, own_ts))
-	{
-		WindowEntry *e = lfirst(lc);
-		Relation	rel;
-		Oid			idx_oid;
-
-		rel = (OidIsValid(e->seg.relid) && e->seg.archive_attempt == 0)
-			? try_table_open(e->seg.relid, AccessShareLock) : NULL;
-		if (rel == NULL)
-			continue;
-		if (!cached_index(e, &idx_oid))
-		{
-			idx_oid = heads_index(rel);
-			remember_index(e, idx_oid);
-		}
-		if (OidIsValid(idx_oid))
-		{
-			Relation	idx = index_open(idx_oid, AccessShareLock);
-			TlSide	   *s = newest_of_origin(rel, idx, snap, key, origin, from_ts, to_ts);
-
-			if (s)
-				heads = merge_head(heads, s, false);
-			index_close(idx, AccessShareLock);
-		}
-		table_close(rel, AccessShareLock);
-	}
-	return heads;
-}
-
-/*
- * The heads of the keys the apply worker met in this transaction. Its snapshot does not see
- * the rows it inserted itself, and a streaming batch often holds a hot key many times: the heads
- * of a key are read from the segments once, then kept up to date as records of the key are
- * stored. Bounded: past HEADS_CACHE_BYTES the cache is emptied and heads are read again (the
- * rows stored since then are seen through a fresh snapshot). Reconciliation does not use it.
+ * The episodes of the keys the apply worker met in this transaction. A hot key is written again
+ * and again in a streaming batch and moves its episodes at every record: the moves are kept here
+ * and written every HEADS_FLUSH_EVERY checks, when the cache is full and before the worker
+ * commits, as one UPDATE per episode. The write checks that the row still holds the pair it was
+ * read with (another peer's apply worker, or a reconciliation, may have moved it meanwhile; then
+ * the newer side of each origin is taken). Bounded: past HEADS_CACHE_BYTES it is written and
+ * emptied. Reconciliation writes at once and does not use it.
  */
 #define HEADS_CACHE_BYTES	(16 * 1024 * 1024)
 
@@ -941,9 +922,6 @@ typedef struct HeadsEntry
 {
 	HeadsKey	k;
 	text	   *key;			/* the key itself: two keys may share a hash */
-	TimestampTz from_ts;		/* heads are the newest of each origin in [from_ts, to_ts) */
-	TimestampTz to_ts;
-	List	   *heads;
 	TlLog		log;
 	List	   *episodes;		/* CachedEpisode: the key's episodes met in this transaction */
 } HeadsEntry;
@@ -964,6 +942,8 @@ typedef struct CachedEpisode
 	const char *via;
 	bool		dirty;
 	int			moves;			/* pairs it went through since it was last written */
+	int64		stored1;		/* the seqs of the pair the row held when read or written here */
+	int64		stored2;
 } CachedEpisode;
 
 #define HEADS_FLUSH_EVERY	50000	/* checks between writes of the moved episodes */
@@ -1017,17 +997,20 @@ void
 tl_conflict_forget_heads(void)
 {
 	tl_conflict_flush();
+	if (heads_cxt != NULL && heads_cache_lxid == MyProc->lxid)
+		MemoryContextDelete(heads_cxt);
 	heads_cache_lxid = InvalidLocalTransactionId;
 	heads_cache = NULL;
-	heads_cxt = NULL;			/* went, or goes, with TopTransactionContext */
+	heads_cxt = NULL;			/* (an older one went with its transaction's TopTransactionContext) */
 }
 
 static HeadsEntry *
-heads_entry(const TlLog *log, text *key, bool *found)
+heads_entry(const TlLog *log, text *key)
 {
 	HeadsKey	k;
 	HeadsEntry *e;
 	bool		in_hash;
+	bool		same;
 
 	if (heads_cache != NULL && heads_cache_lxid == MyProc->lxid &&
 		(MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES || ++checks_since_flush >= HEADS_FLUSH_EVERY))
@@ -1039,9 +1022,9 @@ heads_entry(const TlLog *log, text *key, bool *found)
 	k.log_id = log->log_id;
 	k.key_hash = hash_bytes((const unsigned char *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 	e = hash_search(heads_cache, &k, HASH_ENTER, &in_hash);
-	*found = in_hash && VARSIZE_ANY_EXHDR(e->key) == VARSIZE_ANY_EXHDR(key) &&
+	same = in_hash && VARSIZE_ANY_EXHDR(e->key) == VARSIZE_ANY_EXHDR(key) &&
 		memcmp(VARDATA_ANY(e->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) == 0;
-	if (in_hash && !*found)
+	if (in_hash && !same)
 	{
 		ListCell   *lc;
 
@@ -1049,11 +1032,10 @@ heads_entry(const TlLog *log, text *key, bool *found)
 		foreach(lc, e->episodes)
 			flush_episode(e, lfirst(lc));
 	}
-	if (!*found)
+	if (!same)
 	{
 		e->key = MemoryContextAlloc(heads_cxt, VARSIZE_ANY(key));
 		memcpy(e->key, key, VARSIZE_ANY(key));
-		e->heads = NIL;
 		e->log = *log;
 		e->episodes = NIL;
 	}
@@ -1061,71 +1043,39 @@ heads_entry(const TlLog *log, text *key, bool *found)
 }
 
 /*
- * The heads of the record's key around it, [ts - window, ts + window], from the cache when it
- * covers that range, and the record made its origin's head when it is the newest. Returns the
- * heads of the other origins (NIL when the record is not its origin's head: a newer record of
- * its origin superseded it before it arrived).
+ * The heads of the record's key around it, [ts - window, ts + window], read through a fresh
+ * snapshot after a command counter increment: it sees the rows this transaction stored (the
+ * batch's snapshot does not), and those other backends committed meanwhile — this node's own
+ * appends, and other peers' apply workers. (Heads are not cached: a cache would miss both.)
+ * Returns the heads of the other origins; NIL when the record is not its origin's head (a newer
+ * record of its origin superseded it before it arrived). *entry: the key's cache entry for
+ * episodes (the apply worker's way).
  */
 static List *
 heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, HeadsEntry **entry)
 {
-	TimestampTz from_ts = rec->ts - WINDOW_US;
-	TimestampTz to_ts = rec->ts + WINDOW_US + 1;
-	List	   *heads = NIL;
-	List	   *fresh;
+	List	   *heads;
 	List	   *others = NIL;
 	ListCell   *lc;
-	HeadsEntry *e = NULL;
-	bool		found = false;
-	bool		superseded = false;
-	MemoryContext old;
+	Snapshot	snap;
 
 	if (cached)
-	{
-		*entry = e = heads_entry(log, rec->key, &found);
-		if (found && (from_ts < e->from_ts || to_ts > e->to_ts))
-			found = false;		/* cached for another range: read again */
-	}
-	if (found)
-	{
-		heads = e->heads;
-		fresh = refresh_origin_head(log, rec->key, tl_node_name(), e->from_ts, e->to_ts, rec->ts);
-	}
-	else
-	{
-		/* see the rows this transaction stored (the batch's snapshot does not) */
-		CommandCounterIncrement();
-		fresh = scan_heads(log, rec->key, from_ts, to_ts, rec->ts, GetLatestSnapshot());
-	}
+		*entry = heads_entry(log, rec->key);
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	heads = scan_heads(log, rec->key, rec->ts - WINDOW_US, rec->ts + WINDOW_US + 1, snap);
+	UnregisterSnapshot(snap);
 	*arrived = side_from_record(rec);
-	/* what the cache keeps lives in its context */
-	old = MemoryContextSwitchTo(cached ? heads_cxt : CurrentMemoryContext);
-	foreach(lc, fresh)
-		heads = merge_head(heads, lfirst(lc), cached);
-	MemoryContextSwitchTo(old);
 	foreach(lc, heads)
 	{
 		TlSide	   *h = lfirst(lc);
 
 		if (strcmp(h->origin, rec->origin) != 0)
-			others = lappend(others, h);	/* the caller's list; the sides may be the cache's */
+			others = lappend(others, h);
 		else if (newer(h, *arrived))
-			superseded = true;	/* a newer record of its origin came first */
+			return NIL;			/* a newer record of its origin came first */
 	}
-	old = MemoryContextSwitchTo(cached ? heads_cxt : CurrentMemoryContext);
-	if (!superseded)
-		heads = merge_head(heads, *arrived, cached);
-	if (cached)
-	{
-		if (!found)
-		{
-			e->from_ts = from_ts;
-			e->to_ts = to_ts;
-		}
-		e->heads = heads;
-	}
-	MemoryContextSwitchTo(old);
-	return superseded ? NIL : others;
+	return others;
 }
 
 /* ---- episodes ----------------------------------------------------------------------------- */
@@ -1219,13 +1169,64 @@ entry_episode(HeadsEntry *e, const TlSide *x, const TlSide *y)
 		ep->resolved = strcmp(row.status, "resolved") == 0;
 		ep->side1 = row.side_of_x;
 		ep->side2 = row.side_of_y;
+		ep->stored1 = row.side_of_x->seq;
+		ep->stored2 = row.side_of_y->seq;
 	}
 	e->episodes = lappend(e->episodes, ep);
 	MemoryContextSwitchTo(old);
 	return ep;
 }
 
-/* Write a moved or new episode: its row moves to the current pair, or a row is inserted. */
+/* A side standing for a stored seq (what an UPDATE expects the row to hold). */
+static TlSide
+seq_side(const char *origin, int64 seq)
+{
+	TlSide		s;
+
+	memset(&s, 0, sizeof(s));
+	s.origin = (char *) origin;
+	s.seq = seq;
+	return s;
+}
+
+/*
+ * The row of `ep` was moved (or decided) by another backend since this one read it: take the
+ * newer side of each origin, if that pair continues the row's episode. Returns the row's id when
+ * the row holds a pair at or past this one's afterwards, else 0.
+ */
+static int64
+merge_into_row(HeadsEntry *e, CachedEpisode *ep, const char *key)
+{
+	Episode		row;
+	TlSide	   *r1;
+	TlSide	   *r2;
+	TlSide	   *n1;
+	TlSide	   *n2;
+	int64		id = 0;
+
+	if (!find_episode(&e->log, key, ep->side1, ep->side2, &row) || strcmp(row.status, "resolved") == 0)
+		return 0;
+	r1 = row.side_of_x;			/* of origin1 */
+	r2 = row.side_of_y;
+	n1 = ep->side1->seq >= r1->seq ? ep->side1 : r1;
+	n2 = ep->side2->seq >= r2->seq ? ep->side2 : r2;
+	if (n1 == r1 && n2 == r2)
+		id = row.conflict_id;	/* already there, or past */
+	else if (concurrent(n1, n2) && continues(false, r1, r2, n1, n2))
+		id = record_conflict(&e->log, key, n1 == ep->side1 ? n2 : n1, n1 == ep->side1 ? n1 : n2, ep->via,
+							 row.conflict_id, Max(ep->moves, 1), n1 == ep->side1 ? r2 : r1, n1 == ep->side1 ? r1 : r2);
+	if (id != 0)
+	{
+		ep->stored1 = (n1 == r1 && n2 == r2) ? r1->seq : n1->seq;
+		ep->stored2 = (n1 == r1 && n2 == r2) ? r2->seq : n2->seq;
+	}
+	return id;
+}
+
+/*
+ * Write a moved or new episode: its row moves to the current pair (if it still holds the pair
+ * read or written here; else merge_into_row), or a row is inserted.
+ */
 static void
 flush_episode(HeadsEntry *e, CachedEpisode *ep)
 {
@@ -1242,9 +1243,26 @@ flush_episode(HeadsEntry *e, CachedEpisode *ep)
 	here = arrived1 ? ep->side2 : ep->side1;
 	key = text_to_cstring(e->key);
 	if (ep->conflict_id != 0)
-		id = record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves);
-	if (id == 0)				/* new, or decided by a person meanwhile */
-		id = record_conflict(&e->log, key, here, arrived, ep->via, 0, Max(ep->moves, 1));
+	{
+		TlSide		was1 = seq_side(ep->origin1, ep->stored1);
+		TlSide		was2 = seq_side(ep->origin2, ep->stored2);
+
+		id = record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves,
+							 arrived1 ? &was2 : &was1, arrived1 ? &was1 : &was2);
+		if (id != 0)
+		{
+			ep->stored1 = ep->side1->seq;
+			ep->stored2 = ep->side2->seq;
+		}
+		else
+			id = merge_into_row(e, ep, key);
+	}
+	if (id == 0)				/* new, or its row ended meanwhile */
+	{
+		id = record_conflict(&e->log, key, here, arrived, ep->via, 0, Max(ep->moves, 1), NULL, NULL);
+		ep->stored1 = ep->side1->seq;
+		ep->stored2 = ep->side2->seq;
+	}
 	ep->conflict_id = id;
 	ep->dirty = false;
 	ep->moves = 0;
@@ -1308,9 +1326,9 @@ note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const cha
 	if (known && ep.side_of_x->seq == x->seq && ep.side_of_y->seq == y->seq)
 		return false;			/* this very pair */
 	if (known && continues(strcmp(ep.status, "resolved") == 0, ep.side_of_x, ep.side_of_y, x, y) &&
-		record_conflict(log, key, y, x, via, ep.conflict_id, 1) != 0)
+		record_conflict(log, key, y, x, via, ep.conflict_id, 1, ep.side_of_y, ep.side_of_x) != 0)
 		return true;
-	return record_conflict(log, key, y, x, via, 0, 1) != 0;
+	return record_conflict(log, key, y, x, via, 0, 1, NULL, NULL) != 0;
 }
 
 /*
@@ -1698,7 +1716,7 @@ load_pending(void)
 	tl_spi_exec("SELECT conflict_id, log_name, key, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
 				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b, status = 'pending'"
 				" FROM tieredlog.conflict WHERE status = 'pending'"
-				"    OR (status = 'resolved_by_rule' AND detected_at > now() - make_interval(secs => $2))"
+				"    OR (status = 'resolved_by_rule' AND updated_at > now() - make_interval(secs => $2))"
 				" ORDER BY conflict_id LIMIT 100", 2, types, values, SPI_OK_SELECT);
 	spi = MemoryContextSwitchTo(outer);
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -18,9 +18,12 @@
  *                exactly what the rid was computed over),
  *                i64 ts, u8 has_source [str source], str origin, i64 seq, 16 bytes rid
  *   'C' commit:  u64 commit_lsn, u64 end_lsn, i64 commit_time
- * Version 2 differs in the payload only: u32 (length | 0x80000000) and jsonb's binary container
+ * Version 2 differs in the payload: u32 (length | 0x80000000) and jsonb's binary container
  * (the stored datum without its varlena header), so that neither side prints or parses it; the
- * receiver checks the container and prints it for the rid (wire.c).
+ * receiver checks the container and prints it for the rid (wire.c). And in the framing: items are
+ * gathered and one message carries a whole transaction ('B', its records, 'C'), or
+ * TL_BATCH_BYTES of it, so a one-record transaction costs the walsender one write, not three.
+ * Version 1 sends one item per message.
  * Options: proto_version ('1' or '2', required), format ('binary' default, or 'text': one
  * readable line per record without LSNs, xids or times, for pg_regress).
  *
@@ -70,6 +73,7 @@ typedef struct DecoderState
 	bool		binary_payload; /* protocol version 2: payloads as jsonb's binary container */
 	bool		in_move;		/* this transaction is a move: skip its segment inserts */
 	bool		began;			/* 'B' sent for this transaction */
+	StringInfoData pending;		/* version 2: items gathered for the next message */
 	HTAB	   *segment_logs;
 	Oid			data_nsp;
 } DecoderState;
@@ -85,6 +89,12 @@ decoder_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_i
 	HASHCTL		ctl;
 
 	st->cxt = AllocSetContextCreate(ctx->context, "tieredlog decoder", ALLOCSET_DEFAULT_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+		initStringInfo(&st->pending);
+		MemoryContextSwitchTo(old);
+	}
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(SegmentLog);
 	ctl.hcxt = ctx->context;
@@ -151,23 +161,59 @@ decoder_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	st->began = false;
 }
 
+#define TL_BATCH_BYTES	(64 * 1024)
+
+/* Where the next item goes: the message being written, or (version 2) the gathered items. */
+static StringInfo
+item_buffer(LogicalDecodingContext *ctx, bool last_write)
+{
+	DecoderState *st = ctx->output_plugin_private;
+
+	if (st->binary_payload && !st->text_format)
+		return &st->pending;
+	OutputPluginPrepareWrite(ctx, last_write);
+	return ctx->out;
+}
+
+/*
+ * The item is complete: version 1 and text write it now; version 2 writes the gathered items as
+ * one message at the end of the transaction (last) or when they reach TL_BATCH_BYTES.
+ */
+static void
+item_done(LogicalDecodingContext *ctx, bool last_write, bool txn_end)
+{
+	DecoderState *st = ctx->output_plugin_private;
+
+	if (!st->binary_payload || st->text_format)
+	{
+		OutputPluginWrite(ctx, last_write);
+		return;
+	}
+	if (!txn_end && st->pending.len < TL_BATCH_BYTES)
+		return;
+	OutputPluginPrepareWrite(ctx, txn_end);
+	appendBinaryStringInfo(ctx->out, st->pending.data, st->pending.len);
+	OutputPluginWrite(ctx, txn_end);
+	resetStringInfo(&st->pending);
+}
+
 /* 'B' is sent lazily, before the transaction's first record: most transactions have none. */
 static void
 send_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	DecoderState *st = ctx->output_plugin_private;
+	StringInfo	out = item_buffer(ctx, false);
 
-	OutputPluginPrepareWrite(ctx, false);
 	if (st->text_format)
-		appendStringInfoString(ctx->out, "BEGIN");
+		appendStringInfoString(out, "BEGIN");
 	else
 	{
-		tl_wire_put_u8(ctx->out, 'B');
-		tl_wire_put_u64(ctx->out, txn->final_lsn);
-		tl_wire_put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
-		tl_wire_put_u32(ctx->out, txn->xid);
+		tl_wire_put_u8(out, 'B');
+		tl_wire_put_u64(out, txn->final_lsn);
+		tl_wire_put_u64(out, (uint64) txn->xact_time.commit_time);
+		tl_wire_put_u32(out, txn->xid);
 	}
-	OutputPluginWrite(ctx, false);
+	item_done(ctx, false, false);
 	st->began = true;
 }
 
@@ -182,17 +228,20 @@ decoder_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr co
 		return;
 	}
 	OutputPluginUpdateProgress(ctx, false);
-	OutputPluginPrepareWrite(ctx, true);
-	if (st->text_format)
-		appendStringInfoString(ctx->out, "COMMIT");
-	else
 	{
-		tl_wire_put_u8(ctx->out, 'C');
-		tl_wire_put_u64(ctx->out, commit_lsn);
-		tl_wire_put_u64(ctx->out, txn->end_lsn);
-		tl_wire_put_u64(ctx->out, (uint64) txn->xact_time.commit_time);
+		StringInfo	out = item_buffer(ctx, true);
+
+		if (st->text_format)
+			appendStringInfoString(out, "COMMIT");
+		else
+		{
+			tl_wire_put_u8(out, 'C');
+			tl_wire_put_u64(out, commit_lsn);
+			tl_wire_put_u64(out, txn->end_lsn);
+			tl_wire_put_u64(out, (uint64) txn->xact_time.commit_time);
+		}
 	}
-	OutputPluginWrite(ctx, true);
+	item_done(ctx, true, true);
 }
 
 static void
@@ -369,12 +418,15 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 			v[i] = PointerGetDatum(PG_DETOAST_DATUM(v[i]));
 	if (!st->began)
 		send_begin(ctx, txn);
-	OutputPluginPrepareWrite(ctx, true);
-	if (st->text_format)
-		write_record_text(ctx->out, sl, v, n);
-	else
-		write_record_binary(ctx->out, sl, v, n, st->binary_payload);
-	OutputPluginWrite(ctx, true);
+	{
+		StringInfo	out = item_buffer(ctx, true);
+
+		if (st->text_format)
+			write_record_text(out, sl, v, n);
+		else
+			write_record_binary(out, sl, v, n, st->binary_payload);
+	}
+	item_done(ctx, true, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->cxt);
 }

@@ -207,7 +207,10 @@ json_int(StringInfo j, const char *name, int64 v)
 	appendStringInfo(j, "%s\"%s\": " INT64_FORMAT, j->len > 1 ? ", " : "", name, v);
 }
 
-/* _wire_decode(message bytea) RETURNS jsonb: one stream message, read as apply.c reads it */
+/*
+ * _wire_decode(message bytea) RETURNS jsonb: one stream message, read as apply.c reads it (its
+ * items one after the other); the fields of the last item, and how many there were.
+ */
 Datum
 tieredlog_wire_decode(PG_FUNCTION_ARGS)
 {
@@ -216,44 +219,52 @@ tieredlog_wire_decode(PG_FUNCTION_ARGS)
 	StringInfoData j;
 	uint8		kind;
 
-	require_superuser("tieredlog._wire_decode");
-	initStringInfo(&j);
-	appendStringInfoChar(&j, '{');
-	kind = tl_wire_u8(&w);
-	switch (kind)
-	{
-		case 'B':
-			json_field(&j, "kind", "B", 1);
-			json_int(&j, "final_lsn", (int64) tl_wire_u64(&w));
-			json_int(&j, "commit_time", (int64) tl_wire_u64(&w));
-			json_int(&j, "xid", tl_wire_u32(&w));
-			break;
-		case 'C':
-			json_field(&j, "kind", "C", 1);
-			json_int(&j, "commit_lsn", (int64) tl_wire_u64(&w));
-			json_int(&j, "end_lsn", (int64) tl_wire_u64(&w));
-			json_int(&j, "commit_time", (int64) tl_wire_u64(&w));
-			break;
-		case 'R':
-			{
-				TlWireRecord wr;
+	int			items = 0;
 
-				tl_wire_get_record(&w, &wr);
-				json_field(&j, "kind", "R", 1);
-				json_field(&j, "log", wr.log_name, strlen(wr.log_name));
-				json_int(&j, "interval_us", wr.interval_us);
-				json_field(&j, "key", VARDATA_ANY(wr.rec.key), VARSIZE_ANY_EXHDR(wr.rec.key));
-				json_field(&j, "payload", wr.payload_text, wr.payload_len);
-				json_int(&j, "ts", wr.rec.ts);
-				if (wr.rec.source)
-					json_field(&j, "source", VARDATA_ANY(wr.rec.source), VARSIZE_ANY_EXHDR(wr.rec.source));
-				json_field(&j, "origin", wr.rec.origin, strlen(wr.rec.origin));
-				json_int(&j, "seq", wr.rec.seq);
+	require_superuser("tieredlog._wire_decode");
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		items++;
+		initStringInfo(&j);
+		appendStringInfoChar(&j, '{');
+		kind = tl_wire_u8(&w);
+		switch (kind)
+		{
+			case 'B':
+				json_field(&j, "kind", "B", 1);
+				json_int(&j, "final_lsn", (int64) tl_wire_u64(&w));
+				json_int(&j, "commit_time", (int64) tl_wire_u64(&w));
+				json_int(&j, "xid", tl_wire_u32(&w));
 				break;
-			}
-		default:
-			tl_wire_fail("unknown message kind");
-	}
+			case 'C':
+				json_field(&j, "kind", "C", 1);
+				json_int(&j, "commit_lsn", (int64) tl_wire_u64(&w));
+				json_int(&j, "end_lsn", (int64) tl_wire_u64(&w));
+				json_int(&j, "commit_time", (int64) tl_wire_u64(&w));
+				break;
+			case 'R':
+				{
+					TlWireRecord wr;
+
+					tl_wire_get_record(&w, &wr);
+					json_field(&j, "kind", "R", 1);
+					json_field(&j, "log", wr.log_name, strlen(wr.log_name));
+					json_int(&j, "interval_us", wr.interval_us);
+					json_field(&j, "key", VARDATA_ANY(wr.rec.key), VARSIZE_ANY_EXHDR(wr.rec.key));
+					json_field(&j, "payload", wr.payload_text, wr.payload_len);
+					json_int(&j, "ts", wr.rec.ts);
+					if (wr.rec.source)
+						json_field(&j, "source", VARDATA_ANY(wr.rec.source), VARSIZE_ANY_EXHDR(wr.rec.source));
+					json_field(&j, "origin", wr.rec.origin, strlen(wr.rec.origin));
+					json_int(&j, "seq", wr.rec.seq);
+					break;
+				}
+			default:
+				tl_wire_fail("unknown message kind");
+		}
+	} while (w.p < w.end);
+	json_int(&j, "items", items);
 	json_int(&j, "trailing", w.end - w.p);
 	appendStringInfoChar(&j, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(j.data)));
