@@ -938,6 +938,7 @@ tieredlog_apply_main(Datum arg)
 	as.peer_id = peer_id;
 	as.peer_name = peer.name;
 	as.peer_node = peer.node_name;
+	tl_causal_set_stream_writer(peer.node_name);
 	as.saved_until = peer.applied_until;
 	/* counters carry on across restarts of the worker (not of the server) */
 	SpinLockAcquire(&ashared->mutex);

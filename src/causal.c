@@ -140,8 +140,9 @@ tl_causal_index_record(const TlRecord *rec)
  * one before it (after_seq, its seen_seq) and the first one at or after it: any writer_seq in
  * (after_seq, that one's writer_seq] has the same answer. When there is none, the range ends at
  * the question's writer_seq: a witness stored later, by another backend (another peer's apply
- * worker, this node's own), can only be newer. Indexing a witness of the pair in this backend
- * forgets the entry.
+ * worker, this node's own), can only be newer — except for the apply worker's own peer, whose
+ * witnesses only this backend stores (tl_causal_set_stream_writer): open. Indexing a witness of
+ * the pair in this backend forgets the entry.
  */
 typedef struct SeenKey
 {
@@ -159,6 +160,18 @@ typedef struct SeenMemo
 
 static HTAB *seen_memo;
 static LocalTransactionId seen_memo_lxid = InvalidLocalTransactionId;
+static char *stream_writer;		/* the apply worker's peer: its witnesses come through this backend */
+
+/*
+ * The apply worker streams the records of `writer` (its peer) and indexes that node's witnesses
+ * itself, in the order the node wrote them: answers about it may be remembered past the newest
+ * known witness, until this backend indexes the next one.
+ */
+void
+tl_causal_set_stream_writer(const char *writer)
+{
+	stream_writer = MemoryContextStrdup(TopMemoryContext, writer);
+}
 
 /* A subtransaction that rolls back may have stored witnesses: forget every answer. */
 static void
@@ -263,7 +276,8 @@ tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 	if ((m = memo_entry(writer, about, true)) != NULL)
 	{
 		m->after_seq = after;
-		m->before_seq = before == PG_INT64_MAX ? writer_seq : before;
+		m->before_seq = before != PG_INT64_MAX ? before
+			: (stream_writer && strcmp(writer, stream_writer) == 0) ? PG_INT64_MAX : writer_seq;
 		m->seen_seq = seen;
 	}
 	return seen;

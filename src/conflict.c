@@ -1738,6 +1738,85 @@ load_pending(void)
 }
 
 /*
+ * Two apply workers (two peers) storing new records of one key at the same moment do not see
+ * each other's uncommitted record, so neither compares the two new heads. Every cycle the worker
+ * takes the keys whose episodes were written since its last pass (with an overlap for
+ * transactions that started before it) and compares their current heads again, as a
+ * reconciliation would: the missing pair moves its episode or opens one. Returns how many.
+ */
+static TimestampTz settled_since = 0;
+
+static int
+settle_heads(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz since = settled_since != 0 ? settled_since : start - WINDOW_US;
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1] = {TimestampTzGetDatum(since)};
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext spi;
+	TlAsOwner	save;
+	int			n;
+	char	  **logs;
+	char	  **keys;
+	TimestampTz *anchors;
+	int			changed = 0;
+
+	if (tl_conflict_window_s <= 0)
+		return 0;
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT log_name, key, max(greatest(ts_a, ts_b)) FROM tieredlog.conflict"
+				" WHERE updated_at >= $1 AND status <> 'resolved' GROUP BY log_name, key LIMIT 1000",
+				1, types, values, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	spi = MemoryContextSwitchTo(outer);
+	logs = palloc(sizeof(char *) * (n + 1));
+	keys = palloc(sizeof(char *) * (n + 1));
+	anchors = palloc(sizeof(TimestampTz) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		logs[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		keys[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		anchors[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	MemoryContextSwitchTo(spi);
+	tl_restore_user(&save);
+	for (int i = 0; i < n; i++)
+	{
+		TlLog		log;
+		text	   *key = cstring_to_text(keys[i]);
+		Snapshot	snap;
+		List	   *heads;
+		ListCell   *lx;
+		ListCell   *ly;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!tl_lookup_log_if_exists(logs[i], &log))
+			continue;
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		heads = scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap);
+		UnregisterSnapshot(snap);
+		foreach(lx, heads)
+			for_each_cell(ly, heads, lnext(heads, lx))
+		{
+			TlSide	   *x = lfirst(lx);
+			TlSide	   *y = lfirst(ly);
+
+			if (x->ts - y->ts > WINDOW_US || y->ts - x->ts > WINDOW_US || !concurrent(x, y))
+				continue;
+			/* as if the newer of the two had arrived last */
+			if (later(x, y) ? note_pair_now(&log, keys[i], x, y, "streaming")
+				: note_pair_now(&log, keys[i], y, x, "streaming"))
+				changed++;
+		}
+	}
+	settled_since = start - 10 * USECS_PER_SEC;
+	return changed;
+}
+
+/*
  * Pending conflicts whose sides turned out to be ordered (a witness arrived after the second
  * record), or that a later record superseded (a decision made on another node, a new write that
  * saw both), are resolved; settled conflicts past the retention are removed. Returns how many
@@ -1746,9 +1825,12 @@ load_pending(void)
 int
 tl_conflict_sweep(void)
 {
-	List	   *pending = load_pending();
+	List	   *pending;
 	ListCell   *lc;
 	int			resolved = 0;
+
+	(void) settle_heads();
+	pending = load_pending();
 
 	foreach(lc, pending)
 	{
