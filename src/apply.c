@@ -650,13 +650,31 @@ note_seen(ApplyState *as)
 	as->noted_seq = as->seen_seq;
 }
 
+/* A second without data: write the conflict episodes whose moves commits left for later. */
+static void
+write_conflicts_when_idle(ApplyState *as)
+{
+	XLogRecPtr	saved_lsn = replorigin_session_origin_lsn;
+
+	if (as->in_xact || !tl_conflict_unwritten())
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;	/* bookkeeping: the origin stays where it is */
+	tl_conflict_flush(true);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	replorigin_session_origin_lsn = saved_lsn;
+}
+
 static void
 commit_batch(ApplyState *as)
 {
 	/* never in the middle of a peer transaction: it becomes visible here whole or not at all */
 	if (!as->in_xact || as->in_remote_xact)
 		return;
-	tl_conflict_flush();		/* the conflict episodes moved since the last flush */
+	tl_conflict_flush(false);	/* new conflict episodes, and moves not written for a second */
 	if (as->batch_xacts > 0 && as->batch_commit_time - as->saved_until >= 10 * USECS_PER_SEC)
 		save_progress_time(as);
 	if (as->batch_xacts > 0)
@@ -884,9 +902,9 @@ stream(ApplyState *as)
 		/* nothing buffered: commit what we have, confirm it, and wait for the socket */
 		commit_batch(as);
 		send_feedback(as, false);
-		(void) WaitLatchOrSocket(MyLatch,
-								 WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION);
+		if (WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							  PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION) & WL_TIMEOUT)
+			write_conflicts_when_idle(as);
 		ResetLatch(MyLatch);
 		if (PQconsumeInput(as->conn) == 0)
 			ereport(ERROR,

@@ -37,9 +37,10 @@
  *		same conflicts. Settled conflicts go after tieredlog.conflict_retention, and so do the
  *		witnesses of tieredlog.seen (but each writer's newest about each origin).
  *
- *		The apply worker keeps the heads and episodes of the keys of its transaction in memory
- *		(heads_cxt, at most HEADS_CACHE_BYTES) and writes moved episodes every HEADS_FLUSH_EVERY
- *		checks, when the cache is full and before it commits (tl_conflict_flush).
+ *		The apply worker keeps the episodes of the keys it met in memory (heads_cxt, at most
+ *		HEADS_CACHE_BYTES, across its transactions) and writes them: new ones before it commits,
+ *		moved ones within MOVE_WRITE_DELAY_US, all every HEADS_FLUSH_EVERY checks and when the cache
+ *		is full (tl_conflict_flush).
  *
  * Locking: rows of tieredlog.conflict are written through SPI in the caller's transaction (one
  * row per episode: INSERT ... ON CONFLICT DO NOTHING, or an UPDATE that moves it unless a person
@@ -944,34 +945,56 @@ typedef struct CachedEpisode
 	int			moves;			/* pairs it went through since it was last written */
 	int64		stored1;		/* the seqs of the pair the row held when read or written here */
 	int64		stored2;
+	TimestampTz written_at;		/* when it was last read or written here */
 } CachedEpisode;
 
-#define HEADS_FLUSH_EVERY	50000	/* checks between writes of the moved episodes */
+#define HEADS_FLUSH_EVERY	50000	/* checks between writes of every moved episode */
+#define MOVE_WRITE_DELAY_US	(1000 * 1000)	/* a moved episode is written within 1 s */
 
+/*
+ * The cache lives across the apply worker's transactions (its rows may be changed meanwhile by
+ * other backends: every write checks the pair it expects, and merges otherwise). A batch's
+ * commit writes every new episode, and the moved ones not written for MOVE_WRITE_DELAY_US: a hot
+ * key moves its episodes at every record, and writing them at every commit was most of the
+ * apply's time. A move lost in a crash is repaired by the worker's pass over recently written
+ * keys (settle_heads), which compares the current heads again.
+ */
 static MemoryContext heads_cxt;
 static HTAB *heads_cache;
-static LocalTransactionId heads_cache_lxid = InvalidLocalTransactionId;
 static int	checks_since_flush;
+static bool unwritten;			/* some cached episode is dirty */
 
 static void flush_episode(HeadsEntry *e, CachedEpisode *ep);
 
-/* Write every episode moved in this transaction and not written yet (the apply worker, before it commits). */
+/*
+ * Write the episodes moved or opened here and not written yet: all of them, or (at a commit)
+ * the new ones and those moved more than MOVE_WRITE_DELAY_US after their last write.
+ */
 void
-tl_conflict_flush(void)
+tl_conflict_flush(bool everything)
 {
 	HASH_SEQ_STATUS it;
 	HeadsEntry *e;
+	TimestampTz due = GetCurrentTimestamp() - MOVE_WRITE_DELAY_US;
 
-	checks_since_flush = 0;
-	if (heads_cache == NULL || heads_cache_lxid != MyProc->lxid)
+	if (everything)
+		checks_since_flush = 0;
+	if (heads_cache == NULL || !unwritten)
 		return;
+	if (everything)
+		unwritten = false;
 	hash_seq_init(&it, heads_cache);
 	while ((e = hash_seq_search(&it)) != NULL)
 	{
 		ListCell   *lc;
 
 		foreach(lc, e->episodes)
-			flush_episode(e, lfirst(lc));
+		{
+			CachedEpisode *ep = lfirst(lc);
+
+			if (everything || ep->conflict_id == 0 || ep->written_at <= due)
+				flush_episode(e, ep);
+		}
 	}
 }
 
@@ -980,28 +1003,32 @@ heads_cache_reset(void)
 {
 	HASHCTL		ctl;
 
-	if (heads_cxt == NULL || heads_cache_lxid != MyProc->lxid)
-		heads_cxt = AllocSetContextCreate(TopTransactionContext, "tieredlog heads", ALLOCSET_DEFAULT_SIZES);
+	if (heads_cxt == NULL)
+		heads_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog episodes", ALLOCSET_DEFAULT_SIZES);
 	else
 		MemoryContextReset(heads_cxt);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(HeadsKey);
 	ctl.entrysize = sizeof(HeadsEntry);
 	ctl.hcxt = heads_cxt;
-	heads_cache = hash_create("tieredlog heads", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	heads_cache_lxid = MyProc->lxid;
+	heads_cache = hash_create("tieredlog episodes", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* Forget every cached head (a stored record was replaced in this transaction). */
+/* Has the apply worker moved or opened episodes it has not written yet? */
+bool
+tl_conflict_unwritten(void)
+{
+	return unwritten;
+}
+
+/* Write and forget every cached episode (a stored record was replaced: sides may hold its old content). */
 void
 tl_conflict_forget_heads(void)
 {
-	tl_conflict_flush();
-	if (heads_cxt != NULL && heads_cache_lxid == MyProc->lxid)
-		MemoryContextDelete(heads_cxt);
-	heads_cache_lxid = InvalidLocalTransactionId;
+	tl_conflict_flush(true);
+	if (heads_cxt != NULL)
+		MemoryContextReset(heads_cxt);
 	heads_cache = NULL;
-	heads_cxt = NULL;			/* (an older one went with its transaction's TopTransactionContext) */
 }
 
 static HeadsEntry *
@@ -1012,11 +1039,10 @@ heads_entry(const TlLog *log, text *key)
 	bool		in_hash;
 	bool		same;
 
-	if (heads_cache != NULL && heads_cache_lxid == MyProc->lxid &&
+	if (heads_cache != NULL &&
 		(MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES || ++checks_since_flush >= HEADS_FLUSH_EVERY))
-		tl_conflict_flush();	/* the bookkeeping is written as the worker goes */
-	if (heads_cache == NULL || heads_cache_lxid != MyProc->lxid ||
-		MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES)
+		tl_conflict_flush(true);	/* the bookkeeping is written as the worker goes */
+	if (heads_cache == NULL || MemoryContextMemAllocated(heads_cxt, true) > HEADS_CACHE_BYTES)
 		heads_cache_reset();
 	memset(&k, 0, sizeof(k));
 	k.log_id = log->log_id;
@@ -1036,9 +1062,9 @@ heads_entry(const TlLog *log, text *key)
 	{
 		e->key = MemoryContextAlloc(heads_cxt, VARSIZE_ANY(key));
 		memcpy(e->key, key, VARSIZE_ANY(key));
-		e->log = *log;
 		e->episodes = NIL;
 	}
+	e->log = *log;				/* its rule as it is now */
 	return e;
 }
 
@@ -1171,6 +1197,7 @@ entry_episode(HeadsEntry *e, const TlSide *x, const TlSide *y)
 		ep->side2 = row.side_of_y;
 		ep->stored1 = row.side_of_x->seq;
 		ep->stored2 = row.side_of_y->seq;
+		ep->written_at = GetCurrentTimestamp();
 	}
 	e->episodes = lappend(e->episodes, ep);
 	MemoryContextSwitchTo(old);
@@ -1266,6 +1293,7 @@ flush_episode(HeadsEntry *e, CachedEpisode *ep)
 	ep->conflict_id = id;
 	ep->dirty = false;
 	ep->moves = 0;
+	ep->written_at = GetCurrentTimestamp();
 }
 
 /* Side of `ep` recorded for `origin`. */
@@ -1313,6 +1341,7 @@ note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
 	ep->arrived_origin = first_is_x ? ep->origin1 : ep->origin2;
 	ep->via = via;
 	ep->dirty = true;
+	unwritten = true;
 	return true;
 }
 

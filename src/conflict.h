@@ -43,6 +43,7 @@ extern TlSide *tl_conflict_latest(const TlLog *log, text *key);
 extern char *tl_conflict_resolve(int64 conflict_id, const char *winner);
 extern int	tl_conflict_sweep(void);
 extern void tl_conflict_forget_heads(void);
-extern void tl_conflict_flush(void);
+extern void tl_conflict_flush(bool everything);
+extern bool tl_conflict_unwritten(void);
 
 #endif							/* TIEREDLOG_CONFLICT_H */

@@ -13,6 +13,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes;
 use TlCluster;
 
 my @nodes;
@@ -77,6 +78,13 @@ sub latest_all
 sub same_everywhere
 {
 	my ($log, $what) = @_;
+	# an apply worker writes moved episodes within a second or two of its last batch
+	for (my $i = 0; $i < 60; $i++)
+	{
+		my %seen = map { (episodes($_, $log) // '') => 1 } @nodes;
+		last if keys %seen == 1;
+		Time::HiRes::usleep(500_000);
+	}
 	my $want = episodes($e1, $log);
 	my $latest = latest_all($e1, $log);
 	for my $n ($e2, $e3)
