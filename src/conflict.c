@@ -55,6 +55,8 @@
 #include "access/table.h"
 #include "catalog/pg_collation.h"
 #include "access/xact.h"
+#include "access/transam.h"
+#include "storage/lwlock.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -923,6 +925,10 @@ typedef struct HeadsEntry
 {
 	HeadsKey	k;
 	text	   *key;			/* the key itself: two keys may share a hash */
+	List	   *heads;			/* newest record of each origin with ts in [from_ts, to_ts) ... */
+	TimestampTz from_ts;
+	TimestampTz to_ts;
+	uint64		completions;	/* ... while no other transaction completed since they were read */
 	TlLog		log;
 	List	   *episodes;		/* CachedEpisode: the key's episodes met in this transaction */
 } HeadsEntry;
@@ -1063,35 +1069,86 @@ heads_entry(const TlLog *log, text *key)
 		e->key = MemoryContextAlloc(heads_cxt, VARSIZE_ANY(key));
 		memcpy(e->key, key, VARSIZE_ANY(key));
 		e->episodes = NIL;
+		e->heads = NIL;
+		e->completions = 0;		/* never valid: xactCompletionCount starts at 1 */
 	}
 	e->log = *log;				/* its rule as it is now */
 	return e;
+}
+
+/* How many transactions have completed on this server (what snapshot reuse checks, procarray.c). */
+static uint64
+completed_transactions(void)
+{
+	uint64		n;
+
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	n = ShmemVariableCache->xactCompletionCount;
+	LWLockRelease(ProcArrayLock);
+	return n;
 }
 
 /*
  * The heads of the record's key around it, [ts - window, ts + window], read through a fresh
  * snapshot after a command counter increment: it sees the rows this transaction stored (the
  * batch's snapshot does not), and those other backends committed meanwhile — this node's own
- * appends, and other peers' apply workers. (Heads are not cached: a cache would miss both.)
- * Returns the heads of the other origins; NIL when the record is not its origin's head (a newer
- * record of its origin superseded it before it arrived). *entry: the key's cache entry for
- * episodes (the apply worker's way).
+ * appends, other peers' apply workers. The apply worker keeps a key's heads (over a range twice
+ * as wide) only while no other transaction completes on this server — nothing new can be visible
+ * then but its own inserts, which it adds itself — so with one peer streaming it reads a hot key
+ * once per batch. Returns the heads of the other origins; NIL when the record is not its origin's
+ * head (a newer record of its origin superseded it before it arrived). *entry: the key's cache
+ * entry (the apply worker's way).
  */
 static List *
 heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, HeadsEntry **entry)
 {
-	List	   *heads;
+	List	   *heads = NIL;
 	List	   *others = NIL;
 	ListCell   *lc;
-	Snapshot	snap;
+	HeadsEntry *e = NULL;
+	uint64		completions = 0;
+	bool		superseded = false;
+	MemoryContext old;
 
 	if (cached)
-		*entry = heads_entry(log, rec->key);
-	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	heads = scan_heads(log, rec->key, rec->ts - WINDOW_US, rec->ts + WINDOW_US + 1, snap);
-	UnregisterSnapshot(snap);
+	{
+		*entry = e = heads_entry(log, rec->key);
+		completions = completed_transactions();
+	}
 	*arrived = side_from_record(rec);
+	if (e && e->completions == completions && rec->ts - WINDOW_US >= e->from_ts &&
+		rec->ts + WINDOW_US + 1 <= e->to_ts)
+		heads = e->heads;
+	else
+	{
+		TimestampTz from_ts = rec->ts - (cached ? 2 : 1) * WINDOW_US;
+		TimestampTz to_ts = rec->ts + (cached ? 2 : 1) * WINDOW_US + 1;
+		Snapshot	snap;
+		List	   *fresh;
+
+		CommandCounterIncrement();
+		snap = RegisterSnapshot(GetLatestSnapshot());
+		fresh = scan_heads(log, rec->key, from_ts, to_ts, snap);
+		UnregisterSnapshot(snap);
+		if (e)
+		{
+			/* the cache keeps copies; the ones it had go (the lists are small) */
+			old = MemoryContextSwitchTo(heads_cxt);
+			foreach(lc, e->heads)
+				side_free(lfirst(lc));
+			list_free(e->heads);
+			e->heads = NIL;
+			foreach(lc, fresh)
+				e->heads = merge_head(e->heads, lfirst(lc), true);
+			MemoryContextSwitchTo(old);
+			e->from_ts = from_ts;
+			e->to_ts = to_ts;
+			e->completions = completions;
+			heads = e->heads;
+		}
+		else
+			heads = fresh;
+	}
 	foreach(lc, heads)
 	{
 		TlSide	   *h = lfirst(lc);
@@ -1099,9 +1156,15 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 		if (strcmp(h->origin, rec->origin) != 0)
 			others = lappend(others, h);
 		else if (newer(h, *arrived))
-			return NIL;			/* a newer record of its origin came first */
+			superseded = true;	/* a newer record of its origin came first */
 	}
-	return others;
+	if (e && !superseded)
+	{
+		old = MemoryContextSwitchTo(heads_cxt);
+		e->heads = merge_head(e->heads, *arrived, true);	/* this insert, which the cache now knows */
+		MemoryContextSwitchTo(old);
+	}
+	return superseded ? NIL : others;
 }
 
 /* ---- episodes ----------------------------------------------------------------------------- */
