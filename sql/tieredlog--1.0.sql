@@ -268,6 +268,8 @@ CREATE TABLE tieredlog.conflict (
 	CHECK (rid_a < rid_b)
 );
 CREATE INDEX conflict_pending ON tieredlog.conflict (log_name, key) WHERE status = 'pending';
+-- the worker's settle pass: episodes written since its last pass (conflict.c)
+CREATE INDEX conflict_updated ON tieredlog.conflict (updated_at);
 
 -- Every record of the internal log _seen stored here, indexed: `writer` had stored the records
 -- of `about` up to seen_seq before it wrote its record writer_seq (causal.c).
