@@ -42,6 +42,7 @@
 
 #include "append.h"
 #include "causal.h"
+#include "safe_spi.h"
 #include "catalog.h"
 #include "segment.h"
 #include "segrows.h"
@@ -87,20 +88,6 @@ static SPIPlanPtr plan_insert;
 
 static void memo_forget(const char *writer, const char *about);
 
-static SPIPlanPtr
-prepare(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		*plan = p;
-	}
-	return *plan;
-}
-
 /* Index a "_seen" record: `writer` wrote, as its record `writer_seq`, that it had `about` up to seen_seq. */
 void
 tl_causal_index(const char *writer, int64 writer_seq, const char *about, int64 seen_seq)
@@ -117,7 +104,7 @@ tl_causal_index(const char *writer, int64 writer_seq, const char *about, int64 s
 	values[2] = CStringGetTextDatum(about);
 	values[3] = Int64GetDatum(seen_seq);
 	tl_become_owner(&save);
-	if (SPI_execute_plan(prepare(&plan_insert,
+	if (SPI_execute_plan(tl_spi_prepare_once(&plan_insert,
 								 "INSERT INTO tieredlog.seen (writer, writer_seq, about, seen_seq)"
 								 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", 4, types),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
@@ -248,7 +235,7 @@ tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 	values[2] = Int64GetDatum(writer_seq);
 	tl_become_owner(&save);
 	/* not read-only: a fresh snapshot that also sees witnesses stored earlier in this transaction */
-	if (SPI_execute_plan(prepare(&plan_seen_range,
+	if (SPI_execute_plan(tl_spi_prepare_once(&plan_seen_range,
 								 "SELECT b.writer_seq, b.seen_seq,"
 								 " (SELECT min(a.writer_seq) FROM tieredlog.seen a WHERE a.writer = $1 AND a.about = $2"
 								 "   AND a.writer_seq >= $3)"

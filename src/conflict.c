@@ -367,21 +367,6 @@ decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
 
 static TlSide *conflict_side_row(SPITupleTable *tt, uint64 row, int first_col);
 
-/* A statement prepared once per backend (conflict detection runs for every applied record). */
-static SPIPlanPtr
-prepared(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-		*plan = p;
-	}
-	return *plan;
-}
-
 static SPIPlanPtr plan_insert_episode;
 static SPIPlanPtr plan_move_episode;
 static SPIPlanPtr plan_find_episode;
@@ -451,7 +436,7 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	values[24] = Int64GetDatum(was_arrived ? was_arrived->seq : -1);
 	tl_become_owner(&save);
 	if (episode_id == 0)
-		rc = SPI_execute_plan(prepared(&plan_insert_episode,
+		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_insert_episode,
 									   "INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
 								   " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
 								   " status, winner, reason, resolved_at, pairs)"
@@ -461,7 +446,7 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 									   25, types), values, nulls, false, 0);
 	else
 		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
-		rc = SPI_execute_plan(prepared(&plan_move_episode,
+		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
 									   "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
 								   " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
 								   " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
@@ -1192,7 +1177,7 @@ find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y
 	values[2] = CStringGetTextDatum(x->origin);
 	values[3] = CStringGetTextDatum(y->origin);
 	tl_become_owner(&save);
-	if (SPI_execute_plan(prepared(&plan_find_episode,
+	if (SPI_execute_plan(tl_spi_prepare_once(&plan_find_episode,
 								  "SELECT conflict_id, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
 								  " rid_b, origin_b, seq_b, ts_b, source_b, payload_b FROM tieredlog.conflict"
 								  " WHERE log_name = $1 AND key = $2"

@@ -56,3 +56,21 @@ tl_pin_search_path_for_process(void)
 {
 	SetConfigOption("search_path", TL_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 }
+
+/*
+ * A statement prepared once per backend and kept (*plan caches it). Call it connected, with the
+ * pinned search_path: the plan cache re-plans if a later call runs under another one.
+ */
+SPIPlanPtr
+tl_spi_prepare_once(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return *plan;
+}
