@@ -97,8 +97,9 @@ int			tl_conflict_retention_s = 30 * 86400;
 
 /* ---- records as sides of a conflict ------------------------------------------------------- */
 
+/* A record as a head: what a decision needs, without the row itself. */
 static TlSide *
-side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
+head_from_row(HeapTuple row, TupleDesc desc)
 {
 	TlSide	   *s = palloc0(sizeof(TlSide));
 	Datum		v[Natts_row];
@@ -111,6 +112,15 @@ side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
 	s->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
 	s->source = n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]);
 	s->payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
+	return s;
+}
+
+/* A record read from a segment row, with the row itself (latest() returns it). */
+static TlSide *
+side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
+{
+	TlSide	   *s = head_from_row(row, desc);
+
 	s->row = heap_copytuple(row);
 	s->desc = desc;				/* the caller's copy, shared by the rows of one scan */
 	s->seg = seg;
@@ -727,46 +737,13 @@ merge_head(List *heads, TlSide *s, bool copy)
 	return lappend(heads, copy ? side_copy(s) : s);
 }
 
-/* A record as a head: what a decision needs, without the row itself. */
-static TlSide *
-head_from_row(HeapTuple row, TupleDesc desc)
-{
-	TlSide	   *s = palloc0(sizeof(TlSide));
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
-
-	heap_deform_tuple(row, desc, v, n);
-	memcpy(s->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
-	s->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	s->seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	s->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	s->source = n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]);
-	s->payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
-	return s;
-}
-
 /* The index of a segment relation on (key, origin, ts), or InvalidOid (a segment created before it existed). */
 static Oid
 heads_index(Relation rel)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
+	AttrNumber	cols[3] = {Anum_row_key, Anum_row_origin, Anum_row_ts};
 
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		int2vector *cols = &idx->rd_index->indkey;
-
-		if (idx->rd_index->indnatts == 3 && cols->values[0] == Anum_row_key &&
-			cols->values[1] == Anum_row_origin && cols->values[2] == Anum_row_ts)
-			found = RelationGetRelid(idx);
-		index_close(idx, AccessShareLock);
-		if (OidIsValid(found))
-			break;
-	}
-	list_free(indexes);
-	return found;
+	return tl_index_on(rel, cols, 3, true);
 }
 
 /* The first origin greater than `after` (NULL: the first) holding rows of `key`, or NULL. */

@@ -158,11 +158,11 @@ tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord
 }
 
 /*
- * The index of a segment relation whose first column is key (with origin second when
- * with_origin), or InvalidOid.
+ * An index of a segment relation whose leading columns are `cols` (exactly those when `exact`),
+ * or InvalidOid.
  */
 Oid
-tl_key_index(Relation rel, bool with_origin)
+tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
@@ -171,10 +171,12 @@ tl_key_index(Relation rel, bool with_origin)
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		int2vector *cols = &idx->rd_index->indkey;
+		int2vector *keys = &idx->rd_index->indkey;
+		bool		match = exact ? idx->rd_index->indnatts == ncols : idx->rd_index->indnatts >= ncols;
 
-		if (idx->rd_index->indnatts >= 1 && cols->values[0] == Anum_row_key &&
-			(!with_origin || (idx->rd_index->indnatts >= 2 && cols->values[1] == Anum_row_origin)))
+		for (int i = 0; match && i < ncols; i++)
+			match = keys->values[i] == cols[i];
+		if (match)
 			found = RelationGetRelid(idx);
 		index_close(idx, AccessShareLock);
 		if (OidIsValid(found))
@@ -187,7 +189,8 @@ tl_key_index(Relation rel, bool with_origin)
 static Oid
 key_index_of(Relation rel)
 {
-	Oid			found = tl_key_index(rel, false);
+	AttrNumber	key_col = Anum_row_key;
+	Oid			found = tl_index_on(rel, &key_col, 1, false);
 
 	if (!OidIsValid(found))
 		ereport(ERROR,

@@ -44,7 +44,7 @@ extern void tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot 
 							   TimestampTz from_ts, TimestampTz to_ts, text *key,
 							   TlRowVisitor visit, TlArchiveRowVisitor visit_archive, void *arg);
 
-extern Oid	tl_key_index(Relation rel, bool with_origin);
+extern Oid	tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact);
 extern bool tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
 									 const char *origin, int64 seq, TlRid *rid);
 
