@@ -44,6 +44,9 @@ OBJS = \
 	src/scrub.o \
 	src/causal.o \
 	src/conflict.o \
+	src/conflict_rules.o \
+	src/conflict_heads.o \
+	src/conflict_episodes.o \
 	src/logistic.o \
 	src/peer_stats.o \
 	src/progress.o \
