@@ -9,7 +9,7 @@
  *		remote.c), against the key's heads: the newest record of each other origin within the
  *		window (only heads can win latest()); a record superseded on arrival by a newer record of
  *		its origin is compared with nothing. A concurrent pair is an episode between the two
- *		origins: it moves to the newer pair while neither side sees the other (continues()),
+ *		origins: it moves to the newer pair while neither side sees the other (tl_cf_continues()),
  *		else a new one opens; one row per episode. Local appends never conflict (this node has
  *		seen what it holds). Every node holding two final heads compares exactly them, with side
  *		a the record with the smaller rid, and picks the same winner:
@@ -113,8 +113,8 @@ stored_decision(const TlLog *log, const char *key, const TlSide *x, const TlSide
 
 	values[0] = CStringGetTextDatum(log->name);
 	values[1] = CStringGetTextDatum(key);
-	values[2] = uuid_datum(x_is_a ? &x->rid : &y->rid);
-	values[3] = uuid_datum(x_is_a ? &y->rid : &x->rid);
+	values[2] = tl_cf_uuid_datum(x_is_a ? &x->rid : &y->rid);
+	values[3] = tl_cf_uuid_datum(x_is_a ? &y->rid : &x->rid);
 	tl_become_owner(&save);
 	tl_spi_exec("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
 				" AND rid_a = $3 AND rid_b = $4", 4, types, values, SPI_OK_SELECT);
@@ -141,7 +141,7 @@ pick(const TlLog *log, const char *key, const TlSide *x, const TlSide *y)
 		return stored ? x : y;
 	/* not stored (not detected here yet, or removed by the retention): decide as detection would */
 	x_is_a = memcmp(x->rid.bytes, y->rid.bytes, TL_RID_LEN) < 0;
-	d = decide(log, key, x_is_a ? x : y, x_is_a ? y : x);
+	d = tl_cf_decide(log, key, x_is_a ? x : y, x_is_a ? y : x);
 	return d.a_wins == x_is_a ? x : y;
 }
 
@@ -187,7 +187,7 @@ frontier(List *sides)
 		bool		seen = false;
 
 		foreach(lc2, newest)
-			if (lfirst(lc2) != x && side_saw(lfirst(lc2), x))
+			if (lfirst(lc2) != x && tl_cf_side_saw(lfirst(lc2), x))
 			{
 				seen = true;
 				break;
@@ -220,7 +220,7 @@ tl_conflict_latest(const TlLog *log, text *key)
 
 		CHECK_FOR_INTERRUPTS();
 		tl_segment_rows(log, c.seg, GetActiveSnapshot(), DT_NOBEGIN, DT_NOEND, key,
-						visit_candidate, &c);
+						tl_cf_visit_candidate, &c);
 		sides = c.sides;
 		newest = c.newest_ts;
 	}
@@ -229,7 +229,7 @@ tl_conflict_latest(const TlLog *log, text *key)
 	/* the records before it within the window may sit in earlier segments too */
 	if (tl_conflict_window_s > 0 &&
 		tl_window_start(newest - WINDOW_US, log->interval_us) < tl_window_start(newest, log->interval_us))
-		sides = key_records(log, key, newest - WINDOW_US, newest + 1, true);
+		sides = tl_cf_key_records(log, key, newest - WINDOW_US, newest + 1, true);
 	else
 	{
 		List	   *in_window = NIL;
@@ -251,7 +251,7 @@ tl_conflict_latest(const TlLog *log, text *key)
 /* ---- a person's decision ------------------------------------------------------------------ */
 
 TlSide *
-conflict_side_row(SPITupleTable *tt, uint64 row, int first_col)
+tl_cf_side_row(SPITupleTable *tt, uint64 row, int first_col)
 {
 	TlSide	   *s = palloc0(sizeof(TlSide));
 	bool		isnull;
@@ -271,7 +271,7 @@ conflict_side_row(SPITupleTable *tt, uint64 row, int first_col)
 static TlSide *
 conflict_side(SPITupleTable *tt, int first_col)
 {
-	return conflict_side_row(tt, 0, first_col);
+	return tl_cf_side_row(tt, 0, first_col);
 }
 
 /*
@@ -331,15 +331,15 @@ tl_conflict_resolve(int64 conflict_id, const char *winner)
 		chosen = arrived == 'a' ? b : a;
 	else if (strcmp(winner, "remote") == 0)
 		chosen = arrived == 'a' ? a : b;
-	else if (strcmp(winner, side_name(a)) == 0)
+	else if (strcmp(winner, tl_cf_side_name(a)) == 0)
 		chosen = a;
-	else if (strcmp(winner, side_name(b)) == 0)
+	else if (strcmp(winner, tl_cf_side_name(b)) == 0)
 		chosen = b;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%.80s\" is not a side of conflict %lld", winner, (long long) conflict_id),
-				 errhint("Use 'local', 'remote', '%s' or '%s'.", side_name(a), side_name(b))));
+				 errhint("Use 'local', 'remote', '%s' or '%s'.", tl_cf_side_name(a), tl_cf_side_name(b))));
 	tl_lookup_log(log_name, &log);
 	/* witnesses first: the decision's seq is greater, so it saw both sides */
 	if (strcmp(a->origin, tl_node_name()) != 0)
@@ -448,8 +448,8 @@ load_pending(void)
 		p->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		p->log_name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		p->key = cstring_to_text(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		p->a = conflict_side_row(SPI_tuptable, i, 4);
-		p->b = conflict_side_row(SPI_tuptable, i, 10);
+		p->a = tl_cf_side_row(SPI_tuptable, i, 4);
+		p->b = tl_cf_side_row(SPI_tuptable, i, 10);
 		p->pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 16, &isnull));
 		out = lappend(out, p);
 	}
@@ -517,7 +517,7 @@ settle_heads(void)
 		if (!tl_lookup_log_if_exists(logs[i], &log))
 			continue;
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		heads = scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap);
+		heads = tl_cf_scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap);
 		UnregisterSnapshot(snap);
 		foreach(lx, heads)
 			for_each_cell(ly, heads, lnext(heads, lx))
@@ -525,11 +525,11 @@ settle_heads(void)
 			TlSide	   *x = lfirst(lx);
 			TlSide	   *y = lfirst(ly);
 
-			if (x->ts - y->ts > WINDOW_US || y->ts - x->ts > WINDOW_US || !concurrent(x, y))
+			if (x->ts - y->ts > WINDOW_US || y->ts - x->ts > WINDOW_US || !tl_cf_concurrent(x, y))
 				continue;
 			/* as if the newer of the two had arrived last */
-			if (later(x, y) ? note_pair_now(&log, keys[i], x, y, "streaming")
-				: note_pair_now(&log, keys[i], y, x, "streaming"))
+			if (tl_cf_later(x, y) ? tl_cf_note_pair_now(&log, keys[i], x, y, "streaming")
+				: tl_cf_note_pair_now(&log, keys[i], y, x, "streaming"))
 				changed++;
 		}
 	}
@@ -562,11 +562,11 @@ tl_conflict_sweep(void)
 		CHECK_FOR_INTERRUPTS();
 		if (!tl_lookup_log_if_exists(p->log_name, &log))
 			continue;
-		if (side_saw(p->a, p->b) || side_saw(p->b, p->a))
+		if (tl_cf_side_saw(p->a, p->b) || tl_cf_side_saw(p->b, p->a))
 		{
-			bool		a_saw = side_saw(p->a, p->b);
+			bool		a_saw = tl_cf_side_saw(p->a, p->b);
 			char	   *why = psprintf("not concurrent after all: %s had seen %s",
-									   side_name(a_saw ? p->a : p->b), side_name(a_saw ? p->b : p->a));
+									   tl_cf_side_name(a_saw ? p->a : p->b), tl_cf_side_name(a_saw ? p->b : p->a));
 
 			/* a person may have looked at a pending one: keep it, settled; the others go */
 			if (p->pending)
@@ -578,10 +578,10 @@ tl_conflict_sweep(void)
 		else if (p->pending && (now = tl_conflict_latest(&log, p->key)) != NULL &&
 				 memcmp(now->rid.bytes, p->a->rid.bytes, TL_RID_LEN) != 0 &&
 				 memcmp(now->rid.bytes, p->b->rid.bytes, TL_RID_LEN) != 0 &&
-				 side_saw(now, p->a) && side_saw(now, p->b))
+				 tl_cf_side_saw(now, p->a) && tl_cf_side_saw(now, p->b))
 		{
-			mark_resolved(p->id, psprintf("superseded by record %s, which saw both", side_name(now)),
-						  side_name(now));
+			mark_resolved(p->id, psprintf("superseded by record %s, which saw both", tl_cf_side_name(now)),
+						  tl_cf_side_name(now));
 			resolved++;
 		}
 	}

@@ -58,7 +58,7 @@ static SPIPlanPtr plan_find_episode;
 /* ---- the conflict table ------------------------------------------------------------------- */
 
 Datum
-uuid_datum(const TlRid *rid)
+tl_cf_uuid_datum(const TlRid *rid)
 {
 	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 
@@ -69,7 +69,7 @@ uuid_datum(const TlRid *rid)
 static void
 put_side(Datum *values, char *nulls, const TlSide *s)
 {
-	values[0] = uuid_datum(&s->rid);
+	values[0] = tl_cf_uuid_datum(&s->rid);
 	values[1] = CStringGetTextDatum(s->origin);
 	values[2] = Int64GetDatum(s->seq);
 	values[3] = TimestampTzGetDatum(s->ts);
@@ -84,13 +84,13 @@ put_side(Datum *values, char *nulls, const TlSide *s)
  * 0 if nothing was written (the pair is known; the episode was decided by a person meanwhile).
  */
 int64
-record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via,
+tl_cf_record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived, const char *via,
 				int64 episode_id, int pairs, const TlSide *was_here, const TlSide *was_arrived)
 {
 	bool		arrived_is_a = memcmp(arrived->rid.bytes, here->rid.bytes, TL_RID_LEN) < 0;
 	const TlSide *a = arrived_is_a ? arrived : here;
 	const TlSide *b = arrived_is_a ? here : arrived;
-	TlDecision	d = decide(log, key, a, b);
+	TlDecision	d = tl_cf_decide(log, key, a, b);
 	Oid			types[25] = {TEXTOID, TEXTOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
 		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
@@ -156,8 +156,8 @@ record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlS
 	if (inserted && d.pending && episode_id == 0)
 		ereport(LOG,
 				(errmsg("tieredlog: conflict on key \"%s\" of log \"%s\" waits for a decision", key, log->name),
-				 errdetail("%s and %s: %s; provisional winner %s.", side_name(a), side_name(b), d.reason,
-						   side_name(d.a_wins ? a : b)),
+				 errdetail("%s and %s: %s; provisional winner %s.", tl_cf_side_name(a), tl_cf_side_name(b), d.reason,
+						   tl_cf_side_name(d.a_wins ? a : b)),
 				 errhint("See tieredlog.conflicts; decide with tieredlog.resolve_conflict().")));
 	return id;
 }
@@ -373,7 +373,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 		*entry = e = heads_entry(log, rec->key);
 		completions = completed_transactions();
 	}
-	*arrived = side_from_record(rec);
+	*arrived = tl_cf_side_from_record(rec);
 	if (e && e->completions == completions && rec->ts - WINDOW_US >= e->from_ts &&
 		rec->ts + WINDOW_US + 1 <= e->to_ts)
 		heads = e->heads;
@@ -386,18 +386,18 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		fresh = scan_heads(log, rec->key, from_ts, to_ts, snap);
+		fresh = tl_cf_scan_heads(log, rec->key, from_ts, to_ts, snap);
 		UnregisterSnapshot(snap);
 		if (e)
 		{
 			/* the cache keeps copies; the ones it had go (the lists are small) */
 			old = MemoryContextSwitchTo(heads_cxt);
 			foreach(lc, e->heads)
-				side_free(lfirst(lc));
+				tl_cf_side_free(lfirst(lc));
 			list_free(e->heads);
 			e->heads = NIL;
 			foreach(lc, fresh)
-				e->heads = merge_head(e->heads, lfirst(lc), true);
+				e->heads = tl_cf_merge_head(e->heads, lfirst(lc), true);
 			MemoryContextSwitchTo(old);
 			e->from_ts = from_ts;
 			e->to_ts = to_ts;
@@ -413,13 +413,13 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 
 		if (strcmp(h->origin, rec->origin) != 0)
 			others = lappend(others, h);
-		else if (newer(h, *arrived))
+		else if (tl_cf_newer(h, *arrived))
 			superseded = true;	/* a newer record of its origin came first */
 	}
 	if (e && !superseded)
 	{
 		old = MemoryContextSwitchTo(heads_cxt);
-		e->heads = merge_head(e->heads, *arrived, true);	/* this insert, which the cache now knows */
+		e->heads = tl_cf_merge_head(e->heads, *arrived, true);	/* this insert, which the cache now knows */
 		MemoryContextSwitchTo(old);
 	}
 	return superseded ? NIL : others;
@@ -428,7 +428,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 /* ---- episodes ----------------------------------------------------------------------------- */
 
 bool
-find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep)
+tl_cf_find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep)
 {
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
@@ -454,8 +454,8 @@ find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y
 	{
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 		bool		isnull;
-		TlSide	   *a = conflict_side_row(SPI_tuptable, 0, 3);
-		TlSide	   *b = conflict_side_row(SPI_tuptable, 0, 9);
+		TlSide	   *a = tl_cf_side_row(SPI_tuptable, 0, 3);
+		TlSide	   *b = tl_cf_side_row(SPI_tuptable, 0, 9);
 
 		ep->conflict_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		ep->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -474,11 +474,11 @@ find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y
  * seen, so this covers every record between). An episode a person decided is never continued.
  */
 bool
-continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y)
+tl_cf_continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y)
 {
 	if (resolved || x->seq < ex->seq || y->seq < ey->seq)
 		return false;
-	return !side_saw(x, ey) && !side_saw(y, ex);
+	return !tl_cf_side_saw(x, ey) && !tl_cf_side_saw(y, ex);
 }
 
 /* The cached episode of `e`'s key between the origins of x and y, read from the table the first time. */
@@ -501,7 +501,7 @@ entry_episode(HeadsEntry *e, const TlSide *x, const TlSide *y)
 	ep = palloc0(sizeof(CachedEpisode));
 	ep->origin1 = pstrdup(x->origin);
 	ep->origin2 = pstrdup(y->origin);
-	if (find_episode(&e->log, text_to_cstring(e->key), x, y, &row))
+	if (tl_cf_find_episode(&e->log, text_to_cstring(e->key), x, y, &row))
 	{
 		ep->conflict_id = row.conflict_id;
 		ep->resolved = strcmp(row.status, "resolved") == 0;
@@ -543,7 +543,7 @@ merge_into_row(HeadsEntry *e, CachedEpisode *ep, const char *key)
 	TlSide	   *n2;
 	int64		id = 0;
 
-	if (!find_episode(&e->log, key, ep->side1, ep->side2, &row) || strcmp(row.status, "resolved") == 0)
+	if (!tl_cf_find_episode(&e->log, key, ep->side1, ep->side2, &row) || strcmp(row.status, "resolved") == 0)
 		return 0;
 	r1 = row.side_of_x;			/* of origin1 */
 	r2 = row.side_of_y;
@@ -551,8 +551,8 @@ merge_into_row(HeadsEntry *e, CachedEpisode *ep, const char *key)
 	n2 = ep->side2->seq >= r2->seq ? ep->side2 : r2;
 	if (n1 == r1 && n2 == r2)
 		id = row.conflict_id;	/* already there, or past */
-	else if (concurrent(n1, n2) && continues(false, r1, r2, n1, n2))
-		id = record_conflict(&e->log, key, n1 == ep->side1 ? n2 : n1, n1 == ep->side1 ? n1 : n2, ep->via,
+	else if (tl_cf_concurrent(n1, n2) && tl_cf_continues(false, r1, r2, n1, n2))
+		id = tl_cf_record_conflict(&e->log, key, n1 == ep->side1 ? n2 : n1, n1 == ep->side1 ? n1 : n2, ep->via,
 							 row.conflict_id, Max(ep->moves, 1), n1 == ep->side1 ? r2 : r1, n1 == ep->side1 ? r1 : r2);
 	if (id != 0)
 	{
@@ -586,7 +586,7 @@ flush_episode(HeadsEntry *e, CachedEpisode *ep)
 		TlSide		was1 = seq_side(ep->origin1, ep->stored1);
 		TlSide		was2 = seq_side(ep->origin2, ep->stored2);
 
-		id = record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves,
+		id = tl_cf_record_conflict(&e->log, key, here, arrived, ep->via, ep->conflict_id, ep->moves,
 							 arrived1 ? &was2 : &was1, arrived1 ? &was1 : &was2);
 		if (id != 0)
 		{
@@ -598,7 +598,7 @@ flush_episode(HeadsEntry *e, CachedEpisode *ep)
 	}
 	if (id == 0)				/* new, or its row ended meanwhile */
 	{
-		id = record_conflict(&e->log, key, here, arrived, ep->via, 0, Max(ep->moves, 1), NULL, NULL);
+		id = tl_cf_record_conflict(&e->log, key, here, arrived, ep->via, 0, Max(ep->moves, 1), NULL, NULL);
 		ep->stored1 = ep->side1->seq;
 		ep->stored2 = ep->side2->seq;
 	}
@@ -633,7 +633,7 @@ note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
 
 		if (ex->seq == x->seq && ey->seq == y->seq)
 			return false;		/* this very pair */
-		if (!continues(ep->resolved, ex, ey, x, y))
+		if (!tl_cf_continues(ep->resolved, ex, ey, x, y))
 		{
 			flush_episode(e, ep);	/* the old one ends as it is: a new episode */
 			ep->conflict_id = 0;
@@ -644,11 +644,11 @@ note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
 	old = MemoryContextSwitchTo(heads_cxt);
 	if (ep->side1 != NULL)
 	{
-		side_free(ep->side1);
-		side_free(ep->side2);
+		tl_cf_side_free(ep->side1);
+		tl_cf_side_free(ep->side2);
 	}
-	ep->side1 = side_copy(first_is_x ? x : y);
-	ep->side2 = side_copy(first_is_x ? y : x);
+	ep->side1 = tl_cf_side_copy(first_is_x ? x : y);
+	ep->side2 = tl_cf_side_copy(first_is_x ? y : x);
 	MemoryContextSwitchTo(old);
 	ep->arrived_origin = first_is_x ? ep->origin1 : ep->origin2;
 	ep->via = via;
@@ -659,17 +659,17 @@ note_pair_cached(HeadsEntry *e, TlSide *x, TlSide *y, const char *via)
 
 /* Reconciliation's way: the row is read, moved or inserted at once. */
 bool
-note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via)
+tl_cf_note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via)
 {
 	Episode		ep;
-	bool		known = find_episode(log, key, x, y, &ep);
+	bool		known = tl_cf_find_episode(log, key, x, y, &ep);
 
 	if (known && ep.side_of_x->seq == x->seq && ep.side_of_y->seq == y->seq)
 		return false;			/* this very pair */
-	if (known && continues(strcmp(ep.status, "resolved") == 0, ep.side_of_x, ep.side_of_y, x, y) &&
-		record_conflict(log, key, y, x, via, ep.conflict_id, 1, ep.side_of_y, ep.side_of_x) != 0)
+	if (known && tl_cf_continues(strcmp(ep.status, "resolved") == 0, ep.side_of_x, ep.side_of_y, x, y) &&
+		tl_cf_record_conflict(log, key, y, x, via, ep.conflict_id, 1, ep.side_of_y, ep.side_of_x) != 0)
 		return true;
-	return record_conflict(log, key, y, x, via, 0, 1, NULL, NULL) != 0;
+	return tl_cf_record_conflict(log, key, y, x, via, 0, 1, NULL, NULL) != 0;
 }
 
 /*
@@ -705,7 +705,7 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 		CHECK_FOR_INTERRUPTS();
 		if (y->ts < arrived->ts - WINDOW_US || y->ts > arrived->ts + WINDOW_US)
 			continue;			/* too far apart for latest() to weigh them against each other */
-		if (!concurrent(arrived, y))
+		if (!tl_cf_concurrent(arrived, y))
 			continue;
 		if (streaming)
 			found += note_pair_cached(e, arrived, y, via);
@@ -713,7 +713,7 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 		{
 			if (key == NULL)
 				key = text_to_cstring(rec->key);
-			found += note_pair_now(log, key, arrived, y, via);
+			found += tl_cf_note_pair_now(log, key, arrived, y, via);
 		}
 	}
 	return found;

@@ -53,7 +53,7 @@
 /* ---- detection ---------------------------------------------------------------------------- */
 
 void
-visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
+tl_cf_visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 {
 	Candidates *c = arg;
 	bool		isnull;
@@ -85,7 +85,7 @@ visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 		c->desc_seen = desc;
 		c->desc_copy = CreateTupleDescCopy(desc);
 	}
-	c->sides = lappend(c->sides, side_from_row(row, c->desc_copy, c->seg));
+	c->sides = lappend(c->sides, tl_cf_side_from_row(row, c->desc_copy, c->seg));
 }
 
 /*
@@ -211,7 +211,7 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 
 /* Records of the key with ts in [from_ts, to_ts), all origins (latest()). */
 List *
-key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, bool newest_per_origin)
+tl_cf_key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, bool newest_per_origin)
 {
 	Candidates	c = {NULL, newest_per_origin, NULL, NULL, NULL, DT_NOBEGIN, NIL, NULL};
 	List	   *segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
@@ -220,7 +220,7 @@ key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
 	foreach(lc, segs)
 	{
 		c.seg = lfirst(lc);
-		tl_segment_rows(log, c.seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_candidate, &c);
+		tl_segment_rows(log, c.seg, GetActiveSnapshot(), from_ts, to_ts, key, tl_cf_visit_candidate, &c);
 	}
 	return c.sides;
 }
@@ -229,14 +229,14 @@ key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
 
 /* Is x newer than y (two records of one origin)? By ts (explicit event times may come in any order), then seq. */
 bool
-newer(const TlSide *x, const TlSide *y)
+tl_cf_newer(const TlSide *x, const TlSide *y)
 {
 	return x->ts > y->ts || (x->ts == y->ts && x->seq > y->seq);
 }
 
 /* A copy of a head in the current memory context (the row itself is not kept). */
 TlSide *
-side_copy(const TlSide *s)
+tl_cf_side_copy(const TlSide *s)
 {
 	TlSide	   *c = palloc0(sizeof(TlSide));
 
@@ -251,7 +251,7 @@ side_copy(const TlSide *s)
 }
 
 void
-side_free(TlSide *s)
+tl_cf_side_free(TlSide *s)
 {
 	pfree(s->origin);
 	if (s->source)
@@ -266,7 +266,7 @@ side_free(TlSide *s)
  * lives as long as the transaction).
  */
 List *
-merge_head(List *heads, TlSide *s, bool copy)
+tl_cf_merge_head(List *heads, TlSide *s, bool copy)
 {
 	ListCell   *lc;
 
@@ -276,15 +276,15 @@ merge_head(List *heads, TlSide *s, bool copy)
 
 		if (strcmp(h->origin, s->origin) != 0)
 			continue;
-		if (newer(s, h))
+		if (tl_cf_newer(s, h))
 		{
-			lfirst(lc) = copy ? side_copy(s) : s;
+			lfirst(lc) = copy ? tl_cf_side_copy(s) : s;
 			if (copy)
-				side_free(h);
+				tl_cf_side_free(h);
 		}
 		return heads;
 	}
-	return lappend(heads, copy ? side_copy(s) : s);
+	return lappend(heads, copy ? tl_cf_side_copy(s) : s);
 }
 
 /* The index of a segment relation on (key, origin, ts), or InvalidOid (a segment created before it existed). */
@@ -349,7 +349,7 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
 		if (ts < from_ts || (best && ts < best->ts))
 			break;				/* out of the range, or past the rows that share the newest ts */
 		if (best == NULL || seq > best->seq)
-			best = head_from_row(tup, desc);
+			best = tl_cf_head_from_row(tup, desc);
 	}
 	systable_endscan_ordered(scan);
 	return best;
@@ -385,9 +385,9 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 
 		if (rel)
 			table_close(rel, AccessShareLock);
-		tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_candidate, &c);
+		tl_segment_rows(log, seg, snap, from_ts, to_ts, key, tl_cf_visit_candidate, &c);
 		foreach(lc, c.sides)
-			heads = merge_head(heads, lfirst(lc), false);
+			heads = tl_cf_merge_head(heads, lfirst(lc), false);
 		return heads;
 	}
 	idx = index_open(idx_oid, AccessShareLock);
@@ -397,7 +397,7 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 
 		CHECK_FOR_INTERRUPTS();
 		if (s)
-			heads = merge_head(heads, s, false);
+			heads = tl_cf_merge_head(heads, s, false);
 	}
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
@@ -406,7 +406,7 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 
 /* The newest record of each origin for `key` among its records with ts in [from_ts, to_ts). */
 List *
-scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap)
+tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap)
 {
 	List	   *heads = NIL;
 	ListCell   *lc;

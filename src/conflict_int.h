@@ -20,14 +20,14 @@
 #define WINDOW_US	((int64) tl_conflict_window_s * USECS_PER_SEC)
 
 /* conflict_rules.c */
-extern TlSide *head_from_row(HeapTuple row, TupleDesc desc);
-extern TlSide *side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg);
-extern TlSide *side_from_record(const TlRecord *rec);
-extern char *side_name(const TlSide *s);
-extern bool side_saw(const TlSide *x, const TlSide *y);
-extern bool concurrent(const TlSide *x, const TlSide *y);
-extern bool later(const TlSide *x, const TlSide *y);
-extern TlDecision decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b);
+extern TlSide *tl_cf_head_from_row(HeapTuple row, TupleDesc desc);
+extern TlSide *tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg);
+extern TlSide *tl_cf_side_from_record(const TlRecord *rec);
+extern char *tl_cf_side_name(const TlSide *s);
+extern bool tl_cf_side_saw(const TlSide *x, const TlSide *y);
+extern bool tl_cf_concurrent(const TlSide *x, const TlSide *y);
+extern bool tl_cf_later(const TlSide *x, const TlSide *y);
+extern TlDecision tl_cf_decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b);
 
 /* conflict_heads.c */
 typedef struct Candidates
@@ -42,14 +42,14 @@ typedef struct Candidates
 	Snapshot	snap;			/* NULL: the active snapshot */
 } Candidates;
 
-extern void visit_candidate(HeapTuple row, TupleDesc desc, void *arg);
-extern List *key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
+extern void tl_cf_visit_candidate(HeapTuple row, TupleDesc desc, void *arg);
+extern List *tl_cf_key_records(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts,
 						 bool newest_per_origin);
-extern bool newer(const TlSide *x, const TlSide *y);
-extern TlSide *side_copy(const TlSide *s);
-extern void side_free(TlSide *s);
-extern List *merge_head(List *heads, TlSide *s, bool copy);
-extern List *scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap);
+extern bool tl_cf_newer(const TlSide *x, const TlSide *y);
+extern TlSide *tl_cf_side_copy(const TlSide *s);
+extern void tl_cf_side_free(TlSide *s);
+extern List *tl_cf_merge_head(List *heads, TlSide *s, bool copy);
+extern List *tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap);
 
 /* conflict_episodes.c */
 /* The newest conflict row (episode) of `key` between the origins of x and y, if any. */
@@ -61,15 +61,15 @@ typedef struct Episode
 	TlSide	   *side_of_y;
 } Episode;
 
-extern Datum uuid_datum(const TlRid *rid);
-extern int64 record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived,
+extern Datum tl_cf_uuid_datum(const TlRid *rid);
+extern int64 tl_cf_record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived,
 							 const char *via, int64 episode_id, int pairs, const TlSide *was_here,
 							 const TlSide *was_arrived);
-extern bool find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep);
-extern bool continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y);
-extern bool note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via);
+extern bool tl_cf_find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep);
+extern bool tl_cf_continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y);
+extern bool tl_cf_note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via);
 
 /* conflict.c */
-extern TlSide *conflict_side_row(SPITupleTable *tt, uint64 row, int first_col);
+extern TlSide *tl_cf_side_row(SPITupleTable *tt, uint64 row, int first_col);
 
 #endif							/* TIEREDLOG_CONFLICT_INT_H */

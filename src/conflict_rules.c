@@ -54,7 +54,7 @@
 
 /* A record as a head: what a decision needs, without the row itself. */
 TlSide *
-head_from_row(HeapTuple row, TupleDesc desc)
+tl_cf_head_from_row(HeapTuple row, TupleDesc desc)
 {
 	TlSide	   *s = palloc0(sizeof(TlSide));
 	Datum		v[Natts_row];
@@ -72,9 +72,9 @@ head_from_row(HeapTuple row, TupleDesc desc)
 
 /* A record read from a segment row, with the row itself (latest() returns it). */
 TlSide *
-side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
+tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
 {
-	TlSide	   *s = head_from_row(row, desc);
+	TlSide	   *s = tl_cf_head_from_row(row, desc);
 
 	s->row = heap_copytuple(row);
 	s->desc = desc;				/* the caller's copy, shared by the rows of one scan */
@@ -83,7 +83,7 @@ side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
 }
 
 TlSide *
-side_from_record(const TlRecord *rec)
+tl_cf_side_from_record(const TlRecord *rec)
 {
 	TlSide	   *s = palloc0(sizeof(TlSide));
 
@@ -97,26 +97,26 @@ side_from_record(const TlRecord *rec)
 }
 
 char *
-side_name(const TlSide *s)
+tl_cf_side_name(const TlSide *s)
 {
 	return psprintf("%s:" INT64_FORMAT, s->origin, s->seq);
 }
 
 bool
-side_saw(const TlSide *x, const TlSide *y)
+tl_cf_side_saw(const TlSide *x, const TlSide *y)
 {
 	return tl_causal_saw(x->origin, x->seq, y->origin, y->seq);
 }
 
 bool
-concurrent(const TlSide *x, const TlSide *y)
+tl_cf_concurrent(const TlSide *x, const TlSide *y)
 {
-	return strcmp(x->origin, y->origin) != 0 && !side_saw(x, y) && !side_saw(y, x);
+	return strcmp(x->origin, y->origin) != 0 && !tl_cf_side_saw(x, y) && !tl_cf_side_saw(y, x);
 }
 
 /* last_writer_wins order: is x after y? (ts, then origin name; sides differ in origin) */
 bool
-later(const TlSide *x, const TlSide *y)
+tl_cf_later(const TlSide *x, const TlSide *y)
 {
 	if (x->ts != y->ts)
 		return x->ts > y->ts;
@@ -269,11 +269,11 @@ call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, c
 
 /* Decide between sides a and b of a conflict under the log's rule. */
 TlDecision
-decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
+tl_cf_decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
 {
 	TlDecision d;
 
-	d.a_wins = later(a, b);		/* the provisional winner, and last_writer_wins */
+	d.a_wins = tl_cf_later(a, b);		/* the provisional winner, and last_writer_wins */
 	d.pending = false;
 	if (same_content(a, b))
 	{
@@ -310,16 +310,16 @@ decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b)
 		char	   *error = NULL;
 		char	   *answer = OidIsValid(log->resolver) ? call_resolver(log->resolver, key, a, b, &error) : NULL;
 
-		if (answer && strcmp(answer, side_name(a)) == 0)
+		if (answer && strcmp(answer, tl_cf_side_name(a)) == 0)
 			d.a_wins = true;
-		else if (answer && strcmp(answer, side_name(b)) == 0)
+		else if (answer && strcmp(answer, tl_cf_side_name(b)) == 0)
 			d.a_wins = false;
 		else
 			d.pending = true;
 		d.reason = d.pending
 			? (error ? error : psprintf("the resolver %s answered \"%s\", which is neither %s nor %s",
 										format_procedure(log->resolver), answer ? answer : "",
-										side_name(a), side_name(b)))
+										tl_cf_side_name(a), tl_cf_side_name(b)))
 			: psprintf("the resolver %s chose", format_procedure(log->resolver));
 	}
 	else
