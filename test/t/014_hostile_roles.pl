@@ -237,6 +237,27 @@ for my $n ($n1, $n2)
 is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
 	'mallory is still not a superuser after her resolver ran');
 
+# An episode that moves: h1 stores h2's first T-2 (a new episode), then, in a later apply
+# transaction, h2's second (the row is read back and updated, and the worker's settle pass reads
+# the heads again) — all under mallory's path and her resolver, none of her objects may run.
+my $pos1 = -s $n1->logfile;
+$_->[0]->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('$_->[1]', false)") for ([ $n1, 'h2' ], [ $n2, 'h1' ]);
+$n1->safe_psql('shop', q{SELECT tieredlog.append('tickets', 'T-2', '{"status": "closed"}')});
+$n2->safe_psql('shop', q{SELECT tieredlog.append('tickets', 'T-2', '{"status": "open"}')});
+$n1->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('h2', true)");
+ok($n1->poll_query_until('shop', "SELECT count(*) = 1 FROM tieredlog.conflicts WHERE key = 'T-2'"),
+	'h1 opened an episode on T-2');
+$n1->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('h2', false)");
+$n2->safe_psql('shop', q{SELECT tieredlog.append('tickets', 'T-2', '{"status": "pending"}')});
+$n1->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('h2', true)");
+ok($n1->poll_query_until('shop', "SELECT count(*) = 1 AND max(pairs) = 2 FROM tieredlog.conflicts WHERE key = 'T-2'"),
+	'h2\'s second T-2 moved that episode (its row was updated)');
+$n2->safe_psql('shop', "SELECT tieredlog.set_peer_enabled('h1', true)");
+sleep 2;	# the worker's settle pass (naptime 1 s) has run over T-2
+is(trap_lines($n1, $pos1), '', 'moving an episode ran none of mallory\'s objects');
+is($n1->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'"), 'f',
+	'and mallory is still not a superuser');
+
 # ---- a peer is who its role says, not who it claims to be -----------------------------------------
 $n1->safe_psql('shop', q{
 CREATE ROLE peer_h2 LOGIN;
