@@ -1,6 +1,6 @@
 # tieredlog: PGXS build. `make && make install`; tests: scripts/test.sh (see README).
 EXTENSION = tieredlog
-DATA = sql/tieredlog--1.0.sql
+DATA = sql/tieredlog--1.0.sql sql/tieredlog--1.1.sql sql/tieredlog--1.0--1.1.sql
 MODULE_big = tieredlog
 OBJS = \
 	src/tieredlog.o \
