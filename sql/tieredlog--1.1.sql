@@ -1,4 +1,4 @@
--- tieredlog 1.0: append-only keyed logs with time-window segments and digests.
+-- tieredlog 1.1: append-only keyed logs with time-window segments and digests.
 -- Everything lives in the fixed schema "tieredlog"; segment relations live in "tieredlog_data".
 -- Only the functions in this file read or write the tables below: they are the extension's catalog.
 
