@@ -50,6 +50,7 @@ OBJS = \
 	src/logistic.o \
 	src/peer_stats.o \
 	src/progress.o \
+	src/node.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests tiers errors workers decoder model ledger

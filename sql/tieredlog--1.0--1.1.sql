@@ -2,3 +2,230 @@
 -- tieredlog--1.1.sql; test/t/020_catalogs.pl checks that a fresh 1.1 and an updated 1.0 have the
 -- same objects with the same definitions.
 \echo Use "ALTER EXTENSION tieredlog UPDATE TO '1.1'" to load this file. \quit
+
+-- Backup and restore (issue 18): the install script no longer leaves rows that a restore brings
+-- again, and pg_dump saves everything that is not this server's own bookkeeping.
+
+-- tiers never mapped have no row (their segments are in pg_default)
+DELETE FROM tieredlog.tier WHERE tablespace = 'pg_default';
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', 'WHERE log_name <> ''_seen''');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', 'WHERE state = ''done''');	-- a pending drop's snapshot horizon is this system's
+CREATE FUNCTION tieredlog._tier_map() RETURNS TABLE(tier integer, tablespace name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT g.tier, COALESCE(t.tablespace, 'pg_default'::name)
+  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier t ON t.tier = g.tier
+$$;
+
+CREATE OR REPLACE VIEW tieredlog.segments AS
+SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
+	   COALESCE(d.records, 0)::bigint AS records,
+	   COALESCE(d.logical_bytes, 0)::bigint AS logical_bytes,
+	   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes,
+	   tieredlog.segment_digest(s.segment_id) AS digest,
+	   s.relname AS relation,
+	   s.sealed_at, s.moved_at, s.scrubbed_at,
+	   encode(s.seal_root, 'hex') AS seal_root,
+	   COALESCE(k.conflicts, 0)::bigint AS conflicts,
+	   -- until the prediction model exists: the observed share of the segment's records in conflict
+	   CASE WHEN COALESCE(d.records, 0) = 0 THEN 0
+			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
+  FROM tieredlog.segment s
+  JOIN tieredlog.log l USING (log_id)
+  JOIN tieredlog._tier_map() t USING (tier)
+  LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
+			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
+  LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
+					  WHERE c.log_name = l.log_name AND greatest(c.ts_a, c.ts_b) >= s.range_start
+						AND greatest(c.ts_a, c.ts_b) < s.range_end) k ON true;
+
+CREATE OR REPLACE VIEW tieredlog.tiers AS
+SELECT t.tier, t.tablespace,
+	   count(s.segment_id)::bigint AS segments,
+	   COALESCE(sum(s.records), 0)::bigint AS records,
+	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
+	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
+  FROM tieredlog._tier_map() t
+  LEFT JOIN tieredlog.segments s USING (tier)
+ GROUP BY t.tier, t.tablespace;
+
+-- the prior is a state of its own: it scores while no trained model is active, and is not dumped
+ALTER TABLE tieredlog.model DROP CONSTRAINT model_state_check,
+	ADD CONSTRAINT model_state_check CHECK (state IN ('prior', 'active', 'candidate', 'retired'));
+UPDATE tieredlog.model SET state = 'prior' WHERE algo = 'prior';
+CREATE OR REPLACE FUNCTION tieredlog._active_model(OUT model_id bigint, OUT coef float8[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT model_id, coef FROM tieredlog.model WHERE state IN ('active', 'prior')
+ ORDER BY state = 'active' DESC, model_id LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION tieredlog.train_model(lambda float8 DEFAULT 1.0, min_examples integer DEFAULT 50,
+									  min_positives integer DEFAULT 5) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ids bigint[];
+	n integer;
+	npos integer;
+	train_ids bigint[];
+	hold_ids bigint[];
+	coef float8[];
+	prior float8[];
+	act record;
+	m_new jsonb;
+	m_act jsonb;
+	new_id bigint;
+	wins boolean;
+	train_pos integer;
+	hold_pos integer;
+	why text;
+BEGIN
+	IF lambda IS NULL OR lambda < 0 THEN
+		RAISE EXCEPTION 'lambda must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT array_agg(c.check_id ORDER BY c.decided_at, c.check_id), count(*), count(*) FILTER (WHERE c.diverged)
+	  INTO ids, n, npos
+	  FROM tieredlog.check_log c
+	 WHERE c.diverged IS NOT NULL AND c.decided_at > now() - interval '30 days'
+	   AND cardinality(c.features) = cardinality(tieredlog.feature_names());
+	IF n < min_examples OR npos < min_positives THEN
+		RAISE NOTICE 'not enough labelled checks to train: % (% diverged); % and % are needed',
+			n, npos, min_examples, min_positives;
+		RETURN NULL;
+	END IF;
+	train_ids := ids[1:n - n / 5];
+	hold_ids := ids[n - n / 5 + 1:n];
+	SELECT count(*) FILTER (WHERE c.check_id = ANY (train_ids)), count(*) FILTER (WHERE c.check_id = ANY (hold_ids))
+	  INTO train_pos, hold_pos FROM tieredlog.check_log c WHERE c.check_id = ANY (ids) AND c.diverged;
+	IF train_pos < min_positives THEN
+		RAISE NOTICE 'not enough diverged checks in the training part: % of the % needed (% held out)',
+			train_pos, min_positives, hold_pos;
+		RETURN NULL;
+	END IF;
+	SELECT m.coef INTO prior FROM tieredlog.model m WHERE m.algo = 'prior' ORDER BY m.model_id LIMIT 1;
+	SELECT tieredlog.logistic_fit(c.features, c.diverged, lambda,
+								  power(0.5, extract(epoch FROM now() - c.decided_at) / (7 * 86400.0)), prior)
+	  INTO coef
+	  FROM tieredlog.check_log c WHERE c.check_id = ANY (train_ids);
+	SELECT a.model_id, a.coef INTO act FROM tieredlog._active_model() a;
+	m_new := tieredlog._model_metrics(coef, hold_ids);
+	m_act := tieredlog._model_metrics(act.coef, hold_ids);
+	-- held-out checks without divergence can only reward a model that predicts none: no comparison
+	wins := hold_pos >= 2
+			AND (m_new->>'log_loss')::float8 <= (m_act->>'log_loss')::float8
+			AND (m_new->>'recall_at_10pct_cost')::float8 >= (m_act->>'recall_at_10pct_cost')::float8 - 0.01;
+	why := CASE WHEN wins THEN 'not worse than model ' || act.model_id || ' on the held-out checks: active'
+				WHEN hold_pos < 2 THEN 'only ' || hold_pos || ' diverged check(s) held out, too few to compare with model '
+									   || act.model_id || ': kept as a candidate'
+				ELSE 'worse than model ' || act.model_id || ' on the held-out checks: kept as a candidate' END;
+	INSERT INTO tieredlog.model (state, algo, feature_names, coef, lambda, n_rows, n_pos, metrics, note)
+	VALUES ('candidate', 'irls', tieredlog.feature_names(), coef, lambda, cardinality(train_ids), train_pos,
+			jsonb_build_object('holdout', m_new, 'active_on_holdout', m_act, 'active_model', act.model_id),
+			why)
+	RETURNING model_id INTO new_id;
+	IF wins THEN
+		UPDATE tieredlog.model SET state = 'retired' WHERE state = 'active';
+		UPDATE tieredlog.model SET state = 'active' WHERE model_id = new_id;
+	END IF;
+	RETURN new_id;
+END $$;
+
+-- a peer's owner by name, so that a dump restores it to the same role
+ALTER TABLE tieredlog.peer ALTER COLUMN owner TYPE regrole USING owner::regrole;
+
+-- restores and recovery ---------------------------------------------------------------------------
+
+-- Where this data last ran as its node (node.c): a restore elsewhere, or from a base backup, or
+-- to a point in time, is found by comparing this row with the running server. While `hold` is
+-- set, local appends are refused ('recovering': until every enabled peer has been reconciled,
+-- which brings this node's own records back) or nothing runs ('restored': until
+-- finish_restore()). The first create_log(), add_peer(), set_tier() or append writes the row.
+CREATE TABLE tieredlog.node_state (
+	node_name			text NOT NULL,
+	system_identifier	bigint NOT NULL,	-- pg_control_system()
+	database_oid		oid NOT NULL,
+	timeline			integer NOT NULL,
+	checked_at			timestamptz NOT NULL,	-- the worker's last start that found it unchanged
+	hold				text CHECK (hold IN ('recovering')),
+	hold_reason			text,
+	hold_since			timestamptz,
+	reconciled_peers	text[] NOT NULL DEFAULT '{}'	-- while recovering: peers reconciled since
+);
+
+-- The operator's word that a restore (pg_restore, psql) is complete: under the same node_name the
+-- node recovers its own records from its peers; under another it becomes a new node and forgets
+-- the original's peers (their slots are the original's).
+CREATE FUNCTION tieredlog.finish_restore() RETURNS text
+	AS 'MODULE_PATHNAME', 'tieredlog_finish_restore' LANGUAGE C VOLATILE;
+-- 'recovering: why' or 'restored: why' while held, NULL when the node acts normally.
+CREATE FUNCTION tieredlog._node_hold() RETURNS text
+	AS 'MODULE_PATHNAME', 'tieredlog_node_hold' LANGUAGE C VOLATILE;
+
+-- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
+-- the peers' access samples are this server's and start again.
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.node_state', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.conflict', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.conflict_conflict_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.seen', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.source_priority', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.gap', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.gap_gap_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.quarantine_quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.reconcile_log', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.reconcile_log_reconcile_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.model', 'WHERE state <> ''prior''');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log_check_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.access_history', '');
+
+
+-- this data runs here: claim it (the worker goes on working after the update)
+INSERT INTO tieredlog.node_state (node_name, system_identifier, database_oid, timeline, checked_at)
+SELECT tieredlog.node_name(), c.system_identifier,
+	   (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()),
+	   k.timeline_id, pg_catalog.now()
+  FROM pg_catalog.pg_control_system() c, pg_catalog.pg_control_checkpoint() k;
+
+DROP FUNCTION tieredlog.status();
+CREATE FUNCTION tieredlog.status(
+	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
+	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
+	OUT worker_pid integer, OUT worker_state text, OUT worker_task text, OUT tasks_queued integer,
+	OUT last_cycle_at timestamptz, OUT tasks_failed bigint, OUT last_error text,
+	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
+	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
+	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
+	OUT conflicts_pending bigint, OUT node_hold text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT tieredlog.node_name(),
+	   (SELECT count(*) FROM tieredlog.log),
+	   (SELECT count(*) FROM tieredlog.segment),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'open'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'sealed'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'reopened'),
+	   (SELECT jsonb_agg(jsonb_build_object('tier', t.tier, 'tablespace', t.tablespace,
+											'segments', t.segments, 'records', t.records,
+											'logical_bytes', t.logical_bytes,
+											'stored_bytes', t.stored_bytes) ORDER BY t.tier)
+		  FROM tieredlog.tiers t),
+	   w.pid, COALESCE(w.state, 'not running'), w.task, w.queued, w.last_cycle_at, w.tasks_failed,
+	   w.last_error,
+	   (SELECT count(*) FROM tieredlog._progress() p WHERE p.operation = 'move'),
+	   u.entries, u.capacity, u.evicted,
+	   (SELECT count(*) FROM tieredlog.peers),
+	   (SELECT count(*) FROM tieredlog.peers p WHERE p.state = 'streaming'),
+	   (SELECT max(p.lag_bytes) FROM tieredlog.peers p),
+	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
+	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
+	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
+	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending'),
+	   tieredlog._node_hold()
+  FROM tieredlog._stat_usage() u
+  LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
+$$;
+
+REVOKE ALL ON TABLE tieredlog.node_state FROM PUBLIC;
+REVOKE ALL ON FUNCTION tieredlog._tier_map(), tieredlog.finish_restore(), tieredlog._node_hold(),
+	tieredlog.status() FROM PUBLIC;

@@ -133,13 +133,16 @@ CREATE TABLE tieredlog.tier (
 	tier				integer PRIMARY KEY CHECK (tier BETWEEN 0 AND 2),
 	tablespace			name NOT NULL
 );
-INSERT INTO tieredlog.tier VALUES (0, 'pg_default'), (1, 'pg_default'), (2, 'pg_default');
+-- (a tier set_tier() never mapped has no row: its segments are in pg_default)
 
-SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', '');
+-- What pg_dump saves (README, Backup and restore). The install script leaves no row in these
+-- tables that a restore would bring again: the internal log "_seen" is the only one it adds, and
+-- it is left out of the dump.
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', 'WHERE log_name <> ''_seen''');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.segment', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.digest_cell', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.tier', '');
-SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', 'WHERE state = ''done''');	-- a pending drop's snapshot horizon is this system's
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.move_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.local_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.log_id_seq', '');
@@ -288,6 +291,13 @@ CREATE TABLE tieredlog.source_priority (
 	priority			integer NOT NULL
 );
 
+-- Every tier and its tablespace (tiers never mapped are in pg_default).
+CREATE FUNCTION tieredlog._tier_map() RETURNS TABLE(tier integer, tablespace name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT g.tier, COALESCE(t.tablespace, 'pg_default'::name)
+  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier t ON t.tier = g.tier
+$$;
+
 CREATE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
 	   COALESCE(d.records, 0)::bigint AS records,
@@ -303,7 +313,7 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
-  JOIN tieredlog.tier t USING (tier)
+  JOIN tieredlog._tier_map() t USING (tier)
   LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
 			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
   LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
@@ -316,7 +326,7 @@ SELECT t.tier, t.tablespace,
 	   COALESCE(sum(s.records), 0)::bigint AS records,
 	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
 	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
-  FROM tieredlog.tier t
+  FROM tieredlog._tier_map() t
   LEFT JOIN tieredlog.segments s USING (tier)
  GROUP BY t.tier, t.tablespace;
 
@@ -506,7 +516,7 @@ CREATE TABLE tieredlog.peer (
 	origin_name			text NOT NULL,		-- here
 	node_name			text NOT NULL,		-- the peer's tieredlog.node_name
 	peer_role			name,				-- the role the peer logs in as here (NULL: its conninfo's user)
-	owner				oid NOT NULL,		-- the role that added it
+	owner				regrole NOT NULL,	-- the role that added it (by name in a dump)
 	enabled				boolean NOT NULL DEFAULT true,
 	applied_until		timestamptz,		-- peer commit time applied up to (saved every 10 s)
 	created_at			timestamptz NOT NULL DEFAULT now()
@@ -757,12 +767,13 @@ SELECT l.log_name::text, s.range_start, sum(h.local_writes)::bigint, sum(h.remot
 $$;
 
 -- Models that score (segment, peer) pairs: the probability their digests differ. Coefficients
--- are on the scale of the features (intercept first). The hand-set prior is the first active
--- model; train_model() replaces it only with one that is not worse on held-out checks.
+-- are on the scale of the features (intercept first). The hand-set prior (state 'prior', model 1)
+-- scores while no trained model is active; train_model() activates a model only when it is not
+-- worse on held-out checks. pg_dump saves the trained ones (the install script adds the prior).
 CREATE TABLE tieredlog.model (
 	model_id			bigserial PRIMARY KEY,
 	created_at			timestamptz NOT NULL DEFAULT now(),
-	state				text NOT NULL CHECK (state IN ('active', 'candidate', 'retired')),
+	state				text NOT NULL CHECK (state IN ('prior', 'active', 'candidate', 'retired')),
 	algo				text NOT NULL,
 	feature_names		text[] NOT NULL,
 	coef				float8[] NOT NULL,
@@ -787,7 +798,7 @@ $$;
 -- updated in an append-only segment, and a divergence just found with another peer are direct
 -- signs of a difference.
 INSERT INTO tieredlog.model (state, algo, feature_names, coef, note)
-VALUES ('active', 'prior', tieredlog.feature_names(),
+VALUES ('prior', 'prior', tieredlog.feature_names(),
 		ARRAY[-5.0, 0.25, 0.25, 0.8, 0.6, 3.0, 0.5, 1.0, -0.3, -0.8, -0.2, 0.05, 1.5, 0.25,
 			  1.5, 1.5, 1.5, 1.5, 2.0],
 		'hand-set prior: scores until enough checks are labelled');
@@ -907,7 +918,8 @@ $$;
 
 CREATE FUNCTION tieredlog._active_model(OUT model_id bigint, OUT coef float8[])
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT model_id, coef FROM tieredlog.model WHERE state = 'active'
+SELECT model_id, coef FROM tieredlog.model WHERE state IN ('active', 'prior')
+ ORDER BY state = 'active' DESC, model_id LIMIT 1
 $$;
 
 -- The probability that the digests of a segment and a peer differ now, by the active model.
@@ -1173,7 +1185,7 @@ BEGIN
 								  power(0.5, extract(epoch FROM now() - c.decided_at) / (7 * 86400.0)), prior)
 	  INTO coef
 	  FROM tieredlog.check_log c WHERE c.check_id = ANY (train_ids);
-	SELECT m.model_id, m.coef INTO act FROM tieredlog.model m WHERE m.state = 'active';
+	SELECT a.model_id, a.coef INTO act FROM tieredlog._active_model() a;
 	m_new := tieredlog._model_metrics(coef, hold_ids);
 	m_act := tieredlog._model_metrics(act.coef, hold_ids);
 	-- held-out checks without divergence can only reward a model that predicts none: no comparison
@@ -1196,6 +1208,53 @@ BEGIN
 	RETURN new_id;
 END $$;
 
+-- restores and recovery ---------------------------------------------------------------------------
+
+-- Where this data last ran as its node (node.c): a restore elsewhere, or from a base backup, or
+-- to a point in time, is found by comparing this row with the running server. While `hold` is
+-- set, local appends are refused ('recovering': until every enabled peer has been reconciled,
+-- which brings this node's own records back) or nothing runs ('restored': until
+-- finish_restore()). The first create_log(), add_peer(), set_tier() or append writes the row.
+CREATE TABLE tieredlog.node_state (
+	node_name			text NOT NULL,
+	system_identifier	bigint NOT NULL,	-- pg_control_system()
+	database_oid		oid NOT NULL,
+	timeline			integer NOT NULL,
+	checked_at			timestamptz NOT NULL,	-- the worker's last start that found it unchanged
+	hold				text CHECK (hold IN ('recovering')),
+	hold_reason			text,
+	hold_since			timestamptz,
+	reconciled_peers	text[] NOT NULL DEFAULT '{}'	-- while recovering: peers reconciled since
+);
+
+-- The operator's word that a restore (pg_restore, psql) is complete: under the same node_name the
+-- node recovers its own records from its peers; under another it becomes a new node and forgets
+-- the original's peers (their slots are the original's).
+CREATE FUNCTION tieredlog.finish_restore() RETURNS text
+	AS 'MODULE_PATHNAME', 'tieredlog_finish_restore' LANGUAGE C VOLATILE;
+-- 'recovering: why' or 'restored: why' while held, NULL when the node acts normally.
+CREATE FUNCTION tieredlog._node_hold() RETURNS text
+	AS 'MODULE_PATHNAME', 'tieredlog_node_hold' LANGUAGE C VOLATILE;
+
+-- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
+-- the peers' access samples are this server's and start again.
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.node_state', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.conflict', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.conflict_conflict_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.seen', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.source_priority', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.gap', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.gap_gap_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.quarantine_quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.reconcile_log', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.reconcile_log_reconcile_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.model', 'WHERE state <> ''prior''');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log_check_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tieredlog.access_history', '');
+
 -- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
 -- add pending checks and conflicts.
 CREATE FUNCTION tieredlog.status(
@@ -1206,7 +1265,7 @@ CREATE FUNCTION tieredlog.status(
 	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
 	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
 	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
-	OUT conflicts_pending bigint)
+	OUT conflicts_pending bigint, OUT node_hold text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1231,7 +1290,8 @@ SELECT tieredlog.node_name(),
 	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
 	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
 	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
-	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending')
+	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending'),
+	   tieredlog._node_hold()
   FROM tieredlog._stat_usage() u
   LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
 $$;
@@ -1343,11 +1403,7 @@ CREATE FUNCTION tieredlog.compare_seals(peer_name text, log_name text DEFAULT NU
 CREATE FUNCTION tieredlog._sha256_rate(messages bigint, bytes integer) RETURNS float8
 	AS 'MODULE_PATHNAME', 'tieredlog_sha256_rate' LANGUAGE C STRICT VOLATILE;
 
--- The genesis entry: what this ledger's encodings are.
-INSERT INTO tieredlog.ledger_entry (kind, body)
-VALUES ('CONFIG', jsonb_build_object('action', 'create_extension', 'node', tieredlog.node_name(),
-									 'version', '1.1', 'record_encoding', 1, 'entry_encoding', 1,
-									 'hash', 'sha-256', 'tree', 'rfc9162'));
+-- (The genesis entry, what this ledger's encodings are, comes with the first entry: ledger.c.)
 
 -- privileges -------------------------------------------------------------------------------------
 -- Nothing is open to PUBLIC: grant what a role needs, e.g.

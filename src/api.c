@@ -33,6 +33,7 @@
 #include "apply.h"
 #include "catalog.h"
 #include "ledger.h"
+#include "node.h"
 #include "causal.h"
 #include "conflict.h"
 #include "digest.h"
@@ -108,6 +109,7 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.create_log()");
+	tl_node_require(false, "tieredlog.create_log()");
 	name = tl_arg_name("log", ARG_TEXT_OR_NULL(0));
 	interval_us = tl_check_interval(PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
 	if (PG_ARGISNULL(2))
@@ -121,7 +123,7 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the custom rule needs a resolver"),
 				 errhint("Create the log with another rule, then use tieredlog.set_conflict_rule(log_name, 'custom', resolver).")));
-	PG_RETURN_INT32(tl_catalog_insert_log(name, interval_us, rule));
+	PG_RETURN_INT32(tl_catalog_insert_log(name, interval_us, rule, true));
 }
 
 Datum
@@ -457,6 +459,7 @@ tieredlog_set_tier(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.set_tier()");
 	require_args(fcinfo, 2, "tier and tablespace");
+	tl_node_require(false, "tieredlog.set_tier()");
 	tl_set_tier(PG_GETARG_INT32(0), NameStr(*PG_GETARG_NAME(1)));
 	{
 		TlJson		j;
@@ -565,6 +568,7 @@ PG_FUNCTION_INFO_V1(tieredlog_stat_usage);
 Datum
 tieredlog_register_database(PG_FUNCTION_ARGS)
 {
+	tl_node_forget();			/* a new install: found again */
 	tl_worker_register_database();
 	PG_RETURN_VOID();
 }
@@ -661,6 +665,7 @@ tieredlog_add_peer(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	require_args(fcinfo, 2, "peer_name and conninfo");
 	PreventCommandIfReadOnly("tieredlog.add_peer()");
+	tl_node_require(false, "tieredlog.add_peer()");
 	tl_add_peer(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	config_peer("add_peer", text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
 	PG_RETURN_VOID();
@@ -782,6 +787,7 @@ tieredlog_ae_store(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	/* from_node is a claim: the sender is the peer the caller's role stands for */
 	sender = tl_authenticate_sender(GetUserId(), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	tl_node_require(false, "storing records a peer sends");
 	tl_ae_store(PG_GETARG_BYTEA_PP(0), sender.peer_name, sender.node_name, counts);
 	for (int i = 0; i < 3; i++)
 		d[i] = Int64GetDatum(counts[i]);
@@ -905,8 +911,9 @@ tieredlog_create_internal_logs(PG_FUNCTION_ARGS)
 	TlLog		log;
 
 	tl_require_preload();
+	/* not in the ledger: every node has it, and a restore must find the ledger empty (README) */
 	if (!tl_catalog_find_log(TL_SEEN_LOG, &log))
-		(void) tl_catalog_insert_log(TL_SEEN_LOG, USECS_PER_DAY, "last_writer_wins");
+		(void) tl_catalog_insert_log(TL_SEEN_LOG, USECS_PER_DAY, "last_writer_wins", false);
 	PG_RETURN_VOID();
 }
 

@@ -34,6 +34,7 @@
 
 #include "append.h"
 #include "catalog.h"
+#include "node.h"
 #include "digest.h"
 #include "segrows.h"
 #include "stats.h"
@@ -116,6 +117,7 @@ check_writable(void)
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog append");
 	PreventCommandDuringRecovery("tieredlog append");
+	tl_node_require(true, "appending to a tieredlog log");
 }
 
 /* Append one record; returns its seq. */

@@ -454,7 +454,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	guc_level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
-							  " COALESCE(applied_until, created_at), node_name, owner FROM tieredlog.peer"
+							  " COALESCE(applied_until, created_at), node_name, owner::oid FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)

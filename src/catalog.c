@@ -253,7 +253,7 @@ tl_catalog_find_log_by_id(int32 log_id, TlLog *out)
 }
 
 int32
-tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
+tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule, bool in_ledger)
 {
 	TlAsOwner	save;
 	TlLog		existing;
@@ -278,6 +278,7 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 	tl_spi_exec("INSERT INTO tieredlog.log (log_id, log_name, segment_interval, conflict_rule) "
 			 "VALUES ($4, $1, $2, $3)", 4, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
+	if (in_ledger)
 	{
 		TlJson		j;
 
@@ -411,8 +412,8 @@ tl_tier_tablespace(int tier)
 	Datum		values[1] = {Int32GetDatum(tier)};
 
 	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1", 1, types, values, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		elog(ERROR, "tieredlog.tier has no row for tier %d", tier);
+	if (SPI_processed == 0)
+		return pstrdup("pg_default");	/* a tier set_tier() never mapped (1.1 leaves them out) */
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 

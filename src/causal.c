@@ -42,6 +42,7 @@
 
 #include "append.h"
 #include "causal.h"
+#include "node.h"
 #include "safe_spi.h"
 #include "catalog.h"
 #include "segment.h"
@@ -71,6 +72,8 @@ tl_causal_note(const char *about_origin, int64 seq)
 
 	if (!tl_lookup_log_if_exists(TL_SEEN_LOG, &log))
 		return;					/* a database installed before conflicts existed */
+	if (!tl_node_may_append())
+		return;					/* recovering its own records: a witness would need a seq (node.c) */
 	/* this node's witnesses about one origin never go back (lookups rely on it) */
 	seq = Max(seq, tl_causal_seen_max(tl_node_name(), PG_INT64_MAX, about_origin));
 	snprintf(buf, sizeof(buf), "{\"seq\": " INT64_FORMAT "}", seq);
@@ -117,8 +120,11 @@ void
 tl_causal_index_record(const TlRecord *rec)
 {
 	char	   *about = text_to_cstring(rec->key);
+	int64		seen_seq = payload_seq(rec->payload);
 
-	tl_causal_index(rec->origin, rec->seq, about, payload_seq(rec->payload));
+	tl_causal_index(rec->origin, rec->seq, about, seen_seq);
+	if (strcmp(about, tl_node_name()) == 0)
+		tl_node_note_seen_of_me(rec->origin, seen_seq);
 }
 
 /*

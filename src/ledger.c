@@ -54,6 +54,7 @@
 #include "ledger.h"
 #include "peer_auth.h"
 #include "peer_conn.h"
+#include "record.h"
 #include "segment.h"
 #include "tieredlog.h"
 #include "validate.h"
@@ -116,6 +117,42 @@ tl_json_finish(TlJson *j)
 
 /* ---- writing entries ------------------------------------------------------------------------- */
 
+/*
+ * The genesis entry (entry 0): what this ledger's encodings are. Written with the first entry,
+ * not by the install script, so that a restored ledger (pg_restore) finds the table empty; a
+ * ledger from version 1.0 has it as entry 1. SPI connected, as the extension's owner.
+ */
+static char *
+extension_version(void)
+{
+	SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'tieredlog'", true, 1);
+	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "?";
+}
+
+static void
+add_genesis_if_empty(void)
+{
+	TlJson		j;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	SPI_execute("SELECT 1 FROM tieredlog.ledger_entry LIMIT 1", true, 1);
+	if (SPI_processed > 0)
+		return;
+	tl_json_init(&j);
+	tl_json_text(&j, "action", "create_extension");
+	tl_json_text(&j, "node", tl_node_name());
+	tl_json_text(&j, "version", extension_version());
+	tl_json_int(&j, "record_encoding", 1);
+	tl_json_int(&j, "entry_encoding", 1);
+	tl_json_text(&j, "hash", "sha-256");
+	tl_json_text(&j, "tree", "rfc9162");
+	values[0] = CStringGetTextDatum(tl_json_finish(&j));
+	/* two first writers at once: the key decides, the second adds nothing */
+	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (entry_id, kind, body) VALUES (0, 'CONFIG', $1::jsonb)"
+				" ON CONFLICT (entry_id) DO NOTHING", 1, types, values, SPI_OK_INSERT);
+}
+
 /* Add an entry in the caller's transaction; log_name may be NULL and segment_id 0. */
 void
 tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json)
@@ -129,6 +166,7 @@ tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const ch
 	values[2] = Int64GetDatum(segment_id);
 	values[3] = CStringGetTextDatum(body_json);
 	tl_become_owner(&save);
+	add_genesis_if_empty();
 	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (kind, log_name, segment_id, body)"
 				" VALUES ($1, NULLIF($2, ''), NULLIF($3, 0), $4::jsonb)", 4, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
@@ -406,7 +444,7 @@ witness_peers(bool *changed)
 	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
 				1, types, values, SPI_OK_SELECT);
 	*changed = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-	tl_spi_exec("SELECT peer_name, conninfo, owner FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
+	tl_spi_exec("SELECT peer_name, conninfo, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
 				0, NULL, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -232,7 +232,7 @@ tl_drop_peer(const char *peer_name)
 
 	tl_check_name("peer", peer_name);
 	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner",
+	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
 				1, types, values, SPI_OK_DELETE_RETURNING);
 	if (SPI_processed == 0)
 		ereport(ERROR,

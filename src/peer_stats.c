@@ -40,7 +40,7 @@ peers_to_ask(void)
 	bool		isnull;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
+	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner::oid, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
 				" WHERE a.peer_name = p.peer_name), '-infinity') FROM tieredlog.peer p WHERE p.enabled"
 				" ORDER BY p.peer_name", 0, NULL, NULL, SPI_OK_SELECT);
 	spi = MemoryContextSwitchTo(outer);

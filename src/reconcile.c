@@ -626,7 +626,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 
 	PreventCommandIfReadOnly("tieredlog reconciliation");
 	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name, owner FROM tieredlog.peer"
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer"
 							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
 							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");

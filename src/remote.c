@@ -30,6 +30,7 @@
 #include "segrows.h"
 #include "quarantine.h"
 #include "reconcile.h"
+#include "node.h"
 #include "remote.h"
 #include "tieredlog.h"
 
@@ -125,7 +126,7 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	/* the cached lookup append() uses: a catalog query per record was a fifth of the apply's time */
 	if (!tl_lookup_log_if_exists(wr->log_name, &log))
 	{
-		(void) tl_catalog_insert_log(wr->log_name, wr->interval_us, "last_writer_wins");
+		(void) tl_catalog_insert_log(wr->log_name, wr->interval_us, "last_writer_wins", true);
 		CommandCounterIncrement();
 		if (!tl_catalog_find_log(wr->log_name, &log))
 			elog(ERROR, "log \"%s\" vanished after it was created", wr->log_name);
@@ -150,6 +151,8 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	}
 	else if (res == TL_APPLY_STORED)
 		(void) tl_conflict_check(&log, &wr->rec, via);
+	if (res == TL_APPLY_STORED && strcmp(wr->rec.origin, tl_node_name()) == 0)
+		tl_node_note_own_seq(wr->rec.seq);	/* this node's own record, back: never hand its seq out again */
 	if (res != TL_APPLY_CONFLICT)
 		return res;
 	/* a copy here may be replaced below: heads cached with its content must be read again */

@@ -41,7 +41,7 @@ peer_addr(const char *peer_name, TlPeerAddr *addr)
 	addr->name = peer_name;
 	addr->conninfo = NULL;
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT conninfo, owner FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
+	tl_spi_exec("SELECT conninfo, owner::oid FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		addr->conninfo = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));

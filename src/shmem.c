@@ -16,6 +16,7 @@
 #include "utils/timestamp.h"
 
 #include "apply.h"
+#include "node.h"
 #include "progress.h"
 #include "stats.h"
 #include "tieredlog.h"
@@ -29,6 +30,7 @@ tl_shmem_request(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size());
 	RequestAddinShmemSpace(tl_worker_shmem_size());
 	RequestAddinShmemSpace(tl_apply_shmem_size());
+	RequestAddinShmemSpace(tl_node_shmem_size());
 	tl_stats_shmem_request();
 }
 
@@ -48,6 +50,7 @@ tl_shmem_startup(void)
 	}
 	tl_worker_shmem_startup();
 	tl_apply_shmem_startup();
+	tl_node_shmem_startup();
 	tl_stats_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }

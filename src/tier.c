@@ -152,9 +152,11 @@ tl_set_tier(int tier, const char *tablespace)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tablespace \"pg_global\" cannot hold segments")));
+	/* set_tier() calls queue here; a tier never mapped has no row and is in pg_default */
+	tl_lock_object(TL_LOCK_LOG_SEGMENTS, 0);
 	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE", 1, types, values,
 				SPI_OK_SELECT);
-	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	current = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "pg_default";
 	if (strcmp(current, tablespace) != 0)
 	{
 		held = spi_count("SELECT count(*) FROM tieredlog.segment WHERE tier = $1", 1, types, values);
@@ -166,8 +168,9 @@ tl_set_tier(int tier, const char *tablespace)
 					 errhint("Move them to another tier with tieredlog.move_segment() first.")));
 		if (tier == 2)
 			drop_empty_archives();
-		tl_spi_exec("UPDATE tieredlog.tier SET tablespace = $2 WHERE tier = $1", 2, types, values,
-					SPI_OK_UPDATE);
+		tl_spi_exec("INSERT INTO tieredlog.tier (tier, tablespace) VALUES ($1, $2)"
+					" ON CONFLICT (tier) DO UPDATE SET tablespace = EXCLUDED.tablespace", 2, types, values,
+					SPI_OK_INSERT);
 	}
 	tl_restore_user(&save);
 }

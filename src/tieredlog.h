@@ -54,5 +54,6 @@ extern void tl_bump_catalog_generation_at_commit(void);
 #define TL_LOCK_DIGEST_COMPACT	0x544C02	/* compacting a segment's digest cells */
 #define TL_LOCK_SEGMENT_MOVE	0x544C03	/* moving or sealing a segment */
 #define TL_LOCK_LEDGER			0x544C04	/* closing a ledger block */
+#define TL_LOCK_NODE_STATE		0x544C05	/* claiming or changing tieredlog.node_state (node.c) */
 
 #endif							/* TIEREDLOG_H */

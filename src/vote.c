@@ -59,7 +59,7 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 	votes[nvotes++] = *local;
 	votes[nvotes++] = rec->rid;
 	guc_level = tl_spi_connect();
-	if (SPI_execute("SELECT peer_name, conninfo, node_name, owner FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
+	if (SPI_execute("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "node.h"
 #include "safe_spi.h"
 #include "tasks.h"
 #include "tieredlog.h"
@@ -668,11 +669,59 @@ cycle_done(bool ok)
 	SpinLockRelease(&wshared->mutex);
 }
 
+/*
+ * Whether this cycle may run (node.c): not while this database's data is unclaimed or restored;
+ * while it is recovering its own records, one reconciliation step comes first.
+ */
+static bool
+node_allows_cycle(bool first, MemoryContext cxt)
+{
+	char		reason[256] = "";
+	volatile TlNodeHold hold = TL_NODE_ACTIVE;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		hold = tl_node_worker_state(first, reason, sizeof(reason));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (hold == TL_NODE_RECOVERING)
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			(void) tl_node_recover_step();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("tieredlog: %s", edata->message)));
+		tl_worker_report_task_end(false, edata->message);
+	}
+	PG_END_TRY();
+	if (hold == TL_NODE_UNCLAIMED)
+		tl_worker_report("unclaimed", "waiting for create_log() or add_peer()", 0);
+	else if (hold == TL_NODE_RESTORED)
+		tl_worker_report("held", "restored data: see tieredlog.status()", 0);
+	return hold != TL_NODE_UNCLAIMED && hold != TL_NODE_RESTORED;
+}
+
 void
 tieredlog_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	MemoryContext cycle_cxt;
+	bool		first = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -714,6 +763,15 @@ tieredlog_worker_main(Datum arg)
 			proc_exit(0);
 		}
 		MemoryContextReset(cycle_cxt);
+		if (!node_allows_cycle(first, cycle_cxt))
+		{
+			first = false;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, tl_naptime * 1000L,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		first = false;
 		ok = tl_tasks_run_cycle(cycle_cxt);
 		cycle_done(ok);
 		SpinLockAcquire(&wshared->mutex);

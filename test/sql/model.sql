@@ -96,7 +96,7 @@ SELECT abs(c[3] - 0.119044916668606) < 1e-6 AS prior_ignored_without_lambda
 SELECT tieredlog.logistic_fit(ARRAY[1.0]::float8[], true, 0, -1, NULL);
 SELECT tieredlog.logistic_fit(ARRAY[1.0]::float8[], true, 0, 1, ARRAY[1.0]);
 
--- the prediction model: the hand-set prior is active; a single node has no pair to score
+-- the prediction model: the hand-set prior scores (no trained model is active); a single node has no pair to score
 SELECT model_id, state, algo, cardinality(coef) = cardinality(feature_names) + 1 AS coef_fits_features
   FROM tieredlog.models;
 SELECT count(*) AS pairs FROM tieredlog.schedule;
