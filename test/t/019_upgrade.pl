@@ -441,8 +441,16 @@ sub update
 {
 	my ($n) = @_;
 	$log_offset{ $_->name } //= -s $_->logfile for @nodes;
-	q1($n, 'ALTER EXTENSION tieredlog UPDATE');
+	my ($rc, $out, $err) = $n->psql('postgres', 'ALTER EXTENSION tieredlog UPDATE');
+	is($rc, 0, $n->name . ': ALTER EXTENSION tieredlog UPDATE succeeds') or diag($err);
 	is(version($n), '1.1', $n->name . ' is at 1.1 after ALTER EXTENSION tieredlog UPDATE');
+	# without the update nothing after it would test anything
+	if ($rc != 0)
+	{
+		$_->stop for @nodes;
+		done_testing();
+		exit 1;
+	}
 }
 
 # ---- update u1 only ------------------------------------------------------------------------------------------
