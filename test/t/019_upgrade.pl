@@ -1,7 +1,7 @@
 # Updating tieredlog from 1.0 to 1.1 in place, one node of a pair at a time (one library serves
 # both catalog versions):
 #  - two nodes run CREATE EXTENSION tieredlog VERSION '1.0' and become peers (full mesh); tiers 0,
-#    1 and 2 map to three tablespaces (set_tier); log "ev" gets records from both nodes in several
+#    1 and 2 map to three tablespaces (set_tier; u2 leaves tier 0 in pg_default, unmapped); log "ev" gets records from both nodes in several
 #    hourly segments: two sealed and moved (move_segment) to tier 1 and to the tier 2 archive, one
 #    sealed in tier 0, the current one open, and a late record reopens the archived one; conflicts
 #    under last_writer_wins (decided) and manual (pending) in two logs; ledger blocks closed and
@@ -23,7 +23,9 @@
 #    it to tier 1 and to the tier 2 archive (task_history); its statistics flush writes
 #    access_history and gathers the peer's (peer_access); no worker reports an error;
 #  - then u2 is updated too, and all of the above is checked again with both nodes at 1.1;
-#  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean;
+#  - after each update and after the restart the node is not held (status().node_hold);
+#  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
+#    the ledger still has one genesis entry, the one 1.0 wrote;
 #  - no ERROR, FATAL or PANIC in either server's log from the first update on (before the restart),
 #    but the FATAL of an apply worker stopped by set_peer_enabled(false).
 use strict;
@@ -58,7 +60,6 @@ CREATE EXTENSION tieredlog VERSION '1.0';
 CREATE TABLESPACE hot LOCATION '';
 CREATE TABLESPACE warm LOCATION '';
 CREATE TABLESPACE cold LOCATION '';
-SELECT tieredlog.set_tier(0, 'hot');
 SELECT tieredlog.set_tier(1, 'warm');
 SELECT tieredlog.set_tier(2, 'cold');
 SELECT tieredlog.create_log('ev', '1 hour');
@@ -70,6 +71,9 @@ SELECT pg_replication_origin_create('upgrade-test');
 });
 	is(version($n), '1.0', $n->name . ' runs tieredlog 1.0');
 }
+# tier 0 in a tablespace of its own on u1; left in pg_default (never mapped) on u2
+q1($u1, "SELECT tieredlog.set_tier(0, 'hot')");
+my %tier0 = (u1 => 'hot', u2 => 'pg_default');
 tl_full_mesh(@nodes);
 
 # ---- records in four hourly segments (both origins), and some now ----------------------------------------
@@ -173,7 +177,8 @@ for my $n (@nodes)
 	ok($n->poll_query_until('postgres', "SELECT tieredlog.sweep() >= 0 AND NOT EXISTS (SELECT FROM tieredlog.move WHERE state <> 'done')"),
 		$n->name . ': the old copies are swept');
 	is(q1($n, "SELECT string_agg(state || ' ' || tier || ' ' || tablespace, ', ' ORDER BY range_start) FROM tieredlog.segments WHERE log_name = 'ev'"),
-		'sealed 2 cold, sealed 1 warm, sealed 0 hot, open 0 hot, open 0 hot', $n->name . ': segments in every tier');
+		"sealed 2 cold, sealed 1 warm, sealed 0 $tier0{$n->name}, open 0 $tier0{$n->name}, open 0 $tier0{$n->name}",
+		$n->name . ': segments in every tier');
 }
 # a late record for the archived hour reopens it on both nodes
 q1($u1, "SELECT tieredlog.append('ev', 'late', '{\"late\": true}', NULL, timestamptz '$H0' + interval '30 min')");
@@ -444,6 +449,7 @@ sub update
 	my ($rc, $out, $err) = $n->psql('postgres', 'ALTER EXTENSION tieredlog UPDATE');
 	is($rc, 0, $n->name . ': ALTER EXTENSION tieredlog UPDATE succeeds') or diag($err);
 	is(version($n), '1.1', $n->name . ' is at 1.1 after ALTER EXTENSION tieredlog UPDATE');
+	is(q1($n, 'SELECT coalesce(node_hold, \'none\') FROM tieredlog.status()'), 'none', $n->name . ' is not held after the update');
 	# without the update nothing after it would test anything
 	if ($rc != 0)
 	{
@@ -492,6 +498,14 @@ for my $n (@nodes)
 $ev_count += 2;
 converged('ev', $ev_count, 'after the restart');
 clean($_, 'after the restart') for @nodes;
+for my $n (@nodes)
+{
+	is(q1($n, 'SELECT coalesce(node_hold, \'none\') FROM tieredlog.status()'), 'none', $n->name . ' is not held after the restart');
+	# the genesis 1.0 wrote stays the only one
+	is(q1($n, "SELECT string_agg(entry_id || ' ' || (body->>'version'), ',') FROM tieredlog.ledger_entry
+		WHERE kind = 'CONFIG' AND body->>'action' = 'create_extension'"), '1 1.0',
+		$n->name . ': one genesis entry in the ledger, the one 1.0 wrote (entry 1)');
+}
 
 $_->stop for @nodes;
 done_testing();
