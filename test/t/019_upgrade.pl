@@ -18,6 +18,9 @@
 #    one node and the decision reaches the other; records written under a replication origin (not
 #    streamed) are repaired by reconcile() in both directions (archive included); compare_seals()
 #    finds no different seal; segment digests are equal on both nodes;
+#  - the scheduler (a cycle of checks, all in sync; train_model(), predict(), schedule) on both
+#    nodes before the update, and after each (the prior model, 'active' in 1.0, is in its own
+#    state 'prior' after the update; check_log and the models are otherwise unchanged);
 #  - the updated node's workers: its ledger closes a block over a new entry, and each node
 #    witnesses the other's newer block; with short settings its worker seals a segment and demotes
 #    it to tier 1 and to the tier 2 archive (task_history); its statistics flush writes
@@ -190,6 +193,24 @@ for my $n (@nodes)
 		'reopened 2 true', $n->name . ': the archived segment is reopened with a relation for its late row');
 }
 
+# ---- the scheduler: one cycle of checks on each node (check_log), the model still the prior --------------------
+sub scheduler_round
+{
+	my ($n, $what) = @_;
+	my $last = q1($n, 'SELECT coalesce(max(check_id), 0) FROM tieredlog.check_log');
+	cmp_ok(q1($n, 'SELECT tieredlog._run_checks()'), '>', 0, $n->name . ": a scheduler cycle runs checks ($what)");
+	is(q1($n, "SELECT string_agg(DISTINCT coalesce(status, 'unfinished') || coalesce(' ' || error, ''), ', ')
+		FROM tieredlog.check_log WHERE check_id > $last"), 'in_sync', $n->name . ": every check found its pair in sync ($what)");
+	is(q1($n, 'SELECT tieredlog.train_model() IS NULL'), 't', $n->name . ": train_model() has too few labels ($what)");
+	like(q1($n, "SELECT tieredlog.predict(segment_id, '" . other($n)->name . "') FROM tieredlog.segments
+		WHERE log_name = 'ev' AND tier = 0 ORDER BY range_start LIMIT 1"), qr/^0\.\d+|^\d(?:\.\d+)?e-\d+$/,
+		$n->name . ": predict() scores a pair ($what)");
+	cmp_ok(q1($n, 'SELECT count(*) FROM tieredlog.schedule'), '>', 0, $n->name . ": the schedule plans checks ($what)");
+}
+scheduler_round($_, 'both at 1.0') for @nodes;
+is(q1($_, "SELECT string_agg(model_id || ' ' || state || ' ' || algo, ',') FROM tieredlog.model"), '1 active prior',
+	$_->name . ': 1.0 keeps the prior as the active model') for @nodes;
+
 # ---- the ledger at rest: every entry in a block, each node's head witnessed by the other ----------------------
 sub ledger_at_rest
 {
@@ -226,6 +247,12 @@ my %answers = (
 		created_at, resolved_at, resolved_by, decision_record), E'\\n' ORDER BY conflict_id) FROM tieredlog.conflicts",
 	check_digests => "SELECT count(*) || ' segments, failed: ' || coalesce(string_agg(segment_id::text, ',') FILTER (WHERE NOT ok), 'none')
 		FROM tieredlog.check_digests()",
+	checks => "SELECT string_agg(concat_ws(' ', check_id, decided_at, segment_id, log_name, range_start, tier, peer_name, features,
+		model_id, score, cost, reason, propensity, finished_at, status, diverged, records_moved, bytes, error), E'\\n' ORDER BY check_id)
+		FROM tieredlog.check_log",
+	# (the prior's state is 'active' in 1.0, 'prior' in 1.1: checked apart)
+	models => "SELECT string_agg(concat_ws(' ', model_id, created_at, algo, feature_names, coef, lambda, n_rows, n_pos, metrics, note),
+		E'\\n' ORDER BY model_id) FROM tieredlog.model",
 	verify_failures => "SELECT coalesce(string_agg(check_name || ' ' || object, ', ' ORDER BY check_name, object), 'none') FROM tieredlog.verify() WHERE NOT ok",
 );
 # the ledger up to a point: [entries, blocks] as text
@@ -450,6 +477,8 @@ sub update
 	is($rc, 0, $n->name . ': ALTER EXTENSION tieredlog UPDATE succeeds') or diag($err);
 	is(version($n), '1.1', $n->name . ' is at 1.1 after ALTER EXTENSION tieredlog UPDATE');
 	is(q1($n, 'SELECT coalesce(node_hold, \'none\') FROM tieredlog.status()'), 'none', $n->name . ' is not held after the update');
+	is(q1($n, "SELECT string_agg(model_id || ' ' || state || ' ' || algo, ',') FROM tieredlog.model"), '1 prior prior',
+		$n->name . ': the prior is in its own state after the update');
 	# without the update nothing after it would test anything
 	if ($rc != 0)
 	{
@@ -465,6 +494,7 @@ is(version($u2), '1.0', 'u2 is still at 1.0');
 same_answers($_, $before{ $_->name }, 'u1 updated, u2 at 1.0') for @nodes;
 clean($_, 'u1 updated, u2 at 1.0') for @nodes;
 replication_round('r1', 'u1 at 1.1, u2 at 1.0');
+scheduler_round($_, 'u1 at 1.1, u2 at 1.0') for @nodes;
 worker_round($u1, 'wk1', 'u1 at 1.1, u2 at 1.0');
 clean($_, 'u1 at 1.1, u2 at 1.0, after replication') for @nodes;
 logs_clean('u1 at 1.1, u2 at 1.0');
@@ -476,6 +506,7 @@ update($u2);
 same_answers($_, $before{ $_->name }, 'both updated') for @nodes;
 clean($_, 'both updated') for @nodes;
 replication_round('r2', 'both at 1.1');
+scheduler_round($_, 'both at 1.1') for @nodes;
 worker_round($u2, 'wk2', 'both at 1.1');
 clean($_, 'both at 1.1, after replication') for @nodes;
 logs_clean('both at 1.1');
