@@ -29,6 +29,8 @@
 #    not rewritten); 1.1 writes it with the first entry (ledger.c), so the fresh database holds it
 #    only if its install wrote an entry, then saying '1.1'. So the rows of ledger_entry are compared
 #    without it, and the state of ledger_entry_id_seq (which 1.0's genesis used) is checked apart.
+# Last, DROP EXTENSION succeeds in both and leaves the same behind, and CREATE EXTENSION works
+# again where the updated one was.
 # Every difference is printed as a diff (- fresh, + updated), one assertion per kind of object.
 # A third database, "altered", is a fresh install changed on purpose in every kind of object
 # compared; the comparison must report each of those changes (so it cannot pass by comparing
@@ -517,6 +519,27 @@ for my $e (@expect)
 diag("the report for \"altered\" (- fresh, + altered):\n"
 	  . join("\n", map { "[$_]\n" . join("\n", @{ $altered->{$_} }) } sort keys %$altered))
   if $missed;
+
+# ---- DROP EXTENSION leaves the same behind in both ------------------------------------------------
+my %left;
+for my $db ('fresh', 'updated')
+{
+	my ($rc, $out, $err) = $node->psql($db, 'DROP EXTENSION tieredlog');
+	is($rc, 0, "DROP EXTENSION tieredlog succeeds in \"$db\"") or diag($err);
+	$left{$db} = $node->safe_psql($db, q{
+SELECT coalesce(string_agg(x, ', ' ORDER BY x), 'nothing') FROM (
+	SELECT 'schema ' || nspname AS x FROM pg_namespace WHERE nspname IN ('tieredlog', 'tieredlog_data')
+	UNION ALL SELECT 'relation ' || c.oid::regclass::text FROM pg_class c
+	 WHERE c.relnamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('tieredlog', 'tieredlog_data'))
+	UNION ALL SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+	 WHERE p.pronamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('tieredlog', 'tieredlog_data'))
+	UNION ALL SELECT 'type ' || t.oid::regtype::text FROM pg_type t
+	 WHERE t.typnamespace IN (SELECT oid FROM pg_namespace WHERE nspname IN ('tieredlog', 'tieredlog_data'))) o});
+}
+is($left{updated}, $left{fresh}, 'and leaves the same behind in both');
+note("left after DROP EXTENSION: $left{fresh}");
+is($node->safe_psql('updated', 'CREATE EXTENSION tieredlog; SELECT extversion FROM pg_extension WHERE extname = \'tieredlog\''),
+	'1.1', 'CREATE EXTENSION works again where the updated one was dropped (its empty schema left)');
 
 $node->stop;
 done_testing();
