@@ -25,7 +25,8 @@
 #    witnesses the other's newer block; with short settings its worker seals a segment and demotes
 #    it to tier 1 and to the tier 2 archive (task_history); its statistics flush writes
 #    access_history and gathers the peer's (peer_access); no worker reports an error;
-#  - then u2 is updated too, and all of the above is checked again with both nodes at 1.1;
+#  - then u2 is updated too, and all of the above is checked again with both nodes at 1.1; a
+#    segment moves back to tier 0 on each node (on u2, tier 0 never mapped);
 #  - after each update and after the restart the node is not held (status().node_hold);
 #  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
 #    the ledger still has one genesis entry, the one 1.0 wrote;
@@ -505,6 +506,21 @@ ledger_at_rest('before u2\'s update');
 update($u2);
 same_answers($_, $before{ $_->name }, 'both updated') for @nodes;
 clean($_, 'both updated') for @nodes;
+# moves on the updated catalogs: back to tier 0 (u2's tier 0 is unmapped, in pg_default)
+for my $n (@nodes)
+{
+	my $seg = q1($n, "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '$H1'");
+	my $n_h1 = q1($n, "SELECT count(*) FROM tieredlog.read('ev', '$H1', '$H2')");
+	# (u1's worker may have demoted it to tier 2 meanwhile)
+	like(q1($n, "SELECT from_tier || '>' || to_tier FROM tieredlog.move_segment($seg, 0)"), qr/^[12]>0$/,
+		$n->name . ': a move from tier 1 (or 2) to tier 0');
+	ok($n->poll_query_until('postgres', "SELECT tieredlog.sweep() >= 0 AND NOT EXISTS (SELECT FROM tieredlog.move WHERE state <> 'done')"),
+		$n->name . ': its old copy is swept');
+	is(q1($n, "SELECT tier || ' ' || tablespace || ' ' || records FROM tieredlog.segments WHERE segment_id = $seg")
+		  . ' ' . q1($n, "SELECT count(*) FROM tieredlog.read('ev', '$H1', '$H2')"),
+		"0 $tier0{$n->name} $n_h1 $n_h1", $n->name . ": the segment is in tier 0's tablespace with its records");
+	is(q1($n, "SELECT count(*) FROM tieredlog.check_digests('ev') WHERE NOT ok"), '0', $n->name . ': its digests check');
+}
 replication_round('r2', 'both at 1.1');
 scheduler_round($_, 'both at 1.1') for @nodes;
 worker_round($u2, 'wk2', 'both at 1.1');
