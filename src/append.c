@@ -111,13 +111,15 @@ open_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *seg)
 	return NULL;				/* keep compiler quiet */
 }
 
+/* local: a record this node originates (its seq comes from local_seq: node.c may refuse) */
 static void
-check_writable(void)
+check_writable(bool local)
 {
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog append");
 	PreventCommandDuringRecovery("tieredlog append");
-	tl_node_require(true, "appending to a tieredlog log");
+	if (local)
+		tl_node_require(true, "appending to a tieredlog log");
 }
 
 /* Append one record; returns its seq. */
@@ -130,7 +132,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	HeapTuple	tup;
 	CatalogIndexState ind;
 
-	check_writable();
+	check_writable(true);
 	prepare_record(log, in, &rec);
 	rel = open_segment_for_append(log, rec.ts, &seg);
 	tup = tl_row_form(RelationGetDescr(rel), &rec);
@@ -193,7 +195,7 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 	TlRecord   *recs;
 	int			start = 0;
 
-	check_writable();
+	check_writable(true);
 	if (n == 0)
 		return 0;
 	recs = palloc(sizeof(TlRecord) * n);
@@ -271,7 +273,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	CatalogIndexState ind;
 	bool		found;
 
-	check_writable();
+	check_writable(false);
 	tl_check_key(rec->key);
 	tl_check_source(rec->source);
 	tl_check_ts(log, rec->ts);
@@ -315,7 +317,7 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 	CatalogIndexState ind;
 	int			leaf;
 
-	check_writable();
+	check_writable(false);
 	rel = open_segment_for_append(log, rec->ts, &seg);
 	indexes = RelationGetIndexList(rel);
 	foreach(lc, indexes)

@@ -158,7 +158,11 @@ current_timeline(void)
 	return RecoveryInProgress() ? 0 : GetWALInsertionTimeLine();
 }
 
-/* When the server last started from a base backup (backup_label.old's time), or 0. */
+/*
+ * When the server last started from a base backup, or 0: the startup process renames
+ * backup_label to backup_label.old, which sets the file's change time (its modification time is
+ * the backup's, and a copy may keep it).
+ */
 static TimestampTz
 started_from_backup_at(void)
 {
@@ -167,7 +171,7 @@ started_from_backup_at(void)
 
 	if (stat(path, &st) != 0)
 		return 0;
-	return time_t_to_timestamptz(st.st_mtime);
+	return time_t_to_timestamptz(st.st_ctim.tv_sec) + st.st_ctim.tv_nsec / 1000;
 }
 
 /* ---- the table ------------------------------------------------------------------------------- */
