@@ -27,6 +27,8 @@
 #    access_history and gathers the peer's (peer_access); no worker reports an error;
 #  - then u2 is updated too, and all of the above is checked again with both nodes at 1.1; a
 #    segment moves back to tier 0 on each node (on u2, tier 0 never mapped);
+#  - a second database on u1 stays at 1.0 beside the updated one (appends, reads of its archive,
+#    digests, its worker's ledger blocks, verify()), then is updated and checked again;
 #  - after each update and after the restart the node is not held (status().node_hold);
 #  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
 #    the ledger still has one genesis entry, the one 1.0 wrote;
@@ -79,6 +81,39 @@ SELECT pg_replication_origin_create('upgrade-test');
 q1($u1, "SELECT tieredlog.set_tier(0, 'hot')");
 my %tier0 = (u1 => 'hot', u2 => 'pg_default');
 tl_full_mesh(@nodes);
+
+# a second database on u1 that stays at 1.0 while "postgres" is updated (same server, same library)
+$u1->safe_psql('postgres', 'CREATE DATABASE side');
+$u1->safe_psql('side', q{
+CREATE EXTENSION tieredlog VERSION '1.0';
+SELECT tieredlog.create_log('s', '1 hour');
+SELECT tieredlog.append_many('s', array_agg('s' || i), array_agg(jsonb_build_object('i', i)), NULL,
+	array_agg(timestamptz '2026-11-02 00:00+00' + i * interval '1 min')) FROM generate_series(1, 100) i;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 's';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 's';
+});
+my $side_count = 100;
+
+# the side database works: appends, reads (its archived segment too), digests, its worker's
+# ledger blocks, verify()
+sub side_round
+{
+	my ($version, $what) = @_;
+	is($u1->safe_psql('side', "SELECT extversion FROM pg_extension WHERE extname = 'tieredlog'"), $version,
+		"side database at $version ($what)");
+	$u1->safe_psql('side', "SELECT tieredlog.append('s', 'side-' || i, '{}') FROM generate_series(1, 10) i");
+	$side_count += 10;
+	is($u1->safe_psql('side', "SELECT count(*) || ' ' || count(*) FILTER (WHERE tier = 2) FROM tieredlog.read('s')"),
+		"$side_count 100", "side database: every record reads back, the archived ones too ($what)");
+	is($u1->safe_psql('side', "SELECT count(*) FROM tieredlog.check_digests() WHERE NOT ok"), '0',
+		"side database: check_digests() is clean ($what)");
+	$u1->safe_psql('side', "SELECT tieredlog.set_source_priority('side-$side_count', 1)");
+	ok($u1->poll_query_until('side', "SELECT count(*) = 0 FROM tieredlog.ledger_entry WHERE block_id IS NULL"),
+		"side database: its worker closes ledger blocks ($what)");
+	is($u1->safe_psql('side', "SELECT count(*) FROM tieredlog.verify() WHERE NOT ok"), '0',
+		"side database: verify() is clean ($what)");
+}
+side_round('1.0', 'every database at 1.0');
 
 # ---- records in four hourly segments (both origins), and some now ----------------------------------------
 for my $h (0 .. 3)
@@ -498,6 +533,7 @@ replication_round('r1', 'u1 at 1.1, u2 at 1.0');
 scheduler_round($_, 'u1 at 1.1, u2 at 1.0') for @nodes;
 worker_round($u1, 'wk1', 'u1 at 1.1, u2 at 1.0');
 clean($_, 'u1 at 1.1, u2 at 1.0, after replication') for @nodes;
+side_round('1.0', 'u1\'s "postgres" at 1.1');
 logs_clean('u1 at 1.1, u2 at 1.0');
 
 # ---- then u2 -------------------------------------------------------------------------------------------------
@@ -525,7 +561,11 @@ replication_round('r2', 'both at 1.1');
 scheduler_round($_, 'both at 1.1') for @nodes;
 worker_round($u2, 'wk2', 'both at 1.1');
 clean($_, 'both at 1.1, after replication') for @nodes;
+side_round('1.0', 'both nodes\' "postgres" at 1.1');
 logs_clean('both at 1.1');
+my ($side_rc, $side_out, $side_err) = $u1->psql('side', 'ALTER EXTENSION tieredlog UPDATE');
+is($side_rc, 0, 'the side database updates too') or diag($side_err);
+side_round('1.1', 'side database updated');
 
 # ---- both restart ------------------------------------------------------------------------------------------------
 ledger_at_rest('before the restart');
