@@ -29,6 +29,10 @@
 #    segment moves back to tier 0 on each node (on u2, tier 0 never mapped);
 #  - a second database on u1 stays at 1.0 beside the updated one (appends, reads of its archive,
 #    digests, its worker's ledger blocks, verify()), then is updated and checked again;
+#  - a pg_dump -Fc of u2's updated database restores (pg_restore) into a new server without an
+#    error: the same records, digests and conflicts, check_digests() and verify() clean, held until
+#    finish_restore(), then a new node that appends, closes ledger blocks and verifies, with the
+#    one genesis entry 1.0 wrote;
 #  - after each update and after the restart the node is not held (status().node_hold);
 #  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
 #    the ledger still has one genesis entry, the one 1.0 wrote;
@@ -40,6 +44,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use TlCluster;
+use IPC::Run;
 
 my $conf = qq{tieredlog.ledger_interval = 1
 tieredlog.stats_flush_interval = 1
@@ -566,6 +571,44 @@ logs_clean('both at 1.1');
 my ($side_rc, $side_out, $side_err) = $u1->psql('side', 'ALTER EXTENSION tieredlog UPDATE');
 is($side_rc, 0, 'the side database updates too') or diag($side_err);
 side_round('1.1', 'side database updated');
+
+# ---- a logical backup of an updated database restores like one of a fresh 1.1 ---------------------------------
+# u2's database (updated from 1.0: its genesis is entry 1, it has a peer, conflicts, a model, tiers 1
+# and 2 mapped and tier 0 not) dumped and restored into a new server under another node name
+my $r3 = tl_node('r3', $conf);
+$r3->safe_psql('postgres', "CREATE TABLESPACE $_ LOCATION ''") for qw(hot warm cold);
+$r3->safe_psql('postgres', 'CREATE DATABASE restored');
+my $dumpdir = PostgreSQL::Test::Utils::tempdir();
+my ($dump_out, $dump_err);
+my %dumped = map { ($_ => q1($u2, $answers{$_})) } qw(read_ev read_man conflicts);
+$dumped{digests} = digests($u2, 'ev');
+IPC::Run::run(['pg_dump', '-Fc', '-f', "$dumpdir/u2.dump", '-d', $u2->connstr('postgres')], '>', \$dump_out, '2>', \$dump_err);
+is($? >> 8, 0, 'pg_dump -Fc of u2\'s updated database ran');
+is($dump_err, '', 'pg_dump said nothing on stderr');
+IPC::Run::run(['pg_restore', '-d', $r3->connstr('restored'), "$dumpdir/u2.dump"], '>', \$dump_out, '2>', \$dump_err);
+is($? >> 8, 0, 'pg_restore into a new server exits 0');
+is($dump_err, '', 'pg_restore reports no error');
+is($r3->safe_psql('restored', "SELECT extversion FROM pg_extension WHERE extname = 'tieredlog'"), '1.1', 'the restore runs 1.1');
+like($r3->safe_psql('restored', 'SELECT node_hold FROM tieredlog.status()'), qr/^restored: restored from node "u2"/,
+	'the restored data is held until finish_restore()');
+# (segment ids and tiers are each server's own)
+is($r3->safe_psql('restored', $answers{$_}) =~ s/ \d+ \d+$//mgr, $dumped{$_} =~ s/ \d+ \d+$//mgr, "the restore has u2's $_")
+  for qw(read_ev read_man);
+is($r3->safe_psql('restored', $answers{conflicts}), $dumped{conflicts}, "the restore has u2's conflicts");
+is($r3->safe_psql('restored', "SELECT coalesce(string_agg(range_start || '=' || digest, ',' ORDER BY range_start), '')
+	FROM tieredlog.segments WHERE log_name = 'ev'"), $dumped{digests}, 'and its segment digests');
+is($r3->safe_psql('restored', 'SELECT count(*) FROM tieredlog.check_digests() WHERE NOT ok'), '0', 'check_digests() is clean on the restore');
+is($r3->safe_psql('restored', 'SELECT count(*) FROM tieredlog.verify() WHERE NOT ok'), '0', 'verify() is clean on the restore');
+like($r3->safe_psql('restored', 'SELECT tieredlog.finish_restore()'), qr/^the restored data of node "u2" is now node "r3"/,
+	'finish_restore() under another name: a new node');
+$r3->safe_psql('restored', "SELECT tieredlog.append('ev', 'r3-new', '{}')");
+is($r3->safe_psql('restored', "SELECT origin FROM tieredlog.read('ev', key => 'r3-new')"), 'r3', 'the restore appends as r3');
+ok($r3->poll_query_until('restored', 'SELECT count(*) = 0 FROM tieredlog.ledger_entry WHERE block_id IS NULL'),
+	'its worker closes ledger blocks');
+is($r3->safe_psql('restored', 'SELECT count(*) FROM tieredlog.verify() WHERE NOT ok'), '0', 'and it verifies clean');
+is($r3->safe_psql('restored', "SELECT string_agg(entry_id || ' ' || (body->>'version'), ',') FROM tieredlog.ledger_entry
+	WHERE kind = 'CONFIG' AND body->>'action' = 'create_extension'"), '1 1.0', 'its ledger keeps one genesis entry, the one 1.0 wrote');
+$r3->stop;
 
 # ---- both restart ------------------------------------------------------------------------------------------------
 ledger_at_rest('before the restart');
