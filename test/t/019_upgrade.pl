@@ -18,6 +18,12 @@
 #    one node and the decision reaches the other; records written under a replication origin (not
 #    streamed) are repaired by reconcile() in both directions (archive included); compare_seals()
 #    finds no different seal; segment digests are equal on both nodes;
+#  - the README's role set-up (readers, writers, operators, a peer role) and a monitoring role
+#    that reads the peers and workers views, granted at 1.0: every privilege is still there after
+#    each update, and each role can still do what it could at 1.0 (read(), latest(),
+#    check_digests(), the views logs, segments and conflicts; append(), append_many();
+#    create_log(); the views peers and workers). (status(), verify() and reconcile() are left out
+#    of what the roles do: at 1.0 already, the README's grants are not enough for them.)
 #  - the scheduler (a cycle of checks, all in sync; train_model(), predict(), schedule) on both
 #    nodes before the update, and after each (the prior model, 'active' in 1.0, is in its own
 #    state 'prior' after the update; check_log and the models are otherwise unchanged);
@@ -36,7 +42,8 @@
 #  - after each update and after the restart the node is not held (status().node_hold);
 #  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
 #    the ledger still has one genesis entry, the one 1.0 wrote;
-#  - no ERROR, FATAL or PANIC in either server's log from the first update on (before the restart),
+#  - no ERROR, FATAL or PANIC in either server's log from the first update on (before the restart)
+#    from anything but the test's own sessions (workers, apply workers, walsenders, peers' sessions),
 #    but the FATAL of an apply worker stopped by set_peer_enabled(false).
 use strict;
 use warnings;
@@ -87,6 +94,89 @@ q1($u1, "SELECT tieredlog.set_tier(0, 'hot')");
 my %tier0 = (u1 => 'hot', u2 => 'pg_default');
 tl_full_mesh(@nodes);
 
+# the README's role set-up (Privileges), and a monitoring role that reads the peers view
+for my $n (@nodes)
+{
+	q1($n, q{
+SELECT tieredlog.create_log('priv', '1 hour');
+CREATE ROLE log_reader NOLOGIN;
+CREATE ROLE log_writer NOLOGIN;
+CREATE ROLE log_operator NOLOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer, log_operator;
+GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
+                          tieredlog.latest(text, text), tieredlog.status(),
+                          tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
+GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
+GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
+                          tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
+GRANT log_reader, log_writer TO log_operator;
+GRANT EXECUTE ON FUNCTION tieredlog.create_log(text, interval, text), tieredlog.seal(bigint),
+                          tieredlog.resolve_conflict(bigint, text), tieredlog.reconcile(text, text, timestamptz, timestamptz, boolean)
+                          TO log_operator;
+CREATE ROLE peer_eu LOGIN REPLICATION PASSWORD 'x';
+GRANT USAGE ON SCHEMA tieredlog TO peer_eu;
+GRANT EXECUTE ON FUNCTION tieredlog.node_name() TO peer_eu;
+DO $$ DECLARE f regprocedure; BEGIN
+  FOR f IN SELECT p.oid FROM pg_proc p WHERE p.pronamespace = 'tieredlog'::regnamespace AND p.proname LIKE '\_ae\_%' LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO peer_eu', f);
+  END LOOP; END $$;
+CREATE ROLE monitor NOLOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO monitor;
+GRANT SELECT ON tieredlog.peers, tieredlog.workers TO monitor;
+GRANT EXECUTE ON FUNCTION tieredlog._mask_conninfo(text), tieredlog._apply_status(), tieredlog._workers() TO monitor;
+});
+}
+
+# every privilege granted to those roles on tieredlog's objects
+my $privileges_sql = q{
+SELECT coalesce(string_agg(x, E'\n' ORDER BY x), '') FROM (
+	SELECT o.type || ' ' || o.identity || ': ' || a.privilege_type || ' to ' || pg_get_userbyid(a.grantee) AS x
+	  FROM (SELECT 'pg_class'::regclass AS c, oid, relacl AS acl FROM pg_class WHERE relnamespace = 'tieredlog'::regnamespace
+			UNION ALL SELECT 'pg_proc'::regclass, oid, proacl FROM pg_proc WHERE pronamespace = 'tieredlog'::regnamespace
+			UNION ALL SELECT 'pg_namespace'::regclass, oid, nspacl FROM pg_namespace WHERE nspname IN ('tieredlog', 'tieredlog_data')) s
+	 CROSS JOIN LATERAL aclexplode(s.acl) a CROSS JOIN LATERAL pg_identify_object(s.c, s.oid, 0) o
+	 WHERE a.grantee IN (SELECT oid FROM pg_roles WHERE rolname IN ('log_reader', 'log_writer', 'log_operator', 'peer_eu', 'monitor'))) z};
+my %privileges = map { ($_->name => q1($_, $privileges_sql)) } @nodes;
+
+# what each role can do
+my $priv_n = 0;
+sub roles_round
+{
+	my ($what) = @_;
+	for my $n (@nodes)
+	{
+		my $name = $n->name;
+		my @lost = grep { my $p = $_; !grep { $_ eq $p } split /\n/, q1($n, $privileges_sql) } split /\n/, $privileges{$name};
+		is(scalar(@lost), 0, "$name: every privilege granted at 1.0 is still there ($what)")
+		  or diag("lost:\n" . join("\n", @lost));
+		$priv_n++;
+		my $peer = other($n)->name;
+		my @can = (
+			[ log_reader => 'read()', "SELECT count(*) > 0 FROM tieredlog.read('ev')", 't' ],
+			[ log_reader => 'latest()', "SELECT count(*) FROM tieredlog.latest('ev', 'k')", '1' ],
+			[ log_reader => 'check_digests()', "SELECT count(*) FROM tieredlog.check_digests('ev') WHERE NOT ok", '0' ],
+			[ log_reader => 'the logs view', "SELECT count(*) > 0 FROM tieredlog.logs", 't' ],
+			[ log_reader => 'the segments view', "SELECT count(*) > 0 FROM tieredlog.segments", 't' ],
+			[ log_reader => 'the conflicts view', "SELECT count(*) > 0 FROM tieredlog.conflicts", 't' ],
+			[ log_writer => 'append()', "SELECT tieredlog.append('priv', 'w-$priv_n', '{}') > 0", 't' ],
+			[ log_writer => 'append_many()', "SELECT tieredlog.append_many('priv', ARRAY['wm-$priv_n'], ARRAY['{}']::jsonb[])", '1' ],
+			[ log_operator => 'create_log()', "SELECT tieredlog.create_log('op-$name-$priv_n') > 0", 't' ],
+			[ monitor => 'the peers view', "SELECT peer_name || ' ' || state FROM tieredlog.peers", "$peer streaming" ],
+			[ monitor => 'the workers view', "SELECT count(*) FROM tieredlog.workers", '1' ],
+		);
+		for my $c (@can)
+		{
+			my ($role, $label, $sql, $want) = @$c;
+			my ($rc, $out, $err) = $n->psql('postgres', "SET ROLE $role;\n$sql");
+			is("$out$err", $want, "$name: $role can still use $label ($what)");
+		}
+	}
+	for my $n (@nodes)
+	{
+		ok($n->poll_query_until('postgres', "SELECT count(*) = " . (2 * $priv_n) . " FROM tieredlog.read('priv')"),
+			$n->name . " has every record the writers appended ($what)");
+	}
+}
 # a second database on u1 that stays at 1.0 while "postgres" is updated (same server, same library)
 $u1->safe_psql('postgres', 'CREATE DATABASE side');
 $u1->safe_psql('side', q{
@@ -249,6 +339,7 @@ sub scheduler_round
 	cmp_ok(q1($n, 'SELECT count(*) FROM tieredlog.schedule'), '>', 0, $n->name . ": the schedule plans checks ($what)");
 }
 scheduler_round($_, 'both at 1.0') for @nodes;
+roles_round('both at 1.0');
 is(q1($_, "SELECT string_agg(model_id || ' ' || state || ' ' || algo, ',') FROM tieredlog.model"), '1 active prior',
 	$_->name . ': 1.0 keeps the prior as the active model') for @nodes;
 
@@ -296,12 +387,13 @@ my %answers = (
 		E'\\n' ORDER BY model_id) FROM tieredlog.model",
 	verify_failures => "SELECT coalesce(string_agg(check_name || ' ' || object, ', ' ORDER BY check_name, object), 'none') FROM tieredlog.verify() WHERE NOT ok",
 );
-# the ledger up to a point: [entries, blocks] as text
+# the ledger up to a block: [the entries in blocks up to it, the blocks] as text (entries pending
+# then, witnesses arriving, are closed into later blocks)
 sub ledger_upto
 {
-	my ($n, $entry, $block) = @_;
+	my ($n, $block) = @_;
 	return (q1($n, "SELECT string_agg(concat_ws(' ', entry_id, block_id, kind, log_name, segment_id, body, created_at, encode(entry_hash, 'hex')),
-			E'\\n' ORDER BY entry_id) FROM tieredlog.ledger_entry WHERE entry_id <= $entry"),
+			E'\\n' ORDER BY entry_id) FROM tieredlog.ledger_entry WHERE block_id <= $block"),
 		q1($n, "SELECT string_agg(concat_ws(' ', block_id, first_entry, last_entry, entries, encode(entries_root, 'hex'),
 			encode(previous_block_hash, 'hex'), closed_at), E'\\n' ORDER BY block_id) FROM tieredlog.ledger_block WHERE block_id <= $block"));
 }
@@ -310,10 +402,9 @@ sub answers
 {
 	my ($n) = @_;
 	my %a = map { ($_ => q1($n, $answers{$_})) } keys %answers;
-	my $e = q1($n, "SELECT max(entry_id) FROM tieredlog.ledger_entry");
 	my $b = q1($n, "SELECT max(block_id) FROM tieredlog.ledger_block");
-	@a{qw(ledger_entries ledger_blocks)} = ledger_upto($n, $e, $b);
-	$a{ledger_upto} = [ $e, $b ];
+	@a{qw(ledger_entries ledger_blocks)} = ledger_upto($n, $b);
+	$a{ledger_upto} = $b;
 	return \%a;
 }
 
@@ -326,7 +417,7 @@ sub same_answers
 	{
 		is(q1($n, $answers{$k}), $before->{$k}, $n->name . ": $k as before ($what)");
 	}
-	my ($e, $b) = ledger_upto($n, @{ $before->{ledger_upto} });
+	my ($e, $b) = ledger_upto($n, $before->{ledger_upto});
 	is($e, $before->{ledger_entries}, $n->name . ": the ledger's entries so far unchanged ($what)");
 	is($b, $before->{ledger_blocks}, $n->name . ": the ledger's blocks so far unchanged ($what)");
 }
@@ -502,7 +593,8 @@ sub logs_clean
 	for my $n (@nodes)
 	{
 		# (set_peer_enabled(false) stops the apply worker with a FATAL: that one is expected)
-		my @bad = grep { /\b(?:ERROR|FATAL|PANIC):|terminated by signal/
+		# (the test's own sessions, named 019_upgrade.pl, are checked where they run)
+		my @bad = grep { /\b(?:ERROR|FATAL|PANIC):|terminated by signal/ && !/\] 019_upgrade\.pl /
 			  && !/FATAL:  terminating background worker "tieredlog apply" due to administrator command/ } split /\n/,
 		  slurp_file($n->logfile, $log_offset{ $n->name });
 		is(scalar(@bad), 0, $n->name . ": no error in the server log ($what)")
@@ -533,6 +625,7 @@ sub update
 update($u1);
 is(version($u2), '1.0', 'u2 is still at 1.0');
 same_answers($_, $before{ $_->name }, 'u1 updated, u2 at 1.0') for @nodes;
+roles_round('u1 updated, u2 at 1.0');
 clean($_, 'u1 updated, u2 at 1.0') for @nodes;
 replication_round('r1', 'u1 at 1.1, u2 at 1.0');
 scheduler_round($_, 'u1 at 1.1, u2 at 1.0') for @nodes;
@@ -546,6 +639,7 @@ ledger_at_rest('before u2\'s update');
 %before = map { ($_->name => answers($_)) } @nodes;
 update($u2);
 same_answers($_, $before{ $_->name }, 'both updated') for @nodes;
+roles_round('both updated');
 clean($_, 'both updated') for @nodes;
 # moves on the updated catalogs: back to tier 0 (u2's tier 0 is unmapped, in pg_default)
 for my $n (@nodes)
@@ -578,6 +672,7 @@ side_round('1.1', 'side database updated');
 my $r3 = tl_node('r3', $conf);
 $r3->safe_psql('postgres', "CREATE TABLESPACE $_ LOCATION ''") for qw(hot warm cold);
 $r3->safe_psql('postgres', 'CREATE DATABASE restored');
+$r3->safe_psql('postgres', "CREATE ROLE $_ NOLOGIN") for qw(log_reader log_writer log_operator peer_eu monitor);
 my $dumpdir = PostgreSQL::Test::Utils::tempdir();
 my ($dump_out, $dump_err);
 my %dumped = map { ($_ => q1($u2, $answers{$_})) } qw(read_ev read_man conflicts);
