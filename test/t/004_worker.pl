@@ -94,7 +94,8 @@ is($node->safe_psql('postgres', "SELECT count(*) || '/' || bool_and(ok) FROM tie
 
 # a database whose tieredlog is broken does not stop the worker elsewhere
 $node->safe_psql('postgres', 'CREATE DATABASE broken');
-$node->safe_psql('broken', 'CREATE EXTENSION tieredlog; ALTER TABLE tieredlog.move RENAME TO move_gone');
+# (a log, so that the data is claimed and its worker works: node.c)
+$node->safe_psql('broken', "CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('x'); ALTER TABLE tieredlog.move RENAME TO move_gone");
 $rel = $node->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE segment_id = $seg");
 $node->safe_psql('postgres', "SELECT * FROM tieredlog.move_segment($seg, 1)");
 ok($node->poll_query_until('postgres', "SELECT to_regclass('tieredlog_data.$rel') IS NULL"),

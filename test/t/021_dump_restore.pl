@@ -47,6 +47,12 @@ for my $n ($n1, $n2)
 }
 $n1->safe_psql('postgres', q{SELECT tieredlog.set_tier(0, 'hot'), tieredlog.set_tier(1, 'warm'), tieredlog.set_tier(2, 'cold');});
 tl_full_mesh($n1, $n2);
+# a second, disabled peer that a non-superuser owns (its row written directly: adding it for real
+# needs a peer that asks for a password); restored servers give that role another OID
+$n1->safe_psql('postgres', q{CREATE ROLE peer_admin;
+	INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner, enabled)
+	VALUES (nextval('tieredlog.peer_id_seq'), 'ghost', 'host=127.0.0.1 port=1 dbname=x user=u password=secret',
+			'tl_ghost', 'tl_ghost', 'ghost', 'peer_admin', false)});
 
 # ---- the data -------------------------------------------------------------------------------------------
 $n1->safe_psql('postgres', q{SELECT count(tieredlog.append('ev', 'k' || (i % 40), jsonb_build_object('i', i), 'app',
@@ -56,10 +62,10 @@ $n2->safe_psql('postgres', q{SELECT count(tieredlog.append('ev', 'k' || (i % 40)
 ok($n1->poll_query_until('postgres', "SELECT count(*) = 1020 FROM tieredlog.read('ev')"), 'n1 holds both nodes\' records');
 
 # conflicts: both nodes write the same order keys while neither streams from the other
-$_->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled(peer_name, false) FROM tieredlog.peers") for ($n1, $n2);
+$_->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled(peer_name, false) FROM tieredlog.peers WHERE peer_name <> 'ghost'") for ($n1, $n2);
 $n1->safe_psql('postgres', q{SELECT tieredlog.append('orders', 'o' || i, '{"by": "n1"}') FROM generate_series(1, 3) i});
 $n2->safe_psql('postgres', q{SELECT tieredlog.append('orders', 'o' || i, '{"by": "n2"}') FROM generate_series(1, 3) i});
-$_->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled(peer_name, true) FROM tieredlog.peers") for ($n1, $n2);
+$_->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled(peer_name, true) FROM tieredlog.peers WHERE peer_name <> 'ghost'") for ($n1, $n2);
 ok($n1->poll_query_until('postgres', "SELECT count(*) = 3 FROM tieredlog.conflicts WHERE log_name = 'orders' AND status = 'pending'"),
 	'n1 has three pending conflicts');
 $n1->safe_psql('postgres', q{SELECT tieredlog.resolve_conflict(conflict_id, 'local') FROM tieredlog.conflicts
@@ -128,7 +134,8 @@ my %checks = (
 		|| '/' || count(*) || '/' || count(*) FILTER (WHERE kind = 'WITNESS') FROM tieredlog.ledger",
 	blocks => "SELECT string_agg(block_id || ':' || encode(entries_root, 'hex'), ',' ORDER BY block_id) FROM tieredlog.ledger_block",
 	seen => "SELECT count(*) FROM tieredlog.seen",
-	peers => "SELECT string_agg(peer_name || ':' || node_name || ':' || owner || ':' || slot_name, ',') FROM tieredlog.peers",
+	peers => "SELECT string_agg(peer_name || ':' || node_name || ':' || owner || ':' || slot_name || ':' || conninfo, ',' ORDER BY peer_name)
+		FROM tieredlog.peers",
 	tiers => "SELECT string_agg(tier || ':' || tablespace, ',' ORDER BY tier) FROM tieredlog.tiers",
 	local_seq => "SELECT last_value FROM tieredlog.local_seq",
 	records_n1 => "SELECT count(*) FROM tieredlog.read('ev') WHERE origin = 'n1'",
@@ -155,7 +162,7 @@ sub target
 	my ($name, $node_name) = @_;
 	my $t = tl_node($name, $conf . "tieredlog.node_name = '$node_name'\n");
 	tablespaces($t);
-	$t->safe_psql('postgres', 'CREATE DATABASE restored');
+	$t->safe_psql('postgres', 'CREATE ROLE filler_1; CREATE ROLE filler_2; CREATE ROLE peer_admin; CREATE DATABASE restored');
 	return $t;
 }
 
@@ -189,6 +196,10 @@ IPC::Run::run(['pg_restore', '-d', $r1->connstr('restored'), "$dumpdir/db.dump"]
 is($? >> 8, 0, 'pg_restore exits 0');
 is($err, '', 'pg_restore reports no error');
 held($r1, 'custom format');
+like($r1->safe_psql('restored', "SELECT owner FROM tieredlog.peers WHERE peer_name = 'ghost'"), qr/^peer_admin$/,
+	'a peer\'s owner comes back as the same role, though its OID differs');
+isnt($r1->safe_psql('restored', "SELECT owner::oid FROM tieredlog.peer WHERE peer_name = 'ghost'"),
+	$n1->safe_psql('postgres', "SELECT owner::oid FROM tieredlog.peer WHERE peer_name = 'ghost'"), '(the OIDs differ)');
 compare($r1, 'custom format');
 $n1->stop;		# the restore replaces n1: it must not run next to its copy
 is($r1->safe_psql('restored', 'SELECT tieredlog.finish_restore()'),
@@ -213,7 +224,7 @@ is($? >> 8, 0, 'psql -f of the plain dump exits 0');
 unlike($err, qr/ERROR/, 'psql reports no error');
 held($r2, 'plain format');
 compare($r2, 'plain format');
-like($r2->safe_psql('restored', 'SELECT tieredlog.finish_restore()'), qr/^the restored data of node "n1" is now node "c2"; its 1 peers were forgotten/,
+like($r2->safe_psql('restored', 'SELECT tieredlog.finish_restore()'), qr/^the restored data of node "n1" is now node "c2"; its 2 peers were forgotten/,
 	'finish_restore() under another name: a new node');
 is($r2->safe_psql('restored', 'SELECT count(*) FROM tieredlog.peers'), '0', 'the original\'s peer is forgotten (its slot is n1\'s)');
 $r2->safe_psql('restored', "SELECT tieredlog.append('ev', 'c2-new', '{}')");

@@ -150,4 +150,17 @@ is($s1->safe_psql('postgres', "SELECT node_hold IS NULL FROM tieredlog.status()"
 	'a plain restart afterwards is not mistaken for a restore');
 is($s1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'k', '{}')"), '3', 'and appends go on');
 
+# ---- a standby of s1 promoted: a new timeline, found from the control data ---------------------------------
+$s1->backup('bk2');
+my $sb = PostgreSQL::Test::Cluster->new('s1_standby');
+$sb->init_from_backup($s1, 'bk2', has_streaming => 1);
+$sb->start;
+$s1->wait_for_catchup($sb);
+$sb->promote;
+ok($sb->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.ledger WHERE body->>'action' = 'recovered'"),
+	'the promoted standby recovered before appending');
+like($sb->safe_psql('postgres', "SELECT body->'detail'->>'reason' FROM tieredlog.ledger WHERE body->>'action' = 'recovered'
+	ORDER BY entry_id DESC LIMIT 1"), qr/the timeline changed from 1 to 2/, 'found from its new timeline');
+cmp_ok($sb->safe_psql('postgres', "SELECT tieredlog.append('ev', 'k', '{}')"), '>', 3, 'and then appends');
+
 done_testing();
