@@ -1,8 +1,8 @@
 # Updating tieredlog from 1.0 to 1.1 in place, one node of a pair at a time (one library serves
 # both catalog versions):
 #  - two nodes run CREATE EXTENSION tieredlog VERSION '1.0' and become peers (full mesh); tiers 0,
-#    1 and 2 map to three tablespaces (set_tier; u2 leaves tier 0 in pg_default, unmapped); log "ev" gets records from both nodes in several
-#    hourly segments: two sealed and moved (move_segment) to tier 1 and to the tier 2 archive, one
+#    1 and 2 map to three tablespaces (set_tier; u2 leaves tier 0 in pg_default, unmapped); log
+#    "ev" gets records from both nodes in several hourly segments: two sealed and moved (move_segment) to tier 1 and to the tier 2 archive, one
 #    sealed in tier 0, the current one open, and a late record reopens the archived one; conflicts
 #    under last_writer_wins (decided) and manual (pending) in two logs; ledger blocks closed and
 #    witnessed by the other node. Then each node's segments (states, tiers, tablespaces, digests,
@@ -10,8 +10,8 @@
 #    every tier and of the conflicting keys, the conflicts, the ledger so far, check_digests() and
 #    verify() are recorded;
 #  - ALTER EXTENSION tieredlog UPDATE on u1 only: u1 is at 1.1 and u2 still at 1.0; every recorded
-#    result is the same on both nodes (the ledger's history is unchanged: entries and blocks
-#    recorded before, byte for byte), check_digests() and verify() are clean, and u1's ledger
+#    result is the same on both nodes (the ledger's history is unchanged: the blocks closed before
+#    and their entries, byte for byte), check_digests() and verify() are clean, and u1's ledger
 #    verifies against the digests u2 witnessed before the update;
 #  - replication with the 1.0 peer, both ways: appends on each node reach the other; a new
 #    conflict is found on both with the same decision; the pending manual conflict is decided on
