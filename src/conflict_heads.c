@@ -3,7 +3,8 @@
  *		A key's heads: the newest record of each origin for it in a time range, read through the
  *		segment index (key, origin, ts) with two descents per origin (a segment without that index,
  *		or in archive frames, is read whole); and the segments of a range, remembered per
- *		transaction (an absent window is looked up again; a rolled-back subtransaction forgets them).
+ *		transaction (an absent window is looked up again once another transaction has completed or
+ *		this backend has created a segment; a rolled-back subtransaction forgets them).
  *
  * Locking: segment relations and their indexes are opened with AccessShareLock for a scan.
  *-------------------------------------------------------------------------
@@ -107,6 +108,8 @@ typedef struct WindowEntry
 	TlSegment	seg;
 	Oid			key_index;		/* InvalidOid: not looked up yet, or none */
 	bool		index_known;
+	uint64		absent_completions; /* absent: transactions completed on the server ... */
+	uint64		absent_created; /* ... and segments this backend had created, before the lookup */
 } WindowEntry;
 
 static HTAB *window_cache;
@@ -120,8 +123,43 @@ window_cache_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactio
 		window_cache = NULL;	/* its memory goes with TopTransactionContext */
 }
 
+/*
+ * The segment of the window starting at `start`, if it exists. Not in the segment cache, it is
+ * looked up through a fresh snapshot taken after `completions` (transactions completed on the
+ * server, read by the caller) and the count of segments this backend created: while neither moves,
+ * no segment can have appeared in that window since, so an absent window need not be looked up
+ * again (that was a catalog descent per absent window and record).
+ */
+static bool
+lookup_window(const TlLog *log, TimestampTz start, TlSegment *seg, uint64 completions,
+			  WindowEntry *e)
+{
+	Snapshot	snap;
+	List	   *segs;
+
+	if (tl_segment_lookup(log, start, seg))
+		return true;
+	e->absent_completions = completions;
+	e->absent_created = tl_catalog_segments_created();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	segs = tl_catalog_log_segments(log->log_id, start, start + 1, snap);
+	UnregisterSnapshot(snap);
+	if (segs == NIL)
+		return false;
+	*seg = *(TlSegment *) linitial(segs);
+	list_free_deep(segs);
+	return true;
+}
+
+/* Is a window found absent still absent? (See lookup_window.) */
+static bool
+still_absent(const WindowEntry *e, uint64 completions)
+{
+	return e->absent_created == tl_catalog_segments_created() && e->absent_completions == completions;
+}
+
 static WindowEntry *
-window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
+window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent, uint64 completions)
 {
 	WindowKey	key;
 	WindowEntry *e;
@@ -150,9 +188,9 @@ window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
 	key.log_id = log->log_id;
 	key.range_start = start;
 	e = hash_search(window_cache, &key, HASH_ENTER, &found);
-	if (!found || (refresh_if_absent && !e->exists))
+	if (!found || (refresh_if_absent && !e->exists && !still_absent(e, completions)))
 	{
-		e->exists = tl_segment_lookup(log, start, &e->seg);
+		e->exists = lookup_window(log, start, &e->seg, completions, e);
 		e->index_known = false;
 		e->key_index = InvalidOid;
 	}
@@ -183,6 +221,7 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 {
 	List	   *segs = NIL;
 	TimestampTz start = tl_window_start(from_ts, log->interval_us);
+	uint64		completions;
 
 	if ((to_ts - start) / log->interval_us > 8)
 	{
@@ -198,10 +237,14 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 		}
 		return segs;
 	}
+	completions = tl_cf_completed_transactions();
 	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
 	{
-		/* an absent window is looked up again: heads are read through a fresh snapshot */
-		WindowEntry *e = window_entry(log, w, true);
+		/*
+		 * An absent window is looked up again once a transaction has completed (or this backend
+		 * created a segment): heads are read through a fresh snapshot.
+		 */
+		WindowEntry *e = window_entry(log, w, true, completions);
 
 		if (e->exists)
 			segs = lappend(segs, e);
