@@ -68,7 +68,7 @@
 int			tl_max_peers = 16;
 
 #define APPLY_BATCH_RECORDS		2000
-#define APPLY_BATCH_XACTS		200
+#define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */
 #define APPLY_FEEDBACK_MS		1000
 #define APPLY_BACKOFF_MAX_S		300
 #define APPLY_PENDING_MAX		256
