@@ -855,14 +855,17 @@ note_contact(ApplyState *as)
 	SpinLockRelease(&ashared->mutex);
 }
 
-/* Read what the socket holds into libpq's buffer, without waiting. */
+/* Read what the socket holds into libpq's buffer, without waiting (what is applied is kept). */
 static void
 consume_input(ApplyState *as)
 {
 	if (PQconsumeInput(as->conn) == 0)
+	{
+		commit_batch(as);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("lost the connection to the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+	}
 }
 
 /* Receive and apply until the connection ends or an error is raised. */
