@@ -372,17 +372,19 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
 	return best;
 }
 
-#define HEADS_STEPS		8		/* index entries of one origin stepped over before a new descent */
+#define HEADS_STEPS		8		/* entries of one origin read for its head before its own descent */
+#define HEADS_PAST		1		/* entries of one origin stepped over past its head before a new descent */
 
 /*
  * One backward scan over the key's entries (below origin *below, if set): the index holds each
  * origin's rows as a group in ts order, so the first entries of a group met going backward hold
- * its head. A group is left by stepping over its older entries while there are few (a key written
- * a few times costs one descent in all, the end of the key's entries included); past HEADS_STEPS
- * the scan stops and returns true with *below set to that origin, and the caller continues below
- * it with a new descent. A group's head not settled by then (more entries share its newest ts, or
- * all those stepped over were after the range) is read by newest_of_origin. The heads found are
- * prepended to *found (so that it ends in origin order).
+ * its head. A group is left by stepping over the entry that settles its head and HEADS_PAST more
+ * (a key written a few times costs one descent in all, the end of the key's entries included);
+ * then the scan stops and returns true with *below set to that origin, and the caller continues
+ * below it with a new descent (a key written often costs about two per origin, as many heap
+ * fetches). A group whose head is not settled within HEADS_STEPS entries (they share its newest
+ * ts, or are after the range) has it read by newest_of_origin. The heads found are prepended to
+ * *found (so that it ends in origin order).
  */
 static bool
 scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
@@ -396,6 +398,7 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 	TlSide	   *best = NULL;
 	bool		settled = false;	/* nothing of the group after this can be its head */
 	int			steps = 0;
+	int			past = 0;		/* entries of the group since the one that settled it */
 	bool		more = false;
 
 	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
@@ -421,15 +424,20 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 			best = NULL;
 			settled = false;
 			steps = 0;
+			past = 0;
 		}
-		if (ts < from_ts || (best && ts < best->ts))
-			settled = true;		/* older than the range, or than the head */
-		else if (ts < to_ts && (best == NULL || seq > best->seq))
-			best = tl_cf_head_from_row(tup, desc);
-		if (++steps >= HEADS_STEPS)
+		else if (settled && ++past > HEADS_PAST)
 		{
-			if (!settled)
-				best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts);
+			more = true;		/* a long group: below it with a new descent */
+			break;
+		}
+		if (!settled && (ts < from_ts || (best && ts < best->ts)))
+			settled = true;		/* older than the range, or than the head */
+		else if (!settled && ts < to_ts && (best == NULL || seq > best->seq))
+			best = tl_cf_head_from_row(tup, desc);
+		if (!settled && ++steps >= HEADS_STEPS)
+		{
+			best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts);
 			more = true;
 			break;
 		}
