@@ -26,6 +26,7 @@
 #include "catalog/pg_collation.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -218,43 +219,148 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 
 /* ---- records from peers ------------------------------------------------------------------------ */
 
-/*
- * Does the segment's relation hold (origin, seq)? Probes its unique identity index, found among
- * the indexes the caller has opened for the insert (no index list or open per probe).
- */
-static bool
-relation_has_identity(Relation rel, CatalogIndexState ind, const char *origin, int64 seq, TlRid *rid)
+/* The segment relation's unique identity index (seq, origin), among those the caller opened; or NULL. */
+static Relation
+identity_index(CatalogIndexState ind)
 {
-	bool		found = false;
-
 	for (int i = 0; i < ind->ri_NumIndices; i++)
 	{
 		Relation	idx = ind->ri_IndexRelationDescs[i];
-		ScanKeyData keys[2];
-		IndexScanDesc scan;
-		TupleTableSlot *slot;
 
-		if (!idx->rd_index->indisunique || idx->rd_index->indnatts != 2)
-			continue;
-		slot = table_slot_create(rel, NULL);
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
-		keys[1].sk_collation = C_COLLATION_OID;
-		scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
-		index_rescan(scan, keys, 2, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot);
-		if (found)
-		{
-			bool		isnull;
-			Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
-
-			memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
-		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		break;
+		if (idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+			return idx;
 	}
+	return NULL;
+}
+
+/* Does the segment's relation hold (origin, seq) for `snap`? Probes its identity index. */
+static bool
+relation_has_identity(Relation rel, Relation idx, Snapshot snap, const char *origin, int64 seq, TlRid *rid)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+	keys[1].sk_collation = C_COLLATION_OID;
+	scan = index_beginscan(rel, idx, snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
+
+		memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
 	return found;
+}
+
+/*
+ * The greatest seq among the rows of a segment relation that a snapshot sees, of any origin,
+ * remembered for the few relations a transaction last asked about while the active snapshot
+ * sees the same (the apply worker's batch keeps one). A record whose seq is greater cannot be
+ * there for that snapshot, so its identity needs no probe: the probe would see exactly the rows
+ * this descent saw. Rows it does not see (committed since, or this transaction's own inserts
+ * after the snapshot) the probe does not see either; the unique index guards against those, as
+ * before. The same view: the same xmin, xmax, in-progress transactions and command id (what MVCC
+ * visibility depends on). Backend-local, in TopMemoryContext; a slot is free until filled in.
+ */
+#define SEQ_HIGH_SLOTS	8
+
+typedef struct SeqHigh
+{
+	Oid			relid;			/* InvalidOid: free */
+	LocalTransactionId lxid;
+	SnapshotData snap;			/* the snapshot's fields, with copies of its xid arrays */
+	int			xip_alloc;
+	int			subxip_alloc;
+	int64		high;			/* PG_INT64_MIN: no row */
+} SeqHigh;
+
+static SeqHigh seq_high[SEQ_HIGH_SLOTS];
+static int	seq_high_next;
+
+static bool
+same_view(const SeqHigh *h, Snapshot snap)
+{
+	return h->lxid == MyProc->lxid && snap->snapshot_type == SNAPSHOT_MVCC &&
+		h->snap.xmin == snap->xmin && h->snap.xmax == snap->xmax && h->snap.curcid == snap->curcid &&
+		h->snap.xcnt == snap->xcnt && h->snap.subxcnt == snap->subxcnt &&
+		h->snap.suboverflowed == snap->suboverflowed &&
+		h->snap.takenDuringRecovery == snap->takenDuringRecovery &&
+		(snap->xcnt == 0 || memcmp(h->snap.xip, snap->xip, sizeof(TransactionId) * snap->xcnt) == 0) &&
+		(snap->subxcnt == 0 ||
+		 memcmp(h->snap.subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt) == 0);
+}
+
+static void
+remember_view(SeqHigh *h, Snapshot snap)
+{
+	TransactionId *xip = h->snap.xip;
+	TransactionId *subxip = h->snap.subxip;
+
+	if (snap->xcnt > h->xip_alloc)
+	{
+		xip = MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * snap->xcnt);
+		if (h->snap.xip)
+			pfree(h->snap.xip);
+		h->xip_alloc = snap->xcnt;
+	}
+	if (snap->subxcnt > h->subxip_alloc)
+	{
+		subxip = MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * snap->subxcnt);
+		if (h->snap.subxip)
+			pfree(h->snap.subxip);
+		h->subxip_alloc = snap->subxcnt;
+	}
+	h->snap = *snap;
+	h->snap.xip = xip;
+	h->snap.subxip = subxip;
+	if (snap->xcnt > 0)
+		memcpy(xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	if (snap->subxcnt > 0)
+		memcpy(subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt);
+	h->lxid = MyProc->lxid;
+}
+
+static int64
+visible_seq_high(Relation rel, Relation idx, Snapshot snap)
+{
+	SeqHigh    *h;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (snap->snapshot_type != SNAPSHOT_MVCC)
+		return PG_INT64_MAX;	/* always probe */
+	for (int i = 0; i < SEQ_HIGH_SLOTS; i++)
+	{
+		h = &seq_high[i];
+		if (h->relid == RelationGetRelid(rel) && same_view(h, snap))
+			return h->high;
+	}
+	h = &seq_high[seq_high_next];
+	seq_high_next = (seq_high_next + 1) % SEQ_HIGH_SLOTS;
+	h->relid = InvalidOid;		/* until it is filled in */
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	h->high = PG_INT64_MIN;
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		h->high = DatumGetInt64(slot_getattr(slot, Anum_row_seq, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	remember_view(h, snap);
+	h->relid = RelationGetRelid(rel);
+	return h->high;
 }
 
 /*
@@ -271,6 +377,8 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	Relation	rel;
 	HeapTuple	tup;
 	CatalogIndexState ind;
+	Relation	idx;
+	Snapshot	snap;
 	bool		found;
 
 	check_writable(false);
@@ -280,7 +388,10 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	tl_hlc_observe(rec->ts);
 	rel = open_segment_for_append(log, rec->ts, &seg);
 	ind = CatalogOpenIndexes(rel);
-	found = relation_has_identity(rel, ind, rec->origin, rec->seq, existing);
+	idx = identity_index(ind);
+	snap = GetActiveSnapshot();
+	found = idx != NULL && rec->seq <= visible_seq_high(rel, idx, snap) &&
+		relation_has_identity(rel, idx, snap, rec->origin, rec->seq, existing);
 	if (!found && seg.archive_attempt != 0)
 		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)

@@ -439,6 +439,15 @@ tl_create_segment_relation(const char *relname, const char *tablespace)
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
 
+/* Segments this backend has created (in any transaction): a window found absent may not be any more. */
+static uint64 segments_created = 0;
+
+uint64
+tl_catalog_segments_created(void)
+{
+	return segments_created;
+}
+
 /*
  * Create the segment of `log` starting at range_start in tier 0, unless a concurrent transaction
  * created it first. The new segment is visible to others once this transaction commits; until
@@ -458,6 +467,7 @@ tl_catalog_create_segment(const TlLog *log, TimestampTz range_start)
 	if (tl_catalog_find_segment(log->log_id, range_start, seg))
 		return seg;
 
+	segments_created++;
 	segment_id = nextval_internal(tl_catalog_relid("segment_id_seq"), false);
 	snprintf(relname, sizeof(relname), "seg_%lld", (long long) segment_id);
 	values[0] = Int64GetDatum(segment_id);

@@ -52,6 +52,7 @@ extern void tl_catalog_set_rule(const TlLog *log, const char *rule, Oid resolver
 
 extern bool tl_catalog_find_segment(int32 log_id, TimestampTz range_start, TlSegment *out);
 extern TlSegment *tl_catalog_create_segment(const TlLog *log, TimestampTz range_start);
+extern uint64 tl_catalog_segments_created(void);
 extern bool tl_catalog_get_segment(int64 segment_id, TlSegment *out);
 extern List *tl_catalog_log_segments(int32 log_id, TimestampTz from_ts, TimestampTz to_ts,
 									 Snapshot snapshot);

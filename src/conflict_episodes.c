@@ -335,8 +335,8 @@ heads_entry(const TlLog *log, text *key)
 }
 
 /* How many transactions have completed on this server (what snapshot reuse checks, procarray.c). */
-static uint64
-completed_transactions(void)
+uint64
+tl_cf_completed_transactions(void)
 {
 	uint64		n;
 
@@ -371,7 +371,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 	if (cached)
 	{
 		*entry = e = heads_entry(log, rec->key);
-		completions = completed_transactions();
+		completions = tl_cf_completed_transactions();
 	}
 	*arrived = tl_cf_side_from_record(rec);
 	if (e && e->completions == completions && rec->ts - WINDOW_US >= e->from_ts &&

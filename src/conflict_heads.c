@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  * conflict_heads.c
  *		A key's heads: the newest record of each origin for it in a time range, read through the
- *		segment index (key, origin, ts) with two descents per origin (a segment without that index,
- *		or in archive frames, is read whole); and the segments of a range, remembered per
- *		transaction (an absent window is looked up again; a rolled-back subtransaction forgets them).
+ *		segment index (key, origin, ts) backward, one descent for a key with few rows and about two
+ *		per origin for a key written often (a segment without that index, or in archive frames, is
+ *		read whole); and the segments of a range, remembered per transaction (an absent window is
+ *		looked up again once another transaction has completed or this backend has created a
+ *		segment; a rolled-back subtransaction forgets them).
  *
  * Locking: segment relations and their indexes are opened with AccessShareLock for a scan.
  *-------------------------------------------------------------------------
@@ -107,6 +109,8 @@ typedef struct WindowEntry
 	TlSegment	seg;
 	Oid			key_index;		/* InvalidOid: not looked up yet, or none */
 	bool		index_known;
+	uint64		absent_completions; /* absent: transactions completed on the server ... */
+	uint64		absent_created; /* ... and segments this backend had created, before the lookup */
 } WindowEntry;
 
 static HTAB *window_cache;
@@ -120,8 +124,43 @@ window_cache_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactio
 		window_cache = NULL;	/* its memory goes with TopTransactionContext */
 }
 
+/*
+ * The segment of the window starting at `start`, if it exists. Not in the segment cache, it is
+ * looked up through a fresh snapshot taken after `completions` (transactions completed on the
+ * server, read by the caller) and the count of segments this backend created: while neither moves,
+ * no segment can have appeared in that window since, so an absent window need not be looked up
+ * again (that was a catalog descent per absent window and record).
+ */
+static bool
+lookup_window(const TlLog *log, TimestampTz start, TlSegment *seg, uint64 completions,
+			  WindowEntry *e)
+{
+	Snapshot	snap;
+	List	   *segs;
+
+	if (tl_segment_lookup(log, start, seg))
+		return true;
+	e->absent_completions = completions;
+	e->absent_created = tl_catalog_segments_created();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	segs = tl_catalog_log_segments(log->log_id, start, start + 1, snap);
+	UnregisterSnapshot(snap);
+	if (segs == NIL)
+		return false;
+	*seg = *(TlSegment *) linitial(segs);
+	list_free_deep(segs);
+	return true;
+}
+
+/* Is a window found absent still absent? (See lookup_window.) */
+static bool
+still_absent(const WindowEntry *e, uint64 completions)
+{
+	return e->absent_created == tl_catalog_segments_created() && e->absent_completions == completions;
+}
+
 static WindowEntry *
-window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
+window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent, uint64 completions)
 {
 	WindowKey	key;
 	WindowEntry *e;
@@ -150,9 +189,9 @@ window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent)
 	key.log_id = log->log_id;
 	key.range_start = start;
 	e = hash_search(window_cache, &key, HASH_ENTER, &found);
-	if (!found || (refresh_if_absent && !e->exists))
+	if (!found || (refresh_if_absent && !e->exists && !still_absent(e, completions)))
 	{
-		e->exists = tl_segment_lookup(log, start, &e->seg);
+		e->exists = lookup_window(log, start, &e->seg, completions, e);
 		e->index_known = false;
 		e->key_index = InvalidOid;
 	}
@@ -183,6 +222,7 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 {
 	List	   *segs = NIL;
 	TimestampTz start = tl_window_start(from_ts, log->interval_us);
+	uint64		completions;
 
 	if ((to_ts - start) / log->interval_us > 8)
 	{
@@ -198,10 +238,14 @@ window_segments(const TlLog *log, TimestampTz from_ts, TimestampTz to_ts)
 		}
 		return segs;
 	}
+	completions = tl_cf_completed_transactions();
 	for (TimestampTz w = start; w < to_ts; w += log->interval_us)
 	{
-		/* an absent window is looked up again: heads are read through a fresh snapshot */
-		WindowEntry *e = window_entry(log, w, true);
+		/*
+		 * An absent window is looked up again once a transaction has completed (or this backend
+		 * created a segment): heads are read through a fresh snapshot.
+		 */
+		WindowEntry *e = window_entry(log, w, true, completions);
 
 		if (e->exists)
 			segs = lappend(segs, e);
@@ -296,33 +340,6 @@ heads_index(Relation rel)
 	return tl_index_on(rel, cols, 3, true);
 }
 
-/* The first origin greater than `after` (NULL: the first) holding rows of `key`, or NULL. */
-static char *
-next_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *after)
-{
-	ScanKeyData sk[2];
-	SysScanDesc scan;
-	HeapTuple	tup;
-	char	   *origin = NULL;
-
-	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-	sk[0].sk_collation = C_COLLATION_OID;
-	if (after)
-	{
-		ScanKeyInit(&sk[1], Anum_row_origin, BTGreaterStrategyNumber, F_TEXT_GT, CStringGetTextDatum(after));
-		sk[1].sk_collation = C_COLLATION_OID;
-	}
-	scan = systable_beginscan_ordered(rel, idx, snap, after ? 2 : 1, sk);
-	if (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
-	{
-		bool		isnull;
-
-		origin = TextDatumGetCString(heap_getattr(tup, Anum_row_origin, RelationGetDescr(rel), &isnull));
-	}
-	systable_endscan_ordered(scan);
-	return origin;
-}
-
 /* The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end. */
 static TlSide *
 newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *origin,
@@ -355,10 +372,104 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
 	return best;
 }
 
+#define HEADS_STEPS		8		/* entries of one origin read for its head before its own descent */
+#define HEADS_PAST		1		/* entries of one origin stepped over past its head before a new descent */
+
+/*
+ * One backward scan over the key's entries (below origin *below, if set): the index holds each
+ * origin's rows as a group in ts order, so the first entries of a group met going backward hold
+ * its head. A group is left by stepping over the entry that settles its head and HEADS_PAST more
+ * (a key written a few times costs one descent in all, the end of the key's entries included);
+ * then the scan stops and returns true with *below set to that origin, and the caller continues
+ * below it with a new descent (a key written often costs about two per origin, as many heap
+ * fetches). A group whose head is not settled within HEADS_STEPS entries (they share its newest
+ * ts, or are after the range) has it read by newest_of_origin. The heads found are prepended to
+ * *found (so that it ends in origin order).
+ */
+static bool
+scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
+				 TimestampTz to_ts, char **below, List **found)
+{
+	ScanKeyData sk[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *group = NULL;
+	TlSide	   *best = NULL;
+	bool		settled = false;	/* nothing of the group after this can be its head */
+	int			steps = 0;
+	int			past = 0;		/* entries of the group since the one that settled it */
+	bool		more = false;
+
+	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+	sk[0].sk_collation = C_COLLATION_OID;
+	if (*below)
+	{
+		ScanKeyInit(&sk[1], Anum_row_origin, BTLessStrategyNumber, F_TEXT_LT, CStringGetTextDatum(*below));
+		sk[1].sk_collation = C_COLLATION_OID;
+	}
+	scan = systable_beginscan_ordered(rel, idx, snap, *below ? 2 : 1, sk);
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, BackwardScanDirection)))
+	{
+		bool		isnull;
+		char	   *origin = TextDatumGetCString(heap_getattr(tup, Anum_row_origin, desc, &isnull));
+		TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+		int64		seq = DatumGetInt64(heap_getattr(tup, Anum_row_seq, desc, &isnull));
+
+		if (group == NULL || strcmp(origin, group) != 0)
+		{
+			if (best)
+				*found = lcons(best, *found);	/* the group before is complete */
+			group = origin;
+			best = NULL;
+			settled = false;
+			steps = 0;
+			past = 0;
+		}
+		else if (settled && ++past > HEADS_PAST)
+		{
+			more = true;		/* a long group: below it with a new descent */
+			break;
+		}
+		if (!settled && (ts < from_ts || (best && ts < best->ts)))
+			settled = true;		/* older than the range, or than the head */
+		else if (!settled && ts < to_ts && (best == NULL || seq > best->seq))
+			best = tl_cf_head_from_row(tup, desc);
+		if (!settled && ++steps >= HEADS_STEPS)
+		{
+			best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts);
+			more = true;
+			break;
+		}
+	}
+	systable_endscan_ordered(scan);
+	if (best)
+		*found = lcons(best, *found);
+	*below = group;
+	return more;
+}
+
+/* The heads of the key among the segment's rows, through its (key, origin, ts) index. */
+static List *
+index_heads(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
+			TimestampTz to_ts, List *heads)
+{
+	char	   *below = NULL;
+	List	   *found = NIL;
+	ListCell   *lc;
+
+	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, &below, &found))
+		CHECK_FOR_INTERRUPTS();
+	foreach(lc, found)
+		heads = tl_cf_merge_head(heads, lfirst(lc), false);
+	return heads;
+}
+
 /*
  * Merge into `heads` the newest record of each origin among the segment's rows of `key` with ts
- * in [from_ts, to_ts). Through the (key, origin, ts) index two descents per origin, however
- * often the key was written; a segment without it (older, or in archive frames) is read whole.
+ * in [from_ts, to_ts). Through the (key, origin, ts) index one descent for a key with few rows,
+ * about two per origin however often the key was written; a segment without it (older, or in
+ * archive frames) is read whole.
  */
 static List *
 segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, TimestampTz from_ts,
@@ -368,7 +479,6 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 	Relation	rel;
 	Relation	idx;
 	Oid			idx_oid = InvalidOid;
-	char	   *origin = NULL;
 
 	rel = (OidIsValid(seg->relid) && seg->archive_attempt == 0) ? try_table_open(seg->relid, AccessShareLock) : NULL;
 	if (rel && cached_index(e, &idx_oid))
@@ -391,14 +501,7 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 		return heads;
 	}
 	idx = index_open(idx_oid, AccessShareLock);
-	while ((origin = next_origin(rel, idx, snap, key, origin)) != NULL)
-	{
-		TlSide	   *s = newest_of_origin(rel, idx, snap, key, origin, from_ts, to_ts);
-
-		CHECK_FOR_INTERRUPTS();
-		if (s)
-			heads = tl_cf_merge_head(heads, s, false);
-	}
+	heads = index_heads(rel, idx, snap, key, from_ts, to_ts, heads);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return heads;
