@@ -3,6 +3,7 @@
 -- same objects with the same definitions.
 \echo Use "ALTER EXTENSION tieredlog UPDATE TO '1.1'" to load this file. \quit
 
+
 -- Backup and restore (issue 18): the install script no longer leaves rows that a restore brings
 -- again, and pg_dump saves everything that is not this server's own bookkeeping.
 
@@ -10,12 +11,6 @@
 DELETE FROM tieredlog.tier WHERE tablespace = 'pg_default';
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', 'WHERE log_name <> ''_seen''');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', 'WHERE state = ''done''');	-- a pending drop's snapshot horizon is this system's
-CREATE FUNCTION tieredlog._tier_map() RETURNS TABLE(tier integer, tablespace name)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT g.tier, COALESCE(t.tablespace, 'pg_default'::name)
-  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier t ON t.tier = g.tier
-$$;
-
 CREATE OR REPLACE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
 	   COALESCE(d.records, 0)::bigint AS records,
@@ -31,7 +26,8 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
-  JOIN tieredlog._tier_map() t USING (tier)
+  JOIN (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
+		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t USING (tier)
   LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
 			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
   LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
@@ -44,7 +40,8 @@ SELECT t.tier, t.tablespace,
 	   COALESCE(sum(s.records), 0)::bigint AS records,
 	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
 	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
-  FROM tieredlog._tier_map() t
+  FROM (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
+		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t
   LEFT JOIN tieredlog.segments s USING (tier)
  GROUP BY t.tier, t.tablespace;
 
@@ -128,8 +125,37 @@ BEGIN
 	RETURN new_id;
 END $$;
 
--- a peer's owner by name, so that a dump restores it to the same role
+-- a peer's owner by name, so that a dump restores it to the same role (the view that shows it is
+-- replaced around the change, not dropped: privileges granted on it stay)
+CREATE OR REPLACE VIEW tieredlog.peers AS
+SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninfo,
+	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
+	   p.slot_name, a.pid,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			ELSE GREATEST(a.received_lsn - COALESCE(a.applied_lsn, '0/0'::pg_lsn), 0)::bigint END AS lag_bytes,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			WHEN a.applied_lsn IS NOT NULL AND a.applied_lsn >= a.received_lsn THEN 0
+			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
+	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
+	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
+	   NULL::name AS owner, p.peer_role
+  FROM tieredlog.peer p
+  LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 ALTER TABLE tieredlog.peer ALTER COLUMN owner TYPE regrole USING owner::regrole;
+CREATE OR REPLACE VIEW tieredlog.peers AS
+SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninfo,
+	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
+	   p.slot_name, a.pid,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			ELSE GREATEST(a.received_lsn - COALESCE(a.applied_lsn, '0/0'::pg_lsn), 0)::bigint END AS lag_bytes,
+	   CASE WHEN a.received_lsn IS NULL THEN NULL
+			WHEN a.applied_lsn IS NOT NULL AND a.applied_lsn >= a.received_lsn THEN 0
+			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
+	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
+	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
+	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role
+  FROM tieredlog.peer p
+  LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 
 -- restores and recovery ---------------------------------------------------------------------------
 
@@ -155,8 +181,9 @@ CREATE TABLE tieredlog.node_state (
 -- the original's peers (their slots are the original's).
 CREATE FUNCTION tieredlog.finish_restore() RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_finish_restore' LANGUAGE C VOLATILE;
--- 'recovering: why' or 'restored: why' while held, NULL when the node acts normally.
-CREATE FUNCTION tieredlog._node_hold() RETURNS text
+-- 'recovering: why' or 'restored: why' while the node is held, NULL when it acts normally (the
+-- worker's state in status() and workers says 'recovering' or 'held' meanwhile).
+CREATE FUNCTION tieredlog.node_hold() RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_node_hold' LANGUAGE C VOLATILE;
 
 -- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
@@ -178,7 +205,6 @@ SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log_check_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.access_history', '');
 
-
 -- this data runs here: claim it (the worker goes on working after the update)
 INSERT INTO tieredlog.node_state (node_name, system_identifier, database_oid, timeline, checked_at)
 SELECT tieredlog.node_name(), c.system_identifier,
@@ -186,46 +212,5 @@ SELECT tieredlog.node_name(), c.system_identifier,
 	   k.timeline_id, pg_catalog.now()
   FROM pg_catalog.pg_control_system() c, pg_catalog.pg_control_checkpoint() k;
 
-DROP FUNCTION tieredlog.status();
-CREATE FUNCTION tieredlog.status(
-	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
-	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
-	OUT worker_pid integer, OUT worker_state text, OUT worker_task text, OUT tasks_queued integer,
-	OUT last_cycle_at timestamptz, OUT tasks_failed bigint, OUT last_error text,
-	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
-	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
-	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
-	OUT conflicts_pending bigint, OUT node_hold text)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT tieredlog.node_name(),
-	   (SELECT count(*) FROM tieredlog.log),
-	   (SELECT count(*) FROM tieredlog.segment),
-	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'open'),
-	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'sealed'),
-	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'reopened'),
-	   (SELECT jsonb_agg(jsonb_build_object('tier', t.tier, 'tablespace', t.tablespace,
-											'segments', t.segments, 'records', t.records,
-											'logical_bytes', t.logical_bytes,
-											'stored_bytes', t.stored_bytes) ORDER BY t.tier)
-		  FROM tieredlog.tiers t),
-	   w.pid, COALESCE(w.state, 'not running'), w.task, w.queued, w.last_cycle_at, w.tasks_failed,
-	   w.last_error,
-	   (SELECT count(*) FROM tieredlog._progress() p WHERE p.operation = 'move'),
-	   u.entries, u.capacity, u.evicted,
-	   (SELECT count(*) FROM tieredlog.peers),
-	   (SELECT count(*) FROM tieredlog.peers p WHERE p.state = 'streaming'),
-	   (SELECT max(p.lag_bytes) FROM tieredlog.peers p),
-	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
-	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
-	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
-	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending'),
-	   tieredlog._node_hold()
-  FROM tieredlog._stat_usage() u
-  LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
-$$;
-
 REVOKE ALL ON TABLE tieredlog.node_state FROM PUBLIC;
-REVOKE ALL ON FUNCTION tieredlog._tier_map(), tieredlog.finish_restore(), tieredlog._node_hold(),
-	tieredlog.status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tieredlog.finish_restore(), tieredlog.node_hold() FROM PUBLIC;

@@ -291,12 +291,6 @@ CREATE TABLE tieredlog.source_priority (
 	priority			integer NOT NULL
 );
 
--- Every tier and its tablespace (tiers never mapped are in pg_default).
-CREATE FUNCTION tieredlog._tier_map() RETURNS TABLE(tier integer, tablespace name)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT g.tier, COALESCE(t.tablespace, 'pg_default'::name)
-  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier t ON t.tier = g.tier
-$$;
 
 CREATE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
@@ -313,7 +307,8 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
-  JOIN tieredlog._tier_map() t USING (tier)
+  JOIN (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
+		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t USING (tier)
   LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
 			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
   LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
@@ -326,7 +321,8 @@ SELECT t.tier, t.tablespace,
 	   COALESCE(sum(s.records), 0)::bigint AS records,
 	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
 	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
-  FROM tieredlog._tier_map() t
+  FROM (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
+		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t
   LEFT JOIN tieredlog.segments s USING (tier)
  GROUP BY t.tier, t.tablespace;
 
@@ -1232,8 +1228,9 @@ CREATE TABLE tieredlog.node_state (
 -- the original's peers (their slots are the original's).
 CREATE FUNCTION tieredlog.finish_restore() RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_finish_restore' LANGUAGE C VOLATILE;
--- 'recovering: why' or 'restored: why' while held, NULL when the node acts normally.
-CREATE FUNCTION tieredlog._node_hold() RETURNS text
+-- 'recovering: why' or 'restored: why' while the node is held, NULL when it acts normally (the
+-- worker's state in status() and workers says 'recovering' or 'held' meanwhile).
+CREATE FUNCTION tieredlog.node_hold() RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_node_hold' LANGUAGE C VOLATILE;
 
 -- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
@@ -1265,7 +1262,7 @@ CREATE FUNCTION tieredlog.status(
 	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
 	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
 	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
-	OUT conflicts_pending bigint, OUT node_hold text)
+	OUT conflicts_pending bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1290,8 +1287,7 @@ SELECT tieredlog.node_name(),
 	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
 	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
 	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
-	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending'),
-	   tieredlog._node_hold()
+	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending')
   FROM tieredlog._stat_usage() u
   LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
 $$;

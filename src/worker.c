@@ -674,7 +674,7 @@ cycle_done(bool ok)
  * while it is recovering its own records, one reconciliation step comes first.
  */
 static bool
-node_allows_cycle(bool first, MemoryContext cxt)
+node_allows_cycle(bool first, MemoryContext cxt, TlNodeHold *found)
 {
 	char		reason[256] = "";
 	volatile TlNodeHold hold = TL_NODE_ACTIVE;
@@ -712,7 +712,8 @@ node_allows_cycle(bool first, MemoryContext cxt)
 	if (hold == TL_NODE_UNCLAIMED)
 		tl_worker_report("unclaimed", "waiting for create_log() or add_peer()", 0);
 	else if (hold == TL_NODE_RESTORED)
-		tl_worker_report("held", "restored data: see tieredlog.status()", 0);
+		tl_worker_report("held", "restored data: see tieredlog.node_hold()", 0);
+	*found = hold;
 	return hold != TL_NODE_UNCLAIMED && hold != TL_NODE_RESTORED;
 }
 
@@ -722,6 +723,7 @@ tieredlog_worker_main(Datum arg)
 	Oid			dboid = DatumGetObjectId(arg);
 	MemoryContext cycle_cxt;
 	bool		first = true;
+	TlNodeHold	hold = TL_NODE_ACTIVE;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -763,7 +765,7 @@ tieredlog_worker_main(Datum arg)
 			proc_exit(0);
 		}
 		MemoryContextReset(cycle_cxt);
-		if (!node_allows_cycle(first, cycle_cxt))
+		if (!node_allows_cycle(first, cycle_cxt, &hold))
 		{
 			first = false;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, tl_naptime * 1000L,
@@ -778,7 +780,10 @@ tieredlog_worker_main(Datum arg)
 		failures = my_slot->failures;
 		SpinLockRelease(&wshared->mutex);
 		wait_ms = (long) (ok ? tl_naptime : backoff_seconds(failures)) * 1000L;
-		tl_worker_report(ok ? "idle" : "backoff", NULL, 0);
+		if (hold == TL_NODE_RECOVERING)
+			tl_worker_report("recovering", "appends wait: see tieredlog.node_hold()", 0);
+		else
+			tl_worker_report(ok ? "idle" : "backoff", NULL, 0);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -184,7 +184,7 @@ sub held
 		"$what: appends are refused until finish_restore()");
 	($rc, $o, $e) = $t->psql('restored', "\\set VERBOSITY verbose\nSELECT tieredlog.append('ev', 'x', '{}')");
 	like($e, qr/ERROR:  55000/, "$what: with SQLSTATE 55000 (object_not_in_prerequisite_state)");
-	like($t->safe_psql('restored', 'SELECT node_hold FROM tieredlog.status()'), qr/^restored: restored from node "n1"/,
+	like($t->safe_psql('restored', 'SELECT tieredlog.node_hold()'), qr/^restored: restored from node "n1"/,
 		"$what: status() says the data is restored from n1 and waits for finish_restore()");
 	ok($t->poll_query_until('restored', "SELECT state = 'held' FROM tieredlog.workers WHERE database = 'restored'"),
 		"$what: the worker holds");
@@ -207,7 +207,7 @@ is($r1->safe_psql('restored', 'SELECT tieredlog.finish_restore()'),
 $r1->safe_psql('restored', "SELECT tieredlog.set_peer_enabled('n2', true)");
 # n2 writes while n1 is away: the restored n1 gets them by streaming or reconciliation
 $n2->safe_psql('postgres', q{SELECT count(tieredlog.append('ev', 'after', jsonb_build_object('i', i))) FROM generate_series(1, 5) i});
-ok($r1->poll_query_until('restored', 'SELECT node_hold IS NULL FROM tieredlog.status()'), 'the hold lifts once n2 has been reconciled');
+ok($r1->poll_query_until('restored', 'SELECT tieredlog.node_hold() IS NULL'), 'the hold lifts once n2 has been reconciled');
 my $seq = $r1->safe_psql('restored', "SELECT tieredlog.append('ev', 'new', '{}')");
 cmp_ok($seq, '>', $before{local_seq}, "a new append gets seq $seq, past every record n1 wrote ($before{local_seq})");
 is($r1->safe_psql('restored', "SELECT count(*) FROM tieredlog.read('ev') WHERE origin = 'n1' AND seq = $seq"), '1', 'stored once under n1');

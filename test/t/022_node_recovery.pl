@@ -92,18 +92,20 @@ like($err, qr/ERROR:  55000: appending to a tieredlog log is not possible: this 
 # knows more of n1's records than its local_seq handed out
 like($err, qr/started from a base backup|holds this node's records up to seq \d+, but local_seq is at $seq_at_backup/,
 	'and says why: it started from a base backup, or a peer holds more of its records');
-like($n1->safe_psql('postgres', 'SELECT node_hold FROM tieredlog.status()'), qr/^recovering: /, 'status() shows the hold');
+like($n1->safe_psql('postgres', 'SELECT tieredlog.node_hold()'), qr/^recovering: /, 'node_hold() says why');
 is($n1->safe_psql('postgres', "SELECT string_agg(DISTINCT tablespace, ',' ORDER BY tablespace) FROM tieredlog.segments WHERE log_name = 'ev'"),
 	'cold,hot,warm', 'the restored n1 has its segments in its three tablespaces');
 cmp_ok($n1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"), '>=', 400, 'it has what the backup had');
 sleep 3;	# the worker reconciles with n2, and cannot with n3
-like($n1->safe_psql('postgres', 'SELECT node_hold FROM tieredlog.status()'), qr/^recovering: /,
+like($n1->safe_psql('postgres', 'SELECT tieredlog.node_hold()'), qr/^recovering: /,
 	'while n3 is down the hold stays (every enabled peer must be reconciled)');
 ($rc, $out, $err) = $n1->psql('postgres', "SELECT tieredlog.append('ev', 'too-early', '{}')");
 like($err, qr/this node is recovering its own records/, 'appends are still refused');
+ok($n1->poll_query_until('postgres', "SELECT worker_state = 'recovering' FROM tieredlog.status()"),
+	'status() shows the worker recovering');
 
 $n3->start;
-ok($n1->poll_query_until('postgres', 'SELECT node_hold IS NULL FROM tieredlog.status()'), 'with n3 back the hold lifts');
+ok($n1->poll_query_until('postgres', 'SELECT tieredlog.node_hold() IS NULL'), 'with n3 back the hold lifts');
 is($n1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev') WHERE key LIKE 'lost%'"), '60',
 	'n1 has its 60 lost records back from its peers');
 my $seq = $n1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'fresh', '{}')");
@@ -146,7 +148,7 @@ like($s1->safe_psql('postgres', "SELECT body->'detail'->>'reason' FROM tieredlog
 	qr/the server started from a base backup at /, 'found from backup_label.old');
 is($s1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'k', '{}')"), '2', 's1 appends again');
 $s1->restart;
-is($s1->safe_psql('postgres', "SELECT node_hold IS NULL FROM tieredlog.status()"), 't',
+is($s1->safe_psql('postgres', "SELECT tieredlog.node_hold() IS NULL"), 't',
 	'a plain restart afterwards is not mistaken for a restore');
 is($s1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'k', '{}')"), '3', 'and appends go on');
 
