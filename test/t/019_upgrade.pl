@@ -39,7 +39,7 @@
 #    error: the same records, digests and conflicts, check_digests() and verify() clean, held until
 #    finish_restore(), then a new node that appends, closes ledger blocks and verifies, with the
 #    one genesis entry 1.0 wrote;
-#  - after each update and after the restart the node is not held (status().node_hold);
+#  - after each update and after the restart the node is not held (node_hold());
 #  - both nodes restart: streaming resumes, records still flow both ways, verify() is clean, and
 #    the ledger still has one genesis entry, the one 1.0 wrote;
 #  - no ERROR, FATAL or PANIC in either server's log from the first update on (before the restart)
@@ -609,7 +609,7 @@ sub update
 	my ($rc, $out, $err) = $n->psql('postgres', 'ALTER EXTENSION tieredlog UPDATE');
 	is($rc, 0, $n->name . ': ALTER EXTENSION tieredlog UPDATE succeeds') or diag($err);
 	is(version($n), '1.1', $n->name . ' is at 1.1 after ALTER EXTENSION tieredlog UPDATE');
-	is(q1($n, 'SELECT coalesce(node_hold, \'none\') FROM tieredlog.status()'), 'none', $n->name . ' is not held after the update');
+	is(q1($n, 'SELECT coalesce(tieredlog.node_hold(), \'none\')'), 'none', $n->name . ' is not held after the update');
 	is(q1($n, "SELECT string_agg(model_id || ' ' || state || ' ' || algo, ',') FROM tieredlog.model"), '1 prior prior',
 		$n->name . ': the prior is in its own state after the update');
 	# without the update nothing after it would test anything
@@ -684,7 +684,7 @@ IPC::Run::run(['pg_restore', '-d', $r3->connstr('restored'), "$dumpdir/u2.dump"]
 is($? >> 8, 0, 'pg_restore into a new server exits 0');
 is($dump_err, '', 'pg_restore reports no error');
 is($r3->safe_psql('restored', "SELECT extversion FROM pg_extension WHERE extname = 'tieredlog'"), '1.1', 'the restore runs 1.1');
-like($r3->safe_psql('restored', 'SELECT node_hold FROM tieredlog.status()'), qr/^restored: restored from node "u2"/,
+like($r3->safe_psql('restored', 'SELECT tieredlog.node_hold()'), qr/^restored: restored from node "u2"/,
 	'the restored data is held until finish_restore()');
 # (segment ids and tiers are each server's own)
 is($r3->safe_psql('restored', $answers{$_}) =~ s/ \d+ \d+$//mgr, $dumped{$_} =~ s/ \d+ \d+$//mgr, "the restore has u2's $_")
@@ -725,7 +725,7 @@ converged('ev', $ev_count, 'after the restart');
 clean($_, 'after the restart') for @nodes;
 for my $n (@nodes)
 {
-	is(q1($n, 'SELECT coalesce(node_hold, \'none\') FROM tieredlog.status()'), 'none', $n->name . ' is not held after the restart');
+	is(q1($n, 'SELECT coalesce(tieredlog.node_hold(), \'none\')'), 'none', $n->name . ' is not held after the restart');
 	# the genesis 1.0 wrote stays the only one
 	is(q1($n, "SELECT string_agg(entry_id || ' ' || (body->>'version'), ',') FROM tieredlog.ledger_entry
 		WHERE kind = 'CONFIG' AND body->>'action' = 'create_extension'"), '1 1.0',
