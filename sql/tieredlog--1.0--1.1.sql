@@ -205,12 +205,15 @@ SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.check_log_check_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.access_history', '');
 
--- this data runs here: claim it (the worker goes on working after the update)
+-- a database in use runs here: claim it (its worker goes on working after the update); one that
+-- holds nothing yet is claimed by its first use, as after a fresh CREATE EXTENSION
 INSERT INTO tieredlog.node_state (node_name, system_identifier, database_oid, timeline, checked_at)
 SELECT tieredlog.node_name(), c.system_identifier,
 	   (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()),
 	   k.timeline_id, pg_catalog.now()
-  FROM pg_catalog.pg_control_system() c, pg_catalog.pg_control_checkpoint() k;
+  FROM pg_catalog.pg_control_system() c, pg_catalog.pg_control_checkpoint() k
+ WHERE EXISTS (SELECT FROM tieredlog.log l WHERE l.log_name OPERATOR(pg_catalog.<>) '_seen')
+	OR EXISTS (SELECT FROM tieredlog.peer) OR EXISTS (SELECT FROM tieredlog.tier);
 
 REVOKE ALL ON TABLE tieredlog.node_state FROM PUBLIC;
 REVOKE ALL ON FUNCTION tieredlog.finish_restore(), tieredlog.node_hold() FROM PUBLIC;
