@@ -145,6 +145,19 @@ SELECT r.key, r.payload, r.ts, r.source, r.segment_id, r.rid::text AS rid, 'even
   FROM tieredlog.read('events') r WHERE r.seq % 97 = 0
 UNION ALL
 SELECT r.key, r.payload, r.ts, r.source, r.segment_id, r.rid::text, 'metrics' FROM tieredlog.read('metrics') r WHERE r.seq % 31 = 0;
+-- sqlsmith calls no set-returning function: the role's read(), latest(), check_digests() and
+-- verify() reach it through functions of the role's own that return one value (they run as the
+-- role, so they give it nothing it lacked)
+CREATE FUNCTION smith.read_count(log_name text, from_ts timestamptz, to_ts timestamptz, key text) RETURNS bigint
+	LANGUAGE sql AS $$ SELECT count(*) FROM tieredlog.read(log_name, from_ts, to_ts, key) $$;
+CREATE FUNCTION smith.read_first(log_name text, from_ts timestamptz) RETURNS jsonb
+	LANGUAGE sql AS $$ SELECT to_jsonb(r) FROM tieredlog.read(log_name, from_ts) r LIMIT 1 $$;
+CREATE FUNCTION smith.latest_payload(log_name text, key text) RETURNS jsonb
+	LANGUAGE sql AS $$ SELECT payload FROM tieredlog.latest(log_name, key) $$;
+CREATE FUNCTION smith.digests_ok(log_name text) RETURNS boolean
+	LANGUAGE sql AS $$ SELECT bool_and(ok) FROM tieredlog.check_digests(log_name) $$;
+CREATE FUNCTION smith.verify_failures(log_name text, trusted_digests jsonb) RETURNS bigint
+	LANGUAGE sql AS $$ SELECT count(*) FILTER (WHERE NOT ok) FROM tieredlog.verify(log_name, trusted_digests) $$;
 });
 
 my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
