@@ -11,7 +11,7 @@
 # sqlsmith reads the catalog as that role and sends each statement in a transaction it rolls back,
 # with statement_timeout = 1s. Its seed is fixed and printed; the run is deterministic for a given
 # catalog, though timeouts make the error counts vary slightly.
-#   TL_SQLSMITH_QUERIES   queries to send (default 12000: about 2.5 minutes on 2 busy cores)
+#   TL_SQLSMITH_QUERIES   queries to send (default 20000: about 2.5 minutes on 2 idle cores)
 #   TL_SQLSMITH_SEED      the seed (default 19)
 # A longer run, e.g.:
 #   TL_SQLSMITH_QUERIES=100000 TL_SQLSMITH_SEED=7 TL_PG_ROOT=/opt/pg-h4 scripts/test.sh tap t/023_sqlsmith.pl
@@ -38,7 +38,7 @@ for my $dir (split /:/, $ENV{PATH} // '')
 plan skip_all => 'sqlsmith is not installed (apt-get install sqlsmith; scripts/common.sh install_deps does it)'
   unless defined $sqlsmith;
 
-my $queries = $ENV{TL_SQLSMITH_QUERIES} // 12000;
+my $queries = $ENV{TL_SQLSMITH_QUERIES} // 20000;
 my $seed = $ENV{TL_SQLSMITH_SEED} // 19;
 
 # Whole statements in the crash report (the query a crashed backend was running); no statement
