@@ -15,6 +15,8 @@
 #   TL_SQLSMITH_SEED      the seed (default 19)
 # A longer run, e.g.:
 #   TL_SQLSMITH_QUERIES=100000 TL_SQLSMITH_SEED=7 TL_PG_ROOT=/opt/pg-h4 scripts/test.sh tap t/023_sqlsmith.pl
+# sqlsmith's progress and its report of errors by count go to sqlsmith.out in the node's folder
+# (kept when the test fails); each crash is printed with the query the backend was running.
 # The test is skipped (with a message) only when sqlsmith is not installed (apt-get install sqlsmith;
 # scripts/common.sh's install_deps installs it).
 use strict;
