@@ -75,8 +75,8 @@ DECLARE
 	hold_pos integer;
 	why text;
 BEGIN
-	IF lambda IS NULL OR lambda < 0 THEN
-		RAISE EXCEPTION 'lambda must be >= 0' USING ERRCODE = 'invalid_parameter_value';
+	IF lambda IS NULL OR NOT (lambda >= 0 AND lambda < 'Infinity') THEN	-- NaN sorts above every number
+		RAISE EXCEPTION 'lambda must be a finite number >= 0' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	SELECT array_agg(c.check_id ORDER BY c.decided_at, c.check_id), count(*), count(*) FILTER (WHERE c.diverged)
 	  INTO ids, n, npos

@@ -157,7 +157,9 @@ is($p2->safe_psql('postgres', "SELECT string_agg(DISTINCT reason, ',') FROM tier
 $p2->safe_psql('postgres', "UPDATE tieredlog.model SET state = 'retired' WHERE state = 'active';
 	UPDATE tieredlog.model SET state = 'active' WHERE model_id = $model");
 my ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.train_model(-1)");
-like($err, qr/lambda must be >= 0/, 'a negative lambda is refused');
+like($err, qr/lambda must be a finite number >= 0/, 'a negative lambda is refused');
+($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.train_model('NaN')");
+like($err, qr/lambda must be a finite number >= 0/, 'so is NaN (found by SQLsmith: it sorts above every number)');
 ($rc, $out, $err) = $p2->psql('postgres', "SELECT tieredlog.predict($victim, 'nobody')");
 like($err, qr/peer "nobody" does not exist/, 'an unknown peer is refused');
 
