@@ -277,7 +277,7 @@ typedef struct SeqHigh
 	Oid			relid;			/* InvalidOid: free */
 	LocalTransactionId lxid;
 	SnapshotData snap;			/* the snapshot's fields, with copies of its xid arrays */
-	int			xip_alloc;
+	uint32		xip_alloc;		/* as SnapshotData.xcnt */
 	int			subxip_alloc;
 	int64		high;			/* PG_INT64_MIN: no row */
 } SeqHigh;
