@@ -188,6 +188,17 @@ sub held
 		"$what: status() says the data is restored from n1 and waits for finish_restore()");
 	ok($t->poll_query_until('restored', "SELECT state = 'held' FROM tieredlog.workers WHERE database = 'restored'"),
 		"$what: the worker holds");
+	# only the operator decides: a role with the writer's grants and a hostile search_path cannot
+	$t->safe_psql('restored', q{CREATE ROLE intruder LOGIN; CREATE SCHEMA evil AUTHORIZATION intruder;
+		GRANT USAGE ON SCHEMA tieredlog TO intruder;
+		GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz) TO intruder});
+	($rc, $o, $e) = $t->psql('restored', "SET search_path = evil, public; SELECT tieredlog.finish_restore()",
+		extra_params => ['-U', 'intruder']);
+	like($e, qr/permission denied for function finish_restore/, "$what: an unprivileged role cannot finish the restore");
+	($rc, $o, $e) = $t->psql('restored', "SET search_path = evil, public; SELECT tieredlog.append('ev', 'x', '{}')",
+		extra_params => ['-U', 'intruder']);
+	like($e, qr/this database holds restored tieredlog data/, "$what: nor append past the hold");
+	like($t->safe_psql('restored', 'SELECT tieredlog.node_hold()'), qr/^restored: /, "$what: still held");
 }
 
 # ---- custom format into a server named n1 (the original gone) ---------------------------------------------
