@@ -2,56 +2,10 @@
 EXTENSION = tieredlog
 DATA = sql/tieredlog--1.0.sql sql/tieredlog--1.1.sql sql/tieredlog--1.0--1.1.sql
 MODULE_big = tieredlog
-OBJS = \
-	src/tieredlog.o \
-	src/shmem.o \
-	src/safe_spi.o \
-	src/validate.o \
-	src/record.o \
-	src/merkle.o \
-	src/seal.o \
-	src/ledger.o \
-	src/verify.o \
-	src/proof.o \
-	src/seal_peers.o \
-	src/catalog.o \
-	src/segment.o \
-	src/digest.o \
-	src/digest_store.o \
-	src/append.o \
-	src/read.o \
-	src/archive.o \
-	src/archive_store.o \
-	src/segrows.o \
-	src/tier.o \
-	src/worker.o \
-	src/tasks.o \
-	src/policy.o \
-	src/stats.o \
-	src/decoder.o \
-	src/apply.o \
-	src/peer.o \
-	src/peer_auth.o \
-	src/peer_conn.o \
-	src/wire.o \
-	src/remote.o \
-	src/reconcile.o \
-	src/reconcile_local.o \
-	src/fuzz.o \
-	src/iblt.o \
-	src/vote.o \
-	src/quarantine.o \
-	src/scrub.o \
-	src/causal.o \
-	src/conflict.o \
-	src/conflict_rules.o \
-	src/conflict_heads.o \
-	src/conflict_episodes.o \
-	src/logistic.o \
-	src/peer_stats.o \
-	src/progress.o \
-	src/node.o \
-	src/api.o
+# Source folders by layer, lowest first (README, "Development"); a file includes headers only from
+# its own folder or a lower one (scripts/check_layers.sh). Every .c in them is built.
+TL_LAYERS = core store log model repl bgw api
+OBJS = src/tieredlog.o $(patsubst %.c,%.o,$(foreach d,$(TL_LAYERS),$(sort $(wildcard src/$(d)/*.c))))
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
 REGRESS = logs append digests tiers errors workers decoder model ledger
 REGRESS_OPTS = --inputdir=test --outputdir=test/out
@@ -64,7 +18,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 # zstd and xxhash (Debian: libzstd-dev, libxxhash-dev); libpq for peers (libpq-dev, which
 # postgresql-server-dev-15 depends on)
 SHLIB_LINK += -lzstd -lxxhash -L$(shell $(PG_CONFIG) --libdir) -lpq
-PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
+PG_CPPFLAGS += -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
 
 # Fail early on servers older than 15.
 PG_MAJOR := $(shell $(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
@@ -79,4 +33,4 @@ regress-list:
 	@echo $(REGRESS)
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*/*.h)

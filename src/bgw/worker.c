@@ -1,0 +1,834 @@
+/*-------------------------------------------------------------------------
+ * worker.c
+ *		Background workers: one launcher, and one long-lived worker per database that has the
+ *		extension.
+ *
+ * The launcher (registered from shared_preload_libraries, started once recovery has finished, so
+ * never on a standby) probes every connectable, non-template database it has not seen by giving
+ * it a slot and starting its worker; a worker whose database lacks the extension marks the slot
+ * "absent" and exits, and the launcher frees the slot and leaves that database alone until
+ * CREATE EXTENSION registers it (tieredlog._register_database(), run by the install script, takes
+ * a slot, marks it wanted and wakes the launcher). A worker exits by itself when the extension is dropped, and is sent
+ * SIGTERM when its database is dropped (an object-access hook), so DROP DATABASE is not held up.
+ * A worker that fails is restarted with exponential backoff; running out of
+ * max_worker_processes is logged once, with a hint, and retried.
+ *
+ * The database worker runs a cycle every tieredlog.naptime seconds: tasks.c builds a queue and
+ * works through it, one task per transaction (see there). The pool is bounded: one worker per
+ * database, at most tieredlog.max_databases of them.
+ *
+ * Locking: the slots are protected by one spinlock (held only to copy a few fields); the
+ * launcher alone adds and clears slots, a worker alone writes its slot's state fields.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "log/node.h"
+#include "core/safe_spi.h"
+#include "bgw/tasks.h"
+#include "core/tieredlog.h"
+#include "bgw/worker.h"
+
+int			tl_naptime = 10;
+int			tl_max_databases = 16;
+
+#define BACKOFF_MAX_S	300
+
+typedef struct TlDbSlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	pid_t		pid;			/* the worker's, 0 when none runs */
+	bool		absent;			/* last probe found no extension */
+	bool		wanted;			/* CREATE EXTENSION ran: start even if absent */
+	uint32		register_gen;	/* bumped by each registration (CREATE EXTENSION) */
+	bool		no_slot_logged; /* "no background worker slot" already said */
+	int			failures;		/* consecutive failed runs */
+	TimestampTz next_start;		/* not before */
+	TimestampTz started_at;
+	TimestampTz last_cycle_at;
+	int64		cycles;
+	int64		tasks_done;
+	int64		tasks_failed;
+	int			queued;
+	char		state[24];
+	char		task[64];
+	char		last_error[256];
+	TimestampTz last_error_at;
+	Latch	   *latch;			/* the worker's, to wake it */
+} TlDbSlot;
+
+typedef struct TlWorkerShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	TlDbSlot	slots[FLEXIBLE_ARRAY_MEMBER];
+} TlWorkerShared;
+
+static TlWorkerShared *wshared = NULL;
+static TlDbSlot *my_slot = NULL;	/* in a database worker */
+static Oid	my_dboid = InvalidOid;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+PGDLLEXPORT void tieredlog_launcher_main(Datum arg);
+PGDLLEXPORT void tieredlog_worker_main(Datum arg);
+
+/* ---- shared memory ---------------------------------------------------------------------------- */
+
+Size
+tl_worker_shmem_size(void)
+{
+	return add_size(offsetof(TlWorkerShared, slots), mul_size(sizeof(TlDbSlot), tl_max_databases));
+}
+
+/* Called with AddinShmemInitLock held. */
+void
+tl_worker_shmem_startup(void)
+{
+	bool		found;
+
+	wshared = ShmemInitStruct("tieredlog workers", tl_worker_shmem_size(), &found);
+	if (!found)
+	{
+		memset(wshared, 0, tl_worker_shmem_size());
+		SpinLockInit(&wshared->mutex);
+	}
+}
+
+static TlDbSlot *
+find_slot(Oid dboid)
+{
+	for (int i = 0; i < tl_max_databases; i++)
+		if (wshared->slots[i].dboid == dboid)
+			return &wshared->slots[i];
+	return NULL;
+}
+
+static int
+backoff_seconds(int failures)
+{
+	int			s = tl_naptime;
+
+	for (int i = 1; i < failures && s < BACKOFF_MAX_S; i++)
+		s *= 2;
+	return Min(s, BACKOFF_MAX_S);
+}
+
+/* ---- hooks in ordinary backends --------------------------------------------------------------- */
+
+/* DROP DATABASE: stop its worker before dropdb() counts the backends still connected. */
+static void
+tl_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId && wshared != NULL)
+	{
+		pid_t		pid = 0;
+		TlDbSlot   *slot;
+
+		SpinLockAcquire(&wshared->mutex);
+		if ((slot = find_slot(objectId)) != NULL)
+		{
+			pid = slot->pid;
+			slot->next_start = GetCurrentTimestamp() + 60 * USECS_PER_SEC;
+		}
+		SpinLockRelease(&wshared->mutex);
+		if (pid != 0)
+			(void) kill(pid, SIGTERM);
+	}
+}
+
+void
+tl_worker_register_hooks(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = tl_object_access;
+}
+
+/*
+ * Give this database a slot and want its worker. Runs when CREATE EXTENSION commits: a worker
+ * started after that sees the extension. A worker that probed before and is about to report the
+ * extension absent sees register_gen changed and leaves `wanted` alone, so the launcher starts
+ * another one.
+ */
+static void
+register_database_now(void)
+{
+	TlDbSlot   *slot;
+	Latch	   *latch;
+
+	SpinLockAcquire(&wshared->mutex);
+	if ((slot = find_slot(MyDatabaseId)) == NULL && (slot = find_slot(InvalidOid)) != NULL)
+	{
+		memset(slot, 0, sizeof(*slot));
+		slot->dboid = MyDatabaseId;
+		strlcpy(slot->state, "starting", sizeof(slot->state));
+	}
+	if (slot != NULL)
+	{
+		slot->wanted = true;
+		slot->absent = false;
+		slot->next_start = 0;
+		slot->register_gen++;
+	}
+	latch = wshared->launcher_latch;
+	SpinLockRelease(&wshared->mutex);
+	if (slot == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("no tieredlog worker can run for this database: all %d worker slots are taken",
+						tl_max_databases),
+				 errdetail("Segments of this database are not sealed or moved automatically."),
+				 errhint("Raise tieredlog.max_databases and restart the server.")));
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static bool register_pending = false;
+
+static void
+register_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && register_pending)
+		register_database_now();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		register_pending = false;
+}
+
+/* tieredlog._register_database(): the install script's call, so the worker starts at commit. */
+void
+tl_worker_register_database(void)
+{
+	static bool callback_registered = false;
+
+	tl_require_preload();
+	if (!callback_registered)
+	{
+		RegisterXactCallback(register_at_commit, NULL);
+		callback_registered = true;
+	}
+	register_pending = true;
+}
+
+/* Wake this database's worker (e.g. add_peer(): start the apply worker now, not next cycle). */
+void
+tl_worker_wake_database(void)
+{
+	TlDbSlot   *slot;
+	Latch	   *latch = NULL;
+
+	SpinLockAcquire(&wshared->mutex);
+	if ((slot = find_slot(MyDatabaseId)) != NULL && slot->pid > 0)
+		latch = slot->latch;
+	SpinLockRelease(&wshared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static bool wake_pending = false;
+
+static void
+wake_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_pending)
+		tl_worker_wake_database();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_pending = false;
+}
+
+/* Wake this database's worker once the current transaction commits (and only then). */
+void
+tl_worker_wake_database_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(wake_at_commit, NULL);
+		registered = true;
+	}
+	wake_pending = true;
+}
+
+/* ---- launcher ---------------------------------------------------------------------------------- */
+
+/* The databases a worker may run in, allocated in `cxt`. */
+static List *
+connectable_databases(MemoryContext cxt)
+{
+	List	   *dbs = NIL;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return dbs;
+}
+
+/*
+ * Databases whose worker found no extension: the launcher keeps them here (not in a slot, so
+ * slots go only to databases that use tieredlog) and does not probe them again until CREATE
+ * EXTENSION registers one.
+ */
+static List *absent_dbs = NIL;
+
+static void
+forget_absent(Oid dboid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	absent_dbs = list_delete_oid(absent_dbs, dboid);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Give every listed database that may use tieredlog a slot; move probed databases without the
+ * extension out of their slots; free the slots of databases that are gone.
+ */
+static void
+sync_slots(List *dbs)
+{
+	static bool full_logged = false;
+	ListCell   *lc;
+	List	   *newly_absent = NIL;
+	MemoryContext old;
+
+	SpinLockAcquire(&wshared->mutex);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+
+		if (!OidIsValid(s->dboid) || s->pid != 0)
+			continue;
+		if (!list_member_oid(dbs, s->dboid))
+			memset(s, 0, sizeof(*s));
+		else if (s->absent && !s->wanted)
+		{
+			newly_absent = lappend_oid(newly_absent, s->dboid);
+			memset(s, 0, sizeof(*s));
+		}
+	}
+	SpinLockRelease(&wshared->mutex);
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	absent_dbs = list_concat_unique_oid(absent_dbs, newly_absent);
+	foreach(lc, absent_dbs)
+	{
+		if (!list_member_oid(dbs, lfirst_oid(lc)))
+			absent_dbs = foreach_delete_current(absent_dbs, lc);
+	}
+	MemoryContextSwitchTo(old);
+
+	foreach(lc, dbs)
+	{
+		Oid			dboid = lfirst_oid(lc);
+		TlDbSlot   *free_slot = NULL;
+		bool		has_slot;
+
+		SpinLockAcquire(&wshared->mutex);
+		has_slot = find_slot(dboid) != NULL;
+		if (!has_slot && !list_member_oid(absent_dbs, dboid) &&
+			(free_slot = find_slot(InvalidOid)) != NULL)
+		{
+			memset(free_slot, 0, sizeof(*free_slot));
+			free_slot->dboid = dboid;
+			strlcpy(free_slot->state, "starting", sizeof(free_slot->state));
+		}
+		SpinLockRelease(&wshared->mutex);
+		if (has_slot)
+			forget_absent(dboid);	/* registered by CREATE EXTENSION */
+		else if (free_slot == NULL && !list_member_oid(absent_dbs, dboid) && !full_logged)
+		{
+			ereport(LOG,
+					(errmsg("tieredlog: more databases than tieredlog.max_databases (%d); database %u has no worker",
+							tl_max_databases, dboid),
+					 errhint("Raise tieredlog.max_databases (and max_worker_processes) and restart the server.")));
+			full_logged = true;
+		}
+	}
+}
+
+static bool
+start_worker(TlDbSlot *slot, Oid dboid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_worker_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog worker for database %u", dboid);
+	strlcpy(worker.bgw_type, "tieredlog worker", BGW_MAXLEN);
+	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+	worker.bgw_notify_pid = MyProcPid;
+
+	/* pid -1: being started (the worker replaces it with its own pid, maybe before we return) */
+	SpinLockAcquire(&wshared->mutex);
+	slot->pid = -1;
+	slot->started_at = GetCurrentTimestamp();
+	SpinLockRelease(&wshared->mutex);
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		bool		say;
+
+		SpinLockAcquire(&wshared->mutex);
+		slot->pid = 0;
+		say = !slot->no_slot_logged;
+		slot->no_slot_logged = true;
+		slot->next_start = GetCurrentTimestamp() + (int64) backoff_seconds(++slot->failures) * USECS_PER_SEC;
+		strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+		SpinLockRelease(&wshared->mutex);
+		if (say)
+			ereport(LOG,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("tieredlog: no background worker slot free for the worker of database %u", dboid),
+					 errhint("Raise max_worker_processes (each database with tieredlog needs one worker, plus one launcher); retrying with backoff.")));
+		return false;
+	}
+	SpinLockAcquire(&wshared->mutex);
+	slot->no_slot_logged = false;
+	SpinLockRelease(&wshared->mutex);
+	pfree(handle);
+	return true;
+}
+
+static void
+start_due_workers(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+		Oid			dboid;
+		bool		due;
+
+		SpinLockAcquire(&wshared->mutex);
+		dboid = s->dboid;
+		due = OidIsValid(dboid) && s->pid == 0 && (!s->absent || s->wanted) && s->next_start <= now;
+		SpinLockRelease(&wshared->mutex);
+		if (due)
+			start_worker(s, dboid);
+	}
+}
+
+/*
+ * A worker registered by start_worker() that never got to run (e.g. its database was dropped
+ * while it connected) leaves pid -1 behind: after a while, let it be started again.
+ */
+static void
+expire_stuck_starts(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&wshared->mutex);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot   *s = &wshared->slots[i];
+
+		if (s->pid == -1 && now - s->started_at > 60 * USECS_PER_SEC)
+			s->pid = 0;
+	}
+	SpinLockRelease(&wshared->mutex);
+}
+
+static void
+launcher_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&wshared->mutex);
+	wshared->launcher_pid = 0;
+	wshared->launcher_latch = NULL;
+	SpinLockRelease(&wshared->mutex);
+}
+
+void
+tieredlog_launcher_main(Datum arg)
+{
+	MemoryContext cycle_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	tl_pin_search_path_for_process();
+	pgstat_report_appname("tieredlog launcher");
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog launcher cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	SpinLockAcquire(&wshared->mutex);
+	wshared->launcher_pid = MyProcPid;
+	wshared->launcher_latch = MyLatch;
+	SpinLockRelease(&wshared->mutex);
+	before_shmem_exit(launcher_detach, (Datum) 0);
+	ereport(LOG, (errmsg("tieredlog launcher started")));
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(cycle_cxt);
+		sync_slots(connectable_databases(cycle_cxt));
+		expire_stuck_starts();
+		start_due_workers();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(tl_naptime, 5) * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+tl_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "tieredlog launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "tieredlog launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---- database worker --------------------------------------------------------------------------- */
+
+void
+tl_worker_report(const char *state, const char *task, int queued)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&wshared->mutex);
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	strlcpy(my_slot->task, task ? task : "", sizeof(my_slot->task));
+	if (queued >= 0)
+		my_slot->queued = queued;
+	SpinLockRelease(&wshared->mutex);
+	pgstat_report_activity(task ? STATE_RUNNING : STATE_IDLE, task);
+}
+
+void
+tl_worker_report_task_end(bool ok, const char *error)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&wshared->mutex);
+	if (ok)
+		my_slot->tasks_done++;
+	else
+	{
+		my_slot->tasks_failed++;
+		strlcpy(my_slot->last_error, error ? error : "", sizeof(my_slot->last_error));
+		my_slot->last_error_at = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&wshared->mutex);
+}
+
+static void
+worker_detach(int code, Datum arg)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&wshared->mutex);
+	if (my_slot != NULL && my_slot->dboid == my_dboid)
+	{
+		my_slot->pid = 0;
+		my_slot->latch = NULL;
+		strlcpy(my_slot->task, "", sizeof(my_slot->task));
+		if (code != 0)
+		{
+			my_slot->failures++;
+			my_slot->next_start = GetCurrentTimestamp() +
+				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
+		}
+		else if (!my_slot->absent)
+			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
+	}
+	latch = wshared->launcher_latch;
+	SpinLockRelease(&wshared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static char my_dbname[NAMEDATALEN];
+
+static bool
+extension_present(void)
+{
+	bool		present;
+	char	   *name;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("tieredlog", true));
+	if ((name = get_database_name(MyDatabaseId)) != NULL)
+		strlcpy(my_dbname, name, sizeof(my_dbname));
+	CommitTransactionCommand();
+	return present;
+}
+
+static uint32 my_register_gen;
+
+static void
+mark_absent(void)
+{
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->absent = true;
+	/* a CREATE EXTENSION that committed after this worker started still wants a worker */
+	if (my_slot->register_gen == my_register_gen)
+		my_slot->wanted = false;
+	my_slot->failures = 0;
+	strlcpy(my_slot->state, "no extension", sizeof(my_slot->state));
+	SpinLockRelease(&wshared->mutex);
+}
+
+static void
+claim_slot(Oid dboid)
+{
+	my_dboid = dboid;
+	SpinLockAcquire(&wshared->mutex);
+	my_slot = find_slot(dboid);
+	if (my_slot != NULL)
+	{
+		my_slot->pid = MyProcPid;
+		my_slot->latch = MyLatch;
+		my_slot->started_at = GetCurrentTimestamp();
+		my_register_gen = my_slot->register_gen;
+		strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+	}
+	SpinLockRelease(&wshared->mutex);
+	if (my_slot == NULL)
+		proc_exit(0);			/* the launcher forgot this database meanwhile */
+	before_shmem_exit(worker_detach, (Datum) 0);
+}
+
+static void
+cycle_done(bool ok)
+{
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->cycles++;
+	my_slot->last_cycle_at = GetCurrentTimestamp();
+	if (ok)
+		my_slot->failures = 0;
+	else
+		my_slot->failures++;
+	SpinLockRelease(&wshared->mutex);
+}
+
+/*
+ * Whether this cycle may run (node.c): not while this database's data is unclaimed or restored;
+ * while it is recovering its own records, one reconciliation step comes first.
+ */
+static bool
+node_allows_cycle(bool first, MemoryContext cxt, TlNodeHold *found)
+{
+	char		reason[256] = "";
+	volatile TlNodeHold hold = TL_NODE_ACTIVE;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		hold = tl_node_worker_state(first, reason, sizeof(reason));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (hold == TL_NODE_RECOVERING)
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			(void) tl_node_recover_step();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("tieredlog: %s", edata->message)));
+		tl_worker_report_task_end(false, edata->message);
+	}
+	PG_END_TRY();
+	if (hold == TL_NODE_UNCLAIMED)
+		tl_worker_report("unclaimed", "waiting for create_log() or add_peer()", 0);
+	else if (hold == TL_NODE_RESTORED)
+		tl_worker_report("held", "restored data: see tieredlog.node_hold()", 0);
+	*found = hold;
+	return hold != TL_NODE_UNCLAIMED && hold != TL_NODE_RESTORED;
+}
+
+void
+tieredlog_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	MemoryContext cycle_cxt;
+	bool		first = true;
+	TlNodeHold	hold = TL_NODE_ACTIVE;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	claim_slot(dboid);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	tl_pin_search_path_for_process();	/* runs as the bootstrap superuser */
+	pgstat_report_appname("tieredlog worker");
+	if (!extension_present())
+	{
+		mark_absent();
+		proc_exit(0);
+	}
+	SpinLockAcquire(&wshared->mutex);
+	my_slot->absent = false;
+	SpinLockRelease(&wshared->mutex);
+	ereport(LOG, (errmsg("tieredlog worker started for database \"%s\"", my_dbname)));
+	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog worker cycle",
+									  ALLOCSET_DEFAULT_SIZES);
+	tl_tasks_recover_interrupted(cycle_cxt);
+
+	for (;;)
+	{
+		bool		ok;
+		int			failures;
+		long		wait_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!extension_present())
+		{
+			ereport(LOG, (errmsg("tieredlog worker for database \"%s\" stops: the extension was dropped",
+								 my_dbname)));
+			mark_absent();
+			proc_exit(0);
+		}
+		MemoryContextReset(cycle_cxt);
+		if (!node_allows_cycle(first, cycle_cxt, &hold))
+		{
+			first = false;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, tl_naptime * 1000L,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
+		first = false;
+		ok = tl_tasks_run_cycle(cycle_cxt);
+		cycle_done(ok);
+		SpinLockAcquire(&wshared->mutex);
+		failures = my_slot->failures;
+		SpinLockRelease(&wshared->mutex);
+		wait_ms = (long) (ok ? tl_naptime : backoff_seconds(failures)) * 1000L;
+		if (hold == TL_NODE_RECOVERING)
+			tl_worker_report("recovering", "appends wait: see tieredlog.node_hold()", 0);
+		else
+			tl_worker_report(ok ? "idle" : "backoff", NULL, 0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---- SQL: tieredlog.workers ---------------------------------------------------------------------- */
+
+void
+tl_worker_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < tl_max_databases; i++)
+	{
+		TlDbSlot	s;
+		Datum		v[13];
+		bool		n[13] = {0};
+
+		SpinLockAcquire(&wshared->mutex);
+		s = wshared->slots[i];
+		SpinLockRelease(&wshared->mutex);
+		if (!OidIsValid(s.dboid))
+			continue;
+		v[0] = ObjectIdGetDatum(s.dboid);
+		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
+		n[1] = s.pid <= 0;
+		v[2] = CStringGetTextDatum(s.state);
+		v[3] = CStringGetTextDatum(s.task);
+		n[3] = s.task[0] == '\0';
+		v[4] = Int32GetDatum(s.queued);
+		v[5] = Int64GetDatum(s.cycles);
+		v[6] = Int64GetDatum(s.tasks_done);
+		v[7] = Int64GetDatum(s.tasks_failed);
+		v[8] = TimestampTzGetDatum(s.started_at);
+		n[8] = s.started_at == 0;
+		v[9] = TimestampTzGetDatum(s.last_cycle_at);
+		n[9] = s.last_cycle_at == 0;
+		v[10] = CStringGetTextDatum(s.last_error);
+		n[10] = s.last_error[0] == '\0';
+		v[11] = TimestampTzGetDatum(s.last_error_at);
+		n[11] = s.last_error_at == 0;
+		v[12] = Int32GetDatum(s.failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+}

@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ * merkle.c
+ *		SHA-256 (pg_cryptohash: OpenSSL when PostgreSQL is built with it, else PostgreSQL's own
+ *		implementation; every return code checked) and RFC 9162 §2.1 Merkle trees:
+ *
+ *			leaf hash = SHA-256(0x00 || data)
+ *			node hash = SHA-256(0x01 || left || right)
+ *			MTH(D[n]) = MTH(D[0:k]) and MTH(D[k:n]) joined, k the largest power of two below n
+ *			MTH of no leaves = SHA-256 of the empty string
+ *
+ *		The root is computed bottom up (pairs joined level by level, an odd last node carried up
+ *		unchanged), which gives the same tree as the recursive definition. Audit paths follow
+ *		§2.1.3.1 and their verification §2.1.3.2, step by step.
+ *
+ * Locking: none; a TlSha belongs to its caller (its context is released by the resource owner on
+ * error).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "utils/builtins.h"
+
+#include "core/merkle.h"
+
+static void
+sha_failed(TlSha *s, const char *step)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("SHA-256 %s failed: %s", step, pg_cryptohash_error(s->ctx))));
+}
+
+void
+tl_sha_open(TlSha *s)
+{
+	s->ctx = pg_cryptohash_create(PG_SHA256);
+	if (s->ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a SHA-256 context")));
+}
+
+void
+tl_sha_close(TlSha *s)
+{
+	pg_cryptohash_free(s->ctx);
+	s->ctx = NULL;
+}
+
+void
+tl_sha_begin(TlSha *s)
+{
+	if (pg_cryptohash_init(s->ctx) < 0)
+		sha_failed(s, "initialisation");
+}
+
+void
+tl_sha_update(TlSha *s, const void *data, size_t len)
+{
+	if (pg_cryptohash_update(s->ctx, data, len) < 0)
+		sha_failed(s, "update");
+}
+
+void
+tl_sha_end(TlSha *s, TlHash *out)
+{
+	if (pg_cryptohash_final(s->ctx, out->b, TL_HASH_LEN) < 0)
+		sha_failed(s, "finalisation");
+}
+
+void
+tl_merkle_leaf(TlSha *s, const void *data, size_t len, TlHash *out)
+{
+	static const uint8 prefix = 0x00;
+
+	tl_sha_begin(s);
+	tl_sha_update(s, &prefix, 1);
+	tl_sha_update(s, data, len);
+	tl_sha_end(s, out);
+}
+
+void
+tl_merkle_node(TlSha *s, const TlHash *left, const TlHash *right, TlHash *out)
+{
+	static const uint8 prefix = 0x01;
+	TlHash		result;
+
+	tl_sha_begin(s);
+	tl_sha_update(s, &prefix, 1);
+	tl_sha_update(s, left->b, TL_HASH_LEN);
+	tl_sha_update(s, right->b, TL_HASH_LEN);
+	tl_sha_end(s, &result);
+	*out = result;				/* out may alias left or right */
+}
+
+/* The Merkle Tree Hash of n leaf hashes; the array is overwritten (it holds each level in turn). */
+void
+tl_merkle_root(TlSha *s, TlHash *hashes, int64 n, TlHash *out)
+{
+	if (n == 0)
+	{
+		tl_sha_begin(s);
+		tl_sha_end(s, out);
+		return;
+	}
+	while (n > 1)
+	{
+		int64		half = 0;
+
+		for (int64 i = 0; i + 1 < n; i += 2)
+			tl_merkle_node(s, &hashes[i], &hashes[i + 1], &hashes[half++]);
+		if (n % 2 == 1)
+			hashes[half++] = hashes[n - 1];
+		n = half;
+	}
+	*out = hashes[0];
+}
+
+static int64
+largest_power_of_two_below(int64 n)
+{
+	int64		k = 1;
+
+	while (k * 2 < n)
+		k *= 2;
+	return k;
+}
+
+/* MTH of leaves[0:n] without touching them. */
+static void
+subtree_root(TlSha *s, const TlHash *leaves, int64 n, TlHash *out)
+{
+	TlHash	   *scratch = palloc_extended(sizeof(TlHash) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	memcpy(scratch, leaves, sizeof(TlHash) * n);
+	tl_merkle_root(s, scratch, n, out);
+	pfree(scratch);
+}
+
+/*
+ * The audit path of leaf `index` in the tree of n leaves (RFC 9162 §2.1.3.1), nearest sibling
+ * first. Returns its length (at most TL_MERKLE_MAX_PATH).
+ */
+int
+tl_merkle_path(TlSha *s, const TlHash *leaves, int64 n, int64 index, TlHash *path)
+{
+	TlHash		reversed[TL_MERKLE_MAX_PATH];
+	int			depth = 0;
+
+	Assert(index >= 0 && index < n);
+	/* walk down from the root, collecting the other side's root at each split */
+	while (n > 1)
+	{
+		int64		k = largest_power_of_two_below(n);
+
+		if (index < k)
+		{
+			subtree_root(s, leaves + k, n - k, &reversed[depth++]);
+			n = k;
+		}
+		else
+		{
+			subtree_root(s, leaves, k, &reversed[depth++]);
+			leaves += k;
+			index -= k;
+			n -= k;
+		}
+	}
+	for (int i = 0; i < depth; i++)
+		path[i] = reversed[depth - 1 - i];
+	return depth;
+}
+
+/* RFC 9162 §2.1.3.2: does the path prove that `leaf` is leaf `index` of the tree with `root`? */
+bool
+tl_merkle_verify(TlSha *s, const TlHash *leaf, int64 index, int64 size, const TlHash *path, int npath,
+				 const TlHash *root)
+{
+	uint64		fn;
+	uint64		sn;
+	TlHash		r = *leaf;
+
+	if (index < 0 || size <= 0 || index >= size)
+		return false;
+	fn = (uint64) index;
+	sn = (uint64) size - 1;
+	for (int i = 0; i < npath; i++)
+	{
+		if (sn == 0)
+			return false;
+		if ((fn & 1) == 1 || fn == sn)
+		{
+			tl_merkle_node(s, &path[i], &r, &r);
+			if ((fn & 1) == 0)
+			{
+				while ((fn & 1) == 0 && fn != 0)
+				{
+					fn >>= 1;
+					sn >>= 1;
+				}
+			}
+		}
+		else
+			tl_merkle_node(s, &r, &path[i], &r);
+		fn >>= 1;
+		sn >>= 1;
+	}
+	return sn == 0 && memcmp(r.b, root->b, TL_HASH_LEN) == 0;
+}
+
+/* Lower-case hex (PostgreSQL's hex_encode). */
+char *
+tl_hash_to_hex(const TlHash *h)
+{
+	char	   *out = palloc(TL_HASH_LEN * 2 + 1);
+
+	hex_encode((const char *) h->b, TL_HASH_LEN, out);
+	out[TL_HASH_LEN * 2] = '\0';
+	return out;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Parse exactly 2 * len hex digits into out; false for anything else. */
+bool
+tl_hex_decode(const char *hex, uint8 *out, int len)
+{
+	if (hex == NULL || strlen(hex) != (size_t) len * 2)
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		int			hi = hex_value(hex[2 * i]);
+		int			lo = hex_value(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8) (hi << 4 | lo);
+	}
+	return true;
+}
+
+/* Parse 64 hex digits; false for anything else. */
+bool
+tl_hash_from_hex(const char *hex, TlHash *out)
+{
+	return tl_hex_decode(hex, out->b, TL_HASH_LEN);
+}

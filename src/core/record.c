@@ -1,0 +1,254 @@
+/*-------------------------------------------------------------------------
+ * record.c
+ *		Canonical record encoding, the rid (seeded XXH3-128), node identity and the HLC.
+ *
+ * Canonical encoding, version 1 (all integers big-endian):
+ *		u8 version | str log | str key | str payload | i64 ts | u8 has_source [str source] |
+ *		str origin | i64 seq
+ * where str is u32 length + bytes, payload is jsonb's text form (deterministic for a jsonb value)
+ * and ts is microseconds since 1970-01-01 UTC. Nothing node-local (OIDs, ctids, local time) enters
+ * it, so every node computes the same rid for the same record.
+ *
+ * HLC: a timestamptz that never goes backwards on this node: max(clock, last + 1 microsecond),
+ * and advanced past every remote ts observed. The logical counter is folded into the microsecond
+ * digits, so the value stays an ordinary timestamptz.
+ *
+ * Locking: the HLC is one atomic in shared memory, advanced by compare-and-swap.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "postmaster/postmaster.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "core/record.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+
+/* "tierlog" + encoding version: changing the encoding changes the seed too. */
+#define TL_RID_SEED		UINT64CONST(0x746965726c6f6701)
+
+/* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
+#define TL_UNIX_EPOCH_OFFSET_US \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+static void
+put_u32(StringInfo buf, uint32 v)
+{
+	uint32		be = pg_hton32(v);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+static void
+put_i64(StringInfo buf, int64 v)
+{
+	uint64		be = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+static void
+put_str(StringInfo buf, const char *s, int len)
+{
+	put_u32(buf, (uint32) len);
+	appendBinaryStringInfo(buf, s, len);
+}
+
+static void
+put_text(StringInfo buf, text *t)
+{
+	put_str(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+/*
+ * The payload enters the encoding as its jsonb text form (JsonbToCString). Callers that already
+ * hold that text (archive reads build it while decoding) pass it; otherwise it is computed here.
+ */
+static void
+encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
+{
+	uint8		version = TL_ENCODING_VERSION;
+	uint8		has_source = rec->source != NULL;
+
+	appendBinaryStringInfo(buf, (char *) &version, 1);
+	put_str(buf, rec->log_name, strlen(rec->log_name));
+	put_text(buf, rec->key);
+	if (payload_text == NULL)
+	{
+		char	   *t = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+
+		put_str(buf, t, strlen(t));
+		pfree(t);
+	}
+	else
+		put_str(buf, payload_text, payload_len);
+	put_i64(buf, rec->ts + TL_UNIX_EPOCH_OFFSET_US);
+	appendBinaryStringInfo(buf, (char *) &has_source, 1);
+	if (rec->source)
+		put_text(buf, rec->source);
+	put_str(buf, rec->origin, strlen(rec->origin));
+	put_i64(buf, rec->seq);
+}
+
+/*
+ * The canonical encoding of a record into buf (appended), and its rid and logical_bytes into
+ * *rec. The seal's Merkle leaves hash this same encoding (seal.c).
+ */
+void
+tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
+{
+	int			start = buf->len;
+	XXH128_hash_t h;
+	uint64		hi;
+	uint64		lo;
+
+	encode_record(buf, rec, payload_text, payload_len);
+	h = XXH3_128bits_withSeed(buf->data + start, buf->len - start, TL_RID_SEED);
+	hi = pg_hton64(h.high64);
+	lo = pg_hton64(h.low64);
+	memcpy(rec->rid.bytes, &hi, 8);
+	memcpy(rec->rid.bytes + 8, &lo, 8);
+	rec->logical_bytes = buf->len - start;
+}
+
+/*
+ * A record from SQL arguments (log_name, key, payload, ts, source, origin, seq), as record_rid()
+ * and record_leaf_hash() take them; only source may be null. The rid is not computed.
+ */
+void
+tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec)
+{
+	for (int i = 0; i < 7; i++)
+		if (i != 4 && PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("log_name, key, payload, ts, origin and seq must not be null")));
+	memset(rec, 0, sizeof(*rec));
+	rec->log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rec->key = PG_GETARG_TEXT_PP(1);
+	rec->payload = PG_GETARG_JSONB_P(2);
+	rec->ts = PG_GETARG_TIMESTAMPTZ(3);
+	rec->source = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
+	rec->origin = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	rec->seq = PG_GETARG_INT64(6);
+}
+
+/* Fill rec->rid and rec->logical_bytes from the other fields. */
+void
+tl_record_compute_rid(TlRecord *rec)
+{
+	tl_record_compute_rid_with_text(rec, NULL, 0);
+}
+
+/*
+ * The same, given the payload's jsonb text form (exactly what JsonbToCString returns for it);
+ * NULL computes it.
+ */
+void
+tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text, int payload_len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	tl_record_encode(&buf, rec, payload_text, payload_len);
+	pfree(buf.data);
+}
+
+void
+tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo)
+{
+	uint64		h;
+	uint64		l;
+
+	memcpy(&h, rid->bytes, 8);
+	memcpy(&l, rid->bytes + 8, 8);
+	*hi = pg_ntoh64(h);
+	*lo = pg_ntoh64(l);
+}
+
+/* Lower-case hex (PostgreSQL's hex_encode). */
+char *
+tl_rid_to_hex(const TlRid *rid)
+{
+	char	   *out = palloc(TL_RID_LEN * 2 + 1);
+
+	hex_encode((const char *) rid->bytes, TL_RID_LEN, out);
+	out[TL_RID_LEN * 2] = '\0';
+	return out;
+}
+
+/*
+ * This node's name: tieredlog.node_name, else cluster_name when it is a valid name, else
+ * "<host>:<port>". Resolved once per backend (the setting can only change at restart).
+ */
+const char *
+tl_node_name(void)
+{
+	static char resolved[NAMEDATALEN] = "";
+	char		host[256];
+
+	if (resolved[0] != '\0')
+		return resolved;
+	if (tl_node_name_setting && tl_node_name_setting[0] != '\0')
+		strlcpy(resolved, tl_node_name_setting, sizeof(resolved));
+	else if (cluster_name && tl_name_is_valid(cluster_name))
+		strlcpy(resolved, cluster_name, sizeof(resolved));
+	else
+	{
+		if (gethostname(host, sizeof(host)) != 0)
+			strlcpy(host, "localhost", sizeof(host));
+		host[40] = '\0';
+		snprintf(resolved, sizeof(resolved), "%s:%d", host, PostPortNumber);
+		if (!tl_name_is_valid(resolved))
+			snprintf(resolved, sizeof(resolved), "node:%d", PostPortNumber);
+	}
+	return resolved;
+}
+
+/* A new HLC value for a record this node originates. */
+TimestampTz
+tl_hlc_now(void)
+{
+	uint64		clock = (uint64) GetCurrentTimestamp();
+	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
+	uint64		next;
+
+	for (;;)
+	{
+		next = Max(clock, last + 1);
+		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, next))
+			return (TimestampTz) next;
+	}
+}
+
+/*
+ * Advance the HLC past a timestamp seen on a record from another node, but never beyond this
+ * node's clock plus tieredlog.max_clock_skew: a timestamp from outside must not be able to push
+ * every later local record into the future (as far as 294276 AD, where appends fail).
+ */
+void
+tl_hlc_observe(TimestampTz remote)
+{
+	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
+	TimestampTz limit = GetCurrentTimestamp() + (TimestampTz) tl_max_clock_skew_s * USECS_PER_SEC;
+
+	if (remote > limit)
+		remote = limit;
+
+	while ((uint64) remote > last)
+	{
+		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, (uint64) remote))
+			break;
+	}
+}

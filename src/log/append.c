@@ -1,0 +1,476 @@
+/*-------------------------------------------------------------------------
+ * append.c
+ *		The append path: validate, stamp (HLC ts, origin, seq, rid), insert into the segment
+ *		relation, note the digest delta.
+ *
+ * Rows go straight into the segment's heap and indexes (heap_insert / heap_multi_insert through
+ * the catalog-tuple helpers), bypassing the executor: no triggers, rules or row security apply to
+ * segment relations, and EXECUTE on the tieredlog functions is the permission that matters.
+ *
+ * Locking: RowExclusiveLock on the segment relation, held to the end of the transaction.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "commands/sequence.h"
+#include "executor/tuptable.h"
+#include "catalog/pg_collation.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+
+#include "log/append.h"
+#include "store/catalog.h"
+#include "log/node.h"
+#include "store/digest.h"
+#include "store/segrows.h"
+#include "store/stats.h"
+#include "log/tier.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+
+#define TL_MULTI_INSERT_MAX	1000
+
+static Oid	local_seq_relid = InvalidOid;
+static uint64 local_seq_generation = 0;
+
+static int64
+next_local_seq(void)
+{
+	if (!OidIsValid(local_seq_relid) || local_seq_generation != tl_catalog_generation())
+	{
+		local_seq_relid = tl_catalog_relid("local_seq");
+		local_seq_generation = tl_catalog_generation();
+	}
+	return nextval_internal(local_seq_relid, false);
+}
+
+/* Validate one input and turn it into a stamped record (everything but the segment). */
+static void
+prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
+{
+	tl_check_key(in->key);
+	tl_check_payload(in->payload);
+	tl_check_source(in->source);
+	if (in->has_ts)
+		tl_check_ts(log, in->ts);
+
+	rec->log_name = log->name;
+	rec->key = in->key;
+	rec->payload = in->payload;
+	rec->source = in->source;
+	rec->ts = in->has_ts ? in->ts : tl_hlc_now();
+	rec->origin = tl_node_name();
+	rec->seq = next_local_seq();
+	tl_record_compute_rid(rec);
+}
+
+
+/*
+ * Find the segment for ts and lock the relation to append to. A sealed segment is reopened and an
+ * archived one gets a relation for late rows first. The catalog generation is checked again once
+ * the lock is held: a move that flipped the segment meanwhile has bumped it before releasing its
+ * own locks, so this never writes into a copy that was just replaced.
+ */
+static Relation
+open_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *seg)
+{
+	for (int attempt = 0; attempt < 10; attempt++)
+	{
+		uint64		gen = tl_catalog_generation();
+		Relation	rel;
+
+		tl_segment_for_append(log, ts, seg);
+		if ((seg->state == TL_SEG_SEALED || !OidIsValid(seg->relid)) &&
+			tl_prepare_late_append(log, seg))
+			continue;
+		rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, RowExclusiveLock) : NULL;
+		if (rel != NULL && gen == tl_catalog_generation())
+			return rel;
+		if (rel != NULL)
+			table_close(rel, NoLock);
+		tl_segment_cache_reset();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("segment of log \"%s\" kept moving while a record was appended to it", log->name),
+			 errhint("Retry the append.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/* local: a record this node originates (its seq comes from local_seq: node.c may refuse) */
+static void
+check_writable(bool local)
+{
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog append");
+	PreventCommandDuringRecovery("tieredlog append");
+	if (local)
+		tl_node_require(true, "appending to a tieredlog log");
+}
+
+/* Append one record; returns its seq. */
+int64
+tl_append(const TlLog *log, const TlAppendInput *in)
+{
+	TlRecord	rec;
+	TlSegment	seg;
+	Relation	rel;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+
+	check_writable(true);
+	prepare_record(log, in, &rec);
+	rel = open_segment_for_append(log, rec.ts, &seg);
+	tup = tl_row_form(RelationGetDescr(rel), &rec);
+	ind = CatalogOpenIndexes(rel);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec.ts, seg.range_start, log->interval_us), &rec);
+	tl_stats_count_writes(seg.segment_id, 1, false);
+	table_close(rel, NoLock);
+	return rec.seq;
+}
+
+/*
+ * Insert `n` records that all belong to `seg` with one multi-insert per chunk. The slots are made
+ * once, over a private copy of the descriptor (not reference-counted, so no resource-owner
+ * bookkeeping per row), and reused for every chunk.
+ */
+static void
+insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *recs, int n)
+{
+	CatalogIndexState ind = CatalogOpenIndexes(rel);
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	int			nslots = Min(n, TL_MULTI_INSERT_MAX);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
+
+	for (int i = 0; i < nslots; i++)
+		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	for (int done = 0; done < n;)
+	{
+		int			chunk = Min(n - done, TL_MULTI_INSERT_MAX);
+
+		for (int i = 0; i < chunk; i++)
+			ExecStoreHeapTuple(tl_row_form(desc, &recs[done + i]), slots[i], true);
+		CatalogTuplesMultiInsertWithInfo(rel, slots, chunk, ind);
+		for (int i = 0; i < chunk; i++)
+		{
+			TlRecord   *rec = &recs[done + i];
+
+			tl_digest_note_append(seg->segment_id,
+								  tl_leaf_of(rec->ts, seg->range_start, log->interval_us), rec);
+			ExecClearTuple(slots[i]);
+		}
+		done += chunk;
+	}
+	tl_stats_count_writes(seg->segment_id, n, false);
+	for (int i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	pfree(slots);
+	CatalogCloseIndexes(ind);
+	table_close(rel, NoLock);
+}
+
+/*
+ * Append n records; returns n. Records are validated and stamped first (so a bad element fails
+ * before anything is written), then written one multi-insert per run of the same segment.
+ */
+int64
+tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
+{
+	TlRecord   *recs;
+	int			start = 0;
+
+	check_writable(true);
+	if (n == 0)
+		return 0;
+	recs = palloc(sizeof(TlRecord) * n);
+	for (int i = 0; i < n; i++)
+		prepare_record(log, &in[i], &recs[i]);
+	while (start < n)
+	{
+		TlSegment	group_seg;
+		int			end = start + 1;
+		Relation	rel = open_segment_for_append(log, recs[start].ts, &group_seg);
+
+		while (end < n && recs[end].ts >= group_seg.range_start && recs[end].ts < group_seg.range_end)
+			end++;
+		insert_group(log, rel, &group_seg, &recs[start], end - start);
+		start = end;
+	}
+	pfree(recs);
+	return n;
+}
+
+/* ---- records from peers ------------------------------------------------------------------------ */
+
+/* The segment relation's unique identity index (seq, origin), among those the caller opened; or NULL. */
+static Relation
+identity_index(CatalogIndexState ind)
+{
+	for (int i = 0; i < ind->ri_NumIndices; i++)
+	{
+		Relation	idx = ind->ri_IndexRelationDescs[i];
+
+		if (idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+			return idx;
+	}
+	return NULL;
+}
+
+/* Does the segment's relation hold (origin, seq) for `snap`? Probes its identity index. */
+static bool
+relation_has_identity(Relation rel, Relation idx, Snapshot snap, const char *origin, int64 seq, TlRid *rid)
+{
+	ScanKeyData keys[2];
+	IndexScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+	keys[1].sk_collation = C_COLLATION_OID;
+	scan = index_beginscan(rel, idx, snap, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
+
+		memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/*
+ * The greatest seq among the rows of a segment relation that a snapshot sees, of any origin,
+ * remembered for the few relations a transaction last asked about while the active snapshot
+ * sees the same (the apply worker's batch keeps one). A record whose seq is greater cannot be
+ * there for that snapshot, so its identity needs no probe: the probe would see exactly the rows
+ * this descent saw. Rows it does not see (committed since, or this transaction's own inserts
+ * after the snapshot) the probe does not see either; the unique index guards against those, as
+ * before. The same view: the same xmin, xmax, in-progress transactions and command id (what MVCC
+ * visibility depends on). Backend-local, in TopMemoryContext; a slot is free until filled in.
+ */
+#define SEQ_HIGH_SLOTS	8
+
+typedef struct SeqHigh
+{
+	Oid			relid;			/* InvalidOid: free */
+	LocalTransactionId lxid;
+	SnapshotData snap;			/* the snapshot's fields, with copies of its xid arrays */
+	uint32		xip_alloc;		/* as SnapshotData.xcnt */
+	int			subxip_alloc;
+	int64		high;			/* PG_INT64_MIN: no row */
+} SeqHigh;
+
+static SeqHigh seq_high[SEQ_HIGH_SLOTS];
+static int	seq_high_next;
+
+static bool
+same_view(const SeqHigh *h, Snapshot snap)
+{
+	return h->lxid == MyProc->lxid && snap->snapshot_type == SNAPSHOT_MVCC &&
+		h->snap.xmin == snap->xmin && h->snap.xmax == snap->xmax && h->snap.curcid == snap->curcid &&
+		h->snap.xcnt == snap->xcnt && h->snap.subxcnt == snap->subxcnt &&
+		h->snap.suboverflowed == snap->suboverflowed &&
+		h->snap.takenDuringRecovery == snap->takenDuringRecovery &&
+		(snap->xcnt == 0 || memcmp(h->snap.xip, snap->xip, sizeof(TransactionId) * snap->xcnt) == 0) &&
+		(snap->subxcnt == 0 ||
+		 memcmp(h->snap.subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt) == 0);
+}
+
+static void
+remember_view(SeqHigh *h, Snapshot snap)
+{
+	TransactionId *xip = h->snap.xip;
+	TransactionId *subxip = h->snap.subxip;
+
+	if (snap->xcnt > h->xip_alloc)
+	{
+		xip = MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * snap->xcnt);
+		if (h->snap.xip)
+			pfree(h->snap.xip);
+		h->xip_alloc = snap->xcnt;
+	}
+	if (snap->subxcnt > h->subxip_alloc)
+	{
+		subxip = MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * snap->subxcnt);
+		if (h->snap.subxip)
+			pfree(h->snap.subxip);
+		h->subxip_alloc = snap->subxcnt;
+	}
+	h->snap = *snap;
+	h->snap.xip = xip;
+	h->snap.subxip = subxip;
+	if (snap->xcnt > 0)
+		memcpy(xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	if (snap->subxcnt > 0)
+		memcpy(subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt);
+	h->lxid = MyProc->lxid;
+}
+
+static int64
+visible_seq_high(Relation rel, Relation idx, Snapshot snap)
+{
+	SeqHigh    *h;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+
+	if (snap->snapshot_type != SNAPSHOT_MVCC)
+		return PG_INT64_MAX;	/* always probe */
+	for (int i = 0; i < SEQ_HIGH_SLOTS; i++)
+	{
+		h = &seq_high[i];
+		if (h->relid == RelationGetRelid(rel) && same_view(h, snap))
+			return h->high;
+	}
+	h = &seq_high[seq_high_next];
+	seq_high_next = (seq_high_next + 1) % SEQ_HIGH_SLOTS;
+	h->relid = InvalidOid;		/* until it is filled in */
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snap, 0, 0);
+	index_rescan(scan, NULL, 0, NULL, 0);
+	h->high = PG_INT64_MIN;
+	if (index_getnext_slot(scan, BackwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		h->high = DatumGetInt64(slot_getattr(slot, Anum_row_seq, &isnull));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	remember_view(h, snap);
+	h->relid = RelationGetRelid(rel);
+	return h->high;
+}
+
+/*
+ * Store a record that another node originated (its origin, seq, ts and rid are its own), unless
+ * its identity (origin, seq) is already here, in the segment's relation or its frames: then
+ * nothing is written, and *existing gets the rid found (TL_APPLY_DUPLICATE if it is the same,
+ * TL_APPLY_CONFLICT if not: the same record with other content on two nodes is damage). The
+ * caller has checked the record's rid against its content.
+ */
+TlApplyResult
+tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
+{
+	TlSegment	seg;
+	Relation	rel;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+	Relation	idx;
+	Snapshot	snap;
+	bool		found;
+
+	check_writable(false);
+	tl_check_key(rec->key);
+	tl_check_source(rec->source);
+	tl_check_ts(log, rec->ts);
+	tl_hlc_observe(rec->ts);
+	rel = open_segment_for_append(log, rec->ts, &seg);
+	ind = CatalogOpenIndexes(rel);
+	idx = identity_index(ind);
+	snap = GetActiveSnapshot();
+	found = idx != NULL && rec->seq <= visible_seq_high(rel, idx, snap) &&
+		relation_has_identity(rel, idx, snap, rec->origin, rec->seq, existing);
+	if (!found && seg.archive_attempt != 0)
+		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
+	if (found)
+	{
+		CatalogCloseIndexes(ind);
+		table_close(rel, NoLock);
+		return memcmp(existing->bytes, rec->rid.bytes, TL_RID_LEN) == 0
+			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
+	}
+	tup = tl_row_form(RelationGetDescr(rel), rec);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
+	tl_stats_count_writes(seg.segment_id, 1, true);
+	table_close(rel, NoLock);
+	return TL_APPLY_STORED;
+}
+
+/*
+ * Replace this node's copy of a record (same identity, other content: damage) by `rec`, the copy
+ * its origin vouches for. Only a copy in the segment's relation can be replaced; one held in
+ * archive frames is left alone (returns false) and stays quarantined.
+ */
+bool
+tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
+{
+	TlSegment	seg;
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	ItemPointerData tid;
+	bool		found = false;
+	HeapTuple	tup;
+	CatalogIndexState ind;
+	int			leaf;
+
+	check_writable(false);
+	rel = open_segment_for_append(log, rec->ts, &seg);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (!found && idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
+		{
+			ScanKeyData keys[2];
+			IndexScanDesc scan;
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+
+			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
+			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
+			keys[1].sk_collation = C_COLLATION_OID;
+			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+			index_rescan(scan, keys, 2, NULL, 0);
+			if (index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				found = true;
+				tid = slot->tts_tid;
+			}
+			index_endscan(scan);
+			ExecDropSingleTupleTableSlot(slot);
+		}
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	if (!found)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	leaf = tl_leaf_of(rec->ts, seg.range_start, log->interval_us);
+	simple_heap_delete(rel, &tid);
+	CommandCounterIncrement();
+	tl_digest_note_remove(seg.segment_id, leaf, old_rid, rec->logical_bytes);
+	tup = tl_row_form(RelationGetDescr(rel), rec);
+	ind = CatalogOpenIndexes(rel);
+	CatalogTupleInsertWithInfo(rel, tup, ind);
+	CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg.segment_id, leaf, rec);
+	table_close(rel, NoLock);
+	return true;
+}

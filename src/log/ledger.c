@@ -1,0 +1,705 @@
+/*-------------------------------------------------------------------------
+ * ledger.c
+ *		The integrity ledger (modelled on SQL Server Ledger's transactions and blocks).
+ *
+ *		Entries (tieredlog.ledger_entry) record what changes history: SEAL and RESEAL (with the
+ *		seal's Merkle root), REOPEN, REPAIR (records a reconciliation added, with their rids),
+ *		QUARANTINE, CONFIG (logs, tiers, peers, rules) and WITNESS (a peer's digest). An entry is
+ *		written in the transaction that makes the change, so both commit or neither does, and
+ *		stays pending (block_id NULL) until a block closes over it.
+ *
+ *		A block (tieredlog.ledger_block) closes over the pending entries in entry_id order: its
+ *		entries_root is the RFC 9162 Merkle Tree Hash over the entries' leaf hashes, and it holds
+ *		the SHA-256 of the previous block, so the blocks form a hash chain. The worker closes a
+ *		block every tieredlog.ledger_interval when entries are pending, and ledger_digest() closes
+ *		one before it reports the head.
+ *
+ *		Canonical encodings, version 1 (integers big-endian, str = u32 length + bytes, timestamps
+ *		in microseconds since 1970-01-01 UTC), each starting with its own magic so an entry can
+ *		never be read as a block or a record:
+ *			entry: "TLLE" 0x01 | i64 entry_id | str kind | u8 has_log [str log] |
+ *			       i64 segment_id (0: none) | i64 created_at | str body (jsonb text form)
+ *			       leaf hash = SHA-256(0x00 || entry)
+ *			block: "TLLB" 0x01 | i64 block_id | i64 first_entry | i64 last_entry | i64 entries |
+ *			       entries_root | previous | i64 closed_at
+ *			       block hash = SHA-256(block)
+ *
+ *		A digest is the head block's id and hash. The worker sends it to every enabled peer when
+ *		something other than witnesses has changed, and the peer keeps it as a WITNESS entry in
+ *		its own ledger (tieredlog._ae_witness): a node that rewrites its history disagrees with
+ *		the digests its peers hold.
+ *
+ * Locking: entries are inserted under RowExclusiveLock like any row. Closing a block takes the
+ * ledger lock (TL_LOCK_LEDGER, to the end of the transaction), so blocks close one at a time and
+ * each sees the entries committed before it. Repairs noted during a transaction are kept in
+ * transaction memory until tl_ledger_flush_repairs() writes them (forgotten on abort).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "store/catalog.h"
+#include "log/ledger.h"
+#include "repl/peer_auth.h"
+#include "repl/peer_conn.h"
+#include "core/record.h"
+#include "store/segment.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+
+int			tl_ledger_interval_s = 30;
+
+/* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
+#define UNIX_OFFSET_US	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* ---- JSON bodies ----------------------------------------------------------------------------- */
+
+void
+tl_json_init(TlJson *j)
+{
+	initStringInfo(&j->buf);
+	appendStringInfoChar(&j->buf, '{');
+	j->empty = true;
+}
+
+static void
+json_key(TlJson *j, const char *key)
+{
+	if (!j->empty)
+		appendStringInfoString(&j->buf, ", ");
+	j->empty = false;
+	escape_json(&j->buf, key);
+	appendStringInfoString(&j->buf, ": ");
+}
+
+void
+tl_json_text(TlJson *j, const char *key, const char *value)
+{
+	json_key(j, key);
+	if (value == NULL)
+		appendStringInfoString(&j->buf, "null");
+	else
+		escape_json(&j->buf, value);
+}
+
+void
+tl_json_int(TlJson *j, const char *key, int64 value)
+{
+	json_key(j, key);
+	appendStringInfo(&j->buf, INT64_FORMAT, value);
+}
+
+void
+tl_json_raw(TlJson *j, const char *key, const char *json)
+{
+	json_key(j, key);
+	appendStringInfoString(&j->buf, json);
+}
+
+char *
+tl_json_finish(TlJson *j)
+{
+	appendStringInfoChar(&j->buf, '}');
+	return j->buf.data;
+}
+
+/* ---- writing entries ------------------------------------------------------------------------- */
+
+/*
+ * The genesis entry (entry 0): what this ledger's encodings are. Written with the first entry,
+ * not by the install script, so that a restored ledger (pg_restore) finds the table empty; a
+ * ledger from version 1.0 has it as entry 1. SPI connected, as the extension's owner.
+ */
+static char *
+extension_version(void)
+{
+	SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'tieredlog'", true, 1);
+	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "?";
+}
+
+static void
+add_genesis_if_empty(void)
+{
+	TlJson		j;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	SPI_execute("SELECT 1 FROM tieredlog.ledger_entry LIMIT 1", true, 1);
+	if (SPI_processed > 0)
+		return;
+	tl_json_init(&j);
+	tl_json_text(&j, "action", "create_extension");
+	tl_json_text(&j, "node", tl_node_name());
+	tl_json_text(&j, "version", extension_version());
+	tl_json_int(&j, "record_encoding", 1);
+	tl_json_int(&j, "entry_encoding", 1);
+	tl_json_text(&j, "hash", "sha-256");
+	tl_json_text(&j, "tree", "rfc9162");
+	values[0] = CStringGetTextDatum(tl_json_finish(&j));
+	/* two first writers at once: the key decides, the second adds nothing */
+	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (entry_id, kind, body) VALUES (0, 'CONFIG', $1::jsonb)"
+				" ON CONFLICT (entry_id) DO NOTHING", 1, types, values, SPI_OK_INSERT);
+}
+
+/* Add an entry in the caller's transaction; log_name may be NULL and segment_id 0. */
+void
+tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+	TlAsOwner	save;
+
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(log_name ? log_name : "");
+	values[2] = Int64GetDatum(segment_id);
+	values[3] = CStringGetTextDatum(body_json);
+	tl_become_owner(&save);
+	add_genesis_if_empty();
+	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (kind, log_name, segment_id, body)"
+				" VALUES ($1, NULLIF($2, ''), NULLIF($3, 0), $4::jsonb)", 4, types, values, SPI_OK_INSERT);
+	tl_restore_user(&save);
+}
+
+/* A configuration change: {"action": action, ...detail} (detail_json: a JSON object or NULL). */
+void
+tl_ledger_config(const char *action, const char *log_name, const char *detail_json)
+{
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_text(&j, "action", action);
+	tl_json_text(&j, "node", tl_node_name());
+	if (detail_json)
+		tl_json_raw(&j, "detail", detail_json);
+	tl_ledger_add("CONFIG", log_name, 0, tl_json_finish(&j));
+}
+
+/* ---- canonical encodings and hashes ---------------------------------------------------------- */
+
+static void
+put_i64(StringInfo buf, int64 v)
+{
+	uint64		be = pg_hton64((uint64) v);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+static void
+put_str(StringInfo buf, const char *s)
+{
+	uint32		len = strlen(s);
+	uint32		be = pg_hton32(len);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+	appendBinaryStringInfo(buf, s, len);
+}
+
+void
+tl_ledger_entry_hash(TlSha *s, int64 entry_id, const char *kind, const char *log_name, int64 segment_id,
+					 TimestampTz created_at, const char *body_text, TlHash *out)
+{
+	StringInfoData buf;
+	uint8		has_log = log_name != NULL;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "TLLE\x01", 5);
+	put_i64(&buf, entry_id);
+	put_str(&buf, kind);
+	appendBinaryStringInfo(&buf, (char *) &has_log, 1);
+	if (log_name)
+		put_str(&buf, log_name);
+	put_i64(&buf, segment_id);
+	put_i64(&buf, created_at + UNIX_OFFSET_US);
+	put_str(&buf, body_text);
+	tl_merkle_leaf(s, buf.data, buf.len, out);
+	pfree(buf.data);
+}
+
+void
+tl_ledger_block_hash(TlSha *s, const TlLedgerBlock *b, TlHash *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "TLLB\x01", 5);
+	put_i64(&buf, b->block_id);
+	put_i64(&buf, b->first_entry);
+	put_i64(&buf, b->last_entry);
+	put_i64(&buf, b->entries);
+	appendBinaryStringInfo(&buf, (char *) b->entries_root.b, TL_HASH_LEN);
+	appendBinaryStringInfo(&buf, (char *) b->previous.b, TL_HASH_LEN);
+	put_i64(&buf, b->closed_at + UNIX_OFFSET_US);
+	tl_sha_begin(s);
+	tl_sha_update(s, buf.data, buf.len);
+	tl_sha_end(s, out);
+	pfree(buf.data);
+}
+
+/* ---- blocks ------------------------------------------------------------------------------------ */
+
+static void
+bytea_to_hash(Datum d, TlHash *out)
+{
+	bytea	   *b = DatumGetByteaPP(d);
+
+	memset(out->b, 0, TL_HASH_LEN);
+	if (VARSIZE_ANY_EXHDR(b) == TL_HASH_LEN)
+		memcpy(out->b, VARDATA_ANY(b), TL_HASH_LEN);
+}
+
+static Datum
+hash_to_bytea(const TlHash *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
+	memcpy(VARDATA(b), h->b, TL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/* The newest block as stored (an SPI connection is open); false when there is none. */
+static bool
+read_head_block(TlLedgerBlock *b)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	tl_spi_exec("SELECT block_id, first_entry, last_entry, entries, entries_root, previous_block_hash, closed_at"
+				" FROM tieredlog.ledger_block ORDER BY block_id DESC LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	b->block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
+	bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
+	b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+	return true;
+}
+
+/*
+ * Close a block over the committed pending entries (at most TL_LEDGER_BLOCK_MAX); returns its
+ * id, or 0 when nothing was pending.
+ */
+int64
+tl_ledger_close_block(void)
+{
+	TlAsOwner	save;
+	TlLedgerBlock prev;
+	TlLedgerBlock b;
+	TlHash	   *leaves;
+	Datum	   *ids;
+	Datum	   *hashes;
+	TlSha		sha;
+	bool		have_prev;
+	int64		n;
+
+	PreventCommandIfReadOnly("closing a tieredlog ledger block");
+	tl_lock_object(TL_LOCK_LEDGER, 0);
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text"
+				" FROM tieredlog.ledger_entry WHERE block_id IS NULL ORDER BY entry_id LIMIT "
+				CppAsString2(TL_LEDGER_BLOCK_MAX), 0, NULL, NULL, SPI_OK_SELECT);
+	n = SPI_processed;
+	if (n == 0)
+	{
+		tl_restore_user(&save);
+		return 0;
+	}
+	leaves = palloc(sizeof(TlHash) * n);
+	ids = palloc(sizeof(Datum) * n);
+	hashes = palloc(sizeof(Datum) * n);
+	tl_sha_open(&sha);
+	for (int64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+
+		ids[i] = Int64GetDatum(id);
+		tl_ledger_entry_hash(&sha, id, SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
+							 DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)),
+							 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)),
+							 SPI_getvalue(tup, desc, 6), &leaves[i]);
+	}
+	b.first_entry = DatumGetInt64(ids[0]);
+	b.last_entry = DatumGetInt64(ids[n - 1]);
+	b.entries = n;
+	for (int64 i = 0; i < n; i++)
+		hashes[i] = hash_to_bytea(&leaves[i]);
+	tl_merkle_root(&sha, leaves, n, &b.entries_root);
+	have_prev = read_head_block(&prev);
+	b.block_id = have_prev ? prev.block_id + 1 : 1;
+	memset(b.previous.b, 0, TL_HASH_LEN);
+	if (have_prev)
+		tl_ledger_block_hash(&sha, &prev, &b.previous);
+	tl_sha_close(&sha);
+	b.closed_at = GetCurrentTimestamp();
+	{
+		Oid			types[7] = {INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
+		Datum		values[7];
+		Oid			utypes[3] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID};
+		Datum		uvalues[3];
+
+		values[0] = Int64GetDatum(b.block_id);
+		values[1] = Int64GetDatum(b.first_entry);
+		values[2] = Int64GetDatum(b.last_entry);
+		values[3] = Int64GetDatum(b.entries);
+		values[4] = hash_to_bytea(&b.entries_root);
+		values[5] = hash_to_bytea(&b.previous);
+		values[6] = TimestampTzGetDatum(b.closed_at);
+		tl_spi_exec("INSERT INTO tieredlog.ledger_block (block_id, first_entry, last_entry, entries, entries_root,"
+					" previous_block_hash, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+					7, types, values, SPI_OK_INSERT);
+		uvalues[0] = Int64GetDatum(b.block_id);
+		uvalues[1] = PointerGetDatum(construct_array(ids, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		uvalues[2] = PointerGetDatum(construct_array(hashes, (int) n, BYTEAOID, -1, false, TYPALIGN_INT));
+		tl_spi_exec("UPDATE tieredlog.ledger_entry e SET block_id = $1, entry_hash = u.h"
+					" FROM unnest($2, $3) AS u(id, h) WHERE e.entry_id = u.id",
+					3, utypes, uvalues, SPI_OK_UPDATE);
+	}
+	tl_restore_user(&save);
+	return b.block_id;
+}
+
+/*
+ * The ledger's head as JSON, after closing a block over what is pending (when the transaction
+ * may write): {"node", "block_id", "block_hash", "last_entry", "closed_at", "digest_time"}.
+ */
+char *
+tl_ledger_digest_json(void)
+{
+	TlAsOwner	save;
+	TlLedgerBlock head;
+	TlHash		hash;
+	TlSha		sha;
+	TlJson		j;
+	bool		found;
+
+	if (!XactReadOnly && !RecoveryInProgress())
+		(void) tl_ledger_close_block();
+	tl_become_owner(&save);
+	found = read_head_block(&head);
+	tl_restore_user(&save);
+	tl_json_init(&j);
+	tl_json_text(&j, "node", tl_node_name());
+	if (!found)
+	{
+		tl_json_raw(&j, "block_id", "null");
+		tl_json_raw(&j, "block_hash", "null");
+	}
+	else
+	{
+		tl_sha_open(&sha);
+		tl_ledger_block_hash(&sha, &head, &hash);
+		tl_sha_close(&sha);
+		tl_json_int(&j, "block_id", head.block_id);
+		tl_json_text(&j, "block_hash", tl_hash_to_hex(&hash));
+		tl_json_int(&j, "last_entry", head.last_entry);
+		tl_json_text(&j, "closed_at", timestamptz_to_str(head.closed_at));
+	}
+	tl_json_text(&j, "digest_time", timestamptz_to_str(GetCurrentTimestamp()));
+	return tl_json_finish(&j);
+}
+
+/* ---- witnesses --------------------------------------------------------------------------------- */
+
+static int64 last_pushed_block = 0;
+
+typedef struct WitnessPeer
+{
+	char	   *name;
+	char	   *conninfo;
+	Oid			owner;
+} WitnessPeer;
+
+/* Enabled peers, and whether entries other than witnesses were closed after last_pushed_block. */
+static List *
+witness_peers(bool *changed)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	TlAsOwner	save;
+	List	   *out = NIL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(last_pushed_block)};
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
+				1, types, values, SPI_OK_SELECT);
+	*changed = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+	tl_spi_exec("SELECT peer_name, conninfo, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
+				0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		WitnessPeer *p = palloc(sizeof(WitnessPeer));
+
+		p->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		p->conninfo = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
+		out = lappend(out, p);
+		MemoryContextSwitchTo(spi);
+	}
+	tl_restore_user(&save);
+	return out;
+}
+
+/*
+ * The worker's ledger round: close a block over pending entries; when entries other than
+ * witnesses were closed since the last round that reached every peer, send the digest to every
+ * enabled peer. Returns what happened.
+ */
+char *
+tl_ledger_push_witness(void)
+{
+	int64		closed = tl_ledger_close_block();
+	bool		changed;
+	List	   *peers;
+	ListCell   *lc;
+	char	   *digest;
+	int			sent = 0;
+	int			failed = 0;
+	int64		head;
+
+	CommandCounterIncrement();
+	peers = witness_peers(&changed);
+	if (!changed || peers == NIL)
+		return closed > 0 ? psprintf("block %lld closed", (long long) closed) : pstrdup("nothing to close");
+	digest = tl_ledger_digest_json();
+	{
+		TlAsOwner	save;
+
+		tl_become_owner(&save);
+		tl_spi_exec("SELECT COALESCE(max(block_id), 0) FROM tieredlog.ledger_block", 0, NULL, NULL, SPI_OK_SELECT);
+		head = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
+		tl_restore_user(&save);
+	}
+	foreach(lc, peers)
+	{
+		WitnessPeer *p = lfirst(lc);
+		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
+		const char *params[1] = {digest};
+		char	   *error;
+		PGconn	   *conn = tl_peer_try_connect(&addr, "tieredlog witness", 5, &error);
+		PGresult   *res = NULL;
+
+		if (conn != NULL)
+			res = PQexecParams(conn, "SELECT tieredlog._ae_witness($1::jsonb)", 1, NULL, params, NULL, NULL, 0);
+		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+			sent++;
+		else
+		{
+			failed++;
+			ereport(LOG,
+					(errmsg("tieredlog: could not give the ledger digest to peer \"%s\": %s", p->name,
+							conn ? pchomp(PQresultErrorMessage(res)) : error)));
+		}
+		PQclear(res);
+		if (conn != NULL)
+			PQfinish(conn);
+	}
+	if (failed == 0)
+		last_pushed_block = head;
+	return psprintf("digest of block %lld given to %d peers (%d failed)", (long long) head, sent, failed);
+}
+
+/* ---- repairs ----------------------------------------------------------------------------------- */
+
+typedef struct PendingRepair
+{
+	char	   *log_name;
+	TimestampTz window_start;
+	char	   *peer;
+	StringInfoData rids;		/* JSON array body, without brackets */
+	int64		n;
+} PendingRepair;
+
+static List *pending_repairs = NIL;
+
+/* A record a reconciliation stored (a repair); written as REPAIR entries by tl_ledger_flush_repairs. */
+void
+tl_ledger_note_repair(const char *log_name, TimestampTz window_start, const char *peer, const TlRid *rid)
+{
+	ListCell   *lc;
+	PendingRepair *r = NULL;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	foreach(lc, pending_repairs)
+	{
+		PendingRepair *p = lfirst(lc);
+
+		if (p->window_start == window_start && strcmp(p->log_name, log_name) == 0 &&
+			strcmp(p->peer, peer) == 0)
+		{
+			r = p;
+			break;
+		}
+	}
+	if (r == NULL)
+	{
+		r = palloc0(sizeof(PendingRepair));
+		r->log_name = pstrdup(log_name);
+		r->window_start = window_start;
+		r->peer = pstrdup(peer);
+		initStringInfo(&r->rids);
+		pending_repairs = lappend(pending_repairs, r);
+	}
+	if (r->n > 0)
+		appendStringInfoString(&r->rids, ", ");
+	appendStringInfo(&r->rids, "\"%s\"", tl_rid_to_hex(rid));
+	r->n++;
+	MemoryContextSwitchTo(old);
+}
+
+/* Write one REPAIR entry per (segment, peer) noted since the last flush. */
+void
+tl_ledger_flush_repairs(void)
+{
+	ListCell   *lc;
+	List	   *todo = pending_repairs;
+
+	pending_repairs = NIL;
+	foreach(lc, todo)
+	{
+		PendingRepair *r = lfirst(lc);
+		TlLog		log;
+		TlSegment	seg;
+		TlJson		j;
+
+		if (!tl_lookup_log_if_exists(r->log_name, &log) || !tl_segment_lookup(&log, r->window_start, &seg))
+			continue;
+		tl_json_init(&j);
+		tl_json_text(&j, "peer", r->peer);
+		tl_json_text(&j, "range_start", timestamptz_to_str(seg.range_start));
+		tl_json_int(&j, "records", r->n);
+		tl_json_raw(&j, "rids", psprintf("[%s]", r->rids.data));
+		tl_ledger_add("REPAIR", r->log_name, seg.segment_id, tl_json_finish(&j));
+	}
+}
+
+static void
+ledger_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT)
+		pending_repairs = NIL;
+}
+
+void
+tl_ledger_register_callbacks(void)
+{
+	RegisterXactCallback(ledger_xact_callback, NULL);
+}
+
+/* ---- SQL functions ------------------------------------------------------------------------------ */
+
+PG_FUNCTION_INFO_V1(tieredlog_ledger_digest);
+PG_FUNCTION_INFO_V1(tieredlog_ledger_close);
+PG_FUNCTION_INFO_V1(tieredlog_ae_witness);
+
+/* ledger_digest(): close a block over what is pending and return the head, for safekeeping. */
+Datum
+tieredlog_ledger_digest(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(tl_ledger_digest_json())));
+}
+
+/* _ledger_close(): close a block now; its id, or 0 when nothing was pending. */
+Datum
+tieredlog_ledger_close(PG_FUNCTION_ARGS)
+{
+	tl_require_preload();
+	PG_RETURN_INT64(tl_ledger_close_block());
+}
+
+/*
+ * _ae_witness(digest): a peer gives its ledger digest; keep it as a WITNESS entry. Returns 1, or
+ * 0 when the same digest is already held. A different hash for a block already
+ * witnessed means the peer's history changed: kept too, with a warning.
+ */
+Datum
+tieredlog_ae_witness(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	Oid			caller = GetUserId();	/* before the switch to the owner */
+	TlAsOwner	save;
+	char	   *node;
+	char	   *block_id;
+	char	   *hash;
+	char	   *closed_at;
+	char	   *digest_time;
+	TlHash		h;
+	TlJson		j;
+	int64		held;
+
+	tl_require_preload();
+	PreventCommandIfReadOnly("tieredlog._ae_witness()");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("digest must not be null")));
+	values[0] = PG_GETARG_DATUM(0);
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT $1->>'node', CASE WHEN $1->>'block_id' ~ '^[0-9]{1,18}$' THEN $1->>'block_id' END,"
+				" $1->>'block_hash', $1->>'closed_at', $1->>'digest_time'", 1, types, values, SPI_OK_SELECT);
+	node = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	block_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	closed_at = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	digest_time = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	if (node == NULL || block_id == NULL || !tl_hash_from_hex(hash, &h))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a ledger digest needs node, block_id and block_hash"),
+				 errhint("Pass what tieredlog.ledger_digest() returns.")));
+	tl_check_name("node", node);
+	/* the digest's node is a claim: only the peer the caller's role stands for may witness */
+	node = tl_authenticate_sender(caller, node).node_name;
+	if (strcmp(node, tl_node_name()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a node cannot witness its own digest")));
+	{
+		Oid			t3[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		v3[3] = {CStringGetTextDatum(node), CStringGetTextDatum(block_id), CStringGetTextDatum(hash)};
+
+		tl_spi_exec("SELECT count(*) FILTER (WHERE body->>'block_hash' = $3), count(*) FROM tieredlog.ledger_entry"
+					" WHERE kind = 'WITNESS' AND body->>'node' = $1 AND body->>'block_id' = $2",
+					3, t3, v3, SPI_OK_SELECT);
+		held = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
+		if (held == 0 && strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10) > 0)
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("node %s gave a different hash for its ledger block %s than before", node, block_id),
+					 errdetail("Its history changed after it was witnessed; both digests are kept.")));
+	}
+	tl_restore_user(&save);
+	if (held > 0)
+		PG_RETURN_INT64(0);
+	tl_json_init(&j);
+	tl_json_text(&j, "node", node);
+	tl_json_raw(&j, "block_id", block_id);
+	tl_json_text(&j, "block_hash", tl_hash_to_hex(&h));
+	tl_json_text(&j, "closed_at", closed_at);
+	tl_json_text(&j, "digest_time", digest_time);
+	tl_ledger_add("WITNESS", NULL, 0, tl_json_finish(&j));
+	PG_RETURN_INT64(1);
+}

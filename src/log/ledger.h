@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * ledger.h
+ *		The integrity ledger: entries for events that change history, grouped into blocks
+ *		chained by SHA-256; digests for safekeeping and peers' witnesses.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_LEDGER_H
+#define TIEREDLOG_LEDGER_H
+
+#include "postgres.h"
+#include "lib/stringinfo.h"
+#include "utils/timestamp.h"
+
+#include "core/merkle.h"
+#include "core/record.h"
+
+#define TL_LEDGER_BLOCK_MAX		100000	/* entries per block at most */
+
+typedef struct TlLedgerBlock
+{
+	int64		block_id;
+	int64		first_entry;
+	int64		last_entry;
+	int64		entries;
+	TlHash		entries_root;
+	TlHash		previous;		/* hash of the block before; zeros for block 1 */
+	TimestampTz closed_at;
+} TlLedgerBlock;
+
+/* A small JSON object builder for entry bodies. */
+typedef struct TlJson
+{
+	StringInfoData buf;
+	bool		empty;
+} TlJson;
+
+extern void tl_json_init(TlJson *j);
+extern void tl_json_text(TlJson *j, const char *key, const char *value);
+extern void tl_json_int(TlJson *j, const char *key, int64 value);
+extern void tl_json_raw(TlJson *j, const char *key, const char *json);
+extern char *tl_json_finish(TlJson *j);
+
+extern int	tl_ledger_interval_s;
+
+extern void tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json);
+extern void tl_ledger_config(const char *action, const char *log_name, const char *detail_json);
+
+extern void tl_ledger_entry_hash(TlSha *s, int64 entry_id, const char *kind, const char *log_name,
+								 int64 segment_id, TimestampTz created_at, const char *body_text,
+								 TlHash *out);
+extern void tl_ledger_block_hash(TlSha *s, const TlLedgerBlock *b, TlHash *out);
+
+extern int64 tl_ledger_close_block(void);
+extern char *tl_ledger_digest_json(void);
+extern char *tl_ledger_push_witness(void);
+
+extern void tl_ledger_note_repair(const char *log_name, TimestampTz window_start, const char *peer,
+								  const TlRid *rid);
+extern void tl_ledger_flush_repairs(void);
+extern void tl_ledger_register_callbacks(void);
+
+#endif							/* TIEREDLOG_LEDGER_H */

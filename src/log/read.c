@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ * read.c
+ *		read() and latest(): records of a log in a time range (optionally one key), and the
+ *		winning record of a key under the log's rule.
+ *
+ * Segments are resolved through the catalog under the caller's snapshot and only those whose
+ * window overlaps the range are opened, so there is no planner-visible parent over all segments.
+ * Each segment's matching rows are sorted by (ts, origin, seq) before they are emitted, and
+ * segments are visited in window order, so read() returns the log in ts order.
+ *
+ * Locking: AccessShareLock on each segment relation read, held to the end of the transaction.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_collation.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "log/conflict.h"
+#include "log/read.h"
+#include "core/record.h"
+#include "store/segrows.h"
+#include "store/stats.h"
+#include "core/tieredlog.h"
+
+/* Columns of the result, 1-based. */
+enum
+{
+	Out_key = 1, Out_payload, Out_ts, Out_source, Out_origin, Out_seq, Out_rid, Out_segment_id,
+	Out_tier
+};
+
+/* One row of a segment relation, turned into a result tuple. */
+static HeapTuple
+row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc out_desc)
+{
+	Datum		in[Natts_row];
+	bool		in_null[Natts_row];
+	Datum		out[TL_OUT_NATTS];
+	bool		out_null[TL_OUT_NATTS] = {0};
+
+	heap_deform_tuple(row, row_desc, in, in_null);
+	/* detoast: the result outlives the scan */
+	out[Out_key - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_key - 1]));
+	out[Out_payload - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_payload - 1]));
+	out[Out_ts - 1] = in[Anum_row_ts - 1];
+	out[Out_source - 1] = in[Anum_row_source - 1];
+	out_null[Out_source - 1] = in_null[Anum_row_source - 1];
+	out[Out_origin - 1] = in[Anum_row_origin - 1];
+	out[Out_seq - 1] = in[Anum_row_seq - 1];
+	out[Out_rid - 1] = CStringGetTextDatum(
+		tl_rid_to_hex((const TlRid *) DatumGetUUIDP(in[Anum_row_rid - 1])->data));
+	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
+	out[Out_tier - 1] = Int32GetDatum(seg->tier);
+	return heap_form_tuple(out_desc, out, out_null);
+}
+
+/* A row decoded from an archive frame, straight into a result tuple. */
+static HeapTuple
+archive_row_to_result(const TlArchiveRow *r, const TlRid *rid, const TlSegment *seg,
+					  TupleDesc out_desc)
+{
+	Datum		out[TL_OUT_NATTS];
+	bool		out_null[TL_OUT_NATTS] = {0};
+
+	out[Out_key - 1] = PointerGetDatum(r->key);
+	out[Out_payload - 1] = JsonbPGetDatum(r->payload);
+	out[Out_ts - 1] = TimestampTzGetDatum(r->ts);
+	out[Out_source - 1] = PointerGetDatum(r->source);
+	out_null[Out_source - 1] = r->source == NULL;
+	out[Out_origin - 1] = CStringGetTextDatum(r->origin);
+	out[Out_seq - 1] = Int64GetDatum(r->seq);
+	out[Out_rid - 1] = CStringGetTextDatum(tl_rid_to_hex(rid));
+	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
+	out[Out_tier - 1] = Int32GetDatum(seg->tier);
+	return heap_form_tuple(out_desc, out, out_null);
+}
+
+/* ---- read() ------------------------------------------------------------------------------ */
+
+typedef struct ReadSortState
+{
+	Tuplesortstate *sort;
+	TupleTableSlot *slot;
+	const TlSegment *seg;
+	TupleDesc	out_desc;
+	int64		bytes;			/* of the rows returned, for the access statistics */
+} ReadSortState;
+
+
+static void
+visit_into_sort(HeapTuple row, TupleDesc desc, void *arg)
+{
+	ReadSortState  *st = arg;
+	HeapTuple	out = row_to_result(row, desc, st->seg, st->out_desc);
+
+	st->bytes += row->t_len;
+	ExecStoreHeapTuple(out, st->slot, true);
+	tuplesort_puttupleslot(st->sort, st->slot);
+}
+
+typedef struct DirectState
+{
+	ReturnSetInfo *rsinfo;
+	const TlSegment *seg;
+	int64		bytes;
+} DirectState;
+
+static void
+visit_into_result(HeapTuple row, TupleDesc desc, void *arg)
+{
+	DirectState *st = arg;
+	HeapTuple	out = row_to_result(row, desc, st->seg, st->rsinfo->setDesc);
+
+	st->bytes += row->t_len;
+	tuplestore_puttuple(st->rsinfo->setResult, out);
+	heap_freetuple(out);
+}
+
+static void
+visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
+{
+	DirectState *st = arg;
+	HeapTuple	out = archive_row_to_result(row, rid, st->seg, st->rsinfo->setDesc);
+
+	st->bytes += out->t_len;
+	tuplestore_puttuple(st->rsinfo->setResult, out);
+	heap_freetuple(out);
+}
+
+static void
+read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
+			 TimestampTz to_ts, text *key)
+{
+	ReadSortState st;
+
+	/* frames hold their rows in (ts, origin, seq) order already: no sort needed */
+	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
+	{
+		DirectState direct = {rsinfo, seg, 0};
+
+		tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result,
+						   visit_archive_into_result, &direct);
+		tl_stats_count_read(seg->segment_id, direct.bytes);
+		return;
+	}
+
+	st.out_desc = rsinfo->setDesc;
+	st.seg = seg;
+	st.bytes = 0;
+	st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
+	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
+	tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort, &st);
+	ExecDropSingleTupleTableSlot(st.slot);
+	tl_stats_count_read(seg->segment_id, st.bytes);
+
+	/* tuplesort hands back minimal tuples */
+	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+	tuplesort_performsort(st.sort);
+	while (tuplesort_gettupleslot(st.sort, true, false, st.slot, NULL))
+		tuplestore_puttupleslot(rsinfo->setResult, st.slot);
+	tuplesort_end(st.sort);
+	ExecDropSingleTupleTableSlot(st.slot);
+}
+
+void
+tl_read_into(FunctionCallInfo fcinfo, const TlLog *log, TimestampTz from_ts, TimestampTz to_ts,
+			 text *key)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *segs;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (from_ts >= to_ts)
+		return;
+	segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
+	foreach(lc, segs)
+	{
+		CHECK_FOR_INTERRUPTS();
+		read_segment(rsinfo, log, (TlSegment *) lfirst(lc), from_ts, to_ts, key);
+	}
+}
+
+/* ---- latest() ---------------------------------------------------------------------------- */
+
+/* The winning record of the key (conflict.c decides among concurrent records). */
+void
+tl_latest_into(FunctionCallInfo fcinfo, const TlLog *log, text *key)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlSide	   *best;
+
+	InitMaterializedSRF(fcinfo, 0);
+	best = tl_conflict_latest(log, key);
+	if (best == NULL)
+		return;
+	tl_stats_count_read(best->seg->segment_id, best->row->t_len);
+	tuplestore_puttuple(rsinfo->setResult, row_to_result(best->row, best->desc, best->seg, rsinfo->setDesc));
+}

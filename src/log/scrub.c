@@ -1,0 +1,192 @@
+/*-------------------------------------------------------------------------
+ * scrub.c
+ *		The content scrub. Digests are sums of rids, so a row whose payload was changed in place
+ *		while its stored rid stayed (a hand edit, bit rot under a page without a checksum) looks
+ *		intact to every digest comparison. The scrub re-hashes every row of a segment relation
+ *		and compares the result with the stored rid. A row that no longer matches is moved into
+ *		tieredlog.quarantine (via 'scrub', both rids and the damaged content) and deleted from
+ *		its segment, and the digest loses its rid: the segment now lacks exactly that record, so
+ *		the next reconciliation fetches an intact copy from a peer, and the quarantine entry is
+ *		marked resolved when it arrives (quarantine.c). Nothing is repaired from this node alone.
+ *
+ *		Rows in archive frames carry no stored rid (it is recomputed from their content when
+ *		they are read) and every frame has a checksum, which decoding checks: scrubbing a tier 2
+ *		segment decodes every frame, and a frame that fails its checksum is an error.
+ *
+ *		The worker scrubs one segment per cycle whose last scrub is older than
+ *		tieredlog.scrub_interval (tasks.c, policy.c).
+ *
+ * Locking: RowExclusiveLock on the segment relation for the whole scrub, taken before the rows
+ * are read, so a move (which needs a ShareLock on it as its barrier) cannot copy the segment
+ * between the check and the delete; appenders go on.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+
+#include "store/catalog.h"
+#include "store/digest.h"
+#include "log/quarantine.h"
+#include "log/scrub.h"
+#include "store/segrows.h"
+#include "core/tieredlog.h"
+
+/* tieredlog.scrub_interval, seconds; 0: the worker does not scrub */
+int			tl_scrub_interval_s = 7 * 86400;
+
+typedef struct DamagedRow
+{
+	ItemPointerData tid;
+	TlRecord	rec;			/* as found; rid = what the content hashes to */
+	TlRid		stored;
+	char	   *payload_text;
+} DamagedRow;
+
+typedef struct ScrubState
+{
+	const TlLog *log;
+	int64		checked;
+	List	   *damaged;
+} ScrubState;
+
+static void
+visit_check_row(HeapTuple row, TupleDesc desc, void *arg)
+{
+	ScrubState *st = arg;
+	TlRecord	rec;
+	TlRid		stored;
+	DamagedRow *d;
+
+	CHECK_FOR_INTERRUPTS();
+	st->checked++;
+	if (tl_row_matches_rid(row, desc, st->log->name, &rec, &stored))
+		return;
+	/* the record points into the scan's buffer: keep copies */
+	d = palloc0(sizeof(DamagedRow));
+	d->tid = row->t_self;
+	d->rec = rec;
+	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.key));
+	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.payload));
+	d->rec.source = rec.source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.source)) : NULL;
+	d->stored = stored;
+	d->payload_text = JsonbToCString(NULL, &d->rec.payload->root, VARSIZE(d->rec.payload));
+	st->damaged = lappend(st->damaged, d);
+}
+
+/* Take a damaged row out of its segment: quarantine it, delete it, take its rid out of the digest. */
+static void
+take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow *d)
+{
+	TlQuarantineEntry e;
+
+	e.log_name = log->name;
+	e.origin = d->rec.origin;
+	e.seq = d->rec.seq;
+	e.ts = d->rec.ts;
+	e.key = d->rec.key;
+	e.local_rid = d->stored;
+	e.local_payload = NULL;
+	e.other_rid = d->rec.rid;
+	e.other_payload = d->payload_text;
+	e.via = "scrub";
+	e.peer_name = NULL;
+	e.resolution = NULL;
+	tl_quarantine_insert(&e);
+	simple_heap_delete(rel, (ItemPointer) &d->tid);
+	tl_digest_note_remove(seg->segment_id, tl_leaf_of(d->rec.ts, seg->range_start, log->interval_us),
+						  &d->stored, d->rec.logical_bytes);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("record %s:%lld of log \"%s\" no longer matches its rid; taken out of segment %lld",
+					d->rec.origin, (long long) d->rec.seq, log->name, (long long) seg->segment_id),
+			 errdetail("Its rid is %s, its content hashes to %s.", tl_rid_to_hex(&d->stored),
+					   tl_rid_to_hex(&d->rec.rid)),
+			 errhint("The damaged version is in tieredlog.quarantine; reconciliation with a peer restores the record.")));
+}
+
+static void
+note_scrubbed(int64 segment_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(segment_id)};
+	TlAsOwner	save;
+
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.segment SET scrubbed_at = now() WHERE segment_id = $1",
+				1, types, values, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+}
+
+/* Open the segment's relation for the scrub, with a catalog entry that is current under the lock. */
+static Relation
+open_for_scrub(int64 segment_id, TlSegment *seg)
+{
+	for (int attempt = 0; attempt < 10; attempt++)
+	{
+		uint64		gen = tl_catalog_generation();
+		Relation	rel;
+
+		if (!tl_catalog_get_segment(segment_id, seg))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("segment %lld does not exist", (long long) segment_id)));
+		if (!OidIsValid(seg->relid))
+			return NULL;
+		rel = try_table_open(seg->relid, RowExclusiveLock);
+		if (rel != NULL && gen == tl_catalog_generation())
+			return rel;
+		if (rel != NULL)
+			table_close(rel, RowExclusiveLock);
+		CommandCounterIncrement();
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("segment %lld kept moving while it was scrubbed", (long long) segment_id),
+			 errhint("Run the scrub again.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Scrub one segment: every row re-hashed (and every frame decoded, its checksum checked).
+ * Returns the records checked; *damaged gets how many rows were taken out.
+ */
+int64
+tl_scrub_segment(int64 segment_id, int64 *damaged)
+{
+	TlSegment	seg;
+	TlLog		log;
+	Relation	rel;
+	Snapshot	snap;
+	ScrubState	st = {&log, 0, NIL};
+	ListCell   *lc;
+
+	PreventCommandIfReadOnly("tieredlog.scrub()");
+	PreventCommandDuringRecovery("tieredlog.scrub()");
+	rel = open_for_scrub(segment_id, &seg);
+	if (!tl_catalog_find_log_by_id(seg.log_id, &log))
+		elog(ERROR, "segment %lld has no log", (long long) segment_id);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(snap);
+	tl_segment_rows(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
+	/* rows from frames have rids computed from their content: only relation rows can be damaged */
+	foreach(lc, st.damaged)
+		take_out(rel, &log, &seg, lfirst(lc));
+	if (rel != NULL)
+		table_close(rel, NoLock);
+	note_scrubbed(segment_id);
+	*damaged = list_length(st.damaged);
+	return st.checked;
+}

@@ -1,0 +1,802 @@
+/*-------------------------------------------------------------------------
+ * tier.c
+ *		Tiers mapped to tablespaces, sealing, and moving segments between tiers.
+ *
+ * A move runs in the caller's transaction, as a sequence of small steps:
+ *
+ *	 lock    the segment's move lock (one mover or sealer at a time), re-read the catalog
+ *	 create  the target: a new row relation in the target tier's tablespace (tier 0/1), or frames
+ *	         with a fresh attempt id in the log's archive relation (tier 2)
+ *	 copy    every row visible to a snapshot S taken now (readers and writers keep going)
+ *	 verify  the target, re-read (frames are decoded and every rid recomputed from the content),
+ *	         against the segment's digest under S, root and all 256 leaves
+ *	 barrier ShareLock on the source relation, taken conditionally within a short budget, so a
+ *	         late writer never waits long and a move never queues behind a writer
+ *	 delta   rows committed after S (one scan of the source, keeping rows whose inserting transaction S
+ *	         could not see), copied; S's digest plus theirs must equal the digest now
+ *	 flip    the catalog row (tier, relation, attempt; its row lock taken NOWAIT), and a
+ *	         tieredlog.move row 'flipped'
+ *
+ * so a crash before the commit leaves the source as the only copy (the target's relation and frames
+ * vanish with the transaction). After the commit the old copy is still there for readers that
+ * resolved the catalog before the flip; tl_sweep() drops it (a conditional AccessExclusiveLock,
+ * never queued) or deletes its frames once no running snapshot can predate the move's commit, and
+ * marks the move 'done'. Appenders re-check the catalog generation after locking a segment relation, so
+ * none writes into a copy that has just been replaced.
+ *
+ * Lock order: the segment's move lock (TL_LOCK_SEGMENT_MOVE) -> source relation (ShareLock,
+ * conditional) -> target relation -> the segment's catalog row (NOWAIT, at the flip). Appenders take
+ * RowExclusiveLock on the relation they write, and the catalog row only to reopen a sealed segment.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_tablespace.h"
+#include "commands/sequence.h"
+#include "commands/tablespace.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+
+#include "store/archive_store.h"
+#include "store/catalog.h"
+#include "store/digest.h"
+#include "log/ledger.h"
+#include "store/seal.h"
+#include "store/progress.h"
+#include "store/segment.h"
+#include "store/segrows.h"
+#include "repl/decoder.h"
+#include "log/tier.h"
+#include "core/tieredlog.h"
+
+int			tl_archive_level = 9;
+int			tl_move_lock_timeout_ms = 100;
+
+/* ---- tiers ------------------------------------------------------------------------------- */
+
+static int64
+spi_count(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	bool		isnull;
+
+	tl_spi_exec(sql, nargs, types, values, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+void
+tl_check_tier(int tier)
+{
+	if (tier < 0 || tier > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tier %d does not exist", tier),
+				 errhint("Tiers are 0 (hot), 1 (warm) and 2 (archive).")));
+}
+
+/*
+ * Before tier 2 moves to another tablespace: drop the (empty) archive relations, recreated there
+ * when next needed. Refused while frames of earlier moves still wait for the sweeper.
+ */
+static void
+drop_empty_archives(void)
+{
+	int64		pending = spi_count("SELECT count(*) FROM tieredlog.move WHERE state <> 'done' AND old_attempt IS NOT NULL",
+									0, NULL, NULL);
+	List	   *drops = NIL;
+	ListCell   *lc;
+
+	if (pending > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("the archive still holds frames of %lld earlier moves", (long long) pending),
+				 errhint("Run tieredlog.sweep() once no older transaction is running.")));
+	tl_spi_exec("SELECT pg_catalog.format('DROP TABLE %I.%I', n.nspname, c.relname) "
+				"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				"WHERE n.nspname = 'tieredlog_data' AND c.relname ~ '^archive_[0-9]+$' AND c.relkind = 'r'",
+				0, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		drops = lappend(drops, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, drops)
+		tl_spi_exec(lfirst(lc), 0, NULL, NULL, SPI_OK_UTILITY);
+}
+
+/* Map `tier` to `tablespace`. Refused while the tier holds segments in another tablespace. */
+void
+tl_set_tier(int tier, const char *tablespace)
+{
+	Oid			spc = get_tablespace_oid(tablespace, true);
+	TlAsOwner	save;
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+	char	   *current;
+	int64		held;
+
+	tl_check_tier(tier);
+	if (!OidIsValid(spc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tablespace \"%s\" does not exist", tablespace),
+				 errhint("Create it first with CREATE TABLESPACE.")));
+	values[0] = Int32GetDatum(tier);
+	values[1] = CStringGetTextDatum(tablespace);
+	/* the caller must be allowed to put relations there, and so must the owner who creates them */
+	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
+		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for tablespace \"%s\"", tablespace),
+				 errdetail("Mapping a tier to a tablespace needs CREATE on it.")));
+	tl_become_owner(&save);
+	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
+		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner of extension tieredlog may not create relations in tablespace \"%s\"",
+						tablespace)));
+	if (spc == GLOBALTABLESPACE_OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tablespace \"pg_global\" cannot hold segments")));
+	/* set_tier() calls queue here; a tier never mapped has no row and is in pg_default */
+	tl_lock_object(TL_LOCK_LOG_SEGMENTS, 0);
+	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE", 1, types, values,
+				SPI_OK_SELECT);
+	current = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "pg_default";
+	if (strcmp(current, tablespace) != 0)
+	{
+		held = spi_count("SELECT count(*) FROM tieredlog.segment WHERE tier = $1", 1, types, values);
+		if (held > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("tier %d still holds %lld segments in tablespace \"%s\"", tier,
+							(long long) held, current),
+					 errhint("Move them to another tier with tieredlog.move_segment() first.")));
+		if (tier == 2)
+			drop_empty_archives();
+		tl_spi_exec("INSERT INTO tieredlog.tier (tier, tablespace) VALUES ($1, $2)"
+					" ON CONFLICT (tier) DO UPDATE SET tablespace = EXCLUDED.tablespace", 2, types, values,
+					SPI_OK_INSERT);
+	}
+	tl_restore_user(&save);
+}
+
+/* ---- sealing ----------------------------------------------------------------------------- */
+
+/*
+ * Take the segment's move lock (movers and sealers queue here; appenders never take it) and return
+ * the segment's fresh state. The catalog row itself is locked only at the flip, so a late append
+ * that reopens the segment is not held up by a move in progress.
+ */
+static void
+lock_segment_row(int64 segment_id, TlSegment *seg)
+{
+	tl_lock_object(TL_LOCK_SEGMENT_MOVE, segment_id);
+	CommandCounterIncrement();
+	if (!tl_catalog_get_segment(segment_id, seg))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment %lld does not exist", (long long) segment_id)));
+}
+
+/*
+ * The seal's ledger entry: SEAL, or RESEAL for a segment that was reopened, with what a verifier
+ * needs to recompute it (and the root it replaces).
+ */
+static void
+log_seal(const TlLog *log, const TlSegment *seg, const TlSealScan *scan, const TlHash *root)
+{
+	bool		reseal = seg->state == TL_SEG_REOPENED;
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_text(&j, "range_start", timestamptz_to_str(seg->range_start));
+	tl_json_text(&j, "range_end", timestamptz_to_str(seg->range_end));
+	tl_json_int(&j, "records", scan->n);
+	tl_json_int(&j, "bytes", scan->bytes);
+	tl_json_text(&j, "root", tl_hash_to_hex(root));
+	tl_json_text(&j, "digest", tl_digest_to_text(&scan->digest));
+	tl_json_text(&j, "algorithm", "rfc9162-sha256/record-v1");
+	tl_ledger_add(reseal ? "RESEAL" : "SEAL", log->name, seg->segment_id, tl_json_finish(&j));
+}
+
+static void
+store_seal(int64 segment_id, const TlHash *root, int64 records)
+{
+	TlAsOwner	save;
+	Oid			types[3] = {INT8OID, BYTEAOID, INT8OID};
+	Datum		values[3];
+	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
+	memcpy(VARDATA(b), root->b, TL_HASH_LEN);
+	values[0] = Int64GetDatum(segment_id);
+	values[1] = PointerGetDatum(b);
+	values[2] = Int64GetDatum(records);
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.segment SET state = 'sealed', sealed_at = now(), seal_root = $2,"
+				" seal_records = $3 WHERE segment_id = $1", 3, types, values, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+	tl_bump_catalog_generation_at_commit();
+}
+
+/*
+ * Seal a segment (or reseal a reopened one): compute its Merkle root over every record and write
+ * the SEAL (RESEAL) ledger entry in the same transaction. ShareLock on the row relation waits
+ * for appenders that already hold it and keeps new ones out until the commit, so no record lands
+ * in the segment between the root and the state change; appenders queued behind it see the new
+ * catalog generation and reopen the segment. Returns its state.
+ */
+const char *
+tl_seal(int64 segment_id)
+{
+	TlSegment	seg;
+	TlLog		log;
+	TlSealScan	scan;
+	TlHash		root;
+	Snapshot	snap;
+
+	lock_segment_row(segment_id, &seg);
+	if (seg.state == TL_SEG_SEALED)
+	{
+		ereport(NOTICE,
+				(errmsg("segment %lld is already sealed", (long long) segment_id)));
+		return "sealed";
+	}
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("tieredlog.seal() must run in a READ COMMITTED transaction"),
+				 errdetail("A seal covers every committed record, which an older snapshot may not see.")));
+	if (!tl_catalog_find_log_by_id(seg.log_id, &log))
+		elog(ERROR, "segment %lld has no log", (long long) segment_id);
+	if (OidIsValid(seg.relid))
+		LockRelationOid(seg.relid, ShareLock);
+	CommandCounterIncrement();
+	if (!tl_catalog_get_segment(segment_id, &seg))
+		elog(ERROR, "segment %lld vanished while it was sealed", (long long) segment_id);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	PushActiveSnapshot(snap);
+	tl_seal_scan(&log, &seg, snap, &scan);
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
+	tl_seal_root(&scan, &root);
+	store_seal(segment_id, &root, scan.n);
+	log_seal(&log, &seg, &scan, &root);
+	tl_seal_free(&scan);
+	return "sealed";
+}
+
+/*
+ * A record is about to be appended to `seg`: a sealed segment is reopened (visibly, in its state;
+ * tieredlog.seal() reseals it), and a segment whose rows live only in archive frames gets a
+ * relation in tier 0's tablespace for late rows. Returns whether the catalog changed.
+ */
+bool
+tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
+{
+	bool		changed = false;
+
+	if (seg->state == TL_SEG_SEALED)
+	{
+		TlAsOwner	save;
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(seg->segment_id)};
+
+		tl_become_owner(&save);
+		tl_spi_exec("UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = $1 AND state = 'sealed'",
+					1, types, values, SPI_OK_UPDATE);
+		tl_restore_user(&save);
+		ereport(LOG,
+				(errmsg("tieredlog: late record reopens sealed segment %lld of log \"%s\"",
+						(long long) seg->segment_id, log->name)));
+		tl_ledger_add("REOPEN", log->name, seg->segment_id, "{\"reason\": \"a record arrived after the seal\"}");
+		changed = true;
+	}
+	if (!OidIsValid(seg->relid) && seg->archive_attempt != 0)
+	{
+		TlAsOwner	save;
+		TlSegment	fresh;
+		char	   *relname;
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		tl_lock_object(TL_LOCK_LOG_SEGMENTS, log->log_id);
+		if (tl_catalog_get_segment(seg->segment_id, &fresh) && OidIsValid(fresh.relid))
+			return true;
+		relname = psprintf("seg_%lld_late_%lld", (long long) seg->segment_id,
+						   (long long) nextval_internal(tl_catalog_relid("move_id_seq"), false));
+		values[0] = Int64GetDatum(seg->segment_id);
+		values[1] = CStringGetTextDatum(relname);
+		tl_become_owner(&save);
+		tl_create_segment_relation(relname, tl_tier_tablespace(0));
+		tl_spi_exec("UPDATE tieredlog.segment SET relname = $2 WHERE segment_id = $1", 2, types,
+					values, SPI_OK_UPDATE);
+		tl_restore_user(&save);
+		changed = true;
+	}
+	if (changed)
+	{
+		CommandCounterIncrement();
+		tl_segment_cache_reset();
+	}
+	return changed;
+}
+
+/* ---- moves ------------------------------------------------------------------------------- */
+
+typedef struct MoveCtx
+{
+	TlLog		log;
+	TlSegment	seg;
+	int			to_tier;
+	int64		attempt;
+	/* target: a relation (tier 0/1) ... */
+	char		relname[NAMEDATALEN];
+	Relation	rel;
+	CatalogIndexState ind;
+	/* ... or frames (tier 2), fed in order through a sort */
+	Tuplesortstate *sort;
+	TlFrameWriter fw;
+	int64		rows;
+	int			progress;		/* slot in the progress view */
+} MoveCtx;
+
+
+static void
+create_target(MoveCtx *m)
+{
+	if (m->to_tier == 2)
+	{
+		m->sort = tl_sort_in_record_order(tl_row_desc(), Anum_row_ts, Anum_row_origin, Anum_row_seq,
+										  maintenance_work_mem);
+		tl_fw_init(&m->fw, m->log.log_id, m->seg.segment_id, m->attempt, tl_archive_level);
+		return;
+	}
+	{
+		TlAsOwner	save;
+
+		snprintf(m->relname, sizeof(m->relname), "seg_%lld_%lld", (long long) m->seg.segment_id,
+				 (long long) m->attempt);
+		tl_become_owner(&save);
+		tl_create_segment_relation(m->relname, tl_tier_tablespace(m->to_tier));
+		tl_restore_user(&save);
+		CommandCounterIncrement();
+		m->rel = table_open(get_relname_relid(m->relname, tl_data_namespace()), RowExclusiveLock);
+		m->ind = CatalogOpenIndexes(m->rel);
+	}
+}
+
+static void
+copy_row(HeapTuple row, TupleDesc desc, void *arg)
+{
+	MoveCtx    *m = arg;
+
+	if (++m->rows % 4096 == 0)
+		tl_progress_update(m->progress, NULL, m->rows);
+	if (m->to_tier == 2)
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsHeapTuple);
+
+		ExecStoreHeapTuple(row, slot, false);
+		tuplesort_puttupleslot(m->sort, slot);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	else
+	{
+		Datum		v[Natts_row];
+		bool		n[Natts_row];
+		HeapTuple	copy;
+
+		heap_deform_tuple(row, desc, v, n);
+		copy = heap_form_tuple(RelationGetDescr(m->rel), v, n);
+		CatalogTupleInsertWithInfo(m->rel, copy, m->ind);
+		heap_freetuple(copy);
+	}
+}
+
+/* Tier 2: write the sorted rows as frames. */
+static void
+finish_frames(MoveCtx *m)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsMinimalTuple);
+
+	tuplesort_performsort(m->sort);
+	while (tuplesort_gettupleslot(m->sort, true, false, slot, NULL))
+	{
+		bool		should_free;
+		HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		TlArchiveRow r;
+
+		tl_row_to_archive(tup, tl_row_desc(), &r);
+		tl_fw_add(&m->fw, &r);
+		if (should_free)
+			heap_freetuple(tup);
+	}
+	tuplesort_end(m->sort);
+	ExecDropSingleTupleTableSlot(slot);
+	tl_fw_finish(&m->fw);
+}
+
+/* The segment as it will look after the flip. */
+static TlSegment
+target_segment(const MoveCtx *m)
+{
+	TlSegment	t = m->seg;
+
+	t.tier = m->to_tier;
+	t.relid = m->to_tier == 2 ? InvalidOid : RelationGetRelid(m->rel);
+	t.archive_attempt = m->to_tier == 2 ? m->attempt : 0;
+	t.relation_missing = false;
+	return t;
+}
+
+/* Re-read the target and compare with `expected`, root and every leaf. */
+static void
+verify_target(const MoveCtx *m, const TlSegmentDigest *expected, const char *when)
+{
+	TlSegment	t = target_segment(m);
+	TlSegmentDigest *got = palloc(sizeof(TlSegmentDigest));
+	bool		ok;
+
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetLatestSnapshot());
+	tl_digest_recompute(&m->log, &t, GetActiveSnapshot(), got);
+	PopActiveSnapshot();
+	ok = tl_digest_equal(&got->root, &expected->root);
+	for (int leaf = 0; leaf < TL_LEAVES && ok; leaf++)
+		ok = tl_digest_equal(&got->leaves[leaf], &expected->leaves[leaf]);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("copy of segment %lld to tier %d does not match its digest %s",
+						(long long) m->seg.segment_id, m->to_tier, when),
+				 errdetail("Expected %s, the copy holds %s. Nothing was moved.",
+						   tl_digest_to_text(&expected->root), tl_digest_to_text(&got->root))));
+	pfree(got);
+}
+
+/* What holds the relation the barrier could not lock: "written to" or "vacuumed". */
+static const char *
+barrier_blocker(Oid relid)
+{
+	TlAsOwner	save;
+	Oid			types[1] = {OIDOID};
+	Datum		v[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	bool		vacuum;
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT COALESCE(bool_or(mode = 'ShareUpdateExclusiveLock') AND NOT bool_or(mode = 'RowExclusiveLock'), false) "
+				"FROM pg_catalog.pg_locks WHERE relation = $1 AND granted AND pid <> pg_catalog.pg_backend_pid()",
+				1, types, v, SPI_OK_SELECT);
+	vacuum = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_restore_user(&save);
+	return vacuum ? "vacuumed" : "written to";
+}
+
+/* ShareLock on the source relation within tieredlog.move_lock_timeout, or an error. */
+static void
+write_barrier(const MoveCtx *m)
+{
+	int			waited = 0;
+
+	if (!OidIsValid(m->seg.relid))
+		return;
+	while (!ConditionalLockRelationOid(m->seg.relid, ShareLock))
+	{
+		if (waited >= tl_move_lock_timeout_ms)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("segment %lld is being %s; it was not moved",
+							(long long) m->seg.segment_id, barrier_blocker(m->seg.relid)),
+					 errhint("Retry the move later; a move never makes others wait longer than \"tieredlog.move_lock_timeout\".")));
+		pg_usleep(5000L);
+		waited += 5;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Rows committed to the source after the copy's snapshot `snap` (tier 0/1 targets): one scan of the
+ * source that keeps the rows whose inserting transaction `snap` could not see, copies them and sums
+ * their digest into *delta. Runs under the write barrier, so it must be quick: no index probes.
+ */
+static void
+copy_delta(MoveCtx *m, Snapshot snap, TlSegmentDigest *delta)
+{
+	Relation	src = table_open(m->seg.relid, NoLock);	/* ShareLock held */
+	TupleDesc	desc = RelationGetDescr(src);
+	Snapshot	now = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(src, now, 0, NULL);
+	HeapTuple	tup;
+
+	memset(delta, 0, sizeof(*delta));
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+		bool		isnull;
+		uint64		hi;
+		uint64		lo;
+		int			leaf;
+
+		if (!TransactionIdIsNormal(xmin) || !XidInMVCCSnapshot(xmin, snap))
+			continue;			/* already copied */
+		copy_row(tup, desc, m);
+		leaf = tl_leaf_of(DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull)),
+						  m->seg.range_start, m->log.interval_us);
+		tl_rid_split((const TlRid *) DatumGetUUIDP(heap_getattr(tup, Anum_row_rid, desc, &isnull))->data,
+					 &hi, &lo);
+		tl_digest_add(&delta->leaves[leaf], hi, lo, 1, 0);
+		tl_digest_add(&delta->root, hi, lo, 1, 0);
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(now);
+	table_close(src, NoLock);
+}
+
+/* expected + delta must equal now, root and every leaf. */
+static void
+verify_delta(const MoveCtx *m, const TlSegmentDigest *expected, const TlSegmentDigest *delta,
+			 const TlSegmentDigest *now)
+{
+	bool		ok = true;
+
+	for (int leaf = -1; leaf < TL_LEAVES && ok; leaf++)
+	{
+		TlDigest	sum = leaf < 0 ? expected->root : expected->leaves[leaf];
+		const TlDigest *d = leaf < 0 ? &delta->root : &delta->leaves[leaf];
+
+		tl_digest_add(&sum, d->sum_hi, d->sum_lo, d->n, 0);
+		ok = tl_digest_equal(&sum, leaf < 0 ? &now->root : &now->leaves[leaf]);
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("late rows copied with segment %lld do not match its digest",
+						(long long) m->seg.segment_id),
+				 errdetail("Expected %s. Nothing was moved.", tl_digest_to_text(&now->root))));
+}
+
+static void
+flip(MoveCtx *m, int64 bytes_before)
+{
+	TlAsOwner	save;
+	Oid			types[9] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
+	Datum		v[9];
+	bool		has_old_rel = OidIsValid(m->seg.relid);
+	char		nulls[9] = "         ";
+
+	v[0] = Int64GetDatum(m->seg.segment_id);
+	v[1] = Int32GetDatum(m->to_tier);
+	v[2] = CStringGetTextDatum(m->relname);
+	nulls[2] = m->to_tier == 2 ? 'n' : ' ';
+	v[3] = Int64GetDatum(m->attempt);
+	nulls[3] = m->to_tier == 2 ? ' ' : 'n';
+	v[4] = Int64GetDatum(m->attempt);
+	v[5] = Int32GetDatum(m->seg.tier);
+	v[6] = has_old_rel ? CStringGetTextDatum(get_rel_name(m->seg.relid)) : (Datum) 0;
+	nulls[6] = has_old_rel ? ' ' : 'n';
+	v[7] = Int64GetDatum(m->seg.archive_attempt);
+	nulls[7] = m->seg.archive_attempt != 0 ? ' ' : 'n';
+	v[8] = Int64GetDatum(bytes_before);
+	tl_become_owner(&save);
+	/* never queue behind an appender that is reopening the segment: it will retry, so do we */
+	tl_spi_exec("SELECT 1 FROM tieredlog.segment WHERE segment_id = $1 FOR NO KEY UPDATE NOWAIT",
+				1, types, v, SPI_OK_SELECT);
+	if (SPI_execute_with_args("UPDATE tieredlog.segment SET tier = $2, relname = $3, archive_attempt = $4, "
+							  "moved_at = now() WHERE segment_id = $1", 4, types, v, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not flip segment %lld", (long long) m->seg.segment_id);
+	if (SPI_execute_with_args("INSERT INTO tieredlog.move (move_id, segment_id, from_tier, to_tier, state, "
+							  "old_relname, old_attempt, log_id, rows_copied, bytes_before, started_at, flipped_at, move_xid) "
+							  "SELECT $5, $1, $6, $2, 'flipped', $7, $8, log_id, 0, $9, now(), clock_timestamp(), "
+							  "pg_catalog.pg_current_xact_id() "
+							  "FROM tieredlog.segment WHERE segment_id = $1", 9, types, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the move of segment %lld", (long long) m->seg.segment_id);
+	tl_restore_user(&save);
+	tl_bump_catalog_generation_at_commit();
+}
+
+static void
+record_move_result(const MoveCtx *m, int64 bytes_after)
+{
+	TlAsOwner	save;
+	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		v[3] = {Int64GetDatum(m->attempt), Int64GetDatum(m->rows), Int64GetDatum(bytes_after)};
+
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.move SET rows_copied = $2, bytes_after = $3 WHERE move_id = $1",
+				3, types, v, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+}
+
+int64
+tl_segment_stored_bytes(const TlSegment *seg)
+{
+	int64		bytes = 0;
+
+	if (OidIsValid(seg->relid))
+		bytes += DatumGetInt64(DirectFunctionCall1(pg_total_relation_size, ObjectIdGetDatum(seg->relid)));
+	if (seg->archive_attempt != 0)
+		bytes += tl_archive_bytes(seg->log_id, seg->segment_id, seg->archive_attempt);
+	return bytes;
+}
+
+static void
+check_move_allowed(const TlSegment *seg, int to_tier)
+{
+	if (to_tier == 2 && seg->state != TL_SEG_SEALED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segment %lld must be sealed before it moves to tier 2", (long long) seg->segment_id),
+				 errhint("Seal it with tieredlog.seal(%lld).", (long long) seg->segment_id)));
+}
+
+/* Move a segment to `to_tier`. Fills *res; returns false when it already was there. */
+bool
+tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
+{
+	MoveCtx		m;
+	Snapshot	snap;
+	TlSegmentDigest *expected = palloc(sizeof(TlSegmentDigest));
+	TlSegmentDigest *now = palloc(sizeof(TlSegmentDigest));
+	int64		bytes_before;
+
+	tl_check_tier(to_tier);
+	memset(&m, 0, sizeof(m));
+	lock_segment_row(segment_id, &m.seg);
+	if (!tl_catalog_find_log_by_id(m.seg.log_id, &m.log))
+		elog(ERROR, "segment %lld belongs to no log", (long long) segment_id);
+	res->from_tier = m.seg.tier;
+	/* a tier 2 segment with late rows is re-archived by a move to tier 2 */
+	if (m.seg.tier == to_tier && !(to_tier == 2 && OidIsValid(m.seg.relid)))
+		return false;
+	check_move_allowed(&m.seg, to_tier);
+	tl_decoder_mark_move();
+	m.to_tier = to_tier;
+	m.attempt = nextval_internal(tl_catalog_relid("move_id_seq"), false);
+	bytes_before = tl_segment_stored_bytes(&m.seg);
+
+	/* copy and verify under a snapshot, without blocking anyone */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	tl_digest_load_snapshot(segment_id, snap, expected);
+	m.progress = tl_progress_begin("move", segment_id, m.seg.tier, to_tier, expected->root.n);
+	tl_progress_update(m.progress, "copying", 0);
+	create_target(&m);
+	PushActiveSnapshot(snap);
+	tl_segment_rows(&m.log, &m.seg, snap, DT_NOBEGIN, DT_NOEND, NULL, copy_row, &m);
+	PopActiveSnapshot();
+	if (to_tier == 2)
+	{
+		tl_progress_update(m.progress, "compressing", m.rows);
+		finish_frames(&m);
+	}
+	tl_progress_update(m.progress, "verifying", m.rows);
+	verify_target(&m, expected, "after the copy");
+	tl_progress_update(m.progress, "waiting for writers", -1);
+
+	/* stop writers briefly, take what they committed since, check again, flip */
+	write_barrier(&m);
+	tl_digest_load_snapshot(segment_id, GetLatestSnapshot(), now);
+	if (!tl_digest_equal(&now->root, &expected->root))
+	{
+		TlSegmentDigest *delta;
+
+		/* frames cannot take late rows: a sealed segment that changed was reopened */
+		if (to_tier == 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("segment %lld received records while it was being archived; it was not moved",
+							(long long) segment_id),
+					 errhint("Seal it again and retry the move.")));
+		delta = palloc(sizeof(TlSegmentDigest));
+		copy_delta(&m, snap, delta);
+		verify_delta(&m, expected, delta, now);
+	}
+	UnregisterSnapshot(snap);
+	tl_progress_update(m.progress, "flipping", m.rows);
+	flip(&m, bytes_before);
+	if (m.rel)
+	{
+		CatalogCloseIndexes(m.ind);
+		table_close(m.rel, NoLock);
+	}
+	{
+		TlSegment	t = target_segment(&m);
+
+		res->bytes_after = tl_segment_stored_bytes(&t);
+	}
+	res->bytes_before = bytes_before;
+	res->records = m.rows;
+	record_move_result(&m, res->bytes_after);
+	tl_progress_end(m.progress);
+	return true;
+}
+
+/* ---- sweeping ---------------------------------------------------------------------------- */
+
+/* Remove one flipped move's old copy if nobody can still be reading it. */
+static bool
+sweep_one(int64 move_id, int64 segment_id, int32 log_id, const char *old_relname, int64 old_attempt)
+{
+	if (old_relname)
+	{
+		Oid			relid = get_relname_relid(old_relname, tl_data_namespace());
+
+		if (OidIsValid(relid))
+		{
+			if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+				return false;	/* a reader still holds it: next time */
+			tl_spi_exec(psprintf("DROP TABLE %s", quote_qualified_identifier(TL_DATA_SCHEMA, old_relname)),
+						0, NULL, NULL, SPI_OK_UTILITY);
+		}
+	}
+	if (old_attempt != 0)
+		tl_archive_delete(log_id, segment_id, old_attempt);
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(move_id)};
+
+		tl_spi_exec("UPDATE tieredlog.move SET state = 'done', finished_at = now(), "
+					"old_relname = NULL, old_attempt = NULL WHERE move_id = $1", 1, types, v, SPI_OK_UPDATE);
+	}
+	return true;
+}
+
+/*
+ * Remove the old copies of flipped moves once no running transaction holds a snapshot that might
+ * not see the move's commit: any such snapshot has an xmin at or before the move's xid (which it
+ * saw running), so the sweeper waits until every backend_xmin is newer. Returns how many moves
+ * were completed.
+ */
+int64
+tl_sweep(void)
+{
+	TlAsOwner	save;
+	int64		done = 0;
+	SPITupleTable *tt;
+	uint64		n;
+
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT m.move_id, m.segment_id, m.log_id, m.old_relname, m.old_attempt "
+				"FROM tieredlog.move m WHERE m.state = 'flipped' "
+				"AND pg_catalog.pg_xact_status(m.move_xid) = 'committed' AND NOT EXISTS "
+				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.backend_xmin IS NOT NULL "
+				" AND a.pid <> pg_catalog.pg_backend_pid() "
+				" AND pg_catalog.age(a.backend_xmin) >= pg_catalog.age(pg_catalog.xid(m.move_xid))) "
+				"ORDER BY m.move_id FOR UPDATE OF m SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		bool		rel_null;
+		bool		att_null;
+		int64		move_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		int64		segment_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		int32		log_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		Datum		rel = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &rel_null);
+		Datum		att = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &att_null);
+
+		if (sweep_one(move_id, segment_id, log_id,
+					  rel_null ? NULL : pstrdup(NameStr(*DatumGetName(rel))),
+					  att_null ? 0 : DatumGetInt64(att)))
+			done++;
+	}
+	tl_restore_user(&save);
+	return done;
+}

@@ -1,0 +1,1021 @@
+/*-------------------------------------------------------------------------
+ * apply.c
+ *		One apply worker per peer: streams the records the peer originated from the peer's
+ *		logical replication slot (tieredlog's output plugin, decoder.c) and stores them here.
+ *
+ * The worker connects with libpq (replication=database), sends START_REPLICATION from the
+ * position its replication origin has reached, and applies records idempotently by their
+ * identity (origin, seq) (append.c). Many remote transactions are grouped into one local
+ * transaction (appends commute), never splitting one; the origin's position advances in that same
+ * commit, so after a crash the worker restarts exactly after the last applied transaction. It
+ * commits asynchronously and confirms to the peer only positions whose local commit the WAL flush
+ * has reached,
+ * answers keepalives, advances the HLC on every record, checks each record's rid against its
+ * content, and counts remote writes. Its writes carry the replication origin, so this node's
+ * decoder never sends them on: a full mesh does not loop.
+ *
+ * The database worker starts apply workers (tl_apply_ensure_workers) and restarts one that
+ * failed after naptime x 2^failures (at most 5 minutes). A failure is logged once per distinct
+ * error and kept in the slot's last_error (peers view); one peer failing never stops another.
+ *
+ * Locking: the slots are protected by one spinlock; a worker alone writes its slot's progress.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "replication/origin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "core/safe_spi.h"
+#include "log/append.h"
+#include "repl/apply.h"
+#include "log/causal.h"
+#include "store/catalog.h"
+#include "log/conflict.h"
+#include "repl/decoder.h"
+#include "repl/remote.h"
+#include "repl/wire.h"
+#include "repl/peer.h"
+#include "core/record.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+#include "bgw/worker.h"
+
+int			tl_max_peers = 16;
+
+#define APPLY_BATCH_RECORDS		2000
+#define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */
+#define APPLY_FEEDBACK_MS		1000
+#define APPLY_BACKOFF_MAX_S		300
+#define APPLY_PENDING_MAX		256
+
+typedef struct TlApplySlot
+{
+	Oid			dboid;			/* InvalidOid: free */
+	int32		peer_id;
+	pid_t		pid;			/* 0: none, -1: being started */
+	int			failures;
+	TimestampTz next_start;
+	char		state[24];
+	char		last_error[512];
+	TimestampTz last_error_at;
+	TimestampTz last_contact;
+	XLogRecPtr	received_lsn;	/* end of the peer's WAL as last reported */
+	XLogRecPtr	applied_lsn;	/* end of the last remote transaction committed here */
+	TimestampTz applied_commit_time;	/* its commit time on the peer */
+	int64		records_applied;
+	int64		records_skipped;	/* already here */
+} TlApplySlot;
+
+typedef struct TlApplyShared
+{
+	slock_t		mutex;
+	TlApplySlot slots[FLEXIBLE_ARRAY_MEMBER];
+} TlApplyShared;
+
+static TlApplyShared *ashared = NULL;
+static TlApplySlot *my_slot = NULL;
+
+PGDLLEXPORT void tieredlog_apply_main(Datum arg);
+
+/* ---- shared memory -------------------------------------------------------------------------- */
+
+Size
+tl_apply_shmem_size(void)
+{
+	return add_size(offsetof(TlApplyShared, slots), mul_size(sizeof(TlApplySlot), tl_max_peers));
+}
+
+void
+tl_apply_shmem_startup(void)
+{
+	bool		found;
+
+	ashared = ShmemInitStruct("tieredlog apply workers", tl_apply_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ashared, 0, tl_apply_shmem_size());
+		SpinLockInit(&ashared->mutex);
+	}
+}
+
+static TlApplySlot *
+find_slot(Oid dboid, int32 peer_id)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+		if (ashared->slots[i].dboid == dboid && ashared->slots[i].peer_id == peer_id)
+			return &ashared->slots[i];
+	return NULL;
+}
+
+static int
+backoff_seconds(int failures)
+{
+	int			s = Max(tl_naptime, 1);
+
+	for (int i = 1; i < failures && s < APPLY_BACKOFF_MAX_S; i++)
+		s *= 2;
+	return Min(s, APPLY_BACKOFF_MAX_S);
+}
+
+/* ---- starting and stopping (database worker, drop_peer) ----------------------------------------- */
+
+static bool
+start_apply_worker(int slot_index, const char *peer_name)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_apply_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog apply worker for peer %s", peer_name);
+	strlcpy(worker.bgw_type, "tieredlog apply", BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum(slot_index);
+	worker.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	pfree(handle);
+	return true;
+}
+
+/* Free the idle slots of this database whose peer no longer exists. Inside SPI. */
+static void
+free_slots_of_dropped_peers(void)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot *s = &ashared->slots[i];
+		int32		peer_id;
+		bool		idle;
+		Oid			types[1] = {INT4OID};
+		Datum		values[1];
+
+		SpinLockAcquire(&ashared->mutex);
+		peer_id = s->peer_id;
+		idle = s->dboid == MyDatabaseId && s->pid == 0;
+		SpinLockRelease(&ashared->mutex);
+		if (!idle)
+			continue;
+		values[0] = Int32GetDatum(peer_id);
+		if (SPI_execute_with_args("SELECT 1 FROM tieredlog.peer WHERE peer_id = $1", 1, types, values,
+								  NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up a peer");
+		if (SPI_processed > 0)
+			continue;
+		SpinLockAcquire(&ashared->mutex);
+		if (s->dboid == MyDatabaseId && s->peer_id == peer_id && s->pid == 0)
+			memset(s, 0, sizeof(*s));
+		SpinLockRelease(&ashared->mutex);
+	}
+}
+
+/*
+ * Start an apply worker for every peer of this database that has none (and is not backing off).
+ * Called by the database worker each cycle, inside a transaction. Returns how many it started.
+ */
+int
+tl_apply_ensure_workers(void)
+{
+	int			guc_level;
+	int			started = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		npeers;
+	SPITupleTable *tt;
+
+	guc_level = tl_spi_connect();
+	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list peers");
+	npeers = SPI_processed;
+	tt = SPI_tuptable;
+	SPI_tuptable = NULL;		/* keep this result: the next queries must not free it */
+	free_slots_of_dropped_peers();
+	for (uint64 i = 0; i < npeers; i++)
+	{
+		bool		isnull;
+		int32		peer_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char	   *peer_name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		TlApplySlot *slot;
+		int			index = -1;
+		bool		due = false;
+
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) == NULL &&
+			(slot = find_slot(InvalidOid, 0)) != NULL)
+		{
+			memset(slot, 0, sizeof(*slot));
+			slot->dboid = MyDatabaseId;
+			slot->peer_id = peer_id;
+			strlcpy(slot->state, "starting", sizeof(slot->state));
+		}
+		if (slot != NULL && slot->pid == 0 && slot->next_start <= now)
+		{
+			slot->pid = -1;
+			index = slot - ashared->slots;
+			due = true;
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (slot == NULL)
+			ereport(LOG,
+					(errmsg("tieredlog: no apply worker slot for peer \"%s\"", peer_name),
+					 errhint("Raise tieredlog.max_peers and restart the server.")));
+		else if (due && start_apply_worker(index, peer_name))
+			started++;
+		else if (due)
+		{
+			SpinLockAcquire(&ashared->mutex);
+			slot->pid = 0;
+			slot->failures++;
+			slot->next_start = now + (int64) backoff_seconds(slot->failures) * USECS_PER_SEC;
+			strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+			strlcpy(slot->last_error, "no background worker slot free (raise max_worker_processes)",
+					sizeof(slot->last_error));
+			SpinLockRelease(&ashared->mutex);
+		}
+	}
+	tl_spi_finish(guc_level);
+	return started;
+}
+
+/* Stop the apply worker of a peer of this database; wait until it has exited. */
+bool
+tl_apply_stop_worker(int32 peer_id, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 50)
+	{
+		TlApplySlot *slot;
+		pid_t		pid = 0;
+
+		/*
+		 * The slot stays (with its counters), held back for an hour: the database worker may run
+		 * before this transaction commits and still see the peer enabled. It frees slots of
+		 * peers that are gone, and set_peer_enabled(true) lifts the hold.
+		 */
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+		{
+			pid = slot->pid;
+			slot->next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
+			if (pid == 0)
+				strlcpy(slot->state, "stopped", sizeof(slot->state));
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (pid == 0)
+			return true;
+		if (pid > 0)
+			(void) kill(pid, SIGTERM);
+		pg_usleep(50 * 1000L);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/* set_peer_enabled(true): start the worker at the next cycle, whatever its backoff was. */
+void
+tl_apply_clear_backoff(int32 peer_id)
+{
+	TlApplySlot *slot;
+
+	SpinLockAcquire(&ashared->mutex);
+	if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+	{
+		slot->next_start = 0;
+		slot->failures = 0;
+	}
+	SpinLockRelease(&ashared->mutex);
+}
+
+/* ---- the peers view's live part -------------------------------------------------------------------- */
+
+void
+tl_apply_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot s;
+		Datum		v[12];
+		bool		n[12] = {0};
+
+		SpinLockAcquire(&ashared->mutex);
+		s = ashared->slots[i];
+		SpinLockRelease(&ashared->mutex);
+		if (s.dboid != MyDatabaseId)
+			continue;
+		v[0] = Int32GetDatum(s.peer_id);
+		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
+		n[1] = s.pid <= 0;
+		v[2] = CStringGetTextDatum(s.state);
+		v[3] = LSNGetDatum(s.received_lsn);
+		n[3] = s.received_lsn == InvalidXLogRecPtr;
+		v[4] = LSNGetDatum(s.applied_lsn);
+		n[4] = s.applied_lsn == InvalidXLogRecPtr;
+		v[5] = TimestampTzGetDatum(s.applied_commit_time);
+		n[5] = s.applied_commit_time == 0;
+		v[6] = TimestampTzGetDatum(s.last_contact);
+		n[6] = s.last_contact == 0;
+		v[7] = Int64GetDatum(s.records_applied);
+		v[8] = Int64GetDatum(s.records_skipped);
+		v[9] = CStringGetTextDatum(s.last_error);
+		n[9] = s.last_error[0] == '\0';
+		v[10] = TimestampTzGetDatum(s.last_error_at);
+		n[10] = s.last_error_at == 0;
+		v[11] = Int32GetDatum(s.failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+}
+
+/* ---- the worker ------------------------------------------------------------------------------------ */
+
+typedef struct PeerInfo
+{
+	char	   *name;
+	char	   *conninfo;
+	char	   *slot_name;
+	char	   *origin_name;
+	char	   *node_name;
+	Oid			owner;			/* who added the peer: the password rule follows it */
+	int32		peer_id;
+	TimestampTz applied_until;	/* saved progress in peer commit time (or when it was added) */
+} PeerInfo;
+
+typedef struct ApplyState
+{
+	PGconn	   *conn;
+	RepOriginId origin;
+	bool		in_xact;		/* a local transaction is open */
+	bool		in_remote_xact;	/* between a peer transaction's 'B' and its 'C' */
+	/* committed here but maybe not yet flushed: (local commit end, peer end lsn), oldest first */
+	XLogRecPtr	pending_local[APPLY_PENDING_MAX];
+	XLogRecPtr	pending_remote[APPLY_PENDING_MAX];
+	int			npending;
+	int			batch_records;
+	int			batch_xacts;
+	XLogRecPtr	batch_end_lsn;	/* end of the last remote transaction in the batch */
+	TimestampTz batch_commit_time;
+	XLogRecPtr	flushed_lsn;	/* committed here: safe to confirm */
+	XLogRecPtr	wal_end;		/* the peer's WAL end, last reported */
+	TimestampTz last_feedback;
+	int64		applied;
+	int64		skipped;
+	MemoryContext record_cxt;
+	int32		peer_id;
+	const char *peer_name;
+	const char *peer_node;		/* the peer's tieredlog.node_name */
+	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
+	int64		seen_seq;		/* greatest seq of the peer's records applied (not "_seen" ones) */
+	int64		noted_seq;		/* ... and written to "_seen" */
+} ApplyState;
+
+static void
+set_state(const char *state)
+{
+	SpinLockAcquire(&ashared->mutex);
+	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	SpinLockRelease(&ashared->mutex);
+	pgstat_report_activity(STATE_RUNNING, state);
+}
+
+/* Record an error in the slot; log it only if it differs from the last one (no log spam). */
+static void
+note_error(const char *msg)
+{
+	bool		same;
+
+	SpinLockAcquire(&ashared->mutex);
+	same = strncmp(my_slot->last_error, msg, sizeof(my_slot->last_error) - 1) == 0;
+	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
+	my_slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&ashared->mutex);
+	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
+}
+
+static void
+apply_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&ashared->mutex);
+	if (my_slot != NULL && my_slot->pid == MyProcPid)
+	{
+		my_slot->pid = 0;
+		if (code != 0)
+		{
+			my_slot->failures++;
+			my_slot->next_start = GetCurrentTimestamp() +
+				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
+		}
+		else
+			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
+	}
+	SpinLockRelease(&ashared->mutex);
+}
+
+static void
+load_peer(int32 peer_id, PeerInfo *peer)
+{
+	int			guc_level;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(peer_id)};
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	guc_level = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
+							  " COALESCE(applied_until, created_at), node_name, owner::oid FROM tieredlog.peer"
+							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tieredlog.peer");
+	if (SPI_processed == 0)
+	{
+		tl_spi_finish(guc_level);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		proc_exit(0);			/* the peer was dropped or disabled */
+	}
+	peer->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	peer->conninfo = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	peer->slot_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	peer->origin_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
+	{
+		bool		isnull;
+
+		peer->applied_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 5, &isnull));
+	}
+	peer->peer_id = peer_id;
+	peer->node_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
+	{
+		bool		isnull;
+
+		peer->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+	}
+	tl_spi_finish(guc_level);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/* Connect for replication; on failure record the error and exit (the database worker retries). */
+static PGconn *
+connect_peer(const PeerInfo *peer)
+{
+	TlPeerAddr	addr = {peer->name, peer->conninfo, peer->owner};
+	char	   *error;
+	PGconn	   *conn;
+
+	set_state("connecting");
+	conn = tl_peer_connect_replication(&addr, "tieredlog apply", &error);
+	if (conn == NULL)
+	{
+		note_error(error);
+		proc_exit(1);
+	}
+	return conn;
+}
+
+/*
+ * START_REPLICATION. A slot that is gone, or was invalidated (max_slot_wal_keep_size), is created
+ * again once and the commit-time range since the saved progress is recorded as a gap.
+ */
+static void
+start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
+{
+	char	   *slot_ident = PQescapeIdentifier(as->conn, peer->slot_name, strlen(peer->slot_name));
+	char	   *cmd = psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (\"proto_version\" '%d')",
+							   slot_ident, LSN_FORMAT_ARGS(from), TL_PROTO_VERSION);
+	PGresult   *res = PQexec(as->conn, cmd);
+
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		const char *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorMessage(res);
+		const char *reason = NULL;
+
+		if (sqlstate && strcmp(sqlstate, "42704") == 0)
+			reason = "missing";
+		else if (msg && strstr(msg, "invalidated") != NULL)
+			reason = "invalidated";
+		if (reason != NULL)
+		{
+			TlPeerAddr	addr = {peer->name, peer->conninfo, peer->owner};
+
+			PQclear(res);
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			tl_peer_recreate_slot(&addr, peer->slot_name, reason, peer->applied_until);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			res = PQexec(as->conn, cmd);
+		}
+	}
+	/* a peer with an older tieredlog speaks protocol 1 only (payloads as text): ask for that */
+	if (PQresultStatus(res) != PGRES_COPY_BOTH && PQresultErrorMessage(res) != NULL &&
+		strstr(PQresultErrorMessage(res), "protocol version") != NULL)
+	{
+		PQclear(res);
+		ereport(LOG,
+				(errmsg("tieredlog: peer \"%s\" does not speak streaming protocol %d; using protocol 1",
+						peer->name, TL_PROTO_VERSION)));
+		res = PQexec(as->conn, psprintf("START_REPLICATION SLOT %s LOGICAL %X/%X (\"proto_version\" '1')",
+										slot_ident, LSN_FORMAT_ARGS(from)));
+	}
+	PQfreemem(slot_ident);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		char	   *msg = pstrdup(primary ? primary : pchomp(PQerrorMessage(as->conn)));
+		/* only a peer that has output_plugin_libraries (15.19+) names it in its refusal */
+		const char *hint = strstr(PQresultErrorMessage(res), "output_plugin_libraries") != NULL
+			? " (on the peer, add tieredlog to output_plugin_libraries and reload)" : "";
+
+		PQclear(res);
+		note_error(psprintf("peer \"%s\" refused to stream slot \"%s\": %s%s", peer->name,
+							peer->slot_name, msg, hint));
+		proc_exit(1);
+	}
+	PQclear(res);
+}
+
+/* ---- applying ---------------------------------------------------------------------------------- */
+
+static void
+begin_batch(ApplyState *as)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	as->in_xact = true;
+	as->batch_records = 0;
+	as->batch_xacts = 0;
+}
+
+/* Save the peer commit time applied so far (the start of a gap, should the slot be lost). */
+static void
+save_progress_time(ApplyState *as)
+{
+	int			guc_level;
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int32GetDatum(as->peer_id), TimestampTzGetDatum(as->batch_commit_time)};
+
+	guc_level = tl_spi_connect();
+	if (SPI_execute_with_args("UPDATE tieredlog.peer SET applied_until = $2 WHERE peer_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not save the apply progress");
+	tl_spi_finish(guc_level);
+	as->saved_until = as->batch_commit_time;
+}
+
+/*
+ * The peer position that is safe to confirm: the end of the newest peer transaction whose local
+ * commit is flushed. The worker commits asynchronously (as PostgreSQL's own apply workers do) and
+ * confirms only what the WAL flush has reached, so a crash here loses nothing the peer forgot.
+ */
+static void
+advance_flushed(ApplyState *as, bool wait)
+{
+	XLogRecPtr	flushed;
+	int			done = 0;
+
+	if (as->npending == 0)
+		return;
+	if (wait)
+		XLogFlush(as->pending_local[as->npending - 1]);
+	flushed = GetFlushRecPtr(NULL);
+	while (done < as->npending && as->pending_local[done] <= flushed)
+	{
+		as->flushed_lsn = Max(as->flushed_lsn, as->pending_remote[done]);
+		done++;
+	}
+	if (done > 0)
+	{
+		memmove(as->pending_local, as->pending_local + done, sizeof(XLogRecPtr) * (as->npending - done));
+		memmove(as->pending_remote, as->pending_remote + done, sizeof(XLogRecPtr) * (as->npending - done));
+		as->npending -= done;
+	}
+}
+
+/*
+ * Tell every node what this node has now seen of the peer (causal.c): a "_seen" record of this
+ * node's own, in its own transaction after the batch's commit, so that its seq is greater than
+ * that of any record written before the batch was visible. Not under the peer's replication
+ * origin: it must stream to every peer.
+ */
+static void
+note_seen(ApplyState *as)
+{
+	RepOriginId saved = replorigin_session_origin;
+
+	if (as->seen_seq <= as->noted_seq)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	replorigin_session_origin = InvalidRepOriginId;
+	tl_causal_note(as->peer_node, as->seen_seq);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	replorigin_session_origin = saved;
+	as->noted_seq = as->seen_seq;
+}
+
+/* A second without data: write the conflict episodes whose moves commits left for later. */
+static void
+write_conflicts_when_idle(ApplyState *as)
+{
+	XLogRecPtr	saved_lsn = replorigin_session_origin_lsn;
+
+	if (as->in_xact || !tl_conflict_unwritten())
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;	/* bookkeeping: the origin stays where it is */
+	tl_conflict_flush(true);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	replorigin_session_origin_lsn = saved_lsn;
+}
+
+static void
+commit_batch(ApplyState *as)
+{
+	/* never in the middle of a peer transaction: it becomes visible here whole or not at all */
+	if (!as->in_xact || as->in_remote_xact)
+		return;
+	tl_conflict_flush(false);	/* new conflict episodes, and moves not written for a second */
+	if (as->batch_xacts > 0 && as->batch_commit_time - as->saved_until >= 10 * USECS_PER_SEC)
+		save_progress_time(as);
+	if (as->batch_xacts > 0)
+	{
+		replorigin_session_origin_lsn = as->batch_end_lsn;
+		replorigin_session_origin_timestamp = as->batch_commit_time;
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	as->in_xact = false;
+	MemoryContextReset(as->record_cxt);
+	if (as->batch_xacts > 0)
+	{
+		if (as->npending == APPLY_PENDING_MAX)
+			advance_flushed(as, true);
+		as->pending_local[as->npending] = XactLastCommitEnd;
+		as->pending_remote[as->npending++] = as->batch_end_lsn;
+		SpinLockAcquire(&ashared->mutex);
+		my_slot->applied_lsn = as->batch_end_lsn;
+		my_slot->applied_commit_time = as->batch_commit_time;
+		my_slot->records_applied = as->applied;
+		my_slot->records_skipped = as->skipped;
+		my_slot->failures = 0;
+		SpinLockRelease(&ashared->mutex);
+	}
+	note_seen(as);
+}
+
+/* What apply and reconciliation do with a record that is already here under another rid. */
+static void
+apply_record(ApplyState *as, TlWire *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(as->record_cxt);
+	TlWireRecord wr;
+	TlApplyResult res;
+
+	tl_wire_get_record(w, &wr);
+	if (strcmp(wr.rec.origin, tl_node_name()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the peer sent record %lld with this node's own name as origin", (long long) wr.rec.seq),
+				 errhint("Two nodes share the node name \"%s\"; tieredlog.node_name must be unique.",
+						 wr.rec.origin)));
+	/*
+	 * A peer's decoder streams only what that peer originated (records it stored for others
+	 * are written under a replication origin and skipped): anything else is forged.
+	 */
+	if (strcmp(wr.rec.origin, as->peer_node) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("peer \"%s\" streamed record %lld of origin \"%s\"; it may stream only its own (\"%s\")",
+						as->peer_name, (long long) wr.rec.seq, wr.rec.origin, as->peer_node)));
+	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0)
+		as->seen_seq = Max(as->seen_seq, wr.rec.seq);
+	res = tl_store_remote_record(&wr, "streaming", as->peer_name, as->peer_node);
+	/* the counters are the user's records; "_seen" ones are tieredlog's bookkeeping */
+	if (strcmp(wr.log_name, TL_SEEN_LOG) != 0)
+	{
+		if (res == TL_APPLY_STORED)
+			as->applied++;
+		else
+			as->skipped++;
+	}
+	as->batch_records++;
+	MemoryContextSwitchTo(old);
+	/* nothing of one record outlives it: memory stays flat however big the peer's transaction */
+	MemoryContextReset(as->record_cxt);
+}
+
+/* One item of a stream message: 'B' begin, 'R' record, 'C' commit. */
+static void
+handle_item(ApplyState *as, TlWire *w)
+{
+	uint8		kind = tl_wire_u8(w);
+
+	switch (kind)
+	{
+		case 'B':
+			(void) tl_wire_u64(w);
+			(void) tl_wire_u64(w);
+			(void) tl_wire_u32(w);
+			if (!as->in_xact)
+				begin_batch(as);
+			as->in_remote_xact = true;
+			break;
+		case 'R':
+			if (!as->in_xact)
+				begin_batch(as);
+			apply_record(as, w);
+			break;
+		case 'C':
+			(void) tl_wire_u64(w);
+			as->batch_end_lsn = tl_wire_u64(w);
+			as->batch_commit_time = (TimestampTz) tl_wire_u64(w);
+			as->batch_xacts++;
+			as->in_remote_xact = false;
+			if (as->batch_records >= APPLY_BATCH_RECORDS || as->batch_xacts >= APPLY_BATCH_XACTS)
+				commit_batch(as);
+			break;
+		default:
+			tl_wire_fail("unknown message kind");
+	}
+}
+
+/* One XLogData message: one item (protocol 1), or a transaction's items in a row (protocol 2). */
+static void
+handle_xlogdata(ApplyState *as, const char *buf, int len)
+{
+	TlWire		w = {buf + 25, buf + len};
+
+	if (len < 26)
+		tl_wire_fail("short XLogData");
+	while (w.p < w.end)
+		handle_item(as, &w);
+}
+
+static void
+send_feedback(ApplyState *as, bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	char		buf[1 + 8 * 4 + 1];
+	uint64		v;
+
+	if (!force && now - as->last_feedback < APPLY_FEEDBACK_MS * 1000L)
+		return;
+	advance_flushed(as, false);
+	buf[0] = 'r';
+	v = pg_hton64(as->flushed_lsn);
+	memcpy(buf + 1, &v, 8);		/* written */
+	memcpy(buf + 9, &v, 8);		/* flushed */
+	memcpy(buf + 17, &v, 8);	/* applied */
+	v = pg_hton64((uint64) now);
+	memcpy(buf + 25, &v, 8);
+	buf[33] = 0;
+	if (PQputCopyData(as->conn, buf, sizeof(buf)) <= 0 || PQflush(as->conn) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send feedback to the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+	as->last_feedback = now;
+}
+
+static void
+handle_keepalive(ApplyState *as, const char *buf, int len)
+{
+	TlWire		w = {buf + 1, buf + len};
+
+	XLogRecPtr	sent = tl_wire_u64(&w);
+	bool		reply;
+
+	(void) tl_wire_u64(&w);
+	reply = tl_wire_u8(&w);
+	as->wal_end = Max(as->wal_end, sent);
+	commit_batch(as);
+	advance_flushed(as, false);
+
+	/*
+	 * Everything the peer decoded before `sent` has reached us (messages arrive in order); once it
+	 * is all committed and flushed here, confirm it, so the slot also moves past WAL that held no
+	 * record for us.
+	 */
+	if (sent > as->flushed_lsn && !as->in_xact && as->npending == 0)
+	{
+		as->flushed_lsn = sent;
+		SpinLockAcquire(&ashared->mutex);
+		my_slot->applied_lsn = sent;
+		SpinLockRelease(&ashared->mutex);
+	}
+	if (reply)
+		send_feedback(as, true);
+}
+
+static void
+note_contact(ApplyState *as)
+{
+	SpinLockAcquire(&ashared->mutex);
+	my_slot->last_contact = GetCurrentTimestamp();
+	my_slot->received_lsn = as->wal_end;
+	SpinLockRelease(&ashared->mutex);
+}
+
+/* Read what the socket holds into libpq's buffer, without waiting (what is applied is kept). */
+static void
+consume_input(ApplyState *as)
+{
+	if (PQconsumeInput(as->conn) == 0)
+	{
+		commit_batch(as);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+	}
+}
+
+/* Receive and apply until the connection ends or an error is raised. */
+static void
+stream(ApplyState *as)
+{
+	set_state("streaming");
+	for (;;)
+	{
+		char	   *buf;
+		int			len;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		len = PQgetCopyData(as->conn, &buf, 1);
+		if (len == 0)
+		{
+			/*
+			 * libpq's buffer is empty, but the socket may not be: read what has arrived before
+			 * taking the stream for idle. A commit and a "_seen" witness every time the buffer
+			 * ran dry made batches of about 20 records in a catch-up.
+			 */
+			consume_input(as);
+			len = PQgetCopyData(as->conn, &buf, 1);
+		}
+		if (len > 0)
+		{
+			if (buf[0] == 'w')
+			{
+				TlWire		hdr = {buf + 1, buf + len};
+
+				(void) tl_wire_u64(&hdr);
+				as->wal_end = tl_wire_u64(&hdr);
+				handle_xlogdata(as, buf, len);
+			}
+			else if (buf[0] == 'k')
+				handle_keepalive(as, buf, len);
+			PQfreemem(buf);
+			note_contact(as);
+			continue;
+		}
+		if (len == -1)
+		{
+			commit_batch(as);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the peer ended streaming: %s", pchomp(PQerrorMessage(as->conn)))));
+		}
+		if (len == -2)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not receive from the peer: %s", pchomp(PQerrorMessage(as->conn)))));
+		/* nothing buffered: commit what we have, confirm it, and wait for the socket */
+		commit_batch(as);
+		send_feedback(as, false);
+		if (WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							  PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION) & WL_TIMEOUT)
+			write_conflicts_when_idle(as);
+		ResetLatch(MyLatch);
+		consume_input(as);
+	}
+}
+
+static void
+close_connection(int code, Datum arg)
+{
+	PGconn	   *conn = (PGconn *) DatumGetPointer(arg);
+
+	if (conn)
+		PQfinish(conn);
+}
+
+void
+tieredlog_apply_main(Datum arg)
+{
+	int			index = DatumGetInt32(arg);
+	Oid			dboid;
+	int32		peer_id;
+	PeerInfo	peer;
+	ApplyState	as;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	if (index < 0 || index >= tl_max_peers)
+		proc_exit(0);
+	my_slot = &ashared->slots[index];
+	SpinLockAcquire(&ashared->mutex);
+	dboid = my_slot->dboid;
+	peer_id = my_slot->peer_id;
+	my_slot->pid = MyProcPid;
+	SpinLockRelease(&ashared->mutex);
+	before_shmem_exit(apply_detach, (Datum) 0);
+	if (!OidIsValid(dboid))
+		proc_exit(0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	tl_pin_search_path_for_process();	/* runs as the bootstrap superuser */
+	pgstat_report_appname("tieredlog apply");
+	/* commits are asynchronous; only flushed positions are confirmed (advance_flushed) */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	load_peer(peer_id, &peer);
+	memset(&as, 0, sizeof(as));
+	as.peer_id = peer_id;
+	as.peer_name = peer.name;
+	as.peer_node = peer.node_name;
+	tl_causal_set_stream_writer(peer.node_name);
+	as.saved_until = peer.applied_until;
+	/* counters carry on across restarts of the worker (not of the server) */
+	SpinLockAcquire(&ashared->mutex);
+	as.applied = my_slot->records_applied;
+	as.skipped = my_slot->records_skipped;
+	strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+	SpinLockRelease(&ashared->mutex);
+	as.record_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply record", ALLOCSET_DEFAULT_SIZES);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	as.origin = replorigin_by_name(peer.origin_name, true);
+	if (as.origin == InvalidRepOriginId)
+		as.origin = replorigin_create(peer.origin_name);
+	CommitTransactionCommand();
+	replorigin_session_setup(as.origin);
+	replorigin_session_origin = as.origin;
+	as.flushed_lsn = replorigin_session_get_progress(false);
+
+	as.conn = connect_peer(&peer);
+	before_shmem_exit(close_connection, PointerGetDatum(as.conn));
+	start_streaming(&as, &peer, as.flushed_lsn);
+	ereport(LOG, (errmsg("tieredlog apply worker for peer \"%s\" streams from %X/%X", peer.name,
+						 LSN_FORMAT_ARGS(as.flushed_lsn))));
+	PG_TRY();
+	{
+		stream(&as);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		note_error(psprintf("peer \"%s\": %s", peer.name, edata->message));
+		proc_exit(1);
+	}
+	PG_END_TRY();
+	proc_exit(0);
+}

@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ * archive_store.h
+ *		The per-log archive relation holding tier 2 frames.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_ARCHIVE_STORE_H
+#define TIEREDLOG_ARCHIVE_STORE_H
+
+#include "postgres.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
+
+#include "store/archive.h"
+
+typedef struct TlFrameWriter
+{
+	int32		log_id;
+	int64		segment_id;
+	int64		attempt;
+	int			level;
+	MemoryContext cxt;
+	TlArchiveRow *rows;
+	int			nrows;
+	Size		pending_bytes;
+	int			frames;
+	int64		total_rows;
+	int64		raw_bytes;
+	int64		stored_bytes;
+} TlFrameWriter;
+
+typedef void (*TlFrameVisitor) (const TlArchiveRow *rows, int n, void *arg);
+
+extern bool tl_archive_exists(int32 log_id);
+extern void tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int level);
+extern void tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row);
+extern void tl_fw_finish(TlFrameWriter *fw);
+extern void tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
+							TimestampTz to_ts, text *key, TlFrameVisitor visit, void *arg);
+extern void tl_archive_directory(int32 log_id, int64 segment_id, int64 attempt,
+								 Tuplestorestate *out, TupleDesc out_desc);
+extern int64 tl_archive_bytes(int32 log_id, int64 segment_id, int64 attempt);
+extern int64 tl_archive_delete(int32 log_id, int64 segment_id, int64 attempt);
+
+#endif							/* TIEREDLOG_ARCHIVE_STORE_H */

@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ * segrows.c
+ *		Every row of a segment, wherever it is stored: the segment's row relation (tier 0/1, or
+ *		late rows of a reopened tier 2 segment) and its archive frames (tier 2). Rows from frames
+ *		are rebuilt in the row relation's shape, with their rid recomputed from their content.
+ *
+ * Locking: AccessShareLock on the row relation (to the end of the transaction); frames are read
+ * through archive_store.c. The caller's snapshot decides what is seen; for frames it must be the
+ * active snapshot (they are read through SPI).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "store/archive_store.h"
+#include "core/record.h"
+#include "store/segrows.h"
+#include "core/tieredlog.h"
+
+TupleDesc
+tl_row_desc(void)
+{
+	static TupleDesc desc = NULL;
+	MemoryContext old;
+
+	if (desc)
+		return desc;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	desc = CreateTemplateTupleDesc(Natts_row);
+	TupleDescInitEntry(desc, Anum_row_ts, "ts", TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(desc, Anum_row_key, "key", TEXTOID, -1, 0);
+	TupleDescInitEntryCollation(desc, Anum_row_key, C_COLLATION_OID);
+	TupleDescInitEntry(desc, Anum_row_payload, "payload", JSONBOID, -1, 0);
+	TupleDescInitEntry(desc, Anum_row_source, "source", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, Anum_row_origin, "origin", TEXTOID, -1, 0);
+	TupleDescInitEntry(desc, Anum_row_seq, "seq", INT8OID, -1, 0);
+	TupleDescInitEntry(desc, Anum_row_rid, "rid", UUIDOID, -1, 0);
+	MemoryContextSwitchTo(old);
+	return desc;
+}
+
+/* A segment row for a stamped record (rid computed), in `desc`'s shape. */
+HeapTuple
+tl_row_form(TupleDesc desc, const TlRecord *rec)
+{
+	Datum		values[Natts_row];
+	bool		nulls[Natts_row] = {0};
+	pg_uuid_t	rid;
+
+	memcpy(rid.data, rec->rid.bytes, TL_RID_LEN);
+	values[Anum_row_ts - 1] = TimestampTzGetDatum(rec->ts);
+	values[Anum_row_key - 1] = PointerGetDatum(rec->key);
+	values[Anum_row_payload - 1] = PointerGetDatum(rec->payload);
+	values[Anum_row_source - 1] = PointerGetDatum(rec->source);
+	nulls[Anum_row_source - 1] = rec->source == NULL;
+	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
+	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
+	values[Anum_row_rid - 1] = UUIDPGetDatum(&rid);
+	return heap_form_tuple(desc, values, nulls);
+}
+
+static void
+record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
+{
+	rec->log_name = log_name;
+	rec->key = r->key;
+	rec->payload = r->payload;
+	rec->ts = r->ts;
+	rec->source = r->source;
+	rec->origin = r->origin;
+	rec->seq = r->seq;
+	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
+}
+
+/* A row rebuilt from an archive frame, rid recomputed from its content. */
+HeapTuple
+tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
+{
+	TlRecord	rec;
+
+	record_from_archive(log_name, r, &rec);
+	return tl_row_form(tl_row_desc(), &rec);
+}
+
+/* The rid of a row decoded from a frame, recomputed from its content. */
+void
+tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid)
+{
+	TlRecord	rec;
+
+	record_from_archive(log_name, r, &rec);
+	*rid = rec.rid;
+}
+
+/* The archive form of a row (pointers into the tuple, detoasted where needed). */
+void
+tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
+{
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+
+	heap_deform_tuple(row, desc, v, n);
+	out->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	out->key = DatumGetTextPP(v[Anum_row_key - 1]);
+	out->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	out->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	out->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	out->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	out->payload_text = NULL;
+	out->payload_text_len = 0;
+}
+
+/*
+ * A segment row as a record (pointing into the row: copy what must outlive it), with the rid
+ * stored in the row; log_name is set as given.
+ */
+void
+tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec)
+{
+	Datum		v[Natts_row];
+	bool		n[Natts_row];
+
+	heap_deform_tuple(row, desc, v, n);
+	memset(rec, 0, sizeof(*rec));
+	rec->log_name = log_name;
+	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
+	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
+	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
+	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
+	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
+	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
+	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+}
+
+/* Does the row's content still hash to the rid stored with it? *rec gets the record, its rid recomputed. */
+bool
+tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec, TlRid *stored)
+{
+	tl_record_from_row(row, desc, log_name, rec);
+	*stored = rec->rid;
+	tl_record_compute_rid(rec);
+	return memcmp(stored->bytes, rec->rid.bytes, TL_RID_LEN) == 0;
+}
+
+/*
+ * An index of a segment relation whose leading columns are `cols` (exactly those when `exact`),
+ * or InvalidOid.
+ */
+Oid
+tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		int2vector *keys = &idx->rd_index->indkey;
+		bool		match = exact ? idx->rd_index->indnatts == ncols : idx->rd_index->indnatts >= ncols;
+
+		for (int i = 0; match && i < ncols; i++)
+			match = keys->values[i] == cols[i];
+		if (match)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+static Oid
+key_index_of(Relation rel)
+{
+	AttrNumber	key_col = Anum_row_key;
+	Oid			found = tl_index_on(rel, &key_col, 1, false);
+
+	if (!OidIsValid(found))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segment relation \"%s\" has no index on key", RelationGetRelationName(rel))));
+	return found;
+}
+
+typedef struct IdentityFind
+{
+	const char *origin;
+	int64		seq;
+	bool		found;
+	TlRid		rid;
+} IdentityFind;
+
+static void
+visit_find_identity(HeapTuple row, TupleDesc desc, void *arg)
+{
+	IdentityFind *f = arg;
+	bool		isnull;
+
+	if (f->found || DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)) != f->seq ||
+		strcmp(TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)), f->origin) != 0)
+		return;
+	f->found = true;
+	memcpy(f->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
+}
+
+/*
+ * The rid of the segment's record (origin, seq) with this ts and key, wherever it is stored
+ * (relation or frames); false if the segment has none.
+ */
+bool
+tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
+						 const char *origin, int64 seq, TlRid *rid)
+{
+	IdentityFind f = {origin, seq, false};
+
+	tl_segment_rows(log, seg, GetActiveSnapshot(), ts, ts + 1, key, visit_find_identity, &f);
+	if (f.found)
+		*rid = f.rid;
+	return f.found;
+}
+
+static bool
+ts_in(HeapTuple tup, TupleDesc desc, TimestampTz from_ts, TimestampTz to_ts)
+{
+	bool		isnull;
+	TimestampTz ts = DatumGetTimestampTz(heap_getattr(tup, Anum_row_ts, desc, &isnull));
+
+	return ts >= from_ts && ts < to_ts;
+}
+
+static void
+relation_rows(const TlSegment *seg, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts,
+			  text *key, TlRowVisitor visit, void *arg)
+{
+	Relation	rel = try_table_open(seg->relid, AccessShareLock);
+	TupleDesc	desc;
+	HeapTuple	tup;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("segment %lld moved while it was being read", (long long) seg->segment_id),
+				 errhint("Retry the statement.")));
+	desc = RelationGetDescr(rel);
+	if (key != NULL)
+	{
+		ScanKeyData skey;
+		SysScanDesc scan;
+
+		ScanKeyInit(&skey, Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+		scan = systable_beginscan(rel, key_index_of(rel), true, snap, 1, &skey);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+			if (ts_in(tup, desc, from_ts, to_ts))
+				visit(tup, desc, arg);
+		systable_endscan(scan);
+	}
+	else
+	{
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+			if (ts_in(tup, desc, from_ts, to_ts))
+				visit(tup, desc, arg);
+		table_endscan(scan);
+	}
+	table_close(rel, NoLock);
+}
+
+typedef struct FrameRowsState
+{
+	const char *log_name;
+	TimestampTz from_ts;
+	TimestampTz to_ts;
+	text	   *key;
+	TlRowVisitor visit;
+	TlArchiveRowVisitor visit_archive;
+	void	   *arg;
+} FrameRowsState;
+
+static bool
+key_equal(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+static void
+visit_frame(const TlArchiveRow *rows, int n, void *arg)
+{
+	FrameRowsState *st = arg;
+
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup;
+
+		if (rows[i].ts < st->from_ts || rows[i].ts >= st->to_ts)
+			continue;
+		if (st->key && !key_equal(rows[i].key, st->key))
+			continue;
+		if (st->visit_archive)
+		{
+			TlRid		rid;
+
+			tl_archive_row_rid(st->log_name, &rows[i], &rid);
+			st->visit_archive(&rows[i], &rid, st->arg);
+			continue;
+		}
+		tup = tl_row_from_archive(st->log_name, &rows[i]);
+		st->visit(tup, tl_row_desc(), st->arg);
+		heap_freetuple(tup);
+	}
+}
+
+/*
+ * Call visit() for every row of the segment with from_ts <= ts < to_ts (and `key`, when not
+ * NULL): first the archive frames, then the row relation. No particular order.
+ */
+void
+tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
+				TimestampTz to_ts, text *key, TlRowVisitor visit, void *arg)
+{
+	tl_segment_rows_ex(log, seg, snap, from_ts, to_ts, key, visit, NULL, arg);
+}
+
+/* The same; rows from frames go to visit_archive instead when it is not NULL. */
+void
+tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
+				   TimestampTz to_ts, text *key, TlRowVisitor visit,
+				   TlArchiveRowVisitor visit_archive, void *arg)
+{
+	if (seg->relation_missing || (!OidIsValid(seg->relid) && seg->archive_attempt == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segment %lld of log \"%s\" has lost its storage", (long long) seg->segment_id,
+						log->name),
+				 errhint("Check tieredlog.moves and run tieredlog.check_digests().")));
+	if (seg->archive_attempt != 0)
+	{
+		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, visit_archive, arg};
+
+		tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
+						visit_frame, &st);
+	}
+	if (OidIsValid(seg->relid))
+		relation_rows(seg, snap, from_ts, to_ts, key, visit, arg);
+}
+
+/* A sort of `desc` tuples in record order: (ts, origin in the C collation, seq). */
+Tuplesortstate *
+tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col, AttrNumber origin_col,
+						AttrNumber seq_col, int mem_kb)
+{
+	AttrNumber	cols[3] = {ts_col, origin_col, seq_col};
+	Oid			ops[3];
+	Oid			colls[3] = {InvalidOid, C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[3] = {false, false, false};
+
+	ops[0] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	return tuplesort_begin_heap(desc, 3, cols, ops, colls, nulls_first, mem_kb, NULL, TUPLESORT_NONE);
+}
