@@ -34,3 +34,7 @@ regress-list:
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes.
 $(OBJS): $(wildcard src/*/*.h)
+
+.PHONY: tl-layers
+tl-layers:
+	@echo $(TL_LAYERS)

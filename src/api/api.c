@@ -47,6 +47,7 @@
 #include "store/segment.h"
 #include "store/stats.h"
 #include "log/tier.h"
+#include "core/json.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "bgw/worker.h"

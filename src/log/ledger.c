@@ -54,6 +54,7 @@
 #include "log/ledger.h"
 #include "repl/peer_auth.h"
 #include "repl/peer_conn.h"
+#include "core/json.h"
 #include "core/record.h"
 #include "store/segment.h"
 #include "core/tieredlog.h"
@@ -63,57 +64,6 @@ int			tl_ledger_interval_s = 30;
 
 /* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 #define UNIX_OFFSET_US	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-
-/* ---- JSON bodies ----------------------------------------------------------------------------- */
-
-void
-tl_json_init(TlJson *j)
-{
-	initStringInfo(&j->buf);
-	appendStringInfoChar(&j->buf, '{');
-	j->empty = true;
-}
-
-static void
-json_key(TlJson *j, const char *key)
-{
-	if (!j->empty)
-		appendStringInfoString(&j->buf, ", ");
-	j->empty = false;
-	escape_json(&j->buf, key);
-	appendStringInfoString(&j->buf, ": ");
-}
-
-void
-tl_json_text(TlJson *j, const char *key, const char *value)
-{
-	json_key(j, key);
-	if (value == NULL)
-		appendStringInfoString(&j->buf, "null");
-	else
-		escape_json(&j->buf, value);
-}
-
-void
-tl_json_int(TlJson *j, const char *key, int64 value)
-{
-	json_key(j, key);
-	appendStringInfo(&j->buf, INT64_FORMAT, value);
-}
-
-void
-tl_json_raw(TlJson *j, const char *key, const char *json)
-{
-	json_key(j, key);
-	appendStringInfoString(&j->buf, json);
-}
-
-char *
-tl_json_finish(TlJson *j)
-{
-	appendStringInfoChar(&j->buf, '}');
-	return j->buf.data;
-}
 
 /* ---- writing entries ------------------------------------------------------------------------- */
 

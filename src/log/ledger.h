@@ -27,19 +27,6 @@ typedef struct TlLedgerBlock
 	TimestampTz closed_at;
 } TlLedgerBlock;
 
-/* A small JSON object builder for entry bodies. */
-typedef struct TlJson
-{
-	StringInfoData buf;
-	bool		empty;
-} TlJson;
-
-extern void tl_json_init(TlJson *j);
-extern void tl_json_text(TlJson *j, const char *key, const char *value);
-extern void tl_json_int(TlJson *j, const char *key, int64 value);
-extern void tl_json_raw(TlJson *j, const char *key, const char *json);
-extern char *tl_json_finish(TlJson *j);
-
 extern int	tl_ledger_interval_s;
 
 extern void tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json);

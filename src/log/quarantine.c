@@ -18,6 +18,7 @@
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
+#include "core/json.h"
 #include "core/safe_spi.h"
 #include "log/ledger.h"
 #include "log/quarantine.h"

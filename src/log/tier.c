@@ -62,6 +62,7 @@
 #include "store/segrows.h"
 #include "repl/decoder.h"
 #include "log/tier.h"
+#include "core/json.h"
 #include "core/tieredlog.h"
 
 int			tl_archive_level = 9;

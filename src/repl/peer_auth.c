@@ -31,6 +31,7 @@
 #include "store/catalog.h"
 #include "log/ledger.h"
 #include "repl/peer_auth.h"
+#include "core/json.h"
 #include "core/validate.h"
 
 /* The role a peer logs in as here: its peer_role, else its conninfo's user, else the OS user. */

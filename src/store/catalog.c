@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "store/catalog.h"
+#include "core/json.h"
 #include "core/safe_spi.h"
 #include "log/ledger.h"
 #include "store/digest.h"
