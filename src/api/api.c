@@ -107,6 +107,7 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 	char	   *name;
 	int64		interval_us;
 	char	   *rule;
+	int32		log_id;
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.create_log()");
@@ -124,7 +125,9 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the custom rule needs a resolver"),
 				 errhint("Create the log with another rule, then use tieredlog.set_conflict_rule(log_name, 'custom', resolver).")));
-	PG_RETURN_INT32(tl_catalog_insert_log(name, interval_us, rule, true));
+	log_id = tl_catalog_insert_log(name, interval_us, rule);
+	tl_ledger_log_created(name, interval_us, rule);
+	PG_RETURN_INT32(log_id);
 }
 
 Datum
@@ -136,6 +139,7 @@ tieredlog_drop_log(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("tieredlog.drop_log()");
 	arg_user_log(fcinfo, 0, &log);
 	tl_catalog_drop_log(&log);
+	tl_ledger_log_dropped(log.name);
 	tl_bump_catalog_generation_at_commit();
 	tl_segment_cache_reset();
 	PG_RETURN_VOID();
@@ -914,7 +918,7 @@ tieredlog_create_internal_logs(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	/* not in the ledger: every node has it, and a restore must find the ledger empty (README) */
 	if (!tl_catalog_find_log(TL_SEEN_LOG, &log))
-		(void) tl_catalog_insert_log(TL_SEEN_LOG, USECS_PER_DAY, "last_writer_wins", false);
+		(void) tl_catalog_insert_log(TL_SEEN_LOG, USECS_PER_DAY, "last_writer_wins");
 	PG_RETURN_VOID();
 }
 

@@ -653,3 +653,24 @@ tieredlog_ae_witness(PG_FUNCTION_ARGS)
 	tl_ledger_add("WITNESS", NULL, 0, tl_json_finish(&j));
 	PG_RETURN_INT64(1);
 }
+
+/*
+ * A CONFIG entry for a log created (create_log, or a log first seen from a peer) or dropped, in
+ * the transaction that changes the catalog.
+ */
+void
+tl_ledger_log_created(const char *name, int64 interval_us, const char *rule)
+{
+	TlJson		j;
+
+	tl_json_init(&j);
+	tl_json_int(&j, "segment_interval_s", interval_us / USECS_PER_SEC);
+	tl_json_text(&j, "rule", rule);
+	tl_ledger_config("create_log", name, tl_json_finish(&j));
+}
+
+void
+tl_ledger_log_dropped(const char *name)
+{
+	tl_ledger_config("drop_log", name, NULL);
+}

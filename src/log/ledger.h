@@ -29,6 +29,9 @@ typedef struct TlLedgerBlock
 
 extern int	tl_ledger_interval_s;
 
+extern void tl_ledger_log_created(const char *name, int64 interval_us, const char *rule);
+extern void tl_ledger_log_dropped(const char *name);
+
 extern void tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json);
 extern void tl_ledger_config(const char *action, const char *log_name, const char *detail_json);
 

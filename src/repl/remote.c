@@ -30,6 +30,7 @@
 #include "store/segrows.h"
 #include "log/quarantine.h"
 #include "repl/reconcile.h"
+#include "log/ledger.h"
 #include "log/node.h"
 #include "repl/remote.h"
 #include "core/tieredlog.h"
@@ -126,7 +127,8 @@ tl_store_remote_record(TlWireRecord *wr, const char *via, const char *peer_name,
 	/* the cached lookup append() uses: a catalog query per record was a fifth of the apply's time */
 	if (!tl_lookup_log_if_exists(wr->log_name, &log))
 	{
-		(void) tl_catalog_insert_log(wr->log_name, wr->interval_us, "last_writer_wins", true);
+		(void) tl_catalog_insert_log(wr->log_name, wr->interval_us, "last_writer_wins");
+		tl_ledger_log_created(wr->log_name, wr->interval_us, "last_writer_wins");
 		CommandCounterIncrement();
 		if (!tl_catalog_find_log(wr->log_name, &log))
 			elog(ERROR, "log \"%s\" vanished after it was created", wr->log_name);

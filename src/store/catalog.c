@@ -34,9 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "store/catalog.h"
-#include "core/json.h"
 #include "core/safe_spi.h"
-#include "log/ledger.h"
 #include "store/digest.h"
 #include "core/tieredlog.h"
 
@@ -254,7 +252,7 @@ tl_catalog_find_log_by_id(int32 log_id, TlLog *out)
 }
 
 int32
-tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule, bool in_ledger)
+tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 {
 	TlAsOwner	save;
 	TlLog		existing;
@@ -279,15 +277,6 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule, boo
 	tl_spi_exec("INSERT INTO tieredlog.log (log_id, log_name, segment_interval, conflict_rule) "
 			 "VALUES ($4, $1, $2, $3)", 4, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
-	if (in_ledger)
-	{
-		TlJson		j;
-
-		tl_json_init(&j);
-		tl_json_int(&j, "segment_interval_s", interval_us / USECS_PER_SEC);
-		tl_json_text(&j, "rule", rule);
-		tl_ledger_config("create_log", name, tl_json_finish(&j));
-	}
 	return log_id;
 }
 
@@ -345,7 +334,6 @@ tl_catalog_drop_log(const TlLog *log)
 	tl_spi_exec("DELETE FROM tieredlog.move WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("DELETE FROM tieredlog.log WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_restore_user(&save);
-	tl_ledger_config("drop_log", log->name, NULL);
 }
 
 /* ---- segments ---------------------------------------------------------------------------- */

@@ -46,7 +46,7 @@ extern Oid	tl_data_namespace(void);
 
 extern bool tl_catalog_find_log(const char *name, TlLog *out);
 extern bool tl_catalog_find_log_by_id(int32 log_id, TlLog *out);
-extern int32 tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule, bool in_ledger);
+extern int32 tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule);
 extern void tl_catalog_drop_log(const TlLog *log);
 extern void tl_catalog_set_rule(const TlLog *log, const char *rule, Oid resolver);
 
