@@ -45,6 +45,7 @@
 #include "log/read.h"
 #include "store/archive_store.h"
 #include "store/segment.h"
+#include "store/segrows.h"
 #include "store/stats.h"
 #include "log/tier.h"
 #include "core/json.h"
@@ -716,7 +717,7 @@ tieredlog_ae_rid(PG_FUNCTION_ARGS)
 	pg_uuid_t  *u;
 
 	tl_require_preload();
-	if (!tl_ae_rid(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	if (!tl_segrows_local_rid(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   PG_GETARG_INT64(2), PG_GETARG_TIMESTAMPTZ(3), PG_GETARG_TEXT_PP(4), &rid))
 		PG_RETURN_NULL();
 	u = palloc(sizeof(pg_uuid_t));

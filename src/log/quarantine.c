@@ -22,7 +22,7 @@
 #include "core/safe_spi.h"
 #include "log/ledger.h"
 #include "log/quarantine.h"
-#include "repl/reconcile.h"
+#include "store/segrows.h"
 
 static Datum
 uuid_datum(const TlRid *rid)
@@ -133,7 +133,7 @@ tl_quarantine_resolve_restored(const TlLog *log, const TlSegment *seg, const cha
 		Oid			utypes[2] = {INT8OID, TEXTOID};
 		Datum		uvalues[2];
 
-		if (!tl_ae_rid(log->name, origin, seq, ts, key, &here) ||
+		if (!tl_segrows_local_rid(log->name, origin, seq, ts, key, &here) ||
 			memcmp(here.bytes, want->data, TL_RID_LEN) != 0)
 			continue;
 		uvalues[0] = Int64GetDatum(id);

@@ -39,8 +39,6 @@ extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
 
 /* vote.c */
-extern bool tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key,
-					  TlRid *rid);
 extern int	tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local,
 								const char *sender_node, TlRid *winner, char **why);
 

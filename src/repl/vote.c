@@ -23,21 +23,6 @@
 #include "repl/reconcile.h"
 #include "store/segrows.h"
 
-/* _ae_rid: the rid of this node's copy of (origin, seq), or false if it has none */
-bool
-tl_ae_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key, TlRid *rid)
-{
-	TlLog		log;
-	List	   *segs;
-
-	if (!tl_catalog_find_log(log_name, &log))
-		return false;
-	segs = tl_catalog_log_segments(log.log_id, ts, ts + 1, GetActiveSnapshot());
-	if (segs == NIL)
-		return false;
-	return tl_segment_find_identity(&log, linitial(segs), ts, key, origin, seq, rid);
-}
-
 /*
  * Two copies of one record disagree and neither node is its origin: ask the other peers. The
  * origin's answer decides; without it, a copy held by more than half of the nodes that answered

@@ -28,6 +28,7 @@
 #include "utils/uuid.h"
 
 #include "store/archive_store.h"
+#include "store/catalog.h"
 #include "core/record.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
@@ -376,4 +377,19 @@ tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col, AttrNumber origin_col
 	ops[1] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
 	ops[2] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
 	return tuplesort_begin_heap(desc, 3, cols, ops, colls, nulls_first, mem_kb, NULL, TUPLESORT_NONE);
+}
+
+/* The rid of this node's copy of (origin, seq) in a log, or false if it has none (_ae_rid). */
+bool
+tl_segrows_local_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts, text *key, TlRid *rid)
+{
+	TlLog		log;
+	List	   *segs;
+
+	if (!tl_catalog_find_log(log_name, &log))
+		return false;
+	segs = tl_catalog_log_segments(log.log_id, ts, ts + 1, GetActiveSnapshot());
+	if (segs == NIL)
+		return false;
+	return tl_segment_find_identity(&log, linitial(segs), ts, key, origin, seq, rid);
 }

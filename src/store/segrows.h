@@ -51,4 +51,7 @@ extern bool tl_segment_find_identity(const TlLog *log, const TlSegment *seg, Tim
 extern Tuplesortstate *tl_sort_in_record_order(TupleDesc desc, AttrNumber ts_col,
 											   AttrNumber origin_col, AttrNumber seq_col, int mem_kb);
 
+extern bool tl_segrows_local_rid(const char *log_name, const char *origin, int64 seq, TimestampTz ts,
+								 text *key, TlRid *rid);
+
 #endif							/* TIEREDLOG_SEGROWS_H */
