@@ -17,7 +17,7 @@
 #include "lib/stringinfo.h"
 
 #include "core/iblt.h"
-#include "repl/wire.h"
+#include "core/bytes.h"
 
 /* Cells for a leaf whose counts differ by `dn`: a multiple of 3 (one partition per hash). */
 int

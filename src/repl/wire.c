@@ -37,35 +37,6 @@
 #include "core/validate.h"
 #include "repl/wire.h"
 
-void
-tl_wire_put_u8(StringInfo out, uint8 v)
-{
-	appendBinaryStringInfo(out, (char *) &v, 1);
-}
-
-void
-tl_wire_put_u32(StringInfo out, uint32 v)
-{
-	uint32		be = pg_hton32(v);
-
-	appendBinaryStringInfo(out, (char *) &be, 4);
-}
-
-void
-tl_wire_put_u64(StringInfo out, uint64 v)
-{
-	uint64		be = pg_hton64(v);
-
-	appendBinaryStringInfo(out, (char *) &be, 8);
-}
-
-void
-tl_wire_put_bytes(StringInfo out, const char *p, int len)
-{
-	tl_wire_put_u32(out, (uint32) len);
-	appendBinaryStringInfo(out, p, len);
-}
-
 /*
  * payload_text: the payload's jsonb text form, or NULL to print it here. binary_payload: send the
  * payload as jsonb's binary container instead (TL_WIRE_BINARY_PAYLOAD; rec->payload must not be
@@ -106,71 +77,6 @@ tl_wire_put_record(StringInfo out, const char *log_name, int64 interval_us, cons
 }
 
 /* ---- reading ------------------------------------------------------------------------------------ */
-
-void
-tl_wire_fail(const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("malformed message from peer: %s", what)));
-}
-
-uint64
-tl_wire_u64(TlWire *w)
-{
-	uint64		v;
-
-	if (w->end - w->p < 8)
-		tl_wire_fail("truncated integer");
-	memcpy(&v, w->p, 8);
-	w->p += 8;
-	return pg_ntoh64(v);
-}
-
-uint32
-tl_wire_u32(TlWire *w)
-{
-	uint32		v;
-
-	if (w->end - w->p < 4)
-		tl_wire_fail("truncated length");
-	memcpy(&v, w->p, 4);
-	w->p += 4;
-	return pg_ntoh32(v);
-}
-
-uint8
-tl_wire_u8(TlWire *w)
-{
-	if (w->end - w->p < 1)
-		tl_wire_fail("truncated byte");
-	return (uint8) *w->p++;
-}
-
-const char *
-tl_wire_bytes(TlWire *w, int *len)
-{
-	uint32		n = tl_wire_u32(w);
-	const char *p;
-
-	if (n > (uint32) (w->end - w->p) || n > MaxAllocSize - 1)
-		tl_wire_fail("length runs past the message");
-	p = w->p;
-	w->p += n;
-	*len = (int) n;
-	return p;
-}
-
-char *
-tl_wire_cstring(TlWire *w)
-{
-	int			len;
-	const char *p = tl_wire_bytes(w, &len);
-
-	if (memchr(p, '\0', len) != NULL)
-		tl_wire_fail("NUL in a name");
-	return pnstrdup(p, len);
-}
 
 /* Text from a peer: no NUL (it would cut the text short of its length), valid encoding. */
 static void
