@@ -35,6 +35,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_tablespace.h"
@@ -42,6 +43,7 @@
 #include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "replication/message.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -60,7 +62,6 @@
 #include "store/progress.h"
 #include "store/segment.h"
 #include "store/segrows.h"
-#include "repl/decoder.h"
 #include "log/tier.h"
 #include "core/json.h"
 #include "core/tieredlog.h"
@@ -647,6 +648,17 @@ check_move_allowed(const TlSegment *seg, int to_tier)
 				 errhint("Seal it with tieredlog.seal(%lld).", (long long) seg->segment_id)));
 }
 
+/*
+ * Called by a move before it copies rows: the decoder skips the rest of this transaction's
+ * segment inserts (they copy records that were decoded when they were appended).
+ */
+static void
+mark_move_in_wal(void)
+{
+	if (XLogLogicalInfoActive())
+		(void) LogLogicalMessage(TL_MOVE_MESSAGE_PREFIX, "", 0, true);
+}
+
 /* Move a segment to `to_tier`. Fills *res; returns false when it already was there. */
 bool
 tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
@@ -667,7 +679,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	if (m.seg.tier == to_tier && !(to_tier == 2 && OidIsValid(m.seg.relid)))
 		return false;
 	check_move_allowed(&m.seg, to_tier);
-	tl_decoder_mark_move();
+	mark_move_in_wal();
 	m.to_tier = to_tier;
 	m.attempt = nextval_internal(tl_catalog_relid("move_id_seq"), false);
 	bytes_before = tl_segment_stored_bytes(&m.seg);

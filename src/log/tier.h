@@ -27,4 +27,10 @@ extern bool tl_move(int64 segment_id, int to_tier, TlMoveResult *res);
 extern int64 tl_sweep(void);
 extern int64 tl_segment_stored_bytes(const TlSegment *seg);
 
+/*
+ * The prefix of the transactional logical message a move writes before it copies rows: the
+ * decoder (repl/decoder.c) skips the rest of that transaction's segment inserts.
+ */
+#define TL_MOVE_MESSAGE_PREFIX	"tieredlog.move"
+
 #endif							/* TIEREDLOG_TIER_H */

@@ -51,6 +51,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "log/tier.h"
 #include "repl/decoder.h"
 #include "core/record.h"
 #include "store/segrows.h"
@@ -429,17 +430,6 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	item_done(ctx, true, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->cxt);
-}
-
-/*
- * Called by a move before it copies rows: the decoder skips the rest of this transaction's
- * segment inserts (they copy records that were decoded when they were appended).
- */
-void
-tl_decoder_mark_move(void)
-{
-	if (XLogLogicalInfoActive())
-		(void) LogLogicalMessage(TL_MOVE_MESSAGE_PREFIX, "", 0, true);
 }
 
 void

@@ -20,7 +20,6 @@
 #include "store/catalog.h"
 #include "repl/peer_conn.h"
 #include "repl/peer_stats.h"
-#include "bgw/tasks.h"
 
 typedef struct PeerToAsk
 {
