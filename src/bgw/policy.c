@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "log/ledger.h"
 #include "core/record.h"
@@ -33,21 +34,8 @@
 #include "bgw/tasks.h"
 #include "core/tieredlog.h"
 
-int			tl_seal_grace_s = 300;
-int			tl_demote_after_s = 86400;
-int			tl_promote_reads = 3;
-int			tl_min_residency_s = 3600;
-int			tl_max_moves_per_cycle = 4;
-int			tl_move_rate_limit_kb = 65536;
-bool		tl_adaptive_tiering = true;
-int			tl_stats_flush_interval_s = 60;
-int			tl_stats_retention_s = 7 * 86400;
-
 static MemoryContext plan_cxt;
 
-/* the scheduler's settings (tieredlog.c defines them; SQL reads most through current_setting) */
-int			tl_check_interval_s = 60;
-int			tl_train_interval_s = 86400;
 static TimestampTz last_checks = 0;
 static TimestampTz last_train = 0;
 static TimestampTz last_ledger = 0;

@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "repl/apply.h"
 #include "log/conflict.h"

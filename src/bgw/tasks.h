@@ -36,20 +36,7 @@ typedef struct TlTask
 	const char *peer_name;		/* CLOSE_GAPS */
 } TlTask;
 
-/* settings (tieredlog.c defines them) */
-extern int	tl_seal_grace_s;
-extern int	tl_demote_after_s;
-extern int	tl_promote_reads;
-extern int	tl_min_residency_s;
-extern int	tl_max_moves_per_cycle;
-extern int	tl_move_rate_limit_kb;
-extern bool tl_adaptive_tiering;
-extern int	tl_stats_flush_interval_s;
-extern int	tl_stats_retention_s;
-
 /* policy.c: which segments need what */
-extern int	tl_check_interval_s;
-extern int	tl_train_interval_s;
 extern List *tl_policy_plan(List *queue, bool flush_due);
 
 /* tasks.c */

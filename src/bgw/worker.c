@@ -51,13 +51,11 @@
 #include "utils/timestamp.h"
 
 #include "log/node.h"
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "bgw/tasks.h"
 #include "core/tieredlog.h"
 #include "bgw/worker.h"
-
-int			tl_naptime = 10;
-int			tl_max_databases = 16;
 
 #define BACKOFF_MAX_S	300
 

@@ -9,9 +9,6 @@
 #include "postgres.h"
 #include "fmgr.h"
 
-extern int	tl_naptime;
-extern int	tl_max_databases;
-
 extern Size tl_worker_shmem_size(void);
 extern void tl_worker_shmem_startup(void);
 extern void tl_register_launcher(void);

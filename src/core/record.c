@@ -31,6 +31,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/guc.h"
 #include "core/record.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"

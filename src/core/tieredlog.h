@@ -25,11 +25,6 @@
 #define TL_MIN_INTERVAL_US	INT64CONST(1000000)
 #define TL_MAX_INTERVAL_US	(INT64CONST(366) * USECS_PER_DAY)
 
-/* Settings (defined in tieredlog.c). */
-extern char *tl_node_name_setting;
-extern int	tl_max_payload_size;	/* bytes */
-extern int	tl_max_clock_skew_s;	/* seconds */
-
 /* Shared memory (shmem.c). */
 typedef struct TlProgressShared TlProgressShared;
 

@@ -14,6 +14,7 @@
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
 
+#include "core/guc.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 

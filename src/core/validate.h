@@ -7,6 +7,7 @@
 #define TIEREDLOG_VALIDATE_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 extern bool tl_name_is_valid(const char *name);

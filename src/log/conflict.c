@@ -89,15 +89,13 @@
 #include "store/catalog.h"
 #include "log/conflict.h"
 #include "log/conflict_int.h"
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
 
 /* tieredlog.conflict_window (seconds), tieredlog.conflict_retention (seconds) */
-int			tl_conflict_window_s = 3600;
-int			tl_conflict_retention_s = 30 * 86400;
-
 
 /* ---- latest() ----------------------------------------------------------------------------- */
 

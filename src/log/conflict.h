@@ -35,9 +35,6 @@ typedef struct TlDecision
 	const char *reason;
 } TlDecision;
 
-extern int	tl_conflict_window_s;
-extern int	tl_conflict_retention_s;
-
 extern int	tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via);
 extern TlSide *tl_conflict_latest(const TlLog *log, text *key);
 extern char *tl_conflict_resolve(int64 conflict_id, const char *winner);

@@ -46,6 +46,7 @@
 #include "store/catalog.h"
 #include "log/conflict.h"
 #include "log/conflict_int.h"
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "store/segment.h"
 #include "store/segrows.h"

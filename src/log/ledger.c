@@ -60,8 +60,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-int			tl_ledger_interval_s = 30;
-
 /* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 #define UNIX_OFFSET_US	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 

@@ -27,8 +27,6 @@ typedef struct TlLedgerBlock
 	TimestampTz closed_at;
 } TlLedgerBlock;
 
-extern int	tl_ledger_interval_s;
-
 extern void tl_ledger_log_created(const char *name, int64 interval_us, const char *rule);
 extern void tl_ledger_log_dropped(const char *name);
 

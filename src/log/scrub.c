@@ -43,7 +43,6 @@
 #include "core/tieredlog.h"
 
 /* tieredlog.scrub_interval, seconds; 0: the worker does not scrub */
-int			tl_scrub_interval_s = 7 * 86400;
 
 typedef struct DamagedRow
 {

@@ -8,8 +8,6 @@
 
 #include "postgres.h"
 
-extern int	tl_scrub_interval_s;
-
 extern int64 tl_scrub_segment(int64 segment_id, int64 *damaged);
 
 #endif							/* TIEREDLOG_SCRUB_H */

@@ -63,11 +63,9 @@
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "log/tier.h"
+#include "core/guc.h"
 #include "core/json.h"
 #include "core/tieredlog.h"
-
-int			tl_archive_level = 9;
-int			tl_move_lock_timeout_ms = 100;
 
 /* ---- tiers ------------------------------------------------------------------------------- */
 
@@ -357,7 +355,6 @@ typedef struct MoveCtx
 	int64		rows;
 	int			progress;		/* slot in the progress view */
 } MoveCtx;
-
 
 static void
 create_target(MoveCtx *m)

@@ -16,9 +16,6 @@ typedef struct TlMoveResult
 	int64		bytes_after;
 } TlMoveResult;
 
-extern int	tl_archive_level;
-extern int	tl_move_lock_timeout_ms;
-
 extern void tl_check_tier(int tier);
 extern void tl_set_tier(int tier, const char *tablespace);
 extern const char *tl_seal(int64 segment_id);

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "core/guc.h"
 #include "core/safe_spi.h"
 #include "log/append.h"
 #include "repl/apply.h"
@@ -64,8 +65,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "bgw/worker.h"
-
-int			tl_max_peers = 16;
 
 #define APPLY_BATCH_RECORDS		2000
 #define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */

@@ -9,8 +9,6 @@
 #include "postgres.h"
 #include "fmgr.h"
 
-extern int	tl_max_peers;
-
 extern Size tl_apply_shmem_size(void);
 extern void tl_apply_shmem_startup(void);
 

@@ -17,6 +17,7 @@
 #include "libpq-fe.h"
 #include "utils/builtins.h"
 
+#include "core/guc.h"
 #include "store/catalog.h"
 #include "repl/peer_conn.h"
 #include "repl/peer_stats.h"

@@ -47,6 +47,7 @@
 #include "utils/numeric.h"
 
 #include "store/archive.h"
+#include "core/guc.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 

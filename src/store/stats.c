@@ -41,11 +41,8 @@
 #include "utils/timestamp.h"
 
 #include "store/stats.h"
+#include "core/guc.h"
 #include "core/tieredlog.h"
-
-bool		tl_track_access = true;
-int			tl_stats_max_segments = 4096;
-int			tl_promote_window_s = 3600;
 
 #define STATS_FILE		"pg_stat/tieredlog.stat"
 #define STATS_MAGIC		0x544C5354	/* "TLST" */

@@ -29,10 +29,6 @@ typedef struct TlStatDelta
 	int64		total_bytes_read;
 } TlStatDelta;
 
-extern bool tl_track_access;
-extern int	tl_stats_max_segments;
-extern int	tl_promote_window_s;
-
 extern Size tl_stats_shmem_size(void);
 extern void tl_stats_shmem_request(void);
 extern void tl_stats_shmem_startup(void);
