@@ -26,6 +26,7 @@
 #include "bgw/tasks.h"
 #include "log/scrub.h"
 #include "log/ledger.h"
+#include "log/node.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "bgw/worker.h"
@@ -69,6 +70,12 @@ _PG_init(void)
 	shmem_request_hook = tl_shmem_request_hook;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tl_shmem_startup_hook;
+
+	tl_shmem_add(tl_progress_shmem_size, NULL, tl_progress_shmem_startup);
+	tl_shmem_add(tl_worker_shmem_size, NULL, tl_worker_shmem_startup);
+	tl_shmem_add(tl_apply_shmem_size, NULL, tl_apply_shmem_startup);
+	tl_shmem_add(tl_node_shmem_size, NULL, tl_node_shmem_startup);
+	tl_shmem_add(NULL, tl_stats_shmem_request, tl_stats_shmem_startup);
 
 	tl_digest_register_callbacks();
 	tl_ledger_register_callbacks();

@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  * shmem.c
- *		tieredlog's shared memory: the HLC and the catalog generation; it also sets up the
- *		worker slots (worker.c) and the access statistics (stats.c).
+ *		tieredlog's shared memory: the HLC and the catalog generation, and a registry through
+ *		which the higher layers' shared state is requested and set up. _PG_init (tieredlog.c)
+ *		registers each part (progress, access statistics, node state, worker and apply slots);
+ *		this file knows none of them.
  *
  * Locking: the HLC and the generation are atomics; the HLC advances by compare-and-swap (record.c)
- * and the generation only ever increases. The progress slots after them have their own spinlock.
+ * and the generation only ever increases. Each registered part is started with
+ * AddinShmemInitLock held and has locks of its own.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -15,23 +18,44 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "repl/apply.h"
-#include "log/node.h"
-#include "store/progress.h"
-#include "store/stats.h"
 #include "core/tieredlog.h"
-#include "bgw/worker.h"
+
+#define TL_MAX_SHMEM_PARTS	16
+
+typedef struct ShmemPart
+{
+	TlShmemSizeFn size;			/* bytes to request, or NULL */
+	TlShmemHookFn request;		/* anything else to request (LWLock tranches), or NULL */
+	TlShmemHookFn startup;		/* ShmemInitStruct and set up, AddinShmemInitLock held */
+} ShmemPart;
 
 TieredlogShared *tl_shared = NULL;
+static ShmemPart parts[TL_MAX_SHMEM_PARTS];
+static int	nparts = 0;
+
+/* From _PG_init, in the order the parts are to be set up. */
+void
+tl_shmem_add(TlShmemSizeFn size, TlShmemHookFn request, TlShmemHookFn startup)
+{
+	if (nparts >= TL_MAX_SHMEM_PARTS)
+		elog(ERROR, "too many tieredlog shared memory parts");
+	parts[nparts].size = size;
+	parts[nparts].request = request;
+	parts[nparts].startup = startup;
+	nparts++;
+}
 
 void
 tl_shmem_request(void)
 {
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size());
-	RequestAddinShmemSpace(tl_worker_shmem_size());
-	RequestAddinShmemSpace(tl_apply_shmem_size());
-	RequestAddinShmemSpace(tl_node_shmem_size());
-	tl_stats_shmem_request();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TieredlogShared)));
+	for (int i = 0; i < nparts; i++)
+	{
+		if (parts[i].size)
+			RequestAddinShmemSpace(parts[i].size());
+		if (parts[i].request)
+			parts[i].request();
+	}
 }
 
 void
@@ -40,25 +64,15 @@ tl_shmem_startup(void)
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	tl_shared = ShmemInitStruct("tieredlog", MAXALIGN(sizeof(TieredlogShared)) + tl_progress_shmem_size(),
-								&found);
+	tl_shared = ShmemInitStruct("tieredlog", MAXALIGN(sizeof(TieredlogShared)), &found);
 	if (!found)
 	{
 		pg_atomic_init_u64(&tl_shared->hlc, (uint64) GetCurrentTimestamp());
 		pg_atomic_init_u64(&tl_shared->catalog_generation, 1);
-		tl_progress_shmem_init(tl_progress_shared());
 	}
-	tl_worker_shmem_startup();
-	tl_apply_shmem_startup();
-	tl_node_shmem_startup();
-	tl_stats_shmem_startup();
+	for (int i = 0; i < nparts; i++)
+		parts[i].startup();
 	LWLockRelease(AddinShmemInitLock);
-}
-
-TlProgressShared *
-tl_progress_shared(void)
-{
-	return (TlProgressShared *) ((char *) tl_shared + MAXALIGN(sizeof(TieredlogShared)));
 }
 
 /* Every SQL entry point calls this first. */

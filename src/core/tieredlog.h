@@ -26,20 +26,20 @@
 #define TL_MAX_INTERVAL_US	(INT64CONST(366) * USECS_PER_DAY)
 
 /* Shared memory (shmem.c). */
-typedef struct TlProgressShared TlProgressShared;
-
 typedef struct TieredlogShared
 {
 	pg_atomic_uint64 hlc;			/* last HLC value handed out, in microseconds */
 	pg_atomic_uint64 catalog_generation;	/* bumped when segments move or vanish */
-	/* followed by the progress slots (progress.c) */
 } TieredlogShared;
+
+typedef Size (*TlShmemSizeFn) (void);
+typedef void (*TlShmemHookFn) (void);
 
 extern TieredlogShared *tl_shared;
 extern void tl_shmem_request(void);
 extern void tl_shmem_startup(void);
+extern void tl_shmem_add(TlShmemSizeFn size, TlShmemHookFn request, TlShmemHookFn startup);
 extern void tl_require_preload(void);
-extern TlProgressShared *tl_progress_shared(void);
 extern uint64 tl_catalog_generation(void);
 extern void tl_bump_catalog_generation(void);
 extern void tl_bump_catalog_generation_at_commit(void);

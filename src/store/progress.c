@@ -12,10 +12,13 @@
 #include "access/xact.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 
 #include "store/progress.h"
 #include "core/tieredlog.h"
+
+static TlProgressShared *progress_shared = NULL;
 
 Size
 tl_progress_shmem_size(void)
@@ -23,11 +26,24 @@ tl_progress_shmem_size(void)
 	return sizeof(TlProgressShared);
 }
 
+/* Called with AddinShmemInitLock held. */
 void
-tl_progress_shmem_init(TlProgressShared *p)
+tl_progress_shmem_startup(void)
 {
-	SpinLockInit(&p->lock);
-	memset(p->slots, 0, sizeof(p->slots));
+	bool		found;
+
+	progress_shared = ShmemInitStruct("tieredlog progress", sizeof(TlProgressShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&progress_shared->lock);
+		memset(progress_shared->slots, 0, sizeof(progress_shared->slots));
+	}
+}
+
+static TlProgressShared *
+tl_progress_shared(void)
+{
+	return progress_shared;
 }
 
 /* Claim a slot; -1 when all are taken (the move goes on, unreported). */

@@ -32,7 +32,7 @@ typedef struct TlProgressShared
 } TlProgressShared;
 
 extern Size tl_progress_shmem_size(void);
-extern void tl_progress_shmem_init(TlProgressShared *p);
+extern void tl_progress_shmem_startup(void);
 extern int	tl_progress_begin(const char *what, int64 segment_id, int from_tier, int to_tier,
 							  int64 rows_total);
 extern void tl_progress_update(int slot, const char *phase, int64 rows_done);
