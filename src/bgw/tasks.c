@@ -36,6 +36,7 @@
 #include "store/digest.h"
 #include "repl/reconcile.h"
 #include "log/ledger.h"
+#include "repl/ledger_witness.h"
 #include "repl/peer_stats.h"
 #include "core/record.h"
 #include "log/scrub.h"

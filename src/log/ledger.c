@@ -26,8 +26,8 @@
  *
  *		A digest is the head block's id and hash. The worker sends it to every enabled peer when
  *		something other than witnesses has changed, and the peer keeps it as a WITNESS entry in
- *		its own ledger (tieredlog._ae_witness): a node that rewrites its history disagrees with
- *		the digests its peers hold.
+ *		its own ledger: a node that rewrites its history disagrees with the digests its peers
+ *		hold. Exchanging digests with peers is repl/ledger_witness.c.
  *
  * Locking: entries are inserted under RowExclusiveLock like any row. Closing a block takes the
  * ledger lock (TL_LOCK_LEDGER, to the end of the transaction), so blocks close one at a time and
@@ -40,7 +40,6 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "libpq-fe.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/array.h"
@@ -52,8 +51,6 @@
 
 #include "store/catalog.h"
 #include "log/ledger.h"
-#include "repl/peer_auth.h"
-#include "repl/peer_conn.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "store/segment.h"
@@ -367,107 +364,6 @@ tl_ledger_digest_json(void)
 	return tl_json_finish(&j);
 }
 
-/* ---- witnesses --------------------------------------------------------------------------------- */
-
-static int64 last_pushed_block = 0;
-
-typedef struct WitnessPeer
-{
-	char	   *name;
-	char	   *conninfo;
-	Oid			owner;
-} WitnessPeer;
-
-/* Enabled peers, and whether entries other than witnesses were closed after last_pushed_block. */
-static List *
-witness_peers(bool *changed)
-{
-	MemoryContext outer = CurrentMemoryContext;
-	TlAsOwner	save;
-	List	   *out = NIL;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(last_pushed_block)};
-
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
-				1, types, values, SPI_OK_SELECT);
-	*changed = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-	tl_spi_exec("SELECT peer_name, conninfo, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
-				0, NULL, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		WitnessPeer *p = palloc(sizeof(WitnessPeer));
-
-		p->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		p->conninfo = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		out = lappend(out, p);
-		MemoryContextSwitchTo(spi);
-	}
-	tl_restore_user(&save);
-	return out;
-}
-
-/*
- * The worker's ledger round: close a block over pending entries; when entries other than
- * witnesses were closed since the last round that reached every peer, send the digest to every
- * enabled peer. Returns what happened.
- */
-char *
-tl_ledger_push_witness(void)
-{
-	int64		closed = tl_ledger_close_block();
-	bool		changed;
-	List	   *peers;
-	ListCell   *lc;
-	char	   *digest;
-	int			sent = 0;
-	int			failed = 0;
-	int64		head;
-
-	CommandCounterIncrement();
-	peers = witness_peers(&changed);
-	if (!changed || peers == NIL)
-		return closed > 0 ? psprintf("block %lld closed", (long long) closed) : pstrdup("nothing to close");
-	digest = tl_ledger_digest_json();
-	{
-		TlAsOwner	save;
-
-		tl_become_owner(&save);
-		tl_spi_exec("SELECT COALESCE(max(block_id), 0) FROM tieredlog.ledger_block", 0, NULL, NULL, SPI_OK_SELECT);
-		head = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
-		tl_restore_user(&save);
-	}
-	foreach(lc, peers)
-	{
-		WitnessPeer *p = lfirst(lc);
-		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
-		const char *params[1] = {digest};
-		char	   *error;
-		PGconn	   *conn = tl_peer_try_connect(&addr, "tieredlog witness", 5, &error);
-		PGresult   *res = NULL;
-
-		if (conn != NULL)
-			res = PQexecParams(conn, "SELECT tieredlog._ae_witness($1::jsonb)", 1, NULL, params, NULL, NULL, 0);
-		if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
-			sent++;
-		else
-		{
-			failed++;
-			ereport(LOG,
-					(errmsg("tieredlog: could not give the ledger digest to peer \"%s\": %s", p->name,
-							conn ? pchomp(PQresultErrorMessage(res)) : error)));
-		}
-		PQclear(res);
-		if (conn != NULL)
-			PQfinish(conn);
-	}
-	if (failed == 0)
-		last_pushed_block = head;
-	return psprintf("digest of block %lld given to %d peers (%d failed)", (long long) head, sent, failed);
-}
-
 /* ---- repairs ----------------------------------------------------------------------------------- */
 
 typedef struct PendingRepair
@@ -559,7 +455,6 @@ tl_ledger_register_callbacks(void)
 
 PG_FUNCTION_INFO_V1(tieredlog_ledger_digest);
 PG_FUNCTION_INFO_V1(tieredlog_ledger_close);
-PG_FUNCTION_INFO_V1(tieredlog_ae_witness);
 
 /* ledger_digest(): close a block over what is pending and return the head, for safekeeping. */
 Datum
@@ -575,81 +470,6 @@ tieredlog_ledger_close(PG_FUNCTION_ARGS)
 {
 	tl_require_preload();
 	PG_RETURN_INT64(tl_ledger_close_block());
-}
-
-/*
- * _ae_witness(digest): a peer gives its ledger digest; keep it as a WITNESS entry. Returns 1, or
- * 0 when the same digest is already held. A different hash for a block already
- * witnessed means the peer's history changed: kept too, with a warning.
- */
-Datum
-tieredlog_ae_witness(PG_FUNCTION_ARGS)
-{
-	Oid			types[1] = {JSONBOID};
-	Datum		values[1];
-	Oid			caller = GetUserId();	/* before the switch to the owner */
-	TlAsOwner	save;
-	char	   *node;
-	char	   *block_id;
-	char	   *hash;
-	char	   *closed_at;
-	char	   *digest_time;
-	TlHash		h;
-	TlJson		j;
-	int64		held;
-
-	tl_require_preload();
-	PreventCommandIfReadOnly("tieredlog._ae_witness()");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("digest must not be null")));
-	values[0] = PG_GETARG_DATUM(0);
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT $1->>'node', CASE WHEN $1->>'block_id' ~ '^[0-9]{1,18}$' THEN $1->>'block_id' END,"
-				" $1->>'block_hash', $1->>'closed_at', $1->>'digest_time'", 1, types, values, SPI_OK_SELECT);
-	node = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	block_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	closed_at = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	digest_time = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
-	if (node == NULL || block_id == NULL || !tl_hash_from_hex(hash, &h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a ledger digest needs node, block_id and block_hash"),
-				 errhint("Pass what tieredlog.ledger_digest() returns.")));
-	tl_check_name("node", node);
-	/* the digest's node is a claim: only the peer the caller's role stands for may witness */
-	node = tl_authenticate_sender(caller, node).node_name;
-	if (strcmp(node, tl_node_name()) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a node cannot witness its own digest")));
-	{
-		Oid			t3[3] = {TEXTOID, TEXTOID, TEXTOID};
-		Datum		v3[3] = {CStringGetTextDatum(node), CStringGetTextDatum(block_id), CStringGetTextDatum(hash)};
-
-		tl_spi_exec("SELECT count(*) FILTER (WHERE body->>'block_hash' = $3), count(*) FROM tieredlog.ledger_entry"
-					" WHERE kind = 'WITNESS' AND body->>'node' = $1 AND body->>'block_id' = $2",
-					3, t3, v3, SPI_OK_SELECT);
-		held = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
-		if (held == 0 && strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10) > 0)
-			ereport(WARNING,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("node %s gave a different hash for its ledger block %s than before", node, block_id),
-					 errdetail("Its history changed after it was witnessed; both digests are kept.")));
-	}
-	tl_restore_user(&save);
-	if (held > 0)
-		PG_RETURN_INT64(0);
-	tl_json_init(&j);
-	tl_json_text(&j, "node", node);
-	tl_json_raw(&j, "block_id", block_id);
-	tl_json_text(&j, "block_hash", tl_hash_to_hex(&h));
-	tl_json_text(&j, "closed_at", closed_at);
-	tl_json_text(&j, "digest_time", digest_time);
-	tl_ledger_add("WITNESS", NULL, 0, tl_json_finish(&j));
-	PG_RETURN_INT64(1);
 }
 
 /*

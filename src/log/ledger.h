@@ -40,7 +40,6 @@ extern void tl_ledger_block_hash(TlSha *s, const TlLedgerBlock *b, TlHash *out);
 
 extern int64 tl_ledger_close_block(void);
 extern char *tl_ledger_digest_json(void);
-extern char *tl_ledger_push_witness(void);
 
 extern void tl_ledger_note_repair(const char *log_name, TimestampTz window_start, const char *peer,
 								  const TlRid *rid);
