@@ -1,6 +1,8 @@
 /*-------------------------------------------------------------------------
  * tieredlog.c
- *		_PG_init only: settings, shared-memory hooks, transaction callbacks.
+ *		_PG_init only: defines the settings (core/guc.c), registers each layer's shared memory
+ *		(core/shmem.c) and upcalls (core/upcalls.h), transaction callbacks and the launcher.
+ *		The one file above every layer.
  *
  * tieredlog must be loaded through shared_preload_libraries: it reserves shared memory for the
  * hybrid logical clock and the catalog generation, and registers the background worker launcher. Loaded any other way it defines its settings but every SQL entry point refuses to run.
@@ -15,20 +17,15 @@
 
 #include "core/compat.h"
 #include "core/guc.h"
+#include "core/tieredlog.h"
+#include "core/upcalls.h"
 #include "store/digest.h"
-#include "store/segment.h"
 #include "store/progress.h"
-#include "repl/apply.h"
+#include "store/segment.h"
 #include "store/stats.h"
-#include "bgw/tasks.h"
-#include "log/tier.h"
-#include "log/conflict.h"
-#include "bgw/tasks.h"
-#include "log/scrub.h"
 #include "log/ledger.h"
 #include "log/node.h"
-#include "core/tieredlog.h"
-#include "core/validate.h"
+#include "repl/apply.h"
 #include "bgw/worker.h"
 
 PG_MODULE_MAGIC;
@@ -76,6 +73,8 @@ _PG_init(void)
 	tl_shmem_add(tl_apply_shmem_size, NULL, tl_apply_shmem_startup);
 	tl_shmem_add(tl_node_shmem_size, NULL, tl_node_shmem_startup);
 	tl_shmem_add(NULL, tl_stats_shmem_request, tl_stats_shmem_startup);
+
+	tl_upcalls.wake_worker_at_commit = tl_worker_wake_database_at_commit;
 
 	tl_digest_register_callbacks();
 	tl_ledger_register_callbacks();

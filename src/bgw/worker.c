@@ -667,6 +667,35 @@ cycle_done(bool ok)
 	SpinLockRelease(&wshared->mutex);
 }
 
+
+/*
+ * A node that is recovering its own records (log/node.c): reconcile every log with one enabled
+ * peer not yet done since the hold began, as the worker itself (the bootstrap superuser) with the
+ * same call an operator would make; lift the hold when none is left. In the caller's transaction.
+ */
+static void
+recover_step(void)
+{
+	char	   *peer = tl_node_next_recovery_peer();
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			level;
+
+	if (peer == NULL)
+	{
+		(void) tl_node_lift_recovery();
+		return;
+	}
+	tl_worker_report("recovering", psprintf("reconciling with %s", peer), 0);
+	values[0] = CStringGetTextDatum(peer);
+	level = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT count(*) FROM tieredlog.reconcile(NULL, $1)", 1, types, values,
+							  NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reconciliation with peer \"%s\" failed", peer);
+	tl_spi_finish(level);
+	tl_node_recovered_with(peer);
+}
+
 /*
  * Whether this cycle may run (node.c): not while this database's data is unclaimed or restored;
  * while it is recovering its own records, one reconciliation step comes first.
@@ -690,7 +719,7 @@ node_allows_cycle(bool first, MemoryContext cxt, TlNodeHold *found)
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			(void) tl_node_recover_step();
+			recover_step();
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 		}

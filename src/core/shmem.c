@@ -19,6 +19,7 @@
 #include "utils/timestamp.h"
 
 #include "core/tieredlog.h"
+#include "core/upcalls.h"
 
 #define TL_MAX_SHMEM_PARTS	16
 
@@ -30,6 +31,7 @@ typedef struct ShmemPart
 } ShmemPart;
 
 TieredlogShared *tl_shared = NULL;
+TlUpcalls	tl_upcalls;			/* core/upcalls.h; set by _PG_init */
 static ShmemPart parts[TL_MAX_SHMEM_PARTS];
 static int	nparts = 0;
 

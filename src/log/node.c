@@ -61,7 +61,7 @@
 #include "core/record.h"
 #include "core/safe_spi.h"
 #include "core/tieredlog.h"
-#include "bgw/worker.h"
+#include "core/upcalls.h"
 
 typedef struct TlNodeEntry
 {
@@ -473,16 +473,16 @@ tl_node_note_seen_of_me(const char *writer, int64 seen_seq)
 /* ---- recovering: the worker's step ------------------------------------------------------------ */
 
 /*
- * Reconcile every log with one enabled peer not yet done since the hold began; lift the hold when
- * none is left. Runs in its own transactions (the worker's, between its cycles). Returns whether
- * the hold was lifted.
+ * The next enabled peer this node has not yet reconciled with since the hold began, or NULL when
+ * none is left (then tl_node_lift_recovery). The worker reconciles every log with it
+ * (bgw/worker.c), then calls tl_node_recovered_with. Each runs in a transaction of the worker's,
+ * between its cycles.
  */
-bool
-tl_node_recover_step(void)
+char *
+tl_node_next_recovery_peer(void)
 {
 	char	   *peer = NULL;
 	TlAsOwner	save;
-	bool		lifted = false;
 	MemoryContext caller = CurrentMemoryContext;
 
 	tl_become_owner(&save);
@@ -492,27 +492,30 @@ tl_node_recover_step(void)
 	if (SPI_processed > 0)
 		peer = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	tl_restore_user(&save);
-	if (peer != NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1] = {CStringGetTextDatum(peer)};
+	return peer;
+}
 
-		tl_worker_report("recovering", psprintf("reconciling with %s", peer), 0);
-		/* as the worker itself (the bootstrap superuser): the same call an operator would make */
-		{
-			int			level = tl_spi_connect();
+/* Every log has been reconciled with this peer since the hold began. */
+void
+tl_node_recovered_with(const char *peer)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(peer)};
+	TlAsOwner	save;
 
-			if (SPI_execute_with_args("SELECT count(*) FROM tieredlog.reconcile(NULL, $1)", 1, types, values,
-									  NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "reconciliation with peer \"%s\" failed", peer);
-			tl_spi_finish(level);
-		}
-		tl_become_owner(&save);
-		tl_spi_exec("UPDATE tieredlog.node_state SET reconciled_peers = reconciled_peers || $1", 1, types,
-					values, SPI_OK_UPDATE);
-		tl_restore_user(&save);
-		return false;
-	}
+	tl_become_owner(&save);
+	tl_spi_exec("UPDATE tieredlog.node_state SET reconciled_peers = reconciled_peers || $1", 1, types,
+				values, SPI_OK_UPDATE);
+	tl_restore_user(&save);
+}
+
+/* No peer is left to reconcile with: lift the hold. Returns whether there was one to lift. */
+bool
+tl_node_lift_recovery(void)
+{
+	TlAsOwner	save;
+	bool		lifted = false;
+
 	tl_become_owner(&save);
 	tl_lock_object(TL_LOCK_NODE_STATE, 0);
 	SPI_execute("SELECT hold_reason, reconciled_peers::text FROM tieredlog.node_state WHERE hold = 'recovering'",
@@ -597,7 +600,7 @@ tieredlog_finish_restore(PG_FUNCTION_ARGS)
 	result = MemoryContextStrdup(caller, result);
 	tl_restore_user(&save);
 	tl_node_forget();
-	tl_worker_wake_database_at_commit();
+	tl_wake_worker_at_commit();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 

@@ -23,6 +23,8 @@ extern bool tl_node_may_append(void);
 extern TlNodeHold tl_node_worker_state(bool first_cycle, char *reason, size_t reason_len);
 extern void tl_node_note_own_seq(int64 seq);
 extern void tl_node_note_seen_of_me(const char *writer, int64 seen_seq);
-extern bool tl_node_recover_step(void);
+extern char *tl_node_next_recovery_peer(void);
+extern void tl_node_recovered_with(const char *peer);
+extern bool tl_node_lift_recovery(void);
 
 #endif							/* TIEREDLOG_NODE_H */

@@ -64,7 +64,6 @@
 #include "core/record.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
-#include "bgw/worker.h"
 
 #define APPLY_BATCH_RECORDS		2000
 #define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */

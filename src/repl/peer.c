@@ -35,8 +35,8 @@
 #include "repl/peer_conn.h"
 #include "core/record.h"
 #include "core/tieredlog.h"
+#include "core/upcalls.h"
 #include "core/validate.h"
-#include "bgw/worker.h"
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
@@ -186,7 +186,7 @@ add_peer(const char *peer_name, const char *conninfo)
 	}
 	PG_END_TRY();
 	tl_restore_user(&save);
-	tl_worker_wake_database_at_commit();
+	tl_wake_worker_at_commit();
 }
 
 /*
@@ -302,7 +302,7 @@ tl_set_peer_enabled(const char *peer_name, bool enabled)
 				 errmsg("the apply worker of peer \"%s\" did not stop", peer_name)));
 	if (enabled)
 		tl_apply_clear_backoff(peer_id);
-	tl_worker_wake_database_at_commit();
+	tl_wake_worker_at_commit();
 }
 
 /*
