@@ -33,6 +33,11 @@ if [ "$TL_ASAN" = 1 ]; then
 		exit 2
 	fi
 fi
+# TL_WERROR=1 (the test command's default): warnings are errors, -Wall -Wextra without the two
+# warnings PostgreSQL's own idioms raise (unused PG_FUNCTION_ARGS, partly initialised structs).
+if [ "${TL_WERROR:-0}" = 1 ]; then
+	TL_COPT="${TL_COPT:+$TL_COPT }-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror"
+fi
 TL_PG_ENV=()	# VAR=value that as_pg puts in its command's environment (asan_env fills it)
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}

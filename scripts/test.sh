@@ -5,6 +5,7 @@
 # from a clone the server user cannot read, on the installed PostgreSQL and on an older 15 minor).
 # Ends with "N passed, N failed"; exits non-zero when anything failed.
 #   scripts/test.sh                 everything
+#   scripts/test.sh checks          source checks only (the layering rule)
 #   scripts/test.sh regress         pg_regress only
 #   scripts/test.sh tap [FILE...]   TAP only (optionally some files, e.g. test/t/001_basics.pl)
 #   scripts/test.sh quickstart      the quick start only
@@ -12,6 +13,7 @@
 # TL_ASAN=1 (with TL_PG_ROOT, a separate install): the chosen suites under AddressSanitizer, every
 # ASan report counted as a failure, e.g.
 #   TL_ASAN=1 TL_PG_ROOT=/opt/pg-h1 scripts/test.sh tap test/t/001_basics.pl
+export TL_WERROR=${TL_WERROR:-1}	# the test command builds with warnings as errors (common.sh)
 source "$(dirname "$0")/common.sh"
 
 WORK=${TL_TEST_DIR:-/var/tmp/tieredlog-test}	# TL_TEST_DIR (and TL_REGRESS_PORT, TL_PG_ROOT): run several suites side by side
@@ -146,6 +148,16 @@ run_asan_regress() {
 	failed=$((failed + ${counts#* }))
 }
 
+# Source checks: the layering rule (scripts/check_layers.sh), one test.
+run_checks() {
+	say "layering: scripts/check_layers.sh"
+	if "$TL_ROOT/scripts/check_layers.sh"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+}
+
 # TAP-style lines from test/quickstart.sh, counted like the TAP tests.
 run_quickstart() {
 	local out rc
@@ -159,11 +171,12 @@ run_quickstart() {
 }
 
 case "$what" in
-	all) run_regress; run_tap; run_quickstart; run_asan_regress ;;
+	all) run_checks; run_regress; run_tap; run_quickstart; run_asan_regress ;;
+	checks) run_checks ;;
 	regress) run_regress ;;
 	tap) run_tap "$@" ;;
 	quickstart) run_quickstart ;;
-	*) echo "usage: $0 [all|regress|tap [FILE...]|quickstart]" >&2; exit 2 ;;
+	*) echo "usage: $0 [all|checks|regress|tap [FILE...]|quickstart]" >&2; exit 2 ;;
 esac
 
 echo "$passed passed, $failed failed"
