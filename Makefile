@@ -6,9 +6,16 @@ MODULE_big = tieredlog
 # its own folder or a lower one (scripts/check_layers.sh). Every .c in them is built.
 TL_LAYERS = core store log model repl bgw api
 OBJS = src/tieredlog.o $(patsubst %.c,%.o,$(foreach d,$(TL_LAYERS),$(sort $(wildcard src/$(d)/*.c))))
-# pg_regress tests, in order (run by scripts/test.sh against a temporary server)
+# pg_regress tests, in order: test/sql/*.sql against expected/*.out (test/expected links there).
+# scripts/test.sh runs them; so does `make installcheck` (as a user other than root), on a
+# temporary server with test/regress.conf's settings started from the installed binaries.
 REGRESS = logs append digests tiers errors workers decoder model ledger
-REGRESS_OPTS = --inputdir=test --outputdir=test/out
+REGRESS_OPTS = --inputdir=test --outputdir=test/out --temp-instance=test/out/instance \
+	--temp-config=test/out/regress.conf
+REGRESS_PREP = test/out/regress.conf
+EXTRA_CLEAN = test/out tmp_check
+# The TAP tests (test/t/*.pl): `make prove_installcheck` (PGXS's own recipe; not as root).
+PROVE_TESTS = test/t/*.pl
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"
 
@@ -27,6 +34,17 @@ $(error tieredlog needs PostgreSQL 15 or later; $(PG_CONFIG) reports "$(shell $(
 endif
 
 include $(PGXS)
+
+# test/regress.conf, plus output_plugin_libraries where the server has that setting (15.19+).
+test/out/regress.conf: test/regress.conf
+	@mkdir -p test/out
+	cp test/regress.conf $@
+	if $(bindir)/postgres --describe-config | cut -f1 | grep -qx output_plugin_libraries; then \
+		echo "output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'" >> $@; fi
+
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)
 
 .PHONY: regress-list
 regress-list:
