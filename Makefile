@@ -1,6 +1,11 @@
 # tieredlog: PGXS build. `make && make install`; tests: scripts/test.sh (see README).
 EXTENSION = tieredlog
-DATA = sql/tieredlog--1.0.sql sql/tieredlog--1.1.sql sql/tieredlog--1.0--1.1.sql
+# The install script of the current version is built from sql/install/*.sql (one file per
+# concern, in name order); released versions' scripts and every upgrade script are picked up
+# from sql/ by wildcard.
+EXTVERSION = $(shell sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" $(EXTENSION).control)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 MODULE_big = tieredlog
 # Source folders by layer, lowest first (README, "Development"); a file includes headers only from
 # its own folder or a lower one (scripts/check_layers.sh). Every .c in them is built.
@@ -41,6 +46,9 @@ test/out/regress.conf: test/regress.conf
 	cp test/regress.conf $@
 	if $(bindir)/postgres --describe-config | cut -f1 | grep -qx output_plugin_libraries; then \
 		echo "output_plugin_libraries = 'pgoutput, test_decoding, tieredlog'" >> $@; fi
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/install/*.sql))
+	cat $^ > $@
 
 .PHONY: prove_installcheck
 prove_installcheck:

@@ -1,0 +1,8 @@
+-- ---- sql/install/90_grants.sql: privileges: nothing is open to PUBLIC
+-- privileges -------------------------------------------------------------------------------------
+-- Nothing is open to PUBLIC: grant what a role needs, e.g.
+--   GRANT USAGE ON SCHEMA tieredlog TO app;  GRANT EXECUTE ON FUNCTION tieredlog.append(...) TO app;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tieredlog FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA tieredlog FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA tieredlog FROM PUBLIC;
+
