@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  * catalog.c
- *		The only code that reads or writes tieredlog's own tables: tieredlog.log, .segment,
- *		.digest_cell, .tier, and the segment relations' DDL.
+ *		Access to the core catalog tables — tieredlog.log, .segment, .digest_cell, .tier — and
+ *		the segment relations' DDL. Other files still query tieredlog's other tables (peers,
+ *		conflicts, ledger, tasks, node state, ...) and some of these through SPI themselves;
+ *		moving all of that behind store/ functions is unfinished work (README, Development).
  *
  * Hot-path lookups (a log by name, a segment by window, digest cells) are direct index scans.
  * Administrative changes (creating and dropping logs and segment relations) go through SPI with
