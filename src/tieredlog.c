@@ -15,6 +15,7 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
+#include "core/shmem.h"
 #include "core/compat.h"
 #include "core/guc.h"
 #include "core/tieredlog.h"

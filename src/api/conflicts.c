@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "core/shmem.h"
 #include "core/json.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"

@@ -31,6 +31,7 @@
 #include "log/ledger.h"
 #include "core/record.h"
 #include "log/scrub.h"
+#include "bgw/policy.h"
 #include "bgw/tasks.h"
 #include "core/tieredlog.h"
 

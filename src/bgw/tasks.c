@@ -41,6 +41,7 @@
 #include "core/record.h"
 #include "log/scrub.h"
 #include "store/stats.h"
+#include "bgw/policy.h"
 #include "bgw/tasks.h"
 #include "log/tier.h"
 #include "core/tieredlog.h"

@@ -36,8 +36,6 @@ typedef struct TlTask
 	const char *peer_name;		/* CLOSE_GAPS */
 } TlTask;
 
-/* policy.c: which segments need what */
-extern List *tl_policy_plan(List *queue, bool flush_due);
 
 /* tasks.c */
 extern const char *tl_task_name(TlTaskKind kind);

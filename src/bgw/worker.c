@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "log/node.h"
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/safe_spi.h"
 #include "bgw/tasks.h"

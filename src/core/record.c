@@ -25,12 +25,14 @@
 #include "port/pg_bswap.h"
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/record.h"
 #include "core/tieredlog.h"
@@ -252,4 +254,14 @@ tl_hlc_observe(TimestampTz remote)
 		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, (uint64) remote))
 			break;
 	}
+}
+
+/* A rid as a uuid Datum (palloc'd), for SPI parameters and result rows. */
+Datum
+tl_rid_datum(const TlRid *rid)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+	memcpy(u->data, rid->bytes, TL_RID_LEN);
+	return UUIDPGetDatum(u);
 }

@@ -39,6 +39,7 @@ extern void tl_record_compute_rid(TlRecord *rec);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
 											int payload_len);
 extern char *tl_rid_to_hex(const TlRid *rid);
+extern Datum tl_rid_datum(const TlRid *rid);
 extern void tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo);
 
 extern const char *tl_node_name(void);

@@ -18,6 +18,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 #include "core/upcalls.h"
 

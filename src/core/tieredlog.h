@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  * tieredlog.h
- *		Settings, shared-memory state and limits shared by all of tieredlog's files.
+ *		Names and limits shared by all of tieredlog's files, and the internal lock tags.
  *
- * Shared state: TieredlogShared holds lock-free atomics; the progress slots that follow it have a
- * spinlock of their own (progress.c), as have the worker slots (worker.c) and the apply-worker
- * slots (apply.c). The access statistics table has the one LWLock, "tieredlog_stats" (stats.c).
+ * Shared state (core/shmem.h): TieredlogShared holds lock-free atomics; the progress slots
+ * (progress.c), the worker slots (worker.c) and the apply-worker slots (apply.c) are parts of
+ * their own, each with its own spinlock. The access statistics table has the one LWLock, "tieredlog_stats" (stats.c).
  * Lock order: the stats LWLock may be held while an entry spinlock is taken; nothing else nests.
  *-------------------------------------------------------------------------
  */
@@ -12,7 +12,6 @@
 #define TIEREDLOG_H
 
 #include "postgres.h"
-#include "port/atomics.h"
 
 #define TL_SCHEMA			"tieredlog"
 #define TL_DATA_SCHEMA		"tieredlog_data"
@@ -24,25 +23,6 @@
 /* Segment windows: whole seconds between one second and 366 days. */
 #define TL_MIN_INTERVAL_US	INT64CONST(1000000)
 #define TL_MAX_INTERVAL_US	(INT64CONST(366) * USECS_PER_DAY)
-
-/* Shared memory (shmem.c). */
-typedef struct TieredlogShared
-{
-	pg_atomic_uint64 hlc;			/* last HLC value handed out, in microseconds */
-	pg_atomic_uint64 catalog_generation;	/* bumped when segments move or vanish */
-} TieredlogShared;
-
-typedef Size (*TlShmemSizeFn) (void);
-typedef void (*TlShmemHookFn) (void);
-
-extern TieredlogShared *tl_shared;
-extern void tl_shmem_request(void);
-extern void tl_shmem_startup(void);
-extern void tl_shmem_add(TlShmemSizeFn size, TlShmemHookFn request, TlShmemHookFn startup);
-extern void tl_require_preload(void);
-extern uint64 tl_catalog_generation(void);
-extern void tl_bump_catalog_generation(void);
-extern void tl_bump_catalog_generation_at_commit(void);
 
 /* Internal lock tags (advisory lock method, field4 outside the range SQL advisory locks use). */
 #define TL_LOCK_LOG_SEGMENTS	0x544C01	/* creating or dropping segments of a log */

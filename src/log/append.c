@@ -40,6 +40,7 @@
 #include "store/segrows.h"
 #include "store/stats.h"
 #include "log/tier.h"
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 

@@ -111,8 +111,8 @@ stored_decision(const TlLog *log, const char *key, const TlSide *x, const TlSide
 
 	values[0] = CStringGetTextDatum(log->name);
 	values[1] = CStringGetTextDatum(key);
-	values[2] = tl_cf_uuid_datum(x_is_a ? &x->rid : &y->rid);
-	values[3] = tl_cf_uuid_datum(x_is_a ? &y->rid : &x->rid);
+	values[2] = tl_rid_datum(x_is_a ? &x->rid : &y->rid);
+	values[3] = tl_rid_datum(x_is_a ? &y->rid : &x->rid);
 	tl_become_owner(&save);
 	tl_spi_exec("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
 				" AND rid_a = $3 AND rid_b = $4", 4, types, values, SPI_OK_SELECT);

@@ -58,19 +58,10 @@ static SPIPlanPtr plan_find_episode;
 
 /* ---- the conflict table ------------------------------------------------------------------- */
 
-Datum
-tl_cf_uuid_datum(const TlRid *rid)
-{
-	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-	memcpy(u->data, rid->bytes, TL_RID_LEN);
-	return UUIDPGetDatum(u);
-}
-
 static void
 put_side(Datum *values, char *nulls, const TlSide *s)
 {
-	values[0] = tl_cf_uuid_datum(&s->rid);
+	values[0] = tl_rid_datum(&s->rid);
 	values[1] = CStringGetTextDatum(s->origin);
 	values[2] = Int64GetDatum(s->seq);
 	values[3] = TimestampTzGetDatum(s->ts);

@@ -62,7 +62,6 @@ typedef struct Episode
 } Episode;
 
 extern uint64 tl_cf_completed_transactions(void);
-extern Datum tl_cf_uuid_datum(const TlRid *rid);
 extern int64 tl_cf_record_conflict(const TlLog *log, const char *key, const TlSide *here, const TlSide *arrived,
 							 const char *via, int64 episode_id, int pairs, const TlSide *was_here,
 							 const TlSide *was_arrived);

@@ -51,6 +51,7 @@
 
 #include "store/catalog.h"
 #include "log/ledger.h"
+#include "core/shmem.h"
 #include "core/json.h"
 #include "core/record.h"
 #include "store/segment.h"

@@ -56,6 +56,7 @@
 #include "store/catalog.h"
 #include "log/ledger.h"
 #include "log/node.h"
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/record.h"

@@ -21,6 +21,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "core/shmem.h"
 #include "core/json.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"

@@ -19,19 +19,11 @@
 #include "utils/uuid.h"
 
 #include "core/json.h"
+#include "core/record.h"
 #include "core/safe_spi.h"
 #include "log/ledger.h"
 #include "log/quarantine.h"
 #include "store/segrows.h"
-
-static Datum
-uuid_datum(const TlRid *rid)
-{
-	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-	memcpy(u->data, rid->bytes, TL_RID_LEN);
-	return UUIDPGetDatum(u);
-}
 
 /* Insert an entry; the same two versions found again only update an unresolved entry's resolution. */
 /* The QUARANTINE ledger entry: which versions of which record, and what was done. */
@@ -67,10 +59,10 @@ tl_quarantine_insert(const TlQuarantineEntry *e)
 	values[2] = Int64GetDatum(e->seq);
 	values[3] = TimestampTzGetDatum(e->ts);
 	values[4] = PointerGetDatum(e->key);
-	values[5] = uuid_datum(&e->local_rid);
+	values[5] = tl_rid_datum(&e->local_rid);
 	values[6] = e->local_payload ? CStringGetTextDatum(e->local_payload) : (Datum) 0;
 	nulls[6] = e->local_payload ? ' ' : 'n';
-	values[7] = uuid_datum(&e->other_rid);
+	values[7] = tl_rid_datum(&e->other_rid);
 	values[8] = CStringGetTextDatum(e->other_payload);
 	values[9] = CStringGetTextDatum(e->via);
 	values[10] = e->peer_name ? CStringGetTextDatum(e->peer_name) : (Datum) 0;

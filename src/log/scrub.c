@@ -40,6 +40,7 @@
 #include "log/quarantine.h"
 #include "log/scrub.h"
 #include "store/segrows.h"
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 
 /* tieredlog.scrub_interval, seconds; 0: the worker does not scrub */

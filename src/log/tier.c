@@ -63,6 +63,7 @@
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "log/tier.h"
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/json.h"
 #include "core/tieredlog.h"

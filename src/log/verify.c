@@ -43,6 +43,7 @@
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
+#include "core/shmem.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"
 #include "store/digest.h"

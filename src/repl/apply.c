@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/safe_spi.h"
 #include "log/append.h"

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "core/shmem.h"
 #include "core/json.h"
 #include "core/safe_spi.h"
 #include "core/tieredlog.h"

@@ -38,10 +38,6 @@ extern void tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, boo
 extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
 
-/* vote.c */
-extern int	tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local,
-								const char *sender_node, TlRid *winner, char **why);
-
 /* the peer's side */
 extern bytea *tl_ae_roots(const char *log_name, TimestampTz from_ts, TimestampTz to_ts,
 						  bool include_archive);

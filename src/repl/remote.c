@@ -33,6 +33,7 @@
 #include "log/ledger.h"
 #include "log/node.h"
 #include "repl/remote.h"
+#include "repl/vote.h"
 #include "core/tieredlog.h"
 
 /* This node's copy of the record: found, still hashing to its rid, its payload text. */

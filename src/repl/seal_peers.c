@@ -19,6 +19,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "core/shmem.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"
 #include "repl/peer.h"

@@ -21,6 +21,7 @@
 #include "store/catalog.h"
 #include "repl/peer_conn.h"
 #include "repl/reconcile.h"
+#include "repl/vote.h"
 #include "store/segrows.h"
 
 /*

@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "store/catalog.h"
+#include "core/shmem.h"
 #include "core/safe_spi.h"
 #include "store/digest.h"
 #include "core/tieredlog.h"

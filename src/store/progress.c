@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 
 #include "store/progress.h"
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 
 static TlProgressShared *progress_shared = NULL;

@@ -28,6 +28,7 @@
 
 #include "store/catalog.h"
 #include "store/segment.h"
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 
 #define TL_UNIX_EPOCH_OFFSET_US \

@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 
 #include "store/stats.h"
+#include "core/shmem.h"
 #include "core/guc.h"
 #include "core/tieredlog.h"
 
