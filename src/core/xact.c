@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ * xact.c
+ *		A background worker's own transactions, the one copy of the start/snapshot/SPI and
+ *		commit sequence every worker step needs (database worker, tasks, apply worker).
+ *
+ *		tl_xact_begin() sets the statement start time (now() and statement_timeout count from
+ *		it), starts a transaction, pushes a fresh snapshot and, when asked, connects SPI with
+ *		search_path pinned to pg_catalog, pg_temp (safe_spi.c); tl_xact_commit() undoes them in
+ *		order and commits. tl_xact_run() runs a function between the two and turns an ERROR into
+ *		a false return with the message copied into the caller's memory context, the
+ *		transaction aborted and the error state flushed, so a worker's loop goes on.
+ *
+ * Locking: none of its own; the transaction's locks are released at its commit or abort.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "core/safe_spi.h"
+#include "core/xact.h"
+
+void
+tl_xact_begin(TlXact *x, bool spi)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	x->spi = spi;
+	x->guc_level = spi ? tl_spi_connect() : 0;
+}
+
+void
+tl_xact_commit(TlXact *x)
+{
+	if (x->spi)
+		tl_spi_finish(x->guc_level);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * fn(arg) in a transaction of its own (SPI connected). Returns true when it committed; false after
+ * an ERROR, with *error (if not NULL) the message, allocated in cxt. Leaves cxt current.
+ */
+bool
+tl_xact_run(TlXactFn fn, void *arg, MemoryContext cxt, char **error)
+{
+	TlXact		x;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		tl_xact_begin(&x, true);
+		MemoryContextSwitchTo(cxt);
+		fn(arg);
+		tl_xact_commit(&x);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (error != NULL)
+			*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}

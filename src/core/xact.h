@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ * xact.h
+ *		A background worker's own transactions: start one with a snapshot (and SPI, with the
+ *		pinned search_path), commit it; or run a function in one and catch its error. See xact.c.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_XACT_H
+#define TIEREDLOG_XACT_H
+
+#include "postgres.h"
+
+typedef struct TlXact
+{
+	bool		spi;			/* connected to SPI */
+	int			guc_level;		/* tl_spi_connect's, to undo the pinned search_path */
+} TlXact;
+
+typedef void (*TlXactFn) (void *arg);
+
+extern void tl_xact_begin(TlXact *x, bool spi);
+extern void tl_xact_commit(TlXact *x);
+extern bool tl_xact_run(TlXactFn fn, void *arg, MemoryContext cxt, char **error);
+
+#endif							/* TIEREDLOG_XACT_H */
