@@ -8,6 +8,7 @@ OBJS = \
 	src/safe_spi.o \
 	src/validate.o \
 	src/record.o \
+	src/jsonb_text.o \
 	src/merkle.o \
 	src/seal.o \
 	src/ledger.o \
