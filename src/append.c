@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -244,18 +245,25 @@ typedef struct OpenIndexes
 static OpenIndexes open_ind;
 static bool open_ind_callbacks = false;
 
+/*
+ * The references are the (sub)transaction's own (CurTransactionResourceOwner), not the resource
+ * owner of the portal or SPI query the record came through: they outlive the statement.
+ */
 static void
 open_indexes_close(void)
 {
 	CatalogIndexState ind = open_ind.ind;
 	Relation	rel = open_ind.rel;
+	ResourceOwner save = CurrentResourceOwner;
 
 	open_ind.rel = NULL;
 	open_ind.ind = NULL;
 	if (rel == NULL)
 		return;
+	CurrentResourceOwner = CurTransactionResourceOwner;
 	CatalogCloseIndexes(ind);
 	table_close(rel, NoLock);
+	CurrentResourceOwner = save;
 }
 
 static void
@@ -291,6 +299,7 @@ static CatalogIndexState
 apply_indexes(Relation rel, bool *kept)
 {
 	MemoryContext old;
+	ResourceOwner save;
 	bool		same_xact = open_ind.rel != NULL && open_ind.lxid == MyProc->lxid;
 
 	*kept = true;
@@ -313,9 +322,12 @@ apply_indexes(Relation rel, bool *kept)
 	else
 		open_ind.rel = NULL;	/* of an ended transaction (the callbacks cleared it already) */
 	old = MemoryContextSwitchTo(TopTransactionContext);
+	save = CurrentResourceOwner;
+	CurrentResourceOwner = CurTransactionResourceOwner;
 	open_ind.ind = CatalogOpenIndexes(rel);
-	MemoryContextSwitchTo(old);
 	open_ind.rel = table_open(RelationGetRelid(rel), NoLock);	/* its own reference */
+	CurrentResourceOwner = save;
+	MemoryContextSwitchTo(old);
 	open_ind.lxid = MyProc->lxid;
 	open_ind.subid = GetCurrentSubTransactionId();
 	open_ind.gen = tl_catalog_generation();
