@@ -231,7 +231,8 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
  * concurrent index build waits for this transaction before it takes inserts), and the relation
  * is opened again for every record as before, with the same catalog generation check.
  * Subtransactions: what one opened is closed at its commit and forgotten at its abort (its
- * resource owner releases it).
+ * resource owner releases it). The apply worker only (tl_append_keep_indexes): it drops no
+ * segment relation in its own transactions.
  */
 typedef struct OpenIndexes
 {
@@ -243,6 +244,7 @@ typedef struct OpenIndexes
 } OpenIndexes;
 
 static OpenIndexes open_ind;
+bool		tl_append_keep_indexes = false;
 static bool open_ind_callbacks = false;
 
 /*
@@ -302,7 +304,9 @@ apply_indexes(Relation rel, bool *kept)
 	ResourceOwner save;
 	bool		same_xact = open_ind.rel != NULL && open_ind.lxid == MyProc->lxid;
 
-	*kept = true;
+	*kept = tl_append_keep_indexes;
+	if (!*kept)
+		return CatalogOpenIndexes(rel);
 	if (same_xact && open_ind.subid == GetCurrentSubTransactionId() && open_ind.rel == rel &&
 		open_ind.gen == tl_catalog_generation() && RelationGetRelid(open_ind.rel) == RelationGetRelid(rel))
 		return open_ind.ind;
