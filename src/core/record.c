@@ -76,7 +76,8 @@ put_text(StringInfo buf, text *t)
 
 /*
  * The payload enters the encoding as its jsonb text form (JsonbToCString). Callers that already
- * hold that text (archive reads build it while decoding) pass it; otherwise it is computed here.
+ * hold that text (archive reads build it while decoding) pass it; otherwise it is printed here, by
+ * jsonb_text.c (the same bytes, without the iterator).
  */
 static void
 encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
@@ -89,10 +90,14 @@ encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int
 	put_text(buf, rec->key);
 	if (payload_text == NULL)
 	{
-		char	   *t = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+		/* the text printed in place after a length field patched afterwards */
+		int			at = buf->len;
+		uint32		be;
 
-		put_str(buf, t, strlen(t));
-		pfree(t);
+		put_u32(buf, 0);
+		tl_jsonb_append_text(buf, &rec->payload->root);
+		be = pg_hton32((uint32) (buf->len - at - 4));
+		memcpy(buf->data + at, &be, sizeof(be));
 	}
 	else
 		put_str(buf, payload_text, payload_len);

@@ -38,6 +38,9 @@ extern void tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec);
 extern void tl_record_compute_rid(TlRecord *rec);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
 											int payload_len);
+/* jsonb_text.c: what JsonbToCString prints for jc, appended to out */
+extern void tl_jsonb_append_text(StringInfo out, const JsonbContainer *jc);
+
 extern char *tl_rid_to_hex(const TlRid *rid);
 extern Datum tl_rid_datum(const TlRid *rid);
 extern void tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo);

@@ -30,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
@@ -220,6 +221,124 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 
 /* ---- records from peers ------------------------------------------------------------------------ */
 
+/*
+ * The apply worker stores one remote record per call, a thousand remote transactions in one local
+ * transaction, mostly into the same segment: opening the segment's indexes for every record (the
+ * index list, two index_opens and two IndexInfos) was a few percent of its time. So the indexes
+ * of the segment relation last stored into stay open, with the relation, until the
+ * (sub)transaction that opened them ends, another segment is written, or the catalog generation
+ * moves. This is safe within one transaction: the relation's RowExclusiveLock, taken by the
+ * first record and held to the end, keeps moves, index builds and DDL on it waiting (a
+ * concurrent index build waits for this transaction before it takes inserts), and the relation
+ * is opened again for every record as before, with the same catalog generation check.
+ * Subtransactions: what one opened is closed at its commit and forgotten at its abort (its
+ * resource owner releases it). The apply worker only (tl_append_keep_indexes): it drops no
+ * segment relation in its own transactions.
+ */
+typedef struct OpenIndexes
+{
+	Relation	rel;			/* NULL: nothing open */
+	CatalogIndexState ind;
+	LocalTransactionId lxid;
+	SubTransactionId subid;
+	uint64		gen;
+} OpenIndexes;
+
+static OpenIndexes open_ind;
+bool		tl_append_keep_indexes = false;
+static bool open_ind_callbacks = false;
+
+/*
+ * The references are the (sub)transaction's own (CurTransactionResourceOwner), not the resource
+ * owner of the portal or SPI query the record came through: they outlive the statement.
+ */
+static void
+open_indexes_close(void)
+{
+	CatalogIndexState ind = open_ind.ind;
+	Relation	rel = open_ind.rel;
+	ResourceOwner save = CurrentResourceOwner;
+
+	open_ind.rel = NULL;
+	open_ind.ind = NULL;
+	if (rel == NULL)
+		return;
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	CatalogCloseIndexes(ind);
+	table_close(rel, NoLock);
+	CurrentResourceOwner = save;
+}
+
+static void
+open_indexes_xact(XactEvent event, void *arg)
+{
+	if (open_ind.rel == NULL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE ||
+		event == XACT_EVENT_PARALLEL_PRE_COMMIT)
+		open_indexes_close();
+	else
+		open_ind.rel = NULL;	/* ended: its resource owner released everything */
+}
+
+static void
+open_indexes_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
+					 void *arg)
+{
+	if (open_ind.rel == NULL || open_ind.subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		open_indexes_close();
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		open_ind.rel = NULL;
+}
+
+/*
+ * The indexes of `rel` (opened for this record by open_segment_for_append), kept open as above;
+ * *kept false: opened for this record only (something a parent subtransaction opened is still
+ * kept, and only that subtransaction's resource owner may close it), close them after use.
+ */
+static CatalogIndexState
+apply_indexes(Relation rel, bool *kept)
+{
+	MemoryContext old;
+	ResourceOwner save;
+	bool		same_xact = open_ind.rel != NULL && open_ind.lxid == MyProc->lxid;
+
+	*kept = tl_append_keep_indexes;
+	if (!*kept)
+		return CatalogOpenIndexes(rel);
+	if (same_xact && open_ind.subid == GetCurrentSubTransactionId() && open_ind.rel == rel &&
+		open_ind.gen == tl_catalog_generation() && RelationGetRelid(open_ind.rel) == RelationGetRelid(rel))
+		return open_ind.ind;
+	if (same_xact && open_ind.subid != GetCurrentSubTransactionId())
+	{
+		*kept = false;
+		return CatalogOpenIndexes(rel);
+	}
+	if (!open_ind_callbacks)
+	{
+		RegisterXactCallback(open_indexes_xact, NULL);
+		RegisterSubXactCallback(open_indexes_subxact, NULL);
+		open_ind_callbacks = true;
+	}
+	if (same_xact)
+		open_indexes_close();	/* this subtransaction's: another segment, or the generation moved */
+	else
+		open_ind.rel = NULL;	/* of an ended transaction (the callbacks cleared it already) */
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	save = CurrentResourceOwner;
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	open_ind.ind = CatalogOpenIndexes(rel);
+	open_ind.rel = table_open(RelationGetRelid(rel), NoLock);	/* its own reference */
+	CurrentResourceOwner = save;
+	MemoryContextSwitchTo(old);
+	open_ind.lxid = MyProc->lxid;
+	open_ind.subid = GetCurrentSubTransactionId();
+	open_ind.gen = tl_catalog_generation();
+	return open_ind.ind;
+}
+
 /* The segment relation's unique identity index (seq, origin), among those the caller opened; or NULL. */
 static Relation
 identity_index(CatalogIndexState ind)
@@ -381,6 +500,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	Relation	idx;
 	Snapshot	snap;
 	bool		found;
+	bool		kept;
 
 	check_writable(false);
 	tl_check_key(rec->key);
@@ -388,7 +508,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	tl_check_ts(log, rec->ts);
 	tl_hlc_observe(rec->ts);
 	rel = open_segment_for_append(log, rec->ts, &seg);
-	ind = CatalogOpenIndexes(rel);
+	ind = apply_indexes(rel, &kept);
 	idx = identity_index(ind);
 	snap = GetActiveSnapshot();
 	found = idx != NULL && rec->seq <= visible_seq_high(rel, idx, snap) &&
@@ -397,14 +517,17 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)
 	{
-		CatalogCloseIndexes(ind);
+		if (!kept)
+			CatalogCloseIndexes(ind);
 		table_close(rel, NoLock);
 		return memcmp(existing->bytes, rec->rid.bytes, TL_RID_LEN) == 0
 			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
 	}
 	tup = tl_row_form(RelationGetDescr(rel), rec);
 	CatalogTupleInsertWithInfo(rel, tup, ind);
-	CatalogCloseIndexes(ind);
+	heap_freetuple(tup);
+	if (!kept)
+		CatalogCloseIndexes(ind);
 	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
 	tl_stats_count_writes(seg.segment_id, 1, true);
 	table_close(rel, NoLock);

@@ -28,6 +28,12 @@ typedef enum TlApplyResult
 	TL_APPLY_CONFLICT			/* (origin, seq) here with another rid: damage */
 } TlApplyResult;
 
+/*
+ * Set by the apply worker: tl_apply_record keeps the segment's indexes open to the end of the
+ * (sub)transaction. Only there: a session could drop a segment it still holds that way (drop_log,
+ * sweep) in the same transaction.
+ */
+extern bool tl_append_keep_indexes;
 extern TlApplyResult tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing);
 extern bool tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid);
 

@@ -965,6 +965,7 @@ tieredlog_apply_main(Datum arg)
 	if (!OidIsValid(dboid))
 		proc_exit(0);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	tl_append_keep_indexes = true;
 	tl_pin_search_path_for_process();	/* runs as the bootstrap superuser */
 	pgstat_report_appname("tieredlog apply");
 	/* commits are asynchronous; only flushed positions are confirmed (advance_flushed) */

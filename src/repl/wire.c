@@ -403,7 +403,7 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 		StringInfoData t;
 
 		initStringInfo(&t);
-		(void) JsonbToCString(&t, &rec->payload->root, VARSIZE(rec->payload));
+		tl_jsonb_append_text(&t, &rec->payload->root);	/* JsonbToCString's text */
 		out->payload_text = t.data;
 		out->payload_len = t.len;
 		if (canonical)

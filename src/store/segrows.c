@@ -229,7 +229,7 @@ bool
 tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
 						 const char *origin, int64 seq, TlRid *rid)
 {
-	IdentityFind f = {origin, seq, false};
+	IdentityFind f = {origin, seq, false, {{0}}};
 
 	tl_segment_rows(log, seg, GetActiveSnapshot(), ts, ts + 1, key, visit_find_identity, &f);
 	if (f.found)

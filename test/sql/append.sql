@@ -94,3 +94,36 @@ SELECT count(*) AS app_records FROM tieredlog.read('app');
 SELECT * FROM tieredlog.latest('app', NULL);
 
 SELECT segment_id, ok FROM tieredlog.check_digests('app');
+
+-- The rid hashes the payload's text form, which the append path prints itself (jsonb_text.c): it
+-- must be byte for byte jsonb's own text form. The leaf hash is SHA-256(0x00 || the encoding), so
+-- the encoding is rebuilt here from payload::text and compared, for payloads of every shape.
+CREATE TEMP TABLE jt (j jsonb);
+INSERT INTO jt VALUES ('{}'), ('[]'), ('null'), ('true'), ('false'), ('0'), ('-0.0'), ('1e-7'),
+	('123456789012345678901234567890.000000000000000000001'), ('"plain"'), ('""'),
+	('"quote \" backslash \\ slash / tab \t nl \n cr \r ff \f bs \b"'),
+	('"ctl \u0001 \u001f \u007f del, é ü 日本 😀"'), ('[[], {}, [[]], {"": {}}]'),
+	('{"a": 1, "aa": [1, 2.50, "x", null, true, false, {"k": "v"}], "b": {"c": {"d": []}}}'),
+	(('{"key with \"quotes\"": "v", "\u0002": 1, "long": "' || repeat('abc\"', 300) || '"}')::jsonb),
+	(('[' || repeat('{"n": 1.0, "s": "t\tt"}, ', 200) || '0]')::jsonb);
+-- and a few thousand generated ones: nested objects and arrays, numbers, escapes
+INSERT INTO jt
+SELECT jsonb_build_object('i', i, 'f', i / 7.0, 'neg', -i, 's', 'r' || chr(1 + i % 40) || md5(i::text),
+		'a', jsonb_build_array(i % 3 = 0, NULL, 'x' || repeat('\', i % 4), jsonb_build_object('deep', i::text)),
+		'e', CASE WHEN i % 5 = 0 THEN '{}'::jsonb ELSE '[]'::jsonb END, md5(i::text), i % 2 = 0)
+  FROM generate_series(1, 3000) i;
+SELECT count(*) AS payloads,
+	   count(*) FILTER (WHERE tieredlog.record_leaf_hash('jt', 'k', j, '2026-01-01 00:00:00+00', NULL, 'n1', 7)
+		   = encode(sha256('\x0001'::bytea || int4send(2) || '\x6a74'::bytea || int4send(1) || '\x6b'::bytea
+						   || int4send(octet_length(j::text)) || convert_to(j::text, 'UTF8')
+						   || int8send((extract(epoch FROM timestamptz '2026-01-01 00:00:00+00') * 1000000)::bigint)
+						   || '\x00'::bytea || int4send(2) || '\x6e31'::bytea || int8send(7)), 'hex')) AS matching
+  FROM jt;
+-- with a source
+SELECT tieredlog.record_leaf_hash('jt', 'k', '{"x": "\u0003"}', '2026-01-01 00:00:00+00', 'src', 'n1', 7)
+	 = encode(sha256('\x0001'::bytea || int4send(2) || '\x6a74'::bytea || int4send(1) || '\x6b'::bytea
+					 || int4send(octet_length('{"x": "\u0003"}'::jsonb::text)) || convert_to('{"x": "\u0003"}'::jsonb::text, 'UTF8')
+					 || int8send((extract(epoch FROM timestamptz '2026-01-01 00:00:00+00') * 1000000)::bigint)
+					 || '\x01'::bytea || int4send(3) || '\x737263'::bytea
+					 || int4send(2) || '\x6e31'::bytea || int8send(7)), 'hex') AS with_source;
+DROP TABLE jt;
