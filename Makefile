@@ -53,7 +53,7 @@ OBJS = \
 	src/node.o \
 	src/api.o
 # pg_regress tests, in order (run by scripts/test.sh against a temporary server)
-REGRESS = logs append digests tiers errors workers decoder model ledger
+REGRESS = logs append digests tiers errors workers decoder model ledger health
 REGRESS_OPTS = --inputdir=test --outputdir=test/out
 
 PGFILEDESC = "tieredlog - tiered, replicated, append-only keyed logs"
