@@ -176,7 +176,20 @@ cmp_ok(value($m, 'tieredlog_scheduler_last_cycle_budget_used_ratio'), '>', 0, 'a
 my $checks = 0;
 $checks += $_->[1] for @{ $m->{tieredlog_checks_total} // [] };
 cmp_ok($checks, '>', 0, 'tieredlog_checks_total counts them');
+ok($n1->poll_query_until('postgres', q{SELECT count(*) >= 10 FROM tieredlog.check_log WHERE diverged IS NOT NULL}),
+	'the scheduler labelled 10 checks');
 $n1->safe_psql('postgres', q{ALTER SYSTEM SET tieredlog.check_interval = 0; SELECT pg_reload_conf()});
+
+# the model's last evaluation: NaN until train_model() evaluates one, then its held-out scores
+is(value($m, 'tieredlog_model_last_evaluation_timestamp_seconds', state => 'prior'), '0', 'no model evaluated yet');
+is(lc(value($m, 'tieredlog_model_candidate_log_loss') // ''), 'nan', 'so its log-loss is NaN');
+my $trained = $n1->safe_psql('postgres', q{SELECT tieredlog.train_model(1.0, 2, 0)});
+ok($trained ne '', "train_model() evaluated model $trained on the checks so far");
+$m = scrape_until(sub { (value($_[0], 'tieredlog_model_last_evaluation_timestamp_seconds') // 0) > 0 });
+cmp_ok(value($m, 'tieredlog_model_last_evaluation_timestamp_seconds'), '>', 0, 'the evaluation shows in the metrics');
+my $ll = value($m, 'tieredlog_model_candidate_log_loss');
+ok(defined $ll && $ll =~ /^[0-9.e+-]+$/i && $ll >= 0, "with the new model's held-out log-loss ($ll)");
+cmp_ok(value($m, 'tieredlog_model_evaluation_checks'), '>', 0, 'and how many checks it was evaluated on');
 
 # integrity
 is(value($m, 'tieredlog_verify_failed_checks'), '0', 'verify() as the monitoring role finds nothing wrong');
