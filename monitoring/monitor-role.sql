@@ -22,6 +22,8 @@ GRANT SELECT ON tieredlog.health, tieredlog.tiers, tieredlog.segments, tieredlog
                 tieredlog.reconcile_history, tieredlog.check_log, tieredlog.models, tieredlog.conflicts,
                 tieredlog.ledger, tieredlog.ledger_blocks
    TO :"role";
+-- the number of unresolved quarantine entries, without their contents (column privilege)
+GRANT SELECT (quarantine_id, resolved_at) ON tieredlog.quarantine TO :"role";
 -- what those views and status() call (a view's functions are checked against its reader); all
 -- of them only read
 GRANT EXECUTE ON FUNCTION tieredlog.health_checks(), tieredlog.status(), tieredlog.node_hold(), tieredlog.node_name(),
