@@ -201,7 +201,7 @@ for i in 1 2 3; do
 		-c "ALTER SYSTEM RESET tieredlog.check_interval" -c "ALTER SYSTEM RESET tieredlog.adaptive_tiering" \
 		-c "SELECT pg_reload_conf()" >/dev/null
 done
-wait_all "SELECT count(*) = 0 FROM tieredlog.peers WHERE state <> 'streaming' OR lag_seconds > 0"
+wait_all "SELECT count(*) = 0 FROM tieredlog.peers WHERE state <> 'streaming' OR lag_seconds > 5"
 for _ in $(seq 1 150); do	# the three nodes hold as many 'events' (at most 30 s)
 	counts=$(for i in 1 2 3; do on_node "$i" -At -c "SELECT count(*) FROM tieredlog.read('events')"; done | sort -u | wc -l)
 	[ "$counts" = 1 ] && break
