@@ -41,7 +41,7 @@ fi
 TL_PG_ENV=()	# VAR=value that as_pg puts in its command's environment (asan_env fills it)
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}
-TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libipc-run-perl zstd sqlsmith"
+TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libipc-run-perl zstd sqlsmith prometheus-postgres-exporter"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -59,8 +59,20 @@ install_deps() {
 		say "installing ${missing[*]}"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+		case " ${missing[*]} " in *" prometheus-postgres-exporter "*) exporter_service_off ;; esac
 	fi
 	id "$TL_RUN_USER" >/dev/null 2>&1 || as_root useradd --system --create-home "$TL_RUN_USER"
+}
+
+# The exporter package starts its own daemon on :9187 (every interface) where the service manager
+# lets it; TAP 026 runs its own on loopback only. Stop and disable the package's daemon.
+exporter_service_off() {
+	if [ -d /run/systemd/system ]; then
+		as_root systemctl disable --now prometheus-postgres-exporter.service >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/prometheus-postgres-exporter ]; then
+		as_root /etc/init.d/prometheus-postgres-exporter stop >/dev/null 2>&1 || true
+		as_root update-rc.d prometheus-postgres-exporter disable >/dev/null 2>&1 || true
+	fi
 }
 
 # Build (from scratch when the last build used other headers or flags) and install. With

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Install what is needed, build and install tieredlog, start three local nodes as an unprivileged
-# user and show logs, segments, digests, tiers and the worker at work on node1, then replication
-# among the three and reconciliation of history a node never streamed. Safe to run again: it stops
+# Install what is needed, build and install tieredlog, start three local nodes (three tablespaces
+# each: hot, warm, archive) as an unprivileged user and show logs, segments, digests, tiers and the
+# worker at work on node1, then replication among the three and reconciliation of history a node
+# never streamed; then a workload of TL_DEMO_SECONDS (60) on every node with a partition and
+# conflicting writes, printed as it goes (tiers filling, segments moving, lag, conflicts, checks),
+# the conflicts decided by rule and by a person, the scheduler's scores and picks, tamper evidence,
+# a clean verify() and the health view. Safe to run again: it stops
 # and recreates its nodes. The nodes keep running afterwards; `scripts/demo.sh stop` stops them
 # and removes their data.
 #   scripts/demo.sh            (as root, or a user with sudo)
@@ -46,6 +50,20 @@ on_node() {	# on_node <i> <psql args...>
 	shift
 	as_pg psql -X -v ON_ERROR_STOP=1 -h "$DEMO_DIR/node$i" -p $((DEMO_PORT + i - 1)) -U postgres -d postgres "$@"
 }
+
+say "each node gets three tablespaces: hot (tier 0), warm (tier 1) and archive (tier 2)"
+for i in 1 2 3; do
+	for ts in hot warm archive; do
+		as_root mkdir -p "$DEMO_DIR/node$i/tablespaces/$ts"
+		as_root chown "$TL_RUN_USER" "$DEMO_DIR/node$i/tablespaces/$ts"
+	done
+	on_node "$i" -q -c "CREATE EXTENSION IF NOT EXISTS tieredlog" \
+		-c "CREATE TABLESPACE hot LOCATION '$DEMO_DIR/node$i/tablespaces/hot'" \
+		-c "CREATE TABLESPACE warm LOCATION '$DEMO_DIR/node$i/tablespaces/warm'" \
+		-c "CREATE TABLESPACE archive LOCATION '$DEMO_DIR/node$i/tablespaces/archive'" \
+		-c "SELECT tieredlog.set_tier(0, 'hot'), tieredlog.set_tier(1, 'warm'), tieredlog.set_tier(2, 'archive')" >/dev/null
+done
+on_node 1 -c "SELECT tier, tablespace, pg_tablespace_location(oid) AS location FROM tieredlog.tiers JOIN pg_tablespace ON spcname = tablespace ORDER BY tier"
 
 say "running the single-node demo on node1 (scripts/demo.sql)"
 on_node 1 -f - <"$TL_ROOT/scripts/demo.sql"
@@ -108,38 +126,126 @@ wait_all() {
 	say "timed out waiting for: $1"
 	return 1
 }
-say "conflicts: 'tickets' is decided by a person (rule manual), 'prices' by last_writer_wins"
+# One line per node: its tiers, moves, the lag of each peer, conflicts, the scheduler's checks.
+status_line() {	# status_line <i>
+	on_node "$1" -At -c "SELECT format('%s | %s | moves %s | peers %s | conflicts %s by rule, %s pending | checks %s (%s)',
+		tieredlog.node_name(),
+		(SELECT string_agg(format('%s %s seg %s', tablespace, segments, stored_size), ', ' ORDER BY tier) FROM tieredlog.tiers),
+		(SELECT count(*) FROM tieredlog.moves),
+		(SELECT COALESCE(string_agg(peer_name || ' ' || CASE WHEN state = 'streaming' THEN round(COALESCE(lag_seconds, 0)::numeric, 1) || ' s'
+															ELSE state END, ', ' ORDER BY peer_name), '-') FROM tieredlog.peers),
+		(SELECT count(*) FROM tieredlog.conflicts WHERE status = 'resolved_by_rule'),
+		(SELECT count(*) FROM tieredlog.conflicts WHERE status = 'pending'),
+		(SELECT count(*) FROM tieredlog.check_log),
+		(SELECT pg_size_pretty(COALESCE(sum(bytes), 0)) FROM tieredlog.check_log))"
+}
+partition() {	# partition <true|false>: node3 and the other two stop (or resume) streaming from each other
+	local on=$1
+	on_node 3 -q -c "SELECT tieredlog.set_peer_enabled('node1', $on), tieredlog.set_peer_enabled('node2', $on)" >/dev/null
+	on_node 1 -q -c "SELECT tieredlog.set_peer_enabled('node3', $on)" >/dev/null
+	on_node 2 -q -c "SELECT tieredlog.set_peer_enabled('node3', $on)" >/dev/null
+}
+
+SECONDS_TOTAL=${TL_DEMO_SECONDS:-60}
+say "a workload for ${SECONDS_TOTAL} s: every node appends to log 'events' (15-second segments) every second;"
+say "the workers seal each window 5 s after it ends, demote segments nobody touched for 15 s (hot -> warm -> archive),"
+say "and the scheduler checks (segment, peer) pairs every 5 s within its budget. From a third to two thirds of the"
+say "run node3 is cut off from node1 and node2 (a partition), and both sides write the same keys:"
+say "'accounts' (last_writer_wins: decided by the rule) and 'approvals' (manual: waits for a person)"
 for i in 1 2 3; do
-	on_node "$i" -q -c "SELECT tieredlog.create_log('tickets', '1 hour', 'manual'), tieredlog.create_log('prices', '1 hour')" >/dev/null
+	on_node "$i" -q -c "SELECT tieredlog.create_log('events', '15 seconds'), tieredlog.create_log('accounts', '1 hour'),
+			tieredlog.create_log('approvals', '1 hour', 'manual')" \
+		-c "ALTER SYSTEM SET tieredlog.demote_after = '15s'" -c "ALTER SYSTEM SET tieredlog.min_residency = '5s'" \
+		-c "ALTER SYSTEM SET tieredlog.check_interval = '5s'" -c "ALTER SYSTEM SET tieredlog.adaptive_tiering = on" \
+		-c "SELECT pg_reload_conf()" >/dev/null
 done
-on_node 1 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"open\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 10}')" >/dev/null
-wait_all "SELECT count(*) = 1 FROM tieredlog.read('tickets')"
-say "node2 and node3 stop applying each other's records; both change T-1 and p-1 (node1 sees both sides)"
-on_node 2 -q -c "SELECT tieredlog.set_peer_enabled('node3', false)" >/dev/null
-on_node 3 -q -c "SELECT tieredlog.set_peer_enabled('node2', false)" >/dev/null
-on_node 2 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"closed\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 12}')" >/dev/null
-on_node 3 -q -c "SELECT tieredlog.append('tickets', 'T-1', '{\"status\": \"escalated\"}'), tieredlog.append('prices', 'p-1', '{\"eur\": 11}')" >/dev/null
-on_node 2 -q -c "SELECT tieredlog.set_peer_enabled('node3', true)" >/dev/null
-on_node 3 -q -c "SELECT tieredlog.set_peer_enabled('node2', true)" >/dev/null
-wait_all "SELECT count(*) = 3 FROM tieredlog.read('tickets')"
-wait_all "SELECT count(*) = 2 FROM tieredlog.conflicts"
-say "every node found the same two conflicts (node1's first record was seen by both: no conflict with it)"
-on_node 1 -c "SELECT conflict_id, log_name, key, status, rule, winner, loser, reason FROM tieredlog.conflicts ORDER BY log_name"
+on_node 1 -q -c "SELECT tieredlog.append('accounts', 'acct-7', '{\"balance\": 100}'), tieredlog.append('approvals', 'PO-1001', '{\"state\": \"requested\"}')" >/dev/null
+cut_at=$((SECONDS_TOTAL / 3))
+heal_at=$((2 * SECONDS_TOTAL / 3))
+start=$(date +%s)
+next_status=0
+cut=0
+while :; do
+	t=$(($(date +%s) - start))
+	[ "$t" -ge "$SECONDS_TOTAL" ] && break
+	for i in 1 2 3; do
+		on_node "$i" -q -c "SELECT tieredlog.append_many('events', array_agg('node$i-device-' || (g % 20)),
+			array_agg(jsonb_build_object('reading', g, 'at', clock_timestamp())))
+			FROM generate_series(1, 200) g" >/dev/null
+	done
+	if [ "$cut" = 0 ] && [ "$t" -ge "$cut_at" ]; then
+		say "t=${t}s: partition: node3 no longer streams from node1 and node2, nor they from it"
+		partition false
+		on_node 1 -q -c "SELECT tieredlog.append('accounts', 'acct-7', '{\"balance\": 80}'),
+			tieredlog.append('approvals', 'PO-1001', '{\"state\": \"approved\", \"by\": \"alice\"}')" >/dev/null
+		on_node 3 -q -c "SELECT tieredlog.append('accounts', 'acct-7', '{\"balance\": 130}'),
+			tieredlog.append('approvals', 'PO-1001', '{\"state\": \"rejected\", \"by\": \"bob\"}')" >/dev/null
+		say "t=${t}s: node1 sets acct-7 to 80 and approves PO-1001; node3 sets acct-7 to 130 and rejects PO-1001"
+		cut=1
+	fi
+	if [ "$cut" = 1 ] && [ "$t" -ge "$heal_at" ]; then
+		say "t=${t}s: the partition heals: the slots kept the WAL, the apply workers catch up"
+		partition true
+		cut=2
+	fi
+	if [ "$t" -ge "$next_status" ]; then
+		echo "--- t=${t}s"
+		for i in 1 2 3; do status_line "$i"; done
+		next_status=$((t + 10))
+	fi
+	sleep 0.5
+done
+say "the workload stops; the workers go back to the demo's quiet settings (no automatic moves or checks)"
 for i in 1 2 3; do
-	on_node "$i" -c "SELECT tieredlog.node_name() AS node,
-		(SELECT payload FROM tieredlog.latest('prices', 'p-1')) AS latest_price,
-		(SELECT payload FROM tieredlog.latest('tickets', 'T-1')) AS latest_ticket_provisional,
-		(SELECT conflicts_pending FROM tieredlog.status()) AS pending"
+	on_node "$i" -q -c "ALTER SYSTEM RESET tieredlog.demote_after" -c "ALTER SYSTEM RESET tieredlog.min_residency" \
+		-c "ALTER SYSTEM RESET tieredlog.check_interval" -c "ALTER SYSTEM RESET tieredlog.adaptive_tiering" \
+		-c "SELECT pg_reload_conf()" >/dev/null
 done
-say "a person on node1 decides for node3's 'escalated': the decision is a new record that reaches every node"
-on_node 1 -c "SELECT tieredlog.resolve_conflict(conflict_id, CASE WHEN winner LIKE 'node3:%' THEN winner ELSE loser END) AS decision_record
-	FROM tieredlog.conflicts WHERE log_name = 'tickets'"
-wait_all "SELECT count(*) = 4 FROM tieredlog.read('tickets')"
+wait_all "SELECT count(*) = 0 FROM tieredlog.peers WHERE state <> 'streaming' OR lag_seconds > 5"
+for _ in $(seq 1 150); do	# the three nodes hold as many 'events' (at most 30 s)
+	counts=$(for i in 1 2 3; do on_node "$i" -At -c "SELECT count(*) FROM tieredlog.read('events')"; done | sort -u | wc -l)
+	[ "$counts" = 1 ] && break
+	sleep 0.2
+done
+wait_all "SELECT count(*) = 2 FROM tieredlog.conflicts WHERE log_name IN ('accounts', 'approvals')"
+sleep 2
+echo "--- after the workload"
+for i in 1 2 3; do status_line "$i"; done
+say "segments of 'events' on node1: sealed windows went down the tiers, the newest are still hot"
+on_node 1 -c "SELECT range_start::time AS window, state, tier, tablespace, records, stored_size, moved_at::time(0) AS moved
+	FROM tieredlog.segments WHERE log_name = 'events' ORDER BY range_start" \
+	-c "SELECT from_tier, to_tier, count(*) AS moves, pg_size_pretty(sum(bytes_before)) AS before, pg_size_pretty(sum(bytes_after)) AS after
+	FROM tieredlog.moves GROUP BY 1, 2 ORDER BY 1, 2"
+say "every node holds the same 'events': same records, same digests"
+for i in 1 2 3; do
+	on_node "$i" -At -c "SELECT tieredlog.node_name() || ': ' || count(*) || ' records, digests md5 ' ||
+		(SELECT md5(string_agg(range_start || '=' || digest, ',' ORDER BY range_start)) FROM tieredlog.segments WHERE log_name = 'events')
+		FROM tieredlog.read('events')"
+done
+
+say "the conflicts of the partition, the same on every node: acct-7 decided by the rule, PO-1001 waits for a person"
+on_node 1 -c "SELECT conflict_id, log_name, key, status, rule, winner, loser, reason FROM tieredlog.conflicts
+	WHERE log_name IN ('accounts', 'approvals') ORDER BY log_name"
+for i in 1 2 3; do
+	on_node "$i" -At -c "SELECT tieredlog.node_name() || ': acct-7 ' || (SELECT payload FROM tieredlog.latest('accounts', 'acct-7'))
+		|| ', PO-1001 (provisional) ' || (SELECT payload FROM tieredlog.latest('approvals', 'PO-1001'))
+		|| ', pending ' || (SELECT conflicts_pending FROM tieredlog.status())"
+done
+say "what node2's health says meanwhile (tieredlog.health)"
+on_node 2 -c "SELECT check_name, object, status, reason FROM tieredlog.health WHERE check_name IN ('conflicts', 'peer', 'worker')"
+say "a person on node2 decides for alice's approval: the decision is a new record that reaches every node"
+on_node 2 -c "SELECT tieredlog.resolve_conflict(conflict_id, CASE WHEN winner LIKE 'node1:%' THEN winner ELSE loser END) AS decision_record
+	FROM tieredlog.conflicts WHERE log_name = 'approvals' AND status = 'pending'"
 wait_all "SELECT conflicts_pending = 0 FROM tieredlog.status()"
 for i in 1 2 3; do
-	on_node "$i" -c "SELECT tieredlog.node_name() AS node, (SELECT payload FROM tieredlog.latest('tickets', 'T-1')) AS latest_ticket,
-		(SELECT status || ': ' || reason FROM tieredlog.conflicts WHERE log_name = 'tickets') AS conflict"
+	on_node "$i" -At -c "SELECT tieredlog.node_name() || ': PO-1001 ' || (SELECT payload FROM tieredlog.latest('approvals', 'PO-1001'))
+		|| ' (' || (SELECT status || ' by ' || resolved_by FROM tieredlog.conflicts WHERE log_name = 'approvals') || ')'"
 done
+
+say "reconciliations the scheduler ran during the workload, with the bytes they moved (tieredlog.check_log)"
+on_node 1 -c "SELECT peer_name, reason, count(*) AS checks, count(*) FILTER (WHERE diverged) AS diverged,
+	sum(records_moved) AS records_moved, pg_size_pretty(sum(bytes)) AS bytes FROM tieredlog.check_log
+	GROUP BY 1, 2 ORDER BY 1, 2"
 
 say "the scheduler: which (segment, peer) checks it would run now, by predicted risk per cost (tieredlog.schedule),"
 say "and what it has checked on its own so far (tieredlog.check_log, every tieredlog.check_interval)"
@@ -175,9 +281,21 @@ on_node 2 -c "SELECT (\$\$$proof\$\$::jsonb)->>'leaf_index' AS leaf, (\$\$$proof
 	tieredlog.check_inclusion(\$\$$proof\$\$, s.seal_root) AS proven_against_node2s_root
 	FROM tieredlog.segments s WHERE s.log_name = 'orders' AND s.range_start = ((\$\$$proof\$\$::jsonb)->>'range_start')::timestamptz"
 
+say "a clean verify() on every node: the ledger chain and every seal recomputed from the rows"
+for i in 1 2 3; do
+	on_node "$i" -At -c "SELECT tieredlog.node_name() || ': ' || count(*) || ' checks, ' || count(*) FILTER (WHERE NOT ok) || ' failed'
+		FROM tieredlog.verify()"
+done
+say "the operator's first query, on every node: SELECT * FROM tieredlog.health WHERE status <> 'OK' (nothing: all OK)"
+for i in 1 2 3; do
+	on_node "$i" -At -c "SELECT tieredlog.node_name() || ': ' || count(*) || ' checks, ' ||
+		COALESCE(string_agg(check_name || ' ' || status || ': ' || reason, '; ') FILTER (WHERE status <> 'OK'), 'all OK')
+		FROM tieredlog.health"
+done
+
 say "peers of node1 (tieredlog.peers), its slots (tieredlog.slots) and status()"
 on_node 1 -c "SELECT peer_name, state, slot_name, lag_bytes, lag_seconds, records_applied, last_error FROM tieredlog.peers" \
-	-c "SELECT slot_name, active, wal_status, retained_bytes FROM tieredlog.slots" \
+	-c "SELECT slot_name, active, wal_status, retained_bytes, retained_size FROM tieredlog.slots" \
 	-c "SELECT node_name, logs, segments, worker_state, tasks_failed FROM tieredlog.status()"
 
 say "the nodes keep running: psql -h $DEMO_DIR/node1 -p $DEMO_PORT -U postgres (node2, node3: ports $((DEMO_PORT + 1)), $((DEMO_PORT + 2)))"

@@ -27,7 +27,7 @@ if [ "${TL_SKIP_BUILD:-0}" != 1 ]; then	# TL_SKIP_BUILD=1: test what is installe
 	build_install
 fi
 fresh_dir "$WORK"
-as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$WORK/"
+as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$TL_ROOT/monitoring" "$TL_ROOT/META.json" "$TL_ROOT/tieredlog.control" "$WORK/"
 tieredlog_conf | grep '^output_plugin_libraries' | as_root tee -a "$WORK/regress.conf" >/dev/null || true
 as_root chown -R "$TL_RUN_USER" "$WORK"
 if [ "$TL_ASAN" = 1 ]; then

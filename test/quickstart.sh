@@ -19,11 +19,11 @@ check() {	# check <description> <command...>
 
 PART=${TL_QUICKSTART_PART:-replication}
 [ "${1:-}" = --full ] && PART=all
-PORT=55460
+PORT=${TL_QUICKSTART_PORT:-55460}	# TL_QUICKSTART_PORT, _DIR: run beside another copy of this test
 TOP=$(as_root mktemp -d "/var/tmp/tieredlog quickstart.XXXXXX")
 CLONE="$TOP/my clone/tieredlog"
-DEMO_DIR=/var/tmp/tieredlog-quickstart-demo
-LOG=/var/tmp/tieredlog-quickstart.log
+DEMO_DIR=${TL_QUICKSTART_DIR:-/var/tmp/tieredlog-quickstart}-demo
+LOG=${TL_QUICKSTART_DIR:-/var/tmp/tieredlog-quickstart}.log
 
 cleanup() {
 	TL_DEMO_DIR=$DEMO_DIR TL_DEMO_PORT=$PORT "$CLONE/scripts/demo.sh" stop >/dev/null 2>&1 || true

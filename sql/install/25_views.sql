@@ -11,7 +11,8 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
 	   COALESCE(k.conflicts, 0)::bigint AS conflicts,
 	   -- until the prediction model exists: the observed share of the segment's records in conflict
 	   CASE WHEN COALESCE(d.records, 0) = 0 THEN 0
-			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score
+			ELSE least(1.0, 2.0 * COALESCE(k.conflicts, 0) / d.records)::float8 END AS conflict_score,
+	   pg_catalog.pg_size_pretty(tieredlog.segment_stored_bytes(s.segment_id)) AS stored_size
   FROM tieredlog.segment s
   JOIN tieredlog.log l USING (log_id)
   JOIN (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
@@ -27,7 +28,9 @@ SELECT t.tier, t.tablespace,
 	   count(s.segment_id)::bigint AS segments,
 	   COALESCE(sum(s.records), 0)::bigint AS records,
 	   COALESCE(sum(s.logical_bytes), 0)::bigint AS logical_bytes,
-	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes
+	   COALESCE(sum(s.stored_bytes), 0)::bigint AS stored_bytes,
+	   pg_catalog.pg_size_pretty(COALESCE(sum(s.logical_bytes), 0)) AS logical_size,
+	   pg_catalog.pg_size_pretty(COALESCE(sum(s.stored_bytes), 0)) AS stored_size
   FROM (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
 		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t
   LEFT JOIN tieredlog.segments s USING (tier)

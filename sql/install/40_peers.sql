@@ -39,7 +39,8 @@ SELECT gap_id, peer_name, from_ts, to_ts, reason, detected_at, closed_at
 CREATE VIEW tieredlog.slots AS
 SELECT s.slot_name, s.active, s.active_pid, s.wal_status, s.safe_wal_size,
 	   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint AS retained_bytes,
-	   s.confirmed_flush_lsn
+	   s.confirmed_flush_lsn,
+	   pg_catalog.pg_size_pretty(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)) AS retained_size
   FROM pg_catalog.pg_replication_slots s
  WHERE s.plugin = 'tieredlog' AND s.database = current_database();
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.peer_id_seq', '');

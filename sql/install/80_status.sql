@@ -1,6 +1,6 @@
 -- ---- sql/install/80_status.sql: status()
--- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
--- add pending checks and conflicts.
+-- One row: this node, its tiers, its worker, its peers and what waits for attention. As the
+-- extension's owner (counts and states only): a reader granted EXECUTE on it needs nothing else.
 CREATE FUNCTION tieredlog.status(
 	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
 	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
@@ -10,7 +10,7 @@ CREATE FUNCTION tieredlog.status(
 	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
 	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
 	OUT conflicts_pending bigint)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT tieredlog.node_name(),

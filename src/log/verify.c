@@ -525,7 +525,7 @@ verify_seals(VerifyOut *out, const TlLog *only)
 Datum
 tieredlog_verify(PG_FUNCTION_ARGS)
 {
-	int			guc_level;
+	TlAsOwner	save;
 	VerifyOut	out;
 	TlLog		log;
 	bool		one_log = !PG_ARGISNULL(0);
@@ -544,7 +544,11 @@ tieredlog_verify(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	out.failures = 0;
-	guc_level = tl_spi_connect();
+	/*
+	 * As the extension's owner (with the pinned path): the ledger and segment tables are its own,
+	 * and a reader granted EXECUTE on verify() (README, Privileges) may not read them itself.
+	 */
+	tl_become_owner(&save);
 	tl_sha_open(&sha);
 	nblocks = verify_chain(&out, &sha, &blocks);
 	verify_entries_have_blocks(&out);
@@ -552,6 +556,6 @@ tieredlog_verify(PG_FUNCTION_ARGS)
 		verify_digests(&out, PG_GETARG_JSONB_P(1), blocks, nblocks);
 	tl_sha_close(&sha);
 	verify_seals(&out, one_log ? &log : NULL);
-	tl_spi_finish(guc_level);
+	tl_restore_user(&save);
 	return (Datum) 0;
 }
