@@ -733,12 +733,31 @@ typedef struct RowBuilder
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
 } RowBuilder;
 
+/*
+ * A JSON string as escape_json prints it. Most strings need no escaping (no control character,
+ * quote or backslash): those are copied in one piece.
+ */
 static void
 text_json_string(RowBuilder *b, const char *s, int len)
 {
-	resetStringInfo(&b->scratch);
-	appendBinaryStringInfo(&b->scratch, s, len);
-	escape_json(&b->text, b->scratch.data);
+	for (int i = 0; i < len; i++)
+	{
+		uint8		c = (uint8) s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+		{
+			resetStringInfo(&b->scratch);
+			appendBinaryStringInfo(&b->scratch, s, len);
+			escape_json(&b->text, b->scratch.data);
+			return;
+		}
+	}
+	enlargeStringInfo(&b->text, len + 2);
+	b->text.data[b->text.len++] = '"';
+	memcpy(b->text.data + b->text.len, s, len);
+	b->text.len += len;
+	b->text.data[b->text.len++] = '"';
+	b->text.data[b->text.len] = '\0';
 }
 
 static void
@@ -942,6 +961,94 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 	return paths;
 }
 
+/* ---- key filters ------------------------------------------------------------------------- */
+
+static inline void
+key_hashes(const char *key, int keylen, uint64 *h1, uint64 *h2)
+{
+	XXH128_hash_t h = XXH3_128bits(key, keylen);
+
+	*h1 = h.low64;
+	*h2 = h.high64 | 1;
+}
+
+/*
+ * The Bloom filter of a frame's keys: `items` are the frame's n keys sorted (write_dict sorted
+ * them), ndistinct of them distinct. TL_KEY_FILTER_BITS_PER_KEY bits per distinct key and
+ * TL_KEY_FILTER_HASHES hash functions: about 0.05% false positives.
+ */
+static bytea *
+build_key_filter(const DictItem *items, int n, int ndistinct)
+{
+	uint64		nbits = (uint64) ndistinct * TL_KEY_FILTER_BITS_PER_KEY;
+	int			nbytes;
+	bytea	   *f;
+	uint8	   *bits;
+
+	nbits = Max(64, (nbits + 63) & ~(uint64) 63);
+	nbytes = (int) Min(nbits / 8, (uint64) TL_KEY_FILTER_MAX_BYTES);
+	nbits = (uint64) nbytes * 8;
+	f = palloc0(VARHDRSZ + 2 + nbytes);
+	SET_VARSIZE(f, VARHDRSZ + 2 + nbytes);
+	((uint8 *) VARDATA(f))[0] = TL_KEY_FILTER_VERSION;
+	((uint8 *) VARDATA(f))[1] = TL_KEY_FILTER_HASHES;
+	bits = (uint8 *) VARDATA(f) + 2;
+	for (int i = 0; i < n; i++)
+	{
+		uint64		h1;
+		uint64		h2;
+
+		if (i > 0 && cmp_bytes(items[i - 1].s, items[i - 1].len, items[i].s, items[i].len) == 0)
+			continue;
+		key_hashes(items[i].s, items[i].len, &h1, &h2);
+		for (int k = 0; k < TL_KEY_FILTER_HASHES; k++)
+		{
+			uint64		bit = (h1 + (uint64) k * h2) % nbits;
+
+			bits[bit >> 3] |= (uint8) (1 << (bit & 7));
+		}
+	}
+	return f;
+}
+
+/*
+ * May the frame whose directory holds `filter` hold `key`? False means certainly not. A filter
+ * that does not have the layout above is corrupt (ERRCODE_DATA_CORRUPTED, naming the frame).
+ */
+bool
+tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 segment_id,
+					   int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	const uint8 *p = (const uint8 *) VARDATA_ANY(filter);
+	Size		len = VARSIZE_ANY_EXHDR(filter);
+	Size		nbytes;
+	uint64		nbits;
+	int			nhashes;
+	uint64		h1;
+	uint64		h2;
+
+	if (len < 2 || p[0] != TL_KEY_FILTER_VERSION)
+		corrupt(&r, "key filter has an unknown version");
+	nhashes = p[1];
+	nbytes = len - 2;
+	if (nhashes < 1 || nhashes > TL_KEY_FILTER_MAX_HASHES)
+		corrupt(&r, "key filter has an invalid number of hash functions");
+	if (nbytes < 8 || nbytes % 8 != 0 || nbytes > TL_KEY_FILTER_MAX_BYTES)
+		corrupt(&r, "key filter has an invalid size");
+	nbits = (uint64) nbytes * 8;
+	p += 2;
+	key_hashes(key, keylen, &h1, &h2);
+	for (int k = 0; k < nhashes; k++)
+	{
+		uint64		bit = (h1 + (uint64) k * h2) % nbits;
+
+		if (!(p[bit >> 3] & (1 << (bit & 7))))
+			return false;
+	}
+	return true;
+}
+
 /* ---- frames ------------------------------------------------------------------------------ */
 
 int
@@ -1003,6 +1110,7 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 	write_dict(raw, items, n, true, 0, ids, &nkeys);
 	meta->min_key = cstring_to_text_with_len(items[0].s, items[0].len);
 	meta->max_key = cstring_to_text_with_len(items[n - 1].s, items[n - 1].len);
+	meta->key_filter = build_key_filter(items, n, nkeys);
 	for (int i = 0; i < n; i++)
 		put_varint(raw, ids[i]);
 
@@ -1148,43 +1256,75 @@ tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id
 	return out;
 }
 
-static text **
-read_key_column(Reader *r, int n)
+/*
+ * Skip row `row`'s payload values: advance every path's value streams past them, without
+ * rebuilding anything (a row the reader does not want).
+ */
+static void
+skip_row(DecPath *paths, int npaths, int row)
 {
-	int			nkeys;
-	DictEntry  *keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
-	text	  **out = palloc(sizeof(text *) * n);
-	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
+	for (int i = 0; i < npaths; i++)
+	{
+		DecPath    *p = &paths[i];
+		int			len;
 
-	if (nkeys < 1)
-		corrupt(r, "no key");
-
-	for (int i = 0; i < nkeys; i++)
-		dict[i] = cstring_to_text_with_len(keys[i].s, keys[i].len);
-	for (int i = 0; i < n; i++)
-		out[i] = dict[get_count(r, nkeys - 1, "key index out of range")];
-	return out;
+		switch (p->tags[row])
+		{
+			case TAG_INT:
+				(void) get_varint(&p->ints);
+				break;
+			case TAG_NUM:
+			case TAG_STR:
+			case TAG_JSON:
+				(void) get_bytes(&p->strs, &len);
+				break;
+			case TAG_HEX:
+				len = get_count(&p->strs, INT_MAX / 2, "hex length");
+				if (len > p->strs.end - p->strs.p)
+					corrupt(&p->strs, "hex value runs past the end of the frame");
+				p->strs.p += len;
+				break;
+			case TAG_UUID:
+				if (16 > p->strs.end - p->strs.p)
+					corrupt(&p->strs, "hex value runs past the end of the frame");
+				p->strs.p += 16;
+				break;
+			default:
+				break;
+		}
+	}
 }
 
 /*
  * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
- * expect_nrows unless that is negative.
+ * expect_nrows unless that is negative. With `want`, only the rows it wants are rebuilt and
+ * returned (*nrows is then their count, and *first_ts / *last_ts the frame's own bounds, for the
+ * directory check); every row's timestamp, origin, seq and key index is still read and checked.
  */
 static TlArchiveRow *
-decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows)
+decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFrameWant *want,
+		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts)
 {
 	TlArchiveRow *rows;
 	int			n;
 	int			norigins;
 	int			nsources;
+	int			nkeys;
 	DictEntry  *origins;
 	DictEntry  *sources;
-	int		   *origin_ids;
+	DictEntry  *keys;
+	text	  **key_text;
+	text	  **source_text;
+	int		   *key_ids;
+	int			want_key = -1;
+	bool	   *wanted;
+	int			nwanted = 0;
+	int64		last_seq_1 = 0;
 	int64	   *last_seq;
-	text	  **keys;
 	DecPath    *paths;
 	int			npaths;
 	RowBuilder	builder;
+	int			out;
 
 	r->p = (const uint8 *) raw;
 	r->end = r->p + raw_len;
@@ -1194,7 +1334,8 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 	n = get_count(r, TL_FRAME_MAX_ROWS, "row count");
 	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
 		corrupt(r, "row count does not match the frame directory");
-	rows = palloc0(sizeof(TlArchiveRow) * n);
+	rows = palloc(sizeof(TlArchiveRow) * n);
+	wanted = palloc(sizeof(bool) * n);
 
 	/* timestamps: sorted (non-negative deltas), each one a valid timestamptz */
 	rows[0].ts = unzigzag(get_varint(r));
@@ -1209,40 +1350,107 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 		}
 		if (!IS_VALID_TIMESTAMP(rows[i].ts))
 			corrupt(r, "timestamp out of range");
+		wanted[i] = want == NULL || (rows[i].ts >= want->from_ts && rows[i].ts < want->to_ts);
 	}
+	if (first_ts)
+		*first_ts = rows[0].ts;
+	if (last_ts)
+		*last_ts = rows[n - 1].ts;
 
 	origins = read_dict(r, false, DICT_NAMES, n, &norigins);
 	if (norigins < 1)
 		corrupt(r, "no origin");
-	origin_ids = palloc0(sizeof(int) * n);
 	if (norigins > 1)
+	{
+		int		   *origin_ids = palloc(sizeof(int) * n);
+
+		last_seq = palloc0(sizeof(int64) * norigins);
 		for (int i = 0; i < n; i++)
 			origin_ids[i] = get_count(r, norigins - 1, "origin index out of range");
-	last_seq = palloc0(sizeof(int64) * norigins);
-	for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++)
+		{
+			int			o = origin_ids[i];
+
+			rows[i].origin = origins[o].s;
+			if (pg_add_s64_overflow(last_seq[o], unzigzag(get_varint(r)), &rows[i].seq))
+				corrupt(r, "seq delta overflows");
+			last_seq[o] = rows[i].seq;
+		}
+	}
+	else
 	{
-		rows[i].origin = origins[origin_ids[i]].s;
-		if (pg_add_s64_overflow(last_seq[origin_ids[i]], unzigzag(get_varint(r)), &rows[i].seq))
-			corrupt(r, "seq delta overflows");
-		last_seq[origin_ids[i]] = rows[i].seq;
+		for (int i = 0; i < n; i++)
+		{
+			rows[i].origin = origins[0].s;
+			if (pg_add_s64_overflow(last_seq_1, unzigzag(get_varint(r)), &rows[i].seq))
+				corrupt(r, "seq delta overflows");
+			last_seq_1 = rows[i].seq;
+		}
 	}
 
-	keys = read_key_column(r, n);
+	/* keys: a text per distinct key, made when a wanted row first uses it */
+	keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
+	if (nkeys < 1)
+		corrupt(r, "no key");
+	if (want && want->key)
+	{
+		const char *k = VARDATA_ANY(want->key);
+		int			klen = VARSIZE_ANY_EXHDR(want->key);
+
+		for (int i = 0; i < nkeys && want_key < 0; i++)
+			if (keys[i].len == klen && memcmp(keys[i].s, k, klen) == 0)
+				want_key = i;
+	}
+	key_text = palloc0(sizeof(text *) * nkeys);
+	key_ids = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		key_ids[i] = get_count(r, nkeys - 1, "key index out of range");
+		if (want && want->key && key_ids[i] != want_key)
+			wanted[i] = false;
+		if (wanted[i])
+			nwanted++;
+	}
+
 	sources = read_dict(r, false, DICT_NAMES, n, &nsources);
+	source_text = palloc0(sizeof(text *) * (nsources + 1));
 	for (int i = 0; i < n; i++)
 	{
 		int			s = get_count(r, nsources, "source index out of range");
 
-		rows[i].key = keys[i];
-		rows[i].source = s == 0 ? NULL : cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
+		if (!wanted[i])
+			continue;
+		if (key_text[key_ids[i]] == NULL)
+			key_text[key_ids[i]] = cstring_to_text_with_len(keys[key_ids[i]].s, keys[key_ids[i]].len);
+		rows[i].key = key_text[key_ids[i]];
+		if (s > 0 && source_text[s] == NULL)
+			source_text[s] = cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
+		rows[i].source = s == 0 ? NULL : source_text[s];
 	}
 
+	*nrows = 0;
+	if (nwanted == 0)
+		return rows;
 	paths = read_paths(r, n, &npaths);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
+	out = 0;
 	for (int i = 0; i < n; i++)
+	{
+		if (!wanted[i])
+		{
+			skip_row(paths, npaths, i);
+			continue;
+		}
 		rebuild_row(paths, i, &builder, &rows[i]);
-	*nrows = n;
+		if (out != i)
+			rows[out] = rows[i];
+		out++;
+		/* rows after the last wanted one need not be read at all */
+		if (out == nwanted)
+			break;
+	}
+	*nrows = out;
 	return rows;
 }
 
@@ -1253,15 +1461,29 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 TlArchiveRow *
 tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
 {
+	int			n;
+
+	return tl_frame_decode_want(data, meta, segment_id, frame_no, NULL, &n);
+}
+
+/*
+ * Decode the rows of a frame that `want` wants (all of them when it is NULL), in frame order;
+ * *nrows is set to their count. The same checks as tl_frame_decode.
+ */
+TlArchiveRow *
+tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
+					 const TlFrameWant *want, int *nrows)
+{
 	Reader		r = {NULL, NULL, segment_id, frame_no};
 	char	   *raw = decompress(data, meta, &r);
 	TlArchiveRow *rows;
-	int			n;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
 
-	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, &n);
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts);
 	if (raw != raw_buf)
 		pfree(raw);
-	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
+	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;
 }
@@ -1275,5 +1497,14 @@ tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, nrows);
+	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL);
+}
+
+/* The same, rebuilding only the rows `want` wants (tieredlog._frame_decode_key). */
+TlArchiveRow *
+tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, int *nrows)
+{
+	Reader		r = {NULL, NULL, 0, 0};
+
+	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL);
 }
