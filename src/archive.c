@@ -609,27 +609,73 @@ hex_from_bytes(const uint8 *in, int nbytes, char *out)
  * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
  * parsed value.
  */
+/*
+ * Is t (len bytes) in the form numeric_out prints a finite number in: an optional minus sign, an
+ * integer part without leading zeros, optionally a point and at least one digit; no exponent, and
+ * no minus sign before a zero (numeric_out prints zero unsigned)?
+ */
+static bool
+is_canonical_number(const char *t, int len)
+{
+	int			i = 0;
+	int			int_start;
+	bool		nonzero = false;
+
+	if (i < len && t[i] == '-')
+		i++;
+	int_start = i;
+	while (i < len && t[i] >= '0' && t[i] <= '9')
+		nonzero |= t[i++] != '0';
+	if (i == int_start || (t[int_start] == '0' && i - int_start > 1))
+		return false;
+	if (i < len)
+	{
+		int			frac_start;
+
+		if (t[i++] != '.')
+			return false;
+		frac_start = i;
+		while (i < len && t[i] >= '0' && t[i] <= '9')
+			nonzero |= t[i++] != '0';
+		if (i == frac_start || i != len)
+			return false;
+	}
+	return t[0] != '-' || nonzero;
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value. Text of that form parses to a number numeric_out prints the same way (digits,
+ * point and scale are kept as written), so the form is checked instead of printing the number
+ * back.
+ */
 static Numeric
 decode_number(Reader *r, const char *s, int len)
 {
 	char	   *t;
 	Numeric		n;
-	char	   *back;
 
 	if (memchr(s, '\0', len) != NULL)
 		corrupt(r, "number text contains a NUL byte");
 	/* numeric has at most 131072 digits before the point and 16383 after it */
 	if (len == 0 || len > 256 * 1024)
 		corrupt(r, "number text is empty or longer than any numeric");
+	if (!is_canonical_number(s, len))
+	{
+		const char *u = s + (len > 0 && (s[0] == '-' || s[0] == '+'));
+		int			ulen = len - (int) (u - s);
+
+		if ((ulen >= 3 && pg_strncasecmp(u, "nan", 3) == 0) ||
+			(ulen >= 3 && pg_strncasecmp(u, "inf", 3) == 0))
+			corrupt(r, "number is not finite");
+		corrupt(r, "number text is not in its canonical form");
+	}
 	t = pnstrdup(s, len);
 	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
 											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	if (numeric_is_nan(n) || numeric_is_inf(n))
 		corrupt(r, "number is not finite");
-	back = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
-	if (strcmp(back, t) != 0)
-		corrupt(r, "number text is not in its canonical form");
-	pfree(back);
 	pfree(t);
 	return n;
 }
@@ -728,7 +774,7 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
  */
 typedef struct RowBuilder
 {
-	JsonbParseState *st;
+	StringInfoData bin;			/* the payload's jsonb, varlena header first */
 	StringInfoData text;		/* the payload's canonical text */
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
 } RowBuilder;
@@ -760,102 +806,174 @@ text_json_string(RowBuilder *b, const char *s, int len)
 	b->text.data[b->text.len] = '\0';
 }
 
-static void
-text_scalar(RowBuilder *b, uint8 tag, const JsonbValue *v, const char *num_text, int num_len)
+/*
+ * The jsonb is written straight in its binary form (as convertToJsonb lays it out: a container
+ * header, the keys' JEntries then the values', every JB_OFFSET_STRIDE'th JEntry an offset, numbers
+ * and containers aligned to 4 bytes with the padding counted in their length), not through
+ * pushJsonbValue: the decoder already has each object's keys sorted and unique, as jsonb stores
+ * them, so building a JsonbValue tree, sorting it and converting it again would only cost time.
+ */
+static int
+bin_pad(StringInfo b)
 {
-	switch (tag)
+	int			pad = INTALIGN(b->len) - b->len;
+
+	if (pad > 0)
 	{
-		case TAG_NULL:
-			appendStringInfoString(&b->text, "null");
-			break;
-		case TAG_TRUE:
-			appendStringInfoString(&b->text, "true");
-			break;
-		case TAG_FALSE:
-			appendStringInfoString(&b->text, "false");
-			break;
-		case TAG_INT:
-		case TAG_NUM:
-			/* the encoder stored numeric_out's text, or an integer numeric_out prints as such */
-			appendBinaryStringInfo(&b->text, num_text, num_len);
-			break;
-		case TAG_STR:
-		case TAG_HEX:
-		case TAG_UUID:
-			text_json_string(b, v->val.string.val, v->val.string.len);
-			break;
-		case TAG_JSON:
-			(void) JsonbToCString(&b->text, v->val.binary.data, v->val.binary.len);
-			break;
+		enlargeStringInfo(b, pad);
+		memset(b->data + b->len, 0, pad);
+		b->len += pad;
 	}
+	return pad;
 }
 
-static void
+/* A number's bytes into the binary form; returns its JEntry. */
+static uint32
+bin_numeric(StringInfo b, Numeric n)
+{
+	int			pad = bin_pad(b);
+	int			len = VARSIZE_ANY(n);
+
+	appendBinaryStringInfo(b, (const char *) n, len);
+	return JENTRY_ISNUMERIC | (pad + len);
+}
+
+/* A value (any tag but TAG_OBJECT and TAG_ABSENT): its bytes and its text; returns its JEntry. */
+static uint32
 rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 {
 	JsonbValue	v;
 	char		digits[MAXINT8LEN + 1];
-	const char *num_text = NULL;
-	int			num_len = 0;
+	int			len;
+	const char *s;
 
-	if (tag == TAG_INT)
+	switch (tag)
 	{
-		int64		i = unzigzag(get_varint(&c->ints));
+		case TAG_NULL:
+			appendBinaryStringInfo(&b->text, "null", 4);
+			return JENTRY_ISNULL;
+		case TAG_TRUE:
+			appendBinaryStringInfo(&b->text, "true", 4);
+			return JENTRY_ISBOOL_TRUE;
+		case TAG_FALSE:
+			appendBinaryStringInfo(&b->text, "false", 5);
+			return JENTRY_ISBOOL_FALSE;
+		case TAG_INT:
+			{
+				int64		i = unzigzag(get_varint(&c->ints));
 
-		num_len = pg_lltoa(i, digits);
-		num_text = digits;
-		v.type = jbvNumeric;
-		v.val.numeric = int64_to_numeric(i);
+				len = pg_lltoa(i, digits);
+				appendBinaryStringInfo(&b->text, digits, len);
+				return bin_numeric(&b->bin, int64_to_numeric(i));
+			}
+		case TAG_NUM:
+			{
+				Numeric		n;
+
+				s = get_bytes(&c->strs, &len);
+				n = decode_number(&c->strs, s, len);
+				/* the encoder stored numeric_out's text; decode_number checked it is */
+				appendBinaryStringInfo(&b->text, s, len);
+				return bin_numeric(&b->bin, n);
+			}
+		case TAG_JSON:
+			{
+				int			pad;
+
+				scalar_value(c, tag, &v);
+				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
+				pad = bin_pad(&b->bin);
+				appendBinaryStringInfo(&b->bin, (const char *) v.val.binary.data, v.val.binary.len);
+				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
+			}
+		default:
+			/* strings (TAG_STR, TAG_HEX, TAG_UUID); scalar_value refuses unknown tags */
+			scalar_value(c, tag, &v);
+			text_json_string(b, v.val.string.val, v.val.string.len);
+			appendBinaryStringInfo(&b->bin, v.val.string.val, v.val.string.len);
+			return JENTRY_ISSTRING | v.val.string.len;
 	}
-	else if (tag == TAG_NUM)
-	{
-		num_text = get_bytes(&c->strs, &num_len);
-		v.type = jbvNumeric;
-		v.val.numeric = decode_number(&c->strs, num_text, num_len);
-	}
-	else
-		scalar_value(c, tag, &v);
-	pushJsonbValue(&b->st, WJB_VALUE, &v);
-	text_scalar(b, tag, &v, num_text, num_len);
 }
 
-/* Returns what pushJsonbValue returns at the object's end (the finished value at the root). */
-static JsonbValue *
+/* Store a JEntry of an object under construction (every JB_OFFSET_STRIDE'th as an offset). */
+static inline void
+bin_jentry(StringInfo b, int jentry_at, int idx, uint32 meta, int *totallen)
+{
+	*totallen += JBE_OFFLENFLD(meta);
+	if (*totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	if (idx % JB_OFFSET_STRIDE == 0)
+		meta = (meta & JENTRY_TYPEMASK) | *totallen | JENTRY_HAS_OFF;
+	memcpy(b->data + jentry_at + idx * sizeof(JEntry), &meta, sizeof(JEntry));
+}
+
+/* Object `path` of row `row`: its bytes into b->bin and its text into b->text; returns its JEntry. */
+static uint32
 rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 {
 	DecPath    *p = &paths[path];
-	bool		first = true;
-	JsonbValue *res;
+	StringInfo	bin = &b->bin;
+	int			base = bin->len;
+	int			npairs = 0;
+	int			jentry_at;
+	int			idx = 0;
+	int			totallen = 0;
+	uint32		header;
 
 	/* read_paths bounds the depth; the stack may still be smaller than that */
 	check_stack_depth();
-	pushJsonbValue(&b->st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < p->nchildren; i++)
+		if (paths[p->children[i]].tags[row] != TAG_ABSENT)
+			npairs++;
+	bin_pad(bin);
+	header = (uint32) npairs | JB_FOBJECT;
+	appendBinaryStringInfo(bin, (const char *) &header, sizeof(uint32));
+	enlargeStringInfo(bin, sizeof(JEntry) * npairs * 2);
+	jentry_at = bin->len;
+	bin->len += sizeof(JEntry) * npairs * 2;
+
+	/* the keys, in jsonb order (children are sorted so) */
+	for (int i = 0; i < p->nchildren; i++)
+	{
+		DecPath    *c = &paths[p->children[i]];
+
+		if (c->tags[row] == TAG_ABSENT)
+			continue;
+		appendBinaryStringInfo(bin, c->key, c->keylen);
+		bin_jentry(bin, jentry_at, idx++, JENTRY_ISSTRING | c->keylen, &totallen);
+	}
+	/* then the values; the text has each key before its value */
 	appendStringInfoChar(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
 	{
 		DecPath    *c = &paths[p->children[i]];
 		uint8		tag = c->tags[row];
-		JsonbValue	k;
+		uint32		meta;
 
 		if (tag == TAG_ABSENT)
 			continue;
-		if (!first)
+		if (idx > npairs)
 			appendBinaryStringInfo(&b->text, ", ", 2);
-		first = false;
-		k.type = jbvString;
-		k.val.string.val = (char *) c->key;
-		k.val.string.len = c->keylen;
-		pushJsonbValue(&b->st, WJB_KEY, &k);
 		text_json_string(b, c->key, c->keylen);
 		appendBinaryStringInfo(&b->text, ": ", 2);
 		if (tag == TAG_OBJECT)
-			rebuild_object(paths, p->children[i], row, b);
+			meta = rebuild_object(paths, p->children[i], row, b);
 		else
-			rebuild_value(c, tag, b);
+			meta = rebuild_value(c, tag, b);
+		/* (rebuilding a value may have moved the buffer: jentry_at is an offset) */
+		bin_jentry(bin, jentry_at, idx++, meta, &totallen);
 	}
-	res = pushJsonbValue(&b->st, WJB_END_OBJECT, NULL);
 	appendStringInfoChar(&b->text, '}');
-	return res;
+	totallen = bin->len - base;
+	if (totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	return JENTRY_ISCONTAINER | totallen;
 }
 
 /* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
@@ -866,12 +984,16 @@ rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 	int			len;
 	const char *s;
 
-	b->st = NULL;
 	resetStringInfo(&b->text);
 	switch (root->tags[row])
 	{
 		case TAG_OBJECT:
-			out->payload = JsonbValueToJsonb(rebuild_object(paths, 0, row, b));
+			resetStringInfo(&b->bin);
+			b->bin.len = VARHDRSZ;	/* the varlena header, set below */
+			(void) rebuild_object(paths, 0, row, b);
+			out->payload = palloc(b->bin.len);
+			memcpy(out->payload, b->bin.data, b->bin.len);
+			SET_VARSIZE(out->payload, b->bin.len);
 			break;
 		case TAG_JSON:
 			s = get_bytes(&root->strs, &len);
@@ -1432,6 +1554,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	if (nwanted == 0)
 		return rows;
 	paths = read_paths(r, n, &npaths);
+	initStringInfo(&builder.bin);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
 	out = 0;

@@ -138,6 +138,30 @@ for my $what (sort keys %bad)
 q1("UPDATE tieredlog_data.archive_$log_id SET key_filter = NULL WHERE segment_id = $seg");
 is_deeply(reads(), $tier0, 'frames without key filters: every read equals tier 0');
 
+# ---- payloads rebuilt straight into jsonb's binary form: wide objects (offsets every 32 entries),
+# nesting, numbers, arrays; equal to what was appended under jsonb's own comparisons
+q1(q{
+CREATE TABLE wide_ref AS
+SELECT i, timestamptz '2024-02-01 00:00:00+00' + i * interval '1 second' AS ts,
+	   (SELECT jsonb_object_agg('key' || j, CASE j % 6 WHEN 0 THEN to_jsonb(i * j) WHEN 1 THEN to_jsonb('s' || j)
+			WHEN 2 THEN to_jsonb((i + j) / 3.0) WHEN 3 THEN jsonb_build_object('n' || j, ARRAY[i, j], 'z', NULL)
+			WHEN 4 THEN to_jsonb(j % 2 = 0) ELSE 'null'::jsonb END)
+		  FROM generate_series(1, 30 + i % 50) j) AS payload
+  FROM generate_series(1, 300) i;
+SELECT tieredlog.create_log('wide', '1 hour');
+SELECT tieredlog.append_many('wide', array_agg('w' || (i % 5) ORDER BY i), array_agg(payload ORDER BY i), NULL,
+							 array_agg(ts ORDER BY i)) FROM wide_ref;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'wide';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 'wide';
+});
+is(q1(q{SELECT count(*) FILTER (WHERE r.payload = w.payload AND r.payload @> w.payload AND w.payload @> r.payload
+			AND r.payload -> 'key33' IS NOT DISTINCT FROM w.payload -> 'key33'
+			AND r.payload -> 'key3' -> 'n3' = w.payload -> 'key3' -> 'n3'
+			AND jsonb_hash(r.payload) = jsonb_hash(w.payload)
+			AND (SELECT array_agg(k) FROM jsonb_object_keys(r.payload) k) = (SELECT array_agg(k) FROM jsonb_object_keys(w.payload) k))
+		  || ' ' || count(*) FROM tieredlog.read('wide') r JOIN wide_ref w USING (ts)}),
+	'300 300', 'tier 2: wide and nested payloads equal the appended ones (=, @>, ->, hash, keys)');
+
 # ---- part 2: frames written by tieredlog 1.0 ------------------------------------------------------
 my $fixture = dirname(__FILE__) . '/024_archive_v1_frames.txt';
 open(my $fh, '<', $fixture) or die "$fixture: $!";
