@@ -1133,13 +1133,21 @@ build_key_filter(const DictItem *items, int n, int ndistinct)
 	return f;
 }
 
+/* The hashes of a key for tl_key_filter_may_hold_hashed (computed once per read). */
+void
+tl_key_filter_hash(const char *key, int keylen, TlKeyHash *h)
+{
+	key_hashes(key, keylen, &h->h1, &h->h2);
+}
+
 /*
- * May the frame whose directory holds `filter` hold `key`? False means certainly not. A filter
- * that does not have the layout above is corrupt (ERRCODE_DATA_CORRUPTED, naming the frame).
+ * May the frame whose directory holds `filter` hold the key hashed into *h? False means
+ * certainly not. A filter that does not have the layout of archive.h is corrupt
+ * (ERRCODE_DATA_CORRUPTED, naming the frame).
  */
 bool
-tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 segment_id,
-					   int frame_no)
+tl_key_filter_may_hold_hashed(const bytea *filter, const TlKeyHash *h, int64 segment_id,
+							  int frame_no)
 {
 	Reader		r = {NULL, NULL, segment_id, frame_no};
 	const uint8 *p = (const uint8 *) VARDATA_ANY(filter);
@@ -1147,8 +1155,6 @@ tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 s
 	Size		nbytes;
 	uint64		nbits;
 	int			nhashes;
-	uint64		h1;
-	uint64		h2;
 
 	if (len < 2 || p[0] != TL_KEY_FILTER_VERSION)
 		corrupt(&r, "key filter has an unknown version");
@@ -1160,15 +1166,25 @@ tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 s
 		corrupt(&r, "key filter has an invalid size");
 	nbits = (uint64) nbytes * 8;
 	p += 2;
-	key_hashes(key, keylen, &h1, &h2);
 	for (int k = 0; k < nhashes; k++)
 	{
-		uint64		bit = (h1 + (uint64) k * h2) % nbits;
+		uint64		bit = (h->h1 + (uint64) k * h->h2) % nbits;
 
 		if (!(p[bit >> 3] & (1 << (bit & 7))))
 			return false;
 	}
 	return true;
+}
+
+/* The same for a key given as bytes. */
+bool
+tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 segment_id,
+					   int frame_no)
+{
+	TlKeyHash	h;
+
+	tl_key_filter_hash(key, keylen, &h);
+	return tl_key_filter_may_hold_hashed(filter, &h, segment_id, frame_no);
 }
 
 /* ---- frames ------------------------------------------------------------------------------ */

@@ -89,6 +89,15 @@ extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
 extern TlArchiveRow *tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want,
 											  int *nrows);
+typedef struct TlKeyHash
+{
+	uint64		h1;
+	uint64		h2;
+} TlKeyHash;
+
+extern void tl_key_filter_hash(const char *key, int keylen, TlKeyHash *h);
+extern bool tl_key_filter_may_hold_hashed(const bytea *filter, const TlKeyHash *h,
+										  int64 segment_id, int frame_no);
 extern bool tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen,
 								   int64 segment_id, int frame_no);
 extern int	tl_archive_row_cmp(const void *a, const void *b);

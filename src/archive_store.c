@@ -24,6 +24,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -213,6 +214,181 @@ enum
 	Anum_arch_comp_len, Anum_arch_checksum, Anum_arch_data, Natts_arch_fixed = Anum_arch_data
 };
 
+/* ---- the directory cache of key reads ---------------------------------------------------- */
+
+/*
+ * A key read on a large segment would spend most of its time reading the frame directory (one
+ * entry per frame, each with its key filter). The directory of a (segment, attempt) never changes
+ * once written (a new archive of the segment is a new attempt, attempts come from a sequence), so
+ * each backend keeps the directories its key reads used: frame bounds, sizes, checksums and
+ * filters, copied (the compressed bytes are always fetched from the relation). Entries are keyed
+ * by the archive relation's OID too (a log dropped and created again, an extension restored, has
+ * new relations), and all of them are dropped on any invalidation of an archive relation and when
+ * they take more than DIR_CACHE_BYTES.
+ */
+typedef struct DirFrame
+{
+	int			frame_no;
+	TlFrameMeta meta;
+} DirFrame;
+
+typedef struct DirCacheEntry
+{
+	Oid			relid;
+	int64		segment_id;
+	int64		attempt;
+	int			nframes;
+	DirFrame   *frames;
+} DirCacheEntry;
+
+#define DIR_CACHE_BYTES		(32 * 1024 * 1024)
+#define DIR_CACHE_ENTRIES	64
+
+static MemoryContext dir_cxt = NULL;
+static DirCacheEntry dir_cache[DIR_CACHE_ENTRIES];
+static int	dir_cache_n = 0;
+static bool dir_callback_set = false;
+static bool dir_cache_stale = false;	/* an archive relation was invalidated */
+static int	dir_cache_busy = 0;			/* key reads using entries right now */
+static MemoryContext key_read_cxt = NULL;	/* frame memory of key reads */
+static bool key_read_in_use = false;	/* by a key read (a nested one makes its own) */
+
+/* Drop every entry, unless a key read is using them (then the next lookup will). */
+static void
+dir_cache_reset(void)
+{
+	if (dir_cache_busy > 0)
+		return;
+	dir_cache_n = 0;
+	dir_cache_stale = false;
+	if (dir_cxt)
+		MemoryContextReset(dir_cxt);
+}
+
+/* Relcache invalidation: only marks the cache (it may be in use while invalidations arrive). */
+static void
+dir_cache_inval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < dir_cache_n; i++)
+		if (!OidIsValid(relid) || dir_cache[i].relid == relid)
+		{
+			dir_cache_stale = true;
+			return;
+		}
+}
+
+/*
+ * The end of a key read (its guard context goes, normally or at an error): the directory may be
+ * dropped again, and the shared frame memory used again (arg: whether this read used it).
+ */
+static void
+dir_cache_release(void *arg)
+{
+	dir_cache_busy--;
+	if (arg != NULL)
+	{
+		MemoryContextReset(key_read_cxt);
+		key_read_in_use = false;
+	}
+}
+
+/* The directory entry of one archive row (not its data), copied into the current context. */
+static void
+meta_from_tuple(HeapTuple tup, TupleDesc desc, AttrNumber filter_att, TlFrameMeta *m, int *frame_no)
+{
+	bool		isnull;
+
+	memset(m, 0, sizeof(*m));
+	*frame_no = DatumGetInt32(heap_getattr(tup, Anum_arch_frame_no, desc, &isnull));
+	m->nrows = DatumGetInt32(heap_getattr(tup, Anum_arch_nrows, desc, &isnull));
+	m->first_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_first_ts, desc, &isnull));
+	m->last_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_last_ts, desc, &isnull));
+	m->min_key = DatumGetTextPCopy(heap_getattr(tup, Anum_arch_min_key, desc, &isnull));
+	m->max_key = DatumGetTextPCopy(heap_getattr(tup, Anum_arch_max_key, desc, &isnull));
+	m->raw_len = DatumGetInt32(heap_getattr(tup, Anum_arch_raw_len, desc, &isnull));
+	m->comp_len = DatumGetInt32(heap_getattr(tup, Anum_arch_comp_len, desc, &isnull));
+	m->checksum = DatumGetInt64(heap_getattr(tup, Anum_arch_checksum, desc, &isnull));
+	if (filter_att != InvalidAttrNumber)
+	{
+		Datum		f = heap_getattr(tup, filter_att, desc, &isnull);
+
+		if (!isnull)
+			m->key_filter = DatumGetByteaPCopy(f);
+	}
+}
+
+/*
+ * The directory of (segment, attempt): from the cache, else read and cached (or, when the cache
+ * cannot take it now, read into the current memory context).
+ */
+static DirCacheEntry *
+dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att)
+{
+	Oid			relid = RelationGetRelid(rel);
+	DirCacheEntry *e;
+	ScanKeyData skey[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext old = CurrentMemoryContext;
+	bool		cached;
+	int			cap = 64;
+
+	if (dir_cache_stale)
+		dir_cache_reset();
+	if (!dir_cache_stale)
+		for (int i = 0; i < dir_cache_n; i++)
+			if (dir_cache[i].relid == relid && dir_cache[i].segment_id == segment_id &&
+				dir_cache[i].attempt == attempt)
+				return &dir_cache[i];
+	if (dir_cxt == NULL)
+		dir_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog archive directories",
+										ALLOCSET_DEFAULT_SIZES);
+	if (!dir_callback_set)
+	{
+		CacheRegisterRelcacheCallback(dir_cache_inval, (Datum) 0);
+		dir_callback_set = true;
+	}
+	if (dir_cache_n == DIR_CACHE_ENTRIES || MemoryContextMemAllocated(dir_cxt, true) > DIR_CACHE_BYTES)
+		dir_cache_reset();
+	cached = !dir_cache_stale && dir_cache_n < DIR_CACHE_ENTRIES &&
+		MemoryContextMemAllocated(dir_cxt, true) <= DIR_CACHE_BYTES;
+	if (cached)
+	{
+		e = &dir_cache[dir_cache_n];
+		MemoryContextSwitchTo(dir_cxt);
+	}
+	else
+		e = palloc(sizeof(DirCacheEntry));
+	e->relid = relid;
+	e->segment_id = segment_id;
+	e->attempt = attempt;
+	e->nframes = 0;
+	e->frames = palloc(sizeof(DirFrame) * cap);
+	ScanKeyInit(&skey[0], Anum_arch_segment_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(segment_id));
+	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
+	/* (an error here leaves the entry uncounted; its memory goes at the next reset) */
+	scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (e->nframes == cap)
+		{
+			cap *= 2;
+			e->frames = repalloc(e->frames, sizeof(DirFrame) * cap);
+		}
+		meta_from_tuple(tup, RelationGetDescr(rel), filter_att, &e->frames[e->nframes].meta,
+						&e->frames[e->nframes].frame_no);
+		e->nframes++;
+	}
+	systable_endscan_ordered(scan);
+	MemoryContextSwitchTo(old);
+	if (cached)
+		dir_cache_n++;
+	return e;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
 /* Compare bytes as the C collation does (min_key and max_key are COLLATE "C"). */
 static int
 cmp_c(const char *a, int alen, const char *b, int blen)
@@ -224,6 +400,28 @@ cmp_c(const char *a, int alen, const char *b, int blen)
 	return (alen > blen) - (alen < blen);
 }
 
+/* May the frame described by meta hold rows of `want`? (Bounds, then the key filter.) */
+static bool
+frame_may_hold(const TlFrameMeta *m, const TlFrameWant *want, const TlKeyHash *kh,
+			   int64 segment_id, int frame_no)
+{
+	const char *key_s;
+	int			key_len;
+
+	if (m->last_ts < want->from_ts || m->first_ts >= want->to_ts)
+		return false;
+	if (want->key == NULL)
+		return true;
+	key_s = VARDATA_ANY(want->key);
+	key_len = VARSIZE_ANY_EXHDR(want->key);
+	if (cmp_c(VARDATA_ANY(m->min_key), VARSIZE_ANY_EXHDR(m->min_key), key_s, key_len) > 0 ||
+		cmp_c(VARDATA_ANY(m->max_key), VARSIZE_ANY_EXHDR(m->max_key), key_s, key_len) < 0)
+		return false;
+	/* frames archived before key filters have none: they may hold any key */
+	return m->key_filter == NULL ||
+		tl_key_filter_may_hold_hashed(m->key_filter, kh, segment_id, frame_no);
+}
+
 /*
  * Decode every frame of (segment, attempt) that may hold rows with from_ts <= ts < to_ts (and
  * `key`, when not NULL), in frame order, calling visit() with each frame's wanted rows (frames
@@ -231,8 +429,9 @@ cmp_c(const char *a, int alen, const char *b, int blen)
  * bounds and, for a key, the frame's key filter; only the frames left are fetched and
  * decompressed, and only their wanted rows are rebuilt. Runs under the active snapshot.
  *
- * The archive relation is read directly (an index scan on (segment_id, attempt, frame_no)), not
- * through SPI: a key read on a large segment is mostly this scan.
+ * The archive relation is read directly (index scans on (segment_id, attempt, frame_no)), not
+ * through SPI. A key read takes the directory from the backend's cache and fetches each frame
+ * left by its own index probe; other reads scan the directory and the frames together.
  */
 void
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
@@ -243,30 +442,22 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 	MemoryContext frame_cxt;
 	MemoryContext outer = CurrentMemoryContext;
 	Relation	rel;
+	Relation	irel;
 	TupleDesc	desc;
 	AttrNumber	filter_att;
-	ScanKeyData skey[2];
+	ScanKeyData skey[3];
 	SysScanDesc scan;
 	HeapTuple	tup;
 	TlFrameWant want = {from_ts, to_ts, key};
-	const char *key_s = key ? VARDATA_ANY(key) : NULL;
-	int			key_len = key ? VARSIZE_ANY_EXHDR(key) : 0;
+	bool		isnull;
+	MemoryContext guard = NULL;
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("archive of segment %lld is missing", (long long) segment_id)));
-	/*
-	 * A decoded frame takes a few MB; a large first block survives each reset, so the next frame
-	 * reuses that memory instead of faulting fresh pages in (measured: about 9% of a tier 2 read).
-	 * A key read decodes few rows: no large block.
-	 */
-	if (key)
-		frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", ALLOCSET_DEFAULT_SIZES);
-	else
-		frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
-										  4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
 	rel = table_open(relid, AccessShareLock);
+	irel = index_open(indexid, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	if (desc->natts < Natts_arch_fixed)
 		ereport(ERROR,
@@ -276,63 +467,106 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 	filter_att = key_filter_attnum(relid);
 	ScanKeyInit(&skey[0], Anum_arch_segment_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(segment_id));
 	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
-	scan = systable_beginscan_ordered(rel, index_open(indexid, AccessShareLock), GetActiveSnapshot(), 2, skey);
-	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
-	{
-		TlFrameMeta meta;
-		int			frame_no;
-		bool		isnull;
-		bytea	   *data;
-		TlArchiveRow *rows;
-		int			n;
 
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextSwitchTo(frame_cxt);
-		memset(&meta, 0, sizeof(meta));
-		frame_no = DatumGetInt32(heap_getattr(tup, Anum_arch_frame_no, desc, &isnull));
-		meta.first_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_first_ts, desc, &isnull));
-		meta.last_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_last_ts, desc, &isnull));
-		if (meta.last_ts < from_ts || meta.first_ts >= to_ts)
-			goto next;
-		if (key)
+	if (key)
+	{
+		DirCacheEntry *dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att);
+		int			nframes = dir->nframes;
+		DirFrame   *frames = dir->frames;
+		MemoryContextCallback *release;
+		TlKeyHash	kh;
+
+		tl_key_filter_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &kh);
+		/*
+		 * The entry stays while the frames are read: released when `guard` goes, at the end or
+		 * with the caller's memory at an error.
+		 */
+		guard = AllocSetContextCreate(outer, "tieredlog directory in use", ALLOCSET_SMALL_SIZES);
+		release = MemoryContextAlloc(guard, sizeof(MemoryContextCallback));
+		release->func = dir_cache_release;
+		release->arg = NULL;
+		/*
+		 * Key reads are short and many: their frame memory (one decompressed frame, the few rows
+		 * rebuilt) is kept for the backend and reset after each frame, so that a lookup does
+		 * not fault fresh pages in (the first block, 1 MB, survives resets).
+		 */
+		if (key_read_cxt == NULL)
+			key_read_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog key read",
+												 1024 * 1024, 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
+		if (!key_read_in_use)
 		{
-			text	   *min_key = DatumGetTextPP(heap_getattr(tup, Anum_arch_min_key, desc, &isnull));
-			text	   *max_key = DatumGetTextPP(heap_getattr(tup, Anum_arch_max_key, desc, &isnull));
-			Datum		f;
-
-			if (cmp_c(VARDATA_ANY(min_key), VARSIZE_ANY_EXHDR(min_key), key_s, key_len) > 0 ||
-				cmp_c(VARDATA_ANY(max_key), VARSIZE_ANY_EXHDR(max_key), key_s, key_len) < 0)
-				goto next;
-			if (filter_att != InvalidAttrNumber)
-			{
-				f = heap_getattr(tup, filter_att, desc, &isnull);
-				/* frames archived before key filters have none: they may hold any key */
-				if (!isnull && !tl_key_filter_may_hold(DatumGetByteaPP(f), key_s, key_len,
-													   segment_id, frame_no))
-					goto next;
-			}
+			key_read_in_use = true;
+			frame_cxt = key_read_cxt;
+			release->arg = key_read_cxt;
 		}
-		meta.nrows = DatumGetInt32(heap_getattr(tup, Anum_arch_nrows, desc, &isnull));
-		meta.raw_len = DatumGetInt32(heap_getattr(tup, Anum_arch_raw_len, desc, &isnull));
-		meta.comp_len = DatumGetInt32(heap_getattr(tup, Anum_arch_comp_len, desc, &isnull));
-		meta.checksum = DatumGetInt64(heap_getattr(tup, Anum_arch_checksum, desc, &isnull));
-		data = DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull));
-		rows = tl_frame_decode_want(data, &meta, segment_id, frame_no, &want, &n);
-		MemoryContextSwitchTo(outer);
-		if (n > 0)
-			visit(rows, n, arg);
-next:
-		MemoryContextSwitchTo(outer);
-		MemoryContextReset(frame_cxt);
-	}
-	{
-		Relation	irel = scan->irel;
+		else
+			frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", ALLOCSET_DEFAULT_SIZES);
+		dir_cache_busy++;
+		MemoryContextRegisterResetCallback(guard, release);
+		for (int f = 0; f < nframes; f++)
+		{
+			TlArchiveRow *rows;
+			int			n = 0;
 
-		systable_endscan_ordered(scan);
-		index_close(irel, NoLock);
+			CHECK_FOR_INTERRUPTS();
+			if (!frame_may_hold(&frames[f].meta, &want, &kh, segment_id, frames[f].frame_no))
+				continue;
+			MemoryContextSwitchTo(frame_cxt);
+			ScanKeyInit(&skey[2], Anum_arch_frame_no, BTEqualStrategyNumber, F_INT4EQ,
+						Int32GetDatum(frames[f].frame_no));
+			scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 3, skey);
+			tup = systable_getnext_ordered(scan, ForwardScanDirection);
+			if (!HeapTupleIsValid(tup))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("archive frame %d of segment %lld is missing", frames[f].frame_no,
+								(long long) segment_id)));
+			rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
+										&frames[f].meta, segment_id, frames[f].frame_no, &want, &n);
+			systable_endscan_ordered(scan);
+			MemoryContextSwitchTo(outer);
+			if (n > 0)
+				visit(rows, n, arg);
+			MemoryContextReset(frame_cxt);
+		}
 	}
+	else
+	{
+		/*
+		 * A decoded frame takes a few MB; a large first block survives each reset, so the next
+		 * frame reuses that memory instead of faulting fresh pages in (measured: about 9% of a
+		 * tier 2 read).
+		 */
+		frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
+										  4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
+		scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+		while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+		{
+			TlFrameMeta meta;
+			int			frame_no;
+			TlArchiveRow *rows = NULL;
+			int			n = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextSwitchTo(frame_cxt);
+			meta_from_tuple(tup, desc, InvalidAttrNumber, &meta, &frame_no);
+			if (frame_may_hold(&meta, &want, NULL, segment_id, frame_no))
+				rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
+											&meta, segment_id, frame_no, &want, &n);
+			MemoryContextSwitchTo(outer);
+			if (n > 0)
+				visit(rows, n, arg);
+			MemoryContextReset(frame_cxt);
+		}
+		systable_endscan_ordered(scan);
+	}
+	index_close(irel, NoLock);
 	table_close(rel, NoLock);
-	MemoryContextDelete(frame_cxt);
+	if (frame_cxt != key_read_cxt)
+		MemoryContextDelete(frame_cxt);
+	/* (releases the directory, and resets the shared frame memory if this read used it) */
+	if (guard)
+		MemoryContextDelete(guard);
 }
 
 /* The frame directory of (segment, attempt), for segment_frames(). */
