@@ -157,9 +157,10 @@ visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
 		st->origin_text = CStringGetTextDatum(row->origin);
 	}
 	archive_row_values(row, rid, st->seg, st->origin_text, rid_text.data, out, out_null);
-	/* what the row's tuple would take, as for rows of a relation */
-	st->bytes += MAXALIGN(SizeofHeapTupleHeader + (row->source == NULL ? BITMAPLEN(desc->natts) : 0)) +
-		heap_compute_data_size(desc, out, out_null);
+	/* about what the row takes in a segment relation (the access statistics count that) */
+	st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(row->key) + VARSIZE(row->payload) +
+		(row->source ? VARSIZE_ANY(row->source) : 0) + strlen(row->origin) + 1 +
+		sizeof(TimestampTz) + sizeof(int64) + TL_RID_LEN;
 	tuplestore_putvalues(st->rsinfo->setResult, desc, out, out_null);
 }
 
