@@ -292,6 +292,49 @@ read_dict(Reader *r, bool front, DictKind kind, int max_entries, int *n)
 	return out;
 }
 
+/*
+ * The key dictionary of a frame read for one key: walked in one buffer, without a copy per
+ * entry; only the entry equal to the key (if any) is kept and checked for NULs and encoding, as
+ * read_dict checks every entry (the other keys are never returned). Lengths are bounded exactly
+ * as read_dict bounds them. Returns an array of *n entries, all empty but *found's.
+ */
+static DictEntry *
+find_key_in_dict(Reader *r, int max_entries, const char *key, int keylen, int *n, int *found)
+{
+	int			d = get_count(r, max_entries, "dictionary has more entries than the frame has rows");
+	DictEntry  *out = palloc0(sizeof(DictEntry) * Max(d, 1));
+	char	   *buf = palloc(TL_MAX_KEY_LEN + 1);
+	int			prev_len = 0;
+
+	*found = -1;
+	for (int i = 0; i < d; i++)
+	{
+		int			shared = get_count(r, TL_MAX_KEY_LEN, "prefix longer than any value");
+		int			len;
+		const char *suffix = get_bytes(r, &len);
+
+		if (shared > 0 && (i == 0 || shared > prev_len))
+			corrupt(r, "front-coded prefix longer than the previous value");
+		if (len > TL_MAX_KEY_LEN - shared)
+			corrupt(r, "key longer than any record key");
+		memcpy(buf + shared, suffix, len);
+		prev_len = shared + len;
+		if (*found < 0 && prev_len == keylen && memcmp(buf, key, keylen) == 0)
+		{
+			*found = i;
+			out[i].len = prev_len;
+			out[i].s = pnstrdup(buf, prev_len);
+			if (memchr(out[i].s, '\0', out[i].len) != NULL)
+				corrupt(r, "NUL byte inside a key or name");
+			if (!pg_verify_mbstr(GetDatabaseEncoding(), out[i].s, out[i].len, true))
+				corrupt(r, "key is not valid in the database encoding");
+		}
+	}
+	pfree(buf);
+	*n = d;
+	return out;
+}
+
 /* ---- payload shredding ------------------------------------------------------------------- */
 
 typedef struct Path
@@ -1527,17 +1570,18 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	}
 
 	/* keys: a text per distinct key, made when a wanted row first uses it */
-	keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
+	if (want && want->key)
+		keys = find_key_in_dict(r, n, VARDATA_ANY(want->key), VARSIZE_ANY_EXHDR(want->key),
+								&nkeys, &want_key);
+	else
+		keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
 	if (nkeys < 1)
 		corrupt(r, "no key");
-	if (want && want->key)
+	/* the key is not in this frame (its filter gave a false positive): nothing to rebuild */
+	if (want && want->key && want_key < 0)
 	{
-		const char *k = VARDATA_ANY(want->key);
-		int			klen = VARSIZE_ANY_EXHDR(want->key);
-
-		for (int i = 0; i < nkeys && want_key < 0; i++)
-			if (keys[i].len == klen && memcmp(keys[i].s, k, klen) == 0)
-				want_key = i;
+		*nrows = 0;
+		return rows;
 	}
 	key_text = palloc0(sizeof(text *) * nkeys);
 	key_ids = palloc(sizeof(int) * n);
