@@ -378,3 +378,10 @@ SELECT h.check_name, h.object, h.status, h.reason, h.severity
 
 REVOKE ALL ON FUNCTION tieredlog.health_checks() FROM PUBLIC;
 REVOKE ALL ON TABLE tieredlog.health FROM PUBLIC;
+
+-- issue 21: per-frame key filters of the archive, driven directly (tests and fuzzing; fuzz.c)
+CREATE FUNCTION tieredlog._frame_decode_key(raw bytea, key text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode_key' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._key_filter_probe(filter bytea, key text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'tieredlog_key_filter_probe' LANGUAGE C STRICT IMMUTABLE;
+REVOKE ALL ON FUNCTION tieredlog._frame_decode_key(bytea, text), tieredlog._key_filter_probe(bytea, text) FROM PUBLIC;

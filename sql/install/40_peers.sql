@@ -135,6 +135,10 @@ CREATE FUNCTION tieredlog._frame_raw(batch bytea) RETURNS bytea[]
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_raw' LANGUAGE C STRICT IMMUTABLE;
 CREATE FUNCTION tieredlog._frame_decode(raw bytea) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._frame_decode_key(raw bytea, key text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode_key' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._key_filter_probe(filter bytea, key text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'tieredlog_key_filter_probe' LANGUAGE C STRICT IMMUTABLE;
 CREATE FUNCTION tieredlog._batch_pack(log_name text, interval_us bigint, raw bytea, rids bytea DEFAULT NULL)
 	RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_batch_pack' LANGUAGE C IMMUTABLE;

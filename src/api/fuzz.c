@@ -6,6 +6,11 @@
  *
  *	 _frame_raw(batch)      the uncompressed frames of a record batch (as _ae_fetch returns it)
  *	 _frame_decode(raw)     decode one uncompressed frame; returns its row count
+ *	 _frame_decode_key(raw, key)
+ *	                        the same, rebuilding only the rows of one key (as a key read does);
+ *	                        returns how many
+ *	 _key_filter_probe(filter, key)
+ *	                        whether a frame's key filter (its directory entry) may hold the key
  *	 _batch_pack(log, interval_us, raw, rids)
  *	                        a record batch (as _ae_store takes it) holding that frame, compressed
  *	                        and checksummed, with the rids given (16 bytes each; zeros if NULL)
@@ -40,6 +45,8 @@
 
 PG_FUNCTION_INFO_V1(tieredlog_frame_raw);
 PG_FUNCTION_INFO_V1(tieredlog_frame_decode);
+PG_FUNCTION_INFO_V1(tieredlog_frame_decode_key);
+PG_FUNCTION_INFO_V1(tieredlog_key_filter_probe);
 PG_FUNCTION_INFO_V1(tieredlog_batch_pack);
 PG_FUNCTION_INFO_V1(tieredlog_wire_decode);
 
@@ -89,6 +96,30 @@ tieredlog_frame_decode(PG_FUNCTION_ARGS)
 	require_superuser("tieredlog._frame_decode");
 	(void) tl_frame_decode_raw(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &n);
 	PG_RETURN_INT64(n);
+}
+
+/* _frame_decode_key(raw bytea, key text) RETURNS bigint: the rows of one key of a frame */
+Datum
+tieredlog_frame_decode_key(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	TlFrameWant want = {DT_NOBEGIN, DT_NOEND, PG_GETARG_TEXT_PP(1)};
+	int			n;
+
+	require_superuser("tieredlog._frame_decode_key");
+	(void) tl_frame_decode_raw_want(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &want, &n);
+	PG_RETURN_INT64(n);
+}
+
+/* _key_filter_probe(filter bytea, key text) RETURNS boolean */
+Datum
+tieredlog_key_filter_probe(PG_FUNCTION_ARGS)
+{
+	bytea	   *filter = PG_GETARG_BYTEA_PP(0);
+	text	   *key = PG_GETARG_TEXT_PP(1);
+
+	require_superuser("tieredlog._key_filter_probe");
+	PG_RETURN_BOOL(tl_key_filter_may_hold(filter, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), 0, 0));
 }
 
 /* A bounded varint reader for peeking at a frame's header (no errors: false when it stops). */

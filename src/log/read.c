@@ -70,25 +70,28 @@ row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc
 	return heap_form_tuple(out_desc, out, out_null);
 }
 
-/* A row decoded from an archive frame, straight into a result tuple. */
-static HeapTuple
-archive_row_to_result(const TlArchiveRow *r, const TlRid *rid, const TlSegment *seg,
-					  TupleDesc out_desc)
+/*
+ * A row decoded from an archive frame, straight into the result: values[] and nulls[] for
+ * tuplestore_putvalues (one copy, no intermediate tuple). rid_text must hold VARHDRSZ + 32 bytes
+ * and outlive the call; origin is the row's origin as text (the caller keeps one per origin).
+ */
+static void
+archive_row_values(const TlArchiveRow *r, const TlRid *rid, const TlSegment *seg, Datum origin,
+				   char *rid_text, Datum *out, bool *out_null)
 {
-	Datum		out[TL_OUT_NATTS];
-	bool		out_null[TL_OUT_NATTS] = {0};
-
+	memset(out_null, 0, sizeof(bool) * TL_OUT_NATTS);
 	out[Out_key - 1] = PointerGetDatum(r->key);
 	out[Out_payload - 1] = JsonbPGetDatum(r->payload);
 	out[Out_ts - 1] = TimestampTzGetDatum(r->ts);
 	out[Out_source - 1] = PointerGetDatum(r->source);
 	out_null[Out_source - 1] = r->source == NULL;
-	out[Out_origin - 1] = CStringGetTextDatum(r->origin);
+	out[Out_origin - 1] = origin;
 	out[Out_seq - 1] = Int64GetDatum(r->seq);
-	out[Out_rid - 1] = CStringGetTextDatum(tl_rid_to_hex(rid));
+	SET_VARSIZE(rid_text, VARHDRSZ + TL_RID_LEN * 2);
+	hex_encode((const char *) rid->bytes, TL_RID_LEN, rid_text + VARHDRSZ);
+	out[Out_rid - 1] = PointerGetDatum(rid_text);
 	out[Out_segment_id - 1] = Int64GetDatum(seg->segment_id);
 	out[Out_tier - 1] = Int32GetDatum(seg->tier);
-	return heap_form_tuple(out_desc, out, out_null);
 }
 
 /* ---- read() ------------------------------------------------------------------------------ */
@@ -119,6 +122,8 @@ typedef struct DirectState
 	ReturnSetInfo *rsinfo;
 	const TlSegment *seg;
 	int64		bytes;
+	char	   *origin;			/* the origin of the last row, and it as text */
+	Datum		origin_text;
 } DirectState;
 
 static void
@@ -136,11 +141,27 @@ static void
 visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
 {
 	DirectState *st = arg;
-	HeapTuple	out = archive_row_to_result(row, rid, st->seg, st->rsinfo->setDesc);
+	TupleDesc	desc = st->rsinfo->setDesc;
+	Datum		out[TL_OUT_NATTS];
+	bool		out_null[TL_OUT_NATTS];
+	union
+	{
+		char		data[VARHDRSZ + TL_RID_LEN * 2];
+		int32		align;
+	}			rid_text;
 
-	st->bytes += out->t_len;
-	tuplestore_puttuple(st->rsinfo->setResult, out);
-	heap_freetuple(out);
+	/* rows of a frame share a few origins: one text per origin in a row */
+	if (st->origin == NULL || strcmp(st->origin, row->origin) != 0)
+	{
+		st->origin = pstrdup(row->origin);
+		st->origin_text = CStringGetTextDatum(row->origin);
+	}
+	archive_row_values(row, rid, st->seg, st->origin_text, rid_text.data, out, out_null);
+	/* about what the row takes in a segment relation (the access statistics count that) */
+	st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(row->key) + VARSIZE(row->payload) +
+		(row->source ? VARSIZE_ANY(row->source) : 0) + strlen(row->origin) + 1 +
+		sizeof(TimestampTz) + sizeof(int64) + TL_RID_LEN;
+	tuplestore_putvalues(st->rsinfo->setResult, desc, out, out_null);
 }
 
 static void
@@ -152,7 +173,7 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	/* frames hold their rows in (ts, origin, seq) order already: no sort needed */
 	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
 	{
-		DirectState direct = {rsinfo, seg, 0};
+		DirectState direct = {rsinfo, seg, 0, NULL, (Datum) 0};
 
 		tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result,
 						   visit_archive_into_result, &direct);

@@ -293,6 +293,49 @@ read_dict(Reader *r, bool front, DictKind kind, int max_entries, int *n)
 	return out;
 }
 
+/*
+ * The key dictionary of a frame read for one key: walked in one buffer, without a copy per
+ * entry; only the entry equal to the key (if any) is kept and checked for NULs and encoding, as
+ * read_dict checks every entry (the other keys are never returned). Lengths are bounded exactly
+ * as read_dict bounds them. Returns an array of *n entries, all empty but *found's.
+ */
+static DictEntry *
+find_key_in_dict(Reader *r, int max_entries, const char *key, int keylen, int *n, int *found)
+{
+	int			d = get_count(r, max_entries, "dictionary has more entries than the frame has rows");
+	DictEntry  *out = palloc0(sizeof(DictEntry) * Max(d, 1));
+	char	   *buf = palloc(TL_MAX_KEY_LEN + 1);
+	int			prev_len = 0;
+
+	*found = -1;
+	for (int i = 0; i < d; i++)
+	{
+		int			shared = get_count(r, TL_MAX_KEY_LEN, "prefix longer than any value");
+		int			len;
+		const char *suffix = get_bytes(r, &len);
+
+		if (shared > 0 && (i == 0 || shared > prev_len))
+			corrupt(r, "front-coded prefix longer than the previous value");
+		if (len > TL_MAX_KEY_LEN - shared)
+			corrupt(r, "key longer than any record key");
+		memcpy(buf + shared, suffix, len);
+		prev_len = shared + len;
+		if (*found < 0 && prev_len == keylen && memcmp(buf, key, keylen) == 0)
+		{
+			*found = i;
+			out[i].len = prev_len;
+			out[i].s = pnstrdup(buf, prev_len);
+			if (memchr(out[i].s, '\0', out[i].len) != NULL)
+				corrupt(r, "NUL byte inside a key or name");
+			if (!pg_verify_mbstr(GetDatabaseEncoding(), out[i].s, out[i].len, true))
+				corrupt(r, "key is not valid in the database encoding");
+		}
+	}
+	pfree(buf);
+	*n = d;
+	return out;
+}
+
 /* ---- payload shredding ------------------------------------------------------------------- */
 
 typedef struct Path
@@ -610,27 +653,73 @@ hex_from_bytes(const uint8 *in, int nbytes, char *out)
  * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
  * parsed value.
  */
+/*
+ * Is t (len bytes) in the form numeric_out prints a finite number in: an optional minus sign, an
+ * integer part without leading zeros, optionally a point and at least one digit; no exponent, and
+ * no minus sign before a zero (numeric_out prints zero unsigned)?
+ */
+static bool
+is_canonical_number(const char *t, int len)
+{
+	int			i = 0;
+	int			int_start;
+	bool		nonzero = false;
+
+	if (i < len && t[i] == '-')
+		i++;
+	int_start = i;
+	while (i < len && t[i] >= '0' && t[i] <= '9')
+		nonzero |= t[i++] != '0';
+	if (i == int_start || (t[int_start] == '0' && i - int_start > 1))
+		return false;
+	if (i < len)
+	{
+		int			frac_start;
+
+		if (t[i++] != '.')
+			return false;
+		frac_start = i;
+		while (i < len && t[i] >= '0' && t[i] <= '9')
+			nonzero |= t[i++] != '0';
+		if (i == frac_start || i != len)
+			return false;
+	}
+	return t[0] != '-' || nonzero;
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value. Text of that form parses to a number numeric_out prints the same way (digits,
+ * point and scale are kept as written), so the form is checked instead of printing the number
+ * back.
+ */
 static Numeric
 decode_number(Reader *r, const char *s, int len)
 {
 	char	   *t;
 	Numeric		n;
-	char	   *back;
 
 	if (memchr(s, '\0', len) != NULL)
 		corrupt(r, "number text contains a NUL byte");
 	/* numeric has at most 131072 digits before the point and 16383 after it */
 	if (len == 0 || len > 256 * 1024)
 		corrupt(r, "number text is empty or longer than any numeric");
+	if (!is_canonical_number(s, len))
+	{
+		const char *u = s + (len > 0 && (s[0] == '-' || s[0] == '+'));
+		int			ulen = len - (int) (u - s);
+
+		if ((ulen >= 3 && pg_strncasecmp(u, "nan", 3) == 0) ||
+			(ulen >= 3 && pg_strncasecmp(u, "inf", 3) == 0))
+			corrupt(r, "number is not finite");
+		corrupt(r, "number text is not in its canonical form");
+	}
 	t = pnstrdup(s, len);
 	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
 											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	if (numeric_is_nan(n) || numeric_is_inf(n))
 		corrupt(r, "number is not finite");
-	back = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(n)));
-	if (strcmp(back, t) != 0)
-		corrupt(r, "number text is not in its canonical form");
-	pfree(back);
 	pfree(t);
 	return n;
 }
@@ -729,115 +818,206 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
  */
 typedef struct RowBuilder
 {
-	JsonbParseState *st;
+	StringInfoData bin;			/* the payload's jsonb, varlena header first */
 	StringInfoData text;		/* the payload's canonical text */
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
 } RowBuilder;
 
+/*
+ * A JSON string as escape_json prints it. Most strings need no escaping (no control character,
+ * quote or backslash): those are copied in one piece.
+ */
 static void
 text_json_string(RowBuilder *b, const char *s, int len)
 {
-	resetStringInfo(&b->scratch);
-	appendBinaryStringInfo(&b->scratch, s, len);
-	escape_json(&b->text, b->scratch.data);
-}
-
-static void
-text_scalar(RowBuilder *b, uint8 tag, const JsonbValue *v, const char *num_text, int num_len)
-{
-	switch (tag)
+	for (int i = 0; i < len; i++)
 	{
-		case TAG_NULL:
-			appendStringInfoString(&b->text, "null");
-			break;
-		case TAG_TRUE:
-			appendStringInfoString(&b->text, "true");
-			break;
-		case TAG_FALSE:
-			appendStringInfoString(&b->text, "false");
-			break;
-		case TAG_INT:
-		case TAG_NUM:
-			/* the encoder stored numeric_out's text, or an integer numeric_out prints as such */
-			appendBinaryStringInfo(&b->text, num_text, num_len);
-			break;
-		case TAG_STR:
-		case TAG_HEX:
-		case TAG_UUID:
-			text_json_string(b, v->val.string.val, v->val.string.len);
-			break;
-		case TAG_JSON:
-			(void) JsonbToCString(&b->text, v->val.binary.data, v->val.binary.len);
-			break;
+		uint8		c = (uint8) s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+		{
+			resetStringInfo(&b->scratch);
+			appendBinaryStringInfo(&b->scratch, s, len);
+			escape_json(&b->text, b->scratch.data);
+			return;
+		}
 	}
+	enlargeStringInfo(&b->text, len + 2);
+	b->text.data[b->text.len++] = '"';
+	memcpy(b->text.data + b->text.len, s, len);
+	b->text.len += len;
+	b->text.data[b->text.len++] = '"';
+	b->text.data[b->text.len] = '\0';
 }
 
-static void
+/*
+ * The jsonb is written straight in its binary form (as convertToJsonb lays it out: a container
+ * header, the keys' JEntries then the values', every JB_OFFSET_STRIDE'th JEntry an offset, numbers
+ * and containers aligned to 4 bytes with the padding counted in their length), not through
+ * pushJsonbValue: the decoder already has each object's keys sorted and unique, as jsonb stores
+ * them, so building a JsonbValue tree, sorting it and converting it again would only cost time.
+ */
+static int
+bin_pad(StringInfo b)
+{
+	int			pad = INTALIGN(b->len) - b->len;
+
+	if (pad > 0)
+	{
+		enlargeStringInfo(b, pad);
+		memset(b->data + b->len, 0, pad);
+		b->len += pad;
+	}
+	return pad;
+}
+
+/* A number's bytes into the binary form; returns its JEntry. */
+static uint32
+bin_numeric(StringInfo b, Numeric n)
+{
+	int			pad = bin_pad(b);
+	int			len = VARSIZE_ANY(n);
+
+	appendBinaryStringInfo(b, (const char *) n, len);
+	return JENTRY_ISNUMERIC | (pad + len);
+}
+
+/* A value (any tag but TAG_OBJECT and TAG_ABSENT): its bytes and its text; returns its JEntry. */
+static uint32
 rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 {
 	JsonbValue	v;
 	char		digits[MAXINT8LEN + 1];
-	const char *num_text = NULL;
-	int			num_len = 0;
+	int			len;
+	const char *s;
 
-	if (tag == TAG_INT)
+	switch (tag)
 	{
-		int64		i = unzigzag(get_varint(&c->ints));
+		case TAG_NULL:
+			appendBinaryStringInfo(&b->text, "null", 4);
+			return JENTRY_ISNULL;
+		case TAG_TRUE:
+			appendBinaryStringInfo(&b->text, "true", 4);
+			return JENTRY_ISBOOL_TRUE;
+		case TAG_FALSE:
+			appendBinaryStringInfo(&b->text, "false", 5);
+			return JENTRY_ISBOOL_FALSE;
+		case TAG_INT:
+			{
+				int64		i = unzigzag(get_varint(&c->ints));
 
-		num_len = pg_lltoa(i, digits);
-		num_text = digits;
-		v.type = jbvNumeric;
-		v.val.numeric = int64_to_numeric(i);
+				len = pg_lltoa(i, digits);
+				appendBinaryStringInfo(&b->text, digits, len);
+				return bin_numeric(&b->bin, int64_to_numeric(i));
+			}
+		case TAG_NUM:
+			{
+				Numeric		n;
+
+				s = get_bytes(&c->strs, &len);
+				n = decode_number(&c->strs, s, len);
+				/* the encoder stored numeric_out's text; decode_number checked it is */
+				appendBinaryStringInfo(&b->text, s, len);
+				return bin_numeric(&b->bin, n);
+			}
+		case TAG_JSON:
+			{
+				int			pad;
+
+				scalar_value(c, tag, &v);
+				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
+				pad = bin_pad(&b->bin);
+				appendBinaryStringInfo(&b->bin, (const char *) v.val.binary.data, v.val.binary.len);
+				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
+			}
+		default:
+			/* strings (TAG_STR, TAG_HEX, TAG_UUID); scalar_value refuses unknown tags */
+			scalar_value(c, tag, &v);
+			text_json_string(b, v.val.string.val, v.val.string.len);
+			appendBinaryStringInfo(&b->bin, v.val.string.val, v.val.string.len);
+			return JENTRY_ISSTRING | v.val.string.len;
 	}
-	else if (tag == TAG_NUM)
-	{
-		num_text = get_bytes(&c->strs, &num_len);
-		v.type = jbvNumeric;
-		v.val.numeric = decode_number(&c->strs, num_text, num_len);
-	}
-	else
-		scalar_value(c, tag, &v);
-	pushJsonbValue(&b->st, WJB_VALUE, &v);
-	text_scalar(b, tag, &v, num_text, num_len);
 }
 
-/* Returns what pushJsonbValue returns at the object's end (the finished value at the root). */
-static JsonbValue *
+/* Store a JEntry of an object under construction (every JB_OFFSET_STRIDE'th as an offset). */
+static inline void
+bin_jentry(StringInfo b, int jentry_at, int idx, uint32 meta, int *totallen)
+{
+	*totallen += JBE_OFFLENFLD(meta);
+	if (*totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	if (idx % JB_OFFSET_STRIDE == 0)
+		meta = (meta & JENTRY_TYPEMASK) | *totallen | JENTRY_HAS_OFF;
+	memcpy(b->data + jentry_at + idx * sizeof(JEntry), &meta, sizeof(JEntry));
+}
+
+/* Object `path` of row `row`: its bytes into b->bin and its text into b->text; returns its JEntry. */
+static uint32
 rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 {
 	DecPath    *p = &paths[path];
-	bool		first = true;
-	JsonbValue *res;
+	StringInfo	bin = &b->bin;
+	int			base = bin->len;
+	int			npairs = 0;
+	int			jentry_at;
+	int			idx = 0;
+	int			totallen = 0;
+	uint32		header;
 
 	/* read_paths bounds the depth; the stack may still be smaller than that */
 	check_stack_depth();
-	pushJsonbValue(&b->st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < p->nchildren; i++)
+		if (paths[p->children[i]].tags[row] != TAG_ABSENT)
+			npairs++;
+	bin_pad(bin);
+	header = (uint32) npairs | JB_FOBJECT;
+	appendBinaryStringInfo(bin, (const char *) &header, sizeof(uint32));
+	enlargeStringInfo(bin, sizeof(JEntry) * npairs * 2);
+	jentry_at = bin->len;
+	bin->len += sizeof(JEntry) * npairs * 2;
+
+	/* the keys, in jsonb order (children are sorted so) */
+	for (int i = 0; i < p->nchildren; i++)
+	{
+		DecPath    *c = &paths[p->children[i]];
+
+		if (c->tags[row] == TAG_ABSENT)
+			continue;
+		appendBinaryStringInfo(bin, c->key, c->keylen);
+		bin_jentry(bin, jentry_at, idx++, JENTRY_ISSTRING | c->keylen, &totallen);
+	}
+	/* then the values; the text has each key before its value */
 	appendStringInfoChar(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
 	{
 		DecPath    *c = &paths[p->children[i]];
 		uint8		tag = c->tags[row];
-		JsonbValue	k;
+		uint32		meta;
 
 		if (tag == TAG_ABSENT)
 			continue;
-		if (!first)
+		if (idx > npairs)
 			appendBinaryStringInfo(&b->text, ", ", 2);
-		first = false;
-		k.type = jbvString;
-		k.val.string.val = (char *) c->key;
-		k.val.string.len = c->keylen;
-		pushJsonbValue(&b->st, WJB_KEY, &k);
 		text_json_string(b, c->key, c->keylen);
 		appendBinaryStringInfo(&b->text, ": ", 2);
 		if (tag == TAG_OBJECT)
-			rebuild_object(paths, p->children[i], row, b);
+			meta = rebuild_object(paths, p->children[i], row, b);
 		else
-			rebuild_value(c, tag, b);
+			meta = rebuild_value(c, tag, b);
+		/* (rebuilding a value may have moved the buffer: jentry_at is an offset) */
+		bin_jentry(bin, jentry_at, idx++, meta, &totallen);
 	}
-	res = pushJsonbValue(&b->st, WJB_END_OBJECT, NULL);
 	appendStringInfoChar(&b->text, '}');
-	return res;
+	totallen = bin->len - base;
+	if (totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	return JENTRY_ISCONTAINER | totallen;
 }
 
 /* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
@@ -848,12 +1028,16 @@ rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 	int			len;
 	const char *s;
 
-	b->st = NULL;
 	resetStringInfo(&b->text);
 	switch (root->tags[row])
 	{
 		case TAG_OBJECT:
-			out->payload = JsonbValueToJsonb(rebuild_object(paths, 0, row, b));
+			resetStringInfo(&b->bin);
+			b->bin.len = VARHDRSZ;	/* the varlena header, set below */
+			(void) rebuild_object(paths, 0, row, b);
+			out->payload = palloc(b->bin.len);
+			memcpy(out->payload, b->bin.data, b->bin.len);
+			SET_VARSIZE(out->payload, b->bin.len);
 			break;
 		case TAG_JSON:
 			s = get_bytes(&root->strs, &len);
@@ -943,6 +1127,110 @@ read_paths(Reader *r, int nrows, int *npaths_out)
 	return paths;
 }
 
+/* ---- key filters ------------------------------------------------------------------------- */
+
+static inline void
+key_hashes(const char *key, int keylen, uint64 *h1, uint64 *h2)
+{
+	XXH128_hash_t h = XXH3_128bits(key, keylen);
+
+	*h1 = h.low64;
+	*h2 = h.high64 | 1;
+}
+
+/*
+ * The Bloom filter of a frame's keys: `items` are the frame's n keys sorted (write_dict sorted
+ * them), ndistinct of them distinct. TL_KEY_FILTER_BITS_PER_KEY bits per distinct key and
+ * TL_KEY_FILTER_HASHES hash functions: about 0.05% false positives.
+ */
+static bytea *
+build_key_filter(const DictItem *items, int n, int ndistinct)
+{
+	uint64		nbits = (uint64) ndistinct * TL_KEY_FILTER_BITS_PER_KEY;
+	int			nbytes;
+	bytea	   *f;
+	uint8	   *bits;
+
+	nbits = Max(64, (nbits + 63) & ~(uint64) 63);
+	nbytes = (int) Min(nbits / 8, (uint64) TL_KEY_FILTER_MAX_BYTES);
+	nbits = (uint64) nbytes * 8;
+	f = palloc0(VARHDRSZ + 2 + nbytes);
+	SET_VARSIZE(f, VARHDRSZ + 2 + nbytes);
+	((uint8 *) VARDATA(f))[0] = TL_KEY_FILTER_VERSION;
+	((uint8 *) VARDATA(f))[1] = TL_KEY_FILTER_HASHES;
+	bits = (uint8 *) VARDATA(f) + 2;
+	for (int i = 0; i < n; i++)
+	{
+		uint64		h1;
+		uint64		h2;
+
+		if (i > 0 && cmp_bytes(items[i - 1].s, items[i - 1].len, items[i].s, items[i].len) == 0)
+			continue;
+		key_hashes(items[i].s, items[i].len, &h1, &h2);
+		for (int k = 0; k < TL_KEY_FILTER_HASHES; k++)
+		{
+			uint64		bit = (h1 + (uint64) k * h2) % nbits;
+
+			bits[bit >> 3] |= (uint8) (1 << (bit & 7));
+		}
+	}
+	return f;
+}
+
+/* The hashes of a key for tl_key_filter_may_hold_hashed (computed once per read). */
+void
+tl_key_filter_hash(const char *key, int keylen, TlKeyHash *h)
+{
+	key_hashes(key, keylen, &h->h1, &h->h2);
+}
+
+/*
+ * May the frame whose directory holds `filter` hold the key hashed into *h? False means
+ * certainly not. A filter that does not have the layout of archive.h is corrupt
+ * (ERRCODE_DATA_CORRUPTED, naming the frame).
+ */
+bool
+tl_key_filter_may_hold_hashed(const bytea *filter, const TlKeyHash *h, int64 segment_id,
+							  int frame_no)
+{
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	const uint8 *p = (const uint8 *) VARDATA_ANY(filter);
+	Size		len = VARSIZE_ANY_EXHDR(filter);
+	Size		nbytes;
+	uint64		nbits;
+	int			nhashes;
+
+	if (len < 2 || p[0] != TL_KEY_FILTER_VERSION)
+		corrupt(&r, "key filter has an unknown version");
+	nhashes = p[1];
+	nbytes = len - 2;
+	if (nhashes < 1 || nhashes > TL_KEY_FILTER_MAX_HASHES)
+		corrupt(&r, "key filter has an invalid number of hash functions");
+	if (nbytes < 8 || nbytes % 8 != 0 || nbytes > TL_KEY_FILTER_MAX_BYTES)
+		corrupt(&r, "key filter has an invalid size");
+	nbits = (uint64) nbytes * 8;
+	p += 2;
+	for (int k = 0; k < nhashes; k++)
+	{
+		uint64		bit = (h->h1 + (uint64) k * h->h2) % nbits;
+
+		if (!(p[bit >> 3] & (1 << (bit & 7))))
+			return false;
+	}
+	return true;
+}
+
+/* The same for a key given as bytes. */
+bool
+tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen, int64 segment_id,
+					   int frame_no)
+{
+	TlKeyHash	h;
+
+	tl_key_filter_hash(key, keylen, &h);
+	return tl_key_filter_may_hold_hashed(filter, &h, segment_id, frame_no);
+}
+
 /* ---- frames ------------------------------------------------------------------------------ */
 
 int
@@ -1004,6 +1292,7 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 	write_dict(raw, items, n, true, 0, ids, &nkeys);
 	meta->min_key = cstring_to_text_with_len(items[0].s, items[0].len);
 	meta->max_key = cstring_to_text_with_len(items[n - 1].s, items[n - 1].len);
+	meta->key_filter = build_key_filter(items, n, nkeys);
 	for (int i = 0; i < n; i++)
 		put_varint(raw, ids[i]);
 
@@ -1149,43 +1438,75 @@ tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id
 	return out;
 }
 
-static text **
-read_key_column(Reader *r, int n)
+/*
+ * Skip row `row`'s payload values: advance every path's value streams past them, without
+ * rebuilding anything (a row the reader does not want).
+ */
+static void
+skip_row(DecPath *paths, int npaths, int row)
 {
-	int			nkeys;
-	DictEntry  *keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
-	text	  **out = palloc(sizeof(text *) * n);
-	text	  **dict = palloc(sizeof(text *) * Max(nkeys, 1));
+	for (int i = 0; i < npaths; i++)
+	{
+		DecPath    *p = &paths[i];
+		int			len;
 
-	if (nkeys < 1)
-		corrupt(r, "no key");
-
-	for (int i = 0; i < nkeys; i++)
-		dict[i] = cstring_to_text_with_len(keys[i].s, keys[i].len);
-	for (int i = 0; i < n; i++)
-		out[i] = dict[get_count(r, nkeys - 1, "key index out of range")];
-	return out;
+		switch (p->tags[row])
+		{
+			case TAG_INT:
+				(void) get_varint(&p->ints);
+				break;
+			case TAG_NUM:
+			case TAG_STR:
+			case TAG_JSON:
+				(void) get_bytes(&p->strs, &len);
+				break;
+			case TAG_HEX:
+				len = get_count(&p->strs, INT_MAX / 2, "hex length");
+				if (len > p->strs.end - p->strs.p)
+					corrupt(&p->strs, "hex value runs past the end of the frame");
+				p->strs.p += len;
+				break;
+			case TAG_UUID:
+				if (16 > p->strs.end - p->strs.p)
+					corrupt(&p->strs, "hex value runs past the end of the frame");
+				p->strs.p += 16;
+				break;
+			default:
+				break;
+		}
+	}
 }
 
 /*
  * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
- * expect_nrows unless that is negative.
+ * expect_nrows unless that is negative. With `want`, only the rows it wants are rebuilt and
+ * returned (*nrows is then their count, and *first_ts / *last_ts the frame's own bounds, for the
+ * directory check); every row's timestamp, origin, seq and key index is still read and checked.
  */
 static TlArchiveRow *
-decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows)
+decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFrameWant *want,
+		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts)
 {
 	TlArchiveRow *rows;
 	int			n;
 	int			norigins;
 	int			nsources;
+	int			nkeys;
 	DictEntry  *origins;
 	DictEntry  *sources;
-	int		   *origin_ids;
+	DictEntry  *keys;
+	text	  **key_text;
+	text	  **source_text;
+	int		   *key_ids;
+	int			want_key = -1;
+	bool	   *wanted;
+	int			nwanted = 0;
+	int64		last_seq_1 = 0;
 	int64	   *last_seq;
-	text	  **keys;
 	DecPath    *paths;
 	int			npaths;
 	RowBuilder	builder;
+	int			out;
 
 	r->p = (const uint8 *) raw;
 	r->end = r->p + raw_len;
@@ -1195,7 +1516,8 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 	n = get_count(r, TL_FRAME_MAX_ROWS, "row count");
 	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
 		corrupt(r, "row count does not match the frame directory");
-	rows = palloc0(sizeof(TlArchiveRow) * n);
+	rows = palloc(sizeof(TlArchiveRow) * n);
+	wanted = palloc(sizeof(bool) * n);
 
 	/* timestamps: sorted (non-negative deltas), each one a valid timestamptz */
 	rows[0].ts = unzigzag(get_varint(r));
@@ -1210,40 +1532,109 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 		}
 		if (!IS_VALID_TIMESTAMP(rows[i].ts))
 			corrupt(r, "timestamp out of range");
+		wanted[i] = want == NULL || (rows[i].ts >= want->from_ts && rows[i].ts < want->to_ts);
 	}
+	if (first_ts)
+		*first_ts = rows[0].ts;
+	if (last_ts)
+		*last_ts = rows[n - 1].ts;
 
 	origins = read_dict(r, false, DICT_NAMES, n, &norigins);
 	if (norigins < 1)
 		corrupt(r, "no origin");
-	origin_ids = palloc0(sizeof(int) * n);
 	if (norigins > 1)
+	{
+		int		   *origin_ids = palloc(sizeof(int) * n);
+
+		last_seq = palloc0(sizeof(int64) * norigins);
 		for (int i = 0; i < n; i++)
 			origin_ids[i] = get_count(r, norigins - 1, "origin index out of range");
-	last_seq = palloc0(sizeof(int64) * norigins);
-	for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++)
+		{
+			int			o = origin_ids[i];
+
+			rows[i].origin = origins[o].s;
+			if (pg_add_s64_overflow(last_seq[o], unzigzag(get_varint(r)), &rows[i].seq))
+				corrupt(r, "seq delta overflows");
+			last_seq[o] = rows[i].seq;
+		}
+	}
+	else
 	{
-		rows[i].origin = origins[origin_ids[i]].s;
-		if (pg_add_s64_overflow(last_seq[origin_ids[i]], unzigzag(get_varint(r)), &rows[i].seq))
-			corrupt(r, "seq delta overflows");
-		last_seq[origin_ids[i]] = rows[i].seq;
+		for (int i = 0; i < n; i++)
+		{
+			rows[i].origin = origins[0].s;
+			if (pg_add_s64_overflow(last_seq_1, unzigzag(get_varint(r)), &rows[i].seq))
+				corrupt(r, "seq delta overflows");
+			last_seq_1 = rows[i].seq;
+		}
 	}
 
-	keys = read_key_column(r, n);
+	/* keys: a text per distinct key, made when a wanted row first uses it */
+	if (want && want->key)
+		keys = find_key_in_dict(r, n, VARDATA_ANY(want->key), VARSIZE_ANY_EXHDR(want->key),
+								&nkeys, &want_key);
+	else
+		keys = read_dict(r, true, DICT_KEYS, n, &nkeys);
+	if (nkeys < 1)
+		corrupt(r, "no key");
+	/* the key is not in this frame (its filter gave a false positive): nothing to rebuild */
+	if (want && want->key && want_key < 0)
+	{
+		*nrows = 0;
+		return rows;
+	}
+	key_text = palloc0(sizeof(text *) * nkeys);
+	key_ids = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		key_ids[i] = get_count(r, nkeys - 1, "key index out of range");
+		if (want && want->key && key_ids[i] != want_key)
+			wanted[i] = false;
+		if (wanted[i])
+			nwanted++;
+	}
+
 	sources = read_dict(r, false, DICT_NAMES, n, &nsources);
+	source_text = palloc0(sizeof(text *) * (nsources + 1));
 	for (int i = 0; i < n; i++)
 	{
 		int			s = get_count(r, nsources, "source index out of range");
 
-		rows[i].key = keys[i];
-		rows[i].source = s == 0 ? NULL : cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
+		if (!wanted[i])
+			continue;
+		if (key_text[key_ids[i]] == NULL)
+			key_text[key_ids[i]] = cstring_to_text_with_len(keys[key_ids[i]].s, keys[key_ids[i]].len);
+		rows[i].key = key_text[key_ids[i]];
+		if (s > 0 && source_text[s] == NULL)
+			source_text[s] = cstring_to_text_with_len(sources[s - 1].s, sources[s - 1].len);
+		rows[i].source = s == 0 ? NULL : source_text[s];
 	}
 
+	*nrows = 0;
+	if (nwanted == 0)
+		return rows;
 	paths = read_paths(r, n, &npaths);
+	initStringInfo(&builder.bin);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
+	out = 0;
 	for (int i = 0; i < n; i++)
+	{
+		if (!wanted[i])
+		{
+			skip_row(paths, npaths, i);
+			continue;
+		}
 		rebuild_row(paths, i, &builder, &rows[i]);
-	*nrows = n;
+		if (out != i)
+			rows[out] = rows[i];
+		out++;
+		/* rows after the last wanted one need not be read at all */
+		if (out == nwanted)
+			break;
+	}
+	*nrows = out;
 	return rows;
 }
 
@@ -1254,15 +1645,29 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, int *nrows
 TlArchiveRow *
 tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
 {
+	int			n;
+
+	return tl_frame_decode_want(data, meta, segment_id, frame_no, NULL, &n);
+}
+
+/*
+ * Decode the rows of a frame that `want` wants (all of them when it is NULL), in frame order;
+ * *nrows is set to their count. The same checks as tl_frame_decode.
+ */
+TlArchiveRow *
+tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
+					 const TlFrameWant *want, int *nrows)
+{
 	Reader		r = {NULL, NULL, segment_id, frame_no};
 	char	   *raw = decompress(data, meta, &r);
 	TlArchiveRow *rows;
-	int			n;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
 
-	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, &n);
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts);
 	if (raw != raw_buf)
 		pfree(raw);
-	if (rows[0].ts != meta->first_ts || rows[n - 1].ts != meta->last_ts)
+	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
 		corrupt(&r, "timestamps do not match the frame directory");
 	return rows;
 }
@@ -1276,5 +1681,14 @@ tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, nrows);
+	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL);
+}
+
+/* The same, rebuilding only the rows `want` wants (tieredlog._frame_decode_key). */
+TlArchiveRow *
+tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, int *nrows)
+{
+	Reader		r = {NULL, NULL, 0, 0};
+
+	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL);
 }

@@ -35,7 +35,32 @@ typedef struct TlFrameMeta
 	int32		raw_len;
 	int32		comp_len;
 	int64		checksum;		/* XXH3-64 of the compressed bytes */
+	bytea	   *key_filter;		/* the frame's key filter (tl_key_filter_*), NULL when none */
 } TlFrameMeta;
+
+/*
+ * Which rows of a frame a reader wants: from_ts <= ts < to_ts and, when key is not NULL, that
+ * key. Rows not wanted are skipped without rebuilding their payloads.
+ */
+typedef struct TlFrameWant
+{
+	TimestampTz from_ts;
+	TimestampTz to_ts;
+	text	   *key;
+} TlFrameWant;
+
+/*
+ * Key filters: a Bloom filter over the distinct keys of a frame, kept in the frame directory
+ * (not inside the compressed bytes), so that a key read skips frames without fetching them.
+ * Layout: version byte (TL_KEY_FILTER_VERSION), number of hash functions, then the bit array
+ * (a multiple of 8 bytes, at most TL_KEY_FILTER_MAX_BYTES).
+ */
+#define TL_KEY_FILTER_VERSION	1
+#define TL_KEY_FILTER_BITS_PER_KEY	16
+#define TL_KEY_FILTER_HASHES	11
+#define TL_KEY_FILTER_MAX_HASHES	32
+#define TL_KEY_FILTER_MAX_BYTES	(64 * 1024)
+
 
 /* Rows per frame and raw bytes per frame at which a frame is closed. */
 #define TL_FRAME_MAX_ROWS		4096
@@ -58,7 +83,23 @@ extern TlArchiveRow *tl_frame_decode(const bytea *data, const TlFrameMeta *meta,
 									 int frame_no);
 extern bytea *tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
 								  int frame_no);
+extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta,
+										  int64 segment_id, int frame_no, const TlFrameWant *want,
+										  int *nrows);
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
+extern TlArchiveRow *tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want,
+											  int *nrows);
+typedef struct TlKeyHash
+{
+	uint64		h1;
+	uint64		h2;
+} TlKeyHash;
+
+extern void tl_key_filter_hash(const char *key, int keylen, TlKeyHash *h);
+extern bool tl_key_filter_may_hold_hashed(const bytea *filter, const TlKeyHash *h,
+										  int64 segment_id, int frame_no);
+extern bool tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen,
+								   int64 segment_id, int frame_no);
 extern int	tl_archive_row_cmp(const void *a, const void *b);
 
 #endif							/* TIEREDLOG_ARCHIVE_H */

@@ -15,11 +15,20 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "store/archive.h"
 #include "store/archive_store.h"
@@ -44,28 +53,53 @@ tl_archive_exists(int32 log_id)
 	return OidIsValid(get_relname_relid(archive_relname(log_id), tl_data_namespace()));
 }
 
-/* Create the log's archive relation in the tier 2 tablespace unless it exists. Inside owner SPI. */
+/*
+ * The column of the archive relation holding each frame's key filter, or InvalidAttrNumber: an
+ * archive relation created by tieredlog 1.0 has none until its log archives a segment again.
+ */
+static AttrNumber
+key_filter_attnum(Oid relid)
+{
+	AttrNumber	att = get_attnum(relid, "key_filter");
+
+	return att > 0 ? att : InvalidAttrNumber;
+}
+
+/*
+ * Create the log's archive relation in the tier 2 tablespace unless it exists; give one created
+ * by 1.0 its key_filter column. Inside owner SPI.
+ */
 static void
 ensure_archive(int32 log_id)
 {
 	char	   *rel;
 	const char *spc;
+	Oid			relid = get_relname_relid(archive_relname(log_id), tl_data_namespace());
 
-	if (tl_archive_exists(log_id))
+	if (OidIsValid(relid) && key_filter_attnum(relid) != InvalidAttrNumber)
 		return;
 	tl_lock_object(TL_LOCK_LOG_SEGMENTS, log_id);
-	if (tl_archive_exists(log_id))
-		return;
+	relid = get_relname_relid(archive_relname(log_id), tl_data_namespace());
 	rel = archive_qualified(log_id);
+	if (OidIsValid(relid))
+	{
+		/* kept inline (STORAGE MAIN): a key read scans every frame's filter */
+		if (key_filter_attnum(relid) == InvalidAttrNumber)
+			tl_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS key_filter bytea, "
+								 "ALTER COLUMN key_filter SET STORAGE MAIN", rel),
+						0, NULL, NULL, SPI_OK_UTILITY);
+		return;
+	}
 	spc = quote_identifier(tl_tier_tablespace(2));
 	tl_spi_exec(psprintf("CREATE TABLE %s (segment_id bigint NOT NULL, attempt bigint NOT NULL, "
 						 "frame_no integer NOT NULL, nrows integer NOT NULL, first_ts timestamptz NOT NULL, "
 						 "last_ts timestamptz NOT NULL, min_key text COLLATE \"C\" NOT NULL, "
 						 "max_key text COLLATE \"C\" NOT NULL, raw_len integer NOT NULL, "
-						 "comp_len integer NOT NULL, checksum bigint NOT NULL, data bytea NOT NULL) "
-						 "TABLESPACE %s", rel, spc),
+						 "comp_len integer NOT NULL, checksum bigint NOT NULL, data bytea NOT NULL, "
+						 "key_filter bytea) TABLESPACE %s", rel, spc),
 				0, NULL, NULL, SPI_OK_UTILITY);
-	tl_spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN data SET STORAGE EXTERNAL", rel),
+	tl_spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN data SET STORAGE EXTERNAL, "
+						 "ALTER COLUMN key_filter SET STORAGE MAIN", rel),
 				0, NULL, NULL, SPI_OK_UTILITY);
 	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (segment_id, attempt, frame_no) TABLESPACE %s",
 						 quote_identifier(psprintf("archive_%d_frames", log_id)), rel, spc),
@@ -90,9 +124,10 @@ static void
 insert_frame(TlFrameWriter *fw, bytea *data, const TlFrameMeta *m)
 {
 	TlAsOwner	save;
-	Oid			types[12] = {INT8OID, INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TEXTOID, TEXTOID, INT4OID, INT4OID, INT8OID, BYTEAOID};
-	Datum		v[12];
+	Oid			types[13] = {INT8OID, INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID, INT4OID, INT4OID, INT8OID, BYTEAOID, BYTEAOID};
+	Datum		v[13];
+	char		nulls[13];
 
 	v[0] = Int64GetDatum(fw->segment_id);
 	v[1] = Int64GetDatum(fw->attempt);
@@ -106,10 +141,17 @@ insert_frame(TlFrameWriter *fw, bytea *data, const TlFrameMeta *m)
 	v[9] = Int32GetDatum(m->comp_len);
 	v[10] = Int64GetDatum(m->checksum);
 	v[11] = PointerGetDatum(data);
+	v[12] = PointerGetDatum(m->key_filter);
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[12] = m->key_filter ? ' ' : 'n';
 	tl_become_owner(&save);
 	ensure_archive(fw->log_id);
-	tl_spi_exec(psprintf("INSERT INTO %s VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-						 archive_qualified(fw->log_id)), 12, types, v, SPI_OK_INSERT);
+	if (SPI_execute_with_args(psprintf("INSERT INTO %s (segment_id, attempt, frame_no, nrows, first_ts, "
+									   "last_ts, min_key, max_key, raw_len, comp_len, checksum, data, "
+									   "key_filter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+									   "$11, $12, $13)", archive_qualified(fw->log_id)),
+							  13, types, v, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert an archive frame");
 	tl_restore_user(&save);
 }
 
@@ -164,89 +206,367 @@ tl_fw_finish(TlFrameWriter *fw)
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
+/* Columns of the archive relation (ensure_archive creates them in this order). */
+enum
+{
+	Anum_arch_segment_id = 1, Anum_arch_attempt, Anum_arch_frame_no, Anum_arch_nrows,
+	Anum_arch_first_ts, Anum_arch_last_ts, Anum_arch_min_key, Anum_arch_max_key, Anum_arch_raw_len,
+	Anum_arch_comp_len, Anum_arch_checksum, Anum_arch_data, Natts_arch_fixed = Anum_arch_data
+};
+
+/* ---- the directory cache of key reads ---------------------------------------------------- */
+
+/*
+ * A key read on a large segment would spend most of its time reading the frame directory (one
+ * entry per frame, each with its key filter). The directory of a (segment, attempt) never changes
+ * once written (a new archive of the segment is a new attempt, attempts come from a sequence), so
+ * each backend keeps the directories its key reads used: frame bounds, sizes, checksums and
+ * filters, copied (the compressed bytes are always fetched from the relation). Entries are keyed
+ * by the archive relation's OID too (a log dropped and created again, an extension restored, has
+ * new relations), and all of them are dropped on any invalidation of an archive relation and when
+ * they take more than DIR_CACHE_BYTES.
+ */
+typedef struct DirFrame
+{
+	int			frame_no;
+	TlFrameMeta meta;
+} DirFrame;
+
+typedef struct DirCacheEntry
+{
+	Oid			relid;
+	int64		segment_id;
+	int64		attempt;
+	int			nframes;
+	DirFrame   *frames;
+} DirCacheEntry;
+
+#define DIR_CACHE_BYTES		(32 * 1024 * 1024)
+#define DIR_CACHE_ENTRIES	64
+
+static MemoryContext dir_cxt = NULL;
+static DirCacheEntry dir_cache[DIR_CACHE_ENTRIES];
+static int	dir_cache_n = 0;
+static bool dir_callback_set = false;
+static bool dir_cache_stale = false;	/* an archive relation was invalidated */
+static int	dir_cache_busy = 0;			/* key reads using entries right now */
+static MemoryContext key_read_cxt = NULL;	/* frame memory of key reads */
+static bool key_read_in_use = false;	/* by a key read (a nested one makes its own) */
+
+/* Drop every entry, unless a key read is using them (then the next lookup will). */
 static void
-meta_from_spi(HeapTuple tup, TupleDesc desc, TlFrameMeta *m, int *frame_no)
+dir_cache_reset(void)
+{
+	if (dir_cache_busy > 0)
+		return;
+	dir_cache_n = 0;
+	dir_cache_stale = false;
+	if (dir_cxt)
+		MemoryContextReset(dir_cxt);
+}
+
+/* Relcache invalidation: only marks the cache (it may be in use while invalidations arrive). */
+static void
+dir_cache_inval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < dir_cache_n; i++)
+		if (!OidIsValid(relid) || dir_cache[i].relid == relid)
+		{
+			dir_cache_stale = true;
+			return;
+		}
+}
+
+/*
+ * The end of a key read (its guard context goes, normally or at an error): the directory may be
+ * dropped again, and the shared frame memory used again (arg: whether this read used it).
+ */
+static void
+dir_cache_release(void *arg)
+{
+	dir_cache_busy--;
+	if (arg != NULL)
+	{
+		MemoryContextReset(key_read_cxt);
+		key_read_in_use = false;
+	}
+}
+
+/* The directory entry of one archive row (not its data), copied into the current context. */
+static void
+meta_from_tuple(HeapTuple tup, TupleDesc desc, AttrNumber filter_att, TlFrameMeta *m, int *frame_no)
 {
 	bool		isnull;
 
-	*frame_no = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-	m->nrows = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	m->first_ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-	m->last_ts = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
-	m->min_key = DatumGetTextPP(SPI_getbinval(tup, desc, 5, &isnull));
-	m->max_key = DatumGetTextPP(SPI_getbinval(tup, desc, 6, &isnull));
-	m->raw_len = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-	m->comp_len = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-	m->checksum = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+	memset(m, 0, sizeof(*m));
+	*frame_no = DatumGetInt32(heap_getattr(tup, Anum_arch_frame_no, desc, &isnull));
+	m->nrows = DatumGetInt32(heap_getattr(tup, Anum_arch_nrows, desc, &isnull));
+	m->first_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_first_ts, desc, &isnull));
+	m->last_ts = DatumGetTimestampTz(heap_getattr(tup, Anum_arch_last_ts, desc, &isnull));
+	m->min_key = DatumGetTextPCopy(heap_getattr(tup, Anum_arch_min_key, desc, &isnull));
+	m->max_key = DatumGetTextPCopy(heap_getattr(tup, Anum_arch_max_key, desc, &isnull));
+	m->raw_len = DatumGetInt32(heap_getattr(tup, Anum_arch_raw_len, desc, &isnull));
+	m->comp_len = DatumGetInt32(heap_getattr(tup, Anum_arch_comp_len, desc, &isnull));
+	m->checksum = DatumGetInt64(heap_getattr(tup, Anum_arch_checksum, desc, &isnull));
+	if (filter_att != InvalidAttrNumber)
+	{
+		Datum		f = heap_getattr(tup, filter_att, desc, &isnull);
+
+		if (!isnull)
+			m->key_filter = DatumGetByteaPCopy(f);
+	}
+}
+
+/*
+ * The directory of (segment, attempt): from the cache, else read and cached (or, when the cache
+ * cannot take it now, read into the current memory context).
+ */
+static DirCacheEntry *
+dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att)
+{
+	Oid			relid = RelationGetRelid(rel);
+	DirCacheEntry *e;
+	ScanKeyData skey[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext old = CurrentMemoryContext;
+	bool		cached;
+	int			cap = 64;
+
+	if (dir_cache_stale)
+		dir_cache_reset();
+	if (!dir_cache_stale)
+		for (int i = 0; i < dir_cache_n; i++)
+			if (dir_cache[i].relid == relid && dir_cache[i].segment_id == segment_id &&
+				dir_cache[i].attempt == attempt)
+				return &dir_cache[i];
+	if (dir_cxt == NULL)
+		dir_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog archive directories",
+										ALLOCSET_DEFAULT_SIZES);
+	if (!dir_callback_set)
+	{
+		CacheRegisterRelcacheCallback(dir_cache_inval, (Datum) 0);
+		dir_callback_set = true;
+	}
+	if (dir_cache_n == DIR_CACHE_ENTRIES || MemoryContextMemAllocated(dir_cxt, true) > DIR_CACHE_BYTES)
+		dir_cache_reset();
+	cached = !dir_cache_stale && dir_cache_n < DIR_CACHE_ENTRIES &&
+		MemoryContextMemAllocated(dir_cxt, true) <= DIR_CACHE_BYTES;
+	if (cached)
+	{
+		e = &dir_cache[dir_cache_n];
+		MemoryContextSwitchTo(dir_cxt);
+	}
+	else
+		e = palloc(sizeof(DirCacheEntry));
+	e->relid = relid;
+	e->segment_id = segment_id;
+	e->attempt = attempt;
+	e->nframes = 0;
+	e->frames = palloc(sizeof(DirFrame) * cap);
+	ScanKeyInit(&skey[0], Anum_arch_segment_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(segment_id));
+	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
+	/* (an error here leaves the entry uncounted; its memory goes at the next reset) */
+	scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (e->nframes == cap)
+		{
+			cap *= 2;
+			e->frames = repalloc(e->frames, sizeof(DirFrame) * cap);
+		}
+		meta_from_tuple(tup, RelationGetDescr(rel), filter_att, &e->frames[e->nframes].meta,
+						&e->frames[e->nframes].frame_no);
+		e->nframes++;
+	}
+	systable_endscan_ordered(scan);
+	MemoryContextSwitchTo(old);
+	if (cached)
+		dir_cache_n++;
+	return e;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+/* Compare bytes as the C collation does (min_key and max_key are COLLATE "C"). */
+static int
+cmp_c(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+/* May the frame described by meta hold rows of `want`? (Bounds, then the key filter.) */
+static bool
+frame_may_hold(const TlFrameMeta *m, const TlFrameWant *want, const TlKeyHash *kh,
+			   int64 segment_id, int frame_no)
+{
+	const char *key_s;
+	int			key_len;
+
+	if (m->last_ts < want->from_ts || m->first_ts >= want->to_ts)
+		return false;
+	if (want->key == NULL)
+		return true;
+	key_s = VARDATA_ANY(want->key);
+	key_len = VARSIZE_ANY_EXHDR(want->key);
+	if (cmp_c(VARDATA_ANY(m->min_key), VARSIZE_ANY_EXHDR(m->min_key), key_s, key_len) > 0 ||
+		cmp_c(VARDATA_ANY(m->max_key), VARSIZE_ANY_EXHDR(m->max_key), key_s, key_len) < 0)
+		return false;
+	/* frames archived before key filters have none: they may hold any key */
+	return m->key_filter == NULL ||
+		tl_key_filter_may_hold_hashed(m->key_filter, kh, segment_id, frame_no);
 }
 
 /*
  * Decode every frame of (segment, attempt) that may hold rows with from_ts <= ts < to_ts (and
- * `key`, when not NULL), in frame order, calling visit() with each frame's rows. Runs under the
- * active snapshot.
+ * `key`, when not NULL), in frame order, calling visit() with each frame's wanted rows (frames
+ * with none are not visited). Frames are pruned by their directory entry first: time bounds, key
+ * bounds and, for a key, the frame's key filter; only the frames left are fetched and
+ * decompressed, and only their wanted rows are rebuilt. Runs under the active snapshot.
+ *
+ * The archive relation is read directly (index scans on (segment_id, attempt, frame_no)), not
+ * through SPI. A key read takes the directory from the backend's cache and fetches each frame
+ * left by its own index probe; other reads scan the directory and the frames together.
  */
 void
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
 				TimestampTz to_ts, text *key, TlFrameVisitor visit, void *arg)
 {
-	TlAsOwner	save;
-	Oid			types[5] = {INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		v[5];
+	Oid			relid = get_relname_relid(archive_relname(log_id), tl_data_namespace());
+	Oid			indexid = get_relname_relid(psprintf("archive_%d_frames", log_id), tl_data_namespace());
 	MemoryContext frame_cxt;
 	MemoryContext outer = CurrentMemoryContext;
-	Portal		portal;
+	Relation	rel;
+	Relation	irel;
+	TupleDesc	desc;
+	AttrNumber	filter_att;
+	ScanKeyData skey[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	TlFrameWant want = {from_ts, to_ts, key};
+	bool		isnull;
+	MemoryContext guard = NULL;
 
-	if (!tl_archive_exists(log_id))
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("archive of segment %lld is missing", (long long) segment_id)));
-	v[0] = Int64GetDatum(segment_id);
-	v[1] = Int64GetDatum(attempt);
-	v[2] = TimestampTzGetDatum(from_ts);
-	v[3] = TimestampTzGetDatum(to_ts);
-	v[4] = key ? PointerGetDatum(key) : (Datum) 0;
-	/*
-	 * A decoded frame takes a few MB; a large first block survives each reset, so the next frame
-	 * reuses that memory instead of faulting fresh pages in (measured: about 9% of a tier 2 read).
-	 */
-	frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
-									  4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
-	tl_become_owner(&save);
-	portal = SPI_cursor_open_with_args(NULL,
-									   psprintf("SELECT frame_no, nrows, first_ts, last_ts, min_key, max_key, "
-												"raw_len, comp_len, checksum, data FROM %s "
-												"WHERE segment_id = $1 AND attempt = $2 AND last_ts >= $3 AND first_ts < $4 "
-												"%s ORDER BY frame_no", archive_qualified(log_id),
-												key ? "AND min_key <= $5 AND max_key >= $5" : "AND $5 IS NULL"),
-									   5, types, v, key ? NULL : "    n", true, 0);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, 8);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			TlFrameMeta meta;
-			int			frame_no;
-			bool		isnull;
-			bytea	   *data;
-			TlArchiveRow *rows;
+	rel = table_open(relid, AccessShareLock);
+	irel = index_open(indexid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	if (desc->natts < Natts_arch_fixed)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive relation \"%s\" has %d columns, fewer than %d",
+						RelationGetRelationName(rel), desc->natts, Natts_arch_fixed)));
+	filter_att = key_filter_attnum(relid);
+	ScanKeyInit(&skey[0], Anum_arch_segment_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(segment_id));
+	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
 
+	if (key)
+	{
+		DirCacheEntry *dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att);
+		int			nframes = dir->nframes;
+		DirFrame   *frames = dir->frames;
+		MemoryContextCallback *release;
+		TlKeyHash	kh;
+
+		tl_key_filter_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &kh);
+		/*
+		 * The entry stays while the frames are read: released when `guard` goes, at the end or
+		 * with the caller's memory at an error.
+		 */
+		guard = AllocSetContextCreate(outer, "tieredlog directory in use", ALLOCSET_SMALL_SIZES);
+		release = MemoryContextAlloc(guard, sizeof(MemoryContextCallback));
+		release->func = dir_cache_release;
+		release->arg = NULL;
+		/*
+		 * Key reads are short and many: their frame memory (one decompressed frame, the few rows
+		 * rebuilt) is kept for the backend and reset after each frame, so that a lookup does
+		 * not fault fresh pages in (the first block, 1 MB, survives resets).
+		 */
+		if (key_read_cxt == NULL)
+			key_read_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog key read",
+												 1024 * 1024, 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
+		if (!key_read_in_use)
+		{
+			key_read_in_use = true;
+			frame_cxt = key_read_cxt;
+			release->arg = key_read_cxt;
+		}
+		else
+			frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", ALLOCSET_DEFAULT_SIZES);
+		dir_cache_busy++;
+		MemoryContextRegisterResetCallback(guard, release);
+		for (int f = 0; f < nframes; f++)
+		{
+			TlArchiveRow *rows;
+			int			n = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			if (!frame_may_hold(&frames[f].meta, &want, &kh, segment_id, frames[f].frame_no))
+				continue;
 			MemoryContextSwitchTo(frame_cxt);
-			meta_from_spi(tup, desc, &meta, &frame_no);
-			data = DatumGetByteaPP(SPI_getbinval(tup, desc, 10, &isnull));
-			rows = tl_frame_decode(data, &meta, segment_id, frame_no);
+			ScanKeyInit(&skey[2], Anum_arch_frame_no, BTEqualStrategyNumber, F_INT4EQ,
+						Int32GetDatum(frames[f].frame_no));
+			scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 3, skey);
+			tup = systable_getnext_ordered(scan, ForwardScanDirection);
+			if (!HeapTupleIsValid(tup))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("archive frame %d of segment %lld is missing", frames[f].frame_no,
+								(long long) segment_id)));
+			rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
+										&frames[f].meta, segment_id, frames[f].frame_no, &want, &n);
+			systable_endscan_ordered(scan);
 			MemoryContextSwitchTo(outer);
-			visit(rows, meta.nrows, arg);
+			if (n > 0)
+				visit(rows, n, arg);
 			MemoryContextReset(frame_cxt);
 		}
-		SPI_freetuptable(SPI_tuptable);
 	}
-	SPI_cursor_close(portal);
-	tl_restore_user(&save);
-	MemoryContextDelete(frame_cxt);
+	else
+	{
+		/*
+		 * A decoded frame takes a few MB; a large first block survives each reset, so the next
+		 * frame reuses that memory instead of faulting fresh pages in (measured: about 9% of a
+		 * tier 2 read).
+		 */
+		frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
+										  4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
+		scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+		while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+		{
+			TlFrameMeta meta;
+			int			frame_no;
+			TlArchiveRow *rows = NULL;
+			int			n = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextSwitchTo(frame_cxt);
+			meta_from_tuple(tup, desc, InvalidAttrNumber, &meta, &frame_no);
+			if (frame_may_hold(&meta, &want, NULL, segment_id, frame_no))
+				rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
+											&meta, segment_id, frame_no, &want, &n);
+			MemoryContextSwitchTo(outer);
+			if (n > 0)
+				visit(rows, n, arg);
+			MemoryContextReset(frame_cxt);
+		}
+		systable_endscan_ordered(scan);
+	}
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
+	if (frame_cxt != key_read_cxt)
+		MemoryContextDelete(frame_cxt);
+	/* (releases the directory, and resets the shared frame memory if this read used it) */
+	if (guard)
+		MemoryContextDelete(guard);
 }
 
 /* The frame directory of (segment, attempt), for segment_frames(). */

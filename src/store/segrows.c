@@ -88,6 +88,37 @@ record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
 }
 
+/*
+ * The rid of a row decoded from a frame, as record_from_archive computes it, into a buffer kept
+ * for the backend (every row of a tier 2 read goes through here: no buffer per row).
+ */
+static void
+rid_from_archive(const char *log_name, const TlArchiveRow *r, TlRid *rid)
+{
+	static StringInfoData buf = {NULL, 0, 0, 0};
+	TlRecord	rec;
+
+	if (buf.data == NULL || buf.maxlen > 1024 * 1024)
+	{
+		if (buf.data)
+			pfree(buf.data);
+		buf.data = MemoryContextAlloc(TopMemoryContext, 1024);
+		buf.maxlen = 1024;
+	}
+	resetStringInfo(&buf);
+	memset(&rec, 0, sizeof(rec));
+	rec.log_name = log_name;
+	rec.key = r->key;
+	rec.payload = r->payload;
+	rec.ts = r->ts;
+	rec.source = r->source;
+	rec.origin = r->origin;
+	rec.seq = r->seq;
+	/* enlargeStringInfo allocates in the buffer's context (TopMemoryContext) */
+	tl_record_encode(&buf, &rec, r->payload_text, r->payload_text_len);
+	*rid = rec.rid;
+}
+
 /* A row rebuilt from an archive frame, rid recomputed from its content. */
 HeapTuple
 tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
@@ -319,7 +350,7 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 		{
 			TlRid		rid;
 
-			tl_archive_row_rid(st->log_name, &rows[i], &rid);
+			rid_from_archive(st->log_name, &rows[i], &rid);
 			st->visit_archive(&rows[i], &rid, st->arg);
 			continue;
 		}

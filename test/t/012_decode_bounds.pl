@@ -257,6 +257,52 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 		qr/DETAIL:.*uncompressed size of \d+ bytes is outside 1 to 67108864/, 'an 80 MB frame');
 }
 
+# ---- key reads (issue 21): rows skipped by a key read are bounded too; key filters ----------------
+{
+	# two rows, keys "b" (row 0, skipped by a read of key "a") and "a" (row 1); payload {"n": ...}
+	my $two_keys = sub {
+		my ($tag, $strs) = @_;
+		return 'TLF1' . varint(2) . varint(zz($TS0)) . varint(1)
+		  . varint(1) . vbytes('x') . varint(zz(1)) . varint(zz(1))
+		  . varint(2) . varint(0) . vbytes('a') . varint(0) . vbytes('b') . varint(1) . varint(0)
+		  . varint(0) . varint(0) . varint(0)
+		  . varint(2) . varint(0) . vbytes('n')
+		  . chr(TAG_OBJECT) x 2 . vbytes('') . vbytes('')
+		  . chr($tag) . chr(TAG_NULL) . vbytes('') . vbytes($strs);
+	};
+	is($node->safe_psql('postgres', "SELECT tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_STR, vbytes('s'))) . "', 'a')
+		|| ' ' || tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_STR, vbytes('s'))) . "', 'b')
+		|| ' ' || tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_STR, vbytes('s'))) . "', 'c')"),
+		'1 1 0', 'a well-formed two-key frame: one row per key, none for another key');
+	refused("SELECT tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_STR, varint(1000) . 'xx')) . "', 'a');",
+		qr/DETAIL:.*string runs past the end of the frame/, 'a skipped row whose string runs past the end');
+	refused("SELECT tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_HEX, varint(1 << 40))) . "', 'a');",
+		qr/DETAIL:.*hex length/, 'a skipped row with a huge hex length');
+	refused("SELECT tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_HEX, varint(100) . 'xx')) . "', 'a');",
+		qr/DETAIL:.*hex value runs past the end/, 'a skipped row whose hex value runs past the end');
+	refused("SELECT tieredlog._frame_decode_key('\\x" . hex_of($two_keys->(TAG_UUID, 'x' x 15)) . "', 'a');",
+		qr/DETAIL:.*runs past the end/, 'a skipped row with a short uuid');
+
+	my %bad = (
+		'an unknown version' => "'\\x0207' || decode(repeat('ff', 64), 'hex')",
+		'no hash function' => "'\\x0100' || decode(repeat('ff', 64), 'hex')",
+		'33 hash functions' => "'\\x0121' || decode(repeat('ff', 64), 'hex')",
+		'a bit array of 63 bytes' => "'\\x010b' || decode(repeat('ff', 63), 'hex')",
+		'no bit array' => "'\\x010b'::bytea",
+		'one byte' => "'\\x01'::bytea",
+		'no byte' => "''::bytea",
+		'a bit array of 64 kB + 8 bytes' => "'\\x010b' || decode(repeat('ff', 65544), 'hex')",
+	);
+	for my $what (sort keys %bad)
+	{
+		refused("SELECT tieredlog._key_filter_probe($bad{$what}, 'k');",
+			qr/corrupted.*\n.*DETAIL:.*key filter/i, "a key filter with $what");
+	}
+	is($node->safe_psql('postgres', "SELECT tieredlog._key_filter_probe('\\x010b' || decode(repeat('00', 8), 'hex'), 'k')
+		|| ' ' || tieredlog._key_filter_probe('\\x010b' || decode(repeat('ff', 8), 'hex'), 'k')"),
+		'false true', 'an empty filter holds nothing, a full one everything');
+}
+
 # ---- reconciliation requests: table sizes ----------------------------------------------------------
 {
 	my $call = "SET ROLE tl_peer;\nSELECT length(tieredlog._ae_iblt('x', '2024-01-01', ARRAY[%s], ARRAY[%s], 1));";

@@ -73,6 +73,17 @@ INSERT INTO fz.corpus (kind, data)
 DELETE FROM fz.corpus WHERE kind = 'batch' AND length(data) < 40;
 INSERT INTO fz.corpus (kind, data)
   SELECT 'frame', f FROM fz.corpus c, unnest(tieredlog._frame_raw(c.data)) f WHERE c.kind = 'batch';
+-- key filters (frame directory entries of an archived segment)
+SELECT tieredlog.create_log('fzk', '1 hour');
+SELECT tieredlog.append_many('fzk', array_agg('key' || (i % 1500) ORDER BY i), array_agg(jsonb_build_object('i', i) ORDER BY i),
+		NULL, array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' ORDER BY i))
+  FROM generate_series(1, 9000) i;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'fzk';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 'fzk';
+DO $$ BEGIN
+	EXECUTE format('INSERT INTO fz.corpus (kind, data) SELECT %L, key_filter FROM tieredlog_data.archive_%s',
+				   'filter', (SELECT log_id FROM tieredlog.logs WHERE log_name = 'fzk'));
+END $$;
 
 CREATE FUNCTION fz.rand_bytes(n int) RETURNS bytea LANGUAGE sql AS
 $$ SELECT coalesce(string_agg(set_byte('\x00'::bytea, 0, floor(random() * 256)::int), ''), '') FROM generate_series(1, n) $$;
@@ -130,6 +141,8 @@ DECLARE
 	frames bytea[] := ARRAY(SELECT data FROM fz.corpus WHERE kind = 'frame' ORDER BY id);
 	wires bytea[] := ARRAY(SELECT data FROM fz.corpus WHERE kind = 'wire' ORDER BY id);
 	batches bytea[] := ARRAY(SELECT data FROM fz.corpus WHERE kind = 'batch' ORDER BY id);
+	filters bytea[] := ARRAY(SELECT data FROM fz.corpus WHERE kind = 'filter' ORDER BY id);
+	keys text[] := ARRAY['k0', 'k7/é', 'k12', 'deep', 'key7', 'key1499', 'absent', ''];
 	stop timestamptz := clock_timestamp() + seconds * interval '1 second';
 	pick float8;
 	kind text;
@@ -141,7 +154,9 @@ BEGIN
 	PERFORM setseed(seed);
 	WHILE clock_timestamp() < stop LOOP
 		pick := random();
-		IF pick < 0.45 THEN kind := 'frame'; pool := frames;
+		IF pick < 0.25 THEN kind := 'frame'; pool := frames;
+		ELSIF pick < 0.40 THEN kind := 'frame_key'; pool := frames;
+		ELSIF pick < 0.45 THEN kind := 'filter'; pool := filters;
 		ELSIF pick < 0.55 THEN kind := 'packed'; pool := frames;
 		ELSIF pick < 0.85 THEN kind := 'wire'; pool := wires;
 		ELSE kind := 'batch'; pool := batches;
@@ -158,6 +173,10 @@ BEGIN
 		BEGIN
 			IF kind = 'frame' THEN
 				PERFORM tieredlog._frame_decode(input);
+			ELSIF kind = 'frame_key' THEN
+				PERFORM tieredlog._frame_decode_key(input, keys[1 + floor(random() * array_length(keys, 1))::int]);
+			ELSIF kind = 'filter' THEN
+				PERFORM tieredlog._key_filter_probe(input, keys[1 + floor(random() * array_length(keys, 1))::int]);
 			ELSIF kind = 'packed' THEN
 				PERFORM tieredlog._ae_store(tieredlog._batch_pack('fz', 3600000000, input), 'fz1');
 			ELSIF kind = 'wire' THEN
@@ -177,14 +196,16 @@ my $corpus = $node->safe_psql('postgres',
 	"SELECT string_agg(kind || ' ' || n || ' (' || bytes || ' bytes)', ', ' ORDER BY kind) FROM"
 	  . " (SELECT kind, count(*) n, sum(length(data)) bytes FROM fz.corpus GROUP BY kind) c");
 note("corpus: $corpus");
-like($corpus, qr/batch \d+.*frame \d+.*wire \d+/, 'a corpus of real batches, frames and stream messages');
+like($corpus, qr/batch \d+.*filter \d+.*frame \d+.*wire \d+/, 'a corpus of real batches, key filters, frames and stream messages');
 
 # the corpus itself decodes without error
 is($node->safe_psql('postgres', q{
 SELECT count(*) FILTER (WHERE kind = 'frame' AND tieredlog._frame_decode(data) > 0)
 	 + count(*) FILTER (WHERE kind = 'wire' AND tieredlog._wire_decode(data) IS NOT NULL)
-	 = count(*) FILTER (WHERE kind IN ('frame', 'wire'))
-  FROM fz.corpus}), 't', 'every corpus frame and message decodes');
+	 + count(*) FILTER (WHERE kind = 'frame' AND tieredlog._frame_decode_key(data, 'k12') >= 0)
+	 + count(*) FILTER (WHERE kind = 'filter' AND tieredlog._key_filter_probe(data, 'key7'))
+	 = count(*) FILTER (WHERE kind IN ('frame', 'wire', 'filter')) + count(*) FILTER (WHERE kind = 'frame')
+  FROM fz.corpus}), 't', 'every corpus frame, key filter and message decodes (a filter holds its keys)');
 
 my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 my ($execs, $refused, $accepted, $crashes) = (0, 0, 0, 0);
