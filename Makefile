@@ -10,6 +10,7 @@ OBJS = \
 	src/record.o \
 	src/merkle.o \
 	src/seal.o \
+	src/jsonb_text.o \
 	src/ledger.o \
 	src/verify.o \
 	src/proof.o \
@@ -63,7 +64,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 
 # zstd and xxhash (Debian: libzstd-dev, libxxhash-dev); libpq for peers (libpq-dev, which
 # postgresql-server-dev-15 depends on)
-SHLIB_LINK += -lzstd -lxxhash -L$(shell $(PG_CONFIG) --libdir) -lpq
+SHLIB_LINK += -lzstd -lxxhash -lcrypto -L$(shell $(PG_CONFIG) --libdir) -lpq
 PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
 
 # Fail early on servers older than 15.
