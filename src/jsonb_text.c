@@ -128,6 +128,17 @@ put_string(StringInfo out, const char *s, int len)
 
 static void put_container(StringInfo out, const JsonbContainer *jc);
 
+/* A few bytes, without a call when they fit (the common case). */
+static inline void
+put_short(StringInfo out, const char *s, int len)
+{
+	if (unlikely(out->len + len >= out->maxlen))
+		enlargeStringInfo(out, len);
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+	out->data[out->len] = '\0';
+}
+
 /* One JEntry's value: `data` is the container's data area, `off` and `len` its byte range. */
 static void
 put_value(StringInfo out, JEntry entry, const char *data, uint32 off, uint32 len)
@@ -139,15 +150,15 @@ put_value(StringInfo out, JEntry entry, const char *data, uint32 off, uint32 len
 		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
 														   PointerGetDatum(data + INTALIGN(off))));
 
-		appendStringInfoString(out, s);
+		put_short(out, s, strlen(s));
 		pfree(s);
 	}
 	else if (JBE_ISBOOL_TRUE(entry))
-		appendBinaryStringInfo(out, "true", 4);
+		put_short(out, "true", 4);
 	else if (JBE_ISBOOL_FALSE(entry))
-		appendBinaryStringInfo(out, "false", 5);
+		put_short(out, "false", 5);
 	else if (JBE_ISNULL(entry))
-		appendBinaryStringInfo(out, "null", 4);
+		put_short(out, "null", 4);
 	else if (JBE_ISCONTAINER(entry))
 	{
 		check_stack_depth();
@@ -191,27 +202,27 @@ put_container(StringInfo out, const JsonbContainer *jc)
 	}
 	else if (object)
 	{
-		appendStringInfoCharMacro(out, '{');
+		put_short(out, "{", 1);
 		for (uint32 i = 0; i < count; i++)
 		{
 			if (i > 0)
-				appendBinaryStringInfo(out, ", ", 2);
+				put_short(out, ", ", 2);
 			put_value(out, jc->children[i], data, offs[i], lens[i]);
-			appendBinaryStringInfo(out, ": ", 2);
+			put_short(out, ": ", 2);
 			put_value(out, jc->children[count + i], data, offs[count + i], lens[count + i]);
 		}
-		appendStringInfoCharMacro(out, '}');
+		put_short(out, "}", 1);
 	}
 	else
 	{
-		appendStringInfoCharMacro(out, '[');
+		put_short(out, "[", 1);
 		for (uint32 i = 0; i < count; i++)
 		{
 			if (i > 0)
-				appendBinaryStringInfo(out, ", ", 2);
+				put_short(out, ", ", 2);
 			put_value(out, jc->children[i], data, offs[i], lens[i]);
 		}
-		appendStringInfoCharMacro(out, ']');
+		put_short(out, "]", 1);
 	}
 	if (offs != local)
 		pfree(offs);

@@ -621,13 +621,16 @@ write_barrier(const MoveCtx *m)
 /*
  * Wait, without taking any lock, until every transaction that held a writer's lock on the source
  * when this was called has ended (CREATE INDEX CONCURRENTLY's WaitForLockers, less the vacuums,
- * which never insert rows).
+ * which never insert rows), for at most 1 s: the wait makes nobody else wait, but a transaction
+ * left open must not hold the move up (it is then waited for at the barrier, as before).
+ * Returns whether they all ended.
  */
-static void
+static bool
 wait_for_writers(const MoveCtx *m)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *v;
+	TimestampTz start = GetCurrentTimestamp();
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, m->seg.relid);
 	v = GetLockConflicts(&tag, ShareLock, NULL);
@@ -643,10 +646,17 @@ wait_for_writers(const MoveCtx *m)
 				(ProcGlobal->statusFlags[proc->pgxactoff] & (PROC_IS_AUTOVACUUM | PROC_IN_VACUUM)) != 0;
 			LWLockRelease(ProcArrayLock);
 		}
-		if (!vacuum)
-			VirtualXactLock(*v, true);
-		CHECK_FOR_INTERRUPTS();
+		if (vacuum)
+			continue;
+		while (!VirtualXactLock(*v, false))
+		{
+			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 1000))
+				return false;
+			pg_usleep(1000L);
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
+	return true;
 }
 
 /*
@@ -766,7 +776,8 @@ catch_up(MoveCtx *m, Snapshot snap, TlSegmentDigest *delta, XLogRecPtr *lsn_floo
 	DeltaStats	st;
 
 	*lsn_floor = GetXLogInsertRecPtr();
-	wait_for_writers(m);
+	if (!wait_for_writers(m))
+		*lsn_floor = InvalidXLogRecPtr;	/* a writer still runs: no page can be ruled out by its LSN */
 	caught = RegisterSnapshot(GetLatestSnapshot());
 	copy_delta(m, snap, caught, InvalidXLogRecPtr, delta, &st);
 	elog(DEBUG1, "move of segment %lld: catch-up copied %lld rows, read %u of %u pages",
