@@ -10,10 +10,16 @@
  *	 copy    every row visible to a snapshot S taken now (readers and writers keep going)
  *	 verify  the target, re-read (frames are decoded and every rid recomputed from the content),
  *	         against the segment's digest under S, root and all 256 leaves
+ *	 catch-up (tier 0/1 targets) wait up to 1 s for the transactions writing the source now (LSN L
+ *	         noted first), take a snapshot C and copy the rows C sees and S did not, reading only
+ *	         pages the visibility map does not mark all-visible; writers keep going
  *	 barrier ShareLock on the source relation, taken conditionally within a short budget, so a
- *	         late writer never waits long and a move never queues behind a writer
- *	 delta   rows committed after S (one scan of the source, keeping rows whose inserting transaction S
- *	         could not see), copied; S's digest plus theirs must equal the digest now
+ *	         late writer never waits long and a move never queues behind a writer; an autovacuum
+ *	         worker holding the relation is cancelled (as the lock manager does for a waiter)
+ *	 delta   rows committed after C, copied, reading only pages that are not all-visible and (when
+ *	         the catch-up's wait completed) whose LSN is past L, so the work under the barrier
+ *	         follows the rows written since the catch-up, not the segment's size; S's digest plus
+ *	         everything copied since must equal the digest now
  *	 flip    the catalog row (tier, relation, attempt; its row lock taken NOWAIT), and a
  *	         tieredlog.move row 'flipped'
  *
