@@ -29,7 +29,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 
 # zstd and xxhash (Debian: libzstd-dev, libxxhash-dev); libpq for peers (libpq-dev, which
 # postgresql-server-dev-15 depends on)
-SHLIB_LINK += -lzstd -lxxhash -L$(shell $(PG_CONFIG) --libdir) -lpq
+SHLIB_LINK += -lzstd -lxxhash -lcrypto -L$(shell $(PG_CONFIG) --libdir) -lpq
 PG_CPPFLAGS += -I$(srcdir)/src -I$(shell $(PG_CONFIG) --includedir)
 
 # Fail early on servers older than 15.

@@ -41,7 +41,7 @@ fi
 TL_PG_ENV=()	# VAR=value that as_pg puts in its command's environment (asan_env fills it)
 # PostgreSQL refuses to run as root: servers run as this user (created by the postgresql package).
 TL_RUN_USER=${TL_RUN_USER:-postgres}
-TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libipc-run-perl zstd sqlsmith prometheus-postgres-exporter"
+TL_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libpq-dev libzstd-dev libxxhash-dev libssl-dev libipc-run-perl zstd sqlsmith prometheus-postgres-exporter"
 
 say() { printf '==> %s\n' "$*"; }
 

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  * merkle.h
- *		SHA-256 through PostgreSQL's pg_cryptohash API, and RFC 9162 Merkle trees over it.
+ *		SHA-256 through OpenSSL's libcrypto, and RFC 9162 Merkle trees over it.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_MERKLE_H
 #define TIEREDLOG_MERKLE_H
 
 #include "postgres.h"
-#include "common/cryptohash.h"
+#include <openssl/sha.h>
 
 #define TL_HASH_LEN			32
 #define TL_MERKLE_MAX_PATH	64
@@ -17,10 +17,13 @@ typedef struct TlHash
 	uint8		b[TL_HASH_LEN];
 } TlHash;
 
-/* One SHA-256 context, reused for every hash a caller computes (creating one costs more than a hash). */
+/*
+ * One SHA-256 state, reused for every hash a caller computes. It is plain memory (OpenSSL's SHA-256
+ * block functions: no allocation, no provider lookup per hash), so nothing leaks on error.
+ */
 typedef struct TlSha
 {
-	pg_cryptohash_ctx *ctx;
+	SHA256_CTX	ctx;
 } TlSha;
 
 extern void tl_sha_open(TlSha *s);

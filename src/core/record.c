@@ -38,9 +38,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-/* "tierlog" + encoding version: changing the encoding changes the seed too. */
-#define TL_RID_SEED		UINT64CONST(0x746965726c6f6701)
-
 /* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01). */
 #define TL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)

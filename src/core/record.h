@@ -15,6 +15,9 @@
 #define TL_RID_LEN			16
 #define TL_ENCODING_VERSION	1
 
+/* "tierlog" + encoding version: changing the encoding changes the seed too. */
+#define TL_RID_SEED		UINT64CONST(0x746965726c6f6701)
+
 typedef struct TlRid
 {
 	uint8		bytes[TL_RID_LEN];	/* XXH3-128, big-endian (high half first) */

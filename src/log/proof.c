@@ -309,7 +309,7 @@ PG_FUNCTION_INFO_V1(tieredlog_sha256_rate);
 
 /*
  * _sha256_rate(messages, bytes): Merkle leaf hashes per second of `bytes`-byte messages through
- * the same pg_cryptohash path the seal uses (a benchmark's yardstick, bench/ledger).
+ * the same SHA-256 path the seal uses (merkle.c; a benchmark's yardstick, bench/ledger).
  */
 Datum
 tieredlog_sha256_rate(PG_FUNCTION_ARGS)

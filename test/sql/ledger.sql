@@ -252,3 +252,36 @@ SELECT tieredlog.drop_log('ledger_a');
 SELECT count(*) AS failures_after_drop FROM tieredlog.verify(NULL) WHERE NOT ok;
 SELECT body->>'action' AS action FROM tieredlog.ledger WHERE kind = 'CONFIG' AND log_name = 'ledger_a'
  ORDER BY entry_id DESC LIMIT 1;
+
+-- the seal writes each payload's text form itself (jsonb_text.c): it must be exactly jsonb's own
+-- (payload::text), for every kind of value, or old seals would stop verifying
+SELECT tieredlog.create_log('ledger_t', '1 hour') > 0 AS created;
+WITH p(i, v) AS (VALUES
+	(0, '{}'::jsonb), (1, '[]'), (2, '"raw string"'), (3, '42'), (4, 'true'), (5, 'null'), (6, '-0.50'),
+	(7, '{"a": {"b": [1, 2.50, {"c": null}], "d": {}}, "e": [], "f": false}'),
+	(8, jsonb_build_object('ctl', E'\x01\x1f\b\f\n\r\t"\\/ end', 'uni', 'é 😀 ☃', E'k\ney', 'v')),
+	(9, jsonb_build_object('long', repeat('ab"c\', 1500) || repeat(E'x\n', 3000))),
+	(10, (SELECT jsonb_agg(j * 1.25) FROM generate_series(1, 100) j)),
+	(11, (SELECT jsonb_object_agg('key' || j, repeat('v', j)) FROM generate_series(1, 70) j)),
+	(12, '[1e30, -1.000001, 0, 123456789012345678901234567890.123]'),
+	(13, (SELECT jsonb_agg(jsonb_build_array(j, jsonb_build_object('x', repeat('y', j)))) FROM generate_series(1, 40) j)),
+	(14, jsonb_build_object('tail', repeat('z', 4095) || E'\t', 'seven', 'abcdefg"'))
+)
+SELECT tieredlog.append_many('ledger_t', array_agg('k' || i ORDER BY i), array_agg(v ORDER BY i),
+		array_agg(CASE WHEN i % 2 = 0 THEN 'src-' || i END ORDER BY i),
+		array_agg('2026-03-01 00:00+00'::timestamptz + i * interval '1 minute' ORDER BY i)) AS appended
+  FROM p;
+SELECT count(*) AS sealed FROM (SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'ledger_t') s;
+SELECT s.seal_root = encode(pg_temp.mth(ARRAY(
+			SELECT pg_temp.record_leaf('ledger_t', r.key, r.payload, r.ts, r.source, r.origin, r.seq)
+			  FROM tieredlog.read('ledger_t') r ORDER BY r.ts, r.rid COLLATE "C")), 'hex') AS root_as_documented,
+	   s.records
+  FROM tieredlog.segments s WHERE s.log_name = 'ledger_t';
+SELECT count(*) AS failures FROM tieredlog.verify('ledger_t') WHERE NOT ok;
+-- a fixed input has a fixed root (the leaf and node definitions never change)
+SELECT encode(pg_temp.mth(ARRAY(
+		SELECT decode(tieredlog.record_leaf_hash('fixed', 'k' || j, jsonb_build_object('j', j, 's', repeat('é', j)),
+												  '2026-01-01 00:00+00'::timestamptz + j * interval '1 second',
+												  CASE WHEN j % 2 = 0 THEN 'src' END, 'node-a', j), 'hex')
+		  FROM generate_series(1, 11) j ORDER BY j)), 'hex') AS fixed_root;
+SELECT tieredlog.drop_log('ledger_t');
