@@ -587,6 +587,21 @@ typedef struct TaskOutcome
 	ErrorData  *edata;
 } TaskOutcome;
 
+/*
+ * The hint of a failed task's log line. A move that ran out of disk space in the target tier's
+ * tablespace left the segment where it was (the target vanished with the transaction): the hint
+ * names what to free or remap.
+ */
+static int
+task_failure_hint(const TlTask *t, const ErrorData *edata)
+{
+	if (t->kind == TL_TASK_MOVE && edata->sqlerrcode == ERRCODE_DISK_FULL)
+		return errhint("The tablespace of tier %d (see tieredlog.tiers) is full; the segment stays complete in its tier. "
+					   "Free space there or map the tier to a larger tablespace with tieredlog.set_tier(); "
+					   "the worker retries the move after a backoff.", t->to_tier);
+	return errhint("The worker retries it after a backoff; other segments go on.");
+}
+
 /* Run a task, isolating its failure; returns false if it failed. */
 static bool
 run_task(const TlTask *t, MemoryContext cxt, int remaining)
@@ -627,9 +642,10 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 
 		/* the same failure again is logged at DEBUG1 (workers view: last_error, failures) */
 		ereport(news ? LOG : DEBUG1,
-				(errmsg("tieredlog: %s failed: %s", label, out->edata->message),
+				(errcode(out->edata->sqlerrcode),
+				 errmsg("tieredlog: %s failed: %s", label, out->edata->message),
 				 out->edata->detail ? errdetail_internal("%s", out->edata->detail) : 0,
-				 errhint("The worker retries it after a backoff; other segments go on.")));
+				 task_failure_hint(t, out->edata)));
 		tl_worker_report_task_end(false, msg);
 		if (out->run_id != 0)
 			history_end(out->run_id, "failed", out->edata->message);
