@@ -96,10 +96,13 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
-		char	   *msg = pchomp(PQresultErrorMessage(res));
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		/* the peer's message without its "ERROR:" prefix and its own hint (ours follows) */
+		char	   *msg = primary ? pstrdup(primary) : pchomp(PQresultErrorMessage(res));
+		char	   *full = pchomp(PQresultErrorMessage(res));
 		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		/* only a peer that has output_plugin_libraries (15.19+) names it in its refusal */
-		bool		plugin_refused = strstr(msg, "output_plugin_libraries") != NULL;
+		bool		plugin_refused = strstr(full, "output_plugin_libraries") != NULL;
 
 		sqlstate = sqlstate ? pstrdup(sqlstate) : NULL;
 		PQclear(res);
@@ -111,7 +114,7 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 				 errmsg("peer \"%s\": %s", peer_name, msg),
 				 plugin_refused
 				 ? errhint("On the peer, add tieredlog to output_plugin_libraries, e.g. output_plugin_libraries = 'pgoutput, test_decoding, tieredlog', and reload.")
-				 : tl_peer_limit_hint(msg) ? errhint("%s", tl_peer_limit_hint(msg))
+				 : tl_peer_limit_hint(full) ? errhint("%s", tl_peer_limit_hint(full))
 				 : (hint ? errhint("%s", hint) : 0)));
 	}
 	return res;

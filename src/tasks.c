@@ -55,7 +55,7 @@ typedef struct SegmentBackoff
 	int64		segment_id;
 	int			failures;
 	TimestampTz not_before;
-	uint32		said;			/* hash of the last failure logged at LOG */
+	uint32		said;			/* hash of the last failure logged at LOG (digits left out) */
 } SegmentBackoff;
 
 static HTAB *backoff = NULL;
@@ -120,6 +120,25 @@ backoff_init(void)
 }
 
 /*
+ * A failure's message without its digits: a retry that fails the same way often names another
+ * relation or block (a move's new target file on a full disk), which is no news.
+ */
+static uint32
+failure_hash(const char *error)
+{
+	StringInfoData s;
+	uint32		h;
+
+	initStringInfo(&s);
+	for (const char *c = error; *c; c++)
+		if (!isdigit((unsigned char) *c))
+			appendStringInfoChar(&s, *c);
+	h = hash_bytes((const unsigned char *) s.data, s.len);
+	pfree(s.data);
+	return h;
+}
+
+/*
  * A task succeeded (error NULL) or failed with error. Returns true when the failure is news — the
  * first since the last success, or another message than the one logged — so that a task failing
  * the same way at every retry is logged once, not at every retry.
@@ -139,7 +158,7 @@ backoff_note(int64 segment_id, const char *error)
 		hash_search(backoff, &segment_id, HASH_REMOVE, NULL);
 		return false;
 	}
-	h = hash_bytes((const unsigned char *) error, strlen(error));
+	h = failure_hash(error);
 	b = hash_search(backoff, &segment_id, HASH_ENTER, &found);
 	if (!found)
 		b->failures = 0;
