@@ -5,6 +5,7 @@ MODULE_big = tieredlog
 OBJS = \
 	src/tieredlog.o \
 	src/shmem.o \
+	src/peer_limits.o \
 	src/safe_spi.o \
 	src/validate.o \
 	src/record.o \

@@ -50,6 +50,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "peer_limits.h"
 #include "node.h"
 #include "safe_spi.h"
 #include "tasks.h"
@@ -775,6 +776,7 @@ tieredlog_worker_main(Datum arg)
 		}
 		first = false;
 		ok = tl_tasks_run_cycle(cycle_cxt);
+		tl_limits_check(cycle_cxt);
 		cycle_done(ok);
 		SpinLockAcquire(&wshared->mutex);
 		failures = my_slot->failures;

@@ -292,6 +292,7 @@ max_wal_senders = 10
 min_wal_size = 4MB
 max_wal_size = 32MB
 max_slot_wal_keep_size = 8MB
+log_error_verbosity = verbose
 } . tl_plugin_conf());
 $w1->start;
 my $w2 = tl_node('w2');
@@ -303,6 +304,7 @@ $w1->safe_psql('postgres', $monitor_sql);
 tl_full_mesh($w1, $w2);
 is(q1($w1, "SELECT wal_state FROM tieredlog.peers WHERE peer_name = 'w2'"), 'ok', 'w2 streaming: w1 keeps little WAL for it (ok)');
 $w2->stop;
+my $w1_off = -s $w1->logfile;
 my $fraction = 0;
 for my $i (1 .. 20)
 {
@@ -319,6 +321,9 @@ like(q1($w1, 'SELECT last_error FROM tieredlog.status()'),
 	'status().last_error says so, with the setting');
 is(q1($w1, "SET ROLE monitor; SELECT wal_state FROM tieredlog.peers WHERE peer_name = 'w2'"), 'warning',
 	'a monitoring role sees it in the peers view');
+$w1->wait_for_log(qr/WARNING:  53400: tieredlog: this node keeps \d+ kB of WAL for peer "w2", \d+% of max_slot_wal_keep_size/, $w1_off);
+like(slurp_file($w1->logfile, $w1_off), qr/HINT:  Bring the peer back, drop_peer\(\) it on this node if it is gone for good, or raise max_slot_wal_keep_size/,
+	'the worker warns in the server log (53400), with a hint naming max_slot_wal_keep_size');
 $w1->safe_psql('postgres', "SELECT tieredlog.append('ev', 'during-loss', '{}')");
 my $lost = 0;
 for my $i (1 .. 30)
@@ -328,6 +333,8 @@ for my $i (1 .. 30)
 	last if $lost;
 }
 ok($lost, 'past max_slot_wal_keep_size the slot is lost: wal_state "lost"');
+$w1->wait_for_log(qr/WARNING:  53400: tieredlog: the slot of peer "w2" on this node was invalidated \(max_slot_wal_keep_size\)/, $w1_off);
+pass('the worker logs the loss');
 like(q1($w1, 'SELECT last_error FROM tieredlog.status()'), qr/^the slot of peer "w2" here was lost \(max_slot_wal_keep_size\)/,
 	'status().last_error says the slot was lost');
 $w2->start;
@@ -337,6 +344,10 @@ ok($w2->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('e
 	'and the record written meanwhile arrives');
 ok($w1->poll_query_until('postgres', "SELECT wal_state = 'ok' FROM tieredlog.peers WHERE peer_name = 'w2'"),
 	'w1 keeps little WAL for w2 again (ok)');
+is(log_count($w1, qr/WARNING:  53400: tieredlog: the slot of peer "w2" on this node was invalidated/, $w1_off), 1,
+	'the loss was logged once');
+cmp_ok(log_count($w1, qr/WARNING:  53400: tieredlog: this node keeps .* of WAL for peer "w2"/, $w1_off), '<=', 2,
+	'the WAL kept was warned about once per state (warning, critical), not every cycle');
 no_crash($w1, 'WAL retention');
 no_crash($w2, 'WAL retention');
 
