@@ -1,8 +1,9 @@
 # Limits that fail gracefully (issue 19 item 3): each one gives a clear error or log line, with its
 # SQLSTATE and a hint naming the setting, shows in a view, and never makes a worker crash-loop.
-#  1. max_worker_processes used up: the database worker, then an apply worker, cannot start; each
-#     is logged once (53400, hint max_worker_processes), shown in workers/status()/peers, retried
-#     with backoff; a restart with more slots brings them up.
+#  1. max_worker_processes used up: the launcher (CREATE EXTENSION warns, workers/status() say
+#     'no launcher'), then the database worker, then an apply worker cannot start; each is logged
+#     once (53400, hint max_worker_processes), shown in workers/status()/peers, retried with
+#     backoff; a restart with more slots brings them up.
 #  2. a peer's max_replication_slots or max_wal_senders used up: add_peer() fails with 53400 and
 #     the setting in its hint; an apply worker refused a wal sender, or a slot it must recreate,
 #     shows state 'peer limit' (warned once) and recovers by itself when one frees.
@@ -60,11 +61,22 @@ GRANT EXECUTE ON FUNCTION tieredlog._mask_conninfo(text), tieredlog._apply_statu
 };
 
 # ==== 1. max_worker_processes ========================================================================
-# 2 = the logical replication launcher and tieredlog's launcher: no room for the database worker
 my $p = tl_node('p', "max_replication_slots = 2\nmax_wal_senders = 2\nlog_error_verbosity = verbose\n");
 $p->safe_psql('postgres', 'CREATE EXTENSION tieredlog');
-my $lw = tl_node('lw', "max_worker_processes = 2\nlog_error_verbosity = verbose\n");
-$lw->safe_psql('postgres', 'CREATE EXTENSION tieredlog;' . $monitor_sql);
+# 0: not even tieredlog's launcher could be registered at start
+my $lw = tl_node('lw', "max_worker_processes = 0\nlog_error_verbosity = verbose\n");
+my ($lrc, $lerr) = psql_err($lw, 'CREATE EXTENSION tieredlog;' . $monitor_sql);
+is($lrc, 0, 'CREATE EXTENSION works without a launcher');
+like($lerr, qr/WARNING:  53400: tieredlog's launcher is not running: max_worker_processes \(0\) was used up when the server started/,
+	'... and warns (53400) that no launcher runs');
+like($lerr, qr/HINT:  Raise max_worker_processes and restart the server/, '... with a hint naming max_worker_processes');
+like(slurp_file($lw->logfile), qr/too many background workers/, 'PostgreSQL logged the refused registration at start');
+is(q1($lw, "SELECT state FROM tieredlog.workers WHERE database = 'postgres'"), 'no launcher', 'the workers view says "no launcher"');
+is(q1($lw, 'SELECT worker_state FROM tieredlog.status()'), 'no launcher', 'so does status()');
+
+# 2 = the logical replication launcher and tieredlog's launcher: no room for the database worker
+$lw->append_conf('postgresql.conf', "max_worker_processes = 2\n");
+$lw->restart;
 ok($lw->poll_query_until('postgres', "SELECT failures >= 3 AND state = 'no worker slot' FROM tieredlog.workers WHERE database = 'postgres'"),
 	'max_worker_processes used up: the database worker shows "no worker slot" and is retried (failures >= 3)');
 is(q1($lw, 'SELECT worker_state FROM tieredlog.status()'), 'no worker slot', 'status() shows it');
