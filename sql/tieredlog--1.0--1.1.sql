@@ -187,6 +187,8 @@ SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninf
 -- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
 -- add pending checks and conflicts. last_error is the worker's last error, unless the WAL this
 -- node keeps for a peer nears max_slot_wal_keep_size or its slot was lost (peers view: wal_state).
+-- SECURITY DEFINER: EXECUTE is what a reader is granted (README, Privileges), not the tables and
+-- views it summarises; it shows only this database's worker, no conninfo.
 CREATE OR REPLACE FUNCTION tieredlog.status(
 	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
 	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
@@ -196,7 +198,7 @@ CREATE OR REPLACE FUNCTION tieredlog.status(
 	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
 	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
 	OUT conflicts_pending bigint)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT tieredlog.node_name(),

@@ -312,7 +312,11 @@ for my $n ($w1, $w2)
 {
 	$n->safe_psql('postgres', "CREATE EXTENSION tieredlog; SELECT tieredlog.create_log('ev');");
 }
-$w1->safe_psql('postgres', $monitor_sql);
+$w1->safe_psql('postgres', $monitor_sql . q{
+CREATE ROLE reader LOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO reader;
+GRANT EXECUTE ON FUNCTION tieredlog.status() TO reader;
+});
 tl_full_mesh($w1, $w2);
 is(q1($w1, "SELECT wal_state FROM tieredlog.peers WHERE peer_name = 'w2'"), 'ok', 'w2 streaming: w1 keeps little WAL for it (ok)');
 $w2->stop;
@@ -333,6 +337,8 @@ like(q1($w1, 'SELECT last_error FROM tieredlog.status()'),
 	'status().last_error says so, with the setting');
 is(q1($w1, "SET ROLE monitor; SELECT wal_state FROM tieredlog.peers WHERE peer_name = 'w2'"), 'warning',
 	'a monitoring role sees it in the peers view');
+like(q1($w1, 'SET ROLE reader; SELECT last_error FROM tieredlog.status()'), qr/^WAL kept for peer "w2"/,
+	'a reader with EXECUTE on status() only (README, Privileges) sees it in status()');
 $w1->wait_for_log(qr/WARNING:  53400: tieredlog: this node keeps \d+ kB of WAL for peer "w2", \d+% of max_slot_wal_keep_size/, $w1_off);
 like(slurp_file($w1->logfile, $w1_off), qr/HINT:  Bring the peer back, drop_peer\(\) it on this node if it is gone for good, or raise max_slot_wal_keep_size/,
 	'the worker warns in the server log (53400), with a hint naming max_slot_wal_keep_size');
