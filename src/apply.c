@@ -580,8 +580,9 @@ recreate_slot(const TlPeerAddr *addr, const PeerInfo *peer, const char *reason)
 			PG_RE_THROW();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		note_peer_limit_and_exit(psprintf("could not recreate slot \"%s\" (%s) on peer \"%s\": %s",
-										  peer->slot_name, reason, peer->name, edata->message), hint);
+		/* the message names the peer: "peer "p": all replication slots are in use" */
+		note_peer_limit_and_exit(psprintf("could not recreate slot \"%s\" (%s): %s",
+										  peer->slot_name, reason, edata->message), hint);
 	}
 	PG_END_TRY();
 }
