@@ -179,13 +179,15 @@ is(q1($q, "SELECT count(*) FROM tieredlog.gaps WHERE peer_name = 'p' AND reason 
 ok($q->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('ev', key => 'while-no-slot')"),
 	'the record written meanwhile arrives (the gap is repaired)');
 no_crash($q, 'peer limits');
-$q->stop;
+$q->safe_psql('postgres', "SELECT tieredlog.drop_peer('p')");	# q serves part 4
 $p->stop;
 
 # ==== 3. the access statistics table full =============================================================
-my $s = tl_node('s', "tieredlog.stats_max_segments = 64\nlog_error_verbosity = verbose\n");
+# node lw again (stopped after part 1; one initdb less)
+my $s = $lw;
+$s->append_conf('postgresql.conf', "tieredlog.stats_max_segments = 64\n");
+$s->start;
 $s->safe_psql('postgres', q{
-CREATE EXTENSION tieredlog;
 SELECT tieredlog.create_log('st', '1 hour');
 CREATE ROLE writer LOGIN; CREATE ROLE reader LOGIN;
 GRANT USAGE ON SCHEMA tieredlog TO writer, reader;
@@ -213,13 +215,17 @@ $s->stop;
 SKIP:
 {
 	my $fs = $ENV{TL_SMALL_FS} // '';
-	skip 'no small file system (TL_SMALL_FS: scripts/test.sh mounts one where loop devices work)', 17
-	  if $fs eq '' || !-d $fs;
+	if ($fs eq '' || !-d $fs)
+	{
+		$q->stop;
+		skip 'no small file system (TL_SMALL_FS: scripts/test.sh mounts one where loop devices work)', 17;
+	}
 
-	my $d = tl_node('d', "log_error_verbosity = verbose\ntieredlog.move_rate_limit = 0\n");
+	my $d = $q;	# node q again (one initdb less)
 	mkdir "$fs/ts" or die "mkdir $fs/ts: $!";
 	$d->safe_psql('postgres', qq{
-CREATE EXTENSION tieredlog;
+ALTER SYSTEM SET tieredlog.move_rate_limit = 0;
+SELECT pg_reload_conf();
 CREATE TABLESPACE small LOCATION '$fs/ts';
 SELECT tieredlog.set_tier(1, 'small');
 SELECT tieredlog.create_log('big', '1 day');
