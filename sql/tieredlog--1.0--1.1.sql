@@ -145,6 +145,13 @@ SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninf
   FROM tieredlog.peer p
   LEFT JOIN tieredlog._apply_status() a USING (peer_id);
 ALTER TABLE tieredlog.peer ALTER COLUMN owner TYPE regrole USING owner::regrole;
+-- Peers and how far behind each is: lag_bytes is the peer's WAL not yet applied here (as of the
+-- peer's last report), lag_seconds the age of the newest applied remote commit while behind.
+-- wal_retained_bytes is the WAL this node keeps for the peer (its slot here, the one named after
+-- the peer's node), wal_keep_fraction that as a share of max_slot_wal_keep_size (NULL when
+-- unlimited), wal_state 'ok', 'warning' (80 % or more), 'critical' (beyond it: the next
+-- checkpoint invalidates the slot), 'lost' (invalidated: the peer records a gap when it returns)
+-- or NULL (no slot of the peer here).
 CREATE OR REPLACE VIEW tieredlog.peers AS
 SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninfo,
 	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
@@ -156,9 +163,81 @@ SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninf
 			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
 	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
 	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
-	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role
+	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role,
+	   w.retained AS wal_retained_bytes,
+	   CASE WHEN w.keep > 0 THEN w.retained::float8 / w.keep END AS wal_keep_fraction,
+	   CASE WHEN w.slots = 0 THEN NULL
+			WHEN w.lost THEN 'lost'
+			WHEN w.unreserved THEN 'critical'
+			WHEN w.keep > 0 AND w.retained >= 0.8 * w.keep THEN 'warning'
+			ELSE 'ok' END AS wal_state
   FROM tieredlog.peer p
-  LEFT JOIN tieredlog._apply_status() a USING (peer_id);
+  LEFT JOIN tieredlog._apply_status() a USING (peer_id)
+  -- the peer's slot here is tieredlog_<12 hex>_<its node name, lower case, other than a-z0-9 as _>
+  CROSS JOIN LATERAL (
+	SELECT count(*) AS slots,
+		   max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn))::bigint AS retained,
+		   COALESCE(bool_or(s.wal_status = 'lost'), false) AS lost,
+		   COALESCE(bool_or(s.wal_status = 'unreserved'), false) AS unreserved,
+		   pg_catalog.pg_size_bytes(pg_catalog.current_setting('max_slot_wal_keep_size')) AS keep
+	  FROM pg_catalog.pg_replication_slots s
+	 WHERE s.plugin = 'tieredlog' AND s.database = pg_catalog.current_database()
+	   AND s.slot_name::text ~ '^tieredlog_[0-9a-f]{12}_'
+	   AND pg_catalog.substr(s.slot_name::text, 24) =
+		   pg_catalog.left(pg_catalog.regexp_replace(pg_catalog.lower(p.node_name), '[^a-z0-9]', '_', 'g'), 40)) w;
+
+-- Limits (issue 19): status() says when the WAL kept for a peer nears max_slot_wal_keep_size
+-- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
+-- add pending checks and conflicts. last_error is the worker's last error, unless the WAL this
+-- node keeps for a peer nears max_slot_wal_keep_size or its slot was lost (peers view: wal_state).
+-- SECURITY DEFINER: EXECUTE is what a reader is granted (README, Privileges), not the tables and
+-- views it summarises; it shows only this database's worker, no conninfo.
+CREATE OR REPLACE FUNCTION tieredlog.status(
+	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
+	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
+	OUT worker_pid integer, OUT worker_state text, OUT worker_task text, OUT tasks_queued integer,
+	OUT last_cycle_at timestamptz, OUT tasks_failed bigint, OUT last_error text,
+	OUT moves_in_flight bigint, OUT stats_entries bigint, OUT stats_capacity bigint,
+	OUT stats_evicted bigint, OUT peers bigint, OUT peers_streaming bigint, OUT max_lag_bytes bigint,
+	OUT max_lag_seconds float8, OUT open_gaps bigint, OUT quarantined bigint,
+	OUT conflicts_pending bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT tieredlog.node_name(),
+	   (SELECT count(*) FROM tieredlog.log),
+	   (SELECT count(*) FROM tieredlog.segment),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'open'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'sealed'),
+	   (SELECT count(*) FROM tieredlog.segment WHERE state = 'reopened'),
+	   (SELECT jsonb_agg(jsonb_build_object('tier', t.tier, 'tablespace', t.tablespace,
+											'segments', t.segments, 'records', t.records,
+											'logical_bytes', t.logical_bytes,
+											'stored_bytes', t.stored_bytes) ORDER BY t.tier)
+		  FROM tieredlog.tiers t),
+	   w.pid, COALESCE(w.state, 'not running'), w.task, w.queued, w.last_cycle_at, w.tasks_failed,
+	   COALESCE((SELECT string_agg(CASE p.wal_state
+					WHEN 'lost' THEN format('the slot of peer "%s" here was lost (max_slot_wal_keep_size); the peer records a gap when it returns', p.peer_name)
+					ELSE format('WAL kept for peer "%s": %s, %s%% of max_slot_wal_keep_size (%s)%s', p.peer_name,
+								pg_size_pretty(p.wal_retained_bytes), round(100 * p.wal_keep_fraction),
+								current_setting('max_slot_wal_keep_size'),
+								CASE p.wal_state WHEN 'critical' THEN '; the next checkpoint invalidates the slot'
+									 ELSE '; bring the peer back, drop_peer() on it, or raise max_slot_wal_keep_size' END) END,
+					'; ' ORDER BY p.peer_name)
+				   FROM tieredlog.peers p WHERE p.wal_state IN ('warning', 'critical', 'lost')),
+				w.last_error),
+	   (SELECT count(*) FROM tieredlog._progress() p WHERE p.operation = 'move'),
+	   u.entries, u.capacity, u.evicted,
+	   (SELECT count(*) FROM tieredlog.peers),
+	   (SELECT count(*) FROM tieredlog.peers p WHERE p.state = 'streaming'),
+	   (SELECT max(p.lag_bytes) FROM tieredlog.peers p),
+	   (SELECT max(p.lag_seconds) FROM tieredlog.peers p),
+	   (SELECT count(*) FROM tieredlog.gap g WHERE g.closed_at IS NULL),
+	   (SELECT count(*) FROM tieredlog.quarantine q WHERE q.resolved_at IS NULL),
+	   (SELECT count(*) FROM tieredlog.conflict c WHERE c.status = 'pending')
+  FROM tieredlog._stat_usage() u
+  LEFT JOIN tieredlog._workers() w ON w.datid = (SELECT oid FROM pg_database WHERE datname = current_database());
+$$;
 
 -- restores and recovery ---------------------------------------------------------------------------
 

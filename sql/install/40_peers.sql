@@ -65,6 +65,11 @@ CREATE FUNCTION tieredlog._mask_conninfo(conninfo text) RETURNS text
 
 -- Peers and how far behind each is: lag_bytes is the peer's WAL not yet applied here (as of the
 -- peer's last report), lag_seconds the age of the newest applied remote commit while behind.
+-- wal_retained_bytes is the WAL this node keeps for the peer (its slot here, the one named after
+-- the peer's node), wal_keep_fraction that as a share of max_slot_wal_keep_size (NULL when
+-- unlimited), wal_state 'ok', 'warning' (80 % or more), 'critical' (beyond it: the next
+-- checkpoint invalidates the slot), 'lost' (invalidated: the peer records a gap when it returns)
+-- or NULL (no slot of the peer here).
 CREATE VIEW tieredlog.peers AS
 SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninfo,
 	   COALESCE(a.state, CASE WHEN p.enabled THEN 'starting' ELSE 'disabled' END) AS state,
@@ -76,9 +81,28 @@ SELECT p.peer_name, p.node_name, tieredlog._mask_conninfo(p.conninfo) AS conninf
 			ELSE extract(epoch FROM now() - COALESCE(a.applied_commit_time, p.created_at)) END AS lag_seconds,
 	   a.last_contact, COALESCE(a.records_applied, 0) AS records_applied,
 	   COALESCE(a.records_skipped, 0) AS records_skipped, a.last_error, a.last_error_at, p.created_at,
-	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role
+	   pg_catalog.pg_get_userbyid(p.owner) AS owner, p.peer_role,
+	   w.retained AS wal_retained_bytes,
+	   CASE WHEN w.keep > 0 THEN w.retained::float8 / w.keep END AS wal_keep_fraction,
+	   CASE WHEN w.slots = 0 THEN NULL
+			WHEN w.lost THEN 'lost'
+			WHEN w.unreserved THEN 'critical'
+			WHEN w.keep > 0 AND w.retained >= 0.8 * w.keep THEN 'warning'
+			ELSE 'ok' END AS wal_state
   FROM tieredlog.peer p
-  LEFT JOIN tieredlog._apply_status() a USING (peer_id);
+  LEFT JOIN tieredlog._apply_status() a USING (peer_id)
+  -- the peer's slot here is tieredlog_<12 hex>_<its node name, lower case, other than a-z0-9 as _>
+  CROSS JOIN LATERAL (
+	SELECT count(*) AS slots,
+		   max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn))::bigint AS retained,
+		   COALESCE(bool_or(s.wal_status = 'lost'), false) AS lost,
+		   COALESCE(bool_or(s.wal_status = 'unreserved'), false) AS unreserved,
+		   pg_catalog.pg_size_bytes(pg_catalog.current_setting('max_slot_wal_keep_size')) AS keep
+	  FROM pg_catalog.pg_replication_slots s
+	 WHERE s.plugin = 'tieredlog' AND s.database = pg_catalog.current_database()
+	   AND s.slot_name::text ~ '^tieredlog_[0-9a-f]{12}_'
+	   AND pg_catalog.substr(s.slot_name::text, 24) =
+		   pg_catalog.left(pg_catalog.regexp_replace(pg_catalog.lower(p.node_name), '[^a-z0-9]', '_', 'g'), 40)) w;
 
 -- Records whose identity (origin, seq) was found with two contents: this node's copy and a peer's
 -- (damage: bit rot, a hand edit), or a row here whose content no longer hashes to its stored rid

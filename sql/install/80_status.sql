@@ -1,6 +1,9 @@
 -- ---- sql/install/80_status.sql: status()
--- One row: this node, its tiers, its worker, its peers and what waits for attention. As the
--- extension's owner (counts and states only): a reader granted EXECUTE on it needs nothing else.
+-- One row: this node, its tiers, its worker, its peers and what waits for attention. Later versions
+-- add pending checks and conflicts. last_error is the worker's last error, unless the WAL this
+-- node keeps for a peer nears max_slot_wal_keep_size or its slot was lost (peers view: wal_state).
+-- SECURITY DEFINER: EXECUTE is what a reader is granted (README, Privileges), not the tables and
+-- views it summarises; it shows only this database's worker, no conninfo.
 CREATE FUNCTION tieredlog.status(
 	OUT node_name text, OUT logs bigint, OUT segments bigint, OUT open_segments bigint,
 	OUT sealed_segments bigint, OUT reopened_segments bigint, OUT tiers jsonb,
@@ -25,7 +28,16 @@ SELECT tieredlog.node_name(),
 											'stored_bytes', t.stored_bytes) ORDER BY t.tier)
 		  FROM tieredlog.tiers t),
 	   w.pid, COALESCE(w.state, 'not running'), w.task, w.queued, w.last_cycle_at, w.tasks_failed,
-	   w.last_error,
+	   COALESCE((SELECT string_agg(CASE p.wal_state
+					WHEN 'lost' THEN format('the slot of peer "%s" here was lost (max_slot_wal_keep_size); the peer records a gap when it returns', p.peer_name)
+					ELSE format('WAL kept for peer "%s": %s, %s%% of max_slot_wal_keep_size (%s)%s', p.peer_name,
+								pg_size_pretty(p.wal_retained_bytes), round(100 * p.wal_keep_fraction),
+								current_setting('max_slot_wal_keep_size'),
+								CASE p.wal_state WHEN 'critical' THEN '; the next checkpoint invalidates the slot'
+									 ELSE '; bring the peer back, drop_peer() on it, or raise max_slot_wal_keep_size' END) END,
+					'; ' ORDER BY p.peer_name)
+				   FROM tieredlog.peers p WHERE p.wal_state IN ('warning', 'critical', 'lost')),
+				w.last_error),
 	   (SELECT count(*) FROM tieredlog._progress() p WHERE p.operation = 'move'),
 	   u.entries, u.capacity, u.evicted,
 	   (SELECT count(*) FROM tieredlog.peers),

@@ -58,7 +58,7 @@ typedef struct SegmentBackoff
 	int64		segment_id;
 	int			failures;
 	TimestampTz not_before;
-	uint32		said;			/* hash of the last failure logged at LOG */
+	uint32		said;			/* hash of the last failure logged at LOG (digits left out) */
 } SegmentBackoff;
 
 static HTAB *backoff = NULL;
@@ -123,6 +123,25 @@ backoff_init(void)
 }
 
 /*
+ * A failure's message without its digits: a retry that fails the same way often names another
+ * relation or block (a move's new target file on a full disk), which is no news.
+ */
+static uint32
+failure_hash(const char *error)
+{
+	StringInfoData s;
+	uint32		h;
+
+	initStringInfo(&s);
+	for (const char *c = error; *c; c++)
+		if (!isdigit((unsigned char) *c))
+			appendStringInfoChar(&s, *c);
+	h = hash_bytes((const unsigned char *) s.data, s.len);
+	pfree(s.data);
+	return h;
+}
+
+/*
  * A task succeeded (error NULL) or failed with error. Returns true when the failure is news — the
  * first since the last success, or another message than the one logged — so that a task failing
  * the same way at every retry is logged once, not at every retry.
@@ -142,7 +161,7 @@ backoff_note(int64 segment_id, const char *error)
 		hash_search(backoff, &segment_id, HASH_REMOVE, NULL);
 		return false;
 	}
-	h = hash_bytes((const unsigned char *) error, strlen(error));
+	h = failure_hash(error);
 	b = hash_search(backoff, &segment_id, HASH_ENTER, &found);
 	if (!found)
 		b->failures = 0;
@@ -590,6 +609,21 @@ typedef struct TaskOutcome
 	ErrorData  *edata;
 } TaskOutcome;
 
+/*
+ * The hint of a failed task's log line. A move that ran out of disk space in the target tier's
+ * tablespace left the segment where it was (the target vanished with the transaction): the hint
+ * names what to free or remap.
+ */
+static int
+task_failure_hint(const TlTask *t, const ErrorData *edata)
+{
+	if (t->kind == TL_TASK_MOVE && edata->sqlerrcode == ERRCODE_DISK_FULL)
+		return errhint("The tablespace of tier %d (see tieredlog.tiers) is full; the segment stays complete in its tier. "
+					   "Free space there or map the tier to a larger tablespace with tieredlog.set_tier(); "
+					   "the worker retries the move after a backoff.", t->to_tier);
+	return errhint("The worker retries it after a backoff; other segments go on.");
+}
+
 /* Run a task, isolating its failure; returns false if it failed. */
 static bool
 run_task(const TlTask *t, MemoryContext cxt, int remaining)
@@ -630,9 +664,10 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 
 		/* the same failure again is logged at DEBUG1 (workers view: last_error, failures) */
 		ereport(news ? LOG : DEBUG1,
-				(errmsg("tieredlog: %s failed: %s", label, out->edata->message),
+				(errcode(out->edata->sqlerrcode),
+				 errmsg("tieredlog: %s failed: %s", label, out->edata->message),
 				 out->edata->detail ? errdetail_internal("%s", out->edata->detail) : 0,
-				 errhint("The worker retries it after a backoff; other segments go on.")));
+				 task_failure_hint(t, out->edata)));
 		tl_worker_report_task_end(false, msg);
 		if (out->run_id != 0)
 			history_end(out->run_id, "failed", out->edata->message);

@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/bgworker_internals.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -51,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "log/node.h"
+#include "repl/peer_limits.h"
 #include "core/shmem.h"
 #include "core/guc.h"
 #include "core/safe_spi.h"
@@ -92,6 +94,7 @@ typedef struct TlWorkerShared
 } TlWorkerShared;
 
 static TlWorkerShared *wshared = NULL;
+static bool launcher_registered = true;	/* false: max_worker_processes was used up at start */
 static TlDbSlot *my_slot = NULL;	/* in a database worker */
 static Oid	my_dboid = InvalidOid;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -207,6 +210,13 @@ register_database_now(void)
 						tl_max_databases),
 				 errdetail("Segments of this database are not sealed or moved automatically."),
 				 errhint("Raise tieredlog.max_databases and restart the server.")));
+	if (!launcher_registered)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("tieredlog's launcher is not running: max_worker_processes (%d) was used up when the server started",
+						max_worker_processes),
+				 errdetail("No tieredlog worker runs on this server: segments are not sealed or moved automatically and peers are not streamed."),
+				 errhint("Raise max_worker_processes and restart the server.")));
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -527,6 +537,27 @@ tieredlog_launcher_main(Datum arg)
 	}
 }
 
+/*
+ * RegisterBackgroundWorker() only logs it when max_worker_processes is used up at server start
+ * (PostgreSQL's "too many background workers", with its hint): look in the postmaster's registry
+ * whether the launcher is there. Backends inherit the answer (fork).
+ */
+static bool
+launcher_in_registry(void)
+{
+	slist_iter	it;
+
+	slist_foreach(it, &BackgroundWorkerList)
+	{
+		RegisteredBgWorker *rw = slist_container(RegisteredBgWorker, rw_lnode, it.cur);
+
+		if (strcmp(rw->rw_worker.bgw_library_name, "tieredlog") == 0 &&
+			strcmp(rw->rw_worker.bgw_function_name, "tieredlog_launcher_main") == 0)
+			return true;
+	}
+	return false;
+}
+
 void
 tl_register_launcher(void)
 {
@@ -541,6 +572,7 @@ tl_register_launcher(void)
 	strlcpy(worker.bgw_name, "tieredlog launcher", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "tieredlog launcher", BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
+	launcher_registered = launcher_in_registry();
 }
 
 /* ---- database worker --------------------------------------------------------------------------- */
@@ -803,6 +835,7 @@ tieredlog_worker_main(Datum arg)
 		}
 		first = false;
 		ok = tl_tasks_run_cycle(cycle_cxt);
+		tl_limits_check(cycle_cxt);
 		cycle_done(ok);
 		SpinLockAcquire(&wshared->mutex);
 		failures = my_slot->failures;
@@ -841,7 +874,7 @@ tl_worker_rows(FunctionCallInfo fcinfo)
 		v[0] = ObjectIdGetDatum(s.dboid);
 		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
 		n[1] = s.pid <= 0;
-		v[2] = CStringGetTextDatum(s.state);
+		v[2] = CStringGetTextDatum(launcher_registered ? s.state : "no launcher");
 		v[3] = CStringGetTextDatum(s.task);
 		n[3] = s.task[0] == '\0';
 		v[4] = Int32GetDatum(s.queued);

@@ -165,6 +165,37 @@ start_apply_worker(int slot_index, const char *peer_name)
 	return true;
 }
 
+/*
+ * max_worker_processes is used up: the apply worker of this peer could not be registered. Said
+ * once (at LOG, with the setting to raise) until a worker of this peer starts again; the slot
+ * shows it (peers view: state 'no worker slot', last_error) and the start is retried after a
+ * backoff.
+ */
+static void
+note_no_worker_slot(TlApplySlot *slot, const char *peer_name, TimestampTz now)
+{
+	bool		say;
+	int			wait_s;
+
+	SpinLockAcquire(&ashared->mutex);
+	slot->pid = 0;
+	slot->failures++;
+	wait_s = backoff_seconds(slot->failures);
+	slot->next_start = now + (int64) wait_s * USECS_PER_SEC;
+	say = strcmp(slot->state, "no worker slot") != 0;
+	strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+	snprintf(slot->last_error, sizeof(slot->last_error),
+			 "no background worker slot free for the apply worker (max_worker_processes = %d is used up)",
+			 max_worker_processes);
+	slot->last_error_at = now;
+	SpinLockRelease(&ashared->mutex);
+	ereport(say ? LOG : DEBUG1,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tieredlog: no background worker slot free for the apply worker of peer \"%s\"", peer_name),
+			 errdetail("Records from this peer wait in its slot; retrying in %d s, with backoff.", wait_s),
+			 errhint("Raise max_worker_processes (needs a restart): each peer needs one apply worker, each database with tieredlog one worker, plus one launcher.")));
+}
+
 /* Free the idle slots of this database whose peer no longer exists. Inside SPI. */
 static void
 free_slots_of_dropped_peers(void)
@@ -249,16 +280,7 @@ tl_apply_ensure_workers(void)
 		else if (due && start_apply_worker(index, peer_name))
 			started++;
 		else if (due)
-		{
-			SpinLockAcquire(&ashared->mutex);
-			slot->pid = 0;
-			slot->failures++;
-			slot->next_start = now + (int64) backoff_seconds(slot->failures) * USECS_PER_SEC;
-			strlcpy(slot->state, "no worker slot", sizeof(slot->state));
-			strlcpy(slot->last_error, "no background worker slot free (raise max_worker_processes)",
-					sizeof(slot->last_error));
-			SpinLockRelease(&ashared->mutex);
-		}
+			note_no_worker_slot(slot, peer_name, now);
 	}
 	tl_spi_finish(guc_level);
 	return started;
@@ -420,6 +442,28 @@ note_error(const char *msg)
 	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
 }
 
+/* A peer's limit stopped this worker: say so with the peer's setting to raise, then exit. */
+static char exit_state[24] = "failed";
+
+static void
+note_peer_limit_and_exit(const char *msg, const char *hint)
+{
+	bool		same;
+
+	SpinLockAcquire(&ashared->mutex);
+	same = strncmp(my_slot->last_error, msg, sizeof(my_slot->last_error) - 1) == 0;
+	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
+	my_slot->last_error_at = GetCurrentTimestamp();
+	SpinLockRelease(&ashared->mutex);
+	ereport(same ? DEBUG1 : WARNING,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tieredlog apply worker: %s", msg),
+			 errdetail("Records from this peer wait in its slot there; the worker retries with backoff."),
+			 errhint("%s", hint)));
+	strlcpy(exit_state, "peer limit", sizeof(exit_state));
+	proc_exit(1);
+}
+
 static void
 apply_detach(int code, Datum arg)
 {
@@ -432,7 +476,7 @@ apply_detach(int code, Datum arg)
 			my_slot->failures++;
 			my_slot->next_start = GetCurrentTimestamp() +
 				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
-			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
+			strlcpy(my_slot->state, exit_state, sizeof(my_slot->state));
 		}
 		else
 			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
@@ -497,10 +541,49 @@ connect_peer(const PeerInfo *peer)
 	conn = tl_peer_connect_replication(&addr, "tieredlog apply", &error);
 	if (conn == NULL)
 	{
+		if (tl_peer_limit_hint(error) != NULL)
+			note_peer_limit_and_exit(error, tl_peer_limit_hint(error));
 		note_error(error);
 		proc_exit(1);
 	}
 	return conn;
+}
+
+/*
+ * Create the peer's slot again (peer.c); a refusal that is one of the peer's limits (all its
+ * max_replication_slots in use) is reported with that setting and retried with backoff.
+ */
+static void
+recreate_slot(const TlPeerAddr *addr, const PeerInfo *peer, const char *reason)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		tl_peer_recreate_slot(addr, peer->slot_name, reason, peer->applied_until);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *hint;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		hint = tl_peer_limit_hint(edata->message);
+		if (hint == NULL)
+			PG_RE_THROW();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		/* the message names the peer: "peer "p": all replication slots are in use" */
+		note_peer_limit_and_exit(psprintf("could not recreate slot \"%s\" (%s): %s",
+										  peer->slot_name, reason, edata->message), hint);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -530,12 +613,7 @@ start_streaming(ApplyState *as, const PeerInfo *peer, XLogRecPtr from)
 			TlPeerAddr	addr = {peer->name, peer->conninfo, peer->owner};
 
 			PQclear(res);
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			tl_peer_recreate_slot(&addr, peer->slot_name, reason, peer->applied_until);
-			PopActiveSnapshot();
-			CommitTransactionCommand();
+			recreate_slot(&addr, peer, reason);
 			res = PQexec(as->conn, cmd);
 		}
 	}

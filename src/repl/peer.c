@@ -67,6 +67,26 @@ origin_name_for(const char *peer_name)
 
 /* ---- talking to the peer -------------------------------------------------------------------- */
 
+/*
+ * The hint for a peer's refusal that is one of its limits (its settings, not ours), or NULL.
+ * Matched on the peer's message: a refused connection carries no SQLSTATE through libpq's
+ * connection error.
+ */
+const char *
+tl_peer_limit_hint(const char *msg)
+{
+	if (msg == NULL)
+		return NULL;
+	if (strstr(msg, "max_wal_senders") != NULL)
+		return "On the peer, raise max_wal_senders (needs a restart there) or end a replication connection it does not need; each node streaming from it uses one wal sender.";
+	if (strstr(msg, "replication slots are in use") != NULL || strstr(msg, "max_replication_slots") != NULL)
+		return "On the peer, raise max_replication_slots (needs a restart there) or drop a slot it does not need (pg_drop_replication_slot()); each node streaming from it uses one slot.";
+	if (strstr(msg, "too many clients") != NULL || strstr(msg, "connection slots are reserved") != NULL)
+		return "On the peer, raise max_connections (needs a restart there) or end connections it does not need.";
+	return NULL;
+}
+
+
 /* Run a query on the peer with text parameters; returns the result (caller clears) or errors. */
 static PGresult *
 peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, const char *const *params,
@@ -76,10 +96,13 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
-		char	   *msg = pchomp(PQresultErrorMessage(res));
+		const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		/* the peer's message without its "ERROR:" prefix and its own hint (ours follows) */
+		char	   *msg = primary ? pstrdup(primary) : pchomp(PQresultErrorMessage(res));
+		char	   *full = pchomp(PQresultErrorMessage(res));
 		char	   *sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		/* only a peer that has output_plugin_libraries (15.19+) names it in its refusal */
-		bool		plugin_refused = strstr(msg, "output_plugin_libraries") != NULL;
+		bool		plugin_refused = strstr(full, "output_plugin_libraries") != NULL;
 
 		sqlstate = sqlstate ? pstrdup(sqlstate) : NULL;
 		PQclear(res);
@@ -91,6 +114,7 @@ peer_exec(PGconn *conn, const char *peer_name, const char *sql, int nparams, con
 				 errmsg("peer \"%s\": %s", peer_name, msg),
 				 plugin_refused
 				 ? errhint("On the peer, add tieredlog to output_plugin_libraries, e.g. output_plugin_libraries = 'pgoutput, test_decoding, tieredlog', and reload.")
+				 : tl_peer_limit_hint(full) ? errhint("%s", tl_peer_limit_hint(full))
 				 : (hint ? errhint("%s", hint) : 0)));
 	}
 	return res;

@@ -17,5 +17,6 @@ extern void tl_drop_peer(const char *peer_name);
 extern void tl_set_peer_enabled(const char *peer_name, bool enabled);
 extern void tl_peer_recreate_slot(const TlPeerAddr *peer, const char *slot, const char *reason,
 								  TimestampTz from_ts);
+extern const char *tl_peer_limit_hint(const char *msg);
 
 #endif							/* TIEREDLOG_PEER_H */

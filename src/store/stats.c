@@ -96,10 +96,12 @@ typedef struct StatShared
 {
 	LWLock	   *lock;
 	pg_atomic_uint64 evicted;
+	pg_atomic_uint32 full_said;	/* "the table is full" logged since startup */
 } StatShared;
 
 static StatShared *stat_shared = NULL;
 static HTAB *stat_table = NULL;
+static bool say_full = false;	/* this backend made the first eviction: log it, locks released */
 
 /* ---- backend-local pending counts ---------------------------------------------------------- */
 
@@ -228,9 +230,31 @@ evict_oldest(void)
 	}
 	if (any)
 	{
+		uint32		never = 0;
+
 		hash_search(stat_table, &victim, HASH_REMOVE, NULL);
 		pg_atomic_fetch_add_u64(&stat_shared->evicted, 1);
+		if (pg_atomic_compare_exchange_u32(&stat_shared->full_said, &never, 1))
+			say_full = true;
 	}
+}
+
+/*
+ * The first eviction since startup is logged, once for the whole server (status().stats_evicted
+ * counts them all). Called with no lock held; LOG only, so safe after a commit.
+ */
+static void
+report_full(void)
+{
+	if (!say_full)
+		return;
+	say_full = false;
+	ereport(LOG,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tieredlog: the access statistics table is full (%d segments); the counters of the segment accessed longest ago are evicted",
+					tl_stats_max_segments),
+			 errdetail("Segments that are tracked keep their counters; an evicted segment starts again from zero, which can delay its promotion or demotion."),
+			 errhint("Raise tieredlog.stats_max_segments (needs a restart); status().stats_evicted counts the evictions.")));
 }
 
 /* Find or add an entry. Caller holds the lock exclusively. NULL only if shared memory ran out. */
@@ -333,6 +357,7 @@ flush_pending(bool committed)
 				add_pending(e, p, committed);
 		}
 		LWLockRelease(stat_shared->lock);
+		report_full();
 	}
 
 	/*
@@ -501,6 +526,7 @@ read_stats_file(void)
 		e->flushed_last_access = fe.flushed_last_access;
 	}
 	FreeFile(f);
+	report_full();
 	/* a crash from now on restarts from an empty table, never from these counts again */
 	unlink(STATS_FILE);
 }
@@ -517,6 +543,7 @@ tl_stats_shmem_startup(void)
 	{
 		stat_shared->lock = &(GetNamedLWLockTranche("tieredlog_stats"))->lock;
 		pg_atomic_init_u64(&stat_shared->evicted, 0);
+		pg_atomic_init_u32(&stat_shared->full_said, 0);
 	}
 	info.keysize = sizeof(StatKey);
 	info.entrysize = sizeof(StatEntry);
