@@ -31,6 +31,7 @@
 
 #include "core/guc.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "repl/apply.h"
 #include "log/conflict.h"
 #include "store/digest.h"
@@ -217,7 +218,7 @@ tl_tasks_backoff_array(void)
 static int64
 history_begin(const TlTask *t)
 {
-	int			guc_level;
+	TlXact		x;
 	Oid			types[5] = {TEXTOID, INT8OID, INT4OID, TEXTOID, INT4OID};
 	Datum		values[5];
 	char		nulls[5] = "     ";
@@ -231,25 +232,20 @@ history_begin(const TlTask *t)
 	values[4] = Int32GetDatum(MyProcPid);
 	if (t->kind != TL_TASK_MOVE)
 		nulls[2] = 'n';
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	guc_level = tl_spi_connect();
+	tl_xact_begin(&x, true);
 	if (SPI_execute_with_args("INSERT INTO tieredlog.task_history (task, segment_id, to_tier, reason, status, pid)"
 							  " VALUES ($1, $2, $3, $4, 'running', $5) RETURNING run_id",
 							  5, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record a task in tieredlog.task_history");
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	tl_spi_finish(guc_level);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 	return run_id;
 }
 
 static void
 history_end(int64 run_id, const char *status, const char *detail)
 {
-	int			guc_level;
+	TlXact		x;
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = "   ";
@@ -259,16 +255,11 @@ history_end(int64 run_id, const char *status, const char *detail)
 	values[2] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
 	if (detail == NULL)
 		nulls[2] = 'n';
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	guc_level = tl_spi_connect();
+	tl_xact_begin(&x, true);
 	if (SPI_execute_with_args("UPDATE tieredlog.task_history SET status = $2, detail = $3, finished_at = now()"
 							  " WHERE run_id = $1", 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not finish a task in tieredlog.task_history");
-	tl_spi_finish(guc_level);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 }
 
 /*
@@ -278,11 +269,9 @@ history_end(int64 run_id, const char *status, const char *detail)
 void
 tl_tasks_recover_interrupted(MemoryContext cxt)
 {
-	int			guc_level;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	guc_level = tl_spi_connect();
+	TlXact		x;
+
+	tl_xact_begin(&x, true);
 	if (SPI_execute("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
 					" detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
 					" WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
@@ -311,9 +300,7 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 				(errmsg("tieredlog: %s of segment %lld was interrupted; redoing it", task,
 						(long long) t->segment_id)));
 	}
-	tl_spi_finish(guc_level);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 }
 
 /* ---- tasks --------------------------------------------------------------------------------------- */
@@ -474,6 +461,7 @@ run_checks(List *ids)
 	int			done = 0;
 	int			diverged = 0;
 	MemoryContext caller = CurrentMemoryContext;
+	TlXact		x;
 
 	foreach(lc, ids)
 	{
@@ -482,12 +470,9 @@ run_checks(List *ids)
 
 		CHECK_FOR_INTERRUPTS();
 		snprintf(sql, sizeof(sql), "SELECT tieredlog._run_check(" INT64_FORMAT ")::int", id);
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		tl_xact_begin(&x, false);
 		diverged += (int) run_sql_int8(sql);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		tl_xact_commit(&x);
 		MemoryContextSwitchTo(caller);	/* the commit left TopMemoryContext current */
 		done++;
 	}
@@ -502,10 +487,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 	TlMoveResult res;
 	List	   *checks = NIL;
 	MemoryContext caller = CurrentMemoryContext;	/* outlives the task's transaction */
+	TlXact		x;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	tl_xact_begin(&x, false);
 	switch (t->kind)
 	{
 		case TL_TASK_SWEEP:
@@ -573,8 +557,7 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 	if (*flushed != NULL)
 		*flushed = memcpy(MemoryContextAlloc(caller, sizeof(TlStatDelta) * Max(*nflushed, 1)),
 						  *flushed, sizeof(TlStatDelta) * *nflushed);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 	MemoryContextSwitchTo(caller);	/* the commit left TopMemoryContext current */
 	if (t->kind == TL_TASK_CHECKS)
 		what = run_checks(checks);
@@ -689,6 +672,21 @@ run_task(const TlTask *t, MemoryContext cxt, int remaining)
 	return true;
 }
 
+/* The cycle's plan, made in a transaction of its own (tl_xact_run). */
+typedef struct CyclePlan
+{
+	List	   *queue;			/* in: tasks to redo; out: the whole queue */
+	bool		flush_due;
+} CyclePlan;
+
+static void
+plan_cycle(void *arg)
+{
+	CyclePlan  *plan = arg;
+
+	plan->queue = tl_policy_plan(plan->queue, plan->flush_due);
+}
+
 /*
  * One cycle: plan, then run the queue. Returns false when the cycle itself could not be planned
  * (the worker backs off); failed tasks are reported and retried later without failing the cycle.
@@ -702,36 +700,24 @@ tl_tasks_run_cycle(MemoryContext cxt)
 	TimestampTz now = GetCurrentTimestamp();
 	ListCell   *lc;
 	int			i = 0;
+	CyclePlan	plan;
+	char	   *error = NULL;
 
 	flush_due = now - last_flush >= (int64) tl_stats_flush_interval_s * USECS_PER_SEC;
 	foreach(lc, redo_queue)
 		queue = lappend(queue, lfirst(lc));
 
 	tl_worker_report("planning", "planning", -1);
-	PG_TRY();
+	plan.queue = queue;
+	plan.flush_due = flush_due;
+	if (!tl_xact_run(plan_cycle, &plan, false, cxt, &error))
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		MemoryContextSwitchTo(cxt);
-		queue = tl_policy_plan(queue, flush_due);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("tieredlog: planning the worker's cycle failed: %s", edata->message)));
-		tl_worker_report_task_end(false, psprintf("planning: %s", edata->message));
+		ereport(LOG, (errmsg("tieredlog: planning the worker's cycle failed: %s", error)));
+		tl_worker_report_task_end(false, psprintf("planning: %s", error));
 		MemoryContextSwitchTo(old);
 		return false;
 	}
-	PG_END_TRY();
+	queue = plan.queue;
 	MemoryContextSwitchTo(cxt);
 	redo_queue = NIL;			/* they are in this queue now */
 	if (flush_due)

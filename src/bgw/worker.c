@@ -56,6 +56,7 @@
 #include "core/shmem.h"
 #include "core/guc.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "bgw/tasks.h"
 #include "core/tieredlog.h"
 #include "bgw/worker.h"
@@ -704,15 +705,15 @@ cycle_done(bool ok)
 /*
  * A node that is recovering its own records (log/node.c): reconcile every log with one enabled
  * peer not yet done since the hold began, as the worker itself (the bootstrap superuser) with the
- * same call an operator would make; lift the hold when none is left. In the caller's transaction.
+ * same call an operator would make; lift the hold when none is left. Its own transaction
+ * (tl_xact_run), SPI connected.
  */
 static void
-recover_step(void)
+recover_step(void *arg)
 {
 	char	   *peer = tl_node_next_recovery_peer();
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	int			level;
 
 	if (peer == NULL)
 	{
@@ -721,12 +722,25 @@ recover_step(void)
 	}
 	tl_worker_report("recovering", psprintf("reconciling with %s", peer), 0);
 	values[0] = CStringGetTextDatum(peer);
-	level = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT count(*) FROM tieredlog.reconcile(NULL, $1)", 1, types, values,
 							  NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reconciliation with peer \"%s\" failed", peer);
-	tl_spi_finish(level);
 	tl_node_recovered_with(peer);
+}
+
+typedef struct NodeStateArgs
+{
+	bool		first;
+	TlNodeHold	hold;
+	char		reason[256];
+} NodeStateArgs;
+
+static void
+read_node_state(void *arg)
+{
+	NodeStateArgs *a = arg;
+
+	a->hold = tl_node_worker_state(a->first, a->reason, sizeof(a->reason));
 }
 
 /*
@@ -736,45 +750,21 @@ recover_step(void)
 static bool
 node_allows_cycle(bool first, MemoryContext cxt, TlNodeHold *found)
 {
-	char		reason[256] = "";
-	volatile TlNodeHold hold = TL_NODE_ACTIVE;
+	NodeStateArgs a = {first, TL_NODE_ACTIVE, ""};
+	char	   *error = NULL;
 
-	PG_TRY();
+	if (!tl_xact_run(read_node_state, &a, false, cxt, &error) ||
+		(a.hold == TL_NODE_RECOVERING && !tl_xact_run(recover_step, NULL, true, cxt, &error)))
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		hold = tl_node_worker_state(first, reason, sizeof(reason));
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		if (hold == TL_NODE_RECOVERING)
-		{
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			recover_step();
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
+		ereport(LOG, (errmsg("tieredlog: %s", error)));
+		tl_worker_report_task_end(false, error);
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("tieredlog: %s", edata->message)));
-		tl_worker_report_task_end(false, edata->message);
-	}
-	PG_END_TRY();
-	if (hold == TL_NODE_UNCLAIMED)
+	if (a.hold == TL_NODE_UNCLAIMED)
 		tl_worker_report("unclaimed", "waiting for create_log() or add_peer()", 0);
-	else if (hold == TL_NODE_RESTORED)
+	else if (a.hold == TL_NODE_RESTORED)
 		tl_worker_report("held", "restored data: see tieredlog.node_hold()", 0);
-	*found = hold;
-	return hold != TL_NODE_UNCLAIMED && hold != TL_NODE_RESTORED;
+	*found = a.hold;
+	return a.hold != TL_NODE_UNCLAIMED && a.hold != TL_NODE_RESTORED;
 }
 
 void

@@ -42,18 +42,18 @@ tl_xact_commit(TlXact *x)
 }
 
 /*
- * fn(arg) in a transaction of its own (SPI connected). Returns true when it committed; false after
+ * fn(arg) in a transaction of its own (SPI connected if spi). Returns true when it committed; false after
  * an ERROR, with *error (if not NULL) the message, allocated in cxt. Leaves cxt current.
  */
 bool
-tl_xact_run(TlXactFn fn, void *arg, MemoryContext cxt, char **error)
+tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error)
 {
 	TlXact		x;
-	bool		ok = true;
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		tl_xact_begin(&x, true);
+		tl_xact_begin(&x, spi);
 		MemoryContextSwitchTo(cxt);
 		fn(arg);
 		tl_xact_commit(&x);

@@ -19,6 +19,6 @@ typedef void (*TlXactFn) (void *arg);
 
 extern void tl_xact_begin(TlXact *x, bool spi);
 extern void tl_xact_commit(TlXact *x);
-extern bool tl_xact_run(TlXactFn fn, void *arg, MemoryContext cxt, char **error);
+extern bool tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error);
 
 #endif							/* TIEREDLOG_XACT_H */

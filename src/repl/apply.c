@@ -65,6 +65,7 @@
 #include "core/record.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
+#include "core/xact.h"
 
 #define APPLY_BATCH_RECORDS		2000
 #define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */
@@ -487,24 +488,19 @@ apply_detach(int code, Datum arg)
 static void
 load_peer(int32 peer_id, PeerInfo *peer)
 {
-	int			guc_level;
+	TlXact		x;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(peer_id)};
 	MemoryContext cxt = CurrentMemoryContext;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	guc_level = tl_spi_connect();
+	tl_xact_begin(&x, true);
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
 							  " COALESCE(applied_until, created_at), node_name, owner::oid FROM tieredlog.peer"
 							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.peer");
 	if (SPI_processed == 0)
 	{
-		tl_spi_finish(guc_level);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		tl_xact_commit(&x);
 		proc_exit(0);			/* the peer was dropped or disabled */
 	}
 	peer->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -524,9 +520,7 @@ load_peer(int32 peer_id, PeerInfo *peer)
 
 		peer->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
 	}
-	tl_spi_finish(guc_level);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 }
 
 /* Connect for replication; on failure record the error and exit (the database worker retries). */
@@ -560,12 +554,11 @@ recreate_slot(const TlPeerAddr *addr, const PeerInfo *peer, const char *reason)
 
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		TlXact		x;
+
+		tl_xact_begin(&x, false);
 		tl_peer_recreate_slot(addr, peer->slot_name, reason, peer->applied_until);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		tl_xact_commit(&x);
 	}
 	PG_CATCH();
 	{
@@ -713,16 +706,14 @@ static void
 note_seen(ApplyState *as)
 {
 	RepOriginId saved = replorigin_session_origin;
+	TlXact		x;
 
 	if (as->seen_seq <= as->noted_seq)
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	tl_xact_begin(&x, false);
 	replorigin_session_origin = InvalidRepOriginId;
 	tl_causal_note(as->peer_node, as->seen_seq);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 	replorigin_session_origin = saved;
 	as->noted_seq = as->seen_seq;
 }
@@ -732,16 +723,14 @@ static void
 write_conflicts_when_idle(ApplyState *as)
 {
 	XLogRecPtr	saved_lsn = replorigin_session_origin_lsn;
+	TlXact		x;
 
 	if (as->in_xact || !tl_conflict_unwritten())
 		return;
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	tl_xact_begin(&x, false);
 	replorigin_session_origin_lsn = InvalidXLogRecPtr;	/* bookkeeping: the origin stays where it is */
 	tl_conflict_flush(true);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	tl_xact_commit(&x);
 	replorigin_session_origin_lsn = saved_lsn;
 }
 

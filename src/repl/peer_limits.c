@@ -23,6 +23,7 @@
 
 #include "repl/peer_limits.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 
 /* "peer\tstate" of the peers not 'ok' at the last look, in TopMemoryContext */
 static List *said = NIL;
@@ -91,30 +92,19 @@ check_wal_kept(void)
 	said = now;
 }
 
+static void
+check_wal_kept_step(void *arg)
+{
+	check_wal_kept();
+}
+
 void
 tl_limits_check(MemoryContext cxt)
 {
 	MemoryContext old = CurrentMemoryContext;
+	char	   *error = NULL;
 
-	PG_TRY();
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		check_wal_kept();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("tieredlog: checking the WAL kept for peers failed: %s", edata->message)));
-	}
-	PG_END_TRY();
+	if (!tl_xact_run(check_wal_kept_step, NULL, false, cxt, &error))
+		ereport(LOG, (errmsg("tieredlog: checking the WAL kept for peers failed: %s", error)));
 	MemoryContextSwitchTo(old);
 }
