@@ -115,14 +115,8 @@ tl_worker_shmem_size(void)
 void
 tl_worker_shmem_startup(void)
 {
-	bool		found;
-
-	wshared = ShmemInitStruct("tieredlog workers", tl_worker_shmem_size(), &found);
-	if (!found)
-	{
-		memset(wshared, 0, tl_worker_shmem_size());
-		SpinLockInit(&wshared->mutex);
-	}
+	StaticAssertStmt(offsetof(TlWorkerShared, mutex) == 0, "the spinlock comes first");
+	wshared = tl_shmem_init_locked("tieredlog workers", tl_worker_shmem_size());
 }
 
 static TlDbSlot *
@@ -132,16 +126,6 @@ find_slot(Oid dboid)
 		if (wshared->slots[i].dboid == dboid)
 			return &wshared->slots[i];
 	return NULL;
-}
-
-static int
-backoff_seconds(int failures)
-{
-	int			s = tl_naptime;
-
-	for (int i = 1; i < failures && s < BACKOFF_MAX_S; i++)
-		s *= 2;
-	return Min(s, BACKOFF_MAX_S);
 }
 
 /* ---- hooks in ordinary backends --------------------------------------------------------------- */
@@ -434,7 +418,8 @@ start_worker(TlDbSlot *slot, Oid dboid)
 		slot->pid = 0;
 		say = !slot->no_slot_logged;
 		slot->no_slot_logged = true;
-		slot->next_start = GetCurrentTimestamp() + (int64) backoff_seconds(++slot->failures) * USECS_PER_SEC;
+		slot->next_start = GetCurrentTimestamp() +
+			(int64) tl_backoff_seconds(++slot->failures, tl_naptime, BACKOFF_MAX_S) * USECS_PER_SEC;
 		strlcpy(slot->state, "no worker slot", sizeof(slot->state));
 		SpinLockRelease(&wshared->mutex);
 		if (say)
@@ -624,7 +609,7 @@ worker_detach(int code, Datum arg)
 		{
 			my_slot->failures++;
 			my_slot->next_start = GetCurrentTimestamp() +
-				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+				(int64) tl_backoff_seconds(my_slot->failures, tl_naptime, BACKOFF_MAX_S) * USECS_PER_SEC;
 			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
 		}
 		else if (!my_slot->absent)
@@ -830,7 +815,7 @@ tieredlog_worker_main(Datum arg)
 		SpinLockAcquire(&wshared->mutex);
 		failures = my_slot->failures;
 		SpinLockRelease(&wshared->mutex);
-		wait_ms = (long) (ok ? tl_naptime : backoff_seconds(failures)) * 1000L;
+		wait_ms = (long) (ok ? tl_naptime : tl_backoff_seconds(failures, tl_naptime, BACKOFF_MAX_S)) * 1000L;
 		if (hold == TL_NODE_RECOVERING)
 			tl_worker_report("recovering", "appends wait: see tieredlog.node_hold()", 0);
 		else

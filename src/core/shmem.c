@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "utils/timestamp.h"
 
 #include "core/shmem.h"
@@ -76,6 +77,25 @@ tl_shmem_startup(void)
 	for (int i = 0; i < nparts; i++)
 		parts[i].startup();
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * A part's struct in shared memory, zeroed and with its spinlock initialised the first time; the
+ * struct's first member must be that slock_t. Called from a part's start-up (AddinShmemInitLock
+ * held).
+ */
+void *
+tl_shmem_init_locked(const char *name, Size size)
+{
+	bool		found;
+	void	   *p = ShmemInitStruct(name, size, &found);
+
+	if (!found)
+	{
+		memset(p, 0, size);
+		SpinLockInit((slock_t *) p);
+	}
+	return p;
 }
 
 /* Every SQL entry point calls this first. */

@@ -22,6 +22,7 @@ typedef void (*TlShmemHookFn) (void);
 extern TieredlogShared *tl_shared;
 extern void tl_shmem_request(void);
 extern void tl_shmem_startup(void);
+extern void *tl_shmem_init_locked(const char *name, Size size);
 extern void tl_shmem_add(TlShmemSizeFn size, TlShmemHookFn request, TlShmemHookFn startup);
 extern void tl_require_preload(void);
 extern uint64 tl_catalog_generation(void);

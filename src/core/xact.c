@@ -9,6 +9,7 @@
  *		order and commits. tl_xact_run() runs a function between the two and turns an ERROR into
  *		a false return with the message copied into the caller's memory context, the
  *		transaction aborted and the error state flushed, so a worker's loop goes on.
+ *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
  *
  * Locking: none of its own; the transaction's locks are released at its commit or abort.
  *-------------------------------------------------------------------------
@@ -73,4 +74,15 @@ tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error)
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	return ok;
+}
+
+/* Seconds to wait after the given number of consecutive failures: base, doubled each time, capped. */
+int
+tl_backoff_seconds(int failures, int base_s, int max_s)
+{
+	int			s = Max(base_s, 1);
+
+	for (int i = 1; i < failures && s < max_s; i++)
+		s *= 2;
+	return Min(s, max_s);
 }

@@ -19,6 +19,7 @@ typedef void (*TlXactFn) (void *arg);
 
 extern void tl_xact_begin(TlXact *x, bool spi);
 extern void tl_xact_commit(TlXact *x);
+extern int	tl_backoff_seconds(int failures, int base_s, int max_s);
 extern bool tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error);
 
 #endif							/* TIEREDLOG_XACT_H */

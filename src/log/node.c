@@ -96,14 +96,8 @@ tl_node_shmem_size(void)
 void
 tl_node_shmem_startup(void)
 {
-	bool		found;
-
-	nshared = ShmemInitStruct("tieredlog node state", tl_node_shmem_size(), &found);
-	if (!found)
-	{
-		memset(nshared, 0, tl_node_shmem_size());
-		SpinLockInit(&nshared->mutex);
-	}
+	StaticAssertStmt(offsetof(TlNodeShared, mutex) == 0, "the spinlock comes first");
+	nshared = tl_shmem_init_locked("tieredlog node state", tl_node_shmem_size());
 }
 
 static TlNodeHold

@@ -113,14 +113,8 @@ tl_apply_shmem_size(void)
 void
 tl_apply_shmem_startup(void)
 {
-	bool		found;
-
-	ashared = ShmemInitStruct("tieredlog apply workers", tl_apply_shmem_size(), &found);
-	if (!found)
-	{
-		memset(ashared, 0, tl_apply_shmem_size());
-		SpinLockInit(&ashared->mutex);
-	}
+	StaticAssertStmt(offsetof(TlApplyShared, mutex) == 0, "the spinlock comes first");
+	ashared = tl_shmem_init_locked("tieredlog apply workers", tl_apply_shmem_size());
 }
 
 static TlApplySlot *
@@ -130,16 +124,6 @@ find_slot(Oid dboid, int32 peer_id)
 		if (ashared->slots[i].dboid == dboid && ashared->slots[i].peer_id == peer_id)
 			return &ashared->slots[i];
 	return NULL;
-}
-
-static int
-backoff_seconds(int failures)
-{
-	int			s = Max(tl_naptime, 1);
-
-	for (int i = 1; i < failures && s < APPLY_BACKOFF_MAX_S; i++)
-		s *= 2;
-	return Min(s, APPLY_BACKOFF_MAX_S);
 }
 
 /* ---- starting and stopping (database worker, drop_peer) ----------------------------------------- */
@@ -181,7 +165,7 @@ note_no_worker_slot(TlApplySlot *slot, const char *peer_name, TimestampTz now)
 	SpinLockAcquire(&ashared->mutex);
 	slot->pid = 0;
 	slot->failures++;
-	wait_s = backoff_seconds(slot->failures);
+	wait_s = tl_backoff_seconds(slot->failures, tl_naptime, APPLY_BACKOFF_MAX_S);
 	slot->next_start = now + (int64) wait_s * USECS_PER_SEC;
 	say = strcmp(slot->state, "no worker slot") != 0;
 	strlcpy(slot->state, "no worker slot", sizeof(slot->state));
@@ -476,7 +460,7 @@ apply_detach(int code, Datum arg)
 		{
 			my_slot->failures++;
 			my_slot->next_start = GetCurrentTimestamp() +
-				(int64) backoff_seconds(my_slot->failures) * USECS_PER_SEC;
+				(int64) tl_backoff_seconds(my_slot->failures, tl_naptime, APPLY_BACKOFF_MAX_S) * USECS_PER_SEC;
 			strlcpy(my_slot->state, exit_state, sizeof(my_slot->state));
 		}
 		else
