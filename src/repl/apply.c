@@ -413,9 +413,9 @@ set_state(const char *state)
 	pgstat_report_activity(STATE_RUNNING, state);
 }
 
-/* Record an error in the slot; log it only if it differs from the last one (no log spam). */
-static void
-note_error(const char *msg)
+/* Keep an error in the slot; returns whether it is the one already there. */
+static bool
+keep_error(const char *msg)
 {
 	bool		same;
 
@@ -424,6 +424,15 @@ note_error(const char *msg)
 	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
 	my_slot->last_error_at = GetCurrentTimestamp();
 	SpinLockRelease(&ashared->mutex);
+	return same;
+}
+
+/* Record an error in the slot; log it only if it differs from the last one (no log spam). */
+static void
+note_error(const char *msg)
+{
+	bool		same = keep_error(msg);
+
 	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
 }
 
@@ -433,13 +442,8 @@ static char exit_state[24] = "failed";
 static void
 note_peer_limit_and_exit(const char *msg, const char *hint)
 {
-	bool		same;
+	bool		same = keep_error(msg);
 
-	SpinLockAcquire(&ashared->mutex);
-	same = strncmp(my_slot->last_error, msg, sizeof(my_slot->last_error) - 1) == 0;
-	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
-	my_slot->last_error_at = GetCurrentTimestamp();
-	SpinLockRelease(&ashared->mutex);
 	ereport(same ? DEBUG1 : WARNING,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("tieredlog apply worker: %s", msg),
