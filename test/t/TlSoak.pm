@@ -215,6 +215,11 @@ sub start_node
 	my ($n) = @_;
 	for (1 .. 120)
 	{
+		if (defined $n->{_pid})	# pg_ctl gave up waiting, but the server came up (or a stop failed)
+		{
+			return 1 if kill 0, $n->{_pid};
+			$n->{_pid} = undef;
+		}
 		return 1 if $n->start(fail_ok => 1);
 		sleep 1;
 	}
@@ -254,7 +259,20 @@ sub inject
 	}
 	if ($k eq 'restart')
 	{
-		$n->stop('fast', fail_ok => 1);
+		if (!$n->stop('fast', fail_ok => 1))
+		{
+			# a fast shutdown that does not finish is a defect: keep what each process was doing
+			my $pm = pm_pid($n) // 0;
+			my $ps = join('', map { my $p = $_; "    $p " . (eval { slurp_file("/proc/$p/cmdline") =~ s/\0/ /gr } // '?')
+				. ' wchan ' . (eval { slurp_file("/proc/$p/wchan") } // '?') . ' state ' . ((eval { slurp_file("/proc/$p/stat") } // '') =~ /\) (\S)/ ? $1 : '?') . "\n" }
+				($pm, children_of($pm)));
+			push @{ $st->{hangs} }, "fast stop of $name did not finish; its processes:\n$ps";
+			$st->{killed}{$name}{$_} = 1 for ($pm, children_of($pm));
+			kill 'KILL', $_ for (children_of($pm), $pm);
+			$n->{_pid} = undef;
+			sleep 2;
+			return "stop of $name DID NOT FINISH (processes killed), " . (start_node($n) ? 'started' : 'DID NOT START');
+		}
 		sleep $f->{secs};
 		return "stop of $name, down ${\ $f->{secs}}s, " . (start_node($n) ? 'started' : 'DID NOT START');
 	}
@@ -546,6 +564,8 @@ SELECT tieredlog.create_log('$LOG', '10 seconds');});
 		push @cerr, <$fh>;
 	}
 	$fail++ unless is(scalar(@cerr), 0, 'the clients got no error other than a fault\'s') or diag(join('', @cerr[ 0 .. ($#cerr < 30 ? $#cerr : 29) ]));
+	$fail++ unless is(scalar(@{ $st{hangs} // [] }), 0, 'every fast stop finished') or diag(join("\n", @{ $st{hangs} }));
+	$fail++ unless is(scalar(@{ $st{hangs} // [] }), 0, 'every fast stop finished') or diag(join("\n", @{ $st{hangs} }));
 	my $reads = 0;
 	for my $f (glob "$dir/reads.*") { open(my $fh, '<', $f) or die; $reads += <$fh>; }
 	for my $n (@nodes)
