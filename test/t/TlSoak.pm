@@ -238,8 +238,9 @@ sub inject
 	if ($k eq 'backend' || $k eq 'worker' || $k eq 'apply')
 	{
 		my $type = { backend => 'client backend', worker => 'tieredlog worker', apply => 'tieredlog apply' }->{$k};
+		my $extra = $k eq 'backend' ? "'walsender'" : 'NULL';	# clients connect briefly: walsenders are backends too
 		my ($rc, $out) = client_psql($n, "SELECT string_agg(pid::text, ' ' ORDER BY pid) FROM pg_stat_activity
-			WHERE backend_type = '$type' AND pid <> pg_backend_pid()", 20);
+			WHERE backend_type IN ('$type', $extra) AND pid <> pg_backend_pid()", 20);
 		my $pid = $rc == 0 ? pick([ split / /, $out ], $f->{pick}) : undef;
 		return "no $type on $name" unless $pid;
 		$st->{killed}{$name}{$pid} = 1;
