@@ -343,7 +343,7 @@ sub wait_for
 sub digests
 {
 	my ($n) = @_;
-	return q1($n, "SELECT string_agg(log_name || '@' || range_start || '=' || digest, E'\\n' ORDER BY log_name, range_start)
+	return q1($n, "SELECT string_agg(log_name || '\@' || range_start || '=' || digest, E'\\n' ORDER BY log_name, range_start)
 		FROM tieredlog.segments");
 }
 
