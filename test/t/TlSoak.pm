@@ -566,7 +566,6 @@ SELECT tieredlog.create_log('$LOG', '10 seconds');});
 	}
 	$fail++ unless is(scalar(@cerr), 0, 'the clients got no error other than a fault\'s') or diag(join('', @cerr[ 0 .. ($#cerr < 30 ? $#cerr : 29) ]));
 	$fail++ unless is(scalar(@{ $st{hangs} // [] }), 0, 'every fast stop finished') or diag(join("\n", @{ $st{hangs} }));
-	$fail++ unless is(scalar(@{ $st{hangs} // [] }), 0, 'every fast stop finished') or diag(join("\n", @{ $st{hangs} }));
 	my $reads = 0;
 	for my $f (glob "$dir/reads.*") { open(my $fh, '<', $f) or die; $reads += <$fh>; }
 	for my $n (@nodes)
