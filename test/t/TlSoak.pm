@@ -592,7 +592,7 @@ SELECT tieredlog.create_log('$LOG', '10 seconds');});
 	{
 		note("the schedule:\n" . schedule_text($sched));
 	}
-	$_->stop('fast', fail_ok => 1) for @nodes;
+	$_->stop('immediate', fail_ok => 1) for @nodes;	# everything is checked: a fast stop only costs time
 	return !$fail;
 }
 
