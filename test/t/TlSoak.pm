@@ -171,7 +171,9 @@ sub reader
 		  : $r < 0.5 ? "SELECT count(*) FROM tieredlog.latest('$LOG', 'k" . int(rand($KEYS)) . "')"
 		  : $r < 0.8 ? "SELECT count(*) FROM tieredlog.read('$LOG', now() - interval '15 s', now())"
 		  # an older window, so that demoted segments are read (and promoted again)
-		  : "SELECT count(*) FROM tieredlog.read('$LOG', now() - interval '" . (20 + int(rand(200))) . " s', now() - interval '10 s')";
+		  # one older 10-second window at a time: reading every older segment each second kept them all
+		  # from going untouched for tieredlog.demote_after (on an idle machine nothing moved)
+		  : do { my $age = 20 + int(rand(200)); "SELECT count(*) FROM tieredlog.read('$LOG', now() - interval '$age s', now() - interval '" . ($age - 10) . " s')" };
 		my ($rc, $out, $err) = client_psql($node, $sql);
 		if ($rc == 0 && $out =~ /^\d+$/)
 		{
@@ -547,13 +549,16 @@ SELECT tieredlog.create_log('$LOG', '10 seconds');});
 		$fail++ unless is($why, '', $n->name . ': no task stuck, nothing quarantined, no gap open, the worker well');
 	}
 	my %did;
-	$did{$_} = q1($nodes[0], "SELECT count(*) FROM tieredlog.task_history WHERE task = '$_' AND status = 'done'") for qw(seal move scrub);
-	$did{check} = q1($nodes[0], "SELECT count(*) FROM tieredlog.check_log WHERE finished_at IS NOT NULL");
-	$did{model} = q1($nodes[0], "SELECT count(*) FROM tieredlog.models WHERE algo <> 'prior'");
-	$did{block} = q1($nodes[0], "SELECT count(*) FROM tieredlog.ledger_blocks");
-	$did{tier2} = q1($nodes[0], "SELECT count(*) FROM tieredlog.segments WHERE tier = 2");
-	$did{conflicts} = q1($nodes[0], "SELECT count(*) FROM tieredlog.conflicts");
-	diag('on s1: ' . join(', ', map { "$_ $did{$_}" } sort keys %did));
+	for my $n (@nodes)	# summed over the nodes: a node whose worker was killed often may do little
+	{
+		$did{$_} += q1($n, "SELECT count(*) FROM tieredlog.task_history WHERE task = '$_' AND status = 'done'") for qw(seal move scrub);
+		$did{check} += q1($n, "SELECT count(*) FROM tieredlog.check_log WHERE finished_at IS NOT NULL");
+		$did{model} += q1($n, "SELECT count(*) FROM tieredlog.models WHERE algo <> 'prior'");
+		$did{block} += q1($n, "SELECT count(*) FROM tieredlog.ledger_blocks");
+		$did{tier2} += q1($n, "SELECT count(*) FROM tieredlog.segments WHERE tier = 2");
+		$did{conflicts} += q1($n, "SELECT count(*) FROM tieredlog.conflicts");
+	}
+	diag('on the three nodes: ' . join(', ', map { "$_ $did{$_}" } sort keys %did));
 	$fail++ unless ok($did{seal} > 0 && $did{move} > 0 && $did{scrub} > 0 && $did{check} > 0 && $did{block} > 0,
 		'the workers sealed, moved, scrubbed, checked and closed ledger blocks during the run');
 
