@@ -264,7 +264,8 @@ history_end(int64 run_id, const char *status, const char *detail)
 
 /*
  * At the worker's start: tasks still 'running' were cut short (this is the only worker of the
- * database, and it was not running). Mark them and queue them to be redone first.
+ * database, and it was not running). Mark them and queue them to be redone first; checks still
+ * unfinished are marked abandoned (the next cycle plans again).
  */
 void
 tl_tasks_recover_interrupted(MemoryContext cxt)
@@ -300,6 +301,18 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 				(errmsg("tieredlog: %s of segment %lld was interrupted; redoing it", task,
 						(long long) t->segment_id)));
 	}
+	/*
+	 * Checks are logged and run only by this database's worker (_log_checks, run_checks): one
+	 * still unfinished was cut short with its worker, and would otherwise show as in flight until
+	 * a later cycle's logging gives up on it after ten minutes.
+	 */
+	if (SPI_execute("UPDATE tieredlog.check_log SET status = 'abandoned', finished_at = clock_timestamp()"
+					" WHERE finished_at IS NULL", false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not look for interrupted checks");
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("tieredlog: %llu checks were cut short by the worker's stop; marked abandoned",
+						(unsigned long long) SPI_processed)));
 	tl_xact_commit(&x);
 }
 

@@ -536,6 +536,14 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		int64		before[4];
 
 		CHECK_FOR_INTERRUPTS();
+		/*
+		 * A snapshot that sees what this statement stored so far: reconcile() without a peer name
+		 * goes through every peer in one statement, and a record this node lacked and the first
+		 * peer supplied must count as here when the next peer holds it too (under the statement's
+		 * snapshot it was fetched again and its insert hit the identity index).
+		 */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetLatestSnapshot());
 		memset(&r, 0, sizeof(r));
 		memcpy(before, ex->phase_bytes, sizeof(before));
 		r.round_trips = -ex->round_trips;
@@ -601,6 +609,7 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		if (row++ == 0)
 			r.round_trips++;
 		r.duration_ms = (double) (GetCurrentTimestamp() - t0) / 1000.0;
+		PopActiveSnapshot();
 		emit(&r, arg);
 		pfree(d);
 	}

@@ -478,6 +478,13 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	nframes = tl_wire_u32(&w);
 	/* repairs are not streamed on: the peers reconcile for themselves */
 	replorigin_session_origin = DoNotReplicateId;
+	/*
+	 * Whether a record is already here is looked up under the active snapshot: take one that
+	 * sees what this transaction stored before (an earlier batch, or another peer's repair in
+	 * the same reconcile()), or the record would be stored twice and hit the identity index.
+	 */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetLatestSnapshot());
 	PG_TRY();
 	{
 		for (uint32 f = 0; f < nframes; f++)
@@ -537,6 +544,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	PopActiveSnapshot();
 	replorigin_session_origin = saved;
 	tl_ledger_flush_repairs();
 	correct_touched(*touched, peer_name);

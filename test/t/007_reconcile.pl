@@ -251,6 +251,17 @@ $res = $r2->safe_psql('postgres', "SELECT records_sent || '|' || records_receive
 is($res, '1|1', 'the next run finishes the work, both ways');
 all_agree('peer vanished mid-run');
 
+# ---- records missing here that both peers hold, reconcile() with every peer in one statement --------------
+# (found by the soak, test/t/029_soak.pl: the second peer's copy was stored again under the
+# statement's snapshot and hit the identity index, "duplicate key value violates unique constraint")
+$rel = $r2->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '2026-03-01 10:00:00+00'");
+$r2->safe_psql('postgres', "DELETE FROM tieredlog_data.$rel WHERE key IN ('k3', 'k13')");
+($rc, $out, $err) = $r2->psql('postgres', "SELECT peer_name || ' ' || status || ' ' || records_received
+	FROM tieredlog.reconcile('ev', include_archive => true) WHERE range_start = '2026-03-01 10:00:00+00' ORDER BY peer_name");
+is($rc, 0, 'reconcile() with both peers in one statement runs through') or diag($err);
+is($out, "r1 repaired 2\nr3 in_sync 0", 'the first peer supplies the two records, the second finds them here');
+all_agree('records both peers hold, every peer in one statement');
+
 # after all this damage and repair, every node's ledger and seals still verify
 for my $n (@nodes)
 {

@@ -228,8 +228,16 @@ $p2->safe_psql('postgres', "DELETE FROM tieredlog.gap WHERE reason LIKE 'test: %
 setting($p2, 'tieredlog.naptime', '1');
 
 # ---- kill -9: PostgreSQL's table statistics start from zero, and nothing is counted twice ---------
+# (and a check cut short with its worker is marked abandoned when the worker starts again, not ten
+# minutes later by a cycle's logging: the soak, test/t/029_soak.pl, found such checks in flight)
+my $cut = $p2->safe_psql('postgres', "INSERT INTO tieredlog.check_log (segment_id, log_name, range_start, tier,
+	peer_name, features, score, cost, reason)
+	SELECT segment_id, log_name, range_start, 0, 'p1', array_fill(0::float8, ARRAY[18]), 0.5, 8192, 'exploit'
+	  FROM tieredlog.segments WHERE segment_id = $victim RETURNING check_id");
 $p2->stop('immediate');
 $p2->start;
+ok($p2->poll_query_until('postgres', "SELECT status = 'abandoned' AND finished_at IS NOT NULL FROM tieredlog.check_log WHERE check_id = $cut"),
+	'a check left unfinished by the crash is marked abandoned when the worker starts again');
 ok($p2->poll_query_until('postgres', "SELECT changes = 0 FROM tieredlog.row_change_baseline WHERE segment_id = $victim"),
 	'after a crash the row-change baseline follows the reset counters');
 is($p2->safe_psql('postgres', "SELECT sum(row_changes) FROM tieredlog.access_history WHERE segment_id = $victim"), '3',
