@@ -35,7 +35,7 @@ trap cleanup EXIT
 # directory only root can enter, as /root is.
 as_root mkdir -p "$CLONE"
 as_root chmod 700 "$TOP"
-(cd "$TL_ROOT" && git ls-files -z --cached --others --exclude-standard | as_root xargs -0 cp --parents -t "$CLONE")
+(cd "$TL_ROOT" && git ls-files -z --cached --others --exclude-standard | as_root xargs -0 cp -P --parents -t "$CLONE")
 check "the server user cannot read the clone" bash -c '! runuser -u "$0" -- test -r "$1"' "$TL_RUN_USER" "$CLONE/scripts/demo.sql"
 
 # run_demo <tag> [env...]: the demo from the clone; its output goes to $LOG.<tag>
