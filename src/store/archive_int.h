@@ -1,0 +1,110 @@
+/*-------------------------------------------------------------------------
+ * archive_int.h
+ *		Shared by the archive frame format's files (archive.c: frames; archive_codec.c: varints,
+ *		the bounds-checked reader and dictionaries; archive_shred.c: payloads into columns;
+ *		archive_rebuild.c: columns back into payloads; archive_filter.c: per-frame key filters).
+ *		Not for use outside them: store/archive.h is the format's interface.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_ARCHIVE_INT_H
+#define TIEREDLOG_ARCHIVE_INT_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#include "store/archive.h"
+
+/* Payload tags, one per (path, row). */
+enum
+{
+	TAG_ABSENT = 0,
+	TAG_NULL,
+	TAG_TRUE,
+	TAG_FALSE,
+	TAG_INT,					/* integer number: zigzag varint */
+	TAG_NUM,					/* other number: its text */
+	TAG_STR,					/* string: bytes */
+	TAG_HEX,					/* lowercase even-length hex string: its bytes */
+	TAG_UUID,					/* lowercase canonical uuid string: 16 bytes */
+	TAG_JSON,					/* array (or a non-object root): jsonb text */
+	TAG_OBJECT					/* object: its children carry the values */
+};
+
+/* What a dictionary holds: record keys, or names (origins, sources). */
+typedef enum DictKind
+{
+	DICT_KEYS, DICT_NAMES
+} DictKind;
+
+typedef struct Reader
+{
+	const uint8 *p;
+	const uint8 *end;
+	int64		segment_id;
+	int			frame_no;
+} Reader;
+
+typedef struct DictItem
+{
+	const char *s;
+	int			len;
+	int			row;
+} DictItem;
+
+typedef struct DictEntry
+{
+	char	   *s;
+	int			len;
+} DictEntry;
+
+typedef struct DecPath
+{
+	int			parent;
+	const char *key;
+	int			keylen;
+	const uint8 *tags;
+	Reader		ints;
+	Reader		strs;
+	int		   *children;
+	int			nchildren;
+} DecPath;
+
+typedef struct RowBuilder
+{
+	StringInfoData bin;			/* the payload's jsonb, varlena header first */
+	StringInfoData text;		/* the payload's canonical text */
+	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
+} RowBuilder;
+
+
+static inline uint64
+tl_arc_zigzag(int64 v)
+{
+	return ((uint64) v << 1) ^ (uint64) (v >> 63);
+}
+
+static inline int64
+tl_arc_unzigzag(uint64 v)
+{
+	return (int64) (v >> 1) ^ -(int64) (v & 1);
+}
+
+extern void tl_arc_put_varint(StringInfo b, uint64 v);
+extern void tl_arc_put_bytes(StringInfo b, const char *p, int len);
+extern void tl_arc_corrupt(const Reader *r, const char *what) pg_attribute_noreturn();
+extern uint64 tl_arc_get_varint(Reader *r);
+extern int tl_arc_get_count(Reader *r, int limit, const char *what);
+extern const char *tl_arc_get_bytes(Reader *r, int *len);
+extern Reader tl_arc_get_blob(Reader *r);
+extern int tl_arc_cmp_bytes(const char *a, int alen, const char *b, int blen);
+extern void tl_arc_write_dict(StringInfo b, DictItem *items, int n, bool front, int first_id, int *ids, int *ndistinct);
+extern DictEntry *tl_arc_read_dict(Reader *r, bool front, DictKind kind, int max_entries, int *n);
+extern DictEntry *tl_arc_find_key_in_dict(Reader *r, int max_entries, const char *key, int keylen, int *n, int *found);
+extern void tl_arc_write_payloads(StringInfo b, const TlArchiveRow *rows, int n);
+extern void tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out);
+extern DecPath *tl_arc_read_paths(Reader *r, int nrows, int *npaths_out);
+extern bytea *tl_arc_build_key_filter(const DictItem *items, int n, int ndistinct);
+
+#endif							/* TIEREDLOG_ARCHIVE_INT_H */

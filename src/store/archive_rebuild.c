@@ -1,0 +1,530 @@
+/*-------------------------------------------------------------------------
+ * archive_rebuild.c
+ *		Columns back into payloads: the path table read and checked (count, depth), and each
+ *		row's payload rebuilt straight into jsonb's binary form.
+ *		The format itself is described in archive.c.
+ *
+ * Locking: none (pure encoding).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zstd.h>
+#include <xxhash.h>
+
+#include "common/int.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "store/archive.h"
+#include "store/archive_int.h"
+#include "core/guc.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+
+#define TL_FRAME_MAGIC		"TLF1"
+
+static Jsonb *
+parse_jsonb_text(Reader *r, const char *s, int len)
+{
+	char	   *t = pnstrdup(s, len);
+	Datum		d;
+
+	/* a frame that passed its checksums holds valid text; still, never trust it blindly */
+	if (len == 0)
+		tl_arc_corrupt(r, "empty JSON text");
+	if (memchr(s, '\0', len) != NULL)
+		tl_arc_corrupt(r, "NUL byte inside JSON text");
+	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(t));
+	pfree(t);
+	return DatumGetJsonbP(d);
+}
+
+static void
+hex_from_bytes(const uint8 *in, int nbytes, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < nbytes; i++)
+	{
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value.
+ */
+/*
+ * Is t (len bytes) in the form numeric_out prints a finite number in: an optional minus sign, an
+ * integer part without leading zeros, optionally a point and at least one digit; no exponent, and
+ * no minus sign before a zero (numeric_out prints zero unsigned)?
+ */
+static bool
+is_canonical_number(const char *t, int len)
+{
+	int			i = 0;
+	int			int_start;
+	bool		nonzero = false;
+
+	if (i < len && t[i] == '-')
+		i++;
+	int_start = i;
+	while (i < len && t[i] >= '0' && t[i] <= '9')
+		nonzero |= t[i++] != '0';
+	if (i == int_start || (t[int_start] == '0' && i - int_start > 1))
+		return false;
+	if (i < len)
+	{
+		int			frac_start;
+
+		if (t[i++] != '.')
+			return false;
+		frac_start = i;
+		while (i < len && t[i] >= '0' && t[i] <= '9')
+			nonzero |= t[i++] != '0';
+		if (i == frac_start || i != len)
+			return false;
+	}
+	return t[0] != '-' || nonzero;
+}
+
+/*
+ * A number kept as text: it must be exactly what numeric_out prints for it (no NUL, nothing left
+ * over, no NaN or infinity), because the rid is computed over this text and the jsonb holds the
+ * parsed value. Text of that form parses to a number numeric_out prints the same way (digits,
+ * point and scale are kept as written), so the form is checked instead of printing the number
+ * back.
+ */
+static Numeric
+decode_number(Reader *r, const char *s, int len)
+{
+	char	   *t;
+	Numeric		n;
+
+	if (memchr(s, '\0', len) != NULL)
+		tl_arc_corrupt(r, "number text contains a NUL byte");
+	/* numeric has at most 131072 digits before the point and 16383 after it */
+	if (len == 0 || len > 256 * 1024)
+		tl_arc_corrupt(r, "number text is empty or longer than any numeric");
+	if (!is_canonical_number(s, len))
+	{
+		const char *u = s + (len > 0 && (s[0] == '-' || s[0] == '+'));
+		int			ulen = len - (int) (u - s);
+
+		if ((ulen >= 3 && pg_strncasecmp(u, "nan", 3) == 0) ||
+			(ulen >= 3 && pg_strncasecmp(u, "inf", 3) == 0))
+			tl_arc_corrupt(r, "number is not finite");
+		tl_arc_corrupt(r, "number text is not in its canonical form");
+	}
+	t = pnstrdup(s, len);
+	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		tl_arc_corrupt(r, "number is not finite");
+	pfree(t);
+	return n;
+}
+
+static void
+scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
+{
+	int			len;
+	const char *s;
+
+	switch (tag)
+	{
+		case TAG_NULL:
+			v->type = jbvNull;
+			break;
+		case TAG_TRUE:
+		case TAG_FALSE:
+			v->type = jbvBool;
+			v->val.boolean = (tag == TAG_TRUE);
+			break;
+		case TAG_INT:
+			v->type = jbvNumeric;
+			v->val.numeric = int64_to_numeric(tl_arc_unzigzag(tl_arc_get_varint(&p->ints)));
+			break;
+		case TAG_NUM:
+			s = tl_arc_get_bytes(&p->strs, &len);
+			v->type = jbvNumeric;
+			v->val.numeric = decode_number(&p->strs, s, len);
+			break;
+		case TAG_STR:
+			s = tl_arc_get_bytes(&p->strs, &len);
+			/* jsonb strings hold no NUL (the text form would be cut at it); encoding: rebuild_row */
+			if (memchr(s, '\0', len) != NULL)
+				tl_arc_corrupt(&p->strs, "NUL byte inside a string");
+			v->type = jbvString;
+			v->val.string.val = (char *) s;
+			v->val.string.len = len;
+			break;
+		case TAG_HEX:
+		case TAG_UUID:
+			{
+				int			nbytes = tag == TAG_UUID ? 16 : tl_arc_get_count(&p->strs, INT_MAX / 2, "hex length");
+				char	   *out;
+
+				if (nbytes > p->strs.end - p->strs.p)
+					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
+				out = palloc(nbytes * 2 + 4);
+				hex_from_bytes(p->strs.p, nbytes, out);
+				p->strs.p += nbytes;
+				v->type = jbvString;
+				if (tag == TAG_UUID)
+				{
+					char	   *u = palloc(36);
+
+					memcpy(u, out, 8);
+					u[8] = '-';
+					memcpy(u + 9, out + 8, 4);
+					u[13] = '-';
+					memcpy(u + 14, out + 12, 4);
+					u[18] = '-';
+					memcpy(u + 19, out + 16, 4);
+					u[23] = '-';
+					memcpy(u + 24, out + 20, 12);
+					v->val.string.val = u;
+					v->val.string.len = 36;
+				}
+				else
+				{
+					v->val.string.val = out;
+					v->val.string.len = nbytes * 2;
+				}
+				break;
+			}
+		case TAG_JSON:
+			{
+				Jsonb	   *j;
+
+				s = tl_arc_get_bytes(&p->strs, &len);
+				j = parse_jsonb_text(&p->strs, s, len);
+				v->type = jbvBinary;
+				v->val.binary.data = &j->root;
+				v->val.binary.len = VARSIZE(j) - VARHDRSZ;
+				break;
+			}
+		default:
+			tl_arc_corrupt(&p->strs, "unknown payload tag");
+	}
+}
+
+/*
+ * Values are written twice while a row is rebuilt: into the jsonb, and as the jsonb's text form
+ * (what JsonbToCString would print), which the rid is computed from. Writing the text here, from
+ * values already at hand, costs far less than printing the finished jsonb again. Children are
+ * visited in jsonb key order (shorter keys first, then bytewise) so that the text comes out in
+ * the order JsonbToCString prints; the jsonb itself does not care.
+ */
+/*
+ * A JSON string as escape_json prints it. Most strings need no escaping (no control character,
+ * quote or backslash): those are copied in one piece.
+ */
+static void
+text_json_string(RowBuilder *b, const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+	{
+		uint8		c = (uint8) s[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+		{
+			resetStringInfo(&b->scratch);
+			appendBinaryStringInfo(&b->scratch, s, len);
+			escape_json(&b->text, b->scratch.data);
+			return;
+		}
+	}
+	enlargeStringInfo(&b->text, len + 2);
+	b->text.data[b->text.len++] = '"';
+	memcpy(b->text.data + b->text.len, s, len);
+	b->text.len += len;
+	b->text.data[b->text.len++] = '"';
+	b->text.data[b->text.len] = '\0';
+}
+
+/*
+ * The jsonb is written straight in its binary form (as convertToJsonb lays it out: a container
+ * header, the keys' JEntries then the values', every JB_OFFSET_STRIDE'th JEntry an offset, numbers
+ * and containers aligned to 4 bytes with the padding counted in their length), not through
+ * pushJsonbValue: the decoder already has each object's keys sorted and unique, as jsonb stores
+ * them, so building a JsonbValue tree, sorting it and converting it again would only cost time.
+ */
+static int
+bin_pad(StringInfo b)
+{
+	int			pad = INTALIGN(b->len) - b->len;
+
+	if (pad > 0)
+	{
+		enlargeStringInfo(b, pad);
+		memset(b->data + b->len, 0, pad);
+		b->len += pad;
+	}
+	return pad;
+}
+
+/* A number's bytes into the binary form; returns its JEntry. */
+static uint32
+bin_numeric(StringInfo b, Numeric n)
+{
+	int			pad = bin_pad(b);
+	int			len = VARSIZE_ANY(n);
+
+	appendBinaryStringInfo(b, (const char *) n, len);
+	return JENTRY_ISNUMERIC | (pad + len);
+}
+
+/* A value (any tag but TAG_OBJECT and TAG_ABSENT): its bytes and its text; returns its JEntry. */
+static uint32
+rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
+{
+	JsonbValue	v;
+	char		digits[MAXINT8LEN + 1];
+	int			len;
+	const char *s;
+
+	switch (tag)
+	{
+		case TAG_NULL:
+			appendBinaryStringInfo(&b->text, "null", 4);
+			return JENTRY_ISNULL;
+		case TAG_TRUE:
+			appendBinaryStringInfo(&b->text, "true", 4);
+			return JENTRY_ISBOOL_TRUE;
+		case TAG_FALSE:
+			appendBinaryStringInfo(&b->text, "false", 5);
+			return JENTRY_ISBOOL_FALSE;
+		case TAG_INT:
+			{
+				int64		i = tl_arc_unzigzag(tl_arc_get_varint(&c->ints));
+
+				len = pg_lltoa(i, digits);
+				appendBinaryStringInfo(&b->text, digits, len);
+				return bin_numeric(&b->bin, int64_to_numeric(i));
+			}
+		case TAG_NUM:
+			{
+				Numeric		n;
+
+				s = tl_arc_get_bytes(&c->strs, &len);
+				n = decode_number(&c->strs, s, len);
+				/* the encoder stored numeric_out's text; decode_number checked it is */
+				appendBinaryStringInfo(&b->text, s, len);
+				return bin_numeric(&b->bin, n);
+			}
+		case TAG_JSON:
+			{
+				int			pad;
+
+				scalar_value(c, tag, &v);
+				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
+				pad = bin_pad(&b->bin);
+				appendBinaryStringInfo(&b->bin, (const char *) v.val.binary.data, v.val.binary.len);
+				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
+			}
+		default:
+			/* strings (TAG_STR, TAG_HEX, TAG_UUID); scalar_value refuses unknown tags */
+			scalar_value(c, tag, &v);
+			text_json_string(b, v.val.string.val, v.val.string.len);
+			appendBinaryStringInfo(&b->bin, v.val.string.val, v.val.string.len);
+			return JENTRY_ISSTRING | v.val.string.len;
+	}
+}
+
+/* Store a JEntry of an object under construction (every JB_OFFSET_STRIDE'th as an offset). */
+static inline void
+bin_jentry(StringInfo b, int jentry_at, int idx, uint32 meta, int *totallen)
+{
+	*totallen += JBE_OFFLENFLD(meta);
+	if (*totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	if (idx % JB_OFFSET_STRIDE == 0)
+		meta = (meta & JENTRY_TYPEMASK) | *totallen | JENTRY_HAS_OFF;
+	memcpy(b->data + jentry_at + idx * sizeof(JEntry), &meta, sizeof(JEntry));
+}
+
+/* Object `path` of row `row`: its bytes into b->bin and its text into b->text; returns its JEntry. */
+static uint32
+rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
+{
+	DecPath    *p = &paths[path];
+	StringInfo	bin = &b->bin;
+	int			base = bin->len;
+	int			npairs = 0;
+	int			jentry_at;
+	int			idx = 0;
+	int			totallen = 0;
+	uint32		header;
+
+	/* read_paths bounds the depth; the stack may still be smaller than that */
+	check_stack_depth();
+	for (int i = 0; i < p->nchildren; i++)
+		if (paths[p->children[i]].tags[row] != TAG_ABSENT)
+			npairs++;
+	bin_pad(bin);
+	header = (uint32) npairs | JB_FOBJECT;
+	appendBinaryStringInfo(bin, (const char *) &header, sizeof(uint32));
+	enlargeStringInfo(bin, sizeof(JEntry) * npairs * 2);
+	jentry_at = bin->len;
+	bin->len += sizeof(JEntry) * npairs * 2;
+
+	/* the keys, in jsonb order (children are sorted so) */
+	for (int i = 0; i < p->nchildren; i++)
+	{
+		DecPath    *c = &paths[p->children[i]];
+
+		if (c->tags[row] == TAG_ABSENT)
+			continue;
+		appendBinaryStringInfo(bin, c->key, c->keylen);
+		bin_jentry(bin, jentry_at, idx++, JENTRY_ISSTRING | c->keylen, &totallen);
+	}
+	/* then the values; the text has each key before its value */
+	appendStringInfoChar(&b->text, '{');
+	for (int i = 0; i < p->nchildren; i++)
+	{
+		DecPath    *c = &paths[p->children[i]];
+		uint8		tag = c->tags[row];
+		uint32		meta;
+
+		if (tag == TAG_ABSENT)
+			continue;
+		if (idx > npairs)
+			appendBinaryStringInfo(&b->text, ", ", 2);
+		text_json_string(b, c->key, c->keylen);
+		appendBinaryStringInfo(&b->text, ": ", 2);
+		if (tag == TAG_OBJECT)
+			meta = rebuild_object(paths, p->children[i], row, b);
+		else
+			meta = rebuild_value(c, tag, b);
+		/* (rebuilding a value may have moved the buffer: jentry_at is an offset) */
+		bin_jentry(bin, jentry_at, idx++, meta, &totallen);
+	}
+	appendStringInfoChar(&b->text, '}');
+	totallen = bin->len - base;
+	if (totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+						JENTRY_OFFLENMASK)));
+	return JENTRY_ISCONTAINER | totallen;
+}
+
+/* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
+void
+tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
+{
+	DecPath    *root = &paths[0];
+	int			len;
+	const char *s;
+
+	resetStringInfo(&b->text);
+	switch (root->tags[row])
+	{
+		case TAG_OBJECT:
+			resetStringInfo(&b->bin);
+			b->bin.len = VARHDRSZ;	/* the varlena header, set below */
+			(void) rebuild_object(paths, 0, row, b);
+			out->payload = palloc(b->bin.len);
+			memcpy(out->payload, b->bin.data, b->bin.len);
+			SET_VARSIZE(out->payload, b->bin.len);
+			break;
+		case TAG_JSON:
+			s = tl_arc_get_bytes(&root->strs, &len);
+			out->payload = parse_jsonb_text(&root->strs, s, len);
+			(void) JsonbToCString(&b->text, &out->payload->root, VARSIZE(out->payload));
+			break;
+		default:
+			tl_arc_corrupt(&root->strs, "payload root is neither an object nor JSON text");
+	}
+	/* keys and strings went into the text byte for byte: one check of the encoding covers them */
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data, b->text.len, true))
+		tl_arc_corrupt(&root->strs, "payload text is not valid in the database encoding");
+	out->payload_text = palloc(b->text.len + 1);
+	memcpy(out->payload_text, b->text.data, b->text.len + 1);
+	out->payload_text_len = b->text.len;
+}
+
+/* jsonb's key order: shorter first, then bytewise (as lengthCompareJsonbString). */
+static int
+cmp_child_keys(const void *x, const void *y, void *arg)
+{
+	const DecPath *paths = arg;
+	const DecPath *a = &paths[*(const int *) x];
+	const DecPath *b = &paths[*(const int *) y];
+
+	if (a->keylen != b->keylen)
+		return a->keylen < b->keylen ? -1 : 1;
+	return memcmp(a->key, b->key, a->keylen);
+}
+
+DecPath *
+tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
+{
+	/* each path takes at least its tags (one per row) and two lengths */
+	int			npaths = tl_arc_get_count(r, Min(TL_FRAME_MAX_PATHS, (r->end - r->p) / (nrows + 2)),
+								   "more payload paths than the frame can hold");
+	DecPath    *paths;
+	int		   *depth;
+
+	if (npaths < 1)
+		tl_arc_corrupt(r, "no payload root");
+	paths = palloc0(sizeof(DecPath) * npaths);
+	depth = palloc0(sizeof(int) * npaths);
+	paths[0].parent = -1;
+	for (int i = 1; i < npaths; i++)
+	{
+		paths[i].parent = tl_arc_get_count(r, i - 1, "path parent out of range");
+		paths[i].key = tl_arc_get_bytes(r, &paths[i].keylen);
+		if (memchr(paths[i].key, '\0', paths[i].keylen) != NULL)
+			tl_arc_corrupt(r, "NUL byte inside an object key");
+		paths[paths[i].parent].nchildren++;
+		/* rebuilding recurses once per level: bound it here, before anything is built */
+		depth[i] = depth[paths[i].parent] + 1;
+		if (depth[i] > TL_FRAME_MAX_DEPTH)
+			tl_arc_corrupt(r, psprintf("payload paths nested more than %d deep", TL_FRAME_MAX_DEPTH));
+	}
+	pfree(depth);
+	for (int i = 0; i < npaths; i++)
+		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
+	for (int i = 1; i < npaths; i++)
+	{
+		DecPath    *pp = &paths[paths[i].parent];
+
+		pp->children[pp->nchildren++] = i;
+	}
+	for (int i = 0; i < npaths; i++)
+	{
+		qsort_arg(paths[i].children, paths[i].nchildren, sizeof(int), cmp_child_keys, paths);
+		/* jsonb would keep one of two equal keys, the text both: the rid would not match */
+		for (int c = 1; c < paths[i].nchildren; c++)
+			if (cmp_child_keys(&paths[i].children[c - 1], &paths[i].children[c], paths) == 0)
+				tl_arc_corrupt(r, "two payload paths with the same parent and key");
+	}
+	for (int i = 0; i < npaths; i++)
+	{
+		if (nrows > r->end - r->p)
+			tl_arc_corrupt(r, "payload tags run past the end of the frame");
+		paths[i].tags = r->p;
+		r->p += nrows;
+		for (int row = 0; row < nrows; row++)
+			if (paths[i].tags[row] > TAG_OBJECT)
+				tl_arc_corrupt(r, "unknown payload tag");
+		paths[i].ints = tl_arc_get_blob(r);
+		paths[i].strs = tl_arc_get_blob(r);
+	}
+	*npaths_out = npaths;
+	return paths;
+}

@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ * archive_shred.c
+ *		Payloads into columns: each jsonb payload of a frame shredded into one column per
+ *		path, with typed tags (integers, hex, uuids, strings, numbers, arrays as text).
+ *		The format itself is described in archive.c.
+ *
+ * Locking: none (pure encoding).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <zstd.h>
+#include <xxhash.h>
+
+#include "common/int.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "store/archive.h"
+#include "store/archive_int.h"
+#include "core/guc.h"
+#include "core/tieredlog.h"
+#include "core/validate.h"
+
+#define TL_FRAME_MAGIC		"TLF1"
+
+typedef struct Path
+{
+	int			parent;
+	int			depth;			/* the root is 0 */
+	char	   *key;
+	int			keylen;
+	uint8	   *tags;			/* one per row */
+	StringInfoData ints;
+	StringInfoData strs;
+	int		   *children;
+	int			nchildren;
+	int			maxchildren;
+} Path;
+
+typedef struct Shredder
+{
+	Path	   *paths;
+	int			npaths;
+	int			maxpaths;
+	int			nrows;
+} Shredder;
+
+static int
+new_path(Shredder *s, int parent, const char *key, int keylen)
+{
+	Path	   *p;
+
+	if (s->npaths == s->maxpaths)
+	{
+		s->maxpaths *= 2;
+		s->paths = repalloc(s->paths, sizeof(Path) * s->maxpaths);
+	}
+	p = &s->paths[s->npaths];
+	p->parent = parent;
+	p->depth = parent >= 0 ? s->paths[parent].depth + 1 : 0;
+	p->key = key ? pnstrdup(key, keylen) : NULL;
+	p->keylen = keylen;
+	p->tags = palloc0(s->nrows);
+	initStringInfo(&p->ints);
+	initStringInfo(&p->strs);
+	p->children = NULL;
+	p->nchildren = p->maxchildren = 0;
+	if (parent >= 0)
+	{
+		Path	   *pp = &s->paths[parent];
+
+		if (pp->nchildren == pp->maxchildren)
+		{
+			pp->maxchildren = Max(4, pp->maxchildren * 2);
+			pp->children = pp->children ? repalloc(pp->children, sizeof(int) * pp->maxchildren)
+				: palloc(sizeof(int) * pp->maxchildren);
+		}
+		pp->children[pp->nchildren++] = s->npaths;
+	}
+	return s->npaths++;
+}
+
+static int
+child_path(Shredder *s, int parent, const char *key, int keylen)
+{
+	Path	   *pp = &s->paths[parent];
+
+	for (int i = 0; i < pp->nchildren; i++)
+	{
+		Path	   *c = &s->paths[pp->children[i]];
+
+		if (c->keylen == keylen && memcmp(c->key, key, keylen) == 0)
+			return pp->children[i];
+	}
+	return new_path(s, parent, key, keylen);
+}
+
+static bool
+is_plain_integer(const char *t)
+{
+	const char *p = t + (t[0] == '-');
+	int			digits = strlen(p);
+
+	if (digits == 0 || digits > 18 || (p[0] == '0' && digits > 1))
+		return false;
+	for (int i = 0; i < digits; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+	return !(t[0] == '-' && strcmp(p, "0") == 0);
+}
+
+static bool
+is_lower_hex(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool
+is_lower_uuid(const char *s, int len)
+{
+	if (len != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+		return false;
+	return is_lower_hex(s, 8) && is_lower_hex(s + 9, 4) && is_lower_hex(s + 14, 4) &&
+		is_lower_hex(s + 19, 4) && is_lower_hex(s + 24, 12);
+}
+
+static void
+put_hex_bytes(StringInfo b, const char *hex, int len)
+{
+	for (int i = 0; i < len; i += 2)
+	{
+		int			hi = hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10;
+		int			lo = hex[i + 1] <= '9' ? hex[i + 1] - '0' : hex[i + 1] - 'a' + 10;
+
+		appendStringInfoChar(b, (char) ((hi << 4) | lo));
+	}
+}
+
+static void shred_object(Shredder *s, int path, JsonbContainer *c, int row);
+
+static void
+shred_string(Path *p, int row, const char *str, int len)
+{
+	if (is_lower_uuid(str, len))
+	{
+		char		hex[32];
+
+		memcpy(hex, str, 8);
+		memcpy(hex + 8, str + 9, 4);
+		memcpy(hex + 12, str + 14, 4);
+		memcpy(hex + 16, str + 19, 4);
+		memcpy(hex + 20, str + 24, 12);
+		p->tags[row] = TAG_UUID;
+		put_hex_bytes(&p->strs, hex, 32);
+	}
+	else if (len >= 8 && len % 2 == 0 && is_lower_hex(str, len))
+	{
+		p->tags[row] = TAG_HEX;
+		tl_arc_put_varint(&p->strs, len / 2);
+		put_hex_bytes(&p->strs, str, len);
+	}
+	else
+	{
+		p->tags[row] = TAG_STR;
+		tl_arc_put_bytes(&p->strs, str, len);
+	}
+}
+
+static void
+shred_value(Shredder *s, int path, JsonbValue *v, int row)
+{
+	Path	   *p = &s->paths[path];
+
+	check_stack_depth();
+	switch (v->type)
+	{
+		case jbvNull:
+			p->tags[row] = TAG_NULL;
+			break;
+		case jbvBool:
+			p->tags[row] = v->val.boolean ? TAG_TRUE : TAG_FALSE;
+			break;
+		case jbvNumeric:
+			{
+				char	   *t = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	NumericGetDatum(v->val.numeric)));
+
+				if (is_plain_integer(t))
+				{
+					p->tags[row] = TAG_INT;
+					tl_arc_put_varint(&p->ints, tl_arc_zigzag(strtoi64(t, NULL, 10)));
+				}
+				else
+				{
+					p->tags[row] = TAG_NUM;
+					tl_arc_put_bytes(&p->strs, t, strlen(t));
+				}
+				pfree(t);
+				break;
+			}
+		case jbvString:
+			shred_string(p, row, v->val.string.val, v->val.string.len);
+			break;
+		case jbvBinary:
+			/* deeper objects stay whole, as JSON text: the reader bounds the depth */
+			if (JsonContainerIsObject(v->val.binary.data) && p->depth < TL_FRAME_SHRED_DEPTH)
+				shred_object(s, path, v->val.binary.data, row);
+			else
+			{
+				char	   *t = JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+
+				p = &s->paths[path];
+				p->tags[row] = TAG_JSON;
+				tl_arc_put_bytes(&p->strs, t, strlen(t));
+				pfree(t);
+			}
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+static void
+shred_object(Shredder *s, int path, JsonbContainer *c, int row)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	check_stack_depth();
+	s->paths[path].tags[row] = TAG_OBJECT;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			child = child_path(s, path, v.val.string.val, v.val.string.len);
+
+			tok = JsonbIteratorNext(&it, &v, true);
+			Assert(tok == WJB_VALUE);
+			shred_value(s, child, &v, row);
+		}
+	}
+}
+
+static void
+shred_row(Shredder *s, Jsonb *payload, int row)
+{
+	if (JsonContainerIsObject(&payload->root))
+		shred_object(s, 0, &payload->root, row);
+	else
+	{
+		char	   *t = JsonbToCString(NULL, &payload->root, VARSIZE(payload));
+
+		s->paths[0].tags[row] = TAG_JSON;
+		tl_arc_put_bytes(&s->paths[0].strs, t, strlen(t));
+		pfree(t);
+	}
+}
+
+void
+tl_arc_write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
+{
+	Shredder	s;
+
+	s.nrows = n;
+	s.npaths = 0;
+	s.maxpaths = 16;
+	s.paths = palloc(sizeof(Path) * s.maxpaths);
+	new_path(&s, -1, NULL, 0);
+	for (int i = 0; i < n; i++)
+		shred_row(&s, rows[i].payload, i);
+	if (s.npaths > TL_FRAME_MAX_PATHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the payloads of %d records have more than %d distinct paths", n, TL_FRAME_MAX_PATHS)));
+
+	tl_arc_put_varint(b, s.npaths);
+	for (int i = 1; i < s.npaths; i++)
+	{
+		tl_arc_put_varint(b, s.paths[i].parent);
+		tl_arc_put_bytes(b, s.paths[i].key, s.paths[i].keylen);
+	}
+	for (int i = 0; i < s.npaths; i++)
+	{
+		appendBinaryStringInfo(b, (char *) s.paths[i].tags, n);
+		tl_arc_put_bytes(b, s.paths[i].ints.data, s.paths[i].ints.len);
+		tl_arc_put_bytes(b, s.paths[i].strs.data, s.paths[i].strs.len);
+	}
+}
