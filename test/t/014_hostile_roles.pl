@@ -170,6 +170,9 @@ SELECT * FROM tieredlog.reconcile('history');
 SELECT * FROM tieredlog.compare_seals('history');
 SELECT * FROM tieredlog.schedule;
 SELECT * FROM tieredlog.status();
+SELECT * FROM tieredlog.health;
+SELECT * FROM tieredlog.peers;
+SELECT * FROM tieredlog.tiers;
 SELECT tieredlog.sweep();
 }, @as_postgres);
 	}
