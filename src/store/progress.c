@@ -31,27 +31,15 @@ tl_progress_shmem_size(void)
 void
 tl_progress_shmem_startup(void)
 {
-	bool		found;
-
-	progress_shared = ShmemInitStruct("tieredlog progress", sizeof(TlProgressShared), &found);
-	if (!found)
-	{
-		SpinLockInit(&progress_shared->lock);
-		memset(progress_shared->slots, 0, sizeof(progress_shared->slots));
-	}
-}
-
-static TlProgressShared *
-tl_progress_shared(void)
-{
-	return progress_shared;
+	StaticAssertStmt(offsetof(TlProgressShared, lock) == 0, "the spinlock comes first");
+	progress_shared = tl_shmem_init_locked("tieredlog progress", sizeof(TlProgressShared));
 }
 
 /* Claim a slot; -1 when all are taken (the move goes on, unreported). */
 int
 tl_progress_begin(const char *what, int64 segment_id, int from_tier, int to_tier, int64 rows_total)
 {
-	TlProgressShared *p = tl_progress_shared();
+	TlProgressShared *p = progress_shared;
 	int			slot = -1;
 
 	SpinLockAcquire(&p->lock);
@@ -78,7 +66,7 @@ tl_progress_begin(const char *what, int64 segment_id, int from_tier, int to_tier
 void
 tl_progress_update(int slot, const char *phase, int64 rows_done)
 {
-	TlProgressShared *p = tl_progress_shared();
+	TlProgressShared *p = progress_shared;
 
 	if (slot < 0)
 		return;
@@ -93,7 +81,7 @@ tl_progress_update(int slot, const char *phase, int64 rows_done)
 void
 tl_progress_end(int slot)
 {
-	TlProgressShared *p = tl_progress_shared();
+	TlProgressShared *p = progress_shared;
 
 	if (slot < 0)
 		return;
@@ -110,7 +98,7 @@ progress_abort_callback(XactEvent event, void *arg)
 
 	if (event != XACT_EVENT_ABORT || tl_shared == NULL)
 		return;
-	p = tl_progress_shared();
+	p = progress_shared;
 	SpinLockAcquire(&p->lock);
 	for (int i = 0; i < TL_MAX_PROGRESS; i++)
 		if (p->slots[i].pid == MyProcPid)
@@ -129,7 +117,7 @@ void
 tl_progress_rows(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TlProgressShared *p = tl_progress_shared();
+	TlProgressShared *p = progress_shared;
 	TlProgressSlot copy[TL_MAX_PROGRESS];
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -129,16 +129,6 @@ tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 	return tl_row_form(tl_row_desc(), &rec);
 }
 
-/* The rid of a row decoded from a frame, recomputed from its content. */
-void
-tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid)
-{
-	TlRecord	rec;
-
-	record_from_archive(log_name, r, &rec);
-	*rid = rec.rid;
-}
-
 /* The archive form of a row (pointers into the tuple, detoasted where needed). */
 void
 tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)

@@ -32,7 +32,6 @@ typedef void (*TlArchiveRowVisitor) (const TlArchiveRow *row, const TlRid *rid, 
 extern TupleDesc tl_row_desc(void);
 extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
-extern void tl_archive_row_rid(const char *log_name, const TlArchiveRow *r, TlRid *rid);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec);
 extern bool tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec,
