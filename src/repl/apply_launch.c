@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ * apply_launch.c
+ *		Starting, stopping and listing the apply workers (apply.c): one slot per peer in shared
+ *		memory. The database worker starts an apply worker for every enabled peer that has none
+ *		(tl_apply_ensure_workers) and restarts one that failed after naptime x 2^failures (at
+ *		most 5 minutes); drop_peer() and set_peer_enabled() stop one or lift its backoff; the
+ *		peers view reads the slots (tl_apply_rows).
+ *
+ * Locking: the slots are protected by one spinlock (ashared->mutex); nothing that can raise an
+ * error runs while it is held.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "core/guc.h"
+#include "core/safe_spi.h"
+#include "core/shmem.h"
+#include "core/xact.h"
+#include "repl/apply.h"
+#include "repl/apply_int.h"
+
+TlApplyShared *ashared = NULL;
+
+/* ---- shared memory -------------------------------------------------------------------------- */
+
+Size
+tl_apply_shmem_size(void)
+{
+	return add_size(offsetof(TlApplyShared, slots), mul_size(sizeof(TlApplySlot), tl_max_peers));
+}
+
+void
+tl_apply_shmem_startup(void)
+{
+	StaticAssertStmt(offsetof(TlApplyShared, mutex) == 0, "the spinlock comes first");
+	ashared = tl_shmem_init_locked("tieredlog apply workers", tl_apply_shmem_size());
+}
+
+static TlApplySlot *
+find_slot(Oid dboid, int32 peer_id)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+		if (ashared->slots[i].dboid == dboid && ashared->slots[i].peer_id == peer_id)
+			return &ashared->slots[i];
+	return NULL;
+}
+
+/* ---- starting and stopping (database worker, drop_peer) ----------------------------------------- */
+
+static bool
+start_apply_worker(int slot_index, const char *peer_name)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tieredlog_apply_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog apply worker for peer %s", peer_name);
+	strlcpy(worker.bgw_type, "tieredlog apply", BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum(slot_index);
+	worker.bgw_notify_pid = 0;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	pfree(handle);
+	return true;
+}
+
+/*
+ * max_worker_processes is used up: the apply worker of this peer could not be registered. Said
+ * once (at LOG, with the setting to raise) until a worker of this peer starts again; the slot
+ * shows it (peers view: state 'no worker slot', last_error) and the start is retried after a
+ * backoff.
+ */
+static void
+note_no_worker_slot(TlApplySlot *slot, const char *peer_name, TimestampTz now)
+{
+	bool		say;
+	int			wait_s;
+
+	SpinLockAcquire(&ashared->mutex);
+	slot->pid = 0;
+	slot->failures++;
+	wait_s = tl_backoff_seconds(slot->failures, tl_naptime, APPLY_BACKOFF_MAX_S);
+	slot->next_start = now + (int64) wait_s * USECS_PER_SEC;
+	say = strcmp(slot->state, "no worker slot") != 0;
+	strlcpy(slot->state, "no worker slot", sizeof(slot->state));
+	snprintf(slot->last_error, sizeof(slot->last_error),
+			 "no background worker slot free for the apply worker (max_worker_processes = %d is used up)",
+			 max_worker_processes);
+	slot->last_error_at = now;
+	SpinLockRelease(&ashared->mutex);
+	ereport(say ? LOG : DEBUG1,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tieredlog: no background worker slot free for the apply worker of peer \"%s\"", peer_name),
+			 errdetail("Records from this peer wait in its slot; retrying in %d s, with backoff.", wait_s),
+			 errhint("Raise max_worker_processes (needs a restart): each peer needs one apply worker, each database with tieredlog one worker, plus one launcher.")));
+}
+
+/* Free the idle slots of this database whose peer no longer exists. Inside SPI. */
+static void
+free_slots_of_dropped_peers(void)
+{
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot *s = &ashared->slots[i];
+		int32		peer_id;
+		bool		idle;
+		Oid			types[1] = {INT4OID};
+		Datum		values[1];
+
+		SpinLockAcquire(&ashared->mutex);
+		peer_id = s->peer_id;
+		idle = s->dboid == MyDatabaseId && s->pid == 0;
+		SpinLockRelease(&ashared->mutex);
+		if (!idle)
+			continue;
+		values[0] = Int32GetDatum(peer_id);
+		if (SPI_execute_with_args("SELECT 1 FROM tieredlog.peer WHERE peer_id = $1", 1, types, values,
+								  NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up a peer");
+		if (SPI_processed > 0)
+			continue;
+		SpinLockAcquire(&ashared->mutex);
+		if (s->dboid == MyDatabaseId && s->peer_id == peer_id && s->pid == 0)
+			memset(s, 0, sizeof(*s));
+		SpinLockRelease(&ashared->mutex);
+	}
+}
+
+/*
+ * Start an apply worker for every peer of this database that has none (and is not backing off).
+ * Called by the database worker each cycle, inside a transaction. Returns how many it started.
+ */
+int
+tl_apply_ensure_workers(void)
+{
+	int			guc_level;
+	int			started = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		npeers;
+	SPITupleTable *tt;
+
+	guc_level = tl_spi_connect();
+	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list peers");
+	npeers = SPI_processed;
+	tt = SPI_tuptable;
+	SPI_tuptable = NULL;		/* keep this result: the next queries must not free it */
+	free_slots_of_dropped_peers();
+	for (uint64 i = 0; i < npeers; i++)
+	{
+		bool		isnull;
+		int32		peer_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char	   *peer_name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		TlApplySlot *slot;
+		int			index = -1;
+		bool		due = false;
+
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) == NULL &&
+			(slot = find_slot(InvalidOid, 0)) != NULL)
+		{
+			memset(slot, 0, sizeof(*slot));
+			slot->dboid = MyDatabaseId;
+			slot->peer_id = peer_id;
+			strlcpy(slot->state, "starting", sizeof(slot->state));
+		}
+		if (slot != NULL && slot->pid == 0 && slot->next_start <= now)
+		{
+			slot->pid = -1;
+			index = slot - ashared->slots;
+			due = true;
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (slot == NULL)
+			ereport(LOG,
+					(errmsg("tieredlog: no apply worker slot for peer \"%s\"", peer_name),
+					 errhint("Raise tieredlog.max_peers and restart the server.")));
+		else if (due && start_apply_worker(index, peer_name))
+			started++;
+		else if (due)
+			note_no_worker_slot(slot, peer_name, now);
+	}
+	tl_spi_finish(guc_level);
+	return started;
+}
+
+/* Stop the apply worker of a peer of this database; wait until it has exited. */
+bool
+tl_apply_stop_worker(int32 peer_id, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 50)
+	{
+		TlApplySlot *slot;
+		pid_t		pid = 0;
+
+		/*
+		 * The slot stays (with its counters), held back for an hour: the database worker may run
+		 * before this transaction commits and still see the peer enabled. It frees slots of
+		 * peers that are gone, and set_peer_enabled(true) lifts the hold.
+		 */
+		SpinLockAcquire(&ashared->mutex);
+		if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+		{
+			pid = slot->pid;
+			slot->next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
+			if (pid == 0)
+				strlcpy(slot->state, "stopped", sizeof(slot->state));
+		}
+		SpinLockRelease(&ashared->mutex);
+		if (pid == 0)
+			return true;
+		if (pid > 0)
+			(void) kill(pid, SIGTERM);
+		pg_usleep(50 * 1000L);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return false;
+}
+
+/* set_peer_enabled(true): start the worker at the next cycle, whatever its backoff was. */
+void
+tl_apply_clear_backoff(int32 peer_id)
+{
+	TlApplySlot *slot;
+
+	SpinLockAcquire(&ashared->mutex);
+	if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
+	{
+		slot->next_start = 0;
+		slot->failures = 0;
+	}
+	SpinLockRelease(&ashared->mutex);
+}
+
+/* ---- the peers view's live part -------------------------------------------------------------------- */
+
+void
+tl_apply_rows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	tl_require_preload();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < tl_max_peers; i++)
+	{
+		TlApplySlot s;
+		Datum		v[12];
+		bool		n[12] = {0};
+
+		SpinLockAcquire(&ashared->mutex);
+		s = ashared->slots[i];
+		SpinLockRelease(&ashared->mutex);
+		if (s.dboid != MyDatabaseId)
+			continue;
+		v[0] = Int32GetDatum(s.peer_id);
+		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
+		n[1] = s.pid <= 0;
+		v[2] = CStringGetTextDatum(s.state);
+		v[3] = LSNGetDatum(s.received_lsn);
+		n[3] = s.received_lsn == InvalidXLogRecPtr;
+		v[4] = LSNGetDatum(s.applied_lsn);
+		n[4] = s.applied_lsn == InvalidXLogRecPtr;
+		v[5] = TimestampTzGetDatum(s.applied_commit_time);
+		n[5] = s.applied_commit_time == 0;
+		v[6] = TimestampTzGetDatum(s.last_contact);
+		n[6] = s.last_contact == 0;
+		v[7] = Int64GetDatum(s.records_applied);
+		v[8] = Int64GetDatum(s.records_skipped);
+		v[9] = CStringGetTextDatum(s.last_error);
+		n[9] = s.last_error[0] == '\0';
+		v[10] = TimestampTzGetDatum(s.last_error_at);
+		n[10] = s.last_error_at == 0;
+		v[11] = Int32GetDatum(s.failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+}
+
