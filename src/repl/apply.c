@@ -124,31 +124,14 @@ typedef struct ApplyState
 static void
 set_state(const char *state)
 {
-	SpinLockAcquire(&ashared->mutex);
-	strlcpy(my_slot->state, state, sizeof(my_slot->state));
-	SpinLockRelease(&ashared->mutex);
-	pgstat_report_activity(STATE_RUNNING, state);
-}
-
-/* Keep an error in the slot; returns whether it is the one already there. */
-static bool
-keep_error(const char *msg)
-{
-	bool		same;
-
-	SpinLockAcquire(&ashared->mutex);
-	same = strncmp(my_slot->last_error, msg, sizeof(my_slot->last_error) - 1) == 0;
-	strlcpy(my_slot->last_error, msg, sizeof(my_slot->last_error));
-	my_slot->last_error_at = GetCurrentTimestamp();
-	SpinLockRelease(&ashared->mutex);
-	return same;
+	tl_slot_set_state(ashared, &my_slot->w, state);
 }
 
 /* Record an error in the slot; log it only if it differs from the last one (no log spam). */
 static void
 note_error(const char *msg)
 {
-	bool		same = keep_error(msg);
+	bool		same = tl_slot_keep_error(ashared, &my_slot->w, msg);
 
 	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
 }
@@ -159,7 +142,7 @@ static char exit_state[24] = "failed";
 static void
 note_peer_limit_and_exit(const char *msg, const char *hint)
 {
-	bool		same = keep_error(msg);
+	bool		same = tl_slot_keep_error(ashared, &my_slot->w, msg);
 
 	ereport(same ? DEBUG1 : WARNING,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -174,19 +157,8 @@ static void
 apply_detach(int code, Datum arg)
 {
 	SpinLockAcquire(&ashared->mutex);
-	if (my_slot != NULL && my_slot->pid == MyProcPid)
-	{
-		my_slot->pid = 0;
-		if (code != 0)
-		{
-			my_slot->failures++;
-			my_slot->next_start = GetCurrentTimestamp() +
-				(int64) tl_backoff_seconds(my_slot->failures, tl_naptime, APPLY_BACKOFF_MAX_S) * USECS_PER_SEC;
-			strlcpy(my_slot->state, exit_state, sizeof(my_slot->state));
-		}
-		else
-			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
-	}
+	if (my_slot != NULL && my_slot->w.pid == MyProcPid)
+		tl_slot_end_run_locked(&my_slot->w, code != 0, exit_state, "stopped", APPLY_BACKOFF_MAX_S);
 	SpinLockRelease(&ashared->mutex);
 }
 
@@ -468,7 +440,7 @@ commit_batch(ApplyState *as)
 		my_slot->applied_commit_time = as->batch_commit_time;
 		my_slot->records_applied = as->applied;
 		my_slot->records_skipped = as->skipped;
-		my_slot->failures = 0;
+		my_slot->w.failures = 0;
 		SpinLockRelease(&ashared->mutex);
 	}
 	note_seen(as);
@@ -727,11 +699,12 @@ tieredlog_apply_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	if (index < 0 || index >= tl_max_peers)
 		proc_exit(0);
-	my_slot = &ashared->slots[index];
+	my_slot = apply_slot(index);
 	SpinLockAcquire(&ashared->mutex);
-	dboid = my_slot->dboid;
+	dboid = my_slot->w.dboid;
 	peer_id = my_slot->peer_id;
-	my_slot->pid = MyProcPid;
+	my_slot->w.pid = MyProcPid;
+	my_slot->w.started_at = GetCurrentTimestamp();
 	SpinLockRelease(&ashared->mutex);
 	before_shmem_exit(apply_detach, (Datum) 0);
 	if (!OidIsValid(dboid))
@@ -754,7 +727,7 @@ tieredlog_apply_main(Datum arg)
 	SpinLockAcquire(&ashared->mutex);
 	as.applied = my_slot->records_applied;
 	as.skipped = my_slot->records_skipped;
-	strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+	strlcpy(my_slot->w.state, "starting", sizeof(my_slot->w.state));
 	SpinLockRelease(&ashared->mutex);
 	as.record_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog apply record", ALLOCSET_DEFAULT_SIZES);
 

@@ -15,18 +15,15 @@
 #include "datatype/timestamp.h"
 #include "storage/spin.h"
 
+#include "core/worker_slot.h"
+
 #define APPLY_BACKOFF_MAX_S		300
 
+/* One peer's apply worker: the common part (core/worker_slot.h), then the peer's progress. */
 typedef struct TlApplySlot
 {
-	Oid			dboid;			/* InvalidOid: free */
+	TlWorkerSlot w;				/* w.dboid InvalidOid: free */
 	int32		peer_id;
-	pid_t		pid;			/* 0: none, -1: being started */
-	int			failures;
-	TimestampTz next_start;
-	char		state[24];
-	char		last_error[512];
-	TimestampTz last_error_at;
 	TimestampTz last_contact;
 	XLogRecPtr	received_lsn;	/* end of the peer's WAL as last reported */
 	XLogRecPtr	applied_lsn;	/* end of the last remote transaction committed here */
@@ -35,12 +32,9 @@ typedef struct TlApplySlot
 	int64		records_skipped;	/* already here */
 } TlApplySlot;
 
-typedef struct TlApplyShared
-{
-	slock_t		mutex;
-	TlApplySlot slots[FLEXIBLE_ARRAY_MEMBER];
-} TlApplyShared;
+/* tl_max_peers slots of TlApplySlot */
+extern TlSlotArray *ashared;
 
-extern TlApplyShared *ashared;
+#define apply_slot(i)	((TlApplySlot *) tl_slot_at(ashared, (i)))
 
 #endif							/* TIEREDLOG_APPLY_INT_H */

@@ -32,30 +32,43 @@
 #include "repl/apply.h"
 #include "repl/apply_int.h"
 
-TlApplyShared *ashared = NULL;
+TlSlotArray *ashared = NULL;
 
 /* ---- shared memory -------------------------------------------------------------------------- */
 
 Size
 tl_apply_shmem_size(void)
 {
-	return add_size(offsetof(TlApplyShared, slots), mul_size(sizeof(TlApplySlot), tl_max_peers));
+	return tl_slots_shmem_size(tl_max_peers, sizeof(TlApplySlot));
 }
 
 void
 tl_apply_shmem_startup(void)
 {
-	StaticAssertStmt(offsetof(TlApplyShared, mutex) == 0, "the spinlock comes first");
-	ashared = tl_shmem_init_locked("tieredlog apply workers", tl_apply_shmem_size());
+	ashared = tl_slots_init_locked("tieredlog apply workers", tl_max_peers, sizeof(TlApplySlot));
 }
 
+typedef struct SlotKey
+{
+	Oid			dboid;
+	int32		peer_id;
+} SlotKey;
+
+static bool
+match_peer(const TlWorkerSlot *s, const void *arg)
+{
+	const SlotKey *k = arg;
+
+	return s->dboid == k->dboid && ((const TlApplySlot *) s)->peer_id == k->peer_id;
+}
+
+/* The slot of (database, peer); (InvalidOid, 0): a free one. Spinlock held. */
 static TlApplySlot *
 find_slot(Oid dboid, int32 peer_id)
 {
-	for (int i = 0; i < tl_max_peers; i++)
-		if (ashared->slots[i].dboid == dboid && ashared->slots[i].peer_id == peer_id)
-			return &ashared->slots[i];
-	return NULL;
+	SlotKey		k = {dboid, peer_id};
+
+	return (TlApplySlot *) tl_slots_find_locked(ashared, match_peer, &k);
 }
 
 /* ---- starting and stopping (database worker, drop_peer) ----------------------------------------- */
@@ -63,23 +76,10 @@ find_slot(Oid dboid, int32 peer_id)
 static bool
 start_apply_worker(int slot_index, const char *peer_name)
 {
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
+	char		name[BGW_MAXLEN];
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "tieredlog_apply_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog apply worker for peer %s", peer_name);
-	strlcpy(worker.bgw_type, "tieredlog apply", BGW_MAXLEN);
-	worker.bgw_main_arg = Int32GetDatum(slot_index);
-	worker.bgw_notify_pid = 0;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		return false;
-	pfree(handle);
-	return true;
+	snprintf(name, sizeof(name), "tieredlog apply worker for peer %s", peer_name);
+	return tl_register_worker("tieredlog_apply_main", name, "tieredlog apply", Int32GetDatum(slot_index), 0);
 }
 
 /*
@@ -89,23 +89,11 @@ start_apply_worker(int slot_index, const char *peer_name)
  * backoff.
  */
 static void
-note_no_worker_slot(TlApplySlot *slot, const char *peer_name, TimestampTz now)
+note_no_worker_slot(TlApplySlot *slot, const char *peer_name)
 {
 	bool		say;
-	int			wait_s;
+	int			wait_s = tl_slot_note_no_worker(ashared, &slot->w, "the apply worker", APPLY_BACKOFF_MAX_S, &say);
 
-	SpinLockAcquire(&ashared->mutex);
-	slot->pid = 0;
-	slot->failures++;
-	wait_s = tl_backoff_seconds(slot->failures, tl_naptime, APPLY_BACKOFF_MAX_S);
-	slot->next_start = now + (int64) wait_s * USECS_PER_SEC;
-	say = strcmp(slot->state, "no worker slot") != 0;
-	strlcpy(slot->state, "no worker slot", sizeof(slot->state));
-	snprintf(slot->last_error, sizeof(slot->last_error),
-			 "no background worker slot free for the apply worker (max_worker_processes = %d is used up)",
-			 max_worker_processes);
-	slot->last_error_at = now;
-	SpinLockRelease(&ashared->mutex);
 	ereport(say ? LOG : DEBUG1,
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("tieredlog: no background worker slot free for the apply worker of peer \"%s\"", peer_name),
@@ -119,7 +107,7 @@ free_slots_of_dropped_peers(void)
 {
 	for (int i = 0; i < tl_max_peers; i++)
 	{
-		TlApplySlot *s = &ashared->slots[i];
+		TlApplySlot *s = apply_slot(i);
 		int32		peer_id;
 		bool		idle;
 		Oid			types[1] = {INT4OID};
@@ -127,7 +115,7 @@ free_slots_of_dropped_peers(void)
 
 		SpinLockAcquire(&ashared->mutex);
 		peer_id = s->peer_id;
-		idle = s->dboid == MyDatabaseId && s->pid == 0;
+		idle = s->w.dboid == MyDatabaseId && s->w.pid == 0;
 		SpinLockRelease(&ashared->mutex);
 		if (!idle)
 			continue;
@@ -138,7 +126,7 @@ free_slots_of_dropped_peers(void)
 		if (SPI_processed > 0)
 			continue;
 		SpinLockAcquire(&ashared->mutex);
-		if (s->dboid == MyDatabaseId && s->peer_id == peer_id && s->pid == 0)
+		if (s->w.dboid == MyDatabaseId && s->peer_id == peer_id && s->w.pid == 0)
 			memset(s, 0, sizeof(*s));
 		SpinLockRelease(&ashared->mutex);
 	}
@@ -179,14 +167,14 @@ tl_apply_ensure_workers(void)
 			(slot = find_slot(InvalidOid, 0)) != NULL)
 		{
 			memset(slot, 0, sizeof(*slot));
-			slot->dboid = MyDatabaseId;
+			slot->w.dboid = MyDatabaseId;
 			slot->peer_id = peer_id;
-			strlcpy(slot->state, "starting", sizeof(slot->state));
+			strlcpy(slot->w.state, "starting", sizeof(slot->w.state));
 		}
-		if (slot != NULL && slot->pid == 0 && slot->next_start <= now)
+		if (slot != NULL && slot->w.pid == 0 && slot->w.next_start <= now)
 		{
-			slot->pid = -1;
-			index = slot - ashared->slots;
+			slot->w.pid = -1;
+			index = tl_slot_index(ashared, &slot->w);
 			due = true;
 		}
 		SpinLockRelease(&ashared->mutex);
@@ -197,7 +185,7 @@ tl_apply_ensure_workers(void)
 		else if (due && start_apply_worker(index, peer_name))
 			started++;
 		else if (due)
-			note_no_worker_slot(slot, peer_name, now);
+			note_no_worker_slot(slot, peer_name);
 	}
 	tl_spi_finish(guc_level);
 	return started;
@@ -220,10 +208,10 @@ tl_apply_stop_worker(int32 peer_id, int timeout_ms)
 		SpinLockAcquire(&ashared->mutex);
 		if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
 		{
-			pid = slot->pid;
-			slot->next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
+			pid = slot->w.pid;
+			slot->w.next_start = GetCurrentTimestamp() + 3600 * USECS_PER_SEC;
 			if (pid == 0)
-				strlcpy(slot->state, "stopped", sizeof(slot->state));
+				strlcpy(slot->w.state, "stopped", sizeof(slot->w.state));
 		}
 		SpinLockRelease(&ashared->mutex);
 		if (pid == 0)
@@ -245,8 +233,8 @@ tl_apply_clear_backoff(int32 peer_id)
 	SpinLockAcquire(&ashared->mutex);
 	if ((slot = find_slot(MyDatabaseId, peer_id)) != NULL)
 	{
-		slot->next_start = 0;
-		slot->failures = 0;
+		slot->w.next_start = 0;
+		slot->w.failures = 0;
 	}
 	SpinLockRelease(&ashared->mutex);
 }
@@ -267,14 +255,14 @@ tl_apply_rows(FunctionCallInfo fcinfo)
 		bool		n[12] = {0};
 
 		SpinLockAcquire(&ashared->mutex);
-		s = ashared->slots[i];
+		s = *apply_slot(i);
 		SpinLockRelease(&ashared->mutex);
-		if (s.dboid != MyDatabaseId)
+		if (s.w.dboid != MyDatabaseId)
 			continue;
 		v[0] = Int32GetDatum(s.peer_id);
-		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
-		n[1] = s.pid <= 0;
-		v[2] = CStringGetTextDatum(s.state);
+		v[1] = Int32GetDatum(s.w.pid > 0 ? s.w.pid : 0);
+		n[1] = s.w.pid <= 0;
+		v[2] = CStringGetTextDatum(s.w.state);
 		v[3] = LSNGetDatum(s.received_lsn);
 		n[3] = s.received_lsn == InvalidXLogRecPtr;
 		v[4] = LSNGetDatum(s.applied_lsn);
@@ -285,11 +273,11 @@ tl_apply_rows(FunctionCallInfo fcinfo)
 		n[6] = s.last_contact == 0;
 		v[7] = Int64GetDatum(s.records_applied);
 		v[8] = Int64GetDatum(s.records_skipped);
-		v[9] = CStringGetTextDatum(s.last_error);
-		n[9] = s.last_error[0] == '\0';
-		v[10] = TimestampTzGetDatum(s.last_error_at);
-		n[10] = s.last_error_at == 0;
-		v[11] = Int32GetDatum(s.failures);
+		v[9] = CStringGetTextDatum(s.w.last_error);
+		n[9] = s.w.last_error[0] == '\0';
+		v[10] = TimestampTzGetDatum(s.w.last_error_at);
+		n[10] = s.w.last_error_at == 0;
+		v[11] = Int32GetDatum(s.w.failures);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 }
