@@ -515,7 +515,7 @@ settle_heads(void)
 		if (!tl_lookup_log_if_exists(logs[i], &log))
 			continue;
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		heads = tl_cf_scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap);
+		heads = tl_cf_scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap, NULL);
 		UnregisterSnapshot(snap);
 		foreach(lx, heads)
 			for_each_cell(ly, heads, lnext(heads, lx))

@@ -378,7 +378,7 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		fresh = tl_cf_scan_heads(log, rec->key, from_ts, to_ts, snap);
+		fresh = tl_cf_scan_heads(log, rec->key, from_ts, to_ts, snap, rec->origin);
 		UnregisterSnapshot(snap);
 		if (e)
 		{
@@ -410,8 +410,13 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 	}
 	if (e && !superseded)
 	{
+		TlSide		order = **arrived;
+
+		/* this insert, which the cache now knows: as a head of its own origin, its order is enough */
+		order.payload = NULL;
+		order.source = NULL;
 		old = MemoryContextSwitchTo(heads_cxt);
-		e->heads = tl_cf_merge_head(e->heads, *arrived, true);	/* this insert, which the cache now knows */
+		e->heads = tl_cf_merge_head(e->heads, &order, true);
 		MemoryContextSwitchTo(old);
 	}
 	return superseded ? NIL : others;

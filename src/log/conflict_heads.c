@@ -289,8 +289,11 @@ tl_cf_side_copy(const TlSide *s)
 	c->seq = s->seq;
 	c->ts = s->ts;
 	c->source = s->source ? pstrdup(s->source) : NULL;
-	c->payload = palloc(VARSIZE(s->payload));
-	memcpy(c->payload, s->payload, VARSIZE(s->payload));
+	if (s->payload)
+	{
+		c->payload = palloc(VARSIZE(s->payload));
+		memcpy(c->payload, s->payload, VARSIZE(s->payload));
+	}
 	return c;
 }
 
@@ -300,7 +303,8 @@ tl_cf_side_free(TlSide *s)
 	pfree(s->origin);
 	if (s->source)
 		pfree(s->source);
-	pfree(s->payload);
+	if (s->payload)
+		pfree(s->payload);
 	pfree(s);
 }
 
@@ -340,10 +344,17 @@ heads_index(Relation rel)
 	return tl_index_on(rel, cols, 3, true);
 }
 
+/* A head read from its row; only its order (no payload, no source) for the origin named so. */
+static TlSide *
+head_from_row(HeapTuple tup, TupleDesc desc, bool order_only)
+{
+	return order_only ? tl_cf_head_order_from_row(tup, desc) : tl_cf_head_from_row(tup, desc);
+}
+
 /* The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end. */
 static TlSide *
 newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *origin,
-				 TimestampTz from_ts, TimestampTz to_ts)
+				 TimestampTz from_ts, TimestampTz to_ts, bool order_only)
 {
 	ScanKeyData sk[3];
 	SysScanDesc scan;
@@ -366,7 +377,7 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
 		if (ts < from_ts || (best && ts < best->ts))
 			break;				/* out of the range, or past the rows that share the newest ts */
 		if (best == NULL || seq > best->seq)
-			best = tl_cf_head_from_row(tup, desc);
+			best = head_from_row(tup, desc, order_only);
 	}
 	systable_endscan_ordered(scan);
 	return best;
@@ -388,7 +399,7 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
  */
 static bool
 scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
-				 TimestampTz to_ts, char **below, List **found)
+				 TimestampTz to_ts, const char *order_only_origin, char **below, List **found)
 {
 	ScanKeyData sk[2];
 	SysScanDesc scan;
@@ -434,10 +445,11 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 		if (!settled && (ts < from_ts || (best && ts < best->ts)))
 			settled = true;		/* older than the range, or than the head */
 		else if (!settled && ts < to_ts && (best == NULL || seq > best->seq))
-			best = tl_cf_head_from_row(tup, desc);
+			best = head_from_row(tup, desc, order_only_origin && strcmp(group, order_only_origin) == 0);
 		if (!settled && ++steps >= HEADS_STEPS)
 		{
-			best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts);
+			best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts,
+									order_only_origin && strcmp(group, order_only_origin) == 0);
 			more = true;
 			break;
 		}
@@ -452,13 +464,13 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 /* The heads of the key among the segment's rows, through its (key, origin, ts) index. */
 static List *
 index_heads(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
-			TimestampTz to_ts, List *heads)
+			TimestampTz to_ts, const char *order_only_origin, List *heads)
 {
 	char	   *below = NULL;
 	List	   *found = NIL;
 	ListCell   *lc;
 
-	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, &below, &found))
+	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found))
 		CHECK_FOR_INTERRUPTS();
 	foreach(lc, found)
 		heads = tl_cf_merge_head(heads, lfirst(lc), false);
@@ -473,7 +485,7 @@ index_heads(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz fr
  */
 static List *
 segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, TimestampTz from_ts,
-			  TimestampTz to_ts, List *heads)
+			  TimestampTz to_ts, const char *order_only_origin, List *heads)
 {
 	const TlSegment *seg = &e->seg;
 	Relation	rel;
@@ -501,20 +513,25 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 		return heads;
 	}
 	idx = index_open(idx_oid, AccessShareLock);
-	heads = index_heads(rel, idx, snap, key, from_ts, to_ts, heads);
+	heads = index_heads(rel, idx, snap, key, from_ts, to_ts, order_only_origin, heads);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return heads;
 }
 
-/* The newest record of each origin for `key` among its records with ts in [from_ts, to_ts). */
+/*
+ * The newest record of each origin for `key` among its records with ts in [from_ts, to_ts).
+ * The head of order_only_origin (if not NULL) comes without payload and source: only its place
+ * in its origin's order is wanted (tl_cf_head_order_from_row).
+ */
 List *
-tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap)
+tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap,
+				 const char *order_only_origin)
 {
 	List	   *heads = NIL;
 	ListCell   *lc;
 
 	foreach(lc, window_segments(log, from_ts, to_ts))
-		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, heads);
+		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, order_only_origin, heads);
 	return heads;
 }

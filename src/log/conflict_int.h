@@ -21,6 +21,7 @@
 
 /* conflict_rules.c */
 extern TlSide *tl_cf_head_from_row(HeapTuple row, TupleDesc desc);
+extern TlSide *tl_cf_head_order_from_row(HeapTuple row, TupleDesc desc);
 extern TlSide *tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg);
 extern TlSide *tl_cf_side_from_record(const TlRecord *rec);
 extern char *tl_cf_side_name(const TlSide *s);
@@ -49,7 +50,8 @@ extern bool tl_cf_newer(const TlSide *x, const TlSide *y);
 extern TlSide *tl_cf_side_copy(const TlSide *s);
 extern void tl_cf_side_free(TlSide *s);
 extern List *tl_cf_merge_head(List *heads, TlSide *s, bool copy);
-extern List *tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap);
+extern List *tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap,
+							  const char *order_only_origin);
 
 /* conflict_episodes.c */
 /* The newest conflict row (episode) of `key` between the origins of x and y, if any. */

@@ -70,6 +70,24 @@ tl_cf_head_from_row(HeapTuple row, TupleDesc desc)
 	return s;
 }
 
+/*
+ * A head whose content is never weighed, only its place in its origin's order (the arriving
+ * record's own origin: a newer record of it supersedes the arrival): rid, origin, seq and ts,
+ * without the payload and the source (NULL).
+ */
+TlSide *
+tl_cf_head_order_from_row(HeapTuple row, TupleDesc desc)
+{
+	TlSide	   *s = palloc0(sizeof(TlSide));
+	bool		isnull;
+
+	memcpy(s->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
+	s->origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
+	s->seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
+	s->ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	return s;
+}
+
 /* A record read from a segment row, with the row itself (latest() returns it). */
 TlSide *
 tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
