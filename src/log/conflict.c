@@ -46,8 +46,8 @@
  *		heads), conflict_episodes.c (detection, episode rows, the apply worker's cache); this file:
  *		latest(), resolve_conflict() and the worker's sweep.
  *
- * Locking: rows of tieredlog.conflict are written through SPI in the caller's transaction (one
- * row per episode: INSERT ... ON CONFLICT DO NOTHING, or an UPDATE that moves it unless a person
+ * Locking: rows of tieredlog.conflict are read and written through store/conflict_store.c in the
+ * caller's transaction (one row per episode: INSERT ... ON CONFLICT DO NOTHING, or an UPDATE that moves it unless a person
  * decided it meanwhile); resolve_conflict() locks the row FOR UPDATE. A custom resolver runs in
  * a subtransaction so that its errors cannot abort the apply. The caches are backend-local.
  *-------------------------------------------------------------------------
@@ -104,27 +104,10 @@ static int
 stored_decision(const TlLog *log, const char *key, const TlSide *x, const TlSide *y)
 {
 	bool		x_is_a = memcmp(x->rid.bytes, y->rid.bytes, TL_RID_LEN) < 0;
-	Oid			types[4] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID};
-	Datum		values[4];
-	int			result = -1;
-	TlAsOwner	save;
+	int			a_wins = tl_conflict_store_decision(log->name, key, x_is_a ? &x->rid : &y->rid,
+													x_is_a ? &y->rid : &x->rid);
 
-	values[0] = CStringGetTextDatum(log->name);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = tl_rid_datum(x_is_a ? &x->rid : &y->rid);
-	values[3] = tl_rid_datum(x_is_a ? &y->rid : &x->rid);
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
-				" AND rid_a = $3 AND rid_b = $4", 4, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		bool		a_wins = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
-		result = a_wins == x_is_a ? 1 : 0;
-	}
-	tl_restore_user(&save);
-	return result;
+	return a_wins < 0 ? -1 : (a_wins == 1) == x_is_a ? 1 : 0;
 }
 
 /* Between two frontier records: the stored decision, else the rule (manual: the provisional winner). */
@@ -248,30 +231,6 @@ tl_conflict_latest(const TlLog *log, text *key)
 
 /* ---- a person's decision ------------------------------------------------------------------ */
 
-TlSide *
-tl_cf_side_row(SPITupleTable *tt, uint64 row, int first_col)
-{
-	TlSide	   *s = palloc0(sizeof(TlSide));
-	bool		isnull;
-	Datum		src;
-
-	memcpy(s->rid.bytes, DatumGetUUIDP(SPI_getbinval(tt->vals[row], tt->tupdesc, first_col, &isnull))->data, TL_RID_LEN);
-	s->origin = SPI_getvalue(tt->vals[row], tt->tupdesc, first_col + 1);
-	s->seq = DatumGetInt64(SPI_getbinval(tt->vals[row], tt->tupdesc, first_col + 2, &isnull));
-	s->ts = DatumGetTimestampTz(SPI_getbinval(tt->vals[row], tt->tupdesc, first_col + 3, &isnull));
-	src = SPI_getbinval(tt->vals[row], tt->tupdesc, first_col + 4, &isnull);
-	s->source = isnull ? NULL : TextDatumGetCString(src);
-	s->payload = DatumGetJsonbPCopy(SPI_getbinval(tt->vals[row], tt->tupdesc, first_col + 5, &isnull));
-	return s;
-}
-
-/* The side of a conflict row read through SPI, copied into the current memory context. */
-static TlSide *
-conflict_side(SPITupleTable *tt, int first_col)
-{
-	return tl_cf_side_row(tt, 0, first_col);
-}
-
 /*
  * resolve_conflict(conflict_id, winner): append the winner's payload as a new record of this
  * node that supersedes both sides, and mark the conflict resolved. Returns the new record's
@@ -280,84 +239,48 @@ conflict_side(SPITupleTable *tt, int first_col)
 char *
 tl_conflict_resolve(int64 conflict_id, const char *winner)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(conflict_id)};
-	TlAsOwner	save;
-	SPITupleTable *tt;
-	TlSide	   *a;
-	TlSide	   *b;
+	TlConflictRow c;
 	TlSide	   *chosen;
-	char	   *log_name;
-	char	   *key;
-	char	   *status;
-	char		arrived;
 	TlLog		log;
 	TlAppendInput in = {0};
 	int64		seq;
 	char	   *decision;
-	Oid			utypes[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		uvalues[3];
-
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext spi;
 
 	PreventCommandIfReadOnly("tieredlog.resolve_conflict()");
 	PreventCommandDuringRecovery("tieredlog.resolve_conflict()");
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT log_name, key, status, arrived, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
-				" FROM tieredlog.conflict WHERE conflict_id = $1 FOR UPDATE", 1, types, values, SPI_OK_SELECT);
-	tt = SPI_tuptable;
-	if (SPI_processed != 1)
+	if (!tl_conflict_store_lock(conflict_id, &c))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("conflict %lld does not exist", (long long) conflict_id)));
-	spi = MemoryContextSwitchTo(outer);		/* what is read must outlive SPI_finish */
-	log_name = SPI_getvalue(tt->vals[0], tt->tupdesc, 1);
-	key = SPI_getvalue(tt->vals[0], tt->tupdesc, 2);
-	status = SPI_getvalue(tt->vals[0], tt->tupdesc, 3);
-	arrived = SPI_getvalue(tt->vals[0], tt->tupdesc, 4)[0];
-	a = conflict_side(tt, 5);
-	b = conflict_side(tt, 11);
-	MemoryContextSwitchTo(spi);
-	tl_restore_user(&save);
-	if (strcmp(status, "resolved") == 0)
+	if (strcmp(c.status, "resolved") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("conflict %lld is already resolved", (long long) conflict_id)));
 	if (strcmp(winner, "local") == 0)
-		chosen = arrived == 'a' ? b : a;
+		chosen = c.arrived == 'a' ? c.b : c.a;
 	else if (strcmp(winner, "remote") == 0)
-		chosen = arrived == 'a' ? a : b;
-	else if (strcmp(winner, tl_cf_side_name(a)) == 0)
-		chosen = a;
-	else if (strcmp(winner, tl_cf_side_name(b)) == 0)
-		chosen = b;
+		chosen = c.arrived == 'a' ? c.a : c.b;
+	else if (strcmp(winner, tl_cf_side_name(c.a)) == 0)
+		chosen = c.a;
+	else if (strcmp(winner, tl_cf_side_name(c.b)) == 0)
+		chosen = c.b;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%.80s\" is not a side of conflict %lld", winner, (long long) conflict_id),
-				 errhint("Use 'local', 'remote', '%s' or '%s'.", tl_cf_side_name(a), tl_cf_side_name(b))));
-	tl_lookup_log(log_name, &log);
+				 errhint("Use 'local', 'remote', '%s' or '%s'.", tl_cf_side_name(c.a), tl_cf_side_name(c.b))));
+	tl_lookup_log(c.log_name, &log);
 	/* witnesses first: the decision's seq is greater, so it saw both sides */
-	if (strcmp(a->origin, tl_node_name()) != 0)
-		tl_causal_note(a->origin, a->seq);
-	if (strcmp(b->origin, tl_node_name()) != 0)
-		tl_causal_note(b->origin, b->seq);
-	in.key = cstring_to_text(key);
+	if (strcmp(c.a->origin, tl_node_name()) != 0)
+		tl_causal_note(c.a->origin, c.a->seq);
+	if (strcmp(c.b->origin, tl_node_name()) != 0)
+		tl_causal_note(c.b->origin, c.b->seq);
+	in.key = cstring_to_text(c.key);
 	in.payload = chosen->payload;
 	in.source = chosen->source ? cstring_to_text(chosen->source) : NULL;
 	seq = tl_append(&log, &in);
 	decision = psprintf("%s:" INT64_FORMAT, tl_node_name(), seq);
-	uvalues[0] = Int64GetDatum(conflict_id);
-	uvalues[1] = CStringGetTextDatum(chosen == a ? "a" : "b");
-	uvalues[2] = CStringGetTextDatum(decision);
-	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.conflict SET status = 'resolved', winner = $2, resolved_at = now(),"
-				" resolved_by = session_user, decision_record = $3,"
-				" reason = reason || '; decided by ' || session_user"
-				" WHERE conflict_id = $1", 3, utypes, uvalues, SPI_OK_UPDATE);
-	tl_restore_user(&save);
+	tl_conflict_store_decide(conflict_id, chosen == c.a ? 'a' : 'b', decision);
 	return decision;
 }
 
@@ -373,36 +296,11 @@ typedef struct PendingConflict
 	TlSide	   *b;
 } PendingConflict;
 
-static void
-mark_resolved(int64 id, const char *why, const char *by)
-{
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', by ? ' ' : 'n'};
-	TlAsOwner	save;
-
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(why);
-	values[2] = by ? CStringGetTextDatum(by) : (Datum) 0;
-	tl_become_owner(&save);
-	if (SPI_execute_with_args("UPDATE tieredlog.conflict SET status = 'resolved', resolved_at = now(),"
-							  " resolved_by = 'tieredlog', decision_record = $3,"
-							  " reason = reason || '; ' || $2 WHERE conflict_id = $1",
-							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tieredlog.conflict");
-	tl_restore_user(&save);
-}
 
 static void
 forget_conflict(int64 id, const char *why)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
-	TlAsOwner	save;
-
-	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE conflict_id = $1", 1, types, values, SPI_OK_DELETE);
-	tl_restore_user(&save);
+	tl_conflict_store_delete(id);
 	ereport(LOG, (errmsg("tieredlog: conflict %lld was none: %s", (long long) id, why)));
 }
 
@@ -414,45 +312,23 @@ forget_conflict(int64 id, const char *why)
 static List *
 load_pending(void)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(tl_conflict_retention_s), Int32GetDatum(tl_conflict_window_s)};
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext spi;
-	TlAsOwner	save;
 	List	   *out = NIL;
+	ListCell   *lc;
 
-	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE status <> 'pending'"
-				" AND resolved_at < now() - make_interval(secs => $1)", 1, types, values, SPI_OK_DELETE);
-	/*
-	 * Witnesses older than the retention, except each writer's newest about each origin (it
-	 * answers for every later record): a record that old arriving now can only be taken for
-	 * concurrent, the safe side.
-	 */
-	tl_spi_exec("DELETE FROM tieredlog.seen s WHERE s.stored_at < now() - make_interval(secs => $1)"
-				" AND EXISTS (SELECT 1 FROM tieredlog.seen n WHERE n.writer = s.writer AND n.about = s.about"
-				"             AND n.writer_seq > s.writer_seq)", 1, types, values, SPI_OK_DELETE);
-	tl_spi_exec("SELECT conflict_id, log_name, key, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b, status = 'pending'"
-				" FROM tieredlog.conflict WHERE status = 'pending'"
-				"    OR (status = 'resolved_by_rule' AND updated_at > now() - make_interval(secs => $2))"
-				" ORDER BY conflict_id LIMIT 100", 2, types, values, SPI_OK_SELECT);
-	spi = MemoryContextSwitchTo(outer);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	tl_conflict_store_prune(tl_conflict_retention_s);
+	foreach(lc, tl_conflict_store_to_recheck(tl_conflict_window_s, 100))
 	{
+		TlConflictRow *r = lfirst(lc);
 		PendingConflict *p = palloc(sizeof(PendingConflict));
-		bool		isnull;
 
-		p->id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		p->log_name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		p->key = cstring_to_text(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		p->a = tl_cf_side_row(SPI_tuptable, i, 4);
-		p->b = tl_cf_side_row(SPI_tuptable, i, 10);
-		p->pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 16, &isnull));
+		p->id = r->conflict_id;
+		p->log_name = r->log_name;
+		p->key = cstring_to_text(r->key);
+		p->a = r->a;
+		p->b = r->b;
+		p->pending = strcmp(r->status, "pending") == 0;
 		out = lappend(out, p);
 	}
-	MemoryContextSwitchTo(spi);
-	tl_restore_user(&save);
 	return out;
 }
 
@@ -470,11 +346,6 @@ settle_heads(void)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz since = settled_since != 0 ? settled_since : start - WINDOW_US;
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		values[1] = {TimestampTzGetDatum(since)};
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext spi;
-	TlAsOwner	save;
 	int			n;
 	char	  **logs;
 	char	  **keys;
@@ -483,25 +354,7 @@ settle_heads(void)
 
 	if (tl_conflict_window_s <= 0)
 		return 0;
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT log_name, key, max(greatest(ts_a, ts_b)) FROM tieredlog.conflict"
-				" WHERE updated_at >= $1 AND status <> 'resolved' GROUP BY log_name, key LIMIT 1000",
-				1, types, values, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	spi = MemoryContextSwitchTo(outer);
-	logs = palloc(sizeof(char *) * (n + 1));
-	keys = palloc(sizeof(char *) * (n + 1));
-	anchors = palloc(sizeof(TimestampTz) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		logs[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		keys[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		anchors[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	MemoryContextSwitchTo(spi);
-	tl_restore_user(&save);
+	n = tl_conflict_store_recent_keys(since, 1000, &logs, &keys, &anchors);
 	for (int i = 0; i < n; i++)
 	{
 		TlLog		log;
@@ -568,7 +421,7 @@ tl_conflict_sweep(void)
 
 			/* a person may have looked at a pending one: keep it, settled; the others go */
 			if (p->pending)
-				mark_resolved(p->id, why, NULL);
+				tl_conflict_store_mark_resolved(p->id, why, NULL);
 			else
 				forget_conflict(p->id, why);
 			resolved++;
@@ -578,7 +431,7 @@ tl_conflict_sweep(void)
 				 memcmp(now->rid.bytes, p->b->rid.bytes, TL_RID_LEN) != 0 &&
 				 tl_cf_side_saw(now, p->a) && tl_cf_side_saw(now, p->b))
 		{
-			mark_resolved(p->id, psprintf("superseded by record %s, which saw both", tl_cf_side_name(now)),
+			tl_conflict_store_mark_resolved(p->id, psprintf("superseded by record %s, which saw both", tl_cf_side_name(now)),
 						  tl_cf_side_name(now));
 			resolved++;
 		}

@@ -13,20 +13,7 @@
 
 #include "store/catalog.h"
 #include "core/record.h"
-
-/* One record as a side of a conflict (and a candidate of latest()). */
-typedef struct TlSide
-{
-	TlRid		rid;
-	char	   *origin;
-	int64		seq;
-	TimestampTz ts;
-	char	   *source;			/* NULL when none */
-	Jsonb	   *payload;
-	HeapTuple	row;			/* the segment row, when read from one */
-	TupleDesc	desc;
-	const TlSegment *seg;		/* and its segment */
-} TlSide;
+#include "store/conflict_store.h"
 
 typedef struct TlDecision
 {

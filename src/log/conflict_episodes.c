@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  * conflict_episodes.c
  *		Detection (tl_conflict_check): a stored remote record against its key's heads; a concurrent
- *		pair moves its episode or opens one (see conflict.c). The conflict table's episode rows,
- *		and the apply worker's cache of episodes, written at most once a second per episode.
+ *		pair moves its episode or opens one (see conflict.c). The apply worker's cache of episodes,
+ *		written at most once a second per episode.
  *
- * Locking: rows of tieredlog.conflict are written through SPI as the extension owner in the
+ * Locking: rows of tieredlog.conflict are written through store/conflict_store.c in the
  * caller's transaction: INSERT ... ON CONFLICT DO NOTHING, or an UPDATE that moves a row only from
  * the pair it was read with and unless a person decided it. The caches are backend-local.
  *-------------------------------------------------------------------------
@@ -52,23 +52,8 @@
 #include "store/segrows.h"
 #include "core/tieredlog.h"
 
-static SPIPlanPtr plan_insert_episode;
-static SPIPlanPtr plan_move_episode;
-static SPIPlanPtr plan_find_episode;
 
 /* ---- the conflict table ------------------------------------------------------------------- */
-
-static void
-put_side(Datum *values, char *nulls, const TlSide *s)
-{
-	values[0] = tl_rid_datum(&s->rid);
-	values[1] = CStringGetTextDatum(s->origin);
-	values[2] = Int64GetDatum(s->seq);
-	values[3] = TimestampTzGetDatum(s->ts);
-	values[4] = s->source ? CStringGetTextDatum(s->source) : (Datum) 0;
-	nulls[4] = s->source ? ' ' : 'n';
-	values[5] = JsonbPGetDatum(s->payload);
-}
 
 /*
  * Record the conflict between the stored `here` and the arriving `arrived`: a new episode
@@ -83,68 +68,14 @@ tl_cf_record_conflict(const TlLog *log, const char *key, const TlSide *here, con
 	const TlSide *a = arrived_is_a ? arrived : here;
 	const TlSide *b = arrived_is_a ? here : arrived;
 	TlDecision	d = tl_cf_decide(log, key, a, b);
-	Oid			types[25] = {TEXTOID, TEXTOID,
-		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-		UUIDOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TEXTOID, JSONBOID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
-	Datum		values[25];
-	char		nulls[26] = "                         ";
-	TlAsOwner	save;
-	bool		inserted;
-	int64		id = 0;
-	int			rc;
+	TlConflictWrite w = {log->name, key, a, b, arrived_is_a, via, log->rule, d.pending, d.a_wins, d.reason,
+		episode_id, pairs,
+		/* an UPDATE moves the row only from the pair the caller read (here's origin: seq, the other) */
+		was_here ? was_here->origin : here->origin, was_here ? was_here->seq : -1,
+	was_arrived ? was_arrived->seq : -1};
+	int64		id = tl_conflict_store_write(&w);
+	bool		inserted = id != 0;
 
-	values[0] = CStringGetTextDatum(log->name);
-	values[1] = CStringGetTextDatum(key);
-	put_side(values + 2, nulls + 2, a);
-	put_side(values + 8, nulls + 8, b);
-	values[14] = CStringGetTextDatum(arrived_is_a ? "a" : "b");
-	values[15] = CStringGetTextDatum(via);
-	values[16] = CStringGetTextDatum(log->rule);
-	values[17] = CStringGetTextDatum(d.pending ? "pending" : "resolved_by_rule");
-	values[18] = CStringGetTextDatum(d.a_wins ? "a" : "b");
-	values[19] = CStringGetTextDatum(d.reason);
-	values[20] = Int64GetDatum(episode_id);
-	values[21] = Int32GetDatum(pairs);
-	/* an UPDATE moves the row only from the pair the caller read (here's origin: seq, the other) */
-	values[22] = CStringGetTextDatum(was_here ? was_here->origin : here->origin);
-	values[23] = Int64GetDatum(was_here ? was_here->seq : -1);
-	values[24] = Int64GetDatum(was_arrived ? was_arrived->seq : -1);
-	tl_become_owner(&save);
-	if (episode_id == 0)
-		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_insert_episode,
-									   "INSERT INTO tieredlog.conflict (log_name, key, rid_a, origin_a, seq_a, ts_a, source_a,"
-								   " payload_a, rid_b, origin_b, seq_b, ts_b, source_b, payload_b, arrived, via, rule,"
-								   " status, winner, reason, resolved_at, pairs)"
-								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
-								   " $18, $19, $20, CASE WHEN $18 = 'pending' THEN NULL ELSE now() END, $22)"
-								   " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
-									   25, types), values, nulls, false, 0);
-	else
-		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
-		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
-									   "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
-								   " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
-								   " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
-								   " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
-								   " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
-								   " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
-									   " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
-									   "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
-								   " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
-								   "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-									   25, types), values, nulls, false, 0);
-	if (rc != (episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
-		elog(ERROR, "could not record a conflict");
-	inserted = SPI_processed == 1;
-	if (inserted)
-	{
-		bool		isnull;
-
-		id = episode_id != 0 ? episode_id
-			: DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	tl_restore_user(&save);
 	if (inserted && d.pending && episode_id == 0)
 		ereport(LOG,
 				(errmsg("tieredlog: conflict on key \"%s\" of log \"%s\" waits for a decision", key, log->name),
@@ -427,41 +358,15 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 bool
 tl_cf_find_episode(const TlLog *log, const char *key, const TlSide *x, const TlSide *y, Episode *ep)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	MemoryContext outer = CurrentMemoryContext;
-	TlAsOwner	save;
-	bool		found;
+	TlConflictRow row;
 
-	values[0] = CStringGetTextDatum(log->name);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = CStringGetTextDatum(x->origin);
-	values[3] = CStringGetTextDatum(y->origin);
-	tl_become_owner(&save);
-	if (SPI_execute_plan(tl_spi_prepare_once(&plan_find_episode,
-								  "SELECT conflict_id, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-								  " rid_b, origin_b, seq_b, ts_b, source_b, payload_b FROM tieredlog.conflict"
-								  " WHERE log_name = $1 AND key = $2"
-								  "   AND ((origin_a = $3 AND origin_b = $4) OR (origin_a = $4 AND origin_b = $3))"
-								  " ORDER BY conflict_id DESC LIMIT 1", 4, types),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tieredlog.conflict");
-	found = SPI_processed == 1;
-	if (found)
-	{
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		bool		isnull;
-		TlSide	   *a = tl_cf_side_row(SPI_tuptable, 0, 3);
-		TlSide	   *b = tl_cf_side_row(SPI_tuptable, 0, 9);
-
-		ep->conflict_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		ep->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		ep->side_of_x = strcmp(a->origin, x->origin) == 0 ? a : b;
-		ep->side_of_y = strcmp(a->origin, x->origin) == 0 ? b : a;
-		MemoryContextSwitchTo(spi);
-	}
-	tl_restore_user(&save);
-	return found;
+	if (!tl_conflict_store_find_episode(log->name, key, x->origin, y->origin, &row))
+		return false;
+	ep->conflict_id = row.conflict_id;
+	ep->status = row.status;
+	ep->side_of_x = strcmp(row.a->origin, x->origin) == 0 ? row.a : row.b;
+	ep->side_of_y = strcmp(row.a->origin, x->origin) == 0 ? row.b : row.a;
+	return true;
 }
 
 /*

@@ -71,7 +71,5 @@ extern bool tl_cf_find_episode(const TlLog *log, const char *key, const TlSide *
 extern bool tl_cf_continues(bool resolved, const TlSide *ex, const TlSide *ey, const TlSide *x, const TlSide *y);
 extern bool tl_cf_note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, const char *via);
 
-/* conflict.c */
-extern TlSide *tl_cf_side_row(SPITupleTable *tt, uint64 row, int first_col);
 
 #endif							/* TIEREDLOG_CONFLICT_INT_H */

@@ -5,7 +5,7 @@
  *		A custom resolver runs as the role that owns it, security-restricted, with
  *		search_path = pg_catalog, pg_temp, in a subtransaction (its errors cannot abort the apply).
  *
- * Locking: none of its own; tieredlog.source_priority is read through SPI as the extension owner.
+ * Locking: none of its own; tieredlog.source_priority is read through store/conflict_store.c.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -153,28 +153,6 @@ same_content(const TlSide *x, const TlSide *y)
 
 /* ---- rules -------------------------------------------------------------------------------- */
 
-static int
-source_priority(const char *source)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	int			prio = 0;
-	TlAsOwner	save;
-
-	if (source == NULL)
-		return 0;
-	values[0] = CStringGetTextDatum(source);
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT priority FROM tieredlog.source_priority WHERE source = $1", 1, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		prio = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	tl_restore_user(&save);
-	return prio;
-}
 
 static Datum
 side_as_jsonb(const char *key, const TlSide *s)
@@ -307,8 +285,8 @@ tl_cf_decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b
 	}
 	else if (strcmp(log->rule, "source_priority") == 0)
 	{
-		int			pa = source_priority(a->source);
-		int			pb = source_priority(b->source);
+		int			pa = tl_conflict_store_source_priority(a->source);
+		int			pb = tl_conflict_store_source_priority(b->source);
 
 		if (pa != pb)
 		{
