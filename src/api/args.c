@@ -106,6 +106,20 @@ api_require_segment(int64 segment_id, TlSegment *seg)
 				 errmsg("segment %lld does not exist", (long long) segment_id)));
 }
 
+/*
+ * The segments of the log named by argument n (*one_log, *log set), or of every log when it is
+ * NULL, as the active snapshot sees them.
+ */
+List *
+api_arg_log_segments(FunctionCallInfo fcinfo, int n, TlLog *log, bool *one_log)
+{
+	*one_log = !PG_ARGISNULL(n);
+	if (!*one_log)
+		return tl_catalog_all_segments(GetActiveSnapshot());
+	api_arg_log(fcinfo, n, log);
+	return tl_catalog_log_segments(log->log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot());
+}
+
 void
 api_require_args(FunctionCallInfo fcinfo, int n, const char *what)
 {

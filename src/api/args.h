@@ -21,5 +21,6 @@ extern void api_arg_array(FunctionCallInfo fcinfo, int argno, const char *what, 
 extern TimestampTz api_arg_ts_or(FunctionCallInfo fcinfo, int n, TimestampTz dflt);
 extern void api_require_segment(int64 segment_id, TlSegment *seg);
 extern void api_require_args(FunctionCallInfo fcinfo, int n, const char *what);
+extern List *api_arg_log_segments(FunctionCallInfo fcinfo, int n, TlLog *log, bool *one_log);
 
 #endif							/* TIEREDLOG_API_ARGS_H */

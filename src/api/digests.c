@@ -174,14 +174,11 @@ tieredlog_check_digests(PG_FUNCTION_ARGS)
 	List	   *segs;
 	ListCell   *lc;
 	TlLog		log;
-	bool		one_log = !PG_ARGISNULL(0);
+	bool		one_log;
 
 	tl_require_preload();
-	if (one_log)
-		api_arg_log(fcinfo, 0, &log);
+	segs = api_arg_log_segments(fcinfo, 0, &log, &one_log);
 	InitMaterializedSRF(fcinfo, 0);
-	segs = one_log ? tl_catalog_log_segments(log.log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot())
-		: tl_catalog_all_segments(GetActiveSnapshot());
 	foreach(lc, segs)
 	{
 		TlSegment  *seg = lfirst(lc);

@@ -219,19 +219,18 @@ tieredlog_scrub(PG_FUNCTION_ARGS)
 	bool		one_log = !PG_ARGISNULL(0);
 
 	tl_require_preload();
-	if (one_log)
-		api_arg_log(fcinfo, 0, &log);
 	if (!PG_ARGISNULL(1))
 	{
 		TlSegment  *seg = palloc(sizeof(TlSegment));
 
+		if (one_log)
+			api_arg_log(fcinfo, 0, &log);
 		api_require_segment(PG_GETARG_INT64(1), seg);
 		if (!one_log || seg->log_id == log.log_id)
 			segs = list_make1(seg);
 	}
 	else
-		segs = one_log ? tl_catalog_log_segments(log.log_id, DT_NOBEGIN, DT_NOEND, GetActiveSnapshot())
-			: tl_catalog_all_segments(GetActiveSnapshot());
+		segs = api_arg_log_segments(fcinfo, 0, &log, &one_log);
 	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, segs)
 	{

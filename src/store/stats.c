@@ -310,18 +310,19 @@ pending_matters(const PendingEntry *p, bool committed)
 	return p->reads > 0 || (committed && (p->local_writes > 0 || p->remote_writes > 0));
 }
 
-/* Add this backend's pending counts to the shared table. Raises no error. */
-static void
-flush_pending(bool committed)
+/*
+ * Add the pending counts to the shared entries (the caller holds the table's lock: shared, or
+ * exclusive with `create`, which enters a missing segment's entry). Counts added are zeroed.
+ * Returns whether a segment had no entry (and no room for one with `create`).
+ */
+static bool
+fold_pending(bool committed, bool create)
 {
 	HASH_SEQ_STATUS seq;
 	PendingEntry *p;
 	bool		missing = false;
 	StatKey		key = {MyDatabaseId, 0, 0};
 
-	if (!pending_any || stat_shared == NULL)
-		return;
-	LWLockAcquire(stat_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, pending);
 	while ((p = hash_seq_search(&seq)) != NULL)
 	{
@@ -330,7 +331,7 @@ flush_pending(bool committed)
 		if (!pending_matters(p, committed))
 			continue;
 		key.segment_id = p->segment_id;
-		e = hash_search(stat_table, &key, HASH_FIND, NULL);
+		e = create ? enter_entry(&key) : hash_search(stat_table, &key, HASH_FIND, NULL);
 		if (e == NULL)
 		{
 			missing = true;
@@ -339,23 +340,28 @@ flush_pending(bool committed)
 		add_pending(e, p, committed);
 		p->reads = p->local_writes = p->remote_writes = p->unstreamed_writes = 0;
 	}
+	return missing;
+}
+
+/* Add this backend's pending counts to the shared table. Raises no error. */
+static void
+flush_pending(bool committed)
+{
+	HASH_SEQ_STATUS seq;
+	PendingEntry *p;
+	bool		missing;
+
+	if (!pending_any || stat_shared == NULL)
+		return;
+	LWLockAcquire(stat_shared->lock, LW_SHARED);
+	missing = fold_pending(committed, false);
 	LWLockRelease(stat_shared->lock);
 
 	if (missing)
 	{
+		/* new segments: their entries are entered under the exclusive lock */
 		LWLockAcquire(stat_shared->lock, LW_EXCLUSIVE);
-		hash_seq_init(&seq, pending);
-		while ((p = hash_seq_search(&seq)) != NULL)
-		{
-			StatEntry  *e;
-
-			if (!pending_matters(p, committed))
-				continue;
-			key.segment_id = p->segment_id;
-			e = enter_entry(&key);
-			if (e != NULL)
-				add_pending(e, p, committed);
-		}
+		(void) fold_pending(committed, true);
 		LWLockRelease(stat_shared->lock);
 		report_full();
 	}
