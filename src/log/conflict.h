@@ -29,5 +29,7 @@ extern int	tl_conflict_sweep(void);
 extern void tl_conflict_forget_heads(void);
 extern void tl_conflict_flush(bool everything);
 extern bool tl_conflict_unwritten(void);
+extern uint64 tl_conflict_before_commit(void);
+extern void tl_conflict_after_commit(uint64 expected);
 
 #endif							/* TIEREDLOG_CONFLICT_H */

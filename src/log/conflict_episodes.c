@@ -109,7 +109,7 @@ typedef struct HeadsEntry
 	List	   *heads;			/* newest record of each origin with ts in [from_ts, to_ts) ... */
 	TimestampTz from_ts;
 	TimestampTz to_ts;
-	uint64		completions;	/* ... while no other transaction completed since they were read */
+	uint64		completions;	/* ... valid while completions >= clean_since (cache_clock) */
 	TlLog		log;
 	List	   *episodes;		/* CachedEpisode: the key's episodes met in this transaction */
 } HeadsEntry;
@@ -150,6 +150,50 @@ static MemoryContext heads_cxt;
 static HTAB *heads_cache;
 static int	checks_since_flush;
 static bool unwritten;			/* some cached episode is dirty */
+
+/*
+ * The cache's clock: transactions completed on the server (xactCompletionCount). An entry read
+ * at count c is valid while every completion since c was one of this worker's own commits, whose
+ * inserts the cache already holds: c >= clean_since. last_seen is the count last read; a count
+ * that moved otherwise (another backend's commit or abort) makes everything older invalid.
+ */
+static uint64 clean_since;
+static uint64 last_seen;
+
+static uint64
+cache_clock(void)
+{
+	uint64		now = tl_cf_completed_transactions();
+
+	if (now != last_seen)
+		clean_since = last_seen = now;
+	return now;
+}
+
+/*
+ * The apply worker commits a batch: its own completion leaves the cached heads valid (they hold
+ * what it inserted). Call before_commit() just before CommitTransactionCommand() and
+ * after_commit() with its result just after; any other completion in between invalidates.
+ */
+uint64
+tl_conflict_before_commit(void)
+{
+	uint64		now = cache_clock();
+
+	/* a transaction without an xid completes without counting */
+	return TransactionIdIsValid(GetTopTransactionIdIfAny()) ? now + 1 : now;
+}
+
+void
+tl_conflict_after_commit(uint64 expected)
+{
+	uint64		now = tl_cf_completed_transactions();
+
+	if (now == expected)
+		last_seen = now;		/* only this commit: clean_since stays */
+	else
+		clean_since = last_seen = now;
+}
 
 static void flush_episode(HeadsEntry *e, CachedEpisode *ep);
 
@@ -274,9 +318,9 @@ tl_cf_completed_transactions(void)
  * snapshot after a command counter increment: it sees the rows this transaction stored (the
  * batch's snapshot does not), and those other backends committed meanwhile — this node's own
  * appends, other peers' apply workers. The apply worker keeps a key's heads (over a range twice
- * as wide) only while no other transaction completes on this server — nothing new can be visible
- * then but its own inserts, which it adds itself — so with one peer streaming it reads a hot key
- * once per batch. Returns the heads of the other origins; NIL when the record is not its origin's
+ * as wide) only while no transaction but its own completes on this server (cache_clock) — nothing
+ * new can be visible then but its own inserts, which it adds itself — so with one peer streaming
+ * it reads a key once, across its batches, until another backend commits. Returns the heads of the other origins; NIL when the record is not its origin's
  * head (a newer record of its origin superseded it before it arrived). *entry: the key's cache
  * entry (the apply worker's way).
  */
@@ -294,10 +338,10 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 	if (cached)
 	{
 		*entry = e = heads_entry(log, rec->key);
-		completions = tl_cf_completed_transactions();
+		completions = cache_clock();
 	}
 	*arrived = tl_cf_side_from_record(rec);
-	if (e && e->completions == completions && rec->ts - WINDOW_US >= e->from_ts &&
+	if (e && e->completions != 0 && e->completions >= clean_since && rec->ts - WINDOW_US >= e->from_ts &&
 		rec->ts + WINDOW_US + 1 <= e->to_ts)
 		heads = e->heads;
 	else

@@ -374,6 +374,19 @@ advance_flushed(ApplyState *as, bool wait)
 }
 
 /*
+ * Commit one of the worker's own bookkeeping transactions: they store no record of a user's log,
+ * so the conflict heads it caches stay valid across them (tl_conflict_after_commit).
+ */
+static void
+commit_own(TlXact *x)
+{
+	uint64		expected = tl_conflict_before_commit();
+
+	tl_xact_commit(x);
+	tl_conflict_after_commit(expected);
+}
+
+/*
  * Tell every node what this node has now seen of the peer (causal.c): a "_seen" record of this
  * node's own, in its own transaction after the batch's commit, so that its seq is greater than
  * that of any record written before the batch was visible. Not under the peer's replication
@@ -390,7 +403,7 @@ note_seen(ApplyState *as)
 	tl_xact_begin(&x, false);
 	replorigin_session_origin = InvalidRepOriginId;
 	tl_causal_note(as->peer_node, as->seen_seq);
-	tl_xact_commit(&x);
+	commit_own(&x);
 	replorigin_session_origin = saved;
 	as->noted_seq = as->seen_seq;
 }
@@ -407,13 +420,15 @@ write_conflicts_when_idle(ApplyState *as)
 	tl_xact_begin(&x, false);
 	replorigin_session_origin_lsn = InvalidXLogRecPtr;	/* bookkeeping: the origin stays where it is */
 	tl_conflict_flush(true);
-	tl_xact_commit(&x);
+	commit_own(&x);
 	replorigin_session_origin_lsn = saved_lsn;
 }
 
 static void
 commit_batch(ApplyState *as)
 {
+	uint64		expected;
+
 	/* never in the middle of a peer transaction: it becomes visible here whole or not at all */
 	if (!as->in_xact || as->in_remote_xact)
 		return;
@@ -426,7 +441,9 @@ commit_batch(ApplyState *as)
 		replorigin_session_origin_timestamp = as->batch_commit_time;
 	}
 	PopActiveSnapshot();
+	expected = tl_conflict_before_commit();
 	CommitTransactionCommand();
+	tl_conflict_after_commit(expected);
 	as->in_xact = false;
 	MemoryContextReset(as->record_cxt);
 	if (as->batch_xacts > 0)
