@@ -19,6 +19,7 @@
 
 #include "core/guc.h"
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "repl/peer_conn.h"
 #include "repl/peer_stats.h"
 
@@ -33,30 +34,24 @@ typedef struct PeerToAsk
 static List *
 peers_to_ask(void)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext spi;
 	TlAsOwner	save;
 	List	   *out = NIL;
-	bool		isnull;
+	TlPeerRow  *rows;
+	int			n;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner::oid, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
-				" WHERE a.peer_name = p.peer_name), '-infinity') FROM tieredlog.peer p WHERE p.enabled"
-				" ORDER BY p.peer_name", 0, NULL, NULL, SPI_OK_SELECT);
-	spi = MemoryContextSwitchTo(outer);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	rows = tl_peer_access_sources(&n);
+	tl_restore_user(&save);
+	for (int i = 0; i < n; i++)
 	{
 		PeerToAsk  *p = palloc(sizeof(PeerToAsk));
 
-		p->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		p->conninfo = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		p->since = tl_peer_timestamp(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
-																	   SPI_tuptable->tupdesc, 4, &isnull)));
+		p->name = rows[i].name;
+		p->conninfo = rows[i].conninfo;
+		p->owner = rows[i].owner;
+		p->since = tl_peer_timestamp(rows[i].access_since);
 		out = lappend(out, p);
 	}
-	MemoryContextSwitchTo(spi);
-	tl_restore_user(&save);
 	return out;
 }
 
@@ -64,21 +59,16 @@ peers_to_ask(void)
 static int
 keep_rows(const char *peer_name, PGresult *res)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
+	const char *cols[TL_PEER_ACCESS_NCOLS];
 	TlAsOwner	save;
 	int			n = PQntuples(res);
 
 	tl_become_owner(&save);
 	for (int r = 0; r < n; r++)
 	{
-		values[0] = CStringGetTextDatum(peer_name);
-		for (int c = 0; c < 8; c++)
-			values[c + 1] = CStringGetTextDatum(PQgetvalue(res, r, c));
-		tl_spi_exec("INSERT INTO tieredlog.peer_access (peer_name, log_name, range_start, local_writes,"
-					" remote_writes, reads, sampled_at, unstreamed_writes, row_changes) VALUES ($1, $2,"
-					" $3::timestamptz, $4::bigint, $5::bigint, $6::bigint, $7::timestamptz, $8::bigint, $9::bigint)"
-					" ON CONFLICT DO NOTHING", 9, types, values, SPI_OK_INSERT);
+		for (int c = 0; c < TL_PEER_ACCESS_NCOLS; c++)
+			cols[c] = PQgetvalue(res, r, c);
+		tl_peer_access_insert(peer_name, cols);
 	}
 	tl_restore_user(&save);
 	return n;
@@ -93,8 +83,6 @@ tl_gather_peer_access(void)
 	int			rows = 0;
 	int			asked = 0;
 	int			unreachable = 0;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(tl_stats_retention_s)};
 	TlAsOwner	save;
 
 	foreach(lc, peers)
@@ -123,8 +111,7 @@ tl_gather_peer_access(void)
 		PQfinish(conn);
 	}
 	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
-				1, types, values, SPI_OK_DELETE);
+	tl_peer_access_expire(tl_stats_retention_s);
 	tl_restore_user(&save);
 	return psprintf("%d rows of access statistics from %d peers (%d not answering)", rows, asked - unreachable,
 					unreachable);
