@@ -40,38 +40,6 @@
 
 static int64 last_pushed_block = 0;
 
-typedef struct WitnessPeer
-{
-	char	   *name;
-	char	   *conninfo;
-	Oid			owner;
-} WitnessPeer;
-
-/* Enabled peers, and whether entries other than witnesses were closed after last_pushed_block. */
-static List *
-witness_peers(bool *changed)
-{
-	TlAsOwner	save;
-	List	   *out = NIL;
-	TlPeerRow  *rows;
-	int			n;
-
-	tl_become_owner(&save);
-	*changed = tl_ledger_changed_since(last_pushed_block);
-	rows = tl_peer_rows(NULL, &n);
-	tl_restore_user(&save);
-	for (int i = 0; i < n; i++)
-	{
-		WitnessPeer *p = palloc(sizeof(WitnessPeer));
-
-		p->name = rows[i].name;
-		p->conninfo = rows[i].conninfo;
-		p->owner = rows[i].owner;
-		out = lappend(out, p);
-	}
-	return out;
-}
-
 /*
  * The worker's ledger round: close a block over pending entries; when entries other than
  * witnesses were closed since the last round that reached every peer, send the digest to every
@@ -82,16 +50,24 @@ tl_ledger_push_witness(void)
 {
 	int64		closed = tl_ledger_close_block();
 	bool		changed;
-	List	   *peers;
-	ListCell   *lc;
+	TlPeerRow  *peers;
+	int			npeers;
 	char	   *digest;
 	int			sent = 0;
 	int			failed = 0;
 	int64		head;
 
 	CommandCounterIncrement();
-	peers = witness_peers(&changed);
-	if (!changed || peers == NIL)
+	{
+		TlAsOwner	save;
+
+		/* enabled peers, and whether entries other than witnesses were closed since the last push */
+		tl_become_owner(&save);
+		changed = tl_ledger_changed_since(last_pushed_block);
+		peers = tl_peer_rows(NULL, &npeers);
+		tl_restore_user(&save);
+	}
+	if (!changed || npeers == 0)
 		return closed > 0 ? psprintf("block %lld closed", (long long) closed) : pstrdup("nothing to close");
 	digest = tl_ledger_digest_json();
 	{
@@ -101,9 +77,9 @@ tl_ledger_push_witness(void)
 		head = tl_ledger_head_block();
 		tl_restore_user(&save);
 	}
-	foreach(lc, peers)
+	for (int i = 0; i < npeers; i++)
 	{
-		WitnessPeer *p = lfirst(lc);
+		const TlPeerRow *p = &peers[i];
 		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
 		const char *params[1] = {digest};
 		char	   *error;

@@ -23,38 +23,6 @@
 #include "repl/peer_conn.h"
 #include "repl/peer_stats.h"
 
-typedef struct PeerToAsk
-{
-	char	   *name;
-	char	   *conninfo;
-	Oid			owner;
-	char	   *since;			/* the peer's newest sampled_at we hold, as text */
-} PeerToAsk;
-
-static List *
-peers_to_ask(void)
-{
-	TlAsOwner	save;
-	List	   *out = NIL;
-	TlPeerRow  *rows;
-	int			n;
-
-	tl_become_owner(&save);
-	rows = tl_peer_access_sources(&n);
-	tl_restore_user(&save);
-	for (int i = 0; i < n; i++)
-	{
-		PeerToAsk  *p = palloc(sizeof(PeerToAsk));
-
-		p->name = rows[i].name;
-		p->conninfo = rows[i].conninfo;
-		p->owner = rows[i].owner;
-		p->since = tl_peer_timestamp(rows[i].access_since);
-		out = lappend(out, p);
-	}
-	return out;
-}
-
 /* Keep the rows one peer sent; returns how many. */
 static int
 keep_rows(const char *peer_name, PGresult *res)
@@ -78,18 +46,22 @@ keep_rows(const char *peer_name, PGresult *res)
 char *
 tl_gather_peer_access(void)
 {
-	List	   *peers = peers_to_ask();
-	ListCell   *lc;
+	TlPeerRow  *peers;
+	int			npeers;
 	int			rows = 0;
 	int			asked = 0;
 	int			unreachable = 0;
 	TlAsOwner	save;
 
-	foreach(lc, peers)
+	tl_become_owner(&save);
+	peers = tl_peer_access_sources(&npeers);
+	tl_restore_user(&save);
+	for (int i = 0; i < npeers; i++)
 	{
-		PeerToAsk  *p = lfirst(lc);
+		const TlPeerRow *p = &peers[i];
 		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
-		const char *params[1] = {p->since};
+		/* the peer's newest sampled_at held here, as text for its clock */
+		const char *params[1] = {tl_peer_timestamp(p->access_since)};
 		char	   *error;
 		PGconn	   *conn = tl_peer_try_connect(&addr, "tieredlog access statistics", 5, &error);
 		PGresult   *res;

@@ -33,29 +33,24 @@ tl_node_state_table_exists(void)
 	return OidIsValid(get_relname_relid("node_state", get_namespace_oid(TL_SCHEMA, false)));
 }
 
+#define STATE_COL(type, field)	TL_SPI_COL(type, TlNodeStateRow, field)
+
 /* Every row: held ones first, then the most recently checked. */
 TlNodeStateRow *
 tl_node_state_rows(int *n)
 {
-	TlNodeStateRow *rows;
+	static const TlSpiColumn cols[] = {
+		STATE_COL(TL_SPI_TEXT, node_name), STATE_COL(TL_SPI_TEXT, system_identifier),
+		STATE_COL(TL_SPI_TEXT, database_oid), STATE_COL(TL_SPI_TEXT, timeline),
+		STATE_COL(TL_SPI_TIMESTAMPTZ, checked_at), STATE_COL(TL_SPI_TEXT, hold),
+		STATE_COL(TL_SPI_TEXT, hold_reason)
+	};
 
 	if (SPI_execute("SELECT node_name, system_identifier::text, database_oid::oid::text, timeline,"
 					" checked_at, hold, hold_reason FROM tieredlog.node_state"
 					" ORDER BY hold IS NULL, checked_at DESC", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tieredlog.node_state");
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlNodeStateRow) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].node_name = tl_spi_text(i, 1);
-		rows[i].system_identifier = tl_spi_text(i, 2);
-		rows[i].database_oid = tl_spi_text(i, 3);
-		rows[i].timeline = tl_spi_text(i, 4);
-		rows[i].checked_at = tl_spi_timestamptz(i, 5);
-		rows[i].hold = tl_spi_text(i, 6);
-		rows[i].hold_reason = tl_spi_text(i, 7);
-	}
-	return rows;
+	return tl_spi_read_rows(cols, lengthof(cols), sizeof(TlNodeStateRow), n);
 }
 
 /* Set (or with NULL, lift) the hold; the peers reconciled since it began start empty. */

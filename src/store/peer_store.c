@@ -26,6 +26,45 @@
 #include "store/peer_store.h"
 #include "store/spi_rows.h"
 
+#define PEER_COL(type, field)	TL_SPI_COL(type, TlPeerRow, field)
+
+/* the columns each query returns, in order */
+static const TlSpiColumn addr_cols[] = {
+	PEER_COL(TL_SPI_TEXT, name), PEER_COL(TL_SPI_TEXT, conninfo), PEER_COL(TL_SPI_TEXT, node_name),
+	PEER_COL(TL_SPI_OID, owner)
+};
+static const TlSpiColumn role_cols[] = {
+	PEER_COL(TL_SPI_TEXT, name), PEER_COL(TL_SPI_TEXT, node_name), PEER_COL(TL_SPI_TEXT, peer_role),
+	PEER_COL(TL_SPI_TEXT, conninfo)
+};
+static const TlSpiColumn dropped_cols[] = {
+	PEER_COL(TL_SPI_INT4, peer_id), PEER_COL(TL_SPI_TEXT, conninfo), PEER_COL(TL_SPI_TEXT, slot_name),
+	PEER_COL(TL_SPI_TEXT, origin_name), PEER_COL(TL_SPI_OID, owner)
+};
+static const TlSpiColumn access_cols[] = {
+	PEER_COL(TL_SPI_TEXT, name), PEER_COL(TL_SPI_TEXT, conninfo), PEER_COL(TL_SPI_OID, owner),
+	PEER_COL(TL_SPI_TIMESTAMPTZ, access_since)
+};
+static const TlSpiColumn alert_cols[] = {
+	TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, peer_name), TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, wal_state),
+	TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, retained), TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, percent)
+};
+static const TlSpiColumn name_col[] = {{TL_SPI_TEXT, 0}};
+
+/* The one row of the last result into *out (zeroed when there is none); whether there was one. */
+static bool
+read_one(const TlSpiColumn *cols, int ncols, TlPeerRow *out)
+{
+	int			n;
+	TlPeerRow  *row = tl_spi_read_rows(cols, ncols, sizeof(TlPeerRow), &n);
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return false;
+	*out = *row;
+	return true;
+}
+
 /* The peers to reconcile with: `peer_name`, or (NULL) every enabled one. name, conninfo, node, owner. */
 TlPeerRow *
 tl_peer_rows(const char *peer_name, int *n)
@@ -33,59 +72,33 @@ tl_peer_rows(const char *peer_name, int *n)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {peer_name ? CStringGetTextDatum(peer_name) : (Datum) 0};
 	char		nulls[1] = {peer_name ? ' ' : 'n'};
-	TlPeerRow  *rows;
 
 	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer"
 							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
 							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list peers");
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlPeerRow) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].name = tl_spi_text(i, 1);
-		rows[i].conninfo = tl_spi_text(i, 2);
-		rows[i].node_name = tl_spi_text(i, 3);
-		rows[i].owner = tl_spi_oid(i, 4);
-	}
-	return rows;
+	return tl_spi_read_rows(addr_cols, lengthof(addr_cols), sizeof(TlPeerRow), n);
 }
 
 /* Every peer, enabled or not: name, node, role and conninfo (to tell the role it logs in as). */
 TlPeerRow *
 tl_peer_all(int *n)
 {
-	TlPeerRow  *rows;
-
 	tl_spi_exec("SELECT peer_name, node_name, peer_role, conninfo FROM tieredlog.peer ORDER BY peer_name",
 				0, NULL, NULL, SPI_OK_SELECT);
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlPeerRow) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].name = tl_spi_text(i, 1);
-		rows[i].node_name = tl_spi_text(i, 2);
-		rows[i].peer_role = tl_spi_text(i, 3);
-		rows[i].conninfo = tl_spi_text(i, 4);
-	}
-	return rows;
+	return tl_spi_read_rows(role_cols, lengthof(role_cols), sizeof(TlPeerRow), n);
 }
 
-/* One peer's conninfo and owner; false when there is no such peer. */
+/* One peer: name, conninfo, node and owner; false when there is no such peer. */
 bool
 tl_peer_get(const char *peer_name, TlPeerRow *out)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 
-	memset(out, 0, sizeof(*out));
-	tl_spi_exec("SELECT conninfo, owner::oid FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		return false;
-	out->name = (char *) peer_name;
-	out->conninfo = tl_spi_text(0, 1);
-	out->owner = tl_spi_oid(0, 2);
-	return out->conninfo != NULL;
+	tl_spi_exec("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE peer_name = $1",
+				1, types, values, SPI_OK_SELECT);
+	return read_one(addr_cols, lengthof(addr_cols), out);
 }
 
 /* A new peer: name, conninfo, slot_name, origin_name, node_name and owner (peer_id from its sequence). */
@@ -113,17 +126,11 @@ tl_peer_delete(const char *peer_name, TlPeerRow *out)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 
-	memset(out, 0, sizeof(*out));
 	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
 				1, types, values, SPI_OK_DELETE_RETURNING);
-	if (SPI_processed == 0)
+	if (!read_one(dropped_cols, lengthof(dropped_cols), out))
 		return false;
 	out->name = (char *) peer_name;
-	out->peer_id = tl_spi_int4(0, 1);
-	out->conninfo = tl_spi_text(0, 2);
-	out->slot_name = tl_spi_text(0, 3);
-	out->origin_name = tl_spi_text(0, 4);
-	out->owner = tl_spi_oid(0, 5);
 	return true;
 }
 
@@ -178,23 +185,12 @@ tl_peer_forget_all(void)
 TlPeerWalAlert *
 tl_peer_wal_alerts(int *n)
 {
-	TlPeerWalAlert *rows;
-
 	if (SPI_execute("SELECT peer_name, wal_state, pg_catalog.pg_size_pretty(wal_retained_bytes),"
 					" pg_catalog.round(100 * wal_keep_fraction)::text"
 					" FROM tieredlog.peers WHERE wal_state IN ('warning', 'critical', 'lost') ORDER BY peer_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the peers view");
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlPeerWalAlert) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].peer_name = tl_spi_text(i, 1);
-		rows[i].wal_state = tl_spi_text(i, 2);
-		rows[i].retained = tl_spi_text(i, 3);
-		rows[i].percent = tl_spi_text(i, 4);
-	}
-	return rows;
+	return tl_spi_read_rows(alert_cols, lengthof(alert_cols), sizeof(TlPeerWalAlert), n);
 }
 
 /* ---- tieredlog.gap ----------------------------------------------------------------------------- */
@@ -231,16 +227,10 @@ tl_gap_close(const char *peer_name, TimestampTz detected_before)
 char	  **
 tl_gap_open_peers(int *n)
 {
-	char	  **names;
-
 	if (SPI_execute("SELECT DISTINCT g.peer_name FROM tieredlog.gap g JOIN tieredlog.peer p USING (peer_name)"
 					" WHERE g.closed_at IS NULL AND p.enabled ORDER BY 1", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "tieredlog: could not list open gaps");
-	*n = (int) SPI_processed;
-	names = tl_spi_rows_alloc(sizeof(char *) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		names[i] = tl_spi_text(i, 1);
-	return names;
+	return tl_spi_read_rows(name_col, 1, sizeof(char *), n);
 }
 
 /* ---- tieredlog.peer_access --------------------------------------------------------------------- */
@@ -249,21 +239,10 @@ tl_gap_open_peers(int *n)
 TlPeerRow *
 tl_peer_access_sources(int *n)
 {
-	TlPeerRow  *rows;
-
 	tl_spi_exec("SELECT p.peer_name, p.conninfo, p.owner::oid, COALESCE((SELECT max(a.sampled_at) FROM tieredlog.peer_access a"
 				" WHERE a.peer_name = p.peer_name), '-infinity') FROM tieredlog.peer p WHERE p.enabled"
 				" ORDER BY p.peer_name", 0, NULL, NULL, SPI_OK_SELECT);
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlPeerRow) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].name = tl_spi_text(i, 1);
-		rows[i].conninfo = tl_spi_text(i, 2);
-		rows[i].owner = tl_spi_oid(i, 3);
-		rows[i].access_since = tl_spi_timestamptz(i, 4);
-	}
-	return rows;
+	return tl_spi_read_rows(access_cols, lengthof(access_cols), sizeof(TlPeerRow), n);
 }
 
 /*

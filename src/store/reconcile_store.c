@@ -72,13 +72,9 @@ tl_reconcile_log_insert(const TlReconcileResult *r)
 char	  **
 tl_log_names(int *n)
 {
-	char	  **names;
+	static const TlSpiColumn name_col[] = {{TL_SPI_TEXT, 0}};
 
 	if (SPI_execute("SELECT log_name FROM tieredlog.log ORDER BY log_name", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list logs");
-	*n = (int) SPI_processed;
-	names = tl_spi_rows_alloc(sizeof(char *) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		names[i] = tl_spi_text(i, 1);
-	return names;
+	return tl_spi_read_rows(name_col, 1, sizeof(char *), n);
 }

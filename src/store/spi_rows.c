@@ -6,6 +6,9 @@
  *		(SPI_palloc's "upper" context), so they outlive SPI_finish and the caller's switch back
  *		from the extension's owner.
  *
+ * tl_spi_read_rows reads a whole result into an array of C structs, column i + 1 into the
+ * field cols[i] names, so that a store/ function states only its SQL and its columns.
+ *
  * Locking: none; the caller holds an SPI connection with a result.
  *-------------------------------------------------------------------------
  */
@@ -96,4 +99,46 @@ tl_spi_rows_alloc(Size size)
 
 	memset(p, 0, Max(size, 1));
 	return p;
+}
+
+/*
+ * Every row of the last SPI result as an array of `rowsize`-byte structs (zeroed first), column
+ * i + 1 read into the field cols[i] names; *n is the number of rows.
+ */
+void *
+tl_spi_read_rows(const TlSpiColumn *cols, int ncols, Size rowsize, int *n)
+{
+	char	   *rows = tl_spi_rows_alloc(rowsize * SPI_processed);
+
+	Assert(SPI_tuptable != NULL && ncols <= SPI_tuptable->tupdesc->natts);
+	*n = (int) SPI_processed;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *row = rows + r * rowsize;
+
+		for (int c = 0; c < ncols; c++)
+		{
+			void	   *field = row + cols[c].offset;
+
+			switch (cols[c].type)
+			{
+				case TL_SPI_TEXT:
+					*(char **) field = tl_spi_text(r, c + 1);
+					break;
+				case TL_SPI_INT8:
+					*(int64 *) field = tl_spi_int8(r, c + 1);
+					break;
+				case TL_SPI_INT4:
+					*(int32 *) field = tl_spi_int4(r, c + 1);
+					break;
+				case TL_SPI_OID:
+					*(Oid *) field = tl_spi_oid(r, c + 1);
+					break;
+				case TL_SPI_TIMESTAMPTZ:
+					*(TimestampTz *) field = tl_spi_timestamptz(r, c + 1);
+					break;
+			}
+		}
+	}
+	return rows;
 }

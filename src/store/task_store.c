@@ -76,22 +76,18 @@ tl_task_history_end(int64 run_id, const char *status, const char *detail)
 TlInterruptedTask *
 tl_task_history_interrupt(int *n)
 {
-	TlInterruptedTask *rows;
+	static const TlSpiColumn cols[] = {
+		TL_SPI_COL(TL_SPI_TEXT, TlInterruptedTask, task),
+		TL_SPI_COL(TL_SPI_INT8, TlInterruptedTask, segment_id),
+		TL_SPI_COL(TL_SPI_INT4, TlInterruptedTask, to_tier)
+	};
 
 	if (SPI_execute("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
 					" detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
 					" WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
 					false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not look for interrupted tasks");
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlInterruptedTask) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].task = tl_spi_text(i, 1);
-		rows[i].segment_id = tl_spi_int8(i, 2);
-		rows[i].to_tier = tl_spi_int4(i, 3);
-	}
-	return rows;
+	return tl_spi_read_rows(cols, lengthof(cols), sizeof(TlInterruptedTask), n);
 }
 
 /* ---- tieredlog.check_log ----------------------------------------------------------------------- */
@@ -122,14 +118,10 @@ one_int8(const char *sql, int nargs, Oid *types, Datum *values)
 int64 *
 tl_checks_log(int *n)
 {
-	int64	   *ids;
+	static const TlSpiColumn id_col[] = {{TL_SPI_INT8, 0}};
 
 	tl_spi_exec("SELECT unnest(tieredlog._log_checks())", 0, NULL, NULL, SPI_OK_SELECT);
-	*n = (int) SPI_processed;
-	ids = tl_spi_rows_alloc(sizeof(int64) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		ids[i] = tl_spi_int8(i, 1);
-	return ids;
+	return tl_spi_read_rows(id_col, 1, sizeof(int64), n);
 }
 
 /* Run a logged check (_run_check); 1 when it found the segment diverged, else 0. */

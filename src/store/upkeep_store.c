@@ -84,7 +84,9 @@ tl_segments_due(TlDueKind kind, ArrayType *skip, const int *args, int limit, int
 	int			nargs = due_query[kind].nargs;
 	Oid			types[3];
 	Datum		values[3];
-	TlDueSegment *rows;
+	static const TlSpiColumn cols[] = {
+		TL_SPI_COL(TL_SPI_INT8, TlDueSegment, segment_id), TL_SPI_COL(TL_SPI_INT4, TlDueSegment, tier)
+	};
 
 	Assert(nargs < 3);
 	types[0] = INT8ARRAYOID;
@@ -96,14 +98,7 @@ tl_segments_due(TlDueKind kind, ArrayType *skip, const int *args, int limit, int
 	}
 	if (SPI_execute_with_args(sql, nargs + 1, types, values, NULL, true, limit) != SPI_OK_SELECT)
 		elog(ERROR, "tieredlog: planning query failed: %s", sql);
-	*n = (int) SPI_processed;
-	rows = tl_spi_rows_alloc(sizeof(TlDueSegment) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		rows[i].segment_id = tl_spi_int8(i, 1);
-		rows[i].tier = tl_spi_int4(i, 2);
-	}
-	return rows;
+	return tl_spi_read_rows(cols, lengthof(cols), sizeof(TlDueSegment), n);
 }
 
 /* The segments with more than `min_cells` digest cells (to fold). */
@@ -112,16 +107,12 @@ tl_segments_to_fold(int min_cells, int *n)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(min_cells)};
-	int64	   *ids;
+	static const TlSpiColumn id_col[] = {{TL_SPI_INT8, 0}};
 
 	if (SPI_execute_with_args("SELECT segment_id FROM tieredlog.digest_cell GROUP BY segment_id "
 							  "HAVING count(*) > $1", 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not list digest cells");
-	*n = (int) SPI_processed;
-	ids = tl_spi_rows_alloc(sizeof(int64) * SPI_processed);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		ids[i] = tl_spi_int8(i, 1);
-	return ids;
+	return tl_spi_read_rows(id_col, 1, sizeof(int64), n);
 }
 
 /* The scrub went over the segment now. */
