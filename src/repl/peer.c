@@ -244,7 +244,7 @@ tl_drop_peer(const char *peer_name)
 {
 	TlAsOwner	save;
 	TlPeerRow	row;
-	TlPeerAddr	addr = {peer_name};
+	TlPeerAddr	addr;
 	int32		peer_id;
 	char	   *slot;
 	char	   *origin;
@@ -259,8 +259,7 @@ tl_drop_peer(const char *peer_name)
 				 errmsg("peer \"%s\" does not exist", peer_name)));
 	tl_restore_user(&save);
 	peer_id = row.peer_id;
-	addr.conninfo = row.conninfo;
-	addr.owner = row.owner;
+	addr = (TlPeerAddr) {peer_name, row.conninfo, row.owner};
 	slot = row.slot_name;
 	origin = row.origin_name;
 
