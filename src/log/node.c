@@ -39,11 +39,7 @@
 #include <sys/stat.h>
 
 #include "access/xlog.h"
-#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
-#include "catalog/pg_type.h"
-#include "commands/sequence.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/shmem.h"

@@ -13,11 +13,8 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
-#include "utils/uuid.h"
 
 #include "core/json.h"
 #include "core/record.h"

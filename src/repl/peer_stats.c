@@ -12,8 +12,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "libpq-fe.h"
 #include "utils/builtins.h"
 

@@ -9,8 +9,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "executor/spi.h"
 #include "libpq-fe.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
