@@ -35,6 +35,7 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "store/catalog.h"
+#include "store/priority_store.h"
 #include "store/digest.h"
 #include "store/seal.h"
 #include "store/segment.h"
@@ -129,9 +130,8 @@ tieredlog_set_conflict_rule(PG_FUNCTION_ARGS)
 Datum
 tieredlog_set_source_priority(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2];
 	TlAsOwner	save;
+	int32		priority;
 
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.set_source_priority()");
@@ -140,15 +140,9 @@ tieredlog_set_source_priority(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be null")));
 	tl_check_source(PG_GETARG_TEXT_PP(0));
-	values[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
-	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	priority = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 	tl_become_owner(&save);
-	if (PG_ARGISNULL(1))
-		tl_spi_exec("DELETE FROM tieredlog.source_priority WHERE source = $1", 1, types, values, SPI_OK_DELETE);
-	else
-		tl_spi_exec("INSERT INTO tieredlog.source_priority (source, priority) VALUES ($1, $2)"
-					" ON CONFLICT (source) DO UPDATE SET priority = EXCLUDED.priority",
-					2, types, values, SPI_OK_INSERT);
+	tl_source_priority_set(PG_GETARG_TEXT_PP(0), PG_ARGISNULL(1) ? NULL : &priority);
 	tl_restore_user(&save);
 	{
 		TlJson		j;

@@ -42,6 +42,8 @@
 #include "core/record.h"
 #include "log/scrub.h"
 #include "store/stats.h"
+#include "store/task_store.h"
+#include "store/upkeep_store.h"
 #include "bgw/policy.h"
 #include "bgw/tasks.h"
 #include "log/tier.h"
@@ -219,25 +221,12 @@ static int64
 history_begin(const TlTask *t)
 {
 	TlXact		x;
-	Oid			types[5] = {TEXTOID, INT8OID, INT4OID, TEXTOID, INT4OID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
-	bool		isnull;
+	int32		to_tier = t->to_tier;
 	int64		run_id;
 
-	values[0] = CStringGetTextDatum(tl_task_name(t->kind));
-	values[1] = Int64GetDatum(t->segment_id);
-	values[2] = Int32GetDatum(t->to_tier);
-	values[3] = CStringGetTextDatum(t->reason);
-	values[4] = Int32GetDatum(MyProcPid);
-	if (t->kind != TL_TASK_MOVE)
-		nulls[2] = 'n';
 	tl_xact_begin(&x, true);
-	if (SPI_execute_with_args("INSERT INTO tieredlog.task_history (task, segment_id, to_tier, reason, status, pid)"
-							  " VALUES ($1, $2, $3, $4, 'running', $5) RETURNING run_id",
-							  5, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not record a task in tieredlog.task_history");
-	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	run_id = tl_task_history_begin(tl_task_name(t->kind), t->segment_id,
+								   t->kind == TL_TASK_MOVE ? &to_tier : NULL, t->reason);
 	tl_xact_commit(&x);
 	return run_id;
 }
@@ -246,19 +235,9 @@ static void
 history_end(int64 run_id, const char *status, const char *detail)
 {
 	TlXact		x;
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = "   ";
 
-	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
-	if (detail == NULL)
-		nulls[2] = 'n';
 	tl_xact_begin(&x, true);
-	if (SPI_execute_with_args("UPDATE tieredlog.task_history SET status = $2, detail = $3, finished_at = now()"
-							  " WHERE run_id = $1", 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not finish a task in tieredlog.task_history");
+	tl_task_history_end(run_id, status, detail);
 	tl_xact_commit(&x);
 }
 
@@ -271,17 +250,15 @@ void
 tl_tasks_recover_interrupted(MemoryContext cxt)
 {
 	TlXact		x;
+	TlInterruptedTask *tasks;
+	int			n;
+	uint64		abandoned;
 
 	tl_xact_begin(&x, true);
-	if (SPI_execute("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
-					" detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
-					" WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
-					false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not look for interrupted tasks");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	tasks = tl_task_history_interrupt(&n);
+	for (int i = 0; i < n; i++)
 	{
-		bool		isnull;
-		char	   *task = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		const char *task = tasks[i].task;
 		MemoryContext old;
 		TlTask	   *t;
 
@@ -292,8 +269,8 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 		t = palloc0(sizeof(TlTask));
 		t->kind = strcmp(task, "move") == 0 ? TL_TASK_MOVE
 			: strcmp(task, "scrub") == 0 ? TL_TASK_SCRUB : TL_TASK_SEAL;
-		t->segment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		t->to_tier = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		t->segment_id = tasks[i].segment_id;
+		t->to_tier = tasks[i].to_tier;
 		t->reason = "redo";
 		redo_queue = lappend(redo_queue, t);
 		MemoryContextSwitchTo(old);
@@ -306,13 +283,11 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 	 * still unfinished was cut short with its worker, and would otherwise show as in flight until
 	 * a later cycle's logging gives up on it after ten minutes.
 	 */
-	if (SPI_execute("UPDATE tieredlog.check_log SET status = 'abandoned', finished_at = clock_timestamp()"
-					" WHERE finished_at IS NULL", false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not look for interrupted checks");
-	if (SPI_processed > 0)
+	abandoned = tl_check_log_abandon();
+	if (abandoned > 0)
 		ereport(LOG,
 				(errmsg("tieredlog: %llu checks were cut short by the worker's stop; marked abandoned",
-						(unsigned long long) SPI_processed)));
+						(unsigned long long) abandoned)));
 	tl_xact_commit(&x);
 }
 
@@ -322,25 +297,15 @@ static int64
 fold_busy_segments(void)
 {
 	int			guc_level;
-	List	   *segs = NIL;
-	ListCell   *lc;
+	int64	   *segs;
+	int			n;
 	int64		folded = 0;
 
 	guc_level = tl_spi_connect();
-	if (SPI_execute(psprintf("SELECT segment_id FROM tieredlog.digest_cell GROUP BY segment_id "
-							 "HAVING count(*) > %d", TL_FOLD_CELLS), true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list digest cells");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64	   *id = MemoryContextAlloc(TopTransactionContext, sizeof(int64));
-
-		*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		segs = lappend(segs, id);
-	}
+	segs = tl_segments_to_fold(TL_FOLD_CELLS, &n);
 	tl_spi_finish(guc_level);
-	foreach(lc, segs)
-		if (tl_digest_compact(*(int64 *) lfirst(lc), false) > 0)
+	for (int i = 0; i < n; i++)
+		if (tl_digest_compact(segs[i], false) > 0)
 			folded++;
 	return folded;
 }
@@ -355,88 +320,12 @@ flush_stats(int *n)
 {
 	int			guc_level;
 	TlStatDelta *d = tl_stats_collect_deltas(n);
-	Datum	   *ids = palloc(sizeof(Datum) * Max(*n, 1));
-	Datum	   *cols[6];
-	Oid			types[9] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4OID, INT8ARRAYOID};
-	Datum		values[9];
-
-	for (int c = 0; c < 6; c++)
-		cols[c] = palloc(sizeof(Datum) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-	{
-		ids[i] = Int64GetDatum(d[i].segment_id);
-		cols[0][i] = Int64GetDatum(d[i].reads);
-		cols[1][i] = Int64GetDatum(d[i].local_writes);
-		cols[2][i] = Int64GetDatum(d[i].remote_writes);
-		cols[3][i] = Int64GetDatum(d[i].bytes_read);
-		cols[4][i] = TimestampTzGetDatum(d[i].last_access);
-		cols[5][i] = Int64GetDatum(d[i].unstreamed_writes);
-	}
-	values[0] = CStringGetTextDatum(tl_node_name());
-	values[1] = PointerGetDatum(construct_array(ids, *n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	for (int c = 0; c < 4; c++)
-		values[2 + c] = PointerGetDatum(construct_array(cols[c], *n, INT8OID, 8, FLOAT8PASSBYVAL,
-														TYPALIGN_DOUBLE));
-	values[6] = PointerGetDatum(construct_array(cols[4], *n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[7] = Int32GetDatum(tl_stats_retention_s);
-	values[8] = PointerGetDatum(construct_array(cols[5], *n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
 	guc_level = tl_spi_connect();
-	if (*n > 0 &&
-		SPI_execute_with_args("INSERT INTO tieredlog.access_history (segment_id, node_name, sampled_at, reads,"
-							  " local_writes, remote_writes, bytes_read, last_access, unstreamed_writes)"
-							  " SELECT u.id, $1, now(), u.r, u.lw, u.rw, u.b, NULLIF(u.la, 'epoch'), u.uw"
-							  " FROM unnest($2, $3, $4, $5, $6, $7, $9) AS u(id, r, lw, rw, b, la, uw)"
-							  " WHERE EXISTS (SELECT 1 FROM tieredlog.segment s WHERE s.segment_id = u.id)",
-							  9, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write tieredlog.access_history");
-	/* rows deleted or updated in segment relations, from PostgreSQL's own table statistics */
-	if (SPI_execute_with_args("SELECT tieredlog._flush_row_changes($1)", 1, types, values, NULL, false, 0)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "could not write the row changes into tieredlog.access_history");
-	if (*n > 0 &&
-		SPI_execute_with_args("SELECT u.id FROM unnest($1) AS u(id) WHERE NOT EXISTS"
-							  " (SELECT 1 FROM tieredlog.segment s WHERE s.segment_id = u.id)",
-							  1, &types[1], &values[1], NULL, true, 0) == SPI_OK_SELECT)
-	{
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-
-			tl_stats_forget_segment(MyDatabaseId,
-									DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																SPI_tuptable->tupdesc, 1, &isnull)));
-		}
-	}
-	if (SPI_execute_with_args("DELETE FROM tieredlog.access_history WHERE sampled_at < now() - make_interval(secs => $1)",
-							  1, &types[7], &values[7], NULL, false, 0) != SPI_OK_DELETE ||
-		SPI_execute_with_args("DELETE FROM tieredlog.task_history WHERE finished_at < now() - make_interval(secs => $1)",
-							  1, &types[7], &values[7], NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not apply tieredlog.stats_retention");
+	tl_access_history_flush(d, *n);
+	tl_history_expire(tl_stats_retention_s);
 	tl_spi_finish(guc_level);
 	return d;
-}
-
-/* Run a query that returns one int8 (NULL: 0), as the extension's owner. */
-static int64
-run_sql_int8(const char *sql)
-{
-	TlAsOwner	save;
-	int64		result = 0;
-
-	tl_become_owner(&save);
-	tl_spi_exec(sql, 0, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (v != NULL)
-			result = strtoi64(v, NULL, 10);
-	}
-	tl_restore_user(&save);
-	return result;
 }
 
 /* The scheduler's plan for this cycle, logged in check_log; the check ids, in the caller's context. */
@@ -445,17 +334,17 @@ log_checks(MemoryContext outer)
 {
 	TlAsOwner	save;
 	List	   *ids = NIL;
+	int64	   *logged;
+	int			n;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT unnest(tieredlog._log_checks())", 0, NULL, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	logged = tl_checks_log(&n);
+	for (int i = 0; i < n; i++)
 	{
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 		MemoryContext spi = MemoryContextSwitchTo(outer);
 		int64	   *box = palloc(sizeof(int64));
 
-		*box = id;
+		*box = logged[i];
 		ids = lappend(ids, box);
 		MemoryContextSwitchTo(spi);
 	}
@@ -479,12 +368,13 @@ run_checks(List *ids)
 	foreach(lc, ids)
 	{
 		int64		id = *(int64 *) lfirst(lc);
-		char		sql[64];
+		TlAsOwner	save;
 
 		CHECK_FOR_INTERRUPTS();
-		snprintf(sql, sizeof(sql), "SELECT tieredlog._run_check(" INT64_FORMAT ")::int", id);
 		tl_xact_begin(&x, false);
-		diverged += (int) run_sql_int8(sql);
+		tl_become_owner(&save);
+		diverged += (int) tl_check_run(id);
+		tl_restore_user(&save);
 		tl_xact_commit(&x);
 		MemoryContextSwitchTo(caller);	/* the commit left TopMemoryContext current */
 		done++;
@@ -535,7 +425,12 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			break;
 		case TL_TASK_TRAIN:
 			{
-				int64		id = run_sql_int8("SELECT tieredlog.train_model()");
+				TlAsOwner	save;
+				int64		id;
+
+				tl_become_owner(&save);
+				id = tl_model_train();
+				tl_restore_user(&save);
 
 				what = id > 0 ? psprintf("model %lld trained", (long long) id) : pstrdup("too few labels to train");
 			}

@@ -28,9 +28,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "core/record.h"
 #include "utils/jsonb.h"
@@ -45,6 +42,7 @@
 #include "log/node.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"
+#include "store/causal_store.h"
 #include "store/segment.h"
 #include "store/segrows.h"
 
@@ -84,34 +82,22 @@ tl_causal_note(const char *about_origin, int64 seq)
 
 /*
  * tieredlog.seen holds one row per "_seen" record stored here (written here or received), so
- * that the questions below are two index descents rather than a scan of the log. Plans are
- * prepared once per backend.
+ * that the questions below are two index descents rather than a scan of the log
+ * (store/causal_store.c).
  */
-static SPIPlanPtr plan_insert;
-
 static void memo_forget(const char *writer, const char *about);
 
 /* Index a "_seen" record: `writer` wrote, as its record `writer_seq`, that it had `about` up to seen_seq. */
 void
 tl_causal_index(const char *writer, int64 writer_seq, const char *about, int64 seen_seq)
 {
-	Oid			types[4] = {TEXTOID, INT8OID, TEXTOID, INT8OID};
-	Datum		values[4];
 	TlAsOwner	save;
 
 	if (seen_seq < 0)
 		return;
 	memo_forget(writer, about);
-	values[0] = CStringGetTextDatum(writer);
-	values[1] = Int64GetDatum(writer_seq);
-	values[2] = CStringGetTextDatum(about);
-	values[3] = Int64GetDatum(seen_seq);
 	tl_become_owner(&save);
-	if (SPI_execute_plan(tl_spi_prepare_once(&plan_insert,
-								 "INSERT INTO tieredlog.seen (writer, writer_seq, about, seen_seq)"
-								 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", 4, types),
-						 values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not index a _seen record");
+	tl_seen_insert(writer, writer_seq, about, seen_seq);
 	tl_restore_user(&save);
 }
 
@@ -173,7 +159,6 @@ seen_memo_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		seen_memo = NULL;		/* its memory goes with TopTransactionContext */
 }
-static SPIPlanPtr plan_seen_range;
 
 static SeenMemo *
 memo_entry(const char *writer, const char *about, bool create)
@@ -226,54 +211,23 @@ memo_forget(const char *writer, const char *about)
 int64
 tl_causal_seen_max(const char *writer, int64 writer_seq, const char *about)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
-	Datum		values[3];
 	TlAsOwner	save;
 	SeenMemo   *m = memo_entry(writer, about, false);
-	int64		after = PG_INT64_MIN;
-	int64		before = PG_INT64_MAX;
-	int64		seen = -1;
+	TlSeenAround around;
 
 	if (m && writer_seq > m->after_seq && writer_seq <= m->before_seq)
 		return m->seen_seq;
-	values[0] = CStringGetTextDatum(writer);
-	values[1] = CStringGetTextDatum(about);
-	values[2] = Int64GetDatum(writer_seq);
 	tl_become_owner(&save);
-	/* not read-only: a fresh snapshot that also sees witnesses stored earlier in this transaction */
-	if (SPI_execute_plan(tl_spi_prepare_once(&plan_seen_range,
-								 "SELECT b.writer_seq, b.seen_seq,"
-								 " (SELECT min(a.writer_seq) FROM tieredlog.seen a WHERE a.writer = $1 AND a.about = $2"
-								 "   AND a.writer_seq >= $3)"
-								 " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT writer_seq, seen_seq FROM tieredlog.seen"
-								 "   WHERE writer = $1 AND about = $2 AND writer_seq < $3"
-								 "   ORDER BY writer_seq DESC LIMIT 1) b ON true", 3, types),
-						 values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read tieredlog.seen");
-	{
-		bool		isnull;
-		HeapTuple	row = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		Datum		d = SPI_getbinval(row, desc, 1, &isnull);
-
-		if (!isnull)
-		{
-			after = DatumGetInt64(d);
-			seen = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		}
-		d = SPI_getbinval(row, desc, 3, &isnull);
-		if (!isnull)
-			before = DatumGetInt64(d);
-	}
+	tl_seen_around(writer, about, writer_seq, &around);
 	tl_restore_user(&save);
 	if ((m = memo_entry(writer, about, true)) != NULL)
 	{
-		m->after_seq = after;
-		m->before_seq = before != PG_INT64_MAX ? before
+		m->after_seq = around.after_seq;
+		m->before_seq = around.before_seq != PG_INT64_MAX ? around.before_seq
 			: (stream_writer && strcmp(writer, stream_writer) == 0) ? PG_INT64_MAX : writer_seq;
-		m->seen_seq = seen;
+		m->seen_seq = around.seen_seq;
 	}
-	return seen;
+	return around.seen_seq;
 }
 
 /* Had record (writer, writer_seq) seen record (about, about_seq)? */

@@ -39,11 +39,7 @@
 #include <sys/stat.h>
 
 #include "access/xlog.h"
-#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
-#include "catalog/pg_type.h"
-#include "commands/sequence.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/shmem.h"
@@ -54,6 +50,8 @@
 #include "utils/timestamp.h"
 
 #include "store/catalog.h"
+#include "store/node_store.h"
+#include "store/peer_store.h"
 #include "log/ledger.h"
 #include "log/node.h"
 #include "core/shmem.h"
@@ -171,14 +169,6 @@ started_from_backup_at(void)
 	return time_t_to_timestamptz(st.st_ctim.tv_sec) + st.st_ctim.tv_nsec / 1000;
 }
 
-/* ---- the table ------------------------------------------------------------------------------- */
-
-static bool
-table_exists(void)
-{
-	return OidIsValid(get_relname_relid("node_state", get_namespace_oid(TL_SCHEMA, false)));
-}
-
 /*
  * The state the table and the running server give, without writing anything. SPI connected by
  * the caller, as the extension's owner.
@@ -189,28 +179,23 @@ derive(char *reason, size_t reason_len)
 	uint64		sysid = GetSystemIdentifier();
 	TimeLineID	tli = current_timeline();
 	TimestampTz backup_at = started_from_backup_at();
+	int			n;
+	TlNodeStateRow *rows = tl_node_state_rows(&n);
 
-	if (SPI_execute("SELECT node_name, system_identifier::text, database_oid::oid::text, timeline,"
-					" checked_at, hold, hold_reason FROM tieredlog.node_state"
-					" ORDER BY hold IS NULL, checked_at DESC", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tieredlog.node_state");
-	if (SPI_processed == 0)
+	if (n == 0)
 	{
 		strlcpy(reason, "no data claimed by this server yet", reason_len);
 		return TL_NODE_UNCLAIMED;
 	}
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		char	   *row_sysid = SPI_getvalue(tup, desc, 2);
-		char	   *row_db = SPI_getvalue(tup, desc, 3);
-		char	   *row_tli = SPI_getvalue(tup, desc, 4);
-		bool		isnull;
-		TimestampTz checked = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
-		char	   *hold = SPI_getvalue(tup, desc, 6);
-		char	   *why = SPI_getvalue(tup, desc, 7);
+		const char *name = rows[i].node_name;
+		const char *row_sysid = rows[i].system_identifier;
+		const char *row_db = rows[i].database_oid;
+		const char *row_tli = rows[i].timeline;
+		TimestampTz checked = rows[i].checked_at;
+		const char *hold = rows[i].hold;
+		const char *why = rows[i].hold_reason;
 
 		if (hold != NULL)
 		{
@@ -250,37 +235,11 @@ derive(char *reason, size_t reason_len)
 	return TL_NODE_ACTIVE;
 }
 
-static void
-set_hold(const char *hold, const char *reason)
-{
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-
-	values[0] = hold ? CStringGetTextDatum(hold) : (Datum) 0;
-	values[1] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	nulls[0] = hold ? ' ' : 'n';
-	nulls[1] = reason ? ' ' : 'n';
-	if (SPI_execute_with_args("UPDATE tieredlog.node_state SET hold = $1, hold_reason = $2,"
-							  " hold_since = CASE WHEN $1 IS NULL THEN NULL ELSE now() END,"
-							  " reconciled_peers = '{}'", 2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update tieredlog.node_state");
-}
-
 /* One row saying this server runs the data as its node, now. */
 static void
 write_current(void)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, OIDOID, INT4OID};
-	Datum		values[4];
-
-	values[0] = CStringGetTextDatum(tl_node_name());
-	values[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, GetSystemIdentifier()));
-	values[2] = ObjectIdGetDatum(MyDatabaseId);
-	values[3] = Int32GetDatum((int32) current_timeline());
-	tl_spi_exec("DELETE FROM tieredlog.node_state", 0, NULL, NULL, SPI_OK_DELETE);
-	tl_spi_exec("INSERT INTO tieredlog.node_state (node_name, system_identifier, database_oid, timeline,"
-				" checked_at) VALUES ($1, $2::bigint, $3, $4, now())", 4, types, values, SPI_OK_INSERT);
+	tl_node_state_write(tl_node_name(), GetSystemIdentifier(), MyDatabaseId, (int32) current_timeline());
 }
 
 /*
@@ -293,7 +252,7 @@ find_state(bool persist, char *reason, size_t reason_len)
 	TlAsOwner	save;
 	TlNodeHold	hold;
 
-	if (!table_exists())
+	if (!tl_node_state_table_exists())
 		return TL_NODE_ACTIVE;	/* a 1.0 catalog: nothing recorded, nothing checked */
 	tl_become_owner(&save);
 	if (persist)
@@ -301,11 +260,10 @@ find_state(bool persist, char *reason, size_t reason_len)
 	hold = derive(reason, reason_len);
 	if (persist && hold == TL_NODE_RECOVERING)
 	{
-		SPI_execute("SELECT 1 FROM tieredlog.node_state WHERE hold IS NOT NULL", true, 1);
-		if (SPI_processed == 0)
+		if (!tl_node_state_held())
 		{
 			write_current();
-			set_hold("recovering", reason);
+			tl_node_state_set_hold("recovering", reason);
 			ereport(LOG,
 					(errmsg("tieredlog: database \"%s\" refuses local appends until it has its own records back from its peers",
 							get_database_name(MyDatabaseId)),
@@ -313,7 +271,7 @@ find_state(bool persist, char *reason, size_t reason_len)
 		}
 	}
 	else if (persist && hold == TL_NODE_ACTIVE)
-		tl_spi_exec("UPDATE tieredlog.node_state SET checked_at = now()", 0, NULL, NULL, SPI_OK_UPDATE);
+		tl_node_state_checked();
 	tl_restore_user(&save);
 	shared_set(MyDatabaseId, hold, reason);
 	return hold;
@@ -401,19 +359,6 @@ tl_node_worker_state(bool first_cycle, char *reason, size_t reason_len)
 
 /* ---- local_seq and the peers' knowledge ------------------------------------------------------- */
 
-/* The last value local_seq handed out (0 when none); SPI connected by the caller. */
-static int64
-local_seq_last(void)
-{
-	bool		isnull;
-	Datum		d;
-
-	tl_spi_exec("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM tieredlog.local_seq", 0, NULL,
-				NULL, SPI_OK_SELECT);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
 /*
  * A record of this node's own origin was stored here from outside (reconciliation brought it back):
  * local_seq must never hand out its seq again.
@@ -424,8 +369,8 @@ tl_node_note_own_seq(int64 seq)
 	TlAsOwner	save;
 
 	tl_become_owner(&save);
-	if (local_seq_last() < seq)
-		DirectFunctionCall2(setval_oid, ObjectIdGetDatum(tl_catalog_relid("local_seq")), Int64GetDatum(seq));
+	if (tl_local_seq_last() < seq)
+		tl_local_seq_set(seq);
 	tl_restore_user(&save);
 }
 
@@ -440,10 +385,10 @@ tl_node_note_seen_of_me(const char *writer, int64 seen_seq)
 	TlAsOwner	save;
 	int64		last;
 
-	if (!table_exists())
+	if (!tl_node_state_table_exists())
 		return;
 	tl_become_owner(&save);
-	last = local_seq_last();
+	last = tl_local_seq_last();
 	tl_restore_user(&save);
 	if (seen_seq <= last)
 		return;
@@ -452,13 +397,11 @@ tl_node_note_seen_of_me(const char *writer, int64 seen_seq)
 			 ": this node was restored and lost records it wrote", writer, seen_seq, last);
 	tl_become_owner(&save);
 	tl_lock_object(TL_LOCK_NODE_STATE, 0);
-	SPI_execute("SELECT 1 FROM tieredlog.node_state WHERE hold IS NOT NULL", true, 1);
-	if (SPI_processed == 0)
+	if (!tl_node_state_held())
 	{
-		SPI_execute("SELECT 1 FROM tieredlog.node_state", true, 1);
-		if (SPI_processed == 0)
+		if (tl_node_state_empty())
 			write_current();
-		set_hold("recovering", reason);
+		tl_node_state_set_hold("recovering", reason);
 		ereport(LOG, (errmsg("tieredlog: %s; local appends are refused until they are back", reason)));
 	}
 	tl_restore_user(&save);
@@ -476,16 +419,11 @@ tl_node_note_seen_of_me(const char *writer, int64 seen_seq)
 char *
 tl_node_next_recovery_peer(void)
 {
-	char	   *peer = NULL;
+	char	   *peer;
 	TlAsOwner	save;
-	MemoryContext caller = CurrentMemoryContext;
 
 	tl_become_owner(&save);
-	SPI_execute("SELECT p.peer_name FROM tieredlog.peer p, tieredlog.node_state n"
-				" WHERE p.enabled AND n.hold = 'recovering' AND NOT p.peer_name = ANY (n.reconciled_peers)"
-				" ORDER BY p.peer_name LIMIT 1", true, 1);
-	if (SPI_processed > 0)
-		peer = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	peer = tl_node_state_next_recovery_peer();
 	tl_restore_user(&save);
 	return peer;
 }
@@ -494,13 +432,10 @@ tl_node_next_recovery_peer(void)
 void
 tl_node_recovered_with(const char *peer)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer)};
 	TlAsOwner	save;
 
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.node_state SET reconciled_peers = reconciled_peers || $1", 1, types,
-				values, SPI_OK_UPDATE);
+	tl_node_state_add_reconciled(peer);
 	tl_restore_user(&save);
 }
 
@@ -510,26 +445,24 @@ tl_node_lift_recovery(void)
 {
 	TlAsOwner	save;
 	bool		lifted = false;
+	char	   *why;
+	char	   *peers;
 
 	tl_become_owner(&save);
 	tl_lock_object(TL_LOCK_NODE_STATE, 0);
-	SPI_execute("SELECT hold_reason, reconciled_peers::text FROM tieredlog.node_state WHERE hold = 'recovering'",
-				true, 1);
-	if (SPI_processed > 0)
+	if (tl_node_state_recovering(&why, &peers))
 	{
-		char	   *why = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		char	   *peers = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		TlJson		j;
 
 		write_current();
 		tl_json_init(&j);
 		tl_json_text(&j, "reason", why ? why : "");
 		tl_json_text(&j, "reconciled_peers", peers ? peers : "{}");
-		tl_json_int(&j, "local_seq", local_seq_last());
+		tl_json_int(&j, "local_seq", tl_local_seq_last());
 		tl_ledger_config("recovered", NULL, tl_json_finish(&j));
 		ereport(LOG, (errmsg("tieredlog: database \"%s\" has its own records back from its peers; local appends resume",
 							 get_database_name(MyDatabaseId)),
-					  errdetail("local_seq is at " INT64_FORMAT ".", local_seq_last())));
+					  errdetail("local_seq is at " INT64_FORMAT ".", tl_local_seq_last())));
 		lifted = true;
 	}
 	tl_restore_user(&save);
@@ -565,30 +498,26 @@ tieredlog_finish_restore(PG_FUNCTION_ARGS)
 				 errmsg("this database holds no restored tieredlog data waiting for finish_restore()")));
 	tl_become_owner(&save);
 	tl_lock_object(TL_LOCK_NODE_STATE, 0);
-	SPI_execute("SELECT node_name FROM tieredlog.node_state WHERE NOT (system_identifier = "
-				"(SELECT system_identifier FROM pg_control_system()) AND database_oid = "
-				"(SELECT oid FROM pg_database WHERE datname = current_database()) AND node_name = "
-				"tieredlog.node_name()) ORDER BY checked_at DESC LIMIT 1", true, 1);
-	if (SPI_processed > 0)
-		from = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	from = tl_node_state_restored_from();
 	tl_json_init(&j);
 	tl_json_text(&j, "from_node", from ? from : "");
 	write_current();
 	if (from != NULL && strcmp(from, tl_node_name()) == 0)
 	{
-		set_hold("recovering", psprintf("restored as node \"%s\": its newest records may be lost here", from));
+		tl_node_state_set_hold("recovering", psprintf("restored as node \"%s\": its newest records may be lost here", from));
 		result = psprintf("node \"%s\" restored: local appends resume once every enabled peer has been reconciled", from);
 		tl_json_text(&j, "as", "the same node");
 	}
 	else
 	{
-		SPI_execute("SELECT string_agg(peer_name, ', ' ORDER BY peer_name), count(*) FROM tieredlog.peer", true, 1);
-		tl_json_text(&j, "forgot_peers", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) ?: "");
+		char	   *names;
+		char	   *count;
+
+		tl_peer_summary(&names, &count);
+		tl_json_text(&j, "forgot_peers", names ?: "");
 		result = psprintf("the restored data of node \"%s\" is now node \"%s\"; its %s peers were forgotten (add them again with add_peer)",
-						  from ? from : "?", tl_node_name(),
-						  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		tl_spi_exec("DELETE FROM tieredlog.gap", 0, NULL, NULL, SPI_OK_DELETE);
-		tl_spi_exec("DELETE FROM tieredlog.peer", 0, NULL, NULL, SPI_OK_DELETE);
+						  from ? from : "?", tl_node_name(), count);
+		tl_peer_forget_all();
 		tl_json_text(&j, "as", "a new node");
 	}
 	tl_ledger_config("finish_restore", NULL, tl_json_finish(&j));

@@ -10,7 +10,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -25,6 +24,7 @@
 #include "core/json.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"
+#include "store/ledger_store.h"
 #include "log/ledger.h"
 #include "core/merkle.h"
 #include "store/seal.h"
@@ -68,23 +68,12 @@ static char *
 sealed_root(int64 segment_id)
 {
 	int			guc_level;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(segment_id)};
-	char	   *root = NULL;
+	char	   *root;
 
 	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT CASE WHEN kind = 'REOPEN' THEN NULL ELSE body->>'root' END"
-							  " FROM tieredlog.ledger_entry WHERE segment_id = $1"
-							  "   AND kind IN ('SEAL', 'RESEAL', 'REOPEN') ORDER BY entry_id DESC LIMIT 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the ledger");
-	if (SPI_processed == 1)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (v)
-			root = MemoryContextStrdup(TopTransactionContext, v);
-	}
+	root = tl_ledger_sealed_root(segment_id);
+	if (root)
+		root = MemoryContextStrdup(TopTransactionContext, root);
 	tl_spi_finish(guc_level);
 	return root;
 }

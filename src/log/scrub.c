@@ -40,6 +40,7 @@
 #include "log/quarantine.h"
 #include "log/scrub.h"
 #include "store/segrows.h"
+#include "store/upkeep_store.h"
 #include "core/shmem.h"
 #include "core/tieredlog.h"
 
@@ -118,13 +119,10 @@ take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow 
 static void
 note_scrubbed(int64 segment_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(segment_id)};
 	TlAsOwner	save;
 
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.segment SET scrubbed_at = now() WHERE segment_id = $1",
-				1, types, values, SPI_OK_UPDATE);
+	tl_segment_note_scrubbed(segment_id);
 	tl_restore_user(&save);
 }
 

@@ -28,6 +28,9 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "store/catalog.h"
+#include "store/ledger_store.h"
+#include "store/peer_store.h"
+#include "store/spi_rows.h"
 #include "log/ledger.h"
 #include "repl/ledger_witness.h"
 #include "repl/peer_auth.h"
@@ -36,44 +39,6 @@
 /* ---- witnesses --------------------------------------------------------------------------------- */
 
 static int64 last_pushed_block = 0;
-
-typedef struct WitnessPeer
-{
-	char	   *name;
-	char	   *conninfo;
-	Oid			owner;
-} WitnessPeer;
-
-/* Enabled peers, and whether entries other than witnesses were closed after last_pushed_block. */
-static List *
-witness_peers(bool *changed)
-{
-	MemoryContext outer = CurrentMemoryContext;
-	TlAsOwner	save;
-	List	   *out = NIL;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(last_pushed_block)};
-
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
-				1, types, values, SPI_OK_SELECT);
-	*changed = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
-	tl_spi_exec("SELECT peer_name, conninfo, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
-				0, NULL, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext spi = MemoryContextSwitchTo(outer);
-		WitnessPeer *p = palloc(sizeof(WitnessPeer));
-
-		p->name = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		p->conninfo = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-		p->owner = atooid(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3));
-		out = lappend(out, p);
-		MemoryContextSwitchTo(spi);
-	}
-	tl_restore_user(&save);
-	return out;
-}
 
 /*
  * The worker's ledger round: close a block over pending entries; when entries other than
@@ -85,29 +50,36 @@ tl_ledger_push_witness(void)
 {
 	int64		closed = tl_ledger_close_block();
 	bool		changed;
-	List	   *peers;
-	ListCell   *lc;
+	TlPeerRow  *peers;
+	int			npeers;
 	char	   *digest;
 	int			sent = 0;
 	int			failed = 0;
 	int64		head;
 
 	CommandCounterIncrement();
-	peers = witness_peers(&changed);
-	if (!changed || peers == NIL)
+	{
+		TlAsOwner	save;
+
+		/* enabled peers, and whether entries other than witnesses were closed since the last push */
+		tl_become_owner(&save);
+		changed = tl_ledger_changed_since(last_pushed_block);
+		peers = tl_peer_rows(NULL, &npeers);
+		tl_restore_user(&save);
+	}
+	if (!changed || npeers == 0)
 		return closed > 0 ? psprintf("block %lld closed", (long long) closed) : pstrdup("nothing to close");
 	digest = tl_ledger_digest_json();
 	{
 		TlAsOwner	save;
 
 		tl_become_owner(&save);
-		tl_spi_exec("SELECT COALESCE(max(block_id), 0) FROM tieredlog.ledger_block", 0, NULL, NULL, SPI_OK_SELECT);
-		head = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
+		head = tl_ledger_head_block();
 		tl_restore_user(&save);
 	}
-	foreach(lc, peers)
+	for (int i = 0; i < npeers; i++)
 	{
-		WitnessPeer *p = lfirst(lc);
+		const TlPeerRow *p = &peers[i];
 		TlPeerAddr	addr = {p->name, p->conninfo, p->owner};
 		const char *params[1] = {digest};
 		char	   *error;
@@ -167,11 +139,12 @@ tieredlog_ae_witness(PG_FUNCTION_ARGS)
 	tl_become_owner(&save);
 	tl_spi_exec("SELECT $1->>'node', CASE WHEN $1->>'block_id' ~ '^[0-9]{1,18}$' THEN $1->>'block_id' END,"
 				" $1->>'block_hash', $1->>'closed_at', $1->>'digest_time'", 1, types, values, SPI_OK_SELECT);
-	node = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	block_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	closed_at = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	digest_time = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	/* copied out of SPI's memory: the entry is built after the switch back */
+	node = tl_spi_text(0, 1);
+	block_id = tl_spi_text(0, 2);
+	hash = tl_spi_text(0, 3);
+	closed_at = tl_spi_text(0, 4);
+	digest_time = tl_spi_text(0, 5);
 	if (node == NULL || block_id == NULL || !tl_hash_from_hex(hash, &h))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -185,14 +158,10 @@ tieredlog_ae_witness(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a node cannot witness its own digest")));
 	{
-		Oid			t3[3] = {TEXTOID, TEXTOID, TEXTOID};
-		Datum		v3[3] = {CStringGetTextDatum(node), CStringGetTextDatum(block_id), CStringGetTextDatum(hash)};
+		int64		all;
 
-		tl_spi_exec("SELECT count(*) FILTER (WHERE body->>'block_hash' = $3), count(*) FROM tieredlog.ledger_entry"
-					" WHERE kind = 'WITNESS' AND body->>'node' = $1 AND body->>'block_id' = $2",
-					3, t3, v3, SPI_OK_SELECT);
-		held = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), NULL, 10);
-		if (held == 0 && strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10) > 0)
+		tl_ledger_witnessed(node, block_id, hash, &held, &all);
+		if (held == 0 && all > 0)
 			ereport(WARNING,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("node %s gave a different hash for its ledger block %s than before", node, block_id),

@@ -31,6 +31,7 @@
 #include "core/safe_spi.h"
 #include "repl/apply.h"
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "repl/peer.h"
 #include "repl/peer_conn.h"
 #include "core/record.h"
@@ -130,8 +131,7 @@ add_peer(const char *peer_name, const char *conninfo)
 	PGresult   *res;
 	char	   *slot = local_slot_name();
 	const char *params[1];
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
-	Datum		values[6];
+	TlPeerRow	row;
 	char	   *remote_node;
 	TlAsOwner	save;
 	RepOriginId origin;
@@ -180,18 +180,17 @@ add_peer(const char *peer_name, const char *conninfo)
 	origin = replorigin_by_name(origin_name_for(peer_name), true);
 	if (origin == InvalidRepOriginId)
 		(void) replorigin_create(origin_name_for(peer_name));
-	values[0] = CStringGetTextDatum(peer_name);
-	values[1] = CStringGetTextDatum(conninfo);
-	values[2] = CStringGetTextDatum(slot);
-	values[3] = CStringGetTextDatum(origin_name_for(peer_name));
-	values[4] = CStringGetTextDatum(remote_node);
-	values[5] = ObjectIdGetDatum(addr.owner);
+	memset(&row, 0, sizeof(row));
+	row.name = (char *) peer_name;
+	row.conninfo = (char *) conninfo;
+	row.slot_name = slot;
+	row.origin_name = origin_name_for(peer_name);
+	row.node_name = remote_node;
+	row.owner = addr.owner;
 	tl_become_owner(&save);
 	PG_TRY();
 	{
-		tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
-					" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
-					6, types, values, SPI_OK_INSERT);
+		tl_peer_insert(&row);
 	}
 	PG_CATCH();
 	{
@@ -243,31 +242,26 @@ tl_add_peer(const char *peer_name, const char *conninfo)
 void
 tl_drop_peer(const char *peer_name)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 	TlAsOwner	save;
+	TlPeerRow	row;
+	TlPeerAddr	addr;
 	int32		peer_id;
-	TlPeerAddr	addr = {peer_name};
 	char	   *slot;
 	char	   *origin;
 	char	   *error;
-	bool		isnull;
 	PGconn	   *conn;
 
 	tl_check_name("peer", peer_name);
 	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
-				1, types, values, SPI_OK_DELETE_RETURNING);
-	if (SPI_processed == 0)
+	if (!tl_peer_delete(peer_name, &row))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));
-	peer_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	addr.conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	slot = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	origin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	addr.owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
 	tl_restore_user(&save);
+	peer_id = row.peer_id;
+	addr = (TlPeerAddr) {peer_name, row.conninfo, row.owner};
+	slot = row.slot_name;
+	origin = row.origin_name;
 
 	if (!tl_apply_stop_worker(peer_id, 10000))
 		ereport(ERROR,
@@ -304,21 +298,15 @@ tl_drop_peer(const char *peer_name)
 void
 tl_set_peer_enabled(const char *peer_name, bool enabled)
 {
-	Oid			types[2] = {TEXTOID, BOOLOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), BoolGetDatum(enabled)};
 	TlAsOwner	save;
 	int32		peer_id;
-	bool		isnull;
 
 	tl_check_name("peer", peer_name);
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
-				2, types, values, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 0)
+	if (!tl_peer_set_enabled(peer_name, enabled, &peer_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));
-	peer_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	tl_restore_user(&save);
 	if (!enabled && !tl_apply_stop_worker(peer_id, 10000))
 		ereport(ERROR,
@@ -342,8 +330,6 @@ tl_peer_recreate_slot(const TlPeerAddr *peer, const char *slot, const char *reas
 	PGconn	   *conn = tl_peer_connect(peer, "tieredlog add_peer");
 	const char *params[1] = {slot};
 	PGresult   *res;
-	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[4];
 
 	res = peer_exec(conn, peer_name,
 					"SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots"
@@ -353,15 +339,8 @@ tl_peer_recreate_slot(const TlPeerAddr *peer, const char *slot, const char *reas
 					1, params, NULL);
 	PQclear(res);
 	PQfinish(conn);
-	values[0] = CStringGetTextDatum(peer_name);
-	values[1] = TimestampTzGetDatum(from_ts);
-	values[2] = CStringGetTextDatum(reason);
-	values[3] = CStringGetTextDatum(slot);
 	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
-							  " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a gap");
+	tl_gap_insert(peer_name, from_ts, reason, slot);
 	tl_spi_finish(guc_level);
 	ereport(LOG,
 			(errmsg("tieredlog: slot \"%s\" on peer \"%s\" was %s; recreated it and recorded a gap from %s",

@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "log/ledger.h"
 #include "repl/peer_auth.h"
 #include "core/json.h"
@@ -77,27 +78,25 @@ tl_authenticate_sender(Oid caller, const char *claimed_node)
 	StringInfoData speaks_for;
 	MemoryContext outer = CurrentMemoryContext;
 	TlAsOwner	save;
+	TlPeerRow  *peers;
+	int			npeers;
 
 	initStringInfo(&speaks_for);
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT peer_name, node_name, peer_role, conninfo FROM tieredlog.peer ORDER BY peer_name",
-				0, NULL, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	peers = tl_peer_all(&npeers);
+	for (int i = 0; i < npeers; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		const TlPeerRow *p = &peers[i];
 		MemoryContext spi = MemoryContextSwitchTo(outer);
-		char	   *peer_name = pstrdup(SPI_getvalue(tup, desc, 1));
-		char	   *node_name = pstrdup(SPI_getvalue(tup, desc, 2));
-		char	   *login = peer_login_role(SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4));
+		char	   *login = peer_login_role(p->peer_role, p->conninfo);
 
-		if (claimed_node != NULL && strcmp(node_name, claimed_node) == 0)
-			named = (TlSender) {peer_name, node_name};
+		if (claimed_node != NULL && strcmp(p->node_name, claimed_node) == 0)
+			named = (TlSender) {p->name, p->node_name};
 		if (strcmp(login, role) == 0)
 		{
-			appendStringInfo(&speaks_for, "%s\"%s\"", matches > 0 ? ", " : "", node_name);
-			if (claimed_node == NULL || strcmp(node_name, claimed_node) == 0)
-				found = (TlSender) {peer_name, node_name};
+			appendStringInfo(&speaks_for, "%s\"%s\"", matches > 0 ? ", " : "", p->node_name);
+			if (claimed_node == NULL || strcmp(p->node_name, claimed_node) == 0)
+				found = (TlSender) {p->name, p->node_name};
 			matches++;
 		}
 		MemoryContextSwitchTo(spi);
@@ -129,9 +128,6 @@ tl_authenticate_sender(Oid caller, const char *claimed_node)
 void
 tl_set_peer_role(const char *peer_name, const char *role)
 {
-	Oid			types[2] = {TEXTOID, NAMEOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), role ? CStringGetDatum(role) : (Datum) 0};
-	char		nulls[2] = {' ', role ? ' ' : 'n'};
 	TlAsOwner	save;
 	TlJson		j;
 
@@ -141,10 +137,7 @@ tl_set_peer_role(const char *peer_name, const char *role)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role \"%s\" does not exist", role)));
 	tl_become_owner(&save);
-	if (SPI_execute_with_args("UPDATE tieredlog.peer SET peer_role = $2 WHERE peer_name = $1",
-							  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not set the role of peer \"%s\"", peer_name);
-	if (SPI_processed == 0)
+	if (!tl_peer_set_role(peer_name, role))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));

@@ -23,6 +23,7 @@
 
 #include "repl/peer_limits.h"
 #include "core/safe_spi.h"
+#include "store/peer_store.h"
 #include "core/xact.h"
 
 /* "peer\tstate" of the peers not 'ok' at the last look, in TopMemoryContext */
@@ -66,23 +67,16 @@ check_wal_kept(void)
 	int			guc_level = tl_spi_connect();
 	List	   *now = NIL;
 	MemoryContext old;
+	int			n;
+	TlPeerWalAlert *alerts = tl_peer_wal_alerts(&n);
 
-	if (SPI_execute("SELECT peer_name, wal_state, pg_catalog.pg_size_pretty(wal_retained_bytes),"
-					" pg_catalog.round(100 * wal_keep_fraction)::text"
-					" FROM tieredlog.peers WHERE wal_state IN ('warning', 'critical', 'lost') ORDER BY peer_name",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the peers view");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *peer = SPI_getvalue(tup, desc, 1);
-		char	   *state = SPI_getvalue(tup, desc, 2);
-		char	   *entry = psprintf("%s\t%s", peer, state);
+		const TlPeerWalAlert *a = &alerts[i];
+		char	   *entry = psprintf("%s\t%s", a->peer_name, a->wal_state);
 
 		if (!said_before(entry))
-			warn(peer, state, SPI_getvalue(tup, desc, 3) ? SPI_getvalue(tup, desc, 3) : "?",
-				 SPI_getvalue(tup, desc, 4) ? SPI_getvalue(tup, desc, 4) : "?");
+			warn(a->peer_name, a->wal_state, a->retained ? a->retained : "?", a->percent ? a->percent : "?");
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		now = lappend(now, pstrdup(entry));
 		MemoryContextSwitchTo(old);

@@ -50,6 +50,7 @@
 #include "core/safe_spi.h"
 #include "store/archive.h"
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "store/digest.h"
 #include "repl/peer.h"
 #include "core/iblt.h"
@@ -625,45 +626,29 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 			 bool include_archive, TlReconcileEmit emit, void *arg)
 {
 	int			guc_level;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {peer_name ? CStringGetTextDatum(peer_name) : (Datum) 0};
-	char		nulls[1] = {peer_name ? ' ' : 'n'};
-	List	   *peers = NIL;
+	TlPeerRow  *peers;
+	int			npeers;
 	List	   *logs = NIL;
 	ListCell   *lc;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	PreventCommandIfReadOnly("tieredlog reconciliation");
 	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer"
-							  " WHERE ($1::text IS NULL AND enabled) OR peer_name = $1 ORDER BY peer_name",
-							  1, types, values, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list peers");
-	if (peer_name && SPI_processed == 0)
+	peers = tl_peer_rows(peer_name, &npeers);
+	tl_spi_finish(guc_level);
+	if (peer_name && npeers == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("peer \"%s\" does not exist", peer_name)));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
 
-		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
-		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3)));
-		peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4)));
-		MemoryContextSwitchTo(old);
-	}
-	tl_spi_finish(guc_level);
-
-	for (int p = 0; p < list_length(peers); p += 4)
+	for (int p = 0; p < npeers; p++)
 	{
 		Exchange	ex;
-		const char *pname = list_nth(peers, p);
-		TlPeerAddr	addr = {pname, list_nth(peers, p + 1), atooid(list_nth(peers, p + 3))};
+		const char *pname = peers[p].name;
+		TlPeerAddr	addr = {pname, peers[p].conninfo, peers[p].owner};
 
 		memset(&ex, 0, sizeof(ex));
 		ex.peer_name = pname;
-		ex.peer_node = list_nth(peers, p + 2);
+		ex.peer_node = peers[p].node_name;
 		ex.conn = tl_peer_connect(&addr, "tieredlog reconcile");
 		PG_TRY();
 		{
@@ -674,6 +659,8 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 			else
 			{
 				PGresult   *res = PQexec(ex.conn, "SELECT log_name FROM tieredlog.log ORDER BY log_name");
+				char	  **local;
+				int			nlocal;
 
 				ex.round_trips++;
 				if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -685,24 +672,17 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 					logs = lappend(logs, pstrdup(PQgetvalue(res, i, 0)));
 				PQclear(res);
 				guc_level = tl_spi_connect();
-				if (SPI_execute("SELECT log_name FROM tieredlog.log ORDER BY log_name", true, 0) != SPI_OK_SELECT)
-					elog(ERROR, "could not list logs");
-				for (uint64 i = 0; i < SPI_processed; i++)
+				local = tl_log_names(&nlocal);
+				tl_spi_finish(guc_level);
+				for (int i = 0; i < nlocal; i++)
 				{
-					char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 					bool		seen = false;
 
 					foreach(lc, logs)
-						seen |= strcmp(lfirst(lc), name) == 0;
+						seen |= strcmp(lfirst(lc), local[i]) == 0;
 					if (!seen)
-					{
-						MemoryContext old = MemoryContextSwitchTo(cxt);
-
-						logs = lappend(logs, pstrdup(name));
-						MemoryContextSwitchTo(old);
-					}
+						logs = lappend(logs, local[i]);
 				}
-				tl_spi_finish(guc_level);
 			}
 			foreach(lc, logs)
 				reconcile_log_with(&ex, lfirst(lc), from_ts, to_ts, include_archive, emit, arg);
@@ -717,55 +697,16 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 	}
 }
 
-/* A result as the 16 columns of reconcile() (and of tieredlog.reconcile_log). */
-void
-tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n)
-{
-	int64		bytes = 0;
-
-	for (int p = 0; p < 4; p++)
-		bytes += r->phase_bytes[p];
-	memset(n, 0, sizeof(bool) * TL_RECONCILE_NCOLS);
-	v[0] = CStringGetTextDatum(r->log_name);
-	v[1] = TimestampTzGetDatum(r->range_start);
-	v[2] = Int64GetDatum(r->segment_id);
-	n[2] = r->segment_id == 0;
-	v[3] = CStringGetTextDatum(r->peer_name);
-	v[4] = CStringGetTextDatum(r->status);
-	v[5] = Int64GetDatum(r->records_sent);
-	v[6] = Int64GetDatum(r->records_received);
-	v[7] = Int64GetDatum(r->conflicts);
-	v[8] = Int32GetDatum(r->leaves_differing);
-	v[9] = Int64GetDatum(bytes);
-	v[10] = Int32GetDatum(r->round_trips);
-	for (int p = 0; p < 4; p++)
-		v[11 + p] = Int64GetDatum(r->phase_bytes[p]);
-	v[15] = Float8GetDatum(r->duration_ms);
-}
-
 /* Keep a segment's outcome in tieredlog.reconcile_log unless it was already in sync. */
 void
 tl_reconcile_log_result(const TlReconcileResult *r)
 {
-	Oid			types[TL_RECONCILE_NCOLS] = {TEXTOID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, INT8OID,
-	INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
-	Datum		v[TL_RECONCILE_NCOLS];
-	bool		n[TL_RECONCILE_NCOLS];
-	char		nulls[TL_RECONCILE_NCOLS];
 	TlAsOwner	save;
 
 	if (strcmp(r->status, "in_sync") == 0)
 		return;
-	tl_reconcile_result_values(r, v, n);
-	for (int i = 0; i < TL_RECONCILE_NCOLS; i++)
-		nulls[i] = n[i] ? 'n' : ' ';
 	tl_become_owner(&save);	/* connects SPI, with the pinned path */
-	if (SPI_execute_with_args("INSERT INTO tieredlog.reconcile_log (log_name, range_start, segment_id,"
-							  " peer_name, status, records_sent, records_received, conflicts, leaves_differing,"
-							  " bytes, round_trips, detect_bytes, localize_bytes, reconcile_bytes, repair_bytes,"
-							  " duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-							  " $14, $15, $16)", TL_RECONCILE_NCOLS, types, v, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a reconciliation");
+	tl_reconcile_log_insert(r);
 	tl_restore_user(&save);
 }
 
@@ -800,16 +741,13 @@ tl_reconcile_close_gaps(const char *peer_name)
 {
 	GapState	g = {true, 0, 0, 0};
 	TimestampTz started = GetCurrentTimestamp();
-	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), TimestampTzGetDatum(started)};
 	TlAsOwner	save;
 
 	tl_reconcile(NULL, peer_name, DT_NOBEGIN, DT_NOEND, true, emit_for_gap, &g);
 	if (!g.all_good)
 		return psprintf("gaps with peer \"%s\" stay open: some segments still differ", peer_name);
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
-				" AND detected_at <= $2", 2, types, values, SPI_OK_UPDATE);
+	tl_gap_close(peer_name, started);
 	tl_restore_user(&save);
 	return psprintf("gaps with peer \"%s\" closed: %d segments compared, %lld records received, %lld sent",
 					peer_name, g.segments, (long long) g.received, (long long) g.sent);

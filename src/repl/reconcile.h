@@ -11,30 +11,13 @@
 #include "utils/timestamp.h"
 
 #include "core/record.h"
-
-typedef struct TlReconcileResult
-{
-	const char *log_name;
-	const char *peer_name;
-	TimestampTz range_start;
-	int64		segment_id;		/* 0 if this node has no such segment (yet) */
-	const char *status;			/* in_sync, repaired, diverged, damaged, skipped_archive */
-	int64		records_sent;
-	int64		records_received;
-	int64		conflicts;
-	int			leaves_differing;
-	int			round_trips;
-	int64		phase_bytes[4];	/* detect, localize, reconcile, repair */
-	double		duration_ms;
-} TlReconcileResult;
+#include "store/reconcile_store.h"
 
 typedef void (*TlReconcileEmit) (const TlReconcileResult *r, void *arg);
 
 extern void tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts,
 						 TimestampTz to_ts, bool include_archive, TlReconcileEmit emit, void *arg);
 
-#define TL_RECONCILE_NCOLS	16
-extern void tl_reconcile_result_values(const TlReconcileResult *r, Datum *v, bool *n);
 extern void tl_reconcile_log_result(const TlReconcileResult *r);
 extern char *tl_reconcile_close_gaps(const char *peer_name);
 

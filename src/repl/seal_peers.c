@@ -22,6 +22,7 @@
 #include "core/shmem.h"
 #include "core/safe_spi.h"
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "repl/peer.h"
 #include "store/segment.h"
 #include "core/tieredlog.h"
@@ -33,20 +34,16 @@ PG_FUNCTION_INFO_V1(tieredlog_compare_seals);
 static void
 peer_addr(const char *peer_name, TlPeerAddr *addr)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
 	TlAsOwner	save;
-	MemoryContext outer = CurrentMemoryContext;
-	bool		isnull;
+	TlPeerRow	row;
 
 	addr->name = peer_name;
 	addr->conninfo = NULL;
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT conninfo, owner::oid FROM tieredlog.peer WHERE peer_name = $1", 1, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 1)
+	if (tl_peer_get(peer_name, &row))
 	{
-		addr->conninfo = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		addr->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		addr->conninfo = row.conninfo;
+		addr->owner = row.owner;
 	}
 	tl_restore_user(&save);
 	if (addr->conninfo == NULL)

@@ -9,8 +9,6 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "executor/spi.h"
 #include "libpq-fe.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
@@ -19,6 +17,7 @@
 
 #include "core/safe_spi.h"
 #include "store/catalog.h"
+#include "store/peer_store.h"
 #include "repl/peer_conn.h"
 #include "repl/reconcile.h"
 #include "repl/vote.h"
@@ -35,33 +34,23 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 					TlRid *winner, char **why)
 {
 	int			guc_level;
-	List	   *peers = NIL;
+	TlPeerRow  *peers;
+	int			npeers;
 	TlRid		votes[64];
 	int			nvotes = 0;
 	char		seq_txt[32];
 	char	   *ts_txt = tl_peer_timestamp(rec->ts);
-	MemoryContext cxt = CurrentMemoryContext;
 
 	votes[nvotes++] = *local;
 	votes[nvotes++] = rec->rid;
 	guc_level = tl_spi_connect();
-	if (SPI_execute("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE enabled ORDER BY peer_name",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list peers");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		for (int c = 1; c <= 4; c++)
-			peers = lappend(peers, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c)));
-		MemoryContextSwitchTo(old);
-	}
+	peers = tl_peer_rows(NULL, &npeers);
 	tl_spi_finish(guc_level);
 	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
-	for (int p = 0; p + 3 < list_length(peers) && nvotes < 64; p += 4)
+	for (int p = 0; p < npeers && nvotes < 64; p++)
 	{
-		const char *node = list_nth(peers, p + 2);
-		TlPeerAddr	addr = {list_nth(peers, p), list_nth(peers, p + 1), atooid(list_nth(peers, p + 3))};
+		const char *node = peers[p].node_name;
+		TlPeerAddr	addr = {peers[p].name, peers[p].conninfo, peers[p].owner};
 		const char *params[5] = {log_name, rec->origin, seq_txt, ts_txt, text_to_cstring(rec->key)};
 		char	   *error;
 		PGconn	   *conn;

@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ * priority_store.h
+ *		Rows of tieredlog.source_priority. See priority_store.c.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_PRIORITY_STORE_H
+#define TIEREDLOG_PRIORITY_STORE_H
+
+#include "postgres.h"
+
+extern void tl_source_priority_set(text *source, const int32 *priority);
+
+#endif							/* TIEREDLOG_PRIORITY_STORE_H */
