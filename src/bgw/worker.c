@@ -60,41 +60,37 @@
 #include "bgw/tasks.h"
 #include "core/tieredlog.h"
 #include "bgw/worker.h"
+#include "core/worker_slot.h"
 
 #define BACKOFF_MAX_S	300
 
+/* One database's worker: the common part (core/worker_slot.h), then the database worker's own. */
 typedef struct TlDbSlot
 {
-	Oid			dboid;			/* InvalidOid: free */
-	pid_t		pid;			/* the worker's, 0 when none runs */
+	TlWorkerSlot w;				/* w.dboid InvalidOid: free */
 	bool		absent;			/* last probe found no extension */
 	bool		wanted;			/* CREATE EXTENSION ran: start even if absent */
 	uint32		register_gen;	/* bumped by each registration (CREATE EXTENSION) */
-	bool		no_slot_logged; /* "no background worker slot" already said */
-	int			failures;		/* consecutive failed runs */
-	TimestampTz next_start;		/* not before */
-	TimestampTz started_at;
 	TimestampTz last_cycle_at;
 	int64		cycles;
 	int64		tasks_done;
 	int64		tasks_failed;
 	int			queued;
-	char		state[24];
 	char		task[64];
-	char		last_error[256];
-	TimestampTz last_error_at;
 	Latch	   *latch;			/* the worker's, to wake it */
 } TlDbSlot;
 
-typedef struct TlWorkerShared
+/* The launcher, protected by the slots' spinlock. */
+typedef struct TlLauncherShared
 {
-	slock_t		mutex;
-	pid_t		launcher_pid;
-	Latch	   *launcher_latch;
-	TlDbSlot	slots[FLEXIBLE_ARRAY_MEMBER];
-} TlWorkerShared;
+	pid_t		pid;
+	Latch	   *latch;
+} TlLauncherShared;
 
-static TlWorkerShared *wshared = NULL;
+static TlSlotArray *wslots = NULL;	/* tl_max_databases slots of TlDbSlot */
+static TlLauncherShared *wlauncher = NULL;
+
+#define db_slot(i)	((TlDbSlot *) tl_slot_at(wslots, (i)))
 static bool launcher_registered = true;	/* false: max_worker_processes was used up at start */
 static TlDbSlot *my_slot = NULL;	/* in a database worker */
 static Oid	my_dboid = InvalidOid;
@@ -108,24 +104,23 @@ PGDLLEXPORT void tieredlog_worker_main(Datum arg);
 Size
 tl_worker_shmem_size(void)
 {
-	return add_size(offsetof(TlWorkerShared, slots), mul_size(sizeof(TlDbSlot), tl_max_databases));
+	return add_size(CACHELINEALIGN(tl_slots_shmem_size(tl_max_databases, sizeof(TlDbSlot))),
+					CACHELINEALIGN(sizeof(TlLauncherShared)));
 }
 
 /* Called with AddinShmemInitLock held. */
 void
 tl_worker_shmem_startup(void)
 {
-	StaticAssertStmt(offsetof(TlWorkerShared, mutex) == 0, "the spinlock comes first");
-	wshared = tl_shmem_init_locked("tieredlog workers", tl_worker_shmem_size());
+	wslots = tl_slots_init_locked("tieredlog workers", tl_max_databases, sizeof(TlDbSlot));
+	wlauncher = tl_shmem_init_locked("tieredlog launcher", sizeof(TlLauncherShared));
 }
 
+/* The slot of database dboid (InvalidOid: a free one), or NULL. Spinlock held. */
 static TlDbSlot *
 find_slot(Oid dboid)
 {
-	for (int i = 0; i < tl_max_databases; i++)
-		if (wshared->slots[i].dboid == dboid)
-			return &wshared->slots[i];
-	return NULL;
+	return (TlDbSlot *) tl_slots_find_dboid_locked(wslots, dboid);
 }
 
 /* ---- hooks in ordinary backends --------------------------------------------------------------- */
@@ -136,18 +131,18 @@ tl_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subId, 
 {
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
-	if (access == OAT_DROP && classId == DatabaseRelationId && wshared != NULL)
+	if (access == OAT_DROP && classId == DatabaseRelationId && wslots != NULL)
 	{
 		pid_t		pid = 0;
 		TlDbSlot   *slot;
 
-		SpinLockAcquire(&wshared->mutex);
+		SpinLockAcquire(&wslots->mutex);
 		if ((slot = find_slot(objectId)) != NULL)
 		{
-			pid = slot->pid;
-			slot->next_start = GetCurrentTimestamp() + 60 * USECS_PER_SEC;
+			pid = slot->w.pid;
+			slot->w.next_start = GetCurrentTimestamp() + 60 * USECS_PER_SEC;
 		}
-		SpinLockRelease(&wshared->mutex);
+		SpinLockRelease(&wslots->mutex);
 		if (pid != 0)
 			(void) kill(pid, SIGTERM);
 	}
@@ -172,22 +167,22 @@ register_database_now(void)
 	TlDbSlot   *slot;
 	Latch	   *latch;
 
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	if ((slot = find_slot(MyDatabaseId)) == NULL && (slot = find_slot(InvalidOid)) != NULL)
 	{
 		memset(slot, 0, sizeof(*slot));
-		slot->dboid = MyDatabaseId;
-		strlcpy(slot->state, "starting", sizeof(slot->state));
+		slot->w.dboid = MyDatabaseId;
+		strlcpy(slot->w.state, "starting", sizeof(slot->w.state));
 	}
 	if (slot != NULL)
 	{
 		slot->wanted = true;
 		slot->absent = false;
-		slot->next_start = 0;
+		slot->w.next_start = 0;
 		slot->register_gen++;
 	}
-	latch = wshared->launcher_latch;
-	SpinLockRelease(&wshared->mutex);
+	latch = wlauncher->latch;
+	SpinLockRelease(&wslots->mutex);
 	if (slot == NULL)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -239,10 +234,10 @@ tl_worker_wake_database(void)
 	TlDbSlot   *slot;
 	Latch	   *latch = NULL;
 
-	SpinLockAcquire(&wshared->mutex);
-	if ((slot = find_slot(MyDatabaseId)) != NULL && slot->pid > 0)
+	SpinLockAcquire(&wslots->mutex);
+	if ((slot = find_slot(MyDatabaseId)) != NULL && slot->w.pid > 0)
 		latch = slot->latch;
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -333,22 +328,22 @@ sync_slots(List *dbs)
 	List	   *newly_absent = NIL;
 	MemoryContext old;
 
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	for (int i = 0; i < tl_max_databases; i++)
 	{
-		TlDbSlot   *s = &wshared->slots[i];
+		TlDbSlot   *s = db_slot(i);
 
-		if (!OidIsValid(s->dboid) || s->pid != 0)
+		if (!OidIsValid(s->w.dboid) || s->w.pid != 0)
 			continue;
-		if (!list_member_oid(dbs, s->dboid))
+		if (!list_member_oid(dbs, s->w.dboid))
 			memset(s, 0, sizeof(*s));
 		else if (s->absent && !s->wanted)
 		{
-			newly_absent = lappend_oid(newly_absent, s->dboid);
+			newly_absent = lappend_oid(newly_absent, s->w.dboid);
 			memset(s, 0, sizeof(*s));
 		}
 	}
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	absent_dbs = list_concat_unique_oid(absent_dbs, newly_absent);
@@ -365,16 +360,16 @@ sync_slots(List *dbs)
 		TlDbSlot   *free_slot = NULL;
 		bool		has_slot;
 
-		SpinLockAcquire(&wshared->mutex);
+		SpinLockAcquire(&wslots->mutex);
 		has_slot = find_slot(dboid) != NULL;
 		if (!has_slot && !list_member_oid(absent_dbs, dboid) &&
 			(free_slot = find_slot(InvalidOid)) != NULL)
 		{
 			memset(free_slot, 0, sizeof(*free_slot));
-			free_slot->dboid = dboid;
-			strlcpy(free_slot->state, "starting", sizeof(free_slot->state));
+			free_slot->w.dboid = dboid;
+			strlcpy(free_slot->w.state, "starting", sizeof(free_slot->w.state));
 		}
-		SpinLockRelease(&wshared->mutex);
+		SpinLockRelease(&wslots->mutex);
 		if (has_slot)
 			forget_absent(dboid);	/* registered by CREATE EXTENSION */
 		else if (free_slot == NULL && !list_member_oid(absent_dbs, dboid) && !full_logged)
@@ -391,49 +386,25 @@ sync_slots(List *dbs)
 static bool
 start_worker(TlDbSlot *slot, Oid dboid)
 {
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
+	char		name[BGW_MAXLEN];
+	bool		say;
+	int			wait_s;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "tieredlog", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "tieredlog_worker_main", BGW_MAXLEN);
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tieredlog worker for database %u", dboid);
-	strlcpy(worker.bgw_type, "tieredlog worker", BGW_MAXLEN);
-	worker.bgw_main_arg = ObjectIdGetDatum(dboid);
-	worker.bgw_notify_pid = MyProcPid;
-
+	snprintf(name, sizeof(name), "tieredlog worker for database %u", dboid);
 	/* pid -1: being started (the worker replaces it with its own pid, maybe before we return) */
-	SpinLockAcquire(&wshared->mutex);
-	slot->pid = -1;
-	slot->started_at = GetCurrentTimestamp();
-	SpinLockRelease(&wshared->mutex);
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-	{
-		bool		say;
-
-		SpinLockAcquire(&wshared->mutex);
-		slot->pid = 0;
-		say = !slot->no_slot_logged;
-		slot->no_slot_logged = true;
-		slot->next_start = GetCurrentTimestamp() +
-			(int64) tl_backoff_seconds(++slot->failures, tl_naptime, BACKOFF_MAX_S) * USECS_PER_SEC;
-		strlcpy(slot->state, "no worker slot", sizeof(slot->state));
-		SpinLockRelease(&wshared->mutex);
-		if (say)
-			ereport(LOG,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("tieredlog: no background worker slot free for the worker of database %u", dboid),
-					 errhint("Raise max_worker_processes (each database with tieredlog needs one worker, plus one launcher); retrying with backoff.")));
-		return false;
-	}
-	SpinLockAcquire(&wshared->mutex);
-	slot->no_slot_logged = false;
-	SpinLockRelease(&wshared->mutex);
-	pfree(handle);
-	return true;
+	SpinLockAcquire(&wslots->mutex);
+	slot->w.pid = -1;
+	slot->w.started_at = GetCurrentTimestamp();
+	SpinLockRelease(&wslots->mutex);
+	if (tl_register_worker("tieredlog_worker_main", name, "tieredlog worker", ObjectIdGetDatum(dboid), MyProcPid))
+		return true;
+	wait_s = tl_slot_note_no_worker(wslots, &slot->w, "the database worker", BACKOFF_MAX_S, &say);
+	ereport(say ? LOG : DEBUG1,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("tieredlog: no background worker slot free for the worker of database %u", dboid),
+			 errdetail("Retrying in %d s, with backoff.", wait_s),
+			 errhint("Raise max_worker_processes (each database with tieredlog needs one worker, plus one launcher); retrying with backoff.")));
+	return false;
 }
 
 static void
@@ -443,14 +414,14 @@ start_due_workers(void)
 
 	for (int i = 0; i < tl_max_databases; i++)
 	{
-		TlDbSlot   *s = &wshared->slots[i];
+		TlDbSlot   *s = db_slot(i);
 		Oid			dboid;
 		bool		due;
 
-		SpinLockAcquire(&wshared->mutex);
-		dboid = s->dboid;
-		due = OidIsValid(dboid) && s->pid == 0 && (!s->absent || s->wanted) && s->next_start <= now;
-		SpinLockRelease(&wshared->mutex);
+		SpinLockAcquire(&wslots->mutex);
+		dboid = s->w.dboid;
+		due = OidIsValid(dboid) && s->w.pid == 0 && (!s->absent || s->wanted) && s->w.next_start <= now;
+		SpinLockRelease(&wslots->mutex);
 		if (due)
 			start_worker(s, dboid);
 	}
@@ -465,24 +436,24 @@ expire_stuck_starts(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	for (int i = 0; i < tl_max_databases; i++)
 	{
-		TlDbSlot   *s = &wshared->slots[i];
+		TlDbSlot   *s = db_slot(i);
 
-		if (s->pid == -1 && now - s->started_at > 60 * USECS_PER_SEC)
-			s->pid = 0;
+		if (s->w.pid == -1 && now - s->w.started_at > 60 * USECS_PER_SEC)
+			s->w.pid = 0;
 	}
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 }
 
 static void
 launcher_detach(int code, Datum arg)
 {
-	SpinLockAcquire(&wshared->mutex);
-	wshared->launcher_pid = 0;
-	wshared->launcher_latch = NULL;
-	SpinLockRelease(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
+	wlauncher->pid = 0;
+	wlauncher->latch = NULL;
+	SpinLockRelease(&wslots->mutex);
 }
 
 void
@@ -498,10 +469,10 @@ tieredlog_launcher_main(Datum arg)
 	pgstat_report_appname("tieredlog launcher");
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog launcher cycle",
 									  ALLOCSET_DEFAULT_SIZES);
-	SpinLockAcquire(&wshared->mutex);
-	wshared->launcher_pid = MyProcPid;
-	wshared->launcher_latch = MyLatch;
-	SpinLockRelease(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
+	wlauncher->pid = MyProcPid;
+	wlauncher->latch = MyLatch;
+	SpinLockRelease(&wslots->mutex);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 	ereport(LOG, (errmsg("tieredlog launcher started")));
 
@@ -568,12 +539,12 @@ tl_worker_report(const char *state, const char *task, int queued)
 {
 	if (my_slot == NULL)
 		return;
-	SpinLockAcquire(&wshared->mutex);
-	strlcpy(my_slot->state, state, sizeof(my_slot->state));
+	SpinLockAcquire(&wslots->mutex);
+	strlcpy(my_slot->w.state, state, sizeof(my_slot->w.state));
 	strlcpy(my_slot->task, task ? task : "", sizeof(my_slot->task));
 	if (queued >= 0)
 		my_slot->queued = queued;
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 	pgstat_report_activity(task ? STATE_RUNNING : STATE_IDLE, task);
 }
 
@@ -582,16 +553,16 @@ tl_worker_report_task_end(bool ok, const char *error)
 {
 	if (my_slot == NULL)
 		return;
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	if (ok)
 		my_slot->tasks_done++;
 	else
 	{
 		my_slot->tasks_failed++;
-		strlcpy(my_slot->last_error, error ? error : "", sizeof(my_slot->last_error));
-		my_slot->last_error_at = GetCurrentTimestamp();
+		strlcpy(my_slot->w.last_error, error ? error : "", sizeof(my_slot->w.last_error));
+		my_slot->w.last_error_at = GetCurrentTimestamp();
 	}
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 }
 
 static void
@@ -599,24 +570,16 @@ worker_detach(int code, Datum arg)
 {
 	Latch	   *latch;
 
-	SpinLockAcquire(&wshared->mutex);
-	if (my_slot != NULL && my_slot->dboid == my_dboid)
+	SpinLockAcquire(&wslots->mutex);
+	if (my_slot != NULL && my_slot->w.dboid == my_dboid)
 	{
-		my_slot->pid = 0;
 		my_slot->latch = NULL;
 		strlcpy(my_slot->task, "", sizeof(my_slot->task));
-		if (code != 0)
-		{
-			my_slot->failures++;
-			my_slot->next_start = GetCurrentTimestamp() +
-				(int64) tl_backoff_seconds(my_slot->failures, tl_naptime, BACKOFF_MAX_S) * USECS_PER_SEC;
-			strlcpy(my_slot->state, "failed", sizeof(my_slot->state));
-		}
-		else if (!my_slot->absent)
-			strlcpy(my_slot->state, "stopped", sizeof(my_slot->state));
+		tl_slot_end_run_locked(&my_slot->w, code != 0, "failed", my_slot->absent ? NULL : "stopped",
+							   BACKOFF_MAX_S);
 	}
-	latch = wshared->launcher_latch;
-	SpinLockRelease(&wshared->mutex);
+	latch = wlauncher->latch;
+	SpinLockRelease(&wslots->mutex);
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -643,31 +606,31 @@ static uint32 my_register_gen;
 static void
 mark_absent(void)
 {
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	my_slot->absent = true;
 	/* a CREATE EXTENSION that committed after this worker started still wants a worker */
 	if (my_slot->register_gen == my_register_gen)
 		my_slot->wanted = false;
-	my_slot->failures = 0;
-	strlcpy(my_slot->state, "no extension", sizeof(my_slot->state));
-	SpinLockRelease(&wshared->mutex);
+	my_slot->w.failures = 0;
+	strlcpy(my_slot->w.state, "no extension", sizeof(my_slot->w.state));
+	SpinLockRelease(&wslots->mutex);
 }
 
 static void
 claim_slot(Oid dboid)
 {
 	my_dboid = dboid;
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	my_slot = find_slot(dboid);
 	if (my_slot != NULL)
 	{
-		my_slot->pid = MyProcPid;
+		my_slot->w.pid = MyProcPid;
 		my_slot->latch = MyLatch;
-		my_slot->started_at = GetCurrentTimestamp();
+		my_slot->w.started_at = GetCurrentTimestamp();
 		my_register_gen = my_slot->register_gen;
-		strlcpy(my_slot->state, "starting", sizeof(my_slot->state));
+		strlcpy(my_slot->w.state, "starting", sizeof(my_slot->w.state));
 	}
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 	if (my_slot == NULL)
 		proc_exit(0);			/* the launcher forgot this database meanwhile */
 	before_shmem_exit(worker_detach, (Datum) 0);
@@ -676,14 +639,14 @@ claim_slot(Oid dboid)
 static void
 cycle_done(bool ok)
 {
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	my_slot->cycles++;
 	my_slot->last_cycle_at = GetCurrentTimestamp();
 	if (ok)
-		my_slot->failures = 0;
+		my_slot->w.failures = 0;
 	else
-		my_slot->failures++;
-	SpinLockRelease(&wshared->mutex);
+		my_slot->w.failures++;
+	SpinLockRelease(&wslots->mutex);
 }
 
 
@@ -772,9 +735,9 @@ tieredlog_worker_main(Datum arg)
 		mark_absent();
 		proc_exit(0);
 	}
-	SpinLockAcquire(&wshared->mutex);
+	SpinLockAcquire(&wslots->mutex);
 	my_slot->absent = false;
-	SpinLockRelease(&wshared->mutex);
+	SpinLockRelease(&wslots->mutex);
 	ereport(LOG, (errmsg("tieredlog worker started for database \"%s\"", my_dbname)));
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "tieredlog worker cycle",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -812,9 +775,9 @@ tieredlog_worker_main(Datum arg)
 		ok = tl_tasks_run_cycle(cycle_cxt);
 		tl_limits_check(cycle_cxt);
 		cycle_done(ok);
-		SpinLockAcquire(&wshared->mutex);
-		failures = my_slot->failures;
-		SpinLockRelease(&wshared->mutex);
+		SpinLockAcquire(&wslots->mutex);
+		failures = my_slot->w.failures;
+		SpinLockRelease(&wslots->mutex);
 		wait_ms = (long) (ok ? tl_naptime : tl_backoff_seconds(failures, tl_naptime, BACKOFF_MAX_S)) * 1000L;
 		if (hold == TL_NODE_RECOVERING)
 			tl_worker_report("recovering", "appends wait: see tieredlog.node_hold()", 0);
@@ -841,30 +804,30 @@ tl_worker_rows(FunctionCallInfo fcinfo)
 		Datum		v[13];
 		bool		n[13] = {0};
 
-		SpinLockAcquire(&wshared->mutex);
-		s = wshared->slots[i];
-		SpinLockRelease(&wshared->mutex);
-		if (!OidIsValid(s.dboid))
+		SpinLockAcquire(&wslots->mutex);
+		s = *db_slot(i);
+		SpinLockRelease(&wslots->mutex);
+		if (!OidIsValid(s.w.dboid))
 			continue;
-		v[0] = ObjectIdGetDatum(s.dboid);
-		v[1] = Int32GetDatum(s.pid > 0 ? s.pid : 0);
-		n[1] = s.pid <= 0;
-		v[2] = CStringGetTextDatum(launcher_registered ? s.state : "no launcher");
+		v[0] = ObjectIdGetDatum(s.w.dboid);
+		v[1] = Int32GetDatum(s.w.pid > 0 ? s.w.pid : 0);
+		n[1] = s.w.pid <= 0;
+		v[2] = CStringGetTextDatum(launcher_registered ? s.w.state : "no launcher");
 		v[3] = CStringGetTextDatum(s.task);
 		n[3] = s.task[0] == '\0';
 		v[4] = Int32GetDatum(s.queued);
 		v[5] = Int64GetDatum(s.cycles);
 		v[6] = Int64GetDatum(s.tasks_done);
 		v[7] = Int64GetDatum(s.tasks_failed);
-		v[8] = TimestampTzGetDatum(s.started_at);
-		n[8] = s.started_at == 0;
+		v[8] = TimestampTzGetDatum(s.w.started_at);
+		n[8] = s.w.started_at == 0;
 		v[9] = TimestampTzGetDatum(s.last_cycle_at);
 		n[9] = s.last_cycle_at == 0;
-		v[10] = CStringGetTextDatum(s.last_error);
-		n[10] = s.last_error[0] == '\0';
-		v[11] = TimestampTzGetDatum(s.last_error_at);
-		n[11] = s.last_error_at == 0;
-		v[12] = Int32GetDatum(s.failures);
+		v[10] = CStringGetTextDatum(s.w.last_error);
+		n[10] = s.w.last_error[0] == '\0';
+		v[11] = TimestampTzGetDatum(s.w.last_error_at);
+		n[11] = s.w.last_error_at == 0;
+		v[12] = Int32GetDatum(s.w.failures);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 }

@@ -5,7 +5,7 @@
  *		A custom resolver runs as the role that owns it, security-restricted, with
  *		search_path = pg_catalog, pg_temp, in a subtransaction (its errors cannot abort the apply).
  *
- * Locking: none of its own; tieredlog.source_priority is read through store/conflict_store.c.
+ * Locking: none of its own; tieredlog.source_priority is read through store/priority_store.c.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -43,6 +43,7 @@
 #include "log/append.h"
 #include "log/causal.h"
 #include "store/catalog.h"
+#include "store/priority_store.h"
 #include "log/conflict.h"
 #include "log/conflict_int.h"
 #include "core/safe_spi.h"
@@ -285,8 +286,8 @@ tl_cf_decide(const TlLog *log, const char *key, const TlSide *a, const TlSide *b
 	}
 	else if (strcmp(log->rule, "source_priority") == 0)
 	{
-		int			pa = tl_conflict_store_source_priority(a->source);
-		int			pb = tl_conflict_store_source_priority(b->source);
+		int			pa = tl_source_priority_get(a->source);
+		int			pb = tl_source_priority_get(b->source);
 
 		if (pa != pb)
 		{

@@ -69,6 +69,7 @@
 #include "core/xact.h"
 
 #include "repl/apply_int.h"
+#include "store/peer_store.h"
 
 #define APPLY_BATCH_RECORDS		2000
 #define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */
@@ -166,37 +167,23 @@ static void
 load_peer(int32 peer_id, PeerInfo *peer)
 {
 	TlXact		x;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(peer_id)};
+	TlPeerRow	row;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	tl_xact_begin(&x, true);
-	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
-							  " COALESCE(applied_until, created_at), node_name, owner::oid FROM tieredlog.peer"
-							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tieredlog.peer");
-	if (SPI_processed == 0)
+	if (!tl_peer_for_apply(peer_id, &row))
 	{
 		tl_xact_commit(&x);
 		proc_exit(0);			/* the peer was dropped or disabled */
 	}
-	peer->name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	peer->conninfo = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-	peer->slot_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-	peer->origin_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4));
-	{
-		bool		isnull;
-
-		peer->applied_until = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 5, &isnull));
-	}
+	peer->name = MemoryContextStrdup(cxt, row.name);
+	peer->conninfo = MemoryContextStrdup(cxt, row.conninfo);
+	peer->slot_name = MemoryContextStrdup(cxt, row.slot_name);
+	peer->origin_name = MemoryContextStrdup(cxt, row.origin_name);
+	peer->applied_until = row.applied_until;
 	peer->peer_id = peer_id;
-	peer->node_name = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
-	{
-		bool		isnull;
-
-		peer->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
-	}
+	peer->node_name = MemoryContextStrdup(cxt, row.node_name);
+	peer->owner = row.owner;
 	tl_xact_commit(&x);
 }
 
@@ -332,14 +319,9 @@ begin_batch(ApplyState *as)
 static void
 save_progress_time(ApplyState *as)
 {
-	int			guc_level;
-	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
-	Datum		values[2] = {Int32GetDatum(as->peer_id), TimestampTzGetDatum(as->batch_commit_time)};
+	int			guc_level = tl_spi_connect();
 
-	guc_level = tl_spi_connect();
-	if (SPI_execute_with_args("UPDATE tieredlog.peer SET applied_until = $2 WHERE peer_id = $1",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not save the apply progress");
+	tl_peer_save_applied_until(as->peer_id, as->batch_commit_time);
 	tl_spi_finish(guc_level);
 	as->saved_until = as->batch_commit_time;
 }

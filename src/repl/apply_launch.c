@@ -31,6 +31,7 @@
 #include "core/xact.h"
 #include "repl/apply.h"
 #include "repl/apply_int.h"
+#include "store/peer_store.h"
 
 TlSlotArray *ashared = NULL;
 
@@ -110,8 +111,6 @@ free_slots_of_dropped_peers(void)
 		TlApplySlot *s = apply_slot(i);
 		int32		peer_id;
 		bool		idle;
-		Oid			types[1] = {INT4OID};
-		Datum		values[1];
 
 		SpinLockAcquire(&ashared->mutex);
 		peer_id = s->peer_id;
@@ -119,11 +118,7 @@ free_slots_of_dropped_peers(void)
 		SpinLockRelease(&ashared->mutex);
 		if (!idle)
 			continue;
-		values[0] = Int32GetDatum(peer_id);
-		if (SPI_execute_with_args("SELECT 1 FROM tieredlog.peer WHERE peer_id = $1", 1, types, values,
-								  NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up a peer");
-		if (SPI_processed > 0)
+		if (tl_peer_exists(peer_id))
 			continue;
 		SpinLockAcquire(&ashared->mutex);
 		if (s->w.dboid == MyDatabaseId && s->peer_id == peer_id && s->w.pid == 0)
@@ -142,22 +137,16 @@ tl_apply_ensure_workers(void)
 	int			guc_level;
 	int			started = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	uint64		npeers;
-	SPITupleTable *tt;
+	int			npeers;
+	TlPeerRow  *peers;
 
 	guc_level = tl_spi_connect();
-	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list peers");
-	npeers = SPI_processed;
-	tt = SPI_tuptable;
-	SPI_tuptable = NULL;		/* keep this result: the next queries must not free it */
+	peers = tl_peer_enabled(&npeers);
 	free_slots_of_dropped_peers();
-	for (uint64 i = 0; i < npeers; i++)
+	for (int i = 0; i < npeers; i++)
 	{
-		bool		isnull;
-		int32		peer_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		char	   *peer_name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		int32		peer_id = peers[i].peer_id;
+		char	   *peer_name = peers[i].name;
 		TlApplySlot *slot;
 		int			index = -1;
 		bool		due = false;

@@ -6,11 +6,11 @@
  *		local_seq), task_store.c (task_history, check_log, access_history), upkeep_store.c (the
  *		worker's planning queries over segment), causal_store.c (seen), quarantine_store.c,
  *		ledger_store.c (ledger reads for proofs and witnesses), reconcile_store.c
- *		(reconcile_log), priority_store.c (source_priority); spi_rows.c reads SPI results.
- *		Not yet behind store/ functions: log/tier.c, log/ledger.c, log/verify.c, log/conflict.c,
- *		log/conflict_episodes.c, log/conflict_rules.c and repl/apply.c still query tieredlog's
- *		tables through SPI themselves, and log/append.c draws from local_seq directly (unfinished
- *		work, README, Development).
+ *		(reconcile_log), priority_store.c (source_priority), conflict_store.c (conflict, and the
+ *		pruning of seen); spi_rows.c reads SPI results. Not yet behind store/ functions:
+ *		log/tier.c (tier, segment, move), log/ledger.c and log/verify.c (ledger_entry,
+ *		ledger_block) still query tieredlog's tables through SPI themselves, and log/append.c
+ *		draws from local_seq directly (unfinished work, README, Development).
  *
  * Hot-path lookups (a log by name, a segment by window, digest cells) are direct index scans.
  * Administrative changes (creating and dropping logs and segment relations) go through SPI with

@@ -1,8 +1,7 @@
 /*-------------------------------------------------------------------------
  * conflict_store.c
  *		tieredlog.conflict (one row per episode: a key's concurrent heads of two origins, their
- *		decision, its status), tieredlog.source_priority, and the pruning of old tieredlog.seen
- *		witnesses: every query log/conflict*.c makes on them, as typed functions. What a
+ *		decision, its status) and the pruning of old tieredlog.seen witnesses: every query log/conflict*.c makes on them, as typed functions. What a
  *		conflict is and how it is decided stays in log/conflict*.c.
  *
  * Every function runs its SQL as the extension's owner with search_path pinned
@@ -376,28 +375,4 @@ tl_conflict_store_find_episode(const char *log_name, const char *key, const char
 	}
 	tl_restore_user(&save);
 	return found;
-}
-
-/* A source application's priority (tieredlog.source_priority); 0 for none or an unknown one. */
-int
-tl_conflict_store_source_priority(const char *source)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	int			prio = 0;
-	TlAsOwner	save;
-
-	if (source == NULL)
-		return 0;
-	values[0] = CStringGetTextDatum(source);
-	tl_become_owner(&save);
-	tl_spi_exec("SELECT priority FROM tieredlog.source_priority WHERE source = $1", 1, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		prio = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	tl_restore_user(&save);
-	return prio;
 }

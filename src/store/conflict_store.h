@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * conflict_store.h
- *		The rows of tieredlog.conflict (episodes), tieredlog.source_priority and the pruning of
- *		tieredlog.seen, read and written for log/conflict*.c. See conflict_store.c.
+ *		The rows of tieredlog.conflict (episodes) and the pruning of tieredlog.seen, read and
+ *		written for log/conflict*.c. See conflict_store.c.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_CONFLICT_STORE_H
@@ -77,6 +77,5 @@ extern int	tl_conflict_store_recent_keys(TimestampTz since, int limit, char ***l
 extern int64 tl_conflict_store_write(const TlConflictWrite *w);
 extern bool tl_conflict_store_find_episode(const char *log_name, const char *key, const char *origin_x,
 										   const char *origin_y, TlConflictRow *row);
-extern int	tl_conflict_store_source_priority(const char *source);
 
 #endif							/* TIEREDLOG_CONFLICT_STORE_H */

@@ -50,6 +50,12 @@ static const TlSpiColumn alert_cols[] = {
 	TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, retained), TL_SPI_COL(TL_SPI_TEXT, TlPeerWalAlert, percent)
 };
 static const TlSpiColumn name_col[] = {{TL_SPI_TEXT, 0}};
+static const TlSpiColumn apply_cols[] = {
+	PEER_COL(TL_SPI_TEXT, name), PEER_COL(TL_SPI_TEXT, conninfo), PEER_COL(TL_SPI_TEXT, slot_name),
+	PEER_COL(TL_SPI_TEXT, origin_name), PEER_COL(TL_SPI_TIMESTAMPTZ, applied_until),
+	PEER_COL(TL_SPI_TEXT, node_name), PEER_COL(TL_SPI_OID, owner), PEER_COL(TL_SPI_INT4, peer_id)
+};
+static const TlSpiColumn enabled_cols[] = {PEER_COL(TL_SPI_INT4, peer_id), PEER_COL(TL_SPI_TEXT, name)};
 
 /* The one row of the last result into *out (zeroed when there is none); whether there was one. */
 static bool
@@ -277,4 +283,58 @@ tl_peer_access_expire(int retention_s)
 
 	tl_spi_exec("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
 				1, types, values, SPI_OK_DELETE);
+}
+
+/* ---- the apply workers (repl/apply.c, repl/apply_launch.c) ---------------------------------- */
+
+/*
+ * The enabled peer peer_id as its apply worker streams from it: name, conninfo, slot_name,
+ * origin_name, applied_until (its progress, else when it was added), node_name, owner. False when
+ * it was dropped or disabled.
+ */
+bool
+tl_peer_for_apply(int32 peer_id, TlPeerRow *out)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(peer_id)};
+
+	if (SPI_execute_with_args("SELECT peer_name, conninfo, slot_name, origin_name,"
+							  " COALESCE(applied_until, created_at), node_name, owner::oid, peer_id FROM tieredlog.peer"
+							  " WHERE peer_id = $1 AND enabled", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tieredlog.peer");
+	return read_one(apply_cols, lengthof(apply_cols), out);
+}
+
+/* The peer commit time applied so far (where a gap would start, should the slot be lost). */
+void
+tl_peer_save_applied_until(int32 peer_id, TimestampTz until)
+{
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int32GetDatum(peer_id), TimestampTzGetDatum(until)};
+
+	if (SPI_execute_with_args("UPDATE tieredlog.peer SET applied_until = $2 WHERE peer_id = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not save the apply progress");
+}
+
+bool
+tl_peer_exists(int32 peer_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(peer_id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM tieredlog.peer WHERE peer_id = $1", 1, types, values,
+							  NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a peer");
+	return SPI_processed > 0;
+}
+
+/* The enabled peers, by peer_id: peer_id and name. */
+TlPeerRow *
+tl_peer_enabled(int *n)
+{
+	if (SPI_execute("SELECT peer_id, peer_name FROM tieredlog.peer WHERE enabled ORDER BY peer_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list peers");
+	return tl_spi_read_rows(enabled_cols, lengthof(enabled_cols), sizeof(TlPeerRow), n);
 }

@@ -22,6 +22,7 @@ typedef struct TlPeerRow
 	char	   *origin_name;
 	char	   *peer_role;		/* NULL: the conninfo's user */
 	TimestampTz access_since;	/* tl_peer_access_sources: newest peer_access row held */
+	TimestampTz applied_until;	/* tl_peer_for_apply: the peer commit time applied so far */
 } TlPeerRow;
 
 /* One row of the peers view whose WAL retention is worth a warning. */
@@ -46,6 +47,10 @@ extern bool tl_peer_set_role(const char *peer_name, const char *role);
 extern void tl_peer_summary(char **names, char **count);
 extern void tl_peer_forget_all(void);
 extern TlPeerWalAlert *tl_peer_wal_alerts(int *n);
+extern bool tl_peer_for_apply(int32 peer_id, TlPeerRow *out);
+extern void tl_peer_save_applied_until(int32 peer_id, TimestampTz until);
+extern bool tl_peer_exists(int32 peer_id);
+extern TlPeerRow *tl_peer_enabled(int *n);
 
 extern void tl_gap_insert(const char *peer_name, TimestampTz from_ts, const char *reason, const char *slot);
 extern void tl_gap_close(const char *peer_name, TimestampTz detected_before);

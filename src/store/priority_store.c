@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  * priority_store.c
- *		Writing tieredlog.source_priority: the priority of a record source for the
- *		'source_priority' conflict rule (set_source_priority()). The rule reads the table in
- *		log/conflict_rules.c.
+ *		tieredlog.source_priority: the priority of a record source for the 'source_priority'
+ *		conflict rule, written by set_source_priority() and read by the rule
+ *		(log/conflict_rules.c).
  *
- * Every function runs inside the caller's SPI connection, which carries the pinned search_path;
- * api/conflicts.c connects as the extension's owner (tl_become_owner).
+ * tl_source_priority_set() runs inside the caller's SPI connection, which carries the pinned
+ * search_path (api/conflicts.c connects as the extension's owner); tl_source_priority_get()
+ * switches to the owner and connects itself (tl_become_owner).
  *
  * Locking: RowExclusiveLock; concurrent settings of one source meet on its primary key.
  *-------------------------------------------------------------------------
@@ -14,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/builtins.h"
 
 #include "store/catalog.h"
 #include "store/priority_store.h"
@@ -33,4 +35,28 @@ tl_source_priority_set(text *source, const int32 *priority)
 		tl_spi_exec("INSERT INTO tieredlog.source_priority (source, priority) VALUES ($1, $2)"
 					" ON CONFLICT (source) DO UPDATE SET priority = EXCLUDED.priority",
 					2, types, values, SPI_OK_INSERT);
+}
+
+/* A source application's priority (tieredlog.source_priority); 0 for none or an unknown one. */
+int
+tl_source_priority_get(const char *source)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			prio = 0;
+	TlAsOwner	save;
+
+	if (source == NULL)
+		return 0;
+	values[0] = CStringGetTextDatum(source);
+	tl_become_owner(&save);
+	tl_spi_exec("SELECT priority FROM tieredlog.source_priority WHERE source = $1", 1, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		prio = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	tl_restore_user(&save);
+	return prio;
 }

@@ -9,5 +9,6 @@
 #include "postgres.h"
 
 extern void tl_source_priority_set(text *source, const int32 *priority);
+extern int	tl_source_priority_get(const char *source);
 
 #endif							/* TIEREDLOG_PRIORITY_STORE_H */
