@@ -27,7 +27,8 @@
  *		A digest is the head block's id and hash. The worker sends it to every enabled peer when
  *		something other than witnesses has changed, and the peer keeps it as a WITNESS entry in
  *		its own ledger: a node that rewrites its history disagrees with the digests its peers
- *		hold. Exchanging digests with peers is repl/ledger_witness.c.
+ *		hold. Exchanging digests with peers is repl/ledger_witness.c; the tables' rows are read
+ *		and written through store/ledger_store.c.
  *
  * Locking: entries are inserted under RowExclusiveLock like any row. Closing a block takes the
  * ledger lock (TL_LOCK_LEDGER, to the end of the transaction), so blocks close one at a time and
@@ -79,11 +80,8 @@ static void
 add_genesis_if_empty(void)
 {
 	TlJson		j;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
 
-	SPI_execute("SELECT 1 FROM tieredlog.ledger_entry LIMIT 1", true, 1);
-	if (SPI_processed > 0)
+	if (!tl_ledger_store_is_empty())
 		return;
 	tl_json_init(&j);
 	tl_json_text(&j, "action", "create_extension");
@@ -93,28 +91,18 @@ add_genesis_if_empty(void)
 	tl_json_int(&j, "entry_encoding", 1);
 	tl_json_text(&j, "hash", "sha-256");
 	tl_json_text(&j, "tree", "rfc9162");
-	values[0] = CStringGetTextDatum(tl_json_finish(&j));
-	/* two first writers at once: the key decides, the second adds nothing */
-	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (entry_id, kind, body) VALUES (0, 'CONFIG', $1::jsonb)"
-				" ON CONFLICT (entry_id) DO NOTHING", 1, types, values, SPI_OK_INSERT);
+	tl_ledger_store_add_genesis(tl_json_finish(&j));
 }
 
 /* Add an entry in the caller's transaction; log_name may be NULL and segment_id 0. */
 void
 tl_ledger_add(const char *kind, const char *log_name, int64 segment_id, const char *body_json)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[4];
 	TlAsOwner	save;
 
-	values[0] = CStringGetTextDatum(kind);
-	values[1] = CStringGetTextDatum(log_name ? log_name : "");
-	values[2] = Int64GetDatum(segment_id);
-	values[3] = CStringGetTextDatum(body_json);
 	tl_become_owner(&save);
 	add_genesis_if_empty();
-	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (kind, log_name, segment_id, body)"
-				" VALUES ($1, NULLIF($2, ''), NULLIF($3, 0), $4::jsonb)", 4, types, values, SPI_OK_INSERT);
+	tl_ledger_store_add(kind, log_name, segment_id, body_json);
 	tl_restore_user(&save);
 }
 
@@ -195,50 +183,6 @@ tl_ledger_block_hash(TlSha *s, const TlLedgerBlock *b, TlHash *out)
 
 /* ---- blocks ------------------------------------------------------------------------------------ */
 
-static void
-bytea_to_hash(Datum d, TlHash *out)
-{
-	bytea	   *b = DatumGetByteaPP(d);
-
-	memset(out->b, 0, TL_HASH_LEN);
-	if (VARSIZE_ANY_EXHDR(b) == TL_HASH_LEN)
-		memcpy(out->b, VARDATA_ANY(b), TL_HASH_LEN);
-}
-
-static Datum
-hash_to_bytea(const TlHash *h)
-{
-	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
-	memcpy(VARDATA(b), h->b, TL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
-/* The newest block as stored (an SPI connection is open); false when there is none. */
-static bool
-read_head_block(TlLedgerBlock *b)
-{
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-
-	tl_spi_exec("SELECT block_id, first_entry, last_entry, entries, entries_root, previous_block_hash, closed_at"
-				" FROM tieredlog.ledger_block ORDER BY block_id DESC LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	b->block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
-	bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
-	b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
-	return true;
-}
-
 /*
  * Close a block over the committed pending entries (at most TL_LEDGER_BLOCK_MAX); returns its
  * id, or 0 when nothing was pending.
@@ -249,78 +193,45 @@ tl_ledger_close_block(void)
 	TlAsOwner	save;
 	TlLedgerBlock prev;
 	TlLedgerBlock b;
+	TlLedgerEntryRow *entries;
 	TlHash	   *leaves;
-	Datum	   *ids;
-	Datum	   *hashes;
 	TlSha		sha;
 	bool		have_prev;
-	int64		n;
+	int			n;
 
 	PreventCommandIfReadOnly("closing a tieredlog ledger block");
 	tl_lock_object(TL_LOCK_LEDGER, 0);
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text"
-				" FROM tieredlog.ledger_entry WHERE block_id IS NULL ORDER BY entry_id LIMIT "
-				CppAsString2(TL_LEDGER_BLOCK_MAX), 0, NULL, NULL, SPI_OK_SELECT);
-	n = SPI_processed;
+	entries = tl_ledger_store_unblocked(TL_LEDGER_BLOCK_MAX, &n);
 	if (n == 0)
 	{
 		tl_restore_user(&save);
 		return 0;
 	}
 	leaves = palloc(sizeof(TlHash) * n);
-	ids = palloc(sizeof(Datum) * n);
-	hashes = palloc(sizeof(Datum) * n);
 	tl_sha_open(&sha);
-	for (int64 i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-
-		ids[i] = Int64GetDatum(id);
-		tl_ledger_entry_hash(&sha, id, SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-							 DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)),
-							 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)),
-							 SPI_getvalue(tup, desc, 6), &leaves[i]);
-	}
-	b.first_entry = DatumGetInt64(ids[0]);
-	b.last_entry = DatumGetInt64(ids[n - 1]);
+	for (int i = 0; i < n; i++)
+		tl_ledger_entry_hash(&sha, entries[i].entry_id, entries[i].kind, entries[i].log_name,
+							 entries[i].segment_id, entries[i].created_at, entries[i].body, &leaves[i]);
+	b.first_entry = entries[0].entry_id;
+	b.last_entry = entries[n - 1].entry_id;
 	b.entries = n;
-	for (int64 i = 0; i < n; i++)
-		hashes[i] = hash_to_bytea(&leaves[i]);
-	tl_merkle_root(&sha, leaves, n, &b.entries_root);
-	have_prev = read_head_block(&prev);
+	{
+		/* the root is computed in place: the entries' own hashes are stored from a copy */
+		TlHash	   *work = palloc(sizeof(TlHash) * n);
+
+		memcpy(work, leaves, sizeof(TlHash) * n);
+		tl_merkle_root(&sha, work, n, &b.entries_root);
+		pfree(work);
+	}
+	have_prev = tl_ledger_store_newest_block(&prev);
 	b.block_id = have_prev ? prev.block_id + 1 : 1;
 	memset(b.previous.b, 0, TL_HASH_LEN);
 	if (have_prev)
 		tl_ledger_block_hash(&sha, &prev, &b.previous);
 	tl_sha_close(&sha);
 	b.closed_at = GetCurrentTimestamp();
-	{
-		Oid			types[7] = {INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
-		Datum		values[7];
-		Oid			utypes[3] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID};
-		Datum		uvalues[3];
-
-		values[0] = Int64GetDatum(b.block_id);
-		values[1] = Int64GetDatum(b.first_entry);
-		values[2] = Int64GetDatum(b.last_entry);
-		values[3] = Int64GetDatum(b.entries);
-		values[4] = hash_to_bytea(&b.entries_root);
-		values[5] = hash_to_bytea(&b.previous);
-		values[6] = TimestampTzGetDatum(b.closed_at);
-		tl_spi_exec("INSERT INTO tieredlog.ledger_block (block_id, first_entry, last_entry, entries, entries_root,"
-					" previous_block_hash, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-					7, types, values, SPI_OK_INSERT);
-		uvalues[0] = Int64GetDatum(b.block_id);
-		uvalues[1] = PointerGetDatum(construct_array(ids, (int) n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		uvalues[2] = PointerGetDatum(construct_array(hashes, (int) n, BYTEAOID, -1, false, TYPALIGN_INT));
-		tl_spi_exec("UPDATE tieredlog.ledger_entry e SET block_id = $1, entry_hash = u.h"
-					" FROM unnest($2, $3) AS u(id, h) WHERE e.entry_id = u.id",
-					3, utypes, uvalues, SPI_OK_UPDATE);
-	}
+	tl_ledger_store_close_block(&b, entries, leaves, n);
 	tl_restore_user(&save);
 	return b.block_id;
 }
@@ -342,7 +253,7 @@ tl_ledger_digest_json(void)
 	if (!XactReadOnly && !RecoveryInProgress())
 		(void) tl_ledger_close_block();
 	tl_become_owner(&save);
-	found = read_head_block(&head);
+	found = tl_ledger_store_newest_block(&head);
 	tl_restore_user(&save);
 	tl_json_init(&j);
 	tl_json_text(&j, "node", tl_node_name());

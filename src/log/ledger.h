@@ -13,19 +13,9 @@
 
 #include "core/merkle.h"
 #include "core/record.h"
+#include "store/ledger_store.h"
 
 #define TL_LEDGER_BLOCK_MAX		100000	/* entries per block at most */
-
-typedef struct TlLedgerBlock
-{
-	int64		block_id;
-	int64		first_entry;
-	int64		last_entry;
-	int64		entries;
-	TlHash		entries_root;
-	TlHash		previous;		/* hash of the block before; zeros for block 1 */
-	TimestampTz closed_at;
-} TlLedgerBlock;
 
 extern void tl_ledger_log_created(const char *name, int64 interval_us, const char *rule);
 extern void tl_ledger_log_dropped(const char *name);
