@@ -98,36 +98,13 @@ typedef struct CheckedBlock
 	TlHash		hash;			/* recomputed: the stored header with the recomputed root */
 } CheckedBlock;
 
-static void
-read_block(HeapTuple tup, TupleDesc desc, CheckedBlock *b)
-{
-	bool		isnull;
-	bytea	   *root;
-	bytea	   *prev;
-
-	b->stored.block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	b->stored.first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	b->stored.last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	b->stored.entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	root = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 5, &isnull));
-	prev = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 6, &isnull));
-	memset(&b->stored.entries_root, 0, TL_HASH_LEN);
-	memset(&b->stored.previous, 0, TL_HASH_LEN);
-	if (VARSIZE_ANY_EXHDR(root) == TL_HASH_LEN)
-		memcpy(b->stored.entries_root.b, VARDATA_ANY(root), TL_HASH_LEN);
-	if (VARSIZE_ANY_EXHDR(prev) == TL_HASH_LEN)
-		memcpy(b->stored.previous.b, VARDATA_ANY(prev), TL_HASH_LEN);
-	b->stored.closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
-}
-
 /*
  * The hash each entry had when its block closed is stored with it, only to point at the entry
  * that changed: the block's root, not this column, decides whether the block verifies.
  */
 static void
-point_at_entry(VerifyOut *out, int64 entry_id, Datum stored, bool isnull, const TlHash *now)
+point_at_entry(VerifyOut *out, int64 entry_id, bytea *b, const TlHash *now)
 {
-	bytea	   *b = isnull ? NULL : DatumGetByteaPP(stored);
 	TlHash		then;
 
 	if (b == NULL || VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
@@ -146,33 +123,25 @@ point_at_entry(VerifyOut *out, int64 entry_id, Datum stored, bool isnull, const 
 static void
 recompute_block(VerifyOut *out, TlSha *sha, CheckedBlock *b, int64 *entry_failures)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(b->stored.block_id)};
+	TlLedgerEntryRow *entries;
 	TlHash	   *leaves;
 	int64		n;
 	int64		first = 0;
 	int64		last = 0;
 	TlLedgerBlock with_root;
 
-	ro_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text, entry_hash"
-			" FROM tieredlog.ledger_entry WHERE block_id = $1 ORDER BY entry_id", 1, types, values, NULL);
-	n = SPI_processed;
+	entries = tl_ledger_store_block_entries(b->stored.block_id, &n);
 	leaves = palloc(sizeof(TlHash) * Max(n, 1));
 	for (int64 i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		const TlLedgerEntryRow *e = &entries[i];
 
 		if (i == 0)
-			first = id;
-		last = id;
-		tl_ledger_entry_hash(sha, id, SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-							 DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)),
-							 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)),
-							 SPI_getvalue(tup, desc, 6), &leaves[i]);
-		point_at_entry(out, id, SPI_getbinval(tup, desc, 7, &isnull), isnull, &leaves[i]);
+			first = e->entry_id;
+		last = e->entry_id;
+		tl_ledger_entry_hash(sha, e->entry_id, e->kind, e->log_name, e->segment_id, e->created_at, e->body,
+							 &leaves[i]);
+		point_at_entry(out, e->entry_id, e->stored_hash, &leaves[i]);
 	}
 	tl_merkle_root(sha, leaves, n, &b->root);
 	pfree(leaves);
@@ -200,15 +169,11 @@ verify_chain(VerifyOut *out, TlSha *sha, CheckedBlock **blocks_out)
 	int64		fail_root = 0;
 	int64		fail_link = 0;
 	TlHash		zeros;
-	SPITupleTable *tab;
+	TlLedgerBlock *stored = tl_ledger_store_blocks(&n);
 
-	ro_exec("SELECT block_id, first_entry, last_entry, entries, entries_root, previous_block_hash, closed_at"
-			" FROM tieredlog.ledger_block ORDER BY block_id", 0, NULL, NULL, NULL);
-	n = SPI_processed;
-	tab = SPI_tuptable;
 	blocks = palloc0(sizeof(CheckedBlock) * Max(n, 1));
 	for (int64 i = 0; i < n; i++)
-		read_block(tab->vals[i], tab->tupdesc, &blocks[i]);
+		blocks[i].stored = stored[i];
 	memset(zeros.b, 0, TL_HASH_LEN);
 	for (int64 i = 0; i < n; i++)
 	{
@@ -251,18 +216,16 @@ verify_chain(VerifyOut *out, TlSha *sha, CheckedBlock **blocks_out)
 static void
 verify_entries_have_blocks(VerifyOut *out)
 {
-	ro_exec("SELECT e.block_id, count(*) FROM tieredlog.ledger_entry e WHERE e.block_id IS NOT NULL"
-			" AND NOT EXISTS (SELECT 1 FROM tieredlog.ledger_block b WHERE b.block_id = e.block_id)"
-			" GROUP BY e.block_id ORDER BY e.block_id", 0, NULL, NULL, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		emit(out, "entry_block", psprintf("block %s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)),
-			 false, "a block row",
-			 psprintf("%s entries name a missing block", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
-	if (SPI_processed == 0)
+	int			n;
+	TlLedgerOrphans *orphans = tl_ledger_store_orphans(&n);
+
+	for (int i = 0; i < n; i++)
+		emit(out, "entry_block", psprintf("block %s", orphans[i].block_id), false, "a block row",
+			 psprintf("%s entries name a missing block", orphans[i].entries));
+	if (n == 0)
 		emit(out, "entry_block", "ledger", true, NULL, NULL);
-	ro_exec("SELECT count(*) FROM tieredlog.ledger_entry WHERE block_id IS NULL", 0, NULL, NULL, NULL);
 	emit(out, "pending_entries", "ledger", true, NULL,
-		 psprintf("%s entries not in a block yet", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+		 psprintf("%s entries not in a block yet", tl_ledger_store_unblocked_count()));
 }
 
 static CheckedBlock *
@@ -315,59 +278,19 @@ verify_digests(VerifyOut *out, Jsonb *digests, CheckedBlock *blocks, int64 nbloc
 
 /* ---- seals ----------------------------------------------------------------------------------- */
 
-typedef struct SealEntry
-{
-	int64		segment_id;
-	int64		entry_id;
-	char	   *kind;
-	char	   *log_name;
-	char	   *root;
-	char	   *records;
-	char	   *digest;
-} SealEntry;
+typedef TlLedgerSealEntry SealEntry;
 
 /* The latest SEAL/RESEAL/REOPEN entry of every segment (of one log, or all). */
 static List *
 latest_seal_entries(const char *log_name)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {log_name ? CStringGetTextDatum(log_name) : (Datum) 0};
-	char		nulls[1] = {log_name ? ' ' : 'n'};
+	int			n;
+	SealEntry  *entries = tl_ledger_store_seal_entries(log_name, &n);
 	List	   *out = NIL;
-	SPITupleTable *tab;
 
-	ro_exec("SELECT DISTINCT ON (segment_id) segment_id, entry_id, kind, log_name, body->>'root',"
-			" body->>'records', body->>'digest' FROM tieredlog.ledger_entry"
-			" WHERE kind IN ('SEAL', 'RESEAL', 'REOPEN') AND segment_id IS NOT NULL"
-			"   AND ($1::text IS NULL OR log_name = $1) ORDER BY segment_id, entry_id DESC",
-			1, types, values, nulls);
-	tab = SPI_tuptable;
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		SealEntry  *e = palloc(sizeof(SealEntry));
-		bool		isnull;
-
-		e->segment_id = DatumGetInt64(SPI_getbinval(tab->vals[i], tab->tupdesc, 1, &isnull));
-		e->entry_id = DatumGetInt64(SPI_getbinval(tab->vals[i], tab->tupdesc, 2, &isnull));
-		e->kind = SPI_getvalue(tab->vals[i], tab->tupdesc, 3);
-		e->log_name = SPI_getvalue(tab->vals[i], tab->tupdesc, 4);
-		e->root = SPI_getvalue(tab->vals[i], tab->tupdesc, 5);
-		e->records = SPI_getvalue(tab->vals[i], tab->tupdesc, 6);
-		e->digest = SPI_getvalue(tab->vals[i], tab->tupdesc, 7);
-		out = lappend(out, e);
-	}
+	for (int i = 0; i < n; i++)
+		out = lappend(out, &entries[i]);
 	return out;
-}
-
-static bool
-log_dropped_after(const char *log_name, int64 entry_id)
-{
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(log_name ? log_name : ""), Int64GetDatum(entry_id)};
-
-	ro_exec("SELECT 1 FROM tieredlog.ledger_entry WHERE kind = 'CONFIG' AND log_name = $1 AND entry_id > $2"
-			" AND body->>'action' = 'drop_log' LIMIT 1", 2, types, values, NULL);
-	return SPI_processed > 0;
 }
 
 static int
@@ -380,28 +303,23 @@ rid_cmp(const void *a, const void *b)
 static void
 verify_repairs(VerifyOut *out, const SealEntry *e, const TlSealScan *scan)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(e->segment_id), CStringGetTextDatum(e->log_name ? e->log_name : "")};
+	int			nrepaired;
+	char	  **repaired = tl_ledger_store_repaired_rids(e->segment_id, e->log_name, &nrepaired);
 	TlRid	   *rids = NULL;
 	int64		checked = 0;
 	int64		missing = 0;
 	char	   *first_missing = NULL;
 	char	   *object = psprintf("segment %lld", (long long) e->segment_id);
 
-	ro_exec("SELECT r.rid FROM tieredlog.ledger_entry l, jsonb_array_elements_text(l.body->'rids') r(rid)"
-			" WHERE l.kind = 'REPAIR' AND l.segment_id = $1"
-			"   AND NOT EXISTS (SELECT 1 FROM tieredlog.ledger_entry q WHERE q.kind = 'QUARANTINE'"
-			"     AND q.log_name = $2 AND q.entry_id > l.entry_id"
-			"     AND r.rid IN (q.body->>'local_rid', q.body->>'other_rid'))", 2, types, values, NULL);
-	if (SPI_processed == 0)
+	if (nrepaired == 0)
 		return;
 	rids = palloc(sizeof(TlRid) * Max(scan->n, 1));
 	for (int64 i = 0; i < scan->n; i++)
 		rids[i] = scan->leaves[i].rid;
 	qsort(rids, scan->n, sizeof(TlRid), rid_cmp);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < nrepaired; i++)
 	{
-		char	   *hex = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *hex = repaired[i];
 		TlRid		rid;
 
 		checked++;
@@ -501,7 +419,7 @@ verify_seals(VerifyOut *out, const TlLog *only)
 		CHECK_FOR_INTERRUPTS();
 		if (e != NULL && (seg == NULL || e->segment_id < seg->segment_id))
 		{
-			if (!log_dropped_after(e->log_name, e->entry_id))
+			if (!tl_ledger_store_log_dropped_after(e->log_name, e->entry_id))
 				emit(out, "seal_state", psprintf("segment %lld", (long long) e->segment_id), false,
 					 psprintf("segment of log %s", e->log_name ? e->log_name : "?"), "no such segment");
 			ec = lnext(entries, ec);
