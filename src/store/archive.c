@@ -226,7 +226,7 @@ raw_buffer(Size len)
 }
 
 static char *
-decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
+decompress(const bytea *data, const TlFrameMeta *meta, Reader *r, char *dst)
 {
 	int			clen = VARSIZE_ANY_EXHDR(data);
 	char	   *raw;
@@ -241,7 +241,7 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 		tl_arc_corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
-	raw = raw_buffer(meta->raw_len);
+	raw = dst ? dst : raw_buffer(meta->raw_len);
 	got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
 	if (ZSTD_isError(got) || got != (size_t) meta->raw_len)
 		tl_arc_corrupt(r, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
@@ -256,7 +256,7 @@ bytea *
 tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
 {
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
+	char	   *raw = decompress(data, meta, &r, NULL);
 	bytea	   *out = palloc(VARHDRSZ + meta->raw_len);
 
 	SET_VARSIZE(out, VARHDRSZ + meta->raw_len);
@@ -313,7 +313,7 @@ skip_row(DecPath *paths, int npaths, int row)
  */
 static TlArchiveRow *
 decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFrameWant *want,
-		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts)
+		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts, TlFrameCursor *cursor)
 {
 	TlArchiveRow *rows;
 	int			n;
@@ -443,6 +443,20 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	if (nwanted == 0)
 		return rows;
 	paths = tl_arc_read_paths(r, n, &npaths);
+	if (cursor)
+	{
+		/* the fixed columns are read; payloads are rebuilt one row at a time by the cursor */
+		cursor->nrows = n;
+		cursor->rows = rows;
+		cursor->paths = paths;
+		cursor->npaths = npaths;
+		cursor->next = 0;
+		initStringInfo(&cursor->builder.bin);
+		initStringInfo(&cursor->builder.text);
+		initStringInfo(&cursor->builder.scratch);
+		*nrows = n;
+		return rows;
+	}
 	initStringInfo(&builder.bin);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
@@ -487,12 +501,12 @@ tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 					 const TlFrameWant *want, int *nrows)
 {
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
+	char	   *raw = decompress(data, meta, &r, NULL);
 	TlArchiveRow *rows;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
 
-	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts);
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts, NULL);
 	if (raw != raw_buf)
 		pfree(raw);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
@@ -509,7 +523,7 @@ tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL);
+	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL, NULL);
 }
 
 /* The same, rebuilding only the rows `want` wants (tieredlog._frame_decode_key). */
@@ -518,5 +532,75 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL);
+	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL, NULL);
+}
+
+/*
+ * A cursor over the rows of one frame, for reading several frames merged in record order: the
+ * frame is decompressed into memory of its own and its fixed columns decoded (with every check
+ * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
+ * in frame order. Everything lives in the current memory context; rows handed out by
+ * tl_frame_cursor_next are allocated in the context current at that call.
+ */
+TlFrameCursor *
+tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	TlFrameCursor *c = palloc0(sizeof(TlFrameCursor));
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	int			n;
+
+	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
+		tl_arc_corrupt(&r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
+							tl_frame_max_raw()));
+	raw = decompress(data, meta, &r, palloc(meta->raw_len));
+	c->raw = raw;
+	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, NULL, &n, &first_ts, &last_ts, c);
+	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
+		tl_arc_corrupt(&r, "timestamps do not match the frame directory");
+	Assert(c->nrows == n && n > 0);
+	return c;
+}
+
+/* The fixed columns (ts, origin, seq, key, source) of the cursor's next row, or NULL at its end. */
+const TlArchiveRow *
+tl_frame_cursor_peek(const TlFrameCursor *c)
+{
+	return c->next < c->nrows ? &c->rows[c->next] : NULL;
+}
+
+/* The next row with its payload rebuilt (in the current memory context), and advance. */
+const TlArchiveRow *
+tl_frame_cursor_next(TlFrameCursor *c)
+{
+	TlArchiveRow *row;
+
+	Assert(c->next < c->nrows);
+	row = &c->rows[c->next];
+	tl_arc_rebuild_row(c->paths, c->next, &c->builder, row);
+	c->next++;
+	return row;
+}
+
+/* Advance past the next row without rebuilding its payload. */
+void
+tl_frame_cursor_skip(TlFrameCursor *c)
+{
+	Assert(c->next < c->nrows);
+	skip_row(c->paths, c->npaths, c->next);
+	c->next++;
+}
+
+/* Free what the cursor holds (rows already handed out are the caller's). */
+void
+tl_frame_cursor_close(TlFrameCursor *c)
+{
+	pfree(c->raw);
+	pfree(c->rows);
+	pfree(c->builder.bin.data);
+	pfree(c->builder.text.data);
+	pfree(c->builder.scratch.data);
+	pfree(c);
 }

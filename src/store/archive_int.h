@@ -79,6 +79,18 @@ typedef struct RowBuilder
 } RowBuilder;
 
 
+/* A cursor over one frame's rows (tl_frame_cursor_*). */
+struct TlFrameCursor
+{
+	char	   *raw;			/* the uncompressed frame, the cursor's own */
+	int			nrows;
+	TlArchiveRow *rows;			/* fixed columns of every row; payloads when rebuilt */
+	DecPath    *paths;
+	int			npaths;
+	RowBuilder	builder;
+	int			next;			/* the next row to hand out */
+};
+
 static inline uint64
 tl_arc_zigzag(int64 v)
 {
