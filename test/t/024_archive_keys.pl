@@ -87,10 +87,42 @@ is(q1("SELECT bool_and(get_byte(key_filter, 0) = 1 AND get_byte(key_filter, 1) =
 my $tier2 = reads();
 is_deeply($tier2, $tier0, 'tier 2: every key read, latest(), a range and the whole log equal tier 0 (rids included)');
 
-# every frame's filter holds every key of the frame (no false negative)
-is(q1("SELECT count(*) FROM tieredlog_data.archive_$log_id a, tieredlog.read('ev') r
-	WHERE a.segment_id = $seg AND r.ts BETWEEN a.first_ts AND a.last_ts
-	  AND NOT tieredlog._key_filter_probe(a.key_filter, r.key)"), '0', 'no key of a frame is missing from its filter');
+# frames are clustered by key: consecutive frames' key ranges meet at most in one key, so a key's
+# records lie in one frame, or in a few consecutive ones when it has more than a frame's worth
+is(q1("SELECT count(*) FROM (SELECT max_key, lead(min_key) OVER (ORDER BY frame_no) AS next_min
+	FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg) f WHERE max_key > next_min"), '0',
+	'frames clustered by key: each frame\'s keys come after the previous frame\'s');
+is(q1("SELECT max(n) FROM (SELECT r.key, count(*) AS n FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r
+	JOIN tieredlog_data.archive_$log_id a ON a.segment_id = $seg AND r.key COLLATE \"C\" BETWEEN a.min_key AND a.max_key
+	GROUP BY r.key) k"), '2', 'a key falls in the key range of at most two frames');
+# every frame's filter holds every key of the frame (no false negative): a key strictly inside a
+# frame's key range is the frame's, and a key is held by one frame at least whose range has it
+is(q1("SELECT count(*) FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r
+	JOIN tieredlog_data.archive_$log_id a ON a.segment_id = $seg AND r.key COLLATE \"C\" > a.min_key
+		AND r.key COLLATE \"C\" < a.max_key
+	WHERE NOT tieredlog._key_filter_probe(a.key_filter, r.key)")
+  + q1("SELECT count(*) FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r WHERE NOT EXISTS (
+	SELECT 1 FROM tieredlog_data.archive_$log_id a WHERE a.segment_id = $seg
+	   AND r.key COLLATE \"C\" BETWEEN a.min_key AND a.max_key AND tieredlog._key_filter_probe(a.key_filter, r.key))"),
+	'0', 'no key of a frame is missing from its filter');
+
+# frames overlap in time, so reads come back in record order by merging them (whole log, a time
+# range) or by sorting (a key): every read's rows in (ts, origin, seq) order, as they are returned
+my $ordered = sub {
+	my ($call) = @_;
+	return q1("SELECT count(*) FILTER (WHERE (ts, origin, seq) <= (pts, porigin, pseq)) || ' ' || count(*) FROM (
+		SELECT ts, origin COLLATE \"C\" AS origin, seq, lag(ts) OVER w AS pts, lag(origin COLLATE \"C\") OVER w AS porigin,
+			   lag(seq) OVER w AS pseq
+		  FROM $call WITH ORDINALITY AS r(key, payload, ts, source, origin, seq, rid, segment_id, tier, o)
+		WINDOW w AS (ORDER BY o)) x");
+};
+is($ordered->("tieredlog.read('ev')"), '0 12000', 'tier 2: read() of the whole log returns its records in record order');
+like($ordered->("tieredlog.read('ev', '2024-01-01 00:10:00+00', '2024-01-01 00:20:00+00')"), qr/^0 2400$/,
+	'a time range too');
+my $boundary = q1("SELECT max_key FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg AND frame_no = 0");
+like($ordered->("tieredlog.read('ev', key => '$boundary')"), qr/^0 [1-9]\d*$/, "a key at a frame boundary too ($boundary)");
+cmp_ok(q1("SELECT count(*) FROM tieredlog.segment_frames($seg) WHERE first_ts < (SELECT max(last_ts) FROM tieredlog.segment_frames($seg))
+	AND frame_no > 0"), '>', 0, 'the frames do overlap in time');
 my $fp = q1("SELECT count(*) FILTER (WHERE tieredlog._key_filter_probe(key_filter, 'absent-' || i)) || ' ' || count(*)
 	FROM tieredlog_data.archive_$log_id, generate_series(1, 2000) i WHERE segment_id = $seg");
 my ($hits, $probes) = split / /, $fp;
@@ -98,8 +130,10 @@ cmp_ok($hits / $probes, '<', 0.01, "absent keys pass a frame's filter rarely ($h
 
 # ---- frames that cannot hold the key are not fetched ----------------------------------------------
 my $last = q1("SELECT max(frame_no) FROM tieredlog.segment_frames($seg)");
-my $solo_last = q1("SELECT key FROM tieredlog.read('ev') WHERE key LIKE 'solo-%' ORDER BY ts DESC LIMIT 1");
-my $solo_first = q1("SELECT key FROM tieredlog.read('ev') WHERE key LIKE 'solo-%' ORDER BY ts LIMIT 1");
+# (frames are clustered by key: the last frame alone holds the greatest key, the first the least)
+my $solo_last = q1("SELECT max_key FROM tieredlog.segment_frames($seg) WHERE frame_no = $last");
+my $solo_first = q1("SELECT min_key FROM tieredlog.segment_frames($seg) WHERE frame_no = 0");
+like($solo_last, qr/^solo-/, "the last frame's greatest key is one of one record ($solo_last)");
 q1("CREATE TABLE keep AS SELECT * FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg AND frame_no = 0");
 # damage the first frame: its compressed bytes no longer match its checksum
 q1("UPDATE tieredlog_data.archive_$log_id SET data = overlay(data placing '\\xdeadbeef'::bytea from 100)
@@ -128,7 +162,7 @@ my %bad = (
 for my $what (sort keys %bad)
 {
 	q1("UPDATE tieredlog_data.archive_$log_id SET key_filter = $bad{$what} WHERE segment_id = $seg AND frame_no = $last");
-	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => 'k1')",
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => '$solo_last')",
 		extra_params => ['-v', 'VERBOSITY=verbose']);
 	like($err, qr/XX001.*archive frame $last of segment $seg is corrupted.*key filter/s, "a key filter with $what: data_corrupted");
 	($rc, $out, $err) = $node->psql('postgres', "SELECT tieredlog._key_filter_probe($bad{$what}, 'k1')");
