@@ -329,7 +329,8 @@ meta_from_tuple(HeapTuple tup, TupleDesc desc, AttrNumber filter_att, TlFrameMet
  * cannot take it now, read into the current memory context).
  */
 static DirCacheEntry *
-dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att)
+dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att,
+			  bool fresh)
 {
 	Oid			relid = RelationGetRelid(rel);
 	DirCacheEntry *e;
@@ -340,6 +341,13 @@ dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, Attr
 	bool		cached;
 	int			cap = 64;
 
+	if (fresh)
+	{
+		/* read now, not cached: a whole read checks each frame against the directory as it is */
+		e = palloc(sizeof(DirCacheEntry));
+		cached = false;
+		goto read;
+	}
 	if (dir_cache_stale)
 		dir_cache_reset();
 	if (!dir_cache_stale)
@@ -366,6 +374,7 @@ dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, Attr
 	}
 	else
 		e = palloc(sizeof(DirCacheEntry));
+read:
 	e->relid = relid;
 	e->segment_id = segment_id;
 	e->attempt = attempt;
@@ -507,8 +516,27 @@ tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
 	ScanPlan	plan;
 
 	open_archive(log_id, segment_id, &rel, &irel);
-	dir = dir_cache_get(rel, irel, segment_id, attempt, key_filter_attnum(RelationGetRelid(rel)));
+	dir = dir_cache_get(rel, irel, segment_id, attempt, key_filter_attnum(RelationGetRelid(rel)),
+						key == NULL);
 	plan = scan_plan(dir, from_ts, to_ts);
+	if (plan != PLAN_IN_FRAME_ORDER && key != NULL)
+	{
+		/* a key read visits the frames whose key range has the key: in order if there is one */
+		int			nin = 0;
+
+		for (int f = 0; f < dir->nframes && nin < 2; f++)
+		{
+			const TlFrameMeta *m = &dir->frames[f].meta;
+
+			if (cmp_c(VARDATA_ANY(m->min_key), VARSIZE_ANY_EXHDR(m->min_key), VARDATA_ANY(key),
+					  VARSIZE_ANY_EXHDR(key)) <= 0 &&
+				cmp_c(VARDATA_ANY(m->max_key), VARSIZE_ANY_EXHDR(m->max_key), VARDATA_ANY(key),
+					  VARSIZE_ANY_EXHDR(key)) >= 0)
+				nin++;
+		}
+		if (nin < 2)
+			plan = PLAN_IN_FRAME_ORDER;
+	}
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
 	return plan == PLAN_IN_FRAME_ORDER || (plan == PLAN_MERGE && key == NULL);
@@ -687,7 +715,7 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 		MemoryContextCallback *release;
 		TlKeyHash	kh;
 
-		dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att);
+		dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att, false);
 		nframes = dir->nframes;
 		frames = dir->frames;
 
@@ -745,20 +773,11 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 			MemoryContextReset(frame_cxt);
 		}
 	}
-	else if (scan_plan(dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att), from_ts,
-					   to_ts) == PLAN_MERGE)
+	else if (scan_plan(dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true),
+					   from_ts, to_ts) == PLAN_MERGE)
 	{
-		/* frames clustered by key: merged into record order */
-		dir_cache_busy++;
-		PG_TRY();
-		{
-			scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, visit, arg);
-		}
-		PG_FINALLY();
-		{
-			dir_cache_busy--;
-		}
-		PG_END_TRY();
+		/* frames clustered by key: merged into record order (the directory read just now) */
+		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, visit, arg);
 		frame_cxt = NULL;
 	}
 	else
