@@ -474,6 +474,10 @@ scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
 
 		if (m->last_ts < from_ts || m->first_ts >= to_ts)
 			continue;
+		/* an entry out of bounds is not trusted for the estimate: frame by frame, which reports it */
+		if (m->nrows <= 0 || m->nrows > TL_FRAME_MAX_ROWS || m->raw_len <= 0 ||
+			(Size) m->raw_len > tl_frame_max_raw())
+			return PLAN_UNORDERED;
 		bytes += m->raw_len + (int64) m->nrows * (sizeof(TlArchiveRow) + 2 * sizeof(int));
 		if (bytes > MERGE_MAX_BYTES)
 			return PLAN_UNORDERED;
