@@ -235,6 +235,9 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r, char *dst)
 	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
 		tl_arc_corrupt(r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
 							tl_frame_max_raw()));
+	if (meta->nrows <= 0 || meta->nrows > TL_FRAME_MAX_ROWS)
+		tl_arc_corrupt(r, psprintf("row count of %d in the frame directory is outside 1 to %d", meta->nrows,
+							TL_FRAME_MAX_ROWS));
 	if (clen != meta->comp_len || (int64) XXH3_64bits(VARDATA_ANY(data), clen) != meta->checksum)
 		tl_arc_corrupt(r, "checksum of the compressed bytes does not match the frame directory");
 	if (ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
@@ -555,8 +558,6 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
 		tl_arc_corrupt(&r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
 							tl_frame_max_raw()));
-	if (meta->nrows <= 0 || meta->nrows > TL_FRAME_MAX_ROWS)
-		tl_arc_corrupt(&r, "row count does not match the frame directory");
 	raw = decompress(data, meta, &r, palloc(meta->raw_len));
 	c->raw = raw;
 	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, NULL, &n, &first_ts, &last_ts, c);

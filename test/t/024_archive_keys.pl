@@ -148,6 +148,18 @@ like($err, qr/XX001.*archive frame 0 of segment $seg is corrupted/s, 'a key the 
 ($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')", extra_params => ['-v', 'VERBOSITY=verbose']);
 like($err, qr/XX001/, 'a whole read: data_corrupted');
 q1("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep k WHERE a.segment_id = $seg AND a.frame_no = 0");
+# a directory entry whose row count is out of bounds (it would skew what a merge may hold)
+for my $n (-1, 0, 4097)
+{
+	q1("UPDATE tieredlog_data.archive_$log_id SET nrows = $n WHERE segment_id = $seg AND frame_no = 0");
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')", extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($err, qr/XX001.*archive frame 0 of segment $seg is corrupted.*row count of $n/s, "a directory row count of $n: a whole read is data_corrupted");
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', '2024-01-01 00:10:00+00', '2024-01-01 00:20:00+00')",
+		extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($err, qr/XX001.*row count of $n/s, "... and so is a range read");
+}
+q1("UPDATE tieredlog_data.archive_$log_id a SET nrows = k.nrows FROM keep k WHERE a.segment_id = $seg AND a.frame_no = 0");
+is($ordered->("tieredlog.read('ev')"), '0 12000', 'repaired, the whole log reads again');
 
 # ---- a damaged filter is reported, not trusted ------------------------------------------------------
 my %bad = (
