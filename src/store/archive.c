@@ -269,41 +269,87 @@ tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id
 	return out;
 }
 
+/* Past one varint, bounds-checked as tl_arc_get_varint (at most 10 bytes), without its value. */
+static inline void
+skip_varint(Reader *r)
+{
+	const uint8 *p = r->p;
+	const uint8 *end = r->end - r->p > 10 ? r->p + 10 : r->end;
+
+	while (p < end && (*p & 0x80))
+		p++;
+	if (p >= end)
+		tl_arc_corrupt(r, "truncated or overlong integer");
+	r->p = p + 1;
+}
+
+/* A length (varint), inline: the same checks as tl_arc_get_varint. */
+static inline uint64
+get_length(Reader *r)
+{
+	uint64		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		c;
+
+		if (r->p >= r->end || shift > 63)
+			tl_arc_corrupt(r, "truncated or overlong integer");
+		c = *r->p++;
+		v |= (uint64) (c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+}
+
 /*
- * Skip row `row`'s payload values: advance every path's value streams past them, without
- * rebuilding anything (a row the reader does not want).
+ * Skip the payload values of rows from .. to - 1: advance every path's value streams past them,
+ * path by path, without rebuilding anything (rows the reader does not want). Every length is
+ * still checked against the end of its stream.
  */
 static void
-skip_row(DecPath *paths, int npaths, int row)
+skip_rows(DecPath *paths, int npaths, int from, int to)
 {
 	for (int i = 0; i < npaths; i++)
 	{
 		DecPath    *p = &paths[i];
-		int			len;
+		const uint8 *tags = p->tags;
 
-		switch (p->tags[row])
+		for (int row = from; row < to; row++)
 		{
-			case TAG_INT:
-				(void) tl_arc_get_varint(&p->ints);
-				break;
-			case TAG_NUM:
-			case TAG_STR:
-			case TAG_JSON:
-				(void) tl_arc_get_bytes(&p->strs, &len);
-				break;
-			case TAG_HEX:
-				len = tl_arc_get_count(&p->strs, INT_MAX / 2, "hex length");
-				if (len > p->strs.end - p->strs.p)
-					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
-				p->strs.p += len;
-				break;
-			case TAG_UUID:
-				if (16 > p->strs.end - p->strs.p)
-					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
-				p->strs.p += 16;
-				break;
-			default:
-				break;
+			uint64		len;
+
+			switch (tags[row])
+			{
+				case TAG_INT:
+					skip_varint(&p->ints);
+					break;
+				case TAG_NUM:
+				case TAG_STR:
+				case TAG_JSON:
+					len = get_length(&p->strs);
+					if (len > (uint64) (p->strs.end - p->strs.p))
+						tl_arc_corrupt(&p->strs, "string runs past the end of the frame");
+					p->strs.p += len;
+					break;
+				case TAG_HEX:
+					len = get_length(&p->strs);
+					if (len > (uint64) (INT_MAX / 2))
+						tl_arc_corrupt(&p->strs, "hex length");
+					if (len > (uint64) (p->strs.end - p->strs.p))
+						tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
+					p->strs.p += len;
+					break;
+				case TAG_UUID:
+					if (16 > p->strs.end - p->strs.p)
+						tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
+					p->strs.p += 16;
+					break;
+				default:
+					break;
+			}
 		}
 	}
 }
@@ -464,13 +510,13 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
 	out = 0;
-	for (int i = 0; i < n; i++)
+	for (int i = 0, done = 0; i < n; i++)
 	{
 		if (!wanted[i])
-		{
-			skip_row(paths, npaths, i);
 			continue;
-		}
+		if (done < i)
+			skip_rows(paths, npaths, done, i);
+		done = i + 1;
 		tl_arc_rebuild_row(paths, i, &builder, &rows[i]);
 		if (out != i)
 			rows[out] = rows[i];
@@ -592,7 +638,7 @@ void
 tl_frame_cursor_skip(TlFrameCursor *c)
 {
 	Assert(c->next < c->nrows);
-	skip_row(c->paths, c->npaths, c->next);
+	skip_rows(c->paths, c->npaths, c->next, c->next + 1);
 	c->next++;
 }
 
