@@ -573,6 +573,7 @@ fetch_frame(Relation rel, Relation irel, int64 segment_id, int64 attempt, int fr
 typedef struct MergeInput
 {
 	TlFrameCursor *cursor;
+	const TlArchiveRow *head;	/* the cursor's next row (fixed columns) */
 	int			frame_no;
 } MergeInput;
 
@@ -580,26 +581,27 @@ typedef struct MergeInput
 static int
 merge_cmp(Datum a, Datum b, void *arg)
 {
-	const TlArchiveRow *x = tl_frame_cursor_peek(((MergeInput *) DatumGetPointer(a))->cursor);
-	const TlArchiveRow *y = tl_frame_cursor_peek(((MergeInput *) DatumGetPointer(b))->cursor);
-	int			c = tl_archive_row_cmp(x, y);
+	const MergeInput *x = (const MergeInput *) DatumGetPointer(a);
+	const MergeInput *y = (const MergeInput *) DatumGetPointer(b);
+	int			c;
 
+	if (x->head->ts != y->head->ts)
+		return x->head->ts < y->head->ts ? 1 : -1;
+	c = tl_archive_row_cmp(x->head, y->head);
 	if (c == 0)
-		c = ((MergeInput *) DatumGetPointer(a))->frame_no - ((MergeInput *) DatumGetPointer(b))->frame_no;
+		c = x->frame_no - y->frame_no;
 	return -c;
 }
 
-/* Skip the cursor's rows outside [from_ts, to_ts); false when none is left. */
+/* Skip the input's rows outside [from_ts, to_ts); false when none is left. */
 static bool
-cursor_to_wanted(TlFrameCursor *c, TimestampTz from_ts, TimestampTz to_ts)
+cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
 {
-	const TlArchiveRow *r;
-
-	while ((r = tl_frame_cursor_peek(c)) != NULL)
+	while ((in->head = tl_frame_cursor_peek(in->cursor)) != NULL)
 	{
-		if (r->ts >= from_ts && r->ts < to_ts)
+		if (in->head->ts >= from_ts && in->head->ts < to_ts)
 			return true;
-		tl_frame_cursor_skip(c);
+		tl_frame_cursor_skip(in->cursor);
 	}
 	return false;
 }
@@ -634,7 +636,7 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		in->frame_no = dir->frames[f].frame_no;
 		in->cursor = tl_frame_cursor_open(data, m, segment_id, in->frame_no);
 		pfree(data);
-		if (cursor_to_wanted(in->cursor, from_ts, to_ts))
+		if (cursor_to_wanted(in, from_ts, to_ts))
 			binaryheap_add_unordered(heap, PointerGetDatum(in));
 		else
 			tl_frame_cursor_close(in->cursor);
@@ -652,7 +654,7 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		visit(row, 1, arg);
 		MemoryContextReset(row_cxt);
 		MemoryContextSwitchTo(merge_cxt);
-		if (cursor_to_wanted(in->cursor, from_ts, to_ts))
+		if (cursor_to_wanted(in, from_ts, to_ts))
 			binaryheap_replace_first(heap, PointerGetDatum(in));
 		else
 		{
