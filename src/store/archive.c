@@ -500,6 +500,9 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		cursor->paths = paths;
 		cursor->npaths = npaths;
 		cursor->next = 0;
+		cursor->batch_end = 0;
+		cursor->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog frame cursor",
+												  ALLOCSET_DEFAULT_SIZES);
 		initStringInfo(&cursor->builder.bin);
 		initStringInfo(&cursor->builder.text);
 		initStringInfo(&cursor->builder.scratch);
@@ -588,8 +591,7 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
  * A cursor over the rows of one frame, for reading several frames merged in record order: the
  * frame is decompressed into memory of its own and its fixed columns decoded (with every check
  * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
- * in frame order. Everything lives in the current memory context; rows handed out by
- * tl_frame_cursor_next are allocated in the context current at that call.
+ * in frame order. Everything lives in the memory context current at the open.
  */
 TlFrameCursor *
 tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
@@ -620,25 +622,42 @@ tl_frame_cursor_peek(const TlFrameCursor *c)
 	return c->next < c->nrows ? &c->rows[c->next] : NULL;
 }
 
-/* The next row with its payload rebuilt (in the current memory context), and advance. */
+/*
+ * The next row with its payload rebuilt, and advance. Payloads are rebuilt TL_CURSOR_BATCH rows
+ * at a time, while the frame's value streams are in the CPU's cache (a merge moves between many
+ * frames); a row stays valid until the cursor rebuilds its next batch or is closed.
+ */
+#define TL_CURSOR_BATCH		32
+
 const TlArchiveRow *
 tl_frame_cursor_next(TlFrameCursor *c)
 {
-	TlArchiveRow *row;
-
 	Assert(c->next < c->nrows);
-	row = &c->rows[c->next];
-	tl_arc_rebuild_row(c->paths, c->next, &c->builder, row);
-	c->next++;
-	return row;
+	if (c->next >= c->batch_end)
+	{
+		MemoryContext old;
+		int			end = Min(c->next + TL_CURSOR_BATCH, c->nrows);
+
+		MemoryContextReset(c->batch_cxt);
+		old = MemoryContextSwitchTo(c->batch_cxt);
+		for (int i = c->next; i < end; i++)
+			tl_arc_rebuild_row(c->paths, i, &c->builder, &c->rows[i]);
+		MemoryContextSwitchTo(old);
+		c->batch_end = end;
+	}
+	return &c->rows[c->next++];
 }
 
-/* Advance past the next row without rebuilding its payload. */
+/* Advance past the next row without rebuilding its payload (unless its batch already has). */
 void
 tl_frame_cursor_skip(TlFrameCursor *c)
 {
 	Assert(c->next < c->nrows);
-	skip_rows(c->paths, c->npaths, c->next, c->next + 1);
+	if (c->next >= c->batch_end)
+	{
+		skip_rows(c->paths, c->npaths, c->next, c->next + 1);
+		c->batch_end = c->next + 1;
+	}
 	c->next++;
 }
 
@@ -651,5 +670,6 @@ tl_frame_cursor_close(TlFrameCursor *c)
 	pfree(c->builder.bin.data);
 	pfree(c->builder.text.data);
 	pfree(c->builder.scratch.data);
+	MemoryContextDelete(c->batch_cxt);
 	pfree(c);
 }

@@ -89,6 +89,8 @@ struct TlFrameCursor
 	int			npaths;
 	RowBuilder	builder;
 	int			next;			/* the next row to hand out */
+	int			batch_end;		/* rows before it have been rebuilt or skipped */
+	MemoryContext batch_cxt;	/* the payloads of the current batch */
 };
 
 static inline uint64

@@ -608,8 +608,8 @@ cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
 
 /*
  * PLAN_MERGE: every frame that may hold rows in [from_ts, to_ts) opened at once (decompressed,
- * fixed columns decoded), and the rows handed to visit() one at a time in record order; a row's
- * payload is rebuilt when its turn comes, in memory reset after each row.
+ * fixed columns decoded), and the rows handed to visit() one at a time in record order; payloads
+ * are rebuilt when their turn comes (a few rows of a frame at a time).
  */
 static void
 scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
@@ -617,7 +617,6 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
-	MemoryContext row_cxt = AllocSetContextCreate(outer, "tieredlog merged row", ALLOCSET_DEFAULT_SIZES);
 	binaryheap *heap;
 
 	MemoryContextSwitchTo(merge_cxt);
@@ -648,11 +647,9 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		const TlArchiveRow *row;
 
 		CHECK_FOR_INTERRUPTS();
-		MemoryContextSwitchTo(row_cxt);
 		row = tl_frame_cursor_next(in->cursor);
 		MemoryContextSwitchTo(outer);
 		visit(row, 1, arg);
-		MemoryContextReset(row_cxt);
 		MemoryContextSwitchTo(merge_cxt);
 		if (cursor_to_wanted(in, from_ts, to_ts))
 			binaryheap_replace_first(heap, PointerGetDatum(in));
@@ -663,7 +660,6 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		}
 	}
 	MemoryContextSwitchTo(outer);
-	MemoryContextDelete(row_cxt);
 	MemoryContextDelete(merge_cxt);
 }
 
