@@ -15,6 +15,11 @@
 # created it). read(), read(key => ...) and latest() return exactly what 1.0 returned (an md5 of
 # every column that 1.0 computed), check_digests() agrees; moving the segment back and to tier 2
 # again gives the relation its key_filter column and the frames their filters.
+#
+# Part 1 also covers frames clustered by key (each frame a narrow key range, frames overlapping in
+# time, reads merged or sorted back into record order). Part 3: frames as tieredlog 1.1 wrote them
+# before that (tree aa9fdcf: in time order, with key filters; 024_archive_v11_frames.txt, the same
+# 5 000 records) read exactly as tier 0.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -265,6 +270,39 @@ for my $k (sort keys %old0)
 		FROM tieredlog.read('old', key => '$k')") . ' | ' . q1("SELECT string_agg($row, E'\\n') FROM tieredlog.latest('old', '$k')"),
 		$old0{$k}, "archived again: read(key => '$k') and latest() equal tier 0");
 }
+
+# ---- part 3: frames written by tieredlog 1.1 before frames were clustered by key ---------------------
+# 024_archive_v11_frames.txt: the frames tree aa9fdcf wrote for the same 5 000 records on a node named
+# "a1" (frames in time order, each with its key filter; the last field). They replace the frames of
+# the segment, archived again just above (clustered by key): every read equals tier 0, read frame
+# after frame (the frames follow each other in time), and check_digests() agrees.
+my $fixture11 = dirname(__FILE__) . '/024_archive_v11_frames.txt';
+open($fh, '<', $fixture11) or die "$fixture11: $!";
+my @frames11 = map { chomp; [split / /] } <$fh>;
+close $fh;
+is(scalar @frames11, 2, 'the 1.1 fixture has 2 frames');
+$attempt = q1("SELECT archive_attempt FROM tieredlog.segment WHERE segment_id = $oseg");
+$values = join(",\n", map {
+	my ($no, $n, $first, $lastts, $mink, $maxk, $raw, $comp, $sum, $data, $filter) = @$_;
+	"($oseg, $attempt, $no, $n, timestamptz 'epoch' + $first * interval '1 microsecond', "
+	  . "timestamptz 'epoch' + $lastts * interval '1 microsecond', convert_from('\\x$mink', 'UTF8'), "
+	  . "convert_from('\\x$maxk', 'UTF8'), $raw, $comp, $sum, '\\x$data', '\\x$filter')"
+} @frames11);
+q1("DELETE FROM tieredlog_data.archive_$olog WHERE segment_id = $oseg;
+	INSERT INTO tieredlog_data.archive_$olog (segment_id, attempt, frame_no, nrows, first_ts, last_ts, min_key,
+		max_key, raw_len, comp_len, checksum, data, key_filter) VALUES $values;");
+is(q1("SELECT count(*) FILTER (WHERE first_ts > prev_last) || ' ' || count(prev_last) FROM (SELECT first_ts,
+	lag(last_ts) OVER (ORDER BY frame_no) AS prev_last FROM tieredlog.segment_frames($oseg)) f"), '1 1',
+	'1.1 frames: they follow each other in time');
+is(q1($all), $v1_md5, '1.1 frames: read() returns what 1.0 and 1.1 returned');
+is($ordered->("tieredlog.read('old')"), '0 5000', '1.1 frames: in record order as read() returns them');
+for my $k (sort keys %old0)
+{
+	is(q1("SELECT count(*) || ' ' || COALESCE(md5(string_agg($row, E'\\n' ORDER BY ts, origin, seq)), '-')
+		FROM tieredlog.read('old', key => '$k')") . ' | ' . q1("SELECT string_agg($row, E'\\n') FROM tieredlog.latest('old', '$k')"),
+		$old0{$k}, "1.1 frames: read(key => '$k') and latest() equal tier 0");
+}
+is(q1("SELECT ok FROM tieredlog.check_digests('old') WHERE segment_id = $oseg"), 't', '1.1 frames: check_digests() agrees');
 
 unlike(slurp_file($node->logfile), qr/terminated by signal/, 'no backend crashed');
 done_testing();
