@@ -648,17 +648,20 @@ tl_frame_cursor_next(TlFrameCursor *c)
 	return &c->rows[c->next++];
 }
 
-/* Advance past the next row without rebuilding its payload (unless its batch already has). */
+/* Advance past every row before `ts` (rows are in ts order), without rebuilding them. */
 void
-tl_frame_cursor_skip(TlFrameCursor *c)
+tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts)
 {
-	Assert(c->next < c->nrows);
-	if (c->next >= c->batch_end)
+	int			to = c->next;
+
+	while (to < c->nrows && c->rows[to].ts < ts)
+		to++;
+	if (to > c->batch_end)
 	{
-		skip_rows(c->paths, c->npaths, c->next, c->next + 1);
-		c->batch_end = c->next + 1;
+		skip_rows(c->paths, c->npaths, Max(c->next, c->batch_end), to);
+		c->batch_end = to;
 	}
-	c->next++;
+	c->next = to;
 }
 
 /* Free what the cursor holds (rows already handed out are the caller's). */

@@ -91,7 +91,7 @@ extern TlFrameCursor *tl_frame_cursor_open(const bytea *data, const TlFrameMeta 
 										   int64 segment_id, int frame_no);
 extern const TlArchiveRow *tl_frame_cursor_peek(const TlFrameCursor *c);
 extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c);
-extern void tl_frame_cursor_skip(TlFrameCursor *c);
+extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);
 extern void tl_frame_cursor_close(TlFrameCursor *c);
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
 extern TlArchiveRow *tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want,

@@ -593,17 +593,21 @@ merge_cmp(Datum a, Datum b, void *arg)
 	return -c;
 }
 
-/* Skip the input's rows outside [from_ts, to_ts); false when none is left. */
+/*
+ * Move the input to its next row in [from_ts, to_ts); false when it has none left (a frame's rows
+ * are in ts order: the rows before from_ts are skipped at once, and the first row at or after
+ * to_ts ends the frame).
+ */
 static bool
 cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
 {
-	while ((in->head = tl_frame_cursor_peek(in->cursor)) != NULL)
+	in->head = tl_frame_cursor_peek(in->cursor);
+	if (in->head != NULL && in->head->ts < from_ts)
 	{
-		if (in->head->ts >= from_ts && in->head->ts < to_ts)
-			return true;
-		tl_frame_cursor_skip(in->cursor);
+		tl_frame_cursor_skip_before(in->cursor, from_ts);
+		in->head = tl_frame_cursor_peek(in->cursor);
 	}
-	return false;
+	return in->head != NULL && in->head->ts < to_ts;
 }
 
 /*
