@@ -8,6 +8,10 @@
  * names the attempt that is current, so frames of an interrupted or superseded attempt are never
  * read and are deleted by the sweeper.
  *
+ * A move writes a segment's rows clustered by key (tier.c sorts them by key, ts, origin, seq), so
+ * each frame covers a narrow key range; the writer puts each frame's rows back in record order.
+ * Archives written before that have frames one after the other in time; both are read.
+ *
  * Locking: creating a log's archive relation takes the log's segment lock (TL_LOCK_LOG_SEGMENTS).
  * Reads and writes are ordinary SQL through SPI as the extension's owner (AccessShareLock /
  * RowExclusiveLock on the archive relation).
@@ -676,7 +680,10 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
  *
  * The archive relation is read directly (index scans on (segment_id, attempt, frame_no)), not
  * through SPI. A key read takes the directory from the backend's cache and fetches each frame
- * left by its own index probe; other reads scan the directory and the frames together.
+ * left by its own index probe. Without a key: frames that overlap in time (clustered by key) are
+ * merged, so visit() gets one row at a time in record order (scan_plan, scan_merged), with the
+ * directory read as it is now; otherwise the directory and the frames are scanned together and
+ * visit() gets each frame's rows. tl_archive_scan_in_record_order tells which order comes out.
  */
 void
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
