@@ -34,6 +34,7 @@
 #include "log/conflict.h"
 #include "log/read.h"
 #include "core/record.h"
+#include "store/archive_store.h"
 #include "store/segrows.h"
 #include "store/stats.h"
 #include "core/tieredlog.h"
@@ -100,9 +101,12 @@ typedef struct ReadSortState
 {
 	Tuplesortstate *sort;
 	TupleTableSlot *slot;
+	TupleTableSlot *vslot;		/* rows from archive frames */
 	const TlSegment *seg;
 	TupleDesc	out_desc;
 	int64		bytes;			/* of the rows returned, for the access statistics */
+	char	   *origin;			/* the origin of the last archive row, and it as text */
+	Datum		origin_text;
 } ReadSortState;
 
 
@@ -164,14 +168,48 @@ visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
 	tuplestore_putvalues(st->rsinfo->setResult, desc, out, out_null);
 }
 
+/* A row decoded from an archive frame, into the sort (one copy, as a minimal tuple). */
+static void
+visit_archive_into_sort(const TlArchiveRow *row, const TlRid *rid, void *arg)
+{
+	ReadSortState *st = arg;
+	TupleTableSlot *slot = st->vslot;
+	union
+	{
+		char		data[VARHDRSZ + TL_RID_LEN * 2];
+		int32		align;
+	}			rid_text;
+
+	ExecClearTuple(slot);
+	/* rows of a frame share a few origins: one text per origin in a row */
+	if (st->origin == NULL || strcmp(st->origin, row->origin) != 0)
+	{
+		st->origin = pstrdup(row->origin);
+		st->origin_text = CStringGetTextDatum(row->origin);
+	}
+	archive_row_values(row, rid, st->seg, st->origin_text, rid_text.data, slot->tts_values,
+					   slot->tts_isnull);
+	st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(row->key) + VARSIZE(row->payload) +
+		(row->source ? VARSIZE_ANY(row->source) : 0) + strlen(row->origin) + 1 +
+		sizeof(TimestampTz) + sizeof(int64) + TL_RID_LEN;
+	ExecStoreVirtualTuple(slot);
+	tuplesort_puttupleslot(st->sort, slot);
+}
+
 static void
 read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
 			 TimestampTz to_ts, text *key)
 {
 	ReadSortState st;
 
-	/* frames hold their rows in (ts, origin, seq) order already: no sort needed */
-	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid))
+	/*
+	 * Frames hold their rows in (ts, origin, seq) order. When the frames follow each other in that
+	 * order (archives written before frames were clustered by key, or of one frame), or the scan
+	 * merges them into it (frames clustered by key, no key asked for), the rows need no sort.
+	 */
+	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid) &&
+		tl_archive_scan_in_record_order(log->log_id, seg->segment_id, seg->archive_attempt, from_ts,
+										to_ts, key))
 	{
 		DirectState direct = {rsinfo, seg, 0, NULL, (Datum) 0};
 
@@ -186,8 +224,13 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	st.bytes = 0;
 	st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
-	tl_segment_rows(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort, &st);
+	st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
+	st.origin = NULL;
+	st.origin_text = (Datum) 0;
+	tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort,
+					   visit_archive_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);
+	ExecDropSingleTupleTableSlot(st.vslot);
 	tl_stats_count_read(seg->segment_id, st.bytes);
 
 	/* tuplesort hands back minimal tuples */

@@ -371,13 +371,34 @@ typedef struct MoveCtx
 	int			progress;		/* slot in the progress view */
 } MoveCtx;
 
+/*
+ * Rows go to the archive clustered by key: sorted by (key in the C collation, ts, origin, seq), so
+ * that each frame holds a narrow range of keys (its directory's min_key and max_key) and a key
+ * read decodes the one or few frames of its key instead of one frame per record (issue 21). The
+ * frame writer puts each frame's rows back in (ts, origin, seq) order before encoding it.
+ */
+static Tuplesortstate *
+sort_for_archive(void)
+{
+	AttrNumber	cols[4] = {Anum_row_key, Anum_row_ts, Anum_row_origin, Anum_row_seq};
+	Oid			ops[4];
+	Oid			colls[4] = {C_COLLATION_OID, InvalidOid, C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[4] = {false, false, false, false};
+
+	ops[0] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[2] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[3] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	return tuplesort_begin_heap(tl_row_desc(), 4, cols, ops, colls, nulls_first, maintenance_work_mem,
+								NULL, TUPLESORT_NONE);
+}
+
 static void
 create_target(MoveCtx *m)
 {
 	if (m->to_tier == 2)
 	{
-		m->sort = tl_sort_in_record_order(tl_row_desc(), Anum_row_ts, Anum_row_origin, Anum_row_seq,
-										  maintenance_work_mem);
+		m->sort = sort_for_archive();
 		tl_fw_init(&m->fw, m->log.log_id, m->seg.segment_id, m->attempt, tl_archive_level);
 		return;
 	}

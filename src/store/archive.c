@@ -226,7 +226,7 @@ raw_buffer(Size len)
 }
 
 static char *
-decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
+decompress(const bytea *data, const TlFrameMeta *meta, Reader *r, char *dst)
 {
 	int			clen = VARSIZE_ANY_EXHDR(data);
 	char	   *raw;
@@ -235,13 +235,16 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r)
 	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
 		tl_arc_corrupt(r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
 							tl_frame_max_raw()));
+	if (meta->nrows <= 0 || meta->nrows > TL_FRAME_MAX_ROWS)
+		tl_arc_corrupt(r, psprintf("row count of %d in the frame directory is outside 1 to %d", meta->nrows,
+							TL_FRAME_MAX_ROWS));
 	if (clen != meta->comp_len || (int64) XXH3_64bits(VARDATA_ANY(data), clen) != meta->checksum)
 		tl_arc_corrupt(r, "checksum of the compressed bytes does not match the frame directory");
 	if (ZSTD_getFrameContentSize(VARDATA_ANY(data), clen) != (unsigned long long) meta->raw_len)
 		tl_arc_corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
-	raw = raw_buffer(meta->raw_len);
+	raw = dst ? dst : raw_buffer(meta->raw_len);
 	got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
 	if (ZSTD_isError(got) || got != (size_t) meta->raw_len)
 		tl_arc_corrupt(r, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
@@ -256,7 +259,7 @@ bytea *
 tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
 {
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
+	char	   *raw = decompress(data, meta, &r, NULL);
 	bytea	   *out = palloc(VARHDRSZ + meta->raw_len);
 
 	SET_VARSIZE(out, VARHDRSZ + meta->raw_len);
@@ -266,41 +269,87 @@ tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id
 	return out;
 }
 
+/* Past one varint, bounds-checked as tl_arc_get_varint (at most 10 bytes), without its value. */
+static inline void
+skip_varint(Reader *r)
+{
+	const uint8 *p = r->p;
+	const uint8 *end = r->end - r->p > 10 ? r->p + 10 : r->end;
+
+	while (p < end && (*p & 0x80))
+		p++;
+	if (p >= end)
+		tl_arc_corrupt(r, "truncated or overlong integer");
+	r->p = p + 1;
+}
+
+/* A length (varint), inline: the same checks as tl_arc_get_varint. */
+static inline uint64
+get_length(Reader *r)
+{
+	uint64		v = 0;
+	int			shift = 0;
+
+	for (;;)
+	{
+		uint8		c;
+
+		if (r->p >= r->end || shift > 63)
+			tl_arc_corrupt(r, "truncated or overlong integer");
+		c = *r->p++;
+		v |= (uint64) (c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+}
+
 /*
- * Skip row `row`'s payload values: advance every path's value streams past them, without
- * rebuilding anything (a row the reader does not want).
+ * Skip the payload values of rows from .. to - 1: advance every path's value streams past them,
+ * path by path, without rebuilding anything (rows the reader does not want). Every length is
+ * still checked against the end of its stream.
  */
 static void
-skip_row(DecPath *paths, int npaths, int row)
+skip_rows(DecPath *paths, int npaths, int from, int to)
 {
 	for (int i = 0; i < npaths; i++)
 	{
 		DecPath    *p = &paths[i];
-		int			len;
+		const uint8 *tags = p->tags;
 
-		switch (p->tags[row])
+		for (int row = from; row < to; row++)
 		{
-			case TAG_INT:
-				(void) tl_arc_get_varint(&p->ints);
-				break;
-			case TAG_NUM:
-			case TAG_STR:
-			case TAG_JSON:
-				(void) tl_arc_get_bytes(&p->strs, &len);
-				break;
-			case TAG_HEX:
-				len = tl_arc_get_count(&p->strs, INT_MAX / 2, "hex length");
-				if (len > p->strs.end - p->strs.p)
-					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
-				p->strs.p += len;
-				break;
-			case TAG_UUID:
-				if (16 > p->strs.end - p->strs.p)
-					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
-				p->strs.p += 16;
-				break;
-			default:
-				break;
+			uint64		len;
+
+			switch (tags[row])
+			{
+				case TAG_INT:
+					skip_varint(&p->ints);
+					break;
+				case TAG_NUM:
+				case TAG_STR:
+				case TAG_JSON:
+					len = get_length(&p->strs);
+					if (len > (uint64) (p->strs.end - p->strs.p))
+						tl_arc_corrupt(&p->strs, "string runs past the end of the frame");
+					p->strs.p += len;
+					break;
+				case TAG_HEX:
+					len = get_length(&p->strs);
+					if (len > (uint64) (INT_MAX / 2))
+						tl_arc_corrupt(&p->strs, "hex length");
+					if (len > (uint64) (p->strs.end - p->strs.p))
+						tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
+					p->strs.p += len;
+					break;
+				case TAG_UUID:
+					if (16 > p->strs.end - p->strs.p)
+						tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
+					p->strs.p += 16;
+					break;
+				default:
+					break;
+			}
 		}
 	}
 }
@@ -313,7 +362,7 @@ skip_row(DecPath *paths, int npaths, int row)
  */
 static TlArchiveRow *
 decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFrameWant *want,
-		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts)
+		   int *nrows, TimestampTz *first_ts, TimestampTz *last_ts, TlFrameCursor *cursor)
 {
 	TlArchiveRow *rows;
 	int			n;
@@ -443,17 +492,34 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	if (nwanted == 0)
 		return rows;
 	paths = tl_arc_read_paths(r, n, &npaths);
+	if (cursor)
+	{
+		/* the fixed columns are read; payloads are rebuilt one row at a time by the cursor */
+		cursor->nrows = n;
+		cursor->rows = rows;
+		cursor->paths = paths;
+		cursor->npaths = npaths;
+		cursor->next = 0;
+		cursor->batch_end = 0;
+		cursor->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog frame cursor",
+												  ALLOCSET_DEFAULT_SIZES);
+		initStringInfo(&cursor->builder.bin);
+		initStringInfo(&cursor->builder.text);
+		initStringInfo(&cursor->builder.scratch);
+		*nrows = n;
+		return rows;
+	}
 	initStringInfo(&builder.bin);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
 	out = 0;
-	for (int i = 0; i < n; i++)
+	for (int i = 0, done = 0; i < n; i++)
 	{
 		if (!wanted[i])
-		{
-			skip_row(paths, npaths, i);
 			continue;
-		}
+		if (done < i)
+			skip_rows(paths, npaths, done, i);
+		done = i + 1;
 		tl_arc_rebuild_row(paths, i, &builder, &rows[i]);
 		if (out != i)
 			rows[out] = rows[i];
@@ -487,12 +553,12 @@ tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 					 const TlFrameWant *want, int *nrows)
 {
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	char	   *raw = decompress(data, meta, &r);
+	char	   *raw = decompress(data, meta, &r, NULL);
 	TlArchiveRow *rows;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
 
-	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts);
+	rows = decode_raw(&r, raw, meta->raw_len, meta->nrows, want, nrows, &first_ts, &last_ts, NULL);
 	if (raw != raw_buf)
 		pfree(raw);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
@@ -509,7 +575,7 @@ tl_frame_decode_raw(const char *raw, int raw_len, int *nrows)
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL);
+	return decode_raw(&r, raw, raw_len, -1, NULL, nrows, NULL, NULL, NULL);
 }
 
 /* The same, rebuilding only the rows `want` wants (tieredlog._frame_decode_key). */
@@ -518,5 +584,95 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
 {
 	Reader		r = {NULL, NULL, 0, 0};
 
-	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL);
+	return decode_raw(&r, raw, raw_len, -1, want, nrows, NULL, NULL, NULL);
+}
+
+/*
+ * A cursor over the rows of one frame, for reading several frames merged in record order: the
+ * frame is decompressed into memory of its own and its fixed columns decoded (with every check
+ * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
+ * in frame order. Everything lives in the memory context current at the open.
+ */
+TlFrameCursor *
+tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+{
+	TlFrameCursor *c = palloc0(sizeof(TlFrameCursor));
+	Reader		r = {NULL, NULL, segment_id, frame_no};
+	char	   *raw;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	int			n;
+
+	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
+		tl_arc_corrupt(&r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
+							tl_frame_max_raw()));
+	raw = decompress(data, meta, &r, palloc(meta->raw_len));
+	c->raw = raw;
+	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, NULL, &n, &first_ts, &last_ts, c);
+	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
+		tl_arc_corrupt(&r, "timestamps do not match the frame directory");
+	Assert(c->nrows == n && n > 0);
+	return c;
+}
+
+/* The fixed columns (ts, origin, seq, key, source) of the cursor's next row, or NULL at its end. */
+const TlArchiveRow *
+tl_frame_cursor_peek(const TlFrameCursor *c)
+{
+	return c->next < c->nrows ? &c->rows[c->next] : NULL;
+}
+
+/*
+ * The next row with its payload rebuilt, and advance. Payloads are rebuilt TL_CURSOR_BATCH rows
+ * at a time, while the frame's value streams are in the CPU's cache (a merge moves between many
+ * frames); a row stays valid until the cursor rebuilds its next batch or is closed.
+ */
+#define TL_CURSOR_BATCH		32
+
+const TlArchiveRow *
+tl_frame_cursor_next(TlFrameCursor *c)
+{
+	Assert(c->next < c->nrows);
+	if (c->next >= c->batch_end)
+	{
+		MemoryContext old;
+		int			end = Min(c->next + TL_CURSOR_BATCH, c->nrows);
+
+		MemoryContextReset(c->batch_cxt);
+		old = MemoryContextSwitchTo(c->batch_cxt);
+		for (int i = c->next; i < end; i++)
+			tl_arc_rebuild_row(c->paths, i, &c->builder, &c->rows[i]);
+		MemoryContextSwitchTo(old);
+		c->batch_end = end;
+	}
+	return &c->rows[c->next++];
+}
+
+/* Advance past every row before `ts` (rows are in ts order), without rebuilding them. */
+void
+tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts)
+{
+	int			to = c->next;
+
+	while (to < c->nrows && c->rows[to].ts < ts)
+		to++;
+	if (to > c->batch_end)
+	{
+		skip_rows(c->paths, c->npaths, Max(c->next, c->batch_end), to);
+		c->batch_end = to;
+	}
+	c->next = to;
+}
+
+/* Free what the cursor holds (rows already handed out are the caller's). */
+void
+tl_frame_cursor_close(TlFrameCursor *c)
+{
+	pfree(c->raw);
+	pfree(c->rows);
+	pfree(c->builder.bin.data);
+	pfree(c->builder.text.data);
+	pfree(c->builder.scratch.data);
+	MemoryContextDelete(c->batch_cxt);
+	pfree(c);
 }

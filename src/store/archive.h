@@ -86,6 +86,13 @@ extern bytea *tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, in
 extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *meta,
 										  int64 segment_id, int frame_no, const TlFrameWant *want,
 										  int *nrows);
+typedef struct TlFrameCursor TlFrameCursor;
+extern TlFrameCursor *tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta,
+										   int64 segment_id, int frame_no);
+extern const TlArchiveRow *tl_frame_cursor_peek(const TlFrameCursor *c);
+extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c);
+extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);
+extern void tl_frame_cursor_close(TlFrameCursor *c);
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
 extern TlArchiveRow *tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want,
 											  int *nrows);

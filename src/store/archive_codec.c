@@ -62,26 +62,6 @@ tl_arc_corrupt(const Reader *r, const char *what)
 			 errhint("Repair the segment from a peer with tieredlog.reconcile_segment() once replication is configured.")));
 }
 
-uint64
-tl_arc_get_varint(Reader *r)
-{
-	uint64		v = 0;
-	int			shift = 0;
-
-	for (;;)
-	{
-		uint8		c;
-
-		if (r->p >= r->end || shift > 63)
-			tl_arc_corrupt(r, "truncated or overlong integer");
-		c = *r->p++;
-		v |= (uint64) (c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-		shift += 7;
-	}
-}
-
 int
 tl_arc_get_count(Reader *r, int limit, const char *what)
 {

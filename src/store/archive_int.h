@@ -79,6 +79,20 @@ typedef struct RowBuilder
 } RowBuilder;
 
 
+/* A cursor over one frame's rows (tl_frame_cursor_*). */
+struct TlFrameCursor
+{
+	char	   *raw;			/* the uncompressed frame, the cursor's own */
+	int			nrows;
+	TlArchiveRow *rows;			/* fixed columns of every row; payloads when rebuilt */
+	DecPath    *paths;
+	int			npaths;
+	RowBuilder	builder;
+	int			next;			/* the next row to hand out */
+	int			batch_end;		/* rows before it have been rebuilt or skipped */
+	MemoryContext batch_cxt;	/* the payloads of the current batch */
+};
+
 static inline uint64
 tl_arc_zigzag(int64 v)
 {
@@ -94,7 +108,29 @@ tl_arc_unzigzag(uint64 v)
 extern void tl_arc_put_varint(StringInfo b, uint64 v);
 extern void tl_arc_put_bytes(StringInfo b, const char *p, int len);
 extern void tl_arc_corrupt(const Reader *r, const char *what) pg_attribute_noreturn();
-extern uint64 tl_arc_get_varint(Reader *r);
+/* A varint (at most 10 bytes; inline: it is the decoder's innermost step). */
+static inline uint64
+tl_arc_get_varint(Reader *r)
+{
+	uint64		v = 0;
+	int			shift = 0;
+
+	if (likely(r->p < r->end) && !(*r->p & 0x80))
+		return *r->p++;
+	for (;;)
+	{
+		uint8		c;
+
+		if (r->p >= r->end || shift > 63)
+			tl_arc_corrupt(r, "truncated or overlong integer");
+		c = *r->p++;
+		v |= (uint64) (c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+		shift += 7;
+	}
+}
+
 extern int tl_arc_get_count(Reader *r, int limit, const char *what);
 extern const char *tl_arc_get_bytes(Reader *r, int *len);
 extern Reader tl_arc_get_blob(Reader *r);

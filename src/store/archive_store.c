@@ -8,6 +8,10 @@
  * names the attempt that is current, so frames of an interrupted or superseded attempt are never
  * read and are deleted by the sweeper.
  *
+ * A move writes a segment's rows clustered by key (tier.c sorts them by key, ts, origin, seq), so
+ * each frame covers a narrow key range; the writer puts each frame's rows back in record order.
+ * Archives written before that have frames one after the other in time; both are read.
+ *
  * Locking: creating a log's archive relation takes the log's segment lock (TL_LOCK_LOG_SEGMENTS).
  * Reads and writes are ordinary SQL through SPI as the extension's owner (AccessShareLock /
  * RowExclusiveLock on the archive relation).
@@ -20,6 +24,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "lib/binaryheap.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -108,6 +113,10 @@ ensure_archive(int32 log_id)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
+#ifndef TL_ARCHIVE_FRAME_ROWS
+#define TL_ARCHIVE_FRAME_ROWS TL_FRAME_MAX_ROWS
+#endif
+
 void
 tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int level)
 {
@@ -165,6 +174,8 @@ flush_frame(TlFrameWriter *fw)
 	if (fw->nrows == 0)
 		return;
 	old = MemoryContextSwitchTo(fw->cxt);
+	/* rows come clustered by key (tier.c); a frame holds them in (ts, origin, seq) order */
+	qsort(fw->rows, fw->nrows, sizeof(TlArchiveRow), tl_archive_row_cmp);
 	data = tl_frame_encode(fw->rows, fw->nrows, fw->level, &meta);
 	MemoryContextSwitchTo(old);
 	insert_frame(fw, data, &meta);
@@ -177,7 +188,7 @@ flush_frame(TlFrameWriter *fw)
 	MemoryContextReset(fw->cxt);
 }
 
-/* Add a row (rows must come in ts, origin, seq order); its data is copied. */
+/* Add a row (rows come in key, ts, origin, seq order, or in ts, origin, seq order); its data is copied. */
 void
 tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row)
 {
@@ -192,7 +203,7 @@ tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row)
 	r->seq = row->seq;
 	fw->pending_bytes += VARSIZE(r->payload) + VARSIZE(r->key);
 	MemoryContextSwitchTo(old);
-	if (fw->nrows == TL_FRAME_MAX_ROWS || fw->pending_bytes >= TL_FRAME_TARGET_BYTES)
+	if (fw->nrows == TL_ARCHIVE_FRAME_ROWS || fw->pending_bytes >= TL_FRAME_TARGET_BYTES)
 		flush_frame(fw);
 }
 
@@ -322,7 +333,8 @@ meta_from_tuple(HeapTuple tup, TupleDesc desc, AttrNumber filter_att, TlFrameMet
  * cannot take it now, read into the current memory context).
  */
 static DirCacheEntry *
-dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att)
+dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, AttrNumber filter_att,
+			  bool fresh)
 {
 	Oid			relid = RelationGetRelid(rel);
 	DirCacheEntry *e;
@@ -333,6 +345,13 @@ dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, Attr
 	bool		cached;
 	int			cap = 64;
 
+	if (fresh)
+	{
+		/* read now, not cached: a whole read checks each frame against the directory as it is */
+		e = palloc(sizeof(DirCacheEntry));
+		cached = false;
+		goto read;
+	}
 	if (dir_cache_stale)
 		dir_cache_reset();
 	if (!dir_cache_stale)
@@ -359,6 +378,7 @@ dir_cache_get(Relation rel, Relation irel, int64 segment_id, int64 attempt, Attr
 	}
 	else
 		e = palloc(sizeof(DirCacheEntry));
+read:
 	e->relid = relid;
 	e->segment_id = segment_id;
 	e->attempt = attempt;
@@ -423,6 +443,235 @@ frame_may_hold(const TlFrameMeta *m, const TlFrameWant *want, const TlKeyHash *k
 }
 
 /*
+ * How a scan without a key delivers the rows of (segment, attempt): frame after frame when the
+ * frames follow each other in record order (archives written before frames were clustered by key,
+ * archives of one frame); else merged in record order across the frames it reads, when their
+ * decoded form fits in MERGE_MAX_BYTES; else frame after frame, out of order (the caller sorts).
+ */
+typedef enum ScanPlan
+{
+	PLAN_IN_FRAME_ORDER, PLAN_MERGE, PLAN_UNORDERED
+} ScanPlan;
+
+/* What merging may hold in memory: every frame read, decompressed, and its fixed columns. */
+#define MERGE_MAX_BYTES		((int64) 128 * 1024 * 1024)
+
+static bool
+dir_in_record_order(const DirCacheEntry *dir)
+{
+	for (int f = 1; f < dir->nframes; f++)
+		if (dir->frames[f].meta.first_ts <= dir->frames[f - 1].meta.last_ts)
+			return false;
+	return true;
+}
+
+static ScanPlan
+scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
+{
+	int64		bytes = 0;
+
+	if (dir_in_record_order(dir))
+		return PLAN_IN_FRAME_ORDER;
+	for (int f = 0; f < dir->nframes; f++)
+	{
+		const TlFrameMeta *m = &dir->frames[f].meta;
+
+		if (m->last_ts < from_ts || m->first_ts >= to_ts)
+			continue;
+		/* an entry out of bounds is not trusted for the estimate: frame by frame, which reports it */
+		if (m->nrows <= 0 || m->nrows > TL_FRAME_MAX_ROWS || m->raw_len <= 0 ||
+			(Size) m->raw_len > tl_frame_max_raw())
+			return PLAN_UNORDERED;
+		bytes += m->raw_len + (int64) m->nrows * (sizeof(TlArchiveRow) + 2 * sizeof(int));
+		if (bytes > MERGE_MAX_BYTES)
+			return PLAN_UNORDERED;
+	}
+	return PLAN_MERGE;
+}
+
+/* Open the archive relation of a log and its frame index (AccessShareLock). */
+static void
+open_archive(int32 log_id, int64 segment_id, Relation *rel, Relation *irel)
+{
+	Oid			relid = get_relname_relid(archive_relname(log_id), tl_data_namespace());
+	Oid			indexid = get_relname_relid(psprintf("archive_%d_frames", log_id), tl_data_namespace());
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive of segment %lld is missing", (long long) segment_id)));
+	*rel = table_open(relid, AccessShareLock);
+	*irel = index_open(indexid, AccessShareLock);
+	if (RelationGetDescr(*rel)->natts < Natts_arch_fixed)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive relation \"%s\" has %d columns, fewer than %d",
+						RelationGetRelationName(*rel), RelationGetDescr(*rel)->natts, Natts_arch_fixed)));
+}
+
+/*
+ * Will tl_archive_scan deliver the rows of (segment, attempt) in record order (ts, origin, seq)?
+ * Always for frames in record order; for frames clustered by key, when there is no key and the
+ * frames it reads can be merged (scan_plan). A read() that gets false sorts the rows itself.
+ */
+bool
+tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
+								TimestampTz from_ts, TimestampTz to_ts, text *key)
+{
+	Relation	rel;
+	Relation	irel;
+	DirCacheEntry *dir;
+	ScanPlan	plan;
+
+	open_archive(log_id, segment_id, &rel, &irel);
+	dir = dir_cache_get(rel, irel, segment_id, attempt, key_filter_attnum(RelationGetRelid(rel)),
+						key == NULL);
+	plan = scan_plan(dir, from_ts, to_ts);
+	if (plan != PLAN_IN_FRAME_ORDER && key != NULL)
+	{
+		/* a key read visits the frames whose key range has the key: in order if there is one */
+		int			nin = 0;
+
+		for (int f = 0; f < dir->nframes && nin < 2; f++)
+		{
+			const TlFrameMeta *m = &dir->frames[f].meta;
+
+			if (cmp_c(VARDATA_ANY(m->min_key), VARSIZE_ANY_EXHDR(m->min_key), VARDATA_ANY(key),
+					  VARSIZE_ANY_EXHDR(key)) <= 0 &&
+				cmp_c(VARDATA_ANY(m->max_key), VARSIZE_ANY_EXHDR(m->max_key), VARDATA_ANY(key),
+					  VARSIZE_ANY_EXHDR(key)) >= 0)
+				nin++;
+		}
+		if (nin < 2)
+			plan = PLAN_IN_FRAME_ORDER;
+	}
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
+	return plan == PLAN_IN_FRAME_ORDER || (plan == PLAN_MERGE && key == NULL);
+}
+
+/* The fetched compressed bytes of one frame (an index probe), in the current memory context. */
+static bytea *
+fetch_frame(Relation rel, Relation irel, int64 segment_id, int64 attempt, int frame_no)
+{
+	ScanKeyData skey[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		isnull;
+	bytea	   *data;
+
+	ScanKeyInit(&skey[0], Anum_arch_segment_id, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(segment_id));
+	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
+	ScanKeyInit(&skey[2], Anum_arch_frame_no, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(frame_no));
+	scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 3, skey);
+	tup = systable_getnext_ordered(scan, ForwardScanDirection);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive frame %d of segment %lld is missing", frame_no, (long long) segment_id)));
+	data = DatumGetByteaPCopy(heap_getattr(tup, Anum_arch_data, RelationGetDescr(rel), &isnull));
+	systable_endscan_ordered(scan);
+	return data;
+}
+
+typedef struct MergeInput
+{
+	TlFrameCursor *cursor;
+	const TlArchiveRow *head;	/* the cursor's next row (fixed columns) */
+	int			frame_no;
+} MergeInput;
+
+/* binaryheap is a max-heap: the row first in record order must compare greatest */
+static int
+merge_cmp(Datum a, Datum b, void *arg)
+{
+	const MergeInput *x = (const MergeInput *) DatumGetPointer(a);
+	const MergeInput *y = (const MergeInput *) DatumGetPointer(b);
+	int			c;
+
+	if (x->head->ts != y->head->ts)
+		return x->head->ts < y->head->ts ? 1 : -1;
+	c = tl_archive_row_cmp(x->head, y->head);
+	if (c == 0)
+		c = x->frame_no - y->frame_no;
+	return -c;
+}
+
+/*
+ * Move the input to its next row in [from_ts, to_ts); false when it has none left (a frame's rows
+ * are in ts order: the rows before from_ts are skipped at once, and the first row at or after
+ * to_ts ends the frame).
+ */
+static bool
+cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
+{
+	in->head = tl_frame_cursor_peek(in->cursor);
+	if (in->head != NULL && in->head->ts < from_ts)
+	{
+		tl_frame_cursor_skip_before(in->cursor, from_ts);
+		in->head = tl_frame_cursor_peek(in->cursor);
+	}
+	return in->head != NULL && in->head->ts < to_ts;
+}
+
+/*
+ * PLAN_MERGE: every frame that may hold rows in [from_ts, to_ts) opened at once (decompressed,
+ * fixed columns decoded), and the rows handed to visit() one at a time in record order; payloads
+ * are rebuilt when their turn comes (a few rows of a frame at a time).
+ */
+static void
+scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
+			TimestampTz from_ts, TimestampTz to_ts, TlFrameVisitor visit, void *arg)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
+	binaryheap *heap;
+
+	MemoryContextSwitchTo(merge_cxt);
+	heap = binaryheap_allocate(Max(dir->nframes, 1), merge_cmp, NULL);
+	for (int f = 0; f < dir->nframes; f++)
+	{
+		const TlFrameMeta *m = &dir->frames[f].meta;
+		MergeInput *in;
+		bytea	   *data;
+
+		CHECK_FOR_INTERRUPTS();
+		if (m->last_ts < from_ts || m->first_ts >= to_ts)
+			continue;
+		data = fetch_frame(rel, irel, segment_id, attempt, dir->frames[f].frame_no);
+		in = palloc(sizeof(MergeInput));
+		in->frame_no = dir->frames[f].frame_no;
+		in->cursor = tl_frame_cursor_open(data, m, segment_id, in->frame_no);
+		pfree(data);
+		if (cursor_to_wanted(in, from_ts, to_ts))
+			binaryheap_add_unordered(heap, PointerGetDatum(in));
+		else
+			tl_frame_cursor_close(in->cursor);
+	}
+	binaryheap_build(heap);
+	while (!binaryheap_empty(heap))
+	{
+		MergeInput *in = (MergeInput *) DatumGetPointer(binaryheap_first(heap));
+		const TlArchiveRow *row;
+
+		CHECK_FOR_INTERRUPTS();
+		row = tl_frame_cursor_next(in->cursor);
+		MemoryContextSwitchTo(outer);
+		visit(row, 1, arg);
+		MemoryContextSwitchTo(merge_cxt);
+		if (cursor_to_wanted(in, from_ts, to_ts))
+			binaryheap_replace_first(heap, PointerGetDatum(in));
+		else
+		{
+			(void) binaryheap_remove_first(heap);
+			tl_frame_cursor_close(in->cursor);
+		}
+	}
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(merge_cxt);
+}
+
+/*
  * Decode every frame of (segment, attempt) that may hold rows with from_ts <= ts < to_ts (and
  * `key`, when not NULL), in frame order, calling visit() with each frame's wanted rows (frames
  * with none are not visited). Frames are pruned by their directory entry first: time bounds, key
@@ -431,7 +680,10 @@ frame_may_hold(const TlFrameMeta *m, const TlFrameWant *want, const TlKeyHash *k
  *
  * The archive relation is read directly (index scans on (segment_id, attempt, frame_no)), not
  * through SPI. A key read takes the directory from the backend's cache and fetches each frame
- * left by its own index probe; other reads scan the directory and the frames together.
+ * left by its own index probe. Without a key: frames that overlap in time (clustered by key) are
+ * merged, so visit() gets one row at a time in record order (scan_plan, scan_merged), with the
+ * directory read as it is now; otherwise the directory and the frames are scanned together and
+ * visit() gets each frame's rows. tl_archive_scan_in_record_order tells which order comes out.
  */
 void
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
@@ -451,6 +703,7 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 	TlFrameWant want = {from_ts, to_ts, key};
 	bool		isnull;
 	MemoryContext guard = NULL;
+	DirCacheEntry *dir;
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		ereport(ERROR,
@@ -470,11 +723,14 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 
 	if (key)
 	{
-		DirCacheEntry *dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att);
-		int			nframes = dir->nframes;
-		DirFrame   *frames = dir->frames;
+		int			nframes;
+		DirFrame   *frames;
 		MemoryContextCallback *release;
 		TlKeyHash	kh;
+
+		dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att, false);
+		nframes = dir->nframes;
+		frames = dir->frames;
 
 		tl_key_filter_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &kh);
 		/*
@@ -530,6 +786,13 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 			MemoryContextReset(frame_cxt);
 		}
 	}
+	else if (scan_plan(dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true),
+					   from_ts, to_ts) == PLAN_MERGE)
+	{
+		/* frames clustered by key: merged into record order (the directory read just now) */
+		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, visit, arg);
+		frame_cxt = NULL;
+	}
 	else
 	{
 		/*
@@ -562,7 +825,7 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
 	}
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
-	if (frame_cxt != key_read_cxt)
+	if (frame_cxt != NULL && frame_cxt != key_read_cxt)
 		MemoryContextDelete(frame_cxt);
 	/* (releases the directory, and resets the shared frame memory if this read used it) */
 	if (guard)

@@ -15,6 +15,11 @@
 # created it). read(), read(key => ...) and latest() return exactly what 1.0 returned (an md5 of
 # every column that 1.0 computed), check_digests() agrees; moving the segment back and to tier 2
 # again gives the relation its key_filter column and the frames their filters.
+#
+# Part 1 also covers frames clustered by key (each frame a narrow key range, frames overlapping in
+# time, reads merged or sorted back into record order). Part 3: frames as tieredlog 1.1 wrote them
+# before that (tree aa9fdcf: in time order, with key filters; 024_archive_v11_frames.txt, the same
+# 5 000 records) read exactly as tier 0.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -87,10 +92,42 @@ is(q1("SELECT bool_and(get_byte(key_filter, 0) = 1 AND get_byte(key_filter, 1) =
 my $tier2 = reads();
 is_deeply($tier2, $tier0, 'tier 2: every key read, latest(), a range and the whole log equal tier 0 (rids included)');
 
-# every frame's filter holds every key of the frame (no false negative)
-is(q1("SELECT count(*) FROM tieredlog_data.archive_$log_id a, tieredlog.read('ev') r
-	WHERE a.segment_id = $seg AND r.ts BETWEEN a.first_ts AND a.last_ts
-	  AND NOT tieredlog._key_filter_probe(a.key_filter, r.key)"), '0', 'no key of a frame is missing from its filter');
+# frames are clustered by key: consecutive frames' key ranges meet at most in one key, so a key's
+# records lie in one frame, or in a few consecutive ones when it has more than a frame's worth
+is(q1("SELECT count(*) FROM (SELECT max_key, lead(min_key) OVER (ORDER BY frame_no) AS next_min
+	FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg) f WHERE max_key > next_min"), '0',
+	'frames clustered by key: each frame\'s keys come after the previous frame\'s');
+is(q1("SELECT max(n) FROM (SELECT r.key, count(*) AS n FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r
+	JOIN tieredlog_data.archive_$log_id a ON a.segment_id = $seg AND r.key COLLATE \"C\" BETWEEN a.min_key AND a.max_key
+	GROUP BY r.key) k"), '2', 'a key falls in the key range of at most two frames');
+# every frame's filter holds every key of the frame (no false negative): a key strictly inside a
+# frame's key range is the frame's, and a key is held by one frame at least whose range has it
+is(q1("SELECT count(*) FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r
+	JOIN tieredlog_data.archive_$log_id a ON a.segment_id = $seg AND r.key COLLATE \"C\" > a.min_key
+		AND r.key COLLATE \"C\" < a.max_key
+	WHERE NOT tieredlog._key_filter_probe(a.key_filter, r.key)")
+  + q1("SELECT count(*) FROM (SELECT DISTINCT key FROM tieredlog.read('ev')) r WHERE NOT EXISTS (
+	SELECT 1 FROM tieredlog_data.archive_$log_id a WHERE a.segment_id = $seg
+	   AND r.key COLLATE \"C\" BETWEEN a.min_key AND a.max_key AND tieredlog._key_filter_probe(a.key_filter, r.key))"),
+	'0', 'no key of a frame is missing from its filter');
+
+# frames overlap in time, so reads come back in record order by merging them (whole log, a time
+# range) or by sorting (a key): every read's rows in (ts, origin, seq) order, as they are returned
+my $ordered = sub {
+	my ($call) = @_;
+	return q1("SELECT count(*) FILTER (WHERE (ts, origin, seq) <= (pts, porigin, pseq)) || ' ' || count(*) FROM (
+		SELECT ts, origin COLLATE \"C\" AS origin, seq, lag(ts) OVER w AS pts, lag(origin COLLATE \"C\") OVER w AS porigin,
+			   lag(seq) OVER w AS pseq
+		  FROM $call WITH ORDINALITY AS r(key, payload, ts, source, origin, seq, rid, segment_id, tier, o)
+		WINDOW w AS (ORDER BY o)) x");
+};
+is($ordered->("tieredlog.read('ev')"), '0 12000', 'tier 2: read() of the whole log returns its records in record order');
+like($ordered->("tieredlog.read('ev', '2024-01-01 00:10:00+00', '2024-01-01 00:20:00+00')"), qr/^0 2400$/,
+	'a time range too');
+my $boundary = q1("SELECT max_key FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg AND frame_no = 0");
+like($ordered->("tieredlog.read('ev', key => '$boundary')"), qr/^0 [1-9]\d*$/, "a key at a frame boundary too ($boundary)");
+cmp_ok(q1("SELECT count(*) FROM tieredlog.segment_frames($seg) WHERE first_ts < (SELECT max(last_ts) FROM tieredlog.segment_frames($seg))
+	AND frame_no > 0"), '>', 0, 'the frames do overlap in time');
 my $fp = q1("SELECT count(*) FILTER (WHERE tieredlog._key_filter_probe(key_filter, 'absent-' || i)) || ' ' || count(*)
 	FROM tieredlog_data.archive_$log_id, generate_series(1, 2000) i WHERE segment_id = $seg");
 my ($hits, $probes) = split / /, $fp;
@@ -98,8 +135,10 @@ cmp_ok($hits / $probes, '<', 0.01, "absent keys pass a frame's filter rarely ($h
 
 # ---- frames that cannot hold the key are not fetched ----------------------------------------------
 my $last = q1("SELECT max(frame_no) FROM tieredlog.segment_frames($seg)");
-my $solo_last = q1("SELECT key FROM tieredlog.read('ev') WHERE key LIKE 'solo-%' ORDER BY ts DESC LIMIT 1");
-my $solo_first = q1("SELECT key FROM tieredlog.read('ev') WHERE key LIKE 'solo-%' ORDER BY ts LIMIT 1");
+# (frames are clustered by key: the last frame alone holds the greatest key, the first the least)
+my $solo_last = q1("SELECT max_key FROM tieredlog.segment_frames($seg) WHERE frame_no = $last");
+my $solo_first = q1("SELECT min_key FROM tieredlog.segment_frames($seg) WHERE frame_no = 0");
+like($solo_last, qr/^solo-/, "the last frame's greatest key is one of one record ($solo_last)");
 q1("CREATE TABLE keep AS SELECT * FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg AND frame_no = 0");
 # damage the first frame: its compressed bytes no longer match its checksum
 q1("UPDATE tieredlog_data.archive_$log_id SET data = overlay(data placing '\\xdeadbeef'::bytea from 100)
@@ -114,6 +153,18 @@ like($err, qr/XX001.*archive frame 0 of segment $seg is corrupted/s, 'a key the 
 ($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')", extra_params => ['-v', 'VERBOSITY=verbose']);
 like($err, qr/XX001/, 'a whole read: data_corrupted');
 q1("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep k WHERE a.segment_id = $seg AND a.frame_no = 0");
+# a directory entry whose row count is out of bounds (it would skew what a merge may hold)
+for my $n (-1, 0, 4097)
+{
+	q1("UPDATE tieredlog_data.archive_$log_id SET nrows = $n WHERE segment_id = $seg AND frame_no = 0");
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')", extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($err, qr/XX001.*archive frame 0 of segment $seg is corrupted.*row count of $n/s, "a directory row count of $n: a whole read is data_corrupted");
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', '2024-01-01 00:10:00+00', '2024-01-01 00:20:00+00')",
+		extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($err, qr/XX001.*row count of $n/s, "... and so is a range read");
+}
+q1("UPDATE tieredlog_data.archive_$log_id a SET nrows = k.nrows FROM keep k WHERE a.segment_id = $seg AND a.frame_no = 0");
+is($ordered->("tieredlog.read('ev')"), '0 12000', 'repaired, the whole log reads again');
 
 # ---- a damaged filter is reported, not trusted ------------------------------------------------------
 my %bad = (
@@ -128,7 +179,7 @@ my %bad = (
 for my $what (sort keys %bad)
 {
 	q1("UPDATE tieredlog_data.archive_$log_id SET key_filter = $bad{$what} WHERE segment_id = $seg AND frame_no = $last");
-	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => 'k1')",
+	($rc, $out, $err) = $node->psql('postgres', "SELECT count(*) FROM tieredlog.read('ev', key => '$solo_last')",
 		extra_params => ['-v', 'VERBOSITY=verbose']);
 	like($err, qr/XX001.*archive frame $last of segment $seg is corrupted.*key filter/s, "a key filter with $what: data_corrupted");
 	($rc, $out, $err) = $node->psql('postgres', "SELECT tieredlog._key_filter_probe($bad{$what}, 'k1')");
@@ -219,6 +270,39 @@ for my $k (sort keys %old0)
 		FROM tieredlog.read('old', key => '$k')") . ' | ' . q1("SELECT string_agg($row, E'\\n') FROM tieredlog.latest('old', '$k')"),
 		$old0{$k}, "archived again: read(key => '$k') and latest() equal tier 0");
 }
+
+# ---- part 3: frames written by tieredlog 1.1 before frames were clustered by key ---------------------
+# 024_archive_v11_frames.txt: the frames tree aa9fdcf wrote for the same 5 000 records on a node named
+# "a1" (frames in time order, each with its key filter; the last field). They replace the frames of
+# the segment, archived again just above (clustered by key): every read equals tier 0, read frame
+# after frame (the frames follow each other in time), and check_digests() agrees.
+my $fixture11 = dirname(__FILE__) . '/024_archive_v11_frames.txt';
+open($fh, '<', $fixture11) or die "$fixture11: $!";
+my @frames11 = map { chomp; [split / /] } <$fh>;
+close $fh;
+is(scalar @frames11, 2, 'the 1.1 fixture has 2 frames');
+$attempt = q1("SELECT archive_attempt FROM tieredlog.segment WHERE segment_id = $oseg");
+$values = join(",\n", map {
+	my ($no, $n, $first, $lastts, $mink, $maxk, $raw, $comp, $sum, $data, $filter) = @$_;
+	"($oseg, $attempt, $no, $n, timestamptz 'epoch' + $first * interval '1 microsecond', "
+	  . "timestamptz 'epoch' + $lastts * interval '1 microsecond', convert_from('\\x$mink', 'UTF8'), "
+	  . "convert_from('\\x$maxk', 'UTF8'), $raw, $comp, $sum, '\\x$data', '\\x$filter')"
+} @frames11);
+q1("DELETE FROM tieredlog_data.archive_$olog WHERE segment_id = $oseg;
+	INSERT INTO tieredlog_data.archive_$olog (segment_id, attempt, frame_no, nrows, first_ts, last_ts, min_key,
+		max_key, raw_len, comp_len, checksum, data, key_filter) VALUES $values;");
+is(q1("SELECT count(*) FILTER (WHERE first_ts > prev_last) || ' ' || count(prev_last) FROM (SELECT first_ts,
+	lag(last_ts) OVER (ORDER BY frame_no) AS prev_last FROM tieredlog.segment_frames($oseg)) f"), '1 1',
+	'1.1 frames: they follow each other in time');
+is(q1($all), $v1_md5, '1.1 frames: read() returns what 1.0 and 1.1 returned');
+is($ordered->("tieredlog.read('old')"), '0 5000', '1.1 frames: in record order as read() returns them');
+for my $k (sort keys %old0)
+{
+	is(q1("SELECT count(*) || ' ' || COALESCE(md5(string_agg($row, E'\\n' ORDER BY ts, origin, seq)), '-')
+		FROM tieredlog.read('old', key => '$k')") . ' | ' . q1("SELECT string_agg($row, E'\\n') FROM tieredlog.latest('old', '$k')"),
+		$old0{$k}, "1.1 frames: read(key => '$k') and latest() equal tier 0");
+}
+is(q1("SELECT ok FROM tieredlog.check_digests('old') WHERE segment_id = $oseg"), 't', '1.1 frames: check_digests() agrees');
 
 unlike(slurp_file($node->logfile), qr/terminated by signal/, 'no backend crashed');
 done_testing();
