@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -39,8 +40,8 @@ typedef struct SealScanState
 	TlSealScan *out;
 	const char *log_name;
 	TlSha		sha;
-	StringInfoData buf;			/* one record's canonical encoding, reused */
-	int			prefix_len;		/* version and log name, the same for every record */
+	StringInfoData buf;			/* 0x00, then one record's canonical encoding; reused */
+	int			prefix_len;		/* 0x00, version and log name: the same for every record */
 	MemoryContext row_cxt;		/* detoasted values, numeric text; reset after every record */
 } SealScanState;
 
@@ -117,7 +118,8 @@ add_leaf(SealScanState *st, TimestampTz ts)
 	TlSealScan *out = st->out;
 	TlSealLeaf *leaf;
 	XXH128_hash_t h;
-	int64		bytes = st->buf.len;
+	const char *encoding = st->buf.data + 1;	/* after the leaf's 0x00 */
+	int64		bytes = st->buf.len - 1;
 
 	if (out->n == out->capacity)
 	{
@@ -125,7 +127,7 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		out->leaves = repalloc_huge(out->leaves, sizeof(TlSealLeaf) * out->capacity);
 	}
 	leaf = &out->leaves[out->n++];
-	h = XXH3_128bits_withSeed(st->buf.data, bytes, TL_RID_SEED);
+	h = XXH3_128bits_withSeed(encoding, bytes, TL_RID_SEED);
 	{
 		uint64		hi = pg_hton64(h.high64);
 		uint64		lo = pg_hton64(h.low64);
@@ -133,7 +135,7 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		memcpy(leaf->rid.bytes, &hi, 8);
 		memcpy(leaf->rid.bytes + 8, &lo, 8);
 	}
-	tl_merkle_leaf(&st->sha, st->buf.data, bytes, &leaf->hash);
+	tl_merkle_leaf_prefixed(&st->sha, st->buf.data, st->buf.len, &leaf->hash);
 	leaf->ts = ts;
 	tl_digest_add(&out->digest, h.high64, h.low64, 1, bytes);
 	out->bytes += bytes;
@@ -177,15 +179,45 @@ visit_archive_row(const TlArchiveRow *row, const TlRid *rid, void *arg)
 	MemoryContextReset(st->row_cxt);
 }
 
-static int
-leaf_cmp(const void *a, const void *b)
+/* canonical order: (ts, rid), the rid's bytes compared as unsigned */
+static inline int
+leaf_cmp(const TlSealLeaf *x, const TlSealLeaf *y)
 {
-	const TlSealLeaf *x = a;
-	const TlSealLeaf *y = b;
-
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
 	return memcmp(x->rid.bytes, y->rid.bytes, TL_RID_LEN);
+}
+
+/* sort_leaves(): qsort specialised for leaves, the comparison inlined (lib/sort_template.h) */
+#define ST_SORT sort_leaves
+#define ST_ELEMENT_TYPE TlSealLeaf
+#define ST_COMPARE(a, b) leaf_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * Room for how many leaves at first: the row relation's estimate (reltuples, from the last VACUUM or
+ * ANALYZE) and a little more, so that a large segment's leaf array is allocated and faulted in once
+ * instead of being doubled and copied ten times; it still grows if the estimate is short.
+ */
+static int64
+initial_capacity(const TlSegment *seg)
+{
+	int64		cap = 1024;
+
+	if (OidIsValid(seg->relid) && !seg->relation_missing)
+	{
+		Relation	rel = try_table_open(seg->relid, AccessShareLock);
+
+		if (rel != NULL)
+		{
+			if (rel->rd_rel->reltuples > 0)
+				cap = Max(cap, (int64) (rel->rd_rel->reltuples * 1.02) + 1024);
+			table_close(rel, NoLock);
+		}
+	}
+	return Min(cap, (int64) (MaxAllocHugeSize / sizeof(TlSealLeaf) / 4));
 }
 
 /* Read every record of the segment under `snap` (the active snapshot when it has frames). */
@@ -195,11 +227,12 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	SealScanState st;
 
 	memset(out, 0, sizeof(*out));
-	out->capacity = 1024;
+	out->capacity = initial_capacity(seg);
 	out->leaves = palloc_extended(sizeof(TlSealLeaf) * out->capacity, MCXT_ALLOC_HUGE);
 	st.out = out;
 	st.log_name = log->name;
 	initStringInfo(&st.buf);
+	appendStringInfoChar(&st.buf, '\0');	/* RFC 9162's leaf prefix */
 	appendStringInfoChar(&st.buf, (char) TL_ENCODING_VERSION);
 	enlargeStringInfo(&st.buf, 4);
 	put_bytes(&st.buf, log->name, strlen(log->name));
@@ -210,20 +243,39 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	tl_sha_close(&st.sha);
 	MemoryContextDelete(st.row_cxt);
 	pfree(st.buf.data);
-	qsort(out->leaves, out->n, sizeof(TlSealLeaf), leaf_cmp);
+	sort_leaves(out->leaves, out->n);
 }
 
-/* The Merkle Tree Hash over the scanned leaves, in canonical order. */
+/*
+ * The Merkle Tree Hash over the scanned leaves, in canonical order. The first level of nodes is
+ * taken from the leaves where they lie (no copy of the leaf hashes), the rest in place.
+ */
 void
 tl_seal_root(const TlSealScan *scan, TlHash *root)
 {
-	TlHash	   *hashes = palloc_extended(sizeof(TlHash) * Max(scan->n, 1), MCXT_ALLOC_HUGE);
+	int64		n = scan->n;
+	int64		half = 0;
+	TlHash	   *hashes;
 	TlSha		sha;
 
-	for (int64 i = 0; i < scan->n; i++)
-		hashes[i] = scan->leaves[i].hash;
+	if (n <= 1)
+	{
+		TlHash		one;
+
+		if (n == 1)
+			one = scan->leaves[0].hash;
+		tl_sha_open(&sha);
+		tl_merkle_root(&sha, &one, n, root);
+		tl_sha_close(&sha);
+		return;
+	}
+	hashes = palloc_extended(sizeof(TlHash) * ((n + 1) / 2), MCXT_ALLOC_HUGE);
 	tl_sha_open(&sha);
-	tl_merkle_root(&sha, hashes, scan->n, root);
+	for (int64 i = 0; i + 1 < n; i += 2)
+		tl_merkle_node(&sha, &scan->leaves[i].hash, &scan->leaves[i + 1].hash, &hashes[half++]);
+	if (n % 2 == 1)
+		hashes[half++] = scan->leaves[n - 1].hash;
+	tl_merkle_root(&sha, hashes, half, root);
 	tl_sha_close(&sha);
 	pfree(hashes);
 }
