@@ -79,33 +79,47 @@ needs_escape8(uint64 x)
 }
 
 /*
- * The n < 8 bytes at s in a word, the rest of it filled with 'a' (a byte that needs no escaping),
- * so that needs_escape8 tells about those n bytes alone. Reads only s[0:n).
+ * The n (1 to 7) bytes at s in a word as memcpy would load them, the rest of it filled with 'a' (a
+ * byte that needs no escaping), so that needs_escape8 tells about those n bytes alone. Reads only
+ * s[0:n); built in a register (bytes stored into a union and read back as a word stall the load).
  */
 static inline uint64
 load_tail(const char *s, int n)
 {
+#ifndef WORDS_BIGENDIAN
+	uint64		x = 0;
+	int			at = 0;
+
+	if (n & 4)
+	{
+		uint32		v;
+
+		memcpy(&v, s, 4);
+		x = v;
+		at = 4;
+	}
+	if (n & 2)
+	{
+		uint16		v;
+
+		memcpy(&v, s + at, 2);
+		x |= (uint64) v << (8 * at);
+		at += 2;
+	}
+	if (n & 1)
+		x |= (uint64) (unsigned char) s[at] << (8 * at);
+	return x | (SWAR_ONES * 'a') << (8 * n);
+#else
 	union
 	{
 		uint64		w;
 		char		c[8];
 	}			u;
-	int			at = 0;
 
 	u.w = SWAR_ONES * 'a';
-	if (n & 4)
-	{
-		memcpy(u.c, s, 4);
-		at = 4;
-	}
-	if (n & 2)
-	{
-		memcpy(u.c + at, s + at, 2);
-		at += 2;
-	}
-	if (n & 1)
-		u.c[at] = s[at];
+	memcpy(u.c, s, n);
 	return u.w;
+#endif
 }
 
 /* escape_json's output for the byte c, one that needs escaping (not NUL) */

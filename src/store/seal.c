@@ -19,6 +19,9 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+
+#include <sys/mman.h>
+
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -32,6 +35,9 @@
 #include "store/segrows.h"
 
 /* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01), as record.c. */
+/* the huge page size alloc_large aligns its advice to (x86-64's and arm64's usual 2 MB) */
+#define SEAL_HUGE_PAGE			((uintptr_t) 2 * 1024 * 1024)
+
 #define SEAL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
@@ -141,6 +147,25 @@ add_leaf(SealScanState *st, TimestampTz ts)
 	out->bytes += bytes;
 }
 
+/*
+ * Ask for the cache lines of this row and of the next one at once, rather than one miss after the
+ * other as the encoding reaches them: a page's tuples lie from its end down, so the row a heap scan
+ * returns next is (nearly always) the one just below this one. A hint only: a prefetch of an address
+ * outside the page does nothing harmful.
+ */
+static inline void
+prefetch_rows(HeapTuple row)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	const char *p = (const char *) row->t_data;
+
+	for (uint32 off = 64; off < row->t_len; off += 64)
+		__builtin_prefetch(p + off);
+	for (int back = 64; back <= 512; back += 64)
+		__builtin_prefetch(p - back);
+#endif
+}
+
 static void
 visit_row(HeapTuple row, TupleDesc desc, void *arg)
 {
@@ -153,6 +178,7 @@ visit_row(HeapTuple row, TupleDesc desc, void *arg)
 
 	if ((st->out->n & 0x3ff) == 0)
 		CHECK_FOR_INTERRUPTS();
+	prefetch_rows(row);
 	heap_deform_tuple(row, desc, v, n);
 	ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
 	origin = DatumGetTextPP(v[Anum_row_origin - 1]);
@@ -197,6 +223,29 @@ leaf_cmp(const TlSealLeaf *x, const TlSealLeaf *y)
 #include "lib/sort_template.h"
 
 /*
+ * A large array for the scan: on Linux, huge pages are asked for (transparent huge pages in their
+ * "madvise" mode), so that 56 MB of leaves take a few dozen page faults instead of 14 000. Only an
+ * advice: where it is not available or refused, the array is an ordinary allocation.
+ */
+static void *
+alloc_large(Size bytes)
+{
+	char	   *p = palloc_extended(bytes, MCXT_ALLOC_HUGE);
+
+#ifdef MADV_HUGEPAGE
+	if (bytes >= 8 * SEAL_HUGE_PAGE)
+	{
+		uintptr_t	start = TYPEALIGN(SEAL_HUGE_PAGE, (uintptr_t) p);
+		uintptr_t	end = TYPEALIGN_DOWN(SEAL_HUGE_PAGE, (uintptr_t) p + bytes);
+
+		if (end > start)
+			(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+	}
+#endif
+	return p;
+}
+
+/*
  * Room for how many leaves at first: the row relation's estimate (reltuples, from the last VACUUM or
  * ANALYZE) and a little more, so that a large segment's leaf array is allocated and faulted in once
  * instead of being doubled and copied ten times; it still grows if the estimate is short.
@@ -228,7 +277,7 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 
 	memset(out, 0, sizeof(*out));
 	out->capacity = initial_capacity(seg);
-	out->leaves = palloc_extended(sizeof(TlSealLeaf) * out->capacity, MCXT_ALLOC_HUGE);
+	out->leaves = alloc_large(sizeof(TlSealLeaf) * out->capacity);
 	st.out = out;
 	st.log_name = log->name;
 	initStringInfo(&st.buf);
@@ -269,7 +318,7 @@ tl_seal_root(const TlSealScan *scan, TlHash *root)
 		tl_sha_close(&sha);
 		return;
 	}
-	hashes = palloc_extended(sizeof(TlHash) * ((n + 1) / 2), MCXT_ALLOC_HUGE);
+	hashes = alloc_large(sizeof(TlHash) * ((n + 1) / 2));
 	tl_sha_open(&sha);
 	for (int64 i = 0; i + 1 < n; i += 2)
 		tl_merkle_node(&sha, &scan->leaves[i].hash, &scan->leaves[i + 1].hash, &hashes[half++]);
