@@ -170,7 +170,7 @@ escape_byte(char *dst, unsigned char c)
  * needs escaping, else its bytes one by one. Sets *nul when a NUL byte ended the string (where
  * pnstrdup's copy ends). Returns the new write position.
  */
-static char *
+static pg_attribute_always_inline char *
 escape_chunk(char *dst, const char *s, int len, bool *nul)
 {
 	const char *end = s + len;
@@ -356,35 +356,94 @@ put_numeric(StringInfo out, const char *p)
 	out->len += cp - str;
 }
 
-static void put_container(StringInfo out, const JsonbContainer *jc);
-
-/* One child of jc: entry `je` whose data starts at `offset` from `base` and is `len` bytes. */
-static inline void
-put_child(StringInfo out, JEntry je, const char *base, uint32 offset, uint32 len)
+/*
+ * The writers below keep the write position in a local pointer `dst` (out->len is brought up to
+ * date only around calls that append through `out`): room_at makes room for `need` bytes at dst
+ * and returns dst, moved if the buffer was enlarged.
+ */
+static inline char *
+room_at(StringInfo out, char *dst, Size need)
 {
+	Size		used = dst - out->data;
+
+	if (used + need + 1 > (Size) out->maxlen)
+	{
+		out->len = (int) used;
+		enlargeStringInfo(out, (int) need);
+	}
+	return out->data + used;
+}
+
+/* `sep` (", " or nothing), then the string s[0:len) quoted and escaped, then `after` (": " or nothing) */
+static inline char *
+put_string_at(StringInfo out, char *dst, bool sep, const char *s, uint32 len, bool colon)
+{
+	bool		nul = false;
+
+	if (unlikely(len > ESCAPE_CHUNK))
+	{
+		out->len = dst - out->data;
+		if (sep)
+			put_raw(out, ", ", 2);
+		put_escaped(out, s, len);
+		if (colon)
+			put_raw(out, ": ", 2);
+		return out->data + out->len;
+	}
+	/* separator 2, quotes 2, ": " 2, escaped 6 * len, escape_chunk's word of slack 8 */
+	dst = room_at(out, dst, 14 + (Size) len * 6);
+	if (sep)
+	{
+		*dst++ = ',';
+		*dst++ = ' ';
+	}
+	*dst++ = '"';
+	dst = escape_chunk(dst, s, len, &nul);
+	*dst++ = '"';
+	if (colon)
+	{
+		*dst++ = ':';
+		*dst++ = ' ';
+	}
+	return dst;
+}
+
+static char *put_container_at(StringInfo out, char *dst, const JsonbContainer *jc);
+
+/* One child of a container: entry `je` whose data starts at `offset` from `base`, `len` bytes. */
+static inline char *
+put_child_at(StringInfo out, char *dst, bool sep, JEntry je, const char *base, uint32 offset,
+			 uint32 len)
+{
+	if ((je & JENTRY_TYPEMASK) == JENTRY_ISSTRING)
+		return put_string_at(out, dst, sep, base + offset, len, false);
+	dst = room_at(out, dst, 8);
+	if (sep)
+	{
+		*dst++ = ',';
+		*dst++ = ' ';
+	}
 	switch (je & JENTRY_TYPEMASK)
 	{
-		case JENTRY_ISSTRING:
-			put_escaped(out, base + offset, len);
-			break;
 		case JENTRY_ISNUMERIC:
+			out->len = dst - out->data;
 			put_numeric(out, base + INTALIGN(offset));
-			break;
+			return out->data + out->len;
 		case JENTRY_ISBOOL_TRUE:
-			put_raw(out, "true", 4);
-			break;
+			memcpy(dst, "true", 4);
+			return dst + 4;
 		case JENTRY_ISBOOL_FALSE:
-			put_raw(out, "false", 5);
-			break;
+			memcpy(dst, "false", 5);
+			return dst + 5;
 		case JENTRY_ISNULL:
-			put_raw(out, "null", 4);
-			break;
+			memcpy(dst, "null", 4);
+			return dst + 4;
 		case JENTRY_ISCONTAINER:
-			put_container(out, (const JsonbContainer *) (base + INTALIGN(offset)));
-			break;
+			return put_container_at(out, dst, (const JsonbContainer *) (base + INTALIGN(offset)));
 		default:
 			elog(ERROR, "unknown jsonb scalar type");
 	}
+	return dst;					/* not reached */
 }
 
 /* the length of child i, given its start offset (JBE_ADVANCE_OFFSET's counterpart) */
@@ -394,8 +453,8 @@ child_len(JEntry je, uint32 offset)
 	return JBE_HAS_OFF(je) ? JBE_OFFLENFLD(je) - offset : JBE_OFFLENFLD(je);
 }
 
-static void
-put_container(StringInfo out, const JsonbContainer *jc)
+static char *
+put_container_at(StringInfo out, char *dst, const JsonbContainer *jc)
 {
 	uint32		count = JsonContainerSize(jc);
 
@@ -409,7 +468,8 @@ put_container(StringInfo out, const JsonbContainer *jc)
 		/* keys are children 0..count-1, values count..2*count-1; values start after the keys */
 		for (uint32 i = 0; i < count; i++)
 			val_off += child_len(jc->children[i], val_off);
-		put_raw(out, "{", 1);
+		dst = room_at(out, dst, 1);
+		*dst++ = '{';
 		for (uint32 i = 0; i < count; i++)
 		{
 			JEntry		kje = jc->children[i];
@@ -417,15 +477,13 @@ put_container(StringInfo out, const JsonbContainer *jc)
 			uint32		klen = child_len(kje, key_off);
 			uint32		vlen = child_len(vje, val_off);
 
-			if (i > 0)
-				put_raw(out, ", ", 2);
-			put_escaped(out, base + key_off, klen);
-			put_raw(out, ": ", 2);
-			put_child(out, vje, base, val_off, vlen);
+			dst = put_string_at(out, dst, i > 0, base + key_off, klen, true);
+			dst = put_child_at(out, dst, false, vje, base, val_off, vlen);
 			key_off += klen;
 			val_off += vlen;
 		}
-		put_raw(out, "}", 1);
+		dst = room_at(out, dst, 1);
+		*dst++ = '}';
 	}
 	else
 	{
@@ -434,25 +492,33 @@ put_container(StringInfo out, const JsonbContainer *jc)
 		bool		raw = JsonContainerIsScalar(jc);
 
 		if (!raw)
-			put_raw(out, "[", 1);
+		{
+			dst = room_at(out, dst, 1);
+			*dst++ = '[';
+		}
 		for (uint32 i = 0; i < count; i++)
 		{
 			JEntry		je = jc->children[i];
 			uint32		len = child_len(je, off);
 
-			if (i > 0)
-				put_raw(out, ", ", 2);
-			put_child(out, je, base, off, len);
+			dst = put_child_at(out, dst, i > 0, je, base, off, len);
 			off += len;
 		}
 		if (!raw)
-			put_raw(out, "]", 1);
+		{
+			dst = room_at(out, dst, 1);
+			*dst++ = ']';
+		}
 	}
+	return dst;
 }
 
 /* Append the text form of the jsonb container `jc` to out. */
 void
 tl_jsonb_append_text(StringInfo out, const JsonbContainer *jc)
 {
-	put_container(out, jc);
+	char	   *end = put_container_at(out, out->data + out->len, jc);
+
+	out->len = end - out->data;
+	out->data[out->len] = '\0';
 }
