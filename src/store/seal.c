@@ -74,10 +74,18 @@ put_i64(StringInfo buf, int64 v)
 	buf->len += 8;
 }
 
+/* enlargeStringInfo's test inline: the buffer is nearly always big enough already */
+static inline void
+reserve(StringInfo buf, int len)
+{
+	if ((Size) buf->len + len + 1 > (Size) buf->maxlen)
+		enlargeStringInfo(buf, len);
+}
+
 static inline void
 put_bytes(StringInfo buf, const char *s, int len)
 {
-	enlargeStringInfo(buf, len + 4);
+	reserve(buf, len + 4);
 	put_u32(buf, (uint32) len);
 	memcpy(buf->data + buf->len, s, len);
 	buf->len += len;
@@ -97,7 +105,7 @@ encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, i
 	{
 		int			at;
 
-		enlargeStringInfo(buf, 4);
+		reserve(buf, 4);
 		at = buf->len;
 		buf->len += 4;
 		tl_jsonb_append_text(buf, &payload->root);
@@ -107,13 +115,13 @@ encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, i
 			memcpy(buf->data + at, &be, 4);
 		}
 	}
-	enlargeStringInfo(buf, 9);
+	reserve(buf, 9);
 	put_i64(buf, ts + SEAL_UNIX_EPOCH_OFFSET_US);
 	buf->data[buf->len++] = source != NULL;
 	if (source)
 		put_bytes(buf, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
 	put_bytes(buf, origin, origin_len);
-	enlargeStringInfo(buf, 8);
+	reserve(buf, 8);
 	put_i64(buf, seq);
 }
 
