@@ -166,12 +166,14 @@ escape_byte(char *dst, unsigned char c)
 
 /*
  * escape_json's output for s[0:len) at dst, which has room for 6 * len + 8 bytes: a word of eight
- * bytes at a time (the last one padded by load_tail) is copied as it is when none of its bytes
- * needs escaping, else its bytes one by one. Sets *nul when a NUL byte ended the string (where
- * pnstrdup's copy ends). Returns the new write position.
+ * bytes at a time (the last one padded) is copied as it is when none of its bytes needs escaping,
+ * else its bytes one by one. Sets *nul when a NUL byte ended the string (where pnstrdup's copy
+ * ends). Returns the new write position. `limit`, when not NULL, is the end of the memory that may
+ * be read (the jsonb container's data): a last word that lies before it is loaded whole and its
+ * bytes past the string masked, without load_tail's branches.
  */
 static pg_attribute_always_inline char *
-escape_chunk(char *dst, const char *s, int len, bool *nul)
+escape_chunk(char *dst, const char *s, int len, bool *nul, const char *limit)
 {
 	const char *end = s + len;
 
@@ -182,6 +184,15 @@ escape_chunk(char *dst, const char *s, int len, bool *nul)
 
 		if (n == 8)
 			memcpy(&x, s, 8);
+#ifndef WORDS_BIGENDIAN
+		else if (limit != NULL && s + 8 <= limit)
+		{
+			uint64		keep = (UINT64CONST(1) << (8 * n)) - 1;
+
+			memcpy(&x, s, 8);
+			x = (x & keep) | (SWAR_ONES * 'a' & ~keep);
+		}
+#endif
 		else
 			x = load_tail(s, n);
 		if (likely(!needs_escape8(x)))
@@ -221,7 +232,7 @@ put_escaped(StringInfo out, const char *s, uint32 len)
 	{
 		int			n = Min(len, ESCAPE_CHUNK);
 
-		dst = escape_chunk(dst, s, n, &nul);
+		dst = escape_chunk(dst, s, n, &nul, NULL);
 		out->len = dst - out->data;
 		s += n;
 		len -= n;
@@ -375,8 +386,9 @@ room_at(StringInfo out, char *dst, Size need)
 }
 
 /* `sep` (", " or nothing), then the string s[0:len) quoted and escaped, then `after` (": " or nothing) */
-static inline char *
-put_string_at(StringInfo out, char *dst, bool sep, const char *s, uint32 len, bool colon)
+static pg_attribute_always_inline char *
+put_string_at(StringInfo out, char *dst, bool sep, const char *s, uint32 len, bool colon,
+			  const char *limit)
 {
 	bool		nul = false;
 
@@ -398,7 +410,7 @@ put_string_at(StringInfo out, char *dst, bool sep, const char *s, uint32 len, bo
 		*dst++ = ' ';
 	}
 	*dst++ = '"';
-	dst = escape_chunk(dst, s, len, &nul);
+	dst = escape_chunk(dst, s, len, &nul, limit);
 	*dst++ = '"';
 	if (colon)
 	{
@@ -408,15 +420,15 @@ put_string_at(StringInfo out, char *dst, bool sep, const char *s, uint32 len, bo
 	return dst;
 }
 
-static char *put_container_at(StringInfo out, char *dst, const JsonbContainer *jc);
+static char *put_container_at(StringInfo out, char *dst, const JsonbContainer *jc, const char *limit);
 
 /* One child of a container: entry `je` whose data starts at `offset` from `base`, `len` bytes. */
 static inline char *
 put_child_at(StringInfo out, char *dst, bool sep, JEntry je, const char *base, uint32 offset,
-			 uint32 len)
+			 uint32 len, const char *limit)
 {
 	if ((je & JENTRY_TYPEMASK) == JENTRY_ISSTRING)
-		return put_string_at(out, dst, sep, base + offset, len, false);
+		return put_string_at(out, dst, sep, base + offset, len, false, limit);
 	dst = room_at(out, dst, 8);
 	if (sep)
 	{
@@ -439,7 +451,7 @@ put_child_at(StringInfo out, char *dst, bool sep, JEntry je, const char *base, u
 			memcpy(dst, "null", 4);
 			return dst + 4;
 		case JENTRY_ISCONTAINER:
-			return put_container_at(out, dst, (const JsonbContainer *) (base + INTALIGN(offset)));
+			return put_container_at(out, dst, (const JsonbContainer *) (base + INTALIGN(offset)), limit);
 		default:
 			elog(ERROR, "unknown jsonb scalar type");
 	}
@@ -454,7 +466,7 @@ child_len(JEntry je, uint32 offset)
 }
 
 static char *
-put_container_at(StringInfo out, char *dst, const JsonbContainer *jc)
+put_container_at(StringInfo out, char *dst, const JsonbContainer *jc, const char *limit)
 {
 	uint32		count = JsonContainerSize(jc);
 
@@ -477,8 +489,8 @@ put_container_at(StringInfo out, char *dst, const JsonbContainer *jc)
 			uint32		klen = child_len(kje, key_off);
 			uint32		vlen = child_len(vje, val_off);
 
-			dst = put_string_at(out, dst, i > 0, base + key_off, klen, true);
-			dst = put_child_at(out, dst, false, vje, base, val_off, vlen);
+			dst = put_string_at(out, dst, i > 0, base + key_off, klen, true, limit);
+			dst = put_child_at(out, dst, false, vje, base, val_off, vlen, limit);
 			key_off += klen;
 			val_off += vlen;
 		}
@@ -501,7 +513,7 @@ put_container_at(StringInfo out, char *dst, const JsonbContainer *jc)
 			JEntry		je = jc->children[i];
 			uint32		len = child_len(je, off);
 
-			dst = put_child_at(out, dst, i > 0, je, base, off, len);
+			dst = put_child_at(out, dst, i > 0, je, base, off, len, limit);
 			off += len;
 		}
 		if (!raw)
@@ -513,11 +525,27 @@ put_container_at(StringInfo out, char *dst, const JsonbContainer *jc)
 	return dst;
 }
 
+/*
+ * The end of a container's children's data: every byte any of its strings (or its nested
+ * containers' strings) occupies lies before it.
+ */
+static const char *
+container_end(const JsonbContainer *jc)
+{
+	uint32		count = JsonContainerSize(jc);
+	uint32		nchildren = JsonContainerIsObject(jc) ? count * 2 : count;
+	uint32		end = 0;
+
+	for (uint32 i = 0; i < nchildren; i++)
+		end += child_len(jc->children[i], end);
+	return (const char *) &jc->children[nchildren] + end;
+}
+
 /* Append the text form of the jsonb container `jc` to out. */
 void
 tl_jsonb_append_text(StringInfo out, const JsonbContainer *jc)
 {
-	char	   *end = put_container_at(out, out->data + out->len, jc);
+	char	   *end = put_container_at(out, out->data + out->len, jc, container_end(jc));
 
 	out->len = end - out->data;
 	out->data[out->len] = '\0';
