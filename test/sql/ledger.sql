@@ -274,7 +274,9 @@ WITH p(i, v) AS (VALUES
 	-- strings of every length up to 17 with a byte to escape at every place, and none
 	(18, (SELECT jsonb_agg(jsonb_build_array(repeat('a', j), repeat('b', j) || E'\x02', repeat('c', j) || '"' || repeat('d', j % 9),
 											 '\' || repeat('e', j), repeat('f', j) || E'\n'))
-			FROM generate_series(0, 17) j))
+			FROM generate_series(0, 17) j)),
+	-- every byte escaped (six bytes of text each), past the writer's 4096-byte chunks
+	(19, jsonb_build_object('ctl', repeat(E'\x01', 5000), 'quotes', repeat('"', 4097), 'mixed', repeat(E'a\x1f\\', 3000)))
 )
 SELECT tieredlog.append_many('ledger_t', array_agg('k' || i ORDER BY i), array_agg(v ORDER BY i),
 		array_agg(CASE WHEN i % 2 = 0 THEN 'src-' || i END ORDER BY i),
