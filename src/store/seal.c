@@ -9,7 +9,10 @@
  *		longer matches its content is hashed by its content.
  *
  *		The scan keeps one leaf per record (56 bytes), so sealing 1M records holds 56 MB for a
- *		moment; the root is computed in place over the sorted leaf hashes.
+ *		moment (sized once from the relation's row estimate, with transparent huge pages asked
+ *		for); the tree's first level is hashed from the sorted leaves into half as many hashes,
+ *		and the rest of the tree in place over those. The jsonb text, the rid (XXH3) and the leaf
+ *		hash are taken from one buffer per record; each row's cache lines are prefetched.
  *
  * Locking: rows are read under the caller's snapshot (segrows.c); the caller holds whatever lock
  * makes the segment's content stable (tier.c takes ShareLock on the row relation to seal).
@@ -17,11 +20,10 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "access/table.h"
-
 #include <sys/mman.h>
 
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -34,10 +36,10 @@
 #include "store/seal.h"
 #include "store/segrows.h"
 
-/* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01), as record.c. */
 /* the huge page size alloc_large aligns its advice to (x86-64's and arm64's usual 2 MB) */
 #define SEAL_HUGE_PAGE			((uintptr_t) 2 * 1024 * 1024)
 
+/* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01), as record.c. */
 #define SEAL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
