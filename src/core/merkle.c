@@ -84,6 +84,16 @@ tl_merkle_leaf(TlSha *s, const void *data, size_t len, TlHash *out)
 	tl_sha_end(s, out);
 }
 
+/* The same leaf hash when the caller's buffer already starts with the 0x00: one contiguous update. */
+void
+tl_merkle_leaf_prefixed(TlSha *s, const void *msg, size_t len, TlHash *out)
+{
+	Assert(len >= 1 && ((const uint8 *) msg)[0] == 0x00);
+	tl_sha_begin(s);
+	tl_sha_update(s, msg, len);
+	tl_sha_end(s, out);
+}
+
 void
 tl_merkle_node(TlSha *s, const TlHash *left, const TlHash *right, TlHash *out)
 {

@@ -33,6 +33,7 @@ extern void tl_sha_update(TlSha *s, const void *data, size_t len);
 extern void tl_sha_end(TlSha *s, TlHash *out);
 
 extern void tl_merkle_leaf(TlSha *s, const void *data, size_t len, TlHash *out);
+extern void tl_merkle_leaf_prefixed(TlSha *s, const void *msg, size_t len, TlHash *out);
 extern void tl_merkle_node(TlSha *s, const TlHash *left, const TlHash *right, TlHash *out);
 extern void tl_merkle_root(TlSha *s, TlHash *hashes, int64 n, TlHash *out);
 extern int	tl_merkle_path(TlSha *s, const TlHash *leaves, int64 n, int64 index, TlHash *path);

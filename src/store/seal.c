@@ -9,7 +9,10 @@
  *		longer matches its content is hashed by its content.
  *
  *		The scan keeps one leaf per record (56 bytes), so sealing 1M records holds 56 MB for a
- *		moment; the root is computed in place over the sorted leaf hashes.
+ *		moment (sized once from the relation's row estimate, with transparent huge pages asked
+ *		for); the tree's first level is hashed from the sorted leaves into half as many hashes,
+ *		and the rest of the tree in place over those. The jsonb text, the rid (XXH3) and the leaf
+ *		hash are taken from one buffer per record; each row's cache lines are prefetched.
  *
  * Locking: rows are read under the caller's snapshot (segrows.c); the caller holds whatever lock
  * makes the segment's content stable (tier.c takes ShareLock on the row relation to seal).
@@ -17,7 +20,10 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -30,6 +36,9 @@
 #include "store/seal.h"
 #include "store/segrows.h"
 
+/* the huge page size alloc_large aligns its advice to (x86-64's and arm64's usual 2 MB) */
+#define SEAL_HUGE_PAGE			((uintptr_t) 2 * 1024 * 1024)
+
 /* Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01), as record.c. */
 #define SEAL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
@@ -39,8 +48,8 @@ typedef struct SealScanState
 	TlSealScan *out;
 	const char *log_name;
 	TlSha		sha;
-	StringInfoData buf;			/* one record's canonical encoding, reused */
-	int			prefix_len;		/* version and log name, the same for every record */
+	StringInfoData buf;			/* 0x00, then one record's canonical encoding; reused */
+	int			prefix_len;		/* 0x00, version and log name: the same for every record */
 	MemoryContext row_cxt;		/* detoasted values, numeric text; reset after every record */
 } SealScanState;
 
@@ -67,10 +76,18 @@ put_i64(StringInfo buf, int64 v)
 	buf->len += 8;
 }
 
+/* enlargeStringInfo's test inline: the buffer is nearly always big enough already */
+static inline void
+reserve(StringInfo buf, int len)
+{
+	if ((Size) buf->len + len + 1 > (Size) buf->maxlen)
+		enlargeStringInfo(buf, len);
+}
+
 static inline void
 put_bytes(StringInfo buf, const char *s, int len)
 {
-	enlargeStringInfo(buf, len + 4);
+	reserve(buf, len + 4);
 	put_u32(buf, (uint32) len);
 	memcpy(buf->data + buf->len, s, len);
 	buf->len += len;
@@ -90,7 +107,7 @@ encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, i
 	{
 		int			at;
 
-		enlargeStringInfo(buf, 4);
+		reserve(buf, 4);
 		at = buf->len;
 		buf->len += 4;
 		tl_jsonb_append_text(buf, &payload->root);
@@ -100,13 +117,13 @@ encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, i
 			memcpy(buf->data + at, &be, 4);
 		}
 	}
-	enlargeStringInfo(buf, 9);
+	reserve(buf, 9);
 	put_i64(buf, ts + SEAL_UNIX_EPOCH_OFFSET_US);
 	buf->data[buf->len++] = source != NULL;
 	if (source)
 		put_bytes(buf, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
 	put_bytes(buf, origin, origin_len);
-	enlargeStringInfo(buf, 8);
+	reserve(buf, 8);
 	put_i64(buf, seq);
 }
 
@@ -117,7 +134,8 @@ add_leaf(SealScanState *st, TimestampTz ts)
 	TlSealScan *out = st->out;
 	TlSealLeaf *leaf;
 	XXH128_hash_t h;
-	int64		bytes = st->buf.len;
+	const char *encoding = st->buf.data + 1;	/* after the leaf's 0x00 */
+	int64		bytes = st->buf.len - 1;
 
 	if (out->n == out->capacity)
 	{
@@ -125,7 +143,7 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		out->leaves = repalloc_huge(out->leaves, sizeof(TlSealLeaf) * out->capacity);
 	}
 	leaf = &out->leaves[out->n++];
-	h = XXH3_128bits_withSeed(st->buf.data, bytes, TL_RID_SEED);
+	h = XXH3_128bits_withSeed(encoding, bytes, TL_RID_SEED);
 	{
 		uint64		hi = pg_hton64(h.high64);
 		uint64		lo = pg_hton64(h.low64);
@@ -133,10 +151,29 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		memcpy(leaf->rid.bytes, &hi, 8);
 		memcpy(leaf->rid.bytes + 8, &lo, 8);
 	}
-	tl_merkle_leaf(&st->sha, st->buf.data, bytes, &leaf->hash);
+	tl_merkle_leaf_prefixed(&st->sha, st->buf.data, st->buf.len, &leaf->hash);
 	leaf->ts = ts;
 	tl_digest_add(&out->digest, h.high64, h.low64, 1, bytes);
 	out->bytes += bytes;
+}
+
+/*
+ * Ask for the cache lines of this row and of the next one at once, rather than one miss after the
+ * other as the encoding reaches them: a page's tuples lie from its end down, so the row a heap scan
+ * returns next is (nearly always) the one just below this one. A hint only: a prefetch of an address
+ * outside the page does nothing harmful.
+ */
+static inline void
+prefetch_rows(HeapTuple row)
+{
+#if defined(__GNUC__) || defined(__clang__)
+	const char *p = (const char *) row->t_data;
+
+	for (uint32 off = 64; off < row->t_len; off += 64)
+		__builtin_prefetch(p + off);
+	for (int back = 64; back <= 512; back += 64)
+		__builtin_prefetch(p - back);
+#endif
 }
 
 static void
@@ -151,6 +188,7 @@ visit_row(HeapTuple row, TupleDesc desc, void *arg)
 
 	if ((st->out->n & 0x3ff) == 0)
 		CHECK_FOR_INTERRUPTS();
+	prefetch_rows(row);
 	heap_deform_tuple(row, desc, v, n);
 	ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
 	origin = DatumGetTextPP(v[Anum_row_origin - 1]);
@@ -177,15 +215,68 @@ visit_archive_row(const TlArchiveRow *row, const TlRid *rid, void *arg)
 	MemoryContextReset(st->row_cxt);
 }
 
-static int
-leaf_cmp(const void *a, const void *b)
+/* canonical order: (ts, rid), the rid's bytes compared as unsigned */
+static inline int
+leaf_cmp(const TlSealLeaf *x, const TlSealLeaf *y)
 {
-	const TlSealLeaf *x = a;
-	const TlSealLeaf *y = b;
-
 	if (x->ts != y->ts)
 		return x->ts < y->ts ? -1 : 1;
 	return memcmp(x->rid.bytes, y->rid.bytes, TL_RID_LEN);
+}
+
+/* sort_leaves(): qsort specialised for leaves, the comparison inlined (lib/sort_template.h) */
+#define ST_SORT sort_leaves
+#define ST_ELEMENT_TYPE TlSealLeaf
+#define ST_COMPARE(a, b) leaf_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * A large array for the scan: on Linux, huge pages are asked for (transparent huge pages in their
+ * "madvise" mode), so that 56 MB of leaves take a few dozen page faults instead of 14 000. Only an
+ * advice: where it is not available or refused, the array is an ordinary allocation.
+ */
+static void *
+alloc_large(Size bytes)
+{
+	char	   *p = palloc_extended(bytes, MCXT_ALLOC_HUGE);
+
+#ifdef MADV_HUGEPAGE
+	if (bytes >= 8 * SEAL_HUGE_PAGE)
+	{
+		uintptr_t	start = TYPEALIGN(SEAL_HUGE_PAGE, (uintptr_t) p);
+		uintptr_t	end = TYPEALIGN_DOWN(SEAL_HUGE_PAGE, (uintptr_t) p + bytes);
+
+		if (end > start)
+			(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+	}
+#endif
+	return p;
+}
+
+/*
+ * Room for how many leaves at first: the row relation's estimate (reltuples, from the last VACUUM or
+ * ANALYZE) and a little more, so that a large segment's leaf array is allocated and faulted in once
+ * instead of being doubled and copied ten times; it still grows if the estimate is short.
+ */
+static int64
+initial_capacity(const TlSegment *seg)
+{
+	int64		cap = 1024;
+
+	if (OidIsValid(seg->relid) && !seg->relation_missing)
+	{
+		Relation	rel = try_table_open(seg->relid, AccessShareLock);
+
+		if (rel != NULL)
+		{
+			if (rel->rd_rel->reltuples > 0)
+				cap = Max(cap, (int64) (rel->rd_rel->reltuples * 1.02) + 1024);
+			table_close(rel, NoLock);
+		}
+	}
+	return Min(cap, (int64) (MaxAllocHugeSize / sizeof(TlSealLeaf) / 4));
 }
 
 /* Read every record of the segment under `snap` (the active snapshot when it has frames). */
@@ -195,11 +286,12 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	SealScanState st;
 
 	memset(out, 0, sizeof(*out));
-	out->capacity = 1024;
-	out->leaves = palloc_extended(sizeof(TlSealLeaf) * out->capacity, MCXT_ALLOC_HUGE);
+	out->capacity = initial_capacity(seg);
+	out->leaves = alloc_large(sizeof(TlSealLeaf) * out->capacity);
 	st.out = out;
 	st.log_name = log->name;
 	initStringInfo(&st.buf);
+	appendStringInfoChar(&st.buf, '\0');	/* RFC 9162's leaf prefix */
 	appendStringInfoChar(&st.buf, (char) TL_ENCODING_VERSION);
 	enlargeStringInfo(&st.buf, 4);
 	put_bytes(&st.buf, log->name, strlen(log->name));
@@ -210,20 +302,39 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	tl_sha_close(&st.sha);
 	MemoryContextDelete(st.row_cxt);
 	pfree(st.buf.data);
-	qsort(out->leaves, out->n, sizeof(TlSealLeaf), leaf_cmp);
+	sort_leaves(out->leaves, out->n);
 }
 
-/* The Merkle Tree Hash over the scanned leaves, in canonical order. */
+/*
+ * The Merkle Tree Hash over the scanned leaves, in canonical order. The first level of nodes is
+ * taken from the leaves where they lie (no copy of the leaf hashes), the rest in place.
+ */
 void
 tl_seal_root(const TlSealScan *scan, TlHash *root)
 {
-	TlHash	   *hashes = palloc_extended(sizeof(TlHash) * Max(scan->n, 1), MCXT_ALLOC_HUGE);
+	int64		n = scan->n;
+	int64		half = 0;
+	TlHash	   *hashes;
 	TlSha		sha;
 
-	for (int64 i = 0; i < scan->n; i++)
-		hashes[i] = scan->leaves[i].hash;
+	if (n <= 1)
+	{
+		TlHash		one;
+
+		if (n == 1)
+			one = scan->leaves[0].hash;
+		tl_sha_open(&sha);
+		tl_merkle_root(&sha, &one, n, root);
+		tl_sha_close(&sha);
+		return;
+	}
+	hashes = alloc_large(sizeof(TlHash) * ((n + 1) / 2));
 	tl_sha_open(&sha);
-	tl_merkle_root(&sha, hashes, scan->n, root);
+	for (int64 i = 0; i + 1 < n; i += 2)
+		tl_merkle_node(&sha, &scan->leaves[i].hash, &scan->leaves[i + 1].hash, &hashes[half++]);
+	if (n % 2 == 1)
+		hashes[half++] = scan->leaves[n - 1].hash;
+	tl_merkle_root(&sha, hashes, half, root);
 	tl_sha_close(&sha);
 	pfree(hashes);
 }

@@ -265,7 +265,18 @@ WITH p(i, v) AS (VALUES
 	(11, (SELECT jsonb_object_agg('key' || j, repeat('v', j)) FROM generate_series(1, 70) j)),
 	(12, '[1e30, -1.000001, 0, 123456789012345678901234567890.123]'),
 	(13, (SELECT jsonb_agg(jsonb_build_array(j, jsonb_build_object('x', repeat('y', j)))) FROM generate_series(1, 40) j)),
-	(14, jsonb_build_object('tail', repeat('z', 4095) || E'\t', 'seven', 'abcdefg"'))
+	(14, jsonb_build_object('tail', repeat('z', 4095) || E'\t', 'seven', 'abcdefg"')),
+	-- numbers in numeric's short and long stored forms (weight beyond +-63 or scale past 63 is long)
+	(15, '[0.0001, 0.00000001, -0.000123, 10000, 99990000, 1.0000, 100000000000000000000, -0, 0.0, 1e-20,
+		   12345.678900, 9999.9999, 10000.00001, 1e100, -1e-100, 1e300, -2.5e-200, 7e1000]'),
+	(16, (SELECT jsonb_agg((j * 7919 % 100003)::numeric * 1234.5678 / (10::numeric ^ (j % 19))) FROM generate_series(1, 60) j)),
+	(17, (SELECT jsonb_build_array(('0.' || repeat('0', 70) || '1')::numeric, -('1' || repeat('0', 90) || '.5')::numeric))),
+	-- strings of every length up to 17 with a byte to escape at every place, and none
+	(18, (SELECT jsonb_agg(jsonb_build_array(repeat('a', j), repeat('b', j) || E'\x02', repeat('c', j) || '"' || repeat('d', j % 9),
+											 '\' || repeat('e', j), repeat('f', j) || E'\n'))
+			FROM generate_series(0, 17) j)),
+	-- every byte escaped (six bytes of text each), past the writer's 4096-byte chunks
+	(19, jsonb_build_object('ctl', repeat(E'\x01', 5000), 'quotes', repeat('"', 4097), 'mixed', repeat(E'a\x1f\\', 3000)))
 )
 SELECT tieredlog.append_many('ledger_t', array_agg('k' || i ORDER BY i), array_agg(v ORDER BY i),
 		array_agg(CASE WHEN i % 2 = 0 THEN 'src-' || i END ORDER BY i),
