@@ -283,27 +283,6 @@ skip_varint(Reader *r)
 	r->p = p + 1;
 }
 
-/* A length (varint), inline: the same checks as tl_arc_get_varint. */
-static inline uint64
-get_length(Reader *r)
-{
-	uint64		v = 0;
-	int			shift = 0;
-
-	for (;;)
-	{
-		uint8		c;
-
-		if (r->p >= r->end || shift > 63)
-			tl_arc_corrupt(r, "truncated or overlong integer");
-		c = *r->p++;
-		v |= (uint64) (c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-		shift += 7;
-	}
-}
-
 /*
  * Skip the payload values of rows from .. to - 1: advance every path's value streams past them,
  * path by path, without rebuilding anything (rows the reader does not want). Every length is
@@ -329,13 +308,13 @@ skip_rows(DecPath *paths, int npaths, int from, int to)
 				case TAG_NUM:
 				case TAG_STR:
 				case TAG_JSON:
-					len = get_length(&p->strs);
+					len = tl_arc_get_varint(&p->strs);
 					if (len > (uint64) (p->strs.end - p->strs.p))
 						tl_arc_corrupt(&p->strs, "string runs past the end of the frame");
 					p->strs.p += len;
 					break;
 				case TAG_HEX:
-					len = get_length(&p->strs);
+					len = tl_arc_get_varint(&p->strs);
 					if (len > (uint64) (INT_MAX / 2))
 						tl_arc_corrupt(&p->strs, "hex length");
 					if (len > (uint64) (p->strs.end - p->strs.p))

@@ -107,6 +107,26 @@ hash_to_bytea(const TlHash *h)
 	return PointerGetDatum(b);
 }
 
+/*
+ * Row i of the last result, columns block_id, first_entry, last_entry, entries, entries_root,
+ * previous_block_hash, closed_at, as a block (a stored hash of another length reads as zeros).
+ */
+static void
+block_of_row(uint64 i, TlLedgerBlock *b)
+{
+	HeapTuple	tup = SPI_tuptable->vals[i];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	b->block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
+	bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
+	b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+}
+
 /* Has the ledger no entry at all (not even the genesis entry)? */
 bool
 tl_ledger_store_is_empty(void)
@@ -146,23 +166,11 @@ tl_ledger_store_add(const char *kind, const char *log_name, int64 segment_id, co
 bool
 tl_ledger_store_newest_block(TlLedgerBlock *b)
 {
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-
 	tl_spi_exec("SELECT block_id, first_entry, last_entry, entries, entries_root, previous_block_hash, closed_at"
 				" FROM tieredlog.ledger_block ORDER BY block_id DESC LIMIT 1", 0, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	b->block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
-	bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
-	b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+	block_of_row(0, b);
 	return true;
 }
 
@@ -236,20 +244,7 @@ tl_ledger_store_blocks(int64 *n)
 	*n = SPI_processed;
 	blocks = tl_spi_rows_alloc(sizeof(TlLedgerBlock) * SPI_processed);
 	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		TlLedgerBlock *b = &blocks[i];
-		bool		isnull;
-
-		b->block_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
-		bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
-		b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
-	}
+		block_of_row(i, &blocks[i]);
 	return blocks;
 }
 
