@@ -21,7 +21,6 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
-#include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "catalog/pg_collation.h"
 #include "executor/executor.h"
@@ -36,6 +35,7 @@
 
 #include "log/append.h"
 #include "store/catalog.h"
+#include "store/node_store.h"
 #include "log/node.h"
 #include "store/digest.h"
 #include "store/segrows.h"
@@ -46,20 +46,6 @@
 #include "core/validate.h"
 
 #define TL_MULTI_INSERT_MAX	1000
-
-static Oid	local_seq_relid = InvalidOid;
-static uint64 local_seq_generation = 0;
-
-static int64
-next_local_seq(void)
-{
-	if (!OidIsValid(local_seq_relid) || local_seq_generation != tl_catalog_generation())
-	{
-		local_seq_relid = tl_catalog_relid("local_seq");
-		local_seq_generation = tl_catalog_generation();
-	}
-	return nextval_internal(local_seq_relid, false);
-}
 
 /* Validate one input and turn it into a stamped record (everything but the segment). */
 static void
@@ -77,7 +63,7 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 	rec->source = in->source;
 	rec->ts = in->has_ts ? in->ts : tl_hlc_now();
 	rec->origin = tl_node_name();
-	rec->seq = next_local_seq();
+	rec->seq = tl_local_seq_next();
 	tl_record_compute_rid(rec);
 }
 

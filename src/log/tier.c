@@ -70,6 +70,7 @@
 
 #include "store/archive_store.h"
 #include "store/catalog.h"
+#include "store/move_store.h"
 #include "store/digest.h"
 #include "log/ledger.h"
 #include "store/seal.h"
@@ -83,15 +84,6 @@
 #include "core/tieredlog.h"
 
 /* ---- tiers ------------------------------------------------------------------------------- */
-
-static int64
-spi_count(const char *sql, int nargs, Oid *types, Datum *values)
-{
-	bool		isnull;
-
-	tl_spi_exec(sql, nargs, types, values, SPI_OK_SELECT);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
 
 void
 tl_check_tier(int tier)
@@ -110,8 +102,7 @@ tl_check_tier(int tier)
 static void
 drop_empty_archives(void)
 {
-	int64		pending = spi_count("SELECT count(*) FROM tieredlog.move WHERE state <> 'done' AND old_attempt IS NOT NULL",
-									0, NULL, NULL);
+	int64		pending = tl_move_store_unswept();
 	List	   *drops = NIL;
 	ListCell   *lc;
 
@@ -136,8 +127,6 @@ tl_set_tier(int tier, const char *tablespace)
 {
 	Oid			spc = get_tablespace_oid(tablespace, true);
 	TlAsOwner	save;
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
 	char	   *current;
 	int64		held;
 
@@ -147,8 +136,6 @@ tl_set_tier(int tier, const char *tablespace)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tablespace \"%s\" does not exist", tablespace),
 				 errhint("Create it first with CREATE TABLESPACE.")));
-	values[0] = Int32GetDatum(tier);
-	values[1] = CStringGetTextDatum(tablespace);
 	/* the caller must be allowed to put relations there, and so must the owner who creates them */
 	if (spc != DEFAULTTABLESPACE_OID && spc != GLOBALTABLESPACE_OID &&
 		pg_tablespace_aclcheck(spc, GetUserId(), ACL_CREATE) != ACLCHECK_OK)
@@ -169,12 +156,10 @@ tl_set_tier(int tier, const char *tablespace)
 				 errmsg("tablespace \"pg_global\" cannot hold segments")));
 	/* set_tier() calls queue here; a tier never mapped has no row and is in pg_default */
 	tl_lock_object(TL_LOCK_LOG_SEGMENTS, 0);
-	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE", 1, types, values,
-				SPI_OK_SELECT);
-	current = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : "pg_default";
+	current = tl_tier_store_lock(tier);
 	if (strcmp(current, tablespace) != 0)
 	{
-		held = spi_count("SELECT count(*) FROM tieredlog.segment WHERE tier = $1", 1, types, values);
+		held = tl_tier_store_segments_in(tier);
 		if (held > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
@@ -183,9 +168,7 @@ tl_set_tier(int tier, const char *tablespace)
 					 errhint("Move them to another tier with tieredlog.move_segment() first.")));
 		if (tier == 2)
 			drop_empty_archives();
-		tl_spi_exec("INSERT INTO tieredlog.tier (tier, tablespace) VALUES ($1, $2)"
-					" ON CONFLICT (tier) DO UPDATE SET tablespace = EXCLUDED.tablespace", 2, types, values,
-					SPI_OK_INSERT);
+		tl_tier_store_map(tier, tablespace);
 	}
 	tl_restore_user(&save);
 }
@@ -233,18 +216,9 @@ static void
 store_seal(int64 segment_id, const TlHash *root, int64 records)
 {
 	TlAsOwner	save;
-	Oid			types[3] = {INT8OID, BYTEAOID, INT8OID};
-	Datum		values[3];
-	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
 
-	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
-	memcpy(VARDATA(b), root->b, TL_HASH_LEN);
-	values[0] = Int64GetDatum(segment_id);
-	values[1] = PointerGetDatum(b);
-	values[2] = Int64GetDatum(records);
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.segment SET state = 'sealed', sealed_at = now(), seal_root = $2,"
-				" seal_records = $3 WHERE segment_id = $1", 3, types, values, SPI_OK_UPDATE);
+	tl_segment_store_mark_sealed(segment_id, root, records);
 	tl_restore_user(&save);
 	tl_bump_catalog_generation_at_commit();
 }
@@ -309,12 +283,9 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 	if (seg->state == TL_SEG_SEALED)
 	{
 		TlAsOwner	save;
-		Oid			types[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(seg->segment_id)};
 
 		tl_become_owner(&save);
-		tl_spi_exec("UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = $1 AND state = 'sealed'",
-					1, types, values, SPI_OK_UPDATE);
+		tl_segment_store_mark_reopened(seg->segment_id);
 		tl_restore_user(&save);
 		ereport(LOG,
 				(errmsg("tieredlog: late record reopens sealed segment %lld of log \"%s\"",
@@ -327,20 +298,15 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 		TlAsOwner	save;
 		TlSegment	fresh;
 		char	   *relname;
-		Oid			types[2] = {INT8OID, TEXTOID};
-		Datum		values[2];
 
 		tl_lock_object(TL_LOCK_LOG_SEGMENTS, log->log_id);
 		if (tl_catalog_get_segment(seg->segment_id, &fresh) && OidIsValid(fresh.relid))
 			return true;
 		relname = psprintf("seg_%lld_late_%lld", (long long) seg->segment_id,
 						   (long long) nextval_internal(tl_catalog_relid("move_id_seq"), false));
-		values[0] = Int64GetDatum(seg->segment_id);
-		values[1] = CStringGetTextDatum(relname);
 		tl_become_owner(&save);
 		tl_create_segment_relation(relname, tl_tier_tablespace(0));
-		tl_spi_exec("UPDATE tieredlog.segment SET relname = $2 WHERE segment_id = $1", 2, types,
-					values, SPI_OK_UPDATE);
+		tl_segment_store_set_relname(seg->segment_id, relname);
 		tl_restore_user(&save);
 		changed = true;
 	}
@@ -838,37 +804,19 @@ static void
 flip(MoveCtx *m, int64 bytes_before)
 {
 	TlAsOwner	save;
-	Oid			types[9] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
-	Datum		v[9];
-	bool		has_old_rel = OidIsValid(m->seg.relid);
-	char		nulls[9] = "         ";
+	TlMoveFlip	f = {0};
 
-	v[0] = Int64GetDatum(m->seg.segment_id);
-	v[1] = Int32GetDatum(m->to_tier);
-	v[2] = CStringGetTextDatum(m->relname);
-	nulls[2] = m->to_tier == 2 ? 'n' : ' ';
-	v[3] = Int64GetDatum(m->attempt);
-	nulls[3] = m->to_tier == 2 ? ' ' : 'n';
-	v[4] = Int64GetDatum(m->attempt);
-	v[5] = Int32GetDatum(m->seg.tier);
-	v[6] = has_old_rel ? CStringGetTextDatum(get_rel_name(m->seg.relid)) : (Datum) 0;
-	nulls[6] = has_old_rel ? ' ' : 'n';
-	v[7] = Int64GetDatum(m->seg.archive_attempt);
-	nulls[7] = m->seg.archive_attempt != 0 ? ' ' : 'n';
-	v[8] = Int64GetDatum(bytes_before);
+	f.segment_id = m->seg.segment_id;
+	f.move_id = m->attempt;
+	f.from_tier = m->seg.tier;
+	f.to_tier = m->to_tier;
+	f.relname = m->to_tier == 2 ? NULL : m->relname;
+	f.archive_attempt = m->attempt;
+	f.old_relname = OidIsValid(m->seg.relid) ? get_rel_name(m->seg.relid) : NULL;
+	f.old_attempt = m->seg.archive_attempt;
+	f.bytes_before = bytes_before;
 	tl_become_owner(&save);
-	/* never queue behind an appender that is reopening the segment: it will retry, so do we */
-	tl_spi_exec("SELECT 1 FROM tieredlog.segment WHERE segment_id = $1 FOR NO KEY UPDATE NOWAIT",
-				1, types, v, SPI_OK_SELECT);
-	if (SPI_execute_with_args("UPDATE tieredlog.segment SET tier = $2, relname = $3, archive_attempt = $4, "
-							  "moved_at = now() WHERE segment_id = $1", 4, types, v, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not flip segment %lld", (long long) m->seg.segment_id);
-	if (SPI_execute_with_args("INSERT INTO tieredlog.move (move_id, segment_id, from_tier, to_tier, state, "
-							  "old_relname, old_attempt, log_id, rows_copied, bytes_before, started_at, flipped_at, move_xid) "
-							  "SELECT $5, $1, $6, $2, 'flipped', $7, $8, log_id, 0, $9, now(), clock_timestamp(), "
-							  "pg_catalog.pg_current_xact_id() "
-							  "FROM tieredlog.segment WHERE segment_id = $1", 9, types, v, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record the move of segment %lld", (long long) m->seg.segment_id);
+	tl_move_store_flip(&f);
 	tl_restore_user(&save);
 	tl_bump_catalog_generation_at_commit();
 }
@@ -877,12 +825,9 @@ static void
 record_move_result(const MoveCtx *m, int64 bytes_after)
 {
 	TlAsOwner	save;
-	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		v[3] = {Int64GetDatum(m->attempt), Int64GetDatum(m->rows), Int64GetDatum(bytes_after)};
 
 	tl_become_owner(&save);
-	tl_spi_exec("UPDATE tieredlog.move SET rows_copied = $2, bytes_after = $3 WHERE move_id = $1",
-				3, types, v, SPI_OK_UPDATE);
+	tl_move_store_result(m->attempt, m->rows, bytes_after);
 	tl_restore_user(&save);
 }
 
@@ -1056,13 +1001,7 @@ sweep_one(int64 move_id, int64 segment_id, int32 log_id, const char *old_relname
 	}
 	if (old_attempt != 0)
 		tl_archive_delete(log_id, segment_id, old_attempt);
-	{
-		Oid			types[1] = {INT8OID};
-		Datum		v[1] = {Int64GetDatum(move_id)};
-
-		tl_spi_exec("UPDATE tieredlog.move SET state = 'done', finished_at = now(), "
-					"old_relname = NULL, old_attempt = NULL WHERE move_id = $1", 1, types, v, SPI_OK_UPDATE);
-	}
+	tl_move_store_done(move_id);
 	return true;
 }
 
@@ -1077,35 +1016,15 @@ tl_sweep(void)
 {
 	TlAsOwner	save;
 	int64		done = 0;
-	SPITupleTable *tt;
-	uint64		n;
+	TlMoveSweep *moves;
+	int			n;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT m.move_id, m.segment_id, m.log_id, m.old_relname, m.old_attempt "
-				"FROM tieredlog.move m WHERE m.state = 'flipped' "
-				"AND pg_catalog.pg_xact_status(m.move_xid) = 'committed' AND NOT EXISTS "
-				"(SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.backend_xmin IS NOT NULL "
-				" AND a.pid <> pg_catalog.pg_backend_pid() "
-				" AND pg_catalog.age(a.backend_xmin) >= pg_catalog.age(pg_catalog.xid(m.move_xid))) "
-				"ORDER BY m.move_id FOR UPDATE OF m SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		bool		rel_null;
-		bool		att_null;
-		int64		move_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		int64		segment_id = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		int32		log_id = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-		Datum		rel = SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &rel_null);
-		Datum		att = SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &att_null);
-
-		if (sweep_one(move_id, segment_id, log_id,
-					  rel_null ? NULL : pstrdup(NameStr(*DatumGetName(rel))),
-					  att_null ? 0 : DatumGetInt64(att)))
+	moves = tl_move_store_sweepable(&n);
+	for (int i = 0; i < n; i++)
+		if (sweep_one(moves[i].move_id, moves[i].segment_id, moves[i].log_id, moves[i].old_relname,
+					  moves[i].old_attempt))
 			done++;
-	}
 	tl_restore_user(&save);
 	return done;
 }

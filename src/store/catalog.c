@@ -7,10 +7,10 @@
  *		worker's planning queries over segment), causal_store.c (seen), quarantine_store.c,
  *		ledger_store.c (ledger reads for proofs and witnesses), reconcile_store.c
  *		(reconcile_log), priority_store.c (source_priority), conflict_store.c (conflict, and the
- *		pruning of seen); spi_rows.c reads SPI results. Not yet behind store/ functions:
- *		log/tier.c (tier, segment, move), log/ledger.c and log/verify.c (ledger_entry,
- *		ledger_block) still query tieredlog's tables through SPI themselves, and log/append.c
- *		draws from local_seq directly (unfinished work, README, Development).
+ *		pruning of seen), move_store.c (tier, the state of segment rows, move), ledger_store.c
+ *		also adds entries and closes blocks; spi_rows.c reads SPI results. No file outside
+ *		store/ runs SQL on tieredlog's tables (scripts/check_layers.sh checks it); the queries
+ *		repl/ sends to a peer over libpq read the peer's tables through its own API.
  *
  * Hot-path lookups (a log by name, a segment by window, digest cells) are direct index scans.
  * Administrative changes (creating and dropping logs and segment relations) go through SPI with

@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "core/shmem.h"
 #include "core/tieredlog.h"
 #include "store/catalog.h"
 #include "store/node_store.h"
@@ -156,6 +157,24 @@ tl_node_state_restored_from(void)
 }
 
 /* ---- tieredlog.local_seq ----------------------------------------------------------------------- */
+
+static Oid	local_seq_relid = InvalidOid;
+static uint64 local_seq_generation = 0;
+
+/*
+ * The next seq of a record this node originates: nextval of local_seq, called directly (no SQL:
+ * one per appended record), its relation looked up again when the catalog generation moves.
+ */
+int64
+tl_local_seq_next(void)
+{
+	if (!OidIsValid(local_seq_relid) || local_seq_generation != tl_catalog_generation())
+	{
+		local_seq_relid = tl_catalog_relid("local_seq");
+		local_seq_generation = tl_catalog_generation();
+	}
+	return nextval_internal(local_seq_relid, false);
+}
 
 /* The last value local_seq handed out (0 when none). */
 int64

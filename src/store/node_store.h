@@ -34,6 +34,7 @@ extern void tl_node_state_add_reconciled(const char *peer);
 extern bool tl_node_state_recovering(char **reason, char **reconciled_peers);
 extern char *tl_node_state_restored_from(void);
 
+extern int64 tl_local_seq_next(void);
 extern int64 tl_local_seq_last(void);
 extern void tl_local_seq_set(int64 seq);
 
