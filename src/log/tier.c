@@ -359,6 +359,9 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 #define TL_MOVE_CATCH_UP_ROWS	256
 /* the barrier is tried this long (ms) between two catch-up rounds */
 #define TL_MOVE_BARRIER_SLICE_MS 20
+/* how long (ms) the first catch-up round waits for the writers running then, and the later ones */
+#define TL_MOVE_FIRST_WAIT_MS	1000
+#define TL_MOVE_ROUND_WAIT_MS	50
 
 typedef struct MoveCtx
 {
@@ -660,12 +663,12 @@ try_write_barrier(const MoveCtx *m, int slice_ms, int *waited, int *vacuum_wait)
 /*
  * Wait, without taking any lock, until every transaction that held a writer's lock on the source
  * when this was called has ended (CREATE INDEX CONCURRENTLY's WaitForLockers, less the vacuums,
- * which never insert rows), for at most 1 s: the wait makes nobody else wait, but a transaction
- * left open must not hold the move up (it is then waited for at the barrier, as before).
- * Returns whether they all ended.
+ * which never insert rows), for at most `max_ms`: the wait makes nobody else wait, but a
+ * transaction left open must not hold the move up (it is then waited for at the barrier, as
+ * before). Returns whether they all ended.
  */
 static bool
-wait_for_writers(const MoveCtx *m)
+wait_for_writers(const MoveCtx *m, int max_ms)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *v;
@@ -689,7 +692,7 @@ wait_for_writers(const MoveCtx *m)
 			continue;
 		while (!VirtualXactLock(*v, false))
 		{
-			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 1000))
+			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), max_ms))
 				return false;
 			pg_usleep(1000L);
 			CHECK_FOR_INTERRUPTS();
@@ -810,13 +813,13 @@ copy_delta(MoveCtx *m, Snapshot since, Snapshot snap, XLogRecPtr lsn_floor, TlSe
 
 /*
  * Catch up before the barrier (the source still open to writers): wait for the writers running
- * now, take a new snapshot and copy what it sees beyond `since` (the copy's snapshot, or the
+ * now (up to `wait_ms`), take a new snapshot and copy what it sees beyond `since` (the copy's snapshot, or the
  * previous round's), reading only pages written after `since_floor` when that is valid (as under
  * the barrier). Returns that snapshot (registered), sets *lsn_floor (only rows it could not see
  * remain, and only on pages written after it) and *rows (what this round copied).
  */
 static Snapshot
-catch_up(MoveCtx *m, Snapshot since, XLogRecPtr since_floor, TlSegmentDigest *delta,
+catch_up(MoveCtx *m, Snapshot since, XLogRecPtr since_floor, int wait_ms, TlSegmentDigest *delta,
 		 XLogRecPtr *lsn_floor, int64 *rows)
 {
 	Snapshot	caught;
@@ -824,7 +827,7 @@ catch_up(MoveCtx *m, Snapshot since, XLogRecPtr since_floor, TlSegmentDigest *de
 	TimestampTz start = GetCurrentTimestamp();
 
 	*lsn_floor = GetXLogInsertRecPtr();
-	if (!wait_for_writers(m))
+	if (!wait_for_writers(m, wait_ms))
 		*lsn_floor = InvalidXLogRecPtr;	/* a writer still runs: no page can be ruled out by its LSN */
 	caught = RegisterSnapshot(GetLatestSnapshot());
 	copy_delta(m, since, caught, since_floor, delta, &st);
@@ -846,7 +849,7 @@ catch_up_again(MoveCtx *m, Snapshot *caught, XLogRecPtr *lsn_floor, TlSegmentDig
 			   TlSegmentDigest *at, TlSegmentDigest *folded)
 {
 	XLogRecPtr	since_floor = *lsn_floor;
-	Snapshot	next = catch_up(m, *caught, since_floor, delta, lsn_floor, rows);
+	Snapshot	next = catch_up(m, *caught, since_floor, TL_MOVE_ROUND_WAIT_MS, delta, lsn_floor, rows);
 
 	if (at != NULL)
 		tl_digest_changes(m->seg.segment_id, *caught, next, since_floor, at, folded);
@@ -1050,7 +1053,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 		int64		rows;
 
 		tl_progress_update(m.progress, "catching up", m.rows);
-		caught = catch_up(&m, snap, InvalidXLogRecPtr, delta, &lsn_floor, &rows);
+		caught = catch_up(&m, snap, InvalidXLogRecPtr, TL_MOVE_FIRST_WAIT_MS, delta, &lsn_floor, &rows);
 
 		/*
 		 * Again while the last round found more than a few rows: what the barrier copies is what
