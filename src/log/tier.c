@@ -1090,8 +1090,16 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 		int			vacuum_wait = 0;
 		int64		rows;
 
-		while (!try_write_barrier(&m, TL_MOVE_BARRIER_SLICE_MS, &waited, &vacuum_wait))
+		for (;;)
 		{
+			/*
+			 * A round whose writers did not all end within its wait leaves no LSN floor, and the
+			 * barrier would then read every page that is not all-visible: a few more rounds first
+			 */
+			for (int i = 0; i < 3 && caught != NULL && XLogRecPtrIsInvalid(lsn_floor); i++)
+				catch_up_again(&m, &caught, &lsn_floor, delta, &rows, at, folded);
+			if (try_write_barrier(&m, TL_MOVE_BARRIER_SLICE_MS, &waited, &vacuum_wait))
+				break;
 			if (caught != NULL)
 				catch_up_again(&m, &caught, &lsn_floor, delta, &rows, at, folded);
 		}
