@@ -320,17 +320,26 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 
 /* ---- moves ------------------------------------------------------------------------------- */
 
+/* catch-up rounds before the barrier: at most this many, while the last found more rows than this */
+#define TL_MOVE_CATCH_UP_ROUNDS 10
+#define TL_MOVE_CATCH_UP_ROWS	256
+/* the barrier is tried this long (ms) between two catch-up rounds */
+#define TL_MOVE_BARRIER_SLICE_MS 20
+/* how long (ms) the first catch-up round waits for the writers running then, and the later ones */
+#define TL_MOVE_FIRST_WAIT_MS	1000
+#define TL_MOVE_ROUND_WAIT_MS	50
+
 typedef struct MoveCtx
 {
 	TlLog		log;
 	TlSegment	seg;
 	int			to_tier;
 	int64		attempt;
-	/* target: a relation (tier 0/1) ... */
+	/* target: a relation (tier 0/1, or tier 2's late rows) ... */
 	char		relname[NAMEDATALEN];
 	Relation	rel;
 	CatalogIndexState ind;
-	/* ... or frames (tier 2), fed in order through a sort */
+	/* ... or frames (tier 2), fed in order through a sort until finish_frames() */
 	Tuplesortstate *sort;
 	TlFrameWriter fw;
 	int64		rows;
@@ -359,27 +368,35 @@ sort_for_archive(void)
 								NULL, TUPLESORT_NONE);
 }
 
+/* A new segment relation named `relname` in `tier`'s tablespace becomes the target's relation. */
+static void
+create_target_relation(MoveCtx *m, const char *relname, int tier)
+{
+	TlAsOwner	save;
+
+	strlcpy(m->relname, relname, sizeof(m->relname));
+	tl_become_owner(&save);
+	tl_create_segment_relation(m->relname, tl_tier_tablespace(tier));
+	tl_restore_user(&save);
+	CommandCounterIncrement();
+	m->rel = table_open(get_relname_relid(m->relname, tl_data_namespace()), RowExclusiveLock);
+	m->ind = CatalogOpenIndexes(m->rel);
+}
+
 static void
 create_target(MoveCtx *m)
 {
+	char		relname[NAMEDATALEN];
+
 	if (m->to_tier == 2)
 	{
 		m->sort = sort_for_archive();
 		tl_fw_init(&m->fw, m->log.log_id, m->seg.segment_id, m->attempt, tl_archive_level);
 		return;
 	}
-	{
-		TlAsOwner	save;
-
-		snprintf(m->relname, sizeof(m->relname), "seg_%lld_%lld", (long long) m->seg.segment_id,
-				 (long long) m->attempt);
-		tl_become_owner(&save);
-		tl_create_segment_relation(m->relname, tl_tier_tablespace(m->to_tier));
-		tl_restore_user(&save);
-		CommandCounterIncrement();
-		m->rel = table_open(get_relname_relid(m->relname, tl_data_namespace()), RowExclusiveLock);
-		m->ind = CatalogOpenIndexes(m->rel);
-	}
+	snprintf(relname, sizeof(relname), "seg_%lld_%lld", (long long) m->seg.segment_id,
+			 (long long) m->attempt);
+	create_target_relation(m, relname, m->to_tier);
 }
 
 static void
@@ -389,7 +406,7 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 
 	if (++m->rows % 4096 == 0)
 		tl_progress_update(m->progress, NULL, m->rows);
-	if (m->to_tier == 2)
+	if (m->sort != NULL)
 	{
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(tl_row_desc(), &TTSOpsHeapTuple);
 
@@ -403,6 +420,20 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 		bool		n[Natts_row];
 		HeapTuple	copy;
 
+		/*
+		 * Rows committed after the copy's snapshot, on the way to tier 2: the frames are written
+		 * already, so they go where late rows of a tier 2 segment always go, a relation in tier
+		 * 0's tablespace (as tl_prepare_late_append makes; the segment has been reopened by them).
+		 */
+		if (m->rel == NULL)
+		{
+			char		relname[NAMEDATALEN];
+
+			Assert(m->to_tier == 2);
+			snprintf(relname, sizeof(relname), "seg_%lld_late_%lld", (long long) m->seg.segment_id,
+					 (long long) m->attempt);
+			create_target_relation(m, relname, 0);
+		}
 		heap_deform_tuple(row, desc, v, n);
 		copy = heap_form_tuple(RelationGetDescr(m->rel), v, n);
 		CatalogTupleInsertWithInfo(m->rel, copy, m->ind);
@@ -429,6 +460,7 @@ finish_frames(MoveCtx *m)
 			heap_freetuple(tup);
 	}
 	tuplesort_end(m->sort);
+	m->sort = NULL;
 	ExecDropSingleTupleTableSlot(slot);
 	tl_fw_finish(&m->fw);
 }
@@ -440,7 +472,7 @@ target_segment(const MoveCtx *m)
 	TlSegment	t = m->seg;
 
 	t.tier = m->to_tier;
-	t.relid = m->to_tier == 2 ? InvalidOid : RelationGetRelid(m->rel);
+	t.relid = m->rel != NULL ? RelationGetRelid(m->rel) : InvalidOid;
 	t.archive_attempt = m->to_tier == 2 ? m->attempt : 0;
 	t.relation_missing = false;
 	return t;
@@ -577,48 +609,53 @@ cancel_blocking_autovacuum(const MoveCtx *m)
 }
 
 /*
- * ShareLock on the source relation within tieredlog.move_lock_timeout, or an error. The lock is
- * only ever tried (a writer never queues behind the move). An autovacuum worker that holds the
- * relation is cancelled, and the move waits for it to let go (up to 5 s more, without blocking
- * anyone); writers and a manual VACUUM are waited for only within the timeout.
+ * The write barrier: ShareLock on the source relation, tried for at most `slice_ms` of this call
+ * and tieredlog.move_lock_timeout in all (*waited, *vacuum_wait carry the time tried across calls),
+ * or an error. The lock is only ever tried (a writer never queues behind the move). An autovacuum
+ * worker that holds the relation is cancelled, and the move waits for it to let go (up to 5 s
+ * more, without blocking anyone); writers and a manual VACUUM are waited for only within the
+ * timeout. Returns whether the lock is held (false: the slice ran out; catch up and try again).
  */
-static void
-write_barrier(const MoveCtx *m)
+static bool
+try_write_barrier(const MoveCtx *m, int slice_ms, int *waited, int *vacuum_wait)
 {
-	int			waited = 0;
-	int			vacuum_wait = 0;
+	int			tried = 0;
 
 	if (!OidIsValid(m->seg.relid))
-		return;
+		return true;
 	while (!ConditionalLockRelationOid(m->seg.relid, ShareLock))
 	{
-		if (cancel_blocking_autovacuum(m) > 0 && vacuum_wait < 5000)
+		if (cancel_blocking_autovacuum(m) > 0 && *vacuum_wait < 5000)
 		{
 			/* the cancelled worker needs a moment to abort: that time is not the writers' */
-			waited = 0;
+			*waited = 0;
 		}
-		if (waited >= tl_move_lock_timeout_ms)
+		if (*waited >= tl_move_lock_timeout_ms)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("segment %lld is being %s; it was not moved",
 							(long long) m->seg.segment_id, barrier_blocker(m->seg.relid)),
 					 errhint("Retry the move later; a move never makes others wait longer than \"tieredlog.move_lock_timeout\".")));
+		if (tried >= slice_ms)
+			return false;
 		pg_usleep(5000L);
-		waited += 5;
-		vacuum_wait += 5;
+		tried += 5;
+		*waited += 5;
+		*vacuum_wait += 5;
 		CHECK_FOR_INTERRUPTS();
 	}
+	return true;
 }
 
 /*
  * Wait, without taking any lock, until every transaction that held a writer's lock on the source
  * when this was called has ended (CREATE INDEX CONCURRENTLY's WaitForLockers, less the vacuums,
- * which never insert rows), for at most 1 s: the wait makes nobody else wait, but a transaction
- * left open must not hold the move up (it is then waited for at the barrier, as before).
- * Returns whether they all ended.
+ * which never insert rows), for at most `max_ms`: the wait makes nobody else wait, but a
+ * transaction left open must not hold the move up (it is then waited for at the barrier, as
+ * before). Returns whether they all ended.
  */
 static bool
-wait_for_writers(const MoveCtx *m)
+wait_for_writers(const MoveCtx *m, int max_ms)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *v;
@@ -642,7 +679,7 @@ wait_for_writers(const MoveCtx *m)
 			continue;
 		while (!VirtualXactLock(*v, false))
 		{
-			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 1000))
+			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), max_ms))
 				return false;
 			pg_usleep(1000L);
 			CHECK_FOR_INTERRUPTS();
@@ -700,14 +737,20 @@ copy_delta(MoveCtx *m, Snapshot since, Snapshot snap, XLogRecPtr lsn_floor, TlSe
 			continue;
 		}
 		buf = ReadBufferExtended(src, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (use_lsn && PageGetLSN(page) <= lsn_floor)
+
+		/*
+		 * The LSN is read with the page pinned, not locked: a row this round must copy was
+		 * inserted by a transaction that has committed, so its page's LSN was set before
+		 * this scan began; an insert still under way belongs to a later round.
+		 */
+		if (use_lsn && BufferGetLSNAtomic(buf) <= lsn_floor)
 		{
-			UnlockReleaseBuffer(buf);
+			ReleaseBuffer(buf);
 			stats->skipped_lsn++;
 			continue;
 		}
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
 			ItemId		id = PageGetItemId(page, off);
@@ -756,25 +799,68 @@ copy_delta(MoveCtx *m, Snapshot since, Snapshot snap, XLogRecPtr lsn_floor, TlSe
 }
 
 /*
- * Catch up before the barrier (tier 0/1 targets, the source still open to writers): wait for the
- * writers running now, take a new snapshot and copy what it sees beyond the copy's snapshot `snap`.
- * Returns that snapshot (registered) and sets *lsn_floor: under the barrier, only rows it could not
- * see remain, and only on pages written after *lsn_floor.
+ * Catch up before the barrier (the source still open to writers): wait for the writers running
+ * now (up to `wait_ms`), take a new snapshot and copy what it sees beyond `since` (the copy's snapshot, or the
+ * previous round's), reading only pages written after `since_floor` when that is valid (as under
+ * the barrier). Returns that snapshot (registered), sets *lsn_floor (only rows it could not see
+ * remain, and only on pages written after it) and *rows (what this round copied).
  */
 static Snapshot
-catch_up(MoveCtx *m, Snapshot snap, TlSegmentDigest *delta, XLogRecPtr *lsn_floor)
+catch_up(MoveCtx *m, Snapshot since, XLogRecPtr since_floor, int wait_ms, TlSegmentDigest *delta,
+		 XLogRecPtr *lsn_floor, int64 *rows)
 {
 	Snapshot	caught;
 	DeltaStats	st;
+	TimestampTz start = GetCurrentTimestamp();
 
 	*lsn_floor = GetXLogInsertRecPtr();
-	if (!wait_for_writers(m))
+	if (!wait_for_writers(m, wait_ms))
 		*lsn_floor = InvalidXLogRecPtr;	/* a writer still runs: no page can be ruled out by its LSN */
 	caught = RegisterSnapshot(GetLatestSnapshot());
-	copy_delta(m, snap, caught, InvalidXLogRecPtr, delta, &st);
-	elog(DEBUG1, "move of segment %lld: catch-up copied %lld rows, read %u of %u pages",
-		 (long long) m->seg.segment_id, (long long) st.rows, st.pages - st.skipped_visible, st.pages);
+	copy_delta(m, since, caught, since_floor, delta, &st);
+	*rows = st.rows;
+	elog(DEBUG1, "move of segment %lld: catch-up copied %lld rows, read %u of %u pages in %ld ms",
+		 (long long) m->seg.segment_id, (long long) st.rows,
+		 st.pages - st.skipped_visible - st.skipped_lsn, st.pages,
+		 (long) (TimestampDifferenceMilliseconds(start, GetCurrentTimestamp())));
 	return caught;
+}
+
+/*
+ * One more catch-up round from the last one's snapshot, which it replaces. With `at` given, the
+ * digest's change between the two snapshots is added to it (cells a fold replaced to `folded`),
+ * reading only the cells written since the last round (see tl_digest_changes).
+ */
+static void
+catch_up_again(MoveCtx *m, Snapshot *caught, XLogRecPtr *lsn_floor, TlSegmentDigest *delta, int64 *rows,
+			   TlSegmentDigest *at, TlSegmentDigest *folded)
+{
+	XLogRecPtr	since_floor = *lsn_floor;
+	Snapshot	next = catch_up(m, *caught, since_floor, TL_MOVE_ROUND_WAIT_MS, delta, lsn_floor, rows);
+
+	if (at != NULL)
+		tl_digest_changes(m->seg.segment_id, *caught, next, since_floor, at, folded);
+	UnregisterSnapshot(*caught);
+	*caught = next;
+}
+
+/* Whether `at` = `expected` + `delta` + `folded`, root and every leaf. */
+static bool
+digest_adds_up(const TlSegmentDigest *at, const TlSegmentDigest *expected, const TlSegmentDigest *delta,
+			   const TlSegmentDigest *folded)
+{
+	for (int leaf = -1; leaf < TL_LEAVES; leaf++)
+	{
+		TlDigest	sum = leaf < 0 ? expected->root : expected->leaves[leaf];
+		const TlDigest *d = leaf < 0 ? &delta->root : &delta->leaves[leaf];
+		const TlDigest *f = leaf < 0 ? &folded->root : &folded->leaves[leaf];
+
+		tl_digest_add(&sum, d->sum_hi, d->sum_lo, d->n, 0);
+		tl_digest_add(&sum, f->sum_hi, f->sum_lo, f->n, 0);
+		if (!tl_digest_equal(&sum, leaf < 0 ? &at->root : &at->leaves[leaf]))
+			return false;
+	}
+	return true;
 }
 
 /* expected + delta must equal now, root and every leaf. */
@@ -810,7 +896,7 @@ flip(MoveCtx *m, int64 bytes_before)
 	f.move_id = m->attempt;
 	f.from_tier = m->seg.tier;
 	f.to_tier = m->to_tier;
-	f.relname = m->to_tier == 2 ? NULL : m->relname;
+	f.relname = m->rel == NULL ? NULL : m->relname;
 	f.archive_attempt = m->attempt;
 	f.old_relname = OidIsValid(m->seg.relid) ? get_rel_name(m->seg.relid) : NULL;
 	f.old_attempt = m->seg.archive_attempt;
@@ -876,6 +962,9 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	Snapshot	caught = NULL;
 	XLogRecPtr	lsn_floor = InvalidXLogRecPtr;
 	int64		bytes_before;
+	TimestampTz barrier_start;
+	TlSegmentDigest *at = NULL;
+	TlSegmentDigest *folded = NULL;
 
 	tl_check_tier(to_tier);
 	memset(&m, 0, sizeof(m));
@@ -892,6 +981,15 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	m.attempt = nextval_internal(tl_catalog_relid("move_id_seq"), false);
 	bytes_before = tl_segment_stored_bytes(&m.seg);
 
+	/*
+	 * No fold of the segment's digest cells but this move's own until it ends: a fold reads every
+	 * cell of the segment, and while the copy's snapshot holds the xmin horizon back none that a
+	 * fold replaces can be removed, so appenders folding now and then (digest.c) would read more
+	 * and more of them at each commit (they skip the fold when they find this lock taken). The
+	 * catch-up rounds also rely on it (tl_digest_changes).
+	 */
+	tl_lock_object(TL_LOCK_DIGEST_COMPACT, segment_id);
+
 	/* copy and verify under a snapshot, without blocking anyone */
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	tl_digest_load_snapshot(segment_id, snap, expected);
@@ -907,56 +1005,104 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 		finish_frames(&m);
 	}
 	tl_progress_update(m.progress, "verifying", m.rows);
+	elog(DEBUG1, "move of segment %lld: copied %lld rows", (long long) segment_id, (long long) m.rows);
 	verify_target(&m, expected, "after the copy");
+	elog(DEBUG1, "move of segment %lld: copy verified", (long long) segment_id);
 
-	/* catch up with the writers while they keep going (a tier 2 target takes no late rows) */
+	/*
+	 * catch up with the writers while they keep going (a tier 2 target keeps the rows committed
+	 * since the copy's snapshot in a late relation, as a tier 2 segment that takes late records does)
+	 */
 	delta = palloc0(sizeof(TlSegmentDigest));
-	if (to_tier != 2 && OidIsValid(m.seg.relid))
+	if (OidIsValid(m.seg.relid))
 	{
+		int64		rows;
+
 		tl_progress_update(m.progress, "catching up", m.rows);
-		caught = catch_up(&m, snap, delta, &lsn_floor);
+		caught = catch_up(&m, snap, InvalidXLogRecPtr, TL_MOVE_FIRST_WAIT_MS, delta, &lsn_floor, &rows);
+
+		/*
+		 * Again while the last round found more than a few rows: what the barrier copies is what
+		 * was committed during the last round, and each round reads only the pages written since
+		 * the one before, so the rounds shrink as long as the writers do not outrun the copy.
+		 */
+		for (int round = 1; round < TL_MOVE_CATCH_UP_ROUNDS && rows > TL_MOVE_CATCH_UP_ROWS; round++)
+			catch_up_again(&m, &caught, &lsn_floor, delta, &rows, NULL, NULL);
+
+		/*
+		 * Fold the cells the appenders left during the move (they did not fold, see above), so
+		 * that the first appender to fold after the commit does not have them all to read. Then
+		 * one more round, and the digest as its snapshot sees it, read in full while nobody waits;
+		 * from there on only its changes are read.
+		 */
+		(void) tl_digest_compact(segment_id, true);
+		CommandCounterIncrement();
+		catch_up_again(&m, &caught, &lsn_floor, delta, &rows, NULL, NULL);
+		at = palloc0(sizeof(TlSegmentDigest));
+		folded = palloc0(sizeof(TlSegmentDigest));
+		tl_digest_load_snapshot(segment_id, caught, at);
+		catch_up_again(&m, &caught, &lsn_floor, delta, &rows, at, folded);
 	}
 
-	/* stop writers briefly, take what they committed since, check again, flip */
+	/*
+	 * Stop writers briefly, take what they committed since, check again, flip. The barrier is
+	 * tried in slices; between two, one more catch-up round takes what was committed meanwhile,
+	 * so the rows left for the barrier stay few however long it takes to find a moment with no
+	 * writer.
+	 */
 	tl_progress_update(m.progress, "waiting for writers", -1);
-	write_barrier(&m);
-	tl_digest_load_snapshot(segment_id, GetLatestSnapshot(), now);
 	{
-		TlSegmentDigest sum = *expected;
+		int			waited = 0;
+		int			vacuum_wait = 0;
+		int64		rows;
 
-		for (int leaf = -1; leaf < TL_LEAVES; leaf++)
+		for (;;)
 		{
-			TlDigest   *to = leaf < 0 ? &sum.root : &sum.leaves[leaf];
-			const TlDigest *d = leaf < 0 ? &delta->root : &delta->leaves[leaf];
-
-			tl_digest_add(to, d->sum_hi, d->sum_lo, d->n, 0);
+			/*
+			 * A round whose writers did not all end within its wait leaves no LSN floor, and the
+			 * barrier would then read every page that is not all-visible: a few more rounds first
+			 */
+			for (int i = 0; i < 3 && caught != NULL && XLogRecPtrIsInvalid(lsn_floor); i++)
+				catch_up_again(&m, &caught, &lsn_floor, delta, &rows, at, folded);
+			if (try_write_barrier(&m, TL_MOVE_BARRIER_SLICE_MS, &waited, &vacuum_wait))
+				break;
+			if (caught != NULL)
+				catch_up_again(&m, &caught, &lsn_floor, delta, &rows, at, folded);
 		}
-		if (!tl_digest_equal(&now->root, &sum.root))
+	}
+	barrier_start = GetCurrentTimestamp();
+	elog(DEBUG1, "move of segment %lld: writers stopped", (long long) segment_id);
+	if (caught != NULL)
+	{
+		/*
+		 * What changed since the last catch-up round: the digest cells and the rows committed
+		 * since, both read only where they were written after that round began.
+		 */
+		Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
+
+		tl_digest_changes(segment_id, caught, latest, lsn_floor, at, folded);
+		if (!digest_adds_up(at, expected, delta, folded))
 		{
-			TlSegmentDigest *late = palloc0(sizeof(TlSegmentDigest));
-			Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
 			DeltaStats	st;
 
-			/* frames cannot take late rows: a sealed segment that changed was reopened */
-			if (to_tier == 2)
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("segment %lld received records while it was being archived; it was not moved",
-								(long long) segment_id),
-						 errhint("Seal it again and retry the move.")));
-			copy_delta(&m, caught ? caught : snap, latest, caught ? lsn_floor : InvalidXLogRecPtr, late, &st);
-			UnregisterSnapshot(latest);
-			elog(DEBUG1, "move of segment %lld: %lld late rows under the barrier, %u pages: %u all-visible, %u older than the catch-up",
-				 (long long) segment_id, (long long) st.rows, st.pages, st.skipped_visible, st.skipped_lsn);
-			for (int leaf = -1; leaf < TL_LEAVES; leaf++)
-			{
-				TlDigest   *to = leaf < 0 ? &delta->root : &delta->leaves[leaf];
-				const TlDigest *d = leaf < 0 ? &late->root : &late->leaves[leaf];
-
-				tl_digest_add(to, d->sum_hi, d->sum_lo, d->n, 0);
-			}
+			copy_delta(&m, caught, latest, lsn_floor, delta, &st);
+			elog(DEBUG1, "move of segment %lld: %lld late rows under the barrier, %u pages: %u all-visible, %u older than the catch-up; %ld ms",
+				 (long long) segment_id, (long long) st.rows, st.pages, st.skipped_visible, st.skipped_lsn,
+				 (long) TimestampDifferenceMilliseconds(barrier_start, GetCurrentTimestamp()));
 		}
-		if (delta->root.n != 0 || !tl_digest_equal(&now->root, &expected->root))
+		if (!digest_adds_up(at, expected, delta, folded))
+		{
+			/* check against every cell before calling it a mismatch */
+			tl_digest_load_snapshot(segment_id, latest, now);
+			verify_delta(&m, expected, delta, now);
+		}
+		UnregisterSnapshot(latest);
+	}
+	else
+	{
+		/* no relation: nothing can have been written, but check */
+		tl_digest_load_snapshot(segment_id, GetLatestSnapshot(), now);
+		if (!tl_digest_equal(&now->root, &expected->root))
 			verify_delta(&m, expected, delta, now);
 	}
 	if (caught)
@@ -964,6 +1110,8 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	UnregisterSnapshot(snap);
 	tl_progress_update(m.progress, "flipping", m.rows);
 	flip(&m, bytes_before);
+	elog(DEBUG1, "move of segment %lld: flipped %ld ms after the barrier", (long long) segment_id,
+		 (long) TimestampDifferenceMilliseconds(barrier_start, GetCurrentTimestamp()));
 	if (m.rel)
 	{
 		CatalogCloseIndexes(m.ind);

@@ -7,6 +7,7 @@
 #define TIEREDLOG_DIGEST_H
 
 #include "postgres.h"
+#include "access/xlogdefs.h"
 #include "catalog/indexing.h"
 #include "utils/snapshot.h"
 
@@ -58,6 +59,8 @@ extern void tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out);
 /* reading, recomputing, compacting */
 extern void tl_digest_load(int64 segment_id, TlSegmentDigest *out);
 extern void tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out);
+extern void tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, XLogRecPtr lsn_floor,
+							  TlSegmentDigest *plus, TlSegmentDigest *minus);
 extern void tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id, int leaf,
 						   const TlDigest *d);
 extern void tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap,

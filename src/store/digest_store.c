@@ -19,7 +19,11 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -99,6 +103,76 @@ tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *ou
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		add_cell(tup, RelationGetDescr(rel), out);
 	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * How a segment's digest changed from snapshot `since` to `now`, without reading every cell of the
+ * segment: the cells `now` sees and `since` does not are summed into *plus, those `since` sees and
+ * `now` does not (cells a fold replaced) into *minus, so that digest(now) + minus = digest(since)
+ * + plus. The heap of tieredlog.digest_cell is read page by page; with `lsn_floor` valid, a page
+ * whose LSN is at or below it is skipped: the caller guarantees that every change made to the
+ * segment's cells before that LSN belongs to a transaction that had ended before `since` was taken
+ * (so both snapshots see it the same way), as a move does by waiting for the segment's writers and
+ * holding the segment's fold lock. Pages the visibility map marks all-visible are skipped too.
+ */
+void
+tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, XLogRecPtr lsn_floor,
+				  TlSegmentDigest *plus, TlSegmentDigest *minus)
+{
+	Relation	rel = table_open(tl_catalog_digest_cell_relid(), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	Buffer		vmbuf = InvalidBuffer;
+	bool		use_lsn = !XLogRecPtrIsInvalid(lsn_floor) && RelationNeedsWAL(rel);
+
+	for (BlockNumber blk = 0; blk < nblocks; blk++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		if ((blk & 63) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (VM_ALL_VISIBLE(rel, blk, &vmbuf))
+			continue;
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
+		/* pinned, not locked, for the LSN: as copy_delta in tier.c */
+		if (use_lsn && BufferGetLSNAtomic(buf) <= lsn_floor)
+		{
+			ReleaseBuffer(buf);
+			continue;
+		}
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			ItemId		id = PageGetItemId(page, off);
+			HeapTupleData tup;
+			bool		isnull;
+			bool		in_now;
+			bool		in_since;
+
+			if (!ItemIdIsNormal(id))
+				continue;
+			tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
+			tup.t_len = ItemIdGetLength(id);
+			tup.t_tableOid = RelationGetRelid(rel);
+			ItemPointerSet(&tup.t_self, blk, off);
+			if (DatumGetInt64(heap_getattr(&tup, Anum_cell_segment_id, desc, &isnull)) != segment_id)
+				continue;
+			in_now = HeapTupleSatisfiesVisibility(&tup, now, buf);
+			in_since = HeapTupleSatisfiesVisibility(&tup, since, buf);
+			if (in_now && !in_since)
+				(void) add_cell(&tup, desc, plus);
+			else if (in_since && !in_now)
+				(void) add_cell(&tup, desc, minus);
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	if (BufferIsValid(vmbuf))
+		ReleaseBuffer(vmbuf);
+	FreeAccessStrategy(strategy);
 	table_close(rel, AccessShareLock);
 }
 

@@ -13,6 +13,10 @@
 #    open writer in the catch-up, and while it is parked at the barrier; after the restart the
 #    segment is untouched, no copy is left behind, every committed record is there once, the
 #    digests verify, and the move then succeeds.
+# 5. A late writer during a move to tier 2: the segment was sealed when the move began; a record
+#    committed while it is being archived reopens it and is kept in a late relation (tier 0's
+#    tablespace) next to the frames, instead of failing the move; a reseal and another move to
+#    tier 2 then archive it with the rest.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -205,6 +209,37 @@ for my $where ('catch-up', 'barrier')
 	is(state(), "0 $expect $expect true 1", "kill -9 in the $where: every committed record once");
 	q1("SELECT tieredlog.move_segment($seg, 1)");
 	sweep_all();
+}
+
+# --- 5. a late writer during a move to tier 2 -------------------------------------------------------------
+{
+	q1("SELECT tieredlog.seal($seg)");
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('BEGIN');
+	$holder->query_safe("SELECT tieredlog.append('vac', 'late-archive', '{}', NULL, '2026-06-01 00:50:00+00')");
+	my $m = start_move(2);
+	ok($node->poll_query_until('postgres',
+			"SELECT phase = 'waiting for writers' FROM tieredlog.progress WHERE operation = 'move' AND segment_id = $seg"),
+		'to tier 2 with a late writer: the move waits for it at the barrier');
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	$m->{h}->finish;
+	is("$m->{out}$m->{err}" =~ s/^\d+\n//r, "moved 1 2\n", 'to tier 2 with a late writer: the move succeeds');
+	$expect += 1;
+	ok(sweep_all(), 'to tier 2 with a late writer: swept');
+	is(state(), "2 $expect $expect true 1", 'to tier 2 with a late writer: every record once, digests verify, one late relation');
+	is(q1("SELECT state || ' ' || (relation LIKE 'seg\\_${seg}\\_late\\_%') || ' ' || tablespace_of_relation FROM ("
+			  . "SELECT s.state, s.relation::text AS relation, coalesce(t.spcname, 'default') AS tablespace_of_relation"
+			  . "  FROM tieredlog.segments s JOIN pg_class c ON c.relname = s.relation::text"
+			  . "  LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE s.segment_id = $seg) x"),
+		'reopened true default', 'to tier 2 with a late writer: reopened, its late row in a late relation in tier 0');
+	is(q1("SELECT count(*) FROM tieredlog.read('vac') WHERE key = 'late-archive'"), '1',
+		'to tier 2 with a late writer: read() returns the late record');
+	q1("SELECT tieredlog.seal($seg)");
+	is(q1("SELECT from_tier || ' ' || to_tier || ' ' || records FROM tieredlog.move_segment($seg, 2)"), "2 2 $expect",
+		'resealed, moved to tier 2 again');
+	ok(sweep_all(), 're-archived: swept');
+	is(state(), "2 $expect $expect true 0", 're-archived: every record once in the frames, digests verify, no relation');
 }
 
 $node->stop;
