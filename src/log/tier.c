@@ -71,6 +71,7 @@
 #include "store/archive_store.h"
 #include "store/catalog.h"
 #include "store/move_store.h"
+#include "store/page_scan.h"
 #include "store/digest.h"
 #include "log/ledger.h"
 #include "store/seal.h"
@@ -709,92 +710,73 @@ typedef struct DeltaStats
 	int64		rows;
 } DeltaStats;
 
+/* One catch-up round's reading of the source: what `since` did not see and `snap` sees. */
+typedef struct DeltaScan
+{
+	MoveCtx    *m;
+	Snapshot	since;
+	Snapshot	snap;
+	TupleDesc	desc;
+	TlSegmentDigest *delta;
+	HeapTuple  *found;			/* this page's rows to copy */
+	int			nfound;
+	int64		rows;
+} DeltaScan;
+
+static void
+delta_tuple(HeapTuple tup, Buffer buf, void *arg)
+{
+	DeltaScan  *d = arg;
+	TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+
+	if (!TransactionIdIsNormal(xmin) || !XidInMVCCSnapshot(xmin, d->since))
+		return;					/* `since` saw it: already copied */
+	if (HeapTupleSatisfiesVisibility(tup, d->snap, buf))
+		d->found[d->nfound++] = heap_copytuple(tup);
+}
+
+/* The page is unlocked: its rows are copied with no page of the source locked. */
+static void
+delta_page_done(void *arg)
+{
+	DeltaScan  *d = arg;
+
+	for (int i = 0; i < d->nfound; i++)
+	{
+		HeapTuple	t = d->found[i];
+		bool		isnull;
+		uint64		hi;
+		uint64		lo;
+		int			leaf;
+
+		copy_row(t, d->desc, d->m);
+		leaf = tl_leaf_of(DatumGetTimestampTz(heap_getattr(t, Anum_row_ts, d->desc, &isnull)),
+						  d->m->seg.range_start, d->m->log.interval_us);
+		tl_rid_split((const TlRid *) DatumGetUUIDP(heap_getattr(t, Anum_row_rid, d->desc, &isnull))->data,
+					 &hi, &lo);
+		tl_digest_add(&d->delta->leaves[leaf], hi, lo, 1, 0);
+		tl_digest_add(&d->delta->root, hi, lo, 1, 0);
+		heap_freetuple(t);
+		d->rows++;
+	}
+	d->nfound = 0;
+}
+
 static void
 copy_delta(MoveCtx *m, Snapshot since, Snapshot snap, XLogRecPtr lsn_floor, TlSegmentDigest *delta,
 		   DeltaStats *stats)
 {
 	Relation	src = table_open(m->seg.relid, NoLock);	/* AccessShareLock or more held */
-	TupleDesc	desc = RelationGetDescr(src);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(src);
-	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
-	Buffer		vmbuf = InvalidBuffer;
-	bool		use_lsn = !XLogRecPtrIsInvalid(lsn_floor) && RelationNeedsWAL(src);
-	HeapTuple  *found = palloc(sizeof(HeapTuple) * MaxHeapTuplesPerPage);
+	DeltaScan	d = {m, since, snap, RelationGetDescr(src), delta,
+		palloc(sizeof(HeapTuple) * MaxHeapTuplesPerPage), 0, 0};
+	TlPageScanStats ps;
 
-	memset(stats, 0, sizeof(*stats));
-	stats->pages = nblocks;
-	for (BlockNumber blk = 0; blk < nblocks; blk++)
-	{
-		Buffer		buf;
-		Page		page;
-		int			nfound = 0;
-
-		if ((blk & 63) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (VM_ALL_VISIBLE(src, blk, &vmbuf))
-		{
-			stats->skipped_visible++;
-			continue;
-		}
-		buf = ReadBufferExtended(src, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
-
-		/*
-		 * The LSN is read with the page pinned, not locked: a row this round must copy was
-		 * inserted by a transaction that has committed, so its page's LSN was set before
-		 * this scan began; an insert still under way belongs to a later round.
-		 */
-		if (use_lsn && BufferGetLSNAtomic(buf) <= lsn_floor)
-		{
-			ReleaseBuffer(buf);
-			stats->skipped_lsn++;
-			continue;
-		}
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			ItemId		id = PageGetItemId(page, off);
-			HeapTupleData tup;
-			TransactionId xmin;
-
-			if (!ItemIdIsNormal(id))
-				continue;
-			tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
-			tup.t_len = ItemIdGetLength(id);
-			tup.t_tableOid = RelationGetRelid(src);
-			ItemPointerSet(&tup.t_self, blk, off);
-			xmin = HeapTupleHeaderGetXmin(tup.t_data);
-			if (!TransactionIdIsNormal(xmin) || !XidInMVCCSnapshot(xmin, since))
-				continue;		/* `since` saw it: already copied */
-			if (!HeapTupleSatisfiesVisibility(&tup, snap, buf))
-				continue;
-			found[nfound++] = heap_copytuple(&tup);
-		}
-		UnlockReleaseBuffer(buf);
-		/* copied with no page of the source locked */
-		for (int i = 0; i < nfound; i++)
-		{
-			HeapTuple	t = found[i];
-			bool		isnull;
-			uint64		hi;
-			uint64		lo;
-			int			leaf;
-
-			copy_row(t, desc, m);
-			leaf = tl_leaf_of(DatumGetTimestampTz(heap_getattr(t, Anum_row_ts, desc, &isnull)),
-							  m->seg.range_start, m->log.interval_us);
-			tl_rid_split((const TlRid *) DatumGetUUIDP(heap_getattr(t, Anum_row_rid, desc, &isnull))->data,
-						 &hi, &lo);
-			tl_digest_add(&delta->leaves[leaf], hi, lo, 1, 0);
-			tl_digest_add(&delta->root, hi, lo, 1, 0);
-			heap_freetuple(t);
-			stats->rows++;
-		}
-	}
-	if (BufferIsValid(vmbuf))
-		ReleaseBuffer(vmbuf);
-	FreeAccessStrategy(strategy);
-	pfree(found);
+	tl_scan_changed_pages(src, lsn_floor, delta_tuple, delta_page_done, &d, &ps);
+	stats->pages = ps.pages;
+	stats->skipped_visible = ps.skipped_visible;
+	stats->skipped_lsn = ps.skipped_lsn;
+	stats->rows = d.rows;
+	pfree(d.found);
 	table_close(src, NoLock);
 }
 

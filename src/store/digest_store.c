@@ -31,6 +31,7 @@
 
 #include "store/catalog.h"
 #include "store/digest.h"
+#include "store/page_scan.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
 
@@ -116,63 +117,43 @@ tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *ou
  * (so both snapshots see it the same way), as a move does by waiting for the segment's writers and
  * holding the segment's fold lock. Pages the visibility map marks all-visible are skipped too.
  */
+typedef struct CellChanges
+{
+	int64		segment_id;
+	Snapshot	since;
+	Snapshot	now;
+	TupleDesc	desc;
+	TlSegmentDigest *plus;
+	TlSegmentDigest *minus;
+} CellChanges;
+
+static void
+cell_change(HeapTuple tup, Buffer buf, void *arg)
+{
+	CellChanges *c = arg;
+	bool		isnull;
+	bool		in_now;
+	bool		in_since;
+
+	if (DatumGetInt64(heap_getattr(tup, Anum_cell_segment_id, c->desc, &isnull)) != c->segment_id)
+		return;
+	in_now = HeapTupleSatisfiesVisibility(tup, c->now, buf);
+	in_since = HeapTupleSatisfiesVisibility(tup, c->since, buf);
+	if (in_now && !in_since)
+		(void) add_cell(tup, c->desc, c->plus);
+	else if (in_since && !in_now)
+		(void) add_cell(tup, c->desc, c->minus);
+}
+
 void
 tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, XLogRecPtr lsn_floor,
 				  TlSegmentDigest *plus, TlSegmentDigest *minus)
 {
 	Relation	rel = table_open(tl_catalog_digest_cell_relid(), AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
-	Buffer		vmbuf = InvalidBuffer;
-	bool		use_lsn = !XLogRecPtrIsInvalid(lsn_floor) && RelationNeedsWAL(rel);
+	CellChanges c = {segment_id, since, now, RelationGetDescr(rel), plus, minus};
+	TlPageScanStats stats;
 
-	for (BlockNumber blk = 0; blk < nblocks; blk++)
-	{
-		Buffer		buf;
-		Page		page;
-
-		if ((blk & 63) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (VM_ALL_VISIBLE(rel, blk, &vmbuf))
-			continue;
-		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, strategy);
-		/* pinned, not locked, for the LSN: as copy_delta in tier.c */
-		if (use_lsn && BufferGetLSNAtomic(buf) <= lsn_floor)
-		{
-			ReleaseBuffer(buf);
-			continue;
-		}
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			ItemId		id = PageGetItemId(page, off);
-			HeapTupleData tup;
-			bool		isnull;
-			bool		in_now;
-			bool		in_since;
-
-			if (!ItemIdIsNormal(id))
-				continue;
-			tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
-			tup.t_len = ItemIdGetLength(id);
-			tup.t_tableOid = RelationGetRelid(rel);
-			ItemPointerSet(&tup.t_self, blk, off);
-			if (DatumGetInt64(heap_getattr(&tup, Anum_cell_segment_id, desc, &isnull)) != segment_id)
-				continue;
-			in_now = HeapTupleSatisfiesVisibility(&tup, now, buf);
-			in_since = HeapTupleSatisfiesVisibility(&tup, since, buf);
-			if (in_now && !in_since)
-				(void) add_cell(&tup, desc, plus);
-			else if (in_since && !in_now)
-				(void) add_cell(&tup, desc, minus);
-		}
-		UnlockReleaseBuffer(buf);
-	}
-	if (BufferIsValid(vmbuf))
-		ReleaseBuffer(vmbuf);
-	FreeAccessStrategy(strategy);
+	tl_scan_changed_pages(rel, lsn_floor, cell_change, NULL, &c, &stats);
 	table_close(rel, AccessShareLock);
 }
 
