@@ -72,8 +72,9 @@
 #include "store/peer_store.h"
 
 #define APPLY_BATCH_RECORDS		2000
-#define APPLY_BATCH_XACTS		1000	/* a catch-up commits and writes a "_seen" witness per batch */
+#define APPLY_BATCH_XACTS		1000	/* remote transactions a catch-up commits at once */
 #define APPLY_FEEDBACK_MS		1000
+#define APPLY_SEEN_EVERY_MS		200	/* "_seen" witnesses while a backlog streams in */
 #define APPLY_PENDING_MAX		256
 
 static TlApplySlot *my_slot = NULL;
@@ -120,6 +121,7 @@ typedef struct ApplyState
 	TimestampTz saved_until;	/* last applied_until written to tieredlog.peer */
 	int64		seen_seq;		/* greatest seq of the peer's records applied (not "_seen" ones) */
 	int64		noted_seq;		/* ... and written to "_seen" */
+	TimestampTz noted_at;		/* when that witness was written */
 } ApplyState;
 
 static void
@@ -372,16 +374,23 @@ commit_own(TlXact *x)
  * Tell every node what this node has now seen of the peer (causal.c): a "_seen" record of this
  * node's own, in its own transaction after the batch's commit, so that its seq is greater than
  * that of any record written before the batch was visible. Not under the peer's replication
- * origin: it must stream to every peer.
+ * origin: it must stream to every peer. While a backlog streams in, at most one witness every
+ * APPLY_SEEN_EVERY_MS (each is a transaction of its own: a tenth of a catch-up's work when written
+ * after every batch); when the stream goes idle, at once.
  */
 static void
-note_seen(ApplyState *as)
+note_seen(ApplyState *as, bool idle)
 {
 	RepOriginId saved = replorigin_session_origin;
 	TlXact		x;
+	TimestampTz now;
 
-	if (as->seen_seq <= as->noted_seq)
+	if (as->in_xact || as->seen_seq <= as->noted_seq)
+		return;					/* (in_xact: records of the open batch are not visible yet) */
+	now = GetCurrentTimestamp();
+	if (!idle && now - as->noted_at < APPLY_SEEN_EVERY_MS * 1000L)
 		return;
+	as->noted_at = now;
 	tl_xact_begin(&x, false);
 	replorigin_session_origin = InvalidRepOriginId;
 	tl_causal_note(as->peer_node, as->seen_seq);
@@ -442,7 +451,7 @@ commit_batch(ApplyState *as)
 		my_slot->w.failures = 0;
 		SpinLockRelease(&ashared->mutex);
 	}
-	note_seen(as);
+	note_seen(as, false);
 }
 
 /* What apply and reconciliation do with a record that is already here under another rid. */
@@ -570,6 +579,7 @@ handle_keepalive(ApplyState *as, const char *buf, int len)
 	reply = tl_wire_u8(&w);
 	as->wal_end = Max(as->wal_end, sent);
 	commit_batch(as);
+	note_seen(as, true);		/* the peer had nothing more to send */
 	advance_flushed(as, false);
 
 	/*
@@ -664,8 +674,9 @@ stream(ApplyState *as)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not receive from the peer: %s", pchomp(PQerrorMessage(as->conn)))));
-		/* nothing buffered: commit what we have, confirm it, and wait for the socket */
+		/* nothing buffered: commit what we have, say what was seen, confirm it, wait for the socket */
 		commit_batch(as);
+		note_seen(as, true);
 		send_feedback(as, false);
 		if (WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							  PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION) & WL_TIMEOUT)
