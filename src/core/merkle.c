@@ -224,6 +224,28 @@ tl_merkle_verify(TlSha *s, const TlHash *leaf, int64 index, int64 size, const Tl
 }
 
 /* Lower-case hex (PostgreSQL's hex_encode). */
+/* A hash as a bytea Datum (palloc'd), as the catalog stores it. */
+Datum
+tl_hash_to_bytea(const TlHash *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
+	memcpy(VARDATA(b), h->b, TL_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/* A stored bytea hash; one of another length reads as zeros (it can never verify). */
+void
+tl_hash_from_bytea(Datum d, TlHash *out)
+{
+	bytea	   *b = DatumGetByteaPP(d);
+
+	memset(out->b, 0, TL_HASH_LEN);
+	if (VARSIZE_ANY_EXHDR(b) == TL_HASH_LEN)
+		memcpy(out->b, VARDATA_ANY(b), TL_HASH_LEN);
+}
+
 char *
 tl_hash_to_hex(const TlHash *h)
 {

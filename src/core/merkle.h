@@ -41,6 +41,8 @@ extern bool tl_merkle_verify(TlSha *s, const TlHash *leaf, int64 index, int64 si
 							 int npath, const TlHash *root);
 
 extern char *tl_hash_to_hex(const TlHash *h);
+extern Datum tl_hash_to_bytea(const TlHash *h);
+extern void tl_hash_from_bytea(Datum d, TlHash *out);
 extern bool tl_hash_from_hex(const char *hex, TlHash *out);
 extern bool tl_hex_decode(const char *hex, uint8 *out, int len);
 

@@ -87,26 +87,6 @@ static const TlSpiColumn entry_cols[] = {
 	TL_SPI_COL(TL_SPI_TIMESTAMPTZ, TlLedgerEntryRow, created_at), TL_SPI_COL(TL_SPI_TEXT, TlLedgerEntryRow, body)
 };
 
-static void
-bytea_to_hash(Datum d, TlHash *out)
-{
-	bytea	   *b = DatumGetByteaPP(d);
-
-	memset(out->b, 0, TL_HASH_LEN);
-	if (VARSIZE_ANY_EXHDR(b) == TL_HASH_LEN)
-		memcpy(out->b, VARDATA_ANY(b), TL_HASH_LEN);
-}
-
-static Datum
-hash_to_bytea(const TlHash *h)
-{
-	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
-
-	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
-	memcpy(VARDATA(b), h->b, TL_HASH_LEN);
-	return PointerGetDatum(b);
-}
-
 /*
  * Row i of the last result, columns block_id, first_entry, last_entry, entries, entries_root,
  * previous_block_hash, closed_at, as a block (a stored hash of another length reads as zeros).
@@ -122,8 +102,8 @@ block_of_row(uint64 i, TlLedgerBlock *b)
 	b->first_entry = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 	b->last_entry = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	b->entries = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	bytea_to_hash(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
-	bytea_to_hash(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
+	tl_hash_from_bytea(SPI_getbinval(tup, desc, 5, &isnull), &b->entries_root);
+	tl_hash_from_bytea(SPI_getbinval(tup, desc, 6, &isnull), &b->previous);
 	b->closed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 }
 
@@ -202,14 +182,14 @@ tl_ledger_store_close_block(const TlLedgerBlock *b, const TlLedgerEntryRow *entr
 	for (int i = 0; i < n; i++)
 	{
 		ids[i] = Int64GetDatum(entries[i].entry_id);
-		hashes[i] = hash_to_bytea(&entry_hashes[i]);
+		hashes[i] = tl_hash_to_bytea(&entry_hashes[i]);
 	}
 	values[0] = Int64GetDatum(b->block_id);
 	values[1] = Int64GetDatum(b->first_entry);
 	values[2] = Int64GetDatum(b->last_entry);
 	values[3] = Int64GetDatum(b->entries);
-	values[4] = hash_to_bytea(&b->entries_root);
-	values[5] = hash_to_bytea(&b->previous);
+	values[4] = tl_hash_to_bytea(&b->entries_root);
+	values[5] = tl_hash_to_bytea(&b->previous);
 	values[6] = TimestampTzGetDatum(b->closed_at);
 	tl_spi_exec("INSERT INTO tieredlog.ledger_block (block_id, first_entry, last_entry, entries, entries_root,"
 				" previous_block_hash, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -67,12 +67,9 @@ tl_segment_store_mark_sealed(int64 segment_id, const TlHash *root, int64 records
 {
 	Oid			types[3] = {INT8OID, BYTEAOID, INT8OID};
 	Datum		values[3];
-	bytea	   *b = palloc(VARHDRSZ + TL_HASH_LEN);
 
-	SET_VARSIZE(b, VARHDRSZ + TL_HASH_LEN);
-	memcpy(VARDATA(b), root->b, TL_HASH_LEN);
 	values[0] = Int64GetDatum(segment_id);
-	values[1] = PointerGetDatum(b);
+	values[1] = tl_hash_to_bytea(root);
 	values[2] = Int64GetDatum(records);
 	tl_spi_exec("UPDATE tieredlog.segment SET state = 'sealed', sealed_at = now(), seal_root = $2,"
 				" seal_records = $3 WHERE segment_id = $1", 3, types, values, SPI_OK_UPDATE);
