@@ -32,6 +32,7 @@
 #include "store/catalog.h"
 #include "store/digest.h"
 #include "store/page_scan.h"
+#include "store/rowinsert.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
 
@@ -56,7 +57,8 @@ tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id, int leaf, 
 	values[Anum_cell_sum_lo - 1] = Int64GetDatum((int64) d->sum_lo);
 	values[Anum_cell_bytes - 1] = Int64GetDatum(d->bytes);
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
-	CatalogTupleInsertWithInfo(rel, tup, ind);
+	/* this node's bookkeeping: not decoded (store/rowinsert.c says why) */
+	tl_tuple_insert(rel, ind, tup, HEAP_INSERT_NO_LOGICAL, NULL);
 	heap_freetuple(tup);
 }
 

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ * rowinsert.c
+ *		Inserting a heap tuple and its index entries without the executor: what PostgreSQL's
+ *		CatalogTupleInsertWithInfo() does, with heap_insert()'s options and bulk-insert state.
+ *
+ * Two callers need more than CatalogTupleInsertWithInfo() offers:
+ *   - digest cells (digest.c, digest_store.c) are this node's own bookkeeping, which no output
+ *     plugin needs: they are written with HEAP_INSERT_NO_LOGICAL, so that logical decoding does
+ *     not queue and replay a second change for every one-record append transaction;
+ *   - the apply worker (log/append.c) keeps a bulk-insert state on the segment it writes, so
+ *     that consecutive records do not look up and pin the target page again.
+ * The indexes must be plain (no expressions, no predicate), as those of segment relations and
+ * tieredlog's tables are; anything else is refused rather than indexed wrongly.
+ *
+ * Locking: the caller holds RowExclusiveLock on the relation and has opened its indexes
+ * (CatalogOpenIndexes); page locks are taken and released inside heap_insert and index_insert.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "executor/tuptable.h"
+#include "nodes/execnodes.h"
+#include "utils/rel.h"
+
+#include "store/rowinsert.h"
+
+/* The index entries of a heap tuple just inserted (tup->t_self set), in every index of `ind`. */
+static void
+insert_index_entries(CatalogIndexState ind, HeapTuple tup)
+{
+	Relation	rel = ind->ri_RelationDesc;
+	TupleTableSlot *slot;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	if (ind->ri_NumIndices == 0)
+		return;
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tup, slot, false);
+	for (int i = 0; i < ind->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = ind->ri_IndexRelationInfo[i];
+		Relation	index = ind->ri_IndexRelationDescs[i];
+
+		if (!info->ii_ReadyForInserts)
+			continue;
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL || info->ii_ExclusionOps != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" of \"%s\" has expressions, a predicate or exclusion constraints",
+							RelationGetRelationName(index), RelationGetRelationName(rel)),
+					 errhint("tieredlog's own relations carry plain indexes only; drop the index.")));
+		FormIndexDatum(info, slot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tup->t_self, rel,
+					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, info);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Insert `tup` into `rel` (heap_insert with `options` and `bistate`, which may be NULL) and its
+ * entries into the indexes `ind` holds open.
+ */
+void
+tl_tuple_insert(Relation rel, CatalogIndexState ind, HeapTuple tup, int options, BulkInsertState bistate)
+{
+	heap_insert(rel, tup, GetCurrentCommandId(true), options, bistate);
+	insert_index_entries(ind, tup);
+}

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ * rowinsert.h
+ *		Inserting a heap tuple and its index entries without the executor. See rowinsert.c.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TIEREDLOG_ROWINSERT_H
+#define TIEREDLOG_ROWINSERT_H
+
+#include "postgres.h"
+#include "access/heapam.h"
+#include "catalog/indexing.h"
+
+extern void tl_tuple_insert(Relation rel, CatalogIndexState ind, HeapTuple tup, int options,
+							BulkInsertState bistate);
+
+#endif							/* TIEREDLOG_ROWINSERT_H */
