@@ -15,6 +15,8 @@
 #include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/hio.h"
+#include "storage/bufmgr.h"
 #include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
@@ -36,6 +38,7 @@
 #include "log/append.h"
 #include "store/catalog.h"
 #include "store/node_store.h"
+#include "store/rowinsert.h"
 #include "log/node.h"
 #include "store/digest.h"
 #include "store/segrows.h"
@@ -225,6 +228,7 @@ typedef struct OpenIndexes
 {
 	Relation	rel;			/* NULL: nothing open */
 	CatalogIndexState ind;
+	BulkInsertState bistate;	/* the page records go to stays pinned between them */
 	LocalTransactionId lxid;
 	SubTransactionId subid;
 	uint64		gen;
@@ -243,13 +247,16 @@ open_indexes_close(void)
 {
 	CatalogIndexState ind = open_ind.ind;
 	Relation	rel = open_ind.rel;
+	BulkInsertState bistate = open_ind.bistate;
 	ResourceOwner save = CurrentResourceOwner;
 
 	open_ind.rel = NULL;
 	open_ind.ind = NULL;
+	open_ind.bistate = NULL;
 	if (rel == NULL)
 		return;
 	CurrentResourceOwner = CurTransactionResourceOwner;
+	FreeBulkInsertState(bistate);	/* its pin was taken under this owner (kept_insert) */
 	CatalogCloseIndexes(ind);
 	table_close(rel, NoLock);
 	CurrentResourceOwner = save;
@@ -264,7 +271,10 @@ open_indexes_xact(XactEvent event, void *arg)
 		event == XACT_EVENT_PARALLEL_PRE_COMMIT)
 		open_indexes_close();
 	else
+	{
 		open_ind.rel = NULL;	/* ended: its resource owner released everything */
+		open_ind.bistate = NULL;	/* (in TopTransactionContext, gone with it) */
+	}
 }
 
 static void
@@ -276,7 +286,46 @@ open_indexes_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactio
 	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 		open_indexes_close();
 	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		open_ind.rel = NULL;
+		open_ind.bistate = NULL;
+	}
+}
+
+/*
+ * A bulk-insert state without COPY's ring of buffers: it keeps the page records go to pinned from
+ * one record to the next, while the pages stay in shared buffers for the readers and the WAL is
+ * not flushed to recycle a ring buffer.
+ */
+static BulkInsertState
+bulk_insert_state_in_buffers(void)
+{
+	BulkInsertState bistate = GetBulkInsertState();
+
+	FreeAccessStrategy(bistate->strategy);
+	bistate->strategy = NULL;
+	return bistate;
+}
+
+/*
+ * Insert a record's row into the relation whose indexes are kept open (the pin the bulk-insert
+ * state keeps belongs to the transaction's resource owner, which open_indexes_close releases it
+ * under), or with the indexes opened for it alone.
+ */
+static void
+insert_row(Relation rel, CatalogIndexState ind, bool kept, HeapTuple tup)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (!kept || open_ind.ind != ind)
+	{
+		CatalogTupleInsertWithInfo(rel, tup, ind);
+		return;
+	}
+	/* (an error aborts the (sub)transaction, which sets the resource owner back itself) */
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	tl_tuple_insert(rel, ind, tup, 0, open_ind.bistate);
+	CurrentResourceOwner = save;
 }
 
 /*
@@ -317,6 +366,7 @@ apply_indexes(Relation rel, bool *kept)
 	CurrentResourceOwner = CurTransactionResourceOwner;
 	open_ind.ind = CatalogOpenIndexes(rel);
 	open_ind.rel = table_open(RelationGetRelid(rel), NoLock);	/* its own reference */
+	open_ind.bistate = bulk_insert_state_in_buffers();
 	CurrentResourceOwner = save;
 	MemoryContextSwitchTo(old);
 	open_ind.lxid = MyProc->lxid;
@@ -510,7 +560,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
 	}
 	tup = tl_row_form(RelationGetDescr(rel), rec);
-	CatalogTupleInsertWithInfo(rel, tup, ind);
+	insert_row(rel, ind, kept, tup);
 	heap_freetuple(tup);
 	if (!kept)
 		CatalogCloseIndexes(ind);
