@@ -6,8 +6,10 @@
  * The worker connects with libpq (replication=database), sends START_REPLICATION from the
  * position its replication origin has reached, and applies records idempotently by their
  * identity (origin, seq) (append.c). Many remote transactions are grouped into one local
- * transaction (appends commute), never splitting one; the origin's position advances in that same
- * commit, so after a crash the worker restarts exactly after the last applied transaction. It
+ * transaction (appends commute), never splitting one: a batch commits at APPLY_BATCH_RECORDS
+ * records or APPLY_BATCH_XACTS transactions, or when the stream runs dry once it is
+ * APPLY_LINGER_MS old (so the delay a batch adds is at most that). The origin's position advances
+ * in that same commit, so after a crash the worker restarts exactly after the last applied transaction. It
  * commits asynchronously and confirms to the peer only positions whose local commit the WAL flush
  * has reached,
  * answers keepalives, advances the HLC on every record, checks each record's rid against its
@@ -75,6 +77,7 @@
 #define APPLY_BATCH_XACTS		1000	/* remote transactions a catch-up commits at once */
 #define APPLY_FEEDBACK_MS		1000
 #define APPLY_SEEN_EVERY_MS		200	/* "_seen" witnesses while a backlog streams in */
+#define APPLY_LINGER_MS			20	/* an open batch waits this long for more before it commits */
 #define APPLY_PENDING_MAX		256
 
 static TlApplySlot *my_slot = NULL;
@@ -107,6 +110,7 @@ typedef struct ApplyState
 	int			npending;
 	int			batch_records;
 	int			batch_xacts;
+	TimestampTz batch_started;
 	XLogRecPtr	batch_end_lsn;	/* end of the last remote transaction in the batch */
 	TimestampTz batch_commit_time;
 	XLogRecPtr	flushed_lsn;	/* committed here: safe to confirm */
@@ -315,6 +319,7 @@ begin_batch(ApplyState *as)
 	as->in_xact = true;
 	as->batch_records = 0;
 	as->batch_xacts = 0;
+	as->batch_started = GetCurrentTimestamp();
 }
 
 /* Save the peer commit time applied so far (the start of a gap, should the slot be lost). */
@@ -620,6 +625,38 @@ consume_input(ApplyState *as)
 	}
 }
 
+/* Wait up to `ms` for the peer's socket; false if the time ran out with nothing to read. */
+static bool
+wait_for_socket(ApplyState *as, long ms)
+{
+	int			rc = WaitLatchOrSocket(MyLatch,
+									   WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									   PQsocket(as->conn), ms, PG_WAIT_EXTENSION);
+
+	ResetLatch(MyLatch);
+	return (rc & WL_TIMEOUT) == 0;
+}
+
+/*
+ * The stream ran dry with a batch open for less than APPLY_LINGER_MS: wait for more until then,
+ * rather than commit. An apply worker that outruns the peer's walsender (a catch-up) otherwise
+ * commits, and flushes, every few records, and writes a "_seen" witness each time. True if more
+ * arrived (it is in libpq's buffer), false if the batch should commit now.
+ */
+static bool
+linger(ApplyState *as)
+{
+	long		open_ms;
+
+	if (!as->in_xact)
+		return false;
+	open_ms = (long) ((GetCurrentTimestamp() - as->batch_started) / 1000);
+	if (open_ms >= APPLY_LINGER_MS || !wait_for_socket(as, APPLY_LINGER_MS - open_ms))
+		return false;
+	consume_input(as);
+	return true;
+}
+
 /* Receive and apply until the connection ends or an error is raised. */
 static void
 stream(ApplyState *as)
@@ -674,14 +711,21 @@ stream(ApplyState *as)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not receive from the peer: %s", pchomp(PQerrorMessage(as->conn)))));
-		/* nothing buffered: commit what we have, say what was seen, confirm it, wait for the socket */
+		if (linger(as))
+			continue;
+		/*
+		 * Nothing buffered: commit what we have and confirm it. Once nothing came for
+		 * APPLY_LINGER_MS, the stream is idle: say what was seen; after a second, write the
+		 * conflict episodes left for later.
+		 */
 		commit_batch(as);
-		note_seen(as, true);
 		send_feedback(as, false);
-		if (WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							  PQsocket(as->conn), APPLY_FEEDBACK_MS, PG_WAIT_EXTENSION) & WL_TIMEOUT)
-			write_conflicts_when_idle(as);
-		ResetLatch(MyLatch);
+		if (!wait_for_socket(as, APPLY_LINGER_MS))
+		{
+			note_seen(as, true);
+			if (!wait_for_socket(as, APPLY_FEEDBACK_MS))
+				write_conflicts_when_idle(as);
+		}
 		consume_input(as);
 	}
 }
