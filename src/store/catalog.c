@@ -170,6 +170,31 @@ tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 }
 
 /*
+ * tl_spi_exec for one statement whose parameters are known at the call: nargs pairs of a type's
+ * Oid and a Datum (never null) follow, e.g.
+ *		tl_spi_run("DELETE FROM tieredlog.move WHERE move_id = $1", SPI_OK_DELETE,
+ *				   1, INT8OID, Int64GetDatum(move_id));
+ */
+void
+tl_spi_run(const char *sql, int expected, int nargs,...)
+{
+	Oid			types[TL_SPI_RUN_MAX_ARGS];
+	Datum		values[TL_SPI_RUN_MAX_ARGS];
+	va_list		ap;
+
+	if (nargs < 0 || nargs > TL_SPI_RUN_MAX_ARGS)
+		elog(ERROR, "tl_spi_run: %d parameters, at most %d", nargs, TL_SPI_RUN_MAX_ARGS);
+	va_start(ap, nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = va_arg(ap, Oid);
+		values[i] = va_arg(ap, Datum);
+	}
+	va_end(ap);
+	tl_spi_exec(sql, nargs, types, values, expected);
+}
+
+/*
  * Fetch the single row of `table` that matches `keys` through `index` (latest committed state),
  * passing it to `read`. Returns whether a row was found.
  */
