@@ -99,11 +99,8 @@ tl_peer_all(int *n)
 bool
 tl_peer_get(const char *peer_name, TlPeerRow *out)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
-
-	tl_spi_exec("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE peer_name = $1",
-				1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE peer_name = $1",
+			   SPI_OK_SELECT, 1, TEXTOID, CStringGetTextDatum(peer_name));
 	return read_one(addr_cols, lengthof(addr_cols), out);
 }
 
@@ -129,11 +126,8 @@ tl_peer_insert(const TlPeerRow *p)
 bool
 tl_peer_delete(const char *peer_name, TlPeerRow *out)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
-
-	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
-				1, types, values, SPI_OK_DELETE_RETURNING);
+	tl_spi_run("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
+			   SPI_OK_DELETE_RETURNING, 1, TEXTOID, CStringGetTextDatum(peer_name));
 	if (!read_one(dropped_cols, lengthof(dropped_cols), out))
 		return false;
 	out->name = (char *) peer_name;
@@ -144,11 +138,9 @@ tl_peer_delete(const char *peer_name, TlPeerRow *out)
 bool
 tl_peer_set_enabled(const char *peer_name, bool enabled, int32 *peer_id)
 {
-	Oid			types[2] = {TEXTOID, BOOLOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), BoolGetDatum(enabled)};
-
-	tl_spi_exec("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
-				2, types, values, SPI_OK_UPDATE_RETURNING);
+	tl_spi_run("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
+			   SPI_OK_UPDATE_RETURNING, 2, TEXTOID, CStringGetTextDatum(peer_name),
+			   BOOLOID, BoolGetDatum(enabled));
 	if (SPI_processed == 0)
 		return false;
 	*peer_id = tl_spi_int4(0, 1);
@@ -222,11 +214,10 @@ tl_gap_insert(const char *peer_name, TimestampTz from_ts, const char *reason, co
 void
 tl_gap_close(const char *peer_name, TimestampTz detected_before)
 {
-	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), TimestampTzGetDatum(detected_before)};
-
-	tl_spi_exec("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
-				" AND detected_at <= $2", 2, types, values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
+			   " AND detected_at <= $2",
+			   SPI_OK_UPDATE, 2, TEXTOID, CStringGetTextDatum(peer_name),
+			   TIMESTAMPTZOID, TimestampTzGetDatum(detected_before));
 }
 
 /* The names of the enabled peers with open gaps, in order. */
@@ -278,11 +269,8 @@ tl_peer_access_insert(const char *peer_name, const char *const cols[TL_PEER_ACCE
 void
 tl_peer_access_expire(int retention_s)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(retention_s)};
-
-	tl_spi_exec("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
-				1, types, values, SPI_OK_DELETE);
+	tl_spi_run("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
+			   SPI_OK_DELETE, 1, INT4OID, Int32GetDatum(retention_s));
 }
 
 /* ---- the apply workers (repl/apply.c, repl/apply_launch.c) ---------------------------------- */
