@@ -63,18 +63,14 @@ put_side(Datum *values, char *nulls, const TlSide *s)
 int
 tl_conflict_store_decision(const char *log_name, const char *key, const TlRid *rid_a, const TlRid *rid_b)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID};
-	Datum		values[4];
 	int			result = -1;
 	TlAsOwner	save;
 
-	values[0] = CStringGetTextDatum(log_name);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = tl_rid_datum(rid_a);
-	values[3] = tl_rid_datum(rid_b);
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
-				" AND rid_a = $3 AND rid_b = $4", 4, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
+			   " AND rid_a = $3 AND rid_b = $4",
+			   SPI_OK_SELECT, 4, TEXTOID, CStringGetTextDatum(log_name), TEXTOID, CStringGetTextDatum(key),
+			   UUIDOID, tl_rid_datum(rid_a), UUIDOID, tl_rid_datum(rid_b));
 	if (SPI_processed == 1)
 	{
 		bool		isnull;

@@ -108,18 +108,11 @@ tl_peer_get(const char *peer_name, TlPeerRow *out)
 void
 tl_peer_insert(const TlPeerRow *p)
 {
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
-	Datum		values[6];
-
-	values[0] = CStringGetTextDatum(p->name);
-	values[1] = CStringGetTextDatum(p->conninfo);
-	values[2] = CStringGetTextDatum(p->slot_name);
-	values[3] = CStringGetTextDatum(p->origin_name);
-	values[4] = CStringGetTextDatum(p->node_name);
-	values[5] = ObjectIdGetDatum(p->owner);
-	tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
-				" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
-				6, types, values, SPI_OK_INSERT);
+	tl_spi_run("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
+			   " VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
+			   SPI_OK_INSERT, 6, TEXTOID, CStringGetTextDatum(p->name), TEXTOID, CStringGetTextDatum(p->conninfo),
+			   TEXTOID, CStringGetTextDatum(p->slot_name), TEXTOID, CStringGetTextDatum(p->origin_name),
+			   TEXTOID, CStringGetTextDatum(p->node_name), OIDOID, ObjectIdGetDatum(p->owner));
 }
 
 /* Delete a peer; false when there was none. Fills peer_id, conninfo, slot_name, origin_name, owner. */
@@ -197,17 +190,10 @@ tl_peer_wal_alerts(int *n)
 void
 tl_gap_insert(const char *peer_name, TimestampTz from_ts, const char *reason, const char *slot)
 {
-	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-
-	values[0] = CStringGetTextDatum(peer_name);
-	values[1] = TimestampTzGetDatum(from_ts);
-	values[2] = CStringGetTextDatum(reason);
-	values[3] = CStringGetTextDatum(slot);
-	if (SPI_execute_with_args("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
-							  " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a gap");
+	tl_spi_run("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
+			   " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
+			   SPI_OK_INSERT, 4, TEXTOID, CStringGetTextDatum(peer_name), TIMESTAMPTZOID, TimestampTzGetDatum(from_ts),
+			   TEXTOID, CStringGetTextDatum(reason), TEXTOID, CStringGetTextDatum(slot));
 }
 
 /* Close the peer's open gaps detected up to `detected_before` (a reconciliation started then). */
