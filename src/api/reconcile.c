@@ -70,15 +70,12 @@ Datum
 tieredlog_ae_rid(PG_FUNCTION_ARGS)
 {
 	TlRid		rid;
-	pg_uuid_t  *u;
 
 	tl_require_preload();
 	if (!tl_segrows_local_rid(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   PG_GETARG_INT64(2), PG_GETARG_TIMESTAMPTZ(3), PG_GETARG_TEXT_PP(4), &rid))
 		PG_RETURN_NULL();
-	u = palloc(sizeof(pg_uuid_t));
-	memcpy(u->data, rid.bytes, TL_RID_LEN);
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_DATUM(tl_rid_datum(&rid));
 }
 
 /* The rid a record with these fields has (the canonical encoding's seeded XXH3-128). */
@@ -86,14 +83,11 @@ Datum
 tieredlog_record_rid(PG_FUNCTION_ARGS)
 {
 	TlRecord	rec;
-	pg_uuid_t  *u;
 
 	tl_require_preload();
 	tl_record_from_args(fcinfo, &rec);
 	tl_record_compute_rid(&rec);
-	u = palloc(sizeof(pg_uuid_t));
-	memcpy(u->data, rec.rid.bytes, TL_RID_LEN);
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_DATUM(tl_rid_datum(&rec.rid));
 }
 
 Datum
