@@ -90,12 +90,34 @@ tieredlog_record_rid(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(tl_rid_datum(&rec.rid));
 }
 
+/* What _ae_iblt, _ae_ids and _ae_fetch are asked about: (log_name, range_start, leaves, ..., salt). */
+typedef struct AeLeavesArgs
+{
+	const char *log_name;
+	TimestampTz range_start;
+	ArrayType  *leaves;
+	int64		salt;
+} AeLeavesArgs;
+
+static AeLeavesArgs
+ae_leaves_args(FunctionCallInfo fcinfo, int salt_arg)
+{
+	AeLeavesArgs a;
+
+	tl_require_preload();
+	a.log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	a.range_start = PG_GETARG_TIMESTAMPTZ(1);
+	a.leaves = PG_GETARG_ARRAYTYPE_P(2);
+	a.salt = PG_GETARG_INT64(salt_arg);
+	return a;
+}
+
 Datum
 tieredlog_ae_iblt(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_iblt(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								 PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_INT64(4)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 4);
+
+	PG_RETURN_BYTEA_P(tl_ae_iblt(a.log_name, a.range_start, a.leaves, PG_GETARG_ARRAYTYPE_P(3), a.salt));
 }
 
 Datum
@@ -116,17 +138,17 @@ tieredlog_ae_leaves(PG_FUNCTION_ARGS)
 Datum
 tieredlog_ae_ids(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_ids(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 3);
+
+	PG_RETURN_BYTEA_P(tl_ae_ids(a.log_name, a.range_start, a.leaves, a.salt));
 }
 
 Datum
 tieredlog_ae_fetch(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_fetch(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								  PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3), PG_GETARG_BYTEA_PP(4)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 3);
+
+	PG_RETURN_BYTEA_P(tl_ae_fetch(a.log_name, a.range_start, a.leaves, a.salt, PG_GETARG_BYTEA_PP(4)));
 }
 
 Datum
