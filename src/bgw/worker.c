@@ -201,30 +201,14 @@ register_database_now(void)
 		SetLatch(latch);
 }
 
-static bool register_pending = false;
-
-static void
-register_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && register_pending)
-		register_database_now();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		register_pending = false;
-}
-
 /* tieredlog._register_database(): the install script's call, so the worker starts at commit. */
 void
 tl_worker_register_database(void)
 {
-	static bool callback_registered = false;
+	static TlAtCommit reg = TL_AT_COMMIT(register_database_now);
 
 	tl_require_preload();
-	if (!callback_registered)
-	{
-		RegisterXactCallback(register_at_commit, NULL);
-		callback_registered = true;
-	}
-	register_pending = true;
+	tl_at_commit(&reg);
 }
 
 /* Wake this database's worker (e.g. add_peer(): start the apply worker now, not next cycle). */
@@ -242,29 +226,13 @@ tl_worker_wake_database(void)
 		SetLatch(latch);
 }
 
-static bool wake_pending = false;
-
-static void
-wake_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && wake_pending)
-		tl_worker_wake_database();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		wake_pending = false;
-}
-
 /* Wake this database's worker once the current transaction commits (and only then). */
 void
 tl_worker_wake_database_at_commit(void)
 {
-	static bool registered = false;
+	static TlAtCommit wake = TL_AT_COMMIT(tl_worker_wake_database);
 
-	if (!registered)
-	{
-		RegisterXactCallback(wake_at_commit, NULL);
-		registered = true;
-	}
-	wake_pending = true;
+	tl_at_commit(&wake);
 }
 
 /* ---- launcher ---------------------------------------------------------------------------------- */

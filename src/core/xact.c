@@ -10,6 +10,8 @@
  *		a false return with the message copied into the caller's memory context, the
  *		transaction aborted and the error state flushed, so a worker's loop goes on.
  *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
+ *		tl_at_commit() runs a function once when the current transaction (any backend's) commits,
+ *		and forgets it when the transaction aborts.
  *
  * Locking: none of its own; the transaction's locks are released at its commit or abort.
  *-------------------------------------------------------------------------
@@ -85,4 +87,27 @@ tl_backoff_seconds(int failures, int base_s, int max_s)
 	for (int i = 1; i < failures && s < max_s; i++)
 		s *= 2;
 	return Min(s, max_s);
+}
+
+static void
+at_commit_callback(XactEvent event, void *arg)
+{
+	TlAtCommit *a = arg;
+
+	if (event == XACT_EVENT_COMMIT && a->pending)
+		a->fn();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		a->pending = false;
+}
+
+/* Run a->fn when the current transaction commits (once, however often this is called in it). */
+void
+tl_at_commit(TlAtCommit *a)
+{
+	if (!a->registered)
+	{
+		RegisterXactCallback(at_commit_callback, a);
+		a->registered = true;
+	}
+	a->pending = true;
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * xact.h
  *		A background worker's own transactions: start one with a snapshot (and SPI, with the
- *		pinned search_path), commit it; or run a function in one and catch its error. See xact.c.
+ *		pinned search_path), commit it; or run a function in one and catch its error; or run one
+ *		when the current transaction commits. See xact.c.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_XACT_H
@@ -17,9 +18,20 @@ typedef struct TlXact
 
 typedef void (*TlXactFn) (void *arg);
 
+/* A function to run when the current transaction commits: static TlAtCommit x = TL_AT_COMMIT(fn). */
+typedef struct TlAtCommit
+{
+	void		(*fn) (void);
+	bool		pending;		/* run it at this transaction's commit */
+	bool		registered;		/* the transaction callback is in place */
+} TlAtCommit;
+
+#define TL_AT_COMMIT(fn)	{(fn), false, false}
+
 extern void tl_xact_begin(TlXact *x, bool spi);
 extern void tl_xact_commit(TlXact *x);
 extern int	tl_backoff_seconds(int failures, int base_s, int max_s);
 extern bool tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error);
+extern void tl_at_commit(TlAtCommit *a);
 
 #endif							/* TIEREDLOG_XACT_H */
