@@ -11,7 +11,9 @@
  *		transaction aborted and the error state flushed, so a worker's loop goes on.
  *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
  *		tl_at_commit() runs a function once when the current transaction (any backend's) commits,
- *		and forgets it when the transaction aborts.
+ *		and forgets it when the transaction aborts. tl_xact_memo() is a backend's hash table for
+ *		the current transaction, dropped when a subtransaction aborts (what it remembered may
+ *		have been rolled back).
  *
  * Locking: none of its own; the transaction's locks are released at its commit or abort.
  *-------------------------------------------------------------------------
@@ -19,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "storage/proc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -110,4 +113,42 @@ tl_at_commit(TlAtCommit *a)
 		a->registered = true;
 	}
 	a->pending = true;
+}
+
+static void
+memo_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
+					  void *arg)
+{
+	TlXactMemo *m = arg;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		m->table = NULL;		/* its memory goes with TopTransactionContext */
+}
+
+/*
+ * The memo's table for the current transaction: a new, empty one when it has none yet (or a
+ * subtransaction aborted) and `create`, else NULL.
+ */
+HTAB *
+tl_xact_memo(TlXactMemo *m, bool create)
+{
+	HASHCTL		ctl;
+
+	if (m->table != NULL && m->lxid == MyProc->lxid)
+		return m->table;
+	if (!create)
+		return NULL;
+	if (!m->registered)
+	{
+		RegisterSubXactCallback(memo_subxact_callback, m);
+		m->registered = true;
+	}
+	/* an older table went away with its transaction's TopTransactionContext */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = m->keysize;
+	ctl.entrysize = m->entrysize;
+	ctl.hcxt = TopTransactionContext;
+	m->table = hash_create(m->name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	m->lxid = MyProc->lxid;
+	return m->table;
 }
