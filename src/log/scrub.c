@@ -89,21 +89,7 @@ visit_check_row(HeapTuple row, TupleDesc desc, void *arg)
 static void
 take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow *d)
 {
-	TlQuarantineEntry e;
-
-	e.log_name = log->name;
-	e.origin = d->rec.origin;
-	e.seq = d->rec.seq;
-	e.ts = d->rec.ts;
-	e.key = d->rec.key;
-	e.local_rid = d->stored;
-	e.local_payload = NULL;
-	e.other_rid = d->rec.rid;
-	e.other_payload = d->payload_text;
-	e.via = "scrub";
-	e.peer_name = NULL;
-	e.resolution = NULL;
-	tl_quarantine_insert(&e);
+	tl_quarantine_insert(log->name, &d->rec, d->payload_text, &d->stored, NULL, "scrub", NULL, NULL);
 	simple_heap_delete(rel, (ItemPointer) &d->tid);
 	tl_digest_note_remove(seg->segment_id, tl_leaf_of(d->rec.ts, seg->range_start, log->interval_us),
 						  &d->stored, d->rec.logical_bytes);

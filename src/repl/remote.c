@@ -48,21 +48,8 @@ static void
 quarantine(const TlWireRecord *wr, const TlRid *existing, const LocalCopy *local, const char *via,
 		   const char *peer_name, const char *resolution)
 {
-	TlQuarantineEntry e;
-
-	e.log_name = wr->log_name;
-	e.origin = wr->rec.origin;
-	e.seq = wr->rec.seq;
-	e.ts = wr->rec.ts;
-	e.key = wr->rec.key;
-	e.local_rid = *existing;
-	e.local_payload = local->found ? local->payload_text : NULL;
-	e.other_rid = wr->rec.rid;
-	e.other_payload = wr->payload_text;
-	e.via = via;
-	e.peer_name = peer_name;
-	e.resolution = resolution;
-	tl_quarantine_insert(&e);
+	tl_quarantine_insert(wr->log_name, &wr->rec, wr->payload_text, existing,
+						 local->found ? local->payload_text : NULL, via, peer_name, resolution);
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("record %s:%lld of log \"%s\" differs between this node and peer \"%s\"",
