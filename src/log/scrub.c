@@ -54,35 +54,69 @@ typedef struct DamagedRow
 	char	   *payload_text;
 } DamagedRow;
 
+/* tl_segment_rows_checked: the caller's visitor, and whether it asked to stop. */
+typedef struct CheckedRows
+{
+	const char *log_name;
+	TlCheckedRowVisitor visit;
+	void	   *arg;
+	bool		stopped;
+} CheckedRows;
+
+static void
+visit_checked(HeapTuple row, TupleDesc desc, void *arg)
+{
+	CheckedRows *c = arg;
+	TlRecord	rec;
+	TlRid		stored;
+	bool		matches;
+
+	if (c->stopped)
+		return;
+	matches = tl_row_matches_rid(row, desc, c->log_name, &rec, &stored);
+	c->stopped = !c->visit(row, &rec, &stored, matches, c->arg);
+}
+
+/*
+ * tl_segment_rows, each row decoded and re-hashed for `visit` (the scrub; the copy of a record
+ * this node compares with a peer's, remote.c).
+ */
+void
+tl_segment_rows_checked(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
+						TimestampTz to_ts, text *key, TlCheckedRowVisitor visit, void *arg)
+{
+	CheckedRows c = {log->name, visit, arg, false};
+
+	tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_checked, &c);
+}
+
 typedef struct ScrubState
 {
-	const TlLog *log;
 	int64		checked;
 	List	   *damaged;
 } ScrubState;
 
-static void
-visit_check_row(HeapTuple row, TupleDesc desc, void *arg)
+static bool
+visit_check_row(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool matches, void *arg)
 {
 	ScrubState *st = arg;
-	TlRecord	rec;
-	TlRid		stored;
 	DamagedRow *d;
 
 	CHECK_FOR_INTERRUPTS();
 	st->checked++;
-	if (tl_row_matches_rid(row, desc, st->log->name, &rec, &stored))
-		return;
+	if (matches)
+		return true;
 	/* the record points into the scan's buffer: keep copies */
 	d = palloc0(sizeof(DamagedRow));
 	d->tid = row->t_self;
-	d->rec = rec;
-	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.key));
-	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.payload));
-	d->rec.source = rec.source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.source)) : NULL;
-	d->stored = stored;
+	d->rec = *rec;
+	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->key));
+	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->payload));
+	d->rec.source = rec->source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->source)) : NULL;
+	d->stored = *stored;
 	d->payload_text = JsonbToCString(NULL, &d->rec.payload->root, VARSIZE(d->rec.payload));
 	st->damaged = lappend(st->damaged, d);
+	return true;
 }
 
 /* Take a damaged row out of its segment: quarantine it, delete it, take its rid out of the digest. */
@@ -152,7 +186,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 	TlLog		log;
 	Relation	rel;
 	Snapshot	snap;
-	ScrubState	st = {&log, 0, NIL};
+	ScrubState	st = {0, NIL};
 	ListCell   *lc;
 
 	PreventCommandIfReadOnly("tieredlog.scrub()");
@@ -162,7 +196,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 		elog(ERROR, "segment %lld has no log", (long long) segment_id);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	PushActiveSnapshot(snap);
-	tl_segment_rows(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
+	tl_segment_rows_checked(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
 	/* rows from frames have rids computed from their content: only relation rows can be damaged */

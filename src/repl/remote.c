@@ -33,6 +33,7 @@
 #include "log/ledger.h"
 #include "log/node.h"
 #include "repl/remote.h"
+#include "log/scrub.h"
 #include "repl/vote.h"
 #include "core/tieredlog.h"
 
@@ -62,28 +63,23 @@ quarantine(const TlWireRecord *wr, const TlRid *existing, const LocalCopy *local
 
 typedef struct CopyCheck
 {
-	const char *log_name;
 	const char *origin;
 	int64		seq;
 	LocalCopy  *out;
 } CopyCheck;
 
-static void
-visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
+/* Stops at the copy of (origin, seq). */
+static bool
+visit_check_copy(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool matches, void *arg)
 {
 	CopyCheck  *c = arg;
-	TlRecord	rec;
-	TlRid		stored;
-	bool		consistent;
 
-	if (c->out->found)
-		return;
-	consistent = tl_row_matches_rid(row, desc, c->log_name, &rec, &stored);
-	if (rec.seq != c->seq || strcmp(rec.origin, c->origin) != 0)
-		return;
+	if (rec->seq != c->seq || strcmp(rec->origin, c->origin) != 0)
+		return true;
 	c->out->found = true;
-	c->out->consistent = consistent;
-	c->out->payload_text = JsonbToCString(NULL, &rec.payload->root, VARSIZE(rec.payload));
+	c->out->consistent = matches;
+	c->out->payload_text = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+	return false;
 }
 
 /* This node's copy of (origin, seq), and whether it still hashes to its rid (one that does not is damaged). */
@@ -92,11 +88,11 @@ read_local_copy(const TlLog *log, const TlRecord *rec)
 {
 	TlSegment	seg;
 	LocalCopy	out = {false, true, NULL};
-	CopyCheck	c = {log->name, rec->origin, rec->seq, &out};
+	CopyCheck	c = {rec->origin, rec->seq, &out};
 
 	tl_segment_for_append(log, rec->ts, &seg);
-	tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
-					visit_check_copy, &c);
+	tl_segment_rows_checked(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
+							visit_check_copy, &c);
 	return out;
 }
 
