@@ -255,19 +255,15 @@ tl_cf_newer(const TlSide *x, const TlSide *y)
 TlSide *
 tl_cf_side_copy(const TlSide *s)
 {
-	TlSide	   *c = palloc0(sizeof(TlSide));
+	Jsonb	   *payload = NULL;
 
-	c->rid = s->rid;
-	c->origin = pstrdup(s->origin);
-	c->seq = s->seq;
-	c->ts = s->ts;
-	c->source = s->source ? pstrdup(s->source) : NULL;
 	if (s->payload)
 	{
-		c->payload = palloc(VARSIZE(s->payload));
-		memcpy(c->payload, s->payload, VARSIZE(s->payload));
+		payload = palloc(VARSIZE(s->payload));
+		memcpy(payload, s->payload, VARSIZE(s->payload));
 	}
-	return c;
+	return tl_cf_side_new(&s->rid, pstrdup(s->origin), s->seq, s->ts, s->source ? pstrdup(s->source) : NULL,
+						  payload);
 }
 
 void
