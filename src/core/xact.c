@@ -8,7 +8,8 @@
  *		search_path pinned to pg_catalog, pg_temp (safe_spi.c); tl_xact_commit() undoes them in
  *		order and commits. tl_xact_run() runs a function between the two and turns an ERROR into
  *		a false return with the message copied into the caller's memory context, the
- *		transaction aborted and the error state flushed, so a worker's loop goes on.
+ *		transaction aborted and the error state flushed, so a worker's loop goes on;
+ *		tl_subxact_run() does the same in a subtransaction of the current transaction.
  *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
  *		tl_at_commit() runs a function once when the current transaction (any backend's) commits,
  *		and forgets it when the transaction aborts. tl_xact_memo() is a backend's hash table for
@@ -22,6 +23,7 @@
 
 #include "access/xact.h"
 #include "storage/proc.h"
+#include "utils/resowner.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -78,6 +80,45 @@ tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
+/*
+ * fn(arg) in an internal subtransaction of the current transaction. Returns true when it returned
+ * (the subtransaction released); false after an ERROR (the subtransaction rolled back, the error
+ * state flushed), with *error the message, allocated in the caller's memory context, which is
+ * current again either way.
+ */
+bool
+tl_subxact_run(TlXactFn fn, void *arg, char **error)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
 	return ok;
 }
 

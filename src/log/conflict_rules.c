@@ -35,7 +35,6 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -47,6 +46,7 @@
 #include "log/conflict.h"
 #include "log/conflict_int.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
@@ -230,41 +230,32 @@ call_as_owner(Oid resolver, Datum ja, Datum jb)
  * Call the custom resolver in a subtransaction, as its owner. Returns its answer (NULL if it
  * failed; *error then says why).
  */
+typedef struct ResolverCall
+{
+	Oid			resolver;
+	Datum		ja;
+	Datum		jb;
+	char	   *answer;
+} ResolverCall;
+
+static void
+resolver_call(void *arg)
+{
+	ResolverCall *c = arg;
+
+	c->answer = text_to_cstring(DatumGetTextPP(call_as_owner(c->resolver, c->ja, c->jb)));
+}
+
 static char *
 call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, char **error)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile answer = NULL;	/* set inside PG_TRY, read after it */
-	Datum		ja = side_as_jsonb(key, a);
-	Datum		jb = side_as_jsonb(key, b);
+	ResolverCall c = {resolver, side_as_jsonb(key, a), side_as_jsonb(key, b), NULL};
+	char	   *failure;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		Datum		r = call_as_owner(resolver, ja, jb);
-
-		answer = text_to_cstring(DatumGetTextPP(r));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*error = psprintf("the resolver %s failed: %s", format_procedure(resolver), ed->message);
-		FreeErrorData(ed);
-	}
-	PG_END_TRY();
-	return (char *) answer;
+	if (tl_subxact_run(resolver_call, &c, &failure))
+		return c.answer;
+	*error = psprintf("the resolver %s failed: %s", format_procedure(resolver), failure);
+	return NULL;
 }
 
 /* Decide between sides a and b of a conflict under the log's rule. */
