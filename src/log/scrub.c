@@ -39,6 +39,7 @@
 #include "store/digest.h"
 #include "log/quarantine.h"
 #include "log/scrub.h"
+#include "store/segment.h"
 #include "store/segrows.h"
 #include "store/upkeep_store.h"
 #include "core/shmem.h"
@@ -161,11 +162,8 @@ open_for_scrub(int64 segment_id, TlSegment *seg)
 					 errmsg("segment %lld does not exist", (long long) segment_id)));
 		if (!OidIsValid(seg->relid))
 			return NULL;
-		rel = try_table_open(seg->relid, RowExclusiveLock);
-		if (rel != NULL && gen == tl_catalog_generation())
+		if ((rel = tl_segment_lock_relation(seg, gen, RowExclusiveLock, false)) != NULL)
 			return rel;
-		if (rel != NULL)
-			table_close(rel, RowExclusiveLock);
 		CommandCounterIncrement();
 	}
 	ereport(ERROR,
