@@ -16,6 +16,9 @@
  *		The worker scrubs one segment per cycle whose last scrub is older than
  *		tieredlog.scrub_interval (tasks.c, policy.c).
  *
+ *		tl_segment_rows_checked() is the re-hashing row by row; remote.c uses it too, to look at
+ *		this node's copy of a record a peer sent with other content.
+ *
  * Locking: RowExclusiveLock on the segment relation for the whole scrub, taken before the rows
  * are read, so a move (which needs a ShareLock on it as its barrier) cannot copy the segment
  * between the check and the delete; appenders go on.
