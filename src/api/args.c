@@ -97,6 +97,21 @@ api_arg_ts_or(FunctionCallInfo fcinfo, int n, TimestampTz dflt)
 	return PG_ARGISNULL(n) ? dflt : PG_GETARG_TIMESTAMPTZ(n);
 }
 
+/* Argument n: a conflict rule (tl_check_rule), never null. */
+char *
+api_arg_rule(FunctionCallInfo fcinfo, int n)
+{
+	char	   *rule;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("conflict rule must not be null")));
+	rule = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	tl_check_rule(rule);
+	return rule;
+}
+
 void
 api_require_segment(int64 segment_id, TlSegment *seg)
 {

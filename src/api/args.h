@@ -18,6 +18,7 @@ extern void api_arg_log(FunctionCallInfo fcinfo, int n, TlLog *out);
 extern void api_arg_user_log(FunctionCallInfo fcinfo, int n, TlLog *out);
 extern void api_arg_array(FunctionCallInfo fcinfo, int argno, const char *what, Oid elemtype,
 						  Datum **elems, bool **nulls, int *n);
+extern char *api_arg_rule(FunctionCallInfo fcinfo, int n);
 extern TimestampTz api_arg_ts_or(FunctionCallInfo fcinfo, int n, TimestampTz dflt);
 extern void api_require_segment(int64 segment_id, TlSegment *seg);
 extern void api_require_args(FunctionCallInfo fcinfo, int n, const char *what);

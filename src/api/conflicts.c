@@ -98,12 +98,7 @@ tieredlog_set_conflict_rule(PG_FUNCTION_ARGS)
 	tl_require_preload();
 	PreventCommandIfReadOnly("tieredlog.set_conflict_rule()");
 	api_arg_user_log(fcinfo, 0, &log);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("conflict rule must not be null")));
-	rule = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	tl_check_rule(rule);
+	rule = api_arg_rule(fcinfo, 1);
 	if (strcmp(rule, "custom") == 0 && !OidIsValid(resolver))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

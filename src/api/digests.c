@@ -24,7 +24,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -32,6 +31,7 @@
 
 #include "core/shmem.h"
 #include "core/tieredlog.h"
+#include "core/xact.h"
 #include "store/catalog.h"
 #include "store/digest.h"
 #include "store/seal.h"
@@ -95,36 +95,30 @@ tieredlog_segment_leaves(PG_FUNCTION_ARGS)
  * archive frame, say) is reported as one failed row instead of ending the whole check. Returns
  * NULL, or the error message.
  */
+typedef struct Recompute
+{
+	const TlLog *log;
+	const TlSegment *seg;
+	TlSegmentDigest *fresh;
+} Recompute;
+
+static void
+recompute(void *arg)
+{
+	Recompute  *r = arg;
+
+	tl_digest_recompute(r->log, r->seg, GetActiveSnapshot(), r->fresh);
+}
+
 static char *
 recompute_or_fail(const TlLog *log, const TlSegment *seg, TlSegmentDigest *fresh)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *failure = NULL;
+	Recompute	r = {log, seg, fresh};
+	char	   *error;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		tl_digest_recompute(log, seg, GetActiveSnapshot(), fresh);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *err;
-
-		MemoryContextSwitchTo(cxt);
-		err = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		failure = psprintf("error: %s", err->message);
-	}
-	PG_END_TRY();
-	return failure;
+	if (tl_subxact_run(recompute, &r, &error))
+		return NULL;
+	return psprintf("error: %s", error);
 }
 
 static void

@@ -82,12 +82,7 @@ tieredlog_create_log(PG_FUNCTION_ARGS)
 	tl_node_require(false, "tieredlog.create_log()");
 	name = tl_arg_name("log", API_ARG_TEXT_OR_NULL(0));
 	interval_us = tl_check_interval(PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("conflict rule must not be null")));
-	rule = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	tl_check_rule(rule);
+	rule = api_arg_rule(fcinfo, 2);
 	if (strcmp(rule, "custom") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

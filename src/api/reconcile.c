@@ -70,15 +70,12 @@ Datum
 tieredlog_ae_rid(PG_FUNCTION_ARGS)
 {
 	TlRid		rid;
-	pg_uuid_t  *u;
 
 	tl_require_preload();
 	if (!tl_segrows_local_rid(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   PG_GETARG_INT64(2), PG_GETARG_TIMESTAMPTZ(3), PG_GETARG_TEXT_PP(4), &rid))
 		PG_RETURN_NULL();
-	u = palloc(sizeof(pg_uuid_t));
-	memcpy(u->data, rid.bytes, TL_RID_LEN);
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_DATUM(tl_rid_datum(&rid));
 }
 
 /* The rid a record with these fields has (the canonical encoding's seeded XXH3-128). */
@@ -86,22 +83,41 @@ Datum
 tieredlog_record_rid(PG_FUNCTION_ARGS)
 {
 	TlRecord	rec;
-	pg_uuid_t  *u;
 
 	tl_require_preload();
 	tl_record_from_args(fcinfo, &rec);
 	tl_record_compute_rid(&rec);
-	u = palloc(sizeof(pg_uuid_t));
-	memcpy(u->data, rec.rid.bytes, TL_RID_LEN);
-	PG_RETURN_UUID_P(u);
+	PG_RETURN_DATUM(tl_rid_datum(&rec.rid));
+}
+
+/* What _ae_iblt, _ae_ids and _ae_fetch are asked about: (log_name, range_start, leaves, ..., salt). */
+typedef struct AeLeavesArgs
+{
+	const char *log_name;
+	TimestampTz range_start;
+	ArrayType  *leaves;
+	int64		salt;
+} AeLeavesArgs;
+
+static AeLeavesArgs
+ae_leaves_args(FunctionCallInfo fcinfo, int salt_arg)
+{
+	AeLeavesArgs a;
+
+	tl_require_preload();
+	a.log_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	a.range_start = PG_GETARG_TIMESTAMPTZ(1);
+	a.leaves = PG_GETARG_ARRAYTYPE_P(2);
+	a.salt = PG_GETARG_INT64(salt_arg);
+	return a;
 }
 
 Datum
 tieredlog_ae_iblt(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_iblt(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								 PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_INT64(4)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 4);
+
+	PG_RETURN_BYTEA_P(tl_ae_iblt(a.log_name, a.range_start, a.leaves, PG_GETARG_ARRAYTYPE_P(3), a.salt));
 }
 
 Datum
@@ -122,17 +138,17 @@ tieredlog_ae_leaves(PG_FUNCTION_ARGS)
 Datum
 tieredlog_ae_ids(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_ids(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 3);
+
+	PG_RETURN_BYTEA_P(tl_ae_ids(a.log_name, a.range_start, a.leaves, a.salt));
 }
 
 Datum
 tieredlog_ae_fetch(PG_FUNCTION_ARGS)
 {
-	tl_require_preload();
-	PG_RETURN_BYTEA_P(tl_ae_fetch(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1),
-								  PG_GETARG_ARRAYTYPE_P(2), PG_GETARG_INT64(3), PG_GETARG_BYTEA_PP(4)));
+	AeLeavesArgs a = ae_leaves_args(fcinfo, 3);
+
+	PG_RETURN_BYTEA_P(tl_ae_fetch(a.log_name, a.range_start, a.leaves, a.salt, PG_GETARG_BYTEA_PP(4)));
 }
 
 Datum

@@ -201,30 +201,14 @@ register_database_now(void)
 		SetLatch(latch);
 }
 
-static bool register_pending = false;
-
-static void
-register_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && register_pending)
-		register_database_now();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		register_pending = false;
-}
-
 /* tieredlog._register_database(): the install script's call, so the worker starts at commit. */
 void
 tl_worker_register_database(void)
 {
-	static bool callback_registered = false;
+	static TlAtCommit reg = TL_AT_COMMIT(register_database_now);
 
 	tl_require_preload();
-	if (!callback_registered)
-	{
-		RegisterXactCallback(register_at_commit, NULL);
-		callback_registered = true;
-	}
-	register_pending = true;
+	tl_at_commit(&reg);
 }
 
 /* Wake this database's worker (e.g. add_peer(): start the apply worker now, not next cycle). */
@@ -242,29 +226,13 @@ tl_worker_wake_database(void)
 		SetLatch(latch);
 }
 
-static bool wake_pending = false;
-
-static void
-wake_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && wake_pending)
-		tl_worker_wake_database();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		wake_pending = false;
-}
-
 /* Wake this database's worker once the current transaction commits (and only then). */
 void
 tl_worker_wake_database_at_commit(void)
 {
-	static bool registered = false;
+	static TlAtCommit wake = TL_AT_COMMIT(tl_worker_wake_database);
 
-	if (!registered)
-	{
-		RegisterXactCallback(wake_at_commit, NULL);
-		registered = true;
-	}
-	wake_pending = true;
+	tl_at_commit(&wake);
 }
 
 /* ---- launcher ---------------------------------------------------------------------------------- */
@@ -791,43 +759,33 @@ tieredlog_worker_main(Datum arg)
 
 /* ---- SQL: tieredlog.workers ---------------------------------------------------------------------- */
 
+/* A database worker's columns (tl_slots_materialize fills pid, state and the last three). */
+static bool
+worker_row(TlWorkerSlot *copy, Datum *v, bool *n)
+{
+	TlDbSlot   *s = (TlDbSlot *) copy;
+
+	if (!OidIsValid(s->w.dboid))
+		return false;
+	if (!launcher_registered)
+		strlcpy(s->w.state, "no launcher", sizeof(s->w.state));
+	v[0] = ObjectIdGetDatum(s->w.dboid);
+	v[3] = CStringGetTextDatum(s->task);
+	n[3] = s->task[0] == '\0';
+	v[4] = Int32GetDatum(s->queued);
+	v[5] = Int64GetDatum(s->cycles);
+	v[6] = Int64GetDatum(s->tasks_done);
+	v[7] = Int64GetDatum(s->tasks_failed);
+	v[8] = TimestampTzGetDatum(s->w.started_at);
+	n[8] = s->w.started_at == 0;
+	v[9] = TimestampTzGetDatum(s->last_cycle_at);
+	n[9] = s->last_cycle_at == 0;
+	return true;
+}
+
 void
 tl_worker_rows(FunctionCallInfo fcinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
 	tl_require_preload();
-	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; i < tl_max_databases; i++)
-	{
-		TlDbSlot	s;
-		Datum		v[13];
-		bool		n[13] = {0};
-
-		SpinLockAcquire(&wslots->mutex);
-		s = *db_slot(i);
-		SpinLockRelease(&wslots->mutex);
-		if (!OidIsValid(s.w.dboid))
-			continue;
-		v[0] = ObjectIdGetDatum(s.w.dboid);
-		v[1] = Int32GetDatum(s.w.pid > 0 ? s.w.pid : 0);
-		n[1] = s.w.pid <= 0;
-		v[2] = CStringGetTextDatum(launcher_registered ? s.w.state : "no launcher");
-		v[3] = CStringGetTextDatum(s.task);
-		n[3] = s.task[0] == '\0';
-		v[4] = Int32GetDatum(s.queued);
-		v[5] = Int64GetDatum(s.cycles);
-		v[6] = Int64GetDatum(s.tasks_done);
-		v[7] = Int64GetDatum(s.tasks_failed);
-		v[8] = TimestampTzGetDatum(s.w.started_at);
-		n[8] = s.w.started_at == 0;
-		v[9] = TimestampTzGetDatum(s.last_cycle_at);
-		n[9] = s.last_cycle_at == 0;
-		v[10] = CStringGetTextDatum(s.w.last_error);
-		n[10] = s.w.last_error[0] == '\0';
-		v[11] = TimestampTzGetDatum(s.w.last_error_at);
-		n[11] = s.w.last_error_at == 0;
-		v[12] = Int32GetDatum(s.w.failures);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
+	tl_slots_materialize(fcinfo, wslots, 13, worker_row);
 }

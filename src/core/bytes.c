@@ -53,15 +53,24 @@ tl_wire_fail(const char *what)
 			 errmsg("malformed message from peer: %s", what)));
 }
 
+/* The next n bytes of the message, consumed; `what` names the field when fewer are left. */
+static const char *
+wire_take(TlWire *w, int n, const char *what)
+{
+	const char *p = w->p;
+
+	if (w->end - w->p < n)
+		tl_wire_fail(what);
+	w->p += n;
+	return p;
+}
+
 uint64
 tl_wire_u64(TlWire *w)
 {
 	uint64		v;
 
-	if (w->end - w->p < 8)
-		tl_wire_fail("truncated integer");
-	memcpy(&v, w->p, 8);
-	w->p += 8;
+	memcpy(&v, wire_take(w, 8, "truncated integer"), 8);
 	return pg_ntoh64(v);
 }
 
@@ -70,19 +79,14 @@ tl_wire_u32(TlWire *w)
 {
 	uint32		v;
 
-	if (w->end - w->p < 4)
-		tl_wire_fail("truncated length");
-	memcpy(&v, w->p, 4);
-	w->p += 4;
+	memcpy(&v, wire_take(w, 4, "truncated length"), 4);
 	return pg_ntoh32(v);
 }
 
 uint8
 tl_wire_u8(TlWire *w)
 {
-	if (w->end - w->p < 1)
-		tl_wire_fail("truncated byte");
-	return (uint8) *w->p++;
+	return (uint8) *wire_take(w, 1, "truncated byte");
 }
 
 const char *

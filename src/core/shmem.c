@@ -22,6 +22,7 @@
 #include "core/shmem.h"
 #include "core/tieredlog.h"
 #include "core/upcalls.h"
+#include "core/xact.h"
 
 #define TL_MAX_SHMEM_PARTS	16
 
@@ -123,17 +124,6 @@ tl_bump_catalog_generation(void)
 
 /* ---- bumping the generation when a catalog change commits ---------------------------------- */
 
-static bool bump_pending = false;
-
-static void
-bump_at_commit(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT && bump_pending)
-		tl_bump_catalog_generation();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		bump_pending = false;
-}
-
 /*
  * Bump the catalog generation when this transaction commits (before its locks are released, so a
  * backend that waited for them sees the new generation): cached segments of other backends may
@@ -142,12 +132,7 @@ bump_at_commit(XactEvent event, void *arg)
 void
 tl_bump_catalog_generation_at_commit(void)
 {
-	static bool registered = false;
+	static TlAtCommit bump = TL_AT_COMMIT(tl_bump_catalog_generation);
 
-	if (!registered)
-	{
-		RegisterXactCallback(bump_at_commit, NULL);
-		registered = true;
-	}
-	bump_pending = true;
+	tl_at_commit(&bump);
 }

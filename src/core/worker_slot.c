@@ -4,7 +4,7 @@
  *		slot per database (its database workers), repl/apply.c one per peer (its apply workers);
  *		each slot type begins with a TlWorkerSlot, and this file holds what they do alike: find
  *		a slot, report a state or an error into it, end a run (backoff after a failure), say
- *		that max_worker_processes is used up, register a dynamic worker.
+ *		that max_worker_processes is used up, register a dynamic worker, show a row per slot.
  *
  * Locking: one spinlock per array (TlSlotArray.mutex) guards every field of its slots. Functions
  * named *_locked expect the caller to hold it; the others take it themselves. Nothing that can
@@ -13,9 +13,11 @@
  */
 #include "postgres.h"
 
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "core/guc.h"
@@ -179,4 +181,39 @@ tl_register_worker(const char *function, const char *name, const char *type, Dat
 		return false;
 	pfree(handle);
 	return true;
+}
+
+/*
+ * The rows of a view of the array's slots (tieredlog.workers, the peers view): one per slot `row`
+ * accepts, each from a copy of the slot taken under the spinlock. Every worker's row has its pid
+ * (null when none runs) at column 1, its state at 2, and its last error, the error's time and its
+ * consecutive failures as the last three columns; `row` fills the others.
+ */
+void
+tl_slots_materialize(FunctionCallInfo fcinfo, TlSlotArray *a, int ncols, TlSlotRow row)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlWorkerSlot *s = palloc(a->slot_size);
+	Datum	   *v = palloc(sizeof(Datum) * ncols);
+	bool	   *n = palloc(sizeof(bool) * ncols);
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < a->nslots; i++)
+	{
+		SpinLockAcquire(&a->mutex);
+		memcpy(s, tl_slot_at(a, i), a->slot_size);
+		SpinLockRelease(&a->mutex);
+		memset(n, 0, sizeof(bool) * ncols);
+		if (!row(s, v, n))
+			continue;
+		v[1] = Int32GetDatum(s->pid > 0 ? s->pid : 0);
+		n[1] = s->pid <= 0;
+		v[2] = CStringGetTextDatum(s->state);
+		v[ncols - 3] = CStringGetTextDatum(s->last_error);
+		n[ncols - 3] = s->last_error[0] == '\0';
+		v[ncols - 2] = TimestampTzGetDatum(s->last_error_at);
+		n[ncols - 2] = s->last_error_at == 0;
+		v[ncols - 1] = Int32GetDatum(s->failures);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
 }

@@ -3,7 +3,7 @@
  *		The shared-memory slot array of tieredlog's background workers: one slot per worker that
  *		may run (a database worker per database, an apply worker per peer), what they all keep
  *		(pid, state, failures and backoff, the last error) and the steps they all take (claim,
- *		report, detach, "no background worker slot"). See worker_slot.c.
+ *		report, detach, "no background worker slot", a row per slot). See worker_slot.c.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_WORKER_SLOT_H
@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "storage/spin.h"
 
 #define TL_SLOT_ERROR_LEN	512
@@ -40,6 +41,12 @@ typedef struct TlSlotArray
 /* Is this slot the one a caller looks for? Called with the array's spinlock held: no errors. */
 typedef bool (*TlSlotMatch) (const TlWorkerSlot *slot, const void *arg);
 
+/*
+ * A slot's row for a view (tl_slots_materialize): fills its module's columns of v and n from a
+ * copy of the slot (whose state it may change: the state shown), or returns false to show no row.
+ */
+typedef bool (*TlSlotRow) (TlWorkerSlot *copy, Datum *v, bool *n);
+
 extern Size tl_slots_shmem_size(int nslots, Size slot_size);
 extern TlSlotArray *tl_slots_init_locked(const char *name, int nslots, Size slot_size);
 extern TlWorkerSlot *tl_slot_at(TlSlotArray *a, int i);
@@ -53,6 +60,7 @@ extern void tl_slot_end_run_locked(TlWorkerSlot *s, bool failed, const char *fai
 								   const char *stopped_state, int backoff_max_s);
 extern int	tl_slot_note_no_worker(TlSlotArray *a, TlWorkerSlot *s, const char *what, int backoff_max_s,
 								   bool *first);
+extern void tl_slots_materialize(FunctionCallInfo fcinfo, TlSlotArray *a, int ncols, TlSlotRow row);
 extern bool tl_register_worker(const char *function, const char *name, const char *type, Datum arg,
 							   pid_t notify_pid);
 

@@ -8,8 +8,13 @@
  *		search_path pinned to pg_catalog, pg_temp (safe_spi.c); tl_xact_commit() undoes them in
  *		order and commits. tl_xact_run() runs a function between the two and turns an ERROR into
  *		a false return with the message copied into the caller's memory context, the
- *		transaction aborted and the error state flushed, so a worker's loop goes on.
+ *		transaction aborted and the error state flushed, so a worker's loop goes on;
+ *		tl_subxact_run() does the same in a subtransaction of the current transaction.
  *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
+ *		tl_at_commit() runs a function once when the current transaction (any backend's) commits,
+ *		and forgets it when the transaction aborts. tl_xact_memo() is a backend's hash table for
+ *		the current transaction, dropped when a subtransaction aborts (what it remembered may
+ *		have been rolled back).
  *
  * Locking: none of its own; the transaction's locks are released at its commit or abort.
  *-------------------------------------------------------------------------
@@ -17,6 +22,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "storage/proc.h"
+#include "utils/resowner.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -76,6 +83,45 @@ tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error)
 	return ok;
 }
 
+/*
+ * fn(arg) in an internal subtransaction of the current transaction. Returns true when it returned
+ * (the subtransaction released); false after an ERROR (the subtransaction rolled back, the error
+ * state flushed), with *error the message, allocated in the caller's memory context, which is
+ * current again either way.
+ */
+bool
+tl_subxact_run(TlXactFn fn, void *arg, char **error)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /* Seconds to wait after the given number of consecutive failures: base, doubled each time, capped. */
 int
 tl_backoff_seconds(int failures, int base_s, int max_s)
@@ -85,4 +131,65 @@ tl_backoff_seconds(int failures, int base_s, int max_s)
 	for (int i = 1; i < failures && s < max_s; i++)
 		s *= 2;
 	return Min(s, max_s);
+}
+
+static void
+at_commit_callback(XactEvent event, void *arg)
+{
+	TlAtCommit *a = arg;
+
+	if (event == XACT_EVENT_COMMIT && a->pending)
+		a->fn();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		a->pending = false;
+}
+
+/* Run a->fn when the current transaction commits (once, however often this is called in it). */
+void
+tl_at_commit(TlAtCommit *a)
+{
+	if (!a->registered)
+	{
+		RegisterXactCallback(at_commit_callback, a);
+		a->registered = true;
+	}
+	a->pending = true;
+}
+
+static void
+memo_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
+					  void *arg)
+{
+	TlXactMemo *m = arg;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		m->table = NULL;		/* its memory goes with TopTransactionContext */
+}
+
+/*
+ * The memo's table for the current transaction: a new, empty one when it has none yet (or a
+ * subtransaction aborted) and `create`, else NULL.
+ */
+HTAB *
+tl_xact_memo(TlXactMemo *m, bool create)
+{
+	HASHCTL		ctl;
+
+	if (m->table != NULL && m->lxid == MyProc->lxid)
+		return m->table;
+	if (!create)
+		return NULL;
+	if (!m->registered)
+	{
+		RegisterSubXactCallback(memo_subxact_callback, m);
+		m->registered = true;
+	}
+	/* an older table went away with its transaction's TopTransactionContext */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = m->keysize;
+	ctl.entrysize = m->entrysize;
+	ctl.hcxt = TopTransactionContext;
+	m->table = hash_create(m->name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	m->lxid = MyProc->lxid;
+	return m->table;
 }

@@ -89,11 +89,9 @@ open_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *seg)
 		if ((seg->state == TL_SEG_SEALED || !OidIsValid(seg->relid)) &&
 			tl_prepare_late_append(log, seg))
 			continue;
-		rel = OidIsValid(seg->relid) ? try_table_open(seg->relid, RowExclusiveLock) : NULL;
-		if (rel != NULL && gen == tl_catalog_generation())
+		if (OidIsValid(seg->relid) &&
+			(rel = tl_segment_lock_relation(seg, gen, RowExclusiveLock, true)) != NULL)
 			return rel;
-		if (rel != NULL)
-			table_close(rel, NoLock);
 		tl_segment_cache_reset();
 	}
 	ereport(ERROR,

@@ -34,13 +34,13 @@
 #include "utils/snapmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "storage/proc.h"
 #include "access/xact.h"
 
 #include "log/append.h"
 #include "log/causal.h"
 #include "log/node.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "store/catalog.h"
 #include "store/causal_store.h"
 #include "store/segment.h"
@@ -137,8 +137,7 @@ typedef struct SeenMemo
 	int64		seen_seq;
 } SeenMemo;
 
-static HTAB *seen_memo;
-static LocalTransactionId seen_memo_lxid = InvalidLocalTransactionId;
+static TlXactMemo seen_memo = TL_XACT_MEMO("tieredlog seen memo", SeenKey, SeenMemo);
 static char *stream_writer;		/* the apply worker's peer: its witnesses come through this backend */
 
 /*
@@ -152,46 +151,22 @@ tl_causal_set_stream_writer(const char *writer)
 	stream_writer = MemoryContextStrdup(TopMemoryContext, writer);
 }
 
-/* A subtransaction that rolls back may have stored witnesses: forget every answer. */
-static void
-seen_memo_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		seen_memo = NULL;		/* its memory goes with TopTransactionContext */
-}
-
+/* (A subtransaction that rolls back may have stored witnesses: the memo forgets every answer.) */
 static SeenMemo *
 memo_entry(const char *writer, const char *about, bool create)
 {
+	HTAB	   *memo = tl_xact_memo(&seen_memo, create);
 	SeenKey		k;
 	bool		found;
 
-	if (seen_memo == NULL || seen_memo_lxid != MyProc->lxid)
-	{
-		HASHCTL		ctl;
-		static bool registered = false;
-
-		if (!create)
-			return NULL;
-		if (!registered)
-		{
-			RegisterSubXactCallback(seen_memo_subxact, NULL);
-			registered = true;
-		}
-		/* an older table went away with its transaction's TopTransactionContext */
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(SeenKey);
-		ctl.entrysize = sizeof(SeenMemo);
-		ctl.hcxt = TopTransactionContext;
-		seen_memo = hash_create("tieredlog seen memo", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		seen_memo_lxid = MyProc->lxid;
-	}
+	if (memo == NULL)
+		return NULL;
 	if (strlen(writer) >= NAMEDATALEN || strlen(about) >= NAMEDATALEN)
 		return NULL;
 	memset(&k, 0, sizeof(k));
 	strlcpy(k.writer, writer, NAMEDATALEN);
 	strlcpy(k.about, about, NAMEDATALEN);
-	return hash_search(seen_memo, &k, create ? HASH_ENTER : HASH_FIND, &found);
+	return hash_search(memo, &k, create ? HASH_ENTER : HASH_FIND, &found);
 }
 
 static void
@@ -200,7 +175,7 @@ memo_forget(const char *writer, const char *about)
 	SeenMemo   *m = memo_entry(writer, about, false);
 
 	if (m)
-		hash_search(seen_memo, &m->k, HASH_REMOVE, NULL);
+		hash_search(tl_xact_memo(&seen_memo, false), &m->k, HASH_REMOVE, NULL);
 }
 
 /*

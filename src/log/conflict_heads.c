@@ -23,7 +23,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -48,6 +47,7 @@
 #include "log/conflict.h"
 #include "log/conflict_int.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
@@ -113,16 +113,8 @@ typedef struct WindowEntry
 	uint64		absent_created; /* ... and segments this backend had created, before the lookup */
 } WindowEntry;
 
-static HTAB *window_cache;
-static LocalTransactionId window_cache_lxid = InvalidLocalTransactionId;
-
-/* A subtransaction that rolls back may have created segments: forget what was learnt (user reconcile() in a savepoint). */
-static void
-window_cache_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		window_cache = NULL;	/* its memory goes with TopTransactionContext */
-}
+/* A subtransaction that rolls back may have created segments: the cache forgets what was learnt (user reconcile() in a savepoint). */
+static TlXactMemo window_cache = TL_XACT_MEMO("tieredlog conflict windows", WindowKey, WindowEntry);
 
 /*
  * The segment of the window starting at `start`, if it exists. Not in the segment cache, it is
@@ -166,29 +158,10 @@ window_entry(const TlLog *log, TimestampTz start, bool refresh_if_absent, uint64
 	WindowEntry *e;
 	bool		found;
 
-	if (window_cache == NULL || window_cache_lxid != MyProc->lxid)
-	{
-		HASHCTL		ctl;
-		static bool registered = false;
-
-		if (!registered)
-		{
-			RegisterSubXactCallback(window_cache_subxact, NULL);
-			registered = true;
-		}
-
-		/* an older cache went away with its transaction's TopTransactionContext */
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(WindowKey);
-		ctl.entrysize = sizeof(WindowEntry);
-		ctl.hcxt = TopTransactionContext;
-		window_cache = hash_create("tieredlog conflict windows", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		window_cache_lxid = MyProc->lxid;
-	}
 	memset(&key, 0, sizeof(key));
 	key.log_id = log->log_id;
 	key.range_start = start;
-	e = hash_search(window_cache, &key, HASH_ENTER, &found);
+	e = hash_search(tl_xact_memo(&window_cache, true), &key, HASH_ENTER, &found);
 	if (!found || (refresh_if_absent && !e->exists && !still_absent(e, completions)))
 	{
 		e->exists = lookup_window(log, start, &e->seg, completions, e);
@@ -282,19 +255,15 @@ tl_cf_newer(const TlSide *x, const TlSide *y)
 TlSide *
 tl_cf_side_copy(const TlSide *s)
 {
-	TlSide	   *c = palloc0(sizeof(TlSide));
+	Jsonb	   *payload = NULL;
 
-	c->rid = s->rid;
-	c->origin = pstrdup(s->origin);
-	c->seq = s->seq;
-	c->ts = s->ts;
-	c->source = s->source ? pstrdup(s->source) : NULL;
 	if (s->payload)
 	{
-		c->payload = palloc(VARSIZE(s->payload));
-		memcpy(c->payload, s->payload, VARSIZE(s->payload));
+		payload = palloc(VARSIZE(s->payload));
+		memcpy(payload, s->payload, VARSIZE(s->payload));
 	}
-	return c;
+	return tl_cf_side_new(&s->rid, pstrdup(s->origin), s->seq, s->ts, s->source ? pstrdup(s->source) : NULL,
+						  payload);
 }
 
 void

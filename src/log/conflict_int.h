@@ -20,6 +20,8 @@
 #define WINDOW_US	((int64) tl_conflict_window_s * USECS_PER_SEC)
 
 /* conflict_rules.c */
+extern TlSide *tl_cf_side_new(const TlRid *rid, char *origin, int64 seq, TimestampTz ts, char *source,
+							  Jsonb *payload);
 extern TlSide *tl_cf_head_from_row(HeapTuple row, TupleDesc desc);
 extern TlSide *tl_cf_head_order_from_row(HeapTuple row, TupleDesc desc);
 extern TlSide *tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg);

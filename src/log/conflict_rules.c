@@ -35,7 +35,6 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -47,28 +46,41 @@
 #include "log/conflict.h"
 #include "log/conflict_int.h"
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
 
 /* ---- records as sides of a conflict ------------------------------------------------------- */
 
+/* A side with these fields; origin, source and payload are kept as given (not copied). */
+TlSide *
+tl_cf_side_new(const TlRid *rid, char *origin, int64 seq, TimestampTz ts, char *source, Jsonb *payload)
+{
+	TlSide	   *s = palloc0(sizeof(TlSide));
+
+	s->rid = *rid;
+	s->origin = origin;
+	s->seq = seq;
+	s->ts = ts;
+	s->source = source;
+	s->payload = payload;
+	return s;
+}
+
 /* A record as a head: what a decision needs, without the row itself. */
 TlSide *
 tl_cf_head_from_row(HeapTuple row, TupleDesc desc)
 {
-	TlSide	   *s = palloc0(sizeof(TlSide));
 	Datum		v[Natts_row];
 	bool		n[Natts_row];
 
 	heap_deform_tuple(row, desc, v, n);
-	memcpy(s->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
-	s->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	s->seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	s->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	s->source = n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]);
-	s->payload = DatumGetJsonbPCopy(v[Anum_row_payload - 1]);
-	return s;
+	return tl_cf_side_new((const TlRid *) DatumGetUUIDP(v[Anum_row_rid - 1])->data,
+						  TextDatumGetCString(v[Anum_row_origin - 1]), DatumGetInt64(v[Anum_row_seq - 1]),
+						  DatumGetTimestampTz(v[Anum_row_ts - 1]),
+						  n[Anum_row_source - 1] ? NULL : TextDatumGetCString(v[Anum_row_source - 1]),
+						  DatumGetJsonbPCopy(v[Anum_row_payload - 1]));
 }
 
 /*
@@ -79,14 +91,12 @@ tl_cf_head_from_row(HeapTuple row, TupleDesc desc)
 TlSide *
 tl_cf_head_order_from_row(HeapTuple row, TupleDesc desc)
 {
-	TlSide	   *s = palloc0(sizeof(TlSide));
 	bool		isnull;
 
-	memcpy(s->rid.bytes, DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data, TL_RID_LEN);
-	s->origin = TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull));
-	s->seq = DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull));
-	s->ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
-	return s;
+	return tl_cf_side_new((const TlRid *) DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull))->data,
+						  TextDatumGetCString(heap_getattr(row, Anum_row_origin, desc, &isnull)),
+						  DatumGetInt64(heap_getattr(row, Anum_row_seq, desc, &isnull)),
+						  DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull)), NULL, NULL);
 }
 
 /* A record read from a segment row, with the row itself (latest() returns it). */
@@ -104,15 +114,8 @@ tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg)
 TlSide *
 tl_cf_side_from_record(const TlRecord *rec)
 {
-	TlSide	   *s = palloc0(sizeof(TlSide));
-
-	s->rid = rec->rid;
-	s->origin = pstrdup(rec->origin);
-	s->seq = rec->seq;
-	s->ts = rec->ts;
-	s->source = rec->source ? text_to_cstring(rec->source) : NULL;
-	s->payload = rec->payload;
-	return s;
+	return tl_cf_side_new(&rec->rid, pstrdup(rec->origin), rec->seq, rec->ts,
+						  rec->source ? text_to_cstring(rec->source) : NULL, rec->payload);
 }
 
 char *
@@ -227,41 +230,32 @@ call_as_owner(Oid resolver, Datum ja, Datum jb)
  * Call the custom resolver in a subtransaction, as its owner. Returns its answer (NULL if it
  * failed; *error then says why).
  */
+typedef struct ResolverCall
+{
+	Oid			resolver;
+	Datum		ja;
+	Datum		jb;
+	char	   *answer;
+} ResolverCall;
+
+static void
+resolver_call(void *arg)
+{
+	ResolverCall *c = arg;
+
+	c->answer = text_to_cstring(DatumGetTextPP(call_as_owner(c->resolver, c->ja, c->jb)));
+}
+
 static char *
 call_resolver(Oid resolver, const char *key, const TlSide *a, const TlSide *b, char **error)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile answer = NULL;	/* set inside PG_TRY, read after it */
-	Datum		ja = side_as_jsonb(key, a);
-	Datum		jb = side_as_jsonb(key, b);
+	ResolverCall c = {resolver, side_as_jsonb(key, a), side_as_jsonb(key, b), NULL};
+	char	   *failure;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		Datum		r = call_as_owner(resolver, ja, jb);
-
-		answer = text_to_cstring(DatumGetTextPP(r));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*error = psprintf("the resolver %s failed: %s", format_procedure(resolver), ed->message);
-		FreeErrorData(ed);
-	}
-	PG_END_TRY();
-	return (char *) answer;
+	if (tl_subxact_run(resolver_call, &c, &failure))
+		return c.answer;
+	*error = psprintf("the resolver %s failed: %s", format_procedure(resolver), failure);
+	return NULL;
 }
 
 /* Decide between sides a and b of a conflict under the log's rule. */

@@ -41,15 +41,36 @@ log_quarantine(const TlQuarantineEntry *e)
 	tl_ledger_add("QUARANTINE", e->log_name, 0, tl_json_finish(&j));
 }
 
+/*
+ * Quarantine two versions of one record identity: `other` (its rid; its content as jsonb text,
+ * other_payload) beside this node's copy, stored with local_rid (local_payload: that copy's
+ * content, NULL when it was not read). peer_name is NULL for the scrub; resolution NULL when the
+ * entry waits for a decision.
+ */
 void
-tl_quarantine_insert(const TlQuarantineEntry *e)
+tl_quarantine_insert(const char *log_name, const TlRecord *other, const char *other_payload,
+					 const TlRid *local_rid, const char *local_payload, const char *via,
+					 const char *peer_name, const char *resolution)
 {
+	TlQuarantineEntry e;
 	TlAsOwner	save;
 
+	e.log_name = log_name;
+	e.origin = other->origin;
+	e.seq = other->seq;
+	e.ts = other->ts;
+	e.key = other->key;
+	e.local_rid = *local_rid;
+	e.local_payload = local_payload;
+	e.other_rid = other->rid;
+	e.other_payload = other_payload;
+	e.via = via;
+	e.peer_name = peer_name;
+	e.resolution = resolution;
 	tl_become_owner(&save);
-	tl_quarantine_row_insert(e);
+	tl_quarantine_row_insert(&e);
 	tl_restore_user(&save);
-	log_quarantine(e);
+	log_quarantine(&e);
 }
 
 /*

@@ -13,7 +13,9 @@
 #include "core/record.h"
 #include "store/quarantine_store.h"
 
-extern void tl_quarantine_insert(const TlQuarantineEntry *e);
+extern void tl_quarantine_insert(const char *log_name, const TlRecord *other, const char *other_payload,
+								 const TlRid *local_rid, const char *local_payload, const char *via,
+								 const char *peer_name, const char *resolution);
 extern int	tl_quarantine_resolve_restored(const TlLog *log, const TlSegment *seg, const char *peer_name);
 
 #endif							/* TIEREDLOG_QUARANTINE_H */

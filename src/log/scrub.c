@@ -16,6 +16,9 @@
  *		The worker scrubs one segment per cycle whose last scrub is older than
  *		tieredlog.scrub_interval (tasks.c, policy.c).
  *
+ *		tl_segment_rows_checked() is the re-hashing row by row; remote.c uses it too, to look at
+ *		this node's copy of a record a peer sent with other content.
+ *
  * Locking: RowExclusiveLock on the segment relation for the whole scrub, taken before the rows
  * are read, so a move (which needs a ShareLock on it as its barrier) cannot copy the segment
  * between the check and the delete; appenders go on.
@@ -39,6 +42,7 @@
 #include "store/digest.h"
 #include "log/quarantine.h"
 #include "log/scrub.h"
+#include "store/segment.h"
 #include "store/segrows.h"
 #include "store/upkeep_store.h"
 #include "core/shmem.h"
@@ -54,56 +58,76 @@ typedef struct DamagedRow
 	char	   *payload_text;
 } DamagedRow;
 
+/* tl_segment_rows_checked: the caller's visitor, and whether it asked to stop. */
+typedef struct CheckedRows
+{
+	const char *log_name;
+	TlCheckedRowVisitor visit;
+	void	   *arg;
+	bool		stopped;
+} CheckedRows;
+
+static void
+visit_checked(HeapTuple row, TupleDesc desc, void *arg)
+{
+	CheckedRows *c = arg;
+	TlRecord	rec;
+	TlRid		stored;
+	bool		matches;
+
+	if (c->stopped)
+		return;
+	matches = tl_row_matches_rid(row, desc, c->log_name, &rec, &stored);
+	c->stopped = !c->visit(row, &rec, &stored, matches, c->arg);
+}
+
+/*
+ * tl_segment_rows, each row decoded and re-hashed for `visit` (the scrub; the copy of a record
+ * this node compares with a peer's, remote.c).
+ */
+void
+tl_segment_rows_checked(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
+						TimestampTz to_ts, text *key, TlCheckedRowVisitor visit, void *arg)
+{
+	CheckedRows c = {log->name, visit, arg, false};
+
+	tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_checked, &c);
+}
+
 typedef struct ScrubState
 {
-	const TlLog *log;
 	int64		checked;
 	List	   *damaged;
 } ScrubState;
 
-static void
-visit_check_row(HeapTuple row, TupleDesc desc, void *arg)
+static bool
+visit_check_row(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool matches, void *arg)
 {
 	ScrubState *st = arg;
-	TlRecord	rec;
-	TlRid		stored;
 	DamagedRow *d;
 
 	CHECK_FOR_INTERRUPTS();
 	st->checked++;
-	if (tl_row_matches_rid(row, desc, st->log->name, &rec, &stored))
-		return;
+	if (matches)
+		return true;
 	/* the record points into the scan's buffer: keep copies */
 	d = palloc0(sizeof(DamagedRow));
 	d->tid = row->t_self;
-	d->rec = rec;
-	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.key));
-	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.payload));
-	d->rec.source = rec.source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec.source)) : NULL;
-	d->stored = stored;
+	d->rec = *rec;
+	d->rec.key = (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->key));
+	d->rec.payload = (Jsonb *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->payload));
+	d->rec.source = rec->source ? (text *) PG_DETOAST_DATUM_COPY(PointerGetDatum(rec->source)) : NULL;
+	d->stored = *stored;
 	d->payload_text = JsonbToCString(NULL, &d->rec.payload->root, VARSIZE(d->rec.payload));
 	st->damaged = lappend(st->damaged, d);
+	return true;
 }
 
 /* Take a damaged row out of its segment: quarantine it, delete it, take its rid out of the digest. */
 static void
 take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow *d)
 {
-	TlQuarantineEntry e;
-
-	e.log_name = log->name;
-	e.origin = d->rec.origin;
-	e.seq = d->rec.seq;
-	e.ts = d->rec.ts;
-	e.key = d->rec.key;
-	e.local_rid = d->stored;
-	e.local_payload = NULL;
-	e.other_rid = d->rec.rid;
-	e.other_payload = d->payload_text;
-	e.via = "scrub";
-	e.peer_name = NULL;
-	e.resolution = NULL;
-	tl_quarantine_insert(&e);
+	tl_quarantine_insert(log->name, &d->rec, d->payload_text, &d->stored, NULL, "scrub", NULL, NULL);
 	simple_heap_delete(rel, (ItemPointer) &d->tid);
 	tl_digest_note_remove(seg->segment_id, tl_leaf_of(d->rec.ts, seg->range_start, log->interval_us),
 						  &d->stored, d->rec.logical_bytes);
@@ -141,11 +165,8 @@ open_for_scrub(int64 segment_id, TlSegment *seg)
 					 errmsg("segment %lld does not exist", (long long) segment_id)));
 		if (!OidIsValid(seg->relid))
 			return NULL;
-		rel = try_table_open(seg->relid, RowExclusiveLock);
-		if (rel != NULL && gen == tl_catalog_generation())
+		if ((rel = tl_segment_lock_relation(seg, gen, RowExclusiveLock, false)) != NULL)
 			return rel;
-		if (rel != NULL)
-			table_close(rel, RowExclusiveLock);
 		CommandCounterIncrement();
 	}
 	ereport(ERROR,
@@ -166,7 +187,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 	TlLog		log;
 	Relation	rel;
 	Snapshot	snap;
-	ScrubState	st = {&log, 0, NIL};
+	ScrubState	st = {0, NIL};
 	ListCell   *lc;
 
 	PreventCommandIfReadOnly("tieredlog.scrub()");
@@ -176,7 +197,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 		elog(ERROR, "segment %lld has no log", (long long) segment_id);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	PushActiveSnapshot(snap);
-	tl_segment_rows(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
+	tl_segment_rows_checked(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
 	/* rows from frames have rids computed from their content: only relation rows can be damaged */

@@ -230,44 +230,32 @@ tl_apply_clear_backoff(int32 peer_id)
 
 /* ---- the peers view's live part -------------------------------------------------------------------- */
 
+/* An apply worker's columns (tl_slots_materialize fills pid, state and the last three). */
+static bool
+apply_row(TlWorkerSlot *copy, Datum *v, bool *n)
+{
+	TlApplySlot *s = (TlApplySlot *) copy;
+
+	if (s->w.dboid != MyDatabaseId)
+		return false;
+	v[0] = Int32GetDatum(s->peer_id);
+	v[3] = LSNGetDatum(s->received_lsn);
+	n[3] = s->received_lsn == InvalidXLogRecPtr;
+	v[4] = LSNGetDatum(s->applied_lsn);
+	n[4] = s->applied_lsn == InvalidXLogRecPtr;
+	v[5] = TimestampTzGetDatum(s->applied_commit_time);
+	n[5] = s->applied_commit_time == 0;
+	v[6] = TimestampTzGetDatum(s->last_contact);
+	n[6] = s->last_contact == 0;
+	v[7] = Int64GetDatum(s->records_applied);
+	v[8] = Int64GetDatum(s->records_skipped);
+	return true;
+}
+
 void
 tl_apply_rows(FunctionCallInfo fcinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
 	tl_require_preload();
-	InitMaterializedSRF(fcinfo, 0);
-	for (int i = 0; i < tl_max_peers; i++)
-	{
-		TlApplySlot s;
-		Datum		v[12];
-		bool		n[12] = {0};
-
-		SpinLockAcquire(&ashared->mutex);
-		s = *apply_slot(i);
-		SpinLockRelease(&ashared->mutex);
-		if (s.w.dboid != MyDatabaseId)
-			continue;
-		v[0] = Int32GetDatum(s.peer_id);
-		v[1] = Int32GetDatum(s.w.pid > 0 ? s.w.pid : 0);
-		n[1] = s.w.pid <= 0;
-		v[2] = CStringGetTextDatum(s.w.state);
-		v[3] = LSNGetDatum(s.received_lsn);
-		n[3] = s.received_lsn == InvalidXLogRecPtr;
-		v[4] = LSNGetDatum(s.applied_lsn);
-		n[4] = s.applied_lsn == InvalidXLogRecPtr;
-		v[5] = TimestampTzGetDatum(s.applied_commit_time);
-		n[5] = s.applied_commit_time == 0;
-		v[6] = TimestampTzGetDatum(s.last_contact);
-		n[6] = s.last_contact == 0;
-		v[7] = Int64GetDatum(s.records_applied);
-		v[8] = Int64GetDatum(s.records_skipped);
-		v[9] = CStringGetTextDatum(s.w.last_error);
-		n[9] = s.w.last_error[0] == '\0';
-		v[10] = TimestampTzGetDatum(s.w.last_error_at);
-		n[10] = s.w.last_error_at == 0;
-		v[11] = Int32GetDatum(s.w.failures);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
+	tl_slots_materialize(fcinfo, ashared, 12, apply_row);
 }
 

@@ -33,6 +33,7 @@
 #include "log/ledger.h"
 #include "log/node.h"
 #include "repl/remote.h"
+#include "log/scrub.h"
 #include "repl/vote.h"
 #include "core/tieredlog.h"
 
@@ -48,21 +49,8 @@ static void
 quarantine(const TlWireRecord *wr, const TlRid *existing, const LocalCopy *local, const char *via,
 		   const char *peer_name, const char *resolution)
 {
-	TlQuarantineEntry e;
-
-	e.log_name = wr->log_name;
-	e.origin = wr->rec.origin;
-	e.seq = wr->rec.seq;
-	e.ts = wr->rec.ts;
-	e.key = wr->rec.key;
-	e.local_rid = *existing;
-	e.local_payload = local->found ? local->payload_text : NULL;
-	e.other_rid = wr->rec.rid;
-	e.other_payload = wr->payload_text;
-	e.via = via;
-	e.peer_name = peer_name;
-	e.resolution = resolution;
-	tl_quarantine_insert(&e);
+	tl_quarantine_insert(wr->log_name, &wr->rec, wr->payload_text, existing,
+						 local->found ? local->payload_text : NULL, via, peer_name, resolution);
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("record %s:%lld of log \"%s\" differs between this node and peer \"%s\"",
@@ -75,28 +63,23 @@ quarantine(const TlWireRecord *wr, const TlRid *existing, const LocalCopy *local
 
 typedef struct CopyCheck
 {
-	const char *log_name;
 	const char *origin;
 	int64		seq;
 	LocalCopy  *out;
 } CopyCheck;
 
-static void
-visit_check_copy(HeapTuple row, TupleDesc desc, void *arg)
+/* Stops at the copy of (origin, seq). */
+static bool
+visit_check_copy(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool matches, void *arg)
 {
 	CopyCheck  *c = arg;
-	TlRecord	rec;
-	TlRid		stored;
-	bool		consistent;
 
-	if (c->out->found)
-		return;
-	consistent = tl_row_matches_rid(row, desc, c->log_name, &rec, &stored);
-	if (rec.seq != c->seq || strcmp(rec.origin, c->origin) != 0)
-		return;
+	if (rec->seq != c->seq || strcmp(rec->origin, c->origin) != 0)
+		return true;
 	c->out->found = true;
-	c->out->consistent = consistent;
-	c->out->payload_text = JsonbToCString(NULL, &rec.payload->root, VARSIZE(rec.payload));
+	c->out->consistent = matches;
+	c->out->payload_text = JsonbToCString(NULL, &rec->payload->root, VARSIZE(rec->payload));
+	return false;
 }
 
 /* This node's copy of (origin, seq), and whether it still hashes to its rid (one that does not is damaged). */
@@ -105,11 +88,11 @@ read_local_copy(const TlLog *log, const TlRecord *rec)
 {
 	TlSegment	seg;
 	LocalCopy	out = {false, true, NULL};
-	CopyCheck	c = {log->name, rec->origin, rec->seq, &out};
+	CopyCheck	c = {rec->origin, rec->seq, &out};
 
 	tl_segment_for_append(log, rec->ts, &seg);
-	tl_segment_rows(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
-					visit_check_copy, &c);
+	tl_segment_rows_checked(log, &seg, GetActiveSnapshot(), rec->ts, rec->ts + 1, rec->key,
+							visit_check_copy, &c);
 	return out;
 }
 

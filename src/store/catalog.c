@@ -170,6 +170,31 @@ tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 }
 
 /*
+ * tl_spi_exec for one statement whose parameters are known at the call: nargs pairs of a type's
+ * Oid and a Datum (never null) follow, e.g.
+ *		tl_spi_run("DELETE FROM tieredlog.move WHERE move_id = $1", SPI_OK_DELETE,
+ *				   1, INT8OID, Int64GetDatum(move_id));
+ */
+void
+tl_spi_run(const char *sql, int expected, int nargs,...)
+{
+	Oid			types[TL_SPI_RUN_MAX_ARGS];
+	Datum		values[TL_SPI_RUN_MAX_ARGS];
+	va_list		ap;
+
+	if (nargs < 0 || nargs > TL_SPI_RUN_MAX_ARGS)
+		elog(ERROR, "tl_spi_run: %d parameters, at most %d", nargs, TL_SPI_RUN_MAX_ARGS);
+	va_start(ap, nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = va_arg(ap, Oid);
+		values[i] = va_arg(ap, Datum);
+	}
+	va_end(ap);
+	tl_spi_exec(sql, nargs, types, values, expected);
+}
+
+/*
  * Fetch the single row of `table` that matches `keys` through `index` (latest committed state),
  * passing it to `read`. Returns whether a row was found.
  */
@@ -293,11 +318,8 @@ tl_catalog_insert_log(const char *name, int64 interval_us, const char *rule)
 static void
 lock_segment_folds(int32 log_id)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(log_id)};
-
-	tl_spi_exec("SELECT segment_id FROM tieredlog.segment WHERE log_id = $1 ORDER BY segment_id",
-			 1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT segment_id FROM tieredlog.segment WHERE log_id = $1 ORDER BY segment_id",
+			   SPI_OK_SELECT, 1, INT4OID, Int32GetDatum(log_id));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -407,10 +429,8 @@ tl_catalog_get_segment(int64 segment_id, TlSegment *out)
 char *
 tl_tier_tablespace(int tier)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(tier)};
-
-	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1", 1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT tablespace FROM tieredlog.tier WHERE tier = $1",
+			   SPI_OK_SELECT, 1, INT4OID, Int32GetDatum(tier));
 	if (SPI_processed == 0)
 		return pstrdup("pg_default");	/* a tier set_tier() never mapped (1.1 leaves them out) */
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

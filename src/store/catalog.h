@@ -73,6 +73,8 @@ typedef struct TlAsOwner
 extern void tl_become_owner(TlAsOwner *save);
 extern void tl_restore_user(TlAsOwner *save);
 extern void tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected);
+#define TL_SPI_RUN_MAX_ARGS 8
+extern void tl_spi_run(const char *sql, int expected, int nargs,...);
 extern void tl_create_segment_relation(const char *relname, const char *tablespace);
 extern char *tl_tier_tablespace(int tier);
 

@@ -63,18 +63,14 @@ put_side(Datum *values, char *nulls, const TlSide *s)
 int
 tl_conflict_store_decision(const char *log_name, const char *key, const TlRid *rid_a, const TlRid *rid_b)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, UUIDOID, UUIDOID};
-	Datum		values[4];
 	int			result = -1;
 	TlAsOwner	save;
 
-	values[0] = CStringGetTextDatum(log_name);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = tl_rid_datum(rid_a);
-	values[3] = tl_rid_datum(rid_b);
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
-				" AND rid_a = $3 AND rid_b = $4", 4, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT winner = 'a' FROM tieredlog.conflict WHERE log_name = $1 AND key = $2"
+			   " AND rid_a = $3 AND rid_b = $4",
+			   SPI_OK_SELECT, 4, TEXTOID, CStringGetTextDatum(log_name), TEXTOID, CStringGetTextDatum(key),
+			   UUIDOID, tl_rid_datum(rid_a), UUIDOID, tl_rid_datum(rid_b));
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -89,16 +85,15 @@ tl_conflict_store_decision(const char *log_name, const char *key, const TlRid *r
 bool
 tl_conflict_store_lock(int64 conflict_id, TlConflictRow *row)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(conflict_id)};
 	MemoryContext outer = CurrentMemoryContext;
 	TlAsOwner	save;
 	bool		found;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT log_name, key, status, arrived, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
-				" FROM tieredlog.conflict WHERE conflict_id = $1 FOR UPDATE", 1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT log_name, key, status, arrived, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
+			   " rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
+			   " FROM tieredlog.conflict WHERE conflict_id = $1 FOR UPDATE",
+			   SPI_OK_SELECT, 1, INT8OID, Int64GetDatum(conflict_id));
 	found = SPI_processed == 1;
 	if (found)
 	{
@@ -161,12 +156,11 @@ tl_conflict_store_mark_resolved(int64 conflict_id, const char *why, const char *
 void
 tl_conflict_store_delete(int64 conflict_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(conflict_id)};
 	TlAsOwner	save;
 
 	tl_become_owner(&save);
-	tl_spi_exec("DELETE FROM tieredlog.conflict WHERE conflict_id = $1", 1, types, values, SPI_OK_DELETE);
+	tl_spi_run("DELETE FROM tieredlog.conflict WHERE conflict_id = $1",
+			   SPI_OK_DELETE, 1, INT8OID, Int64GetDatum(conflict_id));
 	tl_restore_user(&save);
 }
 
@@ -198,19 +192,18 @@ tl_conflict_store_prune(int retention_s)
 List *
 tl_conflict_store_to_recheck(int window_s, int limit)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(window_s), Int32GetDatum(limit)};
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext spi;
 	TlAsOwner	save;
 	List	   *out = NIL;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT conflict_id, log_name, key, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
-				" rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
-				" FROM tieredlog.conflict WHERE status = 'pending'"
-				"    OR (status = 'resolved_by_rule' AND updated_at > now() - make_interval(secs => $1))"
-				" ORDER BY conflict_id LIMIT $2", 2, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT conflict_id, log_name, key, status, rid_a, origin_a, seq_a, ts_a, source_a, payload_a,"
+			   " rid_b, origin_b, seq_b, ts_b, source_b, payload_b"
+			   " FROM tieredlog.conflict WHERE status = 'pending'"
+			   "    OR (status = 'resolved_by_rule' AND updated_at > now() - make_interval(secs => $1))"
+			   " ORDER BY conflict_id LIMIT $2",
+			   SPI_OK_SELECT, 2, INT4OID, Int32GetDatum(window_s), INT4OID, Int32GetDatum(limit));
 	spi = MemoryContextSwitchTo(outer);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -237,17 +230,15 @@ tl_conflict_store_to_recheck(int window_s, int limit)
 int
 tl_conflict_store_recent_keys(TimestampTz since, int limit, char ***log_names, char ***keys, TimestampTz **anchors)
 {
-	Oid			types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2] = {TimestampTzGetDatum(since), Int32GetDatum(limit)};
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext spi;
 	TlAsOwner	save;
 	int			n;
 
 	tl_become_owner(&save);
-	tl_spi_exec("SELECT log_name, key, max(greatest(ts_a, ts_b)) FROM tieredlog.conflict"
-				" WHERE updated_at >= $1 AND status <> 'resolved' GROUP BY log_name, key LIMIT $2",
-				2, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT log_name, key, max(greatest(ts_a, ts_b)) FROM tieredlog.conflict"
+			   " WHERE updated_at >= $1 AND status <> 'resolved' GROUP BY log_name, key LIMIT $2",
+			   SPI_OK_SELECT, 2, TIMESTAMPTZOID, TimestampTzGetDatum(since), INT4OID, Int32GetDatum(limit));
 	n = (int) SPI_processed;
 	spi = MemoryContextSwitchTo(outer);
 	*log_names = palloc(sizeof(char *) * (n + 1));

@@ -44,11 +44,8 @@ tl_ledger_sealed_root(int64 segment_id)
 bool
 tl_ledger_changed_since(int64 block_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(block_id)};
-
-	tl_spi_exec("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
-				1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT EXISTS (SELECT 1 FROM tieredlog.ledger_entry WHERE block_id > $1 AND kind <> 'WITNESS')",
+			   SPI_OK_SELECT, 1, INT8OID, Int64GetDatum(block_id));
 	return strcmp(tl_spi_text(0, 1), "t") == 0;
 }
 
@@ -68,13 +65,10 @@ void
 tl_ledger_witnessed(const char *node, const char *block_id, const char *block_hash, int64 *same_hash,
 					int64 *all)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3] = {CStringGetTextDatum(node), CStringGetTextDatum(block_id),
-	CStringGetTextDatum(block_hash)};
-
-	tl_spi_exec("SELECT count(*) FILTER (WHERE body->>'block_hash' = $3), count(*) FROM tieredlog.ledger_entry"
-				" WHERE kind = 'WITNESS' AND body->>'node' = $1 AND body->>'block_id' = $2",
-				3, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT count(*) FILTER (WHERE body->>'block_hash' = $3), count(*) FROM tieredlog.ledger_entry"
+			   " WHERE kind = 'WITNESS' AND body->>'node' = $1 AND body->>'block_id' = $2",
+			   SPI_OK_SELECT, 3, TEXTOID, CStringGetTextDatum(node), TEXTOID, CStringGetTextDatum(block_id),
+			   TEXTOID, CStringGetTextDatum(block_hash));
 	*same_hash = strtoi64(tl_spi_text(0, 1), NULL, 10);
 	*all = strtoi64(tl_spi_text(0, 2), NULL, 10);
 }
@@ -120,11 +114,9 @@ tl_ledger_store_is_empty(void)
 void
 tl_ledger_store_add_genesis(const char *body_json)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(body_json)};
-
-	tl_spi_exec("INSERT INTO tieredlog.ledger_entry (entry_id, kind, body) VALUES (0, 'CONFIG', $1::jsonb)"
-				" ON CONFLICT (entry_id) DO NOTHING", 1, types, values, SPI_OK_INSERT);
+	tl_spi_run("INSERT INTO tieredlog.ledger_entry (entry_id, kind, body) VALUES (0, 'CONFIG', $1::jsonb)"
+			   " ON CONFLICT (entry_id) DO NOTHING",
+			   SPI_OK_INSERT, 1, TEXTOID, CStringGetTextDatum(body_json));
 }
 
 /* An entry; log_name may be NULL and segment_id 0. */
@@ -158,12 +150,9 @@ tl_ledger_store_newest_block(TlLedgerBlock *b)
 TlLedgerEntryRow *
 tl_ledger_store_unblocked(int limit, int *n)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(limit)};
-
-	tl_spi_exec("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text"
-				" FROM tieredlog.ledger_entry WHERE block_id IS NULL ORDER BY entry_id LIMIT $1",
-				1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT entry_id, kind, log_name, COALESCE(segment_id, 0), created_at, body::text"
+			   " FROM tieredlog.ledger_entry WHERE block_id IS NULL ORDER BY entry_id LIMIT $1",
+			   SPI_OK_SELECT, 1, INT4OID, Int32GetDatum(limit));
 	return tl_spi_read_rows(entry_cols, lengthof(entry_cols), sizeof(TlLedgerEntryRow), n);
 }
 

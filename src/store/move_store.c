@@ -30,11 +30,8 @@
 char *
 tl_tier_store_lock(int tier)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(tier)};
-
-	tl_spi_exec("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE", 1, types, values,
-				SPI_OK_SELECT);
+	tl_spi_run("SELECT tablespace FROM tieredlog.tier WHERE tier = $1 FOR UPDATE",
+			   SPI_OK_SELECT, 1, INT4OID, Int32GetDatum(tier));
 	return SPI_processed > 0 ? tl_spi_text(0, 1) : pstrdup("pg_default");
 }
 
@@ -42,22 +39,17 @@ tl_tier_store_lock(int tier)
 int64
 tl_tier_store_segments_in(int tier)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(tier)};
-
-	tl_spi_exec("SELECT count(*) FROM tieredlog.segment WHERE tier = $1", 1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT count(*) FROM tieredlog.segment WHERE tier = $1",
+			   SPI_OK_SELECT, 1, INT4OID, Int32GetDatum(tier));
 	return tl_spi_int8(0, 1);
 }
 
 void
 tl_tier_store_map(int tier, const char *tablespace)
 {
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2] = {Int32GetDatum(tier), CStringGetTextDatum(tablespace)};
-
-	tl_spi_exec("INSERT INTO tieredlog.tier (tier, tablespace) VALUES ($1, $2)"
-				" ON CONFLICT (tier) DO UPDATE SET tablespace = EXCLUDED.tablespace", 2, types, values,
-				SPI_OK_INSERT);
+	tl_spi_run("INSERT INTO tieredlog.tier (tier, tablespace) VALUES ($1, $2)"
+			   " ON CONFLICT (tier) DO UPDATE SET tablespace = EXCLUDED.tablespace",
+			   SPI_OK_INSERT, 2, INT4OID, Int32GetDatum(tier), TEXTOID, CStringGetTextDatum(tablespace));
 }
 
 /* ---- a segment's state ---------------------------------------------------------------------- */
@@ -79,21 +71,15 @@ tl_segment_store_mark_sealed(int64 segment_id, const TlHash *root, int64 records
 void
 tl_segment_store_mark_reopened(int64 segment_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(segment_id)};
-
-	tl_spi_exec("UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = $1 AND state = 'sealed'",
-				1, types, values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.segment SET state = 'reopened' WHERE segment_id = $1 AND state = 'sealed'",
+			   SPI_OK_UPDATE, 1, INT8OID, Int64GetDatum(segment_id));
 }
 
 void
 tl_segment_store_set_relname(int64 segment_id, const char *relname)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(segment_id), CStringGetTextDatum(relname)};
-
-	tl_spi_exec("UPDATE tieredlog.segment SET relname = $2 WHERE segment_id = $1", 2, types,
-				values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.segment SET relname = $2 WHERE segment_id = $1",
+			   SPI_OK_UPDATE, 2, INT8OID, Int64GetDatum(segment_id), TEXTOID, CStringGetTextDatum(relname));
 }
 
 /* ---- moves ---------------------------------------------------------------------------------- */
@@ -145,11 +131,9 @@ tl_move_store_flip(const TlMoveFlip *f)
 void
 tl_move_store_result(int64 move_id, int64 rows, int64 bytes_after)
 {
-	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		v[3] = {Int64GetDatum(move_id), Int64GetDatum(rows), Int64GetDatum(bytes_after)};
-
-	tl_spi_exec("UPDATE tieredlog.move SET rows_copied = $2, bytes_after = $3 WHERE move_id = $1",
-				3, types, v, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.move SET rows_copied = $2, bytes_after = $3 WHERE move_id = $1",
+			   SPI_OK_UPDATE, 3, INT8OID, Int64GetDatum(move_id), INT8OID, Int64GetDatum(rows),
+			   INT8OID, Int64GetDatum(bytes_after));
 }
 
 /*
@@ -180,9 +164,7 @@ tl_move_store_sweepable(int *n)
 void
 tl_move_store_done(int64 move_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		v[1] = {Int64GetDatum(move_id)};
-
-	tl_spi_exec("UPDATE tieredlog.move SET state = 'done', finished_at = now(), "
-				"old_relname = NULL, old_attempt = NULL WHERE move_id = $1", 1, types, v, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.move SET state = 'done', finished_at = now(), "
+			   "old_relname = NULL, old_attempt = NULL WHERE move_id = $1",
+			   SPI_OK_UPDATE, 1, INT8OID, Int64GetDatum(move_id));
 }

@@ -125,11 +125,8 @@ tl_node_state_next_recovery_peer(void)
 void
 tl_node_state_add_reconciled(const char *peer)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer)};
-
-	tl_spi_exec("UPDATE tieredlog.node_state SET reconciled_peers = reconciled_peers || $1", 1, types,
-				values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.node_state SET reconciled_peers = reconciled_peers || $1",
+			   SPI_OK_UPDATE, 1, TEXTOID, CStringGetTextDatum(peer));
 }
 
 /* The recovering hold's reason and reconciled peers (as text); false when not recovering. */

@@ -99,11 +99,8 @@ tl_peer_all(int *n)
 bool
 tl_peer_get(const char *peer_name, TlPeerRow *out)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
-
-	tl_spi_exec("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE peer_name = $1",
-				1, types, values, SPI_OK_SELECT);
+	tl_spi_run("SELECT peer_name, conninfo, node_name, owner::oid FROM tieredlog.peer WHERE peer_name = $1",
+			   SPI_OK_SELECT, 1, TEXTOID, CStringGetTextDatum(peer_name));
 	return read_one(addr_cols, lengthof(addr_cols), out);
 }
 
@@ -111,29 +108,19 @@ tl_peer_get(const char *peer_name, TlPeerRow *out)
 void
 tl_peer_insert(const TlPeerRow *p)
 {
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
-	Datum		values[6];
-
-	values[0] = CStringGetTextDatum(p->name);
-	values[1] = CStringGetTextDatum(p->conninfo);
-	values[2] = CStringGetTextDatum(p->slot_name);
-	values[3] = CStringGetTextDatum(p->origin_name);
-	values[4] = CStringGetTextDatum(p->node_name);
-	values[5] = ObjectIdGetDatum(p->owner);
-	tl_spi_exec("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
-				" VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
-				6, types, values, SPI_OK_INSERT);
+	tl_spi_run("INSERT INTO tieredlog.peer (peer_id, peer_name, conninfo, slot_name, origin_name, node_name, owner)"
+			   " VALUES (nextval('tieredlog.peer_id_seq'), $1, $2, $3, $4, $5, $6)",
+			   SPI_OK_INSERT, 6, TEXTOID, CStringGetTextDatum(p->name), TEXTOID, CStringGetTextDatum(p->conninfo),
+			   TEXTOID, CStringGetTextDatum(p->slot_name), TEXTOID, CStringGetTextDatum(p->origin_name),
+			   TEXTOID, CStringGetTextDatum(p->node_name), OIDOID, ObjectIdGetDatum(p->owner));
 }
 
 /* Delete a peer; false when there was none. Fills peer_id, conninfo, slot_name, origin_name, owner. */
 bool
 tl_peer_delete(const char *peer_name, TlPeerRow *out)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer_name)};
-
-	tl_spi_exec("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
-				1, types, values, SPI_OK_DELETE_RETURNING);
+	tl_spi_run("DELETE FROM tieredlog.peer WHERE peer_name = $1 RETURNING peer_id, conninfo, slot_name, origin_name, owner::oid",
+			   SPI_OK_DELETE_RETURNING, 1, TEXTOID, CStringGetTextDatum(peer_name));
 	if (!read_one(dropped_cols, lengthof(dropped_cols), out))
 		return false;
 	out->name = (char *) peer_name;
@@ -144,11 +131,9 @@ tl_peer_delete(const char *peer_name, TlPeerRow *out)
 bool
 tl_peer_set_enabled(const char *peer_name, bool enabled, int32 *peer_id)
 {
-	Oid			types[2] = {TEXTOID, BOOLOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), BoolGetDatum(enabled)};
-
-	tl_spi_exec("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
-				2, types, values, SPI_OK_UPDATE_RETURNING);
+	tl_spi_run("UPDATE tieredlog.peer SET enabled = $2 WHERE peer_name = $1 RETURNING peer_id",
+			   SPI_OK_UPDATE_RETURNING, 2, TEXTOID, CStringGetTextDatum(peer_name),
+			   BOOLOID, BoolGetDatum(enabled));
 	if (SPI_processed == 0)
 		return false;
 	*peer_id = tl_spi_int4(0, 1);
@@ -205,28 +190,20 @@ tl_peer_wal_alerts(int *n)
 void
 tl_gap_insert(const char *peer_name, TimestampTz from_ts, const char *reason, const char *slot)
 {
-	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	Datum		values[4];
-
-	values[0] = CStringGetTextDatum(peer_name);
-	values[1] = TimestampTzGetDatum(from_ts);
-	values[2] = CStringGetTextDatum(reason);
-	values[3] = CStringGetTextDatum(slot);
-	if (SPI_execute_with_args("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
-							  " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a gap");
+	tl_spi_run("INSERT INTO tieredlog.gap (peer_name, from_ts, to_ts, reason)"
+			   " VALUES ($1, $2, now(), $3 || ' (slot ' || $4 || ' recreated)')",
+			   SPI_OK_INSERT, 4, TEXTOID, CStringGetTextDatum(peer_name), TIMESTAMPTZOID, TimestampTzGetDatum(from_ts),
+			   TEXTOID, CStringGetTextDatum(reason), TEXTOID, CStringGetTextDatum(slot));
 }
 
 /* Close the peer's open gaps detected up to `detected_before` (a reconciliation started then). */
 void
 tl_gap_close(const char *peer_name, TimestampTz detected_before)
 {
-	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
-	Datum		values[2] = {CStringGetTextDatum(peer_name), TimestampTzGetDatum(detected_before)};
-
-	tl_spi_exec("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
-				" AND detected_at <= $2", 2, types, values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.gap SET closed_at = now() WHERE peer_name = $1 AND closed_at IS NULL"
+			   " AND detected_at <= $2",
+			   SPI_OK_UPDATE, 2, TEXTOID, CStringGetTextDatum(peer_name),
+			   TIMESTAMPTZOID, TimestampTzGetDatum(detected_before));
 }
 
 /* The names of the enabled peers with open gaps, in order. */
@@ -278,11 +255,8 @@ tl_peer_access_insert(const char *peer_name, const char *const cols[TL_PEER_ACCE
 void
 tl_peer_access_expire(int retention_s)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(retention_s)};
-
-	tl_spi_exec("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
-				1, types, values, SPI_OK_DELETE);
+	tl_spi_run("DELETE FROM tieredlog.peer_access WHERE sampled_at < now() - make_interval(secs => $1)",
+			   SPI_OK_DELETE, 1, INT4OID, Int32GetDatum(retention_s));
 }
 
 /* ---- the apply workers (repl/apply.c, repl/apply_launch.c) ---------------------------------- */

@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * segment.c
- *		Segment windows, and the backend-local caches of logs and segments used by append.
+ *		Segment windows, and the backend-local caches of logs and segments used by append; a
+ *		segment's relation locked and checked against the catalog generation (append, scrub).
  *
  * A segment's window is [start, start + interval) with start a multiple of the log's interval
  * counted from 1970-01-01 00:00 UTC, so it depends on the record alone and the same segment
@@ -19,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xact.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -88,6 +90,25 @@ tl_check_ts(const TlLog *log, TimestampTz ts)
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("record timestamp %s is outside the range a segment of log \"%s\" can hold",
 						timestamptz_to_str(ts), log->name)));
+}
+
+/*
+ * The relation of `seg` (looked up at catalog generation `gen`), locked in `mode`, when the
+ * generation is still `gen` once the lock is held: a move that flipped the segment meanwhile has
+ * bumped it before releasing its own locks, so the caller never writes into a copy that was just
+ * replaced. NULL when the relation is gone or the generation moved (then the lock is kept when
+ * keep_lock, else released); the caller looks the segment up again.
+ */
+Relation
+tl_segment_lock_relation(const TlSegment *seg, uint64 gen, LOCKMODE mode, bool keep_lock)
+{
+	Relation	rel = try_table_open(seg->relid, mode);
+
+	if (rel != NULL && gen == tl_catalog_generation())
+		return rel;
+	if (rel != NULL)
+		table_close(rel, keep_lock ? NoLock : mode);
+	return NULL;
 }
 
 /* Mark the caches stale; they are rebuilt at the next lookup. Safe to call from callbacks. */

@@ -1,10 +1,14 @@
 /*-------------------------------------------------------------------------
  * segment.h
- *		Segment windows, and the backend's cache of logs and segments on the append path.
+ *		Segment windows, the backend's cache of logs and segments on the append path, and a
+ *		segment's relation locked and checked against the catalog generation.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_SEGMENT_H
 #define TIEREDLOG_SEGMENT_H
+
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
 
 #include "store/catalog.h"
 
@@ -15,6 +19,7 @@ extern void tl_lookup_log(const char *name, TlLog *out);
 extern bool tl_lookup_log_if_exists(const char *name, TlLog *out);
 extern void tl_segment_for_append(const TlLog *log, TimestampTz ts, TlSegment *out);
 extern bool tl_segment_lookup(const TlLog *log, TimestampTz ts, TlSegment *out);
+extern Relation tl_segment_lock_relation(const TlSegment *seg, uint64 gen, LOCKMODE mode, bool keep_lock);
 extern void tl_segment_cache_reset(void);
 extern void tl_segment_cache_register(void);
 

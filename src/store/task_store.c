@@ -82,11 +82,10 @@ tl_task_history_interrupt(int *n)
 		TL_SPI_COL(TL_SPI_INT4, TlInterruptedTask, to_tier)
 	};
 
-	if (SPI_execute("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
-					" detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
-					" WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
-					false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not look for interrupted tasks");
+	tl_spi_run("UPDATE tieredlog.task_history SET status = 'interrupted', finished_at = now(),"
+			   " detail = 'the worker stopped while this task ran (crash or shutdown); it is redone'"
+			   " WHERE status = 'running' RETURNING task, segment_id, COALESCE(to_tier, -1)",
+			   SPI_OK_UPDATE_RETURNING, 0);
 	return tl_spi_read_rows(cols, lengthof(cols), sizeof(TlInterruptedTask), n);
 }
 

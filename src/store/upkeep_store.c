@@ -119,9 +119,6 @@ tl_segments_to_fold(int min_cells, int *n)
 void
 tl_segment_note_scrubbed(int64 segment_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(segment_id)};
-
-	tl_spi_exec("UPDATE tieredlog.segment SET scrubbed_at = now() WHERE segment_id = $1",
-				1, types, values, SPI_OK_UPDATE);
+	tl_spi_run("UPDATE tieredlog.segment SET scrubbed_at = now() WHERE segment_id = $1",
+			   SPI_OK_UPDATE, 1, INT8OID, Int64GetDatum(segment_id));
 }
