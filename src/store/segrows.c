@@ -75,9 +75,11 @@ tl_row_form(TupleDesc desc, const TlRecord *rec)
 	return heap_form_tuple(desc, values, nulls);
 }
 
+/* A record with the fields of an archive row (pointing into it), its rid not set. */
 static void
-record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
+record_fields(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 {
+	memset(rec, 0, sizeof(*rec));
 	rec->log_name = log_name;
 	rec->key = r->key;
 	rec->payload = r->payload;
@@ -85,6 +87,12 @@ record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 	rec->source = r->source;
 	rec->origin = r->origin;
 	rec->seq = r->seq;
+}
+
+static void
+record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
+{
+	record_fields(log_name, r, rec);
 	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
 }
 
@@ -106,14 +114,7 @@ rid_from_archive(const char *log_name, const TlArchiveRow *r, TlRid *rid)
 		buf.maxlen = 1024;
 	}
 	resetStringInfo(&buf);
-	memset(&rec, 0, sizeof(rec));
-	rec.log_name = log_name;
-	rec.key = r->key;
-	rec.payload = r->payload;
-	rec.ts = r->ts;
-	rec.source = r->source;
-	rec.origin = r->origin;
-	rec.seq = r->seq;
+	record_fields(log_name, r, &rec);
 	/* enlargeStringInfo allocates in the buffer's context (TopMemoryContext) */
 	tl_record_encode(&buf, &rec, r->payload_text, r->payload_text_len);
 	*rid = rec.rid;
@@ -129,9 +130,9 @@ tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 	return tl_row_form(tl_row_desc(), &rec);
 }
 
-/* The archive form of a row (pointers into the tuple, detoasted where needed). */
-void
-tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
+/* A row's fields (pointers into the tuple, detoasted where needed), as the archive form has them. */
+static void
+row_fields(HeapTuple row, TupleDesc desc, TlArchiveRow *out, TlRid *rid)
 {
 	Datum		v[Natts_row];
 	bool		n[Natts_row];
@@ -145,6 +146,15 @@ tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
 	out->seq = DatumGetInt64(v[Anum_row_seq - 1]);
 	out->payload_text = NULL;
 	out->payload_text_len = 0;
+	if (rid)
+		memcpy(rid->bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+}
+
+/* The archive form of a row (pointers into the tuple, detoasted where needed). */
+void
+tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
+{
+	row_fields(row, desc, out, NULL);
 }
 
 /*
@@ -154,19 +164,12 @@ tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out)
 void
 tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec)
 {
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
+	TlArchiveRow f;
+	TlRid		rid;
 
-	heap_deform_tuple(row, desc, v, n);
-	memset(rec, 0, sizeof(*rec));
-	rec->log_name = log_name;
-	rec->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
-	rec->key = DatumGetTextPP(v[Anum_row_key - 1]);
-	rec->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
-	rec->source = n[Anum_row_source - 1] ? NULL : DatumGetTextPP(v[Anum_row_source - 1]);
-	rec->origin = TextDatumGetCString(v[Anum_row_origin - 1]);
-	rec->seq = DatumGetInt64(v[Anum_row_seq - 1]);
-	memcpy(rec->rid.bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
+	row_fields(row, desc, &f, &rid);
+	record_fields(log_name, &f, rec);
+	rec->rid = rid;
 }
 
 /* Does the row's content still hash to the rid stored with it? *rec gets the record, its rid recomputed. */
