@@ -651,7 +651,12 @@ linger(ApplyState *as)
 	if (!as->in_xact)
 		return false;
 	open_ms = (long) ((GetCurrentTimestamp() - as->batch_started) / 1000);
-	if (open_ms >= APPLY_LINGER_MS || !wait_for_socket(as, APPLY_LINGER_MS - open_ms))
+	if (open_ms >= APPLY_LINGER_MS)
+		return false;
+	/* a millisecond for the peer to fill the socket: one read of many messages, not a wake-up each */
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	if (!wait_for_socket(as, Max(APPLY_LINGER_MS - open_ms - 1, 0)))
 		return false;
 	consume_input(as);
 	return true;
