@@ -1,7 +1,6 @@
 /*-------------------------------------------------------------------------
  * merkle.c
- *		SHA-256 (OpenSSL's SHA-256 block functions, every return code checked) and RFC 9162 §2.1
- *		Merkle trees:
+ *		SHA-256 and RFC 9162 §2.1 Merkle trees:
  *
  *			leaf hash = SHA-256(0x00 || data)
  *			node hash = SHA-256(0x01 || left || right)
@@ -12,11 +11,14 @@
  *		unchanged), which gives the same tree as the recursive definition. Audit paths follow
  *		§2.1.3.1 and their verification §2.1.3.2, step by step.
  *
- *		Why not pg_cryptohash or EVP: a seal hashes 2n - 1 short messages, and with OpenSSL 3 every
- *		EVP_DigestInit looks the algorithm up again (locks, string compares): measured, that made
- *		pg_cryptohash 4-5x slower than the hash itself on 65-byte nodes (bench/ledger). The block
- *		functions are deprecated in OpenSSL 3 but are the same assembly (SHA-NI where the CPU has it)
- *		and need no allocation, so a state lives on the stack and nothing can leak on error.
+ *		Leaves and nodes are whole short messages, hashed in one call by sha256.c (with the x86 SHA
+ *		extensions two at a time where the caller has two: the tree's levels, the seal's leaves).
+ *		Only leaves over LEAF_COPY_MAX bytes and the ledger's other hashes stream through a TlSha,
+ *		OpenSSL's SHA-256 block functions: with OpenSSL 3 every EVP_DigestInit looks the algorithm
+ *		up again (locks, string compares), which made pg_cryptohash 4-5x slower than the hash itself
+ *		on 65-byte nodes (bench/ledger). The block functions are deprecated in OpenSSL 3 but are the
+ *		same assembly and need no allocation, so a state lives on the stack and nothing can leak on
+ *		error.
  *
  * Locking: none; a TlSha belongs to its caller.
  *-------------------------------------------------------------------------

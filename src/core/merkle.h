@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * merkle.h
- *		SHA-256 through OpenSSL's libcrypto, and RFC 9162 Merkle trees over it.
+ *		SHA-256 (sha256.c, OpenSSL's libcrypto), and RFC 9162 Merkle trees over it.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_MERKLE_H
