@@ -11,8 +11,10 @@
  *		The scan keeps one leaf per record (56 bytes), so sealing 1M records holds 56 MB for a
  *		moment (sized once from the relation's row estimate, with transparent huge pages asked
  *		for); the tree's first level is hashed from the sorted leaves into half as many hashes,
- *		and the rest of the tree in place over those. The jsonb text, the rid (XXH3) and the leaf
- *		hash are taken from one buffer per record; each row's cache lines are prefetched.
+ *		and the rest of the tree in place over those, two nodes at a time. The jsonb text, the rid
+ *		(XXH3) and the leaf hash are taken from one buffer per record; two buffers are used in turn,
+ *		so that two records' leaves are hashed side by side (core/sha256.c); each row's cache lines
+ *		are prefetched.
  *
  * Locking: rows are read under the caller's snapshot (segrows.c); the caller holds whatever lock
  * makes the segment's content stable (tier.c takes ShareLock on the row relation to seal).
