@@ -1,7 +1,6 @@
 /*-------------------------------------------------------------------------
  * merkle.c
- *		SHA-256 (OpenSSL's SHA-256 block functions, every return code checked) and RFC 9162 §2.1
- *		Merkle trees:
+ *		SHA-256 and RFC 9162 §2.1 Merkle trees:
  *
  *			leaf hash = SHA-256(0x00 || data)
  *			node hash = SHA-256(0x01 || left || right)
@@ -12,11 +11,14 @@
  *		unchanged), which gives the same tree as the recursive definition. Audit paths follow
  *		§2.1.3.1 and their verification §2.1.3.2, step by step.
  *
- *		Why not pg_cryptohash or EVP: a seal hashes 2n - 1 short messages, and with OpenSSL 3 every
- *		EVP_DigestInit looks the algorithm up again (locks, string compares): measured, that made
- *		pg_cryptohash 4-5x slower than the hash itself on 65-byte nodes (bench/ledger). The block
- *		functions are deprecated in OpenSSL 3 but are the same assembly (SHA-NI where the CPU has it)
- *		and need no allocation, so a state lives on the stack and nothing can leak on error.
+ *		Leaves and nodes are whole short messages, hashed in one call by sha256.c (with the x86 SHA
+ *		extensions two at a time where the caller has two: the tree's levels, the seal's leaves).
+ *		Only leaves over LEAF_COPY_MAX bytes and the ledger's other hashes stream through a TlSha,
+ *		OpenSSL's SHA-256 block functions: with OpenSSL 3 every EVP_DigestInit looks the algorithm
+ *		up again (locks, string compares), which made pg_cryptohash 4-5x slower than the hash itself
+ *		on 65-byte nodes (bench/ledger). The block functions are deprecated in OpenSSL 3 but are the
+ *		same assembly and need no allocation, so a state lives on the stack and nothing can leak on
+ *		error.
  *
  * Locking: none; a TlSha belongs to its caller.
  *-------------------------------------------------------------------------
@@ -31,6 +33,7 @@
 #include "utils/builtins.h"
 
 #include "core/merkle.h"
+#include "core/sha256.h"
 
 static void
 sha_failed(const char *step)
@@ -73,25 +76,56 @@ tl_sha_end(TlSha *s, TlHash *out)
 		sha_failed("finalisation");
 }
 
+/* Leaves up to this many bytes are copied behind their 0x00 on the stack and hashed in one call. */
+#define LEAF_COPY_MAX	1024
+
 void
 tl_merkle_leaf(TlSha *s, const void *data, size_t len, TlHash *out)
 {
 	static const uint8 prefix = 0x00;
 
+	if (len <= LEAF_COPY_MAX)
+	{
+		uint8		msg[1 + LEAF_COPY_MAX];
+
+		msg[0] = prefix;
+		memcpy(msg + 1, data, len);
+		tl_sha256(msg, len + 1, out->b);
+		return;
+	}
 	tl_sha_begin(s);
 	tl_sha_update(s, &prefix, 1);
 	tl_sha_update(s, data, len);
 	tl_sha_end(s, out);
 }
 
-/* The same leaf hash when the caller's buffer already starts with the 0x00: one contiguous update. */
+/*
+ * The same leaf hash when the caller's buffer already starts with the 0x00: the message hashed where
+ * it lies (sha256.c).
+ */
 void
 tl_merkle_leaf_prefixed(TlSha *s, const void *msg, size_t len, TlHash *out)
 {
 	Assert(len >= 1 && ((const uint8 *) msg)[0] == 0x00);
-	tl_sha_begin(s);
-	tl_sha_update(s, msg, len);
-	tl_sha_end(s, out);
+	tl_sha256(msg, len, out->b);
+}
+
+/* Two such leaves at once (sha256.c hashes them side by side): the same hashes as two calls. */
+void
+tl_merkle_leaf_prefixed_x2(const void *msg1, size_t len1, TlHash *out1,
+						   const void *msg2, size_t len2, TlHash *out2)
+{
+	Assert(len1 >= 1 && ((const uint8 *) msg1)[0] == 0x00);
+	Assert(len2 >= 1 && ((const uint8 *) msg2)[0] == 0x00);
+	tl_sha256_x2(msg1, len1, out1->b, msg2, len2, out2->b);
+}
+
+static inline void
+node_message(uint8 *msg, const TlHash *left, const TlHash *right)
+{
+	msg[0] = 0x01;
+	memcpy(msg + 1, left->b, TL_HASH_LEN);
+	memcpy(msg + 1 + TL_HASH_LEN, right->b, TL_HASH_LEN);
 }
 
 void
@@ -99,13 +133,52 @@ tl_merkle_node(TlSha *s, const TlHash *left, const TlHash *right, TlHash *out)
 {
 	uint8		msg[1 + 2 * TL_HASH_LEN];
 
-	/* one update of the whole 65-byte message (copied first: out may alias left or right) */
-	msg[0] = 0x01;
-	memcpy(msg + 1, left->b, TL_HASH_LEN);
-	memcpy(msg + 1 + TL_HASH_LEN, right->b, TL_HASH_LEN);
-	tl_sha_begin(s);
-	tl_sha_update(s, msg, sizeof(msg));
-	tl_sha_end(s, out);
+	/* the whole 65-byte message, copied first: out may alias left or right */
+	node_message(msg, left, right);
+	tl_sha256(msg, sizeof(msg), out->b);
+}
+
+/* Two nodes at once: the same hashes as two tl_merkle_node calls; an out may alias any input. */
+void
+tl_merkle_node_x2(const TlHash *left1, const TlHash *right1, TlHash *out1,
+				  const TlHash *left2, const TlHash *right2, TlHash *out2)
+{
+	uint8		msg1[1 + 2 * TL_HASH_LEN];
+	uint8		msg2[1 + 2 * TL_HASH_LEN];
+
+	node_message(msg1, left1, right1);
+	node_message(msg2, left2, right2);
+	tl_sha256_x2(msg1, sizeof(msg1), out1->b, msg2, sizeof(msg2), out2->b);
+}
+
+/*
+ * One level of the tree: nodes over hashes 2i and 2i + 1 of `in` (n of them, `stride` bytes apart)
+ * into out[0 .. n / 2), an odd last hash carried up unchanged; two nodes hashed at a time. out may
+ * be `in` itself (node i is written after hashes 2i and 2i + 1 are read, and i <= 2i). Returns the
+ * number of hashes out.
+ */
+int64
+tl_merkle_level(const void *in, size_t stride, int64 n, TlHash *out)
+{
+#define LEVEL_IN(k) ((const TlHash *) ((const char *) in + (size_t) (k) * stride))
+	int64		half = 0;
+	int64		i = 0;
+
+	for (; i + 3 < n; i += 4)
+	{
+		tl_merkle_node_x2(LEVEL_IN(i), LEVEL_IN(i + 1), &out[half],
+						  LEVEL_IN(i + 2), LEVEL_IN(i + 3), &out[half + 1]);
+		half += 2;
+	}
+	if (i + 1 < n)
+	{
+		tl_merkle_node(NULL, LEVEL_IN(i), LEVEL_IN(i + 1), &out[half++]);
+		i += 2;
+	}
+	if (i < n)
+		out[half++] = *LEVEL_IN(i);
+	return half;
+#undef LEVEL_IN
 }
 
 /* The Merkle Tree Hash of n leaf hashes; the array is overwritten (it holds each level in turn). */
@@ -119,15 +192,7 @@ tl_merkle_root(TlSha *s, TlHash *hashes, int64 n, TlHash *out)
 		return;
 	}
 	while (n > 1)
-	{
-		int64		half = 0;
-
-		for (int64 i = 0; i + 1 < n; i += 2)
-			tl_merkle_node(s, &hashes[i], &hashes[i + 1], &hashes[half++]);
-		if (n % 2 == 1)
-			hashes[half++] = hashes[n - 1];
-		n = half;
-	}
+		n = tl_merkle_level(hashes, sizeof(TlHash), n, hashes);
 	*out = hashes[0];
 }
 

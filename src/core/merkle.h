@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * merkle.h
- *		SHA-256 through OpenSSL's libcrypto, and RFC 9162 Merkle trees over it.
+ *		SHA-256 (sha256.c, OpenSSL's libcrypto), and RFC 9162 Merkle trees over it.
  *-------------------------------------------------------------------------
  */
 #ifndef TIEREDLOG_MERKLE_H
@@ -34,7 +34,12 @@ extern void tl_sha_end(TlSha *s, TlHash *out);
 
 extern void tl_merkle_leaf(TlSha *s, const void *data, size_t len, TlHash *out);
 extern void tl_merkle_leaf_prefixed(TlSha *s, const void *msg, size_t len, TlHash *out);
+extern void tl_merkle_leaf_prefixed_x2(const void *msg1, size_t len1, TlHash *out1,
+									   const void *msg2, size_t len2, TlHash *out2);
 extern void tl_merkle_node(TlSha *s, const TlHash *left, const TlHash *right, TlHash *out);
+extern void tl_merkle_node_x2(const TlHash *left1, const TlHash *right1, TlHash *out1,
+							  const TlHash *left2, const TlHash *right2, TlHash *out2);
+extern int64 tl_merkle_level(const void *in, size_t stride, int64 n, TlHash *out);
 extern void tl_merkle_root(TlSha *s, TlHash *hashes, int64 n, TlHash *out);
 extern int	tl_merkle_path(TlSha *s, const TlHash *leaves, int64 n, int64 index, TlHash *path);
 extern bool tl_merkle_verify(TlSha *s, const TlHash *leaf, int64 index, int64 size, const TlHash *path,

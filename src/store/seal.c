@@ -11,8 +11,10 @@
  *		The scan keeps one leaf per record (56 bytes), so sealing 1M records holds 56 MB for a
  *		moment (sized once from the relation's row estimate, with transparent huge pages asked
  *		for); the tree's first level is hashed from the sorted leaves into half as many hashes,
- *		and the rest of the tree in place over those. The jsonb text, the rid (XXH3) and the leaf
- *		hash are taken from one buffer per record; each row's cache lines are prefetched.
+ *		and the rest of the tree in place over those, two nodes at a time. The jsonb text, the rid
+ *		(XXH3) and the leaf hash are taken from one buffer per record; two buffers are used in turn,
+ *		so that two records' leaves are hashed side by side (core/sha256.c); each row's cache lines
+ *		are prefetched.
  *
  * Locking: rows are read under the caller's snapshot (segrows.c); the caller holds whatever lock
  * makes the segment's content stable (tier.c takes ShareLock on the row relation to seal).
@@ -47,9 +49,18 @@ typedef struct SealScanState
 {
 	TlSealScan *out;
 	const char *log_name;
-	TlSha		sha;
-	StringInfoData buf;			/* 0x00, then one record's canonical encoding; reused */
+	/*
+	 * Two buffers, each 0x00 and then one record's canonical encoding, used in turn: a record's leaf
+	 * hash waits in one until the next record is encoded in the other, and the two are hashed side
+	 * by side (sha256.c). pending is the leaf (index into out->leaves) whose hash is still to be
+	 * taken from bufs[1 - cur], or -1.
+	 */
+	StringInfoData bufs[2];
+	int			cur;			/* the buffer the next record is encoded into */
+	int64		pending;
 	int			prefix_len;		/* 0x00, version and log name: the same for every record */
+	/* XXH3's secret for TL_RID_SEED, made once: XXH3_128bits_withSeed makes it again per record */
+	uint8		rid_secret[XXH3_SECRET_DEFAULT_SIZE] pg_attribute_aligned(64);
 	MemoryContext row_cxt;		/* detoasted values, numeric text; reset after every record */
 } SealScanState;
 
@@ -97,7 +108,7 @@ static void
 encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, int payload_len,
 	   TimestampTz ts, text *source, const char *origin, int origin_len, int64 seq)
 {
-	StringInfo	buf = &st->buf;
+	StringInfo	buf = &st->bufs[st->cur];
 
 	buf->len = st->prefix_len;	/* u8 version | str log, written once */
 	put_bytes(buf, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
@@ -127,15 +138,19 @@ encode(SealScanState *st, text *key, Jsonb *payload, const char *payload_text, i
 	put_i64(buf, seq);
 }
 
-/* The encoded record in st->buf becomes a leaf: its rid (XXH3, as record.c), SHA-256 leaf, digest. */
+/*
+ * The encoded record in st->bufs[st->cur] becomes a leaf: its rid (XXH3, as record.c), digest, and
+ * SHA-256 leaf hash, the latter with the previous record's when one waits (else it waits).
+ */
 static void
 add_leaf(SealScanState *st, TimestampTz ts)
 {
 	TlSealScan *out = st->out;
 	TlSealLeaf *leaf;
 	XXH128_hash_t h;
-	const char *encoding = st->buf.data + 1;	/* after the leaf's 0x00 */
-	int64		bytes = st->buf.len - 1;
+	StringInfo	buf = &st->bufs[st->cur];
+	const char *encoding = buf->data + 1;	/* after the leaf's 0x00 */
+	int64		bytes = buf->len - 1;
 
 	if (out->n == out->capacity)
 	{
@@ -143,7 +158,8 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		out->leaves = repalloc_huge(out->leaves, sizeof(TlSealLeaf) * out->capacity);
 	}
 	leaf = &out->leaves[out->n++];
-	h = XXH3_128bits_withSeed(encoding, bytes, TL_RID_SEED);
+	/* the same hash as record.c's XXH3_128bits_withSeed (xxhash.h promises it for such a secret) */
+	h = XXH3_128bits_withSecretandSeed(encoding, bytes, st->rid_secret, sizeof(st->rid_secret), TL_RID_SEED);
 	{
 		uint64		hi = pg_hton64(h.high64);
 		uint64		lo = pg_hton64(h.low64);
@@ -151,10 +167,35 @@ add_leaf(SealScanState *st, TimestampTz ts)
 		memcpy(leaf->rid.bytes, &hi, 8);
 		memcpy(leaf->rid.bytes + 8, &lo, 8);
 	}
-	tl_merkle_leaf_prefixed(&st->sha, st->buf.data, st->buf.len, &leaf->hash);
 	leaf->ts = ts;
 	tl_digest_add(&out->digest, h.high64, h.low64, 1, bytes);
 	out->bytes += bytes;
+	if (st->pending < 0)
+	{
+		st->pending = out->n - 1;
+		st->cur = 1 - st->cur;
+		return;
+	}
+	{
+		StringInfo	prev = &st->bufs[1 - st->cur];
+
+		tl_merkle_leaf_prefixed_x2(prev->data, prev->len, &out->leaves[st->pending].hash,
+								   buf->data, buf->len, &leaf->hash);
+	}
+	st->pending = -1;
+}
+
+/* The last record's leaf hash, when it waits for a partner that never came. */
+static void
+flush_leaf(SealScanState *st)
+{
+	if (st->pending >= 0)
+	{
+		StringInfo	prev = &st->bufs[1 - st->cur];
+
+		tl_merkle_leaf_prefixed(NULL, prev->data, prev->len, &st->out->leaves[st->pending].hash);
+		st->pending = -1;
+	}
 }
 
 /*
@@ -290,18 +331,26 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	out->leaves = alloc_large(sizeof(TlSealLeaf) * out->capacity);
 	st.out = out;
 	st.log_name = log->name;
-	initStringInfo(&st.buf);
-	appendStringInfoChar(&st.buf, '\0');	/* RFC 9162's leaf prefix */
-	appendStringInfoChar(&st.buf, (char) TL_ENCODING_VERSION);
-	enlargeStringInfo(&st.buf, 4);
-	put_bytes(&st.buf, log->name, strlen(log->name));
-	st.prefix_len = st.buf.len;
+	for (int b = 0; b < 2; b++)
+	{
+		StringInfo	buf = &st.bufs[b];
+
+		initStringInfo(buf);
+		appendStringInfoChar(buf, '\0');	/* RFC 9162's leaf prefix */
+		appendStringInfoChar(buf, (char) TL_ENCODING_VERSION);
+		enlargeStringInfo(buf, 4);
+		put_bytes(buf, log->name, strlen(log->name));
+		st.prefix_len = buf->len;
+	}
+	st.cur = 0;
+	st.pending = -1;
+	XXH3_generateSecret_fromSeed(st.rid_secret, TL_RID_SEED);
 	st.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog seal row", ALLOCSET_SMALL_SIZES);
-	tl_sha_open(&st.sha);
 	tl_segment_rows_ex(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_row, visit_archive_row, &st);
-	tl_sha_close(&st.sha);
+	flush_leaf(&st);
 	MemoryContextDelete(st.row_cxt);
-	pfree(st.buf.data);
+	pfree(st.bufs[0].data);
+	pfree(st.bufs[1].data);
 	sort_leaves(out->leaves, out->n);
 }
 
@@ -313,7 +362,7 @@ void
 tl_seal_root(const TlSealScan *scan, TlHash *root)
 {
 	int64		n = scan->n;
-	int64		half = 0;
+	int64		half;
 	TlHash	   *hashes;
 	TlSha		sha;
 
@@ -330,10 +379,7 @@ tl_seal_root(const TlSealScan *scan, TlHash *root)
 	}
 	hashes = alloc_large(sizeof(TlHash) * ((n + 1) / 2));
 	tl_sha_open(&sha);
-	for (int64 i = 0; i + 1 < n; i += 2)
-		tl_merkle_node(&sha, &scan->leaves[i].hash, &scan->leaves[i + 1].hash, &hashes[half++]);
-	if (n % 2 == 1)
-		hashes[half++] = scan->leaves[n - 1].hash;
+	half = tl_merkle_level(&scan->leaves[0].hash, sizeof(TlSealLeaf), n, hashes);
 	tl_merkle_root(&sha, hashes, half, root);
 	tl_sha_close(&sha);
 	pfree(hashes);
