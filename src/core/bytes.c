@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "port/pg_bswap.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "core/bytes.h"
@@ -114,3 +115,14 @@ tl_wire_cstring(TlWire *w)
 	return pnstrdup(p, len);
 }
 
+
+/* `len` bytes as a palloc'd lower-case hex string (PostgreSQL's hex_encode), NUL-terminated. */
+char *
+tl_hex_string(const uint8 *bytes, int len)
+{
+	char	   *out = palloc(len * 2 + 1);
+
+	hex_encode((const char *) bytes, len, out);
+	out[len * 2] = '\0';
+	return out;
+}

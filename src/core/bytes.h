@@ -28,4 +28,6 @@ extern const char *tl_wire_bytes(TlWire *w, int *len);
 extern char *tl_wire_cstring(TlWire *w);
 extern void tl_wire_fail(const char *what);
 
+extern char *tl_hex_string(const uint8 *bytes, int len);
+
 #endif							/* TIEREDLOG_BYTES_H */

@@ -32,6 +32,7 @@
 
 #include "utils/builtins.h"
 
+#include "core/bytes.h"
 #include "core/merkle.h"
 #include "core/sha256.h"
 
@@ -314,11 +315,7 @@ tl_hash_from_bytea(Datum d, TlHash *out)
 char *
 tl_hash_to_hex(const TlHash *h)
 {
-	char	   *out = palloc(TL_HASH_LEN * 2 + 1);
-
-	hex_encode((const char *) h->b, TL_HASH_LEN, out);
-	out[TL_HASH_LEN * 2] = '\0';
-	return out;
+	return tl_hex_string(h->b, TL_HASH_LEN);
 }
 
 static int

@@ -32,6 +32,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "core/bytes.h"
 #include "core/shmem.h"
 #include "core/guc.h"
 #include "core/record.h"
@@ -186,11 +187,7 @@ tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo)
 char *
 tl_rid_to_hex(const TlRid *rid)
 {
-	char	   *out = palloc(TL_RID_LEN * 2 + 1);
-
-	hex_encode((const char *) rid->bytes, TL_RID_LEN, out);
-	out[TL_RID_LEN * 2] = '\0';
-	return out;
+	return tl_hex_string(rid->bytes, TL_RID_LEN);
 }
 
 /*
