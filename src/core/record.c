@@ -235,6 +235,28 @@ tl_hlc_now(void)
 }
 
 /*
+ * `n` (>= 1) new HLC values for records this node originates, in one step: returns the first, and
+ * first + 1 .. first + n - 1 are the others. The same values n calls of tl_hlc_now() would hand
+ * out when nothing else takes one in between (unique, never going backwards), with one
+ * compare-and-swap on the shared clock instead of n: a batch append stamps its records this way.
+ */
+TimestampTz
+tl_hlc_reserve(int n)
+{
+	uint64		clock = (uint64) GetCurrentTimestamp();
+	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
+	uint64		first;
+
+	Assert(n >= 1);
+	for (;;)
+	{
+		first = Max(clock, last + 1);
+		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, first + (uint64) (n - 1)))
+			return (TimestampTz) first;
+	}
+}
+
+/*
  * Advance the HLC past a timestamp seen on a record from another node, but never beyond this
  * node's clock plus tieredlog.max_clock_skew: a timestamp from outside must not be able to push
  * every later local record into the future (as far as 294276 AD, where appends fail).

@@ -50,6 +50,7 @@ extern void tl_rid_split(const TlRid *rid, uint64 *hi, uint64 *lo);
 
 extern const char *tl_node_name(void);
 extern TimestampTz tl_hlc_now(void);
+extern TimestampTz tl_hlc_reserve(int n);
 extern void tl_hlc_observe(TimestampTz remote);
 
 #endif							/* TIEREDLOG_RECORD_H */

@@ -50,9 +50,12 @@
 
 #define TL_MULTI_INSERT_MAX	1000
 
-/* Validate one input and turn it into a stamped record (everything but the segment). */
+/*
+ * Validate one input and turn it into a stamped record (everything but the segment). `hlc` is the
+ * HLC value reserved for it, used when the input brings no ts of its own.
+ */
 static void
-prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
+prepare_record(const TlLog *log, const TlAppendInput *in, TimestampTz hlc, TlRecord *rec)
 {
 	tl_check_key(in->key);
 	tl_check_payload(in->payload);
@@ -64,7 +67,7 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TlRecord *rec)
 	rec->key = in->key;
 	rec->payload = in->payload;
 	rec->source = in->source;
-	rec->ts = in->has_ts ? in->ts : tl_hlc_now();
+	rec->ts = in->has_ts ? in->ts : hlc;
 	rec->origin = tl_node_name();
 	rec->seq = tl_local_seq_next();
 	tl_record_compute_rid(rec);
@@ -123,7 +126,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	CatalogIndexState ind;
 
 	check_writable(true);
-	prepare_record(log, in, &rec);
+	prepare_record(log, in, in->has_ts ? 0 : tl_hlc_now(), &rec);
 	rel = open_segment_for_append(log, rec.ts, &seg);
 	tup = tl_row_form(RelationGetDescr(rel), &rec);
 	ind = CatalogOpenIndexes(rel);
@@ -147,6 +150,8 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	int			nslots = Min(n, TL_MULTI_INSERT_MAX);
 	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	TlDigest	run = {0};		/* the records of leaf run_leaf not yet noted */
+	int			run_leaf = 0;
 
 	for (int i = 0; i < nslots; i++)
 		slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
@@ -160,13 +165,24 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 		for (int i = 0; i < chunk; i++)
 		{
 			TlRecord   *rec = &recs[done + i];
+			int			leaf = tl_leaf_of(rec->ts, seg->range_start, log->interval_us);
+			uint64		hi;
+			uint64		lo;
 
-			tl_digest_note_append(seg->segment_id,
-								  tl_leaf_of(rec->ts, seg->range_start, log->interval_us), rec);
+			/* a run of records of one leaf becomes one pending digest delta */
+			if (leaf != run_leaf)
+			{
+				tl_digest_note_appends(seg->segment_id, run_leaf, &run);
+				memset(&run, 0, sizeof(run));
+				run_leaf = leaf;
+			}
+			tl_rid_split(&rec->rid, &hi, &lo);
+			tl_digest_add(&run, hi, lo, 1, rec->logical_bytes);
 			ExecClearTuple(slots[i]);
 		}
 		done += chunk;
 	}
+	tl_digest_note_appends(seg->segment_id, run_leaf, &run);
 	tl_stats_count_writes(seg->segment_id, n, false);
 	for (int i = 0; i < nslots; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
@@ -184,13 +200,24 @@ tl_append_batch(const TlLog *log, const TlAppendInput *in, int n)
 {
 	TlRecord   *recs;
 	int			start = 0;
+	int			stamped = 0;
+	TimestampTz hlc = 0;
 
 	check_writable(true);
 	if (n == 0)
 		return 0;
 	recs = palloc(sizeof(TlRecord) * n);
+	/* the HLC values of the records without a ts, reserved in one step, handed out in order */
 	for (int i = 0; i < n; i++)
-		prepare_record(log, &in[i], &recs[i]);
+		stamped += in[i].has_ts ? 0 : 1;
+	if (stamped > 0)
+		hlc = tl_hlc_reserve(stamped);
+	for (int i = 0; i < n; i++)
+	{
+		prepare_record(log, &in[i], hlc, &recs[i]);
+		if (!in[i].has_ts)
+			hlc++;
+	}
 	while (start < n)
 	{
 		TlSegment	group_seg;

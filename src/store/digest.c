@@ -145,6 +145,18 @@ tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec)
 	pending_add(segment_id, leaf, GetCurrentSubTransactionId(), &d);
 }
 
+/*
+ * The same for records already summed into `d` (tl_digest_add per record), all written to `leaf`
+ * of the segment in this subtransaction: one pending entry update for the lot, as a batch append
+ * notes a run of records of one leaf.
+ */
+void
+tl_digest_note_appends(int64 segment_id, int leaf, const TlDigest *d)
+{
+	if (d->n != 0)
+		pending_add(segment_id, leaf, GetCurrentSubTransactionId(), d);
+}
+
 /* Subtransaction end: drop (abort) or hand to the parent (commit) the entries of `subxid`. */
 static void
 pending_close_subxact(SubTransactionId subxid, SubTransactionId parent, bool commit)

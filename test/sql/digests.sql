@@ -73,6 +73,28 @@ SELECT s.records = count(r.*) AS count_matches,
   FROM tieredlog.segments s JOIN tieredlog.read('dg') r USING (segment_id)
  GROUP BY s.segment_id, s.records, s.digest ORDER BY s.segment_id;
 
+-- a batch whose records alternate between leaves (a batch notes each run of one leaf at once): every
+-- leaf's digest of seg2 (the x and y records above and these) equals the sum of its records' rids,
+-- with a savepoint rolled back in between
+BEGIN;
+SELECT tieredlog.append_many('dg', array_agg('alt' || i), array_agg(jsonb_build_object('i', i)), NULL,
+		array_agg(timestamptz '2026-03-01 02:00:00+00' + (i % 3) * interval '20 minutes' + i * interval '1 second'
+				  + (i / 4) * interval '1 minute'))
+  FROM generate_series(0, 11) i;
+SAVEPOINT s3;
+SELECT tieredlog.append_many('dg', ARRAY['gone1', 'gone2', 'gone3'], ARRAY['{}', '{}', '{}']::jsonb[], NULL,
+		ARRAY['2026-03-01 02:00:30+00', '2026-03-01 02:40:30+00', '2026-03-01 02:00:31+00']::timestamptz[]);
+ROLLBACK TO SAVEPOINT s3;
+COMMIT;
+SELECT l.leaf, l.records, l.records = r.n AS count_matches,
+	   pg_temp.hex128(split_part(l.digest, ':', 2)) = r.sum AS sum_matches
+  FROM tieredlog.segment_leaves((SELECT segment_id FROM tieredlog.segments WHERE range_start = '2026-03-01 02:00:00+00')) l
+  FULL JOIN (SELECT floor(extract(epoch FROM ts - '2026-03-01 02:00:00+00') * 256 / 3600)::int AS leaf, count(*) AS n,
+					mod(sum(pg_temp.hex128(replace(rid::text, '-', ''))), pow(2::numeric, 128)) AS sum
+			   FROM tieredlog.read('dg', '2026-03-01 02:00:00+00', '2026-03-01 03:00:00+00') GROUP BY 1) r
+	USING (leaf)
+ ORDER BY leaf;
+
 -- damage is detected: a row changed behind tieredlog's back
 UPDATE tieredlog_data.:"seg2_rel" SET rid = '00000000-0000-0000-0000-000000000001'
  WHERE ctid = (SELECT min(ctid) FROM tieredlog_data.:"seg2_rel");
