@@ -261,10 +261,33 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
  * A JSON string as escape_json prints it. Most strings need no escaping (no control character,
  * quote or backslash): those are copied in one piece.
  */
+/* Does any of the 8 bytes of w need escaping (below 0x20, '"' or '\\')? (Exact, bytes >= 0x80 never.) */
+static inline bool
+escape_in_word(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		q = w ^ (ones * '"');
+	uint64		bs = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
+}
+
 static void
 text_json_string(RowBuilder *b, const char *s, int len)
 {
-	for (int i = 0; i < len; i++)
+	int			i = 0;
+
+	/* eight bytes at a time, then the rest */
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64		w;
+
+		memcpy(&w, s + i, 8);
+		if (escape_in_word(w))
+			break;
+	}
+	for (; i < len; i++)
 	{
 		uint8		c = (uint8) s[i];
 
@@ -365,8 +388,48 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				buf_append(&b->bin, v.val.binary.data, v.val.binary.len);
 				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
 			}
+		case TAG_HEX:
+		case TAG_UUID:
+			{
+				/* written straight into both buffers: hex digits and dashes need no escaping */
+				int			nbytes = tag == TAG_UUID ? 16 : tl_arc_get_count(&c->strs, INT_MAX / 2, "hex length");
+				int			slen = tag == TAG_UUID ? 36 : nbytes * 2;
+				char	   *dst;
+
+				if (nbytes > c->strs.end - c->strs.p)
+					tl_arc_corrupt(&c->strs, "hex value runs past the end of the frame");
+				if (unlikely(slen >= b->bin.maxlen - b->bin.len))
+					enlargeStringInfo(&b->bin, slen);
+				dst = b->bin.data + b->bin.len;
+				if (tag == TAG_UUID)
+				{
+					/* 8-4-4-4-12 */
+					hex_from_bytes(c->strs.p, 4, dst);
+					dst[8] = '-';
+					hex_from_bytes(c->strs.p + 4, 2, dst + 9);
+					dst[13] = '-';
+					hex_from_bytes(c->strs.p + 6, 2, dst + 14);
+					dst[18] = '-';
+					hex_from_bytes(c->strs.p + 8, 2, dst + 19);
+					dst[23] = '-';
+					hex_from_bytes(c->strs.p + 10, 6, dst + 24);
+				}
+				else
+					hex_from_bytes(c->strs.p, nbytes, dst);
+				c->strs.p += nbytes;
+				b->bin.len += slen;
+				b->bin.data[b->bin.len] = '\0';
+				if (unlikely(slen + 2 >= b->text.maxlen - b->text.len))
+					enlargeStringInfo(&b->text, slen + 2);
+				b->text.data[b->text.len++] = '"';
+				memcpy(b->text.data + b->text.len, dst, slen);
+				b->text.len += slen;
+				b->text.data[b->text.len++] = '"';
+				b->text.data[b->text.len] = '\0';
+				return JENTRY_ISSTRING | slen;
+			}
 		default:
-			/* strings (TAG_STR, TAG_HEX, TAG_UUID); scalar_value refuses unknown tags */
+			/* strings (TAG_STR); scalar_value refuses unknown tags */
 			scalar_value(c, tag, &v);
 			text_json_string(b, v.val.string.val, v.val.string.len);
 			buf_append(&b->bin, v.val.string.val, v.val.string.len);
