@@ -103,7 +103,7 @@ Datum
 tieredlog_frame_decode_key(PG_FUNCTION_ARGS)
 {
 	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
-	TlFrameWant want = {DT_NOBEGIN, DT_NOEND, PG_GETARG_TEXT_PP(1)};
+	TlFrameWant want = {DT_NOBEGIN, DT_NOEND, PG_GETARG_TEXT_PP(1), false};
 	int			n;
 
 	require_superuser("tieredlog._frame_decode_key");

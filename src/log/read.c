@@ -33,6 +33,7 @@
 
 #include "log/conflict.h"
 #include "log/read.h"
+#include "log/read_cols.h"
 #include "core/record.h"
 #include "store/archive_store.h"
 #include "store/segrows.h"
@@ -196,11 +197,146 @@ visit_archive_into_sort(const TlArchiveRow *row, const TlRid *rid, void *arg)
 	tuplesort_puttupleslot(st->sort, slot);
 }
 
+/* ---- tier 2 rows without payload and rid ------------------------------------------------- */
+
+#define OUT_COL(c)	((uint32) 1 << ((c) - 1))
+
+/*
+ * A read of a tier 2 segment whose query uses neither the payload nor the rid (a count(*), a
+ * query of keys and timestamps; read_cols.c tells): rows come from the frames without payloads
+ * (none is rebuilt) and the rid, which is hashed over the payload's text, is not computed. The
+ * columns the query does not use are returned NULL; the others as a full read returns them.
+ */
+typedef struct SlimState
+{
+	ReturnSetInfo *rsinfo;
+	const TlSegment *seg;
+	uint32		cols;
+	TimestampTz from_ts;
+	TimestampTz to_ts;
+	text	   *key;
+	Tuplesortstate *sort;		/* NULL: straight into the result */
+	TupleTableSlot *vslot;
+	int64		bytes;
+	char	   *origin;			/* the origin of the last row, and it as text */
+	Datum		origin_text;
+} SlimState;
+
+static void
+visit_frame_slim(const TlArchiveRow *rows, int n, void *arg)
+{
+	SlimState  *st = arg;
+	TupleDesc	desc = st->rsinfo->setDesc;
+
+	for (int i = 0; i < n; i++)
+	{
+		const TlArchiveRow *r = &rows[i];
+		Datum		local_values[TL_OUT_NATTS];
+		bool		local_nulls[TL_OUT_NATTS];
+		Datum	   *out = local_values;
+		bool	   *out_null = local_nulls;
+
+		/* (the scan hands out only wanted rows; checked again as tl_segment_rows does) */
+		if (r->ts < st->from_ts || r->ts >= st->to_ts)
+			continue;
+		if (st->key && (VARSIZE_ANY_EXHDR(r->key) != VARSIZE_ANY_EXHDR(st->key) ||
+						memcmp(VARDATA_ANY(r->key), VARDATA_ANY(st->key), VARSIZE_ANY_EXHDR(st->key)) != 0))
+			continue;
+		if (st->sort)
+		{
+			ExecClearTuple(st->vslot);
+			out = st->vslot->tts_values;
+			out_null = st->vslot->tts_isnull;
+		}
+		if (st->origin == NULL || strcmp(st->origin, r->origin) != 0)
+		{
+			st->origin = pstrdup(r->origin);
+			st->origin_text = CStringGetTextDatum(r->origin);
+		}
+		memset(out_null, true, sizeof(bool) * TL_OUT_NATTS);
+		if (st->cols & OUT_COL(Out_key))
+		{
+			out[Out_key - 1] = PointerGetDatum(r->key);
+			out_null[Out_key - 1] = false;
+		}
+		out[Out_ts - 1] = TimestampTzGetDatum(r->ts);
+		out_null[Out_ts - 1] = false;
+		if ((st->cols & OUT_COL(Out_source)) && r->source)
+		{
+			out[Out_source - 1] = PointerGetDatum(r->source);
+			out_null[Out_source - 1] = false;
+		}
+		/* the sort needs origin and seq */
+		out[Out_origin - 1] = st->origin_text;
+		out_null[Out_origin - 1] = false;
+		out[Out_seq - 1] = Int64GetDatum(r->seq);
+		out_null[Out_seq - 1] = false;
+		out[Out_segment_id - 1] = Int64GetDatum(st->seg->segment_id);
+		out_null[Out_segment_id - 1] = false;
+		out[Out_tier - 1] = Int32GetDatum(st->seg->tier);
+		out_null[Out_tier - 1] = false;
+		/* what the returned values take (payloads and rids are not read) */
+		st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(r->key) +
+			(r->source ? VARSIZE_ANY(r->source) : 0) + strlen(r->origin) + 1 +
+			sizeof(TimestampTz) + sizeof(int64);
+		if (st->sort)
+		{
+			ExecStoreVirtualTuple(st->vslot);
+			tuplesort_puttupleslot(st->sort, st->vslot);
+		}
+		else
+			tuplestore_putvalues(st->rsinfo->setResult, desc, out, out_null);
+	}
+}
+
+static void
+read_archive_slim(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
+				  TimestampTz to_ts, text *key, uint32 cols)
+{
+	SlimState	st;
+
+	memset(&st, 0, sizeof(st));
+	st.rsinfo = rsinfo;
+	st.seg = seg;
+	st.cols = cols;
+	st.from_ts = from_ts;
+	st.to_ts = to_ts;
+	st.key = key;
+	if (!tl_archive_scan_in_record_order(log->log_id, seg->segment_id, seg->archive_attempt, from_ts,
+										 to_ts, key))
+	{
+		st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
+		st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
+	}
+	tl_archive_scan_cols(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
+						 true, visit_frame_slim, &st);
+	tl_stats_count_read(seg->segment_id, st.bytes);
+	if (st.sort)
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsMinimalTuple);
+
+		ExecDropSingleTupleTableSlot(st.vslot);
+		tuplesort_performsort(st.sort);
+		while (tuplesort_gettupleslot(st.sort, true, false, slot, NULL))
+			tuplestore_puttupleslot(rsinfo->setResult, slot);
+		tuplesort_end(st.sort);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+}
+
 static void
 read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, TimestampTz from_ts,
-			 TimestampTz to_ts, text *key)
+			 TimestampTz to_ts, text *key, uint32 cols)
 {
 	ReadSortState st;
+
+	/* a segment all in its archive, read without payloads and rids when the query uses neither */
+	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid) && !seg->relation_missing &&
+		(cols & (OUT_COL(Out_payload) | OUT_COL(Out_rid))) == 0)
+	{
+		read_archive_slim(rsinfo, log, seg, from_ts, to_ts, key, cols);
+		return;
+	}
 
 	/*
 	 * Frames hold their rows in (ts, origin, seq) order. When the frames follow each other in that
@@ -249,15 +385,17 @@ tl_read_into(FunctionCallInfo fcinfo, const TlLog *log, TimestampTz from_ts, Tim
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	List	   *segs;
 	ListCell   *lc;
+	uint32		cols;
 
 	InitMaterializedSRF(fcinfo, 0);
+	cols = tl_read_needed_columns(fcinfo, TL_OUT_NATTS);
 	if (from_ts >= to_ts)
 		return;
 	segs = tl_catalog_log_segments(log->log_id, from_ts, to_ts, GetActiveSnapshot());
 	foreach(lc, segs)
 	{
 		CHECK_FOR_INTERRUPTS();
-		read_segment(rsinfo, log, (TlSegment *) lfirst(lc), from_ts, to_ts, key);
+		read_segment(rsinfo, log, (TlSegment *) lfirst(lc), from_ts, to_ts, key, cols);
 	}
 }
 

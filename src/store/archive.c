@@ -470,7 +470,20 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	*nrows = 0;
 	if (nwanted == 0)
 		return rows;
-	paths = tl_arc_read_paths(r, n, &npaths);
+	if (want && want->no_payload)
+	{
+		/* the reader wants no payload: the path table and the values are not even read */
+		paths = NULL;
+		npaths = 0;
+		for (int i = 0; i < n; i++)
+		{
+			rows[i].payload = NULL;
+			rows[i].payload_text = NULL;
+			rows[i].payload_text_len = 0;
+		}
+	}
+	else
+		paths = tl_arc_read_paths(r, n, &npaths);
 	if (cursor)
 	{
 		/* the fixed columns are read; payloads are rebuilt one row at a time by the cursor */
@@ -486,6 +499,20 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		initStringInfo(&cursor->builder.text);
 		initStringInfo(&cursor->builder.scratch);
 		*nrows = n;
+		return rows;
+	}
+	if (paths == NULL)
+	{
+		out = 0;
+		for (int i = 0; i < n; i++)
+		{
+			if (!wanted[i])
+				continue;
+			if (out != i)
+				rows[out] = rows[i];
+			out++;
+		}
+		*nrows = out;
 		return rows;
 	}
 	initStringInfo(&builder.bin);
@@ -570,13 +597,16 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
  * A cursor over the rows of one frame, for reading several frames merged in record order: the
  * frame is decompressed into memory of its own and its fixed columns decoded (with every check
  * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
- * in frame order. Everything lives in the memory context current at the open.
+ * in frame order (with no_payload, never: rows come without payloads). Everything lives in the
+ * memory context current at the open.
  */
 TlFrameCursor *
-tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no)
+tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
+					 bool no_payload)
 {
 	TlFrameCursor *c = palloc0(sizeof(TlFrameCursor));
 	Reader		r = {NULL, NULL, segment_id, frame_no};
+	TlFrameWant all = {DT_NOBEGIN, DT_NOEND, NULL, true};
 	char	   *raw;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
@@ -587,7 +617,8 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 							tl_frame_max_raw()));
 	raw = decompress(data, meta, &r, palloc(meta->raw_len));
 	c->raw = raw;
-	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, NULL, &n, &first_ts, &last_ts, c);
+	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, no_payload ? &all : NULL, &n, &first_ts,
+					  &last_ts, c);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
 		tl_arc_corrupt(&r, "timestamps do not match the frame directory");
 	Assert(c->nrows == n && n > 0);
@@ -612,7 +643,7 @@ const TlArchiveRow *
 tl_frame_cursor_next(TlFrameCursor *c)
 {
 	Assert(c->next < c->nrows);
-	if (c->next >= c->batch_end)
+	if (c->next >= c->batch_end && c->paths != NULL)
 	{
 		MemoryContext old;
 		int			end = Min(c->next + TL_CURSOR_BATCH, c->nrows);

@@ -40,13 +40,15 @@ typedef struct TlFrameMeta
 
 /*
  * Which rows of a frame a reader wants: from_ts <= ts < to_ts and, when key is not NULL, that
- * key. Rows not wanted are skipped without rebuilding their payloads.
+ * key. Rows not wanted are skipped without rebuilding their payloads; with no_payload, no payload
+ * is rebuilt at all (the reader uses neither the payload nor the rid hashed over it).
  */
 typedef struct TlFrameWant
 {
 	TimestampTz from_ts;
 	TimestampTz to_ts;
 	text	   *key;
+	bool		no_payload;		/* hand rows out without payloads (payload NULL): none is rebuilt */
 } TlFrameWant;
 
 /*
@@ -88,7 +90,7 @@ extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *
 										  int *nrows);
 typedef struct TlFrameCursor TlFrameCursor;
 extern TlFrameCursor *tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta,
-										   int64 segment_id, int frame_no);
+										   int64 segment_id, int frame_no, bool no_payload);
 extern const TlArchiveRow *tl_frame_cursor_peek(const TlFrameCursor *c);
 extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c);
 extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);

@@ -64,6 +64,8 @@ typedef struct DecPath
 	int			parent;
 	const char *key;
 	int			keylen;
+	char	   *key_text;		/* the key as the payload's text form prints it, then ": " */
+	int			key_text_len;
 	const uint8 *tags;
 	Reader		ints;
 	Reader		strs;

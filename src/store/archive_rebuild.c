@@ -29,6 +29,30 @@
 
 #define TL_FRAME_MAGIC		"TLF1"
 
+/*
+ * appendBinaryStringInfo without the call when the buffer has room (rebuilding a payload appends
+ * a few bytes at a time, a dozen times per row). The buffers are the RowBuilder's, NUL-terminated
+ * as StringInfo keeps them.
+ */
+static inline void
+buf_append(StringInfo b, const void *p, int n)
+{
+	if (unlikely(n >= b->maxlen - b->len))
+		enlargeStringInfo(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+static inline void
+buf_append_char(StringInfo b, char c)
+{
+	if (unlikely(1 >= b->maxlen - b->len))
+		enlargeStringInfo(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
 static Jsonb *
 parse_jsonb_text(Reader *r, const char *s, int len)
 {
@@ -124,12 +148,20 @@ decode_number(Reader *r, const char *s, int len)
 			tl_arc_corrupt(r, "number is not finite");
 		tl_arc_corrupt(r, "number text is not in its canonical form");
 	}
-	t = pnstrdup(s, len);
-	n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
-											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	{
+		char		local[64];
+
+		/* numeric_in wants a C string: most numbers fit the stack */
+		t = len < (int) sizeof(local) ? local : palloc(len + 1);
+		memcpy(t, s, len);
+		t[len] = '\0';
+		n = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(t),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		if (t != local)
+			pfree(t);
+	}
 	if (numeric_is_nan(n) || numeric_is_inf(n))
 		tl_arc_corrupt(r, "number is not finite");
-	pfree(t);
 	return n;
 }
 
@@ -229,10 +261,33 @@ scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
  * A JSON string as escape_json prints it. Most strings need no escaping (no control character,
  * quote or backslash): those are copied in one piece.
  */
+/* Does any of the 8 bytes of w need escaping (below 0x20, '"' or '\\')? (Exact, bytes >= 0x80 never.) */
+static inline bool
+escape_in_word(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		q = w ^ (ones * '"');
+	uint64		bs = w ^ (ones * '\\');
+
+	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
+}
+
 static void
 text_json_string(RowBuilder *b, const char *s, int len)
 {
-	for (int i = 0; i < len; i++)
+	int			i = 0;
+
+	/* eight bytes at a time, then the rest */
+	for (; i + 8 <= len; i += 8)
+	{
+		uint64		w;
+
+		memcpy(&w, s + i, 8);
+		if (escape_in_word(w))
+			break;
+	}
+	for (; i < len; i++)
 	{
 		uint8		c = (uint8) s[i];
 
@@ -244,7 +299,8 @@ text_json_string(RowBuilder *b, const char *s, int len)
 			return;
 		}
 	}
-	enlargeStringInfo(&b->text, len + 2);
+	if (unlikely(len + 2 >= b->text.maxlen - b->text.len))
+		enlargeStringInfo(&b->text, len + 2);
 	b->text.data[b->text.len++] = '"';
 	memcpy(b->text.data + b->text.len, s, len);
 	b->text.len += len;
@@ -280,7 +336,7 @@ bin_numeric(StringInfo b, Numeric n)
 	int			pad = bin_pad(b);
 	int			len = VARSIZE_ANY(n);
 
-	appendBinaryStringInfo(b, (const char *) n, len);
+	buf_append(b, n, len);
 	return JENTRY_ISNUMERIC | (pad + len);
 }
 
@@ -296,20 +352,20 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 	switch (tag)
 	{
 		case TAG_NULL:
-			appendBinaryStringInfo(&b->text, "null", 4);
+			buf_append(&b->text, "null", 4);
 			return JENTRY_ISNULL;
 		case TAG_TRUE:
-			appendBinaryStringInfo(&b->text, "true", 4);
+			buf_append(&b->text, "true", 4);
 			return JENTRY_ISBOOL_TRUE;
 		case TAG_FALSE:
-			appendBinaryStringInfo(&b->text, "false", 5);
+			buf_append(&b->text, "false", 5);
 			return JENTRY_ISBOOL_FALSE;
 		case TAG_INT:
 			{
 				int64		i = tl_arc_unzigzag(tl_arc_get_varint(&c->ints));
 
 				len = pg_lltoa(i, digits);
-				appendBinaryStringInfo(&b->text, digits, len);
+				buf_append(&b->text, digits, len);
 				return bin_numeric(&b->bin, int64_to_numeric(i));
 			}
 		case TAG_NUM:
@@ -319,7 +375,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				s = tl_arc_get_bytes(&c->strs, &len);
 				n = decode_number(&c->strs, s, len);
 				/* the encoder stored numeric_out's text; decode_number checked it is */
-				appendBinaryStringInfo(&b->text, s, len);
+				buf_append(&b->text, s, len);
 				return bin_numeric(&b->bin, n);
 			}
 		case TAG_JSON:
@@ -329,14 +385,54 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				scalar_value(c, tag, &v);
 				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
 				pad = bin_pad(&b->bin);
-				appendBinaryStringInfo(&b->bin, (const char *) v.val.binary.data, v.val.binary.len);
+				buf_append(&b->bin, v.val.binary.data, v.val.binary.len);
 				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
 			}
+		case TAG_HEX:
+		case TAG_UUID:
+			{
+				/* written straight into both buffers: hex digits and dashes need no escaping */
+				int			nbytes = tag == TAG_UUID ? 16 : tl_arc_get_count(&c->strs, INT_MAX / 2, "hex length");
+				int			slen = tag == TAG_UUID ? 36 : nbytes * 2;
+				char	   *dst;
+
+				if (nbytes > c->strs.end - c->strs.p)
+					tl_arc_corrupt(&c->strs, "hex value runs past the end of the frame");
+				if (unlikely(slen >= b->bin.maxlen - b->bin.len))
+					enlargeStringInfo(&b->bin, slen);
+				dst = b->bin.data + b->bin.len;
+				if (tag == TAG_UUID)
+				{
+					/* 8-4-4-4-12 */
+					hex_from_bytes(c->strs.p, 4, dst);
+					dst[8] = '-';
+					hex_from_bytes(c->strs.p + 4, 2, dst + 9);
+					dst[13] = '-';
+					hex_from_bytes(c->strs.p + 6, 2, dst + 14);
+					dst[18] = '-';
+					hex_from_bytes(c->strs.p + 8, 2, dst + 19);
+					dst[23] = '-';
+					hex_from_bytes(c->strs.p + 10, 6, dst + 24);
+				}
+				else
+					hex_from_bytes(c->strs.p, nbytes, dst);
+				c->strs.p += nbytes;
+				b->bin.len += slen;
+				b->bin.data[b->bin.len] = '\0';
+				if (unlikely(slen + 2 >= b->text.maxlen - b->text.len))
+					enlargeStringInfo(&b->text, slen + 2);
+				b->text.data[b->text.len++] = '"';
+				memcpy(b->text.data + b->text.len, dst, slen);
+				b->text.len += slen;
+				b->text.data[b->text.len++] = '"';
+				b->text.data[b->text.len] = '\0';
+				return JENTRY_ISSTRING | slen;
+			}
 		default:
-			/* strings (TAG_STR, TAG_HEX, TAG_UUID); scalar_value refuses unknown tags */
+			/* strings (TAG_STR); scalar_value refuses unknown tags */
 			scalar_value(c, tag, &v);
 			text_json_string(b, v.val.string.val, v.val.string.len);
-			appendBinaryStringInfo(&b->bin, v.val.string.val, v.val.string.len);
+			buf_append(&b->bin, v.val.string.val, v.val.string.len);
 			return JENTRY_ISSTRING | v.val.string.len;
 	}
 }
@@ -376,7 +472,7 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 			npairs++;
 	bin_pad(bin);
 	header = (uint32) npairs | JB_FOBJECT;
-	appendBinaryStringInfo(bin, (const char *) &header, sizeof(uint32));
+	buf_append(bin, &header, sizeof(uint32));
 	enlargeStringInfo(bin, sizeof(JEntry) * npairs * 2);
 	jentry_at = bin->len;
 	bin->len += sizeof(JEntry) * npairs * 2;
@@ -388,11 +484,11 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 
 		if (c->tags[row] == TAG_ABSENT)
 			continue;
-		appendBinaryStringInfo(bin, c->key, c->keylen);
+		buf_append(bin, c->key, c->keylen);
 		bin_jentry(bin, jentry_at, idx++, JENTRY_ISSTRING | c->keylen, &totallen);
 	}
 	/* then the values; the text has each key before its value */
-	appendStringInfoChar(&b->text, '{');
+	buf_append_char(&b->text, '{');
 	for (int i = 0; i < p->nchildren; i++)
 	{
 		DecPath    *c = &paths[p->children[i]];
@@ -402,9 +498,9 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 		if (tag == TAG_ABSENT)
 			continue;
 		if (idx > npairs)
-			appendBinaryStringInfo(&b->text, ", ", 2);
-		text_json_string(b, c->key, c->keylen);
-		appendBinaryStringInfo(&b->text, ": ", 2);
+			buf_append(&b->text, ", ", 2);
+		/* the key as escape_json prints it, then ": " (made once per frame: key_text) */
+		buf_append(&b->text, c->key_text, c->key_text_len);
 		if (tag == TAG_OBJECT)
 			meta = rebuild_object(paths, p->children[i], row, b);
 		else
@@ -412,7 +508,7 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 		/* (rebuilding a value may have moved the buffer: jentry_at is an offset) */
 		bin_jentry(bin, jentry_at, idx++, meta, &totallen);
 	}
-	appendStringInfoChar(&b->text, '}');
+	buf_append_char(&b->text, '}');
 	totallen = bin->len - base;
 	if (totallen > JENTRY_OFFLENMASK)
 		ereport(ERROR,
@@ -497,6 +593,24 @@ tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
 			tl_arc_corrupt(r, psprintf("payload paths nested more than %d deep", TL_FRAME_MAX_DEPTH));
 	}
 	pfree(depth);
+	/* each key's text as the payload's text form has it: "key": (escaped once, not per row) */
+	{
+		StringInfoData kt;
+
+		initStringInfo(&kt);
+		for (int i = 1; i < npaths; i++)
+		{
+			char	   *k = pnstrdup(paths[i].key, paths[i].keylen);
+
+			resetStringInfo(&kt);
+			escape_json(&kt, k);
+			appendBinaryStringInfo(&kt, ": ", 2);
+			pfree(k);
+			paths[i].key_text = pnstrdup(kt.data, kt.len);
+			paths[i].key_text_len = kt.len;
+		}
+		pfree(kt.data);
+	}
 	for (int i = 0; i < npaths; i++)
 		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
 	for (int i = 1; i < npaths; i++)
