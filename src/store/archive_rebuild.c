@@ -53,6 +53,19 @@ buf_append_char(StringInfo b, char c)
 	b->data[b->len] = '\0';
 }
 
+/* `len` bytes between double quotes (a JSON string that needs no escape). */
+static inline void
+append_quoted(StringInfo b, const char *s, int len)
+{
+	if (unlikely(len + 2 >= b->maxlen - b->len))
+		enlargeStringInfo(b, len + 2);
+	b->data[b->len++] = '"';
+	memcpy(b->data + b->len, s, len);
+	b->len += len;
+	b->data[b->len++] = '"';
+	b->data[b->len] = '\0';
+}
+
 static Jsonb *
 parse_jsonb_text(Reader *r, const char *s, int len)
 {
@@ -299,13 +312,7 @@ text_json_string(RowBuilder *b, const char *s, int len)
 			return;
 		}
 	}
-	if (unlikely(len + 2 >= b->text.maxlen - b->text.len))
-		enlargeStringInfo(&b->text, len + 2);
-	b->text.data[b->text.len++] = '"';
-	memcpy(b->text.data + b->text.len, s, len);
-	b->text.len += len;
-	b->text.data[b->text.len++] = '"';
-	b->text.data[b->text.len] = '\0';
+	append_quoted(&b->text, s, len);
 }
 
 /*
@@ -419,13 +426,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				c->strs.p += nbytes;
 				b->bin.len += slen;
 				b->bin.data[b->bin.len] = '\0';
-				if (unlikely(slen + 2 >= b->text.maxlen - b->text.len))
-					enlargeStringInfo(&b->text, slen + 2);
-				b->text.data[b->text.len++] = '"';
-				memcpy(b->text.data + b->text.len, dst, slen);
-				b->text.len += slen;
-				b->text.data[b->text.len++] = '"';
-				b->text.data[b->text.len] = '\0';
+				append_quoted(&b->text, dst, slen);
 				return JENTRY_ISSTRING | slen;
 			}
 		default:
