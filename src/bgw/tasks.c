@@ -21,6 +21,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "common/hashfn.h"
@@ -412,6 +413,16 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 			what = tl_reconcile_close_gaps(t->peer_name);
 			break;
 		case TL_TASK_CONFLICTS:
+
+			/*
+			 * The sweep gives way to the apply workers: their batches write the episodes of the
+			 * keys they meet (in log and key order), the sweep settles pending ones in conflict
+			 * order, and waiting on each other's rows closed lock cycles ("deadlock detected" in
+			 * an apply worker, which then restarts). At most 100 ms for a row lock, then the
+			 * sweep stops and tries again next cycle.
+			 */
+			(void) set_config_option("lock_timeout", "100", PGC_SUSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, 0, false);
 			what = psprintf("%d pending conflicts settled", tl_conflict_sweep());
 			break;
 		case TL_TASK_CHECKS:

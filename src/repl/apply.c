@@ -134,13 +134,30 @@ set_state(const char *state)
 	tl_slot_set_state(ashared, &my_slot->w, state);
 }
 
+/*
+ * Record an error in the slot (its message only); log it, with the error's code, detail and
+ * context when it came from one, only if it differs from the last one (no log spam).
+ */
+static void
+note_error_detail(const char *msg, ErrorData *edata)
+{
+	bool		same = tl_slot_keep_error(ashared, &my_slot->w, msg);
+	const char *detail = edata ? edata->detail : NULL;
+	const char *context = edata ? edata->context : NULL;
+
+	ereport(same ? DEBUG1 : LOG,
+			(edata ? errcode(edata->sqlerrcode) : 0,
+			 errmsg("tieredlog apply worker: %s", msg),
+			 (detail || context) ?
+			 errdetail_internal("%s%s%s", detail ? detail : "", detail && context ? "\n" : "",
+								context ? context : "") : 0));
+}
+
 /* Record an error in the slot; log it only if it differs from the last one (no log spam). */
 static void
 note_error(const char *msg)
 {
-	bool		same = tl_slot_keep_error(ashared, &my_slot->w, msg);
-
-	ereport(same ? DEBUG1 : LOG, (errmsg("tieredlog apply worker: %s", msg)));
+	note_error_detail(msg, NULL);
 }
 
 /* A peer's limit stopped this worker: say so with the peer's setting to raise, then exit. */
@@ -817,7 +834,7 @@ tieredlog_apply_main(Datum arg)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
-		note_error(psprintf("peer \"%s\": %s", peer.name, edata->message));
+		note_error_detail(psprintf("peer \"%s\": %s", peer.name, edata->message), edata);
 		proc_exit(1);
 	}
 	PG_END_TRY();
