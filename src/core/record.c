@@ -222,16 +222,7 @@ tl_node_name(void)
 TimestampTz
 tl_hlc_now(void)
 {
-	uint64		clock = (uint64) GetCurrentTimestamp();
-	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
-	uint64		next;
-
-	for (;;)
-	{
-		next = Max(clock, last + 1);
-		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, next))
-			return (TimestampTz) next;
-	}
+	return tl_hlc_reserve(1);
 }
 
 /*

@@ -166,8 +166,6 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 		{
 			TlRecord   *rec = &recs[done + i];
 			int			leaf = tl_leaf_of(rec->ts, seg->range_start, log->interval_us);
-			uint64		hi;
-			uint64		lo;
 
 			/* a run of records of one leaf becomes one pending digest delta */
 			if (leaf != run_leaf)
@@ -176,8 +174,7 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 				memset(&run, 0, sizeof(run));
 				run_leaf = leaf;
 			}
-			tl_rid_split(&rec->rid, &hi, &lo);
-			tl_digest_add(&run, hi, lo, 1, rec->logical_bytes);
+			tl_digest_add_record(&run, rec);
 			ExecClearTuple(slots[i]);
 		}
 		done += chunk;

@@ -137,12 +137,20 @@ void
 tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec)
 {
 	TlDigest	d = {0};
+
+	tl_digest_add_record(&d, rec);
+	pending_add(segment_id, leaf, GetCurrentSubTransactionId(), &d);
+}
+
+/* Add one record (its rid and logical bytes) to a digest. */
+void
+tl_digest_add_record(TlDigest *d, const TlRecord *rec)
+{
 	uint64		hi;
 	uint64		lo;
 
 	tl_rid_split(&rec->rid, &hi, &lo);
-	tl_digest_add(&d, hi, lo, 1, rec->logical_bytes);
-	pending_add(segment_id, leaf, GetCurrentSubTransactionId(), &d);
+	tl_digest_add(d, hi, lo, 1, rec->logical_bytes);
 }
 
 /*

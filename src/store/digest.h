@@ -53,6 +53,7 @@ extern int	tl_leaf_of(TimestampTz ts, TimestampTz range_start, int64 interval_us
 /* transactional maintenance (digest.c) */
 extern void tl_digest_note_append(int64 segment_id, int leaf, const TlRecord *rec);
 extern void tl_digest_note_appends(int64 segment_id, int leaf, const TlDigest *d);
+extern void tl_digest_add_record(TlDigest *d, const TlRecord *rec);
 extern void tl_digest_note_remove(int64 segment_id, int leaf, const TlRid *rid, int64 bytes);
 extern void tl_digest_register_callbacks(void);
 extern void tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out);
