@@ -11,6 +11,17 @@
 DELETE FROM tieredlog.tier WHERE tablespace = 'pg_default';
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.log', 'WHERE log_name <> ''_seen''');
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', 'WHERE state = ''done''');	-- a pending drop's snapshot horizon is this system's
+-- Issue 17: digest cells are UNLOGGED (an append writes no WAL for them, logical decoding reads
+-- none); after a crash the database worker rebuilds them from the rows, and until then a digest is
+-- computed from the rows. The views read a segment's totals through segment_totals(), which knows.
+ALTER TABLE tieredlog.digest_cell SET UNLOGGED;
+CREATE UNLOGGED TABLE tieredlog.digest_intact (intact boolean PRIMARY KEY CHECK (intact));
+CREATE UNLOGGED TABLE tieredlog.digest_rebuilt (segment_id bigint PRIMARY KEY);
+REVOKE ALL ON TABLE tieredlog.digest_intact, tieredlog.digest_rebuilt FROM PUBLIC;
+CREATE FUNCTION tieredlog.segment_totals(segment_id bigint, OUT records bigint, OUT logical_bytes bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_segment_totals' LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION tieredlog.segment_totals(bigint) FROM PUBLIC;
+
 CREATE OR REPLACE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,
 	   COALESCE(d.records, 0)::bigint AS records,
@@ -29,8 +40,7 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
   JOIN tieredlog.log l USING (log_id)
   JOIN (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
 		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t USING (tier)
-  LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
-			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
+  CROSS JOIN LATERAL tieredlog.segment_totals(s.segment_id) d
   LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
 					  WHERE c.log_name = l.log_name AND greatest(c.ts_a, c.ts_b) >= s.range_start
 						AND greatest(c.ts_a, c.ts_b) < s.range_end) k ON true;
@@ -464,3 +474,86 @@ CREATE FUNCTION tieredlog._frame_decode_key(raw bytea, key text) RETURNS bigint
 CREATE FUNCTION tieredlog._key_filter_probe(filter bytea, key text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'tieredlog_key_filter_probe' LANGUAGE C STRICT IMMUTABLE;
 REVOKE ALL ON FUNCTION tieredlog._frame_decode_key(bytea, text), tieredlog._key_filter_probe(bytea, text) FROM PUBLIC;
+
+-- issue 17: a segment's record count through segment_totals() (digest cells may be rebuilding)
+CREATE OR REPLACE FUNCTION tieredlog._pair_features()
+	RETURNS TABLE(segment_id bigint, log_name text, range_start timestamptz, tier integer,
+				  peer_name text, cost float8, last_check timestamptz, features float8[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH seg AS (
+	SELECT s.segment_id, l.log_name::text AS log_name, s.range_start, s.range_end, s.tier, s.created_at,
+		   (tieredlog.segment_totals(s.segment_id)).records,
+		   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes
+	  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id)
+	 WHERE s.tier < 2 AND l.log_name <> '_seen'
+), pr AS (
+	SELECT p.peer_name::text AS peer_name, COALESCE(v.lag_seconds, 0) AS lag_seconds,
+		   v.last_error_at, current_setting('tieredlog.stats_flush_interval')::interval AS flush_interval
+	  FROM tieredlog.peer p LEFT JOIN tieredlog.peers v USING (peer_name)
+	 WHERE p.enabled
+)
+SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
+	   -- cost units: bytes the check may read; a tier 1 segment costs a little more (colder storage)
+	   greatest(seg.stored_bytes, 8192)::float8 * CASE seg.tier WHEN 0 THEN 1.0 ELSE 1.5 END,
+	   lc.decided_at,
+	   ARRAY[
+		   ln(1 + COALESCE(acc.local_writes, 0)),
+		   ln(1 + COALESCE(acc.remote_writes, 0)),
+		   ln(1 + (SELECT count(*) FROM tieredlog.conflict k
+					WHERE k.log_name = seg.log_name AND greatest(k.ts_a, k.ts_b) >= seg.range_start
+					  AND greatest(k.ts_a, k.ts_b) < seg.range_end)),
+		   ln(1 + greatest(pr.lag_seconds, 0)),
+		   -- an open gap in the peer's stream that may hold records of the segment: its window
+		   -- overlaps the gap's commit times, or the peer's access statistics show it wrote to the
+		   -- segment meanwhile (records with older timestamps). Closing a gap reconciles every
+		   -- segment with the peer, so a closed gap is no risk any more.
+		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.gap g
+							  WHERE g.peer_name = pr.peer_name AND g.closed_at IS NULL
+								AND ((g.from_ts < seg.range_end AND g.to_ts > seg.range_start)
+									 OR EXISTS (SELECT 1 FROM tieredlog.peer_access a
+												 WHERE a.peer_name = g.peer_name AND a.log_name = seg.log_name
+												   AND a.range_start = seg.range_start AND a.local_writes > 0
+												   AND a.sampled_at > g.from_ts
+												   AND a.sampled_at <= g.to_ts + 2 * pr.flush_interval)))
+				THEN 1.0 ELSE 0.0 END,
+		   ln(1 + extract(epoch FROM now() - COALESCE(lc.decided_at, seg.created_at)) / 3600.0),
+		   ln(1 + (SELECT count(*) FROM tieredlog.check_log d WHERE d.segment_id = seg.segment_id AND d.diverged)),
+		   CASE WHEN seg.tier = 1 THEN 1.0 ELSE 0.0 END,
+		   CASE WHEN seg.tier = 2 THEN 1.0 ELSE 0.0 END,
+		   ln(1 + greatest(extract(epoch FROM now() - seg.range_start), 0) / 3600.0),
+		   ln(1 + seg.records),
+		   CASE WHEN pr.last_error_at IS NOT NULL
+					 AND (lc.decided_at IS NULL OR pr.last_error_at > lc.decided_at) THEN 1.0 ELSE 0.0 END,
+		   -- the peer's own writes to the segment since the check (its access statistics)
+		   ln(1 + COALESCE(pacc.local_writes, 0)),
+		   ln(1 + COALESCE(acc.unstreamed_writes, 0)),
+		   ln(1 + COALESCE(pacc.unstreamed_writes, 0)),
+		   ln(1 + COALESCE(acc.row_changes, 0)),
+		   ln(1 + COALESCE(pacc.row_changes, 0)),
+		   -- since this pair's last check, a check with another peer found the segment diverged, or
+		   -- a repair brought records from another peer (the ledger's REPAIR entries: repairs are
+		   -- not streamed on, so the other peers may lack them)
+		   CASE WHEN EXISTS (SELECT 1 FROM tieredlog.check_log d
+							  WHERE d.segment_id = seg.segment_id AND d.peer_name <> pr.peer_name AND d.diverged
+								AND d.decided_at > COALESCE(lc.decided_at, '-infinity'))
+					 OR EXISTS (SELECT 1 FROM tieredlog.ledger_entry e
+								 WHERE e.segment_id = seg.segment_id AND e.kind = 'REPAIR'
+								   AND e.body->>'peer' <> pr.peer_name
+								   AND e.created_at > COALESCE(lc.decided_at, '-infinity'))
+				THEN 1.0 ELSE 0.0 END
+	   ]::float8[]
+  FROM seg CROSS JOIN pr
+  LEFT JOIN LATERAL (SELECT c.decided_at FROM tieredlog.check_log c
+					  WHERE c.segment_id = seg.segment_id AND c.peer_name = pr.peer_name AND c.finished_at IS NOT NULL
+					  ORDER BY c.decided_at DESC LIMIT 1) lc ON true
+  LEFT JOIN LATERAL (SELECT sum(h.local_writes) AS local_writes, sum(h.remote_writes) AS remote_writes,
+							sum(h.unstreamed_writes) AS unstreamed_writes, sum(h.row_changes) AS row_changes
+					   FROM tieredlog.access_history h
+					  WHERE h.segment_id = seg.segment_id AND h.sampled_at > COALESCE(lc.decided_at, '-infinity')) acc ON true
+  LEFT JOIN LATERAL (SELECT sum(a.local_writes) AS local_writes, sum(a.unstreamed_writes) AS unstreamed_writes,
+							sum(a.row_changes) AS row_changes
+					   FROM tieredlog.peer_access a
+					  WHERE a.peer_name = pr.peer_name AND a.log_name = seg.log_name
+						AND a.range_start = seg.range_start
+						AND a.sampled_at > COALESCE(lc.decided_at, '-infinity')) pacc ON true
+$$;

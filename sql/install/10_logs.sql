@@ -56,7 +56,11 @@ CREATE INDEX move_pending ON tieredlog.move (state) WHERE state <> 'done';
 
 -- Digest cells: the digest of a segment leaf is the sum of its cells. Appending transactions only
 -- ever insert cells (one per touched leaf, at commit); compaction folds cells into one.
-CREATE TABLE tieredlog.digest_cell (
+-- The cells are this node's bookkeeping, derived from the rows, so they are UNLOGGED: an append
+-- writes no WAL for them and logical decoding reads none. A crash, a base backup or a promoted
+-- standby starts with none; until the database worker has rebuilt them from the rows, a digest
+-- is computed from the rows (README, Digests after a crash).
+CREATE UNLOGGED TABLE tieredlog.digest_cell (
 	segment_id			bigint NOT NULL,
 	leaf				smallint NOT NULL,
 	n					bigint NOT NULL,
@@ -65,6 +69,10 @@ CREATE TABLE tieredlog.digest_cell (
 	bytes				bigint NOT NULL
 );
 CREATE INDEX digest_cell_segment_leaf ON tieredlog.digest_cell (segment_id, leaf);
+-- A row while every segment's cells add up to its rows (absent after a crash: the worker adds it
+-- when it has rebuilt them all); meanwhile, the segments whose cells it has already rebuilt.
+CREATE UNLOGGED TABLE tieredlog.digest_intact (intact boolean PRIMARY KEY CHECK (intact));
+CREATE UNLOGGED TABLE tieredlog.digest_rebuilt (segment_id bigint PRIMARY KEY);
 
 CREATE TABLE tieredlog.tier (
 	tier				integer PRIMARY KEY CHECK (tier BETWEEN 0 AND 2),
@@ -122,6 +130,8 @@ CREATE FUNCTION tieredlog.latest(log_name text, key text)
 -- The stored digest of a segment, as 'count:sum' (sum is 32 hex digits, mod 2^128).
 CREATE FUNCTION tieredlog.segment_digest(segment_id bigint)
 	RETURNS text AS 'MODULE_PATHNAME', 'tieredlog_segment_digest' LANGUAGE C STRICT STABLE;
+CREATE FUNCTION tieredlog.segment_totals(segment_id bigint, OUT records bigint, OUT logical_bytes bigint)
+	AS 'MODULE_PATHNAME', 'tieredlog_segment_totals' LANGUAGE C STRICT STABLE;
 
 -- The 256 leaves of a segment's stored digest (only non-empty leaves are returned).
 CREATE FUNCTION tieredlog.segment_leaves(segment_id bigint)

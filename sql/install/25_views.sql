@@ -17,8 +17,7 @@ SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.
   JOIN tieredlog.log l USING (log_id)
   JOIN (SELECT g.tier, COALESCE(m.tablespace, 'pg_default'::name) AS tablespace
 		  FROM generate_series(0, 2) g(tier) LEFT JOIN tieredlog.tier m ON m.tier = g.tier) t USING (tier)
-  LEFT JOIN (SELECT c.segment_id, sum(c.n) AS records, sum(c.bytes) AS logical_bytes
-			   FROM tieredlog.digest_cell c GROUP BY c.segment_id) d USING (segment_id)
+  CROSS JOIN LATERAL tieredlog.segment_totals(s.segment_id) d
   LEFT JOIN LATERAL (SELECT count(*) AS conflicts FROM tieredlog.conflict c
 					  WHERE c.log_name = l.log_name AND greatest(c.ts_a, c.ts_b) >= s.range_start
 						AND greatest(c.ts_a, c.ts_b) < s.range_end) k ON true;

@@ -36,7 +36,7 @@ CREATE FUNCTION tieredlog._pair_features()
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 WITH seg AS (
 	SELECT s.segment_id, l.log_name::text AS log_name, s.range_start, s.range_end, s.tier, s.created_at,
-		   COALESCE((SELECT sum(c.n) FROM tieredlog.digest_cell c WHERE c.segment_id = s.segment_id), 0) AS records,
+		   (tieredlog.segment_totals(s.segment_id)).records,
 		   tieredlog.segment_stored_bytes(s.segment_id) AS stored_bytes
 	  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id)
 	 WHERE s.tier < 2 AND l.log_name <> '_seen'

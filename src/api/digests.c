@@ -47,6 +47,7 @@
 #include "api/args.h"
 
 PG_FUNCTION_INFO_V1(tieredlog_segment_digest);
+PG_FUNCTION_INFO_V1(tieredlog_segment_totals);
 PG_FUNCTION_INFO_V1(tieredlog_segment_leaves);
 PG_FUNCTION_INFO_V1(tieredlog_check_digests);
 PG_FUNCTION_INFO_V1(tieredlog_compact_digest);
@@ -61,6 +62,28 @@ tieredlog_segment_digest(PG_FUNCTION_ARGS)
 	api_require_segment(PG_GETARG_INT64(0), &seg);
 	tl_digest_load(seg.segment_id, d);
 	PG_RETURN_TEXT_P(cstring_to_text(tl_digest_to_text(&d->root)));
+}
+
+/* A segment's record count and logical bytes (the views read them here, not from the cells). */
+Datum
+tieredlog_segment_totals(PG_FUNCTION_ARGS)
+{
+	TlSegmentDigest *d = palloc(sizeof(TlSegmentDigest));
+	TlSegment	seg;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+
+	tl_require_preload();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "segment_totals must return a record");
+	/* a segment the view's snapshot still sees may be gone since: none of it is left */
+	memset(d, 0, sizeof(*d));
+	if (tl_catalog_get_segment(PG_GETARG_INT64(0), &seg))
+		tl_digest_load(seg.segment_id, d);
+	values[0] = Int64GetDatum(d->root.n);
+	values[1] = Int64GetDatum(d->root.bytes);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 Datum

@@ -123,6 +123,7 @@ tl_policy_plan(List *queue, bool flush_due)
 	int			grace[1] = {tl_seal_grace_s};
 
 	plan_cxt = CurrentMemoryContext;
+	queue = add_task(queue, TL_TASK_DIGESTS, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_APPLY, 0, 0, "replication");
 	queue = add_task(queue, TL_TASK_SWEEP, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_FOLD, 0, 0, "housekeeping");

@@ -53,6 +53,8 @@
 
 /* A segment is folded by the worker once it has this many digest cells. */
 #define TL_FOLD_CELLS	512
+/* How long one cycle spends rebuilding digest cells after a crash. */
+#define TL_REBUILD_BUDGET_MS	1000
 #define TL_BACKOFF_MAX_S	3600
 
 extern int	tl_naptime;
@@ -74,6 +76,8 @@ tl_task_name(TlTaskKind kind)
 {
 	switch (kind)
 	{
+		case TL_TASK_DIGESTS:
+			return "rebuild digests";
 		case TL_TASK_SWEEP:
 			return "sweep";
 		case TL_TASK_FOLD:
@@ -311,6 +315,25 @@ fold_busy_segments(void)
 	return folded;
 }
 
+/* After a crash: digest cells rebuilt from the rows for at most about a second per cycle. */
+static char *
+rebuild_digests(void)
+{
+	int			guc_level;
+	int			prepared;
+	char	   *what;
+
+	if (tl_digest_intact(GetLatestSnapshot()))
+		return pstrdup("digest cells intact");
+	guc_level = tl_spi_connect();
+	prepared = tl_prepared_xacts_here();
+	tl_spi_finish(guc_level);
+	what = tl_digest_rebuild_cells(prepared, TL_REBUILD_BUDGET_MS);
+	if (what != NULL)
+		ereport(LOG, (errmsg("tieredlog: %s", what)));
+	return what ? what : pstrdup("digest cells intact");
+}
+
 /*
  * Counts since the last flush into access_history (segments that still exist); entries of
  * segments that are gone are dropped; history older than tieredlog.stats_retention is deleted.
@@ -396,6 +419,9 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 	tl_xact_begin(&x, false);
 	switch (t->kind)
 	{
+		case TL_TASK_DIGESTS:
+			what = rebuild_digests();
+			break;
 		case TL_TASK_SWEEP:
 			what = psprintf("%lld moves finished", (long long) tl_sweep());
 			break;

@@ -12,6 +12,7 @@
 
 typedef enum TlTaskKind
 {
+	TL_TASK_DIGESTS,			/* rebuild digest cells after a crash (digest_trust.c) */
 	TL_TASK_SWEEP,				/* remove old copies of finished moves */
 	TL_TASK_FOLD,				/* fold digest cells of busy segments */
 	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */

@@ -811,7 +811,7 @@ catch_up(MoveCtx *m, Snapshot since, XLogRecPtr since_floor, int wait_ms, TlSegm
 /*
  * One more catch-up round from the last one's snapshot, which it replaces. With `at` given, the
  * digest's change between the two snapshots is added to it (cells a fold replaced to `folded`),
- * reading only the cells written since the last round (see tl_digest_changes).
+ * from the segment's cells (see tl_digest_changes), few since the move folded them.
  */
 static void
 catch_up_again(MoveCtx *m, Snapshot *caught, XLogRecPtr *lsn_floor, TlSegmentDigest *delta, int64 *rows,
@@ -821,7 +821,7 @@ catch_up_again(MoveCtx *m, Snapshot *caught, XLogRecPtr *lsn_floor, TlSegmentDig
 	Snapshot	next = catch_up(m, *caught, since_floor, TL_MOVE_ROUND_WAIT_MS, delta, lsn_floor, rows);
 
 	if (at != NULL)
-		tl_digest_changes(m->seg.segment_id, *caught, next, since_floor, at, folded);
+		tl_digest_changes(m->seg.segment_id, *caught, next, at, folded);
 	UnregisterSnapshot(*caught);
 	*caught = next;
 }
@@ -971,6 +971,8 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 	 * catch-up rounds also rely on it (tl_digest_changes).
 	 */
 	tl_lock_object(TL_LOCK_DIGEST_COMPACT, segment_id);
+	/* the move checks its copy against the cells and follows them as they change */
+	tl_digest_require_cells(&m.log, &m.seg);
 
 	/* copy and verify under a snapshot, without blocking anyone */
 	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -1062,7 +1064,7 @@ tl_move(int64 segment_id, int to_tier, TlMoveResult *res)
 		 */
 		Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
 
-		tl_digest_changes(segment_id, caught, latest, lsn_floor, at, folded);
+		tl_digest_changes(segment_id, caught, latest, at, folded);
 		if (!digest_adds_up(at, expected, delta, folded))
 		{
 			DeltaStats	st;

@@ -589,7 +589,7 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 					r.segment_id = seg.segment_id;
 					tl_rl_fresh_digest(&log, &seg, d);
 					/* rows changed behind tieredlog's back leave the stored digest wrong: fix it */
-					if ((corrected = tl_digest_correct(&log, &seg)) > 0)
+					if ((corrected = tl_digest_correct(&log, &seg, false)) > 0)
 						ereport(NOTICE,
 								(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
 										(long long) seg.segment_id, corrected),

@@ -421,7 +421,7 @@ correct_touched(List *touched, const char *peer_name)
 		*bar = '\0';
 		if (!tl_rl_find_segment(key, (TimestampTz) strtoi64(bar + 1, NULL, 10), &log, &seg))
 			continue;
-		if ((corrected = tl_digest_correct(&log, &seg)) > 0)
+		if ((corrected = tl_digest_correct(&log, &seg, false)) > 0)
 			ereport(NOTICE,
 					(errmsg("stored digest of segment %lld did not match its rows in %d leaves; corrected",
 							(long long) seg.segment_id, corrected),

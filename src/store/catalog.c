@@ -362,6 +362,9 @@ tl_catalog_drop_log(const TlLog *log)
 	tl_spi_exec("DELETE FROM tieredlog.digest_cell WHERE segment_id IN "
 			 "(SELECT segment_id FROM tieredlog.segment WHERE log_id = $1)",
 			 1, types, values, SPI_OK_DELETE);
+	tl_spi_exec("DELETE FROM tieredlog.digest_rebuilt WHERE segment_id IN "
+			 "(SELECT segment_id FROM tieredlog.segment WHERE log_id = $1)",
+			 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("DELETE FROM tieredlog.segment WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("DELETE FROM tieredlog.move WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);
 	tl_spi_exec("DELETE FROM tieredlog.log WHERE log_id = $1", 1, types, values, SPI_OK_DELETE);

@@ -58,16 +58,25 @@ extern void tl_digest_note_remove(int64 segment_id, int leaf, const TlRid *rid, 
 extern void tl_digest_register_callbacks(void);
 extern void tl_digest_add_pending(int64 segment_id, TlSegmentDigest *out);
 
-/* reading, recomputing, compacting */
+/* a segment's digest as a reader gets it, trusted cells, the rebuild after a crash (digest_trust.c) */
 extern void tl_digest_load(int64 segment_id, TlSegmentDigest *out);
 extern void tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out);
-extern void tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, XLogRecPtr lsn_floor,
+extern bool tl_digest_intact(Snapshot snapshot);
+extern void tl_digest_require_cells(const TlLog *log, const TlSegment *seg);
+extern void tl_digest_note_rebuilt(int64 segment_id);
+extern char *tl_digest_rebuild_cells(int prepared, int budget_ms);
+
+/* cells on disk, recomputing from rows, compacting (digest_store.c) */
+extern void tl_digest_load_cells(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out);
+extern void tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now,
 							  TlSegmentDigest *plus, TlSegmentDigest *minus);
 extern void tl_cell_insert(Relation rel, CatalogIndexState ind, int64 segment_id, int leaf,
 						   const TlDigest *d);
 extern void tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap,
 								TlSegmentDigest *out);
+extern void tl_digest_from_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
+								TlSegmentDigest *out);
 extern int64 tl_digest_compact(int64 segment_id, bool wait);
-extern int	tl_digest_correct(const TlLog *log, const TlSegment *seg);
+extern int	tl_digest_correct(const TlLog *log, const TlSegment *seg, bool wait);
 
 #endif							/* TIEREDLOG_DIGEST_H */

@@ -5,6 +5,8 @@
  *
  * The digest of a leaf is the sum of its visible cells, so a reader sees, under any snapshot,
  * exactly the digest of the records that snapshot sees: records and their cells commit together.
+ * The cells are unlogged: after a crash there are none, and digest_trust.c decides whether the
+ * cells or the rows give a segment's digest (tl_digest_load_snapshot is there).
  *
  * Locking: loading takes AccessShareLock on digest_cell; inserting RowExclusiveLock. Folding takes
  * the segment's compaction lock (TL_LOCK_DIGEST_COMPACT) first, then RowExclusiveLock, and reads
@@ -19,19 +21,18 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/visibilitymap.h"
-#include "access/xlog.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "store/catalog.h"
 #include "store/digest.h"
-#include "store/page_scan.h"
 #include "store/rowinsert.h"
 #include "store/segrows.h"
 #include "core/tieredlog.h"
@@ -92,9 +93,12 @@ begin_cell_scan(Relation rel, int64 segment_id, Snapshot snapshot, ScanKeyData *
 	return systable_beginscan(rel, tl_catalog_digest_cell_index(), true, snapshot, 1, key);
 }
 
-/* The stored digest of a segment as `snapshot` sees it (NULL: the active snapshot). */
+/*
+ * The sum of a segment's cells as `snapshot` sees them: its digest when the cells are trusted
+ * (digest_trust.c), otherwise what the cells written since the last crash add up to.
+ */
 void
-tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out)
+tl_digest_load_cells(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out)
 {
 	Relation	rel = table_open(tl_catalog_digest_cell_relid(), AccessShareLock);
 	ScanKeyData key;
@@ -102,7 +106,7 @@ tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *ou
 	HeapTuple	tup;
 
 	memset(out, 0, sizeof(*out));
-	scan = begin_cell_scan(rel, segment_id, snapshot ? snapshot : GetActiveSnapshot(), &key);
+	scan = begin_cell_scan(rel, segment_id, snapshot, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		add_cell(tup, RelationGetDescr(rel), out);
 	systable_endscan(scan);
@@ -110,59 +114,35 @@ tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegmentDigest *ou
 }
 
 /*
- * How a segment's digest changed from snapshot `since` to `now`, without reading every cell of the
- * segment: the cells `now` sees and `since` does not are summed into *plus, those `since` sees and
- * `now` does not (cells a fold replaced) into *minus, so that digest(now) + minus = digest(since)
- * + plus. The heap of tieredlog.digest_cell is read page by page; with `lsn_floor` valid, a page
- * whose LSN is at or below it is skipped: the caller guarantees that every change made to the
- * segment's cells before that LSN belongs to a transaction that had ended before `since` was taken
- * (so both snapshots see it the same way), as a move does by waiting for the segment's writers and
- * holding the segment's fold lock. Pages the visibility map marks all-visible are skipped too.
+ * How a segment's digest changed from snapshot `since` to `now`, without summing every cell of the
+ * segment twice: the cells `now` sees and `since` does not are summed into *plus, those `since`
+ * sees and `now` does not (cells a fold replaced) into *minus, so that digest(now) + minus =
+ * digest(since) + plus. The segment's cells are read once through the index, whatever their
+ * visibility, and each is checked against both snapshots. A move calls this under the segment's
+ * fold lock, after folding the cells once, so the cells read are those written since.
  */
-typedef struct CellChanges
-{
-	int64		segment_id;
-	Snapshot	since;
-	Snapshot	now;
-	TupleDesc	desc;
-	TlSegmentDigest *plus;
-	TlSegmentDigest *minus;
-} CellChanges;
-
-static void
-cell_change(HeapTuple tup, Buffer buf, void *arg)
-{
-	CellChanges *c = arg;
-	bool		isnull;
-	bool		in_now;
-	bool		in_since;
-
-	if (DatumGetInt64(heap_getattr(tup, Anum_cell_segment_id, c->desc, &isnull)) != c->segment_id)
-		return;
-	in_now = HeapTupleSatisfiesVisibility(tup, c->now, buf);
-	in_since = HeapTupleSatisfiesVisibility(tup, c->since, buf);
-	if (in_now && !in_since)
-		(void) add_cell(tup, c->desc, c->plus);
-	else if (in_since && !in_now)
-		(void) add_cell(tup, c->desc, c->minus);
-}
-
 void
-tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, XLogRecPtr lsn_floor,
-				  TlSegmentDigest *plus, TlSegmentDigest *minus)
+tl_digest_changes(int64 segment_id, Snapshot since, Snapshot now, TlSegmentDigest *plus,
+				  TlSegmentDigest *minus)
 {
 	Relation	rel = table_open(tl_catalog_digest_cell_relid(), AccessShareLock);
-	CellChanges c = {segment_id, since, now, RelationGetDescr(rel), plus, minus};
-	TlPageScanStats stats;
+	TupleDesc	desc = RelationGetDescr(rel);
+	ScanKeyData key;
+	SysScanDesc scan = begin_cell_scan(rel, segment_id, SnapshotAny, &key);
+	HeapTuple	tup;
 
-	tl_scan_changed_pages(rel, lsn_floor, cell_change, NULL, &c, &stats);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		in_now = table_tuple_satisfies_snapshot(rel, scan->slot, now);
+		bool		in_since = table_tuple_satisfies_snapshot(rel, scan->slot, since);
+
+		if (in_now && !in_since)
+			(void) add_cell(tup, desc, plus);
+		else if (in_since && !in_now)
+			(void) add_cell(tup, desc, minus);
+	}
+	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-}
-
-void
-tl_digest_load(int64 segment_id, TlSegmentDigest *out)
-{
-	tl_digest_load_snapshot(segment_id, NULL, out);
 }
 
 /*
@@ -224,8 +204,12 @@ tl_digest_compact(int64 segment_id, bool wait)
 
 typedef struct RecomputeState
 {
+	const char *log_name;
 	TimestampTz range_start;
 	int64		interval_us;
+	bool		with_bytes;		/* also each record's logical bytes (its encoding is built) */
+	bool		skip_own;		/* leave out rows this transaction wrote (their cells come at commit) */
+	MemoryContext row_cxt;		/* reset after each row */
 	TlSegmentDigest *out;
 } RecomputeState;
 
@@ -234,52 +218,110 @@ add_row_rid(HeapTuple row, TupleDesc desc, void *arg)
 {
 	RecomputeState *st = arg;
 	bool		isnull;
-	TimestampTz ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
-	pg_uuid_t  *rid = DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull));
+	TimestampTz ts;
+	pg_uuid_t  *rid;
 	uint64		hi;
 	uint64		lo;
-	int			leaf = tl_leaf_of(ts, st->range_start, st->interval_us);
+	int64		bytes = 0;
+	int			leaf;
 
+	/* rows decoded from archive frames are formed tuples: no header of a stored row to read */
+	if (st->skip_own && ItemPointerIsValid(&row->t_self) &&
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(row->t_data)))
+		return;
+	ts = DatumGetTimestampTz(heap_getattr(row, Anum_row_ts, desc, &isnull));
+	rid = DatumGetUUIDP(heap_getattr(row, Anum_row_rid, desc, &isnull));
+	leaf = tl_leaf_of(ts, st->range_start, st->interval_us);
 	tl_rid_split((const TlRid *) rid->data, &hi, &lo);
-	tl_digest_add(&st->out->leaves[leaf], hi, lo, 1, 0);
-	tl_digest_add(&st->out->root, hi, lo, 1, 0);
+	if (st->with_bytes)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
+		TlRecord	rec;
+		TlRid		stored;
+
+		(void) tl_row_matches_rid(row, desc, st->log_name, &rec, &stored);
+		bytes = rec.logical_bytes;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->row_cxt);
+	}
+	tl_digest_add(&st->out->leaves[leaf], hi, lo, 1, bytes);
+	tl_digest_add(&st->out->root, hi, lo, 1, bytes);
+}
+
+static void
+recompute(const TlLog *log, const TlSegment *seg, Snapshot snap, bool with_bytes, bool skip_own,
+		  TlSegmentDigest *out)
+{
+	RecomputeState st = {log->name, seg->range_start, log->interval_us, with_bytes, skip_own, NULL, out};
+
+	memset(out, 0, sizeof(*out));
+	if (with_bytes)
+		st.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog digest rows",
+										   ALLOCSET_DEFAULT_SIZES);
+	PushActiveSnapshot(snap);
+	tl_segment_rows(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, add_row_rid, &st);
+	PopActiveSnapshot();
+	if (with_bytes)
+		MemoryContextDelete(st.row_cxt);
 }
 
 /*
- * Recompute a segment's digest from its rows under `snap` (which must be the active snapshot when
- * the segment has archive frames), ignoring the stored cells. Rows from frames get their rid
- * recomputed from their content, so this also verifies the archive.
+ * Recompute a segment's digest (counts and rids) from its rows under `snap`, ignoring the stored
+ * cells. Rows from frames get their rid recomputed from their content, so this also verifies the
+ * archive.
  */
 void
 tl_digest_recompute(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSegmentDigest *out)
 {
-	RecomputeState st = {seg->range_start, log->interval_us, out};
-
-	memset(out, 0, sizeof(*out));
-	tl_segment_rows(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, add_row_rid, &st);
+	recompute(log, seg, snap, false, false, out);
 }
 
 /*
- * Make the stored digest of a segment equal its rows again, after rows changed behind
- * tieredlog's back (deleted or inserted by hand) and reconciliation repaired them. Rows and
- * cells are read under one snapshot (a transaction writes both or neither), and the difference
- * is added as one correction cell per leaf, so cells that concurrent appenders commit meanwhile
- * stay valid. Returns how many leaves were corrected.
+ * The digest of a segment as `snap` sees its rows, bytes included, as its cells would give it:
+ * without the rows this transaction wrote (cells are written at commit). For a segment whose
+ * cells are not trusted (digest_trust.c).
+ */
+void
+tl_digest_from_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSegmentDigest *out)
+{
+	recompute(log, seg, snap, true, true, out);
+}
+
+/*
+ * Make the stored digest of a segment equal its rows again: after rows changed behind
+ * tieredlog's back (deleted or inserted by hand) and reconciliation repaired them, or after a
+ * crash left no cells (digest_trust.c). Under the segment's fold lock (waited for only when
+ * `wait`; -1 is returned when another holds it), rows and cells are read under one snapshot
+ * taken after the lock (a transaction writes both or neither), and the difference is added as
+ * one correction cell per leaf, so cells that concurrent appenders commit meanwhile stay valid,
+ * and two corrections never both add the same difference. Returns how many leaves were corrected.
  */
 int
-tl_digest_correct(const TlLog *log, const TlSegment *seg)
+tl_digest_correct(const TlLog *log, const TlSegment *seg, bool wait)
 {
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	Snapshot	snap;
 	TlSegmentDigest *fresh = palloc0(sizeof(TlSegmentDigest));
 	TlSegmentDigest *stored = palloc0(sizeof(TlSegmentDigest));
 	Relation	rel;
 	CatalogIndexState ind;
 	int			corrected = 0;
 
-	tl_digest_recompute(log, seg, snap, fresh);
-	tl_digest_load_snapshot(seg->segment_id, snap, stored);
+	if (wait)
+		tl_lock_object(TL_LOCK_DIGEST_COMPACT, seg->segment_id);
+	else if (!tl_try_lock_object(TL_LOCK_DIGEST_COMPACT, seg->segment_id))
+		return -1;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	recompute(log, seg, snap, false, false, fresh);
+	tl_digest_load_cells(seg->segment_id, snap, stored);
 	/* rows this transaction wrote are visible; their cells come at commit */
 	tl_digest_add_pending(seg->segment_id, stored);
+	/* the records' bytes too, read again only when a correction is due (each is encoded) */
+	for (int leaf = 0; leaf < TL_LEAVES; leaf++)
+		if (!tl_digest_equal(&fresh->leaves[leaf], &stored->leaves[leaf]))
+		{
+			recompute(log, seg, snap, true, false, fresh);
+			break;
+		}
 	UnregisterSnapshot(snap);
 	rel = table_open(tl_catalog_digest_cell_relid(), RowExclusiveLock);
 	ind = CatalogOpenIndexes(rel);
@@ -300,6 +342,7 @@ tl_digest_correct(const TlLog *log, const TlSegment *seg)
 	}
 	CatalogCloseIndexes(ind);
 	table_close(rel, RowExclusiveLock);
+	tl_digest_note_rebuilt(seg->segment_id);
 	pfree(fresh);
 	pfree(stored);
 	return corrected;

@@ -115,6 +115,21 @@ tl_segments_to_fold(int min_cells, int *n)
 	return tl_spi_read_rows(id_col, 1, sizeof(int64), n);
 }
 
+/* How many prepared transactions this database has (they may hold rows whose cells a crash lost). */
+int
+tl_prepared_xacts_here(void)
+{
+	static const TlSpiColumn col[] = {{TL_SPI_INT8, 0}};
+	int64	   *count;
+	int			n;
+
+	if (SPI_execute("SELECT count(*) FROM pg_catalog.pg_prepared_xacts "
+					"WHERE database = pg_catalog.current_database()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not count prepared transactions");
+	count = tl_spi_read_rows(col, 1, sizeof(int64), &n);
+	return n > 0 ? (int) count[0] : 0;
+}
+
 /* The scrub went over the segment now. */
 void
 tl_segment_note_scrubbed(int64 segment_id)
