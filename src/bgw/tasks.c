@@ -319,18 +319,16 @@ fold_busy_segments(void)
 static char *
 rebuild_digests(void)
 {
-	int			guc_level;
-	int			prepared;
-	char	   *what;
+	static char *last_logged = NULL;	/* in TopMemoryContext: a state is logged once */
+	char	   *what = tl_digest_rebuild_cells(TL_REBUILD_BUDGET_MS);
 
-	if (tl_digest_intact(GetLatestSnapshot()))
-		return pstrdup("digest cells intact");
-	guc_level = tl_spi_connect();
-	prepared = tl_prepared_xacts_here();
-	tl_spi_finish(guc_level);
-	what = tl_digest_rebuild_cells(prepared, TL_REBUILD_BUDGET_MS);
-	if (what != NULL)
+	if (what != NULL && (last_logged == NULL || strcmp(what, last_logged) != 0))
+	{
 		ereport(LOG, (errmsg("tieredlog: %s", what)));
+		if (last_logged)
+			pfree(last_logged);
+		last_logged = MemoryContextStrdup(TopMemoryContext, what);
+	}
 	return what ? what : pstrdup("digest cells intact");
 }
 

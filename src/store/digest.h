@@ -64,7 +64,7 @@ extern void tl_digest_load_snapshot(int64 segment_id, Snapshot snapshot, TlSegme
 extern bool tl_digest_intact(Snapshot snapshot);
 extern void tl_digest_require_cells(const TlLog *log, const TlSegment *seg);
 extern void tl_digest_note_rebuilt(int64 segment_id);
-extern char *tl_digest_rebuild_cells(int prepared, int budget_ms);
+extern char *tl_digest_rebuild_cells(int budget_ms);
 
 /* cells on disk, recomputing from rows, compacting (digest_store.c) */
 extern void tl_digest_load_cells(int64 segment_id, Snapshot snapshot, TlSegmentDigest *out);

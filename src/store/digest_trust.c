@@ -42,6 +42,7 @@
 #include "store/catalog.h"
 #include "store/digest.h"
 #include "store/rowinsert.h"
+#include "store/upkeep_store.h"
 #include "core/xact.h"
 
 /* Does `relid` have a row (with `segment_id` through `indexid`, when that is valid)? */
@@ -119,12 +120,22 @@ tl_digest_load(int64 segment_id, TlSegmentDigest *out)
 void
 tl_digest_require_cells(const TlLog *log, const TlSegment *seg)
 {
+	int			prepared;
+
 	if (cells_trusted(seg->segment_id, GetLatestSnapshot()))
 		return;
 	if (RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("digest cells cannot be rebuilt during recovery")));
+	if ((prepared = tl_prepared_xacts_here()) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the digest cells of segment %lld are not rebuilt yet after a restart",
+						(long long) seg->segment_id),
+				 errdetail("%d prepared transactions may hold rows of the segment whose cells were lost.",
+						   prepared),
+				 errhint("Commit or roll back the prepared transactions, then try again.")));
 	(void) tl_digest_correct(log, seg, true);
 	CommandCounterIncrement();
 }
@@ -193,22 +204,23 @@ rebuild_one(void *arg)
 /*
  * The database worker's rebuild, in its task's transaction: segments not yet rebuilt, one after
  * the other, until `budget_ms` has passed (what is left waits for the next cycle); a segment
- * whose fold lock is taken (a move, a fold) is left for the next cycle too. `prepared` is how many
- * prepared transactions this database has (the caller asks pg_prepared_xacts). Returns what it
- * did, for the worker's log.
+ * whose fold lock is taken (a move, a fold) is left for the next cycle too. Nothing is done while
+ * this database has prepared transactions. Returns what it did, for the worker's log (NULL: the
+ * cells are intact).
  */
 char *
-tl_digest_rebuild_cells(int prepared, int budget_ms)
+tl_digest_rebuild_cells(int budget_ms)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	List	   *segments;
 	ListCell   *lc;
 	int			rebuilt = 0;
 	int			left = 0;
+	int			prepared;
 
 	if (RecoveryInProgress() || tl_digest_intact(GetLatestSnapshot()))
 		return NULL;
-	if (prepared > 0)
+	if ((prepared = tl_prepared_xacts_here()) > 0)
 		return psprintf("digest cells not rebuilt: %d prepared transactions may hold rows", prepared);
 	segments = tl_catalog_all_segments(GetLatestSnapshot());
 	foreach(lc, segments)

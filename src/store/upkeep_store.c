@@ -21,6 +21,7 @@
 
 #include "store/catalog.h"
 #include "store/spi_rows.h"
+#include "core/safe_spi.h"
 #include "store/upkeep_store.h"
 
 /* last access known on this node: live counters, flushed history, seal, move */
@@ -115,19 +116,24 @@ tl_segments_to_fold(int min_cells, int *n)
 	return tl_spi_read_rows(id_col, 1, sizeof(int64), n);
 }
 
-/* How many prepared transactions this database has (they may hold rows whose cells a crash lost). */
+/*
+ * How many prepared transactions this database has (they may hold rows whose cells a crash lost).
+ * Connects to SPI itself.
+ */
 int
 tl_prepared_xacts_here(void)
 {
-	static const TlSpiColumn col[] = {{TL_SPI_INT8, 0}};
-	int64	   *count;
-	int			n;
+	int			guc_level = tl_spi_connect();
+	bool		isnull;
+	int64		count;
 
 	if (SPI_execute("SELECT count(*) FROM pg_catalog.pg_prepared_xacts "
-					"WHERE database = pg_catalog.current_database()", true, 0) != SPI_OK_SELECT)
+					"WHERE database = pg_catalog.current_database()", true, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not count prepared transactions");
-	count = tl_spi_read_rows(col, 1, sizeof(int64), &n);
-	return n > 0 ? (int) count[0] : 0;
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_spi_finish(guc_level);
+	return (int) count;
 }
 
 /* The scrub went over the segment now. */
