@@ -20,7 +20,9 @@ CREATE UNLOGGED TABLE tieredlog.digest_rebuilt (segment_id bigint PRIMARY KEY);
 REVOKE ALL ON TABLE tieredlog.digest_intact, tieredlog.digest_rebuilt FROM PUBLIC;
 CREATE FUNCTION tieredlog.segment_totals(segment_id bigint, OUT records bigint, OUT logical_bytes bigint)
 	AS 'MODULE_PATHNAME', 'tieredlog_segment_totals' LANGUAGE C STRICT STABLE;
-REVOKE ALL ON FUNCTION tieredlog.segment_totals(bigint) FROM PUBLIC;
+-- answers only a role that may read a view showing it (api/digests.c): the views call it with the
+-- reader's rights
+GRANT EXECUTE ON FUNCTION tieredlog.segment_totals(bigint) TO PUBLIC;
 
 CREATE OR REPLACE VIEW tieredlog.segments AS
 SELECT s.segment_id, l.log_name, s.range_start, s.range_end, s.state, s.tier, t.tablespace,

@@ -64,7 +64,26 @@ tieredlog_segment_digest(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(tl_digest_to_text(&d->root)));
 }
 
-/* A segment's record count and logical bytes (the views read them here, not from the cells). */
+/* The views that show segment_totals(): a role that may read one of them may call it. */
+static const char *const totals_views[] = {"segments", "logs", "tiers", "schedule"};
+
+static void
+require_totals_reader(void)
+{
+	for (size_t i = 0; i < lengthof(totals_views); i++)
+		if (pg_class_aclcheck(tl_catalog_relid(totals_views[i]), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for function segment_totals"),
+			 errdetail("It answers roles that may read tieredlog.segments, logs, tiers or schedule.")));
+}
+
+/*
+ * A segment's record count and logical bytes (the views read them here, not from the cells,
+ * which may be rebuilding). EXECUTE is granted to PUBLIC so that the views work for whoever may
+ * read them, before and after an update, and after a restore; the function checks that itself.
+ */
 Datum
 tieredlog_segment_totals(PG_FUNCTION_ARGS)
 {
@@ -75,6 +94,7 @@ tieredlog_segment_totals(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {0};
 
 	tl_require_preload();
+	require_totals_reader();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "segment_totals must return a record");
 	/* a segment the view's snapshot still sees may be gone since: none of it is left */

@@ -34,7 +34,9 @@
 #include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -43,6 +45,7 @@
 #include "store/digest.h"
 #include "store/rowinsert.h"
 #include "store/upkeep_store.h"
+#include "core/tieredlog.h"
 #include "core/xact.h"
 
 /* Does `relid` have a row (with `segment_id` through `indexid`, when that is valid)? */
@@ -67,9 +70,14 @@ has_row(Oid relid, Oid indexid, int64 segment_id, Snapshot snapshot)
 bool
 tl_digest_intact(Snapshot snapshot)
 {
+	Oid			intact = get_relname_relid("digest_intact", get_namespace_oid(TL_SCHEMA, false));
+
+	/* before ALTER EXTENSION ... UPDATE TO '1.1' the cells are logged, and always add up */
+	if (!OidIsValid(intact))
+		return true;
 	if (RecoveryInProgress())
 		return false;
-	return has_row(tl_catalog_relid("digest_intact"), InvalidOid, 0, snapshot);
+	return has_row(intact, InvalidOid, 0, snapshot);
 }
 
 static bool

@@ -90,6 +90,17 @@ $node->safe_psql('postgres', q{SELECT tieredlog.append('d', 'after' || i, '{"a":
 	extra_params => [ '-U', 'app' ]);
 check_state('appends after the crash');
 
+# segment_totals() is callable by everyone but answers only a role that may read a view showing it
+sq(q{CREATE ROLE viewer LOGIN; GRANT USAGE ON SCHEMA tieredlog TO viewer;
+	GRANT SELECT ON tieredlog.segments TO viewer});
+is($node->safe_psql('postgres', q{SELECT sum(records) FROM tieredlog.segments WHERE log_name = 'd'},
+	extra_params => [ '-U', 'viewer' ]), sq(q{SELECT count(*) FROM tieredlog.read('d')}),
+	'a role granted only SELECT on segments reads its record counts');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM tieredlog.segment_totals(1)},
+	extra_params => [ '-U', 'app', '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/42501: permission denied for function segment_totals/,
+	'a role that may read none of the views gets 42501 from segment_totals()');
+
 sq("COMMIT PREPARED 'p1'");
 wait_intact('after the prepared transaction committed');
 is(sq('SELECT count(*) FROM tieredlog.digest_rebuilt'), '0', 'the list of rebuilt segments is emptied');
