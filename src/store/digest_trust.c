@@ -148,25 +148,28 @@ tl_digest_require_cells(const TlLog *log, const TlSegment *seg)
 	CommandCounterIncrement();
 }
 
-/* A rebuild of this segment's cells is committing with this transaction: list it. */
-void
-tl_digest_note_rebuilt(int64 segment_id)
+/* Insert a row of one column into a table of tieredlog's, with its index entries. */
+static void
+insert_one(const char *table, Datum value)
 {
-	Relation	rel;
-	CatalogIndexState ind;
-	Datum		value = Int64GetDatum(segment_id);
+	Relation	rel = table_open(tl_catalog_relid(table), RowExclusiveLock);
+	CatalogIndexState ind = CatalogOpenIndexes(rel);
 	bool		isnull = false;
-	HeapTuple	tup;
+	HeapTuple	tup = heap_form_tuple(RelationGetDescr(rel), &value, &isnull);
 
-	if (tl_digest_intact(GetLatestSnapshot()) || segment_rebuilt(segment_id, GetLatestSnapshot()))
-		return;
-	rel = table_open(tl_catalog_relid("digest_rebuilt"), RowExclusiveLock);
-	ind = CatalogOpenIndexes(rel);
-	tup = heap_form_tuple(RelationGetDescr(rel), &value, &isnull);
 	tl_tuple_insert(rel, ind, tup, 0, NULL);
 	heap_freetuple(tup);
 	CatalogCloseIndexes(ind);
 	table_close(rel, RowExclusiveLock);
+}
+
+/* A rebuild of this segment's cells is committing with this transaction: list it. */
+void
+tl_digest_note_rebuilt(int64 segment_id)
+{
+	if (tl_digest_intact(GetLatestSnapshot()) || segment_rebuilt(segment_id, GetLatestSnapshot()))
+		return;
+	insert_one("digest_rebuilt", Int64GetDatum(segment_id));
 }
 
 /* Every segment is rebuilt: one row in digest_intact, and the list emptied, in one commit. */
@@ -176,22 +179,12 @@ mark_intact(void)
 	Relation	rel = table_open(tl_catalog_relid("digest_rebuilt"), RowExclusiveLock);
 	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, GetLatestSnapshot(), 0, NULL);
 	HeapTuple	tup;
-	Datum		value = BoolGetDatum(true);
-	bool		isnull = false;
-	CatalogIndexState ind;
 
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 		simple_heap_delete(rel, &tup->t_self);
 	systable_endscan(scan);
 	table_close(rel, RowExclusiveLock);
-
-	rel = table_open(tl_catalog_relid("digest_intact"), RowExclusiveLock);
-	ind = CatalogOpenIndexes(rel);
-	tup = heap_form_tuple(RelationGetDescr(rel), &value, &isnull);
-	tl_tuple_insert(rel, ind, tup, 0, NULL);
-	heap_freetuple(tup);
-	CatalogCloseIndexes(ind);
-	table_close(rel, RowExclusiveLock);
+	insert_one("digest_intact", BoolGetDatum(true));
 }
 
 typedef struct RebuildOne
