@@ -66,45 +66,74 @@ put_str(StringInfo buf, const char *s, int len)
 	appendBinaryStringInfo(buf, s, len);
 }
 
-static void
-put_text(StringInfo buf, text *t)
+/*
+ * The canonical encoding up to the payload's text (version, log, key, and a length field for the
+ * payload patched by tl_record_encode_tail), appended to buf; returns the length field's offset.
+ * Callers that build the payload's text themselves append it right after (archive reads: the
+ * text is written once, where the rid is hashed from).
+ */
+int
+tl_record_encode_head(StringInfo buf, const char *log_name, const text *key)
 {
-	put_str(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	uint8		version = TL_ENCODING_VERSION;
+	int			at;
+
+	appendBinaryStringInfo(buf, (char *) &version, 1);
+	put_str(buf, log_name, strlen(log_name));
+	put_str(buf, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	at = buf->len;
+	put_u32(buf, 0);
+	return at;
+}
+
+/*
+ * The rest of the encoding once the payload's text follows the length field at `at` (from
+ * tl_record_encode_head): the length patched, then ts, source, origin and seq appended.
+ */
+void
+tl_record_encode_tail(StringInfo buf, int at, TimestampTz ts, const text *source, const char *origin,
+					  int64 seq)
+{
+	uint32		be = pg_hton32((uint32) (buf->len - at - 4));
+	uint8		has_source = source != NULL;
+
+	memcpy(buf->data + at, &be, sizeof(be));
+	put_i64(buf, ts + TL_UNIX_EPOCH_OFFSET_US);
+	appendBinaryStringInfo(buf, (char *) &has_source, 1);
+	if (source)
+		put_str(buf, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
+	put_str(buf, origin, strlen(origin));
+	put_i64(buf, seq);
+}
+
+/* The rid of a canonical encoding (len bytes at data). */
+void
+tl_rid_of_encoding(const char *data, size_t len, TlRid *rid)
+{
+	XXH128_hash_t h = XXH3_128bits_withSeed(data, len, TL_RID_SEED);
+	uint64		hi = pg_hton64(h.high64);
+	uint64		lo = pg_hton64(h.low64);
+
+	memcpy(rid->bytes, &hi, 8);
+	memcpy(rid->bytes + 8, &lo, 8);
 }
 
 /*
  * The payload enters the encoding as its jsonb text form (JsonbToCString). Callers that already
- * hold that text (archive reads build it while decoding) pass it; otherwise it is printed here, by
- * jsonb_text.c (the same bytes, without the iterator).
+ * hold that text pass it; otherwise it is printed here, by jsonb_text.c (the same bytes, without
+ * the iterator).
  */
 static void
 encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
 {
-	uint8		version = TL_ENCODING_VERSION;
-	uint8		has_source = rec->source != NULL;
+	int			at = tl_record_encode_head(buf, rec->log_name, rec->key);
 
-	appendBinaryStringInfo(buf, (char *) &version, 1);
-	put_str(buf, rec->log_name, strlen(rec->log_name));
-	put_text(buf, rec->key);
+	/* the text goes in place after the length field, patched by the tail */
 	if (payload_text == NULL)
-	{
-		/* the text printed in place after a length field patched afterwards */
-		int			at = buf->len;
-		uint32		be;
-
-		put_u32(buf, 0);
 		tl_jsonb_append_text(buf, &rec->payload->root);
-		be = pg_hton32((uint32) (buf->len - at - 4));
-		memcpy(buf->data + at, &be, sizeof(be));
-	}
 	else
-		put_str(buf, payload_text, payload_len);
-	put_i64(buf, rec->ts + TL_UNIX_EPOCH_OFFSET_US);
-	appendBinaryStringInfo(buf, (char *) &has_source, 1);
-	if (rec->source)
-		put_text(buf, rec->source);
-	put_str(buf, rec->origin, strlen(rec->origin));
-	put_i64(buf, rec->seq);
+		appendBinaryStringInfo(buf, payload_text, payload_len);
+	tl_record_encode_tail(buf, at, rec->ts, rec->source, rec->origin, rec->seq);
 }
 
 /*
@@ -115,16 +144,9 @@ void
 tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
 {
 	int			start = buf->len;
-	XXH128_hash_t h;
-	uint64		hi;
-	uint64		lo;
 
 	encode_record(buf, rec, payload_text, payload_len);
-	h = XXH3_128bits_withSeed(buf->data + start, buf->len - start, TL_RID_SEED);
-	hi = pg_hton64(h.high64);
-	lo = pg_hton64(h.low64);
-	memcpy(rec->rid.bytes, &hi, 8);
-	memcpy(rec->rid.bytes + 8, &lo, 8);
+	tl_rid_of_encoding(buf->data + start, buf->len - start, &rec->rid);
 	rec->logical_bytes = buf->len - start;
 }
 

@@ -519,15 +519,24 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 	return JENTRY_ISCONTAINER | totallen;
 }
 
-/* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
+/*
+ * Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text; or,
+ * with b->rid_log, the text straight inside the row's canonical encoding (the row's fixed columns
+ * are set already), hashed there into out->rid (no copy of the text is kept).
+ */
 void
 tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 {
 	DecPath    *root = &paths[0];
 	int			len;
 	const char *s;
+	int			len_at = 0;
+	int			text_at;
 
 	resetStringInfo(&b->text);
+	if (b->rid_log)
+		len_at = tl_record_encode_head(&b->text, b->rid_log, out->key);
+	text_at = b->text.len;
 	switch (root->tags[row])
 	{
 		case TAG_OBJECT:
@@ -547,8 +556,18 @@ tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 			tl_arc_corrupt(&root->strs, "payload root is neither an object nor JSON text");
 	}
 	/* keys and strings went into the text byte for byte: one check of the encoding covers them */
-	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data, b->text.len, true))
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data + text_at, b->text.len - text_at, true))
 		tl_arc_corrupt(&root->strs, "payload text is not valid in the database encoding");
+	if (b->rid_log)
+	{
+		tl_record_encode_tail(&b->text, len_at, out->ts, out->source, out->origin, out->seq);
+		tl_rid_of_encoding(b->text.data, b->text.len, &out->rid);
+		out->has_rid = true;
+		out->payload_text = NULL;
+		out->payload_text_len = 0;
+		return;
+	}
+	out->has_rid = false;
 	out->payload_text = palloc(b->text.len + 1);
 	memcpy(out->payload_text, b->text.data, b->text.len + 1);
 	out->payload_text_len = b->text.len;

@@ -93,7 +93,10 @@ static void
 record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 {
 	record_fields(log_name, r, rec);
-	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
+	if (r->has_rid)
+		rec->rid = r->rid;
+	else
+		tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
 }
 
 /*
@@ -146,6 +149,7 @@ row_fields(HeapTuple row, TupleDesc desc, TlArchiveRow *out, TlRid *rid)
 	out->seq = DatumGetInt64(v[Anum_row_seq - 1]);
 	out->payload_text = NULL;
 	out->payload_text_len = 0;
+	out->has_rid = false;
 	if (rid)
 		memcpy(rid->bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
 }
@@ -343,7 +347,10 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 		{
 			TlRid		rid;
 
-			rid_from_archive(st->log_name, &rows[i], &rid);
+			if (rows[i].has_rid)
+				rid = rows[i].rid;
+			else
+				rid_from_archive(st->log_name, &rows[i], &rid);
 			st->visit_archive(&rows[i], &rid, st->arg);
 			continue;
 		}
@@ -380,8 +387,9 @@ tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, Timest
 	{
 		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, visit_archive, arg};
 
+		/* rows come with their rids, hashed from the text the rebuild writes in place */
 		tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
-						visit_frame, &st);
+						log->name, visit_frame, &st);
 	}
 	if (OidIsValid(seg->relid))
 		relation_rows(seg, snap, from_ts, to_ts, key, visit, arg);
