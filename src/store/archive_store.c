@@ -578,6 +578,7 @@ typedef struct MergeInput
 {
 	TlFrameCursor *cursor;
 	const TlArchiveRow *head;	/* the cursor's next row (fixed columns) */
+	TimestampTz head_ts;		/* its ts, kept here: most comparisons need nothing else */
 	int			frame_no;
 } MergeInput;
 
@@ -589,8 +590,8 @@ merge_cmp(Datum a, Datum b, void *arg)
 	const MergeInput *y = (const MergeInput *) DatumGetPointer(b);
 	int			c;
 
-	if (x->head->ts != y->head->ts)
-		return x->head->ts < y->head->ts ? 1 : -1;
+	if (x->head_ts != y->head_ts)
+		return x->head_ts < y->head_ts ? 1 : -1;
 	c = tl_archive_row_cmp(x->head, y->head);
 	if (c == 0)
 		c = x->frame_no - y->frame_no;
@@ -611,7 +612,10 @@ cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
 		tl_frame_cursor_skip_before(in->cursor, from_ts);
 		in->head = tl_frame_cursor_peek(in->cursor);
 	}
-	return in->head != NULL && in->head->ts < to_ts;
+	if (in->head == NULL)
+		return false;
+	in->head_ts = in->head->ts;
+	return in->head_ts < to_ts;
 }
 
 /*
