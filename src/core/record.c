@@ -28,6 +28,7 @@
 #include "utils/uuid.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -43,27 +44,54 @@
 #define TL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
-static void
-put_u32(StringInfo buf, uint32 v)
+/*
+ * Head and tail are written once per row of a tier 2 read: room is made once, then the fields
+ * are stored (w_*: each returns the position after what it wrote).
+ */
+static inline char *
+w_u32(char *p, uint32 v)
 {
 	uint32		be = pg_hton32(v);
 
-	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
-static void
-put_i64(StringInfo buf, int64 v)
+static inline char *
+w_i64(char *p, int64 v)
 {
 	uint64		be = pg_hton64((uint64) v);
 
-	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
-static void
-put_str(StringInfo buf, const char *s, int len)
+static inline char *
+w_str(char *p, const char *s, int len)
 {
-	put_u32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, s, len);
+	p = w_u32(p, (uint32) len);
+	memcpy(p, s, len);
+	return p + len;
+}
+
+/* Room for n more bytes of buf: where they go (the caller then calls done_writing). */
+static inline char *
+start_writing(StringInfo buf, Size n)
+{
+	if (n >= (Size) (buf->maxlen - buf->len))
+	{
+		if (n >= MaxAllocSize)
+			elog(ERROR, "record encoding of %zu bytes is too long", n);
+		enlargeStringInfo(buf, (int) n);
+	}
+	return buf->data + buf->len;
+}
+
+static inline void
+done_writing(StringInfo buf, const char *end)
+{
+	buf->len = end - buf->data;
+	buf->data[buf->len] = '\0';
 }
 
 /*
@@ -75,15 +103,16 @@ put_str(StringInfo buf, const char *s, int len)
 int
 tl_record_encode_head(StringInfo buf, const char *log_name, const text *key)
 {
-	uint8		version = TL_ENCODING_VERSION;
-	int			at;
+	int			loglen = strlen(log_name);
+	int			keylen = VARSIZE_ANY_EXHDR(key);
+	char	   *p = start_writing(buf, (Size) 1 + 4 + loglen + 4 + keylen + 4);
 
-	appendBinaryStringInfo(buf, (char *) &version, 1);
-	put_str(buf, log_name, strlen(log_name));
-	put_str(buf, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	at = buf->len;
-	put_u32(buf, 0);
-	return at;
+	*p++ = (char) TL_ENCODING_VERSION;
+	p = w_str(p, log_name, loglen);
+	p = w_str(p, VARDATA_ANY(key), keylen);
+	p = w_u32(p, 0);
+	done_writing(buf, p);
+	return buf->len - 4;
 }
 
 /*
@@ -94,16 +123,19 @@ void
 tl_record_encode_tail(StringInfo buf, int at, TimestampTz ts, const text *source, const char *origin,
 					  int64 seq)
 {
-	uint32		be = pg_hton32((uint32) (buf->len - at - 4));
-	uint8		has_source = source != NULL;
+	int			srclen = source ? VARSIZE_ANY_EXHDR(source) : 0;
+	int			originlen = strlen(origin);
+	char	   *p;
 
-	memcpy(buf->data + at, &be, sizeof(be));
-	put_i64(buf, ts + TL_UNIX_EPOCH_OFFSET_US);
-	appendBinaryStringInfo(buf, (char *) &has_source, 1);
+	(void) w_u32(buf->data + at, (uint32) (buf->len - at - 4));
+	p = start_writing(buf, (Size) 8 + 1 + (source ? 4 + srclen : 0) + 4 + originlen + 8);
+	p = w_i64(p, ts + TL_UNIX_EPOCH_OFFSET_US);
+	*p++ = (char) (source != NULL);
 	if (source)
-		put_str(buf, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
-	put_str(buf, origin, strlen(origin));
-	put_i64(buf, seq);
+		p = w_str(p, VARDATA_ANY(source), srclen);
+	p = w_str(p, origin, originlen);
+	p = w_i64(p, seq);
+	done_writing(buf, p);
 }
 
 /* The rid of a canonical encoding (len bytes at data). */
