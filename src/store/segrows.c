@@ -99,30 +99,6 @@ record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 		tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
 }
 
-/*
- * The rid of a row decoded from a frame, as record_from_archive computes it, into a buffer kept
- * for the backend (every row of a tier 2 read goes through here: no buffer per row).
- */
-static void
-rid_from_archive(const char *log_name, const TlArchiveRow *r, TlRid *rid)
-{
-	static StringInfoData buf = {NULL, 0, 0, 0};
-	TlRecord	rec;
-
-	if (buf.data == NULL || buf.maxlen > 1024 * 1024)
-	{
-		if (buf.data)
-			pfree(buf.data);
-		buf.data = MemoryContextAlloc(TopMemoryContext, 1024);
-		buf.maxlen = 1024;
-	}
-	resetStringInfo(&buf);
-	record_fields(log_name, r, &rec);
-	/* enlargeStringInfo allocates in the buffer's context (TopMemoryContext) */
-	tl_record_encode(&buf, &rec, r->payload_text, r->payload_text_len);
-	*rid = rec.rid;
-}
-
 /* A row rebuilt from an archive frame, rid recomputed from its content. */
 HeapTuple
 tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
@@ -345,13 +321,10 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 			continue;
 		if (st->visit_archive)
 		{
-			TlRid		rid;
-
-			if (rows[i].has_rid)
-				rid = rows[i].rid;
-			else
-				rid_from_archive(st->log_name, &rows[i], &rid);
-			st->visit_archive(&rows[i], &rid, st->arg);
+			/* (tl_archive_scan was given the log's name: every row comes with its rid) */
+			if (!rows[i].has_rid)
+				elog(ERROR, "archive row of log \"%s\" came without its rid", st->log_name);
+			st->visit_archive(&rows[i], &rows[i].rid, st->arg);
 			continue;
 		}
 		tup = tl_row_from_archive(st->log_name, &rows[i]);
