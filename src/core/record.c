@@ -28,6 +28,7 @@
 #include "utils/uuid.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -43,68 +44,128 @@
 #define TL_UNIX_EPOCH_OFFSET_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
 
-static void
-put_u32(StringInfo buf, uint32 v)
+/*
+ * Head and tail are written once per row of a tier 2 read: room is made once, then the fields
+ * are stored (w_*: each returns the position after what it wrote).
+ */
+static inline char *
+w_u32(char *p, uint32 v)
 {
 	uint32		be = pg_hton32(v);
 
-	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
-static void
-put_i64(StringInfo buf, int64 v)
+static inline char *
+w_i64(char *p, int64 v)
 {
 	uint64		be = pg_hton64((uint64) v);
 
-	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+	memcpy(p, &be, sizeof(be));
+	return p + sizeof(be);
 }
 
-static void
-put_str(StringInfo buf, const char *s, int len)
+static inline char *
+w_str(char *p, const char *s, int len)
 {
-	put_u32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, s, len);
+	p = w_u32(p, (uint32) len);
+	memcpy(p, s, len);
+	return p + len;
 }
 
-static void
-put_text(StringInfo buf, text *t)
+/* Room for n more bytes of buf: where they go (the caller then calls done_writing). */
+static inline char *
+start_writing(StringInfo buf, Size n)
 {
-	put_str(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	if (n >= (Size) (buf->maxlen - buf->len))
+	{
+		if (n >= MaxAllocSize)
+			elog(ERROR, "record encoding of %zu bytes is too long", n);
+		enlargeStringInfo(buf, (int) n);
+	}
+	return buf->data + buf->len;
+}
+
+static inline void
+done_writing(StringInfo buf, const char *end)
+{
+	buf->len = end - buf->data;
+	buf->data[buf->len] = '\0';
+}
+
+/*
+ * The canonical encoding up to the payload's text (version, log, key, and a length field for the
+ * payload patched by tl_record_encode_tail), appended to buf; returns the length field's offset.
+ * Callers that build the payload's text themselves append it right after (archive reads: the
+ * text is written once, where the rid is hashed from).
+ */
+int
+tl_record_encode_head(StringInfo buf, const char *log_name, const text *key)
+{
+	int			loglen = strlen(log_name);
+	int			keylen = VARSIZE_ANY_EXHDR(key);
+	char	   *p = start_writing(buf, (Size) 1 + 4 + loglen + 4 + keylen + 4);
+
+	*p++ = (char) TL_ENCODING_VERSION;
+	p = w_str(p, log_name, loglen);
+	p = w_str(p, VARDATA_ANY(key), keylen);
+	p = w_u32(p, 0);
+	done_writing(buf, p);
+	return buf->len - 4;
+}
+
+/*
+ * The rest of the encoding once the payload's text follows the length field at `at` (from
+ * tl_record_encode_head): the length patched, then ts, source, origin and seq appended.
+ */
+void
+tl_record_encode_tail(StringInfo buf, int at, TimestampTz ts, const text *source, const char *origin,
+					  int64 seq)
+{
+	int			srclen = source ? VARSIZE_ANY_EXHDR(source) : 0;
+	int			originlen = strlen(origin);
+	char	   *p;
+
+	(void) w_u32(buf->data + at, (uint32) (buf->len - at - 4));
+	p = start_writing(buf, (Size) 8 + 1 + (source ? 4 + srclen : 0) + 4 + originlen + 8);
+	p = w_i64(p, ts + TL_UNIX_EPOCH_OFFSET_US);
+	*p++ = (char) (source != NULL);
+	if (source)
+		p = w_str(p, VARDATA_ANY(source), srclen);
+	p = w_str(p, origin, originlen);
+	p = w_i64(p, seq);
+	done_writing(buf, p);
+}
+
+/* The rid of a canonical encoding (len bytes at data). */
+void
+tl_rid_of_encoding(const char *data, size_t len, TlRid *rid)
+{
+	XXH128_hash_t h = XXH3_128bits_withSeed(data, len, TL_RID_SEED);
+	uint64		hi = pg_hton64(h.high64);
+	uint64		lo = pg_hton64(h.low64);
+
+	memcpy(rid->bytes, &hi, 8);
+	memcpy(rid->bytes + 8, &lo, 8);
 }
 
 /*
  * The payload enters the encoding as its jsonb text form (JsonbToCString). Callers that already
- * hold that text (archive reads build it while decoding) pass it; otherwise it is printed here, by
- * jsonb_text.c (the same bytes, without the iterator).
+ * hold that text pass it; otherwise it is printed here, by jsonb_text.c (the same bytes, without
+ * the iterator).
  */
 static void
 encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
 {
-	uint8		version = TL_ENCODING_VERSION;
-	uint8		has_source = rec->source != NULL;
+	int			at = tl_record_encode_head(buf, rec->log_name, rec->key);
 
-	appendBinaryStringInfo(buf, (char *) &version, 1);
-	put_str(buf, rec->log_name, strlen(rec->log_name));
-	put_text(buf, rec->key);
+	/* the text goes in place after the length field, patched by the tail */
 	if (payload_text == NULL)
-	{
-		/* the text printed in place after a length field patched afterwards */
-		int			at = buf->len;
-		uint32		be;
-
-		put_u32(buf, 0);
 		tl_jsonb_append_text(buf, &rec->payload->root);
-		be = pg_hton32((uint32) (buf->len - at - 4));
-		memcpy(buf->data + at, &be, sizeof(be));
-	}
 	else
-		put_str(buf, payload_text, payload_len);
-	put_i64(buf, rec->ts + TL_UNIX_EPOCH_OFFSET_US);
-	appendBinaryStringInfo(buf, (char *) &has_source, 1);
-	if (rec->source)
-		put_text(buf, rec->source);
-	put_str(buf, rec->origin, strlen(rec->origin));
-	put_i64(buf, rec->seq);
+		appendBinaryStringInfo(buf, payload_text, payload_len);
+	tl_record_encode_tail(buf, at, rec->ts, rec->source, rec->origin, rec->seq);
 }
 
 /*
@@ -115,16 +176,9 @@ void
 tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
 {
 	int			start = buf->len;
-	XXH128_hash_t h;
-	uint64		hi;
-	uint64		lo;
 
 	encode_record(buf, rec, payload_text, payload_len);
-	h = XXH3_128bits_withSeed(buf->data + start, buf->len - start, TL_RID_SEED);
-	hi = pg_hton64(h.high64);
-	lo = pg_hton64(h.low64);
-	memcpy(rec->rid.bytes, &hi, 8);
-	memcpy(rec->rid.bytes + 8, &lo, 8);
+	tl_rid_of_encoding(buf->data + start, buf->len - start, &rec->rid);
 	rec->logical_bytes = buf->len - start;
 }
 

@@ -37,6 +37,10 @@ typedef struct TlRecord
 } TlRecord;
 
 extern void tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len);
+extern int	tl_record_encode_head(StringInfo buf, const char *log_name, const text *key);
+extern void tl_record_encode_tail(StringInfo buf, int at, TimestampTz ts, const text *source,
+								  const char *origin, int64 seq);
+extern void tl_rid_of_encoding(const char *data, size_t len, TlRid *rid);
 extern void tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec);
 extern void tl_record_compute_rid(TlRecord *rec);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,

@@ -309,7 +309,7 @@ read_archive_slim(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg,
 		st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
 	}
 	tl_archive_scan_cols(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
-						 true, visit_frame_slim, &st);
+						 true, NULL, visit_frame_slim, &st);
 	tl_stats_count_read(seg->segment_id, st.bytes);
 	if (st.sort)
 	{

@@ -480,6 +480,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 			rows[i].payload = NULL;
 			rows[i].payload_text = NULL;
 			rows[i].payload_text_len = 0;
+			rows[i].has_rid = false;
 		}
 	}
 	else
@@ -498,6 +499,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		initStringInfo(&cursor->builder.bin);
 		initStringInfo(&cursor->builder.text);
 		initStringInfo(&cursor->builder.scratch);
+		cursor->builder.rid_log = want ? want->rid_log : NULL;
 		*nrows = n;
 		return rows;
 	}
@@ -518,6 +520,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	initStringInfo(&builder.bin);
 	initStringInfo(&builder.text);
 	initStringInfo(&builder.scratch);
+	builder.rid_log = want ? want->rid_log : NULL;
 	out = 0;
 	for (int i = 0, done = 0; i < n; i++)
 	{
@@ -597,16 +600,17 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
  * A cursor over the rows of one frame, for reading several frames merged in record order: the
  * frame is decompressed into memory of its own and its fixed columns decoded (with every check
  * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
- * in frame order (with no_payload, never: rows come without payloads). Everything lives in the
- * memory context current at the open.
+ * in frame order (with no_payload, never: rows come without payloads; with rid_log, each row's
+ * rid is computed as its payload is rebuilt). Everything lives in the memory context current at
+ * the open.
  */
 TlFrameCursor *
 tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
-					 bool no_payload)
+					 bool no_payload, const char *rid_log)
 {
 	TlFrameCursor *c = palloc0(sizeof(TlFrameCursor));
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	TlFrameWant all = {DT_NOBEGIN, DT_NOEND, NULL, true};
+	TlFrameWant all = {DT_NOBEGIN, DT_NOEND, NULL, no_payload, rid_log};
 	char	   *raw;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
@@ -617,8 +621,7 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 							tl_frame_max_raw()));
 	raw = decompress(data, meta, &r, palloc(meta->raw_len));
 	c->raw = raw;
-	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, no_payload ? &all : NULL, &n, &first_ts,
-					  &last_ts, c);
+	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, &all, &n, &first_ts, &last_ts, c);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
 		tl_arc_corrupt(&r, "timestamps do not match the frame directory");
 	Assert(c->nrows == n && n > 0);

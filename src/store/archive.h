@@ -11,6 +11,8 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "core/record.h"
+
 /* A record as the archive stores it (the rid is recomputed from these fields on read). */
 typedef struct TlArchiveRow
 {
@@ -22,6 +24,8 @@ typedef struct TlArchiveRow
 	int64		seq;
 	char	   *payload_text;	/* decode only: the payload's jsonb text form, else NULL */
 	int			payload_text_len;
+	bool		has_rid;		/* decode only: rid computed while the payload was rebuilt */
+	TlRid		rid;
 } TlArchiveRow;
 
 /* A frame's directory entry. */
@@ -49,6 +53,12 @@ typedef struct TlFrameWant
 	TimestampTz to_ts;
 	text	   *key;
 	bool		no_payload;		/* hand rows out without payloads (payload NULL): none is rebuilt */
+	/*
+	 * Non-NULL: the log's name; each rebuilt row's rid is computed as its payload is rebuilt
+	 * (has_rid, rid), from the text written in place inside the canonical encoding, and the text
+	 * is not kept (payload_text NULL).
+	 */
+	const char *rid_log;
 } TlFrameWant;
 
 /*
@@ -90,7 +100,8 @@ extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *
 										  int *nrows);
 typedef struct TlFrameCursor TlFrameCursor;
 extern TlFrameCursor *tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta,
-										   int64 segment_id, int frame_no, bool no_payload);
+										   int64 segment_id, int frame_no, bool no_payload,
+										   const char *rid_log);
 extern const TlArchiveRow *tl_frame_cursor_peek(const TlFrameCursor *c);
 extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c);
 extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);

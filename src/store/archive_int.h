@@ -78,6 +78,8 @@ typedef struct RowBuilder
 	StringInfoData bin;			/* the payload's jsonb, varlena header first */
 	StringInfoData text;		/* the payload's canonical text */
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
+	const char *rid_log;		/* non-NULL: the text is written inside the canonical encoding
+								 * of the row, whose rid is computed (TlFrameWant.rid_log) */
 } RowBuilder;
 
 

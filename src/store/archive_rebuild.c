@@ -286,10 +286,25 @@ escape_in_word(uint64 w)
 	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
 }
 
+/* Bytes of a string or key that are not all ASCII: valid in the database encoding? */
 static void
-text_json_string(RowBuilder *b, const char *s, int len)
+verify_encoding(Reader *r, const char *s, int len)
+{
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, len, true))
+		tl_arc_corrupt(r, "payload text is not valid in the database encoding");
+}
+
+/*
+ * The scan for characters to escape also finds NUL bytes (control characters: the slow path
+ * refuses them; jsonb strings hold none, the text form would be cut at one) and bytes above 0x7f
+ * (only such strings are checked against the database encoding: ASCII without NUL is valid in
+ * every server encoding).
+ */
+static void
+text_json_string(RowBuilder *b, Reader *r, const char *s, int len)
 {
 	int			i = 0;
+	uint64		seen = 0;
 
 	/* eight bytes at a time, then the rest */
 	for (; i + 8 <= len; i += 8)
@@ -299,6 +314,7 @@ text_json_string(RowBuilder *b, const char *s, int len)
 		memcpy(&w, s + i, 8);
 		if (escape_in_word(w))
 			break;
+		seen |= w;
 	}
 	for (; i < len; i++)
 	{
@@ -306,12 +322,18 @@ text_json_string(RowBuilder *b, const char *s, int len)
 
 		if (c < 0x20 || c == '"' || c == '\\')
 		{
+			if (memchr(s, '\0', len) != NULL)
+				tl_arc_corrupt(r, "NUL byte inside a string");
+			verify_encoding(r, s, len);
 			resetStringInfo(&b->scratch);
 			appendBinaryStringInfo(&b->scratch, s, len);
 			escape_json(&b->text, b->scratch.data);
 			return;
 		}
+		seen |= c;
 	}
+	if (seen & UINT64CONST(0x8080808080808080))
+		verify_encoding(r, s, len);
 	append_quoted(&b->text, s, len);
 }
 
@@ -385,12 +407,20 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				buf_append(&b->text, s, len);
 				return bin_numeric(&b->bin, n);
 			}
+		case TAG_STR:
+			/* text_json_string refuses NUL bytes and checks the encoding */
+			s = tl_arc_get_bytes(&c->strs, &len);
+			text_json_string(b, &c->strs, s, len);
+			buf_append(&b->bin, s, len);
+			return JENTRY_ISSTRING | len;
 		case TAG_JSON:
 			{
 				int			pad;
+				int			text_at = b->text.len;
 
 				scalar_value(c, tag, &v);
 				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
+				verify_encoding(&c->strs, b->text.data + text_at, b->text.len - text_at);
 				pad = bin_pad(&b->bin);
 				buf_append(&b->bin, v.val.binary.data, v.val.binary.len);
 				return JENTRY_ISCONTAINER | (pad + v.val.binary.len);
@@ -430,11 +460,9 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				return JENTRY_ISSTRING | slen;
 			}
 		default:
-			/* strings (TAG_STR); scalar_value refuses unknown tags */
+			/* scalar_value refuses unknown tags */
 			scalar_value(c, tag, &v);
-			text_json_string(b, v.val.string.val, v.val.string.len);
-			buf_append(&b->bin, v.val.string.val, v.val.string.len);
-			return JENTRY_ISSTRING | v.val.string.len;
+			elog(ERROR, "payload tag %d has no rebuild", tag);
 	}
 }
 
@@ -519,15 +547,24 @@ rebuild_object(DecPath *paths, int path, int row, RowBuilder *b)
 	return JENTRY_ISCONTAINER | totallen;
 }
 
-/* Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text. */
+/*
+ * Rebuild row `row`'s payload into out->payload, and its text form into out->payload_text; or,
+ * with b->rid_log, the text straight inside the row's canonical encoding (the row's fixed columns
+ * are set already), hashed there into out->rid (no copy of the text is kept).
+ */
 void
 tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 {
 	DecPath    *root = &paths[0];
 	int			len;
 	const char *s;
+	int			len_at = 0;
+	int			text_at;
 
 	resetStringInfo(&b->text);
+	if (b->rid_log)
+		len_at = tl_record_encode_head(&b->text, b->rid_log, out->key);
+	text_at = b->text.len;
 	switch (root->tags[row])
 	{
 		case TAG_OBJECT:
@@ -542,13 +579,25 @@ tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 			s = tl_arc_get_bytes(&root->strs, &len);
 			out->payload = parse_jsonb_text(&root->strs, s, len);
 			(void) JsonbToCString(&b->text, &out->payload->root, VARSIZE(out->payload));
+			verify_encoding(&root->strs, b->text.data + text_at, b->text.len - text_at);
 			break;
 		default:
 			tl_arc_corrupt(&root->strs, "payload root is neither an object nor JSON text");
 	}
-	/* keys and strings went into the text byte for byte: one check of the encoding covers them */
-	if (!pg_verify_mbstr(GetDatabaseEncoding(), b->text.data, b->text.len, true))
-		tl_arc_corrupt(&root->strs, "payload text is not valid in the database encoding");
+	/*
+	 * The text's encoding is checked piece by piece: keys once per frame (tl_arc_read_paths),
+	 * strings that are not all ASCII, JSON text; the rest (numbers, hex, literals) is ASCII.
+	 */
+	if (b->rid_log)
+	{
+		tl_record_encode_tail(&b->text, len_at, out->ts, out->source, out->origin, out->seq);
+		tl_rid_of_encoding(b->text.data, b->text.len, &out->rid);
+		out->has_rid = true;
+		out->payload_text = NULL;
+		out->payload_text_len = 0;
+		return;
+	}
+	out->has_rid = false;
 	out->payload_text = palloc(b->text.len + 1);
 	memcpy(out->payload_text, b->text.data, b->text.len + 1);
 	out->payload_text_len = b->text.len;
@@ -587,6 +636,8 @@ tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
 		paths[i].key = tl_arc_get_bytes(r, &paths[i].keylen);
 		if (memchr(paths[i].key, '\0', paths[i].keylen) != NULL)
 			tl_arc_corrupt(r, "NUL byte inside an object key");
+		/* (the payload's text holds the key byte for byte: checked here, not per row) */
+		verify_encoding(r, paths[i].key, paths[i].keylen);
 		paths[paths[i].parent].nchildren++;
 		/* rebuilding recurses once per level: bound it here, before anything is built */
 		depth[i] = depth[paths[i].parent] + 1;

@@ -578,6 +578,7 @@ typedef struct MergeInput
 {
 	TlFrameCursor *cursor;
 	const TlArchiveRow *head;	/* the cursor's next row (fixed columns) */
+	TimestampTz head_ts;		/* its ts, kept here: most comparisons need nothing else */
 	int			frame_no;
 } MergeInput;
 
@@ -589,8 +590,8 @@ merge_cmp(Datum a, Datum b, void *arg)
 	const MergeInput *y = (const MergeInput *) DatumGetPointer(b);
 	int			c;
 
-	if (x->head->ts != y->head->ts)
-		return x->head->ts < y->head->ts ? 1 : -1;
+	if (x->head_ts != y->head_ts)
+		return x->head_ts < y->head_ts ? 1 : -1;
 	c = tl_archive_row_cmp(x->head, y->head);
 	if (c == 0)
 		c = x->frame_no - y->frame_no;
@@ -611,7 +612,10 @@ cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
 		tl_frame_cursor_skip_before(in->cursor, from_ts);
 		in->head = tl_frame_cursor_peek(in->cursor);
 	}
-	return in->head != NULL && in->head->ts < to_ts;
+	if (in->head == NULL)
+		return false;
+	in->head_ts = in->head->ts;
+	return in->head_ts < to_ts;
 }
 
 /*
@@ -621,7 +625,8 @@ cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
  */
 static void
 scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
-			TimestampTz from_ts, TimestampTz to_ts, bool no_payload, TlFrameVisitor visit, void *arg)
+			TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
+			TlFrameVisitor visit, void *arg)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
@@ -641,7 +646,7 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		data = fetch_frame(rel, irel, segment_id, attempt, dir->frames[f].frame_no);
 		in = palloc(sizeof(MergeInput));
 		in->frame_no = dir->frames[f].frame_no;
-		in->cursor = tl_frame_cursor_open(data, m, segment_id, in->frame_no, no_payload);
+		in->cursor = tl_frame_cursor_open(data, m, segment_id, in->frame_no, no_payload, rid_log);
 		pfree(data);
 		if (cursor_to_wanted(in, from_ts, to_ts))
 			binaryheap_add_unordered(heap, PointerGetDatum(in));
@@ -687,18 +692,21 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
  */
 void
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
-				TimestampTz to_ts, text *key, TlFrameVisitor visit, void *arg)
+				TimestampTz to_ts, text *key, const char *rid_log, TlFrameVisitor visit, void *arg)
 {
-	tl_archive_scan_cols(log_id, segment_id, attempt, from_ts, to_ts, key, false, visit, arg);
+	tl_archive_scan_cols(log_id, segment_id, attempt, from_ts, to_ts, key, false, rid_log, visit,
+						 arg);
 }
 
 /*
  * The same; with no_payload, rows come without their payloads (payload NULL), which are then
- * neither read nor rebuilt: for readers that use neither the payload nor the rid.
+ * neither read nor rebuilt: for readers that use neither the payload nor the rid. With rid_log
+ * (the log's name), rows come with their rids (has_rid) instead of their payloads' text.
  */
 void
 tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
-					 TimestampTz to_ts, text *key, bool no_payload, TlFrameVisitor visit, void *arg)
+					 TimestampTz to_ts, text *key, bool no_payload, const char *rid_log,
+					 TlFrameVisitor visit, void *arg)
 {
 	Oid			relid = get_relname_relid(archive_relname(log_id), tl_data_namespace());
 	Oid			indexid = get_relname_relid(psprintf("archive_%d_frames", log_id), tl_data_namespace());
@@ -711,7 +719,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 	ScanKeyData skey[3];
 	SysScanDesc scan;
 	HeapTuple	tup;
-	TlFrameWant want = {from_ts, to_ts, key, no_payload};
+	TlFrameWant want = {from_ts, to_ts, key, no_payload, rid_log};
 	bool		isnull;
 	MemoryContext guard = NULL;
 	DirCacheEntry *dir;
@@ -801,7 +809,8 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 					   from_ts, to_ts) == PLAN_MERGE)
 	{
 		/* frames clustered by key: merged into record order (the directory read just now) */
-		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, visit, arg);
+		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log, visit,
+					arg);
 		frame_cxt = NULL;
 	}
 	else

@@ -93,31 +93,10 @@ static void
 record_from_archive(const char *log_name, const TlArchiveRow *r, TlRecord *rec)
 {
 	record_fields(log_name, r, rec);
-	tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
-}
-
-/*
- * The rid of a row decoded from a frame, as record_from_archive computes it, into a buffer kept
- * for the backend (every row of a tier 2 read goes through here: no buffer per row).
- */
-static void
-rid_from_archive(const char *log_name, const TlArchiveRow *r, TlRid *rid)
-{
-	static StringInfoData buf = {NULL, 0, 0, 0};
-	TlRecord	rec;
-
-	if (buf.data == NULL || buf.maxlen > 1024 * 1024)
-	{
-		if (buf.data)
-			pfree(buf.data);
-		buf.data = MemoryContextAlloc(TopMemoryContext, 1024);
-		buf.maxlen = 1024;
-	}
-	resetStringInfo(&buf);
-	record_fields(log_name, r, &rec);
-	/* enlargeStringInfo allocates in the buffer's context (TopMemoryContext) */
-	tl_record_encode(&buf, &rec, r->payload_text, r->payload_text_len);
-	*rid = rec.rid;
+	if (r->has_rid)
+		rec->rid = r->rid;
+	else
+		tl_record_compute_rid_with_text(rec, r->payload_text, r->payload_text_len);
 }
 
 /* A row rebuilt from an archive frame, rid recomputed from its content. */
@@ -146,6 +125,7 @@ row_fields(HeapTuple row, TupleDesc desc, TlArchiveRow *out, TlRid *rid)
 	out->seq = DatumGetInt64(v[Anum_row_seq - 1]);
 	out->payload_text = NULL;
 	out->payload_text_len = 0;
+	out->has_rid = false;
 	if (rid)
 		memcpy(rid->bytes, DatumGetUUIDP(v[Anum_row_rid - 1])->data, TL_RID_LEN);
 }
@@ -341,10 +321,10 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 			continue;
 		if (st->visit_archive)
 		{
-			TlRid		rid;
-
-			rid_from_archive(st->log_name, &rows[i], &rid);
-			st->visit_archive(&rows[i], &rid, st->arg);
+			/* (tl_archive_scan was given the log's name: every row comes with its rid) */
+			if (!rows[i].has_rid)
+				elog(ERROR, "archive row of log \"%s\" came without its rid", st->log_name);
+			st->visit_archive(&rows[i], &rows[i].rid, st->arg);
 			continue;
 		}
 		tup = tl_row_from_archive(st->log_name, &rows[i]);
@@ -380,8 +360,9 @@ tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, Timest
 	{
 		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, visit_archive, arg};
 
+		/* rows come with their rids, hashed from the text the rebuild writes in place */
 		tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
-						visit_frame, &st);
+						log->name, visit_frame, &st);
 	}
 	if (OidIsValid(seg->relid))
 		relation_rows(seg, snap, from_ts, to_ts, key, visit, arg);

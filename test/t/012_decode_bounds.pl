@@ -166,6 +166,19 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 		qr/DETAIL:.*encoding/, 'a string in another encoding');
 	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', name => "n\0x")) . "');",
 		qr/DETAIL:.*NUL byte inside an object key/, 'a NUL inside an object key');
+	# the encoding is checked per string (only strings with bytes above 0x7f) and per key, once a
+	# frame: the same refusals whatever the string's length or where its bad byte is
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_STR, '', vbytes("abcdefghij\xff"))) . "');",
+		qr/DETAIL:.*encoding/, 'a long string with a bad last byte');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_STR, '', vbytes("\xc3\"abc"))) . "');",
+		qr/DETAIL:.*encoding/, 'a string to escape in another encoding');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_STR, '', vbytes("abcdefgh\tij\0"))) . "');",
+		qr/DETAIL:.*NUL byte inside a string/, 'a NUL after a character to escape');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', name => "n\xff")) . "');",
+		qr/DETAIL:.*encoding/, 'an object key in another encoding');
+	is($node->safe_psql('postgres', "SELECT tieredlog._frame_decode('\\x"
+		  . hex_of(frame_n(TAG_STR, '', vbytes("h\xc3\xa9llo w\xc3\xb6rld, \"quoted\"\t\xe2\x82\xac"), name => "n\xc3\xa9")) . "')"),
+		'1', 'valid UTF-8 in a string to escape and in a key: decoded');
 }
 
 
