@@ -121,5 +121,31 @@ $node->start;
 wait_intact('second crash');
 check_state('after the second rebuild');
 
+# A physical standby has no digest cells (unlogged) and cannot read unlogged tables: its views and
+# digests come from the rows. Promoted, its worker rebuilds the cells.
+$node->backup('b1');
+my $standby = PostgreSQL::Test::Cluster->new('rebuild_standby');
+$standby->init_from_backup($node, 'b1', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+my $records = sq(q{SELECT count(*) FROM tieredlog.read('d')});
+is($standby->safe_psql('postgres', q{SELECT sum(records) FROM tieredlog.segments WHERE log_name = 'd'}),
+	$records, 'standby: segments.records counts every record (from the rows)');
+is($standby->safe_psql('postgres', q{SELECT sum(logical_bytes) FROM tieredlog.segments WHERE log_name = 'd'}),
+	sq(q{SELECT sum(logical_bytes) FROM tieredlog.segments WHERE log_name = 'd'}),
+	'standby: segments.logical_bytes equals the primary\'s');
+is($standby->safe_psql('postgres', q{SELECT string_agg(digest, ',' ORDER BY segment_id) FROM tieredlog.segments}),
+	sq(q{SELECT string_agg(digest, ',' ORDER BY segment_id) FROM tieredlog.segments}),
+	'standby: every segment digest equals the primary\'s');
+is($standby->safe_psql('postgres', q{SELECT bool_and(ok) FROM tieredlog.check_digests('d')}), 't',
+	'standby: check_digests works');
+$standby->promote;
+ok($standby->poll_query_until('postgres', 'SELECT count(*) = 1 FROM tieredlog.digest_intact'),
+	'promoted: the worker rebuilds the digest cells');
+is($standby->safe_psql('postgres', q{SELECT string_agg(digest, ',' ORDER BY segment_id) FROM tieredlog.segments}),
+	sq(q{SELECT string_agg(digest, ',' ORDER BY segment_id) FROM tieredlog.segments}),
+	'promoted: every segment digest, now from the cells, equals the primary\'s');
+$standby->stop;
+
 $node->stop;
 done_testing();
