@@ -305,18 +305,21 @@ tl_digest_correct(const TlLog *log, const TlSegment *seg, bool wait)
 	Relation	rel;
 	CatalogIndexState ind;
 	int			corrected = 0;
+	bool		with_bytes;
 
 	if (wait)
 		tl_lock_object(TL_LOCK_DIGEST_COMPACT, seg->segment_id);
 	else if (!tl_try_lock_object(TL_LOCK_DIGEST_COMPACT, seg->segment_id))
 		return -1;
 	snap = RegisterSnapshot(GetLatestSnapshot());
-	recompute(log, seg, snap, false, false, fresh);
+	/* a rebuild after a crash corrects every leaf: its bytes are read at once */
+	with_bytes = !tl_digest_intact(snap);
+	recompute(log, seg, snap, with_bytes, false, fresh);
 	tl_digest_load_cells(seg->segment_id, snap, stored);
 	/* rows this transaction wrote are visible; their cells come at commit */
 	tl_digest_add_pending(seg->segment_id, stored);
-	/* the records' bytes too, read again only when a correction is due (each is encoded) */
-	for (int leaf = 0; leaf < TL_LEAVES; leaf++)
+	/* otherwise the records' bytes are read only when a correction is due (each is encoded) */
+	for (int leaf = 0; leaf < TL_LEAVES && !with_bytes; leaf++)
 		if (!tl_digest_equal(&fresh->leaves[leaf], &stored->leaves[leaf]))
 		{
 			recompute(log, seg, snap, true, false, fresh);
