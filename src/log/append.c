@@ -397,34 +397,73 @@ apply_indexes(Relation rel, bool *kept)
 	return open_ind.ind;
 }
 
-/* The segment relation's unique identity index (seq, origin), among those the caller opened; or NULL. */
-static Relation
+/*
+ * How a segment relation finds a record by its identity (origin, seq): through its unique index
+ * on (key, origin, ts, seq), with the record's key and ts (a record always has the same key and
+ * ts), or, in a relation an earlier build created, through its unique index on (seq, origin).
+ */
+typedef struct IdentityIndex
+{
+	Relation	idx;			/* NULL: the relation has neither (nothing to probe) */
+	bool		by_key;			/* (key, origin, ts, seq); else (seq, origin) */
+} IdentityIndex;
+
+static IdentityIndex
 identity_index(CatalogIndexState ind)
 {
+	IdentityIndex found = {NULL, false};
+
 	for (int i = 0; i < ind->ri_NumIndices; i++)
 	{
 		Relation	idx = ind->ri_IndexRelationDescs[i];
+		int2vector *cols = &idx->rd_index->indkey;
 
-		if (idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
-			return idx;
+		if (!idx->rd_index->indisunique)
+			continue;
+		if (idx->rd_index->indnatts == 4 && cols->values[0] == Anum_row_key &&
+			cols->values[1] == Anum_row_origin && cols->values[2] == Anum_row_ts &&
+			cols->values[3] == Anum_row_seq)
+			return (IdentityIndex) {idx, true};
+		if (idx->rd_index->indnatts == 2 && cols->values[0] == Anum_row_seq &&
+			cols->values[1] == Anum_row_origin)
+			found = (IdentityIndex) {idx, false};
 	}
-	return NULL;
+	return found;
 }
 
-/* Does the segment's relation hold (origin, seq) for `snap`? Probes its identity index. */
+/*
+ * The row of `rec`'s identity in the segment's relation that `snap` sees, through `id`: true
+ * with *tid and *rid set, or false.
+ */
 static bool
-relation_has_identity(Relation rel, Relation idx, Snapshot snap, const char *origin, int64 seq, TlRid *rid)
+relation_find_identity(Relation rel, IdentityIndex id, Snapshot snap, const TlRecord *rec,
+					   ItemPointer tid, TlRid *rid)
 {
-	ScanKeyData keys[2];
+	ScanKeyData keys[4];
+	int			nkeys;
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	bool		found;
 
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(seq));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
-	keys[1].sk_collation = C_COLLATION_OID;
-	scan = index_beginscan(rel, idx, snap, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
+	if (id.by_key)
+	{
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(rec->key));
+		keys[0].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
+		keys[1].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_TIMESTAMP_EQ, TimestampTzGetDatum(rec->ts));
+		ScanKeyInit(&keys[3], 4, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
+		nkeys = 4;
+	}
+	else
+	{
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
+		keys[1].sk_collation = C_COLLATION_OID;
+		nkeys = 2;
+	}
+	scan = index_beginscan(rel, id.idx, snap, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
 	{
@@ -432,9 +471,37 @@ relation_has_identity(Relation rel, Relation idx, Snapshot snap, const char *ori
 		Datum		d = slot_getattr(slot, Anum_row_rid, &isnull);
 
 		memcpy(rid->bytes, DatumGetUUIDP(d)->data, TL_RID_LEN);
+		*tid = slot->tts_tid;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/*
+ * The row of (origin, seq) in the segment's relation that `snap` sees, whatever its key and ts,
+ * by reading the whole relation: for repairs, where this node's copy may be damaged in those.
+ */
+static bool
+relation_scan_identity(Relation rel, Snapshot snap, const char *origin, int64 seq, ItemPointer tid)
+{
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (DatumGetInt64(heap_getattr(tup, Anum_row_seq, desc, &isnull)) != seq)
+			continue;
+		found = strcmp(TextDatumGetCString(heap_getattr(tup, Anum_row_origin, desc, &isnull)), origin) == 0;
+		if (found)
+			*tid = tup->t_self;
+	}
+	table_endscan(scan);
 	return found;
 }
 
@@ -555,8 +622,9 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	Relation	rel;
 	HeapTuple	tup;
 	CatalogIndexState ind;
-	Relation	idx;
+	IdentityIndex id;
 	Snapshot	snap;
+	ItemPointerData tid;
 	bool		found;
 	bool		kept;
 
@@ -567,10 +635,11 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	tl_hlc_observe(rec->ts);
 	rel = open_segment_for_append(log, rec->ts, &seg);
 	ind = apply_indexes(rel, &kept);
-	idx = identity_index(ind);
+	id = identity_index(ind);
 	snap = GetActiveSnapshot();
-	found = idx != NULL && rec->seq <= visible_seq_high(rel, idx, snap) &&
-		relation_has_identity(rel, idx, snap, rec->origin, rec->seq, existing);
+	/* an earlier build's (seq, origin) index: a seq above the greatest there needs no probe */
+	found = id.idx != NULL && (id.by_key || rec->seq <= visible_seq_high(rel, id.idx, snap)) &&
+		relation_find_identity(rel, id, snap, rec, &tid, existing);
 	if (!found && seg.archive_attempt != 0)
 		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)
@@ -602,43 +671,24 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 {
 	TlSegment	seg;
 	Relation	rel;
-	List	   *indexes;
-	ListCell   *lc;
 	ItemPointerData tid;
 	bool		found = false;
 	HeapTuple	tup;
 	CatalogIndexState ind;
+	IdentityIndex id;
+	TlRid		here;
 	int			leaf;
 
 	check_writable(false);
 	rel = open_segment_for_append(log, rec->ts, &seg);
-	indexes = RelationGetIndexList(rel);
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-
-		if (!found && idx->rd_index->indisunique && idx->rd_index->indnatts == 2)
-		{
-			ScanKeyData keys[2];
-			IndexScanDesc scan;
-			TupleTableSlot *slot = table_slot_create(rel, NULL);
-
-			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
-			ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
-			keys[1].sk_collation = C_COLLATION_OID;
-			scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
-			index_rescan(scan, keys, 2, NULL, 0);
-			if (index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				found = true;
-				tid = slot->tts_tid;
-			}
-			index_endscan(scan);
-			ExecDropSingleTupleTableSlot(slot);
-		}
-		index_close(idx, AccessShareLock);
-	}
-	list_free(indexes);
+	ind = CatalogOpenIndexes(rel);
+	id = identity_index(ind);
+	if (id.idx != NULL)
+		found = relation_find_identity(rel, id, GetActiveSnapshot(), rec, &tid, &here);
+	CatalogCloseIndexes(ind);
+	/* this node's copy may be damaged in its key or ts, where the index does not find it */
+	if (!found && (id.idx == NULL || id.by_key))
+		found = relation_scan_identity(rel, GetActiveSnapshot(), rec->origin, rec->seq, &tid);
 	if (!found)
 	{
 		table_close(rel, NoLock);

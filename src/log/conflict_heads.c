@@ -304,13 +304,13 @@ tl_cf_merge_head(List *heads, TlSide *s, bool copy)
 	return lappend(heads, copy ? tl_cf_side_copy(s) : s);
 }
 
-/* The index of a segment relation on (key, origin, ts), or InvalidOid (a segment created before it existed). */
+/* The index of a segment relation on (key, origin, ts[, seq]), or InvalidOid (a segment created before it existed). */
 static Oid
 heads_index(Relation rel)
 {
 	AttrNumber	cols[3] = {Anum_row_key, Anum_row_origin, Anum_row_ts};
 
-	return tl_index_on(rel, cols, 3, true);
+	return tl_index_on(rel, cols, 3, false);	/* and seq after them, in relations of this build */
 }
 
 /* A head read from its row; only its order (no payload, no source) for the origin named so. */

@@ -449,15 +449,18 @@ tl_create_segment_relation(const char *relname, const char *tablespace)
 					  "payload jsonb NOT NULL, source text, origin text NOT NULL, seq bigint NOT NULL, "
 					  "rid uuid NOT NULL) TABLESPACE %s", rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
-	/* by key, origin, ts: serves read(key) and latest(), and conflict detection finds each
-	 * origin's newest record of a key (its head) in one descent from the end */
-	tl_spi_exec(psprintf("CREATE INDEX %s ON %s (key, origin COLLATE \"C\", ts) TABLESPACE %s",
+	/*
+	 * The one index: (key, origin, ts, seq), unique. It serves read(key) and latest(), conflict
+	 * detection finds each origin's newest record of a key (its head) in one descent from the end,
+	 * and it guards record identity: a record is (origin, seq), and the same record always has the
+	 * same key and ts, so two inserts of one record (the apply worker's and reconcile's, racing)
+	 * collide here. A relation created before 1.1 has this index without seq and not unique, and a
+	 * second, unique index on (seq, origin); append.c finds identity through whichever it has.
+	 * One index instead of two: an append writes one WAL record less, which every walsender
+	 * decoding the log reads.
+	 */
+	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (key, origin COLLATE \"C\", ts, seq) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
-			 0, NULL, NULL, SPI_OK_UTILITY);
-	/* record identity (origin, seq), seq first: an integer decides almost every comparison and
-	 * each origin's increasing numbers insert at the right edge */
-	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (seq, origin) TABLESPACE %s",
-					  quote_identifier(psprintf("%s_id", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
 
