@@ -351,6 +351,33 @@ insert_row(Relation rel, CatalogIndexState ind, bool kept, HeapTuple tup)
 }
 
 /*
+ * Insert a record's row as insert_row does, unless the relation's unique index may already hold
+ * its key: then the row is deleted again and the function returns false (nothing else was written
+ * for it; its index entry points at a row dead to everyone, which vacuum removes).
+ */
+static bool
+insert_row_unless_duplicate(Relation rel, CatalogIndexState ind, bool kept, HeapTuple tup)
+{
+	ResourceOwner save = CurrentResourceOwner;
+	bool		unique;
+
+	if (kept && open_ind.ind == ind)
+	{
+		CurrentResourceOwner = CurTransactionResourceOwner;
+		unique = tl_tuple_insert_unless_duplicate(rel, ind, tup, 0, open_ind.bistate);
+		CurrentResourceOwner = save;
+	}
+	else
+		unique = tl_tuple_insert_unless_duplicate(rel, ind, tup, 0, NULL);
+	if (!unique)
+	{
+		CommandCounterIncrement();	/* a row is deleted by a later command than its insert */
+		simple_heap_delete(rel, &tup->t_self);
+	}
+	return unique;
+}
+
+/*
  * The indexes of `rel` (opened for this record by open_segment_for_append), kept open as above;
  * *kept false: opened for this record only (something a parent subtransaction opened is still
  * kept, and only that subtransaction's resource owner may close it), close them after use.
@@ -608,6 +635,19 @@ visible_seq_high(Relation rel, Relation idx, Snapshot snap)
 	return h->high;
 }
 
+/* After a remote record's row went in: its digest delta and write count; what was opened is closed. */
+static void
+stored(const TlLog *log, const TlSegment *seg, Relation rel, CatalogIndexState ind, bool kept,
+	   HeapTuple tup, const TlRecord *rec)
+{
+	heap_freetuple(tup);
+	if (!kept)
+		CatalogCloseIndexes(ind);
+	tl_digest_note_append(seg->segment_id, tl_leaf_of(rec->ts, seg->range_start, log->interval_us), rec);
+	tl_stats_count_writes(seg->segment_id, 1, true);
+	table_close(rel, NoLock);
+}
+
 /*
  * Store a record that another node originated (its origin, seq, ts and rid are its own), unless
  * its identity (origin, seq) is already here, in the segment's relation or its frames: then
@@ -636,6 +676,21 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	rel = open_segment_for_append(log, rec->ts, &seg);
 	ind = apply_indexes(rel, &kept);
 	id = identity_index(ind);
+	tup = tl_row_form(RelationGetDescr(rel), rec);
+	/*
+	 * Most records are not here yet. Where the relation's one index is the identity index and no
+	 * frames hold rows of the segment, the row goes in first, and the index says whether the
+	 * identity may already be here (committed, or by a transaction in progress, this one
+	 * included): only then is it looked up, the row taken out again, and inserted as below if it
+	 * turns out to be missing after all (a transaction that rolled back, or one still running,
+	 * which the unique check then waits for).
+	 */
+	if (id.idx != NULL && id.by_key && ind->ri_NumIndices == 1 && seg.archive_attempt == 0 &&
+		insert_row_unless_duplicate(rel, ind, kept, tup))
+	{
+		stored(log, &seg, rel, ind, kept, tup, rec);
+		return TL_APPLY_STORED;
+	}
 	snap = GetActiveSnapshot();
 	/* an earlier build's (seq, origin) index: a seq above the greatest there needs no probe */
 	found = id.idx != NULL && (id.by_key || rec->seq <= visible_seq_high(rel, id.idx, snap)) &&
@@ -644,20 +699,15 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)
 	{
+		heap_freetuple(tup);
 		if (!kept)
 			CatalogCloseIndexes(ind);
 		table_close(rel, NoLock);
 		return memcmp(existing->bytes, rec->rid.bytes, TL_RID_LEN) == 0
 			? TL_APPLY_DUPLICATE : TL_APPLY_CONFLICT;
 	}
-	tup = tl_row_form(RelationGetDescr(rel), rec);
 	insert_row(rel, ind, kept, tup);
-	heap_freetuple(tup);
-	if (!kept)
-		CatalogCloseIndexes(ind);
-	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec->ts, seg.range_start, log->interval_us), rec);
-	tl_stats_count_writes(seg.segment_id, 1, true);
-	table_close(rel, NoLock);
+	stored(log, &seg, rel, ind, kept, tup, rec);
 	return TL_APPLY_STORED;
 }
 

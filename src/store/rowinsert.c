@@ -28,17 +28,24 @@
 
 #include "store/rowinsert.h"
 
-/* The index entries of a heap tuple just inserted (tup->t_self set), in every index of `ind`. */
-static void
-insert_index_entries(CatalogIndexState ind, HeapTuple tup)
+/*
+ * The index entries of a heap tuple just inserted (tup->t_self set), in every index of `ind`.
+ * Unique indexes are checked as `unique_check` says: UNIQUE_CHECK_YES (wait for an inserter in
+ * progress, raise 23505 on a duplicate) or UNIQUE_CHECK_PARTIAL (never wait or raise: false when
+ * an entry that may be a duplicate exists, committed or not; the entry is inserted all the same).
+ */
+static bool
+insert_index_entries(CatalogIndexState ind, HeapTuple tup, IndexUniqueCheck unique_check)
 {
 	Relation	rel = ind->ri_RelationDesc;
 	TupleTableSlot *slot;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 
+	bool		unique = true;
+
 	if (ind->ri_NumIndices == 0)
-		return;
+		return true;
 	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(tup, slot, false);
 	for (int i = 0; i < ind->ri_NumIndices; i++)
@@ -55,11 +62,13 @@ insert_index_entries(CatalogIndexState ind, HeapTuple tup)
 							RelationGetRelationName(index), RelationGetRelationName(rel)),
 					 errhint("tieredlog's own relations carry plain indexes only; drop the index.")));
 		FormIndexDatum(info, slot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tup->t_self, rel,
-					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, info);
+		if (!index_insert(index, values, isnull, &tup->t_self, rel,
+						  index->rd_index->indisunique ? unique_check : UNIQUE_CHECK_NO,
+						  false, info) && index->rd_index->indisunique)
+			unique = false;
 	}
 	ExecDropSingleTupleTableSlot(slot);
+	return unique;
 }
 
 /*
@@ -70,5 +79,18 @@ void
 tl_tuple_insert(Relation rel, CatalogIndexState ind, HeapTuple tup, int options, BulkInsertState bistate)
 {
 	heap_insert(rel, tup, GetCurrentCommandId(true), options, bistate);
-	insert_index_entries(ind, tup);
+	insert_index_entries(ind, tup, UNIQUE_CHECK_YES);
+}
+
+/*
+ * As tl_tuple_insert, but a unique index that may already hold the tuple's key does not wait or
+ * raise an error: the function returns false, and the caller deletes the tuple (its index
+ * entries stay, pointing at a tuple dead to everyone, until vacuum) or keeps it knowingly.
+ */
+bool
+tl_tuple_insert_unless_duplicate(Relation rel, CatalogIndexState ind, HeapTuple tup, int options,
+								 BulkInsertState bistate)
+{
+	heap_insert(rel, tup, GetCurrentCommandId(true), options, bistate);
+	return insert_index_entries(ind, tup, UNIQUE_CHECK_PARTIAL);
 }

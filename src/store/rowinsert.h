@@ -12,5 +12,7 @@
 
 extern void tl_tuple_insert(Relation rel, CatalogIndexState ind, HeapTuple tup, int options,
 							BulkInsertState bistate);
+extern bool tl_tuple_insert_unless_duplicate(Relation rel, CatalogIndexState ind, HeapTuple tup,
+											 int options, BulkInsertState bistate);
 
 #endif							/* TIEREDLOG_ROWINSERT_H */

@@ -130,6 +130,28 @@ $i2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.reconcile('ev', 'i1')
 $i1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.reconcile('ev', 'i2')");
 all_agree('streaming and reconciling into both layouts');
 
+# ---- the stream delivers records that reconciliation stored first -----------------------------------------
+# i2 stops streaming from i1; i1 appends into both windows; i2 reconciles them in; then the stream
+# resumes and delivers every one of them again: each is found here (the new layout's row goes in,
+# the unique index reports it, the row is taken out), none stored twice, the apply worker without
+# an error, and it goes on streaming what comes after.
+$i2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('i1', false)");
+$i1->safe_psql('postgres', qq{SELECT tieredlog.append('ev', 'k' || (i % 20), jsonb_build_object('again', i), NULL,
+	'$H0'::timestamptz + i * interval '23 s' + interval '5 ms') FROM generate_series(1, 300) i});
+my $paused = count_of($i2);
+is($i2->safe_psql('postgres', "SELECT sum(records_received) FROM tieredlog.reconcile('ev', 'i1')"), '300',
+	'while the stream is paused, reconcile brings in the 300 new records');
+$i2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('i1', true)");
+$i1->safe_psql('postgres', qq{SELECT tieredlog.append('ev', 'after', '{"after": true}', NULL, '$H1'::timestamptz + interval '59 min')});
+ok($i2->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('ev', key => 'after')"),
+	'the stream resumes and delivers the record appended after');
+is(count_of($i2), $paused + 301, 'the 300 records delivered again are not stored again');
+cmp_ok($i2->safe_psql('postgres', "SELECT records_skipped FROM tieredlog.peers WHERE peer_name = 'i1'"), '>=', 300,
+	'the apply worker counts them as skipped');
+is($i2->safe_psql('postgres', "SELECT last_error IS NULL FROM tieredlog.peers WHERE peer_name = 'i1'"), 't',
+	'and has no error');
+all_agree('records delivered by the stream after reconciliation');
+
 # ---- a move rebuilds the earlier layout with the one index ---------------------------------------------
 my $sid = $i2->safe_psql('postgres', "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev' AND range_start = '$H0'");
 is($i2->safe_psql('postgres', "SELECT to_tier FROM tieredlog.move_segment($sid, 1)"), '1', 'the earlier-layout segment moves to tier 1');
