@@ -10,11 +10,14 @@
  *
  * Locking: the ordinary row locks of the statements; tl_conflict_store_lock() takes the row
  * FOR UPDATE until the transaction ends (a person's decision). The write that moves an episode
- * applies only if the row still holds the pair the caller read.
+ * applies only if the row still holds the pair the caller read, and runs in a subtransaction: a
+ * concurrent writer that gave another row the same pair (the unique index waits for it, then
+ * raises 23505) means the same as finding that row, so the move is left out.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -257,6 +260,67 @@ tl_conflict_store_recent_keys(TimestampTz since, int limit, char ***log_names, c
 	return n;
 }
 
+/* Rows the last move_episode() updated: 0 or 1. */
+static uint64 moved_rows;
+
+/*
+ * Move row $21's episode to the pair in `values`, unless it no longer holds the pair the caller
+ * read, or another row holds the new pair (an older episode: the uniqueness of the pair would
+ * break; leave it). NOT EXISTS sees only what committed before the statement: a transaction that
+ * gave another row the same pair and committed meanwhile, or is still running, makes the unique
+ * index raise 23505 (after waiting for it). That is the same answer as NOT EXISTS finding the
+ * row, so the UPDATE runs in a subtransaction, and a unique violation is taken as "leave it".
+ * Any other error is raised as it is.
+ */
+static int
+move_episode(Datum *values, const char *nulls, Oid *types)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int rc;
+
+	moved_rows = 0;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
+							  "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
+							  " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
+							  " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
+							  " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
+							  " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
+							  " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
+							  " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
+							  "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
+							  " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
+							  "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
+							  25, types), values, nulls, false, 0);
+		moved_rows = SPI_processed;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		rc = SPI_OK_UPDATE;
+		moved_rows = 0;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
 /*
  * Write an episode: a new row (w->episode_id 0; nothing if the pair already has one), or the
  * row episode_id moved to this pair, if it still holds the pair the caller read and no other row
@@ -301,27 +365,16 @@ tl_conflict_store_write(const TlConflictWrite *w)
 												  " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
 												  25, types), values, nulls, false, 0);
 	else
-		/* the same pair in another row (an older episode) would break the uniqueness: leave it */
-		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
-												  "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
-												  " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
-												  " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
-												  " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
-												  " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
-												  " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
-												  " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
-												  "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
-												  " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
-												  "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-												  25, types), values, nulls, false, 0);
+		rc = move_episode(values, nulls, types);
 	if (rc != (w->episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
 		elog(ERROR, "could not record a conflict");
-	if (SPI_processed == 1)
+	if (rc == SPI_OK_UPDATE && w->episode_id != 0 && moved_rows == 1)
+		id = w->episode_id;
+	else if (rc == SPI_OK_INSERT_RETURNING && SPI_processed == 1)
 	{
 		bool		isnull;
 
-		id = w->episode_id != 0 ? w->episode_id
-			: DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	tl_restore_user(&save);
 	return id;
