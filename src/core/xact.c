@@ -92,6 +92,22 @@ tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error)
 bool
 tl_subxact_run(TlXactFn fn, void *arg, char **error)
 {
+	ErrorData  *edata;
+
+	if (tl_subxact_try(fn, arg, &edata))
+		return true;
+	*error = edata->message;
+	return false;
+}
+
+/*
+ * As tl_subxact_run(), with the whole error (its errcode among others) in *edata when `fn`
+ * failed: for callers that treat one kind of error as an answer and raise the others again
+ * (ReThrowError).
+ */
+bool
+tl_subxact_try(TlXactFn fn, void *arg, ErrorData **edata)
+{
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	volatile bool ok = true;
@@ -107,15 +123,12 @@ tl_subxact_run(TlXactFn fn, void *arg, char **error)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
+		*edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		*error = edata->message;
 		ok = false;
 	}
 	PG_END_TRY();

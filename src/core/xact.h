@@ -54,6 +54,7 @@ extern void tl_xact_commit(TlXact *x);
 extern int	tl_backoff_seconds(int failures, int base_s, int max_s);
 extern bool tl_xact_run(TlXactFn fn, void *arg, bool spi, MemoryContext cxt, char **error);
 extern bool tl_subxact_run(TlXactFn fn, void *arg, char **error);
+extern bool tl_subxact_try(TlXactFn fn, void *arg, ErrorData **edata);
 extern void tl_at_commit(TlAtCommit *a);
 extern HTAB *tl_xact_memo(TlXactMemo *m, bool create);
 

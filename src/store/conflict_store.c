@@ -17,7 +17,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -25,6 +24,7 @@
 #include "utils/uuid.h"
 
 #include "core/safe_spi.h"
+#include "core/xact.h"
 #include "store/catalog.h"
 #include "store/conflict_store.h"
 
@@ -260,8 +260,35 @@ tl_conflict_store_recent_keys(TimestampTz since, int limit, char ***log_names, c
 	return n;
 }
 
-/* Rows the last move_episode() updated: 0 or 1. */
-static uint64 moved_rows;
+/* The move of one episode's row, run by move_episode() in a subtransaction. */
+typedef struct EpisodeMove
+{
+	Datum	   *values;
+	const char *nulls;
+	Oid		   *types;
+	int			rc;
+	uint64		rows;			/* rows updated: 0 or 1 */
+} EpisodeMove;
+
+static void
+run_episode_move(void *arg)
+{
+	EpisodeMove *m = arg;
+
+	m->rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
+										  "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
+										  " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
+										  " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
+										  " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
+										  " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
+										  " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
+										  " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
+										  "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
+										  " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
+										  "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
+										  25, m->types), m->values, m->nulls, false, 0);
+	m->rows = SPI_processed;
+}
 
 /*
  * Move row $21's episode to the pair in `values`, unless it no longer holds the pair the caller
@@ -270,55 +297,24 @@ static uint64 moved_rows;
  * gave another row the same pair and committed meanwhile, or is still running, makes the unique
  * index raise 23505 (after waiting for it). That is the same answer as NOT EXISTS finding the
  * row, so the UPDATE runs in a subtransaction, and a unique violation is taken as "leave it".
- * Any other error is raised as it is.
+ * Any other error is raised as it is. Returns the rows updated, 0 or 1.
  */
-static int
+static uint64
 move_episode(Datum *values, const char *nulls, Oid *types)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int rc;
+	EpisodeMove m = {values, nulls, types, 0, 0};
+	ErrorData  *edata;
 
-	moved_rows = 0;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (tl_subxact_try(run_episode_move, &m, &edata))
 	{
-		rc = SPI_execute_plan(tl_spi_prepare_once(&plan_move_episode,
-							  "UPDATE tieredlog.conflict c SET rid_a = $3, origin_a = $4, seq_a = $5, ts_a = $6,"
-							  " source_a = $7, payload_a = $8, rid_b = $9, origin_b = $10, seq_b = $11, ts_b = $12,"
-							  " source_b = $13, payload_b = $14, arrived = $15, via = $16, rule = $17, status = $18,"
-							  " winner = $19, reason = $20, pairs = c.pairs + $22, updated_at = now(),"
-							  " resolved_at = CASE WHEN $18 = 'pending' THEN NULL ELSE now() END"
-							  " WHERE c.conflict_id = $21 AND c.status <> 'resolved' AND c.log_name = $1 AND c.key = $2"
-							  " AND ((c.origin_a = $23 AND c.seq_a = $24 AND c.seq_b = $25)"
-							  "      OR (c.origin_b = $23 AND c.seq_b = $24 AND c.seq_a = $25))"
-							  " AND NOT EXISTS (SELECT 1 FROM tieredlog.conflict o WHERE o.log_name = $1"
-							  "                 AND o.key = $2 AND o.rid_a = $3 AND o.rid_b = $9)",
-							  25, types), values, nulls, false, 0);
-		moved_rows = SPI_processed;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		if (m.rc != SPI_OK_UPDATE)
+			elog(ERROR, "could not record a conflict");
+		return m.rows;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		rc = SPI_OK_UPDATE;
-		moved_rows = 0;
-	}
-	PG_END_TRY();
-	return rc;
+	if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+		ReThrowError(edata);
+	FreeErrorData(edata);
+	return 0;
 }
 
 /*
@@ -365,12 +361,15 @@ tl_conflict_store_write(const TlConflictWrite *w)
 												  " ON CONFLICT (log_name, key, rid_a, rid_b) DO NOTHING RETURNING conflict_id",
 												  25, types), values, nulls, false, 0);
 	else
-		rc = move_episode(values, nulls, types);
-	if (rc != (w->episode_id == 0 ? SPI_OK_INSERT_RETURNING : SPI_OK_UPDATE))
+	{
+		if (move_episode(values, nulls, types) == 1)
+			id = w->episode_id;
+		tl_restore_user(&save);
+		return id;
+	}
+	if (rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record a conflict");
-	if (rc == SPI_OK_UPDATE && w->episode_id != 0 && moved_rows == 1)
-		id = w->episode_id;
-	else if (rc == SPI_OK_INSERT_RETURNING && SPI_processed == 1)
+	if (SPI_processed == 1)
 	{
 		bool		isnull;
 
