@@ -506,33 +506,6 @@ relation_find_identity(Relation rel, IdentityIndex id, Snapshot snap, const TlRe
 }
 
 /*
- * The row of (origin, seq) in the segment's relation that `snap` sees, whatever its key and ts,
- * by reading the whole relation: for repairs, where this node's copy may be damaged in those.
- */
-static bool
-relation_scan_identity(Relation rel, Snapshot snap, const char *origin, int64 seq, ItemPointer tid)
-{
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	TupleDesc	desc = RelationGetDescr(rel);
-	HeapTuple	tup;
-	bool		found = false;
-
-	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-
-		CHECK_FOR_INTERRUPTS();
-		if (DatumGetInt64(heap_getattr(tup, Anum_row_seq, desc, &isnull)) != seq)
-			continue;
-		found = strcmp(TextDatumGetCString(heap_getattr(tup, Anum_row_origin, desc, &isnull)), origin) == 0;
-		if (found)
-			*tid = tup->t_self;
-	}
-	table_endscan(scan);
-	return found;
-}
-
-/*
  * The greatest seq among the rows of a segment relation that a snapshot sees, of any origin,
  * remembered for the few relations a transaction last asked about while the active snapshot
  * sees the same (the apply worker's batch keeps one). A record whose seq is greater cannot be
@@ -714,7 +687,9 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 /*
  * Replace this node's copy of a record (same identity, other content: damage) by `rec`, the copy
  * its origin vouches for. Only a copy in the segment's relation can be replaced; one held in
- * archive frames is left alone (returns false) and stays quarantined.
+ * archive frames is left alone (returns false) and stays quarantined. Called after
+ * tl_apply_record() reported TL_APPLY_CONFLICT, which it finds through the identity index: the
+ * copy here has the record's key and ts, so the same index finds it again.
  */
 bool
 tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
@@ -736,9 +711,6 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 	if (id.idx != NULL)
 		found = relation_find_identity(rel, id, GetActiveSnapshot(), rec, &tid, &here);
 	CatalogCloseIndexes(ind);
-	/* this node's copy may be damaged in its key or ts, where the index does not find it */
-	if (!found && (id.idx == NULL || id.by_key))
-		found = relation_scan_identity(rel, GetActiveSnapshot(), rec->origin, rec->seq, &tid);
 	if (!found)
 	{
 		table_close(rel, NoLock);

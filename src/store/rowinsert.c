@@ -41,7 +41,6 @@ insert_index_entries(CatalogIndexState ind, HeapTuple tup, IndexUniqueCheck uniq
 	TupleTableSlot *slot;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
-
 	bool		unique = true;
 
 	if (ind->ri_NumIndices == 0)
