@@ -250,6 +250,9 @@ typedef struct DirCacheEntry
 	int64		attempt;
 	int			nframes;
 	DirFrame   *frames;
+	bool		in_record_order;	/* dir_in_record_order(), computed once at the read */
+	bool		key_sorted;		/* key ranges ascend (dir_key_sorted()): a key's frames are found
+								 * by binary search */
 } DirCacheEntry;
 
 #define DIR_CACHE_BYTES		(32 * 1024 * 1024)
@@ -263,6 +266,10 @@ static bool dir_cache_stale = false;	/* an archive relation was invalidated */
 static int	dir_cache_busy = 0;			/* key reads using entries right now */
 static MemoryContext key_read_cxt = NULL;	/* frame memory of key reads */
 static bool key_read_in_use = false;	/* by a key read (a nested one makes its own) */
+
+static int	cmp_c(const char *a, int alen, const char *b, int blen);
+static bool dir_in_record_order(const DirCacheEntry *dir);
+static bool dir_key_sorted(const DirCacheEntry *dir);
 
 /* Drop every entry, unless a key read is using them (then the next lookup will). */
 static void
@@ -401,6 +408,8 @@ read:
 		e->nframes++;
 	}
 	systable_endscan_ordered(scan);
+	e->in_record_order = dir_in_record_order(e);
+	e->key_sorted = dir_key_sorted(e);
 	MemoryContextSwitchTo(old);
 	if (cached)
 		dir_cache_n++;
@@ -465,12 +474,73 @@ dir_in_record_order(const DirCacheEntry *dir)
 	return true;
 }
 
+/* Compare a frame's key bound with the key sought, as the C collation does. */
+static inline int
+cmp_key(const text *bound, const text *key)
+{
+	return cmp_c(VARDATA_ANY(bound), VARSIZE_ANY_EXHDR(bound), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+}
+
+/*
+ * Do the frames' key ranges ascend: each frame's min_key <= max_key <= the next frame's min_key?
+ * That is how a move clusters rows by key, so then the frames that may hold a key are one run,
+ * found by binary search. Entries come from storage: anything else (frames written in time order
+ * by an earlier build, or a damaged directory) is searched frame by frame.
+ */
+static bool
+dir_key_sorted(const DirCacheEntry *dir)
+{
+	for (int f = 0; f < dir->nframes; f++)
+	{
+		const TlFrameMeta *m = &dir->frames[f].meta;
+
+		if (cmp_key(m->min_key, m->max_key) > 0)
+			return false;
+		if (f > 0 && cmp_key(dir->frames[f - 1].meta.max_key, m->min_key) > 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The frames whose key range holds `key`: [*first, *end) in frame order. A directory whose key
+ * ranges ascend is searched in O(log n) (the first frame whose max_key >= key, then on while
+ * min_key <= key); any other gives every frame, for frame_may_hold to check one by one.
+ */
+static void
+dir_key_range(const DirCacheEntry *dir, const text *key, int *first, int *end)
+{
+	int			lo = 0;
+	int			hi = dir->nframes;
+
+	if (!dir->key_sorted)
+	{
+		*first = 0;
+		*end = dir->nframes;
+		return;
+	}
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (cmp_key(dir->frames[mid].meta.max_key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo;
+	hi = lo;
+	while (hi < dir->nframes && cmp_key(dir->frames[hi].meta.min_key, key) <= 0)
+		hi++;
+	*end = hi;
+}
+
 static ScanPlan
 scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
 {
 	int64		bytes = 0;
 
-	if (dir_in_record_order(dir))
+	if (dir->in_record_order)
 		return PLAN_IN_FRAME_ORDER;
 	for (int f = 0; f < dir->nframes; f++)
 	{
@@ -526,25 +596,25 @@ tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
 	open_archive(log_id, segment_id, &rel, &irel);
 	dir = dir_cache_get(rel, irel, segment_id, attempt, key_filter_attnum(RelationGetRelid(rel)),
 						key == NULL);
-	plan = scan_plan(dir, from_ts, to_ts);
-	if (plan != PLAN_IN_FRAME_ORDER && key != NULL)
+	if (key != NULL)
 	{
 		/* a key read visits the frames whose key range has the key: in order if there is one */
+		int			first;
+		int			end;
 		int			nin = 0;
 
-		for (int f = 0; f < dir->nframes && nin < 2; f++)
+		dir_key_range(dir, key, &first, &end);
+		for (int f = first; f < end && nin < 2 && !dir->in_record_order; f++)
 		{
 			const TlFrameMeta *m = &dir->frames[f].meta;
 
-			if (cmp_c(VARDATA_ANY(m->min_key), VARSIZE_ANY_EXHDR(m->min_key), VARDATA_ANY(key),
-					  VARSIZE_ANY_EXHDR(key)) <= 0 &&
-				cmp_c(VARDATA_ANY(m->max_key), VARSIZE_ANY_EXHDR(m->max_key), VARDATA_ANY(key),
-					  VARSIZE_ANY_EXHDR(key)) >= 0)
+			if (cmp_key(m->min_key, key) <= 0 && cmp_key(m->max_key, key) >= 0)
 				nin++;
 		}
-		if (nin < 2)
-			plan = PLAN_IN_FRAME_ORDER;
+		plan = dir->in_record_order || nin < 2 ? PLAN_IN_FRAME_ORDER : PLAN_UNORDERED;
 	}
+	else
+		plan = scan_plan(dir, from_ts, to_ts);
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
 	return plan == PLAN_IN_FRAME_ORDER || (plan == PLAN_MERGE && key == NULL);
@@ -742,13 +812,14 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 
 	if (key)
 	{
-		int			nframes;
+		int			first;
+		int			end;
 		DirFrame   *frames;
 		MemoryContextCallback *release;
 		TlKeyHash	kh;
 
 		dir = dir_cache_get(rel, irel, segment_id, attempt, filter_att, false);
-		nframes = dir->nframes;
+		dir_key_range(dir, key, &first, &end);
 		frames = dir->frames;
 
 		tl_key_filter_hash(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), &kh);
@@ -778,7 +849,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 			frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", ALLOCSET_DEFAULT_SIZES);
 		dir_cache_busy++;
 		MemoryContextRegisterResetCallback(guard, release);
-		for (int f = 0; f < nframes; f++)
+		for (int f = first; f < end; f++)
 		{
 			TlArchiveRow *rows;
 			int			n = 0;

@@ -58,7 +58,7 @@ my $seg = q1("SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev'");
 my $log_id = q1("SELECT log_id FROM tieredlog.logs WHERE log_name = 'ev'");
 
 # keys: frequent ones, keys of one record (first, middle and last frame), absent ones
-my @keys = ('k0', 'k1', 'k500', 'k996', 'solo-7', 'solo-6007', 'solo-11007', 'absent', 'k997', 'k', '');
+my @keys = ('k0', 'k1', 'k500', 'k996', 'solo-7', 'solo-6007', 'solo-11007', 'absent', 'k997', 'k', '', 'zzz');
 my $row = "key || ' ' || payload::text || ' ' || ts || ' ' || COALESCE(source, '-') || ' ' || origin || ' ' || seq || ' ' || rid";
 sub reads
 {
@@ -91,6 +91,13 @@ is(q1("SELECT bool_and(get_byte(key_filter, 0) = 1 AND get_byte(key_filter, 1) =
 
 my $tier2 = reads();
 is_deeply($tier2, $tier0, 'tier 2: every key read, latest(), a range and the whole log equal tier 0 (rids included)');
+
+# every key of the log, read alone (the frames found by binary search over the key ranges), has as
+# many records as the whole read (which never searches by key) gives it; none more, none fewer
+is(q1("SELECT count(*) || ' ' || count(*) FILTER (WHERE w.n <> (SELECT count(*) FROM tieredlog.read('ev', key => w.key))
+	OR (SELECT count(*) FROM tieredlog.latest('ev', w.key)) <> 1)
+	FROM (SELECT key, count(*) AS n FROM tieredlog.read('ev') GROUP BY key) w"), '1009 0',
+	'tier 2: every one of the 1 009 keys read alone has the records the whole read has for it, and one latest()');
 
 # frames are clustered by key: consecutive frames' key ranges meet at most in one key, so a key's
 # records lie in one frame, or in a few consecutive ones when it has more than a frame's worth
