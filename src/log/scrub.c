@@ -13,6 +13,15 @@
  *		they are read) and every frame has a checksum, which decoding checks: scrubbing a tier 2
  *		segment decodes every frame, and a frame that fails its checksum is an error.
  *
+ *		Two records of one segment with the same identity (origin, seq) but different content,
+ *		each matching its own rid, are both intact by that test: one name for two records. No
+ *		node writes such a pair (a node's seq comes from its sequence, a restored node moves past
+ *		its peers), but a sequence set back by hand or a forged record does, and the segment's
+ *		one index (key, origin, ts, seq) does not refuse it when key or ts differ. The scrub sorts
+ *		every intact row's (origin, seq) (tuplesort, within maintenance_work_mem, spilling to
+ *		disk beyond it) and reports each identity held twice with a WARNING (data_corrupted); it
+ *		takes neither copy out, since nothing here tells which one is the record.
+ *
  *		The worker scrubs one segment per cycle whose last scrub is older than
  *		tieredlog.scrub_interval (tasks.c, policy.c).
  *
@@ -35,7 +44,13 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "catalog/pg_collation.h"
+#include "executor/tuptable.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 
 #include "store/catalog.h"
@@ -94,10 +109,114 @@ tl_segment_rows_checked(const TlLog *log, const TlSegment *seg, Snapshot snap, T
 	tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_checked, &c);
 }
 
+/*
+ * The identities (origin, seq) of a segment's intact rows, sorted to find any held twice. Every
+ * row's identity goes in; at the end adjacent equal ones are duplicates.
+ */
+typedef struct IdentitySort
+{
+	Tuplesortstate *sort;
+	TupleTableSlot *slot;		/* a row going in (virtual) */
+	TupleTableSlot *sorted;		/* a row coming out (minimal tuple) */
+	MemoryContext row_cxt;		/* the origin text of one row, reset per row */
+} IdentitySort;
+
+/* At most this many duplicate identities are named in the WARNING (all are counted). */
+#define SCRUB_NAMED_DUPLICATES	10
+
+static void
+identity_sort_begin(IdentitySort *ids)
+{
+	TupleDesc	desc = CreateTemplateTupleDesc(2);
+	AttrNumber	cols[2] = {1, 2};
+	Oid			ops[2];
+	Oid			colls[2] = {C_COLLATION_OID, InvalidOid};
+	bool		nulls_first[2] = {false, false};
+
+	TupleDescInitEntry(desc, 1, "origin", TEXTOID, -1, 0);
+	TupleDescInitEntryCollation(desc, 1, C_COLLATION_OID);
+	TupleDescInitEntry(desc, 2, "seq", INT8OID, -1, 0);
+	ops[0] = lookup_type_cache(TEXTOID, TYPECACHE_LT_OPR)->lt_opr;
+	ops[1] = lookup_type_cache(INT8OID, TYPECACHE_LT_OPR)->lt_opr;
+	ids->sort = tuplesort_begin_heap(desc, 2, cols, ops, colls, nulls_first, maintenance_work_mem,
+									 NULL, TUPLESORT_NONE);
+	ids->slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	ids->sorted = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	ids->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog scrub identity",
+										 ALLOCSET_SMALL_SIZES);
+}
+
+static void
+identity_sort_add(IdentitySort *ids, const TlRecord *rec)
+{
+	MemoryContext old = MemoryContextSwitchTo(ids->row_cxt);
+
+	ExecClearTuple(ids->slot);
+	ids->slot->tts_values[0] = CStringGetTextDatum(rec->origin);
+	ids->slot->tts_isnull[0] = false;
+	ids->slot->tts_values[1] = Int64GetDatum(rec->seq);
+	ids->slot->tts_isnull[1] = false;
+	ExecStoreVirtualTuple(ids->slot);
+	tuplesort_puttupleslot(ids->sort, ids->slot);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(ids->row_cxt);
+}
+
+/*
+ * Sort the identities and report those held more than once (one WARNING for the segment);
+ * returns how many rows repeat an identity an earlier row has.
+ */
+static int64
+identity_sort_report(IdentitySort *ids, const TlLog *log, const TlSegment *seg)
+{
+	StringInfoData named;
+	char	   *prev_origin = NULL;
+	int64		prev_seq = 0;
+	int64		duplicates = 0;
+
+	initStringInfo(&named);
+	tuplesort_performsort(ids->sort);
+	while (tuplesort_gettupleslot(ids->sort, true, false, ids->sorted, NULL))
+	{
+		bool		isnull;
+		char	   *origin = TextDatumGetCString(slot_getattr(ids->sorted, 1, &isnull));
+		int64		seq = DatumGetInt64(slot_getattr(ids->sorted, 2, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (prev_origin != NULL && seq == prev_seq && strcmp(origin, prev_origin) == 0)
+		{
+			if (duplicates++ < SCRUB_NAMED_DUPLICATES)
+				appendStringInfo(&named, "%s%s:%lld", named.len > 0 ? ", " : "", origin,
+								 (long long) seq);
+			pfree(origin);
+			continue;
+		}
+		if (prev_origin != NULL)
+			pfree(prev_origin);
+		prev_origin = origin;
+		prev_seq = seq;
+	}
+	tuplesort_end(ids->sort);
+	ExecDropSingleTupleTableSlot(ids->slot);
+	ExecDropSingleTupleTableSlot(ids->sorted);
+	MemoryContextDelete(ids->row_cxt);
+	if (duplicates > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("segment %lld of log \"%s\" holds %lld record(s) with the identity (origin, seq) of another of its records",
+						(long long) seg->segment_id, log->name, (long long) duplicates),
+				 errdetail("Identities held more than once: %s%s.", named.data,
+						   duplicates > SCRUB_NAMED_DUPLICATES ? ", ..." : ""),
+				 errhint("Each copy matches its own rid, so the scrub keeps both; compare them with tieredlog.read() and with a peer's copy, and delete the wrong one.")));
+	pfree(named.data);
+	return duplicates;
+}
+
 typedef struct ScrubState
 {
 	int64		checked;
 	List	   *damaged;
+	IdentitySort ids;
 } ScrubState;
 
 static bool
@@ -109,7 +228,10 @@ visit_check_row(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool ma
 	CHECK_FOR_INTERRUPTS();
 	st->checked++;
 	if (matches)
+	{
+		identity_sort_add(&st->ids, rec);
 		return true;
+	}
 	/* the record points into the scan's buffer: keep copies */
 	d = palloc0(sizeof(DamagedRow));
 	d->tid = row->t_self;
@@ -187,7 +309,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 	TlLog		log;
 	Relation	rel;
 	Snapshot	snap;
-	ScrubState	st = {0, NIL};
+	ScrubState	st = {0, NIL, {NULL, NULL, NULL, NULL}};
 	ListCell   *lc;
 
 	PreventCommandIfReadOnly("tieredlog.scrub()");
@@ -197,9 +319,11 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 		elog(ERROR, "segment %lld has no log", (long long) segment_id);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	PushActiveSnapshot(snap);
+	identity_sort_begin(&st.ids);
 	tl_segment_rows_checked(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
+	(void) identity_sort_report(&st.ids, &log, &seg);
 	/* rows from frames have rids computed from their content: only relation rows can be damaged */
 	foreach(lc, st.damaged)
 		take_out(rel, &log, &seg, lfirst(lc));

@@ -1,0 +1,95 @@
+# The scrub finds records of one segment that share an identity (origin, seq) with different
+# content. Each copy matches its own rid, and the segment's one index (key, origin, ts, seq) does
+# not refuse the second when its key differs, so only the scrub sees them: it reports them with a
+# WARNING (data_corrupted), names them, counts all of them, and takes neither copy out.
+#
+# Node a1 streams node b1's records, so a1's segment holds two origins whose seqs overlap (1, 2,
+# ...): no false alarm for equal seqs of different origins. Then a1's sequence is set back by hand
+# and twelve more records are appended: twelve identities held twice, found in tier 0 and again
+# from the frames in tier 2.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TlCluster;
+
+my ($a1, $b1) = (tl_node('a1'), tl_node('b1'));
+for my $n ($a1, $b1)
+{
+	$n->safe_psql('postgres', q{
+CREATE EXTENSION tieredlog;
+SELECT tieredlog.create_log('ev', '1 day');
+});
+}
+tl_add_peer($a1, $b1);
+ok($a1->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.peers WHERE state = 'streaming'"),
+	'a1 streams from b1');
+
+sub append_keys
+{
+	my ($node, $prefix, $n) = @_;
+	$node->safe_psql('postgres', qq{
+SELECT tieredlog.append_many('ev', array_agg('$prefix-' || i ORDER BY i),
+	array_agg(jsonb_build_object('i', i, 'from', '$prefix') ORDER BY i), NULL,
+	array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' ORDER BY i))
+  FROM generate_series(1, $n) i;
+});
+}
+append_keys($a1, 'a', 20);
+append_keys($b1, 'b', 20);
+ok($a1->poll_query_until('postgres', "SELECT count(*) = 40 FROM tieredlog.read('ev')"), "b1's records reach a1");
+is($a1->safe_psql('postgres', "SELECT count(*) FROM (SELECT seq FROM tieredlog.read('ev') GROUP BY seq HAVING count(*) = 2) s"),
+	'20', 'the two origins use the same seqs');
+my $seg = $a1->safe_psql('postgres', "SELECT segment_id FROM tieredlog.segments WHERE log_name = 'ev'");
+
+sub scrub
+{
+	my ($node) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres',
+		"SELECT records_checked || '|' || damaged FROM tieredlog.scrub('ev')",
+		extra_params => ['-v', 'VERBOSITY=verbose']);
+	is($rc, 0, 'the scrub runs');
+	return ($out, $err);
+}
+
+my ($out, $err) = scrub($a1);
+is($out, '40|0', 'scrub: 40 records checked, none damaged');
+unlike($err, qr/identity/, 'equal seqs of two origins are no duplicates');
+
+# ---- one name for two records ---------------------------------------------------------------------
+$a1->safe_psql('postgres', "SELECT setval('tieredlog.local_seq',
+	(SELECT max(seq) FROM tieredlog.read('ev') WHERE origin = 'a1') - 12)");
+append_keys($a1, 'x', 12);
+is($a1->safe_psql('postgres', "SELECT count(*) FROM (SELECT 1 FROM tieredlog.read('ev') GROUP BY origin, seq HAVING count(*) > 1) d"),
+	'12', 'the sequence set back gives twelve identities to two records each');
+
+($out, $err) = scrub($a1);
+is($out, '52|0', 'scrub: 52 records checked, none taken out');
+like($err, qr/WARNING:  XX001: segment $seg of log "ev" holds 12 record\(s\) with the identity \(origin, seq\) of another of its records/,
+	'the scrub reports the twelve duplicates with data_corrupted');
+like($err, qr/DETAIL:  Identities held more than once: a1:9, a1:10, .*a1:18, \.\.\.\./s,
+	'it names the first ten (in seq order) and says there are more');
+like($err, qr/HINT:  Each copy matches its own rid/, 'with a hint');
+is($a1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"), '52', 'both copies are kept');
+is($a1->safe_psql('postgres', "SELECT count(*) FROM tieredlog.quarantine"), '0', 'nothing is quarantined');
+
+# ---- the same from the frames of tier 2 ----------------------------------------------------------
+$a1->safe_psql('postgres', "SELECT tieredlog.seal($seg)");
+$a1->safe_psql('postgres', "SELECT tieredlog.move_segment($seg, 2)");
+$a1->safe_psql('postgres', "SELECT tieredlog.sweep()");
+is($a1->safe_psql('postgres', "SELECT tier FROM tieredlog.segments WHERE segment_id = $seg"), '2', 'the segment is in tier 2');
+($out, $err) = scrub($a1);
+is($out, '52|0', 'tier 2: 52 records checked');
+like($err, qr/XX001: segment $seg of log "ev" holds 12 record\(s\) with the identity/, 'tier 2: the same twelve reported');
+
+# b1's segment has one origin and no duplicates
+($out, $err) = scrub($b1);
+is($out, '20|0', 'b1: 20 records checked');
+unlike($err, qr/identity/, 'b1: nothing reported');
+
+for my $n ($a1, $b1)
+{
+	is(() = slurp_file($n->logfile) =~ /terminated by signal/g, 0, $n->name . ': no backend crashed');
+}
+done_testing();
