@@ -83,6 +83,25 @@ is($a1->safe_psql('postgres', "SELECT tier FROM tieredlog.segments WHERE segment
 is($out, '52|0', 'tier 2: 52 records checked');
 like($err, qr/XX001: segment $seg of log "ev" holds 12 record\(s\) with the identity/, 'tier 2: the same twelve reported');
 
+# seqs from 2^48 up are sorted apart from the others (as (origin, seq) tuples, not packed into
+# one integer): duplicates are found on both sides of that line
+$a1->safe_psql('postgres', "SELECT tieredlog.create_log('big', '1 day')");
+my $big_seq = 281474976710653;	# 2^48 - 3: the next seqs are 2^48 - 2, 2^48 - 1, 2^48, ...
+for my $prefix ('y', 'z')
+{
+	$a1->safe_psql('postgres', "SELECT setval('tieredlog.local_seq', $big_seq)");
+	$a1->safe_psql('postgres', qq{
+SELECT tieredlog.append_many('big', array_agg('$prefix-' || i ORDER BY i), array_agg(jsonb_build_object('i', i) ORDER BY i),
+	NULL, array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' ORDER BY i))
+  FROM generate_series(1, 6) i;
+});
+}
+my ($rc, $bout, $berr) = $a1->psql('postgres', "SELECT records_checked || '|' || damaged FROM tieredlog.scrub('big')",
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+is($bout, '12|0', 'seqs around 2^48: 12 records checked');
+like($berr, qr/holds 6 record\(s\) with the identity.*DETAIL:  Identities held more than once: a1:281474976710654, a1:281474976710655, a1:281474976710656, a1:281474976710657, a1:281474976710658, a1:281474976710659\./s,
+	'the six duplicates are found, below 2^48 and from 2^48 up');
+
 # b1's segment has one origin and no duplicates
 ($out, $err) = scrub($b1);
 is($out, '20|0', 'b1: 20 records checked');
