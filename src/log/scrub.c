@@ -18,9 +18,9 @@
  *		node writes such a pair (a node's seq comes from its sequence, a restored node moves past
  *		its peers), but a sequence set back by hand or a forged record does, and the segment's
  *		one index (key, origin, ts, seq) does not refuse it when key or ts differ. The scrub sorts
- *		every intact row's (origin, seq) (tuplesort, within maintenance_work_mem, spilling to
- *		disk beyond it) and reports each identity held twice with a WARNING (data_corrupted); it
- *		takes neither copy out, since nothing here tells which one is the record.
+ *		every intact row's (origin, seq) (core/identity_sort.c) and reports each identity held
+ *		twice with a WARNING (data_corrupted); it takes neither copy out, since nothing here
+ *		tells which one is the record.
  *
  *		The worker scrubs one segment per cycle whose last scrub is older than
  *		tieredlog.scrub_interval (tasks.c, policy.c).
@@ -44,12 +44,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "catalog/pg_collation.h"
-#include "catalog/pg_operator.h"
-#include "executor/tuptable.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/tuplesort.h"
 #include "utils/uuid.h"
 
 #include "store/catalog.h"
@@ -59,6 +54,7 @@
 #include "store/segment.h"
 #include "store/segrows.h"
 #include "store/upkeep_store.h"
+#include "core/identity_sort.h"
 #include "core/shmem.h"
 #include "core/tieredlog.h"
 
@@ -108,197 +104,36 @@ tl_segment_rows_checked(const TlLog *log, const TlSegment *seg, Snapshot snap, T
 	tl_segment_rows(log, seg, snap, from_ts, to_ts, key, visit_checked, &c);
 }
 
-/*
- * The identities (origin, seq) of a segment's intact rows, sorted to find any held twice (adjacent
- * equal ones after the sort). A segment has few origins: each gets a number, in the order first
- * seen. An identity whose origin number is below ID_PACKED_ORIGINS and whose seq lies in
- * [0, 2^ID_SEQ_BITS) (every seq a node hands out, in practice) is packed into one int8, number <<
- * ID_SEQ_BITS | seq, and sorted as a datum: no tuple per row, a third of the memory. Any other
- * identity goes to a second sort of (origin, seq) tuples, made when first needed. A given
- * identity always goes to the same sort, so every duplicate lies within one of them.
- */
-#define ID_SEQ_BITS			48
-#define ID_PACKED_ORIGINS	(1 << 15)
-
-typedef struct IdentitySort
-{
-	Tuplesortstate *packed;		/* int8 datums */
-	Tuplesortstate *other;		/* (origin text, seq int8) tuples, or NULL */
-	TupleTableSlot *slot;		/* a row going into `other` (virtual) */
-	TupleTableSlot *sorted;		/* a row coming out of `other` (minimal tuple) */
-	List	   *origins;		/* origin names (char *), by number */
-	int			last_origin;	/* the number of the previous row's origin, or -1 */
-	MemoryContext row_cxt;		/* one row's origin text for `other`, reset per row */
-	StringInfoData named;		/* the duplicates named so far */
-	int64		duplicates;
-} IdentitySort;
-
 /* At most this many duplicate identities are named in the WARNING (all are counted). */
 #define SCRUB_NAMED_DUPLICATES	10
 
-static void
-identity_sort_begin(IdentitySort *ids)
-{
-	memset(ids, 0, sizeof(*ids));
-	ids->packed = tuplesort_begin_datum(INT8OID, Int8LessOperator, InvalidOid, false,
-										maintenance_work_mem, NULL, TUPLESORT_NONE);
-	ids->last_origin = -1;
-	initStringInfo(&ids->named);
-}
-
-/* The sort of identities that cannot be packed, made on the first one. */
-static void
-identity_sort_other_begin(IdentitySort *ids)
-{
-	TupleDesc	desc = CreateTemplateTupleDesc(2);
-	AttrNumber	cols[2] = {1, 2};
-	Oid			ops[2] = {TextLessOperator, Int8LessOperator};
-	Oid			colls[2] = {C_COLLATION_OID, InvalidOid};
-	bool		nulls_first[2] = {false, false};
-
-	TupleDescInitEntry(desc, 1, "origin", TEXTOID, -1, 0);
-	TupleDescInitEntryCollation(desc, 1, C_COLLATION_OID);
-	TupleDescInitEntry(desc, 2, "seq", INT8OID, -1, 0);
-	ids->other = tuplesort_begin_heap(desc, 2, cols, ops, colls, nulls_first, maintenance_work_mem,
-									  NULL, TUPLESORT_NONE);
-	ids->slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	ids->sorted = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	ids->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog scrub identity",
-										 ALLOCSET_SMALL_SIZES);
-}
-
-/* The number of an origin (the previous row's, most of the time). */
-static int
-origin_number(IdentitySort *ids, const char *origin)
-{
-	int			n = 0;
-	ListCell   *lc;
-
-	if (ids->last_origin >= 0 && strcmp(list_nth(ids->origins, ids->last_origin), origin) == 0)
-		return ids->last_origin;
-	foreach(lc, ids->origins)
-	{
-		if (strcmp(lfirst(lc), origin) == 0)
-			return ids->last_origin = n;
-		n++;
-	}
-	ids->origins = lappend(ids->origins, pstrdup(origin));
-	return ids->last_origin = n;
-}
-
-static void
-identity_sort_add(IdentitySort *ids, const TlRecord *rec)
-{
-	int			number = origin_number(ids, rec->origin);
-	MemoryContext old;
-
-	if (number < ID_PACKED_ORIGINS && rec->seq >= 0 && rec->seq < ((int64) 1 << ID_SEQ_BITS))
-	{
-		tuplesort_putdatum(ids->packed, Int64GetDatum(((int64) number << ID_SEQ_BITS) | rec->seq), false);
-		return;
-	}
-	if (ids->other == NULL)
-		identity_sort_other_begin(ids);
-	old = MemoryContextSwitchTo(ids->row_cxt);
-	ExecClearTuple(ids->slot);
-	ids->slot->tts_values[0] = CStringGetTextDatum(rec->origin);
-	ids->slot->tts_isnull[0] = false;
-	ids->slot->tts_values[1] = Int64GetDatum(rec->seq);
-	ids->slot->tts_isnull[1] = false;
-	ExecStoreVirtualTuple(ids->slot);
-	tuplesort_puttupleslot(ids->other, ids->slot);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(ids->row_cxt);
-}
-
-static void
-note_duplicate(IdentitySort *ids, const char *origin, int64 seq)
-{
-	if (ids->duplicates++ < SCRUB_NAMED_DUPLICATES)
-		appendStringInfo(&ids->named, "%s%s:%lld", ids->named.len > 0 ? ", " : "", origin,
-						 (long long) seq);
-}
-
-static void
-find_packed_duplicates(IdentitySort *ids)
-{
-	Datum		value;
-	bool		isnull;
-	int64		prev = -1;
-
-	tuplesort_performsort(ids->packed);
-	while (tuplesort_getdatum(ids->packed, true, &value, &isnull, NULL))
-	{
-		int64		id = DatumGetInt64(value);
-
-		CHECK_FOR_INTERRUPTS();
-		if (id == prev)
-			note_duplicate(ids, list_nth(ids->origins, (int) (id >> ID_SEQ_BITS)),
-						   id & (((int64) 1 << ID_SEQ_BITS) - 1));
-		prev = id;
-	}
-	tuplesort_end(ids->packed);
-}
-
-static void
-find_other_duplicates(IdentitySort *ids)
-{
-	char	   *prev_origin = NULL;
-	int64		prev_seq = 0;
-
-	tuplesort_performsort(ids->other);
-	while (tuplesort_gettupleslot(ids->other, true, false, ids->sorted, NULL))
-	{
-		bool		isnull;
-		char	   *origin = TextDatumGetCString(slot_getattr(ids->sorted, 1, &isnull));
-		int64		seq = DatumGetInt64(slot_getattr(ids->sorted, 2, &isnull));
-
-		CHECK_FOR_INTERRUPTS();
-		if (prev_origin != NULL && seq == prev_seq && strcmp(origin, prev_origin) == 0)
-		{
-			note_duplicate(ids, origin, seq);
-			pfree(origin);
-			continue;
-		}
-		if (prev_origin != NULL)
-			pfree(prev_origin);
-		prev_origin = origin;
-		prev_seq = seq;
-	}
-	tuplesort_end(ids->other);
-	ExecDropSingleTupleTableSlot(ids->slot);
-	ExecDropSingleTupleTableSlot(ids->sorted);
-	MemoryContextDelete(ids->row_cxt);
-}
-
 /*
- * Sort the identities and report those held more than once (one WARNING for the segment);
- * returns how many rows repeat an identity an earlier row has.
+ * Report the identities held more than once among those fed to `ids` (one WARNING for the
+ * segment); returns how many rows repeat an identity an earlier row has.
  */
 static int64
-identity_sort_report(IdentitySort *ids, const TlLog *log, const TlSegment *seg)
+report_duplicate_identities(TlIdentitySort *ids, const TlLog *log, const TlSegment *seg)
 {
-	find_packed_duplicates(ids);
-	if (ids->other != NULL)
-		find_other_duplicates(ids);
-	if (ids->duplicates > 0)
+	char	   *named;
+	int64		duplicates = tl_identity_sort_finish(ids, SCRUB_NAMED_DUPLICATES, &named);
+
+	if (duplicates > 0)
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("segment %lld of log \"%s\" holds %lld record(s) with the identity (origin, seq) of another of its records",
-						(long long) seg->segment_id, log->name, (long long) ids->duplicates),
-				 errdetail("Identities held more than once: %s%s.", ids->named.data,
-						   ids->duplicates > SCRUB_NAMED_DUPLICATES ? ", ..." : ""),
+						(long long) seg->segment_id, log->name, (long long) duplicates),
+				 errdetail("Identities held more than once: %s%s.", named,
+						   duplicates > SCRUB_NAMED_DUPLICATES ? ", ..." : ""),
 				 errhint("Each copy matches its own rid, so the scrub keeps both; compare them with tieredlog.read() and with a peer's copy, and delete the wrong one.")));
-	pfree(ids->named.data);
-	list_free_deep(ids->origins);
-	return ids->duplicates;
+	pfree(named);
+	return duplicates;
 }
 
 typedef struct ScrubState
 {
 	int64		checked;
 	List	   *damaged;
-	IdentitySort ids;
+	TlIdentitySort *ids;		/* the intact rows' identities */
 } ScrubState;
 
 static bool
@@ -311,7 +146,7 @@ visit_check_row(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool ma
 	st->checked++;
 	if (matches)
 	{
-		identity_sort_add(&st->ids, rec);
+		tl_identity_sort_add(st->ids, rec->origin, rec->seq);
 		return true;
 	}
 	/* the record points into the scan's buffer: keep copies */
@@ -401,11 +236,11 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 		elog(ERROR, "segment %lld has no log", (long long) segment_id);
 	snap = RegisterSnapshot(GetLatestSnapshot());
 	PushActiveSnapshot(snap);
-	identity_sort_begin(&st.ids);
+	st.ids = tl_identity_sort_begin();
 	tl_segment_rows_checked(&log, &seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_check_row, &st);
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
-	(void) identity_sort_report(&st.ids, &log, &seg);
+	(void) report_duplicate_identities(st.ids, &log, &seg);
 	/* rows from frames have rids computed from their content: only relation rows can be damaged */
 	foreach(lc, st.damaged)
 		take_out(rel, &log, &seg, lfirst(lc));
