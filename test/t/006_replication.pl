@@ -93,16 +93,18 @@ converged(1100, 'n3 was stopped');
 
 # ---- kill -9 of an apply worker during a backlog -----------------------------------------------------------
 $n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
-my $job = start_script($n1, appends('k', 40, 1000));
+# (large enough that the apply worker is still at it when it is killed: it applies 60 000-80 000
+# records a second, and 40 000 were sometimes all in before the kill)
+my $job = start_script($n1, appends('k', 200, 1000));
 ok($job->[0]->finish, 'the backlog was appended');
 $n2->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', true)");
 ok($n2->poll_query_until('postgres',
-	"SELECT count(*) > 1100 FROM tieredlog.read('ev')"), 'n2 is applying the 40 000-record backlog');
+	"SELECT count(*) > 1100 FROM tieredlog.read('ev')"), 'n2 is applying the 200 000-record backlog');
 my $apid = $n2->safe_psql('postgres', "SELECT pid FROM tieredlog.peers WHERE peer_name = 'n1'");
 my $before_kill = $n2->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')");
-ok($apid =~ /^\d+$/ && $before_kill < 41100, "killing apply worker $apid with $before_kill of 41100 records in");
+ok($apid =~ /^\d+$/ && $before_kill < 201100, "killing apply worker $apid with $before_kill of 201100 records in");
 kill 'KILL', $apid;
-converged(41100, 'apply worker killed mid-backlog');
+converged(201100, 'apply worker killed mid-backlog');
 
 # ---- a dropped slot becomes a gap -----------------------------------------------------------------------
 $n3->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('n1', false)");
