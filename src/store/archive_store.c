@@ -535,6 +535,25 @@ dir_key_range(const DirCacheEntry *dir, const text *key, int *first, int *end)
 	*end = hi;
 }
 
+/* How many frames' key ranges hold `key` (counting stops at 2: all a caller asks is "one or more"). */
+static int
+frames_with_key(const DirCacheEntry *dir, const text *key)
+{
+	int			first;
+	int			end;
+	int			n = 0;
+
+	dir_key_range(dir, key, &first, &end);
+	for (int f = first; f < end && n < 2; f++)
+	{
+		const TlFrameMeta *m = &dir->frames[f].meta;
+
+		if (cmp_key(m->min_key, key) <= 0 && cmp_key(m->max_key, key) >= 0)
+			n++;
+	}
+	return n;
+}
+
 static ScanPlan
 scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
 {
@@ -597,22 +616,8 @@ tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
 	dir = dir_cache_get(rel, irel, segment_id, attempt, key_filter_attnum(RelationGetRelid(rel)),
 						key == NULL);
 	if (key != NULL)
-	{
 		/* a key read visits the frames whose key range has the key: in order if there is one */
-		int			first;
-		int			end;
-		int			nin = 0;
-
-		dir_key_range(dir, key, &first, &end);
-		for (int f = first; f < end && nin < 2 && !dir->in_record_order; f++)
-		{
-			const TlFrameMeta *m = &dir->frames[f].meta;
-
-			if (cmp_key(m->min_key, key) <= 0 && cmp_key(m->max_key, key) >= 0)
-				nin++;
-		}
-		plan = dir->in_record_order || nin < 2 ? PLAN_IN_FRAME_ORDER : PLAN_UNORDERED;
-	}
+		plan = dir->in_record_order || frames_with_key(dir, key) < 2 ? PLAN_IN_FRAME_ORDER : PLAN_UNORDERED;
 	else
 		plan = scan_plan(dir, from_ts, to_ts);
 	index_close(irel, NoLock);
