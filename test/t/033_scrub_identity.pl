@@ -5,8 +5,8 @@
 #
 # Node a1 streams node b1's records, so a1's segment holds two origins whose seqs overlap (1, 2,
 # ...): no false alarm for equal seqs of different origins. Then a1's sequence is set back by hand
-# and twelve more records are appended: twelve identities held twice, found in tier 0 and again
-# from the frames in tier 2.
+# and twelve more records are appended: twelve identities held twice, found in tier 0, again
+# from the frames in tier 2, and in tier 1.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -82,6 +82,14 @@ is($a1->safe_psql('postgres', "SELECT tier FROM tieredlog.segments WHERE segment
 ($out, $err) = scrub($a1);
 is($out, '52|0', 'tier 2: 52 records checked');
 like($err, qr/XX001: segment $seg of log "ev" holds 12 record\(s\) with the identity/, 'tier 2: the same twelve reported');
+
+# and from tier 1's relation, moved out of the frames again
+$a1->safe_psql('postgres', "SELECT tieredlog.move_segment($seg, 1)");
+$a1->safe_psql('postgres', "SELECT tieredlog.sweep()");
+is($a1->safe_psql('postgres', "SELECT tier FROM tieredlog.segments WHERE segment_id = $seg"), '1', 'the segment is in tier 1');
+($out, $err) = scrub($a1);
+is($out, '52|0', 'tier 1: 52 records checked, none taken out');
+like($err, qr/XX001: segment $seg of log "ev" holds 12 record\(s\) with the identity/, 'tier 1: the same twelve reported');
 
 # seqs from 2^48 up are sorted apart from the others (as (origin, seq) tuples, not packed into
 # one integer): duplicates are found on both sides of that line
