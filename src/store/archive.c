@@ -5,10 +5,15 @@
  *
  * Before zstd, a frame is laid out by column so that similar bytes sit together:
  *
- *	 magic "TLF1" | nrows
- *	 ts       first value, then non-negative deltas (varints)
+ *	 magic "TLF2" | nrows
  *	 origin   distinct origins, then one index per row (omitted when there is one origin)
  *	 seq      zigzag deltas from the previous row of the same origin
+ *	 ts       mode 0: the first value, then non-negative deltas (varints); mode 1: a rate (us per
+ *	          seq step), the first value, then each row's zigzag difference from its prediction:
+ *	          the previous row of its origin's ts plus the rate times the seq step from it. Records
+ *	          are mostly appended in time order, so a frame of records clustered by key (whose ts
+ *	          deltas are large and irregular) stores its times almost for free. The writer keeps
+ *	          whichever mode is shorter.
  *	 key      distinct keys, sorted and front-coded (shared prefix, suffix), then one index per row
  *	 source   distinct sources, then one index per row (0 = no source)
  *	 payload  shredded by path: the table of object paths (parent, key), then for each path one
@@ -16,10 +21,15 @@
  *	          and uuids as bytes, other strings, numbers and arrays as text; objects nested deeper
  *	          than TL_FRAME_SHRED_DEPTH as text too)
  *
+ * Frames written before "TLF2" ("TLF1") have the ts column first, in mode 0 without its mode; both
+ * are read.
+ *
  * jsonb keeps object keys sorted and unique, so rebuilding each object from its (key, value) pairs
  * gives back the identical jsonb; numbers are kept as their text (or as integers when the text is
  * a plain integer), so their scale survives. The whole buffer is compressed with zstd (with its
- * content checksum) and the directory entry carries an XXH3-64 of the compressed bytes.
+ * content checksum), with the segment's dictionary when it has one (archive_dict.c; the frame's
+ * zstd header names the dictionary's id, and a frame that names another is corrupt), and the
+ * directory entry carries an XXH3-64 of the compressed bytes.
  *
  * Decoding trusts nothing: every length and index is checked, and any inconsistency is an
  * ERRCODE_DATA_CORRUPTED error naming the segment and frame. What a frame can make the reader
@@ -57,9 +67,13 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-#define TL_FRAME_MAGIC		"TLF1"
+#define TL_FRAME_MAGIC		"TLF2"	/* what this build writes */
+#define TL_FRAME_MAGIC_V1	"TLF1"	/* read: time column first, plain deltas */
 
 /* ---- frames ------------------------------------------------------------------------------ */
+
+static ZSTD_CCtx *cctx = NULL;
+static ZSTD_DCtx *dctx = NULL;
 
 int
 tl_archive_row_cmp(const void *a, const void *b)
@@ -76,11 +90,113 @@ tl_archive_row_cmp(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* The length of v as a varint. */
+static inline int
+varint_len(uint64 v)
+{
+	int			len = 1;
+
+	while (v >= 0x80)
+	{
+		v >>= 7;
+		len++;
+	}
+	return len;
+}
+
+/*
+ * The rate of the predicted time column: microseconds per seq step of the first row's origin
+ * across the frame (0 when it has a single row or its seqs do not advance). Records are mostly
+ * appended in time order, so one origin's ts grows with its seq.
+ */
+static int64
+ts_rate(const TlArchiveRow *rows, int n, const int *origin_ids)
+{
+	int			last = 0;
+	int64		dseq;
+	int64		dts;
+
+	for (int i = 1; i < n; i++)
+		if (origin_ids[i] == origin_ids[0])
+			last = i;
+	if (last == 0 || pg_sub_s64_overflow(rows[last].seq, rows[0].seq, &dseq) || dseq <= 0 ||
+		pg_sub_s64_overflow(rows[last].ts, rows[0].ts, &dts) || dts < 0)
+		return 0;
+	return dts / dseq;
+}
+
+/*
+ * The predicted ts of row i: the previous row of its origin's ts plus `rate` per seq step from it,
+ * or the previous row's ts when its origin has none before it. False on overflow.
+ */
+static inline bool
+ts_predict(const TlArchiveRow *rows, int i, int64 rate, const int *prev_of_origin, int64 *pred)
+{
+	int			p = prev_of_origin[i];
+	int64		dseq;
+	int64		step;
+
+	if (p < 0)
+	{
+		*pred = rows[i - 1].ts;
+		return true;
+	}
+	return !pg_sub_s64_overflow(rows[i].seq, rows[p].seq, &dseq) &&
+		!pg_mul_s64_overflow(dseq, rate, &step) &&
+		!pg_add_s64_overflow(rows[p].ts, step, pred);
+}
+
+/*
+ * The time column (TLF2): mode 0, the first ts and non-negative deltas (as TLF1); or mode 1, the
+ * rate, the first ts and for each further row its difference from ts_predict (zigzag). The
+ * smaller of the two is written.
+ */
+static void
+write_ts(StringInfo raw, const TlArchiveRow *rows, int n, const int *origin_ids, int norigins)
+{
+	int64		rate = ts_rate(rows, n, origin_ids);
+	int		   *prev_of_origin = palloc(sizeof(int) * n);
+	int		   *last_of_origin = palloc(sizeof(int) * norigins);
+	int64	   *resid = palloc(sizeof(int64) * n);
+	int64		plain_len = 0;
+	int64		pred_len = varint_len(tl_arc_zigzag(rate));
+	bool		predicted = rate > 0;
+
+	for (int o = 0; o < norigins; o++)
+		last_of_origin[o] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		prev_of_origin[i] = last_of_origin[origin_ids[i]];
+		last_of_origin[origin_ids[i]] = i;
+	}
+	for (int i = 1; i < n && predicted; i++)
+	{
+		int64		pred;
+
+		plain_len += varint_len((uint64) (rows[i].ts - rows[i - 1].ts));
+		if (!ts_predict(rows, i, rate, prev_of_origin, &pred) || pg_sub_s64_overflow(rows[i].ts, pred, &resid[i]))
+			predicted = false;
+		else
+			pred_len += varint_len(tl_arc_zigzag(resid[i]));
+	}
+	predicted = predicted && pred_len < plain_len;
+	tl_arc_put_varint(raw, predicted ? 1 : 0);
+	if (predicted)
+		tl_arc_put_varint(raw, tl_arc_zigzag(rate));
+	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
+	for (int i = 1; i < n; i++)
+		tl_arc_put_varint(raw, predicted ? tl_arc_zigzag(resid[i]) : (uint64) (rows[i].ts - rows[i - 1].ts));
+	pfree(prev_of_origin);
+	pfree(last_of_origin);
+	pfree(resid);
+}
+
 static void
 write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta)
 {
 	DictItem   *items = palloc(sizeof(DictItem) * n);
 	int		   *ids = palloc(sizeof(int) * n);
+	int		   *origin_ids = palloc(sizeof(int) * n);
 	int			norigins;
 	int			nkeys;
 	int			nsources;
@@ -89,18 +205,13 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 	appendBinaryStringInfo(raw, TL_FRAME_MAGIC, 4);
 	tl_arc_put_varint(raw, n);
 
-	/* ts: sorted, so deltas are non-negative */
-	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
-	for (int i = 1; i < n; i++)
-		tl_arc_put_varint(raw, (uint64) (rows[i].ts - rows[i - 1].ts));
-
 	/* origins */
 	for (int i = 0; i < n; i++)
 		items[i] = (DictItem) {rows[i].origin, (int) strlen(rows[i].origin), i};
-	tl_arc_write_dict(raw, items, n, false, 0, ids, &norigins);
+	tl_arc_write_dict(raw, items, n, false, 0, origin_ids, &norigins);
 	if (norigins > 1)
 		for (int i = 0; i < n; i++)
-			tl_arc_put_varint(raw, ids[i]);
+			tl_arc_put_varint(raw, origin_ids[i]);
 
 	/* seq: delta from the previous row of the same origin (rows are mostly one origin) */
 	{
@@ -108,11 +219,14 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 
 		for (int i = 0; i < n; i++)
 		{
-			tl_arc_put_varint(raw, tl_arc_zigzag(rows[i].seq - last[ids[i]]));
-			last[ids[i]] = rows[i].seq;
+			tl_arc_put_varint(raw, tl_arc_zigzag(rows[i].seq - last[origin_ids[i]]));
+			last[origin_ids[i]] = rows[i].seq;
 		}
 		pfree(last);
 	}
+
+	/* ts: rows are in ts order */
+	write_ts(raw, rows, n, origin_ids, norigins);
 
 	/* keys: sorted dictionary, front-coded */
 	for (int i = 0; i < n; i++)
@@ -138,50 +252,80 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 	tl_arc_write_payloads(raw, rows, n);
 	pfree(items);
 	pfree(ids);
+	pfree(origin_ids);
 }
 
-static ZSTD_CCtx *cctx = NULL;
-static ZSTD_DCtx *dctx = NULL;
+/*
+ * Encode n rows (sorted by tl_archive_row_cmp) into the uncompressed bytes of one frame, appended
+ * to `raw`. Fills *meta but for the compressed length and checksum (tl_frame_compress).
+ */
+void
+tl_frame_encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta *meta)
+{
+	int			start = raw->len;
+
+	Assert(n > 0);
+	memset(meta, 0, sizeof(*meta));
+	write_columns(raw, rows, n, meta);
+	if ((Size) (raw->len - start) > tl_frame_max_raw())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a frame of %d records would be %d bytes, more than the limit of %zu", n,
+						raw->len - start, tl_frame_max_raw()),
+				 errhint("The limit grows with \"tieredlog.max_payload_size\".")));
+	meta->nrows = n;
+	meta->first_ts = rows[0].ts;
+	meta->last_ts = rows[n - 1].ts;
+	meta->raw_len = raw->len - start;
+}
 
 /*
- * Encode n rows (sorted by tl_archive_row_cmp) into one frame at zstd `level`. Fills *meta.
+ * Compress the uncompressed bytes of a frame at zstd `level`, with the segment's dictionary when
+ * `dict` is not NULL (its id goes into the frame's header); sets meta's compressed length and
+ * checksum.
  */
 bytea *
-tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
+tl_frame_compress(const char *raw, int raw_len, int level, const TlArchiveDict *dict, TlFrameMeta *meta)
 {
-	StringInfoData raw;
 	size_t		bound;
 	size_t		clen;
 	bytea	   *out;
-
-	Assert(n > 0);
-	initStringInfo(&raw);
-	write_columns(&raw, rows, n, meta);
-	if ((Size) raw.len > tl_frame_max_raw())
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a frame of %d records would be %d bytes, more than the limit of %zu", n, raw.len,
-						tl_frame_max_raw()),
-				 errhint("The limit grows with \"tieredlog.max_payload_size\".")));
 
 	if (cctx == NULL && (cctx = ZSTD_createCCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
 	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-	bound = ZSTD_compressBound(raw.len);
+	if (dict != NULL)
+	{
+		size_t		rc = ZSTD_CCtx_refCDict(cctx, tl_archive_dict_cdict(dict));
+
+		if (ZSTD_isError(rc))
+			elog(ERROR, "zstd could not use the dictionary: %s", ZSTD_getErrorName(rc));
+	}
+	bound = ZSTD_compressBound(raw_len);
 	out = palloc(VARHDRSZ + bound);
-	clen = ZSTD_compress2(cctx, VARDATA(out), bound, raw.data, raw.len);
+	clen = ZSTD_compress2(cctx, VARDATA(out), bound, raw, raw_len);
+	/* (the context must not keep a dictionary that may be freed before its next use) */
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
 	if (ZSTD_isError(clen))
 		elog(ERROR, "zstd compression failed: %s", ZSTD_getErrorName(clen));
 	SET_VARSIZE(out, VARHDRSZ + clen);
-
-	meta->nrows = n;
-	meta->first_ts = rows[0].ts;
-	meta->last_ts = rows[n - 1].ts;
-	meta->raw_len = raw.len;
 	meta->comp_len = (int32) clen;
 	meta->checksum = (int64) XXH3_64bits(VARDATA(out), clen);
+	return out;
+}
+
+/* Encode n rows (sorted by tl_archive_row_cmp) into one frame at zstd `level`. Fills *meta. */
+bytea *
+tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
+{
+	StringInfoData raw;
+	bytea	   *out;
+
+	initStringInfo(&raw);
+	tl_frame_encode_raw(rows, n, &raw, meta);
+	out = tl_frame_compress(raw.data, raw.len, level, NULL, meta);
 	pfree(raw.data);
 	return out;
 }
@@ -231,6 +375,7 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r, char *dst)
 	int			clen = VARSIZE_ANY_EXHDR(data);
 	char	   *raw;
 	size_t		got;
+	unsigned	dict_id;
 
 	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
 		tl_arc_corrupt(r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
@@ -244,8 +389,15 @@ decompress(const bytea *data, const TlFrameMeta *meta, Reader *r, char *dst)
 		tl_arc_corrupt(r, "uncompressed size does not match the frame directory");
 	if (dctx == NULL && (dctx = ZSTD_createDCtx()) == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("could not create a zstd context")));
+	dict_id = ZSTD_getDictID_fromFrame(VARDATA_ANY(data), clen);
+	if (dict_id != 0 && (meta->dict == NULL || tl_archive_dict_id(meta->dict) != dict_id))
+		tl_arc_corrupt(r, psprintf("compressed with dictionary %u, which the segment does not have", dict_id));
 	raw = dst ? dst : raw_buffer(meta->raw_len);
-	got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
+	if (dict_id != 0)
+		got = ZSTD_decompress_usingDDict(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen,
+										 tl_archive_dict_ddict(meta->dict));
+	else
+		got = ZSTD_decompressDCtx(dctx, raw, meta->raw_len, VARDATA_ANY(data), clen);
 	if (ZSTD_isError(got) || got != (size_t) meta->raw_len)
 		tl_arc_corrupt(r, ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
 	return raw;
@@ -333,6 +485,92 @@ skip_rows(DecPath *paths, int npaths, int from, int to)
 	}
 }
 
+/* TLF1's time column, and TLF2's mode 0: the first ts, then non-negative deltas. */
+static void
+read_ts_plain(Reader *r, TlArchiveRow *rows, int n)
+{
+	rows[0].ts = tl_arc_unzigzag(tl_arc_get_varint(r));
+	for (int i = 1; i < n; i++)
+	{
+		uint64		delta = tl_arc_get_varint(r);
+
+		if (delta > (uint64) PG_INT64_MAX || pg_add_s64_overflow(rows[i - 1].ts, (int64) delta, &rows[i].ts))
+			tl_arc_corrupt(r, "timestamp delta overflows");
+	}
+}
+
+/* TLF2's time column (write_ts): its mode, then plain deltas or differences from ts_predict. */
+static void
+read_ts(Reader *r, TlArchiveRow *rows, int n, const int *origin_ids, int norigins)
+{
+	uint64		mode = tl_arc_get_varint(r);
+	int64		rate;
+	int		   *prev_of_origin;
+	int		   *last_of_origin;
+
+	if (mode == 0)
+	{
+		read_ts_plain(r, rows, n);
+		return;
+	}
+	if (mode != 1)
+		tl_arc_corrupt(r, "unknown time column mode");
+	rate = tl_arc_unzigzag(tl_arc_get_varint(r));
+	rows[0].ts = tl_arc_unzigzag(tl_arc_get_varint(r));
+	prev_of_origin = palloc(sizeof(int) * n);
+	last_of_origin = palloc(sizeof(int) * norigins);
+	for (int o = 0; o < norigins; o++)
+		last_of_origin[o] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		prev_of_origin[i] = last_of_origin[origin_ids[i]];
+		last_of_origin[origin_ids[i]] = i;
+	}
+	for (int i = 1; i < n; i++)
+	{
+		int64		pred;
+
+		if (!ts_predict(rows, i, rate, prev_of_origin, &pred) ||
+			pg_add_s64_overflow(pred, tl_arc_unzigzag(tl_arc_get_varint(r)), &rows[i].ts))
+			tl_arc_corrupt(r, "timestamp prediction overflows");
+	}
+	pfree(prev_of_origin);
+	pfree(last_of_origin);
+}
+
+/*
+ * The origin column (a dictionary, then one index per row unless there is one origin) and the
+ * seq column (deltas from the previous row of the same origin). Fills each row's origin and seq
+ * and origin_ids; returns the number of origins.
+ */
+static int
+read_origins_seq(Reader *r, TlArchiveRow *rows, int n, int *origin_ids)
+{
+	int			norigins;
+	DictEntry  *origins = tl_arc_read_dict(r, false, DICT_NAMES, n, &norigins);
+	int64	   *last_seq;
+
+	if (norigins < 1)
+		tl_arc_corrupt(r, "no origin");
+	if (norigins > 1)
+		for (int i = 0; i < n; i++)
+			origin_ids[i] = tl_arc_get_count(r, norigins - 1, "origin index out of range");
+	else
+		memset(origin_ids, 0, sizeof(int) * n);
+	last_seq = palloc0(sizeof(int64) * norigins);
+	for (int i = 0; i < n; i++)
+	{
+		int			o = origin_ids[i];
+
+		rows[i].origin = origins[o].s;
+		if (pg_add_s64_overflow(last_seq[o], tl_arc_unzigzag(tl_arc_get_varint(r)), &rows[i].seq))
+			tl_arc_corrupt(r, "seq delta overflows");
+		last_seq[o] = rows[i].seq;
+	}
+	pfree(last_seq);
+	return norigins;
+}
+
 /*
  * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
  * expect_nrows unless that is negative. With `want`, only the rows it wants are rebuilt and
@@ -348,7 +586,6 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	int			norigins;
 	int			nsources;
 	int			nkeys;
-	DictEntry  *origins;
 	DictEntry  *sources;
 	DictEntry  *keys;
 	text	  **key_text;
@@ -357,8 +594,8 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	int			want_key = -1;
 	bool	   *wanted;
 	int			nwanted = 0;
-	int64		last_seq_1 = 0;
-	int64	   *last_seq;
+	int		   *origin_ids;
+	int			version;
 	DecPath    *paths;
 	int			npaths;
 	RowBuilder	builder;
@@ -366,7 +603,13 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 
 	r->p = (const uint8 *) raw;
 	r->end = r->p + raw_len;
-	if (raw_len < 5 || memcmp(raw, TL_FRAME_MAGIC, 4) != 0)
+	if (raw_len < 5)
+		tl_arc_corrupt(r, "bad magic");
+	if (memcmp(raw, TL_FRAME_MAGIC, 4) == 0)
+		version = 2;
+	else if (memcmp(raw, TL_FRAME_MAGIC_V1, 4) == 0)
+		version = 1;
+	else
 		tl_arc_corrupt(r, "bad magic");
 	r->p += 4;
 	n = tl_arc_get_count(r, TL_FRAME_MAX_ROWS, "row count");
@@ -374,57 +617,27 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		tl_arc_corrupt(r, "row count does not match the frame directory");
 	rows = palloc(sizeof(TlArchiveRow) * n);
 	wanted = palloc(sizeof(bool) * n);
+	origin_ids = palloc(sizeof(int) * n);
 
-	/* timestamps: sorted (non-negative deltas), each one a valid timestamptz */
-	rows[0].ts = tl_arc_unzigzag(tl_arc_get_varint(r));
+	/* TLF1: the time column first, then origins and seqs; TLF2: origins and seqs first */
+	if (version == 1)
+		read_ts_plain(r, rows, n);
+	norigins = read_origins_seq(r, rows, n, origin_ids);
+	if (version == 2)
+		read_ts(r, rows, n, origin_ids, norigins);
+	/* timestamps: sorted, each one a valid timestamptz */
 	for (int i = 0; i < n; i++)
 	{
-		if (i > 0)
-		{
-			uint64		delta = tl_arc_get_varint(r);
-
-			if (delta > (uint64) PG_INT64_MAX || pg_add_s64_overflow(rows[i - 1].ts, (int64) delta, &rows[i].ts))
-				tl_arc_corrupt(r, "timestamp delta overflows");
-		}
 		if (!IS_VALID_TIMESTAMP(rows[i].ts))
 			tl_arc_corrupt(r, "timestamp out of range");
+		if (i > 0 && rows[i].ts < rows[i - 1].ts)
+			tl_arc_corrupt(r, "timestamps out of order");
 		wanted[i] = want == NULL || (rows[i].ts >= want->from_ts && rows[i].ts < want->to_ts);
 	}
 	if (first_ts)
 		*first_ts = rows[0].ts;
 	if (last_ts)
 		*last_ts = rows[n - 1].ts;
-
-	origins = tl_arc_read_dict(r, false, DICT_NAMES, n, &norigins);
-	if (norigins < 1)
-		tl_arc_corrupt(r, "no origin");
-	if (norigins > 1)
-	{
-		int		   *origin_ids = palloc(sizeof(int) * n);
-
-		last_seq = palloc0(sizeof(int64) * norigins);
-		for (int i = 0; i < n; i++)
-			origin_ids[i] = tl_arc_get_count(r, norigins - 1, "origin index out of range");
-		for (int i = 0; i < n; i++)
-		{
-			int			o = origin_ids[i];
-
-			rows[i].origin = origins[o].s;
-			if (pg_add_s64_overflow(last_seq[o], tl_arc_unzigzag(tl_arc_get_varint(r)), &rows[i].seq))
-				tl_arc_corrupt(r, "seq delta overflows");
-			last_seq[o] = rows[i].seq;
-		}
-	}
-	else
-	{
-		for (int i = 0; i < n; i++)
-		{
-			rows[i].origin = origins[0].s;
-			if (pg_add_s64_overflow(last_seq_1, tl_arc_unzigzag(tl_arc_get_varint(r)), &rows[i].seq))
-				tl_arc_corrupt(r, "seq delta overflows");
-			last_seq_1 = rows[i].seq;
-		}
-	}
 
 	/* keys: a text per distinct key, made when a wanted row first uses it */
 	if (want && want->key)

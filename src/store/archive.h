@@ -8,6 +8,7 @@
 #define TIEREDLOG_ARCHIVE_H
 
 #include "postgres.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
@@ -28,6 +29,12 @@ typedef struct TlArchiveRow
 	TlRid		rid;
 } TlArchiveRow;
 
+/*
+ * A segment's zstd dictionary (archive_dict.c): trained by the move, stored with the frames,
+ * shared by every frame of the archive attempt.
+ */
+typedef struct TlArchiveDict TlArchiveDict;
+
 /* A frame's directory entry. */
 typedef struct TlFrameMeta
 {
@@ -40,6 +47,7 @@ typedef struct TlFrameMeta
 	int32		comp_len;
 	int64		checksum;		/* XXH3-64 of the compressed bytes */
 	bytea	   *key_filter;		/* the frame's key filter (tl_key_filter_*), NULL when none */
+	const TlArchiveDict *dict;	/* the segment's dictionary (set by the reader), NULL when none */
 } TlFrameMeta;
 
 /*
@@ -88,9 +96,18 @@ typedef struct TlFrameWant
 /* At most this many payload paths (distinct object keys by position) in one frame. */
 #define TL_FRAME_MAX_PATHS		(1024 * 1024)
 
+/* The capacity a move trains a dictionary to; a stored one larger than the maximum is corrupt. */
+#define TL_ARCHIVE_DICT_BYTES		(112 * 1024)
+#define TL_ARCHIVE_DICT_MAX_BYTES	(1024 * 1024)
+/* The archive relation's row of an attempt that holds its dictionary, if it has one. */
+#define TL_ARCHIVE_DICT_FRAME_NO	(-1)
+
 extern Size tl_frame_max_raw(void);
 
 extern bytea *tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta);
+extern void tl_frame_encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta *meta);
+extern bytea *tl_frame_compress(const char *raw, int raw_len, int level, const TlArchiveDict *dict,
+								TlFrameMeta *meta);
 extern TlArchiveRow *tl_frame_decode(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
 									 int frame_no);
 extern bytea *tl_frame_decompress(const bytea *data, const TlFrameMeta *meta, int64 segment_id,
@@ -121,5 +138,16 @@ extern bool tl_key_filter_may_hold_hashed(const bytea *filter, const TlKeyHash *
 extern bool tl_key_filter_may_hold(const bytea *filter, const char *key, int keylen,
 								   int64 segment_id, int frame_no);
 extern int	tl_archive_row_cmp(const void *a, const void *b);
+
+extern bytea *tl_archive_dict_train(const char *samples, const size_t *sizes, int nsamples,
+									Size capacity);
+extern int64 tl_archive_dict_checksum(const bytea *bytes);
+extern TlArchiveDict *tl_archive_dict_for_writing(bytea *bytes, int level);
+extern TlArchiveDict *tl_archive_dict_load(const bytea *stored, int64 checksum, int64 segment_id);
+extern void tl_archive_dict_free(TlArchiveDict *d);
+extern uint32 tl_archive_dict_id(const TlArchiveDict *d);
+extern const bytea *tl_archive_dict_bytes(const TlArchiveDict *d);
+extern const void *tl_archive_dict_cdict(const TlArchiveDict *d);
+extern const void *tl_archive_dict_ddict(const TlArchiveDict *d);
 
 #endif							/* TIEREDLOG_ARCHIVE_H */

@@ -29,8 +29,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-#define TL_FRAME_MAGIC		"TLF1"
-
 void
 tl_arc_put_varint(StringInfo b, uint64 v)
 {

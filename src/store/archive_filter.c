@@ -27,8 +27,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-#define TL_FRAME_MAGIC		"TLF1"
-
 static inline void
 key_hashes(const char *key, int keylen, uint64 *h1, uint64 *h2)
 {

@@ -27,8 +27,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-#define TL_FRAME_MAGIC		"TLF1"
-
 /*
  * appendBinaryStringInfo without the call when the buffer has room (rebuilding a payload appends
  * a few bytes at a time, a dozen times per row). The buffers are the RowBuilder's, NUL-terminated

@@ -27,8 +27,6 @@
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
-#define TL_FRAME_MAGIC		"TLF1"
-
 typedef struct Path
 {
 	int			parent;

@@ -23,9 +23,11 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "lib/binaryheap.h"
 #include "executor/spi.h"
+#include "storage/buffile.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -113,9 +115,34 @@ ensure_archive(int32 log_id)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
+/*
+ * Rows per frame. A key read decompresses the frames whose key range holds its key, so frames
+ * are small (a lookup decompresses about 30 kB of the reference data, not 200 kB); what they lose
+ * in compression alone, the segment's dictionary gives back (archive_dict.c).
+ */
 #ifndef TL_ARCHIVE_FRAME_ROWS
-#define TL_ARCHIVE_FRAME_ROWS TL_FRAME_MAX_ROWS
+#define TL_ARCHIVE_FRAME_ROWS 128
 #endif
+
+/*
+ * A dictionary is trained from up to TL_DICT_SAMPLE_BYTES of encoded frames, evenly spread over
+ * the segment (zstd's advice: about 100 times the dictionary's size), and only for segments of
+ * at least TL_DICT_MIN_RAW bytes encoded: below that it costs more than it saves.
+ */
+#define TL_DICT_SAMPLE_BYTES	((int64) 100 * TL_ARCHIVE_DICT_BYTES)
+#define TL_DICT_MIN_RAW			((int64) 16 * TL_ARCHIVE_DICT_BYTES)
+
+/* What the spool holds before each frame's uncompressed bytes. */
+typedef struct SpoolHeader
+{
+	int32		nrows;
+	int32		raw_len;
+	TimestampTz first_ts;
+	TimestampTz last_ts;
+	int32		min_key_len;
+	int32		max_key_len;
+	int32		filter_len;		/* -1: no key filter */
+} SpoolHeader;
 
 void
 tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int level)
@@ -127,10 +154,15 @@ tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int
 	fw->level = level;
 	fw->cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog frame", ALLOCSET_DEFAULT_SIZES);
 	fw->rows = palloc(sizeof(TlArchiveRow) * TL_FRAME_MAX_ROWS);
+	fw->spool = BufFileCreateTemp(false);
+	fw->offsets_cap = 1024;
+	fw->offsets = palloc(sizeof(off_t) * fw->offsets_cap);
+	fw->filenos = palloc(sizeof(int) * fw->offsets_cap);
 }
 
+/* Insert one row of the archive relation: a frame (frame_no >= 0) or the dictionary (-1). */
 static void
-insert_frame(TlFrameWriter *fw, bytea *data, const TlFrameMeta *m)
+insert_archive_row(TlFrameWriter *fw, int frame_no, const bytea *data, const TlFrameMeta *m)
 {
 	TlAsOwner	save;
 	Oid			types[13] = {INT8OID, INT8OID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
@@ -140,7 +172,7 @@ insert_frame(TlFrameWriter *fw, bytea *data, const TlFrameMeta *m)
 
 	v[0] = Int64GetDatum(fw->segment_id);
 	v[1] = Int64GetDatum(fw->attempt);
-	v[2] = Int32GetDatum(fw->frames);
+	v[2] = Int32GetDatum(frame_no);
 	v[3] = Int32GetDatum(m->nrows);
 	v[4] = TimestampTzGetDatum(m->first_ts);
 	v[5] = TimestampTzGetDatum(m->last_ts);
@@ -165,10 +197,29 @@ insert_frame(TlFrameWriter *fw, bytea *data, const TlFrameMeta *m)
 }
 
 static void
+spool_bytes(TlFrameWriter *fw, const void *p, int len)
+{
+	if (len > 0)
+		BufFileWrite(fw->spool, unconstify(void *, p), len);
+}
+
+static void
+unspool_bytes(TlFrameWriter *fw, void *p, int len)
+{
+	if (len > 0 && BufFileRead(fw->spool, p, len) != (size_t) len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read back the encoded frames of segment %lld from a temporary file",
+						(long long) fw->segment_id)));
+}
+
+/* Encode the gathered rows into one frame and spool it. */
+static void
 flush_frame(TlFrameWriter *fw)
 {
 	TlFrameMeta meta;
-	bytea	   *data;
+	StringInfoData raw;
+	SpoolHeader h;
 	MemoryContext old;
 
 	if (fw->nrows == 0)
@@ -176,16 +227,179 @@ flush_frame(TlFrameWriter *fw)
 	old = MemoryContextSwitchTo(fw->cxt);
 	/* rows come clustered by key (tier.c); a frame holds them in (ts, origin, seq) order */
 	qsort(fw->rows, fw->nrows, sizeof(TlArchiveRow), tl_archive_row_cmp);
-	data = tl_frame_encode(fw->rows, fw->nrows, fw->level, &meta);
+	initStringInfo(&raw);
+	tl_frame_encode_raw(fw->rows, fw->nrows, &raw, &meta);
 	MemoryContextSwitchTo(old);
-	insert_frame(fw, data, &meta);
-	fw->raw_bytes += meta.raw_len;
-	fw->stored_bytes += meta.comp_len;
+
+	if (fw->spooled == fw->offsets_cap)
+	{
+		fw->offsets_cap *= 2;
+		fw->offsets = repalloc(fw->offsets, sizeof(off_t) * fw->offsets_cap);
+		fw->filenos = repalloc(fw->filenos, sizeof(int) * fw->offsets_cap);
+	}
+	BufFileTell(fw->spool, &fw->filenos[fw->spooled], &fw->offsets[fw->spooled]);
+	h.nrows = meta.nrows;
+	h.raw_len = meta.raw_len;
+	h.first_ts = meta.first_ts;
+	h.last_ts = meta.last_ts;
+	h.min_key_len = VARSIZE_ANY_EXHDR(meta.min_key);
+	h.max_key_len = VARSIZE_ANY_EXHDR(meta.max_key);
+	h.filter_len = meta.key_filter ? (int32) VARSIZE_ANY_EXHDR(meta.key_filter) : -1;
+	spool_bytes(fw, &h, sizeof(h));
+	spool_bytes(fw, VARDATA_ANY(meta.min_key), h.min_key_len);
+	spool_bytes(fw, VARDATA_ANY(meta.max_key), h.max_key_len);
+	if (meta.key_filter)
+		spool_bytes(fw, VARDATA_ANY(meta.key_filter), h.filter_len);
+	spool_bytes(fw, raw.data, raw.len);
+	fw->spooled++;
+	fw->spooled_raw += raw.len;
 	fw->total_rows += fw->nrows;
-	fw->frames++;
 	fw->nrows = 0;
 	fw->pending_bytes = 0;
 	MemoryContextReset(fw->cxt);
+}
+
+/* A text of `len` bytes read from the spool, in the current memory context. */
+static text *
+unspool_text(TlFrameWriter *fw, int len)
+{
+	text	   *t = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(t, VARHDRSZ + len);
+	unspool_bytes(fw, VARDATA(t), len);
+	return t;
+}
+
+/*
+ * Read the spooled frame at the spool's position: its directory entry (but for the compressed
+ * length and checksum) and its uncompressed bytes, in the current memory context.
+ */
+static char *
+unspool_frame(TlFrameWriter *fw, TlFrameMeta *meta)
+{
+	SpoolHeader h;
+	char	   *raw;
+
+	unspool_bytes(fw, &h, sizeof(h));
+	memset(meta, 0, sizeof(*meta));
+	meta->nrows = h.nrows;
+	meta->raw_len = h.raw_len;
+	meta->first_ts = h.first_ts;
+	meta->last_ts = h.last_ts;
+	meta->min_key = unspool_text(fw, h.min_key_len);
+	meta->max_key = unspool_text(fw, h.max_key_len);
+	if (h.filter_len >= 0)
+		meta->key_filter = (bytea *) unspool_text(fw, h.filter_len);
+	raw = palloc(h.raw_len);
+	unspool_bytes(fw, raw, h.raw_len);
+	return raw;
+}
+
+static void
+spool_seek(TlFrameWriter *fw, int frame)
+{
+	if (BufFileSeek(fw->spool, fw->filenos[frame], fw->offsets[frame], SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the temporary file of segment %lld's frames",
+						(long long) fw->segment_id)));
+}
+
+/* The compressed size of `n` samples at the writer's level, with `dict` or without. */
+static int64
+compressed_size(TlFrameWriter *fw, const char *samples, const size_t *sizes, int n,
+				const TlArchiveDict *dict)
+{
+	int64		total = 0;
+	const char *p = samples;
+
+	for (int i = 0; i < n; i++)
+	{
+		TlFrameMeta m;
+		bytea	   *c = tl_frame_compress(p, (int) sizes[i], fw->level, dict, &m);
+
+		total += m.comp_len;
+		pfree(c);
+		p += sizes[i];
+	}
+	return total;
+}
+
+/*
+ * Train the segment's dictionary from spooled frames spread evenly over it, and keep it only if
+ * it pays: the saving it brings to the samples, scaled to the whole segment, must exceed its own
+ * size. NULL when the segment is too small, zstd cannot train one, or it does not pay.
+ */
+static TlArchiveDict *
+train_dictionary(TlFrameWriter *fw)
+{
+	int64		budget = Min(fw->spooled_raw, TL_DICT_SAMPLE_BYTES);
+	int			stride;
+	StringInfoData samples;
+	size_t	   *sizes;
+	int			n = 0;
+	bytea	   *bytes;
+	TlArchiveDict *dict;
+	int64		plain;
+	int64		with_dict;
+
+	if (fw->spooled_raw < TL_DICT_MIN_RAW || fw->spooled < 16)
+		return NULL;
+	stride = (int) Max(1, (fw->spooled_raw + budget - 1) / budget);
+	initStringInfo(&samples);
+	sizes = palloc(sizeof(size_t) * (fw->spooled / stride + 1));
+	for (int f = 0; f < fw->spooled; f += stride)
+	{
+		TlFrameMeta meta;
+		char	   *raw;
+
+		CHECK_FOR_INTERRUPTS();
+		spool_seek(fw, f);
+		raw = unspool_frame(fw, &meta);
+		if ((int64) samples.len + meta.raw_len > budget)
+			break;
+		appendBinaryStringInfo(&samples, raw, meta.raw_len);
+		sizes[n++] = meta.raw_len;
+		pfree(raw);
+	}
+	bytes = tl_archive_dict_train(samples.data, sizes, n, TL_ARCHIVE_DICT_BYTES);
+	if (bytes == NULL)
+		return NULL;
+	dict = tl_archive_dict_for_writing(bytes, fw->level);
+	plain = compressed_size(fw, samples.data, sizes, n, NULL);
+	with_dict = compressed_size(fw, samples.data, sizes, n, dict);
+	pfree(samples.data);
+	pfree(sizes);
+	if ((double) (plain - with_dict) * ((double) fw->spooled_raw / (double) budget) <= VARSIZE(bytes))
+	{
+		elog(DEBUG1, "tieredlog: the dictionary of segment %lld does not pay (%lld bytes of samples "
+			 "compress to %lld with it, %lld without)", (long long) fw->segment_id,
+			 (long long) budget, (long long) with_dict, (long long) plain);
+		return NULL;
+	}
+	return dict;
+}
+
+/* Store the dictionary as the attempt's row -1 of the archive relation. */
+static void
+insert_dictionary(TlFrameWriter *fw, const TlArchiveDict *dict)
+{
+	const bytea *bytes = tl_archive_dict_bytes(dict);
+	TlFrameMeta m;
+
+	memset(&m, 0, sizeof(m));
+	m.nrows = 0;
+	m.first_ts = DT_NOBEGIN;
+	m.last_ts = DT_NOBEGIN;
+	m.min_key = cstring_to_text("");
+	m.max_key = m.min_key;
+	m.raw_len = VARSIZE_ANY_EXHDR(bytes);
+	m.comp_len = VARSIZE_ANY_EXHDR(bytes);
+	m.checksum = tl_archive_dict_checksum(bytes);
+	insert_archive_row(fw, TL_ARCHIVE_DICT_FRAME_NO, bytes, &m);
+	fw->has_dict = true;
+	fw->dict_bytes = VARSIZE_ANY_EXHDR(bytes);
+	fw->stored_bytes += VARSIZE_ANY_EXHDR(bytes);
 }
 
 /* Add a row (rows come in key, ts, origin, seq order, or in ts, origin, seq order); its data is copied. */
@@ -207,12 +421,46 @@ tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row)
 		flush_frame(fw);
 }
 
+/* Encode the last frame, train the dictionary, compress and store every frame. */
 void
 tl_fw_finish(TlFrameWriter *fw)
 {
+	TlArchiveDict *dict;
+	MemoryContext old;
+	MemoryContext frame_cxt;
+
 	flush_frame(fw);
+	/* the dictionary lives in fw->cxt (its zstd states are freed with it, also at an error) */
+	old = MemoryContextSwitchTo(fw->cxt);
+	dict = train_dictionary(fw);
+	MemoryContextSwitchTo(old);
+	if (dict != NULL)
+		insert_dictionary(fw, dict);
+	frame_cxt = AllocSetContextCreate(fw->cxt, "tieredlog frame compression", ALLOCSET_DEFAULT_SIZES);
+	spool_seek(fw, 0);
+	for (int f = 0; f < fw->spooled; f++)
+	{
+		TlFrameMeta meta;
+		char	   *raw;
+		bytea	   *data;
+
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(frame_cxt);
+		raw = unspool_frame(fw, &meta);
+		data = tl_frame_compress(raw, meta.raw_len, fw->level, dict, &meta);
+		MemoryContextSwitchTo(old);
+		insert_archive_row(fw, fw->frames, data, &meta);
+		fw->raw_bytes += meta.raw_len;
+		fw->stored_bytes += meta.comp_len;
+		fw->frames++;
+		MemoryContextReset(frame_cxt);
+	}
+	BufFileClose(fw->spool);
+	fw->spool = NULL;
 	MemoryContextDelete(fw->cxt);
 	pfree(fw->rows);
+	pfree(fw->offsets);
+	pfree(fw->filenos);
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
@@ -250,6 +498,7 @@ typedef struct DirCacheEntry
 	int64		attempt;
 	int			nframes;
 	DirFrame   *frames;
+	TlArchiveDict *dict;		/* the attempt's dictionary (each frame's meta points to it), or NULL */
 	bool		in_record_order;	/* dir_in_record_order(), computed once at the read */
 	bool		key_sorted;		/* key ranges ascend (dir_key_sorted()): a key's frames are found
 								 * by binary search */
@@ -336,6 +585,56 @@ meta_from_tuple(HeapTuple tup, TupleDesc desc, AttrNumber filter_att, TlFrameMet
 }
 
 /*
+ * Is this row of the archive relation the attempt's dictionary (frame_no -1)? Any other negative
+ * frame number is corrupt.
+ */
+static bool
+tuple_is_dictionary(HeapTuple tup, TupleDesc desc, int64 segment_id)
+{
+	bool		isnull;
+	int			frame_no = DatumGetInt32(heap_getattr(tup, Anum_arch_frame_no, desc, &isnull));
+
+	if (frame_no >= 0)
+		return false;
+	if (frame_no != TL_ARCHIVE_DICT_FRAME_NO)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive of segment %lld has a row numbered %d", (long long) segment_id, frame_no)));
+	return true;
+}
+
+/*
+ * The dictionary of an archive row (tuple_is_dictionary), loaded into the current memory context
+ * and checked (tl_archive_dict_load); `seen` is the one read before, if any: two are corrupt.
+ */
+static TlArchiveDict *
+dictionary_from_tuple(HeapTuple tup, TupleDesc desc, int64 segment_id, TlArchiveDict *seen)
+{
+	bool		isnull;
+	Datum		data = heap_getattr(tup, Anum_arch_data, desc, &isnull);
+	int64		checksum = DatumGetInt64(heap_getattr(tup, Anum_arch_checksum, desc, &isnull));
+	bytea	   *bytes;
+	TlArchiveDict *d;
+
+	if (seen != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive of segment %lld has two dictionaries", (long long) segment_id)));
+	/* bounded before it is detoasted */
+	if (toast_raw_datum_size(data) > (Size) TL_ARCHIVE_DICT_MAX_BYTES + VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("archive dictionary of segment %lld is corrupted", (long long) segment_id),
+				 errdetail("It is %zu bytes, more than %d.", toast_raw_datum_size(data) - VARHDRSZ,
+						   TL_ARCHIVE_DICT_MAX_BYTES)));
+	bytes = DatumGetByteaPP(data);
+	d = tl_archive_dict_load(bytes, checksum, segment_id);
+	if ((Pointer) bytes != DatumGetPointer(data))
+		pfree(bytes);
+	return d;
+}
+
+/*
  * The directory of (segment, attempt): from the cache, else read and cached (or, when the cache
  * cannot take it now, read into the current memory context).
  */
@@ -395,9 +694,15 @@ read:
 	ScanKeyInit(&skey[1], Anum_arch_attempt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(attempt));
 	/* (an error here leaves the entry uncounted; its memory goes at the next reset) */
 	scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+	e->dict = NULL;
 	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (tuple_is_dictionary(tup, RelationGetDescr(rel), segment_id))
+		{
+			e->dict = dictionary_from_tuple(tup, RelationGetDescr(rel), segment_id, e->dict);
+			continue;
+		}
 		if (e->nframes == cap)
 		{
 			cap *= 2;
@@ -408,6 +713,8 @@ read:
 		e->nframes++;
 	}
 	systable_endscan_ordered(scan);
+	for (int f = 0; f < e->nframes; f++)
+		e->frames[f].meta.dict = e->dict;
 	e->in_record_order = dir_in_record_order(e);
 	e->key_sorted = dir_key_sorted(e);
 	MemoryContextSwitchTo(old);
@@ -620,6 +927,8 @@ tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
 		plan = dir->in_record_order || frames_with_key(dir, key) < 2 ? PLAN_IN_FRAME_ORDER : PLAN_UNORDERED;
 	else
 		plan = scan_plan(dir, from_ts, to_ts);
+	if (key == NULL)
+		tl_archive_dict_free(dir->dict);	/* (a fresh read, not cached) */
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
 	return plan == PLAN_IN_FRAME_ORDER || (plan == PLAN_MERGE && key == NULL);
@@ -887,6 +1196,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 		/* frames clustered by key: merged into record order (the directory read just now) */
 		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log, visit,
 					arg);
+		tl_archive_dict_free(dir->dict);
 		frame_cxt = NULL;
 	}
 	else
@@ -907,8 +1217,12 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 			int			n = 0;
 
 			CHECK_FOR_INTERRUPTS();
+			/* (the dictionary was read with the directory just now) */
+			if (tuple_is_dictionary(tup, desc, segment_id))
+				continue;
 			MemoryContextSwitchTo(frame_cxt);
 			meta_from_tuple(tup, desc, InvalidAttrNumber, &meta, &frame_no);
+			meta.dict = dir->dict;
 			if (frame_may_hold(&meta, &want, NULL, segment_id, frame_no))
 				rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
 											&meta, segment_id, frame_no, &want, &n);
@@ -918,6 +1232,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 			MemoryContextReset(frame_cxt);
 		}
 		systable_endscan_ordered(scan);
+		tl_archive_dict_free(dir->dict);
 	}
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
@@ -942,7 +1257,7 @@ tl_archive_directory(int32 log_id, int64 segment_id, int64 attempt, Tuplestorest
 	tl_become_owner(&save);
 	tl_spi_exec(psprintf("SELECT frame_no, nrows, first_ts, last_ts, min_key, max_key, raw_len, comp_len, "
 						 "lpad(to_hex(checksum), 16, '0') FROM %s WHERE segment_id = $1 AND attempt = $2 "
-						 "ORDER BY frame_no", archive_qualified(log_id)), 2, types, v, SPI_OK_SELECT);
+						 "AND frame_no >= 0 ORDER BY frame_no", archive_qualified(log_id)), 2, types, v, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		Datum		values[9];

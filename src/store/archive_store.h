@@ -12,16 +12,29 @@
 
 #include "store/archive.h"
 
+/*
+ * Writes a segment's frames: rows are gathered into frames and encoded as they come, the encoded
+ * frames are spooled to a temporary file, and at the end a dictionary is trained from samples of
+ * them (where it pays) and every frame is compressed with it and stored.
+ */
 typedef struct TlFrameWriter
 {
 	int32		log_id;
 	int64		segment_id;
 	int64		attempt;
 	int			level;
-	MemoryContext cxt;
+	MemoryContext cxt;			/* the rows of the frame being gathered */
 	TlArchiveRow *rows;
 	int			nrows;
 	Size		pending_bytes;
+	struct BufFile *spool;		/* encoded frames, waiting for the dictionary */
+	int			spooled;		/* frames in the spool */
+	int64		spooled_raw;	/* their uncompressed bytes */
+	off_t	   *offsets;		/* where each spooled frame starts (spool_fileno[i], offsets[i]) */
+	int		   *filenos;
+	int			offsets_cap;
+	bool		has_dict;		/* the frames were compressed with a dictionary */
+	int			dict_bytes;		/* its size */
 	int			frames;
 	int64		total_rows;
 	int64		raw_bytes;

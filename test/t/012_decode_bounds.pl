@@ -223,6 +223,36 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 		qr/DETAIL:.*seq/, 'a seq delta that overflows');
 	refused("SELECT tieredlog._frame_decode('\\x" . hex_of(frame_n(TAG_NULL, '', '', ts => 9223372036854775000)) . "');",
 		qr/DETAIL:.*timestamp/, 'a ts out of range');
+
+	# TLF2 (what this build writes): origins and seqs first, then the time column, whose mode 1
+	# predicts each ts from the previous row of its origin and the seq step; two rows, seqs 1 and
+	# $seq2, payloads {}
+	my $tlf2 = sub {
+		my ($ts_column, $seq2) = @_;
+		return 'TLF2' . varint(2) . varint(1) . vbytes('x') . varint(zz(1)) . varint(zz(($seq2 // 2) - 1))
+		  . $ts_column
+		  . varint(1) . varint(0) . vbytes('k') . varint(0) . varint(0)
+		  . varint(0) . varint(0) . varint(0)
+		  . varint(1) . chr(TAG_OBJECT) x 2 . vbytes('') . vbytes('');
+	};
+	is($node->safe_psql('postgres', "SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(1) . varint(zz(7000)) . varint(zz($TS0)) . varint(zz(0)))) . "') || ' '
+		  || tieredlog._frame_decode('\\x" . hex_of($tlf2->(varint(0) . varint(zz($TS0)) . varint(7000))) . "')"),
+		'2 2', 'TLF2: a predicted time column and a plain one decode');
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($tlf2->(varint(2) . varint(zz(7000)) . varint(zz($TS0)) . varint(0))) . "');",
+		qr/DETAIL:.*unknown time column mode/, 'TLF2: an unknown time column mode');
+	refused("SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(1) . varint(zz(4611686018427387904)) . varint(zz($TS0)) . varint(0), 4)) . "');",
+		qr/DETAIL:.*timestamp prediction overflows/, 'TLF2: a rate times the seq step that overflows');
+	refused("SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(1) . varint(zz(7000)) . varint(zz($TS0)) . varint(zz(9223372036854775000)))) . "');",
+		qr/DETAIL:.*timestamp prediction overflows|DETAIL:.*timestamp out of range/, 'TLF2: a difference that overflows');
+	refused("SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(1) . varint(zz(7000)) . varint(zz($TS0)) . varint(zz(-100000)))) . "');",
+		qr/DETAIL:.*timestamps out of order/, 'TLF2: a difference that puts the rows out of order');
+	refused("SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(1) . varint(zz(7000)) . varint(zz($TS0)) . varint(zz(-($TS0 + 300000000000000000))))) . "');",
+		qr/DETAIL:.*timestamp out of range/, 'TLF2: a predicted ts out of range (before 4714 BC)');
 }
 
 # ---- allocations a frame asks for ----------------------------------------------------------------

@@ -268,8 +268,8 @@ q1("SELECT tieredlog.move_segment($oseg, 0)");
 q1("SELECT tieredlog.sweep()");
 q1("SELECT tieredlog.move_segment($oseg, 2)");
 q1("SELECT tieredlog.sweep()");
-is(q1("SELECT count(*) FILTER (WHERE key_filter IS NOT NULL) || ' of ' || count(*) FROM tieredlog_data.archive_$olog
-	WHERE segment_id = $oseg"), '2 of 2', 'archived again: the frames have key filters');
+like(q1("SELECT count(*) FILTER (WHERE key_filter IS NOT NULL) || ' of ' || count(*) FROM tieredlog_data.archive_$olog
+	WHERE segment_id = $oseg AND frame_no >= 0"), qr/^([1-9]\d*) of \1$/, 'archived again: the frames have key filters');
 is(q1($all), $v1_md5, 'archived again: read() unchanged');
 for my $k (sort keys %old0)
 {
