@@ -853,7 +853,9 @@ tl_frame_cursor_peek(const TlFrameCursor *c)
  * at a time, while the frame's value streams are in the CPU's cache (a merge moves between many
  * frames); a row stays valid until the cursor rebuilds its next batch or is closed.
  */
+#ifndef TL_CURSOR_BATCH
 #define TL_CURSOR_BATCH		32
+#endif
 
 const TlArchiveRow *
 tl_frame_cursor_next(TlFrameCursor *c)

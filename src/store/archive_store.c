@@ -126,10 +126,16 @@ ensure_archive(int32 log_id)
 
 /*
  * A dictionary is trained from up to TL_DICT_SAMPLE_BYTES of encoded frames, evenly spread over
- * the segment (zstd's advice: about 100 times the dictionary's size), and only for segments of
- * at least TL_DICT_MIN_RAW bytes encoded: below that it costs more than it saves.
+ * the segment (zstd advises about 100 times the dictionary's size; 40 times gave the same archive
+ * size on the reference data, in half the time), and only for segments of at least
+ * TL_DICT_MIN_RAW bytes encoded: below that it costs more than it saves. Whether it pays is
+ * judged on every TL_DICT_CHECK_STRIDE-th sample, compressed with it and without.
  */
-#define TL_DICT_SAMPLE_BYTES	((int64) 100 * TL_ARCHIVE_DICT_BYTES)
+#ifndef TL_DICT_SAMPLE_TIMES
+#define TL_DICT_SAMPLE_TIMES	40
+#endif
+#define TL_DICT_CHECK_STRIDE	4
+#define TL_DICT_SAMPLE_BYTES	((int64) TL_DICT_SAMPLE_TIMES * TL_ARCHIVE_DICT_BYTES)
 #define TL_DICT_MIN_RAW			((int64) 16 * TL_ARCHIVE_DICT_BYTES)
 
 /* What the spool holds before each frame's uncompressed bytes. */
@@ -305,21 +311,31 @@ spool_seek(TlFrameWriter *fw, int frame)
 						(long long) fw->segment_id)));
 }
 
-/* The compressed size of `n` samples at the writer's level, with `dict` or without. */
+/*
+ * The compressed size, at the writer's level, with `dict` or without, of every
+ * TL_DICT_CHECK_STRIDE-th of the `n` samples; *raw (if not NULL) is set to their size before.
+ */
 static int64
 compressed_size(TlFrameWriter *fw, const char *samples, const size_t *sizes, int n,
-				const TlArchiveDict *dict)
+				const TlArchiveDict *dict, int64 *raw)
 {
 	int64		total = 0;
 	const char *p = samples;
 
+	if (raw)
+		*raw = 0;
 	for (int i = 0; i < n; i++)
 	{
-		TlFrameMeta m;
-		bytea	   *c = tl_frame_compress(p, (int) sizes[i], fw->level, dict, &m);
+		if (i % TL_DICT_CHECK_STRIDE == 0)
+		{
+			TlFrameMeta m;
+			bytea	   *c = tl_frame_compress(p, (int) sizes[i], fw->level, dict, &m);
 
-		total += m.comp_len;
-		pfree(c);
+			total += m.comp_len;
+			if (raw)
+				*raw += sizes[i];
+			pfree(c);
+		}
 		p += sizes[i];
 	}
 	return total;
@@ -342,6 +358,7 @@ train_dictionary(TlFrameWriter *fw)
 	TlArchiveDict *dict;
 	int64		plain;
 	int64		with_dict;
+	int64		checked;
 
 	if (fw->spooled_raw < TL_DICT_MIN_RAW || fw->spooled < 16)
 		return NULL;
@@ -366,15 +383,15 @@ train_dictionary(TlFrameWriter *fw)
 	if (bytes == NULL)
 		return NULL;
 	dict = tl_archive_dict_for_writing(bytes, fw->level);
-	plain = compressed_size(fw, samples.data, sizes, n, NULL);
-	with_dict = compressed_size(fw, samples.data, sizes, n, dict);
+	plain = compressed_size(fw, samples.data, sizes, n, NULL, &checked);
+	with_dict = compressed_size(fw, samples.data, sizes, n, dict, NULL);
 	pfree(samples.data);
 	pfree(sizes);
-	if ((double) (plain - with_dict) * ((double) fw->spooled_raw / (double) budget) <= VARSIZE(bytes))
+	if ((double) (plain - with_dict) * ((double) fw->spooled_raw / (double) Max(checked, 1)) <= VARSIZE(bytes))
 	{
 		elog(DEBUG1, "tieredlog: the dictionary of segment %lld does not pay (%lld bytes of samples "
 			 "compress to %lld with it, %lld without)", (long long) fw->segment_id,
-			 (long long) budget, (long long) with_dict, (long long) plain);
+			 (long long) checked, (long long) with_dict, (long long) plain);
 		return NULL;
 	}
 	return dict;
