@@ -44,6 +44,7 @@ bool		tl_track_access = true;
 int			tl_stats_max_segments = 4096;
 int			tl_promote_window_s = 3600;
 int			tl_archive_level = 9;
+int			tl_archive_frame_records = 128;
 int			tl_move_lock_timeout_ms = 100;
 
 /* read by the scheduler's SQL through current_setting() */
@@ -205,6 +206,12 @@ tl_define_settings(void)
 							"zstd level of tier 2 frames.",
 							"Higher levels take longer to archive and store less; reading speed barely changes.",
 							&tl_archive_level, 9, 1, 22,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.archive_frame_records",
+							"Records per tier 2 frame.",
+							"A key read decompresses the frames that hold its key: smaller frames make key reads faster; larger ones make whole reads and archiving faster and store slightly less.",
+							&tl_archive_frame_records, 128, 16, 4096,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.move_lock_timeout",

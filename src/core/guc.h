@@ -19,6 +19,7 @@ extern int	tl_naptime;				/* seconds */
 
 /* tiers and moves */
 extern int	tl_archive_level;
+extern int	tl_archive_frame_records;
 extern int	tl_move_lock_timeout_ms;
 extern int	tl_seal_grace_s;
 extern int	tl_demote_after_s;

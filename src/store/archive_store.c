@@ -40,6 +40,7 @@
 #include "store/archive.h"
 #include "store/archive_store.h"
 #include "store/catalog.h"
+#include "core/guc.h"
 #include "core/tieredlog.h"
 
 static char *
@@ -116,13 +117,11 @@ ensure_archive(int32 log_id)
 /* ---- writing ----------------------------------------------------------------------------- */
 
 /*
- * Rows per frame. A key read decompresses the frames whose key range holds its key, so frames
- * are small (a lookup decompresses about 30 kB of the reference data, not 200 kB); what they lose
- * in compression alone, the segment's dictionary gives back (archive_dict.c).
+ * Rows per frame: tieredlog.archive_frame_records (128 by default). A key read decompresses the
+ * frames whose key range holds its key, so frames are small (a lookup decompresses about 16 kB of
+ * the reference data, not 200 kB); what they lose in compression alone, the segment's dictionary
+ * gives back (archive_dict.c).
  */
-#ifndef TL_ARCHIVE_FRAME_ROWS
-#define TL_ARCHIVE_FRAME_ROWS 128
-#endif
 
 /*
  * A dictionary is trained from up to TL_DICT_SAMPLE_BYTES of encoded frames, evenly spread over
@@ -158,6 +157,7 @@ tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int
 	fw->segment_id = segment_id;
 	fw->attempt = attempt;
 	fw->level = level;
+	fw->frame_rows = Max(1, Min(tl_archive_frame_records, TL_FRAME_MAX_ROWS));
 	fw->cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog frame", ALLOCSET_DEFAULT_SIZES);
 	fw->rows = palloc(sizeof(TlArchiveRow) * TL_FRAME_MAX_ROWS);
 	fw->spool = BufFileCreateTemp(false);
@@ -434,7 +434,7 @@ tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row)
 	r->seq = row->seq;
 	fw->pending_bytes += VARSIZE(r->payload) + VARSIZE(r->key);
 	MemoryContextSwitchTo(old);
-	if (fw->nrows == TL_ARCHIVE_FRAME_ROWS || fw->pending_bytes >= TL_FRAME_TARGET_BYTES)
+	if (fw->nrows >= fw->frame_rows || fw->pending_bytes >= TL_FRAME_TARGET_BYTES)
 		flush_frame(fw);
 }
 

@@ -23,6 +23,7 @@ typedef struct TlFrameWriter
 	int64		segment_id;
 	int64		attempt;
 	int			level;
+	int			frame_rows;		/* records per frame (tieredlog.archive_frame_records) */
 	MemoryContext cxt;			/* the rows of the frame being gathered */
 	TlArchiveRow *rows;
 	int			nrows;

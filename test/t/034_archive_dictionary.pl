@@ -152,6 +152,19 @@ q1('SELECT tieredlog.sweep()');
 is(q1($dicts), '1', 'archived again: one dictionary');
 is_deeply(reads('big'), $tier0{big}, 'archived again: every read equals tier 0');
 is(q1("SELECT bool_and(ok) FROM tieredlog.check_digests('big')"), 't', 'check_digests() agrees');
+
+# frames of another size (tieredlog.archive_frame_records, superuser): 1024 records each
+q1("SELECT tieredlog.move_segment($seg{big}, 0)");
+q1('SELECT tieredlog.sweep()');
+q1("SET tieredlog.archive_frame_records = 1024; SELECT tieredlog.move_segment($seg{big}, 2)");
+q1('SELECT tieredlog.sweep()');
+is(q1("SELECT max(records) || ' ' || count(*) FROM tieredlog.segment_frames($seg{big})"), '1024 30',
+	'archive_frame_records = 1024: 30 frames of up to 1024 records');
+is_deeply(reads('big'), $tier0{big}, 'frames of 1024 records: every read equals tier 0');
+my ($rc, $out, $err) = $node->psql('postgres', 'SET tieredlog.archive_frame_records = 8', extra_params => ['-U', 'reader']);
+like($err, qr/permission denied to set parameter|invalid value for parameter/, 'an ordinary role cannot set it');
+($rc, $out, $err) = $node->psql('postgres', 'SET tieredlog.archive_frame_records = 8');
+like($err, qr/8 is outside the valid range/, 'fewer than 16 records per frame is refused');
 unlike(slurp_file($node->logfile), qr/terminated by signal|was terminated by exception/, 'no backend crashed');
 
 done_testing();
