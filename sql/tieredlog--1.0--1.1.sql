@@ -476,6 +476,10 @@ CREATE FUNCTION tieredlog._frame_decode_key(raw bytea, key text) RETURNS bigint
 CREATE FUNCTION tieredlog._key_filter_probe(filter bytea, key text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'tieredlog_key_filter_probe' LANGUAGE C STRICT IMMUTABLE;
 REVOKE ALL ON FUNCTION tieredlog._frame_decode_key(bytea, text), tieredlog._key_filter_probe(bytea, text) FROM PUBLIC;
+-- issue 21: an archive frame's uncompressed bytes (TLF2, with the segment's dictionary), for fuzzing
+CREATE FUNCTION tieredlog._archive_frame_raw(segment_id bigint, frame_no integer) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_archive_frame_raw' LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION tieredlog._archive_frame_raw(bigint, integer) FROM PUBLIC;
 
 -- issue 17: a segment's record count through segment_totals() (digest cells may be rebuilding)
 CREATE OR REPLACE FUNCTION tieredlog._pair_features()

@@ -157,6 +157,8 @@ CREATE FUNCTION tieredlog._ae_store(records bytea, from_node text) RETURNS bigin
 -- The decoders of outside bytes, driven directly (tests and fuzzing; superuser only, fuzz.c).
 CREATE FUNCTION tieredlog._frame_raw(batch bytea) RETURNS bytea[]
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_raw' LANGUAGE C STRICT IMMUTABLE;
+CREATE FUNCTION tieredlog._archive_frame_raw(segment_id bigint, frame_no integer) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'tieredlog_archive_frame_raw' LANGUAGE C STRICT STABLE;
 CREATE FUNCTION tieredlog._frame_decode(raw bytea) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'tieredlog_frame_decode' LANGUAGE C STRICT IMMUTABLE;
 CREATE FUNCTION tieredlog._frame_decode_key(raw bytea, key text) RETURNS bigint

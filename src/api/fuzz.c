@@ -5,6 +5,9 @@
  *		uncompressed, record batches built around such a frame, and single stream messages.
  *
  *	 _frame_raw(batch)      the uncompressed frames of a record batch (as _ae_fetch returns it)
+ *	 _archive_frame_raw(segment_id, frame_no)
+ *	                        the uncompressed bytes of an archive frame of a tier 2 segment (TLF2,
+ *	                        decompressed with the segment's dictionary)
  *	 _frame_decode(raw)     decode one uncompressed frame; returns its row count
  *	 _frame_decode_key(raw, key)
  *	                        the same, rebuilding only the rows of one key (as a key read does);
@@ -38,12 +41,15 @@
 #include "utils/jsonb.h"
 
 #include "store/archive.h"
+#include "store/archive_store.h"
+#include "store/catalog.h"
 #include "repl/reconcile_local.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "repl/wire.h"
 
 PG_FUNCTION_INFO_V1(tieredlog_frame_raw);
+PG_FUNCTION_INFO_V1(tieredlog_archive_frame_raw);
 PG_FUNCTION_INFO_V1(tieredlog_frame_decode);
 PG_FUNCTION_INFO_V1(tieredlog_frame_decode_key);
 PG_FUNCTION_INFO_V1(tieredlog_key_filter_probe);
@@ -84,6 +90,22 @@ tieredlog_frame_raw(PG_FUNCTION_ARGS)
 		frames[f] = PointerGetDatum(tl_frame_decompress(frame, &meta, 0, (int) f));
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(frames, (int) nframes, BYTEAOID, -1, false, TYPALIGN_INT));
+}
+
+/* _archive_frame_raw(segment_id bigint, frame_no integer) RETURNS bytea */
+Datum
+tieredlog_archive_frame_raw(PG_FUNCTION_ARGS)
+{
+	int64		segment_id = PG_GETARG_INT64(0);
+	int32		frame_no = PG_GETARG_INT32(1);
+	TlSegment	seg;
+
+	require_superuser("tieredlog._archive_frame_raw");
+	if (!tl_catalog_get_segment(segment_id, &seg) || seg.tier != 2 || seg.archive_attempt == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segment %lld is not in tier 2", (long long) segment_id)));
+	PG_RETURN_BYTEA_P(tl_archive_frame_raw(seg.log_id, segment_id, seg.archive_attempt, frame_no));
 }
 
 /* _frame_decode(raw bytea) RETURNS bigint: decode one uncompressed frame */

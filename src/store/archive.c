@@ -191,8 +191,21 @@ write_ts(StringInfo raw, const TlArchiveRow *rows, int n, const int *origin_ids,
 	pfree(resid);
 }
 
+/* TLF1's time column: the first ts, then non-negative deltas (rows are in ts order). */
 static void
-write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta)
+write_ts_plain(StringInfo raw, const TlArchiveRow *rows, int n)
+{
+	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
+	for (int i = 1; i < n; i++)
+		tl_arc_put_varint(raw, (uint64) (rows[i].ts - rows[i - 1].ts));
+}
+
+/*
+ * The frame's columns in format `version`: 2 (TLF2, the archive's) or 1 (TLF1, for record
+ * batches sent to peers, which an earlier build must read during a rolling upgrade).
+ */
+static void
+write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta, int version)
 {
 	DictItem   *items = palloc(sizeof(DictItem) * n);
 	int		   *ids = palloc(sizeof(int) * n);
@@ -202,8 +215,10 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 	int			nsources;
 	int			nsrc_items = 0;
 
-	appendBinaryStringInfo(raw, TL_FRAME_MAGIC, 4);
+	appendBinaryStringInfo(raw, version == 1 ? TL_FRAME_MAGIC_V1 : TL_FRAME_MAGIC, 4);
 	tl_arc_put_varint(raw, n);
+	if (version == 1)
+		write_ts_plain(raw, rows, n);
 
 	/* origins */
 	for (int i = 0; i < n; i++)
@@ -225,8 +240,9 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 		pfree(last);
 	}
 
-	/* ts: rows are in ts order */
-	write_ts(raw, rows, n, origin_ids, norigins);
+	/* TLF2's time column: rows are in ts order */
+	if (version != 1)
+		write_ts(raw, rows, n, origin_ids, norigins);
 
 	/* keys: sorted dictionary, front-coded */
 	for (int i = 0; i < n; i++)
@@ -256,17 +272,17 @@ write_columns(StringInfo raw, const TlArchiveRow *rows, int n, TlFrameMeta *meta
 }
 
 /*
- * Encode n rows (sorted by tl_archive_row_cmp) into the uncompressed bytes of one frame, appended
- * to `raw`. Fills *meta but for the compressed length and checksum (tl_frame_compress).
+ * Encode n rows (sorted by tl_archive_row_cmp) into the uncompressed bytes of one frame in format
+ * `version`, appended to `raw`. Fills *meta but for the compressed length and checksum.
  */
-void
-tl_frame_encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta *meta)
+static void
+encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta *meta, int version)
 {
 	int			start = raw->len;
 
 	Assert(n > 0);
 	memset(meta, 0, sizeof(*meta));
-	write_columns(raw, rows, n, meta);
+	write_columns(raw, rows, n, meta, version);
 	if ((Size) (raw->len - start) > tl_frame_max_raw())
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -277,6 +293,17 @@ tl_frame_encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta
 	meta->first_ts = rows[0].ts;
 	meta->last_ts = rows[n - 1].ts;
 	meta->raw_len = raw->len - start;
+}
+
+/*
+ * Encode n rows (sorted by tl_archive_row_cmp) into the uncompressed bytes of one archive frame
+ * (TLF2), appended to `raw`. Fills *meta but for the compressed length and checksum
+ * (tl_frame_compress).
+ */
+void
+tl_frame_encode_raw(const TlArchiveRow *rows, int n, StringInfo raw, TlFrameMeta *meta)
+{
+	encode_raw(rows, n, raw, meta, 2);
 }
 
 /*
@@ -316,7 +343,10 @@ tl_frame_compress(const char *raw, int raw_len, int level, const TlArchiveDict *
 	return out;
 }
 
-/* Encode n rows (sorted by tl_archive_row_cmp) into one frame at zstd `level`. Fills *meta. */
+/*
+ * Encode n rows (sorted by tl_archive_row_cmp) into one frame at zstd `level`, in the TLF1 format
+ * every build reads (record batches for peers). Fills *meta.
+ */
 bytea *
 tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 {
@@ -324,7 +354,7 @@ tl_frame_encode(const TlArchiveRow *rows, int n, int level, TlFrameMeta *meta)
 	bytea	   *out;
 
 	initStringInfo(&raw);
-	tl_frame_encode_raw(rows, n, &raw, meta);
+	encode_raw(rows, n, &raw, meta, 1);
 	out = tl_frame_compress(raw.data, raw.len, level, NULL, meta);
 	pfree(raw.data);
 	return out;

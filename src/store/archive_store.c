@@ -1260,6 +1260,34 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 		MemoryContextDelete(guard);
 }
 
+/*
+ * The uncompressed bytes of frame `frame_no` of (segment, attempt), checked as a read checks them
+ * (with the segment's dictionary): the corpus of tieredlog._archive_frame_raw() for fuzzing.
+ */
+bytea *
+tl_archive_frame_raw(int32 log_id, int64 segment_id, int64 attempt, int frame_no)
+{
+	Relation	rel;
+	Relation	irel;
+	DirCacheEntry *dir;
+	bytea	   *out = NULL;
+
+	open_archive(log_id, segment_id, &rel, &irel);
+	dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true);
+	for (int f = 0; f < dir->nframes && out == NULL; f++)
+		if (dir->frames[f].frame_no == frame_no)
+			out = tl_frame_decompress(fetch_frame(rel, irel, segment_id, attempt, frame_no),
+									  &dir->frames[f].meta, segment_id, frame_no);
+	tl_archive_dict_free(dir->dict);
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
+	if (out == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("segment %lld has no archive frame %d", (long long) segment_id, frame_no)));
+	return out;
+}
+
 /* The frame directory of (segment, attempt), for segment_frames(). */
 void
 tl_archive_directory(int32 log_id, int64 segment_id, int64 attempt, Tuplestorestate *out,

@@ -58,6 +58,7 @@ extern bool tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int6
 											TimestampTz from_ts, TimestampTz to_ts, text *key);
 extern void tl_archive_directory(int32 log_id, int64 segment_id, int64 attempt,
 								 Tuplestorestate *out, TupleDesc out_desc);
+extern bytea *tl_archive_frame_raw(int32 log_id, int64 segment_id, int64 attempt, int frame_no);
 extern int64 tl_archive_bytes(int32 log_id, int64 segment_id, int64 attempt);
 extern int64 tl_archive_delete(int32 log_id, int64 segment_id, int64 attempt);
 

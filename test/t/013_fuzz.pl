@@ -87,6 +87,12 @@ DO $$ BEGIN
 				   (SELECT log_id FROM tieredlog.logs WHERE log_name = 'fzk'));
 END $$;
 INSERT INTO fz.corpus (kind, data) SELECT 'filter', data FROM fz.filter_key;
+-- archive frames as tier 2 stores them (TLF2, the time column predicted from the seq), uncompressed
+DO $$ BEGIN
+	EXECUTE format('INSERT INTO fz.corpus (kind, data) SELECT %L, tieredlog._archive_frame_raw(segment_id, frame_no)
+		FROM tieredlog_data.archive_%s WHERE frame_no >= 0 AND frame_no %% 8 = 0',
+				   'frame', (SELECT log_id FROM tieredlog.logs WHERE log_name = 'fzk'));
+END $$;
 
 CREATE FUNCTION fz.rand_bytes(n int) RETURNS bytea LANGUAGE sql AS
 $$ SELECT coalesce(string_agg(set_byte('\x00'::bytea, 0, floor(random() * 256)::int), ''), '') FROM generate_series(1, n) $$;
@@ -200,6 +206,11 @@ my $corpus = $node->safe_psql('postgres',
 	  . " (SELECT kind, count(*) n, sum(length(data)) bytes FROM fz.corpus GROUP BY kind) c");
 note("corpus: $corpus");
 like($corpus, qr/batch \d+.*filter \d+.*frame \d+.*wire \d+/, 'a corpus of real batches, key filters, frames and stream messages');
+# record batches carry TLF1 frames, which builds before TLF2 read (a rolling upgrade)
+is($node->safe_psql('postgres', "SELECT count(*) FILTER (WHERE substr(data, 1, 4) = 'TLF1'::bytea) > 0
+	AND count(*) FILTER (WHERE substr(data, 1, 4) = 'TLF2'::bytea) > 0
+	AND count(*) FILTER (WHERE substr(data, 1, 4) NOT IN ('TLF1'::bytea, 'TLF2'::bytea)) = 0 FROM fz.corpus WHERE kind = 'frame'"), 't',
+	'frames of record batches (TLF1, which builds before TLF2 read) and of the archive (TLF2)');
 
 # the corpus itself decodes without error
 is($node->safe_psql('postgres', q{
