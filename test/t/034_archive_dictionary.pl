@@ -153,6 +153,27 @@ is(q1($dicts), '1', 'archived again: one dictionary');
 is_deeply(reads('big'), $tier0{big}, 'archived again: every read equals tier 0');
 is(q1("SELECT bool_and(ok) FROM tieredlog.check_digests('big')"), 't', 'check_digests() agrees');
 
+# a segment large enough for a dictionary, of payloads no dictionary can help (100 kB of random
+# hex each, about 5 to a frame): one is trained, does not pay for its size, and is not kept
+q1(q{
+SELECT tieredlog.create_log('noise', '1 day');
+SELECT setseed(0.125);
+SELECT tieredlog.append_many('noise', array_agg('n' || i ORDER BY i),
+	array_agg(jsonb_build_object('blob', (SELECT string_agg(md5(random()::text || i || j), '') FROM generate_series(1, 3200) j)) ORDER BY i),
+	NULL, array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' ORDER BY i))
+  FROM generate_series(1, 120) i;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'noise';
+CREATE TABLE noise0 AS SELECT key, payload, ts, source, origin, seq, rid FROM tieredlog.read('noise');
+});
+my $nseg = q1("SELECT segment_id FROM tieredlog.segments WHERE log_name = 'noise'");
+my ($nrc, $nout, $nerr) = $node->psql('postgres', "SET client_min_messages = debug1; SELECT tieredlog.move_segment($nseg, 2)");
+like($nerr, qr/the dictionary of segment $nseg does not pay/, 'random payloads: a dictionary was trained and judged');
+cmp_ok(q1("SELECT count(*) FROM tieredlog.segment_frames($nseg)"), '>=', 16, 'random payloads: enough frames to train on');
+is(q1("SELECT count(*) FROM tieredlog_data.archive_" . q1("SELECT log_id FROM tieredlog.logs WHERE log_name = 'noise'")
+	. " WHERE segment_id = $nseg AND frame_no < 0"), '0', 'a dictionary that does not pay is not kept');
+is(q1("SELECT count(*) FROM (SELECT key, payload, ts, source, origin, seq, rid FROM tieredlog.read('noise') EXCEPT SELECT * FROM noise0) d")
+	. ' ' . q1("SELECT count(*) FROM tieredlog.read('noise')"), '0 120', 'and the segment reads as in tier 0');
+
 # frames of another size (tieredlog.archive_frame_records, superuser): 1024 records each
 q1("SELECT tieredlog.move_segment($seg{big}, 0)");
 q1('SELECT tieredlog.sweep()');
