@@ -146,6 +146,33 @@ ts_predict(const TlArchiveRow *rows, int i, int64 rate, const int *prev_of_origi
 		!pg_add_s64_overflow(rows[p].ts, step, pred);
 }
 
+/* For each row, the index of the previous row of its origin, or -1 (palloc'd). */
+static int *
+previous_of_origin(const int *origin_ids, int n, int norigins)
+{
+	int		   *prev = palloc(sizeof(int) * n);
+	int		   *last = palloc(sizeof(int) * norigins);
+
+	for (int o = 0; o < norigins; o++)
+		last[o] = -1;
+	for (int i = 0; i < n; i++)
+	{
+		prev[i] = last[origin_ids[i]];
+		last[origin_ids[i]] = i;
+	}
+	pfree(last);
+	return prev;
+}
+
+/* TLF1's time column, and TLF2's mode 0: the first ts, then non-negative deltas (rows are in ts order). */
+static void
+write_ts_plain(StringInfo raw, const TlArchiveRow *rows, int n)
+{
+	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
+	for (int i = 1; i < n; i++)
+		tl_arc_put_varint(raw, (uint64) (rows[i].ts - rows[i - 1].ts));
+}
+
 /*
  * The time column (TLF2): mode 0, the first ts and non-negative deltas (as TLF1); or mode 1, the
  * rate, the first ts and for each further row its difference from ts_predict (zigzag). The
@@ -155,20 +182,12 @@ static void
 write_ts(StringInfo raw, const TlArchiveRow *rows, int n, const int *origin_ids, int norigins)
 {
 	int64		rate = ts_rate(rows, n, origin_ids);
-	int		   *prev_of_origin = palloc(sizeof(int) * n);
-	int		   *last_of_origin = palloc(sizeof(int) * norigins);
+	int		   *prev_of_origin = previous_of_origin(origin_ids, n, norigins);
 	int64	   *resid = palloc(sizeof(int64) * n);
 	int64		plain_len = 0;
 	int64		pred_len = varint_len(tl_arc_zigzag(rate));
 	bool		predicted = rate > 0;
 
-	for (int o = 0; o < norigins; o++)
-		last_of_origin[o] = -1;
-	for (int i = 0; i < n; i++)
-	{
-		prev_of_origin[i] = last_of_origin[origin_ids[i]];
-		last_of_origin[origin_ids[i]] = i;
-	}
 	for (int i = 1; i < n && predicted; i++)
 	{
 		int64		pred;
@@ -179,25 +198,21 @@ write_ts(StringInfo raw, const TlArchiveRow *rows, int n, const int *origin_ids,
 		else
 			pred_len += varint_len(tl_arc_zigzag(resid[i]));
 	}
-	predicted = predicted && pred_len < plain_len;
-	tl_arc_put_varint(raw, predicted ? 1 : 0);
-	if (predicted)
+	if (predicted && pred_len < plain_len)
+	{
+		tl_arc_put_varint(raw, 1);
 		tl_arc_put_varint(raw, tl_arc_zigzag(rate));
-	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
-	for (int i = 1; i < n; i++)
-		tl_arc_put_varint(raw, predicted ? tl_arc_zigzag(resid[i]) : (uint64) (rows[i].ts - rows[i - 1].ts));
+		tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
+		for (int i = 1; i < n; i++)
+			tl_arc_put_varint(raw, tl_arc_zigzag(resid[i]));
+	}
+	else
+	{
+		tl_arc_put_varint(raw, 0);
+		write_ts_plain(raw, rows, n);
+	}
 	pfree(prev_of_origin);
-	pfree(last_of_origin);
 	pfree(resid);
-}
-
-/* TLF1's time column: the first ts, then non-negative deltas (rows are in ts order). */
-static void
-write_ts_plain(StringInfo raw, const TlArchiveRow *rows, int n)
-{
-	tl_arc_put_varint(raw, tl_arc_zigzag(rows[0].ts));
-	for (int i = 1; i < n; i++)
-		tl_arc_put_varint(raw, (uint64) (rows[i].ts - rows[i - 1].ts));
 }
 
 /*
@@ -536,7 +551,6 @@ read_ts(Reader *r, TlArchiveRow *rows, int n, const int *origin_ids, int norigin
 	uint64		mode = tl_arc_get_varint(r);
 	int64		rate;
 	int		   *prev_of_origin;
-	int		   *last_of_origin;
 
 	if (mode == 0)
 	{
@@ -547,15 +561,7 @@ read_ts(Reader *r, TlArchiveRow *rows, int n, const int *origin_ids, int norigin
 		tl_arc_corrupt(r, "unknown time column mode");
 	rate = tl_arc_unzigzag(tl_arc_get_varint(r));
 	rows[0].ts = tl_arc_unzigzag(tl_arc_get_varint(r));
-	prev_of_origin = palloc(sizeof(int) * n);
-	last_of_origin = palloc(sizeof(int) * norigins);
-	for (int o = 0; o < norigins; o++)
-		last_of_origin[o] = -1;
-	for (int i = 0; i < n; i++)
-	{
-		prev_of_origin[i] = last_of_origin[origin_ids[i]];
-		last_of_origin[origin_ids[i]] = i;
-	}
+	prev_of_origin = previous_of_origin(origin_ids, n, norigins);
 	for (int i = 1; i < n; i++)
 	{
 		int64		pred;
@@ -565,7 +571,6 @@ read_ts(Reader *r, TlArchiveRow *rows, int n, const int *origin_ids, int norigin
 			tl_arc_corrupt(r, "timestamp prediction overflows");
 	}
 	pfree(prev_of_origin);
-	pfree(last_of_origin);
 }
 
 /*
@@ -883,9 +888,7 @@ tl_frame_cursor_peek(const TlFrameCursor *c)
  * at a time, while the frame's value streams are in the CPU's cache (a merge moves between many
  * frames); a row stays valid until the cursor rebuilds its next batch or is closed.
  */
-#ifndef TL_CURSOR_BATCH
 #define TL_CURSOR_BATCH		32
-#endif
 
 const TlArchiveRow *
 tl_frame_cursor_next(TlFrameCursor *c)

@@ -34,8 +34,6 @@ typedef struct TlFrameWriter
 	off_t	   *offsets;		/* where each spooled frame starts (spool_fileno[i], offsets[i]) */
 	int		   *filenos;
 	int			offsets_cap;
-	bool		has_dict;		/* the frames were compressed with a dictionary */
-	int			dict_bytes;		/* its size */
 	int			frames;
 	int64		total_rows;
 	int64		raw_bytes;

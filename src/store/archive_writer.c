@@ -90,9 +90,7 @@ ensure_archive(int32 log_id)
  * TL_DICT_MIN_RAW bytes encoded: below that it costs more than it saves. Whether it pays is
  * judged on every TL_DICT_CHECK_STRIDE-th sample, compressed with it and without.
  */
-#ifndef TL_DICT_SAMPLE_TIMES
 #define TL_DICT_SAMPLE_TIMES	40
-#endif
 #define TL_DICT_CHECK_STRIDE	4
 #define TL_DICT_SAMPLE_BYTES	((int64) TL_DICT_SAMPLE_TIMES * TL_ARCHIVE_DICT_BYTES)
 #define TL_DICT_MIN_RAW			((int64) 16 * TL_ARCHIVE_DICT_BYTES)
@@ -374,8 +372,6 @@ insert_dictionary(TlFrameWriter *fw, const TlArchiveDict *dict)
 	m.comp_len = VARSIZE_ANY_EXHDR(bytes);
 	m.checksum = tl_archive_dict_checksum(bytes);
 	insert_archive_row(fw, TL_ARCHIVE_DICT_FRAME_NO, bytes, &m);
-	fw->has_dict = true;
-	fw->dict_bytes = VARSIZE_ANY_EXHDR(bytes);
 	fw->stored_bytes += VARSIZE_ANY_EXHDR(bytes);
 }
 
