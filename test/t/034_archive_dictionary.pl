@@ -186,6 +186,15 @@ my ($rc, $out, $err) = $node->psql('postgres', 'SET tieredlog.archive_frame_reco
 like($err, qr/permission denied to set parameter|invalid value for parameter/, 'an ordinary role cannot set it');
 ($rc, $out, $err) = $node->psql('postgres', 'SET tieredlog.archive_frame_records = 8');
 like($err, qr/8 is outside the valid range/, 'fewer than 16 records per frame is refused');
+# _archive_frame_raw (the fuzzer's corpus of TLF2 frames): superuser only, tier 2 segments only
+like(q1("SELECT substr(tieredlog._archive_frame_raw($seg{big}, 0), 1, 4)"), qr/^\\x544c4632$/, '_archive_frame_raw: a TLF2 frame');
+($rc, $out, $err) = $node->psql('postgres', "SELECT tieredlog._archive_frame_raw($seg{big}, 100000)");
+like($err, qr/segment $seg{big} has no archive frame 100000/, '_archive_frame_raw: a frame that does not exist');
+q1("SELECT tieredlog.move_segment($seg{small}, 0)");
+($rc, $out, $err) = $node->psql('postgres', "SELECT tieredlog._archive_frame_raw($seg{small}, 0)");
+like($err, qr/segment $seg{small} is not in tier 2/, '_archive_frame_raw: a segment in tier 0');
+($rc, $out, $err) = $node->psql('postgres', "SELECT tieredlog._archive_frame_raw($seg{big}, 0)", extra_params => ['-U', 'reader']);
+like($err, qr/permission denied/, '_archive_frame_raw: not for an ordinary role');
 unlike(slurp_file($node->logfile), qr/terminated by signal|was terminated by exception/, 'no backend crashed');
 
 done_testing();
