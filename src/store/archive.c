@@ -606,6 +606,17 @@ read_origins_seq(Reader *r, TlArchiveRow *rows, int n, int *origin_ids)
 	return norigins;
 }
 
+/* A builder's buffers, in the current memory context (see RowBuilder). */
+static void
+row_builder_init(RowBuilder *b, const char *rid_log, bool in_place)
+{
+	initStringInfo(&b->bin);
+	initStringInfo(&b->text);
+	initStringInfo(&b->scratch);
+	b->rid_log = rid_log;
+	b->in_place = in_place;
+}
+
 /*
  * Decode the uncompressed bytes of a frame; *nrows is set to its row count, which must be
  * expect_nrows unless that is negative. With `want`, only the rows it wants are rebuilt and
@@ -650,7 +661,9 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	n = tl_arc_get_count(r, TL_FRAME_MAX_ROWS, "row count");
 	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
 		tl_arc_corrupt(r, "row count does not match the frame directory");
-	rows = palloc(sizeof(TlArchiveRow) * n);
+	/* a merge's cursor keeps its rows to the end of the read: in the read's arena */
+	rows = cursor && cursor->arena ? tl_arena_alloc(cursor->arena, sizeof(TlArchiveRow) * n) :
+		palloc(sizeof(TlArchiveRow) * n);
 	wanted = palloc(sizeof(bool) * n);
 	origin_ids = palloc(sizeof(int) * n);
 
@@ -660,13 +673,18 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	norigins = read_origins_seq(r, rows, n, origin_ids);
 	if (version == 2)
 		read_ts(r, rows, n, origin_ids, norigins);
-	/* timestamps: sorted, each one a valid timestamptz */
+	/*
+	 * timestamps: sorted, each one a valid timestamptz; rows in record order (ts, origin, seq),
+	 * which a merge of frames relies on
+	 */
 	for (int i = 0; i < n; i++)
 	{
 		if (!IS_VALID_TIMESTAMP(rows[i].ts))
 			tl_arc_corrupt(r, "timestamp out of range");
 		if (i > 0 && rows[i].ts < rows[i - 1].ts)
 			tl_arc_corrupt(r, "timestamps out of order");
+		if (i > 0 && rows[i].ts == rows[i - 1].ts && tl_archive_row_cmp(&rows[i - 1], &rows[i]) > 0)
+			tl_arc_corrupt(r, "rows out of record order");
 		wanted[i] = want == NULL || (rows[i].ts >= want->from_ts && rows[i].ts < want->to_ts);
 	}
 	if (first_ts)
@@ -732,7 +750,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		}
 	}
 	else
-		paths = tl_arc_read_paths(r, n, &npaths);
+		paths = tl_arc_read_paths(r, n, &npaths, cursor ? cursor->arena : NULL);
 	if (cursor)
 	{
 		/* the fixed columns are read; payloads are rebuilt one row at a time by the cursor */
@@ -741,13 +759,10 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		cursor->paths = paths;
 		cursor->npaths = npaths;
 		cursor->next = 0;
-		cursor->batch_end = 0;
-		cursor->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog frame cursor",
-												  ALLOCSET_DEFAULT_SIZES);
-		initStringInfo(&cursor->builder.bin);
-		initStringInfo(&cursor->builder.text);
-		initStringInfo(&cursor->builder.scratch);
-		cursor->builder.rid_log = want ? want->rid_log : NULL;
+		/* (what only the decoding needed goes back to the memory context for the next frame) */
+		pfree(wanted);
+		pfree(origin_ids);
+		pfree(key_ids);
 		*nrows = n;
 		return rows;
 	}
@@ -765,10 +780,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 		*nrows = out;
 		return rows;
 	}
-	initStringInfo(&builder.bin);
-	initStringInfo(&builder.text);
-	initStringInfo(&builder.scratch);
-	builder.rid_log = want ? want->rid_log : NULL;
+	row_builder_init(&builder, want ? want->rid_log : NULL, false);
 	out = 0;
 	for (int i = 0, done = 0; i < n; i++)
 	{
@@ -845,20 +857,34 @@ tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want, 
 }
 
 /*
+ * The row builder the cursors of one merge share, in the current memory context: a row a cursor
+ * hands out has its payload (and, with rid_log, its rid) rebuilt into the builder's own buffers,
+ * valid until the next row of any of them is rebuilt. With rid_log (the log's name), each row's
+ * rid is computed as its payload is rebuilt.
+ */
+TlFrameBuilder *
+tl_frame_builder_create(const char *rid_log)
+{
+	TlFrameBuilder *fb = palloc(sizeof(TlFrameBuilder));
+
+	row_builder_init(&fb->b, rid_log, true);
+	return fb;
+}
+
+/*
  * A cursor over the rows of one frame, for reading several frames merged in record order: the
  * frame is decompressed into memory of its own and its fixed columns decoded (with every check
  * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
- * in frame order (with no_payload, never: rows come without payloads; with rid_log, each row's
- * rid is computed as its payload is rebuilt). Everything lives in the memory context current at
- * the open.
+ * in frame order, by the builder the reader passes (with no_payload, never: rows come without
+ * payloads). Everything lives in the memory context current at the open.
  */
 TlFrameCursor *
 tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
-					 bool no_payload, const char *rid_log)
+					 bool no_payload, TlArena *arena)
 {
 	TlFrameCursor *c = palloc0(sizeof(TlFrameCursor));
 	Reader		r = {NULL, NULL, segment_id, frame_no};
-	TlFrameWant all = {DT_NOBEGIN, DT_NOEND, NULL, no_payload, rid_log};
+	TlFrameWant all = {DT_NOBEGIN, DT_NOEND, NULL, no_payload, NULL};
 	char	   *raw;
 	TimestampTz first_ts;
 	TimestampTz last_ts;
@@ -867,7 +893,8 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 	if (meta->raw_len <= 0 || (Size) meta->raw_len > tl_frame_max_raw())
 		tl_arc_corrupt(&r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
 							tl_frame_max_raw()));
-	raw = decompress(data, meta, &r, palloc(meta->raw_len));
+	c->arena = arena;
+	raw = decompress(data, meta, &r, arena ? tl_arena_alloc(arena, meta->raw_len) : palloc(meta->raw_len));
 	c->raw = raw;
 	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, &all, &n, &first_ts, &last_ts, c);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
@@ -876,36 +903,89 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 	return c;
 }
 
-/* The fixed columns (ts, origin, seq, key, source) of the cursor's next row, or NULL at its end. */
+/* The fixed columns (ts, origin, seq, key, source) of the cursor's row `row` (0-based), or NULL past its end. */
 const TlArchiveRow *
-tl_frame_cursor_peek(const TlFrameCursor *c)
+tl_frame_cursor_row(const TlFrameCursor *c, int row)
 {
-	return c->next < c->nrows ? &c->rows[c->next] : NULL;
+	return row >= 0 && row < c->nrows ? &c->rows[row] : NULL;
+}
+
+/* The index of the row tl_frame_cursor_next returns next. */
+int
+tl_frame_cursor_position(const TlFrameCursor *c)
+{
+	return c->next;
 }
 
 /*
- * The next row with its payload rebuilt, and advance. Payloads are rebuilt TL_CURSOR_BATCH rows
- * at a time, while the frame's value streams are in the CPU's cache (a merge moves between many
- * frames); a row stays valid until the cursor rebuilds its next batch or is closed.
+ * Rows a cursor rebuilds at a time: a merge visits its frames in turn, one row each, and a row's
+ * rebuild reads every value stream of the frame; a batch reads them while they are in the CPU's
+ * cache. Each cursor keeps its batch's payloads, so a batch costs memory in every open frame.
  */
-#define TL_CURSOR_BATCH		32
+#define TL_CURSOR_BATCH		16
 
+/* Rebuild rows [next, next + TL_CURSOR_BATCH) with fb, their payloads (and texts) copied into c->batch. */
+static void
+cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
+{
+	int			end = Min(c->next + TL_CURSOR_BATCH, c->nrows);
+	Size		payload_at[TL_CURSOR_BATCH];
+	Size		text_at[TL_CURSOR_BATCH];
+	Size		used = 0;
+
+	for (int i = c->next; i < end; i++)
+	{
+		TlArchiveRow *row = &c->rows[i];
+		Size		plen;
+		Size		need;
+
+		tl_arc_rebuild_row(c->paths, i, b, row);
+		plen = VARSIZE(row->payload);
+		need = MAXALIGN(plen) + (row->payload_text ? MAXALIGN(row->payload_text_len + 1) : 0);
+		if (used + need > c->batch_cap)
+		{
+			Size		cap = Max(Max(c->batch_cap * 2, used + need), 2048);
+			char	   *grown = c->arena ? tl_arena_alloc(c->arena, cap) : palloc(cap);
+
+			/* (with an arena the old buffer stays until the read ends: it at most doubles) */
+			if (used > 0)
+				memcpy(grown, c->batch, used);
+			if (c->batch && !c->arena)
+				pfree(c->batch);
+			c->batch = grown;
+			c->batch_cap = cap;
+		}
+		memcpy(c->batch + used, row->payload, plen);
+		payload_at[i - c->next] = used;
+		used += MAXALIGN(plen);
+		if (row->payload_text)
+		{
+			memcpy(c->batch + used, row->payload_text, row->payload_text_len + 1);
+			text_at[i - c->next] = used;
+			used += MAXALIGN(row->payload_text_len + 1);
+		}
+	}
+	/* (the buffer may have moved while it grew) */
+	for (int i = c->next; i < end; i++)
+	{
+		c->rows[i].payload = (Jsonb *) (c->batch + payload_at[i - c->next]);
+		if (c->rows[i].payload_text)
+			c->rows[i].payload_text = c->batch + text_at[i - c->next];
+	}
+	c->batch_end = end;
+}
+
+/*
+ * The next row with its payload rebuilt (by fb, with the next few rows of the frame), and
+ * advance. The row stays valid until the cursor's next batch; what a rebuild allocates besides
+ * its payload is in the current memory context.
+ */
 const TlArchiveRow *
-tl_frame_cursor_next(TlFrameCursor *c)
+tl_frame_cursor_next(TlFrameCursor *c, TlFrameBuilder *fb)
 {
 	Assert(c->next < c->nrows);
 	if (c->next >= c->batch_end && c->paths != NULL)
-	{
-		MemoryContext old;
-		int			end = Min(c->next + TL_CURSOR_BATCH, c->nrows);
-
-		MemoryContextReset(c->batch_cxt);
-		old = MemoryContextSwitchTo(c->batch_cxt);
-		for (int i = c->next; i < end; i++)
-			tl_arc_rebuild_row(c->paths, i, &c->builder, &c->rows[i]);
-		MemoryContextSwitchTo(old);
-		c->batch_end = end;
-	}
+		cursor_rebuild_batch(c, &fb->b);
 	return &c->rows[c->next++];
 }
 
@@ -919,7 +999,8 @@ tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts)
 		to++;
 	if (to > c->batch_end)
 	{
-		skip_rows(c->paths, c->npaths, Max(c->next, c->batch_end), to);
+		if (c->paths != NULL)
+			skip_rows(c->paths, c->npaths, Max(c->next, c->batch_end), to);
 		c->batch_end = to;
 	}
 	c->next = to;
@@ -929,11 +1010,12 @@ tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts)
 void
 tl_frame_cursor_close(TlFrameCursor *c)
 {
-	pfree(c->raw);
-	pfree(c->rows);
-	pfree(c->builder.bin.data);
-	pfree(c->builder.text.data);
-	pfree(c->builder.scratch.data);
-	MemoryContextDelete(c->batch_cxt);
+	if (c->arena == NULL)
+	{
+		pfree(c->raw);
+		pfree(c->rows);
+		if (c->batch)
+			pfree(c->batch);
+	}
 	pfree(c);
 }

@@ -12,6 +12,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "core/arena.h"
 #include "core/record.h"
 
 /* A record as the archive stores it (the rid is recomputed from these fields on read). */
@@ -116,11 +117,14 @@ extern TlArchiveRow *tl_frame_decode_want(const bytea *data, const TlFrameMeta *
 										  int64 segment_id, int frame_no, const TlFrameWant *want,
 										  int *nrows);
 typedef struct TlFrameCursor TlFrameCursor;
+typedef struct TlFrameBuilder TlFrameBuilder;
+extern TlFrameBuilder *tl_frame_builder_create(const char *rid_log);
 extern TlFrameCursor *tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta,
 										   int64 segment_id, int frame_no, bool no_payload,
-										   const char *rid_log);
-extern const TlArchiveRow *tl_frame_cursor_peek(const TlFrameCursor *c);
-extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c);
+										   TlArena *arena);
+extern const TlArchiveRow *tl_frame_cursor_row(const TlFrameCursor *c, int row);
+extern int	tl_frame_cursor_position(const TlFrameCursor *c);
+extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c, TlFrameBuilder *fb);
 extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);
 extern void tl_frame_cursor_close(TlFrameCursor *c);
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);

@@ -80,6 +80,8 @@ typedef struct RowBuilder
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
 	const char *rid_log;		/* non-NULL: the text is written inside the canonical encoding
 								 * of the row, whose rid is computed (TlFrameWant.rid_log) */
+	bool		in_place;		/* the row's payload points into `bin` (valid until the next
+								 * rebuild) instead of a copy; its text is not kept */
 } RowBuilder;
 
 
@@ -89,12 +91,19 @@ struct TlFrameCursor
 	char	   *raw;			/* the uncompressed frame, the cursor's own */
 	int			nrows;
 	TlArchiveRow *rows;			/* fixed columns of every row; payloads when rebuilt */
-	DecPath    *paths;
+	DecPath    *paths;			/* NULL: rows come without payloads */
 	int			npaths;
-	RowBuilder	builder;
 	int			next;			/* the next row to hand out */
-	int			batch_end;		/* rows before it have been rebuilt or skipped */
-	MemoryContext batch_cxt;	/* the payloads of the current batch */
+	int			batch_end;		/* rows before it are rebuilt or skipped: the streams are there */
+	TlArena    *arena;			/* the raw frame, rows and batches; NULL: palloc'd */
+	char	   *batch;			/* the payloads (and texts) of rows [next, batch_end) */
+	Size		batch_cap;
+};
+
+/* The row builder a merge's cursors share (tl_frame_builder_create). */
+struct TlFrameBuilder
+{
+	RowBuilder	b;
 };
 
 static inline uint64
@@ -144,7 +153,7 @@ extern DictEntry *tl_arc_read_dict(Reader *r, bool front, DictKind kind, int max
 extern DictEntry *tl_arc_find_key_in_dict(Reader *r, int max_entries, const char *key, int keylen, int *n, int *found);
 extern void tl_arc_write_payloads(StringInfo b, const TlArchiveRow *rows, int n);
 extern void tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out);
-extern DecPath *tl_arc_read_paths(Reader *r, int nrows, int *npaths_out);
+extern DecPath *tl_arc_read_paths(Reader *r, int nrows, int *npaths_out, TlArena *arena);
 extern bytea *tl_arc_build_key_filter(const DictItem *items, int n, int ndistinct);
 
 #endif							/* TIEREDLOG_ARCHIVE_INT_H */

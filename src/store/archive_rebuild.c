@@ -569,8 +569,13 @@ tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 			resetStringInfo(&b->bin);
 			b->bin.len = VARHDRSZ;	/* the varlena header, set below */
 			(void) rebuild_object(paths, 0, row, b);
-			out->payload = palloc(b->bin.len);
-			memcpy(out->payload, b->bin.data, b->bin.len);
+			if (b->in_place)
+				out->payload = (Jsonb *) b->bin.data;
+			else
+			{
+				out->payload = palloc(b->bin.len);
+				memcpy(out->payload, b->bin.data, b->bin.len);
+			}
 			SET_VARSIZE(out->payload, b->bin.len);
 			break;
 		case TAG_JSON:
@@ -596,8 +601,13 @@ tl_arc_rebuild_row(DecPath *paths, int row, RowBuilder *b, TlArchiveRow *out)
 		return;
 	}
 	out->has_rid = false;
-	out->payload_text = palloc(b->text.len + 1);
-	memcpy(out->payload_text, b->text.data, b->text.len + 1);
+	if (b->in_place)
+		out->payload_text = b->text.data;
+	else
+	{
+		out->payload_text = palloc(b->text.len + 1);
+		memcpy(out->payload_text, b->text.data, b->text.len + 1);
+	}
 	out->payload_text_len = b->text.len;
 }
 
@@ -614,8 +624,19 @@ cmp_child_keys(const void *x, const void *y, void *arg)
 	return memcmp(a->key, b->key, a->keylen);
 }
 
+/* n bytes, zeroed: from the arena when there is one (its memory is fresh from the kernel) */
+static void *
+alloc0(TlArena *arena, Size n)
+{
+	return arena ? tl_arena_alloc(arena, n) : palloc0(n);
+}
+
+/*
+ * The payload paths of a frame of nrows rows, with each path's tags and value streams. With an
+ * arena, what stays for the frame's life (the paths, their key texts and children) comes from it.
+ */
 DecPath *
-tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
+tl_arc_read_paths(Reader *r, int nrows, int *npaths_out, TlArena *arena)
 {
 	/* each path takes at least its tags (one per row) and two lengths */
 	int			npaths = tl_arc_get_count(r, Min(TL_FRAME_MAX_PATHS, (r->end - r->p) / (nrows + 2)),
@@ -625,7 +646,7 @@ tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
 
 	if (npaths < 1)
 		tl_arc_corrupt(r, "no payload root");
-	paths = palloc0(sizeof(DecPath) * npaths);
+	paths = alloc0(arena, sizeof(DecPath) * npaths);
 	depth = palloc0(sizeof(int) * npaths);
 	paths[0].parent = -1;
 	for (int i = 1; i < npaths; i++)
@@ -656,13 +677,14 @@ tl_arc_read_paths(Reader *r, int nrows, int *npaths_out)
 			escape_json(&kt, k);
 			appendBinaryStringInfo(&kt, ": ", 2);
 			pfree(k);
-			paths[i].key_text = pnstrdup(kt.data, kt.len);
+			paths[i].key_text = alloc0(arena, kt.len + 1);
+			memcpy(paths[i].key_text, kt.data, kt.len);
 			paths[i].key_text_len = kt.len;
 		}
 		pfree(kt.data);
 	}
 	for (int i = 0; i < npaths; i++)
-		paths[i].children = palloc(sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
+		paths[i].children = alloc0(arena, sizeof(int) * Max(paths[i].nchildren, 1)), paths[i].nchildren = 0;
 	for (int i = 1; i < npaths; i++)
 	{
 		DecPath    *pp = &paths[paths[i].parent];

@@ -28,7 +28,6 @@
 #include "access/table.h"
 #include "access/detoast.h"
 #include "catalog/pg_type.h"
-#include "lib/binaryheap.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -384,6 +383,16 @@ typedef enum ScanPlan
 /* What merging may hold in memory: every frame read, decompressed, and its fixed columns. */
 #define MERGE_MAX_BYTES		((int64) 128 * 1024 * 1024)
 
+/*
+ * What merging holds for one frame to the end of the read: the decompressed frame, its rows and a
+ * batch of rebuilt payloads (about as large as the rows' share of the frame, times the batch).
+ */
+static Size
+merge_bytes(const TlFrameMeta *m)
+{
+	return (Size) m->raw_len + (Size) m->nrows * sizeof(TlArchiveRow) + 4096;
+}
+
 static bool
 dir_in_record_order(const DirCacheEntry *dir)
 {
@@ -490,7 +499,7 @@ scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
 		if (m->nrows <= 0 || m->nrows > TL_FRAME_MAX_ROWS || m->raw_len <= 0 ||
 			(Size) m->raw_len > tl_frame_max_raw())
 			return PLAN_UNORDERED;
-		bytes += m->raw_len + (int64) m->nrows * (sizeof(TlArchiveRow) + 2 * sizeof(int));
+		bytes += merge_bytes(m);
 		if (bytes > MERGE_MAX_BYTES)
 			return PLAN_UNORDERED;
 	}
@@ -570,54 +579,51 @@ fetch_frame(Relation rel, Relation irel, int64 segment_id, int64 attempt, int fr
 	return data;
 }
 
-typedef struct MergeInput
+/*
+ * A whole read of frames clustered by key merges every frame into record order: each frame's
+ * rows are in record order, and all frames overlap in time. The merge sorts one small entry per
+ * row instead of keeping a heap of frames: a heap of ~1 500 frames (128-record frames, 200 000
+ * records) costs a dozen comparisons per row, each reading another frame's memory.
+ */
+typedef struct MergeEntry
 {
-	TlFrameCursor *cursor;
-	const TlArchiveRow *head;	/* the cursor's next row (fixed columns) */
-	TimestampTz head_ts;		/* its ts, kept here: most comparisons need nothing else */
-	int			frame_no;
-} MergeInput;
+	TimestampTz ts;
+	int32		input;			/* the frame's cursor, in inputs[] */
+	int32		row;			/* the row's index in its frame */
+} MergeEntry;
 
-/* binaryheap is a max-heap: the row first in record order must compare greatest */
-static int
-merge_cmp(Datum a, Datum b, void *arg)
+/* the cursors of a merge, for the sort's ties (static: sort_template's compare takes no argument) */
+static TlFrameCursor **merge_inputs;
+
+/* record order (ts, origin, seq); a frame's rows in frame order, rows of different frames by frame */
+static inline int
+merge_entry_cmp(const MergeEntry *a, const MergeEntry *b)
 {
-	const MergeInput *x = (const MergeInput *) DatumGetPointer(a);
-	const MergeInput *y = (const MergeInput *) DatumGetPointer(b);
 	int			c;
 
-	if (x->head_ts != y->head_ts)
-		return x->head_ts < y->head_ts ? 1 : -1;
-	c = tl_archive_row_cmp(x->head, y->head);
-	if (c == 0)
-		c = x->frame_no - y->frame_no;
-	return -c;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	if (a->input == b->input)
+		return (a->row > b->row) - (a->row < b->row);
+	c = tl_archive_row_cmp(tl_frame_cursor_row(merge_inputs[a->input], a->row),
+						   tl_frame_cursor_row(merge_inputs[b->input], b->row));
+	if (c != 0)
+		return c;
+	return (a->input > b->input) - (a->input < b->input);
 }
 
-/*
- * Move the input to its next row in [from_ts, to_ts); false when it has none left (a frame's rows
- * are in ts order: the rows before from_ts are skipped at once, and the first row at or after
- * to_ts ends the frame).
- */
-static bool
-cursor_to_wanted(MergeInput *in, TimestampTz from_ts, TimestampTz to_ts)
-{
-	in->head = tl_frame_cursor_peek(in->cursor);
-	if (in->head != NULL && in->head->ts < from_ts)
-	{
-		tl_frame_cursor_skip_before(in->cursor, from_ts);
-		in->head = tl_frame_cursor_peek(in->cursor);
-	}
-	if (in->head == NULL)
-		return false;
-	in->head_ts = in->head->ts;
-	return in->head_ts < to_ts;
-}
+#define ST_SORT sort_merge_entries
+#define ST_ELEMENT_TYPE MergeEntry
+#define ST_COMPARE(a, b) merge_entry_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /*
  * PLAN_MERGE: every frame that may hold rows in [from_ts, to_ts) opened at once (decompressed,
- * fixed columns decoded), and the rows handed to visit() one at a time in record order; payloads
- * are rebuilt when their turn comes (a few rows of a frame at a time).
+ * fixed columns decoded), one entry per wanted row sorted into record order, and the rows handed
+ * to visit() one at a time in that order; a row's payload is rebuilt when its turn comes, by one
+ * builder for all the frames, and is valid only during its visit().
  */
 static void
 scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
@@ -626,47 +632,76 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
-	binaryheap *heap;
+	MemoryContext row_cxt;
+	TlFrameBuilder *builder;
+	TlFrameCursor **inputs;
+	int			ninputs = 0;
+	MergeEntry *entries;
+	Size		nentries = 0;
+	Size		maxentries = 0;
+	Size		held = 0;
+	TlArena    *arena;
 
 	MemoryContextSwitchTo(merge_cxt);
-	heap = binaryheap_allocate(Max(dir->nframes, 1), merge_cmp, NULL);
+	builder = tl_frame_builder_create(rid_log);
+	row_cxt = AllocSetContextCreate(merge_cxt, "tieredlog merged row", ALLOCSET_DEFAULT_SIZES);
+	inputs = palloc(sizeof(TlFrameCursor *) * Max(dir->nframes, 1));
+	for (int f = 0; f < dir->nframes; f++)
+		if (!(dir->frames[f].meta.last_ts < from_ts || dir->frames[f].meta.first_ts >= to_ts))
+		{
+			maxentries += dir->frames[f].meta.nrows;
+			held += merge_bytes(&dir->frames[f].meta);
+		}
+	/* what the merge holds to its end, in one region (more if the batches outgrow the estimate) */
+	arena = tl_arena_create(held + maxentries * sizeof(MergeEntry));
+	entries = tl_arena_alloc(arena, sizeof(MergeEntry) * Max(maxentries, 1));
 	for (int f = 0; f < dir->nframes; f++)
 	{
 		const TlFrameMeta *m = &dir->frames[f].meta;
-		MergeInput *in;
 		bytea	   *data;
 
 		CHECK_FOR_INTERRUPTS();
 		if (m->last_ts < from_ts || m->first_ts >= to_ts)
 			continue;
 		data = fetch_frame(rel, irel, segment_id, attempt, dir->frames[f].frame_no);
-		in = palloc(sizeof(MergeInput));
-		in->frame_no = dir->frames[f].frame_no;
-		in->cursor = tl_frame_cursor_open(data, m, segment_id, in->frame_no, no_payload, rid_log);
+		inputs[ninputs] = tl_frame_cursor_open(data, m, segment_id, dir->frames[f].frame_no, no_payload,
+											   arena);
 		pfree(data);
-		if (cursor_to_wanted(in, from_ts, to_ts))
-			binaryheap_add_unordered(heap, PointerGetDatum(in));
-		else
-			tl_frame_cursor_close(in->cursor);
+		tl_frame_cursor_skip_before(inputs[ninputs], from_ts);
+		ninputs++;
 	}
-	binaryheap_build(heap);
-	while (!binaryheap_empty(heap))
+	for (int i = 0; i < ninputs; i++)
 	{
-		MergeInput *in = (MergeInput *) DatumGetPointer(binaryheap_first(heap));
+		const TlArchiveRow *r;
+
+		for (int row = tl_frame_cursor_position(inputs[i]);
+			 (r = tl_frame_cursor_row(inputs[i], row)) != NULL && r->ts < to_ts; row++)
+		{
+			entries[nentries].ts = r->ts;
+			entries[nentries].input = i;
+			entries[nentries].row = row;
+			nentries++;
+		}
+	}
+	merge_inputs = inputs;
+	sort_merge_entries(entries, nentries);
+	merge_inputs = NULL;
+
+	for (Size e = 0; e < nentries; e++)
+	{
+		TlFrameCursor *c = inputs[entries[e].input];
 		const TlArchiveRow *row;
 
-		CHECK_FOR_INTERRUPTS();
-		row = tl_frame_cursor_next(in->cursor);
+		if ((e & 0xff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		/* (a frame's rows are in record order, checked as it is decoded: never out of turn) */
+		if (tl_frame_cursor_position(c) != entries[e].row)
+			elog(ERROR, "frame merge of segment %lld is out of turn", (long long) segment_id);
+		MemoryContextSwitchTo(row_cxt);
+		row = tl_frame_cursor_next(c, builder);
 		MemoryContextSwitchTo(outer);
 		visit(row, 1, arg);
-		MemoryContextSwitchTo(merge_cxt);
-		if (cursor_to_wanted(in, from_ts, to_ts))
-			binaryheap_replace_first(heap, PointerGetDatum(in));
-		else
-		{
-			(void) binaryheap_remove_first(heap);
-			tl_frame_cursor_close(in->cursor);
-		}
+		MemoryContextReset(row_cxt);
 	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(merge_cxt);

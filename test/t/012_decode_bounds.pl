@@ -253,6 +253,12 @@ SELECT tier || ' ' || (SELECT count(*) FROM tieredlog.read('deep') r JOIN deep_w
 	refused("SELECT tieredlog._frame_decode('\\x"
 		  . hex_of($tlf2->(varint(1) . varint(zz(7000)) . varint(zz($TS0)) . varint(zz(-($TS0 + 300000000000000000))))) . "');",
 		qr/DETAIL:.*timestamp out of range/, 'TLF2: a predicted ts out of range (before 4714 BC)');
+	# rows of one ts must be in record order (ts, origin, seq): a whole read merges frames on it
+	refused("SELECT tieredlog._frame_decode('\\x" . hex_of($tlf2->(varint(0) . varint(zz($TS0)) . varint(0), 0)) . "');",
+		qr/DETAIL:.*rows out of record order/, 'two rows of one ts, the second with a lower seq');
+	is($node->safe_psql('postgres', "SELECT tieredlog._frame_decode('\\x"
+		  . hex_of($tlf2->(varint(0) . varint(zz($TS0)) . varint(0), 1)) . "')"),
+		'2', 'two rows of one ts and one (origin, seq) decode (a duplicate is not out of order)');
 }
 
 # ---- allocations a frame asks for ----------------------------------------------------------------
