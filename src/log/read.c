@@ -73,6 +73,37 @@ row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc
 }
 
 /*
+ * The origin of the last archive row read and it as text: the rows of a frame share a few
+ * origins, so a read makes one text per run of rows of one origin.
+ */
+typedef struct OriginMemo
+{
+	char	   *origin;
+	Datum		text;
+	int			len;
+} OriginMemo;
+
+static Datum
+origin_text(OriginMemo *m, const char *origin)
+{
+	if (m->origin == NULL || strcmp(m->origin, origin) != 0)
+	{
+		m->len = strlen(origin);
+		m->origin = pnstrdup(origin, m->len);
+		m->text = PointerGetDatum(cstring_to_text_with_len(origin, m->len));
+	}
+	return m->text;
+}
+
+/* About what an archive row takes in a segment relation (the access statistics count that). */
+static int64
+archive_row_bytes(const TlArchiveRow *r, int origin_len, bool with_payload)
+{
+	return SizeofHeapTupleHeader + VARSIZE_ANY(r->key) + (with_payload ? VARSIZE(r->payload) + TL_RID_LEN : 0) +
+		(r->source ? VARSIZE_ANY(r->source) : 0) + origin_len + 1 + sizeof(TimestampTz) + sizeof(int64);
+}
+
+/*
  * A row decoded from an archive frame, straight into the result: values[] and nulls[] for
  * tuplestore_putvalues (one copy, no intermediate tuple). rid_text must hold VARHDRSZ + 32 bytes
  * and outlive the call; origin is the row's origin as text (the caller keeps one per origin).
@@ -106,8 +137,7 @@ typedef struct ReadSortState
 	const TlSegment *seg;
 	TupleDesc	out_desc;
 	int64		bytes;			/* of the rows returned, for the access statistics */
-	char	   *origin;			/* the origin of the last archive row, and it as text */
-	Datum		origin_text;
+	OriginMemo	origin;
 } ReadSortState;
 
 
@@ -127,8 +157,7 @@ typedef struct DirectState
 	ReturnSetInfo *rsinfo;
 	const TlSegment *seg;
 	int64		bytes;
-	char	   *origin;			/* the origin of the last row, and it as text */
-	Datum		origin_text;
+	OriginMemo	origin;
 } DirectState;
 
 static void
@@ -155,17 +184,9 @@ visit_archive_into_result(const TlArchiveRow *row, const TlRid *rid, void *arg)
 		int32		align;
 	}			rid_text;
 
-	/* rows of a frame share a few origins: one text per origin in a row */
-	if (st->origin == NULL || strcmp(st->origin, row->origin) != 0)
-	{
-		st->origin = pstrdup(row->origin);
-		st->origin_text = CStringGetTextDatum(row->origin);
-	}
-	archive_row_values(row, rid, st->seg, st->origin_text, rid_text.data, out, out_null);
-	/* about what the row takes in a segment relation (the access statistics count that) */
-	st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(row->key) + VARSIZE(row->payload) +
-		(row->source ? VARSIZE_ANY(row->source) : 0) + strlen(row->origin) + 1 +
-		sizeof(TimestampTz) + sizeof(int64) + TL_RID_LEN;
+	archive_row_values(row, rid, st->seg, origin_text(&st->origin, row->origin), rid_text.data, out,
+					   out_null);
+	st->bytes += archive_row_bytes(row, st->origin.len, true);
 	tuplestore_putvalues(st->rsinfo->setResult, desc, out, out_null);
 }
 
@@ -182,17 +203,9 @@ visit_archive_into_sort(const TlArchiveRow *row, const TlRid *rid, void *arg)
 	}			rid_text;
 
 	ExecClearTuple(slot);
-	/* rows of a frame share a few origins: one text per origin in a row */
-	if (st->origin == NULL || strcmp(st->origin, row->origin) != 0)
-	{
-		st->origin = pstrdup(row->origin);
-		st->origin_text = CStringGetTextDatum(row->origin);
-	}
-	archive_row_values(row, rid, st->seg, st->origin_text, rid_text.data, slot->tts_values,
-					   slot->tts_isnull);
-	st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(row->key) + VARSIZE(row->payload) +
-		(row->source ? VARSIZE_ANY(row->source) : 0) + strlen(row->origin) + 1 +
-		sizeof(TimestampTz) + sizeof(int64) + TL_RID_LEN;
+	archive_row_values(row, rid, st->seg, origin_text(&st->origin, row->origin), rid_text.data,
+					   slot->tts_values, slot->tts_isnull);
+	st->bytes += archive_row_bytes(row, st->origin.len, true);
 	ExecStoreVirtualTuple(slot);
 	tuplesort_puttupleslot(st->sort, slot);
 }
@@ -218,8 +231,7 @@ typedef struct SlimState
 	Tuplesortstate *sort;		/* NULL: straight into the result */
 	TupleTableSlot *vslot;
 	int64		bytes;
-	char	   *origin;			/* the origin of the last row, and it as text */
-	Datum		origin_text;
+	OriginMemo	origin;
 } SlimState;
 
 static void
@@ -248,11 +260,6 @@ visit_frame_slim(const TlArchiveRow *rows, int n, void *arg)
 			out = st->vslot->tts_values;
 			out_null = st->vslot->tts_isnull;
 		}
-		if (st->origin == NULL || strcmp(st->origin, r->origin) != 0)
-		{
-			st->origin = pstrdup(r->origin);
-			st->origin_text = CStringGetTextDatum(r->origin);
-		}
 		memset(out_null, true, sizeof(bool) * TL_OUT_NATTS);
 		if (st->cols & OUT_COL(Out_key))
 		{
@@ -267,7 +274,7 @@ visit_frame_slim(const TlArchiveRow *rows, int n, void *arg)
 			out_null[Out_source - 1] = false;
 		}
 		/* the sort needs origin and seq */
-		out[Out_origin - 1] = st->origin_text;
+		out[Out_origin - 1] = origin_text(&st->origin, r->origin);
 		out_null[Out_origin - 1] = false;
 		out[Out_seq - 1] = Int64GetDatum(r->seq);
 		out_null[Out_seq - 1] = false;
@@ -276,9 +283,7 @@ visit_frame_slim(const TlArchiveRow *rows, int n, void *arg)
 		out[Out_tier - 1] = Int32GetDatum(st->seg->tier);
 		out_null[Out_tier - 1] = false;
 		/* what the returned values take (payloads and rids are not read) */
-		st->bytes += SizeofHeapTupleHeader + VARSIZE_ANY(r->key) +
-			(r->source ? VARSIZE_ANY(r->source) : 0) + strlen(r->origin) + 1 +
-			sizeof(TimestampTz) + sizeof(int64);
+		st->bytes += archive_row_bytes(r, st->origin.len, false);
 		if (st->sort)
 		{
 			ExecStoreVirtualTuple(st->vslot);
@@ -347,7 +352,7 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 		tl_archive_scan_in_record_order(log->log_id, seg->segment_id, seg->archive_attempt, from_ts,
 										to_ts, key))
 	{
-		DirectState direct = {rsinfo, seg, 0, NULL, (Datum) 0};
+		DirectState direct = {rsinfo, seg, 0, {NULL, (Datum) 0, 0}};
 
 		tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result,
 						   visit_archive_into_result, &direct);
@@ -361,8 +366,7 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
 	st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
-	st.origin = NULL;
-	st.origin_text = (Datum) 0;
+	memset(&st.origin, 0, sizeof(st.origin));
 	tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort,
 					   visit_archive_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);
