@@ -6,8 +6,8 @@
  *
  * Why not palloc: memory that size comes from malloc in blocks that the C library returns to the
  * kernel when they are freed, so the next read faults every page in again, one 4 kB page at a
- * time. On some virtual machines a page fault costs 15-20 microseconds (measured: about a third
- * of a whole read of a 200 000-record tier 2 segment). The arena maps its regions itself and asks
+ * time. On some virtual machines a page fault costs about 15 microseconds (measured: more than a
+ * quarter of a whole read of a 200 000-record tier 2 segment). The arena maps its regions itself and asks
  * for transparent huge pages (madvise(MADV_HUGEPAGE)), so a region faults in 2 MB at a time where
  * the kernel allows it ("madvise" or "always" in /sys/kernel/mm/transparent_hugepage/enabled);
  * elsewhere it behaves as plain anonymous memory.
@@ -44,7 +44,6 @@ struct TlArena
 	ArenaRegion *regions;		/* newest first */
 	char	   *free;			/* in the newest region */
 	char	   *end;
-	Size		mapped;
 	MemoryContextCallback unmap;
 };
 
@@ -57,7 +56,6 @@ arena_unmap(void *arg)
 		(void) munmap(r->base, r->size);
 	arena->regions = NULL;
 	arena->free = arena->end = NULL;
-	arena->mapped = 0;
 }
 
 /* Map a region of at least `size` bytes (rounded up to ARENA_ALIGN) and make it the current one. */
@@ -89,7 +87,6 @@ arena_add_region(TlArena *arena, Size size)
 	arena->regions = r;
 	arena->free = base;
 	arena->end = (char *) base + size;
-	arena->mapped += size;
 }
 
 /*
@@ -124,11 +121,4 @@ tl_arena_alloc(TlArena *arena, Size size)
 	p = arena->free;
 	arena->free += size;
 	return p;
-}
-
-/* Bytes mapped so far (for tests and statistics). */
-Size
-tl_arena_mapped(const TlArena *arena)
-{
-	return arena->mapped;
 }

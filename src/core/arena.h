@@ -13,6 +13,5 @@ typedef struct TlArena TlArena;
 
 extern TlArena *tl_arena_create(Size region_size);
 extern void *tl_arena_alloc(TlArena *arena, Size size);
-extern Size tl_arena_mapped(const TlArena *arena);
 
 #endif

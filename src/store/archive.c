@@ -662,7 +662,7 @@ decode_raw(Reader *r, const char *raw, int raw_len, int expect_nrows, const TlFr
 	if ((expect_nrows >= 0 && n != expect_nrows) || n == 0)
 		tl_arc_corrupt(r, "row count does not match the frame directory");
 	/* a merge's cursor keeps its rows to the end of the read: in the read's arena */
-	rows = cursor && cursor->arena ? tl_arena_alloc(cursor->arena, sizeof(TlArchiveRow) * n) :
+	rows = cursor ? tl_arena_alloc(cursor->arena, sizeof(TlArchiveRow) * n) :
 		palloc(sizeof(TlArchiveRow) * n);
 	wanted = palloc(sizeof(bool) * n);
 	origin_ids = palloc(sizeof(int) * n);
@@ -876,7 +876,8 @@ tl_frame_builder_create(const char *rid_log)
  * frame is decompressed into memory of its own and its fixed columns decoded (with every check
  * tl_frame_decode makes); each row's payload is rebuilt (or skipped) when the reader gets to it,
  * in frame order, by the builder the reader passes (with no_payload, never: rows come without
- * payloads). Everything lives in the memory context current at the open.
+ * payloads). The frame, its rows, payload paths and batches live in `arena`, the cursor itself
+ * in the current memory context; both go when the read's memory does.
  */
 TlFrameCursor *
 tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_id, int frame_no,
@@ -894,7 +895,7 @@ tl_frame_cursor_open(const bytea *data, const TlFrameMeta *meta, int64 segment_i
 		tl_arc_corrupt(&r, psprintf("uncompressed size of %d bytes is outside 1 to %zu", meta->raw_len,
 							tl_frame_max_raw()));
 	c->arena = arena;
-	raw = decompress(data, meta, &r, arena ? tl_arena_alloc(arena, meta->raw_len) : palloc(meta->raw_len));
+	raw = decompress(data, meta, &r, tl_arena_alloc(arena, meta->raw_len));
 	c->raw = raw;
 	(void) decode_raw(&r, raw, meta->raw_len, meta->nrows, &all, &n, &first_ts, &last_ts, c);
 	if (first_ts != meta->first_ts || last_ts != meta->last_ts)
@@ -945,13 +946,11 @@ cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 		if (used + need > c->batch_cap)
 		{
 			Size		cap = Max(Max(c->batch_cap * 2, used + need), 2048);
-			char	   *grown = c->arena ? tl_arena_alloc(c->arena, cap) : palloc(cap);
+			char	   *grown = tl_arena_alloc(c->arena, cap);
 
-			/* (with an arena the old buffer stays until the read ends: it at most doubles) */
+			/* (the old buffer stays in the arena until the read ends: at most as much again) */
 			if (used > 0)
 				memcpy(grown, c->batch, used);
-			if (c->batch && !c->arena)
-				pfree(c->batch);
 			c->batch = grown;
 			c->batch_cap = cap;
 		}
@@ -1004,18 +1003,4 @@ tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts)
 		c->batch_end = to;
 	}
 	c->next = to;
-}
-
-/* Free what the cursor holds (rows already handed out are the caller's). */
-void
-tl_frame_cursor_close(TlFrameCursor *c)
-{
-	if (c->arena == NULL)
-	{
-		pfree(c->raw);
-		pfree(c->rows);
-		if (c->batch)
-			pfree(c->batch);
-	}
-	pfree(c);
 }

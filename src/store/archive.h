@@ -126,7 +126,6 @@ extern const TlArchiveRow *tl_frame_cursor_row(const TlFrameCursor *c, int row);
 extern int	tl_frame_cursor_position(const TlFrameCursor *c);
 extern const TlArchiveRow *tl_frame_cursor_next(TlFrameCursor *c, TlFrameBuilder *fb);
 extern void tl_frame_cursor_skip_before(TlFrameCursor *c, TimestampTz ts);
-extern void tl_frame_cursor_close(TlFrameCursor *c);
 extern TlArchiveRow *tl_frame_decode_raw(const char *raw, int raw_len, int *nrows);
 extern TlArchiveRow *tl_frame_decode_raw_want(const char *raw, int raw_len, const TlFrameWant *want,
 											  int *nrows);

@@ -95,7 +95,7 @@ struct TlFrameCursor
 	int			npaths;
 	int			next;			/* the next row to hand out */
 	int			batch_end;		/* rows before it are rebuilt or skipped: the streams are there */
-	TlArena    *arena;			/* the raw frame, rows and batches; NULL: palloc'd */
+	TlArena    *arena;			/* the raw frame, rows, paths and batches */
 	char	   *batch;			/* the payloads (and texts) of rows [next, batch_end) */
 	Size		batch_cap;
 };

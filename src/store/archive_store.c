@@ -383,9 +383,16 @@ typedef enum ScanPlan
 /* What merging may hold in memory: every frame read, decompressed, and its fixed columns. */
 #define MERGE_MAX_BYTES		((int64) 128 * 1024 * 1024)
 
+/* Whether a frame's rows may fall in [from_ts, to_ts), by its directory entry. */
+static inline bool
+frame_in_range(const TlFrameMeta *m, TimestampTz from_ts, TimestampTz to_ts)
+{
+	return m->last_ts >= from_ts && m->first_ts < to_ts;
+}
+
 /*
- * What merging holds for one frame to the end of the read: the decompressed frame, its rows and a
- * batch of rebuilt payloads (about as large as the rows' share of the frame, times the batch).
+ * What merging holds for one frame to the end of the read: the decompressed frame, its rows, and
+ * about 4 kB for its batch of rebuilt payloads and payload paths.
  */
 static Size
 merge_bytes(const TlFrameMeta *m)
@@ -493,7 +500,7 @@ scan_plan(const DirCacheEntry *dir, TimestampTz from_ts, TimestampTz to_ts)
 	{
 		const TlFrameMeta *m = &dir->frames[f].meta;
 
-		if (m->last_ts < from_ts || m->first_ts >= to_ts)
+		if (!frame_in_range(m, from_ts, to_ts))
 			continue;
 		/* an entry out of bounds is not trusted for the estimate: frame by frame, which reports it */
 		if (m->nrows <= 0 || m->nrows > TL_FRAME_MAX_ROWS || m->raw_len <= 0 ||
@@ -658,7 +665,7 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 	row_cxt = AllocSetContextCreate(merge_cxt, "tieredlog merged row", ALLOCSET_DEFAULT_SIZES);
 	inputs = palloc(sizeof(TlFrameCursor *) * Max(dir->nframes, 1));
 	for (int f = 0; f < dir->nframes; f++)
-		if (!(dir->frames[f].meta.last_ts < from_ts || dir->frames[f].meta.first_ts >= to_ts))
+		if (frame_in_range(&dir->frames[f].meta, from_ts, to_ts))
 		{
 			maxentries += dir->frames[f].meta.nrows;
 			held += merge_bytes(&dir->frames[f].meta);
@@ -672,7 +679,7 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		bytea	   *data;
 
 		CHECK_FOR_INTERRUPTS();
-		if (m->last_ts < from_ts || m->first_ts >= to_ts)
+		if (!frame_in_range(m, from_ts, to_ts))
 			continue;
 		data = fetch_frame(rel, irel, segment_id, attempt, dir->frames[f].frame_no);
 		inputs[ninputs] = tl_frame_cursor_open(data, m, segment_id, dir->frames[f].frame_no, no_payload,
