@@ -183,3 +183,36 @@ stop_node() {
 		as_pg pg_ctl -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
 }
+
+# Benchmarks that measure a server with its shared memory in huge pages (bench/ledger, bench/append):
+# restart the running server of <node dir> (whose port is <port>) with huge_pages = <mode> (off,
+# on), reserving for "on" the 2 MB pages it needs (its shared_memory_size_in_huge_pages) on top of
+# what vm.nr_hugepages held before the first call; release_huge_pages puts that back (call it after
+# the server stopped). Fails (1), with the server left as it was, when the pages cannot be reserved.
+TL_HUGEPAGES_ORIG=""
+restart_with_huge_pages() {
+	local dir=$1 port=$2 mode=$3 need free
+	local psql=(as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres)
+	if [ "$mode" = on ]; then
+		need=$("${psql[@]}" -Atc 'SHOW shared_memory_size_in_huge_pages') || return 1
+		[ -n "$TL_HUGEPAGES_ORIG" ] || TL_HUGEPAGES_ORIG=$(cat /proc/sys/vm/nr_hugepages)
+		as_root sysctl -q -w vm.nr_hugepages=$(( TL_HUGEPAGES_ORIG + need + 8 )) || return 1
+		free=$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo)
+		if [ "$free" -lt "$need" ]; then
+			say "only $free huge pages could be reserved of the $need needed"
+			release_huge_pages
+			return 1
+		fi
+	fi
+	"${psql[@]}" -c "ALTER SYSTEM SET huge_pages = '$mode'" >/dev/null || return 1
+	if ! as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -m fast restart >/dev/null; then
+		"${psql[@]}" -c 'ALTER SYSTEM RESET huge_pages' >/dev/null 2>&1 ||
+			as_root sed -i '/^huge_pages/d' "$dir/data/postgresql.auto.conf"
+		as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null 2>&1 || true
+		[ "$mode" != on ] || release_huge_pages
+		return 1
+	fi
+}
+release_huge_pages() {
+	[ -z "$TL_HUGEPAGES_ORIG" ] || as_root sysctl -q -w vm.nr_hugepages="$TL_HUGEPAGES_ORIG" || true
+}
