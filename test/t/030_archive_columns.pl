@@ -12,7 +12,9 @@
 # damaged frame is data_corrupted on the slim path too, and as an unprivileged reader. The payloads
 # hold md5 hex strings and uuids (rebuilt without an escape scan) and strings with a character to
 # escape at every position of an eight-byte word (scanned a word at a time), so the rids of tier 2,
-# recomputed from the rebuilt text, are checked against tier 0's too.
+# recomputed from the rebuilt text, are checked against tier 0's too. Last, the whole read's arena
+# (memory mapped outside palloc): 40 reads failing on a damaged frame leave the backend's address
+# space as it was, and a mapping refused under a capped address space is out of memory (53200).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -182,5 +184,50 @@ q1("UPDATE tieredlog_data.archive_$log_id SET raw_len = raw_len - 1 WHERE segmen
 q1("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep k WHERE a.segment_id = $seg AND a.frame_no = 1");
 is(q1("SELECT count(*) FROM tieredlog.read('ev')"), '12000', 'repaired, the log reads again');
 is_deeply(battery(), $tier0, 'and the whole battery answers as tier 0 again');
+
+# ---- the merge's arena (src/core/arena.c): given back after an error; a refused mapping is an error
+# One session; its backend's address space (VmSize) is read from /proc between statements. The
+# whole read's merge maps its memory (a few MB for these 12 000 records) outside palloc, so only the
+# arena's reset callback unmaps it: 40 reads that fail on a damaged frame after the merge began must
+# leave the address space where it was, give or take allocator noise (a leak would be 40 mappings).
+sub session_script
+{
+	my ($body) = @_;
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT pg_backend_pid() AS pid \\gset\n\\setenv TL_PID :pid\n$body",
+		on_error_stop => 0, extra_params => ['-v', 'VERBOSITY=verbose']);
+	return ($out, $err);
+}
+my $vmsize = q{\! awk '/^VmSize/ {print "vmsize", $2}' /proc/$TL_PID/status};
+my $whole = "SELECT count(payload) FROM tieredlog.read('ev');";
+q1("CREATE TABLE keep5 AS SELECT * FROM tieredlog_data.archive_$log_id WHERE segment_id = $seg AND frame_no = 5");
+q1("UPDATE tieredlog_data.archive_$log_id SET data = overlay(data placing '\\xdeadbeef'::bytea from 100)
+	WHERE segment_id = $seg AND frame_no = 5");
+my ($out2, $err2) = session_script(join("\n", "SELECT count(*) FROM tieredlog.read('ev', key => 'k1');", $vmsize,
+	($whole) x 40, $vmsize));
+my @vm = $out2 =~ /^vmsize (\d+)$/mg;
+is(scalar(() = $err2 =~ /XX001.*?archive frame 5 of segment $seg is corrupted/sg), 40,
+	'40 whole reads of the damaged segment fail');
+ok(@vm == 2 && $vm[1] - $vm[0] < 16 * 1024,
+	'and leave the backend\'s address space as it was (VmSize kB: ' . join(' -> ', @vm) . ')');
+q1("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep5 k WHERE a.segment_id = $seg AND a.frame_no = 5");
+
+# The same session with its address space capped (a soft RLIMIT_AS a little above what it uses,
+# set with prlimit): the merge's mapping is refused, which is "out of memory" (53200), not a crash;
+# with the cap lifted the same session reads the segment.
+SKIP:
+{
+	skip 'prlimit (util-linux) is not installed', 4 unless system('prlimit --version >/dev/null 2>&1') == 0;
+	my ($out3, $err3) = session_script(join("\n",
+		"SELECT count(*) FROM tieredlog.read('ev', key => 'k1');",
+		q{\! prlimit --pid $TL_PID --as=$(awk '/^VmSize/ {print ($2 + 512) * 1024}' /proc/$TL_PID/status):unlimited && echo capped},
+		$whole,
+		q{\! prlimit --pid $TL_PID --as=unlimited:unlimited && echo uncapped},
+		$whole));
+	like($out3, qr/^capped$/m, 'the session\'s address space was capped');
+	like($err3, qr/ERROR:\s+53200: out of memory\s+DETAIL:\s+Failed on a request of \d+ bytes: .*LOCATION:\s+arena_add_region/s,
+		'a whole read whose arena cannot be mapped: out of memory (53200)');
+	like($out3, qr/^uncapped\n12000$/m, 'with the cap lifted, the same session reads every record');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM tieredlog.read('ev')"), '12000', 'and the server did not restart');
+}
 
 done_testing();
