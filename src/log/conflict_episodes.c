@@ -222,15 +222,8 @@ cmp_flush_item(const void *a, const void *b)
 
 	if (x->e->k.log_id != y->e->k.log_id)
 		return x->e->k.log_id < y->e->k.log_id ? -1 : 1;
-	if (x->e != y->e)
-	{
-		int			lx = VARSIZE_ANY_EXHDR(x->e->key);
-		int			ly = VARSIZE_ANY_EXHDR(y->e->key);
-
-		c = memcmp(VARDATA_ANY(x->e->key), VARDATA_ANY(y->e->key), Min(lx, ly));
-		if (c != 0 || lx != ly)
-			return c != 0 ? c : (lx < ly ? -1 : 1);
-	}
+	if (x->e != y->e && (c = tl_cf_key_order(x->e->key, y->e->key)) != 0)
+		return c;
 	c = strcmp(x->ep->origin1, y->ep->origin1);
 	return c != 0 ? c : strcmp(x->ep->origin2, y->ep->origin2);
 }

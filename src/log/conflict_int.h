@@ -19,6 +19,21 @@
 
 #define WINDOW_US	((int64) tl_conflict_window_s * USECS_PER_SEC)
 
+/*
+ * The order in which everything that writes conflict rows takes a log's keys: bytewise, a shorter
+ * prefix first. The apply workers' flush (conflict_episodes.c) and the worker's sweep (conflict.c)
+ * both follow it within a log, so that they never wait on each other's rows in a cycle.
+ */
+static inline int
+tl_cf_key_order(const text *x, const text *y)
+{
+	int			lx = VARSIZE_ANY_EXHDR(x);
+	int			ly = VARSIZE_ANY_EXHDR(y);
+	int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
+
+	return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
 /* conflict_rules.c */
 extern TlSide *tl_cf_side_new(const TlRid *rid, char *origin, int64 seq, TimestampTz ts, char *source,
 							  Jsonb *payload);
