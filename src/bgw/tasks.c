@@ -439,11 +439,12 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 		case TL_TASK_CONFLICTS:
 
 			/*
-			 * The sweep gives way to the apply workers: their batches write the episodes of the
-			 * keys they meet (in log and key order), the sweep settles pending ones in conflict
-			 * order, and waiting on each other's rows closed lock cycles ("deadlock detected" in
-			 * an apply worker, which then restarts). At most 100 ms for a row lock, then the
-			 * sweep stops and tries again next cycle.
+			 * The sweep gives way to the apply workers. Both write conflict rows in the same
+			 * (log, key, origins) order (conflict.c's cmp_pending, conflict_episodes.c's
+			 * cmp_flush_item), so they do not wait on each other in a cycle; when the sweep
+			 * settled in conflict order, they did ("deadlock detected" in an apply worker, which
+			 * then restarted). As a backstop for any other row a batch holds: at most 100 ms for a
+			 * row lock, then the sweep stops and tries again next cycle.
 			 */
 			(void) set_config_option("lock_timeout", "100", PGC_SUSET, PGC_S_SESSION,
 									 GUC_ACTION_LOCAL, true, 0, false);

@@ -290,11 +290,34 @@ typedef struct PendingConflict
 {
 	int64		id;
 	bool		pending;		/* else resolved by its rule, recently */
-	char	   *log_name;
+	TlLog		log;
 	text	   *key;
 	TlSide	   *a;
 	TlSide	   *b;
 } PendingConflict;
+
+/*
+ * The order the sweep touches conflicts in: the apply workers' (log, key, origins; see
+ * cmp_flush_item), so that a sweep and an apply worker that both write rows of two keys take their
+ * locks in the same order and never wait on each other in a cycle. The conflict id breaks ties.
+ */
+static int
+cmp_pending(const ListCell *a, const ListCell *b)
+{
+	const PendingConflict *x = lfirst(a);
+	const PendingConflict *y = lfirst(b);
+	int			c;
+
+	if (x->log.log_id != y->log.log_id)
+		return x->log.log_id < y->log.log_id ? -1 : 1;
+	if ((c = tl_cf_key_order(x->key, y->key)) != 0)
+		return c;
+	if ((c = strcmp(x->a->origin, y->a->origin)) != 0)
+		return c;
+	if ((c = strcmp(x->b->origin, y->b->origin)) != 0)
+		return c;
+	return (x->id > y->id) - (x->id < y->id);
+}
 
 
 static void
@@ -305,9 +328,10 @@ forget_conflict(int64 id, const char *why)
 }
 
 /*
- * Up to 100 conflicts to look at again, oldest first, copied into the current memory context:
- * pending ones, and ones resolved by their rule within the conflict window (a witness that
- * arrives later can still show they were not concurrent).
+ * Up to 100 conflicts to look at again (the oldest), copied into the current memory context, in
+ * cmp_pending's order: pending ones, and ones resolved by their rule within the conflict window (a
+ * witness that arrives later can still show they were not concurrent). Conflicts of a log dropped
+ * meanwhile are left out.
  */
 static List *
 load_pending(void)
@@ -321,15 +345,52 @@ load_pending(void)
 		TlConflictRow *r = lfirst(lc);
 		PendingConflict *p = palloc(sizeof(PendingConflict));
 
+		if (!tl_lookup_log_if_exists(r->log_name, &p->log))
+		{
+			pfree(p);
+			continue;
+		}
 		p->id = r->conflict_id;
-		p->log_name = r->log_name;
 		p->key = cstring_to_text(r->key);
 		p->a = r->a;
 		p->b = r->b;
 		p->pending = strcmp(r->status, "pending") == 0;
 		out = lappend(out, p);
 	}
+	list_sort(out, cmp_pending);
 	return out;
+}
+
+static TimestampTz settled_since = 0;
+
+typedef struct RecentKey
+{
+	TlLog		log;
+	text	   *key;
+	TimestampTz anchor;			/* the newest side's ts among its unresolved conflicts */
+} RecentKey;
+
+/* (log, key) in the apply workers' order, as cmp_pending */
+static int
+cmp_recent_key(const void *a, const void *b)
+{
+	const RecentKey *x = a;
+	const RecentKey *y = b;
+
+	if (x->log.log_id != y->log.log_id)
+		return x->log.log_id < y->log.log_id ? -1 : 1;
+	return tl_cf_key_order(x->key, y->key);
+}
+
+/* The pair x, y of one key's heads, noted as a conflict if concurrent: true if that changed one. */
+static bool
+settle_pair(const TlLog *log, const char *key, TlSide *x, TlSide *y)
+{
+	if (x->ts - y->ts > WINDOW_US || y->ts - x->ts > WINDOW_US || !tl_cf_concurrent(x, y))
+		return false;
+	/* as if the newer of the two had arrived last */
+	return tl_cf_later(x, y) ? tl_cf_note_pair_now(log, key, x, y, "streaming")
+		: tl_cf_note_pair_now(log, key, y, x, "streaming");
 }
 
 /*
@@ -337,52 +398,50 @@ load_pending(void)
  * each other's uncommitted record, so neither compares the two new heads. Every cycle the worker
  * takes the keys whose episodes were written since its last pass (with an overlap for
  * transactions that started before it) and compares their current heads again, as a
- * reconciliation would: the missing pair moves its episode or opens one. Returns how many.
+ * reconciliation would: the missing pair moves its episode or opens one. Keys are taken in the
+ * apply workers' (log, key) order (cmp_recent_key). Returns how many.
  */
-static TimestampTz settled_since = 0;
-
 static int
 settle_heads(void)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz since = settled_since != 0 ? settled_since : start - WINDOW_US;
 	int			n;
+	int			nkeys = 0;
 	char	  **logs;
 	char	  **keys;
 	TimestampTz *anchors;
+	RecentKey  *recent;
 	int			changed = 0;
 
 	if (tl_conflict_window_s <= 0)
 		return 0;
 	n = tl_conflict_store_recent_keys(since, 1000, &logs, &keys, &anchors);
+	recent = palloc(sizeof(RecentKey) * (n + 1));
 	for (int i = 0; i < n; i++)
 	{
-		TlLog		log;
-		text	   *key = cstring_to_text(keys[i]);
+		if (!tl_lookup_log_if_exists(logs[i], &recent[nkeys].log))
+			continue;
+		recent[nkeys].key = cstring_to_text(keys[i]);
+		recent[nkeys++].anchor = anchors[i];
+	}
+	qsort(recent, nkeys, sizeof(RecentKey), cmp_recent_key);
+	for (int i = 0; i < nkeys; i++)
+	{
+		RecentKey  *r = &recent[i];
+		char	   *key = text_to_cstring(r->key);
 		Snapshot	snap;
 		List	   *heads;
 		ListCell   *lx;
 		ListCell   *ly;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!tl_lookup_log_if_exists(logs[i], &log))
-			continue;
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		heads = tl_cf_scan_heads(&log, key, anchors[i] - WINDOW_US, anchors[i] + WINDOW_US + 1, snap, NULL);
+		heads = tl_cf_scan_heads(&r->log, r->key, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL);
 		UnregisterSnapshot(snap);
 		foreach(lx, heads)
 			for_each_cell(ly, heads, lnext(heads, lx))
-		{
-			TlSide	   *x = lfirst(lx);
-			TlSide	   *y = lfirst(ly);
-
-			if (x->ts - y->ts > WINDOW_US || y->ts - x->ts > WINDOW_US || !tl_cf_concurrent(x, y))
-				continue;
-			/* as if the newer of the two had arrived last */
-			if (tl_cf_later(x, y) ? tl_cf_note_pair_now(&log, keys[i], x, y, "streaming")
-				: tl_cf_note_pair_now(&log, keys[i], y, x, "streaming"))
-				changed++;
-		}
+				changed += settle_pair(&r->log, key, lfirst(lx), lfirst(ly));
 	}
 	settled_since = start - 10 * USECS_PER_SEC;
 	return changed;
@@ -408,11 +467,8 @@ tl_conflict_sweep(void)
 	{
 		PendingConflict *p = lfirst(lc);
 		TlSide	   *now;
-		TlLog		log;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!tl_lookup_log_if_exists(p->log_name, &log))
-			continue;
 		if (tl_cf_side_saw(p->a, p->b) || tl_cf_side_saw(p->b, p->a))
 		{
 			bool		a_saw = tl_cf_side_saw(p->a, p->b);
@@ -426,7 +482,7 @@ tl_conflict_sweep(void)
 				forget_conflict(p->id, why);
 			resolved++;
 		}
-		else if (p->pending && (now = tl_conflict_latest(&log, p->key)) != NULL &&
+		else if (p->pending && (now = tl_conflict_latest(&p->log, p->key)) != NULL &&
 				 memcmp(now->rid.bytes, p->a->rid.bytes, TL_RID_LEN) != 0 &&
 				 memcmp(now->rid.bytes, p->b->rid.bytes, TL_RID_LEN) != 0 &&
 				 tl_cf_side_saw(now, p->a) && tl_cf_side_saw(now, p->b))
