@@ -16,6 +16,7 @@
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "common/hashfn.h"
 #include "utils/memutils.h"
 #include "utils/tuplesort.h"
 
@@ -32,6 +33,32 @@
 #define ID_SEQ_BITS			48
 #define ID_PACKED_ORIGINS	(1 << 15)
 
+/*
+ * Origin name -> number. The names come from stored rows, so there may be any number of them: a
+ * hash table keeps numbering a row O(1) however many origins a damaged or hostile segment holds
+ * (a list searched per row was O(origins)).
+ */
+typedef struct OriginNumber
+{
+	const char *origin;			/* the entry's own copy */
+	int			number;
+	uint32		hash;
+	char		status;			/* simplehash's */
+} OriginNumber;
+
+#define SH_PREFIX				originmap
+#define SH_ELEMENT_TYPE			OriginNumber
+#define SH_KEY_TYPE				const char *
+#define SH_KEY					origin
+#define SH_HASH_KEY(tb, key)	hash_bytes((const unsigned char *) (key), strlen(key))
+#define SH_EQUAL(tb, a, b)		(strcmp((a), (b)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)		((a)->hash)
+#define SH_SCOPE				static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 struct TlIdentitySort
 {
 	Tuplesortstate *packed;		/* int8 datums */
@@ -39,6 +66,7 @@ struct TlIdentitySort
 	TupleTableSlot *slot;		/* a row going into `other` (virtual) */
 	TupleTableSlot *sorted;		/* a row coming out of `other` (minimal tuple) */
 	List	   *origins;		/* origin names (char *), by number */
+	originmap_hash *numbers;	/* origin name -> its number */
 	int			last_origin;	/* the number of the previous row's origin, or -1 */
 	MemoryContext row_cxt;		/* one row's origin text for `other`, reset per row */
 	StringInfoData named;		/* the duplicates named so far */
@@ -53,6 +81,7 @@ tl_identity_sort_begin(void)
 
 	ids->packed = tuplesort_begin_datum(INT8OID, Int8LessOperator, InvalidOid, false,
 										maintenance_work_mem, NULL, TUPLESORT_NONE);
+	ids->numbers = originmap_create(CurrentMemoryContext, 16, NULL);
 	ids->last_origin = -1;
 	initStringInfo(&ids->named);
 	return ids;
@@ -79,23 +108,25 @@ identity_sort_other_begin(TlIdentitySort *ids)
 										 ALLOCSET_SMALL_SIZES);
 }
 
-/* The number of an origin (the previous row's, most of the time). */
+/* The number of an origin (the previous row's, most of the time), numbered when first seen. */
 static int
 origin_number(TlIdentitySort *ids, const char *origin)
 {
-	int			n = 0;
-	ListCell   *lc;
+	OriginNumber *e;
+	bool		found;
 
 	if (ids->last_origin >= 0 && strcmp(list_nth(ids->origins, ids->last_origin), origin) == 0)
 		return ids->last_origin;
-	foreach(lc, ids->origins)
+	e = originmap_insert(ids->numbers, origin, &found);
+	if (!found)
 	{
-		if (strcmp(lfirst(lc), origin) == 0)
-			return ids->last_origin = n;
-		n++;
+		char	   *copy = pstrdup(origin);
+
+		e->origin = copy;		/* (insert stored the caller's pointer) */
+		e->number = list_length(ids->origins);
+		ids->origins = lappend(ids->origins, copy);
 	}
-	ids->origins = lappend(ids->origins, pstrdup(origin));
-	return ids->last_origin = n;
+	return ids->last_origin = e->number;
 }
 
 void
@@ -200,6 +231,7 @@ tl_identity_sort_finish(TlIdentitySort *ids, int max_named, char **named)
 		find_other_duplicates(ids);
 	duplicates = ids->duplicates;
 	*named = ids->named.data;
+	originmap_destroy(ids->numbers);
 	list_free_deep(ids->origins);
 	pfree(ids);
 	return duplicates;

@@ -110,6 +110,32 @@ is($bout, '12|0', 'seqs around 2^48: 12 records checked');
 like($berr, qr/holds 6 record\(s\) with the identity.*DETAIL:  Identities held more than once: a1:281474976710654, a1:281474976710655, a1:281474976710656, a1:281474976710657, a1:281474976710658, a1:281474976710659\./s,
 	'the six duplicates are found, below 2^48 and from 2^48 up');
 
+# Many origins: identities are numbered by origin through a hash table, and origins past the
+# 32 768th are sorted apart (as (origin, seq) tuples). 40 000 records of 40 000 origins written
+# straight into a segment's relation with their right rids (as a damaged or hostile store could
+# hold them), two of them given an identity twice: one below that line, one above it.
+$a1->safe_psql('postgres', q{
+SELECT tieredlog.create_log('many', '1 day');
+SELECT tieredlog.append('many', 'first', '{}', NULL, timestamptz '2024-01-01 00:00:00+00');
+});
+my $many_rel = $a1->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'many'");
+$a1->safe_psql('postgres', qq{
+INSERT INTO tieredlog_data.$many_rel (ts, key, payload, source, origin, seq, rid)
+SELECT ts, key, payload, NULL, origin, 1, tieredlog.record_rid('many', key, payload, ts, NULL, origin, 1)
+  FROM (SELECT 'k' || i AS key, jsonb_build_object('i', i) AS payload, 'o' || i AS origin,
+			   timestamptz '2024-01-01 00:00:00+00' + i * interval '1 ms' AS ts
+		  FROM generate_series(1, 40000) i
+		UNION ALL
+		SELECT 'again-' || i, jsonb_build_object('again', i), 'o' || i, timestamptz '2024-01-01 01:00:00+00' + i * interval '1 ms'
+		  FROM unnest(ARRAY[5, 39999]) i) r;
+});
+my ($mrc, $mout, $merr) = $a1->psql('postgres', "SELECT records_checked || '|' || damaged FROM tieredlog.scrub('many')",
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+is($mout, '40003|0', '40 000 origins: every record checked, none damaged');
+like($merr, qr/holds 2 record\(s\) with the identity/, 'the two identities held twice are reported');
+like($merr, qr/DETAIL:  Identities held more than once: (?:o5:1, o39999:1|o39999:1, o5:1)\./,
+	'both are named: the 5th origin and the 39 999th');
+
 # b1's segment has one origin and no duplicates
 ($out, $err) = scrub($b1);
 is($out, '20|0', 'b1: 20 records checked');
