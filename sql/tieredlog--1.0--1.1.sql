@@ -14,6 +14,21 @@ SELECT pg_catalog.pg_extension_config_dump('tieredlog.move', 'WHERE state = ''do
 -- Issue 17: digest cells are UNLOGGED (an append writes no WAL for them, logical decoding reads
 -- none); after a crash the database worker rebuilds them from the rows, and until then a digest is
 -- computed from the rows. The views read a segment's totals through segment_totals(), which knows.
+-- (an unlogged table cannot be in a publication: say which and what to do, rather than fail on SET UNLOGGED)
+DO $$
+DECLARE
+	pubs text;
+BEGIN
+	SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.pubname), ', ' ORDER BY p.pubname) INTO pubs
+	  FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
+	 WHERE r.prrelid = 'tieredlog.digest_cell'::pg_catalog.regclass;
+	IF pubs IS NOT NULL THEN
+		RAISE EXCEPTION 'tieredlog.digest_cell is in publication(s) %', pubs
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Version 1.1 makes the digest cells unlogged: they are this node''s own counters, rebuilt from the rows after a crash, and never replicated. An unlogged table cannot be published.',
+				  HINT = 'Remove it (ALTER PUBLICATION ... DROP TABLE tieredlog.digest_cell), then run ALTER EXTENSION tieredlog UPDATE again.';
+	END IF;
+END $$;
 ALTER TABLE tieredlog.digest_cell SET UNLOGGED;
 CREATE UNLOGGED TABLE tieredlog.digest_intact (intact boolean PRIMARY KEY CHECK (intact));
 CREATE UNLOGGED TABLE tieredlog.digest_rebuilt (segment_id bigint PRIMARY KEY);

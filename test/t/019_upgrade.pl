@@ -662,6 +662,16 @@ worker_round($u2, 'wk2', 'both at 1.1');
 clean($_, 'both at 1.1, after replication') for @nodes;
 side_round('1.0', 'both nodes\' "postgres" at 1.1');
 logs_clean('both at 1.1');
+# 1.1 makes the digest cells unlogged, which a table in a publication cannot be: the update says so
+$u1->safe_psql('side', 'CREATE PUBLICATION pub_cells FOR TABLE tieredlog.digest_cell');
+my ($pub_rc, $pub_out, $pub_err) = $u1->psql('side', 'ALTER EXTENSION tieredlog UPDATE',
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+isnt($pub_rc, 0, 'the side database with its digest cells in a publication does not update');
+like($pub_err, qr/ERROR:  55000: tieredlog\.digest_cell is in publication\(s\) pub_cells\n.*HINT:  Remove it \(ALTER PUBLICATION \.\.\. DROP TABLE tieredlog\.digest_cell\)/s,
+	'it names the publication and says what to do (object_not_in_prerequisite_state)');
+is($u1->safe_psql('side', "SELECT extversion FROM pg_extension WHERE extname = 'tieredlog'"), '1.0',
+	'and still at 1.0, unchanged');
+$u1->safe_psql('side', 'ALTER PUBLICATION pub_cells DROP TABLE tieredlog.digest_cell');
 my ($side_rc, $side_out, $side_err) = $u1->psql('side', 'ALTER EXTENSION tieredlog UPDATE');
 is($side_rc, 0, 'the side database updates too') or diag($side_err);
 side_round('1.1', 'side database updated');
