@@ -1,6 +1,8 @@
 # Digest cells are unlogged: after a crash there are none. Until the database worker has rebuilt
 # them, a digest comes from the rows; the worker rebuilds them, but not while a transaction
-# prepared before the crash may hold rows whose cells were lost; a move refuses meanwhile. Every
+# prepared before the crash may hold rows whose cells were lost; a move refuses meanwhile. A
+# segment that cannot be read after a crash (a damaged tier 2 frame) is warned about and left, the
+# others rebuilt, and the cells are trusted only once it is repaired and rebuilt too. Every
 # digest, record count and byte count must equal what the rows give, before and after.
 use strict;
 use warnings;
@@ -120,6 +122,33 @@ $node->stop('immediate');
 $node->start;
 wait_intact('second crash');
 check_state('after the second rebuild');
+
+# a crash while a tier 2 segment cannot be read (a damaged frame): the worker rebuilds the other
+# segments' cells, warns about that one (data_corrupted) and leaves the cells untrusted; once the
+# frame is repaired, the next cycle rebuilds it and marks the cells intact
+my $log_id = sq(q{SELECT log_id FROM tieredlog.logs WHERE log_name = 'd'});
+is(sq("SELECT tier FROM tieredlog.segments WHERE segment_id = $old"), '2', 'the old segment is in tier 2');
+sq("CREATE TABLE keep_frame AS SELECT * FROM tieredlog_data.archive_$log_id WHERE segment_id = $old AND frame_no = 0");
+sq("UPDATE tieredlog_data.archive_$log_id SET data = overlay(data placing '\\xdeadbeef'::bytea from 20)
+	WHERE segment_id = $old AND frame_no = 0");
+sq(q{SELECT tieredlog.append('d', 'third' || i, '{}') FROM generate_series(1, 20) i});
+my $segments = sq(q{SELECT count(*) FROM tieredlog.segments WHERE log_name = 'd'});
+my $log_at = -s $node->logfile;
+$node->stop('immediate');
+$node->start;
+ok($node->wait_for_log(qr/WARNING:  digest cells of segment $old could not be rebuilt: archive frame 0 of segment $old is corrupted/, $log_at),
+	'a segment whose frame is damaged: the rebuild warns about it');
+ok($node->wait_for_log(qr/digest cells of \d+ segments rebuilt, 1 left/, $log_at),
+	'and rebuilds the others, leaving that one');
+is(sq("SELECT count(*) FROM tieredlog.digest_rebuilt WHERE segment_id <> $old"), $segments - 1,
+	'every other segment is rebuilt');
+is(sq('SELECT count(*) FROM tieredlog.digest_intact'), '0', 'the cells are not marked intact');
+is(sq(q{SELECT count(*) FROM tieredlog.read('d', now() - interval '1 hour', now() + interval '1 hour') WHERE key LIKE 'third%'}),
+	'20', 'the other segments read as before');
+sq("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep_frame k WHERE a.segment_id = $old AND a.frame_no = 0");
+wait_intact('after the frame was repaired');
+check_state('after the repaired segment was rebuilt');
+is(() = slurp_file($node->logfile) =~ /terminated by signal/g, 0, 'no backend crashed');
 
 # A physical standby has no digest cells (unlogged) and cannot read unlogged tables: its views and
 # digests come from the rows. Promoted, its worker rebuilds the cells.
