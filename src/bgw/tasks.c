@@ -440,7 +440,7 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 
 			/*
 			 * The sweep gives way to the apply workers. Both write conflict rows in the same
-			 * (log, key, origins) order (conflict.c's cmp_pending, conflict_episodes.c's
+			 * (log, key, origin pair) order (conflict.c's cmp_pending, conflict_episodes.c's
 			 * cmp_flush_item), so they do not wait on each other in a cycle; when the sweep
 			 * settled in conflict order, they did ("deadlock detected" in an apply worker, which
 			 * then restarted). As a backstop for any other row a batch holds: at most 100 ms for a

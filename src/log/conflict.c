@@ -297,7 +297,7 @@ typedef struct PendingConflict
 } PendingConflict;
 
 /*
- * The order the sweep touches conflicts in: the apply workers' (log, key, origins; see
+ * The order the sweep touches conflicts in: the apply workers' (log, key, origin pair; see
  * cmp_flush_item), so that a sweep and an apply worker that both write rows of two keys take their
  * locks in the same order and never wait on each other in a cycle. The conflict id breaks ties.
  */
@@ -312,9 +312,7 @@ cmp_pending(const ListCell *a, const ListCell *b)
 		return x->log.log_id < y->log.log_id ? -1 : 1;
 	if ((c = tl_cf_key_order(x->key, y->key)) != 0)
 		return c;
-	if ((c = strcmp(x->a->origin, y->a->origin)) != 0)
-		return c;
-	if ((c = strcmp(x->b->origin, y->b->origin)) != 0)
+	if ((c = tl_cf_pair_order(x->a->origin, x->b->origin, y->a->origin, y->b->origin)) != 0)
 		return c;
 	return (x->id > y->id) - (x->id < y->id);
 }
@@ -366,7 +364,8 @@ static TimestampTz settled_since = 0;
 typedef struct RecentKey
 {
 	TlLog		log;
-	text	   *key;
+	char	   *key;
+	text	   *key_text;		/* the same, as text */
 	TimestampTz anchor;			/* the newest side's ts among its unresolved conflicts */
 } RecentKey;
 
@@ -379,7 +378,7 @@ cmp_recent_key(const void *a, const void *b)
 
 	if (x->log.log_id != y->log.log_id)
 		return x->log.log_id < y->log.log_id ? -1 : 1;
-	return tl_cf_key_order(x->key, y->key);
+	return tl_cf_key_order(x->key_text, y->key_text);
 }
 
 /* The pair x, y of one key's heads, noted as a conflict if concurrent: true if that changed one. */
@@ -422,14 +421,14 @@ settle_heads(void)
 	{
 		if (!tl_lookup_log_if_exists(logs[i], &recent[nkeys].log))
 			continue;
-		recent[nkeys].key = cstring_to_text(keys[i]);
+		recent[nkeys].key = keys[i];
+		recent[nkeys].key_text = cstring_to_text(keys[i]);
 		recent[nkeys++].anchor = anchors[i];
 	}
 	qsort(recent, nkeys, sizeof(RecentKey), cmp_recent_key);
 	for (int i = 0; i < nkeys; i++)
 	{
 		RecentKey  *r = &recent[i];
-		char	   *key = text_to_cstring(r->key);
 		Snapshot	snap;
 		List	   *heads;
 		ListCell   *lx;
@@ -437,11 +436,11 @@ settle_heads(void)
 
 		CHECK_FOR_INTERRUPTS();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		heads = tl_cf_scan_heads(&r->log, r->key, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL);
+		heads = tl_cf_scan_heads(&r->log, r->key_text, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL);
 		UnregisterSnapshot(snap);
 		foreach(lx, heads)
 			for_each_cell(ly, heads, lnext(heads, lx))
-				changed += settle_pair(&r->log, key, lfirst(lx), lfirst(ly));
+				changed += settle_pair(&r->log, r->key, lfirst(lx), lfirst(ly));
 	}
 	settled_since = start - 10 * USECS_PER_SEC;
 	return changed;

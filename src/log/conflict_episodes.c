@@ -224,8 +224,7 @@ cmp_flush_item(const void *a, const void *b)
 		return x->e->k.log_id < y->e->k.log_id ? -1 : 1;
 	if (x->e != y->e && (c = tl_cf_key_order(x->e->key, y->e->key)) != 0)
 		return c;
-	c = strcmp(x->ep->origin1, y->ep->origin1);
-	return c != 0 ? c : strcmp(x->ep->origin2, y->ep->origin2);
+	return tl_cf_pair_order(x->ep->origin1, x->ep->origin2, y->ep->origin1, y->ep->origin2);
 }
 
 void

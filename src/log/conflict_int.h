@@ -21,7 +21,7 @@
 
 /*
  * The order in which everything that writes conflict rows takes a log's keys: bytewise, a shorter
- * prefix first. The apply workers' flush (conflict_episodes.c) and the worker's sweep (conflict.c)
+ * prefix first (then tl_cf_pair_order). The apply workers' flush (conflict_episodes.c) and the worker's sweep (conflict.c)
  * both follow it within a log, so that they never wait on each other's rows in a cycle.
  */
 static inline int
@@ -32,6 +32,21 @@ tl_cf_key_order(const text *x, const text *y)
 	int			c = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
 
 	return c != 0 ? c : (lx > ly) - (lx < ly);
+}
+
+/*
+ * Within a key, the order of two episodes' origin pairs (x1, x2) and (y1, y2), whichever way round
+ * each pair is held: by the lesser origin, then the greater (strcmp). Used alike by the flush and
+ * the sweep, after tl_cf_key_order.
+ */
+static inline int
+tl_cf_pair_order(const char *x1, const char *x2, const char *y1, const char *y2)
+{
+	bool		xs = strcmp(x1, x2) <= 0;
+	bool		ys = strcmp(y1, y2) <= 0;
+	int			c = strcmp(xs ? x1 : x2, ys ? y1 : y2);
+
+	return c != 0 ? c : strcmp(xs ? x2 : x1, ys ? y2 : y1);
 }
 
 /* conflict_rules.c */
