@@ -1,0 +1,6 @@
+-- append benchmark, 100-row batch, diagnostic baseline (TL_BENCH_SEGSHAPE=2): the multi-row INSERT
+-- into a table with an index on key and a unique index on (origin, seq).
+\set id random(1, :nrows - 99)
+INSERT INTO plain_keyident (ts, key, payload, source, origin, seq, rid)
+SELECT now(), r.key, r.payload, r.source, 'bench', nextval('plain_seq'), gen_random_uuid()
+  FROM reference_logs r WHERE r.id BETWEEN :id AND :id + 99;
