@@ -176,89 +176,17 @@ decode_number(Reader *r, const char *s, int len)
 	return n;
 }
 
+/* A TAG_JSON value (a JSON text the shredder kept whole, checked as jsonb parses it) as jsonb. */
 static void
-scalar_value(DecPath *p, uint8 tag, JsonbValue *v)
+json_value(DecPath *p, JsonbValue *v)
 {
 	int			len;
-	const char *s;
+	const char *s = tl_arc_get_bytes(&p->strs, &len);
+	Jsonb	   *j = parse_jsonb_text(&p->strs, s, len);
 
-	switch (tag)
-	{
-		case TAG_NULL:
-			v->type = jbvNull;
-			break;
-		case TAG_TRUE:
-		case TAG_FALSE:
-			v->type = jbvBool;
-			v->val.boolean = (tag == TAG_TRUE);
-			break;
-		case TAG_INT:
-			v->type = jbvNumeric;
-			v->val.numeric = int64_to_numeric(tl_arc_unzigzag(tl_arc_get_varint(&p->ints)));
-			break;
-		case TAG_NUM:
-			s = tl_arc_get_bytes(&p->strs, &len);
-			v->type = jbvNumeric;
-			v->val.numeric = decode_number(&p->strs, s, len);
-			break;
-		case TAG_STR:
-			s = tl_arc_get_bytes(&p->strs, &len);
-			/* jsonb strings hold no NUL (the text form would be cut at it); encoding: rebuild_row */
-			if (memchr(s, '\0', len) != NULL)
-				tl_arc_corrupt(&p->strs, "NUL byte inside a string");
-			v->type = jbvString;
-			v->val.string.val = (char *) s;
-			v->val.string.len = len;
-			break;
-		case TAG_HEX:
-		case TAG_UUID:
-			{
-				int			nbytes = tag == TAG_UUID ? 16 : tl_arc_get_count(&p->strs, INT_MAX / 2, "hex length");
-				char	   *out;
-
-				if (nbytes > p->strs.end - p->strs.p)
-					tl_arc_corrupt(&p->strs, "hex value runs past the end of the frame");
-				out = palloc(nbytes * 2 + 4);
-				hex_from_bytes(p->strs.p, nbytes, out);
-				p->strs.p += nbytes;
-				v->type = jbvString;
-				if (tag == TAG_UUID)
-				{
-					char	   *u = palloc(36);
-
-					memcpy(u, out, 8);
-					u[8] = '-';
-					memcpy(u + 9, out + 8, 4);
-					u[13] = '-';
-					memcpy(u + 14, out + 12, 4);
-					u[18] = '-';
-					memcpy(u + 19, out + 16, 4);
-					u[23] = '-';
-					memcpy(u + 24, out + 20, 12);
-					v->val.string.val = u;
-					v->val.string.len = 36;
-				}
-				else
-				{
-					v->val.string.val = out;
-					v->val.string.len = nbytes * 2;
-				}
-				break;
-			}
-		case TAG_JSON:
-			{
-				Jsonb	   *j;
-
-				s = tl_arc_get_bytes(&p->strs, &len);
-				j = parse_jsonb_text(&p->strs, s, len);
-				v->type = jbvBinary;
-				v->val.binary.data = &j->root;
-				v->val.binary.len = VARSIZE(j) - VARHDRSZ;
-				break;
-			}
-		default:
-			tl_arc_corrupt(&p->strs, "unknown payload tag");
-	}
+	v->type = jbvBinary;
+	v->val.binary.data = &j->root;
+	v->val.binary.len = VARSIZE(j) - VARHDRSZ;
 }
 
 /*
@@ -416,7 +344,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				int			pad;
 				int			text_at = b->text.len;
 
-				scalar_value(c, tag, &v);
+				json_value(c, &v);
 				(void) JsonbToCString(&b->text, v.val.binary.data, v.val.binary.len);
 				verify_encoding(&c->strs, b->text.data + text_at, b->text.len - text_at);
 				pad = bin_pad(&b->bin);
@@ -458,8 +386,7 @@ rebuild_value(DecPath *c, uint8 tag, RowBuilder *b)
 				return JENTRY_ISSTRING | slen;
 			}
 		default:
-			/* scalar_value refuses unknown tags */
-			scalar_value(c, tag, &v);
+			/* tl_arc_read_paths refused tags above TAG_OBJECT; objects and absences are the caller's */
 			elog(ERROR, "payload tag %d has no rebuild", tag);
 	}
 }
