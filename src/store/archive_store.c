@@ -391,8 +391,10 @@ frame_in_range(const TlFrameMeta *m, TimestampTz from_ts, TimestampTz to_ts)
 }
 
 /*
- * What merging holds for one frame to the end of the read: the decompressed frame, its rows, and
- * about 4 kB for its batch of rebuilt payloads and payload paths.
+ * What merging holds for one frame to the end of the read, as estimated before any frame is
+ * read: the decompressed frame, its rows, and 4 kB for its batch of rebuilt payloads and its
+ * payload paths. An estimate, not a bound: a frame of many distinct payload paths or large
+ * payloads takes more (its path table and batch grow in the arena's further regions).
  */
 static Size
 merge_bytes(const TlFrameMeta *m)
@@ -644,12 +646,10 @@ prefetch(const void *p)
  * builder for all the frames, and is valid only during its visit().
  */
 static void
-scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
-			TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
-			TlFrameVisitor visit, void *arg)
+merge_frames(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
+			 TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
+			 TlFrameVisitor visit, void *arg, MemoryContext outer, MemoryContext merge_cxt)
 {
-	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext row_cxt;
 	TlFrameBuilder *builder;
 	TlFrameCursor **inputs;
@@ -740,6 +740,33 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 		MemoryContextReset(row_cxt);
 	}
 	MemoryContextSwitchTo(outer);
+}
+
+/*
+ * merge_frames() in a memory context of its own, deleted (and the arena's mapping with it) when
+ * the merge ends, also by an error: a caller that catches errors per segment (the digest rebuild,
+ * check_digests()) would otherwise hold every failed merge's mapping until its own context goes.
+ */
+static void
+scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
+			TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
+			TlFrameVisitor visit, void *arg)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
+
+	PG_TRY();
+	{
+		merge_frames(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log, visit, arg,
+					 outer, merge_cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(outer);
+		MemoryContextDelete(merge_cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	MemoryContextDelete(merge_cxt);
 }
 

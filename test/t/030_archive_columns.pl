@@ -111,6 +111,15 @@ my @queries = (
 	"CREATE TEMP TABLE t AS SELECT * FROM tieredlog.read('ev'); SELECT count(payload), count(rid) FROM t",
 	"BEGIN; DECLARE c CURSOR FOR SELECT payload, rid FROM tieredlog.read('ev'); FETCH 2 FROM c; COMMIT",
 );
+# Plan shapes whose nodes name the columns they compare by position (read_cols.c): a Group and a
+# Unique over a sort of the payload, a MergeAppend of two sorted reads. Each is checked to get that
+# plan (the EXPLAIN) and, in the battery, to answer as tier 0 did.
+my %shaped = (
+	'Group' => "SET enable_hashagg = off; SELECT md5(string_agg(k || ':' || n, ',')) FROM (SELECT payload->>'i' AS k, count(*)::text AS n FROM tieredlog.read('ev') GROUP BY 1) g",
+	'Unique' => "SET enable_hashagg = off; SELECT count(*), md5(string_agg(p::text, ',')) FROM (SELECT DISTINCT payload AS p FROM tieredlog.read('ev')) d",
+	'Merge Append' => "SET enable_hashagg = off; SELECT md5(string_agg(p, ',')) FROM ((SELECT payload::text AS p FROM tieredlog.read('ev') ORDER BY 1) UNION ALL (SELECT payload::text FROM tieredlog.read('ev', key => 'k1') ORDER BY 1) ORDER BY 1 LIMIT 50) u",
+);
+push @queries, sort values %shaped;
 sub battery
 {
 	my %r;
@@ -119,6 +128,11 @@ sub battery
 }
 my $tier0 = battery();
 is($tier0->{"SELECT count(*) FROM tieredlog.read('ev')"}, '12000', 'tier 0: the log has its records');
+for my $node_name (sort keys %shaped)
+{
+	(my $explain = $shaped{$node_name}) =~ s/; SELECT /; EXPLAIN (COSTS OFF) SELECT /;
+	like(q1($explain), qr/\b$node_name\b/, "the plan has a $node_name node: $shaped{$node_name}");
+}
 
 # bytes_read that read() counted for the segment during one query
 sub read_bytes
@@ -209,6 +223,38 @@ is(scalar(() = $err2 =~ /XX001.*?archive frame 5 of segment $seg is corrupted/sg
 	'40 whole reads of the damaged segment fail');
 ok(@vm == 2 && $vm[1] - $vm[0] < 16 * 1024,
 	'and leave the backend\'s address space as it was (VmSize kB: ' . join(' -> ', @vm) . ')');
+
+# A caller that catches each segment's error and goes on (check_digests(), as the digest rebuild
+# after a crash) must not keep each failed merge's mapping until it ends: one check_digests() over
+# 20 tier 2 segments, each with a damaged frame, peaks (VmPeak) no higher than one merge's mapping
+# and 16 MB more, where keeping them would be 20 mappings of 2 MB or more.
+q1(q{
+SELECT tieredlog.create_log('many', '1 minute');
+SELECT tieredlog.append_many('many', array_agg('k' || (i % 101) ORDER BY i),
+	array_agg(jsonb_build_object('i', i, 'hex', md5(i::text), 'pad', repeat('x', 200)) ORDER BY i), NULL,
+	array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '150 milliseconds' ORDER BY i))
+  FROM generate_series(0, 7999) i;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'many';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 'many';
+SELECT tieredlog.sweep();
+});
+my $many_id = q1("SELECT log_id FROM tieredlog.logs WHERE log_name = 'many'");
+is(q1("SELECT count(*) || ' ' || min(tier) || ' ' || (min(n) >= 3) FROM tieredlog.segments s,
+	LATERAL (SELECT count(*) AS n FROM tieredlog.segment_frames(s.segment_id)) f WHERE log_name = 'many'"), '20 2 true',
+	'20 tier 2 segments of several frames each');
+q1("CREATE TABLE keep_many AS SELECT * FROM tieredlog_data.archive_$many_id WHERE frame_no = 1");
+q1("UPDATE tieredlog_data.archive_$many_id SET data = overlay(data placing '\\xdeadbeef'::bytea from 100) WHERE frame_no = 1");
+my $vmpeak = q{\! awk '/^VmPeak/ {print "vmpeak", $2}' /proc/$TL_PID/status};
+my ($out4, $err4) = session_script(join("\n", "SELECT count(*) FROM tieredlog.read('ev', key => 'k1');", $vmpeak,
+	"SELECT 'damaged', count(*) FILTER (WHERE NOT ok AND recomputed LIKE 'error: %is corrupted%') FROM tieredlog.check_digests('many');",
+	$vmpeak));
+like($out4, qr/^damaged\|20$/m, 'check_digests() reports each of the 20 damaged segments');
+my @p = $out4 =~ /^vmpeak (\d+)$/mg;
+ok(@p == 2 && $p[1] - $p[0] < 16 * 1024,
+	'and its 20 failed merges held no more than one at a time (VmPeak kB: ' . join(' -> ', @p) . ')');
+q1("UPDATE tieredlog_data.archive_$many_id a SET data = k.data FROM keep_many k
+	WHERE a.segment_id = k.segment_id AND a.attempt = k.attempt AND a.frame_no = 1");
+is(q1("SELECT bool_and(ok) FROM tieredlog.check_digests('many')"), 't', 'repaired, every segment checks');
 q1("UPDATE tieredlog_data.archive_$log_id a SET data = k.data FROM keep5 k WHERE a.segment_id = $seg AND a.frame_no = 5");
 
 # The same session with its address space capped (a soft RLIMIT_AS a little above what it uses,
