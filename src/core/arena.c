@@ -64,12 +64,15 @@ arena_add_region(TlArena *arena, Size size)
 {
 	ArenaRegion *r;
 	void	   *base;
+	Size		rounded = TYPEALIGN(ARENA_ALIGN, size);
 
-	size = TYPEALIGN(ARENA_ALIGN, size);
-	if (size < ARENA_ALIGN)		/* (rounding overflowed) */
+	if (rounded < size)			/* (rounding overflowed) */
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("memory request of %zu bytes is too large", size)));
+	size = rounded;
+	/* its bookkeeping first: an error here must not leave a mapping nobody would unmap */
+	r = MemoryContextAlloc(arena->cxt, sizeof(ArenaRegion));
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
 		ereport(ERROR,
@@ -80,7 +83,6 @@ arena_add_region(TlArena *arena, Size size)
 	/* a hint: refused (no transparent huge pages in this kernel), the region works as it is */
 	(void) madvise(base, size, MADV_HUGEPAGE);
 #endif
-	r = MemoryContextAlloc(arena->cxt, sizeof(ArenaRegion));
 	r->base = base;
 	r->size = size;
 	r->next = arena->regions;

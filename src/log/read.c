@@ -88,6 +88,12 @@ origin_text(OriginMemo *m, const char *origin)
 {
 	if (m->origin == NULL || strcmp(m->origin, origin) != 0)
 	{
+		/* every caller has copied the previous one into its tuplestore or sort already */
+		if (m->origin != NULL)
+		{
+			pfree(m->origin);
+			pfree(DatumGetPointer(m->text));
+		}
 		m->len = strlen(origin);
 		m->origin = pnstrdup(origin, m->len);
 		m->text = PointerGetDatum(cstring_to_text_with_len(origin, m->len));

@@ -80,8 +80,8 @@ typedef struct RowBuilder
 	StringInfoData scratch;		/* NUL-terminated copy for escape_json */
 	const char *rid_log;		/* non-NULL: the text is written inside the canonical encoding
 								 * of the row, whose rid is computed (TlFrameWant.rid_log) */
-	bool		in_place;		/* the row's payload points into `bin` (valid until the next
-								 * rebuild) instead of a copy; its text is not kept */
+	bool		in_place;		/* the row's payload and payload_text point into `bin` and
+								 * `text` (valid until the next rebuild) instead of copies */
 } RowBuilder;
 
 
