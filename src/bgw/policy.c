@@ -127,6 +127,7 @@ tl_policy_plan(List *queue, bool flush_due)
 	queue = add_task(queue, TL_TASK_APPLY, 0, 0, "replication");
 	queue = add_task(queue, TL_TASK_SWEEP, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_FOLD, 0, 0, "housekeeping");
+	queue = add_task(queue, TL_TASK_SETTLE_HEADS, 0, 0, "housekeeping");
 	queue = add_task(queue, TL_TASK_CONFLICTS, 0, 0, "housekeeping");
 	if (tl_check_interval_s > 0 && GetCurrentTimestamp() - last_checks >= (int64) tl_check_interval_s * USECS_PER_SEC)
 	{

@@ -88,6 +88,8 @@ tl_task_name(TlTaskKind kind)
 			return "start apply workers";
 		case TL_TASK_CLOSE_GAPS:
 			return "close gaps";
+		case TL_TASK_SETTLE_HEADS:
+			return "settle heads";
 		case TL_TASK_CONFLICTS:
 			return "conflicts";
 		case TL_TASK_CHECKS:
@@ -404,6 +406,22 @@ run_checks(List *ids)
 	return psprintf("%d checks run, %d diverged", done, diverged);
 }
 
+/*
+ * The conflict tasks give way to the apply workers. Both write conflict rows in the same (log,
+ * key, origin pair) order (conflict.c's cmp_recent_key, cmp_pending and cmp_head_origin,
+ * conflict_episodes.c's cmp_flush_item), one pass per transaction, so they do not wait on each
+ * other in a cycle; when the sweep settled in conflict order, they did ("deadlock detected" in an
+ * apply worker, which then restarted). As a backstop for any other row a batch holds: at most
+ * 100 ms for a row lock (under deadlock_timeout, so the task, not the apply worker, gives up),
+ * then the task stops and runs again next cycle.
+ */
+static void
+give_way_to_apply(void)
+{
+	(void) set_config_option("lock_timeout", "100", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* Run one task in its own transaction; returns a short description of what it did. */
 static char *
 execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nflushed)
@@ -436,18 +454,12 @@ execute_task(const TlTask *t, int64 *bytes_moved, TlStatDelta **flushed, int *nf
 		case TL_TASK_CLOSE_GAPS:
 			what = tl_reconcile_close_gaps(t->peer_name);
 			break;
+		case TL_TASK_SETTLE_HEADS:
+			give_way_to_apply();
+			what = psprintf("%d episodes changed", tl_conflict_settle_heads());
+			break;
 		case TL_TASK_CONFLICTS:
-
-			/*
-			 * The sweep gives way to the apply workers. Both write conflict rows in the same
-			 * (log, key, origin pair) order (conflict.c's cmp_pending, conflict_episodes.c's
-			 * cmp_flush_item), so they do not wait on each other in a cycle; when the sweep
-			 * settled in conflict order, they did ("deadlock detected" in an apply worker, which
-			 * then restarted). As a backstop for any other row a batch holds: at most 100 ms for a
-			 * row lock, then the sweep stops and tries again next cycle.
-			 */
-			(void) set_config_option("lock_timeout", "100", PGC_SUSET, PGC_S_SESSION,
-									 GUC_ACTION_LOCAL, true, 0, false);
+			give_way_to_apply();
 			what = psprintf("%d pending conflicts settled", tl_conflict_sweep());
 			break;
 		case TL_TASK_CHECKS:

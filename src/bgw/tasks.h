@@ -18,6 +18,7 @@ typedef enum TlTaskKind
 	TL_TASK_FLUSH_STATS,		/* access counts into access_history, and retention */
 	TL_TASK_APPLY,				/* start the apply workers peers need */
 	TL_TASK_CLOSE_GAPS,			/* reconcile with a peer that has open gaps */
+	TL_TASK_SETTLE_HEADS,		/* compare again the heads of keys written lately */
 	TL_TASK_CONFLICTS,			/* settle pending conflicts that were superseded; retention */
 	TL_TASK_CHECKS,				/* the scheduler: choose (segment, peer) checks and run them */
 	TL_TASK_TRAIN,				/* refit the prediction model */

@@ -30,7 +30,9 @@
  *		several, the stored conflict decides, or when this node has none (not detected yet, or
  *		removed by the retention) the rule, as detection would (a custom resolver is called).
  *
- *		The worker (tl_conflict_sweep) resolves pending conflicts that a later record superseded;
+ *		The worker (tl_conflict_settle_heads) compares again the heads of keys written lately, which
+ *		two apply workers storing records of one key at once cannot, and (tl_conflict_sweep), in
+ *		a transaction of its own, resolves pending conflicts that a later record superseded;
  *		a conflict whose two records turn out to have been ordered once a witness arrived (a
  *		record that came by reconciliation before the "_seen" record that orders it) is settled
  *		when pending and forgotten when its rule had resolved it, so every node ends with the
@@ -398,10 +400,20 @@ settle_pair(const TlLog *log, const char *key, TlSide *x, TlSide *y)
  * takes the keys whose episodes were written since its last pass (with an overlap for
  * transactions that started before it) and compares their current heads again, as a
  * reconciliation would: the missing pair moves its episode or opens one. Keys are taken in the
- * apply workers' (log, key) order (cmp_recent_key). Returns how many.
+ * apply workers' (log, key) order (cmp_recent_key), and each key's pairs in their pair order. The
+ * worker runs this in a transaction of its own, before tl_conflict_sweep()'s: one pass over the
+ * keys per transaction keeps the order; a second pass from the first key again, holding the rows
+ * of the first, would not. Returns how many pairs changed an episode.
  */
+/* list_sort order of a key's heads: by origin, so that their pairs come in tl_cf_pair_order */
 static int
-settle_heads(void)
+cmp_head_origin(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((const TlSide *) lfirst(a))->origin, ((const TlSide *) lfirst(b))->origin);
+}
+
+int
+tl_conflict_settle_heads(void)
 {
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz since = settled_since != 0 ? settled_since : start - WINDOW_US;
@@ -438,6 +450,8 @@ settle_heads(void)
 		snap = RegisterSnapshot(GetLatestSnapshot());
 		heads = tl_cf_scan_heads(&r->log, r->key_text, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL);
 		UnregisterSnapshot(snap);
+		/* one head per origin; by origin, the nested loop below takes the pairs in pair order */
+		list_sort(heads, cmp_head_origin);
 		foreach(lx, heads)
 			for_each_cell(ly, heads, lnext(heads, lx))
 				changed += settle_pair(&r->log, r->key, lfirst(lx), lfirst(ly));
@@ -459,7 +473,6 @@ tl_conflict_sweep(void)
 	ListCell   *lc;
 	int			resolved = 0;
 
-	(void) settle_heads();
 	pending = load_pending();
 
 	foreach(lc, pending)

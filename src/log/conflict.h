@@ -25,6 +25,7 @@ typedef struct TlDecision
 extern int	tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via);
 extern TlSide *tl_conflict_latest(const TlLog *log, text *key);
 extern char *tl_conflict_resolve(int64 conflict_id, const char *winner);
+extern int	tl_conflict_settle_heads(void);
 extern int	tl_conflict_sweep(void);
 extern void tl_conflict_forget_heads(void);
 extern void tl_conflict_flush(bool everything);

@@ -144,7 +144,7 @@ typedef struct CachedEpisode
  * commit writes every new episode, and the moved ones not written for MOVE_WRITE_DELAY_US: a hot
  * key moves its episodes at every record, and writing them at every commit was most of the
  * apply's time. A move lost in a crash is repaired by the worker's pass over recently written
- * keys (settle_heads), which compares the current heads again.
+ * keys (tl_conflict_settle_heads in conflict.c), which compares the current heads again.
  */
 static MemoryContext heads_cxt;
 static HTAB *heads_cache;
