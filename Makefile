@@ -14,7 +14,7 @@ OBJS = src/tieredlog.o $(patsubst %.c,%.o,$(foreach d,$(TL_LAYERS),$(sort $(wild
 # pg_regress tests, in order: test/sql/*.sql against expected/*.out (test/expected links there).
 # scripts/test.sh runs them; so does `make installcheck` (as a user other than root), on a
 # temporary server with test/regress.conf's settings started from the installed binaries.
-REGRESS = logs append digests tiers errors workers decoder model ledger health
+REGRESS = logs append digests tiers errors workers decoder model ledger health subxact
 REGRESS_OPTS = --inputdir=test --outputdir=test/out --temp-instance=test/out/instance \
 	--temp-config=test/out/regress.conf
 REGRESS_PREP = test/out/regress.conf

@@ -1,0 +1,112 @@
+-- Appends inside subtransactions (SAVEPOINT, PL/pgSQL exception blocks): a record written in a
+-- subtransaction that rolls back is gone, and only it, with its share of the digest cells (written
+-- in the same transaction) and a segment it created; one that commits stays, once. After each case
+-- the log's digests are checked against its rows. A leaked buffer pin or relation reference at a
+-- subtransaction's end would show as a WARNING in this output.
+SELECT tieredlog.create_log('sx', '1 day') > 0 AS created;
+\set VERBOSITY terse
+CREATE FUNCTION sx_state() RETURNS text LANGUAGE sql AS $$
+	SELECT count(*) || ' records: ' || COALESCE(string_agg(key, ' ' ORDER BY key), '')
+		|| ' / digests ' || (SELECT bool_and(ok) FROM tieredlog.check_digests('sx'))
+	FROM tieredlog.read('sx') $$;
+
+-- 1. a savepoint released: its records stay
+BEGIN;
+SELECT tieredlog.append('sx', 'a1', '{}', NULL, '2026-03-01 10:00:00+00') > 0 AS ok;
+SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'a2', '{}', NULL, '2026-03-01 10:00:01+00') > 0 AS ok;
+SELECT tieredlog.append('sx', 'a3', '{}', NULL, '2026-03-01 10:00:02+00') > 0 AS ok;
+RELEASE SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'a4', '{}', NULL, '2026-03-01 10:00:03+00') > 0 AS ok;
+COMMIT;
+SELECT sx_state();
+
+-- 2. rolled back to a savepoint: its records are gone, those before and after stay
+BEGIN;
+SELECT tieredlog.append('sx', 'b1', '{}', NULL, '2026-03-01 10:01:00+00') > 0 AS ok;
+SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'b-gone', '{}', NULL, '2026-03-01 10:01:01+00') > 0 AS ok;
+SELECT tieredlog.append_many('sx', ARRAY['b-gone2', 'b-gone3'], ARRAY['{}', '{}']::jsonb[], NULL,
+	ARRAY['2026-03-01 10:01:02+00', '2026-03-01 10:01:03+00']::timestamptz[]) AS appended;
+ROLLBACK TO SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'b2', '{}', NULL, '2026-03-01 10:01:04+00') > 0 AS ok;
+COMMIT;
+SELECT sx_state();
+
+-- 3. the first append of the transaction inside a savepoint, then more after it ends
+BEGIN;
+SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'c-gone', '{}', NULL, '2026-03-01 10:02:00+00') > 0 AS ok;
+ROLLBACK TO SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'c1', '{}', NULL, '2026-03-01 10:02:01+00') > 0 AS ok;
+SAVEPOINT s2;
+SELECT tieredlog.append('sx', 'c2', '{}', NULL, '2026-03-01 10:02:02+00') > 0 AS ok;
+RELEASE SAVEPOINT s2;
+SELECT tieredlog.append('sx', 'c3', '{}', NULL, '2026-03-01 10:02:03+00') > 0 AS ok;
+COMMIT;
+SELECT sx_state();
+
+-- 4. nested savepoints, the outer one rolled back, then another segment (another day)
+BEGIN;
+SELECT tieredlog.append('sx', 'd1', '{}', NULL, '2026-03-01 10:03:00+00') > 0 AS ok;
+SAVEPOINT outer_sp;
+SELECT tieredlog.append('sx', 'd-gone1', '{}', NULL, '2026-03-01 10:03:01+00') > 0 AS ok;
+SAVEPOINT inner_sp;
+SELECT tieredlog.append('sx', 'd-gone2', '{}', NULL, '2026-03-02 10:03:02+00') > 0 AS ok;
+RELEASE SAVEPOINT inner_sp;
+SELECT tieredlog.append('sx', 'd-gone3', '{}', NULL, '2026-03-01 10:03:03+00') > 0 AS ok;
+ROLLBACK TO SAVEPOINT outer_sp;
+SELECT tieredlog.append('sx', 'd2', '{}', NULL, '2026-03-02 10:03:04+00') > 0 AS ok;
+SELECT tieredlog.append('sx', 'd3', '{}', NULL, '2026-03-01 10:03:05+00') > 0 AS ok;
+COMMIT;
+SELECT sx_state();
+
+-- 5. an append that fails inside a savepoint (bad input), rolled back, and the transaction goes on
+BEGIN;
+SELECT tieredlog.append('sx', 'e1', '{}', NULL, '2026-03-01 10:04:00+00') > 0 AS ok;
+SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'e-gone', '{}', NULL, '2026-03-01 10:04:01+00') > 0 AS ok;
+SELECT tieredlog.append('sx', NULL, '{}', NULL, '2026-03-01 10:04:02+00');
+ROLLBACK TO SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'e2', '{}', NULL, '2026-03-01 10:04:03+00') > 0 AS ok;
+COMMIT;
+SELECT sx_state();
+
+-- 6. a whole transaction rolled back after a released savepoint: nothing of it stays
+BEGIN;
+SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'f-gone1', '{}', NULL, '2026-03-01 10:05:00+00') > 0 AS ok;
+RELEASE SAVEPOINT s1;
+SELECT tieredlog.append('sx', 'f-gone2', '{}', NULL, '2026-03-01 10:05:01+00') > 0 AS ok;
+ROLLBACK;
+SELECT sx_state();
+
+-- 7. PL/pgSQL: 200 appends, each in an exception block; every third raises after its append
+DO $$
+BEGIN
+	FOR i IN 1..200 LOOP
+		BEGIN
+			PERFORM tieredlog.append('sx', 'g' || i, jsonb_build_object('i', i), NULL,
+				timestamptz '2026-03-01 11:00:00+00' + i * interval '1 second');
+			IF i % 3 = 0 THEN
+				RAISE EXCEPTION 'undo %', i;
+			END IF;
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END LOOP;
+END $$;
+SELECT count(*) AS kept, count(*) FILTER (WHERE (payload->>'i')::int % 3 = 0) AS undone_kept,
+	(SELECT bool_and(ok) FROM tieredlog.check_digests('sx')) AS digests_ok
+  FROM tieredlog.read('sx') WHERE key LIKE 'g%';
+
+-- every record once, as the relation holds them: nothing duplicated, nothing of a rolled-back
+-- subtransaction left
+SELECT count(*) AS records, count(DISTINCT (origin, seq)) AS identities,
+	count(*) FILTER (WHERE key LIKE '%gone%') AS gone_left FROM tieredlog.read('sx');
+SELECT records FROM tieredlog.logs WHERE log_name = 'sx';
+-- two segments (2026-03-01 and 2026-03-02; the second was created in case 4's rolled-back
+-- savepoint first, then again), each with its relation
+SELECT range_start, records, relation IS NOT NULL AND to_regclass('tieredlog_data.' || relation) IS NOT NULL AS has_relation
+  FROM tieredlog.segments WHERE log_name = 'sx' ORDER BY range_start;
+DROP FUNCTION sx_state();
