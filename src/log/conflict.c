@@ -394,6 +394,13 @@ settle_pair(const TlLog *log, const char *key, TlSide *x, TlSide *y)
 		: tl_cf_note_pair_now(log, key, y, x, "streaming");
 }
 
+/* list_sort order of a key's heads: by origin, so that their pairs come in tl_cf_pair_order */
+static int
+cmp_head_origin(const ListCell *a, const ListCell *b)
+{
+	return strcmp(((const TlSide *) lfirst(a))->origin, ((const TlSide *) lfirst(b))->origin);
+}
+
 /*
  * Two apply workers (two peers) storing new records of one key at the same moment do not see
  * each other's uncommitted record, so neither compares the two new heads. Every cycle the worker
@@ -405,13 +412,6 @@ settle_pair(const TlLog *log, const char *key, TlSide *x, TlSide *y)
  * keys per transaction keeps the order; a second pass from the first key again, holding the rows
  * of the first, would not. Returns how many pairs changed an episode.
  */
-/* list_sort order of a key's heads: by origin, so that their pairs come in tl_cf_pair_order */
-static int
-cmp_head_origin(const ListCell *a, const ListCell *b)
-{
-	return strcmp(((const TlSide *) lfirst(a))->origin, ((const TlSide *) lfirst(b))->origin);
-}
-
 int
 tl_conflict_settle_heads(void)
 {
