@@ -412,8 +412,8 @@ run_checks(List *ids)
  * conflict_episodes.c's cmp_flush_item), one pass per transaction, so they do not wait on each
  * other in a cycle; when the sweep settled in conflict order, they did ("deadlock detected" in an
  * apply worker, which then restarted). As a backstop for any other row a batch holds: at most
- * 100 ms for a row lock (under deadlock_timeout, so the task, not the apply worker, gives up),
- * then the task stops and runs again next cycle.
+ * 100 ms for a row lock (under the default deadlock_timeout of 1 s, so the task, not the apply
+ * worker, gives up), then the task stops and runs again next cycle.
  */
 static void
 give_way_to_apply(void)

@@ -21,8 +21,9 @@
 
 /*
  * The order in which everything that writes conflict rows takes a log's keys: bytewise, a shorter
- * prefix first (then tl_cf_pair_order). The apply workers' flush (conflict_episodes.c) and the worker's sweep (conflict.c)
- * both follow it within a log, so that they never wait on each other's rows in a cycle.
+ * prefix first (then tl_cf_pair_order). The apply workers' flush (conflict_episodes.c) and the
+ * worker's heads pass and sweep (conflict.c) all follow it within a log, one pass per
+ * transaction, so that they do not wait on each other's rows in a cycle.
  */
 static inline int
 tl_cf_key_order(const text *x, const text *y)
