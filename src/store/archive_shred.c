@@ -12,6 +12,7 @@
 #include <zstd.h>
 #include <xxhash.h>
 
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -36,10 +37,47 @@ typedef struct Path
 	uint8	   *tags;			/* one per row */
 	StringInfoData ints;
 	StringInfoData strs;
-	int		   *children;
-	int			nchildren;
-	int			maxchildren;
 } Path;
+
+/*
+ * (parent path, key) -> child path. A payload comes from any appender, and one object may have
+ * tens of thousands of keys: a hash table keeps finding a key's path O(1) (a parent's children
+ * searched in a list made a frame O(keys^2): hours of the worker's time for one wide record).
+ */
+typedef struct ChildKey
+{
+	int			parent;
+	int			keylen;
+	const char *key;			/* the entry's: its path's own copy */
+} ChildKey;
+
+typedef struct ChildEntry
+{
+	ChildKey	k;
+	int			path;
+	uint32		hash;
+	char		status;			/* simplehash's */
+} ChildEntry;
+
+static inline uint32
+child_key_hash(ChildKey k)
+{
+	return hash_combine(murmurhash32((uint32) k.parent), hash_bytes((const unsigned char *) k.key, k.keylen));
+}
+
+#define SH_PREFIX				childmap
+#define SH_ELEMENT_TYPE			ChildEntry
+#define SH_KEY_TYPE				ChildKey
+#define SH_KEY					k
+#define SH_HASH_KEY(tb, key)	child_key_hash(key)
+#define SH_EQUAL(tb, a, b)		((a).parent == (b).parent && (a).keylen == (b).keylen && \
+								 memcmp((a).key, (b).key, (a).keylen) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a)		((a)->hash)
+#define SH_SCOPE				static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 typedef struct Shredder
 {
@@ -47,13 +85,31 @@ typedef struct Shredder
 	int			npaths;
 	int			maxpaths;
 	int			nrows;
+	childmap_hash *children;
 } Shredder;
+
+/* An empty StringInfo of 16 bytes: most paths hold a few values (initStringInfo takes 1 kB). */
+static void
+init_small_string(StringInfo str)
+{
+	str->maxlen = 16;
+	str->data = palloc(str->maxlen);
+	str->data[0] = '\0';
+	str->len = 0;
+	str->cursor = 0;
+}
 
 static int
 new_path(Shredder *s, int parent, const char *key, int keylen)
 {
 	Path	   *p;
 
+	/* bounded as it grows, not after the frame: each path costs its tags and buffers */
+	if (s->npaths >= TL_FRAME_MAX_PATHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the payloads of %d records have more than %d distinct paths", s->nrows,
+						TL_FRAME_MAX_PATHS)));
 	if (s->npaths == s->maxpaths)
 	{
 		s->maxpaths *= 2;
@@ -65,38 +121,27 @@ new_path(Shredder *s, int parent, const char *key, int keylen)
 	p->key = key ? pnstrdup(key, keylen) : NULL;
 	p->keylen = keylen;
 	p->tags = palloc0(s->nrows);
-	initStringInfo(&p->ints);
-	initStringInfo(&p->strs);
-	p->children = NULL;
-	p->nchildren = p->maxchildren = 0;
-	if (parent >= 0)
-	{
-		Path	   *pp = &s->paths[parent];
-
-		if (pp->nchildren == pp->maxchildren)
-		{
-			pp->maxchildren = Max(4, pp->maxchildren * 2);
-			pp->children = pp->children ? repalloc(pp->children, sizeof(int) * pp->maxchildren)
-				: palloc(sizeof(int) * pp->maxchildren);
-		}
-		pp->children[pp->nchildren++] = s->npaths;
-	}
+	init_small_string(&p->ints);
+	init_small_string(&p->strs);
 	return s->npaths++;
 }
 
 static int
 child_path(Shredder *s, int parent, const char *key, int keylen)
 {
-	Path	   *pp = &s->paths[parent];
+	ChildKey	k = {parent, keylen, key};
+	ChildEntry *e = childmap_lookup(s->children, k);
+	bool		found;
+	int			child;
 
-	for (int i = 0; i < pp->nchildren; i++)
-	{
-		Path	   *c = &s->paths[pp->children[i]];
-
-		if (c->keylen == keylen && memcmp(c->key, key, keylen) == 0)
-			return pp->children[i];
-	}
-	return new_path(s, parent, key, keylen);
+	if (e != NULL)
+		return e->path;
+	child = new_path(s, parent, key, keylen);
+	k.key = s->paths[child].key;
+	e = childmap_insert(s->children, k, &found);
+	Assert(!found);
+	e->path = child;
+	return child;
 }
 
 static bool
@@ -273,13 +318,10 @@ tl_arc_write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
 	s.npaths = 0;
 	s.maxpaths = 16;
 	s.paths = palloc(sizeof(Path) * s.maxpaths);
+	s.children = childmap_create(CurrentMemoryContext, 64, NULL);
 	new_path(&s, -1, NULL, 0);
 	for (int i = 0; i < n; i++)
 		shred_row(&s, rows[i].payload, i);
-	if (s.npaths > TL_FRAME_MAX_PATHS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the payloads of %d records have more than %d distinct paths", n, TL_FRAME_MAX_PATHS)));
 
 	tl_arc_put_varint(b, s.npaths);
 	for (int i = 1; i < s.npaths; i++)
