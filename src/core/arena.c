@@ -14,7 +14,10 @@
  *
  * An arena belongs to the memory context current at its creation: its regions are unmapped when
  * that context is reset or deleted, so also when the statement fails. Memory is never freed piece
- * by piece. An allocation larger than a region gets a region of its own.
+ * by piece. An allocation larger than a region gets a region of its own. An arena may have a
+ * limit: an allocation that would take what it has handed out past it is an error (54000), so
+ * that what the data decides (a frame's payload paths, its rebuilt payloads) cannot take the
+ * backend's memory without end.
  *
  * Locking: none (backend-local memory).
  *-------------------------------------------------------------------------
@@ -44,6 +47,9 @@ struct TlArena
 	ArenaRegion *regions;		/* newest first */
 	char	   *free;			/* in the newest region */
 	char	   *end;
+	Size		allocated;		/* handed out so far */
+	Size		limit;			/* 0: none */
+	const char *what;			/* what the limit's error names */
 	MemoryContextCallback unmap;
 };
 
@@ -118,9 +124,32 @@ tl_arena_alloc(TlArena *arena, Size size)
 	void	   *p;
 
 	size = MAXALIGN(size);
+	if (arena->limit != 0 && (size > arena->limit || arena->allocated > arena->limit - size))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s needs more than %zu MB of memory", arena->what, arena->limit / (1024 * 1024))));
+	arena->allocated += size;
 	if (arena->free == NULL || size > (Size) (arena->end - arena->free))
 		arena_add_region(arena, Max(size, arena->region_size));
 	p = arena->free;
 	arena->free += size;
 	return p;
+}
+
+/*
+ * From now on, an allocation that would take the arena's total past `limit` bytes is an error
+ * naming `what` (a string that outlives the arena).
+ */
+void
+tl_arena_set_limit(TlArena *arena, Size limit, const char *what)
+{
+	arena->limit = limit;
+	arena->what = what;
+}
+
+/* The bytes handed out so far (MAXALIGNed sizes), whatever the regions mapped for them. */
+Size
+tl_arena_allocated(const TlArena *arena)
+{
+	return arena->allocated;
 }

@@ -13,5 +13,7 @@ typedef struct TlArena TlArena;
 
 extern TlArena *tl_arena_create(Size region_size);
 extern void *tl_arena_alloc(TlArena *arena, Size size);
+extern void tl_arena_set_limit(TlArena *arena, Size limit, const char *what);
+extern Size tl_arena_allocated(const TlArena *arena);
 
 #endif

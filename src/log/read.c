@@ -313,14 +313,17 @@ read_archive_slim(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg,
 	st.from_ts = from_ts;
 	st.to_ts = to_ts;
 	st.key = key;
+	/* in record order as they come, or sorted (also after a merge given up for memory) */
 	if (!tl_archive_scan_in_record_order(log->log_id, seg->segment_id, seg->archive_attempt, from_ts,
-										 to_ts, key))
+										 to_ts, key) ||
+		!tl_archive_scan_cols(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
+							  true, true, NULL, visit_frame_slim, &st))
 	{
 		st.sort = tl_sort_in_record_order(rsinfo->setDesc, Out_ts, Out_origin, Out_seq, work_mem);
 		st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
+		(void) tl_archive_scan_cols(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts,
+									key, true, false, NULL, visit_frame_slim, &st);
 	}
-	tl_archive_scan_cols(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
-						 true, NULL, visit_frame_slim, &st);
 	tl_stats_count_read(seg->segment_id, st.bytes);
 	if (st.sort)
 	{
@@ -352,7 +355,8 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	/*
 	 * Frames hold their rows in (ts, origin, seq) order. When the frames follow each other in that
 	 * order (archives written before frames were clustered by key, or of one frame), or the scan
-	 * merges them into it (frames clustered by key, no key asked for), the rows need no sort.
+	 * merges them into it (frames clustered by key, no key asked for), the rows need no sort. A
+	 * merge given up for memory has delivered nothing: the rows are then sorted, as below.
 	 */
 	if (seg->archive_attempt != 0 && !OidIsValid(seg->relid) &&
 		tl_archive_scan_in_record_order(log->log_id, seg->segment_id, seg->archive_attempt, from_ts,
@@ -360,10 +364,12 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	{
 		DirectState direct = {rsinfo, seg, 0, {NULL, (Datum) 0, 0}};
 
-		tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_result,
-						   visit_archive_into_result, &direct);
-		tl_stats_count_read(seg->segment_id, direct.bytes);
-		return;
+		if (tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, true,
+							   visit_into_result, visit_archive_into_result, &direct))
+		{
+			tl_stats_count_read(seg->segment_id, direct.bytes);
+			return;
+		}
 	}
 
 	st.out_desc = rsinfo->setDesc;
@@ -373,8 +379,8 @@ read_segment(ReturnSetInfo *rsinfo, const TlLog *log, const TlSegment *seg, Time
 	st.slot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsHeapTuple);
 	st.vslot = MakeSingleTupleTableSlot(rsinfo->setDesc, &TTSOpsVirtual);
 	memset(&st.origin, 0, sizeof(st.origin));
-	tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, visit_into_sort,
-					   visit_archive_into_sort, &st);
+	(void) tl_segment_rows_ex(log, seg, GetActiveSnapshot(), from_ts, to_ts, key, false,
+							  visit_into_sort, visit_archive_into_sort, &st);
 	ExecDropSingleTupleTableSlot(st.slot);
 	ExecDropSingleTupleTableSlot(st.vslot);
 	tl_stats_count_read(seg->segment_id, st.bytes);

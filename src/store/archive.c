@@ -921,11 +921,18 @@ tl_frame_cursor_position(const TlFrameCursor *c)
 /*
  * Rows a cursor rebuilds at a time: a merge visits its frames in turn, one row each, and a row's
  * rebuild reads every value stream of the frame; a batch reads them while they are in the CPU's
- * cache. Each cursor keeps its batch's payloads, so a batch costs memory in every open frame.
+ * cache. Each cursor keeps its batch's payloads, so a batch costs memory in every open frame: a
+ * batch takes no more rows once its payloads hold TL_CURSOR_BATCH_BYTES, and a batch's first row
+ * that alone holds more stays where the builder made it (the merge visits it before the next
+ * rebuild). An open frame then keeps at most that much and one row more, whatever its payloads.
  */
-#define TL_CURSOR_BATCH		16
+#define TL_CURSOR_BATCH			16
+#define TL_CURSOR_BATCH_BYTES	16384
 
-/* Rebuild rows [next, next + TL_CURSOR_BATCH) with fb, their payloads (and texts) copied into c->batch. */
+/*
+ * Rebuild rows [next, ...) with fb: up to TL_CURSOR_BATCH rows, their payloads (and texts) copied
+ * into c->batch, or one row left in the builder's buffers.
+ */
 static void
 cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 {
@@ -933,8 +940,10 @@ cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 	Size		payload_at[TL_CURSOR_BATCH];
 	Size		text_at[TL_CURSOR_BATCH];
 	Size		used = 0;
+	int			i;
 
-	for (int i = c->next; i < end; i++)
+	Assert(b->in_place);
+	for (i = c->next; i < end && used < TL_CURSOR_BATCH_BYTES; i++)
 	{
 		TlArchiveRow *row = &c->rows[i];
 		Size		plen;
@@ -943,6 +952,12 @@ cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 		tl_arc_rebuild_row(c->paths, i, b, row);
 		plen = VARSIZE(row->payload);
 		need = MAXALIGN(plen) + (row->payload_text ? MAXALIGN(row->payload_text_len + 1) : 0);
+		if (i == c->next && need > TL_CURSOR_BATCH_BYTES)
+		{
+			/* (in the builder's buffers, valid until its next rebuild) */
+			c->batch_end = i + 1;
+			return;
+		}
 		if (used + need > c->batch_cap)
 		{
 			Size		cap = Max(Max(c->batch_cap * 2, used + need), 2048);
@@ -964,8 +979,9 @@ cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 			used += MAXALIGN(row->payload_text_len + 1);
 		}
 	}
+	end = i;
 	/* (the buffer may have moved while it grew) */
-	for (int i = c->next; i < end; i++)
+	for (i = c->next; i < end; i++)
 	{
 		c->rows[i].payload = (Jsonb *) (c->batch + payload_at[i - c->next]);
 		if (c->rows[i].payload_text)
@@ -976,8 +992,9 @@ cursor_rebuild_batch(TlFrameCursor *c, RowBuilder *b)
 
 /*
  * The next row with its payload rebuilt (by fb, with the next few rows of the frame), and
- * advance. The row stays valid until the cursor's next batch; what a rebuild allocates besides
- * its payload is in the current memory context.
+ * advance. The row stays valid until the cursor's next batch, and a row that had a batch to
+ * itself until fb's next rebuild; what a rebuild allocates besides its payload is in the current
+ * memory context.
  */
 const TlArchiveRow *
 tl_frame_cursor_next(TlFrameCursor *c, TlFrameBuilder *fb)

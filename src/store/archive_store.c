@@ -380,8 +380,18 @@ typedef enum ScanPlan
 	PLAN_IN_FRAME_ORDER, PLAN_MERGE, PLAN_UNORDERED
 } ScanPlan;
 
-/* What merging may hold in memory: every frame read, decompressed, and its fixed columns. */
-#define MERGE_MAX_BYTES		((int64) 128 * 1024 * 1024)
+/*
+ * What merging may hold in memory: every frame read, decompressed, and its fixed columns, as
+ * estimated from the directory (merge_bytes) before a merge is planned. The estimate does not
+ * know a frame's payload paths, which the data decides (an object of 40 000 keys makes a path
+ * table ten times its frame), so what the frames take once opened is counted too: a merge whose
+ * open frames hold more than MERGE_OPEN_MAX_BYTES is given up before any row is visited (the
+ * caller reads the frames one by one and sorts), and one that holds more than MERGE_HOLD_MAX_BYTES
+ * while visiting (its frames' batches of rebuilt payloads) is an error (54000).
+ */
+#define MERGE_MAX_BYTES			((int64) 128 * 1024 * 1024)
+#define MERGE_OPEN_MAX_BYTES	((Size) 256 * 1024 * 1024)
+#define MERGE_HOLD_MAX_BYTES	((Size) 512 * 1024 * 1024)
 
 /* Whether a frame's rows may fall in [from_ts, to_ts), by its directory entry. */
 static inline bool
@@ -643,9 +653,10 @@ prefetch(const void *p)
  * PLAN_MERGE: every frame that may hold rows in [from_ts, to_ts) opened at once (decompressed,
  * fixed columns decoded), one entry per wanted row sorted into record order, and the rows handed
  * to visit() one at a time in that order; a row's payload is rebuilt when its turn comes, by one
- * builder for all the frames, and is valid only during its visit().
+ * builder for all the frames, and is valid only during its visit(). False, with nothing visited,
+ * when the open frames take more than MERGE_OPEN_MAX_BYTES.
  */
-static void
+static bool
 merge_frames(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
 			 TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
 			 TlFrameVisitor visit, void *arg, MemoryContext outer, MemoryContext merge_cxt)
@@ -687,7 +698,18 @@ merge_frames(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segmen
 		pfree(data);
 		tl_frame_cursor_skip_before(inputs[ninputs], from_ts);
 		ninputs++;
+		if (tl_arena_allocated(arena) + MemoryContextMemAllocated(merge_cxt, true) > MERGE_OPEN_MAX_BYTES)
+		{
+			ereport(DEBUG1,
+					(errmsg_internal("frames of segment %lld take more than %zu MB opened: read one by one",
+									 (long long) segment_id, MERGE_OPEN_MAX_BYTES / (1024 * 1024))));
+			MemoryContextSwitchTo(outer);
+			return false;
+		}
 	}
+	/* from here on only the batches grow (TL_CURSOR_BATCH_BYTES and a row per frame) */
+	tl_arena_set_limit(arena, MERGE_HOLD_MAX_BYTES,
+					   psprintf("merging the frames of segment %lld", (long long) segment_id));
 	for (int i = 0; i < ninputs; i++)
 	{
 		const TlArchiveRow *r;
@@ -740,25 +762,28 @@ merge_frames(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segmen
 		MemoryContextReset(row_cxt);
 	}
 	MemoryContextSwitchTo(outer);
+	return true;
 }
 
 /*
  * merge_frames() in a memory context of its own, deleted (and the arena's mapping with it) when
  * the merge ends, also by an error: a caller that catches errors per segment (the digest rebuild,
  * check_digests()) would otherwise hold every failed merge's mapping until its own context goes.
+ * False when the merge was given up, nothing visited.
  */
-static void
+static bool
 scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id, int64 attempt,
 			TimestampTz from_ts, TimestampTz to_ts, bool no_payload, const char *rid_log,
 			TlFrameVisitor visit, void *arg)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext merge_cxt = AllocSetContextCreate(outer, "tieredlog frame merge", ALLOCSET_DEFAULT_SIZES);
+	bool		merged;
 
 	PG_TRY();
 	{
-		merge_frames(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log, visit, arg,
-					 outer, merge_cxt);
+		merged = merge_frames(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log,
+							  visit, arg, outer, merge_cxt);
 	}
 	PG_CATCH();
 	{
@@ -768,6 +793,64 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
 	}
 	PG_END_TRY();
 	MemoryContextDelete(merge_cxt);
+	return merged;
+}
+
+/*
+ * Every frame of (segment, attempt) in frame order, through the directory and the frames scanned
+ * together (skey: segment_id and attempt), each frame's wanted rows handed to visit(). A decoded
+ * frame takes a few MB: its memory is a context of its own whose large first block survives each
+ * reset, so the next frame reuses that memory instead of faulting fresh pages in (measured: about
+ * 9% of a tier 2 read); deleted at the end, also by an error (a caller that catches errors per
+ * segment, check_digests(), would otherwise keep 4 MB for each damaged segment).
+ */
+static void
+scan_frame_by_frame(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment_id,
+					ScanKeyData *skey, const TlFrameWant *want, TlFrameVisitor visit, void *arg)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
+													4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
+	TupleDesc	desc = RelationGetDescr(rel);
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		isnull;
+
+	PG_TRY();
+	{
+		scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
+		while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+		{
+			TlFrameMeta meta;
+			int			frame_no;
+			TlArchiveRow *rows = NULL;
+			int			n = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			/* (the dictionary was read with the directory) */
+			if (tuple_is_dictionary(tup, desc, segment_id))
+				continue;
+			MemoryContextSwitchTo(frame_cxt);
+			meta_from_tuple(tup, desc, InvalidAttrNumber, &meta, &frame_no);
+			meta.dict = dir->dict;
+			if (frame_may_hold(&meta, want, NULL, segment_id, frame_no))
+				rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
+											&meta, segment_id, frame_no, want, &n);
+			MemoryContextSwitchTo(outer);
+			if (n > 0)
+				visit(rows, n, arg);
+			MemoryContextReset(frame_cxt);
+		}
+		systable_endscan_ordered(scan);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(outer);
+		MemoryContextDelete(frame_cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(frame_cxt);
 }
 
 /*
@@ -779,17 +862,23 @@ scan_merged(Relation rel, Relation irel, const DirCacheEntry *dir, int64 segment
  *
  * The archive relation is read directly (index scans on (segment_id, attempt, frame_no)), not
  * through SPI. A key read takes the directory from the backend's cache and fetches each frame
- * left by its own index probe. Without a key: frames that overlap in time (clustered by key) are
- * merged, so visit() gets one row at a time in record order (scan_plan, scan_merged), with the
- * directory read as it is now; otherwise the directory and the frames are scanned together and
- * visit() gets each frame's rows. tl_archive_scan_in_record_order tells which order comes out.
+ * left by its own index probe. Without a key, and with `merge`: frames that overlap in time
+ * (clustered by key) are merged, so visit() gets one row at a time in record order (scan_plan,
+ * scan_merged), with the directory read as it is now; otherwise the directory and the frames are
+ * scanned together and visit() gets each frame's rows. tl_archive_scan_in_record_order tells
+ * which order comes out. A caller that needs no order passes merge = false: a merge holds every
+ * frame at once, a scan frame by frame one frame.
+ *
+ * False, having visited nothing, when a merge was planned and given up because the open frames
+ * took too much memory (merge_frames): the caller then scans again without `merge`, and sorts.
  */
-void
+bool
 tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
-				TimestampTz to_ts, text *key, const char *rid_log, TlFrameVisitor visit, void *arg)
+				TimestampTz to_ts, text *key, bool merge, const char *rid_log, TlFrameVisitor visit,
+				void *arg)
 {
-	tl_archive_scan_cols(log_id, segment_id, attempt, from_ts, to_ts, key, false, rid_log, visit,
-						 arg);
+	return tl_archive_scan_cols(log_id, segment_id, attempt, from_ts, to_ts, key, false, merge,
+								rid_log, visit, arg);
 }
 
 /*
@@ -797,9 +886,9 @@ tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_
  * neither read nor rebuilt: for readers that use neither the payload nor the rid. With rid_log
  * (the log's name), rows come with their rids (has_rid) instead of their payloads' text.
  */
-void
+bool
 tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
-					 TimestampTz to_ts, text *key, bool no_payload, const char *rid_log,
+					 TimestampTz to_ts, text *key, bool no_payload, bool merge, const char *rid_log,
 					 TlFrameVisitor visit, void *arg)
 {
 	Oid			relid = get_relname_relid(tl_archive_relname(log_id), tl_data_namespace());
@@ -817,6 +906,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 	bool		isnull;
 	MemoryContext guard = NULL;
 	DirCacheEntry *dir;
+	bool		visited = true;
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		ereport(ERROR,
@@ -900,49 +990,25 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 			MemoryContextReset(frame_cxt);
 		}
 	}
-	else if (scan_plan(dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true),
+	else if (merge &&
+			 scan_plan(dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true),
 					   from_ts, to_ts) == PLAN_MERGE)
 	{
 		/* frames clustered by key: merged into record order (the directory read just now) */
-		scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log, visit,
-					arg);
+		visited = scan_merged(rel, irel, dir, segment_id, attempt, from_ts, to_ts, no_payload, rid_log,
+							  visit, arg);
 		tl_archive_dict_free(dir->dict);
 		frame_cxt = NULL;
 	}
 	else
 	{
-		/*
-		 * A decoded frame takes a few MB; a large first block survives each reset, so the next
-		 * frame reuses that memory instead of faulting fresh pages in (measured: about 9% of a
-		 * tier 2 read).
-		 */
-		frame_cxt = AllocSetContextCreate(outer, "tieredlog frame read", 4 * 1024 * 1024,
-										  4 * 1024 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
-		scan = systable_beginscan_ordered(rel, irel, GetActiveSnapshot(), 2, skey);
-		while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
-		{
-			TlFrameMeta meta;
-			int			frame_no;
-			TlArchiveRow *rows = NULL;
-			int			n = 0;
+		/* (the directory: read by the merge's condition, unless no merge was asked for) */
+		if (!merge)
+			dir = dir_cache_get(rel, irel, segment_id, attempt, InvalidAttrNumber, true);
 
-			CHECK_FOR_INTERRUPTS();
-			/* (the dictionary was read with the directory just now) */
-			if (tuple_is_dictionary(tup, desc, segment_id))
-				continue;
-			MemoryContextSwitchTo(frame_cxt);
-			meta_from_tuple(tup, desc, InvalidAttrNumber, &meta, &frame_no);
-			meta.dict = dir->dict;
-			if (frame_may_hold(&meta, &want, NULL, segment_id, frame_no))
-				rows = tl_frame_decode_want(DatumGetByteaPP(heap_getattr(tup, Anum_arch_data, desc, &isnull)),
-											&meta, segment_id, frame_no, &want, &n);
-			MemoryContextSwitchTo(outer);
-			if (n > 0)
-				visit(rows, n, arg);
-			MemoryContextReset(frame_cxt);
-		}
-		systable_endscan_ordered(scan);
+		scan_frame_by_frame(rel, irel, dir, segment_id, skey, &want, visit, arg);
 		tl_archive_dict_free(dir->dict);
+		frame_cxt = NULL;
 	}
 	index_close(irel, NoLock);
 	table_close(rel, NoLock);
@@ -951,6 +1017,7 @@ tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt, TimestampTz 
 	/* (releases the directory, and resets the shared frame memory if this read used it) */
 	if (guard)
 		MemoryContextDelete(guard);
+	return visited;
 }
 
 /*

@@ -46,12 +46,12 @@ extern bool tl_archive_exists(int32 log_id);
 extern void tl_fw_init(TlFrameWriter *fw, int32 log_id, int64 segment_id, int64 attempt, int level);
 extern void tl_fw_add(TlFrameWriter *fw, const TlArchiveRow *row);
 extern void tl_fw_finish(TlFrameWriter *fw);
-extern void tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
-							TimestampTz to_ts, text *key, const char *rid_log,
+extern bool tl_archive_scan(int32 log_id, int64 segment_id, int64 attempt, TimestampTz from_ts,
+							TimestampTz to_ts, text *key, bool merge, const char *rid_log,
 							TlFrameVisitor visit, void *arg);
-extern void tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt,
+extern bool tl_archive_scan_cols(int32 log_id, int64 segment_id, int64 attempt,
 								 TimestampTz from_ts, TimestampTz to_ts, text *key, bool no_payload,
-								 const char *rid_log, TlFrameVisitor visit, void *arg);
+								 bool merge, const char *rid_log, TlFrameVisitor visit, void *arg);
 extern bool tl_archive_scan_in_record_order(int32 log_id, int64 segment_id, int64 attempt,
 											TimestampTz from_ts, TimestampTz to_ts, text *key);
 extern void tl_archive_directory(int32 log_id, int64 segment_id, int64 attempt,

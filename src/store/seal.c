@@ -346,7 +346,8 @@ tl_seal_scan(const TlLog *log, const TlSegment *seg, Snapshot snap, TlSealScan *
 	st.pending = -1;
 	XXH3_generateSecret_fromSeed(st.rid_secret, TL_RID_SEED);
 	st.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog seal row", ALLOCSET_SMALL_SIZES);
-	tl_segment_rows_ex(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, visit_row, visit_archive_row, &st);
+	(void) tl_segment_rows_ex(log, seg, snap, DT_NOBEGIN, DT_NOEND, NULL, false, visit_row,
+							  visit_archive_row, &st);
 	flush_leaf(&st);
 	MemoryContextDelete(st.row_cxt);
 	pfree(st.bufs[0].data);

@@ -341,13 +341,17 @@ void
 tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
 				TimestampTz to_ts, text *key, TlRowVisitor visit, void *arg)
 {
-	tl_segment_rows_ex(log, seg, snap, from_ts, to_ts, key, visit, NULL, arg);
+	(void) tl_segment_rows_ex(log, seg, snap, from_ts, to_ts, key, false, visit, NULL, arg);
 }
 
-/* The same; rows from frames go to visit_archive instead when it is not NULL. */
-void
+/*
+ * The same; rows from frames go to visit_archive instead when it is not NULL. With `merge`, frames
+ * that overlap in time are merged into record order when tl_archive_scan_in_record_order says so;
+ * false, having visited nothing, when that merge was given up for memory (tl_archive_scan).
+ */
+bool
 tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, TimestampTz from_ts,
-				   TimestampTz to_ts, text *key, TlRowVisitor visit,
+				   TimestampTz to_ts, text *key, bool merge, TlRowVisitor visit,
 				   TlArchiveRowVisitor visit_archive, void *arg)
 {
 	if (seg->relation_missing || (!OidIsValid(seg->relid) && seg->archive_attempt == 0))
@@ -361,11 +365,13 @@ tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap, Timest
 		FrameRowsState st = {log->name, from_ts, to_ts, key, visit, visit_archive, arg};
 
 		/* rows come with their rids, hashed from the text the rebuild writes in place */
-		tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
-						log->name, visit_frame, &st);
+		if (!tl_archive_scan(log->log_id, seg->segment_id, seg->archive_attempt, from_ts, to_ts, key,
+							 merge, log->name, visit_frame, &st))
+			return false;
 	}
 	if (OidIsValid(seg->relid))
 		relation_rows(seg, snap, from_ts, to_ts, key, visit, arg);
+	return true;
 }
 
 /* A sort of `desc` tuples in record order: (ts, origin in the C collation, seq). */

@@ -39,8 +39,8 @@ extern bool tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_na
 extern void tl_segment_rows(const TlLog *log, const TlSegment *seg, Snapshot snap,
 							TimestampTz from_ts, TimestampTz to_ts, text *key,
 							TlRowVisitor visit, void *arg);
-extern void tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap,
-							   TimestampTz from_ts, TimestampTz to_ts, text *key,
+extern bool tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot snap,
+							   TimestampTz from_ts, TimestampTz to_ts, text *key, bool merge,
 							   TlRowVisitor visit, TlArchiveRowVisitor visit_archive, void *arg);
 
 extern Oid	tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact);

@@ -225,9 +225,11 @@ ok(@vm == 2 && $vm[1] - $vm[0] < 16 * 1024,
 	'and leave the backend\'s address space as it was (VmSize kB: ' . join(' -> ', @vm) . ')');
 
 # A caller that catches each segment's error and goes on (check_digests(), as the digest rebuild
-# after a crash) must not keep each failed merge's mapping until it ends: one check_digests() over
-# 20 tier 2 segments, each with a damaged frame, peaks (VmPeak) no higher than one merge's mapping
-# and 16 MB more, where keeping them would be 20 mappings of 2 MB or more.
+# after a crash) must not keep each failed scan's memory until it ends: one check_digests() over
+# 20 tier 2 segments, each with a damaged frame, peaks (VmPeak) no higher than one scan's memory
+# and 16 MB more, where keeping them would be 20 times 4 MB or more. (check_digests() needs no
+# order: it reads frame by frame, each scan with a 4 MB frame context; a read() that merges holds
+# an arena's mapping instead, the 40 reads above.)
 q1(q{
 SELECT tieredlog.create_log('many', '1 minute');
 SELECT tieredlog.append_many('many', array_agg('k' || (i % 101) ORDER BY i),
@@ -251,7 +253,7 @@ my ($out4, $err4) = session_script(join("\n", "SELECT count(*) FROM tieredlog.re
 like($out4, qr/^damaged\|20$/m, 'check_digests() reports each of the 20 damaged segments');
 my @p = $out4 =~ /^vmpeak (\d+)$/mg;
 ok(@p == 2 && $p[1] - $p[0] < 16 * 1024,
-	'and its 20 failed merges held no more than one at a time (VmPeak kB: ' . join(' -> ', @p) . ')');
+	'and its 20 failed scans held no more than one at a time (VmPeak kB: ' . join(' -> ', @p) . ')');
 q1("UPDATE tieredlog_data.archive_$many_id a SET data = k.data FROM keep_many k
 	WHERE a.segment_id = k.segment_id AND a.attempt = k.attempt AND a.frame_no = 1");
 is(q1("SELECT bool_and(ok) FROM tieredlog.check_digests('many')"), 't', 'repaired, every segment checks');
