@@ -321,7 +321,10 @@ tl_arc_write_payloads(StringInfo b, const TlArchiveRow *rows, int n)
 	s.children = childmap_create(CurrentMemoryContext, 64, NULL);
 	new_path(&s, -1, NULL, 0);
 	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		shred_row(&s, rows[i].payload, i);
+	}
 
 	tl_arc_put_varint(b, s.npaths);
 	for (int i = 1; i < s.npaths; i++)
