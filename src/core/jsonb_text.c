@@ -47,12 +47,41 @@
 #define NUM_DSCALE_MASK			0x3FFF
 #define NUM_DEC_DIGITS			4
 
+/*
+ * Where the text being written must end, as a length of `out`, or 0 for no bound
+ * (tl_jsonb_append_text_bounded). Checked only when the buffer grows, so the hot path pays
+ * nothing; the text may pass it by what the buffer had room for and one request more (a number's
+ * digits, a chunk of escapes), and the bounded writer checks the end. Set by each entry point.
+ */
+static Size text_bound;
+static Size text_max_len;		/* the bound's max_len, for the message */
+
+static pg_noinline void
+text_too_long(Size bound)
+{
+	text_bound = 0;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("record payload's text form is more than %zu bytes", bound),
+			 errdetail("Numbers with very many digits print far longer than they are stored."),
+			 errhint("The limit is 8 times \"tieredlog.max_payload_size\".")));
+}
+
+static inline void
+grow(StringInfo out, Size used, Size need)
+{
+	if (text_bound != 0 && used > text_bound)
+		text_too_long(text_max_len);
+	out->len = (int) used;
+	enlargeStringInfo(out, (int) need);
+}
+
 /* Room for `need` more bytes (and StringInfo's terminating NUL); the write position. */
 static inline char *
 room(StringInfo out, Size need)
 {
 	if ((Size) out->len + need + 1 > (Size) out->maxlen)
-		enlargeStringInfo(out, (int) need);
+		grow(out, out->len, need);
 	return out->data + out->len;
 }
 
@@ -378,10 +407,7 @@ room_at(StringInfo out, char *dst, Size need)
 	Size		used = dst - out->data;
 
 	if (used + need + 1 > (Size) out->maxlen)
-	{
-		out->len = (int) used;
-		enlargeStringInfo(out, (int) need);
-	}
+		grow(out, used, need);
 	return out->data + used;
 }
 
@@ -545,8 +571,31 @@ container_end(const JsonbContainer *jc)
 void
 tl_jsonb_append_text(StringInfo out, const JsonbContainer *jc)
 {
-	char	   *end = put_container_at(out, out->data + out->len, jc, container_end(jc));
+	char	   *end;
 
+	text_bound = 0;
+	end = put_container_at(out, out->data + out->len, jc, container_end(jc));
 	out->len = end - out->data;
 	out->data[out->len] = '\0';
+}
+
+/*
+ * The same for a payload that enters the log (an append, a peer's record): its text may take at
+ * most max_len bytes, else an error (54000) before much more is printed. A jsonb number is stored
+ * in a few bytes whatever its weight and scale, and may print 147 000 digits.
+ */
+void
+tl_jsonb_append_text_bounded(StringInfo out, const JsonbContainer *jc, Size max_len)
+{
+	Size		start = out->len;
+	char	   *end;
+
+	text_bound = Max(start + max_len, 1);
+	text_max_len = max_len;
+	end = put_container_at(out, out->data + out->len, jc, container_end(jc));
+	text_bound = 0;
+	out->len = end - out->data;
+	out->data[out->len] = '\0';
+	if ((Size) out->len - start > max_len)
+		text_too_long(max_len);
 }

@@ -156,12 +156,15 @@ tl_rid_of_encoding(const char *data, size_t len, TlRid *rid)
  * the iterator).
  */
 static void
-encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len)
+encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int payload_len,
+			  Size text_max)
 {
 	int			at = tl_record_encode_head(buf, rec->log_name, rec->key);
 
 	/* the text goes in place after the length field, patched by the tail */
-	if (payload_text == NULL)
+	if (payload_text == NULL && text_max > 0)
+		tl_jsonb_append_text_bounded(buf, &rec->payload->root, text_max);
+	else if (payload_text == NULL)
 		tl_jsonb_append_text(buf, &rec->payload->root);
 	else
 		appendBinaryStringInfo(buf, payload_text, payload_len);
@@ -177,7 +180,7 @@ tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int pa
 {
 	int			start = buf->len;
 
-	encode_record(buf, rec, payload_text, payload_len);
+	encode_record(buf, rec, payload_text, payload_len, 0);
 	tl_rid_of_encoding(buf->data + start, buf->len - start, &rec->rid);
 	rec->logical_bytes = buf->len - start;
 }
@@ -209,6 +212,24 @@ void
 tl_record_compute_rid(TlRecord *rec)
 {
 	tl_record_compute_rid_with_text(rec, NULL, 0);
+}
+
+/*
+ * The same for a record that enters the log: its payload's text may take at most text_max bytes
+ * (tl_payload_text_limit), else an error (54000) before much more is printed.
+ */
+void
+tl_record_compute_rid_bounded(TlRecord *rec, Size text_max)
+{
+	StringInfoData buf;
+	int			start;
+
+	initStringInfo(&buf);
+	start = buf.len;
+	encode_record(&buf, rec, NULL, 0, text_max);
+	tl_rid_of_encoding(buf.data + start, buf.len - start, &rec->rid);
+	rec->logical_bytes = buf.len - start;
+	pfree(buf.data);
 }
 
 /*

@@ -43,10 +43,12 @@ extern void tl_record_encode_tail(StringInfo buf, int at, TimestampTz ts, const 
 extern void tl_rid_of_encoding(const char *data, size_t len, TlRid *rid);
 extern void tl_record_from_args(FunctionCallInfo fcinfo, TlRecord *rec);
 extern void tl_record_compute_rid(TlRecord *rec);
+extern void tl_record_compute_rid_bounded(TlRecord *rec, Size text_max);
 extern void tl_record_compute_rid_with_text(TlRecord *rec, const char *payload_text,
 											int payload_len);
 /* jsonb_text.c: what JsonbToCString prints for jc, appended to out */
 extern void tl_jsonb_append_text(StringInfo out, const JsonbContainer *jc);
+extern void tl_jsonb_append_text_bounded(StringInfo out, const JsonbContainer *jc, Size max_len);
 
 extern char *tl_rid_to_hex(const TlRid *rid);
 extern Datum tl_rid_datum(const TlRid *rid);

@@ -13,6 +13,7 @@
 #include "access/detoast.h"
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "core/guc.h"
 #include "core/tieredlog.h"
@@ -109,6 +110,30 @@ tl_check_payload(Jsonb *payload)
 				 errmsg("record payload is %zu bytes, more than the limit of %d", raw_size,
 						tl_max_payload_size),
 				 errhint("The limit is set by \"tieredlog.max_payload_size\".")));
+}
+
+/*
+ * What a payload's text form may take: 8 times tieredlog.max_payload_size. A string's escapes
+ * make its text at most 6 times its bytes, and a number's text a few times its stored size, but a
+ * number of large weight or scale is stored in a few bytes and prints up to 147 000 digits: the
+ * text, not the jsonb, is what the rid, a seal, a replication message and a frame carry.
+ */
+Size
+tl_payload_text_limit(void)
+{
+	return Min((Size) tl_max_payload_size * 8, MaxAllocSize / 2);
+}
+
+/* A payload's text as it came from outside (a peer's message): at most tl_payload_text_limit(). */
+void
+tl_check_payload_text_len(Size len)
+{
+	if (len > tl_payload_text_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("record payload's text form is %zu bytes, more than the limit of %zu", len,
+						tl_payload_text_limit()),
+				 errhint("The limit is 8 times \"tieredlog.max_payload_size\".")));
 }
 
 void

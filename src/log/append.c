@@ -70,7 +70,7 @@ prepare_record(const TlLog *log, const TlAppendInput *in, TimestampTz hlc, TlRec
 	rec->ts = in->has_ts ? in->ts : hlc;
 	rec->origin = tl_node_name();
 	rec->seq = tl_local_seq_next();
-	tl_record_compute_rid(rec);
+	tl_record_compute_rid_bounded(rec, tl_payload_text_limit());
 }
 
 
@@ -643,6 +643,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 
 	check_writable(false);
 	tl_check_key(rec->key);
+	tl_check_payload(rec->payload);
 	tl_check_source(rec->source);
 	tl_check_ts(log, rec->ts);
 	tl_hlc_observe(rec->ts);

@@ -33,6 +33,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "core/guc.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "repl/wire.h"
@@ -360,6 +361,12 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 
 		if (n > (uint32) (w->end - w->p) || n > MaxAllocSize - VARHDRSZ)
 			tl_wire_fail("length runs past the message");
+		/* (a payload this node would not take from an appender: refused before it is copied) */
+		if (n > (uint32) tl_max_payload_size)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("record payload is %u bytes, more than the limit of %d", n, tl_max_payload_size),
+					 errhint("The limit is set by \"tieredlog.max_payload_size\".")));
 		/* a copy: aligned, and the datum stored */
 		rec->payload = palloc(VARHDRSZ + n);
 		SET_VARSIZE(rec->payload, VARHDRSZ + n);
@@ -369,6 +376,7 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	else
 	{
 		p = tl_wire_bytes(w, &out->payload_len);
+		tl_check_payload_text_len(out->payload_len);
 		check_text(p, out->payload_len, "payload");
 		out->payload_text = palloc(out->payload_len + 1);
 		memcpy(out->payload_text, p, out->payload_len);
@@ -403,7 +411,8 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 		StringInfoData t;
 
 		initStringInfo(&t);
-		tl_jsonb_append_text(&t, &rec->payload->root);	/* JsonbToCString's text */
+		/* JsonbToCString's text, bounded as an append's */
+		tl_jsonb_append_text_bounded(&t, &rec->payload->root, tl_payload_text_limit());
 		out->payload_text = t.data;
 		out->payload_len = t.len;
 		if (canonical)

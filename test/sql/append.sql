@@ -70,7 +70,16 @@ SELECT tieredlog.append('app', 'k', '{}', NULL, '294276-12-31 23:30:00+00');
 SELECT tieredlog.append('app', 'k', jsonb_build_object('blob', repeat('x', 1500000)));
 SET tieredlog.max_payload_size = '2kB';
 SELECT tieredlog.append('app', 'k', jsonb_build_object('blob', repeat('x', 3000)));
+-- numbers are stored in a few bytes and may print 131 089 digits: the text is bounded too (8 x the limit)
+SELECT pg_column_size(jsonb_build_array(10::numeric ^ 131071)) AS stored, length((10::numeric ^ 131071)::text) AS printed;
+SELECT tieredlog.append('app', 'k', jsonb_build_array(10::numeric ^ 131071));
+SELECT tieredlog.append_many('app', ARRAY['k1', 'k2'], ARRAY['{"n": 1}', jsonb_build_array('1e-16383'::numeric, '1e-16383'::numeric)]);
+SELECT count(*) AS nothing_stored FROM tieredlog.read('app', key => 'k1');
 RESET tieredlog.max_payload_size;
+-- under the default limit: 60 such numbers (7.9 MB of text) go in, 70 (9.2 MB) do not
+SELECT tieredlog.append('app', 'wide-numbers', (SELECT jsonb_agg(10::numeric ^ 131071) FROM generate_series(1, 60)), NULL, '2026-01-01 10:56:00+00') AS seq;
+SELECT tieredlog.append('app', 'k', (SELECT jsonb_agg(10::numeric ^ 131071) FROM generate_series(1, 70)));
+SELECT jsonb_array_length(payload) AS numbers, length(payload::text) AS printed FROM tieredlog.read('app', key => 'wide-numbers');
 -- a large payload under the limit goes in and comes back whole
 SELECT tieredlog.append('app', 'big', jsonb_build_object('blob', repeat('y', 500000)), NULL, '2026-01-01 10:55:00+00') AS seq;
 SELECT length(payload->>'blob') FROM tieredlog.read('app', key => 'big');

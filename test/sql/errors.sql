@@ -22,6 +22,7 @@ SELECT what, pg_temp.sqlstate_of(stmt) AS sqlstate FROM (VALUES
 	('NULL payload',             $$SELECT tieredlog.append('errs', 'k', NULL)$$),
 	('key too long',             $$SELECT tieredlog.append('errs', repeat('k', 2000), '{}')$$),
 	('payload too large',        $$SELECT tieredlog.append('errs', 'k', jsonb_build_object('x', repeat('x', 2000000)))$$),
+	('payload text too large',   $$SELECT tieredlog.append('errs', 'k', (SELECT jsonb_agg(10::numeric ^ 131071) FROM generate_series(1, 70)))$$),
 	('infinite ts',              $$SELECT tieredlog.append('errs', 'k', '{}', NULL, 'infinity')$$),
 	('ts beyond any window',     $$SELECT tieredlog.append('errs', 'k', '{}', NULL, '294276-12-31 23:30:00+00')$$),
 	('bad source name',          $$SELECT tieredlog.append('errs', 'k', '{}', 'a b')$$),
