@@ -77,11 +77,17 @@ tl_cf_visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 			if (strcmp(n->origin, origin) != 0)
 				continue;
 			if (ts < n->ts || (ts == n->ts && seq <= n->seq))
+			{
+				pfree(origin);
 				return;
+			}
+			/* superseded: its copies go (rows in ts order replace the head at every row) */
 			c->sides = foreach_delete_current(c->sides, lc);
+			tl_cf_side_free_row(n);
 			break;
 		}
 	}
+	pfree(origin);
 	if (c->desc_seen != desc)
 	{
 		c->desc_seen = desc;

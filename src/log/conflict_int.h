@@ -56,6 +56,7 @@ extern TlSide *tl_cf_side_new(const TlRid *rid, char *origin, int64 seq, Timesta
 extern TlSide *tl_cf_head_from_row(HeapTuple row, TupleDesc desc);
 extern TlSide *tl_cf_head_order_from_row(HeapTuple row, TupleDesc desc);
 extern TlSide *tl_cf_side_from_row(HeapTuple row, TupleDesc desc, const TlSegment *seg);
+extern void tl_cf_side_free_row(TlSide *s);
 extern TlSide *tl_cf_side_from_record(const TlRecord *rec);
 extern char *tl_cf_side_name(const TlSide *s);
 extern bool tl_cf_side_saw(const TlSide *x, const TlSide *y);

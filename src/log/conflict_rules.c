@@ -68,6 +68,19 @@ tl_cf_side_new(const TlRid *rid, char *origin, int64 seq, TimestampTz ts, char *
 	return s;
 }
 
+/* Free a side tl_cf_side_from_row made: its row and the copies taken from it. */
+void
+tl_cf_side_free_row(TlSide *s)
+{
+	Assert(s->row != NULL);
+	heap_freetuple(s->row);
+	pfree(s->origin);
+	if (s->source)
+		pfree(s->source);
+	pfree(s->payload);
+	pfree(s);
+}
+
 /* A record as a head: what a decision needs, without the row itself. */
 TlSide *
 tl_cf_head_from_row(HeapTuple row, TupleDesc desc)

@@ -18,6 +18,7 @@
 #include "access/tableam.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
@@ -272,8 +273,11 @@ relation_rows(const TlSegment *seg, Snapshot snap, TimestampTz from_ts, Timestam
 		ScanKeyInit(&skey, Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
 		scan = systable_beginscan(rel, key_index_of(rel), true, snap, 1, &skey);
 		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (ts_in(tup, desc, from_ts, to_ts))
 				visit(tup, desc, arg);
+		}
 		systable_endscan(scan);
 	}
 	else
@@ -281,8 +285,11 @@ relation_rows(const TlSegment *seg, Snapshot snap, TimestampTz from_ts, Timestam
 		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
 
 		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (ts_in(tup, desc, from_ts, to_ts))
 				visit(tup, desc, arg);
+		}
 		table_endscan(scan);
 	}
 	table_close(rel, NoLock);
@@ -315,6 +322,7 @@ visit_frame(const TlArchiveRow *rows, int n, void *arg)
 	{
 		HeapTuple	tup;
 
+		CHECK_FOR_INTERRUPTS();
 		if (rows[i].ts < st->from_ts || rows[i].ts >= st->to_ts)
 			continue;
 		if (st->key && !key_equal(rows[i].key, st->key))

@@ -14,7 +14,8 @@
 #     the open frames are counted and a merge that takes more than 256 MB is given up before any
 #     row is out, and the rows sorted instead: the backend's peak stays under 400 MB;
 #  3. every answer is tier 0's: the rows, their order, their digests; the callers that need no
-#     order (check_digests(), the move back) read frame by frame and never merge.
+#     order (check_digests(), the move back) read frame by frame and never merge;
+#  4. latest() over many large records of one key in tier 2 holds one head per origin at a time.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -85,6 +86,30 @@ q1("SELECT tieredlog.move_segment($seg, 0); SELECT tieredlog.sweep();");
 is(q1("SELECT tier FROM tieredlog.segments WHERE segment_id = $seg"), '0', 'moved back to tier 0');
 is(q1($whole), $tier0, 'with every row as before');
 ok($node->safe_psql('postgres', 'SELECT 1') eq '1', 'the server is up');
+
+# 4. latest() of a key with many large records in tier 2: the rows come in ts order through the
+# frames (no head index there), each replacing its origin's head; the replaced head's copies were
+# kept to the end of the statement (500 records of 100 kB: about 210 MB), now freed at once.
+q1(q{
+SELECT tieredlog.create_log('hot', '1 hour');
+SELECT tieredlog.append_many('hot', array_agg('hot'::text ORDER BY i),
+	array_agg(jsonb_build_object('i', i, 'blob', md5(i::text) || repeat('x', 100000)) ORDER BY i), NULL,
+	array_agg(timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' ORDER BY i))
+  FROM generate_series(1, 500) i;
+SELECT tieredlog.seal(segment_id) FROM tieredlog.segments WHERE log_name = 'hot';
+SELECT tieredlog.move_segment(segment_id, 2) FROM tieredlog.segments WHERE log_name = 'hot';
+SELECT tieredlog.sweep();
+});
+is(q1("SELECT tier FROM tieredlog.segments WHERE log_name = 'hot'"), '2', '500 records of 100 kB of one key, in tier 2');
+my ($rc4, $out4, $err4) = $node->psql('postgres', join("\n",
+	'SELECT pg_backend_pid() AS pid \gset', '\setenv TL_PID :pid',
+	q{\! awk '/^VmHWM/ {print "hwm", $2}' /proc/$TL_PID/status},
+	"SELECT 'latest', payload->>'i' FROM tieredlog.latest('hot', 'hot');",
+	q{\! awk '/^VmHWM/ {print "hwm", $2}' /proc/$TL_PID/status}), on_error_stop => 1);
+like($out4, qr/^latest\|500$/m, 'latest() finds the newest') or diag($err4);
+my @hwm4 = $out4 =~ /^hwm (\d+)$/mg;
+ok(@hwm4 == 2 && $hwm4[1] - $hwm4[0] < 100 * 1024,
+	'holding one head at a time: the backend grows by less than 100 MB (VmHWM kB: ' . join(' -> ', @hwm4) . ')');
 
 $node->stop('immediate');
 done_testing();
