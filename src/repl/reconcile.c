@@ -135,6 +135,9 @@ parse_roots(bytea *b, int *n)
 	for (uint32 i = 0; i < count; i++)
 	{
 		r[i].range_start = (TimestampTz) tl_wire_u64(&w);
+		/* in window order, as _ae_roots lists them: joined with this node's in one pass */
+		if (i > 0 && r[i].range_start <= r[i - 1].range_start)
+			tl_wire_fail("segment windows out of order");
 		r[i].tier = tl_wire_u8(&w);
 		r[i].d.n = (int64) tl_wire_u64(&w);
 		r[i].d.sum_hi = tl_wire_u64(&w);
@@ -490,6 +493,55 @@ reconcile_one(Exchange *ex, const char *log_name, TimestampTz range_start, TlRec
 	}
 }
 
+/* A segment window to reconcile, with the peer's root for it (NULL: the peer has none). */
+typedef struct WindowPair
+{
+	TimestampTz start;
+	RootEntry  *remote;
+} WindowPair;
+
+/*
+ * The union of the segment windows on both sides: this node's, in window order, each with the
+ * peer's root for it, then the peer's that this node lacks, in window order. Both lists are in
+ * window order (tl_catalog_log_segments, parse_roots checks the peer's), so one pass: a peer's
+ * list of thousands of windows must not cost their square.
+ */
+static WindowPair *
+join_windows(List *local, RootEntry *remote, int nremote, int *nwindows)
+{
+	WindowPair *w = palloc(sizeof(WindowPair) * (list_length(local) + nremote + 1));
+	bool	   *matched = palloc0(sizeof(bool) * Max(nremote, 1));
+	int			n = 0;
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, local)
+	{
+		TimestampTz start = ((TlSegment *) lfirst(lc))->range_start;
+
+		while (i < nremote && remote[i].range_start < start)
+			i++;
+		w[n].start = start;
+		w[n].remote = NULL;
+		if (i < nremote && remote[i].range_start == start)
+		{
+			w[n].remote = &remote[i];
+			matched[i] = true;
+		}
+		n++;
+	}
+	for (i = 0; i < nremote; i++)
+		if (!matched[i])
+		{
+			w[n].start = remote[i].range_start;
+			w[n].remote = &remote[i];
+			n++;
+		}
+	pfree(matched);
+	*nwindows = n;
+	return w;
+}
+
 /*
  * Reconcile the segments of one log in [from_ts, to_ts) with one peer; calls emit() for each
  * segment, in sync or not.
@@ -504,32 +556,19 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 	RootEntry  *remote = peer_roots(ex, log_name, from_ts, to_ts, include_archive, &nremote);
 	int64		range_bytes = ex->phase_bytes[PHASE_DETECT] - detect_before;
 	List	   *local = NIL;
-	ListCell   *lc;
-	List	   *starts = NIL;
+	WindowPair *windows;
+	int			nwindows;
 	int			row = 0;
 
 	if (tl_catalog_find_log(log_name, &log))
 		local = tl_catalog_log_segments(log.log_id, from_ts, to_ts, GetActiveSnapshot());
+	windows = join_windows(local, remote, nremote, &nwindows);
 
-	/* the union of segment windows on both sides */
-	foreach(lc, local)
-		starts = lappend(starts, &((TlSegment *) lfirst(lc))->range_start);
-	for (int i = 0; i < nremote; i++)
+	for (int wi = 0; wi < nwindows; wi++)
 	{
-		bool		seen = false;
-
-		foreach(lc, local)
-			if (((TlSegment *) lfirst(lc))->range_start == remote[i].range_start)
-				seen = true;
-		if (!seen)
-			starts = lappend(starts, &remote[i].range_start);
-	}
-
-	foreach(lc, starts)
-	{
-		TimestampTz start = *(TimestampTz *) lfirst(lc);
+		TimestampTz start = windows[wi].start;
 		TlReconcileResult r;
-		RootEntry  *rem = NULL;
+		RootEntry  *rem = windows[wi].remote;
 		TlSegment	seg;
 		bool		have_local = false;
 		TlSegmentDigest *d = palloc0(sizeof(TlSegmentDigest));
@@ -551,9 +590,6 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		r.log_name = log_name;
 		r.peer_name = ex->peer_name;
 		r.range_start = start;
-		for (int i = 0; i < nremote; i++)
-			if (remote[i].range_start == start)
-				rem = &remote[i];
 		if (tl_catalog_find_log(log_name, &log) && tl_catalog_find_segment(log.log_id, start, &seg))
 		{
 			have_local = true;
@@ -605,8 +641,8 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 		for (int p = 0; p < 4; p++)
 			r.phase_bytes[p] = ex->phase_bytes[p] - before[p];
 		/* the one detect call over the whole range: its round trip on the first row, its bytes shared */
-		r.phase_bytes[PHASE_DETECT] += range_bytes / list_length(starts) +
-			(row == 0 ? range_bytes % list_length(starts) : 0);
+		r.phase_bytes[PHASE_DETECT] += range_bytes / nwindows +
+			(row == 0 ? range_bytes % nwindows : 0);
 		if (row++ == 0)
 			r.round_trips++;
 		r.duration_ms = (double) (GetCurrentTimestamp() - t0) / 1000.0;

@@ -11,7 +11,9 @@
 #     is refused the same way (its text over 8 x 128 kB); at 1 MB it arrives: nothing lost or
 #     doubled, and the two nodes' digests agree;
 #  4. reconciliation refuses the same records the same way (_ae_store), and stores them once the
-#     limit allows.
+#     limit allows;
+#  5. a peer's list of segment windows out of order is a malformed message (08P01): this node
+#     joins it with its own in one pass, which needs the order.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -91,6 +93,28 @@ $n2->poll_query_until('postgres', "SELECT current_setting('tieredlog.max_payload
 $n2->safe_psql('postgres', "SELECT * FROM tieredlog.reconcile('ev', 'n1')");
 is($n2->safe_psql('postgres', $count_big), '2', 'under a 1 MB limit again: both stored');
 is(digests($n2), digests($n1), 'the digests agree again');
+
+# 5. A peer whose list of segment windows is out of order (or repeats one): a malformed message,
+# refused before the windows are joined with this node's (in one pass, which needs the order).
+# n1's _ae_roots is replaced, as a hostile peer could answer, by two windows in falling order.
+my $root = sub { my ($us) = @_; return sprintf('%016x', $us) . '00' . ('00' x 24); };
+my $fake = '\\x00000002' . $root->(800000000000000) . $root->(700000000000000);
+$n1->safe_psql('postgres', qq{
+ALTER FUNCTION tieredlog._ae_roots(text, timestamptz, timestamptz, boolean) RENAME TO _ae_roots_real;
+CREATE FUNCTION tieredlog._ae_roots(text, timestamptz, timestamptz, boolean) RETURNS bytea
+	LANGUAGE sql AS \$\$SELECT '$fake'::bytea\$\$;
+GRANT EXECUTE ON FUNCTION tieredlog._ae_roots(text, timestamptz, timestamptz, boolean) TO PUBLIC;
+});
+($rc, $out, $err) = $n2->psql('postgres', "SELECT * FROM tieredlog.reconcile('ev', 'n1')",
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+like($err, qr/08P01.*segment windows out of order/s, 'windows out of order from a peer: 08P01, refused')
+  or diag("rc $rc, $out, $err");
+$n1->safe_psql('postgres', q{
+DROP FUNCTION tieredlog._ae_roots(text, timestamptz, timestamptz, boolean);
+ALTER FUNCTION tieredlog._ae_roots_real(text, timestamptz, timestamptz, boolean) RENAME TO _ae_roots;
+});
+is($n2->safe_psql('postgres', "SELECT count(*) FILTER (WHERE status NOT IN ('in_sync', 'repaired')) FROM tieredlog.reconcile('ev', 'n1')"),
+	'0', 'with the real answer back, reconciliation finds every segment in sync');
 
 $n1->stop('immediate');
 $n2->stop('immediate');
