@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 
 #include "core/iblt.h"
 #include "core/bytes.h"
@@ -54,16 +55,27 @@ tl_iblt_add(IbltCell *t, int m, uint64 id, int sign)
  * Peel t (local minus remote) into ids only here (count +1) and only there (-1). Returns false
  * if the table does not decode (too small for the difference): the caller falls back to ids.
  */
+#define IBLT_MAX_PASSES		64
+
 bool
 tl_iblt_peel(IbltCell *t, int m, uint64 **here, int *nhere, uint64 **there, int *nthere)
 {
 	bool		progress = true;
+	int			passes = 0;
 
 	*here = palloc(sizeof(uint64) * m);
 	*there = palloc(sizeof(uint64) * m);
 	*nhere = *nthere = 0;
 	while (progress)
 	{
+		/*
+		 * A table sized for its difference peels in a few passes; one a peer built to peel one
+		 * cell per pass would take m passes of m cells. Past IBLT_MAX_PASSES it counts as not
+		 * decoding, and the caller exchanges ids (linear) instead.
+		 */
+		if (++passes > IBLT_MAX_PASSES)
+			return false;
+		CHECK_FOR_INTERRUPTS();
 		progress = false;
 		for (int i = 0; i < m; i++)
 		{
