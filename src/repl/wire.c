@@ -376,8 +376,8 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 	else
 	{
 		p = tl_wire_bytes(w, &out->payload_len);
-		tl_check_payload_text_len(out->payload_len);
 		check_text(p, out->payload_len, "payload");
+		tl_check_payload_text_len(out->payload_len);
 		out->payload_text = palloc(out->payload_len + 1);
 		memcpy(out->payload_text, p, out->payload_len);
 		out->payload_text[out->payload_len] = '\0';
