@@ -175,14 +175,21 @@ encode_record(StringInfo buf, const TlRecord *rec, const char *payload_text, int
  * The canonical encoding of a record into buf (appended), and its rid and logical_bytes into
  * *rec. The seal's Merkle leaves hash this same encoding (seal.c).
  */
-void
-tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
+static void
+encode_and_hash(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len,
+				Size text_max)
 {
 	int			start = buf->len;
 
-	encode_record(buf, rec, payload_text, payload_len, 0);
+	encode_record(buf, rec, payload_text, payload_len, text_max);
 	tl_rid_of_encoding(buf->data + start, buf->len - start, &rec->rid);
 	rec->logical_bytes = buf->len - start;
+}
+
+void
+tl_record_encode(StringInfo buf, TlRecord *rec, const char *payload_text, int payload_len)
+{
+	encode_and_hash(buf, rec, payload_text, payload_len, 0);
 }
 
 /*
@@ -222,13 +229,9 @@ void
 tl_record_compute_rid_bounded(TlRecord *rec, Size text_max)
 {
 	StringInfoData buf;
-	int			start;
 
 	initStringInfo(&buf);
-	start = buf.len;
-	encode_record(&buf, rec, NULL, 0, text_max);
-	tl_rid_of_encoding(buf.data + start, buf.len - start, &rec->rid);
-	rec->logical_bytes = buf.len - start;
+	encode_and_hash(&buf, rec, NULL, 0, text_max);
 	pfree(buf.data);
 }
 

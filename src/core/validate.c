@@ -104,6 +104,13 @@ tl_check_payload(Jsonb *payload)
 				 errmsg("record payload must not be null"),
 				 errhint("Use the JSON value 'null'::jsonb for an empty payload.")));
 	raw_size = VARSIZE(payload);
+	tl_check_payload_size(raw_size);
+}
+
+/* A payload's jsonb size (with its varlena header): at most tieredlog.max_payload_size. */
+void
+tl_check_payload_size(Size raw_size)
+{
 	if (raw_size > (Size) tl_max_payload_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -16,6 +16,7 @@ extern void tl_check_wire_log_name(const char *name);
 extern char *tl_arg_name(const char *what, text *arg);
 extern void tl_check_key(text *key);
 extern void tl_check_payload(Jsonb *payload);
+extern void tl_check_payload_size(Size raw_size);
 extern Size tl_payload_text_limit(void);
 extern void tl_check_payload_text_len(Size len);
 extern void tl_check_source(text *source);

@@ -33,7 +33,6 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "core/guc.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 #include "repl/wire.h"
@@ -362,11 +361,7 @@ tl_wire_get_record(TlWire *w, TlWireRecord *out)
 		if (n > (uint32) (w->end - w->p) || n > MaxAllocSize - VARHDRSZ)
 			tl_wire_fail("length runs past the message");
 		/* (a payload this node would not take from an appender: refused before it is copied) */
-		if (n > (uint32) tl_max_payload_size)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("record payload is %u bytes, more than the limit of %d", n, tl_max_payload_size),
-					 errhint("The limit is set by \"tieredlog.max_payload_size\".")));
+		tl_check_payload_size(VARHDRSZ + (Size) n);
 		/* a copy: aligned, and the datum stored */
 		rec->payload = palloc(VARHDRSZ + n);
 		SET_VARSIZE(rec->payload, VARHDRSZ + n);
