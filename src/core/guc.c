@@ -27,6 +27,7 @@ int			tl_max_databases = 16;
 int			tl_naptime = 10;
 int			tl_conflict_window_s = 3600;
 int			tl_conflict_retention_s = 30 * 86400;
+int			tl_max_key_origins = 32;
 int			tl_ledger_interval_s = 30;
 int			tl_scrub_interval_s = 7 * 86400;
 int			tl_seal_grace_s = 300;
@@ -118,6 +119,11 @@ define_worker_settings(void)
 							"Also how far before the newest record of a key latest() looks for concurrent ones. 0 turns conflict detection off.",
 							&tl_conflict_window_s, 3600, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.max_key_origins",
+							"Most origins whose records of one key a segment takes from peers.",
+							"A record a peer brings (by reconciliation) of a key that already has records of this many other origins in its segment is refused; a key's conflicts are compared between every two origins.",
+							&tl_max_key_origins, 32, 2, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tieredlog.conflict_retention",
 							"How long resolved conflicts stay in tieredlog.conflicts.",
 							"Pending conflicts stay until they are resolved.",

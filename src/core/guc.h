@@ -39,6 +39,7 @@ extern int	tl_stats_retention_s;
 /* conflicts */
 extern int	tl_conflict_window_s;
 extern int	tl_conflict_retention_s;
+extern int	tl_max_key_origins;
 
 /* integrity */
 extern int	tl_ledger_interval_s;

@@ -448,7 +448,8 @@ tl_conflict_settle_heads(void)
 
 		CHECK_FOR_INTERRUPTS();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		heads = tl_cf_scan_heads(&r->log, r->key_text, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL);
+		heads = tl_cf_scan_heads(&r->log, r->key_text, r->anchor - WINDOW_US, r->anchor + WINDOW_US + 1, snap, NULL,
+								 0);
 		UnregisterSnapshot(snap);
 		/* one head per origin; by origin, the nested loop below takes the pairs in pair order */
 		list_sort(heads, cmp_head_origin);

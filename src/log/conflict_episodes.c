@@ -394,7 +394,9 @@ heads_for(const TlLog *log, const TlRecord *rec, bool cached, TlSide **arrived, 
 
 		CommandCounterIncrement();
 		snap = RegisterSnapshot(GetLatestSnapshot());
-		fresh = tl_cf_scan_heads(log, rec->key, from_ts, to_ts, snap, rec->origin);
+		/* a peer streams its own records only: other origins come by reconciliation, bounded here */
+		fresh = tl_cf_scan_heads(log, rec->key, from_ts, to_ts, snap, rec->origin,
+								 cached ? 0 : tl_max_key_origins);
 		UnregisterSnapshot(snap);
 		if (e)
 		{
@@ -660,6 +662,27 @@ tl_cf_note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, con
 }
 
 /*
+ * Without conflict detection, the origins of a key that reconciliation brings are bounded all the
+ * same (tieredlog.max_key_origins; tl_cf_scan_heads raises the error): the heads read for that are
+ * dropped with their context.
+ */
+static void
+check_key_origins_only(const TlLog *log, const TlRecord *rec)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog key origins",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Snapshot	snap;
+
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	(void) tl_cf_scan_heads(log, rec->key, rec->ts, rec->ts + 1, snap, rec->origin, tl_max_key_origins);
+	UnregisterSnapshot(snap);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*
  * A remote record was just stored: compare it with the heads of its key, the newest record of
  * each other origin within conflict_window of it (only those can win latest()). A concurrent
  * pair continues the episode of the two origins when it can (the row moves to the new pair),
@@ -677,8 +700,15 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 	int			found = 0;
 	char	   *key = NULL;
 
-	if (strcmp(log->name, TL_SEEN_LOG) == 0 || tl_conflict_window_s <= 0)
+	if (strcmp(log->name, TL_SEEN_LOG) == 0)
 		return 0;
+	if (tl_conflict_window_s <= 0)
+	{
+		/* no detection; a key's origins from reconciliation are bounded all the same */
+		if (!streaming)
+			check_key_origins_only(log, rec);
+		return 0;
+	}
 	/*
 	 * Streaming batches hold one origin's records, in order: the apply worker caches heads and
 	 * episodes. Reconciliation brings several origins at once, in any order: it reads them

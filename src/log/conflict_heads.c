@@ -374,7 +374,8 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
  */
 static bool
 scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
-				 TimestampTz to_ts, const char *order_only_origin, char **below, List **found)
+				 TimestampTz to_ts, const char *order_only_origin, char **below, List **found,
+				 int *groups)
 {
 	ScanKeyData sk[2];
 	SysScanDesc scan;
@@ -406,6 +407,7 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 		{
 			if (best)
 				*found = lcons(best, *found);	/* the group before is complete */
+			(*groups)++;		/* each origin's group begins in one call only */
 			group = origin;
 			best = NULL;
 			settled = false;
@@ -436,17 +438,44 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 	return more;
 }
 
+/*
+ * A key's origins in one segment, over tieredlog.max_key_origins (origin_limit > 0): refused.
+ * Only reconciliation can bring records of origins that are not a peer (a peer streams its own
+ * records only), and every check compares a record with each other origin's head, and every pair
+ * can be an episode: without a bound, a peer sending one record of a key under each of N invented
+ * origins would make this node read N heads per record and store up to N^2/2 conflict rows.
+ */
+static void
+check_key_origins(const TlLog *log, const TlSegment *seg, text *key, int origins, int origin_limit)
+{
+	if (origin_limit <= 0 || origins <= origin_limit)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("key \"%s\" of log \"%s\" has records of more than %d origins in segment %lld",
+					text_to_cstring(key), log->name, origin_limit, (long long) seg->segment_id),
+			 errdetail("tieredlog.max_key_origins bounds how many origins' records of one key a segment takes from peers."),
+			 errhint("If that many nodes write the key, raise tieredlog.max_key_origins.")));
+}
+
 /* The heads of the key among the segment's rows, through its (key, origin, ts) index. */
 static List *
-index_heads(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
-			TimestampTz to_ts, const char *order_only_origin, List *heads)
+index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, Snapshot snap,
+			text *key, TimestampTz from_ts, TimestampTz to_ts, const char *order_only_origin,
+			int origin_limit, List *heads)
 {
 	char	   *below = NULL;
 	List	   *found = NIL;
 	ListCell   *lc;
+	int			origins = 0;
 
-	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found))
+	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found,
+							&origins))
+	{
 		CHECK_FOR_INTERRUPTS();
+		check_key_origins(log, seg, key, origins, origin_limit);
+	}
+	check_key_origins(log, seg, key, origins, origin_limit);
 	foreach(lc, found)
 		heads = tl_cf_merge_head(heads, lfirst(lc), false);
 	return heads;
@@ -456,11 +485,12 @@ index_heads(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz fr
  * Merge into `heads` the newest record of each origin among the segment's rows of `key` with ts
  * in [from_ts, to_ts). Through the (key, origin, ts) index one descent for a key with few rows,
  * about two per origin however often the key was written; a segment without it (older, or in
- * archive frames) is read whole.
+ * archive frames) is read whole. With origin_limit > 0, a key with records of more origins than
+ * that in the segment (through the index; read whole: within the range) is an error.
  */
 static List *
 segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, TimestampTz from_ts,
-			  TimestampTz to_ts, const char *order_only_origin, List *heads)
+			  TimestampTz to_ts, const char *order_only_origin, int origin_limit, List *heads)
 {
 	const TlSegment *seg = &e->seg;
 	Relation	rel;
@@ -483,12 +513,13 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 		if (rel)
 			table_close(rel, AccessShareLock);
 		tl_segment_rows(log, seg, snap, from_ts, to_ts, key, tl_cf_visit_candidate, &c);
+		check_key_origins(log, seg, key, list_length(c.sides), origin_limit);
 		foreach(lc, c.sides)
 			heads = tl_cf_merge_head(heads, lfirst(lc), false);
 		return heads;
 	}
 	idx = index_open(idx_oid, AccessShareLock);
-	heads = index_heads(rel, idx, snap, key, from_ts, to_ts, order_only_origin, heads);
+	heads = index_heads(log, seg, rel, idx, snap, key, from_ts, to_ts, order_only_origin, origin_limit, heads);
 	index_close(idx, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return heads;
@@ -497,16 +528,18 @@ segment_heads(const TlLog *log, WindowEntry *e, Snapshot snap, text *key, Timest
 /*
  * The newest record of each origin for `key` among its records with ts in [from_ts, to_ts).
  * The head of order_only_origin (if not NULL) comes without payload and source: only its place
- * in its origin's order is wanted (tl_cf_head_order_from_row).
+ * in its origin's order is wanted (tl_cf_head_order_from_row). origin_limit > 0: a segment
+ * whose records of the key come from more origins than that is an error (54000).
  */
 List *
 tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap,
-				 const char *order_only_origin)
+				 const char *order_only_origin, int origin_limit)
 {
 	List	   *heads = NIL;
 	ListCell   *lc;
 
 	foreach(lc, window_segments(log, from_ts, to_ts))
-		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, order_only_origin, heads);
+		heads = segment_heads(log, lfirst(lc), snap, key, from_ts, to_ts, order_only_origin, origin_limit,
+							  heads);
 	return heads;
 }

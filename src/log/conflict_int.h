@@ -85,7 +85,7 @@ extern TlSide *tl_cf_side_copy(const TlSide *s);
 extern void tl_cf_side_free(TlSide *s);
 extern List *tl_cf_merge_head(List *heads, TlSide *s, bool copy);
 extern List *tl_cf_scan_heads(const TlLog *log, text *key, TimestampTz from_ts, TimestampTz to_ts, Snapshot snap,
-							  const char *order_only_origin);
+							  const char *order_only_origin, int origin_limit);
 
 /* conflict_episodes.c */
 /* The newest conflict row (episode) of `key` between the origins of x and y, if any. */
