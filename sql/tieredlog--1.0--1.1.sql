@@ -295,6 +295,10 @@ CREATE FUNCTION tieredlog.finish_restore() RETURNS text
 CREATE FUNCTION tieredlog.node_hold() RETURNS text
 	AS 'MODULE_PATHNAME', 'tieredlog_node_hold' LANGUAGE C VOLATILE;
 
+-- an episode's lookup, the newest row of a key between two origins (conflict_store.c): within the
+-- key, newest first; without it the plan walks the whole table backward through the primary key
+CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_id);
+
 -- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
 -- the peers' access samples are this server's and start again.
 SELECT pg_catalog.pg_extension_config_dump('tieredlog.node_state', '');

@@ -38,6 +38,9 @@ CREATE TABLE tieredlog.conflict (
 CREATE INDEX conflict_pending ON tieredlog.conflict (log_name, key) WHERE status = 'pending';
 -- the worker's settle pass: episodes written since its last pass (conflict.c)
 CREATE INDEX conflict_updated ON tieredlog.conflict (updated_at);
+-- an episode's lookup, the newest row of a key between two origins (conflict_store.c): within the
+-- key, newest first; without it the plan walks the whole table backward through the primary key
+CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_id);
 
 -- Every record of the internal log _seen stored here, indexed: `writer` had stored the records
 -- of `about` up to seen_seq before it wrote its record writer_seq (causal.c).
