@@ -298,6 +298,9 @@ CREATE FUNCTION tieredlog.node_hold() RETURNS text
 -- an episode's lookup, the newest row of a key between two origins (conflict_store.c): within the
 -- key, newest first; without it the plan walks the whole table backward through the primary key
 CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_id);
+-- a log's conflicts by the time of their newer side: counted per segment (the segments view, the
+-- scheduler's features); without it every segment read the whole table
+CREATE INDEX conflict_log_time ON tieredlog.conflict (log_name, (greatest(ts_a, ts_b)));
 
 -- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
 -- the peers' access samples are this server's and start again.

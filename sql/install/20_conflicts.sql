@@ -41,6 +41,9 @@ CREATE INDEX conflict_updated ON tieredlog.conflict (updated_at);
 -- an episode's lookup, the newest row of a key between two origins (conflict_store.c): within the
 -- key, newest first; without it the plan walks the whole table backward through the primary key
 CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_id);
+-- a log's conflicts by the time of their newer side: counted per segment (the segments view, the
+-- scheduler's features); without it every segment read the whole table
+CREATE INDEX conflict_log_time ON tieredlog.conflict (log_name, (greatest(ts_a, ts_b)));
 
 -- Every record of the internal log _seen stored here, indexed: `writer` had stored the records
 -- of `about` up to seen_seq before it wrote its record writer_seq (causal.c).

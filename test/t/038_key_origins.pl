@@ -12,7 +12,8 @@
 #     key is stored, and no conflict row;
 #  2. with the bound at 16 (reload) the same reconcile() stores the 10 records once each, and the
 #     conflict rows stay within the pairs of those origins; each pair finds its episode through
-#     the key's rows (conflict_key_recent), among 50 000 rows of other keys;
+#     the key's rows (conflict_key_recent), among 50 000 rows of other keys, and the segments
+#     view counts a segment's conflicts through conflict_log_time;
 #  3. with conflict detection off (conflict_window = 0) the bound holds all the same;
 #  4. records of a peer's own origin (streaming) are not affected: n1's appends of one key keep
 #     arriving while the bound is at its lowest.
@@ -92,6 +93,10 @@ cmp_ok($n2->safe_psql('postgres', $conflicts_hot), '<=', 45, 'at most one episod
 ok($n2->poll_query_until('postgres',
 		"SELECT idx_scan >= 45 FROM pg_stat_all_indexes WHERE indexrelname = 'conflict_key_recent'"),
 	'each pair looked up its episode through the key (conflict_key_recent)');
+like($n2->safe_psql('postgres', 'EXPLAIN SELECT * FROM tieredlog.segments'), qr/conflict_log_time/,
+	"the segments view counts a segment's conflicts through conflict_log_time, not a whole-table scan per segment");
+is($n2->safe_psql('postgres', "SELECT sum(conflicts) FROM tieredlog.segments WHERE log_name = 'ev'"),
+	$n2->safe_psql('postgres', $conflicts_hot), "and counts the key's conflicts in its segment");
 
 # 3. Without conflict detection the bound holds too.
 forge('cold', 20);
