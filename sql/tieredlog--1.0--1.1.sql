@@ -301,6 +301,23 @@ CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_
 -- a log's conflicts by the time of their newer side: counted per segment (the segments view, the
 -- scheduler's features); without it every segment read the whole table
 CREATE INDEX conflict_log_time ON tieredlog.conflict (log_name, (greatest(ts_a, ts_b)));
+-- the worker's retention pass finds settled conflicts past the retention without reading them all
+CREATE INDEX conflict_resolved_at ON tieredlog.conflict (resolved_at);
+-- the worker's retention pass (conflict_store.c) finds the old witnesses without reading them all
+CREATE INDEX seen_stored_at ON tieredlog.seen (stored_at);
+-- a segment's last access (upkeep_store.c, every worker cycle): one probe per segment
+CREATE INDEX access_history_segment_last_access ON tieredlog.access_history (segment_id, last_access);
+-- each peer's newest sample, and the expiry of old ones, at every statistics flush (peer_store.c)
+CREATE INDEX peer_access_peer_sampled_at ON tieredlog.peer_access (peer_name, sampled_at);
+CREATE INDEX peer_access_sampled_at ON tieredlog.peer_access (sampled_at);
+-- a segment's past divergences (_pair_features, per segment and peer every check cycle) and the
+-- checks left unfinished (_log_checks): without reading every check ever logged
+CREATE INDEX check_log_diverged ON tieredlog.check_log (segment_id, decided_at) WHERE diverged;
+CREATE INDEX check_log_unfinished ON tieredlog.check_log (decided_at) WHERE finished_at IS NULL;
+-- a peer's witness of a block (_ae_witness, per digest a peer gives) and verify()'s look for a
+-- later quarantine or a dropped log (ledger_store.c): without reading the whole ledger
+CREATE INDEX ledger_entry_witness ON tieredlog.ledger_entry ((body->>'node'), (body->>'block_id')) WHERE kind = 'WITNESS';
+CREATE INDEX ledger_entry_log_kind ON tieredlog.ledger_entry (log_name, kind, entry_id) WHERE kind IN ('QUARANTINE', 'CONFIG');
 
 -- What else pg_dump saves (README, Backup and restore); statistics baselines, task history and
 -- the peers' access samples are this server's and start again.

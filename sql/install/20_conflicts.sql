@@ -44,6 +44,8 @@ CREATE INDEX conflict_key_recent ON tieredlog.conflict (log_name, key, conflict_
 -- a log's conflicts by the time of their newer side: counted per segment (the segments view, the
 -- scheduler's features); without it every segment read the whole table
 CREATE INDEX conflict_log_time ON tieredlog.conflict (log_name, (greatest(ts_a, ts_b)));
+-- the worker's retention pass finds settled conflicts past the retention without reading them all
+CREATE INDEX conflict_resolved_at ON tieredlog.conflict (resolved_at);
 
 -- Every record of the internal log _seen stored here, indexed: `writer` had stored the records
 -- of `about` up to seen_seq before it wrote its record writer_seq (causal.c).
@@ -55,6 +57,8 @@ CREATE TABLE tieredlog.seen (
 	stored_at			timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (writer, about, writer_seq)
 );
+-- the worker's retention pass (conflict_store.c) finds the old witnesses without reading them all
+CREATE INDEX seen_stored_at ON tieredlog.seen (stored_at);
 
 -- Priorities of source applications for the source_priority rule (higher wins; unlisted: 0).
 CREATE TABLE tieredlog.source_priority (

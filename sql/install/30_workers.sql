@@ -21,6 +21,8 @@ CREATE TABLE tieredlog.access_history (
 	PRIMARY KEY (segment_id, node_name, sampled_at)
 );
 CREATE INDEX access_history_sampled_at ON tieredlog.access_history (sampled_at);
+-- a segment's last access (upkeep_store.c, every worker cycle): one probe per segment
+CREATE INDEX access_history_segment_last_access ON tieredlog.access_history (segment_id, last_access);
 
 -- PostgreSQL's cumulative count of deleted and updated rows of each segment relation, as of the
 -- last flush: the baseline the next flush's row_changes are counted from. A moved segment has a

@@ -35,6 +35,9 @@ CREATE TABLE tieredlog.peer_access (
 	row_changes			bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (peer_name, log_name, range_start, sampled_at)
 );
+-- each peer's newest sample, and the expiry of old ones, at every statistics flush (peer_store.c)
+CREATE INDEX peer_access_peer_sampled_at ON tieredlog.peer_access (peer_name, sampled_at);
+CREATE INDEX peer_access_sampled_at ON tieredlog.peer_access (sampled_at);
 
 -- The peer's side: this node's access_history rows newer than `since`, per segment.
 CREATE FUNCTION tieredlog._ae_access(since timestamptz)

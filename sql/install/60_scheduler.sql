@@ -23,6 +23,10 @@ CREATE TABLE tieredlog.check_log (
 	error				text
 );
 CREATE INDEX check_log_pair ON tieredlog.check_log (segment_id, peer_name, decided_at DESC);
+-- a segment's past divergences (_pair_features, per segment and peer every check cycle) and the
+-- checks left unfinished (_log_checks): without reading every check ever logged
+CREATE INDEX check_log_diverged ON tieredlog.check_log (segment_id, decided_at) WHERE diverged;
+CREATE INDEX check_log_unfinished ON tieredlog.check_log (decided_at) WHERE finished_at IS NULL;
 
 CREATE VIEW tieredlog.models AS
 SELECT model_id, created_at, state, algo, lambda, n_rows, n_pos, metrics, feature_names, coef, note

@@ -18,6 +18,10 @@ CREATE TABLE tieredlog.ledger_entry (
 CREATE INDEX ledger_entry_block ON tieredlog.ledger_entry (block_id, entry_id);
 CREATE INDEX ledger_entry_pending ON tieredlog.ledger_entry (entry_id) WHERE block_id IS NULL;
 CREATE INDEX ledger_entry_segment ON tieredlog.ledger_entry (segment_id, entry_id) WHERE segment_id IS NOT NULL;
+-- a peer's witness of a block (_ae_witness, per digest a peer gives) and verify()'s look for a
+-- later quarantine or a dropped log (ledger_store.c): without reading the whole ledger
+CREATE INDEX ledger_entry_witness ON tieredlog.ledger_entry ((body->>'node'), (body->>'block_id')) WHERE kind = 'WITNESS';
+CREATE INDEX ledger_entry_log_kind ON tieredlog.ledger_entry (log_name, kind, entry_id) WHERE kind IN ('QUARANTINE', 'CONFIG');
 
 CREATE TABLE tieredlog.ledger_block (
 	block_id			bigint PRIMARY KEY,

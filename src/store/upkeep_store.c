@@ -24,13 +24,16 @@
 #include "core/safe_spi.h"
 #include "store/upkeep_store.h"
 
-/* last access known on this node: live counters, flushed history, seal, move */
+/*
+ * last access known on this node: live counters, flushed history, seal, move. The history's is
+ * one probe of access_history_segment_last_access per segment it is asked for (a join with the
+ * history grouped by segment read the whole table every cycle).
+ */
 #define LAST_ACCESS_SQL \
-	"GREATEST(l.last_access, h.last_access, s.sealed_at, s.moved_at, s.created_at)"
+	"GREATEST(l.last_access, (SELECT max(a.last_access) FROM tieredlog.access_history a" \
+	"                         WHERE a.segment_id = s.segment_id), s.sealed_at, s.moved_at, s.created_at)"
 #define ACCESS_JOINS_SQL \
-	" LEFT JOIN tieredlog._stat_live() l USING (segment_id)" \
-	" LEFT JOIN (SELECT segment_id, max(last_access) AS last_access FROM tieredlog.access_history" \
-	"             GROUP BY segment_id) h USING (segment_id)"
+	" LEFT JOIN tieredlog._stat_live() l USING (segment_id)"
 
 /* Each kind's query: $1 = the segments to skip (int8[]), $2.. = its args; rows (segment_id, tier). */
 static const struct

@@ -467,7 +467,7 @@ $node->safe_psql('altered', q{
 ALTER TABLE tieredlog.tier ALTER COLUMN tablespace SET DEFAULT 'pg_default';
 ALTER TABLE tieredlog.segment ADD COLUMN extra integer;
 ALTER TABLE tieredlog.seen ADD CONSTRAINT seen_positive CHECK (seen_seq >= 0);
-CREATE INDEX seen_stored_at ON tieredlog.seen (stored_at);
+CREATE INDEX seen_about ON tieredlog.seen (about);
 ALTER TABLE tieredlog.log SET (fillfactor = 90);
 ALTER FUNCTION tieredlog.node_name() VOLATILE;
 ALTER FUNCTION tieredlog._ae_access(timestamptz) SET work_mem = '8MB';
@@ -492,7 +492,7 @@ my @expect = (
 	[ column     => qr/^\+ column table tieredlog\.segment #\d+\n.*extra integer/m, 'a column added' ],
 	[ column     => qr/^! column table tieredlog\.tier #002\n.*\+ .*DEFAULT 'pg_default'/ms, 'a column default' ],
 	[ constraint => qr/^\+ constraint table tieredlog\.seen seen_positive/m, 'a constraint' ],
-	[ index      => qr/^\+ index table tieredlog\.seen seen_stored_at/m, 'an index' ],
+	[ index      => qr/^\+ index table tieredlog\.seen seen_about/m, 'an index' ],
 	[ relation   => qr/^! relation table tieredlog\.log\n.*fillfactor=90/ms, 'a table option' ],
 	[ function   => qr/^! function function tieredlog\.node_name\(\)\n(?s:.*)- .*volatility s(?s:.*)\+ .*volatility v/m, 'a volatility' ],
 	[ definition => qr/^! definition function tieredlog\._ae_access\(.*\n(?s:.*)\+ +SET work_mem/m, 'a function setting' ],
