@@ -5,7 +5,11 @@
  *		per origin for a key written often (a segment without that index, or in archive frames, is
  *		read whole); and the segments of a range, remembered per transaction (an absent window is
  *		looked up again once another transaction has completed or this backend has created a
- *		segment; a rolled-back subtransaction forgets them).
+ *		segment; a rolled-back subtransaction forgets them). Reading for a record that
+ *		reconciliation brings, a key whose records in a segment come from more origins than
+ *		tieredlog.max_key_origins is an error (54000): counted while the index is walked, so
+ *		the walk stops there; a segment read whole (no index, or frames) counts the origins
+ *		within the range after reading it.
  *
  * Locking: segment relations and their indexes are opened with AccessShareLock for a scan.
  *-------------------------------------------------------------------------
