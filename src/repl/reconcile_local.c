@@ -396,11 +396,6 @@ tl_rl_encode_records(const TlLog *log, const TlSegment *seg, const bool *leaves,
 	return result;
 }
 
-/*
- * After storing repairs: a segment whose rows had been changed behind tieredlog's back has a
- * stored digest that no longer matches its rows; correct it (digest_store.c). Scrubbed records
- * that came back intact get their quarantine entries resolved.
- */
 static int
 cmp_string_nodes(const ListCell *a, const ListCell *b)
 {
@@ -425,6 +420,11 @@ unique_strings(List *strings)
 	return out;
 }
 
+/*
+ * After storing repairs: a segment whose rows had been changed behind tieredlog's back has a
+ * stored digest that no longer matches its rows; correct it (digest_store.c). Scrubbed records
+ * that came back intact get their quarantine entries resolved.
+ */
 static void
 correct_touched(List *touched, const char *peer_name)
 {
