@@ -662,27 +662,6 @@ tl_cf_note_pair_now(const TlLog *log, const char *key, TlSide *x, TlSide *y, con
 }
 
 /*
- * Without conflict detection, the origins of a key that reconciliation brings are bounded all the
- * same (tieredlog.max_key_origins; tl_cf_scan_heads raises the error): the heads read for that are
- * dropped with their context.
- */
-static void
-check_key_origins_only(const TlLog *log, const TlRecord *rec)
-{
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "tieredlog key origins",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Snapshot	snap;
-
-	CommandCounterIncrement();
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	(void) tl_cf_scan_heads(log, rec->key, rec->ts, rec->ts + 1, snap, rec->origin, tl_max_key_origins);
-	UnregisterSnapshot(snap);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-}
-
-/*
  * A remote record was just stored: compare it with the heads of its key, the newest record of
  * each other origin within conflict_window of it (only those can win latest()). A concurrent
  * pair continues the episode of the two origins when it can (the row moves to the new pair),
@@ -704,9 +683,12 @@ tl_conflict_check(const TlLog *log, const TlRecord *rec, const char *via)
 		return 0;
 	if (tl_conflict_window_s <= 0)
 	{
-		/* no detection; a key's origins from reconciliation are bounded all the same */
+		/*
+		 * No detection; a key's origins from reconciliation are bounded all the same: reading
+		 * the heads (of the record's own ts, the window being 0) checks them.
+		 */
 		if (!streaming)
-			check_key_origins_only(log, rec);
+			(void) heads_for(log, rec, false, &arrived, &e);
 		return 0;
 	}
 	/*

@@ -472,14 +472,15 @@ index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, 
 	List	   *found = NIL;
 	ListCell   *lc;
 	int			origins = 0;
+	bool		more;
 
-	while (scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found,
-							&origins))
+	do
 	{
 		CHECK_FOR_INTERRUPTS();
+		more = scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found,
+								&origins);
 		check_key_origins(log, seg, key, origins, origin_limit);
-	}
-	check_key_origins(log, seg, key, origins, origin_limit);
+	} while (more);
 	foreach(lc, found)
 		heads = tl_cf_merge_head(heads, lfirst(lc), false);
 	return heads;
