@@ -161,7 +161,7 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 
 		for (int i = 0; i < chunk; i++)
 			ExecStoreHeapTuple(tl_row_form(desc, &recs[done + i]), slots[i], true);
-		CatalogTuplesMultiInsertWithInfo(rel, slots, chunk, ind);
+		tl_tuples_multi_insert(rel, ind, slots, chunk, 0, NULL);
 		for (int i = 0; i < chunk; i++)
 		{
 			TlRecord   *rec = &recs[done + i];

@@ -8,7 +8,10 @@
  *     plugin needs: they are written with HEAP_INSERT_NO_LOGICAL, so that logical decoding does
  *     not queue and replay a second change for every one-record append transaction;
  *   - the apply worker (log/append.c) keeps a bulk-insert state on the segment it writes, so
- *     that consecutive records do not look up and pin the target page again.
+ *     that consecutive records do not look up and pin the target page again;
+ *   - append_many's batches (log/append.c) go in with one heap_multi_insert, and their index
+ *     entries must point where a row that had to be TOASTed really went (see
+ *     tl_tuples_multi_insert).
  * The indexes must be plain (no expressions, no predicate), as those of segment relations and
  * tieredlog's tables are; anything else is refused rather than indexed wrongly.
  *
@@ -29,24 +32,20 @@
 #include "store/rowinsert.h"
 
 /*
- * The index entries of a heap tuple just inserted (tup->t_self set), in every index of `ind`.
+ * The index entries of the heap tuple in `slot`, just inserted at `tid`, in every index of `ind`.
  * Unique indexes are checked as `unique_check` says: UNIQUE_CHECK_YES (wait for an inserter in
  * progress, raise 23505 on a duplicate) or UNIQUE_CHECK_PARTIAL (never wait or raise: false when
  * an entry that may be a duplicate exists, committed or not; the entry is inserted all the same).
  */
 static bool
-insert_index_entries(CatalogIndexState ind, HeapTuple tup, IndexUniqueCheck unique_check)
+insert_slot_index_entries(CatalogIndexState ind, TupleTableSlot *slot, ItemPointer tid,
+						  IndexUniqueCheck unique_check)
 {
 	Relation	rel = ind->ri_RelationDesc;
-	TupleTableSlot *slot;
 	Datum		values[INDEX_MAX_KEYS];
 	bool		isnull[INDEX_MAX_KEYS];
 	bool		unique = true;
 
-	if (ind->ri_NumIndices == 0)
-		return true;
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tup, slot, false);
 	for (int i = 0; i < ind->ri_NumIndices; i++)
 	{
 		IndexInfo  *info = ind->ri_IndexRelationInfo[i];
@@ -61,11 +60,26 @@ insert_index_entries(CatalogIndexState ind, HeapTuple tup, IndexUniqueCheck uniq
 							RelationGetRelationName(index), RelationGetRelationName(rel)),
 					 errhint("tieredlog's own relations carry plain indexes only; drop the index.")));
 		FormIndexDatum(info, slot, NULL, values, isnull);
-		if (!index_insert(index, values, isnull, &tup->t_self, rel,
+		if (!index_insert(index, values, isnull, tid, rel,
 						  index->rd_index->indisunique ? unique_check : UNIQUE_CHECK_NO,
 						  false, info) && index->rd_index->indisunique)
 			unique = false;
 	}
+	return unique;
+}
+
+/* As insert_slot_index_entries, for a heap tuple just inserted (tup->t_self set). */
+static bool
+insert_index_entries(CatalogIndexState ind, HeapTuple tup, IndexUniqueCheck unique_check)
+{
+	TupleTableSlot *slot;
+	bool		unique;
+
+	if (ind->ri_NumIndices == 0)
+		return true;
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(ind->ri_RelationDesc), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tup, slot, false);
+	unique = insert_slot_index_entries(ind, slot, &tup->t_self, unique_check);
 	ExecDropSingleTupleTableSlot(slot);
 	return unique;
 }
@@ -92,4 +106,22 @@ tl_tuple_insert_unless_duplicate(Relation rel, CatalogIndexState ind, HeapTuple 
 {
 	heap_insert(rel, tup, GetCurrentCommandId(true), options, bistate);
 	return insert_index_entries(ind, tup, UNIQUE_CHECK_PARTIAL);
+}
+
+/*
+ * Insert the tuples in `slots` into `rel` with one heap_multi_insert (`options`, `bistate`) and
+ * their entries into the indexes `ind` holds open, unique indexes checked (UNIQUE_CHECK_YES).
+ * Each entry points at the TID heap_multi_insert gave its slot (tts_tid): a row it had to TOAST
+ * was written as a new tuple, and the slot's own tuple never learns where (PostgreSQL's
+ * CatalogTuplesMultiInsertWithInfo reads that stale t_self, so it is not used here).
+ */
+void
+tl_tuples_multi_insert(Relation rel, CatalogIndexState ind, TupleTableSlot **slots, int n, int options,
+					   BulkInsertState bistate)
+{
+	if (n <= 0)
+		return;
+	heap_multi_insert(rel, slots, n, GetCurrentCommandId(true), options, bistate);
+	for (int i = 0; i < n; i++)
+		insert_slot_index_entries(ind, slots[i], &slots[i]->tts_tid, UNIQUE_CHECK_YES);
 }

@@ -15,4 +15,7 @@ extern void tl_tuple_insert(Relation rel, CatalogIndexState ind, HeapTuple tup, 
 extern bool tl_tuple_insert_unless_duplicate(Relation rel, CatalogIndexState ind, HeapTuple tup,
 											 int options, BulkInsertState bistate);
 
+extern void tl_tuples_multi_insert(Relation rel, CatalogIndexState ind, TupleTableSlot **slots, int n,
+								   int options, BulkInsertState bistate);
+
 #endif							/* TIEREDLOG_ROWINSERT_H */

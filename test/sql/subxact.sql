@@ -110,3 +110,28 @@ SELECT records FROM tieredlog.logs WHERE log_name = 'sx';
 SELECT range_start, records, relation IS NOT NULL AND to_regclass('tieredlog_data.' || relation) IS NOT NULL AS has_relation
   FROM tieredlog.segments WHERE log_name = 'sx' ORDER BY range_start;
 DROP FUNCTION sx_state();
+
+-- append_many with payloads PostgreSQL TOASTs (compressed in line, and stored out of line): the
+-- index entry of every row points at the row as stored, so key reads, latest() and amcheck find
+-- them all (the entries of TOASTed rows once pointed nowhere: heap_multi_insert writes such a row
+-- as a new tuple).
+CREATE EXTENSION amcheck;
+SELECT tieredlog.create_log('toasty', '1 day');
+SELECT tieredlog.append_many('toasty', ARRAY['small', 'inline', 'external', 'small', 'external'],
+	ARRAY['{"s": 1}'::jsonb, jsonb_build_object('blob', repeat('x', 3000)),
+		  jsonb_build_object('blob', (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 300) i)),
+		  '{"s": 2}', jsonb_build_object('blob', (SELECT string_agg(md5((-i)::text), '') FROM generate_series(1, 300) i))],
+	NULL, ARRAY['2024-01-01 00:00:01+00', '2024-01-01 00:00:02+00', '2024-01-01 00:00:03+00',
+				'2024-01-01 00:00:04+00', '2024-01-01 00:00:05+00']::timestamptz[]);
+SELECT k, (SELECT count(*) FROM tieredlog.read('toasty', key => k)) AS by_key,
+	   (SELECT count(*) FROM tieredlog.read('toasty') r WHERE r.key = k) AS by_scan,
+	   length((SELECT payload::text FROM tieredlog.latest('toasty', k))) AS latest_length
+  FROM unnest(ARRAY['small', 'inline', 'external']) k;
+SELECT bt_index_check(i.indexrelid, true) AS index_whole
+  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id)
+  JOIN pg_class c ON c.relname = s.relname AND c.relnamespace = 'tieredlog_data'::regnamespace
+  JOIN pg_index i ON i.indrelid = c.oid
+ WHERE l.log_name = 'toasty';
+SELECT ok FROM tieredlog.check_digests('toasty');
+SELECT tieredlog.drop_log('toasty');
+DROP EXTENSION amcheck;
