@@ -129,6 +129,11 @@ CREATE TABLE tieredlog.quarantine (
 -- reconciliation -----------------------------------------------------------------------------------
 
 -- The protocol's functions on the peer's side (called by a coordinating node over libpq).
+-- The peer's log names, for a reconcile() of every log (SECURITY DEFINER, as _ae_access).
+CREATE FUNCTION tieredlog._ae_logs() RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+SELECT log_name::text FROM tieredlog.log ORDER BY log_name
+$$;
 CREATE FUNCTION tieredlog._ae_roots(log_name text, from_ts timestamptz, to_ts timestamptz,
 									include_archive boolean) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'tieredlog_ae_roots' LANGUAGE C STRICT STABLE;

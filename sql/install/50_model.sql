@@ -39,11 +39,12 @@ CREATE TABLE tieredlog.peer_access (
 CREATE INDEX peer_access_peer_sampled_at ON tieredlog.peer_access (peer_name, sampled_at);
 CREATE INDEX peer_access_sampled_at ON tieredlog.peer_access (sampled_at);
 
--- The peer's side: this node's access_history rows newer than `since`, per segment.
+-- The peer's side: this node's access_history rows newer than `since`, per segment. SECURITY
+-- DEFINER: EXECUTE is what a peer's role is granted (README, Privileges), not the tables.
 CREATE FUNCTION tieredlog._ae_access(since timestamptz)
 	RETURNS TABLE(log_name text, range_start timestamptz, local_writes bigint, remote_writes bigint,
 				  reads bigint, sampled_at timestamptz, unstreamed_writes bigint, row_changes bigint)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 SELECT l.log_name::text, s.range_start, sum(h.local_writes)::bigint, sum(h.remote_writes)::bigint,
 	   sum(h.reads)::bigint, h.sampled_at, sum(h.unstreamed_writes)::bigint, sum(h.row_changes)::bigint
   FROM tieredlog.access_history h

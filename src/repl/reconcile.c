@@ -653,6 +653,24 @@ reconcile_log_with(Exchange *ex, const char *log_name, TimestampTz from_ts, Time
 }
 
 /*
+ * The peer's log names (_ae_logs, which a peer's own role may call; a peer whose install script
+ * predates it is asked its table, which only a superuser peer role may read).
+ */
+static PGresult *
+peer_log_names(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT tieredlog._ae_logs()");
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR && state && strcmp(state, "42883") == 0)
+	{
+		PQclear(res);
+		res = PQexec(conn, "SELECT log_name FROM tieredlog.log ORDER BY log_name");
+	}
+	return res;
+}
+
+/*
  * Reconcile: for each peer (or the one named) and each log (or the one named), the segments in
  * [from_ts, to_ts). A peer that cannot be reached, or fails midway, raises an error: what was
  * stored before stays (it is correct on its own), and the next run finishes the work.
@@ -661,16 +679,17 @@ void
 tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, TimestampTz to_ts,
 			 bool include_archive, TlReconcileEmit emit, void *arg)
 {
-	int			guc_level;
+	TlAsOwner	save;
 	TlPeerRow  *peers;
 	int			npeers;
 	List	   *logs = NIL;
 	ListCell   *lc;
 
 	PreventCommandIfReadOnly("tieredlog reconciliation");
-	guc_level = tl_spi_connect();
+	/* EXECUTE on reconcile() is the permission; tieredlog.peer (conninfo) is the owner's to read */
+	tl_become_owner(&save);
 	peers = tl_peer_rows(peer_name, &npeers);
-	tl_spi_finish(guc_level);
+	tl_restore_user(&save);
 	if (peer_name && npeers == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -694,7 +713,7 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 				logs = list_make1(pstrdup(log_name));
 			else
 			{
-				PGresult   *res = PQexec(ex.conn, "SELECT log_name FROM tieredlog.log ORDER BY log_name");
+				PGresult   *res = peer_log_names(ex.conn);
 				char	  **local;
 				int			nlocal;
 
@@ -707,9 +726,9 @@ tl_reconcile(const char *log_name, const char *peer_name, TimestampTz from_ts, T
 				for (int i = 0; i < PQntuples(res); i++)
 					logs = lappend(logs, pstrdup(PQgetvalue(res, i, 0)));
 				PQclear(res);
-				guc_level = tl_spi_connect();
+				tl_become_owner(&save);
 				local = tl_log_names(&nlocal);
-				tl_spi_finish(guc_level);
+				tl_restore_user(&save);
 				for (int i = 0; i < nlocal; i++)
 				{
 					bool		seen = false;

@@ -8,7 +8,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use TlCluster;
 
-my @nodes = (tl_node('r1', "tieredlog.ledger_interval = 1\n"), tl_node('r2', "tieredlog.ledger_interval = 1\n"));
+my $conf = "tieredlog.ledger_interval = 1\ntieredlog.stats_flush_interval = 1\n";
+my @nodes = (tl_node('r1', $conf), tl_node('r2', $conf));
 my ($r1, $r2) = @nodes;
 
 # The README's role set-up for the peers (one role here, "peer_in", that every peer uses).
@@ -47,14 +48,62 @@ $r1->safe_psql('postgres', q{SELECT tieredlog.append('ev', 'live-' || g, '{}') F
 ok($r2->poll_query_until('postgres', "SELECT count(*) = 20 FROM tieredlog.read('ev') WHERE key LIKE 'live-%'"),
 	'streamed records arrive');
 
-# history written before the peers existed: reconciliation stores it on the other side as peer_in
-my $res = $r2->safe_psql('postgres', q{SELECT string_agg(DISTINCT status, ',') FROM tieredlog.reconcile('ev', 'r1')});
-unlike($res, qr/failed|error/, "reconcile() through peer_in ($res)");
+# The README's local roles on r2; "ops" is an operator (log_operator's grants, no superuser),
+# "nobody" a login without them.
+$r2->safe_psql('postgres', q{
+CREATE ROLE log_reader NOLOGIN;
+CREATE ROLE log_writer NOLOGIN;
+CREATE ROLE log_operator NOLOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer, log_operator;
+GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
+                          tieredlog.latest(text, text), tieredlog.status(),
+                          tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
+GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
+GRANT SELECT ON tieredlog.health TO log_reader;
+GRANT EXECUTE ON FUNCTION tieredlog.health_checks() TO log_reader;
+GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
+                          tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
+GRANT log_reader, log_writer TO log_operator;
+GRANT EXECUTE ON FUNCTION tieredlog.create_log(text, interval, text), tieredlog.seal(bigint),
+                          tieredlog.resolve_conflict(bigint, text), tieredlog.reconcile(text, text, timestamptz, timestamptz, boolean)
+                          TO log_operator;
+CREATE ROLE ops LOGIN IN ROLE log_operator;
+CREATE ROLE nobody LOGIN;
+GRANT USAGE ON SCHEMA tieredlog TO nobody;
+});
+my ($rc, $out, $err) = $r2->psql('postgres', q{SELECT * FROM tieredlog.reconcile('ev', 'r1')},
+	extra_params => [ '-U', 'nobody' ]);
+like($err, qr/permission denied for function reconcile/, 'a role without EXECUTE cannot reconcile');
+unlike($err, qr/tieredlog\.peer|conninfo/, 'and learns nothing about the peers');
+
+# history written before the peers existed: reconciliation stores it on the other side as peer_in,
+# run by the operator role
+my $res = $r2->safe_psql('postgres', q{SELECT string_agg(DISTINCT status, ',') FROM tieredlog.reconcile('ev', 'r1')},
+	extra_params => [ '-U', 'ops' ]);
+unlike($res, qr/failed|error/, "reconcile() by an operator role, through peer_in ($res)");
+$res = $r2->safe_psql('postgres', q{SELECT string_agg(DISTINCT status, ',') FROM tieredlog.reconcile(NULL, 'r1')},
+	extra_params => [ '-U', 'ops' ]);
+is($res, 'in_sync', 'and of every log (the log names read as the owner): in sync now');
+($rc, $out, $err) = $r2->psql('postgres', q{SELECT conninfo FROM tieredlog.peer}, extra_params => [ '-U', 'ops' ]);
+like($err, qr/permission denied for table peer/, 'the operator still cannot read the peers\' conninfo');
 is($r2->safe_psql('postgres', q{SELECT count(*) FROM tieredlog.read('ev') WHERE key LIKE 'before-%'}), '100',
 	'r2 holds both nodes\' history');
 $res = $r1->safe_psql('postgres', q{SELECT string_agg(DISTINCT status, ',') FROM tieredlog.reconcile('ev', 'r2')});
 is($r1->safe_psql('postgres', q{SELECT count(*) FROM tieredlog.read('ev') WHERE key LIKE 'before-%'}), '100',
 	"r1 too, pushing and pulling as peer_in ($res)");
+
+# access statistics: each worker gathers the other's (_ae_access), as peer_in
+for my $pair ([ $r1, 'r2' ], [ $r2, 'r1' ])
+{
+	my ($n, $other) = @$pair;
+	ok($n->poll_query_until('postgres', "SELECT count(*) > 0 FROM tieredlog.peer_access WHERE peer_name = '$other'"),
+		$n->name . " gathers $other\'s access statistics, asking as peer_in");
+}
+for my $n (@nodes)
+{
+	unlike(slurp_file($n->logfile), qr/tieredlog [a-z ]+ ERROR:  permission denied/,
+		$n->name . ': no peer call was refused a table');
+}
 
 # witnesses: each worker files its ledger digest with the other, as peer_in
 for my $pair ([ $r1, 'r2' ], [ $r2, 'r1' ])
@@ -66,7 +115,7 @@ for my $pair ([ $r1, 'r2' ], [ $r2, 'r1' ])
 
 # peer_in stands for r2 on r1: it cannot claim to be anyone else
 my $hash = 'ab' x 32;
-my ($rc, $out, $err) = $r1->psql('postgres',
+($rc, $out, $err) = $r1->psql('postgres',
 	"SELECT tieredlog._ae_witness('{\"node\": \"r3\", \"block_id\": 1, \"block_hash\": \"$hash\"}')",
 	extra_params => [ '-U', 'peer_in' ]);
 like($err, qr/role "peer_in" may not speak for node "r3"/, 'peer_in cannot witness as another node');
