@@ -314,6 +314,8 @@ CREATE INDEX peer_access_sampled_at ON tieredlog.peer_access (sampled_at);
 -- checks left unfinished (_log_checks): without reading every check ever logged
 CREATE INDEX check_log_diverged ON tieredlog.check_log (segment_id, decided_at) WHERE diverged;
 CREATE INDEX check_log_unfinished ON tieredlog.check_log (decided_at) WHERE finished_at IS NULL;
+-- the worker's pruning to tieredlog.check_retention finds the oldest finished checks first
+CREATE INDEX check_log_finished ON tieredlog.check_log (decided_at) WHERE finished_at IS NOT NULL;
 -- a peer's witness of a block (_ae_witness, per digest a peer gives) and verify()'s look for a
 -- later quarantine or a dropped log (ledger_store.c): without reading the whole ledger
 CREATE INDEX ledger_entry_witness ON tieredlog.ledger_entry ((body->>'node'), (body->>'block_id')) WHERE kind = 'WITNESS';

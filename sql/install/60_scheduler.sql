@@ -27,6 +27,8 @@ CREATE INDEX check_log_pair ON tieredlog.check_log (segment_id, peer_name, decid
 -- checks left unfinished (_log_checks): without reading every check ever logged
 CREATE INDEX check_log_diverged ON tieredlog.check_log (segment_id, decided_at) WHERE diverged;
 CREATE INDEX check_log_unfinished ON tieredlog.check_log (decided_at) WHERE finished_at IS NULL;
+-- the worker's pruning to tieredlog.check_retention finds the oldest finished checks first
+CREATE INDEX check_log_finished ON tieredlog.check_log (decided_at) WHERE finished_at IS NOT NULL;
 
 CREATE VIEW tieredlog.models AS
 SELECT model_id, created_at, state, algo, lambda, n_rows, n_pos, metrics, feature_names, coef, note

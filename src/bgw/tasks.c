@@ -336,9 +336,13 @@ rebuild_digests(void)
 
 /*
  * Counts since the last flush into access_history (segments that still exist); entries of
- * segments that are gone are dropped; history older than tieredlog.stats_retention is deleted.
+ * segments that are gone are dropped; history older than tieredlog.stats_retention is deleted,
+ * and up to CHECK_LOG_EXPIRE_BATCH checks older than tieredlog.check_retention (a backlog, as after
+ * the setting is lowered, goes over several flushes instead of in one long transaction).
  * Returns the deltas to mark flushed once this transaction has committed.
  */
+#define CHECK_LOG_EXPIRE_BATCH	10000
+
 static TlStatDelta *
 flush_stats(int *n)
 {
@@ -348,6 +352,7 @@ flush_stats(int *n)
 	guc_level = tl_spi_connect();
 	tl_access_history_flush(d, *n);
 	tl_history_expire(tl_stats_retention_s);
+	tl_check_log_expire(tl_check_retention_s, CHECK_LOG_EXPIRE_BATCH);
 	tl_spi_finish(guc_level);
 	return d;
 }

@@ -39,6 +39,7 @@ int			tl_move_rate_limit_kb = 65536;
 bool		tl_adaptive_tiering = true;
 int			tl_stats_flush_interval_s = 60;
 int			tl_stats_retention_s = 7 * 86400;
+int			tl_check_retention_s = 90 * 86400;
 int			tl_check_interval_s = 60;
 int			tl_train_interval_s = 86400;
 bool		tl_track_access = true;
@@ -185,6 +186,11 @@ define_worker_settings(void)
 	DefineCustomIntVariable("tieredlog.stats_retention",
 							"How long tieredlog.access_history and tieredlog.task_history keep rows.",
 							NULL, &tl_stats_retention_s, 7 * 86400, 60, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("tieredlog.check_retention",
+							"How long tieredlog.check_log keeps finished checks.",
+							"The newest check of each segment and peer stays whatever its age. train_model() learns from the last 30 days, and a segment's past divergences count the checks kept.",
+							&tl_check_retention_s, 90 * 86400, 0, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 }
 

@@ -35,6 +35,7 @@ extern bool tl_track_access;
 extern int	tl_stats_max_segments;
 extern int	tl_stats_flush_interval_s;
 extern int	tl_stats_retention_s;
+extern int	tl_check_retention_s;
 
 /* conflicts */
 extern int	tl_conflict_window_s;

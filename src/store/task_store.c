@@ -4,7 +4,8 @@
  *		seal, move or scrub: 'running' before it starts, finished after), tieredlog.check_log (the
  *		scheduler's checks; what is left unfinished at a start is abandoned) and
  *		tieredlog.access_history (the access counters flushed from shared memory, and the row
- *		changes PostgreSQL counted in segment relations); and the calls of the SQL functions that
+ *		changes PostgreSQL counted in segment relations); check_log and the history tables are
+ *		pruned to their retention settings; and the calls of the SQL functions that
  *		log and run the scheduler's checks and train the model. bgw/tasks.c decides when; the SQL
  *		is here.
  *
@@ -98,6 +99,28 @@ tl_check_log_abandon(void)
 	if (SPI_execute("UPDATE tieredlog.check_log SET status = 'abandoned', finished_at = clock_timestamp()"
 					" WHERE finished_at IS NULL", false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not look for interrupted checks");
+	return SPI_processed;
+}
+
+/*
+ * Delete finished checks decided more than `retention_s` seconds ago (check_retention), at most
+ * `limit` of them, oldest first; the newest check of each segment and peer stays whatever its age
+ * (a pair's "time since its last check" is read from it). Returns how many went.
+ */
+uint64
+tl_check_log_expire(int retention_s, int limit)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(retention_s), Int32GetDatum(limit)};
+
+	tl_spi_exec("DELETE FROM tieredlog.check_log d WHERE d.check_id IN"
+				" (SELECT o.check_id FROM tieredlog.check_log o"
+				"   WHERE o.decided_at < now() - make_interval(secs => $1) AND o.finished_at IS NOT NULL"
+				"     AND EXISTS (SELECT 1 FROM tieredlog.check_log n"
+				"                  WHERE n.segment_id = o.segment_id AND n.peer_name = o.peer_name"
+				"                    AND (n.decided_at, n.check_id) > (o.decided_at, o.check_id))"
+				"   ORDER BY o.decided_at LIMIT $2)",
+				2, types, values, SPI_OK_DELETE);
 	return SPI_processed;
 }
 

@@ -24,6 +24,7 @@ extern int64 tl_task_history_begin(const char *task, int64 segment_id, const int
 extern void tl_task_history_end(int64 run_id, const char *status, const char *detail);
 extern TlInterruptedTask *tl_task_history_interrupt(int *n);
 extern uint64 tl_check_log_abandon(void);
+extern uint64 tl_check_log_expire(int retention_s, int limit);
 extern int64 *tl_checks_log(int *n);
 extern int64 tl_check_run(int64 check_id);
 extern int64 tl_model_train(void);

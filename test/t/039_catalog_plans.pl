@@ -64,6 +64,14 @@ my @cases = (
 	[ 'check_log_unfinished', 'the checks left unfinished (_log_checks)',
 	  q{UPDATE tieredlog.check_log SET status = 'abandoned', finished_at = clock_timestamp()
 		 WHERE finished_at IS NULL AND decided_at < now() - interval '10 minutes'} ],
+	[ 'check_log_finished', 'the pruning of old checks (store/task_store.c)',
+	  q{DELETE FROM tieredlog.check_log d WHERE d.check_id IN
+		(SELECT o.check_id FROM tieredlog.check_log o
+		  WHERE o.decided_at < now() - make_interval(secs => 7776000) AND o.finished_at IS NOT NULL
+			AND EXISTS (SELECT 1 FROM tieredlog.check_log n
+						 WHERE n.segment_id = o.segment_id AND n.peer_name = o.peer_name
+						   AND (n.decided_at, n.check_id) > (o.decided_at, o.check_id))
+		  ORDER BY o.decided_at LIMIT 10000)} ],
 	[ 'ledger_entry_witness', "a peer's witness of a block (store/ledger_store.c)",
 	  q{SELECT count(*) FILTER (WHERE body->>'block_hash' = 'h'), count(*) FROM tieredlog.ledger_entry
 		 WHERE kind = 'WITNESS' AND body->>'node' = 'n1' AND body->>'block_id' = '17'} ],
