@@ -12,7 +12,7 @@
  *		tl_subxact_run() does the same in a subtransaction of the current transaction.
  *		tl_backoff_seconds() is how long a worker waits before retrying what failed.
  *		tl_at_commit() runs a function once when the current transaction (any backend's) commits,
- *		and forgets it when the transaction aborts. tl_xact_memo() is a backend's hash table for
+ *		and forgets it when the transaction aborts; such a transaction cannot be prepared. tl_xact_memo() is a backend's hash table for
  *		the current transaction, dropped when a subtransaction aborts (what it remembered may
  *		have been rolled back).
  *
@@ -151,6 +151,17 @@ at_commit_callback(XactEvent event, void *arg)
 {
 	TlAtCommit *a = arg;
 
+	/*
+	 * A prepared transaction commits later (COMMIT PREPARED, maybe in another backend), and no
+	 * transaction callback runs then: what it changed would never be announced. It is refused, as
+	 * PostgreSQL refuses to prepare one that used temporary objects.
+	 */
+	if (event == XACT_EVENT_PRE_PREPARE && a->pending)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that changed tieredlog's segments, logs or peers"),
+				 errdetail("A move, a seal, a log, a rule or a peer takes effect for other sessions when its transaction commits in this session."),
+				 errhint("Run it in a transaction that commits without PREPARE TRANSACTION.")));
 	if (event == XACT_EVENT_COMMIT && a->pending)
 		a->fn();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)

@@ -4,8 +4,10 @@
  *		relation, note the digest delta.
  *
  * Rows go straight into the segment's heap and indexes (heap_insert / heap_multi_insert through
- * the catalog-tuple helpers), bypassing the executor: no triggers, rules or row security apply to
- * segment relations, and EXECUTE on the tieredlog functions is the permission that matters.
+ * store/rowinsert.c, which refuses an index with expressions or a predicate that someone added to a
+ * segment relation rather than index it wrongly), bypassing the executor: no triggers, rules or
+ * row security apply to segment relations, and EXECUTE on the tieredlog functions is the
+ * permission that matters.
  *
  * Locking: RowExclusiveLock on the segment relation, held to the end of the transaction.
  *-------------------------------------------------------------------------
@@ -130,7 +132,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	rel = open_segment_for_append(log, rec.ts, &seg);
 	tup = tl_row_form(RelationGetDescr(rel), &rec);
 	ind = CatalogOpenIndexes(rel);
-	CatalogTupleInsertWithInfo(rel, tup, ind);
+	tl_tuple_insert(rel, ind, tup, 0, NULL);
 	CatalogCloseIndexes(ind);
 	tl_digest_note_append(seg.segment_id, tl_leaf_of(rec.ts, seg.range_start, log->interval_us), &rec);
 	tl_stats_count_writes(seg.segment_id, 1, false);
@@ -341,7 +343,7 @@ insert_row(Relation rel, CatalogIndexState ind, bool kept, HeapTuple tup)
 
 	if (!kept || open_ind.ind != ind)
 	{
-		CatalogTupleInsertWithInfo(rel, tup, ind);
+		tl_tuple_insert(rel, ind, tup, 0, NULL);
 		return;
 	}
 	/* (an error aborts the (sub)transaction, which sets the resource owner back itself) */
@@ -445,7 +447,7 @@ identity_index(CatalogIndexState ind)
 		Relation	idx = ind->ri_IndexRelationDescs[i];
 		int2vector *cols = &idx->rd_index->indkey;
 
-		if (!idx->rd_index->indisunique)
+		if (!idx->rd_index->indisunique || !tl_index_is_plain_btree(idx))
 			continue;
 		if (idx->rd_index->indnatts == 4 && cols->values[0] == Anum_row_key &&
 			cols->values[1] == Anum_row_origin && cols->values[2] == Anum_row_ts &&
@@ -723,7 +725,7 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 	tl_digest_note_remove(seg.segment_id, leaf, old_rid, rec->logical_bytes);
 	tup = tl_row_form(RelationGetDescr(rel), rec);
 	ind = CatalogOpenIndexes(rel);
-	CatalogTupleInsertWithInfo(rel, tup, ind);
+	tl_tuple_insert(rel, ind, tup, 0, NULL);
 	CatalogCloseIndexes(ind);
 	tl_digest_note_append(seg.segment_id, leaf, rec);
 	table_close(rel, NoLock);

@@ -350,10 +350,23 @@ tl_ledger_flush_repairs(void)
 	}
 }
 
+/*
+ * Forget repairs noted but not written: those of a store that failed (its records were rolled
+ * back with the subtransaction that caught the error, if any), called before a store notes its
+ * own. The list lives in TopTransactionContext, which a subtransaction's abort keeps.
+ */
+void
+tl_ledger_forget_repairs(void)
+{
+	pending_repairs = NIL;
+}
+
 static void
 ledger_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT)
+	/* (TopTransactionContext goes at PREPARE too) */
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 		pending_repairs = NIL;
 }
 

@@ -34,6 +34,7 @@ extern char *tl_ledger_digest_json(void);
 extern void tl_ledger_note_repair(const char *log_name, TimestampTz window_start, const char *peer,
 								  const TlRid *rid);
 extern void tl_ledger_flush_repairs(void);
+extern void tl_ledger_forget_repairs(void);
 extern void tl_ledger_register_callbacks(void);
 
 #endif							/* TIEREDLOG_LEDGER_H */

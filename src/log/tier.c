@@ -70,6 +70,7 @@
 
 #include "store/archive_store.h"
 #include "store/catalog.h"
+#include "store/rowinsert.h"
 #include "store/move_store.h"
 #include "store/page_scan.h"
 #include "store/digest.h"
@@ -437,7 +438,7 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 		}
 		heap_deform_tuple(row, desc, v, n);
 		copy = heap_form_tuple(RelationGetDescr(m->rel), v, n);
-		CatalogTupleInsertWithInfo(m->rel, copy, m->ind);
+		tl_tuple_insert(m->rel, m->ind, copy, 0, NULL);
 		heap_freetuple(copy);
 	}
 }

@@ -500,6 +500,7 @@ tl_rl_store_records(const char *data, int len, const char *peer_name, const char
 	if (!tl_interval_us_is_valid(interval_us))
 		tl_wire_fail("segment interval is not a whole number of seconds between 1 second and 366 days");
 	nframes = tl_wire_u32(&w);
+	tl_ledger_forget_repairs();	/* a failed store's, caught by the caller: rolled back */
 	/* repairs are not streamed on: the peers reconcile for themselves */
 	replorigin_session_origin = DoNotReplicateId;
 	/*

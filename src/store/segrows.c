@@ -16,7 +16,9 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -164,8 +166,21 @@ tl_row_matches_rid(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord
 }
 
 /*
- * An index of a segment relation whose leading columns are `cols` (exactly those when `exact`),
- * or InvalidOid.
+ * Whether `idx` is an index tieredlog may read a segment relation through: a valid btree over plain
+ * columns without a predicate. A superuser can add any index to a segment relation; a partial one
+ * would hide rows from a key read, and another access method has other strategy numbers.
+ */
+bool
+tl_index_is_plain_btree(Relation idx)
+{
+	return idx->rd_rel->relam == BTREE_AM_OID && idx->rd_index->indisvalid &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+		heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL);
+}
+
+/*
+ * A plain btree index of a segment relation whose leading columns are `cols` (exactly those when
+ * `exact`), or InvalidOid.
  */
 Oid
 tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
@@ -178,7 +193,8 @@ tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
 		int2vector *keys = &idx->rd_index->indkey;
-		bool		match = exact ? idx->rd_index->indnatts == ncols : idx->rd_index->indnatts >= ncols;
+		bool		match = tl_index_is_plain_btree(idx) &&
+			(exact ? idx->rd_index->indnatts == ncols : idx->rd_index->indnatts >= ncols);
 
 		for (int i = 0; match && i < ncols; i++)
 			match = keys->values[i] == cols[i];

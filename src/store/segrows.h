@@ -43,6 +43,7 @@ extern bool tl_segment_rows_ex(const TlLog *log, const TlSegment *seg, Snapshot 
 							   TimestampTz from_ts, TimestampTz to_ts, text *key, bool merge,
 							   TlRowVisitor visit, TlArchiveRowVisitor visit_archive, void *arg);
 
+extern bool tl_index_is_plain_btree(Relation idx);
 extern Oid	tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact);
 extern bool tl_segment_find_identity(const TlLog *log, const TlSegment *seg, TimestampTz ts, text *key,
 									 const char *origin, int64 seq, TlRid *rid);

@@ -135,3 +135,51 @@ SELECT bt_index_check(i.indexrelid, true) AS index_whole
 SELECT ok FROM tieredlog.check_digests('toasty');
 SELECT tieredlog.drop_log('toasty');
 DROP EXTENSION amcheck;
+
+-- Indexes someone else adds to a segment relation (a superuser can): an append refuses an index
+-- with expressions or a predicate (0A000) instead of indexing it wrongly (an expression index
+-- crashed the single-row path: the catalog helper evaluates expressions without an executor), and
+-- key reads go through tieredlog's own btree, never a partial index, even when that one is older.
+SELECT tieredlog.create_log('added', '1 day');
+SELECT count(tieredlog.append('added', 'k' || i, jsonb_build_object('i', i), NULL,
+							 '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 s')) AS appended
+  FROM generate_series(1, 5) i;
+SELECT format('CREATE INDEX added_expr ON tieredlog_data.%I ((payload->>''i''))', s.relname)
+  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id) WHERE l.log_name = 'added' \gexec
+\set VERBOSITY default
+SELECT tieredlog.append('added', 'k6', '{"i": 6}', NULL, '2024-01-01 00:00:06+00');
+SELECT tieredlog.append_many('added', ARRAY['k7'], ARRAY['{"i": 7}'::jsonb], NULL, ARRAY['2024-01-01 00:00:07+00'::timestamptz]);
+\set VERBOSITY terse
+DROP INDEX tieredlog_data.added_expr;
+SELECT format('CREATE INDEX added_partial ON tieredlog_data.%I (key) WHERE key = ''k1''', s.relname)
+  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id) WHERE l.log_name = 'added' \gexec
+SELECT tieredlog.append('added', 'k8', '{"i": 8}', NULL, '2024-01-01 00:00:08+00');
+-- tieredlog's key index rebuilt: it now has a higher OID than the partial one
+SELECT format('REINDEX INDEX CONCURRENTLY tieredlog_data.%I', c.relname)
+  FROM tieredlog.segment s JOIN tieredlog.log l USING (log_id)
+  JOIN pg_class t ON t.relname = s.relname AND t.relnamespace = 'tieredlog_data'::regnamespace
+  JOIN pg_index i ON i.indrelid = t.oid JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE l.log_name = 'added' AND c.relname <> 'added_partial' \gexec
+SELECT k, (SELECT count(*) FROM tieredlog.read('added', key => k)) AS by_key,
+	   (SELECT payload->>'i' FROM tieredlog.latest('added', k)) AS latest
+  FROM unnest(ARRAY['k1', 'k2', 'k5']) k;
+DROP INDEX tieredlog_data.added_partial;
+SELECT tieredlog.append('added', 'k8', '{"i": 8}', NULL, '2024-01-01 00:00:08+00') > 0 AS appended;
+SELECT count(*) AS records, count(*) FILTER (WHERE key = 'k8') AS k8 FROM tieredlog.read('added');
+-- A transaction that seals (or moves, or changes a log, rule or peer) cannot be prepared: other
+-- sessions learn of the change when its transaction commits in this session, which COMMIT
+-- PREPARED does not do. Refused at PREPARE TRANSACTION and rolled back.
+BEGIN;
+SELECT tieredlog.seal(segment_id) IS NOT NULL AS sealed FROM tieredlog.segments WHERE log_name = 'added';
+\set VERBOSITY default
+PREPARE TRANSACTION 'tl_seal';
+\set VERBOSITY terse
+SELECT state FROM tieredlog.segments WHERE log_name = 'added';
+-- appends alone can be prepared, and count once committed
+BEGIN;
+SELECT tieredlog.append('added', 'k9', '{}', NULL, '2024-01-01 00:00:09+00') > 0 AS appended;
+PREPARE TRANSACTION 'tl_append';
+COMMIT PREPARED 'tl_append';
+SELECT count(*) AS k9 FROM tieredlog.read('added', key => 'k9');
+SELECT bool_and(ok) AS digests_ok FROM tieredlog.check_digests('added');
+SELECT tieredlog.drop_log('added');
