@@ -626,3 +626,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 SELECT log_name::text FROM tieredlog.log ORDER BY log_name
 $$;
 REVOKE ALL ON FUNCTION tieredlog._ae_logs() FROM PUBLIC;
+
+-- what the README grants readers, operators and peers works without grants on tieredlog's tables
+-- or its own functions
+ALTER FUNCTION tieredlog.train_model(float8, integer, integer) SECURITY DEFINER;
+ALTER FUNCTION tieredlog.check_inclusion(jsonb, text) SECURITY DEFINER;
+ALTER FUNCTION tieredlog._ae_seals(text) SECURITY DEFINER;
+-- the views stat_segments and schedule work for their readers (the functions check who reads)
+CREATE FUNCTION tieredlog._schedule()
+	RETURNS TABLE(segment_id bigint, log_name text, range_start timestamptz, tier integer, peer_name text,
+				  score float8, cost float8, reason text, due_at timestamptz)
+	AS 'MODULE_PATHNAME', 'tieredlog_schedule' LANGUAGE C VOLATILE;
+CREATE OR REPLACE VIEW tieredlog.schedule AS
+SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at
+  FROM tieredlog._schedule();
+GRANT EXECUTE ON FUNCTION tieredlog._stat_live(), tieredlog._schedule() TO PUBLIC;

@@ -242,10 +242,15 @@ BEGIN
 END $$;
 
 -- What the scheduler would check now, with score, cost, reason and due time (a fresh draw on
--- every read: the exploration share is random).
+-- every read: the exploration share is random). _schedule() runs _plan_checks() as the owner, for a
+-- role that may read the view.
+CREATE FUNCTION tieredlog._schedule()
+	RETURNS TABLE(segment_id bigint, log_name text, range_start timestamptz, tier integer, peer_name text,
+				  score float8, cost float8, reason text, due_at timestamptz)
+	AS 'MODULE_PATHNAME', 'tieredlog_schedule' LANGUAGE C VOLATILE;
 CREATE VIEW tieredlog.schedule AS
 SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at
-  FROM tieredlog._plan_checks();
+  FROM tieredlog._schedule();
 
 -- One scheduler cycle, in two steps so that each check can commit on its own (the worker runs
 -- every check in its own transaction): _log_checks() plans and logs each decision and returns the
@@ -339,10 +344,10 @@ $$;
 -- shrunk towards the hand-set prior; compare it with the active model on the newest 20% of the
 -- checks, held out; make it active only if it is not worse there (lower or equal log-loss, recall
 -- at 10% of the cost not lower by more than 0.01). Returns the new model's id, or NULL when there
--- are too few labels.
+-- are too few labels. (SECURITY DEFINER: EXECUTE on it is what an operator is granted.)
 CREATE FUNCTION tieredlog.train_model(lambda float8 DEFAULT 1.0, min_examples integer DEFAULT 50,
 									  min_positives integer DEFAULT 5) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	ids bigint[];
 	n integer;

@@ -69,8 +69,10 @@ CREATE FUNCTION tieredlog._merkle_verify(leaf_hash text, leaf_index bigint, tree
 										 root text) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'tieredlog_merkle_verify' LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
 -- Does the proof's path lead from its leaf to root (default: the root the proof names)?
+-- (SECURITY DEFINER: EXECUTE on it is what a reader is granted, not on _merkle_verify; it only
+-- computes)
 CREATE FUNCTION tieredlog.check_inclusion(proof jsonb, root text DEFAULT NULL) RETURNS boolean
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT tieredlog._merkle_verify(proof->>'leaf_hash', (proof->>'leaf_index')::bigint,
@@ -88,11 +90,12 @@ CREATE FUNCTION tieredlog.merkle_root(leaves bytea[]) RETURNS text
 CREATE FUNCTION tieredlog.merkle_proof(leaves bytea[], leaf_index bigint) RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'tieredlog_merkle_proof' LANGUAGE C STRICT IMMUTABLE;
 
--- Seal roots, for a peer's compare_seals().
+-- Seal roots, for a peer's compare_seals() (SECURITY DEFINER: a peer's role has EXECUTE on it,
+-- not the tables).
 CREATE FUNCTION tieredlog._ae_seals(log_name text)
 	RETURNS TABLE(log_name text, range_start timestamptz, segment_id bigint, state text, seal_root text,
 				  seal_records bigint)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT l.log_name, s.range_start, s.segment_id, s.state, encode(s.seal_root, 'hex'), s.seal_records

@@ -144,3 +144,24 @@ api_require_args(FunctionCallInfo fcinfo, int n, const char *what)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", what)));
 }
+
+/*
+ * For a function a view calls (a view's functions are checked against its reader, so EXECUTE on
+ * them is granted to PUBLIC): answer only a role that may read one of `views`, else 42501.
+ */
+void
+api_require_view_reader(const char *function, const char *const *views, int nviews)
+{
+	StringInfoData names;
+
+	for (int i = 0; i < nviews; i++)
+		if (pg_class_aclcheck(tl_catalog_relid(views[i]), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+			return;
+	initStringInfo(&names);
+	for (int i = 0; i < nviews; i++)
+		appendStringInfo(&names, "%stieredlog.%s", i == 0 ? "" : i == nviews - 1 ? " or " : ", ", views[i]);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for function %s", function),
+			 errdetail("It answers roles that may read %s.", names.data)));
+}

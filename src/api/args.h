@@ -22,6 +22,7 @@ extern char *api_arg_rule(FunctionCallInfo fcinfo, int n);
 extern TimestampTz api_arg_ts_or(FunctionCallInfo fcinfo, int n, TimestampTz dflt);
 extern void api_require_segment(int64 segment_id, TlSegment *seg);
 extern void api_require_args(FunctionCallInfo fcinfo, int n, const char *what);
+extern void api_require_view_reader(const char *function, const char *const *views, int nviews);
 extern List *api_arg_log_segments(FunctionCallInfo fcinfo, int n, TlLog *log, bool *one_log);
 
 #endif							/* TIEREDLOG_API_ARGS_H */

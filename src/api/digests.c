@@ -67,18 +67,6 @@ tieredlog_segment_digest(PG_FUNCTION_ARGS)
 /* The views that show segment_totals(): a role that may read one of them may call it. */
 static const char *const totals_views[] = {"segments", "logs", "tiers", "schedule"};
 
-static void
-require_totals_reader(void)
-{
-	for (size_t i = 0; i < lengthof(totals_views); i++)
-		if (pg_class_aclcheck(tl_catalog_relid(totals_views[i]), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
-			return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for function segment_totals"),
-			 errdetail("It answers roles that may read tieredlog.segments, logs, tiers or schedule.")));
-}
-
 /*
  * A segment's record count and logical bytes (the views read them here, not from the cells,
  * which may be rebuilding). EXECUTE is granted to PUBLIC so that the views work for whoever may
@@ -94,7 +82,7 @@ tieredlog_segment_totals(PG_FUNCTION_ARGS)
 	bool		nulls[2] = {0};
 
 	tl_require_preload();
-	require_totals_reader();
+	api_require_view_reader("segment_totals", totals_views, lengthof(totals_views));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "segment_totals must return a record");
 	/* a segment the view's snapshot still sees may be gone since: none of it is left */

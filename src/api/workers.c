@@ -40,6 +40,7 @@
 PG_FUNCTION_INFO_V1(tieredlog_register_database);
 PG_FUNCTION_INFO_V1(tieredlog_workers);
 PG_FUNCTION_INFO_V1(tieredlog_stat_live);
+PG_FUNCTION_INFO_V1(tieredlog_schedule);
 PG_FUNCTION_INFO_V1(tieredlog_stat_reset);
 PG_FUNCTION_INFO_V1(tieredlog_stat_usage);
 
@@ -58,10 +59,47 @@ tieredlog_workers(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The view that shows _stat_live() (EXECUTE is granted to PUBLIC; its reader may call it). */
+static const char *const stat_live_views[] = {"stat_segments"};
+
 Datum
 tieredlog_stat_live(PG_FUNCTION_ARGS)
 {
+	api_require_view_reader("_stat_live", stat_live_views, lengthof(stat_live_views));
 	tl_stats_live_rows(fcinfo);
+	return (Datum) 0;
+}
+
+/*
+ * _schedule(): the schedule view's rows. The scheduler's plan (_plan_checks) reads tieredlog's
+ * tables and functions, which a reader of the view is not granted: it runs here as the extension's
+ * owner, for a role that may read the view (EXECUTE is granted to PUBLIC).
+ */
+static const char *const schedule_views[] = {"schedule"};
+
+Datum
+tieredlog_schedule(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TlAsOwner	save;
+
+	tl_require_preload();
+	api_require_view_reader("_schedule", schedule_views, lengthof(schedule_views));
+	InitMaterializedSRF(fcinfo, 0);
+	tl_become_owner(&save);
+	if (SPI_execute("SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at"
+					" FROM tieredlog._plan_checks()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not plan the scheduler's checks");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		out[9];
+		bool		outnull[9];
+
+		for (int c = 0; c < 9; c++)
+			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
+	}
+	tl_restore_user(&save);
 	return (Datum) 0;
 }
 

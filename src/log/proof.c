@@ -67,14 +67,14 @@ proof_json(TlJson *j, TlSha *sha, const TlHash *leaves, int64 n, int64 index, co
 static char *
 sealed_root(int64 segment_id)
 {
-	int			guc_level;
+	TlAsOwner	save;
 	char	   *root;
 
-	guc_level = tl_spi_connect();
+	tl_become_owner(&save);		/* the ledger is the owner's: EXECUTE is the permission */
 	root = tl_ledger_sealed_root(segment_id);
 	if (root)
 		root = MemoryContextStrdup(TopTransactionContext, root);
-	tl_spi_finish(guc_level);
+	tl_restore_user(&save);
 	return root;
 }
 

@@ -102,7 +102,7 @@ fetch_peer_seals(const char *peer_name, const char *log_name, Datum *arrays)
 Datum
 tieredlog_compare_seals(PG_FUNCTION_ARGS)
 {
-	int			guc_level;
+	TlAsOwner	save;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *peer_name;
 	char	   *log_name = NULL;
@@ -123,7 +123,7 @@ tieredlog_compare_seals(PG_FUNCTION_ARGS)
 	}
 	InitMaterializedSRF(fcinfo, 0);
 	fetch_peer_seals(peer_name, log_name, values);
-	guc_level = tl_spi_connect();
+	tl_become_owner(&save);	/* _ae_seals is the peers' and the owner's, not the caller's */
 	if (SPI_execute_with_args(
 			"WITH p AS (SELECT * FROM unnest($1, $2, $3, $4) AS p(log_name, us, state, root)),"
 			" l AS (SELECT log_name, (extract(epoch FROM range_start) * 1000000)::bigint AS us, segment_id, state,"
@@ -145,6 +145,6 @@ tieredlog_compare_seals(PG_FUNCTION_ARGS)
 			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
 	}
-	tl_spi_finish(guc_level);
+	tl_restore_user(&save);
 	return (Datum) 0;
 }

@@ -33,7 +33,7 @@ int
 tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *local, const char *sender_node,
 					TlRid *winner, char **why)
 {
-	int			guc_level;
+	TlAsOwner	save;
 	TlPeerRow  *peers;
 	int			npeers;
 	TlRid		votes[64];
@@ -43,9 +43,9 @@ tl_vote_on_conflict(const char *log_name, const TlRecord *rec, const TlRid *loca
 
 	votes[nvotes++] = *local;
 	votes[nvotes++] = rec->rid;
-	guc_level = tl_spi_connect();
+	tl_become_owner(&save);		/* tieredlog.peer (conninfo) is the owner's to read */
 	peers = tl_peer_rows(NULL, &npeers);
-	tl_spi_finish(guc_level);
+	tl_restore_user(&save);
 	snprintf(seq_txt, sizeof(seq_txt), INT64_FORMAT, rec->seq);
 	for (int p = 0; p < npeers && nvotes < 64; p++)
 	{

@@ -59,6 +59,8 @@ GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
                           tieredlog.latest(text, text), tieredlog.status(),
                           tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
 GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
+GRANT EXECUTE ON FUNCTION tieredlog.segment_digest(bigint),
+                          tieredlog.segment_stored_bytes(bigint) TO log_reader;
 GRANT SELECT ON tieredlog.health TO log_reader;
 GRANT EXECUTE ON FUNCTION tieredlog.health_checks() TO log_reader;
 GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
