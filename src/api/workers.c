@@ -1,6 +1,7 @@
 /*-------------------------------------------------------------------------
  * workers.c
- *		SQL-callable wrappers. The background workers and the access statistics.
+ *		SQL-callable wrappers. The background workers, the access statistics and the scheduler's
+ *		plan as the schedule view shows it.
  *		Argument checks, then a call into the file that does the work.
  *
  * Every entry point first checks that the library was preloaded (tl_require_preload).
