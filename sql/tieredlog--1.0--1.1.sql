@@ -605,20 +605,8 @@ SELECT seg.segment_id, seg.log_name, seg.range_start, seg.tier, pr.peer_name,
 						AND a.sampled_at > COALESCE(lc.decided_at, '-infinity')) pacc ON true
 $$;
 
--- The peer's side: this node's access_history rows newer than `since`, per segment. SECURITY
--- DEFINER: EXECUTE is what a peer's role is granted (README, Privileges), not the tables.
-CREATE OR REPLACE FUNCTION tieredlog._ae_access(since timestamptz)
-	RETURNS TABLE(log_name text, range_start timestamptz, local_writes bigint, remote_writes bigint,
-				  reads bigint, sampled_at timestamptz, unstreamed_writes bigint, row_changes bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-SELECT l.log_name::text, s.range_start, sum(h.local_writes)::bigint, sum(h.remote_writes)::bigint,
-	   sum(h.reads)::bigint, h.sampled_at, sum(h.unstreamed_writes)::bigint, sum(h.row_changes)::bigint
-  FROM tieredlog.access_history h
-  JOIN tieredlog.segment s USING (segment_id)
-  JOIN tieredlog.log l USING (log_id)
- WHERE h.sampled_at > since AND l.log_name <> '_seen'
- GROUP BY l.log_name, s.range_start, h.sampled_at
-$$;
+-- a peer's role reads this node's access statistics through _ae_access, not the tables
+ALTER FUNCTION tieredlog._ae_access(timestamptz) SECURITY DEFINER;
 
 -- The peer's log names, for a reconcile() of every log (SECURITY DEFINER, as _ae_access).
 CREATE FUNCTION tieredlog._ae_logs() RETURNS SETOF text
