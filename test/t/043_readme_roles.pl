@@ -300,6 +300,9 @@ for my $n (@nodes)
 	denied($n, 'tieredlog_monitor', q{SELECT tieredlog.append('orders', 'x', '{}')}, 'the monitoring role cannot append');
 	denied($n, 'tieredlog_monitor', q{SELECT count(*) FROM tieredlog.read('orders')}, 'nor read records');
 	denied($n, 'tieredlog_monitor', q{SELECT * FROM tieredlog.reconcile('orders')}, 'nor reconcile');
+	# _schedule() and _stat_live() are executable by PUBLIC: they answer only readers of their views
+	denied($n, 'app_writer', q{SELECT * FROM tieredlog._schedule()}, 'a writer cannot call _schedule()');
+	denied($n, 'app_writer', q{SELECT * FROM tieredlog._stat_live()}, 'nor _stat_live()');
 }
 
 # ---- the other direction -------------------------------------------------------------------------
