@@ -374,7 +374,7 @@ insert_row_unless_duplicate(Relation rel, CatalogIndexState ind, bool kept, Heap
 	if (!unique)
 	{
 		CommandCounterIncrement();	/* a row is deleted by a later command than its insert */
-		simple_heap_delete(rel, &tup->t_self);
+		(void) tl_tuple_delete(rel, &tup->t_self, false);
 	}
 	return unique;
 }
@@ -720,7 +720,7 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 		return false;
 	}
 	leaf = tl_leaf_of(rec->ts, seg.range_start, log->interval_us);
-	simple_heap_delete(rel, &tid);
+	(void) tl_tuple_delete(rel, &tid, false);	/* 40001 if a concurrent replacement came first */
 	CommandCounterIncrement();
 	tl_digest_note_remove(seg.segment_id, leaf, old_rid, rec->logical_bytes);
 	tup = tl_row_form(RelationGetDescr(rel), rec);

@@ -30,7 +30,9 @@
  *
  * Locking: RowExclusiveLock on the segment relation for the whole scrub, taken before the rows
  * are read, so a move (which needs a ShareLock on it as its barrier) cannot copy the segment
- * between the check and the delete; appenders go on.
+ * between the check and the delete; appenders go on. Two scrubs of one segment at once may find
+ * the same damaged row: the second waits on the first's delete, and once that commits leaves the
+ * row alone (no second quarantine entry, WARNING or digest change).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -52,6 +54,7 @@
 #include "log/quarantine.h"
 #include "log/scrub.h"
 #include "store/segment.h"
+#include "store/rowinsert.h"
 #include "store/segrows.h"
 #include "store/upkeep_store.h"
 #include "core/identity_sort.h"
@@ -162,12 +165,16 @@ visit_check_row(HeapTuple row, const TlRecord *rec, const TlRid *stored, bool ma
 	return true;
 }
 
-/* Take a damaged row out of its segment: quarantine it, delete it, take its rid out of the digest. */
-static void
+/*
+ * Take a damaged row out of its segment: delete it, quarantine it, take its rid out of the digest.
+ * False if a concurrent scrub (or repair) took it out first: then nothing is done twice.
+ */
+static bool
 take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow *d)
 {
+	if (!tl_tuple_delete(rel, (ItemPointer) &d->tid, true))
+		return false;
 	tl_quarantine_insert(log->name, &d->rec, d->payload_text, &d->stored, NULL, "scrub", NULL, NULL);
-	simple_heap_delete(rel, (ItemPointer) &d->tid);
 	tl_digest_note_remove(seg->segment_id, tl_leaf_of(d->rec.ts, seg->range_start, log->interval_us),
 						  &d->stored, d->rec.logical_bytes);
 	ereport(WARNING,
@@ -177,6 +184,7 @@ take_out(Relation rel, const TlLog *log, const TlSegment *seg, const DamagedRow 
 			 errdetail("Its rid is %s, its content hashes to %s.", tl_rid_to_hex(&d->stored),
 					   tl_rid_to_hex(&d->rec.rid)),
 			 errhint("The damaged version is in tieredlog.quarantine; reconciliation with a peer restores the record.")));
+	return true;
 }
 
 static void
@@ -228,6 +236,7 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 	Snapshot	snap;
 	ScrubState	st = {0, NIL};
 	ListCell   *lc;
+	int64		taken_out = 0;
 
 	PreventCommandIfReadOnly("tieredlog.scrub()");
 	PreventCommandDuringRecovery("tieredlog.scrub()");
@@ -243,10 +252,10 @@ tl_scrub_segment(int64 segment_id, int64 *damaged)
 	(void) report_duplicate_identities(st.ids, &log, &seg);
 	/* rows from frames have rids computed from their content: only relation rows can be damaged */
 	foreach(lc, st.damaged)
-		take_out(rel, &log, &seg, lfirst(lc));
+		taken_out += take_out(rel, &log, &seg, lfirst(lc)) ? 1 : 0;
 	if (rel != NULL)
 		table_close(rel, NoLock);
 	note_scrubbed(segment_id);
-	*damaged = list_length(st.damaged);
+	*damaged = taken_out;
 	return st.checked;
 }

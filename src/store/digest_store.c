@@ -185,7 +185,7 @@ tl_digest_compact(int64 segment_id, bool wait)
 
 		if (cells_per_leaf[leaf] > 1)
 		{
-			simple_heap_delete(rel, &tup->t_self);
+			(void) tl_tuple_delete(rel, &tup->t_self, false);	/* the compaction lock is held */
 			removed++;
 		}
 	}

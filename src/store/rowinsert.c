@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  * rowinsert.c
  *		Inserting a heap tuple and its index entries without the executor: what PostgreSQL's
- *		CatalogTupleInsertWithInfo() does, with heap_insert()'s options and bulk-insert state.
+ *		CatalogTupleInsertWithInfo() does, with heap_insert()'s options and bulk-insert state;
+ *		and deleting one with an answer for a row another transaction deleted first.
  *
  * Two callers need more than CatalogTupleInsertWithInfo() offers:
  *   - digest cells (digest.c, digest_store.c) are this node's own bookkeeping, which no output
@@ -124,4 +125,46 @@ tl_tuples_multi_insert(Relation rel, CatalogIndexState ind, TupleTableSlot **slo
 	heap_multi_insert(rel, slots, n, GetCurrentCommandId(true), options, bistate);
 	for (int i = 0; i < n; i++)
 		insert_slot_index_entries(ind, slots[i], &slots[i]->tts_tid, UNIQUE_CHECK_YES);
+}
+
+/*
+ * Delete the tuple at `tid` of `rel`, as simple_heap_delete() does, but with an answer a caller
+ * can act on when another transaction got there first: heap_delete waits for a deleter still in
+ * progress; if it committed (the row is deleted or replaced), the function returns false when
+ * `gone_ok` (the caller wanted the row gone and it is), else raises 40001, as the executor does
+ * for a row deleted under a snapshot that still saw it. A row this transaction already deleted
+ * counts as gone when `gone_ok`, and is an internal error otherwise (a caller's own bug).
+ * (simple_heap_delete raises an internal error, XX000, in every case.)
+ */
+bool
+tl_tuple_delete(Relation rel, ItemPointer tid, bool gone_ok)
+{
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = heap_delete(rel, tid, GetCurrentCommandId(true), InvalidSnapshot, true, &tmfd, false);
+	switch (result)
+	{
+		case TM_Ok:
+			return true;
+		case TM_SelfModified:
+			if (gone_ok)
+				return false;
+			elog(ERROR, "row of \"%s\" already deleted by this transaction", RelationGetRelationName(rel));
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (gone_ok)
+				return false;
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent delete"),
+					 errdetail("A row of \"%s\" was deleted by another transaction after this one read it.",
+							   RelationGetRelationName(rel)),
+					 errhint("Retry the operation.")));
+			break;
+		default:
+			elog(ERROR, "unexpected heap_delete status: %u", result);
+	}
+	return false;				/* keep compiler quiet */
 }

@@ -17,5 +17,6 @@ extern bool tl_tuple_insert_unless_duplicate(Relation rel, CatalogIndexState ind
 
 extern void tl_tuples_multi_insert(Relation rel, CatalogIndexState ind, TupleTableSlot **slots, int n,
 								   int options, BulkInsertState bistate);
+extern bool tl_tuple_delete(Relation rel, ItemPointer tid, bool gone_ok);
 
 #endif							/* TIEREDLOG_ROWINSERT_H */
