@@ -28,7 +28,7 @@ if [ "${TL_SKIP_BUILD:-0}" != 1 ]; then	# TL_SKIP_BUILD=1: test what is installe
 fi
 ! mountpoint -q "$WORK/smallfs/mnt" || as_root umount -l "$WORK/smallfs/mnt"	# left by an interrupted run
 fresh_dir "$WORK"
-as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$TL_ROOT/monitoring" "$TL_ROOT/META.json" "$TL_ROOT/tieredlog.control" "$WORK/"
+as_root cp -r "$TL_ROOT/test/sql" "$TL_ROOT/expected" "$TL_ROOT/test/t" "$TL_ROOT/test/regress.conf" "$TL_ROOT/monitoring" "$TL_ROOT/META.json" "$TL_ROOT/tieredlog.control" "$TL_ROOT/README.md" "$WORK/"
 tieredlog_conf | grep '^output_plugin_libraries' | as_root tee -a "$WORK/regress.conf" >/dev/null || true
 as_root chown -R "$TL_RUN_USER" "$WORK"
 if [ "$TL_ASAN" = 1 ]; then

@@ -50,25 +50,7 @@ ok($r2->poll_query_until('postgres', "SELECT count(*) = 20 FROM tieredlog.read('
 
 # The README's local roles on r2; "ops" is an operator (log_operator's grants, no superuser),
 # "nobody" a login without them.
-$r2->safe_psql('postgres', q{
-CREATE ROLE log_reader NOLOGIN;
-CREATE ROLE log_writer NOLOGIN;
-CREATE ROLE log_operator NOLOGIN;
-GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer, log_operator;
-GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
-                          tieredlog.latest(text, text), tieredlog.status(),
-                          tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
-GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.segment_digest(bigint),
-                          tieredlog.segment_stored_bytes(bigint) TO log_reader;
-GRANT SELECT ON tieredlog.health TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.health_checks() TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
-                          tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
-GRANT log_reader, log_writer TO log_operator;
-GRANT EXECUTE ON FUNCTION tieredlog.create_log(text, interval, text), tieredlog.seal(bigint),
-                          tieredlog.resolve_conflict(bigint, text), tieredlog.reconcile(text, text, timestamptz, timestamptz, boolean)
-                          TO log_operator;
+$r2->safe_psql('postgres', tl_readme_roles() . q{
 CREATE ROLE ops LOGIN IN ROLE log_operator;
 CREATE ROLE nobody LOGIN;
 GRANT USAGE ON SCHEMA tieredlog TO nobody;

@@ -44,22 +44,7 @@ my $conf = "max_prepared_transactions = 4\nlog_min_messages = warning\n";
 my $n1 = tl_node('n1', $conf);
 my $n2 = tl_node('n2', $conf);
 
-my $roles = q{
-	CREATE EXTENSION tieredlog;
-	CREATE ROLE log_reader NOLOGIN;
-	CREATE ROLE log_writer NOLOGIN;
-	CREATE ROLE log_operator NOLOGIN;
-	GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer, log_operator;
-	GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
-	                          tieredlog.latest(text, text), tieredlog.status(),
-	                          tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
-	GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
-	GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
-	                          tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
-	GRANT log_reader, log_writer TO log_operator;
-	GRANT EXECUTE ON FUNCTION tieredlog.create_log(text, interval, text), tieredlog.seal(bigint),
-	                          tieredlog.resolve_conflict(bigint, text),
-	                          tieredlog.reconcile(text, text, timestamptz, timestamptz, boolean) TO log_operator;
+my $roles = "CREATE EXTENSION tieredlog;\n" . tl_readme_roles() . q{
 	CREATE ROLE app LOGIN IN ROLE log_reader, log_writer;
 };
 $_->safe_psql('postgres', $roles) for ($n1, $n2);

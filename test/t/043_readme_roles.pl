@@ -53,26 +53,8 @@ sub denied
 
 # ---- the README's set-up, on both nodes (as a superuser) ---------------------------------------
 
-my $readme_roles = q{
-CREATE ROLE log_reader NOLOGIN;
-CREATE ROLE log_writer NOLOGIN;
-CREATE ROLE log_operator NOLOGIN;
-GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer, log_operator;
-GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
-                          tieredlog.latest(text, text), tieredlog.status(),
-                          tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
-GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.segment_digest(bigint),               -- columns of segments
-                          tieredlog.segment_stored_bytes(bigint) TO log_reader;
-GRANT SELECT ON tieredlog.health TO log_reader;                    -- the operator's first query
-GRANT EXECUTE ON FUNCTION tieredlog.health_checks() TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
-                          tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
-GRANT log_reader, log_writer TO log_operator;
-GRANT EXECUTE ON FUNCTION tieredlog.create_log(text, interval, text), tieredlog.seal(bigint),
-                          tieredlog.resolve_conflict(bigint, text), tieredlog.reconcile(text, text, timestamptz, timestamptz, boolean)
-                          TO log_operator;
-
+# the local roles exactly as the README prints them; its peer roles here with real passwords
+my $readme_roles = tl_readme_roles() . q{
 -- the peers: REPLICATION to stream from this node, the _ae_ functions to reconcile with it
 CREATE ROLE peer_eu LOGIN REPLICATION PASSWORD 'eu-secret';
 CREATE ROLE peer_us LOGIN REPLICATION PASSWORD 'us-secret';

@@ -8,7 +8,7 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use Test::More;
 
-our @EXPORT = qw(tl_node tl_add_peer tl_full_mesh tl_server_has_setting tl_plugin_conf);
+our @EXPORT = qw(tl_node tl_add_peer tl_full_mesh tl_server_has_setting tl_plugin_conf tl_readme_roles);
 
 # Whether the server binary on PATH knows a setting (postgres --describe-config needs no data
 # directory). output_plugin_libraries exists only from 15.19: older minors refuse to start with it.
@@ -84,6 +84,24 @@ sub tl_full_mesh
 		ok($n->poll_query_until('postgres', "SELECT count(*) = $others FROM tieredlog.peers WHERE state = 'streaming'"),
 			$n->name . " streams from its $others peers");
 	}
+}
+
+# The README's role set-up (Privileges, "A role set-up to copy"), read from README.md as printed:
+# the local roles log_reader, log_writer and log_operator and their grants, up to the block's
+# "-- the peers" part (whose roles and passwords each test makes its own). Run it as a superuser.
+# README.md is two levels up in the source tree, one in scripts/test.sh's copy of the tests.
+sub tl_readme_roles
+{
+	my $dir = __FILE__ =~ s{/?[^/]*$}{}r || '.';
+	my ($readme) = grep { -f $_ } ("$dir/../../README.md", "$dir/../README.md");
+	die "no README.md above $dir" unless $readme;
+	open(my $fh, '<', $readme) or die "cannot read $readme: $!";
+	local $/;
+	my $text = <$fh>;
+	close($fh);
+	$text =~ /A role set-up to copy[^\n]*\n\n```sql\n(.*?)\n-- the peers/s
+	  or die "no role set-up to copy in $readme";
+	return $1;
 }
 
 1;
