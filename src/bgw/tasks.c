@@ -53,6 +53,8 @@
 
 /* A segment is folded by the worker once it has this many digest cells. */
 #define TL_FOLD_CELLS	512
+/* How often the fold looks at sealed segments' cells too (a read of the whole cell table). */
+#define TL_FOLD_ALL_EVERY_S	3600
 /* How long one cycle spends rebuilding digest cells after a crash. */
 #define TL_REBUILD_BUDGET_MS	1000
 #define TL_BACKOFF_MAX_S	3600
@@ -300,20 +302,32 @@ tl_tasks_recover_interrupted(MemoryContext cxt)
 
 /* ---- tasks --------------------------------------------------------------------------------------- */
 
+/*
+ * Fold the segments with many cells. Appenders fold the segments they write every TL_FOLD_EVERY
+ * commits (digest.c); this catches what short sessions leave. Each cycle looks at the segments
+ * that are not sealed, the only ones written; the first cycle and one an hour look at all of
+ * them (cells left just before a seal, or before this worker started).
+ */
 static int64
 fold_busy_segments(void)
 {
+	static TimestampTz last_all = 0;	/* 0: not yet in this worker */
 	int			guc_level;
 	int64	   *segs;
 	int			n;
 	int64		folded = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		all = last_all == 0 ||
+		TimestampDifferenceExceeds(last_all, now, TL_FOLD_ALL_EVERY_S * 1000);
 
 	guc_level = tl_spi_connect();
-	segs = tl_segments_to_fold(TL_FOLD_CELLS, &n);
+	segs = tl_segments_to_fold(TL_FOLD_CELLS, all, &n);
 	tl_spi_finish(guc_level);
 	for (int i = 0; i < n; i++)
 		if (tl_digest_compact(segs[i], false) > 0)
 			folded++;
+	if (all)
+		last_all = now;		/* after the folds: a failed one is tried again with all */
 	return folded;
 }
 

@@ -27,7 +27,7 @@ typedef struct TlDueSegment
 } TlDueSegment;
 
 extern TlDueSegment *tl_segments_due(TlDueKind kind, ArrayType *skip, const int *args, int limit, int *n);
-extern int64 *tl_segments_to_fold(int min_cells, int *n);
+extern int64 *tl_segments_to_fold(int min_cells, bool sealed_too, int *n);
 extern int	tl_prepared_xacts_here(void);
 extern void tl_segment_note_scrubbed(int64 segment_id);
 
