@@ -389,10 +389,16 @@ flush_pending(bool committed)
 	pending_any = false;
 }
 
+/*
+ * Counts reach the shared table when their transaction ends here: at commit (writes and reads),
+ * at abort (reads only), and at PREPARE TRANSACTION, counted as if committed: the transaction
+ * ends in another command, maybe in another session, and most prepared transactions commit. (They
+ * used to stay pending until this session's next commit, and were lost if it ended first.)
+ */
 static void
 stats_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PREPARE)
 		flush_pending(true);
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		flush_pending(false);
