@@ -124,18 +124,10 @@ note("segments (tier/tablespace/state: count): $layout");
 like($layout, qr{0/tl_hot/open: \d+.*0/tl_hot/sealed: \d+.*1/tl_warm/open: \d+.*1/tl_warm/sealed: \d+.*2/tl_cold/reopened: \d+.*2/tl_cold/sealed: \d+},
 	'segments in every tier, each in its own tablespace, open, sealed and reopened');
 
-# The fuzzing role: log_writer and log_reader as in the README, and a table of its own with values
-# that name real logs, keys and segments (sqlsmith draws constants and columns from what it sees).
-$node->safe_psql('postgres', q{
-CREATE ROLE log_reader NOLOGIN;
-CREATE ROLE log_writer NOLOGIN;
-GRANT USAGE ON SCHEMA tieredlog TO log_reader, log_writer;
-GRANT EXECUTE ON FUNCTION tieredlog.read(text, timestamptz, timestamptz, text),
-						  tieredlog.latest(text, text), tieredlog.status(),
-						  tieredlog.check_digests(text), tieredlog.verify(text, jsonb) TO log_reader;
-GRANT SELECT ON tieredlog.logs, tieredlog.segments, tieredlog.conflicts TO log_reader;
-GRANT EXECUTE ON FUNCTION tieredlog.append(text, text, jsonb, text, timestamptz),
-						  tieredlog.append_many(text, text[], jsonb[], text[], timestamptz[]) TO log_writer;
+# The fuzzing role: log_writer and log_reader as the README sets them up (read from README.md),
+# and a table of its own with values that name real logs, keys and segments (sqlsmith draws
+# constants and columns from what it sees).
+$node->safe_psql('postgres', tl_readme_roles() . q{
 CREATE ROLE smith LOGIN;
 GRANT log_reader, log_writer TO smith;
 CREATE SCHEMA smith AUTHORIZATION smith;
