@@ -312,23 +312,27 @@ tl_hlc_now(void)
 TimestampTz
 tl_hlc_reserve(int n)
 {
-	uint64		clock = (uint64) GetCurrentTimestamp();
+	TimestampTz clock = GetCurrentTimestamp();
 	uint64		last = pg_atomic_read_u64(&tl_shared->hlc);
-	uint64		first;
+	TimestampTz first;
 
 	Assert(n >= 1);
 	for (;;)
 	{
-		first = Max(clock, last + 1);
-		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, first + (uint64) (n - 1)))
-			return (TimestampTz) first;
+		/* compared as timestamps (signed): a value before 2000 is negative, not huge */
+		first = Max(clock, (TimestampTz) last + 1);
+		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, (uint64) (first + (n - 1))))
+			return first;
 	}
 }
 
 /*
  * Advance the HLC past a timestamp seen on a record from another node, but never beyond this
  * node's clock plus tieredlog.max_clock_skew: a timestamp from outside must not be able to push
- * every later local record into the future (as far as 294276 AD, where appends fail).
+ * every later local record into the future (as far as 294276 AD, where appends fail). The shared
+ * value is compared as a timestamp (signed): a record dated before 2000-01-01 (a negative
+ * TimestampTz) is in the past, not, as an unsigned comparison had it, after everything, which set
+ * every node's clock back to that date.
  */
 void
 tl_hlc_observe(TimestampTz remote)
@@ -339,7 +343,7 @@ tl_hlc_observe(TimestampTz remote)
 	if (remote > limit)
 		remote = limit;
 
-	while ((uint64) remote > last)
+	while (remote > (TimestampTz) last)
 	{
 		if (pg_atomic_compare_exchange_u64(&tl_shared->hlc, &last, (uint64) remote))
 			break;

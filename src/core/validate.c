@@ -92,6 +92,38 @@ tl_check_key(text *key)
 				 errmsg("record key contains a NUL byte")));
 }
 
+/*
+ * At most TL_PAYLOAD_MAX_DEPTH levels of arrays and objects. Each level takes at least 8 bytes of
+ * the jsonb (its container header and its entry in the parent; the root's entry is the varlena
+ * header), so a payload of at most 8 * TL_PAYLOAD_MAX_DEPTH bytes cannot be deeper and is not
+ * walked: the reference payloads (about 300 bytes) cost nothing here.
+ */
+static void
+check_payload_depth(Jsonb *payload)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			level = 0;
+
+	if (VARSIZE(payload) <= (Size) TL_PAYLOAD_MAX_DEPTH * 8)
+		return;
+	it = JsonbIteratorInit(&payload->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+		{
+			if (++level > TL_PAYLOAD_MAX_DEPTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("record payload is nested more than %d levels deep", TL_PAYLOAD_MAX_DEPTH),
+						 errdetail("Peers could not take the record.")));
+		}
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			level--;
+	}
+}
+
 /* The payload arrives detoasted: its size is that of its jsonb form. */
 void
 tl_check_payload(Jsonb *payload)
@@ -105,6 +137,7 @@ tl_check_payload(Jsonb *payload)
 				 errhint("Use the JSON value 'null'::jsonb for an empty payload.")));
 	raw_size = VARSIZE(payload);
 	tl_check_payload_size(raw_size);
+	check_payload_depth(payload);
 }
 
 /* A payload's jsonb size (with its varlena header): at most tieredlog.max_payload_size. */

@@ -232,7 +232,7 @@ check_container(const char *c, uint32 extent, int depth, bool *canonical)
 	uint32		prev_key_len = 0;
 
 	check_stack_depth();
-	if (depth > 10000)
+	if (depth >= TL_PAYLOAD_MAX_DEPTH)	/* the root is depth 0: TL_PAYLOAD_MAX_DEPTH levels */
 		tl_wire_fail("binary payload nested too deeply");
 	if (extent < sizeof(uint32))
 		tl_wire_fail("truncated binary payload");
