@@ -629,3 +629,35 @@ CREATE OR REPLACE VIEW tieredlog.schedule AS
 SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at
   FROM tieredlog._schedule();
 GRANT EXECUTE ON FUNCTION tieredlog._stat_live(), tieredlog._schedule() TO PUBLIC;
+
+-- A scheduled check skips a peer disabled or dropped after the plan (set_peer_enabled pauses a peer).
+CREATE OR REPLACE FUNCTION tieredlog._run_check(p_check_id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	c record;
+	res record;
+BEGIN
+	SELECT * INTO c FROM tieredlog.check_log l WHERE l.check_id = p_check_id AND l.finished_at IS NULL;
+	IF NOT FOUND THEN
+		RETURN NULL;
+	END IF;
+	-- a peer disabled (set_peer_enabled) or dropped since the plan is not contacted
+	IF NOT EXISTS (SELECT 1 FROM tieredlog.peer p WHERE p.peer_name = c.peer_name AND p.enabled) THEN
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = 'abandoned',
+			   error = 'the peer was disabled or dropped after the check was planned'
+		 WHERE l.check_id = p_check_id;
+		RETURN NULL;
+	END IF;
+	BEGIN
+		SELECT r.status, r.records_sent + r.records_received AS moved, r.bytes INTO res
+		  FROM tieredlog.reconcile_segment(c.segment_id, c.peer_name) r;
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = res.status,
+			   diverged = res.status IS DISTINCT FROM 'in_sync', records_moved = res.moved, bytes = res.bytes
+		 WHERE l.check_id = p_check_id;
+		RETURN res.status IS DISTINCT FROM 'in_sync';
+	EXCEPTION WHEN OTHERS THEN
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = 'error', error = SQLERRM
+		 WHERE l.check_id = p_check_id;
+		RETURN NULL;
+	END;
+END $$;

@@ -287,6 +287,13 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN NULL;
 	END IF;
+	-- a peer disabled (set_peer_enabled) or dropped since the plan is not contacted
+	IF NOT EXISTS (SELECT 1 FROM tieredlog.peer p WHERE p.peer_name = c.peer_name AND p.enabled) THEN
+		UPDATE tieredlog.check_log l SET finished_at = clock_timestamp(), status = 'abandoned',
+			   error = 'the peer was disabled or dropped after the check was planned'
+		 WHERE l.check_id = p_check_id;
+		RETURN NULL;
+	END IF;
 	BEGIN
 		SELECT r.status, r.records_sent + r.records_received AS moved, r.bytes INTO res
 		  FROM tieredlog.reconcile_segment(c.segment_id, c.peer_name) r;
