@@ -33,6 +33,7 @@
 #include "core/shmem.h"
 #include "core/record.h"
 #include "core/tieredlog.h"
+#include "core/validate.h"
 #include "store/catalog.h"
 #include "store/digest.h"
 #include "store/seal.h"
@@ -186,16 +187,25 @@ emit_reconcile_row(const TlReconcileResult *r, void *arg)
 	tl_reconcile_log_result(r);
 }
 
+/* An optional name argument: NULL, or a valid name (42602, the name cut short in the message). */
+static char *
+optional_name(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	return PG_ARGISNULL(argno) ? NULL : tl_arg_name(what, PG_GETARG_TEXT_PP(argno));
+}
+
 Datum
 tieredlog_reconcile(PG_FUNCTION_ARGS)
 {
 	ReconcileOut o;
+	char	   *log_name;
 
 	tl_require_preload();
+	/* a log that only the peers have is fine: reconciliation brings it here */
+	log_name = optional_name(fcinfo, 0, "log");
 	InitMaterializedSRF(fcinfo, 0);
 	o.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	tl_reconcile(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)),
-				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	tl_reconcile(log_name, optional_name(fcinfo, 1, "peer"),
 				 PG_ARGISNULL(2) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(2),
 				 PG_ARGISNULL(3) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(3),
 				 PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4),
@@ -219,7 +229,7 @@ tieredlog_reconcile_segment(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	o.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	/* a tier 2 segment named explicitly is reconciled, frames and all */
-	tl_reconcile(log.name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	tl_reconcile(log.name, optional_name(fcinfo, 1, "peer"),
 				 seg.range_start, seg.range_start + 1, true, emit_reconcile_row, &o);
 	return (Datum) 0;
 }

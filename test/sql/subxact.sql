@@ -183,3 +183,14 @@ COMMIT PREPARED 'tl_append';
 SELECT count(*) AS k9 FROM tieredlog.read('added', key => 'k9');
 SELECT bool_and(ok) AS digests_ok FROM tieredlog.check_digests('added');
 SELECT tieredlog.drop_log('added');
+
+-- reconcile(): log and peer names are checked as everywhere else (42602, the name cut short),
+-- not echoed whole; a log no node has gives no rows (one only the peers have is brought here)
+\set VERBOSITY default
+SELECT * FROM tieredlog.reconcile('no_such_log');
+SELECT * FROM tieredlog.reconcile(NULL, repeat('x', 100));
+SELECT * FROM tieredlog.reconcile(repeat('y', 100));
+SELECT tieredlog.create_log('rc', '1 day') > 0 AS created;
+SELECT tieredlog.append('rc', 'k', '{}', NULL, '2026-03-01 10:00:00+00') > 0 AS appended;
+SELECT * FROM tieredlog.reconcile_segment((SELECT max(segment_id) FROM tieredlog.segments WHERE log_name = 'rc'), 'bad name');
+SELECT tieredlog.drop_log('rc');
