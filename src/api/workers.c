@@ -33,6 +33,7 @@
 
 #include "core/shmem.h"
 #include "core/tieredlog.h"
+#include "store/spi_rows.h"
 #include "store/stats.h"
 #include "log/node.h"
 #include "bgw/worker.h"
@@ -91,15 +92,7 @@ tieredlog_schedule(PG_FUNCTION_ARGS)
 	if (SPI_execute("SELECT segment_id, log_name, range_start, tier, peer_name, score, cost, reason, due_at"
 					" FROM tieredlog._plan_checks()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not plan the scheduler's checks");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		out[9];
-		bool		outnull[9];
-
-		for (int c = 0; c < 9; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
-	}
+	tl_spi_rows_to_tuplestore(rsinfo);
 	tl_restore_user(&save);
 	return (Datum) 0;
 }

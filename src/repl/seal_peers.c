@@ -25,6 +25,7 @@
 #include "store/peer_store.h"
 #include "repl/peer.h"
 #include "store/segment.h"
+#include "store/spi_rows.h"
 #include "core/tieredlog.h"
 #include "core/validate.h"
 
@@ -136,15 +137,7 @@ tieredlog_compare_seals(PG_FUNCTION_ARGS)
 			"   FROM l FULL JOIN p ON l.log_name = p.log_name AND l.us = p.us ORDER BY 1, 2",
 			5, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not compare seals");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		Datum		out[6];
-		bool		outnull[6];
-
-		for (int c = 0; c < 6; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
-	}
+	tl_spi_rows_to_tuplestore(rsinfo);
 	tl_restore_user(&save);
 	return (Datum) 0;
 }

@@ -7,7 +7,8 @@
  *		from the extension's owner.
  *
  * tl_spi_read_rows reads a whole result into an array of C structs, column i + 1 into the
- * field cols[i] names, so that a store/ function states only its SQL and its columns.
+ * field cols[i] names, so that a store/ function states only its SQL and its columns;
+ * tl_spi_rows_to_tuplestore hands a whole result to a set-returning function's caller.
  *
  * Locking: none; the caller holds an SPI connection with a result.
  *-------------------------------------------------------------------------
@@ -15,6 +16,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/tuplestore.h"
 #include "utils/timestamp.h"
 
 #include "store/spi_rows.h"
@@ -141,4 +143,27 @@ tl_spi_read_rows(const TlSpiColumn *cols, int ncols, Size rowsize, int *n)
 		}
 	}
 	return rows;
+}
+
+/*
+ * Every row of the last SPI result into a materialized SRF's tuplestore (InitMaterializedSRF),
+ * whose columns are the result's first ones, in order. The tuplestore copies the values, so SPI
+ * may be finished after.
+ */
+void
+tl_spi_rows_to_tuplestore(ReturnSetInfo *rsinfo)
+{
+	int			natts = rsinfo->setDesc->natts;
+	Datum	   *out = palloc(sizeof(Datum) * natts);
+	bool	   *outnull = palloc(sizeof(bool) * natts);
+
+	Assert(SPI_tuptable != NULL && SPI_tuptable->tupdesc->natts >= natts);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		for (int c = 0; c < natts; c++)
+			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &outnull[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
+	}
+	pfree(out);
+	pfree(outnull);
 }

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "nodes/execnodes.h"
 
 /* How to read one column of an SPI result into a field of a C struct (tl_spi_read_rows). */
 typedef enum TlSpiType
@@ -35,5 +36,6 @@ extern int32 tl_spi_int4(uint64 row, int col);
 extern Oid	tl_spi_oid(uint64 row, int col);
 extern TimestampTz tl_spi_timestamptz(uint64 row, int col);
 extern void *tl_spi_rows_alloc(Size size);
+extern void tl_spi_rows_to_tuplestore(ReturnSetInfo *rsinfo);
 
 #endif							/* TIEREDLOG_SPI_ROWS_H */
