@@ -298,6 +298,14 @@ denied($n1, 'app_writer', q{SELECT tieredlog.create_log('w')}, 'a writer cannot 
 denied($n1, 'app_writer', "SELECT tieredlog.resolve_conflict($cid, 'local')", 'a writer cannot resolve a conflict');
 denied($n1, 'app_writer', q{SELECT count(*) FROM tieredlog.read('orders')}, 'a writer cannot read');
 denied($n1, 'ops', q{SELECT tieredlog.add_peer('n3', 'host=localhost')}, 'an operator cannot add a peer');
+# the functions that run as the extension's owner (SECURITY DEFINER, or switching in C) refuse a
+# role without EXECUTE on them: their owner's rights are reached only through the grant
+denied($n1, 'app_writer', q{SELECT tieredlog.train_model()}, 'a writer cannot train the model');
+denied($n1, 'app_writer', q{SELECT tieredlog.check_inclusion('{}')}, 'a writer cannot call check_inclusion');
+denied($n1, 'app_writer', q{SELECT * FROM tieredlog._ae_seals('orders')}, 'a writer cannot call _ae_seals');
+denied($n1, 'app_writer', q{SELECT * FROM tieredlog._ae_logs()}, 'a writer cannot call _ae_logs');
+denied($n1, 'app_reader', q{SELECT * FROM tieredlog.compare_seals('n2', 'orders')}, 'a reader cannot compare seals');
+denied($n1, 'app_reader', q{SELECT * FROM tieredlog._run_check(1)}, 'a reader cannot run a scheduled check');
 denied($n1, 'ops', q{SELECT conninfo FROM tieredlog.peer}, 'an operator cannot read the peers\' conninfo');
 for my $role (qw(app_reader app_writer ops tieredlog_monitor reader_x ops_x))
 {
