@@ -661,3 +661,9 @@ BEGIN
 		RETURN NULL;
 	END;
 END $$;
+
+-- Issue 21: the relation of a segment created from now on has a generation column and its index
+-- is led by it (src/store/segrows.h); gen_base is where that segment's generations start.
+-- Segments created before keep their relations (their gen_base stays NULL) until a move
+-- rewrites them.
+ALTER TABLE tieredlog.segment ADD COLUMN gen_base bigint;

@@ -28,6 +28,7 @@ CREATE TABLE tieredlog.segment (
 	scrubbed_at			timestamptz,	-- last time scrub() re-hashed its rows
 	seal_root			bytea,		-- RFC 9162 Merkle root at the last seal (the ledger holds it too)
 	seal_records		bigint,		-- records the last seal covered
+	gen_base			bigint,		-- this node's seq when it was created: its relation's generations start there
 	UNIQUE (log_id, range_start)
 ) WITH (user_catalog_table = true);	-- the output plugin reads it (decoder.c)
 

@@ -130,7 +130,7 @@ tl_append(const TlLog *log, const TlAppendInput *in)
 	check_writable(true);
 	prepare_record(log, in, in->has_ts ? 0 : tl_hlc_now(), &rec);
 	rel = open_segment_for_append(log, rec.ts, &seg);
-	tup = tl_row_form(RelationGetDescr(rel), &rec);
+	tup = tl_row_form(RelationGetDescr(rel), &rec, seg.gen_base);
 	ind = CatalogOpenIndexes(rel);
 	tl_tuple_insert(rel, ind, tup, 0, NULL);
 	CatalogCloseIndexes(ind);
@@ -162,7 +162,7 @@ insert_group(const TlLog *log, Relation rel, const TlSegment *seg, TlRecord *rec
 		int			chunk = Min(n - done, TL_MULTI_INSERT_MAX);
 
 		for (int i = 0; i < chunk; i++)
-			ExecStoreHeapTuple(tl_row_form(desc, &recs[done + i]), slots[i], true);
+			ExecStoreHeapTuple(tl_row_form(desc, &recs[done + i], seg->gen_base), slots[i], true);
 		tl_tuples_multi_insert(rel, ind, slots, chunk, 0, NULL);
 		for (int i = 0; i < chunk; i++)
 		{
@@ -428,19 +428,21 @@ apply_indexes(Relation rel, bool *kept)
 
 /*
  * How a segment relation finds a record by its identity (origin, seq): through its unique index
- * on (key, origin, ts, seq), with the record's key and ts (a record always has the same key and
- * ts), or, in a relation an earlier build created, through its unique index on (seq, origin).
+ * on (gen, key, origin, ts, seq), with the record's generation, key and ts (a record always has
+ * the same key and ts, and its generation is a function of its seq), or, in a relation an earlier
+ * build created, through its unique index on (key, origin, ts, seq) or on (seq, origin).
  */
 typedef struct IdentityIndex
 {
-	Relation	idx;			/* NULL: the relation has neither (nothing to probe) */
-	bool		by_key;			/* (key, origin, ts, seq); else (seq, origin) */
+	Relation	idx;			/* NULL: the relation has none of them (nothing to probe) */
+	bool		by_key;			/* ([gen,] key, origin, ts, seq); else (seq, origin) */
+	bool		by_gen;			/* led by gen */
 } IdentityIndex;
 
 static IdentityIndex
 identity_index(CatalogIndexState ind)
 {
-	IdentityIndex found = {NULL, false};
+	IdentityIndex found = {NULL, false, false};
 
 	for (int i = 0; i < ind->ri_NumIndices; i++)
 	{
@@ -449,40 +451,50 @@ identity_index(CatalogIndexState ind)
 
 		if (!idx->rd_index->indisunique || !tl_index_is_plain_btree(idx))
 			continue;
+		if (idx->rd_index->indnatts == 5 && cols->values[0] == Anum_row_gen &&
+			cols->values[1] == Anum_row_key && cols->values[2] == Anum_row_origin &&
+			cols->values[3] == Anum_row_ts && cols->values[4] == Anum_row_seq &&
+			tl_row_has_gen(RelationGetDescr(ind->ri_RelationDesc)))
+			return (IdentityIndex) {idx, true, true};
 		if (idx->rd_index->indnatts == 4 && cols->values[0] == Anum_row_key &&
 			cols->values[1] == Anum_row_origin && cols->values[2] == Anum_row_ts &&
 			cols->values[3] == Anum_row_seq)
-			return (IdentityIndex) {idx, true};
+			return (IdentityIndex) {idx, true, false};
 		if (idx->rd_index->indnatts == 2 && cols->values[0] == Anum_row_seq &&
 			cols->values[1] == Anum_row_origin)
-			found = (IdentityIndex) {idx, false};
+			found = (IdentityIndex) {idx, false, false};
 	}
 	return found;
 }
 
 /*
  * The row of `rec`'s identity in the segment's relation that `snap` sees, through `id`: true
- * with *tid and *rid set, or false.
+ * with *tid and *rid set, or false. gen_base: the segment's.
  */
 static bool
-relation_find_identity(Relation rel, IdentityIndex id, Snapshot snap, const TlRecord *rec,
-					   ItemPointer tid, TlRid *rid)
+relation_find_identity(Relation rel, IdentityIndex id, int64 gen_base, Snapshot snap,
+					   const TlRecord *rec, ItemPointer tid, TlRid *rid)
 {
-	ScanKeyData keys[4];
-	int			nkeys;
+	ScanKeyData keys[5];
+	int			nkeys = 0;
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	bool		found;
 
 	if (id.by_key)
 	{
-		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(rec->key));
-		keys[0].sk_collation = C_COLLATION_OID;
-		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
-		keys[1].sk_collation = C_COLLATION_OID;
-		ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_TIMESTAMP_EQ, TimestampTzGetDatum(rec->ts));
-		ScanKeyInit(&keys[3], 4, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
-		nkeys = 4;
+		int			col = id.by_gen ? 1 : 0;	/* index column before key */
+
+		if (id.by_gen)
+			ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+						Int32GetDatum(tl_segment_gen_of(gen_base, rec->seq)));
+		ScanKeyInit(&keys[col], col + 1, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(rec->key));
+		keys[col].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&keys[col + 1], col + 2, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(rec->origin));
+		keys[col + 1].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&keys[col + 2], col + 3, BTEqualStrategyNumber, F_TIMESTAMP_EQ, TimestampTzGetDatum(rec->ts));
+		ScanKeyInit(&keys[col + 3], col + 4, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(rec->seq));
+		nkeys = col + 4;
 	}
 	else
 	{
@@ -652,7 +664,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	rel = open_segment_for_append(log, rec->ts, &seg);
 	ind = apply_indexes(rel, &kept);
 	id = identity_index(ind);
-	tup = tl_row_form(RelationGetDescr(rel), rec);
+	tup = tl_row_form(RelationGetDescr(rel), rec, seg.gen_base);
 	/*
 	 * Most records are not here yet. Where the relation's one index is the identity index and no
 	 * frames hold rows of the segment, the row goes in first, and the index says whether the
@@ -670,7 +682,7 @@ tl_apply_record(const TlLog *log, TlRecord *rec, TlRid *existing)
 	snap = GetActiveSnapshot();
 	/* an earlier build's (seq, origin) index: a seq above the greatest there needs no probe */
 	found = id.idx != NULL && (id.by_key || rec->seq <= visible_seq_high(rel, id.idx, snap)) &&
-		relation_find_identity(rel, id, snap, rec, &tid, existing);
+		relation_find_identity(rel, id, seg.gen_base, snap, rec, &tid, existing);
 	if (!found && seg.archive_attempt != 0)
 		found = tl_segment_find_identity(log, &seg, rec->ts, rec->key, rec->origin, rec->seq, existing);
 	if (found)
@@ -712,7 +724,7 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 	ind = CatalogOpenIndexes(rel);
 	id = identity_index(ind);
 	if (id.idx != NULL)
-		found = relation_find_identity(rel, id, GetActiveSnapshot(), rec, &tid, &here);
+		found = relation_find_identity(rel, id, seg.gen_base, GetActiveSnapshot(), rec, &tid, &here);
 	CatalogCloseIndexes(ind);
 	if (!found)
 	{
@@ -723,7 +735,7 @@ tl_replace_record(const TlLog *log, TlRecord *rec, const TlRid *old_rid)
 	(void) tl_tuple_delete(rel, &tid, false);	/* 40001 if a concurrent replacement came first */
 	CommandCounterIncrement();
 	tl_digest_note_remove(seg.segment_id, leaf, old_rid, rec->logical_bytes);
-	tup = tl_row_form(RelationGetDescr(rel), rec);
+	tup = tl_row_form(RelationGetDescr(rel), rec, seg.gen_base);
 	ind = CatalogOpenIndexes(rel);
 	tl_tuple_insert(rel, ind, tup, 0, NULL);
 	CatalogCloseIndexes(ind);

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  * conflict_heads.c
  *		A key's heads: the newest record of each origin for it in a time range, read through the
- *		segment index (key, origin, ts) backward, one descent for a key with few rows and about two
- *		per origin for a key written often (a segment without that index, or in archive frames, is
- *		read whole); and the segments of a range, remembered per transaction (an absent window is
+ *		segment index ([gen,] key, origin, ts) backward, in each generation present (segrows.h),
+ *		one descent for a key with few rows and about two per origin for a key written often (a
+ *		segment without that index, or in archive frames, is read whole); and the segments of a range, remembered per transaction (an absent window is
  *		looked up again once another transaction has completed or this backend has created a
  *		segment; a rolled-back subtransaction forgets them). Reading for a record that
  *		reconciliation brings, a key whose records in a segment come from more origins than
@@ -101,7 +101,7 @@ tl_cf_visit_candidate(HeapTuple row, TupleDesc desc, void *arg)
 }
 
 /*
- * Which segments exist, and their (key, origin, ts) index, remembered for the rest of the transaction:
+ * Which segments exist, and their ([gen,] key, origin, ts) index, remembered for the rest of the transaction:
  * the apply worker checks every record of a batch in one transaction, and rows committed after
  * its snapshot are invisible to it anyway. The window of the record being checked is looked up
  * again if it was absent (its own insert may have just created the segment).
@@ -314,13 +314,36 @@ tl_cf_merge_head(List *heads, TlSide *s, bool copy)
 	return lappend(heads, copy ? tl_cf_side_copy(s) : s);
 }
 
-/* The index of a segment relation on (key, origin, ts[, seq]), or InvalidOid (a segment created before it existed). */
+/*
+ * The index of a segment relation on (gen, key, origin, ts, seq) (this build) or on (key, origin,
+ * ts[, seq]) (earlier ones), or InvalidOid (a segment created before either existed).
+ */
 static Oid
 heads_index(Relation rel)
 {
+	AttrNumber	gen_cols[4] = {Anum_row_gen, Anum_row_key, Anum_row_origin, Anum_row_ts};
 	AttrNumber	cols[3] = {Anum_row_key, Anum_row_origin, Anum_row_ts};
 
-	return tl_index_on(rel, cols, 3, false);	/* and seq after them, in relations of this build */
+	if (tl_row_has_gen(RelationGetDescr(rel)))
+		return tl_index_on(rel, gen_cols, 4, false);
+	return tl_index_on(rel, cols, 3, false);
+}
+
+/* Whether a heads index (heads_index) is led by the generation: then it is read one generation at a time. */
+static bool
+index_by_gen(Relation idx)
+{
+	return idx->rd_index->indkey.values[0] == Anum_row_gen;
+}
+
+/* The scan key on the generation a scan stays in (gen >= 0), first of `sk`: how many keys that took. */
+static int
+gen_key(ScanKeyData *sk, int gen)
+{
+	if (gen < 0)
+		return 0;
+	ScanKeyInit(&sk[0], Anum_row_gen, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(gen));
+	return 1;
 }
 
 /* A head read from its row; only its order (no payload, no source) for the origin named so. */
@@ -330,23 +353,27 @@ head_from_row(HeapTuple tup, TupleDesc desc, bool order_only)
 	return order_only ? tl_cf_head_order_from_row(tup, desc) : tl_cf_head_from_row(tup, desc);
 }
 
-/* The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end. */
+/*
+ * The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end
+ * (of generation `gen`, when >= 0).
+ */
 static TlSide *
-newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const char *origin,
+newest_of_origin(Relation rel, Relation idx, int gen, Snapshot snap, text *key, const char *origin,
 				 TimestampTz from_ts, TimestampTz to_ts, bool order_only)
 {
-	ScanKeyData sk[3];
+	ScanKeyData sk[4];
+	int			n = gen_key(sk, gen);
 	SysScanDesc scan;
 	HeapTuple	tup;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TlSide	   *best = NULL;
 
-	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-	sk[0].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&sk[1], Anum_row_origin, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
-	sk[1].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&sk[2], Anum_row_ts, BTLessStrategyNumber, F_TIMESTAMP_LT, TimestampTzGetDatum(to_ts));
-	scan = systable_beginscan_ordered(rel, idx, snap, 3, sk);
+	ScanKeyInit(&sk[n], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+	sk[n++].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&sk[n], Anum_row_origin, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+	sk[n++].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&sk[n++], Anum_row_ts, BTLessStrategyNumber, F_TIMESTAMP_LT, TimestampTzGetDatum(to_ts));
+	scan = systable_beginscan_ordered(rel, idx, snap, n, sk);
 	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, BackwardScanDirection)))
 	{
 		bool		isnull;
@@ -377,11 +404,12 @@ newest_of_origin(Relation rel, Relation idx, Snapshot snap, text *key, const cha
  * *found (so that it ends in origin order).
  */
 static bool
-scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, TimestampTz from_ts,
+scan_heads_below(Relation rel, Relation idx, int gen, Snapshot snap, text *key, TimestampTz from_ts,
 				 TimestampTz to_ts, const char *order_only_origin, char **below, List **found,
 				 int *groups)
 {
-	ScanKeyData sk[2];
+	ScanKeyData sk[3];
+	int			n = gen_key(sk, gen);
 	SysScanDesc scan;
 	HeapTuple	tup;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -392,14 +420,14 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 	int			past = 0;		/* entries of the group since the one that settled it */
 	bool		more = false;
 
-	ScanKeyInit(&sk[0], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-	sk[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&sk[n], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+	sk[n++].sk_collation = C_COLLATION_OID;
 	if (*below)
 	{
-		ScanKeyInit(&sk[1], Anum_row_origin, BTLessStrategyNumber, F_TEXT_LT, CStringGetTextDatum(*below));
-		sk[1].sk_collation = C_COLLATION_OID;
+		ScanKeyInit(&sk[n], Anum_row_origin, BTLessStrategyNumber, F_TEXT_LT, CStringGetTextDatum(*below));
+		sk[n++].sk_collation = C_COLLATION_OID;
 	}
-	scan = systable_beginscan_ordered(rel, idx, snap, *below ? 2 : 1, sk);
+	scan = systable_beginscan_ordered(rel, idx, snap, n, sk);
 	while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, BackwardScanDirection)))
 	{
 		bool		isnull;
@@ -429,7 +457,7 @@ scan_heads_below(Relation rel, Relation idx, Snapshot snap, text *key, Timestamp
 			best = head_from_row(tup, desc, order_only_origin && strcmp(group, order_only_origin) == 0);
 		if (!settled && ++steps >= HEADS_STEPS)
 		{
-			best = newest_of_origin(rel, idx, snap, key, group, from_ts, to_ts,
+			best = newest_of_origin(rel, idx, gen, snap, key, group, from_ts, to_ts,
 									order_only_origin && strcmp(group, order_only_origin) == 0);
 			more = true;
 			break;
@@ -462,33 +490,50 @@ check_key_origins(const TlLog *log, const TlSegment *seg, text *key, int origins
 			 errhint("If that many nodes write the key, raise tieredlog.max_key_origins.")));
 }
 
-/* The heads of the key among the segment's rows, through its (key, origin, ts) index. */
+/*
+ * The heads of the key among the segment's rows, through its ([gen,] key, origin, ts) index: in
+ * each generation, then the newest of each origin over them (a row's generation follows its seq,
+ * not its ts, so an origin's newest row by ts can be in any of them).
+ */
 static List *
 index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, Snapshot snap,
 			text *key, TimestampTz from_ts, TimestampTz to_ts, const char *order_only_origin,
 			int origin_limit, List *heads)
 {
-	char	   *below = NULL;
-	List	   *found = NIL;
+	List	   *seg_heads = NIL;	/* the segment's, one per origin */
 	ListCell   *lc;
-	int			origins = 0;
-	bool		more;
+	bool		by_gen = index_by_gen(idx);
+	int			gen = by_gen ? TL_SEG_GEN_MAX + 1 : -1;
 
-	do
+	/* each generation present, newest first (one descent each to find it) */
+	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, gen)) >= 0)
 	{
-		CHECK_FOR_INTERRUPTS();
-		more = scan_heads_below(rel, idx, snap, key, from_ts, to_ts, order_only_origin, &below, &found,
-								&origins);
-		check_key_origins(log, seg, key, origins, origin_limit);
-	} while (more);
-	foreach(lc, found)
+		char	   *below = NULL;
+		List	   *found = NIL;
+		int			origins = 0;
+		bool		more;
+
+		do
+		{
+			CHECK_FOR_INTERRUPTS();
+			more = scan_heads_below(rel, idx, gen, snap, key, from_ts, to_ts, order_only_origin, &below,
+									&found, &origins);
+			check_key_origins(log, seg, key, origins, origin_limit);
+		} while (more);
+		foreach(lc, found)
+			seg_heads = tl_cf_merge_head(seg_heads, lfirst(lc), false);
+		check_key_origins(log, seg, key, list_length(seg_heads), origin_limit);
+		if (!by_gen || gen == 0)
+			break;				/* (no generation below 0) */
+	}
+	foreach(lc, seg_heads)
 		heads = tl_cf_merge_head(heads, lfirst(lc), false);
 	return heads;
 }
 
 /*
  * Merge into `heads` the newest record of each origin among the segment's rows of `key` with ts
- * in [from_ts, to_ts). Through the (key, origin, ts) index one descent for a key with few rows,
+ * in [from_ts, to_ts). Through the ([gen,] key, origin, ts) index one descent for a key with few rows,
  * about two per origin however often the key was written; a segment without it (older, or in
  * archive frames) is read whole. With origin_limit > 0, a key with records of more origins than
  * that in the segment (through the index; read whole: within the range) is an error.

@@ -85,10 +85,10 @@ tl_cf_side_free_row(TlSide *s)
 TlSide *
 tl_cf_head_from_row(HeapTuple row, TupleDesc desc)
 {
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
+	Datum		v[TL_ROW_MAX_NATTS];
+	bool		n[TL_ROW_MAX_NATTS];
 
-	heap_deform_tuple(row, desc, v, n);
+	tl_row_deform(row, desc, v, n);
 	return tl_cf_side_new((const TlRid *) DatumGetUUIDP(v[Anum_row_rid - 1])->data,
 						  TextDatumGetCString(v[Anum_row_origin - 1]), DatumGetInt64(v[Anum_row_seq - 1]),
 						  DatumGetTimestampTz(v[Anum_row_ts - 1]),

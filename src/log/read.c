@@ -51,12 +51,12 @@ enum
 static HeapTuple
 row_to_result(HeapTuple row, TupleDesc row_desc, const TlSegment *seg, TupleDesc out_desc)
 {
-	Datum		in[Natts_row];
-	bool		in_null[Natts_row];
+	Datum		in[TL_ROW_MAX_NATTS];
+	bool		in_null[TL_ROW_MAX_NATTS];
 	Datum		out[TL_OUT_NATTS];
 	bool		out_null[TL_OUT_NATTS] = {0};
 
-	heap_deform_tuple(row, row_desc, in, in_null);
+	tl_row_deform(row, row_desc, in, in_null);
 	/* detoast: the result outlives the scan */
 	out[Out_key - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_key - 1]));
 	out[Out_payload - 1] = PointerGetDatum(PG_DETOAST_DATUM_PACKED(in[Anum_row_payload - 1]));

@@ -17,7 +17,7 @@
  *		each matching its own rid, are both intact by that test: one name for two records. No
  *		node writes such a pair (a node's seq comes from its sequence, a restored node moves past
  *		its peers), but a sequence set back by hand or a forged record does, and the segment's
- *		one index (key, origin, ts, seq) does not refuse it when key or ts differ. The scrub sorts
+ *		one index ([gen,] key, origin, ts, seq) does not refuse it when key or ts differ. The scrub sorts
  *		every intact row's (origin, seq) (core/identity_sort.c) and reports each identity held
  *		twice with a WARNING (data_corrupted); it takes neither copy out, since nothing here
  *		tells which one is the record.

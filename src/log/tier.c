@@ -307,7 +307,7 @@ tl_prepare_late_append(const TlLog *log, const TlSegment *seg)
 		relname = psprintf("seg_%lld_late_%lld", (long long) seg->segment_id,
 						   (long long) nextval_internal(tl_catalog_relid("move_id_seq"), false));
 		tl_become_owner(&save);
-		tl_create_segment_relation(relname, tl_tier_tablespace(0));
+		tl_create_segment_relation(relname, tl_tier_tablespace(0), seg->gen_base);
 		tl_segment_store_set_relname(seg->segment_id, relname);
 		tl_restore_user(&save);
 		changed = true;
@@ -378,7 +378,7 @@ create_target_relation(MoveCtx *m, const char *relname, int tier)
 
 	strlcpy(m->relname, relname, sizeof(m->relname));
 	tl_become_owner(&save);
-	tl_create_segment_relation(m->relname, tl_tier_tablespace(tier));
+	tl_create_segment_relation(m->relname, tl_tier_tablespace(tier), m->seg.gen_base);
 	tl_restore_user(&save);
 	CommandCounterIncrement();
 	m->rel = table_open(get_relname_relid(m->relname, tl_data_namespace()), RowExclusiveLock);
@@ -418,8 +418,8 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 	}
 	else
 	{
-		Datum		v[Natts_row];
-		bool		n[Natts_row];
+		Datum		v[TL_ROW_MAX_NATTS];
+		bool		n[TL_ROW_MAX_NATTS];
 		HeapTuple	copy;
 
 		/*
@@ -436,7 +436,10 @@ copy_row(HeapTuple row, TupleDesc desc, void *arg)
 					 (long long) m->attempt);
 			create_target_relation(m, relname, 0);
 		}
-		heap_deform_tuple(row, desc, v, n);
+		/* the row's generation in the new relation (a relation of an earlier build has none) */
+		tl_row_deform(row, desc, v, n);
+		v[Anum_row_gen - 1] = Int32GetDatum(tl_segment_gen_of(m->seg.gen_base, DatumGetInt64(v[Anum_row_seq - 1])));
+		n[Anum_row_gen - 1] = false;
 		copy = heap_form_tuple(RelationGetDescr(m->rel), v, n);
 		tl_tuple_insert(m->rel, m->ind, copy, 0, NULL);
 		heap_freetuple(copy);

@@ -391,14 +391,14 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	MemoryContext old;
 	int64		segment_id;
 	HeapTuple	tup;
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
+	Datum		v[TL_ROW_MAX_NATTS];
+	bool		n[TL_ROW_MAX_NATTS];
 	SegmentLog *sl;
 
 	if (change->action != REORDER_BUFFER_CHANGE_INSERT ||
 		change->data.tp.newtuple == NULL ||
 		(segment_id = segment_of_relation(st, rel)) < 0 ||
-		RelationGetDescr(rel)->natts != Natts_row)
+		(RelationGetDescr(rel)->natts != Natts_row && RelationGetDescr(rel)->natts != TL_ROW_MAX_NATTS))
 	{
 		OutputPluginUpdateProgress(ctx, true);
 		return;
@@ -413,7 +413,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	}
 	sl = log_of_segment(st, segment_id);
 	tup = &change->data.tp.newtuple->tuple;
-	heap_deform_tuple(tup, RelationGetDescr(rel), v, n);
+	heap_deform_tuple(tup, RelationGetDescr(rel), v, n);	/* (the shape is checked above) */
 	for (int i = 0; i < Natts_row; i++)
 		if (!n[i] && TupleDescAttr(RelationGetDescr(rel), i)->attlen == -1)
 			v[i] = PointerGetDatum(PG_DETOAST_DATUM(v[i]));

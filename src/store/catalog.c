@@ -46,6 +46,8 @@
 #include "core/shmem.h"
 #include "core/safe_spi.h"
 #include "store/digest.h"
+#include "store/node_store.h"
+#include "store/segrows.h"
 #include "core/tieredlog.h"
 
 /* Column numbers of tieredlog.log and tieredlog.segment, in the order the install script uses. */
@@ -57,7 +59,8 @@ enum
 enum
 {
 	Anum_seg_segment_id = 1, Anum_seg_log_id, Anum_seg_range_start, Anum_seg_range_end,
-	Anum_seg_state, Anum_seg_tier, Anum_seg_relname, Anum_seg_archive_attempt
+	Anum_seg_state, Anum_seg_tier, Anum_seg_relname, Anum_seg_archive_attempt,
+	Anum_seg_gen_base = 15		/* after created_at .. seal_records, which are read through SPI */
 };
 enum
 {
@@ -406,6 +409,14 @@ segment_from_tuple(HeapTuple tup, TupleDesc desc, void *arg)
 	out->archive_attempt = DatumGetInt64(heap_getattr(tup, Anum_seg_archive_attempt, desc, &isnull));
 	if (isnull)
 		out->archive_attempt = 0;
+	out->gen_base = 0;
+	if (desc->natts >= Anum_seg_gen_base)
+	{
+		Datum		base = heap_getattr(tup, Anum_seg_gen_base, desc, &isnull);
+
+		if (!isnull)
+			out->gen_base = DatumGetInt64(base);
+	}
 }
 
 bool
@@ -440,26 +451,39 @@ tl_tier_tablespace(int tier)
 }
 
 void
-tl_create_segment_relation(const char *relname, const char *tablespace)
+tl_create_segment_relation(const char *relname, const char *tablespace, int64 gen_base)
 {
 	const char *rel = quote_qualified_identifier(TL_DATA_SCHEMA, relname);
 	const char *spc = quote_identifier(tablespace);
 
+	/*
+	 * gen is the row's generation, tl_segment_gen_of() (segrows.h): the C code that forms rows
+	 * stores it, and the same function written as the column's expression computes it for a row
+	 * inserted by hand, so that every row of a record has the generation its identity gives.
+	 */
+	Assert(gen_base >= 0);
 	tl_spi_exec(psprintf("CREATE TABLE %s (ts timestamptz NOT NULL, key text COLLATE \"C\" NOT NULL, "
 					  "payload jsonb NOT NULL, source text, origin text NOT NULL, seq bigint NOT NULL, "
-					  "rid uuid NOT NULL) TABLESPACE %s", rel, spc),
+					  "rid uuid NOT NULL, gen integer NOT NULL GENERATED ALWAYS AS "
+					  "(CASE WHEN seq <= " INT64_FORMAT " THEN 0 ELSE "
+					  "LEAST((seq - " INT64_FORMAT ") >> %d, %d)::integer END) STORED) "
+					  "TABLESPACE %s", rel, gen_base, gen_base, TL_SEG_GEN_SHIFT, TL_SEG_GEN_MAX, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 	/*
-	 * The one index: (key, origin, ts, seq), unique. It serves read(key) and latest(), conflict
-	 * detection finds each origin's newest record of a key (its head) in one descent from the end,
-	 * and it guards record identity: a record is (origin, seq), and the same record always has the
-	 * same key and ts, so two inserts of one record (the apply worker's and reconcile's, racing)
-	 * collide here. A relation created before 1.1 has this index without seq and not unique, and a
-	 * second, unique index on (seq, origin); append.c finds identity through whichever it has.
+	 * The one index: (gen, key, origin, ts, seq), unique. It serves read(key) and latest() (one
+	 * descent per generation), conflict detection finds each origin's newest record of a key (its
+	 * head) in one descent from the end of each generation, and it guards record identity: a
+	 * record is (origin, seq), its generation a function of the seq, and the same record always
+	 * has the same key and ts, so two inserts of one record (the apply worker's and reconcile's,
+	 * racing) collide here. Led by the generation, a segment's new entries go into its newest
+	 * part only; led by the key, they went onto every key's last leaf page across the segment, and
+	 * after each checkpoint every one of those pages was written whole into the WAL again.
+	 * Relations of earlier builds have (key, origin, ts, seq) without gen, or (key, origin, ts)
+	 * and a unique (seq, origin); append.c, segrows.c and conflict_heads.c read all three shapes.
 	 * One index instead of two: an append writes one WAL record less, which every walsender
 	 * decoding the log reads.
 	 */
-	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (key, origin COLLATE \"C\", ts, seq) TABLESPACE %s",
+	tl_spi_exec(psprintf("CREATE UNIQUE INDEX %s ON %s (gen, key, origin COLLATE \"C\", ts, seq) TABLESPACE %s",
 					  quote_identifier(psprintf("%s_key", relname)), rel, spc),
 			 0, NULL, NULL, SPI_OK_UTILITY);
 }
@@ -485,8 +509,10 @@ tl_catalog_create_segment(const TlLog *log, TimestampTz range_start)
 	TlAsOwner	save;
 	int64		segment_id;
 	char		relname[NAMEDATALEN];
-	Oid			types[5] = {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[5];
+	Oid			types[6] = {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+	Datum		values[6];
+	int64		gen_base;
+	bool		has_gen_base;
 
 	tl_lock_object(TL_LOCK_LOG_SEGMENTS, log->log_id);
 	if (tl_catalog_find_segment(log->log_id, range_start, seg))
@@ -502,9 +528,20 @@ tl_catalog_create_segment(const TlLog *log, TimestampTz range_start)
 	values[4] = CStringGetTextDatum(relname);
 
 	tl_become_owner(&save);
-	tl_create_segment_relation(relname, tl_tier_tablespace(0));
-	tl_spi_exec("INSERT INTO tieredlog.segment (segment_id, log_id, range_start, range_end, state, tier, relname) "
-			 "VALUES ($1, $2, $3, $4, 'open', 0, $5)", 5, types, values, SPI_OK_INSERT);
+	/*
+	 * This node's records appended from now on start at generation 0 (segrows.h). Under 1.0's SQL
+	 * the catalog has no gen_base: the generations count from 0, which is what reading it gives.
+	 */
+	has_gen_base = get_attnum(tl_catalog_relid("segment"), "gen_base") != InvalidAttrNumber;
+	gen_base = has_gen_base ? Max(tl_local_seq_last(), 0) : 0;
+	values[5] = Int64GetDatum(gen_base);
+	tl_create_segment_relation(relname, tl_tier_tablespace(0), gen_base);
+	tl_spi_exec(has_gen_base
+				? "INSERT INTO tieredlog.segment (segment_id, log_id, range_start, range_end, state, tier, relname, "
+				"gen_base) VALUES ($1, $2, $3, $4, 'open', 0, $5, $6)"
+				: "INSERT INTO tieredlog.segment (segment_id, log_id, range_start, range_end, state, tier, relname) "
+				"VALUES ($1, $2, $3, $4, 'open', 0, $5)",
+				has_gen_base ? 6 : 5, types, values, SPI_OK_INSERT);
 	tl_restore_user(&save);
 	CommandCounterIncrement();
 

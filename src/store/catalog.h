@@ -39,6 +39,7 @@ typedef struct TlSegment
 	Oid			relid;			/* InvalidOid when the segment has no row relation */
 	int64		archive_attempt;	/* tier 2: frames of this attempt; 0 when none */
 	bool		relation_missing;	/* the catalog names a relation that does not exist */
+	int64		gen_base;		/* where its rows' generations start (segrows.h); 0 when unset */
 } TlSegment;
 
 extern Oid	tl_catalog_relid(const char *relname);
@@ -75,7 +76,7 @@ extern void tl_restore_user(TlAsOwner *save);
 extern void tl_spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expected);
 #define TL_SPI_RUN_MAX_ARGS 8
 extern void tl_spi_run(const char *sql, int expected, int nargs,...);
-extern void tl_create_segment_relation(const char *relname, const char *tablespace);
+extern void tl_create_segment_relation(const char *relname, const char *tablespace, int64 gen_base);
 extern char *tl_tier_tablespace(int tier);
 
 /* locks on internal objects (transaction-scoped) */

@@ -221,8 +221,8 @@ static void
 visit_row(HeapTuple row, TupleDesc desc, void *arg)
 {
 	SealScanState *st = arg;
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
+	Datum		v[TL_ROW_MAX_NATTS];
+	bool		n[TL_ROW_MAX_NATTS];
 	MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
 	text	   *origin;
 	TimestampTz ts;
@@ -230,7 +230,7 @@ visit_row(HeapTuple row, TupleDesc desc, void *arg)
 	if ((st->out->n & 0x3ff) == 0)
 		CHECK_FOR_INTERRUPTS();
 	prefetch_rows(row);
-	heap_deform_tuple(row, desc, v, n);
+	tl_row_deform(row, desc, v, n);
 	ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
 	origin = DatumGetTextPP(v[Anum_row_origin - 1]);
 	encode(st, DatumGetTextPP(v[Anum_row_key - 1]), DatumGetJsonbP(v[Anum_row_payload - 1]), NULL, 0, ts,

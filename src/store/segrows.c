@@ -3,8 +3,11 @@
  *		Every row of a segment, wherever it is stored: the segment's row relation (tier 0/1, or
  *		late rows of a reopened tier 2 segment) and its archive frames (tier 2). Rows from frames
  *		are rebuilt in the row relation's shape, with their rid recomputed from their content.
+ *		A relation's key index is led by the row's generation in relations of this build
+ *		(segrows.h): a key read descends into each generation present, found one below the
+ *		other from the index's entries alone.
  *
- * Locking: AccessShareLock on the row relation (to the end of the transaction); frames are read
+ * Locking: AccessShareLock on the row relation (to the end of the transaction) and on its key index; frames are read
  * through archive_store.c. The caller's snapshot decides what is seen; for frames it must be the
  * active snapshot (they are read through SPI).
  *-------------------------------------------------------------------------
@@ -58,12 +61,42 @@ tl_row_desc(void)
 	return desc;
 }
 
-/* A segment row for a stamped record (rid computed), in `desc`'s shape. */
-HeapTuple
-tl_row_form(TupleDesc desc, const TlRecord *rec)
+/* Whether a segment relation's rows have the generation column (relations of this build). */
+bool
+tl_row_has_gen(TupleDesc desc)
 {
-	Datum		values[Natts_row];
-	bool		nulls[Natts_row] = {0};
+	Form_pg_attribute att;
+
+	if (desc->natts != TL_ROW_MAX_NATTS)
+		return false;
+	att = TupleDescAttr(desc, Anum_row_gen - 1);
+	return !att->attisdropped && att->atttypid == INT4OID && strcmp(NameStr(att->attname), "gen") == 0;
+}
+
+/*
+ * A segment relation's columns: the seven of every build, and gen (or a dropped column in its
+ * place); anything more is refused, before heap_deform_tuple writes past the caller's arrays.
+ */
+static void
+check_row_shape(TupleDesc desc)
+{
+	if (desc->natts != Natts_row && desc->natts != TL_ROW_MAX_NATTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a tieredlog segment relation has %d columns, not %d or %d",
+						desc->natts, Natts_row, TL_ROW_MAX_NATTS),
+				 errhint("Columns added to tieredlog's relations must be dropped again.")));
+}
+
+/*
+ * A segment row for a stamped record (rid computed), in `desc`'s shape: with its generation in a
+ * relation that has the column (gen_base: the segment's).
+ */
+HeapTuple
+tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base)
+{
+	Datum		values[TL_ROW_MAX_NATTS];
+	bool		nulls[TL_ROW_MAX_NATTS] = {0};
 	pg_uuid_t	rid;
 
 	memcpy(rid.data, rec->rid.bytes, TL_RID_LEN);
@@ -75,7 +108,49 @@ tl_row_form(TupleDesc desc, const TlRecord *rec)
 	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
 	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
 	values[Anum_row_rid - 1] = UUIDPGetDatum(&rid);
+	values[Anum_row_gen - 1] = Int32GetDatum(tl_segment_gen_of(gen_base, rec->seq));
+	check_row_shape(desc);
+	nulls[Anum_row_gen - 1] = !tl_row_has_gen(desc);	/* (a dropped column's place is null) */
 	return heap_form_tuple(desc, values, nulls);
+}
+
+/*
+ * heap_deform_tuple for a segment row: `values` and `nulls` have room for TL_ROW_MAX_NATTS
+ * columns, and a relation with more (a column someone added) is refused rather than overrun them.
+ */
+void
+tl_row_deform(HeapTuple row, TupleDesc desc, Datum *values, bool *nulls)
+{
+	check_row_shape(desc);
+	heap_deform_tuple(row, desc, values, nulls);
+}
+
+/*
+ * The greatest generation below `below` that the segment index `idx` (led by gen) has an entry
+ * of, or -1: one descent from the end, reading the index entry only (live or not: a generation
+ * whose entries are all dead is looked into for nothing, never missed).
+ */
+int
+tl_segment_gen_below(Relation rel, Relation idx, int below)
+{
+	ScanKeyData sk;
+	IndexScanDesc scan;
+	int			gen = -1;
+
+	ScanKeyInit(&sk, 1, BTLessStrategyNumber, F_INT4LT, Int32GetDatum(below));
+	scan = index_beginscan(rel, idx, SnapshotAny, 1, 0);
+	scan->xs_want_itup = true;
+	index_rescan(scan, &sk, 1, NULL, 0);
+	if (index_getnext_tid(scan, BackwardScanDirection) != NULL)
+	{
+		bool		isnull;
+		Datum		d = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+
+		if (!isnull)
+			gen = DatumGetInt32(d);
+	}
+	index_endscan(scan);
+	return gen;
 }
 
 /* A record with the fields of an archive row (pointing into it), its rid not set. */
@@ -109,17 +184,17 @@ tl_row_from_archive(const char *log_name, const TlArchiveRow *r)
 	TlRecord	rec;
 
 	record_from_archive(log_name, r, &rec);
-	return tl_row_form(tl_row_desc(), &rec);
+	return tl_row_form(tl_row_desc(), &rec, 0);
 }
 
 /* A row's fields (pointers into the tuple, detoasted where needed), as the archive form has them. */
 static void
 row_fields(HeapTuple row, TupleDesc desc, TlArchiveRow *out, TlRid *rid)
 {
-	Datum		v[Natts_row];
-	bool		n[Natts_row];
+	Datum		v[TL_ROW_MAX_NATTS];
+	bool		n[TL_ROW_MAX_NATTS];
 
-	heap_deform_tuple(row, desc, v, n);
+	tl_row_deform(row, desc, v, n);
 	out->ts = DatumGetTimestampTz(v[Anum_row_ts - 1]);
 	out->key = DatumGetTextPP(v[Anum_row_key - 1]);
 	out->payload = DatumGetJsonbP(v[Anum_row_payload - 1]);
@@ -208,12 +283,19 @@ tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
 	return found;
 }
 
+/*
+ * The index a key read goes through: (key, ...) in a relation of an earlier build, (gen, key, ...)
+ * in one of this build (*by_gen set: one descent per generation).
+ */
 static Oid
-key_index_of(Relation rel)
+key_index_of(Relation rel, bool *by_gen)
 {
+	AttrNumber	gen_key[2] = {Anum_row_gen, Anum_row_key};
 	AttrNumber	key_col = Anum_row_key;
-	Oid			found = tl_index_on(rel, &key_col, 1, false);
+	Oid			found = InvalidOid;
 
+	*by_gen = tl_row_has_gen(RelationGetDescr(rel));
+	found = *by_gen ? tl_index_on(rel, gen_key, 2, false) : tl_index_on(rel, &key_col, 1, false);
 	if (!OidIsValid(found))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -267,6 +349,42 @@ ts_in(HeapTuple tup, TupleDesc desc, TimestampTz from_ts, TimestampTz to_ts)
 	return ts >= from_ts && ts < to_ts;
 }
 
+/* The rows of `key` in a segment relation, through its key index (each generation of it). */
+static void
+key_rows(Relation rel, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts, text *key,
+		 TlRowVisitor visit, void *arg)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		by_gen;
+	Oid			idx_oid = key_index_of(rel, &by_gen);
+	Relation	idx = by_gen ? index_open(idx_oid, AccessShareLock) : NULL;
+	int			gen = TL_SEG_GEN_MAX + 1;
+
+	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, gen)) >= 0)
+	{
+		ScanKeyData skey[2];
+		int			nkeys = 0;
+		SysScanDesc scan;
+		HeapTuple	tup;
+
+		if (by_gen)
+			ScanKeyInit(&skey[nkeys++], Anum_row_gen, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(gen));
+		ScanKeyInit(&skey[nkeys++], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
+		scan = systable_beginscan(rel, idx_oid, true, snap, nkeys, skey);
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ts_in(tup, desc, from_ts, to_ts))
+				visit(tup, desc, arg);
+		}
+		systable_endscan(scan);
+		if (!by_gen || gen == 0)
+			break;				/* (no generation below 0) */
+	}
+	if (idx)
+		index_close(idx, AccessShareLock);
+}
+
 static void
 relation_rows(const TlSegment *seg, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts,
 			  text *key, TlRowVisitor visit, void *arg)
@@ -282,20 +400,7 @@ relation_rows(const TlSegment *seg, Snapshot snap, TimestampTz from_ts, Timestam
 				 errhint("Retry the statement.")));
 	desc = RelationGetDescr(rel);
 	if (key != NULL)
-	{
-		ScanKeyData skey;
-		SysScanDesc scan;
-
-		ScanKeyInit(&skey, Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
-		scan = systable_beginscan(rel, key_index_of(rel), true, snap, 1, &skey);
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (ts_in(tup, desc, from_ts, to_ts))
-				visit(tup, desc, arg);
-		}
-		systable_endscan(scan);
-	}
+		key_rows(rel, snap, from_ts, to_ts, key, visit, arg);
 	else
 	{
 		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);

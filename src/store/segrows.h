@@ -17,12 +17,40 @@
 #include "store/catalog.h"
 #include "core/record.h"
 
-/* Columns of a segment row (catalog.c creates relations with them in this order). */
+/*
+ * Columns of a segment row (catalog.c creates relations with them in this order). Relations this
+ * build creates have an eighth, gen (the generation of the row's seq, below); those of earlier
+ * builds have seven. Frames and the rows rebuilt from them have the seven.
+ */
 enum
 {
 	Anum_row_ts = 1, Anum_row_key, Anum_row_payload, Anum_row_source, Anum_row_origin,
-	Anum_row_seq, Anum_row_rid, Natts_row = Anum_row_rid
+	Anum_row_seq, Anum_row_rid, Natts_row = Anum_row_rid,
+	Anum_row_gen = Natts_row + 1, TL_ROW_MAX_NATTS = Anum_row_gen
 };
+
+/*
+ * A row's generation: which part of the segment's index it goes into. The index is led by it,
+ * (gen, key, origin, ts, seq), so that new entries go into the newest generation's part only and
+ * not onto every key's last leaf page across the whole segment (each of which a checkpoint makes
+ * the next append write whole into the WAL). It is a function of the record's identity and the
+ * segment: (seq - the segment's gen_base) in steps of 2^TL_SEG_GEN_SHIFT, 0 below gen_base, at
+ * most TL_SEG_GEN_MAX; so the same record always has the same generation, and the unique index
+ * still refuses a second copy of it. A key read descends once into each generation present.
+ */
+#define TL_SEG_GEN_SHIFT	20
+#define TL_SEG_GEN_MAX		31
+
+static inline int32
+tl_segment_gen_of(int64 gen_base, int64 seq)
+{
+	uint64		steps;
+
+	if (seq <= gen_base)
+		return 0;
+	steps = ((uint64) seq - (uint64) gen_base) >> TL_SEG_GEN_SHIFT;
+	return steps > TL_SEG_GEN_MAX ? TL_SEG_GEN_MAX : (int32) steps;
+}
 
 typedef void (*TlRowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
 
@@ -30,7 +58,10 @@ typedef void (*TlRowVisitor) (HeapTuple row, TupleDesc desc, void *arg);
 typedef void (*TlArchiveRowVisitor) (const TlArchiveRow *row, const TlRid *rid, void *arg);
 
 extern TupleDesc tl_row_desc(void);
-extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec);
+extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base);
+extern void tl_row_deform(HeapTuple row, TupleDesc desc, Datum *values, bool *nulls);
+extern bool tl_row_has_gen(TupleDesc desc);
+extern int	tl_segment_gen_below(Relation rel, Relation idx, int below);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec);

@@ -1,7 +1,8 @@
-# A segment relation has one index: unique on (key, origin, ts, seq). It serves key reads and
-# conflict heads and guards record identity (the same record always has the same key and ts). A
-# relation an earlier build created has two: (key, origin, ts) and a unique (seq, origin); the code
-# finds identity through whichever the relation has. For both layouts:
+# A segment relation has one index: unique on (gen, key, origin, ts, seq). It serves key reads and
+# conflict heads and guards record identity (the same record always has the same key and ts, and
+# its generation follows from its seq). A relation 1.0 created has no gen and two indexes:
+# (key, origin, ts) and a unique (seq, origin); the code finds identity through whichever the
+# relation has. For both layouts:
 #  - a record already here is not stored again, whether it arrives by streaming or by
 #    reconciliation (no record twice, digests equal on both nodes);
 #  - a row copied in by hand collides with the identity index (23505);
@@ -72,7 +73,7 @@ for my $n ($i1, $i2)
 }
 all_agree('after streaming');
 
-my $one_index = 'CREATE UNIQUE INDEX %s USING btree (key, origin COLLATE "C", ts, seq)';
+my $one_index = 'CREATE UNIQUE INDEX %s USING btree (gen, key, origin COLLATE "C", ts, seq)';
 for my $n ($i1, $i2)
 {
 	for my $start ($H0, $H1)
@@ -86,7 +87,7 @@ for my $n ($i1, $i2)
 my $old = rel_of($i2, $H0);
 my $new = rel_of($i2, $H1);
 $i2->safe_psql('postgres', qq{
-DROP INDEX tieredlog_data.${old}_key;
+ALTER TABLE tieredlog_data.$old DROP COLUMN gen;	-- (and its index with it)
 CREATE INDEX ${old}_key ON tieredlog_data.$old (key, origin COLLATE "C", ts);
 CREATE UNIQUE INDEX ${old}_id ON tieredlog_data.$old (seq, origin);
 });
@@ -113,7 +114,8 @@ all_agree('repaired in both layouts');
 # a row copied in by hand collides with the identity index, in both layouts
 for my $rel ($old, $new)
 {
-	my ($rc, $out, $err) = $i2->psql('postgres', "INSERT INTO tieredlog_data.$rel SELECT * FROM tieredlog_data.$rel LIMIT 1",
+	my ($rc, $out, $err) = $i2->psql('postgres', "INSERT INTO tieredlog_data.$rel (ts, key, payload, source, origin, seq, rid)
+		SELECT ts, key, payload, source, origin, seq, rid FROM tieredlog_data.$rel LIMIT 1",
 		extra_params => ['-v', 'VERBOSITY=verbose']);
 	like($err, qr/23505: duplicate key value violates unique constraint "${rel}_(key|id)"/, "$rel: a second copy of a row is refused (23505)");
 }
