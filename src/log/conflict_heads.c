@@ -506,7 +506,7 @@ index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, 
 	int			gen = by_gen ? TL_SEG_GEN_MAX + 1 : -1;
 
 	/* each generation present, newest first (one descent each to find it) */
-	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, gen)) >= 0)
+	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, snap, gen)) >= 0)
 	{
 		char	   *below = NULL;
 		List	   *found = NIL;

@@ -398,7 +398,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	if (change->action != REORDER_BUFFER_CHANGE_INSERT ||
 		change->data.tp.newtuple == NULL ||
 		(segment_id = segment_of_relation(st, rel)) < 0 ||
-		(RelationGetDescr(rel)->natts != Natts_row && RelationGetDescr(rel)->natts != TL_ROW_MAX_NATTS))
+		!tl_row_shape_ok(RelationGetDescr(rel)))
 	{
 		OutputPluginUpdateProgress(ctx, true);
 		return;
@@ -413,7 +413,7 @@ decoder_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel,
 	}
 	sl = log_of_segment(st, segment_id);
 	tup = &change->data.tp.newtuple->tuple;
-	heap_deform_tuple(tup, RelationGetDescr(rel), v, n);	/* (the shape is checked above) */
+	tl_row_deform(tup, RelationGetDescr(rel), v, n);
 	for (int i = 0; i < Natts_row; i++)
 		if (!n[i] && TupleDescAttr(RelationGetDescr(rel), i)->attlen == -1)
 			v[i] = PointerGetDatum(PG_DETOAST_DATUM(v[i]));

@@ -61,31 +61,53 @@ tl_row_desc(void)
 	return desc;
 }
 
+/*
+ * A segment relation's columns that count: all of them but dropped ones at the end (a column
+ * added by hand and dropped again stays in the descriptor, dropped).
+ */
+static int
+row_natts(TupleDesc desc)
+{
+	int			natts = desc->natts;
+
+	while (natts > 0 && TupleDescAttr(desc, natts - 1)->attisdropped)
+		natts--;
+	return natts;
+}
+
 /* Whether a segment relation's rows have the generation column (relations of this build). */
 bool
 tl_row_has_gen(TupleDesc desc)
 {
 	Form_pg_attribute att;
 
-	if (desc->natts != TL_ROW_MAX_NATTS)
+	if (row_natts(desc) != TL_ROW_MAX_NATTS)
 		return false;
 	att = TupleDescAttr(desc, Anum_row_gen - 1);
-	return !att->attisdropped && att->atttypid == INT4OID && strcmp(NameStr(att->attname), "gen") == 0;
+	return att->atttypid == INT4OID && strcmp(NameStr(att->attname), "gen") == 0;
 }
 
 /*
- * A segment relation's columns: the seven of every build, and gen (or a dropped column in its
- * place); anything more is refused, before heap_deform_tuple writes past the caller's arrays.
+ * Whether a relation has a segment relation's columns: the seven of every build, and gen (or a
+ * dropped column in its place), and no more but dropped ones.
  */
+bool
+tl_row_shape_ok(TupleDesc desc)
+{
+	int			natts = row_natts(desc);
+
+	return natts == Natts_row || natts == TL_ROW_MAX_NATTS;
+}
+
 static void
 check_row_shape(TupleDesc desc)
 {
-	if (desc->natts != Natts_row && desc->natts != TL_ROW_MAX_NATTS)
+	if (!tl_row_shape_ok(desc))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("a tieredlog segment relation has %d columns, not %d or %d",
-						desc->natts, Natts_row, TL_ROW_MAX_NATTS),
-				 errhint("Columns added to tieredlog's relations must be dropped again.")));
+				 errmsg("a tieredlog segment relation has %d columns, not %d or %d", row_natts(desc),
+						Natts_row, TL_ROW_MAX_NATTS),
+				 errhint("Drop the columns that were added to it.")));
 }
 
 /*
@@ -95,50 +117,69 @@ check_row_shape(TupleDesc desc)
 HeapTuple
 tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base)
 {
-	Datum		values[TL_ROW_MAX_NATTS];
-	bool		nulls[TL_ROW_MAX_NATTS] = {0};
+	Datum		local_values[TL_ROW_MAX_NATTS];
+	bool		local_nulls[TL_ROW_MAX_NATTS];
+	Datum	   *values = local_values;
+	bool	   *nulls = local_nulls;
 	pg_uuid_t	rid;
 
+	check_row_shape(desc);
+	if (desc->natts > TL_ROW_MAX_NATTS)
+	{
+		values = palloc(sizeof(Datum) * desc->natts);
+		nulls = palloc(sizeof(bool) * desc->natts);
+	}
+	memset(nulls, true, sizeof(bool) * Max(desc->natts, TL_ROW_MAX_NATTS));	/* dropped ones stay null */
 	memcpy(rid.data, rec->rid.bytes, TL_RID_LEN);
 	values[Anum_row_ts - 1] = TimestampTzGetDatum(rec->ts);
 	values[Anum_row_key - 1] = PointerGetDatum(rec->key);
 	values[Anum_row_payload - 1] = PointerGetDatum(rec->payload);
 	values[Anum_row_source - 1] = PointerGetDatum(rec->source);
-	nulls[Anum_row_source - 1] = rec->source == NULL;
 	values[Anum_row_origin - 1] = CStringGetTextDatum(rec->origin);
 	values[Anum_row_seq - 1] = Int64GetDatum(rec->seq);
 	values[Anum_row_rid - 1] = UUIDPGetDatum(&rid);
 	values[Anum_row_gen - 1] = Int32GetDatum(tl_segment_gen_of(gen_base, rec->seq));
-	check_row_shape(desc);
-	nulls[Anum_row_gen - 1] = !tl_row_has_gen(desc);	/* (a dropped column's place is null) */
+	for (int i = 0; i < Natts_row; i++)
+		nulls[i] = false;
+	nulls[Anum_row_source - 1] = rec->source == NULL;
+	nulls[Anum_row_gen - 1] = !tl_row_has_gen(desc);
 	return heap_form_tuple(desc, values, nulls);
 }
 
 /*
- * heap_deform_tuple for a segment row: `values` and `nulls` have room for TL_ROW_MAX_NATTS
- * columns, and a relation with more (a column someone added) is refused rather than overrun them.
+ * heap_deform_tuple for a segment row into `values` and `nulls`, which have room for
+ * TL_ROW_MAX_NATTS columns: a relation with more (dropped ones) has only those read, and one
+ * with more that are not dropped (a column someone added) is refused rather than overrun them.
  */
 void
 tl_row_deform(HeapTuple row, TupleDesc desc, Datum *values, bool *nulls)
 {
 	check_row_shape(desc);
-	heap_deform_tuple(row, desc, values, nulls);
+	if (desc->natts <= TL_ROW_MAX_NATTS)
+	{
+		heap_deform_tuple(row, desc, values, nulls);
+		return;
+	}
+	for (int i = 0; i < TL_ROW_MAX_NATTS; i++)
+		values[i] = heap_getattr(row, i + 1, desc, &nulls[i]);
 }
 
 /*
  * The greatest generation below `below` that the segment index `idx` (led by gen) has an entry
  * of, or -1: one descent from the end, reading the index entry only (live or not: a generation
- * whose entries are all dead is looked into for nothing, never missed).
+ * whose entries are all dead is looked into for nothing, never missed). Under `snap`, the
+ * caller's: the scan checks no visibility, but a serializable transaction's descent takes its
+ * predicate lock where a new generation's first entry would go.
  */
 int
-tl_segment_gen_below(Relation rel, Relation idx, int below)
+tl_segment_gen_below(Relation rel, Relation idx, Snapshot snap, int below)
 {
 	ScanKeyData sk;
 	IndexScanDesc scan;
 	int			gen = -1;
 
 	ScanKeyInit(&sk, 1, BTLessStrategyNumber, F_INT4LT, Int32GetDatum(below));
-	scan = index_beginscan(rel, idx, SnapshotAny, 1, 0);
+	scan = index_beginscan(rel, idx, snap, 1, 0);
 	scan->xs_want_itup = true;
 	index_rescan(scan, &sk, 1, NULL, 0);
 	if (index_getnext_tid(scan, BackwardScanDirection) != NULL)
@@ -360,7 +401,7 @@ key_rows(Relation rel, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts, te
 	Relation	idx = by_gen ? index_open(idx_oid, AccessShareLock) : NULL;
 	int			gen = TL_SEG_GEN_MAX + 1;
 
-	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, gen)) >= 0)
+	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, snap, gen)) >= 0)
 	{
 		ScanKeyData skey[2];
 		int			nkeys = 0;

@@ -144,5 +144,13 @@ like($err, qr/XX001: a tieredlog segment relation has 9 columns/, 'a segment rel
 	extra_params => ['-v', 'VERBOSITY=verbose']);
 like($err, qr/XX001: segment relation "\w+" has no index on key/, 'and so is a key read in it (XX001)');
 is($a->safe_psql('postgres', 'SELECT 1'), '1', 'the server is still up');
+# dropped again (it stays in the relation's descriptor, dropped), the segment is read and written
+# as before, and its new rows replicate
+$a->safe_psql('postgres', "ALTER TABLE tieredlog_data.$rel DROP COLUMN extra");
+app($a, 'k', '12:00:00', 10);
+is($a->safe_psql('postgres', "SELECT string_agg(payload->>'i', ',') FROM tieredlog.read('gens', key => 'k')"),
+	'5,1,2,7,6,10', 'with the added column dropped again, the segment is read and appended to');
+ok($b->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.read('gens', key => 'k') WHERE payload->>'i' = '10'"),
+	'and the record appended to it replicates');
 
 done_testing();
