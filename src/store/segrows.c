@@ -7,8 +7,8 @@
  *		(segrows.h): a key read descends into each generation present, found one below the
  *		other from the index's entries alone.
  *
- * Locking: AccessShareLock on the row relation (to the end of the transaction) and on its key index; frames are read
- * through archive_store.c. The caller's snapshot decides what is seen; for frames it must be the
+ * Locking: AccessShareLock on the row relation (to the end of the transaction) and on its key
+ * index (for the scan); frames are read through archive_store.c. The caller's snapshot decides what is seen; for frames it must be the
  * active snapshot (they are read through SPI).
  *-------------------------------------------------------------------------
  */
