@@ -329,23 +329,6 @@ heads_index(Relation rel)
 	return tl_index_on(rel, cols, 3, false);
 }
 
-/* Whether a heads index (heads_index) is led by the generation: then it is read one generation at a time. */
-static bool
-index_by_gen(Relation idx)
-{
-	return idx->rd_index->indkey.values[0] == Anum_row_gen;
-}
-
-/* The scan key on the generation a scan stays in (gen >= 0), first of `sk`: how many keys that took. */
-static int
-gen_key(ScanKeyData *sk, int gen)
-{
-	if (gen < 0)
-		return 0;
-	ScanKeyInit(&sk[0], Anum_row_gen, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(gen));
-	return 1;
-}
-
 /* A head read from its row; only its order (no payload, no source) for the origin named so. */
 static TlSide *
 head_from_row(HeapTuple tup, TupleDesc desc, bool order_only)
@@ -355,14 +338,14 @@ head_from_row(HeapTuple tup, TupleDesc desc, bool order_only)
 
 /*
  * The newest row of (key, origin) with ts in [from_ts, to_ts), or NULL: one descent from the end
- * (of generation `gen`, when >= 0).
+ * (of generation `gen`; TL_GEN_ALL: of the whole index).
  */
 static TlSide *
 newest_of_origin(Relation rel, Relation idx, int gen, Snapshot snap, text *key, const char *origin,
 				 TimestampTz from_ts, TimestampTz to_ts, bool order_only)
 {
 	ScanKeyData sk[4];
-	int			n = gen_key(sk, gen);
+	int			n = tl_segment_gen_scan_key(sk, gen);
 	SysScanDesc scan;
 	HeapTuple	tup;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -409,7 +392,7 @@ scan_heads_below(Relation rel, Relation idx, int gen, Snapshot snap, text *key, 
 				 int *groups)
 {
 	ScanKeyData sk[3];
-	int			n = gen_key(sk, gen);
+	int			n = tl_segment_gen_scan_key(sk, gen);
 	SysScanDesc scan;
 	HeapTuple	tup;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -502,11 +485,10 @@ index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, 
 {
 	List	   *seg_heads = NIL;	/* the segment's, one per origin */
 	ListCell   *lc;
-	bool		by_gen = index_by_gen(idx);
-	int			gen = by_gen ? TL_SEG_GEN_MAX + 1 : -1;
 
 	/* each generation present, newest first (one descent each to find it) */
-	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, snap, gen)) >= 0)
+	for (int gen = tl_segment_gen_first(rel, idx, snap); gen != TL_GEN_DONE;
+		 gen = tl_segment_gen_next(rel, idx, snap, gen))
 	{
 		char	   *below = NULL;
 		List	   *found = NIL;
@@ -523,8 +505,6 @@ index_heads(const TlLog *log, const TlSegment *seg, Relation rel, Relation idx, 
 		foreach(lc, found)
 			seg_heads = tl_cf_merge_head(seg_heads, lfirst(lc), false);
 		check_key_origins(log, seg, key, list_length(seg_heads), origin_limit);
-		if (!by_gen || gen == 0)
-			break;				/* (no generation below 0) */
 	}
 	foreach(lc, seg_heads)
 		heads = tl_cf_merge_head(heads, lfirst(lc), false);

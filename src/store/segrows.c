@@ -122,8 +122,10 @@ tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base)
 	Datum	   *values = local_values;
 	bool	   *nulls = local_nulls;
 	pg_uuid_t	rid;
+	bool		has_gen = tl_row_has_gen(desc);
 
-	check_row_shape(desc);
+	if (!has_gen)
+		check_row_shape(desc);	/* (a relation with gen has the shape) */
 	if (desc->natts > TL_ROW_MAX_NATTS)
 	{
 		values = palloc(sizeof(Datum) * desc->natts);
@@ -142,7 +144,7 @@ tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base)
 	for (int i = 0; i < Natts_row; i++)
 		nulls[i] = false;
 	nulls[Anum_row_source - 1] = rec->source == NULL;
-	nulls[Anum_row_gen - 1] = !tl_row_has_gen(desc);
+	nulls[Anum_row_gen - 1] = !has_gen;
 	return heap_form_tuple(desc, values, nulls);
 }
 
@@ -166,17 +168,17 @@ tl_row_deform(HeapTuple row, TupleDesc desc, Datum *values, bool *nulls)
 
 /*
  * The greatest generation below `below` that the segment index `idx` (led by gen) has an entry
- * of, or -1: one descent from the end, reading the index entry only (live or not: a generation
- * whose entries are all dead is looked into for nothing, never missed). Under `snap`, the
- * caller's: the scan checks no visibility, but a serializable transaction's descent takes its
+ * of, or TL_GEN_DONE: one descent from the end, reading the index entry only (live or not: a
+ * generation whose entries are all dead is looked into for nothing, never missed). Under `snap`,
+ * the caller's: the scan checks no visibility, but a serializable transaction's descent takes its
  * predicate lock where a new generation's first entry would go.
  */
-int
-tl_segment_gen_below(Relation rel, Relation idx, Snapshot snap, int below)
+static int
+gen_below(Relation rel, Relation idx, Snapshot snap, int below)
 {
 	ScanKeyData sk;
 	IndexScanDesc scan;
-	int			gen = -1;
+	int			gen = TL_GEN_DONE;
 
 	ScanKeyInit(&sk, 1, BTLessStrategyNumber, F_INT4LT, Int32GetDatum(below));
 	scan = index_beginscan(rel, idx, snap, 1, 0);
@@ -187,11 +189,46 @@ tl_segment_gen_below(Relation rel, Relation idx, Snapshot snap, int below)
 		bool		isnull;
 		Datum		d = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
 
-		if (!isnull)
+		if (!isnull && DatumGetInt32(d) >= 0)
 			gen = DatumGetInt32(d);
 	}
 	index_endscan(scan);
 	return gen;
+}
+
+/*
+ * The first generation of a segment index to read, the newest present: TL_GEN_ALL for an index
+ * that is not led by gen (a relation of an earlier build), read once whole; TL_GEN_DONE for an
+ * empty one.
+ */
+int
+tl_segment_gen_first(Relation rel, Relation idx, Snapshot snap)
+{
+	if (idx->rd_index->indkey.values[0] != Anum_row_gen)
+		return TL_GEN_ALL;
+	return gen_below(rel, idx, snap, TL_SEG_GEN_MAX + 1);
+}
+
+/* The generation to read after `gen`, the next one down present, or TL_GEN_DONE. */
+int
+tl_segment_gen_next(Relation rel, Relation idx, Snapshot snap, int gen)
+{
+	if (gen <= 0)
+		return TL_GEN_DONE;		/* the whole index was read, or generation 0: none below */
+	return gen_below(rel, idx, snap, gen);
+}
+
+/*
+ * A scan key that keeps an index scan in generation `gen` (by the heap column, for systable
+ * scans), in sk[0]; none for TL_GEN_ALL. Returns how many keys it set.
+ */
+int
+tl_segment_gen_scan_key(ScanKeyData *sk, int gen)
+{
+	if (gen == TL_GEN_ALL)
+		return 0;
+	ScanKeyInit(&sk[0], Anum_row_gen, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(gen));
+	return 1;
 }
 
 /* A record with the fields of an archive row (pointing into it), its rid not set. */
@@ -326,17 +363,17 @@ tl_index_on(Relation rel, const AttrNumber *cols, int ncols, bool exact)
 
 /*
  * The index a key read goes through: (key, ...) in a relation of an earlier build, (gen, key, ...)
- * in one of this build (*by_gen set: one descent per generation).
+ * in one of this build (read one generation at a time).
  */
 static Oid
-key_index_of(Relation rel, bool *by_gen)
+key_index_of(Relation rel)
 {
 	AttrNumber	gen_key[2] = {Anum_row_gen, Anum_row_key};
 	AttrNumber	key_col = Anum_row_key;
-	Oid			found = InvalidOid;
+	Oid			found;
 
-	*by_gen = tl_row_has_gen(RelationGetDescr(rel));
-	found = *by_gen ? tl_index_on(rel, gen_key, 2, false) : tl_index_on(rel, &key_col, 1, false);
+	found = tl_row_has_gen(RelationGetDescr(rel)) ? tl_index_on(rel, gen_key, 2, false)
+		: tl_index_on(rel, &key_col, 1, false);
 	if (!OidIsValid(found))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -396,20 +433,17 @@ key_rows(Relation rel, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts, te
 		 TlRowVisitor visit, void *arg)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	bool		by_gen;
-	Oid			idx_oid = key_index_of(rel, &by_gen);
-	Relation	idx = by_gen ? index_open(idx_oid, AccessShareLock) : NULL;
-	int			gen = TL_SEG_GEN_MAX + 1;
+	Oid			idx_oid = key_index_of(rel);
+	Relation	idx = index_open(idx_oid, AccessShareLock);
 
-	while (!by_gen || (gen = tl_segment_gen_below(rel, idx, snap, gen)) >= 0)
+	for (int gen = tl_segment_gen_first(rel, idx, snap); gen != TL_GEN_DONE;
+		 gen = tl_segment_gen_next(rel, idx, snap, gen))
 	{
 		ScanKeyData skey[2];
-		int			nkeys = 0;
+		int			nkeys = tl_segment_gen_scan_key(skey, gen);
 		SysScanDesc scan;
 		HeapTuple	tup;
 
-		if (by_gen)
-			ScanKeyInit(&skey[nkeys++], Anum_row_gen, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(gen));
 		ScanKeyInit(&skey[nkeys++], Anum_row_key, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(key));
 		scan = systable_beginscan(rel, idx_oid, true, snap, nkeys, skey);
 		while (HeapTupleIsValid(tup = systable_getnext(scan)))
@@ -419,11 +453,8 @@ key_rows(Relation rel, Snapshot snap, TimestampTz from_ts, TimestampTz to_ts, te
 				visit(tup, desc, arg);
 		}
 		systable_endscan(scan);
-		if (!by_gen || gen == 0)
-			break;				/* (no generation below 0) */
 	}
-	if (idx)
-		index_close(idx, AccessShareLock);
+	index_close(idx, AccessShareLock);
 }
 
 static void

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 #include "access/htup.h"
+#include "access/skey.h"
 #include "access/tupdesc.h"
 #include "utils/rel.h"
 #include "utils/snapshot.h"
@@ -62,7 +63,19 @@ extern HeapTuple tl_row_form(TupleDesc desc, const TlRecord *rec, int64 gen_base
 extern void tl_row_deform(HeapTuple row, TupleDesc desc, Datum *values, bool *nulls);
 extern bool tl_row_has_gen(TupleDesc desc);
 extern bool tl_row_shape_ok(TupleDesc desc);
-extern int	tl_segment_gen_below(Relation rel, Relation idx, Snapshot snap, int below);
+
+/*
+ * The generations of a segment index, newest first:
+ *   for (gen = tl_segment_gen_first(rel, idx, snap); gen != TL_GEN_DONE;
+ *        gen = tl_segment_gen_next(rel, idx, snap, gen))
+ * with tl_segment_gen_scan_key() first among each scan's keys. An index of an earlier build, not
+ * led by gen, comes once as TL_GEN_ALL (no key).
+ */
+#define TL_GEN_ALL		(-1)
+#define TL_GEN_DONE		(-2)
+extern int	tl_segment_gen_first(Relation rel, Relation idx, Snapshot snap);
+extern int	tl_segment_gen_next(Relation rel, Relation idx, Snapshot snap, int gen);
+extern int	tl_segment_gen_scan_key(ScanKeyData *sk, int gen);
 extern HeapTuple tl_row_from_archive(const char *log_name, const TlArchiveRow *r);
 extern void tl_row_to_archive(HeapTuple row, TupleDesc desc, TlArchiveRow *out);
 extern void tl_record_from_row(HeapTuple row, TupleDesc desc, const char *log_name, TlRecord *rec);
