@@ -476,7 +476,7 @@ relation_find_identity(Relation rel, IdentityIndex id, int64 gen_base, Snapshot 
 					   const TlRecord *rec, ItemPointer tid, TlRid *rid)
 {
 	ScanKeyData keys[5];
-	int			nkeys = 0;
+	int			nkeys;
 	IndexScanDesc scan;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	bool		found;
