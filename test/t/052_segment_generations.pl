@@ -23,7 +23,7 @@ ok($b->poll_query_until('postgres', "SELECT count(*) = 1 FROM tieredlog.peers WH
 
 my $day = '2026-05-01';
 sub jump { my ($n, $gens) = @_; $n->safe_psql('postgres', "SELECT setval('tieredlog.local_seq', (SELECT last_value FROM tieredlog.local_seq) + $gens * 1048576)"); }
-sub app { my ($n, $key, $t, $i) = @_; $n->safe_psql('postgres', "SELECT tieredlog.append('gens', '$key', '{\"i\": $i}', NULL, '$day $t+00')"); }
+sub app { my ($n, $key, $t, $i, $log) = @_; $log //= 'gens'; $n->safe_psql('postgres', "SELECT tieredlog.append('$log', '$key', '{\"i\": $i}', NULL, '$day $t+00')"); }
 
 # the partition: the conflict on key c is made while neither node applies the other's records
 $a->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('b', false)");
@@ -109,9 +109,8 @@ for my $n ($a, $b)
 {
 	$n->safe_psql('postgres', "SELECT tieredlog.create_log('old11', '1 day')");
 }
-$a->safe_psql('postgres', qq{
-	SELECT tieredlog.append('old11', 'k', '{"i": 1}', NULL, '$day 10:00:00+00');
-	SELECT tieredlog.append('old11', 'k', '{"i": 2}', NULL, '$day 10:00:01+00');});
+app($a, 'k', '10:00:00', 1, 'old11');
+app($a, 'k', '10:00:01', 2, 'old11');
 ok($b->poll_query_until('postgres', "SELECT count(*) = 2 FROM tieredlog.read('old11')"), 'b has old11\'s first two records');
 $b->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('a', false)");
 my $new_rel = $b->safe_psql('postgres', "SELECT relation FROM tieredlog.segments WHERE log_name = 'old11'");
@@ -122,11 +121,10 @@ $b->safe_psql('postgres', qq{
 	INSERT INTO tieredlog_data.old_shape SELECT ts, key, payload, source, origin, seq, rid FROM tieredlog_data.$new_rel;
 	UPDATE tieredlog.segment SET relname = 'old_shape' WHERE relname = '$new_rel';});
 $b->safe_psql('postgres', "SELECT tieredlog.set_peer_enabled('a', true)");
-$a->safe_psql('postgres', qq{
-	SELECT tieredlog.append('old11', 'k', '{"i": 3}', NULL, '$day 09:00:00+00');
-	SELECT tieredlog.append('old11', 'k', '{"i": 4}', NULL, '$day 11:00:00+00');});
+app($a, 'k', '09:00:00', 3, 'old11');
+app($a, 'k', '11:00:00', 4, 'old11');
 ok($b->poll_query_until('postgres', "SELECT count(*) = 4 FROM tieredlog_data.old_shape"), 'b\'s apply worker stores into the old-shaped relation');
-$b->safe_psql('postgres', "SELECT tieredlog.append('old11', 'k', '{\"i\": 5}', NULL, '$day 08:00:00+00')");
+app($b, 'k', '08:00:00', 5, 'old11');
 is($b->safe_psql('postgres', "SELECT string_agg(payload->>'i', ',') FROM tieredlog.read('old11', key => 'k')"),
 	'5,3,1,2,4', 'read(key) in the old-shaped relation');
 is($b->safe_psql('postgres', "SELECT payload->>'i' FROM tieredlog.latest('old11', 'k')"), '4', 'latest() in it');
